@@ -1,0 +1,3 @@
+from holobazaar.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""All settings in one place: flags override `HOLOBAZAAR_*` environment variables,
+which override the defaults below (the README's configuration table mirrors them)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOLOBAZAAR_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP/WebSocket server binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    data_dir: Path = Field(Path("var"), description="Where the database and stored files live.")
+    content_dir: Path = Field(
+        Path("."), description="Folder holding scenes/, stories/ and assets/ (the demo market)."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file <data-dir>/holobazaar.db."
+    )
+    broker_url: str = Field("memory://", description="Hub broker: memory:// (in-process).")
+    watch: bool = Field(True, description="Reload scene files when they change on disk.")
+    log_level: str = Field("info", description="Logging level.")
+
+    # Stream limits (announced to clients in `welcome.limits`).
+    max_frame_bytes: int = Field(64 * 1024, ge=1024, description="Largest client frame accepted.")
+    max_subscriptions: int = Field(32, ge=1, description="Channels one connection may join.")
+    send_buffer_bytes: int = Field(
+        1024 * 1024, ge=4096, description="Unsent bytes a client may owe before it is dropped."
+    )
+    client_rate: float = Field(20.0, gt=0, description="Client messages per second allowed.")
+    client_burst: int = Field(40, ge=1, description="Burst of client messages allowed.")
+    max_errors: int = Field(
+        10, ge=1, description="Bad frames within a minute before the connection is closed."
+    )
+    heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between heartbeats.")
+    history_size: int = Field(1000, ge=1, description="Patches kept per channel for resume.")
+    history_ttl: float = Field(600.0, gt=0, description="Seconds a patch is kept for resume.")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if not value.startswith("memory://"):
+            raise ValueError(f"unsupported broker URL {value!r}: only memory:// is available")
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'holobazaar.db').resolve()}"
+
+    @property
+    def scenes_dir(self) -> Path:
+        return self.content_dir / "scenes"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.content_dir / "assets"

@@ -1,0 +1,54 @@
+"""Inventory tables and the API's request/response shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Column, DateTime, Numeric
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+StockStatus = Literal["in_stock", "low", "sold_out"]
+
+
+class InventoryItem(SQLModel, table=True):
+    __tablename__ = "inventory_item"
+
+    market: str = SQLField(primary_key=True, max_length=64)
+    sku: str = SQLField(primary_key=True, max_length=64)
+    name: str = SQLField(max_length=120)
+    price: Decimal = SQLField(sa_column=Column(Numeric(14, 4), nullable=False))
+    currency: str = SQLField(max_length=3)
+    unit: str = SQLField(max_length=20)
+    stock: int | None = None
+    status: str = SQLField(max_length=16)
+    farm: str | None = SQLField(default=None, max_length=64)
+    source: str = SQLField(max_length=32)
+    updated_at: datetime = SQLField(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ItemUpdate(BaseModel):
+    """A partial change to one item; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    price: Decimal | None = Field(None, ge=0, le=Decimal("1000000"), allow_inf_nan=False,
+                                  decimal_places=4)
+    unit: str | None = Field(None, min_length=1, max_length=20)
+    stock: int | None = Field(None, ge=0, le=10_000_000)
+    status: StockStatus | None = None
+
+
+class ItemOut(BaseModel):
+    sku: str
+    name: str
+    price: str
+    currency: str
+    unit: str
+    stock: int | None
+    status: StockStatus
+    farm: str | None

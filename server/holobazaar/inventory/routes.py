@@ -1,0 +1,41 @@
+"""Inventory API: read items, change one (the change reaches displays through the hub)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+
+from holobazaar.inventory import service
+from holobazaar.inventory.models import ItemOut, ItemUpdate
+from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.service import SceneService
+
+router = APIRouter(prefix="/api/v1/markets/{market}/items", tags=["inventory"])
+
+
+def get_scenes(request: Request) -> SceneService:
+    return request.app.state.scenes
+
+
+def _out(facts: ItemFacts) -> ItemOut:
+    return ItemOut(**facts.as_state())
+
+
+@router.get("", response_model=list[ItemOut])
+def list_items(market: str, scenes: SceneService = Depends(get_scenes)) -> list[ItemOut]:
+    if scenes.market(market) is None:
+        raise HTTPException(404, f"no market {market!r}")
+    return [_out(f) for _, f in sorted(scenes.items.get(market, {}).items())]
+
+
+@router.patch("/{sku}", response_model=ItemOut)
+async def update_item(market: str, sku: str, change: ItemUpdate,
+                      scenes: SceneService = Depends(get_scenes)) -> ItemOut:
+    if scenes.market(market) is None:
+        raise HTTPException(404, f"no market {market!r}")
+    try:
+        facts = await run_in_threadpool(service.update_item, scenes.engine, market, sku, change)
+    except service.ItemNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    await scenes.items_changed(market, [facts])
+    return _out(facts)

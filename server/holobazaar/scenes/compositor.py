@@ -1,0 +1,234 @@
+"""The compositor: scene + bound data -> plain JSON display state, one per channel.
+
+Pure functions of their inputs: the same scene and facts give the same state, byte for
+byte once canonicalised, so a state's hash identifies it (see holobazaar.canonical).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from holobazaar.scenes import templates
+from holobazaar.scenes.models import (
+    Display,
+    Farm,
+    GroupNode,
+    ImageNode,
+    LightNode,
+    MarketFile,
+    ModelNode,
+    PanelNode,
+    TextNode,
+    iter_nodes,
+)
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """What the inventory says about one item right now."""
+
+    sku: str
+    name: str
+    price: Decimal
+    currency: str
+    unit: str
+    stock: int | None
+    status: str
+    farm: str | None
+
+    def as_state(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "name": self.name,
+            # Prices travel as decimal strings: never floats.
+            "price": str(self.price.quantize(Decimal("0.01"))),
+            "currency": self.currency,
+            "unit": self.unit,
+            "stock": self.stock,
+            "status": self.status,
+            "farm": self.farm,
+        }
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    name: str
+    url: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BindingError:
+    node: str | None  # None: the display's own title/description
+    field: str
+    message: str
+
+
+class _TemplateItem(dict):
+    """An item as templates see it: `item.price`, `item.price | money`, `item.farm.name`."""
+
+    __getattr__ = dict.get
+
+
+def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> _TemplateItem:
+    farm = farms.get(facts.farm) if facts.farm else None
+    return _TemplateItem(
+        sku=facts.sku,
+        name=facts.name,
+        price=templates.money(facts.price, facts.currency),
+        amount=str(facts.price.quantize(Decimal("0.01"))),
+        currency=facts.currency,
+        unit=facts.unit,
+        stock=facts.stock,
+        status=facts.status,
+        status_label=templates.stock_label(facts.status),
+        farm=farm.model_dump() if farm else None,
+    )
+
+
+def compose_display(
+    market: MarketFile,
+    display: Display,
+    items: Mapping[str, ItemFacts],
+    assets: Mapping[str, AssetRef],
+) -> tuple[dict[str, Any], list[BindingError]]:
+    farms = {f.id: f for f in market.farms}
+    farm = farms.get(display.farm) if display.farm else None
+    errors: list[BindingError] = []
+    display_items = [items[sku] for sku in display.items if sku in items]
+    base_context = {
+        "market": market.market.model_dump(),
+        "display": {"id": display.id, "zone": display.zone},
+        "farm": farm.model_dump() if farm else None,
+        "items": [_template_item(i, farms) for i in display_items],
+        "item": _template_item(display_items[0], farms) if display_items else None,
+    }
+
+    def render(text: str, context: dict, node: str | None, field: str) -> str:
+        try:
+            return templates.render(text, context)
+        except templates.TemplateError as exc:
+            errors.append(BindingError(node, field, f"cannot render: {exc}"))
+            return ""
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            errors.append(BindingError(node, field, f"cannot render: {exc}"))
+            return ""
+
+    bound_skus = set(display.items)
+    nodes: dict[str, dict[str, Any]] = {}
+    for order, (node, parent) in enumerate(iter_nodes(display.nodes)):
+        context = base_context
+        if node.item is not None:
+            bound_skus.add(node.item)
+            facts = items.get(node.item)
+            if facts is None:
+                errors.append(BindingError(node.id, "item", f"unknown item {node.item!r}"))
+                context = {**base_context, "item": None}
+            else:
+                node_farm = farms.get(facts.farm) if facts.farm else farm
+                context = {
+                    **base_context,
+                    "item": _template_item(facts, farms),
+                    "farm": node_farm.model_dump() if node_farm else base_context["farm"],
+                }
+        state: dict[str, Any] = {
+            "kind": node.kind,
+            "parent": parent,
+            "order": order,
+            "position": list(node.position),
+            "rotation": list(node.rotation),
+            "scale": list(node.scale) if isinstance(node.scale, tuple) else [node.scale] * 3,
+            "visible": node.visible,
+            "item": node.item,
+        }
+        if isinstance(node, ModelNode):
+            asset = assets.get(node.asset)
+            state.update(
+                asset=node.asset,
+                src=asset.url if asset else None,
+                label=render(node.label, context, node.id, "label"),
+            )
+        elif isinstance(node, TextNode):
+            state.update(
+                text=render(node.text, context, node.id, "text"),
+                size=node.size,
+                color=node.color,
+                align=node.align,
+                max_width=node.max_width,
+            )
+        elif isinstance(node, ImageNode):
+            asset = assets.get(node.asset)
+            state.update(
+                asset=node.asset,
+                src=asset.url if asset else None,
+                width=node.width,
+                alt=render(node.alt, context, node.id, "alt"),
+            )
+        elif isinstance(node, PanelNode):
+            state.update(
+                title=render(node.title, context, node.id, "title"),
+                body=render(node.body, context, node.id, "body"),
+                width=node.width,
+                height=node.height,
+                color=node.color,
+                opacity=node.opacity,
+            )
+        elif isinstance(node, LightNode):
+            state.update(light=node.light, color=node.color, intensity=node.intensity)
+        elif isinstance(node, GroupNode):
+            pass
+        nodes[node.id] = state
+
+    state = {
+        "v": STATE_VERSION,
+        "market": market.market.id,
+        "zone": display.zone,
+        "display": {
+            "id": display.id,
+            "title": render(display.title, base_context, None, "title"),
+            "description": render(display.description, base_context, None, "description"),
+            "anchor": display.anchor.model_dump(),
+        },
+        "farm": farm.model_dump() if farm else None,
+        "items": {sku: items[sku].as_state() for sku in sorted(bound_skus) if sku in items},
+        "nodes": nodes,
+    }
+    return state, errors
+
+
+def compose_market(market: MarketFile, displays: Mapping[str, Display],
+                   titles: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "v": STATE_VERSION,
+        "market": market.market.model_dump(),
+        "zones": {
+            z.id: {
+                "name": z.name,
+                "description": z.description,
+                "displays": sorted(d.id for d in displays.values() if d.zone == z.id),
+            }
+            for z in market.zones
+        },
+        "displays": {
+            d.id: {"zone": d.zone, "farm": d.farm, "anchor": d.anchor.kind,
+                   "title": titles.get(d.id, d.id)}
+            for d in displays.values()
+        },
+    }
+
+
+def compose_zone(market: MarketFile, zone_id: str, displays: Mapping[str, Display]) -> dict:
+    zone = next(z for z in market.zones if z.id == zone_id)
+    return {
+        "v": STATE_VERSION,
+        "market": market.market.id,
+        "zone": {"id": zone.id, "name": zone.name, "description": zone.description},
+        "displays": sorted(d.id for d in displays.values() if d.zone == zone_id),
+        "show": None,
+    }

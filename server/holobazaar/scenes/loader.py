@@ -1,0 +1,254 @@
+"""Loads a content folder (`scenes/<market>/market.yaml`, `scenes/<market>/displays/*.yaml`,
+`assets/`) into validated models, reporting every problem with file, line and path."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from holobazaar.scenes import templates
+from holobazaar.scenes.compositor import AssetRef, ItemFacts, compose_display
+from holobazaar.scenes.models import Display, DisplayFile, MarketFile
+from holobazaar.scenes.yamlsource import PathKey, Problem, SourceDocument, read_yaml
+
+ASSET_SUFFIXES = {".glb": "model/gltf-binary", ".png": "image/png", ".jpg": "image/jpeg",
+                  ".jpeg": "image/jpeg", ".webp": "image/webp"}
+MODEL_SUFFIXES = {".glb"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+
+
+@dataclass(frozen=True)
+class AssetFile:
+    name: str
+    path: Path
+    sha256: str
+    suffix: str
+    size: int
+
+    @property
+    def media_type(self) -> str:
+        return ASSET_SUFFIXES.get(self.suffix) or mimetypes.guess_type(self.path.name)[0] or ""
+
+    @property
+    def url(self) -> str:
+        return f"/assets/{self.sha256}{self.suffix}"
+
+    def ref(self) -> AssetRef:
+        return AssetRef(self.name, self.url, self.media_type, self.size)
+
+
+@dataclass(frozen=True)
+class MarketContent:
+    file: str
+    market: MarketFile
+    displays: dict[str, Display]
+    display_files: dict[str, str]
+
+    @property
+    def id(self) -> str:
+        return self.market.market.id
+
+    def seed_items(self) -> dict[str, ItemFacts]:
+        currency = self.market.market.currency
+        return {
+            i.sku: ItemFacts(i.sku, i.name, i.price, currency, i.unit, i.stock, i.status, i.farm)
+            for i in self.market.items
+        }
+
+
+@dataclass
+class Content:
+    root: Path
+    markets: dict[str, MarketContent] = field(default_factory=dict)
+    assets: dict[str, AssetFile] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def asset_refs(self) -> dict[str, AssetRef]:
+        return {name: a.ref() for name, a in self.assets.items()}
+
+    def asset_by_hash(self, sha256: str) -> AssetFile | None:
+        for asset in self.assets.values():
+            if asset.sha256 == sha256:
+                return asset
+        return None
+
+    def report(self) -> str:
+        return "\n".join(str(p) for p in sorted(self.problems))
+
+
+def scenes_root(directory: Path) -> Path:
+    """`validate DIR` accepts the content folder or its scenes/ folder."""
+    return directory / "scenes" if (directory / "scenes").is_dir() else directory
+
+
+def load_content(content_dir: Path) -> Content:
+    content_dir = Path(content_dir)
+    content = Content(root=content_dir)
+    content.assets = _index_assets(content_dir / "assets", content.problems)
+    root = scenes_root(content_dir)
+    if not root.is_dir():
+        content.problems.append(Problem(str(root), None, "", "scenes folder not found"))
+        return content
+    market_files = sorted(root.glob("*/market.yaml"))
+    if not market_files:
+        content.problems.append(Problem(str(root), None, "", "no scenes/<market>/market.yaml"))
+    for market_path in market_files:
+        market = _load_market(market_path, content_dir, content)
+        if market is None:
+            continue
+        if market.id in content.markets:
+            content.problems.append(
+                Problem(market.file, None, "market.id", f"market {market.id!r} defined twice")
+            )
+            continue
+        content.markets[market.id] = market
+    return content
+
+
+def _validate(doc: SourceDocument, model: type[BaseModel], problems: list[Problem]):
+    if not isinstance(doc.data, dict):
+        problems.append(doc.problem((), "expected a mapping at the top of the file"))
+        return None
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        from holobazaar.scenes.yamlsource import pydantic_problems
+
+        problems.extend(pydantic_problems(doc, exc))
+        return None
+
+
+def _load_market(path: Path, content_dir: Path, content: Content) -> MarketContent | None:
+    problems = content.problems
+    doc = read_yaml(path, content_dir)
+    if isinstance(doc, Problem):
+        problems.append(doc)
+        return None
+    market = _validate(doc, MarketFile, problems)
+    if market is None:
+        return None
+    before = len(problems)
+    _check_market_refs(doc, market, problems)
+
+    displays: dict[str, Display] = {}
+    display_files: dict[str, str] = {}
+    for display_path in sorted((path.parent / "displays").glob("*.yaml")):
+        ddoc = read_yaml(display_path, content_dir)
+        if isinstance(ddoc, Problem):
+            problems.append(ddoc)
+            continue
+        parsed = _validate(ddoc, DisplayFile, problems)
+        if parsed is None:
+            continue
+        display = parsed.display
+        if display.id in displays:
+            problems.append(ddoc.problem(("display", "id"), f"display {display.id!r} is "
+                                         f"already defined in {display_files[display.id]}"))
+            continue
+        _check_display(ddoc, market, display, content, problems)
+        displays[display.id] = display
+        display_files[display.id] = ddoc.file
+    if len(problems) > before:
+        return None
+    return MarketContent(doc.file, market, displays, display_files)
+
+
+def _check_market_refs(doc: SourceDocument, market: MarketFile, problems: list[Problem]) -> None:
+    farms = {f.id for f in market.farms}
+    for key, ids in (("zones", [z.id for z in market.zones]), ("farms", [f.id for f in market.farms]),
+                     ("items", [i.sku for i in market.items])):
+        seen: set[str] = set()
+        for index, ident in enumerate(ids):
+            if ident in seen:
+                problems.append(doc.problem((key, index), f"{ident!r} is defined twice"))
+            seen.add(ident)
+    for index, item in enumerate(market.items):
+        if item.farm and item.farm not in farms:
+            problems.append(doc.problem(("items", index, "farm"), f"unknown farm {item.farm!r}"))
+
+
+def _node_paths(raw_nodes, prefix: PathKey) -> Iterator[tuple[str, PathKey]]:
+    for index, raw in enumerate(raw_nodes or []):
+        if isinstance(raw, dict):
+            yield raw.get("id"), (*prefix, index)
+            yield from _node_paths(raw.get("children"), (*prefix, index, "children"))
+
+
+def _check_display(
+    doc: SourceDocument, market: MarketFile, display: Display, content: Content,
+    problems: list[Problem],
+) -> None:
+    zones = {z.id for z in market.zones}
+    farms = {f.id for f in market.farms}
+    skus = {i.sku for i in market.items}
+    base: PathKey = ("display",)
+    if display.zone not in zones:
+        problems.append(doc.problem((*base, "zone"), f"unknown zone {display.zone!r}"))
+    if display.farm and display.farm not in farms:
+        problems.append(doc.problem((*base, "farm"), f"unknown farm {display.farm!r}"))
+    for index, sku in enumerate(display.items):
+        if sku not in skus:
+            problems.append(doc.problem((*base, "items", index), f"unknown item {sku!r}"))
+
+    node_paths = dict(_node_paths(doc.data["display"].get("nodes"), (*base, "nodes")))
+    from holobazaar.scenes.models import ImageNode, ModelNode, iter_nodes
+
+    template_fields = ("text", "label", "alt", "title", "body")
+    for node, _parent in iter_nodes(display.nodes):
+        path = node_paths.get(node.id, (*base, "nodes"))
+        if isinstance(node, ModelNode | ImageNode):
+            asset = content.assets.get(node.asset)
+            wanted = MODEL_SUFFIXES if isinstance(node, ModelNode) else IMAGE_SUFFIXES
+            if asset is None:
+                problems.append(doc.problem((*path, "asset"), f"unknown asset {node.asset!r} "
+                                            "(no such file under assets/)"))
+            elif asset.suffix not in wanted:
+                problems.append(doc.problem((*path, "asset"), f"asset {node.asset!r} is a "
+                                            f"{asset.suffix} file, not a {node.kind}"))
+        if node.item is not None and node.item not in skus:
+            problems.append(doc.problem((*path, "item"), f"unknown item {node.item!r}"))
+        for name in template_fields:
+            text = getattr(node, name, None)
+            if isinstance(text, str) and (error := templates.check_syntax(text)):
+                problems.append(doc.problem((*path, name), error))
+    for name in ("title", "description"):
+        if error := templates.check_syntax(getattr(display, name)):
+            problems.append(doc.problem((*base, name), error))
+
+    if any(p.file == doc.file for p in problems):
+        return
+    # Render once with the seed inventory: undefined names and bad filters show up here.
+    seed = MarketContent(doc.file, market, {}, {}).seed_items()
+    _, errors = compose_display(market, display, seed, content.asset_refs())
+    for error in errors:
+        path = node_paths.get(error.node, base) if error.node else base
+        problems.append(doc.problem((*path, error.field), error.message))
+
+
+def _index_assets(assets_dir: Path, problems: list[Problem]) -> dict[str, AssetFile]:
+    """Every model and image under assets/, by file stem. Generated demo models live in
+    assets/build/ (made by `make`), hand-made images anywhere else under assets/."""
+    index: dict[str, AssetFile] = {}
+    if not assets_dir.is_dir():
+        return index
+    for path in sorted(assets_dir.rglob("*")):
+        suffix = path.suffix.lower()
+        if suffix not in ASSET_SUFFIXES or not path.is_file():
+            continue
+        name = path.stem
+        if name in index:
+            problems.append(Problem(str(path), None, "", f"asset name {name!r} is also used by "
+                                    f"{index[name].path}"))
+            continue
+        data = path.read_bytes()
+        index[name] = AssetFile(name, path, hashlib.sha256(data).hexdigest(), suffix, len(data))
+    return index

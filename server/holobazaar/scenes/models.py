@@ -1,0 +1,239 @@
+"""The scene format: what curators write in `scenes/<market>/*.yaml`.
+
+These pydantic models are the single definition of the format: the loader validates with
+them, `GET /api/v1/schema/scene` publishes their JSON Schema, and docs/scene-format.md
+describes them. Every model forbids unknown keys so a typo is an error, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FORMAT_VERSION = 1
+
+# Identifiers appear in channel names and JSON Pointer paths, so keep them to a safe alphabet.
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Sku = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+AssetName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+Template = Annotated[str, Field(max_length=2000)]
+
+
+def _finite(values: tuple[float, ...]) -> tuple[float, ...]:
+    for v in values:
+        if not math.isfinite(v) or abs(v) > 1e6:
+            raise ValueError("coordinates must be finite numbers within ±1,000,000")
+    return values
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketInfo(Strict):
+    id: Ident
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field("", max_length=2000)
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    timezone: str = "UTC"
+
+
+class Zone(Strict):
+    id: Ident
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field("", max_length=2000)
+
+
+class Farm(Strict):
+    id: Ident
+    name: str = Field(min_length=1, max_length=120)
+    location: str = Field("", max_length=200)
+    description: str = Field("", max_length=2000)
+    practices: list[str] = Field(default_factory=list, max_length=20)
+
+
+StockStatus = Literal["in_stock", "low", "sold_out"]
+
+
+class Item(Strict):
+    """Seed inventory: loaded into the database when the SKU is new (the database is the
+    live truth afterwards; an edit of these values in the file is applied as a change)."""
+
+    sku: Sku
+    name: str = Field(min_length=1, max_length=120)
+    price: Decimal = Field(ge=0, le=Decimal("1000000"), max_digits=12, decimal_places=4)
+    unit: str = Field("each", min_length=1, max_length=20)
+    stock: int | None = Field(None, ge=0, le=10_000_000)
+    status: StockStatus = "in_stock"
+    farm: Ident | None = None
+
+
+class MarketFile(Strict):
+    """`scenes/<market>/market.yaml`."""
+
+    format: Literal[1] = FORMAT_VERSION
+    market: MarketInfo
+    zones: list[Zone] = Field(min_length=1)
+    farms: list[Farm] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list)
+
+
+# ---- display scenes -----------------------------------------------------------------
+
+
+class Transform(Strict):
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rotation: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="Euler angles in degrees, XYZ order."
+    )
+    scale: float | tuple[float, float, float] = 1.0
+
+    @field_validator("position", "rotation")
+    @classmethod
+    def _check_finite(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        return _finite(v)  # type: ignore[return-value]
+
+    @field_validator("scale")
+    @classmethod
+    def _check_scale(cls, v: float | tuple[float, float, float]):
+        values = (v,) if isinstance(v, float | int) else v
+        _finite(values)
+        if any(s <= 0 for s in values):
+            raise ValueError("scale must be positive")
+        return v
+
+
+class NodeBase(Transform):
+    id: Ident
+    item: Sku | None = Field(
+        None, description="Binds `item` in this node's templates to that inventory item."
+    )
+    visible: bool = True
+
+
+class ModelNode(NodeBase):
+    kind: Literal["model"]
+    asset: AssetName = Field(description="Name of a model in assets/ (without extension).")
+    label: Template = Field("", description="Shown on the placeholder if the model fails.")
+
+
+class TextNode(NodeBase):
+    kind: Literal["text"]
+    text: Template
+    size: float = Field(0.05, gt=0, le=10, description="Glyph height in metres.")
+    color: Color = "#ffffff"
+    align: Literal["left", "center", "right"] = "center"
+    max_width: float | None = Field(None, gt=0, le=100)
+
+
+class ImageNode(NodeBase):
+    kind: Literal["image"]
+    asset: AssetName
+    width: float = Field(0.3, gt=0, le=100)
+    alt: Template = ""
+
+
+class PanelNode(NodeBase):
+    kind: Literal["panel"]
+    title: Template = ""
+    body: Template = ""
+    width: float = Field(0.4, gt=0, le=100)
+    height: float = Field(0.25, gt=0, le=100)
+    color: Color = "#1e2a1e"
+    opacity: float = Field(0.85, ge=0, le=1)
+
+
+class LightNode(NodeBase):
+    kind: Literal["light"]
+    light: Literal["ambient", "directional", "point", "spot"] = "point"
+    color: Color = "#ffffff"
+    intensity: float = Field(1.0, ge=0, le=100)
+
+
+class GroupNode(NodeBase):
+    kind: Literal["group"]
+    children: list[Node] = Field(default_factory=list)
+
+
+Node = Annotated[
+    ModelNode | TextNode | ImageNode | PanelNode | LightNode | GroupNode,
+    Field(discriminator="kind"),
+]
+GroupNode.model_rebuild()
+
+
+class MarkerAnchor(Strict):
+    kind: Literal["marker"]
+    size: float = Field(0.15, gt=0, le=5, description="Printed marker edge in metres.")
+
+
+class SurfaceAnchor(Strict):
+    kind: Literal["surface"]
+
+
+class GeoAnchor(Strict):
+    kind: Literal["geo"]
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    alt: float = 0.0
+
+
+Anchor = Annotated[MarkerAnchor | SurfaceAnchor | GeoAnchor, Field(discriminator="kind")]
+
+
+class Display(Strict):
+    id: Ident
+    zone: Ident
+    title: Template = Field(min_length=1)
+    description: Template = ""
+    farm: Ident | None = None
+    anchor: Anchor = SurfaceAnchor(kind="surface")
+    items: list[Sku] = Field(default_factory=list, description="Products this display sells.")
+    nodes: list[Node] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_node_ids(self) -> Display:
+        seen: set[str] = set()
+        for node, _parent in iter_nodes(self.nodes):
+            if node.id in seen:
+                raise ValueError(f"node id {node.id!r} is used twice")
+            seen.add(node.id)
+        return self
+
+
+class DisplayFile(Strict):
+    """`scenes/<market>/displays/<display>.yaml`."""
+
+    format: Literal[1] = FORMAT_VERSION
+    display: Display
+
+
+def iter_nodes(nodes: list[Node], parent: str | None = None):
+    """Depth-first (node, parent id) walk; groups before their children."""
+    for node in nodes:
+        yield node, parent
+        if isinstance(node, GroupNode):
+            yield from iter_nodes(node.children, node.id)
+
+
+def scene_json_schema() -> dict:
+    """JSON Schema for both scene files, published at /api/v1/schema/scene."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Holobazaar scene files",
+        "oneOf": [{"$ref": "#/$defs/MarketFile"}, {"$ref": "#/$defs/DisplayFile"}],
+        "$defs": _merged_defs(MarketFile, DisplayFile),
+    }
+
+
+def _merged_defs(*models: type[BaseModel]) -> dict:
+    defs: dict = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        defs[model.__name__] = schema
+    return defs

@@ -1,0 +1,100 @@
+"""Read-only scene API: markets, displays, display state, the scene JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from holobazaar.scenes.models import scene_json_schema
+from holobazaar.scenes.service import (
+    SceneService,
+    display_channel,
+    market_channel,
+    zone_channel,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["scenes"])
+
+
+def get_scenes(request: Request) -> SceneService:
+    return request.app.state.scenes
+
+
+class MarketSummary(BaseModel):
+    id: str
+    name: str
+    description: str
+    currency: str
+    zones: list[str]
+    displays: int
+    channel: str
+
+
+class DisplaySummary(BaseModel):
+    id: str
+    title: str
+    zone: str
+    farm: str | None
+    anchor: str
+    channel: str
+    zone_channel: str
+
+
+class DisplayState(BaseModel):
+    channel: str
+    epoch: str
+    offset: int
+    state_hash: str
+    state: dict[str, Any]
+
+
+def _market_or_404(scenes: SceneService, market: str):
+    found = scenes.market(market)
+    if found is None:
+        raise HTTPException(404, f"no market {market!r}")
+    return found
+
+
+@router.get("/markets", response_model=list[MarketSummary])
+def list_markets(scenes: SceneService = Depends(get_scenes)) -> list[MarketSummary]:
+    markets = scenes.content.markets.values() if scenes.content else []
+    return [
+        MarketSummary(id=m.id, name=m.market.market.name,
+                      description=m.market.market.description,
+                      currency=m.market.market.currency,
+                      zones=[z.id for z in m.market.zones], displays=len(m.displays),
+                      channel=market_channel(m.id))
+        for m in markets
+    ]
+
+
+@router.get("/markets/{market}/displays", response_model=list[DisplaySummary])
+def list_displays(market: str, scenes: SceneService = Depends(get_scenes)):
+    found = _market_or_404(scenes, market)
+    out = []
+    for display in sorted(found.displays.values(), key=lambda d: d.id):
+        _, _, state, _ = scenes.hub.snapshot(display_channel(market, display.id))
+        out.append(DisplaySummary(
+            id=display.id, title=state["display"]["title"], zone=display.zone,
+            farm=display.farm, anchor=display.anchor.kind,
+            channel=display_channel(market, display.id),
+            zone_channel=zone_channel(market, display.zone)))
+    return out
+
+
+@router.get("/displays/{market}/{display}/state", response_model=DisplayState)
+def display_state(market: str, display: str, scenes: SceneService = Depends(get_scenes)):
+    found = _market_or_404(scenes, market)
+    if display not in found.displays:
+        raise HTTPException(404, f"no display {display!r} in market {market!r}")
+    channel = display_channel(market, display)
+    epoch, offset, state, digest = scenes.hub.snapshot(channel)
+    return DisplayState(channel=channel, epoch=epoch, offset=offset, state_hash=digest,
+                        state=state)
+
+
+@router.get("/schema/scene")
+def scene_schema() -> dict:
+    return scene_json_schema()

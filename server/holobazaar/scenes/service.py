@@ -1,0 +1,152 @@
+"""The scene service: keeps the loaded content and the inventory facts the compositor
+needs, and publishes every composed state through the hub (the only way to clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from holobazaar.inventory import service as inventory
+from holobazaar.scenes.compositor import (
+    ItemFacts,
+    compose_display,
+    compose_market,
+    compose_zone,
+)
+from holobazaar.scenes.loader import Content, MarketContent, load_content
+from holobazaar.stream.hub import Hub
+
+log = logging.getLogger(__name__)
+
+
+class ContentError(Exception):
+    def __init__(self, content: Content) -> None:
+        super().__init__(content.report())
+        self.content = content
+
+
+def market_channel(market: str) -> str:
+    return f"market/{market}"
+
+
+def zone_channel(market: str, zone: str) -> str:
+    return f"market/{market}/zone/{zone}"
+
+
+def display_channel(market: str, display: str) -> str:
+    return f"market/{market}/display/{display}"
+
+
+class SceneService:
+    def __init__(self, content_dir: Path, hub: Hub, engine: Engine) -> None:
+        self.content_dir = content_dir
+        self.hub = hub
+        self.engine = engine
+        self.content: Content | None = None
+        self.items: dict[str, dict[str, ItemFacts]] = {}
+        self.last_problems: str = ""
+        self._publish_lock = asyncio.Lock()
+
+    # ---- loading -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        content = await run_in_threadpool(load_content, self.content_dir)
+        if not content.ok:
+            raise ContentError(content)
+        await self._adopt(content, previous=None)
+
+    async def reload(self) -> bool:
+        """Re-read the content folder; a broken edit is rejected and the last good
+        content keeps streaming. Returns whether the new content was adopted."""
+        content = await run_in_threadpool(load_content, self.content_dir)
+        if not content.ok:
+            self.last_problems = content.report()
+            log.error("scene change rejected, still serving the last good version:\n%s",
+                      self.last_problems)
+            return False
+        self.last_problems = ""
+        await self._adopt(content, previous=self.content)
+        return True
+
+    async def _adopt(self, content: Content, previous: Content | None) -> None:
+        for market_id, market in content.markets.items():
+            old = previous.markets.get(market_id) if previous else None
+            await run_in_threadpool(
+                inventory.seed_items, self.engine, market_id, market.seed_items(),
+                old.seed_items() if old else None,
+            )
+            self.items[market_id] = await run_in_threadpool(
+                inventory.load_items, self.engine, market_id)
+        self.content = content
+        await self.publish_all()
+
+    # ---- composing -----------------------------------------------------------------
+
+    def market(self, market_id: str) -> MarketContent | None:
+        return self.content.markets.get(market_id) if self.content else None
+
+    def compose(self, market: MarketContent) -> Iterable[tuple[str, dict]]:
+        assert self.content is not None
+        assets = self.content.asset_refs()
+        items = self.items.get(market.id, {})
+        titles: dict[str, str] = {}
+        for display in market.displays.values():
+            state, errors = compose_display(market.market, display, items, assets)
+            for error in errors:
+                log.warning("display %s/%s node %s: %s", market.id, display.id, error.node,
+                            error.message)
+            titles[display.id] = state["display"]["title"]
+            yield display_channel(market.id, display.id), state
+        for zone in market.market.zones:
+            yield zone_channel(market.id, zone.id), compose_zone(
+                market.market, zone.id, market.displays)
+        yield market_channel(market.id), compose_market(market.market, market.displays, titles)
+
+    async def publish_all(self) -> None:
+        assert self.content is not None
+        async with self._publish_lock:
+            for market in self.content.markets.values():
+                await self.hub.publish_many(self.compose(market))
+
+    async def items_changed(self, market_id: str, facts: Iterable[ItemFacts]) -> None:
+        """Inventory changed: recompose the displays bound to those items."""
+        market = self.market(market_id)
+        if market is None:
+            return
+        changed = {f.sku for f in facts}
+        self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
+        assert self.content is not None
+        assets = self.content.asset_refs()
+        items = self.items[market_id]
+        async with self._publish_lock:
+            for display in market.displays.values():
+                bound = set(display.items) | {n.item for n, _ in _nodes(display) if n.item}
+                if bound & changed:
+                    state, _ = compose_display(market.market, display, items, assets)
+                    await self.hub.publish(display_channel(market_id, display.id), state)
+
+    # ---- watching ------------------------------------------------------------------
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        from watchfiles import awatch
+
+        paths = [p for p in (self.content_dir / "scenes", self.content_dir / "assets")
+                 if p.exists()]
+        if not paths:
+            return
+        async for _changes in awatch(*paths, stop_event=stop, debounce=200, step=50):
+            try:
+                await self.reload()
+            except Exception:  # a reload must never take the server down
+                log.exception("reloading content failed")
+
+
+def _nodes(display):
+    from holobazaar.scenes.models import iter_nodes
+
+    return iter_nodes(display.nodes)

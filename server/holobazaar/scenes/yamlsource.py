@@ -1,0 +1,151 @@
+"""YAML reading that remembers where every value came from, so that a problem found
+later (by pydantic, by a cross-reference check, by the template compiler) can be reported
+with its file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(document)'}: {self.message}"
+
+
+@dataclass
+class SourceDocument:
+    """Parsed YAML plus a map from document paths to 1-based line numbers."""
+
+    file: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: PathKey) -> int | None:
+        # Fall back to the nearest ancestor that has a known line.
+        for cut in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:cut]))
+            if line is not None:
+                return line
+        return None
+
+    def problem(self, path: PathKey, message: str) -> Problem:
+        return Problem(self.file, self.line_of(path), format_path(path), message)
+
+
+def format_path(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, file: str) -> SourceDocument | Problem:
+    """Parse one YAML document; a syntax error comes back as a Problem with its line."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        return Problem(file, line, "", f"YAML syntax error: {reason}")
+    finally:
+        loader.dispose()
+    doc = SourceDocument(file, data)
+    if node is not None:
+        _record_lines(node, (), doc.lines)
+    return doc
+
+
+def _record_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _record_lines(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _record_lines(child, (*path, index), lines)
+
+
+def read_yaml(path: Path, root: Path) -> SourceDocument | Problem:
+    name = _display_name(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return Problem(name, None, "", f"cannot read file: {exc}")
+    return parse_yaml(text, name)
+
+
+def _display_name(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def pydantic_problems(doc: SourceDocument, error) -> list[Problem]:
+    """Turn a pydantic ValidationError into Problems located in the YAML source."""
+    problems = []
+    for err in error.errors(include_url=False):
+        path = _data_path(doc.data, err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = f"unknown key {path[-1]!r}" if path else message
+        elif err["type"] == "missing":
+            message = f"missing required key {path[-1]!r}" if path else message
+        problems.append(doc.problem(path, message))
+    return problems
+
+
+def _data_path(data: Any, loc: tuple) -> PathKey:
+    """Drop the parts of a pydantic location that are not in the document (union tags,
+    validator names) so the path points at what the curator wrote."""
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and current.get("kind") == part:
+            continue  # discriminated-union tag
+        elif isinstance(part, str) and ("[" in part or part in {"str", "int", "float"}):
+            continue  # validator or union member name
+        else:
+            path.append(part)  # a missing key: point at it by name under its parent
+            current = None
+    return tuple(path)

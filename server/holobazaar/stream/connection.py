@@ -1,0 +1,290 @@
+"""One client connection on `/ws`: reads and validates client frames, and writes the
+hub's pre-encoded frames from a bounded queue so a slow client never delays the others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from holobazaar.stream.broker import now_ms
+from holobazaar.stream.hub import Hub, UnknownChannel, encode
+from holobazaar.stream.protocol import (
+    CLIENT_TYPES,
+    PROTOCOL_VERSION,
+    Heartbeat,
+    Hello,
+    Leave,
+    Ping,
+    client_message_adapter,
+)
+
+log = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # repeated abuse
+CLOSE_TRY_AGAIN = 1013  # slow consumer: reconnect and resume from your offset
+CLOSE_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_frame_bytes: int = 64 * 1024
+    max_subscriptions: int = 32
+    send_buffer_bytes: int = 1024 * 1024
+    rate: float = 20.0
+    burst: int = 40
+    max_errors: int = 10
+    error_window: float = 60.0
+    heartbeat_interval: float = 5.0
+
+    def announce(self) -> dict:
+        return {
+            "max_frame_bytes": self.max_frame_bytes,
+            "max_subscriptions": self.max_subscriptions,
+            "rate": self.rate,
+            "burst": self.burst,
+            "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
+        }
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, channel: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.channel = code, message, channel
+
+
+class Connection:
+    """Implements the hub's Subscriber: `send_frame` never blocks."""
+
+    def __init__(self, websocket: WebSocket, hub: Hub, limits: StreamLimits,
+                 metrics: dict[str, int] | None = None) -> None:
+        self.websocket = websocket
+        self.hub = hub
+        self.limits = limits
+        self.metrics = metrics if metrics is not None else {}
+        self.session = secrets.token_hex(8)
+        self.channels: set[str] = set()
+        self.greeted = False
+        self._queue: deque[str] = deque()
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._closing: tuple[int, str] | None = None
+        self._bucket = TokenBucket(limits.rate, limits.burst)
+        self._errors: deque[float] = deque()
+
+    # ---- Subscriber ----------------------------------------------------------------
+
+    def send_frame(self, frame: str) -> None:
+        if self._closing is not None:
+            return
+        size = len(frame)
+        if self._queued_bytes + size > self.limits.send_buffer_bytes and self._queue:
+            self._count("slow_disconnects")
+            self.close(CLOSE_TRY_AGAIN, "slow consumer: resume from your last offset")
+            return
+        self._queue.append(frame)
+        self._queued_bytes += size
+        self._wakeup.set()
+
+    def send(self, message: dict) -> None:
+        self.send_frame(encode(message))
+
+    def close(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Stop the connection. With flush, frames already queued (an error frame saying
+        why) go out first; without, they are dropped (a slow consumer gets no more)."""
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._leave_all()
+            if not flush:
+                self._queue.clear()
+                self._queued_bytes = 0
+            self._wakeup.set()
+            self._closed.set()
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        self._count("connections_total")
+        self.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "session": self.session,
+                   "server_time": now_ms(), "limits": self.limits.announce()})
+        writer = asyncio.create_task(self._writer(), name=f"ws-writer-{self.session}")
+        reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.session}")
+        closed = asyncio.create_task(self._closed.wait())
+        try:
+            await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if self._closing is not None and not writer.done():
+                # Give queued frames (the error that explains the close) a moment to go out.
+                await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT)
+        finally:
+            self._leave_all()
+            for task in (reader, writer, closed):
+                task.cancel()
+            await asyncio.gather(reader, writer, closed, return_exceptions=True)
+            await self._close_socket()
+
+    async def _close_socket(self) -> None:
+        code, reason = self._closing or (CLOSE_NORMAL, "")
+        if self.websocket.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)
+
+    async def _writer(self) -> None:
+        ws = self.websocket
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                frame = self._queue.popleft()
+                self._queued_bytes -= len(frame)
+                await ws.send_text(frame)
+            if self._closing is not None:
+                return
+
+    async def _reader(self) -> None:
+        ws = self.websocket
+        while self._closing is None:
+            try:
+                message = await ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                await self._handle_raw(message)
+            except ProtocolError as exc:
+                self._error(exc)
+
+    # ---- client messages -----------------------------------------------------------
+
+    async def _handle_raw(self, message: dict) -> None:
+        text = message.get("text")
+        if text is None:
+            raise ProtocolError("binary_not_supported", "send JSON text frames")
+        if len(text) > self.limits.max_frame_bytes or (
+            len(text.encode("utf-8")) > self.limits.max_frame_bytes
+        ):
+            raise ProtocolError("frame_too_large",
+                                f"frames are limited to {self.limits.max_frame_bytes} bytes")
+        if not self._bucket.take():
+            self._count("rate_limited")
+            raise ProtocolError("rate_limited", f"at most {self.limits.rate:g} messages/s")
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError("bad_json", f"not JSON: {exc.msg} at {exc.pos}") from None
+        if not isinstance(raw, dict):
+            raise ProtocolError("invalid_message", "a message is a JSON object")
+        kind = raw.get("type")
+        if kind not in CLIENT_TYPES:
+            raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
+        try:
+            msg = client_message_adapter.validate_python(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+            raise ProtocolError("invalid_message", f"{kind}: {where}: {first['msg']}") from None
+        if not self.greeted and not isinstance(msg, Hello):
+            raise ProtocolError("hello_required", "send hello first")
+        if isinstance(msg, Hello):
+            await self._hello(msg)
+        elif isinstance(msg, Ping):
+            self.send({"type": "pong", "t0": msg.t0, "server_time": now_ms()})
+        elif isinstance(msg, Heartbeat):
+            self._heartbeat(msg)
+        elif isinstance(msg, Leave):
+            self._leave(msg)
+
+    async def _hello(self, msg: Hello) -> None:
+        if msg.protocol != PROTOCOL_VERSION:
+            self._error(ProtocolError("unsupported_protocol",
+                                      f"this server speaks protocol {PROTOCOL_VERSION}"))
+            self.close(CLOSE_POLICY, "unsupported protocol", flush=True)
+            return
+        self.greeted = True
+        for sub in msg.subscribe:
+            if sub.channel not in self.channels and (
+                len(self.channels) >= self.limits.max_subscriptions
+            ):
+                raise ProtocolError("too_many_subscriptions",
+                                    f"at most {self.limits.max_subscriptions} channels",
+                                    sub.channel)
+            if not self.hub.has_channel(sub.channel):
+                self._error(ProtocolError("unknown_channel", "no such channel", sub.channel))
+                continue
+            self.hub.unsubscribe(sub.channel, self)
+            self.channels.add(sub.channel)
+            try:
+                how = await self.hub.subscribe(sub.channel, self, sub.epoch, sub.offset)
+            except UnknownChannel:
+                self.channels.discard(sub.channel)
+                self._error(ProtocolError("unknown_channel", "no such channel", sub.channel))
+                continue
+            self._count(f"subscribe_{how}")
+
+    def _heartbeat(self, msg: Heartbeat) -> None:
+        if msg.channel not in self.channels:
+            raise ProtocolError("not_subscribed", "heartbeat for a channel you did not join",
+                                msg.channel)
+        match = self.hub.check_hash(msg.channel, msg.offset, msg.state_hash)
+        if match is False:
+            # The client renders something other than the state at that offset: resync.
+            self._count("client_drift")
+            self.hub.stats["drift"] += 1
+            self.send_frame(self.hub.snapshot_frame(msg.channel))
+
+    def _leave(self, msg: Leave) -> None:
+        if msg.channel is None:
+            self.close(CLOSE_NORMAL, "bye")
+            return
+        if msg.channel not in self.channels:
+            raise ProtocolError("not_subscribed", "not subscribed", msg.channel)
+        self.hub.unsubscribe(msg.channel, self)
+        self.channels.discard(msg.channel)
+
+    def _leave_all(self) -> None:
+        for channel in list(self.channels):
+            self.hub.unsubscribe(channel, self)
+        self.channels.clear()
+
+    def _error(self, exc: ProtocolError) -> None:
+        self._count(f"error_{exc.code}")
+        body = {"type": "error", "code": exc.code, "message": exc.message}
+        if exc.channel:
+            body["channel"] = exc.channel
+        self.send(body)
+        now = time.monotonic()
+        self._errors.append(now)
+        while self._errors and self._errors[0] < now - self.limits.error_window:
+            self._errors.popleft()
+        if len(self._errors) >= self.limits.max_errors:
+            self._count("policy_closes")
+            self.close(CLOSE_POLICY, "too many bad frames", flush=True)
+
+    def _count(self, key: str) -> None:
+        self.metrics[key] = self.metrics.get(key, 0) + 1

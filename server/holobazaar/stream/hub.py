@@ -1,0 +1,210 @@
+"""The hub: one ordered log per channel and the only way anything reaches clients.
+
+`publish(channel, state)` is the single entry point for changes: it diffs the new state
+against the channel's current one (JSON Patch, RFC 6902), has the broker append the patch
+with the next offset, and when the broker delivers the entry the hub encodes it once and
+hands that same frame to every subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import jsonpatch
+
+from holobazaar.canonical import state_hash
+from holobazaar.stream.broker import Broker, Entry, Head
+
+log = logging.getLogger(__name__)
+
+HASHES_KEPT = 256  # offsets whose state hash we remember, to check heartbeats against
+
+
+class Subscriber(Protocol):
+    def send_frame(self, frame: str) -> None:
+        """Queue a pre-encoded frame; must not block (a slow subscriber drops itself)."""
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_message(entry: Entry) -> dict[str, Any]:
+    body = {"type": entry.type, "channel": entry.channel, "epoch": entry.epoch,
+            "offset": entry.offset}
+    if entry.type == "patch":
+        body["ops"] = entry.data
+    else:
+        body.update(entry.data)
+    return body
+
+
+@dataclass
+class Channel:
+    name: str
+    epoch: str
+    offset: int
+    state: dict
+    subscribers: set[Subscriber] = field(default_factory=set)
+    # Subscribers resuming: live entries that arrive while their history is being read.
+    pending: dict[Subscriber, list[Entry]] = field(default_factory=dict)
+    hashes: OrderedDict[int, str] = field(default_factory=OrderedDict)
+    snapshot_frame: tuple[int, str] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def remember_hash(self) -> str:
+        digest = state_hash(self.state)
+        self.hashes[self.offset] = digest
+        while len(self.hashes) > HASHES_KEPT:
+            self.hashes.popitem(last=False)
+        return digest
+
+    @property
+    def current_hash(self) -> str:
+        return self.hashes.get(self.offset) or self.remember_hash()
+
+
+class UnknownChannel(KeyError):
+    pass
+
+
+class Hub:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.channels: dict[str, Channel] = {}
+        self.stats = {"published": 0, "delivered_frames": 0, "drift": 0, "resyncs": 0}
+
+    async def start(self) -> None:
+        await self.broker.start(self._deliver)
+
+    async def close(self) -> None:
+        await self.broker.close()
+
+    # ---- changes -------------------------------------------------------------------
+
+    async def publish(self, name: str, state: dict) -> Entry | None:
+        """Make `state` the channel's state. Returns the patch entry, or None if nothing
+        changed. Creates the channel on first use."""
+        channel = self.channels.get(name)
+        if channel is None:
+            head = await self.broker.open(name, state)
+            channel = self.channels.setdefault(name, self._channel_from(name, head))
+        async with channel.lock:
+            ops = jsonpatch.make_patch(channel.state, state).patch
+            if not ops:
+                return None
+            entry = await self.broker.append(name, "patch", ops, state)
+            self.stats["published"] += 1
+            return entry
+
+    async def publish_many(self, states: Iterable[tuple[str, dict]]) -> list[Entry]:
+        entries = []
+        for name, state in states:
+            entry = await self.publish(name, state)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    def _channel_from(self, name: str, head: Head) -> Channel:
+        channel = Channel(name, head.epoch, head.offset, head.state)
+        channel.remember_hash()
+        return channel
+
+    def _deliver(self, entry: Entry) -> None:
+        channel = self.channels.get(entry.channel)
+        if channel is None:
+            return
+        if entry.epoch != channel.epoch or entry.offset != channel.offset + 1:
+            log.warning("channel %s: entry %s/%s does not follow %s/%s", entry.channel,
+                        entry.epoch, entry.offset, channel.epoch, channel.offset)
+            return
+        if entry.type == "patch":
+            channel.state = jsonpatch.apply_patch(channel.state, entry.data)
+        channel.offset = entry.offset
+        channel.remember_hash()
+        entry.frame = encode(entry_message(entry))
+        for pending in channel.pending.values():
+            pending.append(entry)
+        for subscriber in list(channel.subscribers):
+            subscriber.send_frame(entry.frame)
+        self.stats["delivered_frames"] += len(channel.subscribers)
+
+    # ---- subscribers ---------------------------------------------------------------
+
+    def has_channel(self, name: str) -> bool:
+        return name in self.channels
+
+    def snapshot(self, name: str) -> tuple[str, int, dict, str]:
+        channel = self._get(name)
+        return channel.epoch, channel.offset, channel.state, channel.current_hash
+
+    def snapshot_frame(self, name: str) -> str:
+        channel = self._get(name)
+        cached = channel.snapshot_frame
+        if cached is None or cached[0] != channel.offset:
+            # One encoding per offset, shared by every client that joins at that offset.
+            frame = encode({"type": "snapshot", "channel": name, "epoch": channel.epoch,
+                            "offset": channel.offset, "state": channel.state,
+                            "state_hash": channel.current_hash})
+            cached = channel.snapshot_frame = (channel.offset, frame)
+        return cached[1]
+
+    async def subscribe(self, name: str, subscriber: Subscriber, epoch: str | None = None,
+                        offset: int | None = None) -> str:
+        """Join a channel. With a resumable (epoch, offset) the subscriber is sent exactly
+        the missed entries, else a snapshot; then live entries. Returns "resumed" or
+        "snapshot"."""
+        channel = self._get(name)
+        if epoch == channel.epoch and offset is not None and 0 <= offset <= channel.offset:
+            if offset == channel.offset:
+                channel.subscribers.add(subscriber)
+                return "resumed"
+            channel.pending[subscriber] = []
+            try:
+                history = await self.broker.history(name, epoch, offset)
+            finally:
+                buffered = channel.pending.pop(subscriber, [])
+            if history is not None and (not history or history[0].offset == offset + 1):
+                last = offset
+                for entry in [*history, *buffered]:
+                    if entry.offset == last + 1:
+                        subscriber.send_frame(entry.frame or encode(entry_message(entry)))
+                        last = entry.offset
+                if last == channel.offset:
+                    channel.subscribers.add(subscriber)
+                    return "resumed"
+        subscriber.send_frame(self.snapshot_frame(name))
+        channel.subscribers.add(subscriber)
+        return "snapshot"
+
+    def unsubscribe(self, name: str, subscriber: Subscriber) -> None:
+        channel = self.channels.get(name)
+        if channel is not None:
+            channel.subscribers.discard(subscriber)
+            channel.pending.pop(subscriber, None)
+
+    def check_hash(self, name: str, offset: int, digest: str) -> bool | None:
+        """Does a client's rendered-state hash match ours at that offset? None: unknown."""
+        channel = self.channels.get(name)
+        if channel is None:
+            return None
+        expected = channel.hashes.get(offset)
+        if expected is None:
+            return None
+        return expected == digest
+
+    def subscriber_count(self, name: str) -> int:
+        channel = self.channels.get(name)
+        return len(channel.subscribers) if channel else 0
+
+    def _get(self, name: str) -> Channel:
+        channel = self.channels.get(name)
+        if channel is None:
+            raise UnknownChannel(name)
+        return channel

@@ -1,0 +1,150 @@
+"""The v1 stream protocol: one pydantic model per message. Client messages are validated
+with these; server messages are documented by them (the hub encodes its frames directly,
+once, for speed). `protocol_json_schema()` is served at /api/v1/schema/protocol and
+docs/protocol.md describes the semantics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+
+ChannelName = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=r"^market/[a-z0-9-]+(/(zone|display)/[a-z0-9-]+|/pulse|/show/[a-z0-9-]+)?$",
+    ),
+]
+Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- client -> server -------------------------------------------------------------
+
+
+class Subscription(Message):
+    channel: ChannelName
+    epoch: str | None = Field(None, max_length=64)
+    offset: int | None = Field(None, ge=0)
+
+
+class Hello(Message):
+    type: Literal["hello"]
+    protocol: int
+    subscribe: list[Subscription] = Field(default_factory=list, max_length=256)
+    client: dict[str, Any] | None = Field(
+        None, description="Optional client description, e.g. {device: 'phone'}."
+    )
+
+
+class Ping(Message):
+    type: Literal["ping"]
+    t0: float
+
+
+class Heartbeat(Message):
+    type: Literal["heartbeat"]
+    channel: ChannelName
+    offset: int = Field(ge=0)
+    state_hash: Hash
+
+
+class Leave(Message):
+    type: Literal["leave"]
+    channel: ChannelName | None = Field(None, description="Omit to close the connection.")
+
+
+ClientMessage = Annotated[Hello | Ping | Heartbeat | Leave, Field(discriminator="type")]
+client_message_adapter: TypeAdapter[Hello | Ping | Heartbeat | Leave] = TypeAdapter(ClientMessage)
+CLIENT_TYPES = {"hello", "ping", "heartbeat", "leave"}
+
+
+# ---- server -> client -------------------------------------------------------------
+
+
+class Limits(Message):
+    max_frame_bytes: int
+    max_subscriptions: int
+    rate: float
+    burst: int
+    heartbeat_interval_ms: int
+
+
+class Welcome(Message):
+    type: Literal["welcome"]
+    protocol: int
+    session: str
+    server_time: float = Field(description="Milliseconds since the Unix epoch.")
+    limits: Limits
+
+
+class Snapshot(Message):
+    type: Literal["snapshot"]
+    channel: ChannelName
+    epoch: str
+    offset: int
+    state: dict[str, Any]
+    state_hash: Hash
+
+
+class PatchOp(BaseModel):
+    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    path: str
+    value: Any = None
+    from_: str | None = Field(None, alias="from")
+
+
+class Patch(Message):
+    type: Literal["patch"]
+    channel: ChannelName
+    epoch: str
+    offset: int
+    ops: list[PatchOp]
+
+
+class Pong(Message):
+    type: Literal["pong"]
+    t0: float
+    server_time: float
+
+
+ErrorCode = Literal[
+    "bad_json",
+    "binary_not_supported",
+    "frame_too_large",
+    "unknown_type",
+    "invalid_message",
+    "hello_required",
+    "unsupported_protocol",
+    "unknown_channel",
+    "too_many_subscriptions",
+    "rate_limited",
+    "not_subscribed",
+]
+
+
+class Error(Message):
+    type: Literal["error"]
+    code: ErrorCode
+    message: str
+    channel: str | None = None
+
+
+ServerMessage = Annotated[Welcome | Snapshot | Patch | Pong | Error, Field(discriminator="type")]
+
+
+def protocol_json_schema() -> dict[str, Any]:
+    client = TypeAdapter(ClientMessage).json_schema(ref_template="#/$defs/{model}")
+    server = TypeAdapter(ServerMessage).json_schema(ref_template="#/$defs/{model}")
+    defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Holobazaar stream protocol v{PROTOCOL_VERSION}",
+        "$defs": {**defs, "ClientMessage": client, "ServerMessage": server},
+    }
