@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`. Both do every set-up step
+# (virtual environment, Python and npm packages, demo models, web client build) and skip
+# the steps whose inputs have not changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup lint validate bench clean
+
+run: setup
+	$(BIN)/holobazaar serve --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/ruff check server tests bench
+	$(BIN)/holobazaar validate .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP) assets/build/.built web-client/dist/.built
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+assets/build/.built: $(STAMP) assets/generate.py
+	$(BIN)/python assets/generate.py --out assets/build
+	touch $@
+
+WEB_SOURCES := $(shell find web-client -path web-client/node_modules -prune -o -path web-client/dist -prune -o -type f -print 2>/dev/null)
+
+web-client/dist/.built: $(WEB_SOURCES)
+	@if [ -f web-client/package.json ]; then \
+	  cd web-client && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	else mkdir -p web-client/dist; fi
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
+
+validate: $(STAMP)
+	$(BIN)/holobazaar validate .
+
+bench: setup
+	$(BIN)/python bench/fanout.py --clients 500 --rate 10 --seconds 10
+
+clean:
+	rm -rf $(VENV) assets/build web-client/node_modules web-client/dist
