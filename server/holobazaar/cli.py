@@ -22,6 +22,8 @@ app.add_typer(db_app, name="db")
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
 BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
+BaseUrl = Annotated[str | None, typer.Option(
+    "--base-url", help="Public address for markers and printed links.")]
 ContentDir = Annotated[Path | None, typer.Option("--content", help="Content folder [.].")]
 
 
@@ -61,16 +63,27 @@ def serve(
     watch: Annotated[bool | None, typer.Option("--watch/--no-watch",
                                                help="Reload scene files on change.")] = None,
     log_level: Annotated[str | None, typer.Option(help="Log level [info].")] = None,
+    tls: Annotated[bool | None, typer.Option(
+        "--tls/--no-tls", help="HTTPS/WSS with a local CA (for phones).")] = None,
+    certfile: Annotated[Path | None, typer.Option(help="Real certificate (PEM).")] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="Key of --certfile (PEM).")] = None,
+    http_port: Annotated[int | None, typer.Option(
+        help="With --tls: plain-HTTP port for the CA [port+1; 0=off].")] = None,
+    base_url: BaseUrl = None,
 ) -> None:
     """Serve the markets in the content folder over HTTP and WebSocket."""
     import uvicorn
 
     from holobazaar.scenes.loader import load_content
+    from holobazaar.tls import serving
+    from holobazaar.tls.certificates import TlsFileError
     from holobazaar.web.app import create_app
+    from holobazaar.web.trust import create_trust_app
 
     settings = build_settings(host=host, port=port, data_dir=data_dir, content_dir=content,
                               database_url=database_url, broker_url=broker_url, watch=watch,
-                              log_level=log_level)
+                              log_level=log_level, tls=tls, certfile=certfile, keyfile=keyfile,
+                              http_port=http_port, base_url=base_url)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_content(settings.content_dir)
@@ -80,15 +93,33 @@ def serve(
                    f"{settings.content_dir}", err=True)
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    shown_host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
+    try:
+        plan = serving.prepare_tls(settings)
+    except TlsFileError as exc:
+        typer.echo(f"error: refusing to start: {exc.path}: {exc.problem}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"error: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for note in plan.notes if plan else []:
+        typer.echo(note)
     for market in loaded.markets:
-        typer.echo(f"serving market {market!r}: http://{shown_host}:{settings.port}/m/{market}")
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
+        for url in serving.phone_urls(settings, f"/m/{market}"):
+            typer.echo(f"serving market {market!r}: {url}")
+    if plan and settings.trust_port is not None:
+        typer.echo(f"phones trust the CA first: http://<address above>:{settings.trust_port}/tls")
+    if plan and loaded.markets:
+        first = next(iter(loaded.markets))
+        typer.echo(serving.terminal_qr(f"{settings.public_base_url}/m/{first}"))
+    options = dict(
         log_level=settings.log_level.lower(),
         # Frames up to 16x the protocol limit get a polite error frame; beyond, a 1009 close.
         ws_max_size=settings.max_frame_bytes * 16, ws_per_message_deflate=True,
     )
+    if plan is None:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **options)
+    else:
+        serving.run(create_app(settings), create_trust_app, settings, plan, **options)
 
 
 @app.command()

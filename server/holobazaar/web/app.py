@@ -21,7 +21,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import ops, pages
+from holobazaar.web import ops, pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   pages.router):
+                   pages.router, trust.router):
         app.include_router(router)
     return app
