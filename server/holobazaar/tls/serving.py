@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import segno
 import uvicorn
+from cryptography import x509
 
 from holobazaar.config import Settings
 from holobazaar.tls.addresses import local_names, url_host
@@ -17,6 +18,7 @@ from holobazaar.tls.certificates import (
     TlsFiles,
     check_certificate_pair,
     ensure_local_certificates,
+    fingerprint,
 )
 
 
@@ -36,6 +38,11 @@ def prepare_tls(settings: Settings) -> TlsPlan | None:
         return TlsPlan(check_certificate_pair(settings.certfile, settings.keyfile), [])
     files = ensure_local_certificates(settings.data_dir)
     return TlsPlan(files, [files.issued] if files.issued else [])
+
+
+def ca_fingerprint(plan: TlsPlan) -> str:
+    assert plan.files.ca_file is not None
+    return fingerprint(x509.load_pem_x509_certificate(plan.files.ca_file.read_bytes()))
 
 
 def phone_urls(settings: Settings, path: str = "/") -> list[str]:
