@@ -18,9 +18,10 @@ import httpx
 import pytest
 import websockets
 
-from conftest import free_port
 from holobazaar.tls.certificates import fingerprint
 from small_market import MARKET, write_small_market
+
+from conftest import free_port
 
 
 def trusting(ca: Path) -> ssl.SSLContext:

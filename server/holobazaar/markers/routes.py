@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -37,7 +35,7 @@ async def markers_pdf(
     for display_id in content.displays:
         # The live title (it may be a template over inventory data), as visitors see it.
         state = hub.snapshot(f"market/{market}/display/{display_id}")[2]
-        titles[display_id] = html.unescape(state["display"]["title"])
+        titles[display_id] = state["display"]["title"]
     markers = service.marker_set(content, base, titles)
     # Rendering a few A4 pages at 300 dpi takes a moment of CPU: keep the event loop free.
     data = await run_in_threadpool(service.pdf_bytes, markers)

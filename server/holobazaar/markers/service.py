@@ -5,7 +5,6 @@ a stall for months, so it must never carry a token or anything that expires."""
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,11 +39,10 @@ class MarkerSet:
 
 def content_titles(market: MarketContent) -> dict[str, str]:
     """Display titles rendered from the content files and their seed inventory, for the
-    CLI (no running server). Titles are HTML-escaped by the compositor; cards are not HTML."""
+    CLI (no running server). Template output is plain text, as cards need."""
     items = market.seed_items()
     return {
-        display.id: html.unescape(compose_display(market.market, display, items, {})[0]
-                                  ["display"]["title"])
+        display.id: compose_display(market.market, display, items, {})[0]["display"]["title"]
         for display in market.displays.values()
     }
 
