@@ -21,7 +21,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import ops, pages
+from holobazaar.web import client, ops, pages
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +73,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    pages.router):
         app.include_router(router)
+    client.mount(app, settings.client_dir)
     return app
