@@ -1,7 +1,7 @@
 // The HTML side of the display page: the accessible fallback (kept live), loading
 // progress, the AR button and the dom-overlay UI. Text is only ever set with textContent:
 // state text is HTML-escaped by the server, so it is decoded first and never parsed as HTML.
-import { decodeEntities } from './text.js';
+import { plainText } from './text.js';
 
 const SYMBOLS = { EUR: '€', USD: '$', GBP: '£', CHF: 'CHF ', JPY: '¥' };
 const STOCK = { in_stock: 'In stock', low: 'Low stock', sold_out: 'Sold out' };
@@ -37,7 +37,7 @@ export class Page {
 
   // Keep the fallback list equal to the state's items (it is what screen readers read).
   render(state) {
-    const title = decodeEntities(state.display?.title);
+    const title = plainText(state.display?.title);
     if (title) document.title = `${title} · Holobazaar`;
     const heading = document.getElementById('display-title');
     if (heading && title) heading.textContent = title;
@@ -82,8 +82,8 @@ export class Page {
     const body = document.getElementById('xr-story-body');
     if (!heading || !body) return;
     const first = panels[0];
-    heading.textContent = first ? decodeEntities(first.title) : (state.farm?.name ?? '');
-    body.textContent = first ? decodeEntities(first.body) : (state.farm?.description ?? '');
+    heading.textContent = first ? plainText(first.title) : (state.farm?.name ?? '');
+    body.textContent = first ? plainText(first.body) : (state.farm?.description ?? '');
   }
 
   progress({ models, done, bytes, total }) {

@@ -4,7 +4,7 @@ import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { Text } from 'troika-three-text';
 import fontUrl from '@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff?url';
-import { decodeEntities } from './text.js';
+import { plainText } from './text.js';
 
 const DEG = Math.PI / 180;
 const PLACEHOLDER_SIZE = 0.12;
@@ -26,7 +26,7 @@ function num(value, fallback, min = 0, max = 100) {
 function makeText(text, { size = 0.05, colour = '#ffffff', align = 'center', maxWidth } = {}) {
   const t = new Text();
   t.font = fontUrl; // served by us: troika's default font is fetched from a CDN
-  t.text = decodeEntities(text);
+  t.text = plainText(text);
   t.fontSize = size;
   t.color = colour;
   t.anchorX = align;
@@ -259,7 +259,7 @@ export class DisplayRenderer {
       transparent: true });
     const mesh = new THREE.Mesh(new THREE.PlaneGeometry(1, 1), material);
     mesh.scale.set(width, width * 0.75, 1);
-    mesh.userData.alt = decodeEntities(data.alt);
+    mesh.userData.alt = plainText(data.alt);
     if (typeof data.src === 'string' && data.src.startsWith('/assets/')) {
       this.textureLoader.load(data.src, (texture) => {
         texture.colorSpace = THREE.SRGBColorSpace;

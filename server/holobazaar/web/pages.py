@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from holobazaar.scenes.service import display_channel
@@ -16,15 +15,6 @@ from holobazaar.scenes.templates import money, stock_label
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(money=money, stock_label=stock_label)
-
-
-def _escaped(value: Any) -> Markup:
-    """State text fields were rendered by the compositor with autoescape: they are already
-    HTML-safe, and escaping them again would show `&amp;` to visitors."""
-    return Markup(value if isinstance(value, str) else "")
-
-
-templates.env.filters["escaped"] = _escaped
 
 
 @router.get("/", response_class=HTMLResponse)
