@@ -1,6 +1,6 @@
 // The HTML side of the display page: the accessible fallback (kept live), loading
 // progress, the AR button and the dom-overlay UI. Text is only ever set with textContent:
-// state text is HTML-escaped by the server, so it is decoded first and never parsed as HTML.
+// state text is plain text (docs/protocol.md) and is never parsed as HTML.
 import { plainText } from './text.js';
 
 const SYMBOLS = { EUR: '€', USD: '$', GBP: '£', CHF: 'CHF ', JPY: '¥' };
