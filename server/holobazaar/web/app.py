@@ -22,7 +22,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import ops, pages, trust
+from holobazaar.web import client, ops, pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -75,4 +75,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    markers_router,
                    pages.router, trust.router):
         app.include_router(router)
+    client.mount(app, settings.client_dir)
     return app
