@@ -3,32 +3,15 @@ server over the small test market, and pages that fail the test on any console e
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from browser_content import write_content
-
-
-def _root_conftest():
-    # Both conftest files are "conftest" to Python, so load the root one under its own name
-    # to reuse its server helpers.
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("holobazaar_tests_root_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-REPO: Path = _root.REPO
-LiveServer = _root.LiveServer
-start_server = _root.start_server
+from support import REPO, LiveServer, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What works on these machines: see ../shared/notes/webxr-testing.md.

@@ -7,8 +7,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from browser_content import DISPLAY, MARKET, NODE_COUNT, save_artifact
 from PIL import Image
+
+from browser_content import DISPLAY, MARKET, NODE_COUNT, save_artifact
 
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 2"
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from browser_content import BROKEN_DISPLAY, DISPLAY, MARKET, NODE_COUNT, save_artifact
 from PIL import Image
+
+from browser_content import BROKEN_DISPLAY, DISPLAY, MARKET, NODE_COUNT, save_artifact
 
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 5"
 MODELS_DONE = ("window.__holo.nodes > 0 && "

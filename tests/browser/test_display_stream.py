@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 
-from browser_content import DISPLAY, MARKET
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.inventory import service as inventory
 from holobazaar.inventory.models import ItemUpdate
 from holobazaar.scenes.service import display_channel
+
+from browser_content import DISPLAY, MARKET
 
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 5"
 CHANNEL = display_channel(MARKET, DISPLAY)
