@@ -65,6 +65,17 @@ class AssetRef:
 
 
 @dataclass(frozen=True)
+class Binding:
+    """Data another domain binds into a display (stories, pulse, reconciler notices...):
+    `context` adds template variables (values may be plain data or pure callables such as
+    `recipes_in_stock(limit=3)`); `state`, when not None, is placed in the display state
+    under the binding's name so clients can render it (e.g. a story overlay)."""
+
+    context: Mapping[str, Any]
+    state: Any = None
+
+
+@dataclass(frozen=True)
 class BindingError:
     node: str | None  # None: the display's own title/description
     field: str
@@ -102,7 +113,11 @@ def compose_display(
     display: Display,
     items: Mapping[str, ItemFacts],
     assets: Mapping[str, AssetRef],
+    bindings: Mapping[str, Binding] | None = None,
 ) -> tuple[dict[str, Any], list[BindingError]]:
+    """The display's state. `bindings` (by name) come from the other domains' binding
+    providers; composing stays a pure function of all its arguments."""
+    bindings = bindings or {}
     farms = {f.id: f for f in market.farms}
     farm = farms.get(display.farm) if display.farm else None
     errors: list[BindingError] = []
@@ -114,6 +129,10 @@ def compose_display(
         "items": [_template_item(i, farms) for i in display_items],
         "item": _template_item(display_items[0], farms) if display_items else None,
     }
+    for name in sorted(bindings):
+        base_context.update(
+            {k: template_view(v) if isinstance(v, dict | list) else v
+             for k, v in bindings[name].context.items()})
 
     def render(text: str, context: dict, node: str | None, field: str) -> str:
         try:
@@ -205,6 +224,9 @@ def compose_display(
         "items": {sku: items[sku].as_state() for sku in sorted(bound_skus) if sku in items},
         "nodes": nodes,
     }
+    for name in sorted(bindings):
+        if bindings[name].state is not None:
+            state.setdefault("bindings", {})[name] = bindings[name].state
     return state, errors
 
 

@@ -7,21 +7,34 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.inventory import service as inventory
 from holobazaar.scenes.compositor import (
+    Binding,
     ItemFacts,
     compose_display,
     compose_market,
     compose_zone,
 )
 from holobazaar.scenes.loader import Content, MarketContent, load_content
+from holobazaar.scenes.models import Display, iter_nodes
 from holobazaar.stream.hub import Hub
 
 log = logging.getLogger(__name__)
+
+
+class BindingProvider(Protocol):
+    """Another domain's data for displays (stories, pulse, reconciler notices). Called when
+    a display is composed; must be quick and side-effect free (read from memory: when its
+    data changes, the provider calls `SceneService.refresh(market)`)."""
+
+    name: str
+
+    def binding(self, market: MarketContent, display: Display) -> Binding | None: ...
 
 
 class ContentError(Exception):
@@ -50,6 +63,7 @@ class SceneService:
         self.content: Content | None = None
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
+        self.providers: list[BindingProvider] = []
         self._publish_lock = asyncio.Lock()
 
     # ---- loading -------------------------------------------------------------------
@@ -83,7 +97,7 @@ class SceneService:
             self.items[market_id] = await run_in_threadpool(
                 inventory.load_items, self.engine, market_id)
         self.content = content
-        await self.publish_all()
+        await self.refresh()
 
     # ---- composing -----------------------------------------------------------------
 
@@ -96,7 +110,7 @@ class SceneService:
         items = self.items.get(market.id, {})
         titles: dict[str, str] = {}
         for display in market.displays.values():
-            state, errors = compose_display(market.market, display, items, assets)
+            state, errors = self.compose_display(market, display, items, assets)
             for error in errors:
                 log.warning("display %s/%s node %s: %s", market.id, display.id, error.node,
                             error.message)
@@ -107,11 +121,31 @@ class SceneService:
                 market.market, zone.id, market.displays)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles)
 
-    async def publish_all(self) -> None:
+    def bindings(self, market: MarketContent, display: Display) -> dict[str, Binding]:
+        found: dict[str, Binding] = {}
+        for provider in self.providers:
+            binding = provider.binding(market, display)
+            if binding is not None:
+                found[provider.name] = binding
+        return found
+
+    def compose_display(self, market: MarketContent, display: Display,
+                        items: dict[str, ItemFacts] | None = None, assets=None):
+        assert self.content is not None
+        return compose_display(
+            market.market, display,
+            self.items.get(market.id, {}) if items is None else items,
+            self.content.asset_refs() if assets is None else assets,
+            self.bindings(market, display))
+
+    async def refresh(self, market_id: str | None = None) -> None:
+        """Recompose and publish (a market's or every) channel: the hub sends only what
+        changed. Binding providers call this when their data changes."""
         assert self.content is not None
         async with self._publish_lock:
             for market in self.content.markets.values():
-                await self.hub.publish_many(self.compose(market))
+                if market_id is None or market.id == market_id:
+                    await self.hub.publish_many(self.compose(market))
 
     async def items_changed(self, market_id: str, facts: Iterable[ItemFacts]) -> None:
         """Inventory changed: recompose the displays bound to those items."""
@@ -125,9 +159,10 @@ class SceneService:
         items = self.items[market_id]
         async with self._publish_lock:
             for display in market.displays.values():
-                bound = set(display.items) | {n.item for n, _ in _nodes(display) if n.item}
+                bound = set(display.items) | {
+                    n.item for n, _ in iter_nodes(display.nodes) if n.item}
                 if bound & changed:
-                    state, _ = compose_display(market.market, display, items, assets)
+                    state, _ = self.compose_display(market, display, items, assets)
                     await self.hub.publish(display_channel(market_id, display.id), state)
 
     # ---- watching ------------------------------------------------------------------
@@ -144,9 +179,3 @@ class SceneService:
                 await self.reload()
             except Exception:  # a reload must never take the server down
                 log.exception("reloading content failed")
-
-
-def _nodes(display):
-    from holobazaar.scenes.models import iter_nodes
-
-    return iter_nodes(display.nodes)
