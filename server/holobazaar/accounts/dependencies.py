@@ -1,0 +1,166 @@
+"""THE one way a route declares who may call it: `Depends(require_role("curator"))`.
+
+The requirement reads the market from the route's `market` path parameter, accepts
+`Authorization: Bearer <token>` or the session cookie (cookie-authenticated unsafe methods
+must also send `X-CSRF-Token`), and returns the Principal. `guard_before_body(app)` makes
+every route that declares a requirement check it before FastAPI parses the request body,
+so an anonymous caller gets 401, never a 422 that describes the body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from holobazaar.accounts import service
+from holobazaar.accounts.models import ROLES, Principal
+
+SESSION_COOKIE = "hb_session"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_AUTH_HEADER = 512
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+QUERY_SECRETS = ("access_token", "token")
+
+# auto_error=False: the requirement decides and answers with one uniform 401. These
+# objects exist so the OpenAPI document lists both schemes under securitySchemes.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
+                           description="API token: `Authorization: Bearer hbt_...`")
+cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                             description="Session cookie from /login; unsafe methods also "
+                                         f"need the `{CSRF_HEADER}` header.")
+
+UNAUTHORIZED = HTTPException(401, "authentication required",
+                             headers={"WWW-Authenticate": "Bearer"})
+FORBIDDEN = HTTPException(403, "forbidden")
+_STATE_KEY = "holobazaar_principal"
+
+
+def session_cookie(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return value if value and len(value) <= 128 else None
+
+
+def _bearer(request: Request) -> str | None:
+    """The bearer token, None without an Authorization header; malformed -> 401."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    if len(header) > MAX_AUTH_HEADER:
+        raise UNAUTHORIZED
+    scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials or " " in credentials:
+        raise UNAUTHORIZED
+    return credentials
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """Who is calling (None: anonymous). Raises 401 for bad credentials of any kind and for
+    a cookie-authenticated unsafe request without the matching CSRF header."""
+    if any(name in request.query_params for name in QUERY_SECRETS):
+        raise UNAUTHORIZED  # secrets in URLs end up in logs and browser history
+    engine = request.app.state.engine
+    token = _bearer(request)
+    unsafe = request.method not in SAFE_METHODS
+    market = request.path_params.get("market")
+    if token is not None:
+        write = f"{request.method} {request.url.path}" if unsafe else None
+        principal = await run_in_threadpool(service.principal_for_token, engine, token, write,
+                                            market)
+        if principal is None:
+            raise UNAUTHORIZED
+        return principal
+    cookie = session_cookie(request)
+    if cookie is None:
+        return None
+    principal = await run_in_threadpool(service.principal_for_session, engine, cookie)
+    if principal is None:
+        raise UNAUTHORIZED
+    if unsafe and not service.csrf_matches(principal.session_csrf,
+                                           request.headers.get(CSRF_HEADER)):
+        raise FORBIDDEN
+    return principal
+
+
+class RoleRequirement:
+    """A dependency object (so `guard_before_body` can find it in a route's dependants)."""
+
+    def __init__(self, roles: tuple[str, ...]) -> None:
+        unknown = [r for r in roles if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}")
+        self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"require_role{self.roles!r}"
+
+    async def check(self, request: Request) -> Principal:
+        cached = request.scope.get(_STATE_KEY)
+        principal = cached if cached is not None else await authenticate(request)
+        if principal is None:
+            raise UNAUTHORIZED
+        request.scope[_STATE_KEY] = principal
+        if not principal.allows_any(self.roles, request.path_params.get("market")):
+            raise FORBIDDEN
+        return principal
+
+    async def __call__(
+        self, request: Request,
+        _bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+        _cookie: str | None = Depends(cookie_scheme),
+    ) -> Principal:
+        # The security dependencies are declared only so OpenAPI shows the schemes;
+        # `check` reads the request itself (and is what guard_before_body runs first).
+        return await self.check(request)
+
+
+def require_role(*roles: str) -> RoleRequirement:
+    """`Depends(require_role("curator", "admin"))`: any one of the roles, in the market of
+    the route's `market` path parameter when it has one. No roles: any signed-in caller."""
+    return RoleRequirement(tuple(roles))
+
+
+def _requirements(dependant: Dependant) -> Iterator[RoleRequirement]:
+    for dep in dependant.dependencies:
+        if isinstance(dep.call, RoleRequirement):
+            yield dep.call
+        yield from _requirements(dep)
+
+
+def guard_before_body(app: FastAPI) -> int:
+    """Wrap every route that declares a RoleRequirement so the check runs before the body
+    is read (FastAPI parses JSON, and reports bad JSON as 422, before any dependency).
+    Returns the number of routes guarded. Call after all routers are included."""
+    count = 0
+    for route in app.router.routes:
+        if isinstance(route, APIRoute):
+            requirements = list(_requirements(route.dependant))
+            if requirements and not getattr(route.app, "_auth_guarded", False):
+                route.app = _Guard(route.app, requirements)
+                count += 1
+    return count
+
+
+class _Guard:
+    _auth_guarded = True
+
+    def __init__(self, app: ASGIApp, requirements: list[RoleRequirement]) -> None:
+        self.app, self.requirements = app, requirements
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            for requirement in self.requirements:
+                await requirement.check(request)
+        except HTTPException as exc:
+            response = JSONResponse({"detail": exc.detail}, exc.status_code,
+                                    headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
