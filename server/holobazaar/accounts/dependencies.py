@@ -3,8 +3,8 @@
 The requirement reads the market from the route's `market` path parameter, accepts
 `Authorization: Bearer <token>` or the session cookie (cookie-authenticated unsafe methods
 must also send `X-CSRF-Token`), and returns the Principal. `guard_before_body(app)` makes
-every route that declares a requirement check it before FastAPI parses the request body,
-so an anonymous caller gets 401, never a 422 that describes the body."""
+a route's role check win over body parsing and validation errors, so an anonymous caller
+gets 401, never a 422 that describes the body."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from holobazaar.accounts import service
 from holobazaar.accounts.models import ROLES, Principal
@@ -116,7 +117,7 @@ class RoleRequirement:
         _cookie: str | None = Depends(cookie_scheme),
     ) -> Principal:
         # The security dependencies are declared only so OpenAPI shows the schemes;
-        # `check` reads the request itself (and is what guard_before_body runs first).
+        # `check` reads the request itself (guard_before_body calls it too).
         return await self.check(request)
 
 
@@ -133,34 +134,37 @@ def _requirements(dependant: Dependant) -> Iterator[RoleRequirement]:
         yield from _requirements(dep)
 
 
-def guard_before_body(app: FastAPI) -> int:
-    """Wrap every route that declares a RoleRequirement so the check runs before the body
-    is read (FastAPI parses JSON, and reports bad JSON as 422, before any dependency).
-    Returns the number of routes guarded. Call after all routers are included."""
-    count = 0
-    for route in app.router.routes:
-        if isinstance(route, APIRoute):
-            requirements = list(_requirements(route.dependant))
-            if requirements and not getattr(route.app, "_auth_guarded", False):
-                route.app = _Guard(route.app, requirements)
-                count += 1
-    return count
+def _route_dependant(scope: Scope) -> Dependant | None:
+    """The dependant of the route that matched, including router-level dependencies."""
+    try:  # FastAPI >= 0.16x keeps the effective (included) route in the scope
+        from fastapi.routing import _get_scope_effective_route_context
+        effective = _get_scope_effective_route_context(scope)
+    except ImportError:
+        effective = None
+    for candidate in (effective, scope.get("route")):
+        dependant = getattr(candidate, "dependant", None)
+        if isinstance(dependant, Dependant):
+            return dependant
+    return None
 
 
-class _Guard:
-    _auth_guarded = True
-
-    def __init__(self, app: ASGIApp, requirements: list[RoleRequirement]) -> None:
-        self.app, self.requirements = app, requirements
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+async def _auth_before_validation(request: Request, exc: Exception) -> Response:
+    # FastAPI parses the JSON body (and reports bad JSON as 422) before it runs any
+    # dependency, and reports body errors as 422 when no dependency raised. For a route
+    # that requires a role, authentication must win: an anonymous caller learns nothing
+    # about the body the route expects.
+    dependant = _route_dependant(request.scope)
+    if dependant is not None:
         try:
-            for requirement in self.requirements:
+            for requirement in _requirements(dependant):
                 await requirement.check(request)
-        except HTTPException as exc:
-            response = JSONResponse({"detail": exc.detail}, exc.status_code,
-                                    headers=exc.headers)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        except HTTPException as refused:
+            return JSONResponse({"detail": refused.detail}, refused.status_code,
+                                headers=refused.headers)
+    assert isinstance(exc, RequestValidationError)
+    return await request_validation_exception_handler(request, exc)
+
+
+def guard_before_body(app: FastAPI) -> None:
+    """Make role checks win over request validation errors on every route of `app`."""
+    app.add_exception_handler(RequestValidationError, _auth_before_validation)

@@ -76,6 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    pages.router, accounts_router, accounts_pages.router):
         app.include_router(router)
-    guard_before_body(app)  # after all routers: auth is checked before any body is read
+    guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)
     return app
