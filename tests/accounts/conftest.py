@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from holobazaar.accounts import service
 from conftest import LiveServer, start_server
+from holobazaar.accounts import service
 
 PASSWORD = "correct horse battery"
 
