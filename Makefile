@@ -15,7 +15,7 @@ run: setup
 	$(BIN)/holobazaar serve --host $(HOST) --port $(PORT)
 
 test: setup
-	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff check server tests bench assets
 	$(BIN)/holobazaar validate .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -40,8 +40,8 @@ web-client/dist/.built: $(WEB_SOURCES)
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check server tests bench
-	$(BIN)/ruff format --check server tests bench
+	$(BIN)/ruff check server tests bench assets
+	$(BIN)/ruff format --check server tests bench assets
 
 validate: $(STAMP)
 	$(BIN)/holobazaar validate .

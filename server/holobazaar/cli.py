@@ -95,7 +95,9 @@ def serve(
 
 
 @app.command()
-def validate(directory: Annotated[Path, typer.Argument(help="Content or scenes folder.")] = Path(".")) -> None:
+def validate(
+    directory: Annotated[Path, typer.Argument(help="Content or scenes folder.")] = Path("."),
+) -> None:
     """Check every scene file; print each problem with file, line and path."""
     from holobazaar.scenes.loader import load_content
 

@@ -30,7 +30,8 @@ def load_items(engine: Engine, market: str) -> dict[str, ItemFacts]:
 
 
 def _write(row: InventoryItem, facts: ItemFacts, source: str) -> None:
-    row.name, row.price, row.currency, row.unit = facts.name, facts.price, facts.currency, facts.unit
+    row.name, row.price, row.currency = facts.name, facts.price, facts.currency
+    row.unit = facts.unit
     row.stock, row.status, row.farm = facts.stock, facts.status, facts.farm
     row.source, row.updated_at = source, datetime.now(UTC)
 

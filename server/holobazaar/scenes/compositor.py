@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from holobazaar.scenes import templates
@@ -70,15 +71,19 @@ class BindingError:
     message: str
 
 
-class _TemplateItem(dict):
-    """An item as templates see it: `item.price`, `item.price | money`, `item.farm.name`."""
+def template_view(value: Any) -> Any:
+    """Dicts become attribute-only namespaces for templates: `item.price` works, a misspelt
+    `item.prize` is an undefined name (an error), and no dict method leaks into output."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{k: template_view(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [template_view(v) for v in value]
+    return value
 
-    __getattr__ = dict.get
 
-
-def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> _TemplateItem:
+def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> SimpleNamespace:
     farm = farms.get(facts.farm) if facts.farm else None
-    return _TemplateItem(
+    return template_view(dict(
         sku=facts.sku,
         name=facts.name,
         price=templates.money(facts.price, facts.currency),
@@ -89,7 +94,7 @@ def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> _TemplateItem
         status=facts.status,
         status_label=templates.stock_label(facts.status),
         farm=farm.model_dump() if farm else None,
-    )
+    ))
 
 
 def compose_display(
@@ -103,9 +108,9 @@ def compose_display(
     errors: list[BindingError] = []
     display_items = [items[sku] for sku in display.items if sku in items]
     base_context = {
-        "market": market.market.model_dump(),
-        "display": {"id": display.id, "zone": display.zone},
-        "farm": farm.model_dump() if farm else None,
+        "market": template_view(market.market.model_dump()),
+        "display": template_view({"id": display.id, "zone": display.zone}),
+        "farm": template_view(farm.model_dump()) if farm else None,
         "items": [_template_item(i, farms) for i in display_items],
         "item": _template_item(display_items[0], farms) if display_items else None,
     }
@@ -135,7 +140,8 @@ def compose_display(
                 context = {
                     **base_context,
                     "item": _template_item(facts, farms),
-                    "farm": node_farm.model_dump() if node_farm else base_context["farm"],
+                    "farm": template_view(node_farm.model_dump()) if node_farm
+                    else base_context["farm"],
                 }
         state: dict[str, Any] = {
             "kind": node.kind,

@@ -164,7 +164,8 @@ def _load_market(path: Path, content_dir: Path, content: Content) -> MarketConte
 
 def _check_market_refs(doc: SourceDocument, market: MarketFile, problems: list[Problem]) -> None:
     farms = {f.id for f in market.farms}
-    for key, ids in (("zones", [z.id for z in market.zones]), ("farms", [f.id for f in market.farms]),
+    for key, ids in (("zones", [z.id for z in market.zones]),
+                     ("farms", [f.id for f in market.farms]),
                      ("items", [i.sku for i in market.items])):
         seen: set[str] = set()
         for index, ident in enumerate(ids):

@@ -1,24 +1,30 @@
 """Curator-written text templates (`{{ item.price }}`, `{{ farm.name }}`).
 
-They run in Jinja2's sandbox (no attribute access to Python internals, no I/O) with
-autoescape on, so a rendered string is safe to place in HTML as it is. Renderers that draw
-text (three.js) decode the five HTML entities first; see docs/protocol.md.
+They run in Jinja2's sandbox (no access to Python internals, no I/O). The result is plain
+text, not HTML: display state is data that renderers draw (three.js) or put into the DOM
+with textContent, and HTML pages escape it on output with their own autoescape. (Escaping
+here would be half-done anyway: Jinja's autoescape escapes expression values but not the
+template's literal text.)
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 
 
 def money(value: Any, currency: str = "EUR") -> str:
-    amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise ValueError(f"money needs an amount such as item.amount, not {value!r} "
+                         "(item.price is already formatted)") from None
     symbol = CURRENCY_SYMBOLS.get(currency)
     return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
 
@@ -33,11 +39,18 @@ def stock_label(status: str) -> str:
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
-        autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+        autoescape=False, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    env.filters["money"] = money
+    env.filters["money"] = _money_filter
     env.filters["stock_label"] = stock_label
     return env
+
+
+@pass_context
+def _money_filter(context, value: Any, currency: str | None = None) -> str:
+    """`{{ x | money }}` formats in the market's currency unless one is given."""
+    market = context.get("market")
+    return money(value, currency or getattr(market, "currency", None) or "EUR")
 
 
 def is_template(text: str) -> bool:
@@ -63,7 +76,7 @@ def _compiled(text: str):
 def render(text: str, context: dict[str, Any]) -> str:
     """Render a template; raises TemplateError (undefined name, sandbox violation...)."""
     if not is_template(text):
-        return str(environment().filters["escape"](text))
+        return text
     return _compiled(text).render(context)
 
 

@@ -134,15 +134,17 @@ def _data_path(data: Any, loc: tuple) -> PathKey:
     validator names) so the path points at what the curator wrote."""
     path: list[str | int] = []
     current = data
+    tag_skipped_at: int | None = None
     for part in loc:
-        if isinstance(current, dict) and part in current:
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, dict) and current.get("kind") == part:
-            continue  # discriminated-union tag
+        elif (isinstance(current, dict) and current.get("kind") == part
+              and tag_skipped_at != len(path)):
+            tag_skipped_at = len(path)  # a discriminated-union tag, once per level
+            continue
         elif isinstance(part, str) and ("[" in part or part in {"str", "int", "float"}):
             continue  # validator or union member name
         else:
