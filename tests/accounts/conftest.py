@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, start_server
 from holobazaar.accounts import service
+
+from conftest import LiveServer, start_server
 
 PASSWORD = "correct horse battery"
 
