@@ -8,11 +8,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make run TLS=1 HOST=0.0.0.0`: HTTPS for phones on the same Wi-Fi (docs/phones.md).
+TLS ?=
 
 .PHONY: run test setup lint validate bench clean
 
 run: setup
-	$(BIN)/holobazaar serve --host $(HOST) --port $(PORT)
+	$(BIN)/holobazaar serve --host $(HOST) --port $(PORT) $(if $(TLS),--tls)
 
 test: setup
 	$(BIN)/ruff check server tests bench assets

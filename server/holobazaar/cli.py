@@ -19,12 +19,16 @@ app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
                   help="AR storytelling and display server for food markets.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+tls_app = typer.Typer(no_args_is_help=True, help="HTTPS for phones: the local CA.")
+app.add_typer(tls_app, name="tls")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
 BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
+BaseUrl = Annotated[str | None, typer.Option(
+    "--base-url", help="Public address for markers and printed links.")]
 ContentDir = Annotated[Path | None, typer.Option("--content", help="Content folder [.].")]
 
 
@@ -64,16 +68,27 @@ def serve(
     watch: Annotated[bool | None, typer.Option("--watch/--no-watch",
                                                help="Reload scene files on change.")] = None,
     log_level: Annotated[str | None, typer.Option(help="Log level [info].")] = None,
+    tls: Annotated[bool | None, typer.Option(
+        "--tls/--no-tls", help="HTTPS/WSS with a local CA (for phones).")] = None,
+    certfile: Annotated[Path | None, typer.Option(help="Real certificate (PEM).")] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="Key of --certfile (PEM).")] = None,
+    http_port: Annotated[int | None, typer.Option(
+        help="With --tls: plain-HTTP port for the CA [port+1; 0=off].")] = None,
+    base_url: BaseUrl = None,
 ) -> None:
     """Serve the markets in the content folder over HTTP and WebSocket."""
     import uvicorn
 
     from holobazaar.scenes.loader import load_content
+    from holobazaar.tls import serving
+    from holobazaar.tls.certificates import TlsFileError
     from holobazaar.web.app import create_app
+    from holobazaar.web.trust import create_trust_app
 
     settings = build_settings(host=host, port=port, data_dir=data_dir, content_dir=content,
                               database_url=database_url, broker_url=broker_url, watch=watch,
-                              log_level=log_level)
+                              log_level=log_level, tls=tls, certfile=certfile, keyfile=keyfile,
+                              http_port=http_port, base_url=base_url)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_content(settings.content_dir)
@@ -83,15 +98,35 @@ def serve(
                    f"{settings.content_dir}", err=True)
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    shown_host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
+    try:
+        plan = serving.prepare_tls(settings)
+    except TlsFileError as exc:
+        typer.echo(f"error: refusing to start: {exc.path}: {exc.problem}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        typer.echo(f"error: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for note in plan.notes if plan else []:
+        typer.echo(note)
+    if plan and plan.files.ca_file:
+        typer.echo(f"local CA: {plan.files.ca_file} (SHA-256 {serving.ca_fingerprint(plan)})")
     for market in loaded.markets:
-        typer.echo(f"serving market {market!r}: http://{shown_host}:{settings.port}/m/{market}")
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port,
+        for url in serving.phone_urls(settings, f"/m/{market}"):
+            typer.echo(f"serving market {market!r}: {url}")
+    if plan and settings.trust_port is not None:
+        typer.echo(f"phones trust the CA first: http://<address above>:{settings.trust_port}/tls")
+    if plan and loaded.markets:
+        first = next(iter(loaded.markets))
+        typer.echo(serving.terminal_qr(f"{settings.public_base_url}/m/{first}"))
+    options = dict(
         log_level=settings.log_level.lower(),
         # Frames up to 16x the protocol limit get a polite error frame; beyond, a 1009 close.
         ws_max_size=settings.max_frame_bytes * 16, ws_per_message_deflate=True,
     )
+    if plan is None:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **options)
+    else:
+        serving.run(create_app(settings), create_trust_app, settings, plan, **options)
 
 
 @app.command()
@@ -109,6 +144,82 @@ def validate(
     displays = sum(len(m.displays) for m in content.markets.values())
     typer.echo(f"ok: {len(content.markets)} market(s), {displays} display(s), "
                f"{len(content.assets)} asset(s)")
+
+
+@app.command()
+def markers(
+    market: Annotated[str, typer.Option("--market", help="Market id.")],
+    fmt: Annotated[str, typer.Option("--format", help="pdf or png.")] = "pdf",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("."),
+    base_url: BaseUrl = None,
+    content: ContentDir = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+) -> None:
+    """Printable QR markers: a card per display on A4 sheets, and an entrance poster."""
+    from holobazaar.markers import service as marker_service
+    from holobazaar.scenes.loader import load_content
+
+    if fmt not in ("pdf", "png"):
+        typer.echo(f"error: --format: {fmt!r} is not pdf or png", err=True)
+        raise typer.Exit(2)
+    settings = build_settings(content_dir=content, data_dir=data_dir, base_url=base_url,
+                              database_url=database_url, broker_url=broker_url)
+    loaded = load_content(settings.content_dir)
+    if not loaded.ok:
+        typer.echo(loaded.report(), err=True)
+        raise typer.Exit(2)
+    found = loaded.markets.get(market)
+    if found is None:
+        typer.echo(f"error: --market: no market {market!r} in {settings.content_dir} "
+                   f"(known: {', '.join(sorted(loaded.markets)) or 'none'})", err=True)
+        raise typer.Exit(2)
+    base = settings.public_base_url
+    if settings.base_url is None:
+        typer.echo(f"warning: no --base-url: the codes point to {base}; pass the address "
+                   "phones will use, e.g. --base-url https://market.example", err=True)
+    marker_set = marker_service.marker_set(found, base, marker_service.content_titles(found))
+    for path in marker_service.write_markers(marker_set, out, fmt):  # type: ignore[arg-type]
+        typer.echo(f"wrote {path}")
+    typer.echo(f"{len(marker_set.cards)} display card(s) + entrance poster for {base}/m/{market}")
+
+
+@tls_app.command("ca")
+def tls_ca(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+    host: Annotated[str | None, typer.Option(help="Bind address of serve [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of serve [8000].")] = None,
+    http_port: Annotated[int | None, typer.Option(help="Trust port of serve [port+1].")] = None,
+) -> None:
+    """Print where the local CA certificate is (creating it if needed), its fingerprint,
+    and the addresses where phones download it."""
+    from cryptography import x509
+
+    from holobazaar.tls import serving
+    from holobazaar.tls.certificates import TlsFileError, ensure_local_certificates, fingerprint
+
+    settings = build_settings(data_dir=data_dir, database_url=database_url,
+                              broker_url=broker_url, host=host, port=port, http_port=http_port,
+                              tls=True)
+    try:
+        files = ensure_local_certificates(settings.data_dir)
+    except TlsFileError as exc:
+        typer.echo(f"error: {exc.path}: {exc.problem}", err=True)
+        raise typer.Exit(2) from None
+    assert files.ca_file is not None
+    ca = x509.load_pem_x509_certificate(files.ca_file.read_bytes())
+    typer.echo(f"CA certificate: {files.ca_file.resolve()}")
+    typer.echo(f"SHA-256 fingerprint: {fingerprint(ca)}")
+    typer.echo(f"valid until: {ca.not_valid_after_utc:%Y-%m-%d}")
+    for url in serving.phone_urls(settings, "/tls/ca.pem"):
+        typer.echo(f"served at: {url}")
+    if settings.trust_port:
+        trust = settings.model_copy(update={"port": settings.trust_port, "tls": False})
+        for url in serving.phone_urls(trust, "/tls"):
+            typer.echo(f"trust page (plain HTTP, before the CA is trusted): {url}")
 
 
 @db_app.command("upgrade")

@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     watch: bool = Field(True, description="Reload scene files when they change on disk.")
     log_level: str = Field("info", description="Logging level.")
 
+    # HTTPS for phones (WebXR needs a secure context); see docs/phones.md.
+    tls: bool = Field(False, description="Serve HTTPS/WSS with a local CA (or certfile).")
+    certfile: Path | None = Field(None, description="PEM certificate (chain) to use instead.")
+    keyfile: Path | None = Field(None, description="PEM private key for --certfile.")
+    http_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="With --tls: plain-HTTP port for the CA and trust page [port+1; 0 = off].",
+    )
+    base_url: str | None = Field(
+        None, description="Public address printed on markers [from host, port and tls]."
+    )
+
     # Stream limits (announced to clients in `welcome.limits`).
     max_frame_bytes: int = Field(64 * 1024, ge=1024, description="Largest client frame accepted.")
     max_subscriptions: int = Field(32, ge=1, description="Channels one connection may join.")
@@ -60,6 +72,34 @@ class Settings(BaseSettings):
         if not value.startswith("memory://"):
             raise ValueError(f"unsupported broker URL {value!r}: only memory:// is available")
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from holobazaar.tls.urls import check_base_url
+
+        return check_base_url(value)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.certfile is not None
+
+    @property
+    def public_base_url(self) -> str:
+        from holobazaar.tls.addresses import default_base_url
+
+        return self.base_url or default_base_url(self.host, self.port, self.uses_tls)
+
+    @property
+    def trust_port(self) -> int | None:
+        """Plain-HTTP port for the CA download, only with a self-generated CA."""
+        if not self.tls or self.certfile is not None or self.http_port == 0:
+            return None
+        if self.http_port is None:
+            return self.port + 1 if self.port else None
+        return self.http_port
 
     @cached_property
     def resolved_database_url(self) -> str:

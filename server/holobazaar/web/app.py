@@ -18,13 +18,14 @@ from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.config import Settings
 from holobazaar.inventory.routes import router as inventory_router
+from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import accounts_pages, ops, pages
+from holobazaar.web import accounts_pages, ops, pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   pages.router, accounts_router, accounts_pages.router):
+                   markers_router,
+                   pages.router, trust.router, accounts_router, accounts_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)

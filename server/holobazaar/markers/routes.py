@@ -1,0 +1,44 @@
+"""GET /api/v1/markets/{market}/markers.pdf: the printable markers of a market."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from holobazaar.markers import service
+from holobazaar.tls.urls import check_base_url
+
+router = APIRouter(prefix="/api/v1/markets/{market}", tags=["markers"])
+
+
+# AUTH: require_role("curator") when accounts lands:
+#   @router.get(..., dependencies=[Depends(require_role("curator"))])
+@router.get("/markers.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def markers_pdf(
+    request: Request, market: str,
+    base_url: str | None = Query(None, max_length=500,
+                                 description="Address printed in the QR codes "
+                                             "[the server's base_url]."),
+) -> Response:
+    scenes = request.app.state.scenes
+    content = scenes.market(market)
+    if content is None:
+        raise HTTPException(404, f"no market {market!r}")
+    try:
+        base = check_base_url(base_url) if base_url else request.app.state.settings.public_base_url
+    except ValueError as exc:
+        raise HTTPException(422, f"base_url: {exc}") from None
+    hub = request.app.state.hub
+    titles = {}
+    for display_id in content.displays:
+        # The live title (it may be a template over inventory data), as visitors see it.
+        state = hub.snapshot(f"market/{market}/display/{display_id}")[2]
+        titles[display_id] = state["display"]["title"]
+    markers = service.marker_set(content, base, titles)
+    # Rendering a few A4 pages at 300 dpi takes a moment of CPU: keep the event loop free.
+    data = await run_in_threadpool(service.pdf_bytes, markers)
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="markers-{market}.pdf"',
+        "Cache-Control": "no-store"})

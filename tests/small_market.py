@@ -1,0 +1,39 @@
+"""A small market written into a temporary folder, so the TLS and marker tests do not
+depend on the demo content (which other work changes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MARKET = "testmarket"
+MARKET_NAME = "Riverside Test Market"
+# (display id, raw title); one title is a template, rendered from the market's data.
+DISPLAYS = [
+    ("honey-stall", "Bees & Honey of {{ market.name }}"),
+    ("apple-barn", "The Apple Barn"),
+    ("cheese-cave", "Cheese Cave"),
+    ("herb-garden", "Herb Garden"),
+    ("bread-oven", "Wood-fired Bread"),
+    ("fish-dock", "Smoked Fish Dock"),
+    ("mushroom-log", "Mushroom Log"),
+    ("tea-house", "Tea House"),
+    ("olive-press", "Olive Press"),
+]
+
+
+def rendered_title(raw: str) -> str:
+    return raw.replace("{{ market.name }}", MARKET_NAME)
+
+
+def write_small_market(root: Path, displays: int = len(DISPLAYS)) -> Path:
+    folder = root / "scenes" / MARKET
+    (folder / "displays").mkdir(parents=True, exist_ok=True)
+    (folder / "market.yaml").write_text(
+        f"format: 1\nmarket:\n  id: {MARKET}\n  name: {MARKET_NAME}\n"
+        "zones:\n  - id: hall\n    name: Hall\n", encoding="utf-8")
+    for display_id, title in DISPLAYS[:displays]:
+        (folder / "displays" / f"{display_id}.yaml").write_text(
+            f"format: 1\ndisplay:\n  id: {display_id}\n  zone: hall\n  title: \"{title}\"\n"
+            "  nodes:\n    - id: sign\n      kind: text\n      text: \"{{ display.id }}\"\n",
+            encoding="utf-8")
+    return root
