@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,25 @@ def test_the_chain_cannot_fork(engine):
                          prev_hash=head.prev_hash, hash="f" * 64))
         with pytest.raises(IntegrityError):
             s.commit()
+
+
+def test_concurrent_appends_queue_up_on_sqlite(engine):
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                with db.session_scope(engine) as s:
+                    audit.append(s, f"thread:{n}", "test.concurrent", None, {"i": i})
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with Session(engine) as s:
+        assert len(audit.recent(s, limit=1000)) == 60
+        assert audit.verify(s) == []

@@ -41,8 +41,14 @@ def _head(session: Session) -> str:
 def append(session: Session, actor: str, action: str, market: str | None,
            detail: Mapping[str, Any] | None = None) -> AuditEntry:
     """Add one entry chained to the current head (flushed, committed by the caller)."""
-    if session.get_bind().dialect.name == "postgresql":
+    # Take the database's write lock before reading the head, so concurrent appends queue
+    # up instead of reading the same head (the unique prev_hash would refuse the second).
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    elif dialect == "sqlite":
+        # A no-op write opens the write transaction (waiting up to the busy timeout).
+        session.execute(text("UPDATE audit_log SET id = id WHERE 0"))
     detail_text = canonical_bytes(dict(detail or {})).decode("utf-8")
     prev = _head(session)
     moment = datetime.now(UTC)
