@@ -152,3 +152,18 @@ def test_openapi_shows_the_security_schemes(server):
     assert {"bearer": []} in patch["security"] and {"session": []} in patch["security"]
     listing = doc["paths"]["/api/v1/markets/{market}/items"]["get"]
     assert "security" not in listing
+
+
+def test_refused_writes_are_audited_once(server, accounts):
+    token = accounts.token(["curator"], ["alpha"], name="alpha pos")
+    with server.client() as c:
+        assert c.patch(ITEM.format(m="beta"), json=CHANGE, headers=bearer(token)
+                       ).status_code == 403
+        # Authorised but invalid body: the check runs again for the 422; one entry only.
+        assert c.patch(ITEM.format(m="alpha"), json={"price": "free"}, headers=bearer(token)
+                       ).status_code == 422
+    with Session(accounts.engine) as s:
+        entries = [(e.actor, e.action, e.market) for e in reversed(audit.recent(s))
+                   if e.action in ("auth.forbidden", "token.write")]
+    assert entries == [("token:alpha pos", "auth.forbidden", "beta"),
+                       ("token:alpha pos", "token.write", "alpha")]

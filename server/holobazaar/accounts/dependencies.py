@@ -40,6 +40,7 @@ UNAUTHORIZED = HTTPException(401, "authentication required",
                              headers={"WWW-Authenticate": "Bearer"})
 FORBIDDEN = HTTPException(403, "forbidden")
 _STATE_KEY = "holobazaar_principal"
+_AUDITED_KEY = "holobazaar_audited"
 
 
 def session_cookie(request: Request) -> str | None:
@@ -69,11 +70,8 @@ async def authenticate(request: Request) -> Principal | None:
     engine = request.app.state.engine
     token = _bearer(request)
     unsafe = request.method not in SAFE_METHODS
-    market = request.path_params.get("market")
     if token is not None:
-        write = f"{request.method} {request.url.path}" if unsafe else None
-        principal = await run_in_threadpool(service.principal_for_token, engine, token, write,
-                                            market)
+        principal = await run_in_threadpool(service.principal_for_token, engine, token)
         if principal is None:
             raise UNAUTHORIZED
         return principal
@@ -107,7 +105,10 @@ class RoleRequirement:
         if principal is None:
             raise UNAUTHORIZED
         request.scope[_STATE_KEY] = principal
-        if not principal.allows_any(self.roles, request.path_params.get("market")):
+        market = request.path_params.get("market")
+        allowed = principal.allows_any(self.roles, market)
+        await _record(request, principal, market, allowed)
+        if not allowed:
             raise FORBIDDEN
         return principal
 
@@ -119,6 +120,18 @@ class RoleRequirement:
         # The security dependencies are declared only so OpenAPI shows the schemes;
         # `check` reads the request itself (guard_before_body calls it too).
         return await self.check(request)
+
+
+async def _record(request: Request, principal: Principal, market: str | None,
+                  allowed: bool) -> None:
+    """Audit token writes and refused writes, once per request (the check may run twice
+    when a validation error follows)."""
+    if request.method in SAFE_METHODS or request.scope.get(_AUDITED_KEY):
+        return
+    if principal.kind == "token" or not allowed:
+        request.scope[_AUDITED_KEY] = True
+        await run_in_threadpool(service.record_write, request.app.state.engine, principal,
+                                f"{request.method} {request.url.path}", market, allowed)
 
 
 def require_role(*roles: str) -> RoleRequirement:

@@ -364,10 +364,9 @@ def token_grants(row: ApiToken) -> frozenset[tuple[str, str]]:
                      for role in row.roles.split() for market in markets)
 
 
-def principal_for_token(engine: Engine, token: str, write: str | None = None,
-                        market: str | None = None) -> Principal | None:
-    """The token's principal, or None if unknown, revoked or expired. Records its use;
-    with `write` (e.g. 'PATCH /api/...'), also appends the use to the audit log."""
+def principal_for_token(engine: Engine, token: str) -> Principal | None:
+    """The token's principal, or None if unknown, revoked or expired. Records its use
+    (to the minute: a busy script does not turn every read into a database write)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     moment = now()
@@ -378,9 +377,15 @@ def principal_for_token(engine: Engine, token: str, write: str | None = None,
             return None
         if row.expires_at is not None and _aware(row.expires_at) <= moment:
             return None
-        row.last_used_at = moment
-        session.add(row)
-        if write is not None:
-            audit.append(session, f"token:{row.name}", "token.write", market,
-                         {"request": write[:300]})
+        if row.last_used_at is None or moment - _aware(row.last_used_at) > timedelta(minutes=1):
+            row.last_used_at = moment
+            session.add(row)
         return Principal("token", row.id, row.name, token_grants(row))
+
+
+def record_write(engine: Engine, principal: Principal, request: str, market: str | None,
+                 allowed: bool) -> None:
+    """Audit a write request: every one made with a token, and every refused one."""
+    action = "token.write" if allowed else "auth.forbidden"
+    with session_scope(engine) as session:
+        audit.append(session, principal.actor, action, market, {"request": request[:300]})
