@@ -49,7 +49,9 @@ def test_accounts_and_concurrent_audit_appends(pg_engine):
     principal = service.principal_for_session(pg_engine, cookie)
     assert principal is not None and principal.allows("curator", "alpha")
     token, _ = service.create_token(pg_engine, "booth", ["performer"], ["alpha"], None)
-    assert service.principal_for_token(pg_engine, token, "POST /x", "alpha") is not None
+    booth = service.principal_for_token(pg_engine, token)
+    assert booth is not None
+    service.record_write(pg_engine, booth, "POST /x", "alpha", True)
 
     errors: list[BaseException] = []
 
