@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from holobazaar.canonical import state_hash
 
-from conftest import LiveServer
 from streamclient import StreamClient
+from support import LiveServer
 
 MARKET = "greenhaven"
 CHANNELS = [f"market/{MARKET}/display/zonneveld-greens",

@@ -17,7 +17,7 @@ from holobazaar.scenes.compositor import compose_display
 from holobazaar.scenes.loader import load_content
 from holobazaar.scenes.models import scene_json_schema
 
-from conftest import REPO, copy_content
+from support import REPO, copy_content
 
 DISPLAY_FILE = "scenes/greenhaven/displays/zonneveld-greens.yaml"
 runner = CliRunner()

@@ -14,8 +14,8 @@ import pytest
 
 from holobazaar.canonical import state_hash
 
-from conftest import LiveServer, start_server
 from streamclient import StreamClient
+from support import LiveServer, start_server
 
 MARKET = "greenhaven"
 DISPLAY = "zonneveld-greens"

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     broker_url: str = Field("memory://", description="Hub broker: memory:// (in-process).")
     watch: bool = Field(True, description="Reload scene files when they change on disk.")
     log_level: str = Field("info", description="Logging level.")
+    client_dir: Path = Field(
+        Path(__file__).resolve().parents[2] / "web-client" / "dist",
+        description="Built WebXR client (web-client/dist), served under /client/.",
+    )
 
     # HTTPS for phones (WebXR needs a secure context); see docs/phones.md.
     tls: bool = Field(False, description="Serve HTTPS/WSS with a local CA (or certfile).")

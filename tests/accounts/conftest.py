@@ -13,7 +13,7 @@ import pytest
 
 from holobazaar.accounts import service
 
-from conftest import LiveServer, start_server
+from support import LiveServer, start_server
 
 PASSWORD = "correct horse battery"
 

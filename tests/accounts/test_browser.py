@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,10 @@ def test_sign_in_and_out_in_a_browser(server, accounts, chromium):
             seen["me_after"] = await page.eval("fetch('/api/v1/auth/me').then(r => r.status)")
             return seen
 
-    seen = asyncio.run(scenario())
+    # In a thread of its own: Playwright's browser tests (which run after this one or
+    # before, in one session) keep an event loop running in the main thread.
+    with ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(asyncio.run, scenario()).result(60)
     assert seen["heading"] == "Signed in as carol"
     assert seen["links"] == ["/curate"]
     assert "hb_session" not in seen["script_cookies"]  # HttpOnly

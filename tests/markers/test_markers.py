@@ -18,9 +18,9 @@ from holobazaar.cli import app
 from holobazaar.markers import service
 from holobazaar.markers.layout import A4_PX
 from holobazaar.scenes.loader import load_content
-from small_market import DISPLAYS, MARKET, MARKET_NAME, rendered_title, write_small_market
 
-from conftest import REPO, LiveServer, start_server
+from small_market import DISPLAYS, MARKET, MARKET_NAME, rendered_title, write_small_market
+from support import REPO, LiveServer, start_server
 
 BASE = "https://market.example"
 ARTIFACTS = REPO / "test-artifacts"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -137,13 +139,44 @@ def test_bad_pairs_name_the_file_and_problem(tmp_path: Path, case: str, which: s
     assert str(caught.value.path) in str(caught.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a file without permission")
 def test_unreadable_key_is_refused(tmp_path: Path) -> None:
     certfile, keyfile = _write_pair(tmp_path)
     keyfile.chmod(0)
-    with pytest.raises(TlsFileError, match="not readable") as caught:
-        check_certificate_pair(certfile, keyfile)
-    assert caught.value.path == keyfile
+    if os.geteuid() != 0:
+        with pytest.raises(TlsFileError, match="not readable") as caught:
+            check_certificate_pair(certfile, keyfile)
+        assert caught.value.path == keyfile
+        return
+    # Root reads anything: run the same check in a forked child that drops to "nobody"
+    # (on a pair in a folder that user can reach; pytest's tmp folders are root-only).
+    shared = Path(tempfile.mkdtemp(prefix="holobazaar-unreadable-"))
+    shared.chmod(0o755)
+    certfile, keyfile = _write_pair(shared)
+    certfile.chmod(0o644)
+    keyfile.chmod(0)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                check_certificate_pair(certfile, keyfile)
+                report = "accepted"
+            except TlsFileError as exc:
+                report = f"{exc.path}|{exc.problem}"
+            except Exception as exc:
+                report = f"unexpected {exc!r}"
+            os.write(writer, report.encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    with os.fdopen(reader) as pipe:
+        report = pipe.read()
+    shutil.rmtree(shared)
+    assert report.startswith(f"{keyfile}|"), report
+    assert "not readable" in report
 
 
 def test_generated_leaf_is_rejected_by_another_ca() -> None:

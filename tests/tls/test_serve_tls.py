@@ -19,9 +19,9 @@ import pytest
 import websockets
 
 from holobazaar.tls.certificates import fingerprint
-from small_market import MARKET, write_small_market
 
-from conftest import free_port
+from small_market import MARKET, write_small_market
+from support import free_port
 
 
 def trusting(ca: Path) -> ssl.SSLContext:

@@ -25,7 +25,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import accounts_pages, ops, pages, trust
+from holobazaar.web import accounts_pages, client, ops, pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -80,4 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)
+    client.mount(app, settings.client_dir)
     return app

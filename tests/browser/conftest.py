@@ -1,0 +1,91 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright (no downloaded browser), a live
+server over the small test market, and pages that fail the test on any console error."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from browser_content import write_content
+from support import REPO, LiveServer, start_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+# What works on these machines: see ../shared/notes/webxr-testing.md.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+CLIENT_DIST = REPO / "web-client" / "dist"
+VIEWPORT = {"width": 480, "height": 640}  # a small portrait phone: fast on software GL
+# Console noise that is not ours: SEM bundles its own three.js, SwiftShader warns.
+IGNORED_CONSOLE = ("Multiple instances of Three.js", "GPU stall due to ReadPixels",
+                   "Automatic fallback to software WebGL")
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+        message = "Chromium is missing: apt-get install -y chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    if not (CLIENT_DIST / ".vite" / "manifest.json").is_file():
+        message = "web client not built: cd web-client && npm ci && npm run build"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def market_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server over the test market (fresh per test: tests change prices)."""
+    live = start_server(tmp_path, content_dir=write_content(tmp_path / "content"),
+                        watch=False)
+    yield live
+    live.stop()
+
+
+class PageProbe:
+    """A page plus everything it complained about."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, msg) -> None:
+        if msg.type == "error" and not any(s in msg.text for s in IGNORED_CONSOLE):
+            self.errors.append(f"console.error: {msg.text}")
+
+    def hook(self) -> dict:
+        return self.page.evaluate("JSON.parse(JSON.stringify(window.__holo))")
+
+    def wait(self, condition: str, timeout: float = 15_000) -> None:
+        self.page.wait_for_function(condition, timeout=timeout)
+
+
+@pytest.fixture
+def probe(browser) -> Iterator[PageProbe]:
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    page = context.new_page()
+    probe = PageProbe(page)
+    yield probe
+    context.close()
+    assert probe.errors == [], "the page logged errors"

@@ -1,0 +1,112 @@
+"""Test support: a real server (uvicorn on a free loopback port, in a thread of the
+test process) over a private copy of the demo content and a private data folder."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from holobazaar.config import Settings
+from holobazaar.web.app import create_app
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEMO_MARKET = "greenhaven"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_content(target: Path) -> Path:
+    """A writable copy of the demo content (scenes, stories, assets incl. built models)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("scenes", "stories", "assets"):
+        source = REPO / name
+        if source.exists():
+            shutil.copytree(source, target / name, dirs_exist_ok=True)
+    return target
+
+
+@dataclass
+class LiveServer:
+    settings: Settings
+    app: object
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.settings.port}/ws"
+
+    @property
+    def content_dir(self) -> Path:
+        return self.settings.content_dir
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    @property
+    def write_headers(self) -> dict[str, str]:
+        """Authorization for write routes (accounts): an admin API token, made once."""
+        token = getattr(self, "_admin_token", None)
+        if token is None:
+            from holobazaar.accounts import service
+
+            token, _ = service.create_token(self.app.state.engine,  # type: ignore[attr-defined]
+                                            "tests admin", ["admin"], [], None, actor="tests")
+            self._admin_token = token
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(self, coro_fn, *args, timeout: float = 10):
+        """Run a coroutine function on the server's own event loop (to reach the hub)."""
+        loop = self.server_loop
+        return asyncio.run_coroutine_threadsafe(coro_fn(*args), loop).result(timeout)
+
+    @property
+    def server_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def start_server(tmp: Path, **overrides) -> LiveServer:
+    content = overrides.pop("content_dir", None) or copy_content(tmp / "content")
+    settings = Settings(port=free_port(), data_dir=tmp / "var", content_dir=content,
+                        **overrides)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
+                            ws_max_size=settings.max_frame_bytes * 16, lifespan="on")
+    server = uvicorn.Server(config)
+    live = LiveServer(settings, app, server, threading.Thread(target=lambda: None))
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        live._loop = loop  # type: ignore[attr-defined]
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.serve())
+
+    live.thread = threading.Thread(target=run, daemon=True, name="live-server")
+    live.thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not live.thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    return live

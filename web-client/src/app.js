@@ -1,0 +1,191 @@
+// The display page: inline 3D view (orbit) for everyone, an AR session where WebXR AR is
+// supported, both drawing the same display state, which follows the stream live.
+import * as THREE from 'three';
+import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+import { DisplayRenderer } from './scene.js';
+import { StreamClient } from './stream.js';
+import { stateHash } from './hash.js';
+import { ArSession } from './ar.js';
+import { Page } from './page.js';
+
+function readBoot() {
+  const el = document.getElementById('holo-boot');
+  const boot = JSON.parse(el.textContent);
+  if (!boot || typeof boot.channel !== 'string' || typeof boot.state !== 'object') {
+    throw new Error('page is missing its boot data');
+  }
+  return boot;
+}
+
+function wsUrl(path) {
+  const url = new URL(path, location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
+
+export async function startDisplay(hook) {
+  const boot = readBoot();
+  const page = new Page(boot);
+  const warn = (msg) => {
+    // Problems the visitor can live with (a broken model, a malformed frame) are logged as
+    // warnings; the test hook keeps them for assertions.
+    hook.warnings.push(msg);
+    console.warn(`[holobazaar] ${msg}`);
+  };
+
+  const container = document.getElementById('view');
+  const renderer = new THREE.WebGLRenderer({ antialias: true, alpha: true });
+  renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+  renderer.setSize(container.clientWidth, container.clientHeight);
+  renderer.xr.enabled = true;
+  container.appendChild(renderer.domElement);
+
+  const scene = new THREE.Scene();
+  const inlineBackground = new THREE.Color('#20281f');
+  scene.background = inlineBackground;
+  // Soft default lighting so models are visible even when a scene has no light nodes.
+  scene.add(new THREE.HemisphereLight('#ffffff', '#445544', 1.2));
+
+  const camera = new THREE.PerspectiveCamera(50, container.clientWidth / container.clientHeight,
+    0.01, 50);
+  const controls = new OrbitControls(camera, renderer.domElement);
+  controls.enableDamping = true;
+
+  const display = new DisplayRenderer({
+    onWarning: warn,
+    onProgress: (p) => page.progress(p),
+  });
+  // `placer` positions the display: at the origin inline, on the tapped surface in AR.
+  const placer = new THREE.Group();
+  placer.add(display.root);
+  scene.add(placer);
+
+  const updateHook = () => {
+    hook.nodes = display.count;
+    hook.renders = display.renders;
+  };
+  display.setState(boot.state);
+  page.render(boot.state);
+  updateHook();
+  frameInline(camera, controls, display.root);
+
+  const stream = new StreamClient({
+    url: wsUrl(boot.ws || '/ws'),
+    channels: [{ channel: boot.channel, epoch: boot.epoch, offset: boot.offset, state: boot.state }],
+    onChange: (channel, ch, ops) => {
+      if (ops) display.applyOps(ch.state, ops);
+      else display.setState(ch.state);
+      page.render(ch.state);
+      hook.offset[channel] = ch.offset;
+      hook.epoch = ch.epoch;
+      updateHook();
+    },
+    onEvent: (ev) => {
+      if (ev.type === 'heartbeat') {
+        hook.lastHeartbeatHash = ev.state_hash;
+        hook.lastHeartbeat = { channel: ev.channel, offset: ev.offset, hash: ev.state_hash };
+      } else if (ev.type === 'clock') hook.clockOffset = ev.offset;
+      else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
+      else if (ev.type === 'server-error') warn(`server error ${ev.code}: ${ev.message}`);
+      else if (ev.type === 'connected' || ev.type === 'closed') page.connection(ev.type);
+      hook.stream = stream.stats;
+    },
+  });
+  hook.offset[boot.channel] = boot.offset;
+  hook.epoch = boot.epoch;
+  hook.stream = stream.stats;
+  stream.start();
+
+  const ar = new ArSession({
+    renderer, scene, placer, page, hook, key: `${boot.market}/${boot.display}`,
+    onEnd: () => {
+      scene.background = inlineBackground;
+      placer.matrixAutoUpdate = true;
+      placer.position.set(0, 0, 0);
+      placer.quaternion.identity();
+      placer.scale.set(1, 1, 1);
+      hook.phase = 'inline';
+      onResize();
+    },
+  });
+
+  const started = performance.now();
+  renderer.setAnimationLoop((time, frame) => {
+    if (frame) ar.onFrame(frame);
+    else controls.update();
+    renderer.render(scene, camera);
+    hook.frames += 1;
+    if (hook.firstFrameMs === null) {
+      // From navigation start: what a visitor waits for before seeing the display.
+      hook.firstFrameMs = performance.now();
+      hook.firstFrameSinceBootMs = performance.now() - started;
+    }
+  });
+
+  function onResize() {
+    if (renderer.xr.isPresenting) return;
+    const w = container.clientWidth;
+    const h = container.clientHeight;
+    camera.aspect = w / Math.max(1, h);
+    camera.updateProjectionMatrix();
+    renderer.setSize(w, h);
+  }
+  window.addEventListener('resize', onResize);
+
+  hook.phase = 'inline';
+  // For tests: the rendered nodes (not enumerable, so the hook stays cheap to serialize).
+  Object.defineProperty(hook, 'scene', { value: display.root, enumerable: false });
+  hook.stop = () => stream.stop();
+  hook.serverNow = () => stream.serverNow();
+  hook.stateHash = stateHash;
+  hook.nodeText = (id) => {
+    const entry = display.entries.get(id);
+    return entry && typeof entry.object.text === 'string' ? entry.object.text : null;
+  };
+  // Test helper: the three.js objects that stand for display nodes.
+  hook.sceneNodeCount = () => {
+    let n = 0;
+    display.root.traverse((o) => {
+      if (o.userData.holoId) n += 1;
+    });
+    return n;
+  };
+  hook.placeholders = () => {
+    const out = [];
+    display.root.traverse((o) => {
+      if (o.userData.placeholder && o.parent?.userData.failed) out.push(o.parent.userData.holoId);
+    });
+    return out;
+  };
+
+  hook.arSupported = await ar.supported();
+  if (hook.arSupported) {
+    page.showArButton(() => ar.enter().catch((err) => {
+      warn(`AR session failed: ${err.message}`);
+      hook.phase = 'inline';
+    }));
+  }
+  hook.ready = true;
+}
+
+// Put the inline camera where the whole display is in view, slightly from above.
+function frameInline(camera, controls, root) {
+  root.updateMatrixWorld(true);
+  const box = new THREE.Box3();
+  root.traverse((o) => {
+    // Lights sit outside the display on purpose: frame what is visible.
+    if (o.userData.holoId && o.userData.kind !== 'light') box.expandByPoint(new THREE.Vector3().setFromMatrixPosition(o.matrixWorld));
+  });
+  if (box.isEmpty()) box.set(new THREE.Vector3(-0.3, 0, -0.3), new THREE.Vector3(0.3, 0.4, 0.3));
+  box.expandByScalar(0.1);
+  const center = box.getCenter(new THREE.Vector3());
+  const size = box.getSize(new THREE.Vector3());
+  // Fit both the vertical and (narrower on a portrait phone) horizontal field of view.
+  const halfV = (camera.fov * Math.PI) / 360;
+  const halfH = Math.atan(Math.tan(halfV) * camera.aspect);
+  const distance = Math.max(size.y / 2 / Math.tan(halfV), size.x / 2 / Math.tan(halfH))
+    + size.z / 2;
+  camera.position.set(center.x, center.y + distance * 0.25, center.z + distance);
+  controls.target.copy(center);
+  controls.update();
+}

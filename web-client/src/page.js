@@ -1,0 +1,158 @@
+// The HTML side of the display page: the accessible fallback (kept live), loading
+// progress, the AR button and the dom-overlay UI. Text is only ever set with textContent:
+// state text is plain text (docs/protocol.md) and is never parsed as HTML.
+import { plainText } from './text.js';
+
+const SYMBOLS = { EUR: '€', USD: '$', GBP: '£', CHF: 'CHF ', JPY: '¥' };
+const STOCK = { in_stock: 'In stock', low: 'Low stock', sold_out: 'Sold out' };
+
+// Same format as the server's templates.money (the fallback was rendered with it).
+export function money(price, currency) {
+  const symbol = SYMBOLS[currency];
+  return symbol ? `${symbol}${price}` : `${price} ${currency}`;
+}
+
+export function stockText(item) {
+  const label = STOCK[item.status] || String(item.status ?? '');
+  return Number.isInteger(item.stock) && item.status !== 'sold_out'
+    ? `${label} (${item.stock})` : label;
+}
+
+function el(tag, attrs = {}, text = null) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+export class Page {
+  constructor(boot) {
+    this.boot = boot;
+    this.products = document.getElementById('products');
+    this.progressEl = document.getElementById('progress');
+    this.button = document.getElementById('enter-ar');
+    this.overlay = document.getElementById('xr-overlay');
+    this.status = document.getElementById('live-status');
+  }
+
+  // Keep the fallback list equal to the state's items (it is what screen readers read).
+  render(state) {
+    const title = plainText(state.display?.title);
+    if (title) document.title = `${title} · Holobazaar`;
+    const heading = document.getElementById('display-title');
+    if (heading && title) heading.textContent = title;
+    const xrTitle = document.getElementById('xr-title');
+    if (xrTitle) xrTitle.textContent = title;
+    if (this.products) this.renderItems(state.items || {});
+    this.renderStory(state);
+  }
+
+  renderItems(items) {
+    const seen = new Set();
+    for (const [sku, item] of Object.entries(items)) {
+      seen.add(sku);
+      let li = [...this.products.children].find((c) => c.dataset.sku === sku);
+      if (!li) {
+        li = el('li', { 'data-sku': sku });
+        li.append(el('span', { class: 'name' }), ' ', el('span', { class: 'price' }), ' ',
+          el('span', { class: 'unit' }), ' ', el('span', { class: 'stock' }));
+        this.products.append(li);
+      }
+      // Item names and units come straight from the inventory (not escaped): textContent.
+      const set = (cls, text) => {
+        const span = li.querySelector(`.${cls}`);
+        if (span && span.textContent !== text) span.textContent = text;
+      };
+      set('name', String(item.name ?? sku));
+      set('price', money(item.price, item.currency));
+      set('unit', `per ${item.unit}`);
+      set('stock', stockText(item));
+    }
+    for (const li of [...this.products.children]) {
+      if (li.dataset.sku && !seen.has(li.dataset.sku)) li.remove();
+    }
+  }
+
+  // The AR overlay's story: the first panel (the grower's story), or the farm description.
+  renderStory(state) {
+    const panels = Object.values(state.nodes || {})
+      .filter((n) => n.kind === 'panel' && n.visible !== false)
+      .sort((a, b) => (a.order ?? 0) - (b.order ?? 0));
+    const heading = document.getElementById('xr-story-title');
+    const body = document.getElementById('xr-story-body');
+    if (!heading || !body) return;
+    const first = panels[0];
+    heading.textContent = first ? plainText(first.title) : (state.farm?.name ?? '');
+    body.textContent = first ? plainText(first.body) : (state.farm?.description ?? '');
+  }
+
+  progress({ models, done, bytes, total }) {
+    if (!this.progressEl) return;
+    const busy = done < models;
+    this.progressEl.hidden = !busy;
+    if (!busy) return;
+    const pct = total > 0 ? Math.round((100 * bytes) / total) : null;
+    const bar = this.progressEl.querySelector('progress');
+    if (bar) {
+      if (pct === null) bar.removeAttribute('value');
+      else bar.value = pct;
+    }
+    const label = this.progressEl.querySelector('span');
+    if (label) {
+      label.textContent = `Loading models ${done}/${models}`
+        + (pct === null ? '' : ` (${pct}%)`);
+    }
+  }
+
+  connection(kind) {
+    if (this.status) this.status.textContent = kind === 'connected' ? 'Live' : 'Reconnecting…';
+    document.body.classList.toggle('offline', kind !== 'connected');
+  }
+
+  showArButton(onClick) {
+    if (!this.button) return;
+    this.button.hidden = false;
+    this.button.addEventListener('click', onClick);
+  }
+
+  overlayRoot() {
+    return this.overlay;
+  }
+
+  enterAr({ onExit, onTap }) {
+    this.overlay.hidden = false;
+    document.body.classList.add('in-ar');
+    const exit = document.getElementById('exit-ar');
+    const hint = document.getElementById('xr-hint');
+    hint.textContent = 'Point at the counter and tap to place the display';
+    // Taps on overlay buttons must not also place the display (dom-overlay sends them as
+    // XR select events unless beforexrselect is cancelled).
+    for (const b of this.overlay.querySelectorAll('button, a, article')) {
+      b.addEventListener('beforexrselect', (ev) => ev.preventDefault());
+    }
+    this.cleanup?.();
+    const onClick = (ev) => {
+      if (ev.target.closest('button, a, article')) return;
+      onTap();
+    };
+    const onExitClick = () => onExit();
+    this.overlay.addEventListener('click', onClick);
+    exit.addEventListener('click', onExitClick);
+    this.cleanup = () => {
+      this.overlay.removeEventListener('click', onClick);
+      exit.removeEventListener('click', onExitClick);
+    };
+  }
+
+  placed() {
+    const hint = document.getElementById('xr-hint');
+    if (hint) hint.textContent = 'Tap again to move it';
+  }
+
+  exitAr() {
+    this.cleanup?.();
+    this.cleanup = null;
+    this.overlay.hidden = true;
+    document.body.classList.remove('in-ar');
+  }
+}
