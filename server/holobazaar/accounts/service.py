@@ -247,21 +247,30 @@ def login(engine: Engine, name: str, password: str, address: str, policy: Thrott
         if wait > 0:
             audit.append(session, "anonymous", "auth.login_throttled", None,
                          {"user": account, "address": address})
+        else:
+            # Counted as a failure until the password checks out, so a burst of parallel
+            # guesses is throttled without waiting for their (slow) verifications.
+            attempt = LoginAttempt(at=moment, account=account, address=address, ok=False)
+            session.add(attempt)
+            # Old attempts only matter within the window; prune them as we go.
+            session.exec(delete(LoginAttempt).where(
+                col(LoginAttempt.at) < moment - timedelta(seconds=policy.window)))
         user = session.exec(select(User).where(User.name == account)).first()
     if wait > 0:
         raise Throttled(wait)
     ok = verify_password(user.password_hash if user else None, password)
     ok = ok and user is not None and not user.disabled
     with session_scope(engine) as session:
-        session.add(LoginAttempt(at=moment, account=account, address=address, ok=ok))
-        # Old attempts only matter within the window; prune them as we go.
-        session.exec(delete(LoginAttempt).where(
-            col(LoginAttempt.at) < moment - timedelta(seconds=policy.window)))
         if not ok or user is None:
             audit.append(session, "anonymous", "auth.login_failed", None,
                          {"user": account, "address": address})
             row = None
         else:
+            # Success: this account's failures are forgiven (other accounts' failures from
+            # the same address still count for the address).
+            session.exec(delete(LoginAttempt).where(
+                LoginAttempt.account == account, LoginAttempt.ok == False))  # noqa: E712
+            session.add(LoginAttempt(at=moment, account=account, address=address, ok=True))
             cookie = secrets.token_urlsafe(32)
             row = AuthSession(id=sha256_hex(cookie), user_id=user.id,
                               csrf_token=secrets.token_urlsafe(32), created_at=moment,
