@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -37,6 +37,7 @@ TOKEN_PREFIX = "hbt_"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # Argon2 would take anything; a cap stops multi-megabyte "passwords".
 _hasher = PasswordHasher()
+_PG_LOGIN_LOCK = 0x4C6F6769  # "Logi": any constant distinct from the audit log's
 
 
 class AccountError(ValueError):
@@ -234,6 +235,16 @@ def throttle_wait(session: Session, account: str, address: str, policy: Throttle
     return wait
 
 
+def _serialize_logins(session: Session) -> None:
+    """Hold the write lock from the throttle check to recording the attempt, so parallel
+    attempts cannot all pass the check before any of them is counted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOGIN_LOCK})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE login_attempt SET id = id WHERE 0"))
+
+
 def login(engine: Engine, name: str, password: str, address: str, policy: ThrottlePolicy,
           ttl: float) -> tuple[str, AuthSession]:
     """Check a password and open a new session (a fresh id every time, so a session id
@@ -243,6 +254,7 @@ def login(engine: Engine, name: str, password: str, address: str, policy: Thrott
     address = address[:64]
     moment = now()
     with session_scope(engine) as session:
+        _serialize_logins(session)
         wait = throttle_wait(session, account, address, policy, moment)
         if wait > 0:
             audit.append(session, "anonymous", "auth.login_throttled", None,
