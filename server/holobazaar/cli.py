@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.config import Settings
+from holobazaar.stories.cli import export_app, import_app
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
                   help="AR storytelling and display server for food markets.")
@@ -23,6 +24,8 @@ tls_app = typer.Typer(no_args_is_help=True, help="HTTPS for phones: the local CA
 app.add_typer(tls_app, name="tls")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]

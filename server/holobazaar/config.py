@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     login_backoff: float = Field(1.0, gt=0, description="First back-off in seconds; doubles "
                                  "with each further failure.")
 
+    # Stories and recipes (docs/stories.md).
+    story_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest story/recipe "
+                                 "body or file accepted (API and import).")
+    submission_per_hour: float = Field(6.0, gt=0, description="Community submissions per "
+                                       "client address per hour.")
+    submission_burst: int = Field(3, ge=1, description="Submissions a client may send at once.")
+    import_stories: bool = Field(True, description="serve: import <content>/stories files "
+                                 "whose slugs are not in the database yet.")
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
@@ -114,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def scenes_dir(self) -> Path:
         return self.content_dir / "scenes"
+
+    @property
+    def stories_dir(self) -> Path:
+        return self.content_dir / "stories"
 
     @property
     def assets_dir(self) -> Path:
