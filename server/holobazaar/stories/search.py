@@ -104,7 +104,7 @@ def search(engine: Engine, query: str, filters: Filters | None = None, *, limit:
         # bm25 weights: a word in the title counts most, then tags, then the body.
         sql = f"""
             SELECT d.kind, d.slug, d.market, d.title, d.language,
-                   -bm25(search_fts, 10.0, 1.0, 4.0) AS score,
+                   -bm25(search_fts, 25.0, 1.0, 5.0) AS score,
                    snippet(search_fts, -1, '{START}', '{STOP}', ' … ', 24) AS snip
             FROM search_fts JOIN search_doc d ON d.id = search_fts.rowid
             WHERE search_fts MATCH :q{where}

@@ -15,9 +15,18 @@ from holobazaar.stories.bindings import StoryBindings
 log = logging.getLogger(__name__)
 
 
-async def start(settings: Settings, engine: Engine, scenes: SceneService) -> StoryBindings:
+def provider(engine: Engine, scenes: SceneService) -> StoryBindings:
+    """The `stories` binding provider, registered before the scenes are first composed
+    (until `start` has loaded it, displays see no story and no recipes)."""
+    bindings = StoryBindings(engine, lambda market: scenes.items.get(market, {}))
+    scenes.providers.append(bindings)
+    return bindings
+
+
+async def start(settings: Settings, engine: Engine, scenes: SceneService,
+                bindings: StoryBindings) -> None:
     """Sync producers from the scene files, import the content folder's new story files,
-    register the `stories` binding provider and publish the displays with it."""
+    load the published stories and recipes and recompose the displays with them."""
     assert scenes.content is not None
     for market in scenes.content.markets.values():
         await run_in_threadpool(service.sync_producers, engine, market.id, market.market.farms)
@@ -31,9 +40,6 @@ async def start(settings: Settings, engine: Engine, scenes: SceneService) -> Sto
         if report.imported:
             log.info("imported %d new story/recipe file(s) from %s", len(report.imported),
                      settings.stories_dir)
-    bindings = StoryBindings(engine, lambda market: scenes.items.get(market, {}))
     for market_id in scenes.content.markets:
         await bindings.reload(market_id)
-    scenes.providers.append(bindings)
     await scenes.refresh()
-    return bindings

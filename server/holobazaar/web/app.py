@@ -57,9 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 settings.history_ttl))
         await hub.start()
         scenes = SceneService(settings.content_dir, hub, engine)
+        app.state.stories = stories_startup.provider(engine, scenes)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
-        app.state.stories = await stories_startup.start(settings, engine, scenes)
+        await stories_startup.start(settings, engine, scenes, app.state.stories)
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         try:
