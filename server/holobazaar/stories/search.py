@@ -1,5 +1,6 @@
 """Full-text search over published stories and recipes with the database's own index:
-SQLite FTS5 (bm25, Porter stemming) or PostgreSQL tsvector (ts_rank_cd, english config).
+SQLite FTS5 (bm25, Porter stemming) or PostgreSQL tsvector (ts_rank with the title weighted
+highest, english config).
 
 The visitor's query is never handed to the index's query language: it is cut into words
 and every word must match (the last one as a prefix, for search-as-you-type)."""
@@ -88,27 +89,43 @@ def search(engine: Engine, query: str, filters: Filters | None = None, *, limit:
     filters = filters or Filters()
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     where = _filters(filters, params)
+    # Two steps in one statement: rank every match but cut to the page first, then make
+    # snippets only for that page (a snippet costs far more than a rank).
     if engine.dialect.name == "postgresql":
         params["q"] = " & ".join([*terms[:-1], f"{terms[-1]}:*"])
         sql = f"""
-            SELECT d.kind, d.slug, d.market, d.title, d.language,
-                   ts_rank_cd(d.tsv, query) AS score,
-                   ts_headline('english', d.title || ' — ' || d.body, query,
+            WITH query AS (SELECT to_tsquery('english', :q) AS q),
+            top AS (
+                SELECT d.id, ts_rank(ARRAY[0.02, 0.05, 0.3, 1.0]::float4[], d.tsv, query.q)
+                       AS score
+                FROM search_doc d, query WHERE d.tsv @@ query.q{where}
+                ORDER BY score DESC, d.slug LIMIT :limit OFFSET :offset)
+            SELECT d.kind, d.slug, d.market, d.title, d.language, top.score,
+                   ts_headline('english', d.title || ' — ' || d.body, query.q,
                        'StartSel={START}, StopSel={STOP}, MaxWords=28, MinWords=12,
                         MaxFragments=2, FragmentDelimiter=" … "') AS snip
-            FROM search_doc d, to_tsquery('english', :q) query
-            WHERE d.tsv @@ query{where}
-            ORDER BY score DESC, d.slug LIMIT :limit OFFSET :offset"""
+            FROM top JOIN search_doc d ON d.id = top.id, query
+            ORDER BY top.score DESC, d.slug"""
     else:
         params["q"] = " ".join([*(f'"{t}"' for t in terms[:-1]), f'"{terms[-1]}"*'])
         # bm25 weights: a word in the title counts most, then tags, then the body.
+        # Without filters the ranking reads the FTS index alone (no join per match).
+        ranked = f"""
+                SELECT d.id, -bm25(search_fts, 25.0, 1.0, 5.0) AS score
+                FROM search_fts JOIN search_doc d ON d.id = search_fts.rowid
+                WHERE search_fts MATCH :q{where}
+                ORDER BY score DESC, d.slug""" if where else """
+                SELECT rowid AS id, -bm25(search_fts, 25.0, 1.0, 5.0) AS score
+                FROM search_fts WHERE search_fts MATCH :q
+                ORDER BY score DESC, rowid"""
         sql = f"""
-            SELECT d.kind, d.slug, d.market, d.title, d.language,
-                   -bm25(search_fts, 25.0, 1.0, 5.0) AS score,
+            WITH top AS ({ranked} LIMIT :limit OFFSET :offset)
+            SELECT d.kind, d.slug, d.market, d.title, d.language, top.score,
                    snippet(search_fts, -1, '{START}', '{STOP}', ' … ', 24) AS snip
-            FROM search_fts JOIN search_doc d ON d.id = search_fts.rowid
-            WHERE search_fts MATCH :q{where}
-            ORDER BY score DESC, d.slug LIMIT :limit OFFSET :offset"""
+            FROM top JOIN search_fts ON search_fts.rowid = top.id
+                     JOIN search_doc d ON d.id = top.id
+            WHERE search_fts MATCH :q
+            ORDER BY top.score DESC, d.slug"""
     with engine.connect() as connection:
         rows = connection.execute(text(sql), params).all()
     return [Hit(r.kind, r.slug, r.market, r.title, r.language, float(r.score), r.snip or "")
