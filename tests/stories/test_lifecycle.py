@@ -92,3 +92,15 @@ def test_demo_repository_is_imported_on_start(shared_server):
         recipes = client.get("/api/v1/recipes", params={"market": MARKET, "limit": 100}).json()
     assert stories["total"] >= 8 and recipes["total"] >= 12
     assert all(r["status"] == "published" for r in recipes["results"])
+
+
+def test_display_page_links_story_and_recipes(shared_server):
+    with shared_server.client() as client:
+        page = client.get("/d/greenhaven/zonneveld-greens").text
+        assert 'href="/s/tomatoes-in-the-cold-tunnel"' in page
+        assert "Cook from what&#39;s here" in page and 'href="/r/' in page
+        recipe = client.get("/r/brandywine-panzanella")
+        assert recipe.status_code == 200 and "800 g ripe Brandywine tomatoes" in recipe.text
+        assert client.get("/r/nope").status_code == 404
+        producers = client.get("/api/v1/markets/greenhaven/producers").json()
+        assert {p["id"] for p in producers} >= {"zonneveld", "bijenhof"}
