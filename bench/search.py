@@ -27,11 +27,15 @@ from holobazaar import db
 from holobazaar.stories.models import SearchDoc
 from holobazaar.stories.search import Filters, search
 
-WORDS = ("tomato apple pear honey bee mushroom oyster shiitake bread rye spelt cheese gouda "
-         "goat egg duck kale carrot beetroot pumpkin basil thyme mint rosemary seed bean "
-         "borlotti calendula orchard polder tunnel harvest soil compost mulch market potluck "
-         "neighbour grandmother heirloom season summer autumn winter spring soup salad cake "
-         "roast stew toast jam jelly elderflower meadow stork sheep hen farm grower").split()
+WORDS = [
+    "tomato", "apple", "pear", "honey", "bee", "mushroom", "oyster", "shiitake", "bread",
+    "rye", "spelt", "cheese", "gouda", "goat", "egg", "duck", "kale", "carrot", "beetroot",
+    "pumpkin", "basil", "thyme", "mint", "rosemary", "seed", "bean", "borlotti", "calendula",
+    "orchard", "polder", "tunnel", "harvest", "soil", "compost", "mulch", "market", "potluck",
+    "neighbour", "grandmother", "heirloom", "season", "summer", "autumn", "winter", "spring",
+    "soup", "salad", "cake", "roast", "stew", "toast", "jam", "jelly", "elderflower",
+    "meadow", "stork", "sheep", "hen", "farm", "grower",
+]
 TAGS = ("heirloom", "potluck", "community", "seasonal", "summer", "autumn", "winter")
 DIETS = ("VeganDiet", "VegetarianDiet", "GlutenFreeDiet")
 QUERIES = [("tomato", Filters()), ("honey cake", Filters()), ("heirloom apple", Filters()),
@@ -42,7 +46,8 @@ QUERIES = [("tomato", Filters()), ("honey cake", Filters()), ("heirloom apple", 
 def vocabulary(rng: random.Random, size: int = 8000) -> list[str]:
     """Pronounceable filler words: real text has a long tail of words, so a query word
     matches a share of the documents, not all of them."""
-    syllables = "ka lo mi ne ru sa te vo bi da fe gu ho ja ki le mo na pe ri so tu".split()
+    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "bi", "da", "fe", "gu", "ho",
+                 "ja", "ki", "le", "mo", "na", "pe", "ri", "so", "tu"]
     return ["".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(size)]
 
 
