@@ -99,3 +99,32 @@ def test_recipes_in_stock_ranking_follows_inventory(live_server):
         state = http.get(f"/api/v1/displays/{MARKET}/zonneveld-greens/state").json()
         card = state["state"]["nodes"]["recipe-card"]["body"]
         assert "ingredients at the market today" in card
+
+
+def test_recipe_card_follows_stock_of_other_stalls(live_server):
+    """Eggs sell out at Kippenlust: the vegetable stall's "cook from what's here" (whose
+    shakshuka needs eggs) is re-ranked live, though eggs are not sold at that stall."""
+    headers = live_server.write_headers
+
+    async def scenario() -> None:
+        client = StreamClient(live_server.ws_url)
+        await client.connect()
+        await client.hello(CHANNEL)
+        await client.next("snapshot")
+        recipes = client.views[CHANNEL].state["bindings"]["stories"]["recipes"]
+        assert recipes[0]["slug"] == "shakshuka-with-herbs" and recipes[0]["have"] == 5
+        with live_server.client() as http:
+            response = await asyncio.to_thread(
+                http.patch, f"/api/v1/markets/{MARKET}/items/EGG-HEN-6",
+                json={"status": "sold_out", "stock": 0}, headers=headers)
+            assert response.status_code == 200
+        await client.next("patch")
+        recipes = client.views[CHANNEL].state["bindings"]["stories"]["recipes"]
+        shakshuka = [r for r in recipes if r["slug"] == "shakshuka-with-herbs"]
+        assert not shakshuka or shakshuka[0]["missing"] == ["6 pasture hen eggs"]
+        assert recipes[0]["slug"] != "shakshuka-with-herbs"
+        assert "Market shakshuka: 5 of 5" not in \
+            client.views[CHANNEL].state["nodes"]["recipe-card"]["body"]
+        await client.close()
+
+    asyncio.run(scenario())

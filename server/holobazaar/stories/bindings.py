@@ -121,6 +121,20 @@ class StoryBindings:
     async def reload(self, market: str) -> None:
         await run_in_threadpool(self.load, market)
 
+    def items_of(self, market: MarketContent, display: Display) -> set[str]:
+        """Every SKU linked by a recipe that uses one of the display's items: a change of
+        any of them can re-rank the display's "cook from what's here"."""
+        cache = self.markets.get(market.id)
+        if cache is None:
+            return set()
+        wanted = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+        linked: set[str] = set()
+        for recipe in cache.recipes:
+            skus = {g.sku for g in recipe.ingredients if g.sku}
+            if skus & wanted:
+                linked |= skus
+        return linked
+
     def binding(self, market: MarketContent, display: Display) -> Binding | None:
         cache = self.markets.get(market.id)
         if cache is None:
