@@ -104,3 +104,18 @@ def test_display_page_links_story_and_recipes(shared_server):
         assert client.get("/r/nope").status_code == 404
         producers = client.get("/api/v1/markets/greenhaven/producers").json()
         assert {p["id"] for p in producers} >= {"zonneveld", "bijenhof"}
+
+
+def test_openapi_documents_the_story_api(shared_server):
+    with shared_server.client() as client:
+        doc = client.get("/openapi.json").json()
+    paths = doc["paths"]
+    for path in ("/api/v1/search", "/api/v1/stories", "/api/v1/recipes/{slug}.jsonld",
+                 "/api/v1/markets/{market}/recipes/in-stock", "/api/v1/submissions",
+                 "/api/v1/markets/{market}/stories/{slug}/revisions",
+                 "/api/v1/markets/{market}/recipes/{slug}/revisions/{number}/restore"):
+        assert path in paths, path
+    body = paths["/api/v1/markets/{market}/recipes"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"] == \
+        "#/components/schemas/RecipeDoc"
+    assert "recipe_yield" in doc["components"]["schemas"]["RecipeDoc"]["properties"]

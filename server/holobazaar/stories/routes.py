@@ -20,7 +20,7 @@ from holobazaar.accounts.models import Principal
 from holobazaar.stories import jsonld, service
 from holobazaar.stories import search as search_index
 from holobazaar.stories.bindings import StoryBindings, rank_recipes
-from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status
+from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status, StoryDoc
 from holobazaar.stories.submissions import SubmissionIn, submit
 
 router = APIRouter(tags=["stories"])
@@ -36,6 +36,30 @@ class Page(BaseModel):
     limit: int
     offset: int
     results: list[dict[str, Any]]
+
+
+class DocumentOut(BaseModel):
+    kind: Literal["story", "recipe"]
+    slug: str
+    market: str
+    status: Status
+    origin: str
+    moderation: str | None
+    moderation_reason: str | None
+    revision: int
+    created_at: str
+    updated_at: str
+    published_at: str | None
+    document: Annotated[StoryDoc | RecipeDoc, Field(discriminator="kind")]
+    html: str | None = Field(None, description="The body as sanitized HTML.")
+
+
+def body_schema(kind: str) -> dict[str, Any]:
+    """The request body in the OpenAPI document: the document model (the route reads and
+    size-checks the body itself, so it is not declared as a parameter)."""
+    model = "StoryDoc" if kind == "story" else "RecipeDoc"
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{model}"}}}}}
 
 
 class StatusChange(BaseModel):
@@ -140,7 +164,8 @@ def _public_routes(collection: str, kind: str) -> None:
         return Page(total=total, limit=limit, offset=offset,
                     results=[r.as_json(with_html=False) for r in rows])
 
-    @router.get(f"/api/v1/{collection}/{{slug}}", summary=f"A published {kind}")
+    @router.get(f"/api/v1/{collection}/{{slug}}", summary=f"A published {kind}",
+                response_model=DocumentOut)
     async def get_published(request: Request, slug: str) -> dict[str, Any]:
         return (await _published(request, kind, slug)).as_json()
 
@@ -232,7 +257,8 @@ def _curator_routes(collection: str, kind: str) -> None:
                     results=[r.as_json(with_html=False) for r in rows])
 
 
-    @router.post(prefix, status_code=201, openapi_extra=JSON_BODY,
+    @router.post(prefix, status_code=201, openapi_extra=body_schema(kind),
+                 response_model=DocumentOut,
                  summary="Create a story or recipe (as a draft unless status says review)")
     async def create(request: Request, market: str,
                      principal: Principal = Depends(curator)) -> dict[str, Any]:
@@ -255,7 +281,7 @@ def _curator_routes(collection: str, kind: str) -> None:
                             market)).as_json()
 
 
-    @router.put(prefix + "/{slug}", openapi_extra=JSON_BODY,
+    @router.put(prefix + "/{slug}", openapi_extra=body_schema(kind), response_model=DocumentOut,
                 summary="Edit a story or recipe (a new revision; the status stays)")
     async def update(request: Request, market: str, slug: str,
                      principal: Principal = Depends(curator)) -> dict[str, Any]:
