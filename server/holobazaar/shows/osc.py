@@ -145,18 +145,18 @@ class OscControl(asyncio.DatagramProtocol):
             else:
                 await runner.jump(number or "", go=True)
         except ShowError as exc:
-            self._refuse(f"OSC {command} for {market}/{show} from {host}: {exc.message}")
-            self._done(command, exc.message)
+            self._refuse(f"OSC {command} for {market}/{show} from {host}: {exc.message}",
+                         command)
             return
         self.stats["accepted"] += 1
         log.info("OSC %s %s for %s/%s from %s", command, number or "", market, show, host)
         self._done(command, None)
 
-    def _refuse(self, message: str) -> None:
+    def _refuse(self, message: str, what: str = "refused") -> None:
         self.stats["refused"] += 1
         self.last_error = message
         log.warning("%s", message)
-        self._done("refused", message)
+        self._done(what, message)
 
     def _done(self, what: str, error: str | None) -> None:
         # Tests and the console read outcomes from here; old ones fall off.

@@ -58,7 +58,7 @@ async def _run(request: Request, runner: ShowRunner, operation) -> dict[str, Any
 
 
 @router.get("/{market}", dependencies=[performer])
-def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
+async def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
     service = _service(request)
     try:
         shows = service.shows(market)
@@ -74,7 +74,7 @@ def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
 
 
 @router.get("/{market}/{show}", dependencies=[performer])
-def show_state(request: Request, market: str, show: str) -> dict[str, Any]:
+async def show_state(request: Request, market: str, show: str) -> dict[str, Any]:
     return _service(request).state(_runner(request, market, show))
 
 
