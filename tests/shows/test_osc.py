@@ -91,7 +91,7 @@ def test_osc_go_cue_and_stop(osc_server: LiveServer):
 def test_bad_osc_fires_nothing(osc_server: LiveServer, data: bytes, source: str,
                                expected: str):
     before = state(osc_server)
-    what, error = send(osc_server, data, source)
+    _what, error = send(osc_server, data, source)
     assert error is not None and expected in error, error
     after = state(osc_server)
     assert after["cues"] == before["cues"]

@@ -132,7 +132,7 @@ def test_stop_and_panic_cancel_everything_and_go_on_a_stopped_show_is_refused(ri
 
 def test_jump_and_unknown_cues(rig):
     async def scenario():
-        clock, rec, runner = await rig()
+        _clock, rec, runner = await rig()
         with pytest.raises(ShowError, match=r"no cue '9' \(cues: 1, 2, 3\)") as err:
             await runner.jump("9")
         assert err.value.status == 404
@@ -145,7 +145,7 @@ def test_jump_and_unknown_cues(rig):
 
 def test_two_gos_for_the_same_standing_by_cue_fire_it_once(rig):
     async def scenario():
-        clock, rec, runner = await rig()
+        _clock, rec, runner = await rig()
         standby = runner.standby_id
         results = await asyncio.gather(runner.go(standby), runner.go(standby),
                                        return_exceptions=True)
