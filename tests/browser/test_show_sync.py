@@ -33,7 +33,7 @@ class PageProbe:
         self.errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and "Three.js" not in m.text
                 and "GPU stall" not in m.text and "software WebGL" not in m.text
-                and self.errors.append(m.text))
+                and self.errors.append(f"{m.text} {m.location.get('url')}"))
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 
     def wait(self, condition: str, timeout: float = 15_000) -> None:
@@ -48,6 +48,7 @@ show:
   zone: row-a
   cues:
     - number: "1"
+      name: Bloom
       duration: 3
       actions:
         - {kind: mood, dim: 0.5, tint: "#203040"}
@@ -55,6 +56,7 @@ show:
         - {kind: node, display: sunny-stall, node: price-tomato, op: tween,
            position: [0, 0.9, 0], duration: 2, easing: linear}
     - number: "2"
+      name: Vanish
       actions:
         - {kind: node, display: sunny-stall, node: price-tomato, op: hide}
 """
@@ -162,3 +164,59 @@ def test_three_pages_run_a_cue_within_30_ms(show_browser, show_server: LiveServe
 async def _base_y(live: LiveServer) -> float:
     _, _, state, _ = live.app.state.hub.snapshot(f"market/{MARKET}/display/{DISPLAY}")
     return state["nodes"]["price-tomato"]["position"][1]
+
+
+def test_performer_console_on_a_tablet(browser, show_server: LiveServer):
+    """Sign in as a performer, open the console, GO with the space bar (twice quickly:
+    fires once), watch the devices count and spread, panic with escape."""
+    from holobazaar.accounts import service
+
+    service.create_user(show_server.app.state.engine, "stagehand", "correct horse battery",
+                        ["performer"], [MARKET], actor="test")
+    device = open_pages(browser, show_server, 1)[0]  # one visitor in the zone
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True)
+    console = PageProbe(context.new_page())
+    page = console.page
+    try:
+        page.goto(f"{show_server.url}/perform/{MARKET}/sync")
+        assert "/login" in page.url  # not signed in: to the sign-in page and back
+        page.fill("#username", "stagehand")
+        page.fill("#password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/perform/{MARKET}/sync")
+        console.wait("window.__perform && window.__perform.ready")
+        assert page.locator("#standby").inner_text() == "1 · Bloom"
+        assert page.locator("#cues tr").count() == 2
+        console.wait("document.getElementById('devices').textContent === '1'", 5000)
+
+        # Two space presses before any answer (as two consoles at the same moment would):
+        # both GOs name the same standing-by cue, so it fires once and one is refused.
+        page.evaluate("""() => { for (let i = 0; i < 2; i++) document.dispatchEvent(
+            new KeyboardEvent('keydown', {code: 'Space', key: ' ', bubbles: true})); }""")
+        console.wait("window.__perform.state.cues.length >= 1", 5000)
+        console.wait("window.__perform.posts.length === 2 && "
+                     "window.__perform.errors.length === 1", 5000)
+        state = page.evaluate("window.__perform.state")
+        assert [c["number"] for c in state["cues"]] == ["1"]
+        assert "not standing by" in page.evaluate("window.__perform.errors[0]")
+        assert page.locator("#standby").inner_text() == "2 · Vanish"
+        device.wait("window.__holo.show.executed.length === 1", 5000)
+        console.wait("document.getElementById('spread').textContent.includes('1 devices')",
+                     8000)
+        assert page.locator("#status").inner_text().lower() == "running"
+
+        page.keyboard.press("Escape")
+        console.wait("window.__perform.state.status === 'stopped'", 5000)
+        device.wait("window.__holo.show.cues.size === 0", 5000)
+        assert page.locator("#go").is_disabled()
+        page.locator("#cues tr[data-number='2']").tap()
+        console.wait("window.__perform.state.status === 'ready'", 5000)
+        assert page.locator("#standby").inner_text() == "2 · Vanish"
+        # Chrome logs the refused second GO (409) itself, and the sign-in page's missing
+        # favicon (not this page's); nothing else may be logged.
+        assert [e for e in console.errors
+                if "409 (Conflict)" not in e and "/favicon.ico" not in e] == []
+        assert device.errors == []
+    finally:
+        context.close()
+        device.page.context.close()
