@@ -59,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenes = SceneService(settings.content_dir, hub, engine)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
-        shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms)
+        shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
+                                              engine=engine)
+        await shows.start()
         osc_close = None
         if settings.osc_port is not None:
             assert settings.osc_secret is not None  # Settings refuses a port without one
