@@ -38,7 +38,9 @@ def build_settings(**flags: Any) -> Settings:
         return Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            name = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+            # A check across settings (model validator) has no location: say "settings".
+            name = ("--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+                    if err["loc"] else "settings")
             typer.echo(f"error: {name}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
 
@@ -76,7 +78,8 @@ def serve(
         help="With --tls: plain-HTTP port for the CA [port+1; 0=off].")] = None,
     base_url: BaseUrl = None,
     osc_port: Annotated[int | None, typer.Option(
-        help="UDP port for OSC show control [off]; needs HOLOBAZAAR_OSC_SECRET.")] = None,
+        help="UDP port for OSC show control (off by default; needs "
+             "HOLOBAZAAR_OSC_SECRET).")] = None,
     osc_host: Annotated[str | None, typer.Option(
         help="Address the OSC listener binds to [127.0.0.1].")] = None,
 ) -> None:
