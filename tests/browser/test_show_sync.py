@@ -231,3 +231,26 @@ def test_performer_console_on_a_tablet(browser, show_server: LiveServer):
     finally:
         context.close()
         device.page.context.close()
+
+
+def test_pause_freezes_and_resume_continues_a_tween(show_browser, show_server: LiveServer):
+    probe = open_pages(show_browser, show_server, 1)[0]
+    y = ("window.__holo.show.display.entries.get('price-tomato').object.position.y")
+    try:
+        with show_server.client() as http:
+            headers = show_server.write_headers
+            assert http.post(f"{BASE}/go", headers=headers).status_code == 200
+            probe.wait(f"{y} > 0.2", timeout=5000)
+            assert http.post(f"{BASE}/pause", headers=headers).status_code == 200
+            probe.wait("window.__holo.show.pausedAt !== null", timeout=3000)
+            time.sleep(0.6)  # past the pause instant (a lead after the request)
+            frozen = probe.page.evaluate(y)
+            time.sleep(0.5)
+            assert probe.page.evaluate(y) == pytest.approx(frozen)
+            assert 0.2 < frozen < 0.9
+            assert http.post(f"{BASE}/resume", headers=headers).status_code == 200
+            probe.wait(f"{y} > {frozen} + 0.05", timeout=3000)
+            probe.wait(f"{y} > 0.89", timeout=5000)  # the tween completes after the pause
+        assert probe.errors == []
+    finally:
+        probe.page.context.close()

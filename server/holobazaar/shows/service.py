@@ -166,14 +166,17 @@ class ShowService:
         zones = self.zones(runner)
         for zone in zones:
             self.zone_runner[(runner.market, zone)] = runner  # the zone's current show
-            await self.scenes.publish_zone(runner.market, zone)
-        if event is None:
-            return
-        if event["event"] == "go":
-            self._track(event)
+        if event is not None:
+            if event["event"] == "go":
+                self._track(event)
+            # The cue frame first: it is what devices schedule by, and publishing the zone
+            # state may wait for a scene reload. Devices run each cue id once, whichever
+            # of the two brings it first.
+            for zone in zones:
+                await self.hub.send_event(zone_channel(runner.market, zone), "cue",
+                                          {"cue": event})
         for zone in zones:
-            await self.hub.send_event(zone_channel(runner.market, zone), "cue",
-                                      {"cue": event})
+            await self.scenes.publish_zone(runner.market, zone)
 
     # ---- sync spread ---------------------------------------------------------------
 
