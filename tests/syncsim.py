@@ -71,10 +71,13 @@ class SimDevice:
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
+        last = 0.0
         with contextlib.suppress(websockets.ConnectionClosed):
             async for raw in self.ws:
-                # Delivered to "the app" one simulated one-way trip later.
-                loop.call_later(self.one_way() / 1000.0, self._arrive, json.loads(raw))
+                # Delivered to "the app" one simulated one-way trip later, in order (TCP:
+                # jitter never lets a frame overtake the one before it).
+                last = max(last, loop.time() + self.one_way() / 1000.0)
+                loop.call_at(last, self._arrive, json.loads(raw))
 
     def _arrive(self, message: dict) -> None:
         kind = message["type"]
