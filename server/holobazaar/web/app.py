@@ -21,12 +21,12 @@ from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
-from holobazaar.stories import startup as stories_startup
-from holobazaar.stories.routes import router as stories_router
-from holobazaar.stories.submissions import RateLimiter
 from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
 from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.service import ShowService
+from holobazaar.stories import startup as stories_startup
+from holobazaar.stories.routes import router as stories_router
+from holobazaar.stories.submissions import RateLimiter
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
