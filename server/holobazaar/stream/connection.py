@@ -297,6 +297,7 @@ class Connection:
             self._count("client_drift")
             self.hub.stats["drift"] += 1
             self.send_frame(self.hub.snapshot_frame(msg.channel))
+            self.hub.report_drift(msg.channel, msg.offset, msg.state_hash)
 
     def _leave(self, msg: Leave) -> None:
         if msg.channel is None:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +79,9 @@ class Hub:
         self.broker = broker
         self.channels: dict[str, Channel] = {}
         self.stats = {"published": 0, "delivered_frames": 0, "drift": 0, "resyncs": 0}
+        # Told (channel, offset, client_hash, server_hash) when a client's heartbeat shows
+        # it renders something else (the reconciler records it); must not block.
+        self.drift_listeners: list[Callable[[str, int, str, str], None]] = []
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
@@ -198,6 +201,15 @@ class Hub:
         if expected is None:
             return None
         return expected == digest
+
+    def report_drift(self, name: str, offset: int, client_hash: str) -> None:
+        channel = self.channels.get(name)
+        server_hash = channel.hashes.get(offset, "") if channel else ""
+        for listener in self.drift_listeners:
+            try:
+                listener(name, offset, client_hash, server_hash)
+            except Exception:  # a listener's failure must not break the connection
+                log.exception("drift listener failed")
 
     def subscriber_count(self, name: str) -> int:
         channel = self.channels.get(name)
