@@ -117,6 +117,7 @@ async def put_feed(market: str, change: FeedSettings, request: Request,
             feed.pull_url = str(change.pull_url) if change.pull_url else None
             feed.pull_format, feed.pull_interval = change.pull_format, change.pull_interval
             feed.disappear, feed.etag, feed.last_modified = change.disappear, None, None
+            feed.last_feed_at = feed.last_feed_at or truth._now()
             session.add(feed)
             audit.append(session, principal.actor, "inventory.feed", market,
                          change.model_dump(mode="json"))
@@ -146,6 +147,8 @@ def new_secret(engine, market: str, actor: str) -> str:
     with session_scope(engine) as session:
         feed = truth.lock_feed(session, market)
         feed.secret = secret
+        # The staleness clock starts when a feed is configured, not at the epoch.
+        feed.last_feed_at = feed.last_feed_at or truth._now()
         session.add(feed)
         audit.append(session, actor, "inventory.secret", market, {"rotated": True})
     return secret

@@ -189,12 +189,11 @@ class Reconciler:
             if sku in items and sku not in {f.sku for f in changed}:
                 changed.append(items[sku])
         await run_in_threadpool(self._reload_feed, market_id)
-        was_stale = market_id in self.stale
-        self._update_stale(market_id, _now())
+        transitions = self._update_stale(market_id, _now())
         self._apply_overlays(market)
         changed = [self._overlay(market_id, f) for f in changed]
-        if was_stale and market_id not in self.stale:
-            await self.scenes.refresh(market_id)
+        for _, now_stale in transitions:
+            await self._record_stale(market, now_stale)
         await self.scenes.items_changed(market_id, changed, removed=result.removed)
         skus = {f.sku for f in changed} | set(result.removed)
         await self.check(market, [d for d in market.displays.values() if bound_skus(d) & skus])
