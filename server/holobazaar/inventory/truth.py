@@ -205,6 +205,7 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
         for row in session.exec(select(InventoryItem).where(InventoryItem.market == market)):
             if row.sku in listed:
                 continue
+            stored[row.sku] = row
             old = to_facts(row)
             if snapshot_rule == "remove":
                 changes[row.sku] = _Change(row.sku, "remove", old, None, None, None)
