@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import text
+from typer.testing import CliRunner
+
 from holobazaar.accounts import service as accounts
 from holobazaar.cli import app
 from holobazaar.db import session_scope
-from sqlalchemy import text
-from typer.testing import CliRunner
 
 from .conftest import MARKET, display_state, get, wait_for
 

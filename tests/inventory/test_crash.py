@@ -15,11 +15,12 @@ import uuid
 from pathlib import Path
 
 import httpx
+from sqlmodel import select
+
 from holobazaar import db
 from holobazaar.db import session_scope
 from holobazaar.inventory.feeds import sign
 from holobazaar.inventory.tables import FeedBatch
-from sqlmodel import select
 
 from support import copy_content, free_port
 

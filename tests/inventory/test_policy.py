@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
+from sqlmodel import select
+
 from holobazaar.audit.models import AuditEntry
 from holobazaar.db import session_scope
-from sqlmodel import select
 
 from .conftest import MARKET, display_state, get, post
 

@@ -7,15 +7,15 @@ import asyncio
 import json
 import time
 
+from sqlmodel import select
+
 from holobazaar.audit.models import AuditEntry
 from holobazaar.db import session_scope
 from holobazaar.inventory.models import InventoryItem
 from holobazaar.inventory.tables import FeedBatch, ItemHistory
-from sqlmodel import select
-
-from streamclient import StreamClient
 
 from .conftest import MARKET, display_state, get
+from streamclient import StreamClient
 
 ZONNEVELD = "zonneveld-greens"
 

@@ -9,9 +9,8 @@ import time
 
 from holobazaar.canonical import state_hash
 
-from streamclient import StreamClient
-
 from .conftest import MARKET, display_state, get, post, start_inventory_server, wait_for
+from streamclient import StreamClient
 
 ZONNEVELD = "zonneveld-greens"
 
