@@ -60,6 +60,9 @@ async def push_events(
     found = _market(request, market)
     settings = request.app.state.settings
     engine = request.app.state.engine
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.inventory_max_body:
+        raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")
     body = await request.body()
     if len(body) > settings.inventory_max_body:
         raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")

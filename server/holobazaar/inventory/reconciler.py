@@ -121,7 +121,8 @@ class Reconciler:
         self.hub.drift_listeners.append(self.on_drift)
         for market in self.markets():
             self._apply_overlays(market)
-        await self.scenes.refresh()
+            if self.held.get(market.id):
+                await self.scenes.refresh(market.id)
 
     def _load_state(self) -> None:
         with session_scope(self.engine) as session:
@@ -188,7 +189,7 @@ class Reconciler:
         for sku in result.held + result.released:
             if sku in items and sku not in {f.sku for f in changed}:
                 changed.append(items[sku])
-        await run_in_threadpool(self._reload_feed, market_id)
+        await run_in_threadpool(self._reload_feed, market_id, result.bumped)
         transitions = self._update_stale(market_id, _now())
         self._apply_overlays(market)
         changed = [self._overlay(market_id, f) for f in changed]
@@ -206,11 +207,16 @@ class Reconciler:
         return replace(facts, notice=HELD_NOTICE if facts.sku in self.held.get(market, ())
                        else None, verified=market not in self.stale)
 
-    def _reload_feed(self, market: str) -> None:
+    def _reload_feed(self, market: str, after_change: bool = False) -> None:
         with session_scope(self.engine) as session:
             feed = session.get(FeedConfig, market)
-            if feed is not None:
-                self.feeds[market] = feed
+            if feed is None:
+                return
+            self.feeds[market] = feed
+            # After our own change the revision moved by exactly one; more means another
+            # writer (the import command, another node) committed too: leave the old
+            # revision so the next sweep reloads everything from the database.
+            if not after_change or feed.revision == self.revisions.get(market, 0) + 1:
                 self.revisions[market] = feed.revision
 
     def _update_stale(self, market: str, now: datetime) -> list[tuple[str, bool]]:
@@ -260,6 +266,10 @@ class Reconciler:
         self.revisions[market] = feed.revision
         self.held[market] = held
         self.scenes.items[market] = items
+        found = self.scenes.market(market)
+        if found is not None:
+            self._apply_overlays(found)
+            await self.scenes.refresh(market)  # a normal update, not a mismatch
 
     async def check(self, market: MarketContent, displays: list[Display],
                     compare: bool = True) -> int:
