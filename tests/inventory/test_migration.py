@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
-from holobazaar import db
 from sqlalchemy import inspect, text
+
+from holobazaar import db
 
 
 def test_migration_up_down_up(tmp_path: Path) -> None:
