@@ -113,6 +113,8 @@ class Reconciler:
         self.last_sweep_seconds = 0.0
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
+        # display key -> (inputs, expected state, objects the inputs' ids refer to)
+        self._expected: dict[tuple[str, str], tuple[tuple, dict, tuple]] = {}
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -295,7 +297,7 @@ class Reconciler:
                 continue
             # Compose and compare under the scene service's lock: no publish interleaves.
             async with self.scenes._publish_lock:
-                expected, _ = self.scenes.compose_display(market, display, items, assets)
+                expected = self._expected_state(market, display, items, assets)
                 shown = self.hub.snapshot(channel)[2]
                 if shown == expected:
                     continue
@@ -305,6 +307,23 @@ class Reconciler:
         if found or corrected or resolved_identity:
             await self._record(market.id, found, corrected, resolved_identity)
         return len(found)
+
+    def _expected_state(self, market: MarketContent, display: Display,
+                        items: dict[str, ItemFacts], assets: Any) -> dict:
+        """The compositor's state for the display, reused while its inputs are the same
+        objects and values (composing is pure): a sweep then mostly compares."""
+        bindings = self.scenes.bindings(market, display)
+        inputs = (id(self.scenes.content), id(market.market), id(display),
+                  tuple(items.get(sku) for sku in sorted(bound_skus(display))),
+                  repr(sorted(bindings.items())))
+        key = (market.id, display.id)
+        cached = self._expected.get(key)
+        if cached is not None and cached[0] == inputs:
+            return cached[1]
+        expected, _ = self.scenes.compose_display(market, display, items, assets)
+        # Keep the objects alive so their ids cannot be reused by others.
+        self._expected[key] = (inputs, expected, (self.scenes.content, market.market, display))
+        return expected
 
     # ---- recording -----------------------------------------------------------------
 
