@@ -16,6 +16,7 @@ from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.audit.cli import audit_app
 from holobazaar.config import Settings
 from holobazaar.inventory.cli import inventory_app, simulate_app
+from holobazaar.stories.cli import export_app, import_app
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
                   help="AR storytelling and display server for food markets.")
@@ -28,6 +29,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(audit_app, name="audit")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]

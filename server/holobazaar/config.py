@@ -87,6 +87,15 @@ class Settings(BaseSettings):
                              "breaker can trip.")
     pull_timeout: float = Field(10.0, gt=0, description="Seconds a pull feed request may take.")
 
+    # Stories and recipes (docs/stories.md).
+    story_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest story/recipe "
+                                 "body or file accepted (API and import).")
+    submission_per_hour: float = Field(6.0, gt=0, description="Community submissions per "
+                                       "client address per hour.")
+    submission_burst: int = Field(3, ge=1, description="Submissions a client may send at once.")
+    import_stories: bool = Field(True, description="serve: import <content>/stories files "
+                                 "whose slugs are not in the database yet.")
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
@@ -131,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def scenes_dir(self) -> Path:
         return self.content_dir / "scenes"
+
+    @property
+    def stories_dir(self) -> Path:
+        return self.content_dir / "stories"
 
     @property
     def assets_dir(self) -> Path:
