@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
+from holobazaar.audit.cli import audit_app
 from holobazaar.config import Settings
+from holobazaar.inventory.cli import inventory_app, simulate_app
 from holobazaar.stories.cli import export_app, import_app
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
@@ -24,6 +26,9 @@ tls_app = typer.Typer(no_args_is_help=True, help="HTTPS for phones: the local CA
 app.add_typer(tls_app, name="tls")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(audit_app, name="audit")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 

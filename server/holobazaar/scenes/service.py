@@ -171,13 +171,19 @@ class SceneService:
                 if market_id is None or market.id == market_id:
                     await self.hub.publish_many(self.compose(market))
 
-    async def items_changed(self, market_id: str, facts: Iterable[ItemFacts]) -> None:
-        """Inventory changed: recompose the displays bound to those items."""
+    async def items_changed(self, market_id: str, facts: Iterable[ItemFacts],
+                            removed: Iterable[str] = ()) -> None:
+        """Inventory changed (or items were `removed`): recompose the displays bound to
+        those items."""
         market = self.market(market_id)
         if market is None:
             return
-        changed = {f.sku for f in facts}
+        facts = list(facts)
+        gone = set(removed)
+        changed = {f.sku for f in facts} | gone
         self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
+        for sku in gone:
+            self.items[market_id].pop(sku, None)
         assert self.content is not None
         assets = self.content.asset_refs()
         items = self.items[market_id]

@@ -17,6 +17,11 @@ from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.config import Settings
+from holobazaar.inventory.feed_routes import policy_of
+from holobazaar.inventory.feed_routes import router as inventory_truth_router
+from holobazaar.inventory.metrics import ReconcileCollector
+from holobazaar.inventory.pull import Poller
+from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
@@ -86,10 +91,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
+        reconciler = Reconciler(scenes, engine, stale_after=settings.inventory_stale_after,
+                                interval=settings.reconcile_interval)
+        await reconciler.start()
+        poller = Poller(reconciler, lambda: policy_of(settings), settings.pull_timeout)
+        app.state.reconciler, app.state.poller = reconciler, poller
+        app.state.metric_collectors.append(ReconcileCollector(reconciler, poller))
+        background = [asyncio.create_task(reconciler.run(stop)),
+                      asyncio.create_task(poller.run(stop))]
         try:
             yield
         finally:
             stop.set()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 5)
+            await reconciler.drain()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -105,12 +122,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
+    app.state.metric_collectors = []  # extra Prometheus collectors (domains add theirs)
     app.state.submission_limiter = RateLimiter(settings.submission_per_hour,
                                                settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    markers_router, stories_router, story_pages.router, shows_router,
-                   pages.router, trust.router, accounts_router, accounts_pages.router,
-                   perform_pages.router):
+                   inventory_truth_router, pages.router, trust.router, accounts_router,
+                   accounts_pages.router, perform_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)
