@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
+from holobazaar.assets.cli import assets_app
 from holobazaar.config import Settings
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
@@ -23,6 +24,7 @@ tls_app = typer.Typer(no_args_is_help=True, help="HTTPS for phones: the local CA
 app.add_typer(tls_app, name="tls")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(assets_app, name="assets")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -144,6 +146,12 @@ def validate(
     displays = sum(len(m.displays) for m in content.markets.values())
     typer.echo(f"ok: {len(content.markets)} market(s), {displays} display(s), "
                f"{len(content.assets)} asset(s)")
+    from holobazaar.assets.budgets import over_budget
+
+    settings = Settings()
+    for line in over_budget(content, settings.display_triangle_budget,
+                            settings.display_byte_budget):
+        typer.echo(f"warning: over budget: {line}")
 
 
 @app.command()

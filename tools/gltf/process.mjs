@@ -112,7 +112,8 @@ async function processTextures(doc, { edge, webp, quality }, warnings) {
     const image = texture.getImage();
     if (!RASTER.has(mime) || !image) {
       if (mime && !RASTER.has(mime)) {
-        warnings.push({ code: 'TEXTURE_KEPT', message: `texture ${JSON.stringify(texture.getName())} `
+        const index = doc.getRoot().listTextures().indexOf(texture);
+        warnings.push({ code: 'TEXTURE_KEPT', message: `texture ${index} ${JSON.stringify(texture.getName())} `
           + `(${mime}) is carried unchanged: it is already a GPU format` });
       }
       continue;
@@ -131,6 +132,9 @@ async function processTextures(doc, { edge, webp, quality }, warnings) {
     if (target === 'image/webp') data = await pipeline.webp({ quality, effort: 4 }).toBuffer();
     else if (target === 'image/jpeg') data = await pipeline.jpeg({ quality: 85, mozjpeg: true }).toBuffer();
     else data = await pipeline.png({ compressionLevel: 9 }).toBuffer();
+    if (target === 'image/webp' && tw === w && th === h && data.length >= image.byteLength) {
+      continue; // WebP larger than the source (small flat PNGs) is not worth it
+    }
     texture.setImage(new Uint8Array(data)).setMimeType(target);
     const uri = texture.getURI();
     if (uri) texture.setURI(uri.replace(/\.[a-z0-9]+$/i, target === 'image/webp' ? '.webp'
@@ -200,6 +204,10 @@ async function main() {
   const warnings = [];
   const doc = await io.read(job.input);
   const input = summarize(doc);
+  // Draco geometry is decoded on read; the output carries it as meshopt instead.
+  for (const ext of doc.getRoot().listExtensionsUsed()) {
+    if (ext.extensionName === 'KHR_draco_mesh_compression') ext.dispose();
+  }
   checkFinite(doc);
   const bbox = normalize(doc, job, warnings);
   const outputs = [];
@@ -219,8 +227,11 @@ async function main() {
     const lod = cloneDocument(base);
     await lod.transform(weld(), simplify({ simplifier: MeshoptSimplifier, ratio, error: 0.02 }));
     const triangles = sceneTriangles(lod);
-    // A level that saves little is not worth a download of its own.
+    // A level that saves little is not worth a download of its own, and one that lost a
+    // part (a primitive simplified away) is not the same model.
     if (triangles > previous * 0.6 || triangles < job.minTriangles) break;
+    const after = summarize(lod);
+    if (['meshes', 'primitives', 'materials', 'morphTargets', 'skins'].some((k) => after[k] < input[k])) break;
     await processTextures(lod, { edge: job.lodEdge, webp: true, quality: job.quality }, []);
     levels.push({ ratio, doc: lod });
     previous = triangles;

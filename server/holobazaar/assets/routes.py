@@ -76,6 +76,14 @@ async def get_asset(name: str, request: Request) -> Response:
     return _file_response(request, path, stored.sha256, stored.media_type)
 
 
+async def refresh_scenes(state, market: str | None = None) -> None:
+    """Give the compositor the stored assets and republish (only changes are sent)."""
+    scenes = state.scenes
+    scenes.stored_assets = await run_in_threadpool(service.stored_refs, state.engine)
+    if scenes.content is not None:
+        await scenes.refresh(market)
+
+
 def _jobs(request: Request) -> asyncio.Semaphore:
     state = request.app.state
     if getattr(state, "asset_jobs", None) is None:
@@ -157,8 +165,11 @@ async def upload_asset(
 
     async def work_on() -> None:
         async with jobs:
-            await run_in_threadpool(service.process_registered, request.app.state.engine,
-                                    settings.data_dir, asset_id, upload_dir, saved, options)
+            done = await run_in_threadpool(
+                service.process_registered, request.app.state.engine, settings.data_dir,
+                asset_id, upload_dir, saved, options)
+        if done.status == "ready" and done.market is not None:
+            await refresh_scenes(request.app.state, done.market)
 
     task = asyncio.create_task(work_on())
     request.app.state.asset_tasks.add(task)

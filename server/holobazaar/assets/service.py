@@ -20,6 +20,7 @@ from holobazaar.assets.pipeline import Refused
 from holobazaar.assets.pipeline.process import Options
 from holobazaar.assets.worker import run_in_worker
 from holobazaar.db import session_scope
+from holobazaar.scenes.compositor import AssetRef, LodRef
 
 MEDIA_TYPES = {"glb": "model/gltf-binary", "png": "image/png", "jpg": "image/jpeg",
                "webp": "image/webp"}
@@ -192,3 +193,34 @@ def _side_files(entry: Path) -> list[Path]:
     return [p for p in sorted(entry.parent.rglob("*")) if p.is_file() and p != entry
             and not p.name.startswith(".")
             and p.suffix.lower() in (".bin", ".png", ".jpg", ".jpeg", ".webp", ".ktx2", ".mtl")]
+
+
+def stored_refs(engine: Engine) -> dict[str, dict[str, AssetRef]]:
+    """Ready models and images of each market by name, for the compositor (the newest
+    upload of a name wins)."""
+    refs: dict[str, dict[str, AssetRef]] = {}
+    for asset in list_assets(engine):
+        if asset.status != "ready" or asset.market is None:
+            continue
+        files = {f.role: f for f in asset.files}
+        top = files.get("lod0") or files.get("image")
+        if top is None:
+            continue
+        lods = tuple(LodRef(f.url, f.triangles, f.bytes) for role, f in sorted(files.items())
+                     if role.startswith("lod"))
+        compat = files.get("compat")
+        refs.setdefault(asset.market, {})[asset.name] = AssetRef(
+            asset.name, top.url, top.media_type, top.bytes, lods,
+            compat.url if compat else None)
+    return refs
+
+
+def fail_interrupted(engine: Engine) -> int:
+    """Uploads a stopped server left queued or processing: their files are gone."""
+    with session_scope(engine) as s:
+        stale = s.exec(select(StoredAsset).where(
+            StoredAsset.status.in_(("queued", "processing")))).all()  # type: ignore[attr-defined]
+        for asset in stale:
+            asset.status, asset.error = "failed", "interrupted by a server restart: upload again"
+            s.add(asset)
+        return len(stale)

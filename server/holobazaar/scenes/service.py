@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from holobazaar.inventory import service as inventory
 from holobazaar.scenes.compositor import (
+    AssetRef,
     Binding,
     ItemFacts,
     compose_display,
@@ -64,6 +65,8 @@ class SceneService:
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
         self.providers: list[BindingProvider] = []
+        # market -> name -> processed asset (holobazaar.assets fills and refreshes it)
+        self.stored_assets: dict[str, dict[str, AssetRef]] = {}
         self._publish_lock = asyncio.Lock()
 
     # ---- loading -------------------------------------------------------------------
@@ -106,7 +109,7 @@ class SceneService:
 
     def compose(self, market: MarketContent) -> Iterable[tuple[str, dict]]:
         assert self.content is not None
-        assets = self.content.asset_refs()
+        assets = self.asset_refs(market.id)
         items = self.items.get(market.id, {})
         titles: dict[str, str] = {}
         for display in market.displays.values():
@@ -120,6 +123,12 @@ class SceneService:
             yield zone_channel(market.id, zone.id), compose_zone(
                 market.market, zone.id, market.displays)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles)
+
+    def asset_refs(self, market_id: str) -> dict[str, AssetRef]:
+        """Content files by name, overlaid by processed (uploaded) assets of the market:
+        an upload named like a file replaces it for that market's displays."""
+        assert self.content is not None
+        return {**self.content.asset_refs(), **self.stored_assets.get(market_id, {})}
 
     def bindings(self, market: MarketContent, display: Display) -> dict[str, Binding]:
         found: dict[str, Binding] = {}
@@ -135,7 +144,7 @@ class SceneService:
         return compose_display(
             market.market, display,
             self.items.get(market.id, {}) if items is None else items,
-            self.content.asset_refs() if assets is None else assets,
+            self.asset_refs(market.id) if assets is None else assets,
             self.bindings(market, display))
 
     async def refresh(self, market_id: str | None = None) -> None:
@@ -155,7 +164,7 @@ class SceneService:
         changed = {f.sku for f in facts}
         self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
         assert self.content is not None
-        assets = self.content.asset_refs()
+        assets = self.asset_refs(market_id)
         items = self.items[market_id]
         async with self._publish_lock:
             for display in market.displays.values():
