@@ -138,6 +138,7 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
         with session_scope(engine) as s:
             asset = s.get(StoredAsset, asset_id)
             asset.kind = result["kind"]
+            asset.source_name = result["entry"][-255:]
             asset.status = "ready"
             asset.error = None
             asset.warnings = result["warnings"]

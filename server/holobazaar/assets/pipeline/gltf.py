@@ -46,7 +46,8 @@ def _limits(memory_bytes: int, cpu_seconds: int):
 def run(job: dict[str, Any], job_file: Path, *, timeout: float, memory_bytes: int) -> dict:
     check_installed()
     job_file.write_text(json.dumps(job))
-    heap_mb = max(256, memory_bytes // (1 << 20) // 2)
+    # V8 fails fast at its heap limit; under RLIMIT_DATA alone it would thrash in GC first.
+    heap_mb = max(64, memory_bytes // (1 << 20) // 2)
     try:
         result = subprocess.run(
             [node_binary(), f"--max-old-space-size={heap_mb}",

@@ -45,10 +45,13 @@ def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options
                           f"{options.limits.max_file_bytes}")
     entry = choose_entry(expanded)
     check_entry(entry, upload_dir, options.limits)
+    # For a zip, the model inside it: `pumpkin.zip/scan/pumpkin.obj`.
+    entry_name = entry.path.relative_to(upload_dir).as_posix().replace(".unzipped/", ".zip/")
     if entry.kind == "image":
         outputs = images.process_image(entry.path, out_dir, options.max_edge)
         return {"kind": "image", "outputs": outputs, "bbox": None, "warnings": [],
-                "input": None, "ms": round((time.perf_counter() - started) * 1000)}
+                "input": None, "entry": entry_name,
+                "ms": round((time.perf_counter() - started) * 1000)}
     warnings: list[dict] = []
     source = entry.path
     if entry.kind == "mesh":
@@ -74,7 +77,8 @@ def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options
     thumbnail.render(out_dir / "thumb.bin", thumb)
     outputs.append({"role": "thumbnail", "file": str(thumb), "triangles": 0})
     return {"kind": "model", "outputs": outputs, "bbox": report["bbox"], "warnings": warnings,
-            "input": report["input"], "ms": round((time.perf_counter() - started) * 1000)}
+            "input": report["input"], "entry": entry_name,
+            "ms": round((time.perf_counter() - started) * 1000)}
 
 
 def options_dict(options: Options) -> dict:
