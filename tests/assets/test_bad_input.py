@@ -129,7 +129,7 @@ def test_remote_uris_are_never_fetched(server):
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):
             hits.append(self.path)
             self.send_response(200)
             self.end_headers()
@@ -182,11 +182,11 @@ def test_zip_symlink_is_refused(server):
 
 def test_zip_bomb_is_refused(server):
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("m.glb", "w", force_zip64=True) as member:
-            block = b"\0" * (1 << 20)
-            for _ in range(300):  # 300 MB of zeros, about 300 KB compressed
-                member.write(block)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf, \
+            zf.open("m.glb", "w", force_zip64=True) as member:
+        block = b"\0" * (1 << 20)
+        for _ in range(300):  # 300 MB of zeros, about 300 KB compressed
+            member.write(block)
     message = refusal(upload(server, [("bomb.zip", buf.getvalue())]))
     assert "zip bomb" in message
     assert_unaffected(server)
@@ -229,10 +229,11 @@ def test_bad_form_fields(server):
 def test_worker_time_and_memory_limits(tmp_path):
     """A job over its time limit is killed; one over its memory limit fails; both are
     refusals with a message, and the calling process carries on."""
-    from assets_support import CORPUS, corpus_entry
     from holobazaar.assets.pipeline import Refused
     from holobazaar.assets.pipeline.process import Options
     from holobazaar.assets.worker import run_in_worker
+
+    from assets_support import CORPUS, corpus_entry
 
     if not CORPUS.is_dir():
         pytest.skip(f"no glTF corpus at {CORPUS}")

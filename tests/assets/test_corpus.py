@@ -8,17 +8,19 @@ from __future__ import annotations
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from assets_support import CORPUS, TOOLS, corpus_entry, side_files
 from holobazaar.assets.pipeline import gltf
 from holobazaar.assets.pipeline.preserve import TRANSPORT
 from holobazaar.assets.pipeline.process import Options
 from holobazaar.assets.worker import run_in_worker
+
+from assets_support import CORPUS, TOOLS, corpus_entry, side_files
 
 MODELS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
 # Warnings that describe a choice, not a loss.
@@ -105,7 +107,7 @@ def test_lower_lods_are_smaller_and_keep_the_structure(processed, model):
     item = processed[model]
     lods = sorted((r, p) for r, p in _outputs(item, "lod").items())
     summaries = [gltf.inspect(p)["summary"] for _, p in lods]
-    for higher, lower in zip(summaries, summaries[1:], strict=False):
+    for higher, lower in pairwise(summaries):
         assert lower["triangles"] < higher["triangles"]
         for key in ("animations", "skins", "morphTargets", "materials", "primitives", "uvSets"):
             assert lower[key] == higher[key], (model, key)

@@ -68,7 +68,7 @@ def test_upload_reports_status_sizes_and_lods(duck):
 def test_the_same_input_is_stored_once(server, duck):
     before = sorted(p.name for p in (server.settings.data_dir / "assets").rglob("*"))
     entry = corpus_entry("Duck")
-    first, again = post(server, [(entry.name, entry.read_bytes())], market="greenhaven",
+    first, _ = post(server, [(entry.name, entry.read_bytes())], market="greenhaven",
                         name="tomato")
     assert first["id"] == duck["id"] and first["status"] == "ready"  # not processed again
     after = sorted(p.name for p in (server.settings.data_dir / "assets").rglob("*"))

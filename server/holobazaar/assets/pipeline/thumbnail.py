@@ -40,7 +40,7 @@ def render(triangles_file: Path, target: Path) -> None:
         extent = max(hi[0] - lo[0], hi[1] - lo[1]) or 1.0
         scale = (SIZE - 16) / extent
         centre = (lo + hi) / 2
-        xy = np.empty(view.shape[:2] + (2,))
+        xy = np.empty((*view.shape[:2], 2))
         xy[..., 0] = (view[..., 0] - centre[0]) * scale + SIZE / 2
         xy[..., 1] = SIZE / 2 - (view[..., 1] - centre[1]) * scale
         order = np.argsort(view[..., 2].mean(1))  # far (most negative z) first
