@@ -7,7 +7,7 @@ import os
 import struct
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools" / "gltf"
 # ../shared next to the repository (a git worktree sits one level deeper); or set
 # HOLOBAZAAR_GLTF_CORPUS. Read in place, never copied into the repository.
