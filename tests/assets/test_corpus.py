@@ -56,11 +56,25 @@ def _outputs(item: dict, prefix: str = "") -> dict[str, Path]:
             if o["role"].startswith(prefix) and o["role"] != "thumbnail"}
 
 
+@pytest.fixture(scope="module")
+def inspected(processed) -> dict[str, dict]:
+    """Every input and output decoded by inspect.mjs (independently of the pipeline's own
+    report), in two Node processes rather than one per file."""
+    inputs = [processed[m]["entry"] for m in MODELS]
+    outputs = [p for m in MODELS for p in _outputs(processed[m]).values()]
+    found = {}
+    with ThreadPoolExecutor(2) as pool:
+        for batch in pool.map(lambda paths: gltf.inspect_many(paths, positions=True),
+                              (inputs, outputs)):
+            found.update({r["file"]: r for r in batch})
+    return found
+
+
 @pytest.mark.parametrize("model", MODELS)
-def test_everything_the_input_carries_is_in_the_top_lod(processed, model):
+def test_everything_the_input_carries_is_in_the_top_lod(processed, inspected, model):
     item = processed[model]
-    before = gltf.inspect(item["entry"], positions=True)
-    after = gltf.inspect(_outputs(item)["lod0"], positions=True)
+    before = inspected[str(item["entry"])]
+    after = inspected[str(_outputs(item)["lod0"])]
     b, a = before["summary"], after["summary"]
     for key in ("animations", "animationChannels", "skins", "joints", "morphTargets",
                 "materials", "meshes", "primitives", "textures", "cameras", "uvSets",
@@ -85,17 +99,17 @@ def test_everything_the_input_carries_is_in_the_top_lod(processed, model):
     assert not unexpected, unexpected
 
 
-def test_sparse_accessor_displacement_survives(processed):
+def test_sparse_accessor_displacement_survives(processed, inspected):
     """SimpleSparseAccessor: the sparse values lift 7 of 14 vertices; a reader that ignores
     sparse storage leaves them all on y=0 (wrong, yet valid)."""
-    out = gltf.inspect(_outputs(processed["SimpleSparseAccessor"])["lod0"], positions=True)
+    out = inspected[str(_outputs(processed["SimpleSparseAccessor"])["lod0"])]
     points = np.array(out["positions"][0]["points"])
     assert sorted({round(y, 3) for y in points[:, 1]}) == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
-def test_draco_input_is_decoded_to_real_geometry(processed):
-    draco = gltf.inspect(_outputs(processed["Duck-Draco"])["lod0"])
-    plain = gltf.inspect(_outputs(processed["Duck"])["lod0"])
+def test_draco_input_is_decoded_to_real_geometry(processed, inspected):
+    draco = inspected[str(_outputs(processed["Duck-Draco"])["lod0"])]
+    plain = inspected[str(_outputs(processed["Duck"])["lod0"])]
     assert draco["summary"]["triangles"] == plain["summary"]["triangles"] == 4212
     assert np.allclose(draco["bounds"]["min"], plain["bounds"]["min"], atol=0.5)
     assert np.allclose(draco["bounds"]["max"], plain["bounds"]["max"], atol=0.5)
@@ -103,21 +117,21 @@ def test_draco_input_is_decoded_to_real_geometry(processed):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_lower_lods_are_smaller_and_keep_the_structure(processed, model):
+def test_lower_lods_are_smaller_and_keep_the_structure(processed, inspected, model):
     item = processed[model]
     lods = sorted((r, p) for r, p in _outputs(item, "lod").items())
-    summaries = [gltf.inspect(p)["summary"] for _, p in lods]
+    summaries = [inspected[str(p)]["summary"] for _, p in lods]
     for higher, lower in pairwise(summaries):
         assert lower["triangles"] < higher["triangles"]
         for key in ("animations", "skins", "morphTargets", "materials", "primitives", "uvSets"):
             assert lower[key] == higher[key], (model, key)
 
 
-def test_textures_are_power_of_two_webp_within_the_edge(processed):
-    out = gltf.inspect(_outputs(processed["DamagedHelmet"])["lod0"])["summary"]
+def test_textures_are_power_of_two_webp_within_the_edge(processed, inspected):
+    out = inspected[str(_outputs(processed["DamagedHelmet"])["lod0"])]["summary"]
     assert out["textureMimeTypes"] == ["image/webp"]
     assert "EXT_texture_webp" in out["extensionsRequired"]
-    compat = gltf.inspect(_outputs(processed["DamagedHelmet"])["compat"])["summary"]
+    compat = inspected[str(_outputs(processed["DamagedHelmet"])["compat"])]["summary"]
     assert "image/webp" not in compat["textureMimeTypes"]  # for clients without WebP
     script = ("import { createIO } from './lib.mjs'; import sharp from 'sharp';"
               "const doc = await (await createIO()).read(process.argv[1]); const out = [];"

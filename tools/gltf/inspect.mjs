@@ -1,11 +1,21 @@
-// node inspect.mjs <file.glb|file.gltf> [--positions]: the summary lib.mjs computes, plus world-space
-// positions of sparse-accessor primitives and the scene bounds (compressed content is
-// decoded: Draco, meshopt, quantization), as JSON on stdout.
+// node inspect.mjs [--positions] <file.glb|file.gltf>...: for each file, the summary
+// lib.mjs computes, world-space positions of sparse-accessor primitives (with
+// --positions: of every small non-skinned primitive) and the scene bounds. Compressed
+// content is decoded (Draco, meshopt, quantization). One JSON array on stdout.
 import { createIO, sparsePositions, summarize, worldBounds } from './lib.mjs';
 
+const args = process.argv.slice(2);
+const positions = args.includes('--positions');
 const io = await createIO();
-const doc = await io.read(process.argv[2]);
-process.stdout.write(JSON.stringify({
-  summary: summarize(doc), sparse: sparsePositions(doc),
-  positions: process.argv[3] === '--positions' ? sparsePositions(doc, { all: true }) : undefined, bounds: worldBounds(doc),
-}));
+const out = [];
+for (const file of args.filter((a) => a !== '--positions')) {
+  const doc = await io.read(file);
+  out.push({
+    file,
+    summary: summarize(doc),
+    sparse: sparsePositions(doc),
+    bounds: worldBounds(doc),
+    positions: positions ? sparsePositions(doc, { all: true }) : undefined,
+  });
+}
+process.stdout.write(JSON.stringify(out));

@@ -1,6 +1,7 @@
 // The glTF half of the asset pipeline, run by the Python worker as a subprocess:
 //   node process.mjs <job.json>
 // job: {input, outdir, maxEdge, lodEdge, ratios, minTriangles, up, unitScale, size,
+//       meshoptLevel,
 //       thumbnailTriangles, quality}
 // Writes lod<N>.glb, compat.glb (textures kept PNG/JPEG, for clients without WebP) and
 // thumb.bin (triangles for the Python thumbnail renderer) into outdir and prints one JSON
@@ -238,7 +239,7 @@ async function main() {
   }
   for (const [i, level] of levels.entries()) {
     const triangles = sceneTriangles(level.doc);
-    await level.doc.transform(meshopt({ encoder: MeshoptEncoder, level: 'medium' }));
+    await level.doc.transform(meshopt({ encoder: MeshoptEncoder, level: job.meshoptLevel || 'medium' }));
     const file = path.join(job.outdir, `lod${i}.glb`);
     const bytes = await writeGlb(io, level.doc, file);
     // Read back what was written (decoding meshopt) for the preservation comparison.
@@ -247,7 +248,7 @@ async function main() {
   }
   if (hasRaster) {
     await processTextures(base, { edge: job.maxEdge, webp: false, quality: job.quality }, []);
-    await base.transform(meshopt({ encoder: MeshoptEncoder, level: 'medium' }));
+    await base.transform(meshopt({ encoder: MeshoptEncoder, level: job.meshoptLevel || 'medium' }));
     const file = path.join(job.outdir, 'compat.glb');
     const bytes = await writeGlb(io, base, file);
     const summary = summarize(await io.read(file));

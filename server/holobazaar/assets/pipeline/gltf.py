@@ -68,10 +68,15 @@ def run(job: dict[str, Any], job_file: Path, *, timeout: float, memory_bytes: in
     return report
 
 
-def inspect(path: Path, positions: bool = False, timeout: float = 60) -> dict:
-    """Decoded summary of a glTF/GLB (used by tests and the bench)."""
+def inspect_many(paths: list[Path], positions: bool = False, timeout: float = 120) -> list[dict]:
+    """Decoded summaries of glTF/GLB files, one Node process for all (tests, bench)."""
     check_installed()
-    args = [node_binary(), str(tools_dir() / "inspect.mjs"), str(path)]
-    result = subprocess.run(args + (["--positions"] if positions else []), capture_output=True,
-                            timeout=timeout, check=True, cwd=tools_dir())
+    args = [node_binary(), str(tools_dir() / "inspect.mjs"), *(["--positions"] if positions
+                                                                else []), *map(str, paths)]
+    result = subprocess.run(args, capture_output=True, timeout=timeout, check=True,
+                            cwd=tools_dir())
     return json.loads(result.stdout)
+
+
+def inspect(path: Path, positions: bool = False, timeout: float = 60) -> dict:
+    return inspect_many([path], positions, timeout)[0]
