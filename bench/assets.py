@@ -79,12 +79,41 @@ def ours_one(entry: str, outdir: str) -> None:
     print(json.dumps({"sizes": sizes, "warnings": result["warnings"]}))
 
 
+def corpus_wall_time(models: list[Path], jobs: int) -> float:
+    """The corpus through run_in_worker (the path uploads take), `jobs` at a time."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    from holobazaar.assets.pipeline.process import Options
+    from holobazaar.assets.service import _side_files
+    from holobazaar.assets.worker import run_in_worker
+
+    def one(model: Path, root: Path) -> None:
+        entry = entry_of(model)
+        upload, out = root / model.name / "upload", root / model.name / "out"
+        upload.mkdir(parents=True)
+        out.mkdir()
+        files = []
+        for p in [entry, *_side_files(entry)]:
+            shutil.copyfile(p, upload / p.name)
+            files.append(upload / p.name)
+        run_in_worker(files, upload, out, Options())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(jobs) as pool:
+            list(pool.map(lambda m: one(m, Path(tmp)), models))
+        return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--only", default="", help="comma-separated model folder names")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip gltf-transform optimize")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="workers for the whole-corpus wall-time run [2, one per core]")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -131,8 +160,11 @@ def main() -> None:
         if ref_bytes:
             totals["ref"] += ref_bytes
     print()
-    print(f"input total {totals['in']:,} B; our top LOD total {totals['lod0']:,} B in "
-          f"{totals['ours_s']:.1f} s (goal: under 60 s)")
+    wall = corpus_wall_time(models, args.jobs)
+    print(f"input total {totals['in']:,} B; our top LOD total {totals['lod0']:,} B; "
+          f"{totals['ours_s']:.1f} s one model at a time (each a fresh process)")
+    print(f"whole corpus with {args.jobs} workers (the server's worker path): {wall:.1f} s "
+          f"wall (goal: under 60 s on two cores)")
     if not args.no_reference:
         both = [(o, r) for _, _, o, r in rows if r]
         ours_b, ref_b = sum(o for o, _ in both), sum(r for _, r in both)
