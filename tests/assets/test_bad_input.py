@@ -210,6 +210,14 @@ def test_anonymous_and_foreign_market_uploads_are_refused(server):
     with server.client() as http:
         response = http.post("/api/v1/assets", files=[("files", ("m.glb", b"x"))])
         assert response.status_code == 401
+        from holobazaar.accounts import service
+
+        token, _ = service.create_token(server.app.state.engine, "other curator", ["curator"],
+                                        ["elsewhere"], None, actor="tests")
+        response = http.post("/api/v1/assets", headers={"Authorization": f"Bearer {token}"},
+                             files=[("files", ("m.glb", b"x"))], data={"market": "greenhaven"})
+        assert response.status_code == 403
+        assert "greenhaven" in response.json()["detail"]
     assert_unaffected(server)
 
 
@@ -223,6 +231,10 @@ def test_bad_form_fields(server):
                              files=[("files", ("m.stl", b"x"))], data={"size": "-1"})
         assert response.status_code == 422
         assert "size" in response.text
+        response = http.post("/api/v1/assets", headers=server.write_headers,
+                             files=[("files", ("m.stl", b"x"))], data={"market": "nowhere"})
+        assert response.status_code == 422
+        assert "no market 'nowhere'" in response.text
     assert_unaffected(server)
 
 

@@ -136,6 +136,8 @@ async def upload_asset(
 ) -> AssetOut:
     if market is not None and not principal.allows("curator", market):
         raise HTTPException(403, f"no curator role in market {market!r}")
+    if market is not None and request.app.state.scenes.market(market) is None:
+        raise HTTPException(422, f"no market {market!r}")
     if units not in UNITS:
         raise HTTPException(422, f"units must be one of {', '.join(UNITS)}, not {units!r}")
     settings = request.app.state.settings

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from holobazaar.assets.pipeline import Refused, gltf, images, meshes, preserve, thumbnail
+from holobazaar.assets.pipeline import Refused, gltf, images, preserve, thumbnail
 from holobazaar.assets.pipeline.inputs import Limits, check_entry, choose_entry, extract_zip
 
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
@@ -58,6 +58,8 @@ def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options
     warnings: list[dict] = []
     source = entry.path
     if entry.kind == "mesh":
+        from holobazaar.assets.pipeline import meshes  # trimesh: only for OBJ/STL/PLY
+
         source = out_dir / "converted.glb"
         warnings += meshes.to_glb(entry.path, source, options.limits.max_vertices)
     job: dict[str, Any] = {
