@@ -206,3 +206,24 @@ def test_interrupted_jobs_are_failed_on_start(tmp_path):
     finally:
         again.stop()
     assert db is not None and url
+
+
+def test_the_same_upload_at_the_same_moment_is_one_asset(server):
+    """Eight identical uploads in parallel: one asset, processed once, no server error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    entry = corpus_entry("Box")
+
+    def send(_):
+        with server.client() as http:
+            return http.post("/api/v1/assets", headers=server.write_headers,
+                             files=[("files", (entry.name, entry.read_bytes()))])
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(send, range(8)))
+    assert {r.status_code for r in responses} == {202}
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == 1
+    with server.client() as http:
+        asset = wait_ready(http, responses[0].json())
+    assert asset["status"] == "ready"

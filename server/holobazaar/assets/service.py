@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from holobazaar.assets import storage
@@ -85,6 +86,17 @@ def register(engine: Engine, asset_id: str, *, market: str | None, name: str,
              source_name: str, input_bytes: int) -> tuple[AssetOut, bool]:
     """Record an upload as queued. Returns (asset, is_new); an input already stored (or in
     progress) is not processed again. A failed one is retried."""
+    try:
+        return _register(engine, asset_id, market=market, name=name, source_name=source_name,
+                         input_bytes=input_bytes)
+    except IntegrityError:
+        # The same input uploaded twice at the same moment: the other request won.
+        return _register(engine, asset_id, market=market, name=name, source_name=source_name,
+                         input_bytes=input_bytes)
+
+
+def _register(engine: Engine, asset_id: str, *, market: str | None, name: str,
+              source_name: str, input_bytes: int) -> tuple[AssetOut, bool]:
     with session_scope(engine) as s:
         existing = s.get(StoredAsset, asset_id)
         if existing is not None and existing.status != "failed":
