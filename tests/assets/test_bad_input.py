@@ -83,6 +83,12 @@ def gltf_with_uri(uri: str) -> bytes:
             b'","byteLength":36}]}')
 
 
+def glb_with_embedded_image(image: bytes) -> bytes:
+    return glb({"asset": {"version": "2.0"}, "buffers": [{"byteLength": len(image)}],
+                "bufferViews": [{"buffer": 0, "byteLength": len(image)}],
+                "images": [{"bufferView": 0, "mimeType": "image/png"}]}, image)
+
+
 CASES = {
     "truncated GLB": ([("m.glb", triangle_glb(TRIANGLE)[:30])], "header says"),
     "tiny GLB": ([("m.glb", b"glTF\x02\0\0\0")], "truncated GLB"),
@@ -107,6 +113,11 @@ CASES = {
     "infinite vertex": ([("m.glb", triangle_glb([0.0, float("inf"), 0.0, 1, 0, 0, 0, 1, 0]))],
                         "non-finite"),
     "image bomb": ([("bomb.png", png_header(60_000, 60_000))], "decompression bomb"),
+    "image bomb inside a GLB": ([("m.glb", glb_with_embedded_image(png_header(60_000, 60_000)))],
+                                "decompression bomb"),
+    "image bomb beside a glTF": ([("m.gltf", b'{"asset":{"version":"2.0"},"images":[{"uri":'
+                                   b'"t.png"}]}'), ("t.png", png_header(60_000, 60_000))],
+                                 "decompression bomb"),
     "unsupported format": ([("model.fbx", b"Kaydara FBX Binary")], "unsupported file type"),
     "no extension": ([("README", b"hello")], "unsupported file type"),
     "path in file name": ([("../evil.glb", triangle_glb(TRIANGLE))], "not allowed"),

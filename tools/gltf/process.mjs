@@ -1,7 +1,7 @@
 // The glTF half of the asset pipeline, run by the Python worker as a subprocess:
 //   node process.mjs <job.json>
 // job: {input, outdir, maxEdge, lodEdge, ratios, minTriangles, up, unitScale, size,
-//       meshoptLevel,
+//       meshoptLevel, maxImagePixels,
 //       thumbnailTriangles, quality}
 // Writes lod<N>.glb, compat.glb (textures kept PNG/JPEG, for clients without WebP) and
 // thumb.bin (triangles for the Python thumbnail renderer) into outdir and prints one JSON
@@ -24,6 +24,8 @@ import {
 class Refusal extends Error {}
 
 const RASTER = new Set(['image/png', 'image/jpeg', 'image/webp']);
+// sharp refuses to decode more pixels than this (decompression bombs); set from the job.
+let PIXELS = 8192 * 8192;
 
 function floorPow2(n) {
   return 2 ** Math.floor(Math.log2(Math.max(1, n)));
@@ -119,7 +121,7 @@ async function processTextures(doc, { edge, webp, quality }, warnings) {
       }
       continue;
     }
-    const meta = await sharp(image, { limitInputPixels: 8192 * 8192 }).metadata();
+    const meta = await sharp(image, { limitInputPixels: PIXELS }).metadata();
     const w = meta.width;
     const h = meta.height;
     const factor = Math.min(1, edge / Math.max(w, h));
@@ -127,7 +129,7 @@ async function processTextures(doc, { edge, webp, quality }, warnings) {
     const th = floorPow2(Math.round(h * factor));
     const target = webp ? 'image/webp' : mime === 'image/webp' ? 'image/png' : mime;
     if (tw === w && th === h && target === mime) continue;
-    let pipeline = sharp(image, { limitInputPixels: 8192 * 8192 });
+    let pipeline = sharp(image, { limitInputPixels: PIXELS });
     if (tw !== w || th !== h) pipeline = pipeline.resize(tw, th, { fit: 'fill', kernel: 'lanczos3' });
     let data;
     if (target === 'image/webp') data = await pipeline.webp({ quality, effort: 4 }).toBuffer();
@@ -159,7 +161,7 @@ async function thumbnailTriangles(doc, limit) {
     const texture = material.getBaseColorTexture();
     if (texture && RASTER.has(texture.getMimeType()) && texture.getImage()) {
       try {
-        const stats = await sharp(texture.getImage(), { limitInputPixels: 8192 * 8192 }).stats();
+        const stats = await sharp(texture.getImage(), { limitInputPixels: PIXELS }).stats();
         rgb = rgb.map((v, k) => v * ((stats.channels[k] || stats.channels[0]).mean / 255));
       } catch { /* colour stays the factor's */ }
     }
@@ -200,6 +202,7 @@ async function writeGlb(io, doc, file) {
 
 async function main() {
   const job = JSON.parse(await readFile(process.argv[2], 'utf8'));
+  PIXELS = job.maxImagePixels || PIXELS;
   const started = performance.now();
   const io = await createIO();
   const warnings = [];

@@ -18,6 +18,11 @@ _CONTEXT = multiprocessing.get_context("spawn")
 def _child(files: list[str], upload_dir: str, out_dir: str, options: Options,
            conn: Connection) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (options.memory_bytes, options.memory_bytes))
+    # Pillow's decompression-bomb limit, set explicitly (its default warns below 2x and
+    # only then refuses); inputs.check_image_header also refuses over the limit.
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = options.limits.max_image_pixels
     try:
         result = process([Path(f) for f in files], Path(upload_dir), Path(out_dir), options)
         conn.send(("ok", result))

@@ -69,6 +69,7 @@ def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options
         "unitScale": UNITS[options.units], "size": options.size,
         "thumbnailTriangles": 20000, "quality": options.quality,
         "meshoptLevel": options.meshopt_level,
+        "maxImagePixels": options.limits.max_image_pixels,
     }
     report = gltf.run(job, out_dir / "job.json", timeout=options.timeout,
                       memory_bytes=options.memory_bytes)
