@@ -15,6 +15,7 @@ from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.assets.cli import assets_app
 from holobazaar.config import Settings
+from holobazaar.stories.cli import export_app, import_app
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
                   help="AR storytelling and display server for food markets.")
@@ -25,6 +26,8 @@ app.add_typer(tls_app, name="tls")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(assets_app, name="assets")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         300_000, ge=1, description="Triangles one display may show (mid-range phone).")
     display_byte_budget: int = Field(
         8 * 1024 * 1024, ge=1, description="Bytes of models one display may download.")
+    # Stories and recipes (docs/stories.md).
+    story_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest story/recipe "
+                                 "body or file accepted (API and import).")
+    submission_per_hour: float = Field(6.0, gt=0, description="Community submissions per "
+                                       "client address per hour.")
+    submission_burst: int = Field(3, ge=1, description="Submissions a client may send at once.")
+    import_stories: bool = Field(True, description="serve: import <content>/stories files "
+                                 "whose slugs are not in the database yet.")
 
     @field_validator("broker_url")
     @classmethod
@@ -129,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def scenes_dir(self) -> Path:
         return self.content_dir / "scenes"
+
+    @property
+    def stories_dir(self) -> Path:
+        return self.content_dir / "stories"
 
     @property
     def assets_dir(self) -> Path:

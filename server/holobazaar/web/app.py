@@ -22,11 +22,14 @@ from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
+from holobazaar.stories import startup as stories_startup
+from holobazaar.stories.routes import router as stories_router
+from holobazaar.stories.submissions import RateLimiter
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import accounts_pages, client, ops, pages, trust
+from holobazaar.web import accounts_pages, client, ops, pages, story_pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenes = SceneService(settings.content_dir, hub, engine)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
+        app.state.stories = stories_startup.provider(engine, scenes)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
+        await stories_startup.start(settings, engine, scenes, app.state.stories)
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         try:
@@ -77,8 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
+    app.state.submission_limiter = RateLimiter(settings.submission_per_hour,
+                                               settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router,
+                   markers_router, stories_router, story_pages.router,
                    pages.router, trust.router, accounts_router, accounts_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
