@@ -43,7 +43,9 @@ def build_settings(**flags: Any) -> Settings:
         return Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            name = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+            # A check across settings (model validator) has no location: say "settings".
+            name = ("--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+                    if err["loc"] else "settings")
             typer.echo(f"error: {name}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
 
@@ -80,6 +82,11 @@ def serve(
     http_port: Annotated[int | None, typer.Option(
         help="With --tls: plain-HTTP port for the CA [port+1; 0=off].")] = None,
     base_url: BaseUrl = None,
+    osc_port: Annotated[int | None, typer.Option(
+        help="UDP port for OSC show control (off by default; needs "
+             "HOLOBAZAAR_OSC_SECRET).")] = None,
+    osc_host: Annotated[str | None, typer.Option(
+        help="Address the OSC listener binds to [127.0.0.1].")] = None,
 ) -> None:
     """Serve the markets in the content folder over HTTP and WebSocket."""
     import uvicorn
@@ -93,7 +100,8 @@ def serve(
     settings = build_settings(host=host, port=port, data_dir=data_dir, content_dir=content,
                               database_url=database_url, broker_url=broker_url, watch=watch,
                               log_level=log_level, tls=tls, certfile=certfile, keyfile=keyfile,
-                              http_port=http_port, base_url=base_url)
+                              http_port=http_port, base_url=base_url, osc_port=osc_port,
+                              osc_host=osc_host)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_content(settings.content_dir)

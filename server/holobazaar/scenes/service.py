@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -75,6 +75,8 @@ class SceneService:
         self.providers: list[BindingProvider] = []
         # market -> name -> processed asset (holobazaar.assets fills and refreshes it)
         self.stored_assets: dict[str, dict[str, AssetRef]] = {}
+        # The shows domain's hook: (market, zone) -> the zone's show state, or None.
+        self.zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
 
     # ---- loading -------------------------------------------------------------------
@@ -128,8 +130,7 @@ class SceneService:
             titles[display.id] = state["display"]["title"]
             yield display_channel(market.id, display.id), state
         for zone in market.market.zones:
-            yield zone_channel(market.id, zone.id), compose_zone(
-                market.market, zone.id, market.displays)
+            yield zone_channel(market.id, zone.id), self.compose_zone(market, zone.id)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles)
 
     def asset_refs(self, market_id: str) -> dict[str, AssetRef]:
@@ -137,6 +138,21 @@ class SceneService:
         an upload named like a file replaces it for that market's displays."""
         assert self.content is not None
         return {**self.content.asset_refs(), **self.stored_assets.get(market_id, {})}
+
+    def compose_zone(self, market: MarketContent, zone_id: str) -> dict:
+        state = compose_zone(market.market, zone_id, market.displays)
+        if self.zone_show is not None:
+            state["show"] = self.zone_show(market.id, zone_id)
+        return state
+
+    async def publish_zone(self, market_id: str, zone_id: str) -> None:
+        """Recompose and publish one zone channel (a show's state changed)."""
+        market = self.market(market_id)
+        if market is None:
+            return
+        async with self._publish_lock:
+            await self.hub.publish(zone_channel(market_id, zone_id),
+                                   self.compose_zone(market, zone_id))
 
     def bindings(self, market: MarketContent, display: Display) -> dict[str, Binding]:
         found: dict[str, Binding] = {}

@@ -22,6 +22,9 @@ from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
+from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
+from holobazaar.shows.routes import router as shows_router
+from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
 from holobazaar.stories.submissions import RateLimiter
@@ -29,7 +32,15 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import accounts_pages, client, ops, pages, story_pages, trust
+from holobazaar.web import (
+    accounts_pages,
+    client,
+    ops,
+    pages,
+    perform_pages,
+    story_pages,
+    trust,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
         await stories_startup.start(settings, engine, scenes, app.state.stories)
+        shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
+                                              engine=engine)
+        await shows.start()
+        osc_close = None
+        if settings.osc_port is not None:
+            assert settings.osc_secret is not None  # Settings refuses a port without one
+            app.state.osc = OscControl(shows.runner, settings.osc_secret,
+                                       parse_allow_list(settings.osc_allow))
+            transport, osc_close = await start_osc(settings.osc_host, settings.osc_port,
+                                                   app.state.osc)
+            app.state.osc_address = transport.get_extra_info("sockname")
+            log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         try:
@@ -74,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
+            if osc_close is not None:
+                await osc_close()
+            await shows.close()
             await hub.close()
             engine.dispose()
 
@@ -85,8 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.submission_limiter = RateLimiter(settings.submission_per_hour,
                                                settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router, stories_router, story_pages.router,
-                   pages.router, trust.router, accounts_router, accounts_pages.router):
+                   markers_router, stories_router, story_pages.router, shows_router,
+                   pages.router, trust.router, accounts_router, accounts_pages.router,
+                   perform_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)

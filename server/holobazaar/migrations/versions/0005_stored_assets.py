@@ -1,7 +1,7 @@
 """stored assets (curator uploads) and their processed files
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-22
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
