@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/holobazaar validate .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(STAMP) assets/build/.built web-client/dist/.built
+setup: $(STAMP) assets/build/.built web-client/dist/.built tools/gltf/node_modules/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ web-client/dist/.built: $(WEB_SOURCES)
 	else mkdir -p web-client/dist; fi
 	touch $@
 
+# The asset pipeline's Node tools (glTF-Transform, meshoptimizer, sharp, the Khronos
+# validator): installed from the lock file, never downloaded at run time.
+tools/gltf/node_modules/.installed: tools/gltf/package.json tools/gltf/package-lock.json
+	cd tools/gltf && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check server tests bench assets
 	$(BIN)/ruff format --check server tests bench assets
@@ -52,4 +58,4 @@ bench: setup
 	$(BIN)/python bench/fanout.py --clients 500 --rate 10 --seconds 10
 
 clean:
-	rm -rf $(VENV) assets/build web-client/node_modules web-client/dist
+	rm -rf $(VENV) assets/build web-client/node_modules web-client/dist tools/gltf/node_modules

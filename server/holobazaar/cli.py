@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
+from holobazaar.assets.cli import assets_app
 from holobazaar.audit.cli import audit_app
 from holobazaar.config import Settings
 from holobazaar.inventory.cli import inventory_app, simulate_app
@@ -29,6 +30,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(audit_app, name="audit")
+app.add_typer(assets_app, name="assets")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 
@@ -160,6 +162,12 @@ def validate(
     displays = sum(len(m.displays) for m in content.markets.values())
     typer.echo(f"ok: {len(content.markets)} market(s), {displays} display(s), "
                f"{len(content.assets)} asset(s)")
+    from holobazaar.assets.budgets import over_budget
+
+    settings = Settings()
+    for line in over_budget(content, settings.display_triangle_budget,
+                            settings.display_byte_budget):
+        typer.echo(f"warning: over budget: {line}")
 
 
 @app.command()

@@ -87,6 +87,20 @@ class Settings(BaseSettings):
                              "breaker can trip.")
     pull_timeout: float = Field(10.0, gt=0, description="Seconds a pull feed request may take.")
 
+    # Asset pipeline (docs/assets.md).
+    asset_max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024,
+                                        description="Largest uploaded file (also per zip member).")
+    asset_max_edge: int = Field(2048, ge=64, le=8192,
+                                description="Largest texture edge of the top level of detail.")
+    asset_lod_edge: int = Field(1024, ge=64, le=8192,
+                                description="Largest texture edge of lower levels of detail.")
+    asset_timeout: float = Field(120.0, gt=0, description="Seconds one asset may process.")
+    asset_memory_mb: int = Field(2048, ge=256, description="Memory limit of the worker (MB).")
+    asset_workers: int = Field(1, ge=1, description="Assets processed at the same time.")
+    display_triangle_budget: int = Field(
+        300_000, ge=1, description="Triangles one display may show (mid-range phone).")
+    display_byte_budget: int = Field(
+        8 * 1024 * 1024, ge=1, description="Bytes of models one display may download.")
     # Stories and recipes (docs/stories.md).
     story_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest story/recipe "
                                  "body or file accepted (API and import).")

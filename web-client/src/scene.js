@@ -2,11 +2,14 @@
 // with patches by rebuilding only the nodes a patch touched.
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
+import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 import { Text } from 'troika-three-text';
 import fontUrl from '@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff?url';
 import { plainText } from './text.js';
+import { deviceClass, pickModelSrc, supportsWebp } from './device.js';
 
 const DEG = Math.PI / 180;
+
 const PLACEHOLDER_SIZE = 0.12;
 // Fields that only move a node: changing them never needs a rebuild.
 const TRANSFORM_FIELDS = new Set(['position', 'rotation', 'scale', 'visible', 'order']);
@@ -68,6 +71,9 @@ export class DisplayRenderer {
     this.onProgress = onProgress;
     this.onWarning = onWarning;
     this.loader = new GLTFLoader();
+    // Processed assets carry EXT_meshopt_compression geometry (the asset pipeline).
+    this.loader.setMeshoptDecoder(MeshoptDecoder);
+    this.device = deviceClass();
     this.textureLoader = new THREE.TextureLoader();
     this.models = new Map(); // src -> Promise<THREE.Object3D template>
     this.progress = new Map(); // src -> {loaded, total, done}
@@ -281,12 +287,13 @@ export class DisplayRenderer {
     const holder = new THREE.Group();
     const placeholder = this.placeholder(data.label || data.asset || id);
     holder.add(placeholder);
-    if (typeof data.src !== 'string' || !data.src.startsWith('/assets/')) {
+    const src = pickModelSrc(data, this.device, data.lods ? supportsWebp() : true);
+    if (typeof src !== 'string' || !src.startsWith('/assets/')) {
       placeholder.userData.failed = true;
       this.onWarning(`model ${id}: no file (asset ${JSON.stringify(data.asset)})`);
       return holder;
     }
-    this.loadModel(data.src).then((template) => {
+    this.loadModel(src).then((template) => {
       if (this.entries.get(id)?.object !== holder) return; // rebuilt or removed meanwhile
       holder.remove(placeholder);
       disposeTree(placeholder);
@@ -297,7 +304,7 @@ export class DisplayRenderer {
     }, (err) => {
       placeholder.userData.failed = true;
       holder.userData.failed = true;
-      this.onWarning(`model ${id} (${data.src}) failed to load: ${err?.message || err}`);
+      this.onWarning(`model ${id} (${src}) failed to load: ${err?.message || err}`);
     });
     return holder;
   }

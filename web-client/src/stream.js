@@ -1,6 +1,7 @@
 // The v1 stream client (docs/protocol.md): hello with resume positions, snapshot + patches
 // in offset order, clock offset from ping/pong, heartbeats carrying the rendered state's hash.
 import { applyPatch } from 'fast-json-patch';
+import { deviceClass } from './device.js';
 import { hashAvailable, stateHash } from './hash.js';
 
 const BACKOFF_BASE_MS = 250;
@@ -171,7 +172,7 @@ export class StreamClient {
       }
       subscribe.push(sub);
     }
-    this.send({ type: 'hello', protocol: 1, subscribe, client: { kind: 'webxr-client' } });
+    this.send({ type: 'hello', protocol: 1, subscribe, client: { kind: 'webxr-client', device: deviceClass() } });
   }
 
   // Drop what we hold and ask for a fresh snapshot (after a gap or a malformed frame).

@@ -1,27 +1,194 @@
-"""Content-addressed asset serving: fetched once, cached forever."""
+"""Assets over HTTP: content-addressed files fetched once and cached forever, uploads
+(curator role) processed by the pipeline worker, and their status."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
+
+from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.models import Principal
+from holobazaar.assets import service, storage
+from holobazaar.assets.models import AssetOut
+from holobazaar.assets.pipeline import Refused
+from holobazaar.assets.pipeline.inputs import SIDE_SUFFIXES, SUPPORTED, Limits
+from holobazaar.assets.pipeline.process import UNITS, Options
 
 router = APIRouter(tags=["assets"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NAME = re.compile(r"^(?P<hash>[0-9a-f]{64})(?P<suffix>\.[a-z0-9]{2,5})$")
+FILENAME = re.compile(r"^[^/\\\x00]{1,200}$")
+# Already-compressed formats gain nothing from gzip/brotli; GLB (meshopt) does.
+COMPRESSIBLE = {".glb"}
+
+
+def options_from(settings, *, units: str = "m", up: str = "y",
+                 size: float | None = None) -> Options:
+    return Options(max_edge=settings.asset_max_edge, lod_edge=settings.asset_lod_edge,
+                   units=units, up=up, size=size, timeout=settings.asset_timeout,
+                   memory_bytes=settings.asset_memory_mb << 20,
+                   limits=Limits(max_file_bytes=settings.asset_max_upload_bytes,
+                                 max_total_bytes=2 * settings.asset_max_upload_bytes))
+
+
+def _file_response(request: Request, path: Path, sha256: str, media_type: str) -> Response:
+    etag = f'"{sha256}"'
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag, "Vary": "Accept-Encoding"}
+    accepted = request.headers.get("accept-encoding", "")
+    # A range request is about the identity bytes; encoded variants are whole files.
+    if path.suffix in COMPRESSIBLE and "range" not in request.headers:
+        for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+            variant = path.with_name(path.name + suffix)
+            if encoding in accepted and variant.is_file():
+                etag = f'"{sha256}-{encoding}"'  # strong ETags differ per representation
+                if request.headers.get("if-none-match") == etag:
+                    return Response(status_code=304, headers={**headers, "ETag": etag})
+                return FileResponse(variant, media_type=media_type, headers={
+                    **headers, "ETag": etag, "Content-Encoding": encoding})
+    if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(path, media_type=media_type, headers=headers)
 
 
 @router.get("/assets/{name}")
-def get_asset(name: str, request: Request) -> Response:
+async def get_asset(name: str, request: Request) -> Response:
     match = NAME.match(name)
-    content = request.app.state.scenes.content
-    asset = content.asset_by_hash(match["hash"]) if match and content else None
-    if asset is None or asset.suffix != match["suffix"]:
+    if not match:
         raise HTTPException(404, "no such asset")
-    etag = f'"{asset.sha256}"'
-    if request.headers.get("if-none-match") in (etag, f"W/{etag}"):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
-    return FileResponse(asset.path, media_type=asset.media_type,
-                        headers={"Cache-Control": IMMUTABLE, "ETag": etag})
+    content = request.app.state.scenes.content
+    asset = content.asset_by_hash(match["hash"]) if content else None
+    if asset is not None and asset.suffix == match["suffix"]:
+        return _file_response(request, asset.path, asset.sha256, asset.media_type)
+    ext = match["suffix"][1:]
+    stored = await run_in_threadpool(service.find_file, request.app.state.engine,
+                                     match["hash"], ext)
+    path = storage.path_for(request.app.state.settings.data_dir, match["hash"], ext)
+    if stored is None or not path.is_file():
+        raise HTTPException(404, "no such asset")
+    return _file_response(request, path, stored.sha256, stored.media_type)
+
+
+async def refresh_scenes(state, market: str | None = None) -> None:
+    """Give the compositor the stored assets and republish (only changes are sent)."""
+    scenes = state.scenes
+    scenes.stored_assets = await run_in_threadpool(service.stored_refs, state.engine)
+    if scenes.content is not None:
+        await scenes.refresh(market)
+
+
+def _jobs(request: Request) -> asyncio.Semaphore:
+    state = request.app.state
+    if getattr(state, "asset_jobs", None) is None:
+        state.asset_jobs = asyncio.Semaphore(state.settings.asset_workers)
+        state.asset_tasks = set()
+    return state.asset_jobs
+
+
+async def _save_uploads(files: list[UploadFile], into: Path, cap: int) -> list[Path]:
+    """Stream uploads to disk, refusing names that are paths and files over the cap."""
+    saved: list[Path] = []
+    for upload in files:
+        name = upload.filename or ""
+        if not FILENAME.match(name) or name in (".", "..") or name.startswith("."):
+            raise Refused(f"file name {name!r} is not allowed (a plain file name is needed)")
+        suffix = Path(name).suffix.lower()
+        if suffix not in set(SUPPORTED) | SIDE_SUFFIXES:
+            raise Refused(f"{name}: unsupported file type {suffix or '(none)'}; supported: "
+                          f"{', '.join(SUPPORTED)} (and .bin, .mtl, .ktx2 beside a model)")
+        target = into / name
+        if target.exists():
+            raise Refused(f"{name}: uploaded twice")
+        written = 0
+        with target.open("wb") as out:
+            while chunk := await upload.read(1 << 20):
+                written += len(chunk)
+                if written > cap:
+                    raise Refused(f"{name}: over the upload limit of {cap} bytes")
+                out.write(chunk)
+        saved.append(target)
+    if not saved:
+        raise Refused("no files in the upload")
+    return saved
+
+
+@router.post("/api/v1/assets", response_model=AssetOut, status_code=202)
+async def upload_asset(
+    request: Request,
+    files: list[UploadFile] = File(..., description="The model (GLB, glTF with its .bin and "
+                                   "textures, OBJ with MTL and textures, STL, PLY), an image, "
+                                   "or a zip of any of these."),
+    market: str | None = Form(None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$"),
+    name: str | None = Form(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$"),
+    units: str = Form("m", description="Units of OBJ/STL/PLY coordinates: "
+                      + ", ".join(UNITS)),
+    up: str = Form("y", pattern=r"^[yz]$", description="Up axis of the source."),
+    size: float | None = Form(None, gt=0, le=100, description="Real-world largest dimension "
+                              "in metres; the model is scaled to it."),
+    principal: Principal = Depends(require_role("curator")),
+) -> AssetOut:
+    if market is not None and not principal.allows("curator", market):
+        raise HTTPException(403, f"no curator role in market {market!r}")
+    if market is not None and request.app.state.scenes.market(market) is None:
+        raise HTTPException(422, f"no market {market!r}")
+    if units not in UNITS:
+        raise HTTPException(422, f"units must be one of {', '.join(UNITS)}, not {units!r}")
+    settings = request.app.state.settings
+    work = settings.data_dir / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
+    try:
+        saved = await _save_uploads(files, upload_dir, settings.asset_max_upload_bytes)
+        asset_id = await run_in_threadpool(
+            service.source_id, ((p.name, p) for p in saved))
+        entry = next((p for p in saved if p.suffix.lower() not in SIDE_SUFFIXES), saved[0])
+        asset, new = await run_in_threadpool(
+            service.register, request.app.state.engine, asset_id, market=market,
+            name=name or service.asset_name(entry.name), source_name=entry.name,
+            input_bytes=sum(p.stat().st_size for p in saved))
+    except Refused as exc:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        raise HTTPException(422, str(exc)) from None
+    except BaseException:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        raise
+    if not new:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        return asset
+    jobs = _jobs(request)
+    options = options_from(settings, units=units, up=up, size=size)
+
+    async def work_on() -> None:
+        async with jobs:
+            done = await run_in_threadpool(
+                service.process_registered, request.app.state.engine, settings.data_dir,
+                asset_id, upload_dir, saved, options)
+        if done.status == "ready" and done.market is not None:
+            await refresh_scenes(request.app.state, done.market)
+
+    task = asyncio.create_task(work_on())
+    request.app.state.asset_tasks.add(task)
+    task.add_done_callback(request.app.state.asset_tasks.discard)
+    return asset
+
+
+@router.get("/api/v1/assets", response_model=list[AssetOut])
+async def list_assets(request: Request, market: str | None = None) -> list[AssetOut]:
+    return await run_in_threadpool(service.list_assets, request.app.state.engine, market)
+
+
+@router.get("/api/v1/assets/{asset_id}", response_model=AssetOut)
+async def asset_status(asset_id: str, request: Request) -> AssetOut:
+    if not re.fullmatch(r"[0-9a-f]{64}", asset_id):
+        raise HTTPException(404, "no such asset")
+    asset = await run_in_threadpool(service.get, request.app.state.engine, asset_id)
+    if asset is None:
+        raise HTTPException(404, "no such asset")
+    return asset

@@ -66,11 +66,24 @@ class ItemFacts:
 
 
 @dataclass(frozen=True)
+class LodRef:
+    """One level of detail of a processed model (the asset pipeline's output)."""
+
+    url: str
+    triangles: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class AssetRef:
     name: str
     url: str
     media_type: str
     size: int
+    # Processed models: levels of detail, most detailed first (url is the first), and a
+    # file with PNG/JPEG textures for clients without WebP. Empty for plain files.
+    lods: tuple[LodRef, ...] = ()
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,13 @@ def compose_display(
                 src=asset.url if asset else None,
                 label=render(node.label, context, node.id, "label"),
             )
+            if asset is not None and asset.lods:
+                # One state for every client: each picks its level by device class.
+                state.update(
+                    lods=[{"src": lod.url, "triangles": lod.triangles, "bytes": lod.bytes}
+                          for lod in asset.lods],
+                    fallback=asset.fallback,
+                )
         elif isinstance(node, TextNode):
             state.update(
                 text=render(node.text, context, node.id, "text"),

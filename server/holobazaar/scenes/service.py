@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from holobazaar.inventory import service as inventory
 from holobazaar.scenes.compositor import (
+    AssetRef,
     Binding,
     ItemFacts,
     compose_display,
@@ -72,6 +73,8 @@ class SceneService:
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
         self.providers: list[BindingProvider] = []
+        # market -> name -> processed asset (holobazaar.assets fills and refreshes it)
+        self.stored_assets: dict[str, dict[str, AssetRef]] = {}
         # The shows domain's hook: (market, zone) -> the zone's show state, or None.
         self.zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
@@ -116,7 +119,7 @@ class SceneService:
 
     def compose(self, market: MarketContent) -> Iterable[tuple[str, dict]]:
         assert self.content is not None
-        assets = self.content.asset_refs()
+        assets = self.asset_refs(market.id)
         items = self.items.get(market.id, {})
         titles: dict[str, str] = {}
         for display in market.displays.values():
@@ -129,6 +132,12 @@ class SceneService:
         for zone in market.market.zones:
             yield zone_channel(market.id, zone.id), self.compose_zone(market, zone.id)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles)
+
+    def asset_refs(self, market_id: str) -> dict[str, AssetRef]:
+        """Content files by name, overlaid by processed (uploaded) assets of the market:
+        an upload named like a file replaces it for that market's displays."""
+        assert self.content is not None
+        return {**self.content.asset_refs(), **self.stored_assets.get(market_id, {})}
 
     def compose_zone(self, market: MarketContent, zone_id: str) -> dict:
         state = compose_zone(market.market, zone_id, market.displays)
@@ -159,7 +168,7 @@ class SceneService:
         return compose_display(
             market.market, display,
             self.items.get(market.id, {}) if items is None else items,
-            self.content.asset_refs() if assets is None else assets,
+            self.asset_refs(market.id) if assets is None else assets,
             self.bindings(market, display))
 
     async def refresh(self, market_id: str | None = None) -> None:
@@ -185,7 +194,7 @@ class SceneService:
         for sku in gone:
             self.items[market_id].pop(sku, None)
         assert self.content is not None
-        assets = self.content.asset_refs()
+        assets = self.asset_refs(market_id)
         items = self.items[market_id]
         async with self._publish_lock:
             for display in market.displays.values():

@@ -15,6 +15,7 @@ from holobazaar import __version__, db
 from holobazaar.accounts.dependencies import guard_before_body
 from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
+from holobazaar.assets import service as assets_service
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.config import Settings
 from holobazaar.inventory.feed_routes import policy_of
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 settings.history_ttl))
         await hub.start()
         scenes = SceneService(settings.content_dir, hub, engine)
+        await run_in_threadpool(assets_service.fail_interrupted, engine)
+        scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         app.state.stories = stories_startup.provider(engine, scenes)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes

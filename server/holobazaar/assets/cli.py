@@ -1,0 +1,84 @@
+"""`holobazaar assets ingest PATH...`: the pipeline from the command line, with a progress
+bar for batches and a report per asset (sizes, triangles, warnings, budgets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+assets_app = typer.Typer(no_args_is_help=True, help="Uploaded 3D models and images.")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
+BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
+
+
+@assets_app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Model files (.glb, .gltf with its files beside it, .obj, .stl, .ply), images, "
+             "or .zip archives; each is one asset.", exists=True, dir_okay=False)],
+    market: Annotated[str | None, typer.Option(help="Market the assets belong to.")] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Scene name of the asset (one path only) [from the file name].")] = None,
+    units: Annotated[str, typer.Option(help="Units of OBJ/STL/PLY: m, cm, mm, in, ft.")] = "m",
+    up: Annotated[str, typer.Option(help="Up axis of the source: y or z.")] = "y",
+    size: Annotated[float | None, typer.Option(
+        help="Real-world largest dimension in metres.", min=0.001, max=100)] = None,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Process models and images into web-ready files and store them; exit 1 if any fails."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from holobazaar import db
+    from holobazaar.assets import budgets, service
+    from holobazaar.assets.pipeline import Refused
+    from holobazaar.assets.pipeline.process import UNITS
+    from holobazaar.assets.routes import options_from
+    from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
+
+    if units not in UNITS or up not in ("y", "z"):
+        typer.echo(f"error: --units must be one of {', '.join(UNITS)} and --up y or z", err=True)
+        raise typer.Exit(2)
+    if name is not None and len(paths) != 1:
+        typer.echo("error: --name needs exactly one path", err=True)
+        raise typer.Exit(2)
+    settings = build_settings(data_dir=data_dir, database_url=database_url,
+                              broker_url=broker_url)
+    db.upgrade(settings.resolved_database_url)
+    engine = db.make_engine(settings.resolved_database_url)
+    options = options_from(settings, units=units, up=up, size=size)
+    failed = 0
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  transient=True) as progress:
+        task = progress.add_task("ingesting", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"ingesting {path.name}")
+            try:
+                asset = service.ingest_paths(engine, settings.data_dir, [path], market=market,
+                                             name=name, options=options)
+            except Refused as exc:
+                progress.console.print(f"{path}: refused: {exc}")
+                failed += 1
+            else:
+                results.append((path, asset))
+                failed += asset.status != "ready"
+            progress.advance(task)
+    for path, asset in results:
+        if asset.status != "ready":
+            typer.echo(f"{path}: refused: {asset.error}")
+            continue
+        lods = ", ".join(f"{f.role} {f.bytes:,} B {f.triangles:,} tris" for f in asset.files
+                         if f.role != "thumbnail")
+        typer.echo(f"{path}: {asset.name} ({asset.id[:12]}) {asset.input_bytes:,} B -> {lods}; "
+                   f"{asset.processing_ms} ms")
+        for warning in asset.warnings:
+            typer.echo(f"  warning {warning['code']}: {warning['message']}")
+    for line in budgets.report_for_assets(settings, engine, [a for _, a in results]):
+        typer.echo(f"budget: {line}")
+    engine.dispose()
+    if failed:
+        raise typer.Exit(1)

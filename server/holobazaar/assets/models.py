@@ -1,0 +1,74 @@
+"""Stored (uploaded and processed) assets: one row per distinct input, one per output file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, String
+from sqlmodel import Field, SQLModel
+
+AssetStatus = Literal["queued", "processing", "ready", "failed"]
+
+
+class StoredAsset(SQLModel, table=True):
+    __tablename__ = "stored_asset"
+
+    id: str = Field(primary_key=True, max_length=64)
+    market: str | None = Field(default=None, max_length=64, index=True)
+    name: str = Field(max_length=64)
+    source_name: str = Field(max_length=255)
+    kind: str = Field(max_length=16)  # model | image
+    status: str = Field(max_length=16)
+    error: str | None = None
+    input_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    output_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    triangles: int = 0
+    processing_ms: int = 0
+    bbox: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    warnings: list[dict[str, Any]] = Field(default_factory=list,
+                                           sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class StoredAssetFile(SQLModel, table=True):
+    __tablename__ = "stored_asset_file"
+
+    asset_id: str = Field(sa_column=Column(String(64), ForeignKey(
+        "stored_asset.id", ondelete="CASCADE"), primary_key=True))
+    role: str = Field(primary_key=True, max_length=16)
+    sha256: str = Field(max_length=64, index=True)
+    ext: str = Field(max_length=8)
+    media_type: str = Field(max_length=64)
+    bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
+    triangles: int = 0
+
+
+class AssetFileOut(BaseModel):
+    role: str
+    url: str
+    media_type: str
+    bytes: int
+    triangles: int
+
+
+class AssetOut(BaseModel):
+    """What the API reports about one asset (its processing status and, when ready, files)."""
+
+    id: str
+    market: str | None
+    name: str
+    source_name: str
+    kind: str
+    status: AssetStatus
+    error: str | None
+    input_bytes: int
+    output_bytes: int
+    triangles: int
+    processing_ms: int
+    bbox: dict[str, Any] | None
+    warnings: list[dict[str, Any]]
+    files: list[AssetFileOut]

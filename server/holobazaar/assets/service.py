@@ -1,0 +1,239 @@
+"""Stored assets: identify an upload, process it in the worker, store its outputs by content
+hash and record them. Plain functions over an engine and a data directory."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from holobazaar.assets import storage
+from holobazaar.assets.models import AssetFileOut, AssetOut, StoredAsset, StoredAssetFile
+from holobazaar.assets.pipeline import Refused
+from holobazaar.assets.pipeline.process import Options
+from holobazaar.assets.worker import run_in_worker
+from holobazaar.db import session_scope
+from holobazaar.scenes.compositor import AssetRef, LodRef
+
+MEDIA_TYPES = {"glb": "model/gltf-binary", "png": "image/png", "jpg": "image/jpeg",
+               "webp": "image/webp"}
+NAME = re.compile(r"[^a-z0-9_-]+")
+
+
+def asset_name(source_name: str) -> str:
+    """A scene-usable name from a file name: `Red Pumpkin.glb` -> `red-pumpkin`."""
+    stem = Path(source_name).stem.lower()
+    name = NAME.sub("-", stem).strip("-_")[:62]
+    return name if name and name[0].isalnum() else f"asset-{name}".strip("-")[:62] or "asset"
+
+
+def source_id(files: Iterable[tuple[str, Path]]) -> str:
+    """sha256 of the upload: every file's name and content hash, in name order."""
+    digest = hashlib.sha256()
+    for name, path in sorted(files):
+        digest.update(name.encode() + b"\0" + storage.sha256_file(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def to_out(asset: StoredAsset, files: list[StoredAssetFile]) -> AssetOut:
+    return AssetOut(
+        id=asset.id, market=asset.market, name=asset.name, source_name=asset.source_name,
+        kind=asset.kind, status=asset.status, error=asset.error, input_bytes=asset.input_bytes,
+        output_bytes=asset.output_bytes, triangles=asset.triangles,
+        processing_ms=asset.processing_ms, bbox=asset.bbox, warnings=asset.warnings,
+        files=[AssetFileOut(role=f.role, url=f"/assets/{f.sha256}.{f.ext}",
+                            media_type=f.media_type, bytes=f.bytes, triangles=f.triangles)
+               for f in sorted(files, key=lambda f: f.role)])
+
+
+def get(engine: Engine, asset_id: str) -> AssetOut | None:
+    with session_scope(engine) as s:
+        asset = s.get(StoredAsset, asset_id)
+        if asset is None:
+            return None
+        files = s.exec(select(StoredAssetFile).where(StoredAssetFile.asset_id == asset_id)).all()
+        return to_out(asset, list(files))
+
+
+def list_assets(engine: Engine, market: str | None = None) -> list[AssetOut]:
+    with session_scope(engine) as s:
+        query = select(StoredAsset)
+        if market is not None:
+            query = query.where(StoredAsset.market == market)
+        assets = s.exec(query.order_by(StoredAsset.created_at)).all()
+        files = s.exec(select(StoredAssetFile)).all()
+    by_asset: dict[str, list[StoredAssetFile]] = {}
+    for f in files:
+        by_asset.setdefault(f.asset_id, []).append(f)
+    return [to_out(a, by_asset.get(a.id, [])) for a in assets]
+
+
+def find_file(engine: Engine, sha256: str, ext: str) -> StoredAssetFile | None:
+    with session_scope(engine) as s:
+        return s.exec(select(StoredAssetFile).where(
+            StoredAssetFile.sha256 == sha256, StoredAssetFile.ext == ext)).first()
+
+
+def register(engine: Engine, asset_id: str, *, market: str | None, name: str,
+             source_name: str, input_bytes: int) -> tuple[AssetOut, bool]:
+    """Record an upload as queued. Returns (asset, is_new); an input already stored (or in
+    progress) is not processed again. A failed one is retried."""
+    try:
+        return _register(engine, asset_id, market=market, name=name, source_name=source_name,
+                         input_bytes=input_bytes)
+    except IntegrityError:
+        # The same input uploaded twice at the same moment: the other request won.
+        return _register(engine, asset_id, market=market, name=name, source_name=source_name,
+                         input_bytes=input_bytes)
+
+
+def _register(engine: Engine, asset_id: str, *, market: str | None, name: str,
+              source_name: str, input_bytes: int) -> tuple[AssetOut, bool]:
+    with session_scope(engine) as s:
+        existing = s.get(StoredAsset, asset_id)
+        if existing is not None and existing.status != "failed":
+            files = s.exec(select(StoredAssetFile).where(
+                StoredAssetFile.asset_id == asset_id)).all()
+            return to_out(existing, list(files)), False
+        if existing is not None:
+            s.delete(existing)
+            s.flush()
+        asset = StoredAsset(id=asset_id, market=market, name=name, source_name=source_name,
+                            kind="model", status="queued", input_bytes=input_bytes,
+                            warnings=[], created_at=datetime.now(UTC))
+        s.add(asset)
+    return to_out(asset, []), True
+
+
+def _set_status(engine: Engine, asset_id: str, **values) -> None:
+    with session_scope(engine) as s:
+        asset = s.get(StoredAsset, asset_id)
+        for key, value in values.items():
+            setattr(asset, key, value)
+        s.add(asset)
+
+
+def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir: Path,
+                       files: list[Path], options: Options) -> AssetOut:
+    """Run the worker on a registered upload and store the outcome. Outputs are copied into
+    the content store first and recorded in one transaction; a refusal records only the
+    message. Removes `upload_dir`."""
+    _set_status(engine, asset_id, status="processing")
+    out_dir = Path(tempfile.mkdtemp(prefix="out-", dir=upload_dir.parent))
+    try:
+        try:
+            result = run_in_worker(files, upload_dir, out_dir, options)
+        except Refused as exc:
+            _set_status(engine, asset_id, status="failed", error=str(exc),
+                        finished_at=datetime.now(UTC))
+            return get(engine, asset_id)  # type: ignore[return-value]
+        rows: list[StoredAssetFile] = []
+        for out in result["outputs"]:
+            path = Path(out["file"])
+            ext = path.suffix.lstrip(".").lower()
+            sha256, stored = storage.store_file(data_dir, path, ext)
+            if ext == "glb":
+                storage.store_encodings(stored)
+            rows.append(StoredAssetFile(asset_id=asset_id, role=out["role"], sha256=sha256,
+                                        ext=ext, media_type=MEDIA_TYPES[ext],
+                                        bytes=stored.stat().st_size,
+                                        triangles=out["triangles"]))
+        top = next((r for r in rows if r.role in ("lod0", "image")), None)
+        with session_scope(engine) as s:
+            asset = s.get(StoredAsset, asset_id)
+            asset.kind = result["kind"]
+            asset.source_name = result["entry"][-255:]
+            asset.status = "ready"
+            asset.error = None
+            asset.warnings = result["warnings"]
+            asset.bbox = result["bbox"]
+            asset.processing_ms = result["ms"]
+            asset.triangles = top.triangles if top else 0
+            asset.output_bytes = top.bytes if top else 0
+            asset.finished_at = datetime.now(UTC)
+            s.add(asset)
+            for row in rows:
+                s.add(row)
+        return get(engine, asset_id)  # type: ignore[return-value]
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(upload_dir, ignore_errors=True)
+
+
+def ingest_paths(engine: Engine, data_dir: Path, paths: list[Path], *, market: str | None,
+                 name: str | None, options: Options) -> AssetOut:
+    """The CLI's path: a model file (its side files beside it are taken along when it is a
+    .gltf or .obj) or a zip, copied into a private upload folder first."""
+    entry = paths[0]
+    sources = [entry, *_side_files(entry)]
+    for p in sources:
+        if p.stat().st_size > options.limits.max_file_bytes:
+            raise Refused(f"{p.name}: {p.stat().st_size} bytes, over the limit of "
+                          f"{options.limits.max_file_bytes}")
+    work = data_dir / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
+    copied: list[Path] = []
+    for p in sources:
+        rel = p.relative_to(entry.parent)
+        target = upload_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, target)
+        copied.append(target)
+    asset_id = source_id((str(c.relative_to(upload_dir)), c) for c in copied)
+    total = sum(c.stat().st_size for c in copied)
+    asset, new = register(engine, asset_id, market=market, name=name or asset_name(entry.name),
+                          source_name=entry.name, input_bytes=total)
+    if not new:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        return asset
+    return process_registered(engine, data_dir, asset_id, upload_dir, copied, options)
+
+
+def _side_files(entry: Path) -> list[Path]:
+    """Files a .gltf or .obj references live beside it: take its folder's files along
+    (the pipeline confines references to the upload, so extra files do no harm)."""
+    if entry.suffix.lower() not in (".gltf", ".obj"):
+        return []
+    return [p for p in sorted(entry.parent.rglob("*")) if p.is_file() and p != entry
+            and not p.name.startswith(".")
+            and p.suffix.lower() in (".bin", ".png", ".jpg", ".jpeg", ".webp", ".ktx2", ".mtl")]
+
+
+def stored_refs(engine: Engine) -> dict[str, dict[str, AssetRef]]:
+    """Ready models and images of each market by name, for the compositor (the newest
+    upload of a name wins)."""
+    refs: dict[str, dict[str, AssetRef]] = {}
+    for asset in list_assets(engine):
+        if asset.status != "ready" or asset.market is None:
+            continue
+        files = {f.role: f for f in asset.files}
+        top = files.get("lod0") or files.get("image")
+        if top is None:
+            continue
+        lods = tuple(LodRef(f.url, f.triangles, f.bytes) for role, f in sorted(files.items())
+                     if role.startswith("lod"))
+        compat = files.get("compat")
+        refs.setdefault(asset.market, {})[asset.name] = AssetRef(
+            asset.name, top.url, top.media_type, top.bytes, lods,
+            compat.url if compat else None)
+    return refs
+
+
+def fail_interrupted(engine: Engine) -> int:
+    """Uploads a stopped server left queued or processing: their files are gone."""
+    with session_scope(engine) as s:
+        stale = s.exec(select(StoredAsset).where(
+            StoredAsset.status.in_(("queued", "processing")))).all()  # type: ignore[attr-defined]
+        for asset in stale:
+            asset.status, asset.error = "failed", "interrupted by a server restart: upload again"
+            s.add(asset)
+        return len(stale)

@@ -1,0 +1,62 @@
+"""Processing runs in a separate process with a time and memory limit, so a hostile file
+can at worst kill its own worker, never the server."""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from holobazaar.assets.pipeline import Refused
+from holobazaar.assets.pipeline.process import Options, process
+
+# spawn, not fork: the server has threads and an event loop a forked child must not inherit.
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+def _child(files: list[str], upload_dir: str, out_dir: str, options: Options,
+           conn: Connection) -> None:
+    resource.setrlimit(resource.RLIMIT_DATA, (options.memory_bytes, options.memory_bytes))
+    # Pillow's decompression-bomb limit, set explicitly (its default warns below 2x and
+    # only then refuses); inputs.check_image_header also refuses over the limit.
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = options.limits.max_image_pixels
+    try:
+        result = process([Path(f) for f in files], Path(upload_dir), Path(out_dir), options)
+        conn.send(("ok", result))
+    except Refused as exc:
+        conn.send(("refused", str(exc)))
+    except MemoryError:
+        conn.send(("refused", "processing ran out of its memory limit"))
+    except Exception as exc:  # reported to the curator; the server stays up
+        conn.send(("refused", f"cannot process the upload: {type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def run_in_worker(files: list[Path], upload_dir: Path, out_dir: Path,
+                  options: Options) -> dict:
+    """Blocking: call from a thread. Raises Refused on refusal, timeout or a crash."""
+    parent, child = _CONTEXT.Pipe(duplex=False)
+    proc = _CONTEXT.Process(target=_child, args=(
+        [str(f) for f in files], str(upload_dir), str(out_dir), options, child), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        # The worker's own limit covers Node; this one covers the worker (+ start-up).
+        if not parent.poll(options.timeout + 15):
+            raise Refused(f"processing took longer than {options.timeout:.0f} s")
+        try:
+            status, payload = parent.recv()
+        except EOFError:
+            raise Refused("the processing worker died (out of memory?)") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+    if status != "ok":
+        raise Refused(payload)
+    return payload

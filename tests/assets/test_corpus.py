@@ -1,0 +1,182 @@
+"""Every model of the glTF corpus through the real pipeline (worker process, Node tool):
+nothing the curator made is lost, and every output passes the Khronos validator with no
+error its input did not already have. Outputs are decoded here (inspect.mjs decodes
+meshopt, quantization and Draco) rather than trusting the pipeline's own report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from holobazaar.assets.pipeline import gltf
+from holobazaar.assets.pipeline.preserve import TRANSPORT
+from holobazaar.assets.pipeline.process import Options
+from holobazaar.assets.worker import run_in_worker
+
+from assets_support import CORPUS, TOOLS, corpus_entry, side_files
+
+MODELS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
+# Warnings that describe a choice, not a loss.
+EXPECTED_WARNINGS = {"TEXTURE_KEPT", "LARGE_MODEL"}
+
+pytestmark = pytest.mark.skipif(not MODELS, reason=f"no glTF corpus at {CORPUS}")
+
+
+def _process(model: str, root: Path) -> dict:
+    entry = corpus_entry(model)
+    upload, out = root / model / "upload", root / model / "out"
+    upload.mkdir(parents=True)
+    out.mkdir()
+    files = []
+    for p in [entry, *side_files(entry)]:
+        (upload / p.name).write_bytes(p.read_bytes())
+        files.append(upload / p.name)
+    result = run_in_worker(files, upload, out, Options())
+    return {"entry": entry, "result": result, "out": out}
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> dict[str, dict]:
+    root = tmp_path_factory.mktemp("corpus")
+    # Two at a time: each job is its own worker process (and Node process).
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda m: _process(m, root), MODELS))
+    return dict(zip(MODELS, results, strict=True))
+
+
+def _outputs(item: dict, prefix: str = "") -> dict[str, Path]:
+    return {o["role"]: Path(o["file"]) for o in item["result"]["outputs"]
+            if o["role"].startswith(prefix) and o["role"] != "thumbnail"}
+
+
+@pytest.fixture(scope="module")
+def inspected(processed) -> dict[str, dict]:
+    """Every input and output decoded by inspect.mjs (independently of the pipeline's own
+    report), in two Node processes rather than one per file."""
+    inputs = [processed[m]["entry"] for m in MODELS]
+    outputs = [p for m in MODELS for p in _outputs(processed[m]).values()]
+    found = {}
+    with ThreadPoolExecutor(2) as pool:
+        for batch in pool.map(lambda paths: gltf.inspect_many(paths, positions=True),
+                              (inputs, outputs)):
+            found.update({r["file"]: r for r in batch})
+    return found
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_everything_the_input_carries_is_in_the_top_lod(processed, inspected, model):
+    item = processed[model]
+    before = inspected[str(item["entry"])]
+    after = inspected[str(_outputs(item)["lod0"])]
+    b, a = before["summary"], after["summary"]
+    for key in ("animations", "animationChannels", "skins", "joints", "morphTargets",
+                "materials", "meshes", "primitives", "textures", "cameras", "uvSets",
+                "colorSets", "textureTransforms", "triangles"):
+        assert a[key] == b[key], f"{model}: {key} {b[key]} -> {a[key]}"
+    assert set(b["attributes"]) <= set(a["attributes"])
+    assert set(b["materialExtensions"]) <= set(a["materialExtensions"])
+    assert set(b["extensionsUsed"]) - TRANSPORT <= set(a["extensionsUsed"])
+    assert "EXT_meshopt_compression" in a["extensionsUsed"]  # geometry is compressed
+    # Positions of primitives stored as sparse accessors: the values the sparse data
+    # displaces, in world space, match the output's within quantization error.
+    by_key = {(p["mesh"], p["primitive"]): np.array(p["points"]) for p in after["positions"]}
+    for sparse in before["sparse"]:
+        want = np.array(sparse["points"])
+        got = by_key[(sparse["mesh"], sparse["primitive"])]
+        extent = float(np.ptp(want, axis=0).max()) or 1.0
+        distance = np.linalg.norm(want[:, None, :] - got[None, :, :], axis=2)
+        assert distance.min(axis=1).max() < 1e-3 * extent, f"{model}: sparse positions moved"
+        assert distance.min(axis=0).max() < 1e-3 * extent
+    unexpected = [w for w in item["result"]["warnings"]
+                  if w["code"] not in EXPECTED_WARNINGS]
+    assert not unexpected, unexpected
+
+
+def test_sparse_accessor_displacement_survives(processed, inspected):
+    """SimpleSparseAccessor: the sparse values lift 7 of 14 vertices; a reader that ignores
+    sparse storage leaves them all on y=0 (wrong, yet valid)."""
+    out = inspected[str(_outputs(processed["SimpleSparseAccessor"])["lod0"])]
+    points = np.array(out["positions"][0]["points"])
+    assert sorted({round(y, 3) for y in points[:, 1]}) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_draco_input_is_decoded_to_real_geometry(processed, inspected):
+    draco = inspected[str(_outputs(processed["Duck-Draco"])["lod0"])]
+    plain = inspected[str(_outputs(processed["Duck"])["lod0"])]
+    assert draco["summary"]["triangles"] == plain["summary"]["triangles"] == 4212
+    assert np.allclose(draco["bounds"]["min"], plain["bounds"]["min"], atol=0.5)
+    assert np.allclose(draco["bounds"]["max"], plain["bounds"]["max"], atol=0.5)
+    assert np.ptp(np.array([draco["bounds"]["min"], draco["bounds"]["max"]]), axis=0).max() > 1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_lower_lods_are_smaller_and_keep_the_structure(processed, inspected, model):
+    item = processed[model]
+    lods = sorted((r, p) for r, p in _outputs(item, "lod").items())
+    summaries = [inspected[str(p)]["summary"] for _, p in lods]
+    for higher, lower in pairwise(summaries):
+        assert lower["triangles"] < higher["triangles"]
+        for key in ("animations", "skins", "morphTargets", "materials", "primitives", "uvSets"):
+            assert lower[key] == higher[key], (model, key)
+
+
+def test_textures_are_power_of_two_webp_within_the_edge(processed, inspected):
+    out = inspected[str(_outputs(processed["DamagedHelmet"])["lod0"])]["summary"]
+    assert out["textureMimeTypes"] == ["image/webp"]
+    assert "EXT_texture_webp" in out["extensionsRequired"]
+    compat = inspected[str(_outputs(processed["DamagedHelmet"])["compat"])]["summary"]
+    assert "image/webp" not in compat["textureMimeTypes"]  # for clients without WebP
+    script = ("import { createIO } from './lib.mjs'; import sharp from 'sharp';"
+              "const doc = await (await createIO()).read(process.argv[1]); const out = [];"
+              "for (const t of doc.getRoot().listTextures()) { const m = await "
+              "sharp(t.getImage()).metadata(); out.push([m.width, m.height]); }"
+              "console.log(JSON.stringify(out));")
+    for role, edge in (("lod0", 2048), ("lod1", 1024)):
+        path = _outputs(processed["DamagedHelmet"])[role]
+        sizes = json.loads(subprocess.run(
+            ["node", "--input-type=module", "-e", script, str(path)], cwd=TOOLS,
+            capture_output=True, check=True).stdout)
+        assert sizes
+        for w, h in sizes:
+            assert w <= edge and h <= edge and w & (w - 1) == 0 and h & (h - 1) == 0
+
+
+def test_every_output_passes_the_validator_with_no_new_error(processed):
+    inputs = [str(processed[m]["entry"]) for m in MODELS]
+    outputs = [(m, str(p)) for m in MODELS for p in _outputs(processed[m]).values()]
+    run = subprocess.run(["node", "validate.mjs", *inputs, *(p for _, p in outputs)],
+                         cwd=TOOLS, capture_output=True, check=True)
+    reports = {r["file"]: r for r in json.loads(run.stdout)}
+    assert len(outputs) >= 2 * len(MODELS) - 6  # every model has lod0, most more
+    for model, path in outputs:
+        allowed = {e["code"] for e in reports[str(processed[model]["entry"])]["errors"]}
+        new = [e for e in reports[path]["errors"] if e["code"] not in allowed]
+        assert not new, f"{model} {Path(path).name}: {new}"
+    # The one upstream error of the corpus is carried, not introduced.
+    clearcoat = reports[str(processed["ClearCoatTest"]["entry"])]
+    assert clearcoat["numErrors"] == 1
+
+
+def test_thumbnails_show_the_model(processed):
+    for model in ("Duck", "DamagedHelmet", "Fox"):
+        thumb = next(Path(o["file"]) for o in processed[model]["result"]["outputs"]
+                     if o["role"] == "thumbnail")
+        with Image.open(thumb) as img:
+            assert img.size == (256, 256)
+            alpha = np.array(img.convert("RGBA"))[..., 3]
+            assert 0.05 < (alpha > 0).mean() < 0.95  # a shape, not empty nor a full square
+
+
+def test_bounding_box_is_normalized_to_the_base_centre(processed):
+    for model in MODELS:
+        bbox = processed[model]["result"]["bbox"]
+        assert bbox["min"][1] == 0
+        assert abs(bbox["min"][0] + bbox["max"][0]) < 1e-6
+        assert abs(bbox["min"][2] + bbox["max"][2]) < 1e-6

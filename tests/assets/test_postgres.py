@@ -1,0 +1,67 @@
+"""Stored assets on PostgreSQL (a throwaway database per run): the migration applies, an
+ingest is recorded with its files (JSON columns, big integers), a second ingest of the same
+input is the same row, and a refusal is recorded without files."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import trimesh
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from holobazaar import db
+from holobazaar.assets import service
+from holobazaar.assets.pipeline.process import Options
+
+pytestmark = pytest.mark.postgres
+URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    if not URL:
+        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set (e.g. export "
+                    "HOLOBAZAAR_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    pytest.importorskip("psycopg")
+    name = f"hb_assets_{secrets.token_hex(4)}"
+    admin = create_engine(make_url(URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(URL).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_ingest_on_postgres(pg_engine, tmp_path):
+    source = tmp_path / "src" / "crate.stl"
+    source.parent.mkdir()
+    trimesh.creation.box((0.3, 0.2, 0.2)).export(source)
+    data = tmp_path / "var"
+    asset = service.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
+                                 options=Options())
+    assert asset.status == "ready", asset.error
+    assert asset.triangles == 12 and asset.bbox["min"][1] == 0
+    assert [w["code"] for w in asset.warnings] == ["UNITS_ASSUMED"]
+    again = service.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
+                                 options=Options())
+    assert again.id == asset.id and again.files == asset.files
+    refs = service.stored_refs(pg_engine)
+    assert refs["greenhaven"]["crate"].lods[0].triangles == 12
+    bad = tmp_path / "src" / "bad.glb"
+    bad.write_bytes(b"glTF")
+    refused = service.ingest_paths(pg_engine, data, [bad], market=None, name=None,
+                                   options=Options())
+    assert refused.status == "failed" and "truncated GLB" in refused.error
+    assert refused.files == []
+    assert len(service.list_assets(pg_engine)) == 2

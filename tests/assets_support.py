@@ -1,0 +1,62 @@
+"""Helpers for the asset pipeline tests: where the glTF corpus is, small hostile files."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / "tools" / "gltf"
+# ../shared next to the repository (a git worktree sits one level deeper); or set
+# HOLOBAZAAR_GLTF_CORPUS. Read in place, never copied into the repository.
+CORPUS = next((p for p in (
+    Path(os.environ.get("HOLOBAZAAR_GLTF_CORPUS", "/nonexistent")),
+    REPO.parent / "shared" / "corpus" / "gltf",
+    REPO.parent.parent / "shared" / "corpus" / "gltf") if p.is_dir()),
+    REPO.parent / "shared" / "corpus" / "gltf")
+
+
+def corpus_entry(model: str) -> Path:
+    folder = CORPUS / model
+    return next(p for p in sorted(folder.iterdir()) if p.suffix in (".glb", ".gltf"))
+
+
+def side_files(entry: Path) -> list[Path]:
+    if entry.suffix != ".gltf":
+        return []
+    return [p for p in sorted(entry.parent.iterdir())
+            if p.suffix.lower() in (".bin", ".png", ".jpg", ".jpeg", ".ktx2")]
+
+
+def glb(document: dict, binary: bytes = b"") -> bytes:
+    """A GLB container around a glTF JSON document and an optional BIN chunk."""
+    data = json.dumps(document).encode()
+    data += b" " * (-len(data) % 4)
+    chunks = struct.pack("<I4s", len(data), b"JSON") + data
+    if binary:
+        binary += b"\0" * (-len(binary) % 4)
+        chunks += struct.pack("<I4s", len(binary), b"BIN\0") + binary
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+
+
+def triangle_glb(positions: list[float], *, accessor_count: int | None = None,
+                 declared_length: int | None = None) -> bytes:
+    """One triangle (or whatever `positions` holds), optionally lying about its sizes."""
+    binary = struct.pack(f"<{len(positions)}f", *positions)
+    count = len(positions) // 3
+    document = {
+        "asset": {"version": "2.0"},
+        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+        "buffers": [{"byteLength": declared_length or len(binary)}],
+        "bufferViews": [{"buffer": 0, "byteLength": declared_length or len(binary)}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "type": "VEC3",
+                       "count": accessor_count or count,
+                       "min": [0, 0, 0], "max": [1, 1, 0]}],
+    }
+    return glb(document, binary)
+
+
+TRIANGLE = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]

@@ -1,0 +1,38 @@
+// Device class (sent in hello, docs/protocol.md) and the choice of a model's level of detail
+// (docs/assets.md). No three.js here: the stream client imports it too.
+
+/** The device class this browser reports in `hello` and picks model levels of detail by:
+ * phone (touch, small screen), headset (immersive-ar/vr capable without touch) or desktop. */
+export function deviceClass(nav = globalThis.navigator, win = globalThis) {
+  const ua = nav?.userAgent || '';
+  if (/OculusBrowser|Quest|Pico|Vision/i.test(ua)) return 'headset';
+  const coarse = win?.matchMedia?.('(pointer: coarse)')?.matches;
+  if (coarse || /Android|iPhone|iPad|Mobile/i.test(ua)) return 'phone';
+  return 'desktop';
+}
+
+let webpSupport = null;
+export function supportsWebp() {
+  if (webpSupport === null) {
+    try {
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 1;
+      webpSupport = canvas.toDataURL('image/webp').startsWith('data:image/webp');
+    } catch {
+      webpSupport = true;
+    }
+  }
+  return webpSupport;
+}
+
+/** Which file of a model node to load (docs/assets.md): a processed asset lists its levels
+ * of detail, most detailed first; phones take the second level (about a quarter of the
+ * triangles) when there is one, headsets and desktops the first. Without WebP decoding,
+ * the `fallback` file (PNG/JPEG textures). Plain files have only `src`. */
+export function pickModelSrc(data, device = 'desktop', webp = true) {
+  const lods = Array.isArray(data.lods) ? data.lods.filter((l) => typeof l?.src === 'string') : [];
+  if (!webp && typeof data.fallback === 'string') return data.fallback;
+  if (!lods.length) return data.src;
+  const index = device === 'phone' ? Math.min(1, lods.length - 1) : 0;
+  return lods[index].src;
+}
