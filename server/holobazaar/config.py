@@ -70,6 +70,19 @@ class Settings(BaseSettings):
     login_backoff: float = Field(1.0, gt=0, description="First back-off in seconds; doubles "
                                  "with each further failure.")
 
+    # Pulse: visitors' reactions (docs/pulse.md).
+    pulse_k: int = Field(5, ge=1, description="Distinct devices below which pulse aggregates "
+                         "are never shown (k-anonymity).")
+    pulse_retention: float = Field(2 * 3600, gt=0, description="Seconds raw reaction events "
+                                   "are kept (per-minute aggregates are kept).")
+    pulse_rate: float = Field(1.0, gt=0, description="Reactions/dwell reports per second "
+                              "per connection and per device.")
+    pulse_burst: int = Field(5, ge=1, description="Burst of reactions allowed.")
+    pulse_publish_interval: float = Field(1.0, ge=1.0, description="Seconds between pulse "
+                                          "channel updates (at most one per second).")
+    pulse_binding_interval: float = Field(5.0, ge=1.0, description="Seconds between display "
+                                          "refreshes for pulse bindings.")
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:

@@ -19,6 +19,9 @@ from holobazaar.assets.routes import router as assets_router
 from holobazaar.config import Settings
 from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
+from holobazaar.pulse.bindings import PulseBindings
+from holobazaar.pulse.routes import router as pulse_router
+from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.broker import create_broker
@@ -39,7 +42,15 @@ def stream_limits(settings: Settings) -> StreamLimits:
         burst=settings.client_burst,
         max_errors=settings.max_errors,
         heartbeat_interval=settings.heartbeat_interval,
+        reaction_rate=settings.pulse_rate,
+        reaction_burst=settings.pulse_burst,
     )
+
+
+def pulse_settings(settings: Settings) -> PulseSettings:
+    return PulseSettings(k=settings.pulse_k, publish_interval=settings.pulse_publish_interval,
+                         retention=settings.pulse_retention, device_rate=settings.pulse_rate,
+                         device_burst=settings.pulse_burst)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenes = SceneService(settings.content_dir, hub, engine)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
+        pulse = PulseService(engine, hub, scenes, pulse_settings(settings))
+        pulse_bindings = PulseBindings(pulse, scenes, settings.pulse_binding_interval)
+        scenes.providers.append(pulse_bindings)
+        pulse.listeners.append(pulse_bindings.poke)
+        await pulse.start()
+        app.state.pulse = app.state.reaction_sink = pulse
+        app.state.pulse_bindings = pulse_bindings
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         try:
@@ -66,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
+            await pulse.close()
             await hub.close()
             engine.dispose()
 
@@ -75,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router,
+                   markers_router, pulse_router,
                    pages.router, trust.router, accounts_router, accounts_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422

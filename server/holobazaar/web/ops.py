@@ -46,6 +46,13 @@ class _StreamCollector:
         for kind, total in sorted(totals.items()):
             subscribers.add_metric([kind], total)
         yield subscribers
+        pulse = getattr(self.app.state, "pulse", None)
+        if pulse is not None:
+            counters = CounterMetricFamily("holobazaar_pulse", "Pulse reactions accepted, "
+                                           "refused (by reason) and clamped", labels=["event"])
+            for key, value in sorted(pulse.stats.items()):
+                counters.add_metric([key], value)
+            yield counters
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
