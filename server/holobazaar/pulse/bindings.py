@@ -15,7 +15,7 @@ from typing import Any
 
 from holobazaar.scenes.compositor import Binding
 from holobazaar.scenes.loader import MarketContent
-from holobazaar.scenes.models import Display
+from holobazaar.scenes.models import Display, MarketFile
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,24 @@ class PulseBindings:
             self._busy.discard(market)
 
     def binding(self, market: MarketContent, display: Display) -> Binding | None:
-        view = self.views.get(market.id) or PulseView(None, (), {})
+        return view_binding(self.views.get(market.id) or PulseView(None, (), {}), display)
 
-        def most_loved(limit: int = 3) -> Favourites:
-            if not isinstance(limit, int) or isinstance(limit, bool):
-                raise TypeError("most_loved(limit=...) takes a whole number")
-            return Favourites(view.favourites[:max(0, min(limit, MAX_LIMIT))])
 
-        # Below the k threshold a value is "" (prints nothing, is false in {% if %}).
-        return Binding(context={"pulse": {
-            "mood": view.mood if view.mood is not None else "",
-            "loves": view.loves.get(display.id, ""),
-            "most_loved": most_loved,
-        }})
+def sample_binding(market: MarketFile, display: Display) -> Binding:
+    """Sample values for `holobazaar validate` (scenes.loader.SAMPLE_BINDINGS)."""
+    sample = PulseView(50, (Favourite(display.id, display.id, 12),), {display.id: 12})
+    return view_binding(sample, display)
+
+
+def view_binding(view: PulseView, display: Display) -> Binding:
+    def most_loved(limit: int = 3) -> Favourites:
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise TypeError("most_loved(limit=...) takes a whole number")
+        return Favourites(view.favourites[:max(0, min(limit, MAX_LIMIT))])
+
+    # Below the k threshold a value is "" (prints nothing, is false in {% if %}).
+    return Binding(context={"pulse": {
+        "mood": view.mood if view.mood is not None else "",
+        "loves": view.loves.get(display.id, ""),
+        "most_loved": most_loved,
+    }})
