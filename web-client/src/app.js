@@ -7,6 +7,7 @@ import { StreamClient } from './stream.js';
 import { stateHash } from './hash.js';
 import { ArSession } from './ar.js';
 import { Page } from './page.js';
+import { PulseBar } from './pulse.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -69,6 +70,7 @@ export async function startDisplay(hook) {
   updateHook();
   frameInline(camera, controls, display.root);
 
+  let pulse = null;
   const stream = new StreamClient({
     url: wsUrl(boot.ws || '/ws'),
     channels: [{ channel: boot.channel, epoch: boot.epoch, offset: boot.offset, state: boot.state }],
@@ -86,7 +88,10 @@ export async function startDisplay(hook) {
         hook.lastHeartbeat = { channel: ev.channel, offset: ev.offset, hash: ev.state_hash };
       } else if (ev.type === 'clock') hook.clockOffset = ev.offset;
       else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
-      else if (ev.type === 'server-error') warn(`server error ${ev.code}: ${ev.message}`);
+      else if (ev.type === 'server-error') {
+        warn(`server error ${ev.code}: ${ev.message}`);
+        pulse?.serverError(ev);
+      }
       else if (ev.type === 'connected' || ev.type === 'closed') page.connection(ev.type);
       hook.stream = stream.stats;
     },
@@ -95,6 +100,8 @@ export async function startDisplay(hook) {
   hook.epoch = boot.epoch;
   hook.stream = stream.stats;
   stream.start();
+  pulse = new PulseBar({ boot, send: (msg) => stream.send(msg), hook });
+  pulse.attach();
 
   const ar = new ArSession({
     renderer, scene, placer, page, hook, key: `${boot.market}/${boot.display}`,
