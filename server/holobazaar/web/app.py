@@ -28,7 +28,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import accounts_pages, client, ops, pages, trust
+from holobazaar.web import accounts_pages, client, ops, pages, pulse_pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_metrics = {}
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    markers_router, pulse_router,
-                   pages.router, trust.router, accounts_router, accounts_pages.router):
+                   pages.router, trust.router, accounts_router, accounts_pages.router,
+                   pulse_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)
