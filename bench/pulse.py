@@ -128,7 +128,19 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
     rusage0 = resource.getrusage(resource.RUSAGE_SELF)
     accepted = refused = 0
     tick = 0.01
-    samples: list[tuple[float, float]] = [(0.0, rss_mb())]
+    def sizes() -> tuple[int, int]:
+        """Entries pulse itself holds (slots, window devices, day devices, open minutes,
+        device buckets, unflushed events), and the hub's resume history for the channel."""
+        held = len(service.devices.buckets) + len(service._events)
+        for pulse in service.markets.values():
+            held += sum(len(m.devices) for m in pulse.minutes.values())
+            for scope in pulse.scopes.values():
+                held += len(scope.slots) + len(scope.day_devices)
+                held += sum(len(seen) for seen in scope.seen.values())
+        log = hub.broker._logs.get(pulse_channel(MARKET), ())  # type: ignore[attr-defined]
+        return held, len(log)
+
+    samples: list[tuple[float, float, tuple[int, int]]] = [(0.0, rss_mb(), sizes())]
     next_sample = 10.0
     debt = 0.0
     while (elapsed := time.monotonic() - started) < seconds:
@@ -145,7 +157,7 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
                 refused += 1
         busy["cpu"] += time.thread_time() - t
         if elapsed >= next_sample:
-            samples.append((elapsed, rss_mb()))
+            samples.append((elapsed, rss_mb(), sizes()))
             next_sample += 10.0
         await asyncio.sleep(max(0.0, started + (int(elapsed / tick) + 1) * tick
                                 - time.monotonic()))
@@ -170,9 +182,11 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
     used = (rusage1.ru_utime - rusage0.ru_utime) + (rusage1.ru_stime - rusage0.ru_stime)
     print(f"  whole process incl. load generation: {100 * cpu_total / wall:.1f}% of one core "
           f"(user+sys {used:.1f} s)")
-    print("  RSS MB over time: " + ", ".join(f"{t:.0f}s={m:.1f}" for t, m in samples))
+    print("  over time (s: RSS MB / entries held by pulse / hub history entries of the "
+          "pulse channel, bounded by history_size):")
+    print("    " + ", ".join(f"{t:.0f}: {m:.0f}/{h}/{n}" for t, m, (h, n) in samples))
     if len(samples) > 3:
-        settled = [m for t, m in samples if t >= min(60.0, seconds / 2)]
+        settled = [m for t, m, _ in samples if t >= min(60.0, seconds / 2)]
         print(f"  RSS after warm-up: min {min(settled):.1f} MB, max {max(settled):.1f} MB, "
               f"end - first {settled[-1] - settled[0]:+.1f} MB")
     print(f"  pulse channel: {len(clock.times)} frames, max {max(per_second.values(), default=0)}"

@@ -82,6 +82,7 @@ class PulseService:
         self._events: list[dict] = []
         self._feedback: list[dict] = []
         self._task: asyncio.Task | None = None
+        self._rotating: asyncio.Task | None = None
         self._flush_lock = asyncio.Lock()
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -165,11 +166,13 @@ class PulseService:
             if clamped:
                 self.stats["dwell_clamped"] += 1
         now = self.clock()
-        if self._salt is None or self._salt[0] != datetime.fromtimestamp(
-                now, UTC).date().isoformat():
-            # Midnight UTC passed: a new salt is made off the loop; until then, keep using
-            # the old one for at most one publish interval.
-            asyncio.get_running_loop().create_task(self._rotate_salt(now))
+        stale = self._salt is None or self._salt[0] != datetime.fromtimestamp(
+            now, UTC).date().isoformat()
+        if stale and (self._rotating is None or self._rotating.done()):
+            # Midnight UTC passed: a new salt is made off the loop (once); until it is
+            # there, the old one goes on for a moment.
+            self._rotating = asyncio.get_running_loop().create_task(
+                    self._rotate_salt(now))
         assert self._salt is not None
         device = hmac.new(self._salt[1], message.device.encode(), hashlib.sha256).hexdigest()[:16]
         if not self.devices.take(device, now):

@@ -335,7 +335,11 @@ class Connection:
             return
         if self.reactions is None:
             raise ProtocolError("unavailable", "reactions are not collected here", channel)
-        refusal = self.reactions.accept(msg)
+        try:
+            refusal = self.reactions.accept(msg)
+        except Exception:  # a bug in the sink must not end this visitor's stream
+            log.exception("reaction sink failed")
+            refusal = ("unavailable", "reaction not recorded, please try again later")
         if refusal is None:
             self._count(f"{msg.type}_accepted")
             return
