@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from holobazaar.pulse.service import CueMark
 from holobazaar.web.charts import line_chart
 
 from pulse_support import DISPLAY_A, MARKET, display_channel, joined, reaction
@@ -32,6 +33,7 @@ def test_dashboard_for_curators_only_with_charts_and_top_displays(
         # One stored minute so far: a dot per series (a line once there are two minutes).
         assert '<circle' in html and 'data-series="love"' in html and 'data-series="mood"' in html
         assert "Tuinderij Zonneveld: vegetables" in html
+        assert "No show cue has fired today" in html
         assert "Today so far: 5 visitors, 5 reactions, mood" in " ".join(html.split())
         assert http.get("/curate/nowhere/pulse",
                         headers=live_server.write_headers).status_code in (403, 404)
@@ -51,3 +53,30 @@ def test_chart_breaks_lines_at_hidden_minutes() -> None:
     assert [label for _, label in chart.y_ticks] == ["0", "5", "10"]
     assert not chart.empty
     assert line_chart({"mood": []}, t0, t0 + minute).empty
+
+
+def test_show_mood_curve_aligned_with_cues(live_server: LiveServer) -> None:
+    """The shows domain registers a cue source; the dashboard draws the show zones' mood
+    per minute with a mark at each cue."""
+    async def taps() -> None:
+        client = await joined(live_server.ws_url, display_channel(DISPLAY_A))
+        for _ in range(5):
+            await client.send(reaction(DISPLAY_A, "wow"))
+        await client.quiet(0.3)
+        await client.close()
+
+    asyncio.run(taps())
+    pulse = live_server.app.state.pulse
+    live_server.call(pulse.flush, True)
+    fired = datetime.now(UTC) - timedelta(minutes=2)
+
+    def cues(market, since, until):
+        return [CueMark(fired, "Cue 1: the bees wake", ("orchard-row",))] \
+            if market == MARKET and since <= fired < until else []
+
+    pulse.cue_sources.append(cues)
+    with live_server.client() as http:
+        html = http.get(f"/curate/{MARKET}/pulse", headers=live_server.write_headers).text
+    assert "No show cue has fired today" not in html
+    assert '<title>Cue 1: the bees wake</title>' in html
+    assert 'class="mark"' in html and 'data-series="orchard-row"' in html

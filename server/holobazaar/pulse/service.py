@@ -45,6 +45,19 @@ class PulseSettings:
     device_burst: int = 5
 
 
+@dataclass(frozen=True)
+class CueMark:
+    """A show cue that fired (for the dashboard's show mood curve)."""
+
+    at: datetime
+    label: str
+    zones: tuple[str, ...]
+
+
+# The shows domain registers one (pulse must not import it): cues fired in [since, until).
+CueSource = Callable[[str, datetime, datetime], list[CueMark]]
+
+
 class DeviceLimiter:
     """Token buckets per hashed device id, across all its connections. Idle buckets (full
     again) are dropped by `prune`, so memory follows the devices active right now."""
@@ -78,6 +91,7 @@ class PulseService:
         self.stats: Counter[str] = Counter()
         self.devices = DeviceLimiter(self.settings.device_rate, self.settings.device_burst)
         self.listeners: list[Callable[[str], None]] = []  # called after each publish
+        self.cue_sources: list[CueSource] = []
         self._salt: tuple[str, bytes] | None = None
         self._events: list[dict] = []
         self._feedback: list[dict] = []
@@ -139,6 +153,10 @@ class PulseService:
             tz = content.market.market.timezone if content else "UTC"
             pulse = self.markets[market] = MarketPulse(market, tz)
         return pulse
+
+    def cues(self, market: str, since: datetime, until: datetime) -> list[CueMark]:
+        marks = [m for source in self.cue_sources for m in source(market, since, until)]
+        return sorted(marks, key=lambda m: m.at)
 
     # ---- the stream's hook -----------------------------------------------------------
 

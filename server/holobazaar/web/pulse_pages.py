@@ -49,6 +49,20 @@ async def dashboard(request: Request, market: str) -> Response:
                            | {"devices": [(t, r.devices) for t, r in points]}, start, end)
     mood = line_chart({"mood": [(t, r.mood) for t, r in points]}, start, end, y_max=100)
 
+    show = None
+    cues = service.cues(market, since, until)
+    if cues:
+        # The show's mood curve: per-minute mood of the zones it played in, cues marked.
+        show_start = min(c.at for c in cues).astimezone(tz) - timedelta(minutes=10)
+        show_end = min(max(c.at for c in cues).astimezone(tz) + timedelta(minutes=20), end)
+        zone_series = {}
+        for zone in sorted({z for c in cues for z in c.zones}):
+            found = await run_in_threadpool(store.minutes, service.engine, market, since,
+                                            until, service.settings.k, "zone", zone)
+            zone_series[zone] = [(r.minute.astimezone(tz), r.mood) for r in found]
+        show = line_chart(zone_series, show_start.replace(second=0, microsecond=0),
+                          max(show_end, show_start + timedelta(minutes=30)), y_max=100,
+                          marks=[(c.at.astimezone(tz), c.label) for c in cues])
     day = service.state(market)["windows"]["day"]
     titles = {d: service.scenes.hub.snapshot(f"market/{market}/display/{d}")[2]["display"]
               ["title"] for d in content.displays}
@@ -60,4 +74,5 @@ async def dashboard(request: Request, market: str) -> Response:
         "day": since.date().isoformat(), "reactions": reactions, "mood": mood,
         "today": day["market"], "top_displays": [(titles.get(d, d), f) for d, f in top_displays],
         "top_zones": [(zones.get(z, z), f) for z, f in top_zones], "held": len(held),
+        "show": show,
     }, headers={"Cache-Control": "no-store"})
