@@ -58,7 +58,7 @@ def test_tapping_reactions_on_a_display_page(market_server, probe) -> None:
     hook = probe.hook()
     assert hook["stream"]["connects"] == 1 and hook["pulse"]["sent"] == 10
     # The same device all along: one distinct device for the display today.
-    figures = pulse._market(MARKET).figures("display", DISPLAY, "day", time.time())
+    figures = pulse.market_pulse(MARKET).figures("display", DISPLAY, "day", time.time())
     assert figures.devices == 1
     assert figures.counts[0] == 1 and figures.counts[1] == 1  # love, wow
     assert 3 <= figures.counts[2] <= 5  # hungry: the burst allowance (refilling at 1/s)

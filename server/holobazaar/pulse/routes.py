@@ -34,7 +34,7 @@ def _service(request: Request, market: str):
 
 
 def _day(service, market: str, day: date | None) -> tuple[datetime, datetime]:
-    pulse = service._market(market)
+    pulse = service.market_pulse(market)
     return day_bounds(day or pulse.local_day(service.clock()), pulse.tz)
 
 

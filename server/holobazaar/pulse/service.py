@@ -138,7 +138,7 @@ class PulseService:
         since = datetime.fromtimestamp(now - self.settings.retention, UTC)
         for event in await run_in_threadpool(store.events_since, self.engine, since):
             at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
-            pulse = self._market(event.market)
+            pulse = self.market_pulse(event.market)
             if pulse.local_day(at.timestamp()) == pulse.local_day(now):
                 pulse.add(at.timestamp(), event.device, event.display, event.zone,
                           event.kind, event.dwell)
@@ -146,7 +146,7 @@ class PulseService:
         for pulse in self.markets.values():
             pulse.minutes.clear()
 
-    def _market(self, market: str) -> MarketPulse:
+    def market_pulse(self, market: str) -> MarketPulse:
         pulse = self.markets.get(market)
         if pulse is None:
             content = self.scenes.market(market)
@@ -195,7 +195,7 @@ class PulseService:
         device = hmac.new(self._salt[1], message.device.encode(), hashlib.sha256).hexdigest()[:16]
         if not self.devices.take(device, now):
             return ("rate_limited", "this device is reacting too fast; try again in a moment")
-        self._market(message.market).add(now, device, display.id, display.zone, kind, dwell)
+        self.market_pulse(message.market).add(now, device, display.id, display.zone, kind, dwell)
         self.stats[f"accepted_{kind}"] += 1
         at = datetime.fromtimestamp(now, UTC)
         self._events.append({"market": message.market, "display": display.id,
@@ -215,7 +215,7 @@ class PulseService:
     # ---- publishing and storing --------------------------------------------------------
 
     def state(self, market: str) -> dict:
-        pulse = self._market(market)
+        pulse = self.market_pulse(market)
         return {"v": STATE_VERSION, "market": market, "k": self.settings.k,
                 "kinds": list(KINDS), "windows": pulse.view(self.clock(), self.settings.k)}
 

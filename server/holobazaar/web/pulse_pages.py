@@ -33,7 +33,7 @@ async def dashboard(request: Request, market: str) -> Response:
     content = service.scenes.market(market)
     if content is None:
         raise HTTPException(404, f"no market {market!r}")
-    pulse = service._market(market)
+    pulse = service.market_pulse(market)
     now = service.clock()
     since, until = day_bounds(pulse.local_day(now), pulse.tz)
     rows = await run_in_threadpool(store.minutes, service.engine, market, since, until,
