@@ -142,11 +142,12 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
 
     samples: list[tuple[float, float, tuple[int, int]]] = [(0.0, rss_mb(), sizes())]
     next_sample = 10.0
-    debt = 0.0
+    debt, last = 0.0, 0.0
     while (elapsed := time.monotonic() - started) < seconds:
         # Bursty: every 30 s a 5-second rush at 3x, quieter (0.6x) otherwise.
         factor = 3.0 if elapsed % 30 < 5 else 0.6
-        debt += base_rate * factor * tick
+        debt += base_rate * factor * (elapsed - last)
+        last = elapsed
         n, debt = int(debt), debt - int(debt)
         t = time.thread_time()
         for _ in range(n):
@@ -162,6 +163,12 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
         await asyncio.sleep(max(0.0, started + (int(elapsed / tick) + 1) * tick
                                 - time.monotonic()))
     wall = time.monotonic() - started
+    log = hub.broker._logs.get(pulse_channel(MARKET), ())  # type: ignore[attr-defined]
+    if log:
+        frames = [len(e.frame or "") for e in log]
+        ops = [len(e.data) for e in log]
+        print(f"  pulse patches: {sum(ops) / len(ops):.0f} ops, "
+              f"{sum(frames) / len(frames) / 1000:.1f} kB per frame on average")
     cpu_total = time.process_time() - cpu0
     rusage1 = resource.getrusage(resource.RUSAGE_SELF)
     await service.close()

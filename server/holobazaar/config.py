@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     pulse_burst: int = Field(5, ge=1, description="Burst of reactions allowed.")
     pulse_publish_interval: float = Field(1.0, ge=1.0, description="Seconds between pulse "
                                           "channel updates (at most one per second).")
+    pulse_slow_interval: float = Field(10.0, ge=1.0, description="Seconds between updates "
+                                       "of the 15-minute and day windows on the pulse channel.")
     pulse_binding_interval: float = Field(5.0, ge=1.0, description="Seconds between display "
                                           "refreshes for pulse bindings.")
 

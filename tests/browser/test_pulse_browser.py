@@ -65,7 +65,8 @@ def test_tapping_reactions_on_a_display_page(market_server, probe) -> None:
 
 
 def test_market_heatmap_follows_the_pulse_channel(tmp_path: Path, probe) -> None:
-    live = start_server(tmp_path, pulse_k=2, watch=False)  # the demo market, with a map
+    # The demo market (it has a map); the 15-minute window refreshed every second.
+    live = start_server(tmp_path, pulse_k=2, pulse_slow_interval=1.0, watch=False)
     try:
         page = probe.page
         page.goto(f"{live.url}/m/greenhaven")

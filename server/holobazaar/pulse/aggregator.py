@@ -204,12 +204,12 @@ class MarketPulse:
         scope = self.scopes.get((kind, ident))
         return scope.window(window, now) if scope else Figures()
 
-    def view(self, now: float, k: int) -> dict:
-        """The k-anonymous picture (docs/pulse.md, "Live channel"): every window, every
-        scope with at least k distinct devices; smaller groups are left out entirely."""
+    def view(self, now: float, k: int, windows: tuple[str, ...] = (*WINDOWS, "day")) -> dict:
+        """The k-anonymous picture (docs/pulse.md, "Live channel"): the windows asked for,
+        every scope with at least k distinct devices; smaller groups are left out."""
         self.prune(now)
-        windows = {}
-        for name in (*WINDOWS, "day"):
+        out_windows = {}
+        for name in windows:
             out: dict = {"market": None, "zones": {}, "displays": {}}
             for (kind, ident), scope in sorted(self.scopes.items()):
                 figures = scope.window(name, now)
@@ -219,8 +219,8 @@ class MarketPulse:
                     out["market"] = figures.as_state()
                 else:
                     out[f"{kind}s"][ident] = figures.as_state()
-            windows[name] = out
-        return windows
+            out_windows[name] = out
+        return out_windows
 
     def closed_minutes(self, now: float, everything: bool = False) -> list[MinuteRow]:
         """Take the per-minute accumulators of minutes that have ended (all, at shutdown)."""

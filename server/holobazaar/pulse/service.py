@@ -41,6 +41,10 @@ class PulseSettings:
     publish_interval: float = 1.0
     flush_interval: float = 5.0
     retention: float = 2 * 3600.0
+    # The 15-minute and day windows move slowly: on the channel they are refreshed every
+    # `slow_interval` seconds (the 1-minute window every publish), which keeps each
+    # second's patch (and the hub's resume history of it) small.
+    slow_interval: float = 10.0
     device_rate: float = 1.0
     device_burst: int = 5
 
@@ -97,6 +101,7 @@ class PulseService:
         self._feedback: list[dict] = []
         self._task: asyncio.Task | None = None
         self._rotating: asyncio.Task | None = None
+        self._slow: dict[str, tuple[float, dict]] = {}  # market -> (when, slow windows)
         self._flush_lock = asyncio.Lock()
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -214,17 +219,30 @@ class PulseService:
 
     # ---- publishing and storing --------------------------------------------------------
 
-    def state(self, market: str) -> dict:
+    def state(self, market: str, live: bool = False) -> dict:
+        """The k-anonymous picture. `live`: as on the channel, where the slow windows are
+        refreshed every `slow_interval` seconds; otherwise everything is current."""
         pulse = self.market_pulse(market)
-        return {"v": STATE_VERSION, "market": market, "k": self.settings.k,
-                "kinds": list(KINDS), "windows": pulse.view(self.clock(), self.settings.k)}
+        now, k = self.clock(), self.settings.k
+        if live:
+            windows = pulse.view(now, k, ("1m",))
+            stamp, slow = self._slow.get(market, (-1e18, {}))
+            if now - stamp >= self.settings.slow_interval:
+                slow = pulse.view(now, k, ("15m", "day"))
+                self._slow[market] = (now, slow)
+            windows.update(slow)
+        else:
+            windows = pulse.view(now, k)
+        return {"v": STATE_VERSION, "market": market, "k": k, "kinds": list(KINDS),
+                "windows": windows}
 
     async def publish(self) -> None:
         content = self.scenes.content
         if content is None:
             return
         for market in content.markets:
-            if await self.hub.publish(pulse_channel(market), self.state(market)) is not None:
+            state = self.state(market, live=True)
+            if await self.hub.publish(pulse_channel(market), state) is not None:
                 self.stats["published"] += 1
             for listener in self.listeners:
                 listener(market)

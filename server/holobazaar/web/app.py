@@ -50,7 +50,8 @@ def stream_limits(settings: Settings) -> StreamLimits:
 def pulse_settings(settings: Settings) -> PulseSettings:
     return PulseSettings(k=settings.pulse_k, publish_interval=settings.pulse_publish_interval,
                          retention=settings.pulse_retention, device_rate=settings.pulse_rate,
-                         device_burst=settings.pulse_burst)
+                         device_burst=settings.pulse_burst,
+                         slow_interval=settings.pulse_slow_interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
