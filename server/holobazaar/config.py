@@ -136,6 +136,20 @@ class Settings(BaseSettings):
             raise ValueError("OSC needs a shared secret: set HOLOBAZAAR_OSC_SECRET "
                              "(8+ characters) with --osc-port")
         return self
+    # Pulse: visitors' reactions (docs/pulse.md).
+    pulse_k: int = Field(5, ge=1, description="Distinct devices below which pulse aggregates "
+                         "are never shown (k-anonymity).")
+    pulse_retention: float = Field(2 * 3600, gt=0, description="Seconds raw reaction events "
+                                   "are kept (per-minute aggregates are kept).")
+    pulse_rate: float = Field(1.0, gt=0, description="Reactions/dwell reports per second "
+                              "per connection and per device.")
+    pulse_burst: int = Field(5, ge=1, description="Burst of reactions allowed.")
+    pulse_publish_interval: float = Field(1.0, ge=1.0, description="Seconds between pulse "
+                                          "channel updates (at most one per second).")
+    pulse_slow_interval: float = Field(10.0, ge=1.0, description="Seconds between updates "
+                                       "of the 15-minute and day windows on the pulse channel.")
+    pulse_binding_interval: float = Field(5.0, ge=1.0, description="Seconds between display "
+                                          "refreshes for pulse bindings.")
 
     @field_validator("broker_url")
     @classmethod

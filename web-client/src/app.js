@@ -8,6 +8,7 @@ import { stateHash } from './hash.js';
 import { ArSession } from './ar.js';
 import { Page } from './page.js';
 import { ShowPlayer } from './show.js';
+import { PulseBar } from './pulse.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -81,6 +82,7 @@ export async function startDisplay(hook) {
   const channels = [{ channel: boot.channel, epoch: boot.epoch, offset: boot.offset,
     state: boot.state }];
   if (boot.zone_channel) channels.push({ channel: boot.zone_channel });
+  let pulse = null;
   const stream = new StreamClient({
     url: wsUrl(boot.ws || '/ws'),
     channels,
@@ -107,7 +109,10 @@ export async function startDisplay(hook) {
         hook.clockOffset = ev.offset;
         hook.clockRtt = ev.rtt;
       } else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
-      else if (ev.type === 'server-error') warn(`server error ${ev.code}: ${ev.message}`);
+      else if (ev.type === 'server-error') {
+        warn(`server error ${ev.code}: ${ev.message}`);
+        pulse?.serverError(ev);
+      }
       else if (ev.type === 'connected' || ev.type === 'closed') page.connection(ev.type);
       hook.stream = stream.stats;
     },
@@ -116,6 +121,8 @@ export async function startDisplay(hook) {
   hook.epoch = boot.epoch;
   hook.stream = stream.stats;
   stream.start();
+  pulse = new PulseBar({ boot, send: (msg) => stream.send(msg), hook });
+  pulse.attach();
 
   const ar = new ArSession({
     renderer, scene, placer, page, hook, key: `${boot.market}/${boot.display}`,

@@ -157,8 +157,11 @@ export class StreamClient {
     this.pendingHeartbeat = null;
   }
 
+  // Returns whether the message went out (false while disconnected).
   send(msg) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
   }
 
   hello(only = null) {

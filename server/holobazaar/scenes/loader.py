@@ -248,7 +248,8 @@ def _check_display(
 # Template variables other domains bind at run time (SceneService.providers), given here
 # as "module:function" returning a Binding with sample values, so that validation can
 # render templates that use them. A domain with a binding provider adds its line.
-SAMPLE_BINDINGS = {"stories": "holobazaar.stories.bindings:sample_binding"}
+SAMPLE_BINDINGS = {"stories": "holobazaar.stories.bindings:sample_binding",
+                   "pulse": "holobazaar.pulse.bindings:sample_binding"}
 
 
 def sample_bindings(market: MarketFile, display: Display) -> dict[str, Binding]:

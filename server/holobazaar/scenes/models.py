@@ -42,10 +42,27 @@ class MarketInfo(Strict):
     timezone: str = "UTC"
 
 
+class ZoneMap(Strict):
+    """Where a zone lies on the market's plan, in percent of the plan's width and height
+    (0-100, origin top left): the market page draws its live pulse heatmap from these."""
+
+    x: float = Field(ge=0, le=100)
+    y: float = Field(ge=0, le=100)
+    w: float = Field(gt=0, le=100)
+    h: float = Field(gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _inside(self) -> ZoneMap:
+        if self.x + self.w > 100 or self.y + self.h > 100:
+            raise ValueError("the zone must lie within the plan: x + w and y + h at most 100")
+        return self
+
+
 class Zone(Strict):
     id: Ident
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
+    map: ZoneMap | None = Field(None, description="Position on the market plan (heatmap).")
 
 
 class Farm(Strict):

@@ -217,3 +217,4 @@ class ShowService:
                          "start_time": last["start_time"]} if last else None,
             "sync": sync.summary() if sync else None,
         }
+

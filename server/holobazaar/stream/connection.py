@@ -21,10 +21,12 @@ from holobazaar.stream.hub import Hub, UnknownChannel, encode
 from holobazaar.stream.protocol import (
     CLIENT_TYPES,
     PROTOCOL_VERSION,
+    Dwell,
     Heartbeat,
     Hello,
     Leave,
     Ping,
+    Reaction,
     client_message_adapter,
 )
 
@@ -46,6 +48,9 @@ class StreamLimits:
     max_errors: int = 10
     error_window: float = 60.0
     heartbeat_interval: float = 5.0
+    # Reactions and dwell reports have their own, slower bucket (docs/pulse.md).
+    reaction_rate: float = 1.0
+    reaction_burst: int = 5
 
     def announce(self) -> dict:
         return {
@@ -54,6 +59,8 @@ class StreamLimits:
             "rate": self.rate,
             "burst": self.burst,
             "heartbeat_interval_ms": int(self.heartbeat_interval * 1000),
+            "reaction_rate": self.reaction_rate,
+            "reaction_burst": self.reaction_burst,
         }
 
 
@@ -64,6 +71,14 @@ class ChannelAuth(Protocol):
     async def authenticate(self, token: str) -> Any | None: ...
 
     def authorize(self, principal: Any | None, channel: str) -> bool: ...
+
+
+class ReactionSink(Protocol):
+    """Pulse's hook (holobazaar.pulse.service.PulseService): takes a reaction or dwell report
+    the connection has checked (subscribed display, within the rate). Returns None when
+    counted, else (error code, reason). Must be quick: it runs on the event loop."""
+
+    def accept(self, message: Reaction | Dwell) -> tuple[str, str] | None: ...
 
 
 # Without an auth hook, private channels stay closed to everyone (fail closed).
@@ -96,9 +111,11 @@ class Connection:
 
     def __init__(self, websocket: WebSocket, hub: Hub, limits: StreamLimits,
                  metrics: dict[str, int] | None = None,
-                 auth: ChannelAuth | None = None) -> None:
+                 auth: ChannelAuth | None = None,
+                 reactions: ReactionSink | None = None) -> None:
         self.websocket = websocket
         self.auth = auth
+        self.reactions = reactions
         self.principal: Any | None = None
         self.hub = hub
         self.limits = limits
@@ -112,6 +129,7 @@ class Connection:
         self._closed = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self._bucket = TokenBucket(limits.rate, limits.burst)
+        self._reaction_bucket = TokenBucket(limits.reaction_rate, limits.reaction_burst)
         self._errors: deque[float] = deque()
 
     # ---- Subscriber ----------------------------------------------------------------
@@ -236,6 +254,8 @@ class Connection:
             self._heartbeat(msg)
         elif isinstance(msg, Leave):
             self._leave(msg)
+        elif isinstance(msg, Reaction | Dwell):
+            self._reaction(msg)
 
     async def _hello(self, msg: Hello) -> None:
         if msg.protocol != PROTOCOL_VERSION:
@@ -300,6 +320,38 @@ class Connection:
             self.hub.report_drift(msg.channel, msg.offset, msg.state_hash)
         if msg.cue is not None:
             self.hub.report_cue(msg.channel, self.session, msg.cue.id, msg.cue.executed_at)
+
+    def _reaction(self, msg: Reaction | Dwell) -> None:
+        channel = f"market/{msg.market}/display/{msg.display}"
+        if channel not in self.channels:
+            # Only displays the visitor is looking at: a script cannot spread taps around.
+            if self.hub.has_channel(channel):
+                raise ProtocolError("not_subscribed", "react to a display you joined", channel)
+            raise ProtocolError("unknown_display", "no such display", channel)
+        if not self._reaction_bucket.take():
+            # An honest visitor tapping fast: say so, but this never counts towards the
+            # bad-frame limit that closes a connection.
+            self._count(f"{msg.type}_rate_limited")
+            self.send({"type": "error", "code": "rate_limited", "channel": channel,
+                       "message": f"at most {self.limits.reaction_rate:g} {msg.type} "
+                                  f"messages/s (bursts of {self.limits.reaction_burst})"})
+            return
+        if self.reactions is None:
+            raise ProtocolError("unavailable", "reactions are not collected here", channel)
+        try:
+            refusal = self.reactions.accept(msg)
+        except Exception:  # a bug in the sink must not end this visitor's stream
+            log.exception("reaction sink failed")
+            refusal = ("unavailable", "reaction not recorded, please try again later")
+        if refusal is None:
+            self._count(f"{msg.type}_accepted")
+            return
+        code, reason = refusal
+        self._count(f"{msg.type}_refused_{code}")
+        if code == "rate_limited":  # the per-device limit: same courtesy as above
+            self.send({"type": "error", "code": code, "message": reason, "channel": channel})
+            return
+        raise ProtocolError(code, reason, channel)
 
     def _leave(self, msg: Leave) -> None:
         if msg.channel is None:

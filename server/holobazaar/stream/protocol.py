@@ -73,9 +73,40 @@ class Leave(Message):
     channel: ChannelName | None = Field(None, description="Omit to close the connection.")
 
 
-ClientMessage = Annotated[Hello | Ping | Heartbeat | Leave, Field(discriminator="type")]
-client_message_adapter: TypeAdapter[Hello | Ping | Heartbeat | Leave] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = {"hello", "ping", "heartbeat", "leave"}
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+# A random id the browser makes and rotates daily (docs/pulse.md); never an account or IP.
+DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+
+
+class Reaction(Message):
+    """A visitor's tap on a display they are subscribed to (docs/pulse.md)."""
+
+    type: Literal["reaction"]
+    market: Ident
+    display: Ident
+    kind: str = Field(min_length=1, max_length=32,
+                      description="love | wow | hungry | learn; others: error unknown_kind.")
+    device: DeviceId
+    text: str | None = Field(None, max_length=1000,
+                             description="Optional feedback; sanitized, held for moderation.")
+
+
+class Dwell(Message):
+    """How long the display was in view, in coarse buckets (0, 5, 15, 30, 60, 120, 300 s);
+    other values are clamped to the bucket below, at most 300."""
+
+    type: Literal["dwell"]
+    market: Ident
+    display: Ident
+    seconds: float = Field(ge=0, allow_inf_nan=False)
+    device: DeviceId
+
+
+ClientMessage = Annotated[Hello | Ping | Heartbeat | Leave | Reaction | Dwell,
+                          Field(discriminator="type")]
+client_message_adapter: TypeAdapter[Hello | Ping | Heartbeat | Leave | Reaction | Dwell] = (
+    TypeAdapter(ClientMessage))
+CLIENT_TYPES = {"hello", "ping", "heartbeat", "leave", "reaction", "dwell"}
 
 
 # ---- server -> client -------------------------------------------------------------
@@ -87,6 +118,8 @@ class Limits(Message):
     rate: float
     burst: int
     heartbeat_interval_ms: int
+    reaction_rate: float | None = Field(None, description="reaction + dwell messages/s.")
+    reaction_burst: int | None = None
 
 
 class Welcome(Message):
@@ -164,6 +197,9 @@ ErrorCode = Literal[
     "not_subscribed",
     "unauthorized",
     "forbidden",
+    "unknown_display",
+    "unknown_kind",
+    "unavailable",
 ]
 
 

@@ -14,7 +14,8 @@ router = APIRouter()
 async def stream(websocket: WebSocket) -> None:
     state = websocket.app.state
     await Connection(websocket, state.hub, state.stream_limits, state.stream_metrics,
-                     auth=getattr(state, "stream_auth", None)).run()
+                     auth=getattr(state, "stream_auth", None),
+                     reactions=getattr(state, "reaction_sink", None)).run()
 
 
 @router.get("/api/v1/schema/protocol", tags=["stream"])

@@ -143,6 +143,11 @@ async def home(request: Request) -> Response:
         links.append(("Curation", "/curate", "scenes, stories, inventory review"))
     if principal.allows("performer", None):
         links.append(("Performance", "/perform", "show consoles"))
+    content = request.app.state.scenes.content
+    for market in sorted(content.markets.values() if content else [], key=lambda m: m.id):
+        if principal.allows("curator", market.id):
+            links.append((f"Pulse: {market.market.market.name}", f"/curate/{market.id}/pulse",
+                           "visitors' reactions today"))
     if "admin" in principal.roles:
         links += [("Operations: metrics", "/metrics", "Prometheus metrics"),
                   ("Operations: health", "/healthz", "health check"),

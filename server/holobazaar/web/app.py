@@ -25,6 +25,10 @@ from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
+from holobazaar.pulse.bindings import PulseBindings
+from holobazaar.pulse.cues import fired_cue_marks
+from holobazaar.pulse.routes import router as pulse_router
+from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
@@ -43,6 +47,7 @@ from holobazaar.web import (
     ops,
     pages,
     perform_pages,
+    pulse_pages,
     story_pages,
     trust,
 )
@@ -59,7 +64,16 @@ def stream_limits(settings: Settings) -> StreamLimits:
         burst=settings.client_burst,
         max_errors=settings.max_errors,
         heartbeat_interval=settings.heartbeat_interval,
+        reaction_rate=settings.pulse_rate,
+        reaction_burst=settings.pulse_burst,
     )
+
+
+def pulse_settings(settings: Settings) -> PulseSettings:
+    return PulseSettings(k=settings.pulse_k, publish_interval=settings.pulse_publish_interval,
+                         retention=settings.pulse_retention, device_rate=settings.pulse_rate,
+                         device_burst=settings.pulse_burst,
+                         slow_interval=settings.pulse_slow_interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -92,6 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                    app.state.osc)
             app.state.osc_address = transport.get_extra_info("sockname")
             log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
+        pulse = PulseService(engine, hub, scenes, pulse_settings(settings))
+        pulse_bindings = PulseBindings(pulse, scenes, settings.pulse_binding_interval)
+        scenes.providers.append(pulse_bindings)
+        pulse.listeners.append(pulse_bindings.poke)
+        pulse.cue_sources.append(fired_cue_marks(shows))
+        await pulse.start()
+        app.state.pulse = app.state.reaction_sink = pulse
+        app.state.pulse_bindings = pulse_bindings
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         reconciler = Reconciler(scenes, engine, stale_after=settings.inventory_stale_after,
@@ -117,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if osc_close is not None:
                 await osc_close()
             await shows.close()
+            await pulse.close()
             await hub.close()
             engine.dispose()
 
@@ -130,8 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    markers_router, stories_router, story_pages.router, shows_router,
-                   inventory_truth_router, pages.router, trust.router, accounts_router,
-                   accounts_pages.router, perform_pages.router):
+                   inventory_truth_router, pulse_router, pages.router, trust.router,
+                   accounts_router, accounts_pages.router, perform_pages.router,
+                   pulse_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)

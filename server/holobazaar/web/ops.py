@@ -47,6 +47,7 @@ class _StreamCollector:
             subscribers.add_metric([kind], total)
         yield subscribers
         yield from self._shows()
+        yield from self._pulse()
 
     def _shows(self):
         shows = getattr(self.app.state, "shows", None)
@@ -66,6 +67,15 @@ class _StreamCollector:
             for key, value in sorted(osc.stats.items()):
                 packets.add_metric([key], value)
             yield packets
+
+    def _pulse(self):
+        pulse = getattr(self.app.state, "pulse", None)
+        if pulse is not None:
+            counters = CounterMetricFamily("holobazaar_pulse", "Pulse reactions accepted, "
+                                           "refused (by reason) and clamped", labels=["event"])
+            for key, value in sorted(pulse.stats.items()):
+                counters.add_metric([key], value)
+            yield counters
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

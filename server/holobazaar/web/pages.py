@@ -11,8 +11,12 @@ from starlette.responses import HTMLResponse
 
 from holobazaar.scenes.service import display_channel, zone_channel
 from holobazaar.scenes.templates import money, stock_label
+from holobazaar.stream.hub import UnknownChannel
 
 router = APIRouter(include_in_schema=False)
+# The reaction bar's buttons (holobazaar.pulse.aggregator.KINDS, in that order).
+PULSE_KINDS = (("love", "♥ Love"), ("wow", "✦ Wow"), ("hungry", "Hungry"),
+               ("learn", "Tell me more"))
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals.update(money=money, stock_label=stock_label)
 
@@ -44,8 +48,19 @@ def market_page(request: Request, market: str) -> HTMLResponse:
             _, _, state, _ = scenes.hub.snapshot(display_channel(found.id, display.id))
             displays.append({"id": display.id, "state": state})
         zones.append({"zone": zone, "displays": displays})
-    return templates.TemplateResponse(request, "market.html",
-                                      {"market": found.market.market, "zones": zones})
+    pulse_channel = f"market/{found.id}/pulse"
+    try:
+        epoch, offset, state, _ = scenes.hub.snapshot(pulse_channel)
+    except UnknownChannel:  # a market added a moment ago: pulse publishes it within 1 s
+        epoch, offset, state = None, None, None
+    return templates.TemplateResponse(request, "market.html", {
+        "market": found.market.market, "zones": zones,
+        "map_zones": [z for z in found.market.zones if z.map is not None],
+        "pulse_k": request.app.state.settings.pulse_k,
+        "pulse_boot": {"ws": "/ws", "channel": pulse_channel, "epoch": epoch, "offset": offset,
+                       "state": state},
+        "pulse_entry": request.app.state.client.entry("src/market.js"),
+    })
 
 
 @router.get("/d/{market}/{display}", response_class=HTMLResponse)
@@ -72,4 +87,5 @@ def display_page(request: Request, market: str, display: str) -> HTMLResponse:
         "images": [n for n in nodes if n.get("kind") == "image" and n.get("alt")],
         "boot": boot,
         "entry": client.entry("src/display.js", preload=("src/app.js",)),
+        "pulse_kinds": PULSE_KINDS,
     })

@@ -1,0 +1,1 @@
+"""Pulse: visitors' reactions as a live, k-anonymous picture of the market's mood."""

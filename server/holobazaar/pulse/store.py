@@ -1,0 +1,146 @@
+"""Database side of pulse: plain functions over an Engine (called in a thread pool)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from holobazaar.db import session_scope
+from holobazaar.pulse.aggregator import (
+    DWELL_BUCKETS,
+    KINDS,
+    LONG_DWELL,
+    Figures,
+    MinuteRow,
+    median_dwell,
+    mood,
+)
+from holobazaar.pulse.models import PulseEvent, PulseFeedback, PulseMinute, PulseSalt
+
+
+def day_salt(engine: Engine, day: str) -> bytes:
+    """The salt of `day` (UTC, YYYY-MM-DD), made on first use; older salts are deleted so
+    earlier device hashes cannot be linked to today's."""
+    with session_scope(engine) as session:
+        row = session.get(PulseSalt, day)
+        if row is None:
+            row = PulseSalt(day=day, salt=secrets.token_hex(32))
+            session.add(row)
+        session.execute(delete(PulseSalt).where(PulseSalt.day != day))
+        return bytes.fromhex(row.salt)
+
+
+def add_events(engine: Engine, events: Sequence[dict]) -> None:
+    if not events:
+        return
+    with session_scope(engine) as session:
+        session.execute(PulseEvent.__table__.insert(), list(events))
+
+
+def events_since(engine: Engine, since: datetime) -> list[PulseEvent]:
+    with session_scope(engine) as session:
+        return list(session.exec(select(PulseEvent).where(PulseEvent.at >= since)
+                                 .order_by(PulseEvent.at, PulseEvent.id)))
+
+
+def prune_events(engine: Engine, before: datetime) -> int:
+    with session_scope(engine) as session:
+        result = session.execute(delete(PulseEvent).where(PulseEvent.at < before))
+        return result.rowcount or 0
+
+
+def _hist(text: str) -> list[int]:
+    values = [int(v) for v in text.split(",")] if text else []
+    return values + [0] * (len(DWELL_BUCKETS) - len(values))
+
+
+def _fill(row: PulseMinute, counts: list[int], devices: int) -> None:
+    kinds = dict(zip(KINDS, counts[:len(KINDS)], strict=True))
+    hist = counts[len(KINDS):]
+    row.devices = devices
+    row.love, row.wow, row.hungry, row.learn = (kinds[k] for k in KINDS)
+    row.dwell_hist = ",".join(str(c) for c in hist)
+    row.dwell_median = median_dwell(hist)
+    long_dwells = sum(c for b, c in zip(DWELL_BUCKETS, hist, strict=True) if b >= LONG_DWELL)
+    row.mood = mood(kinds, long_dwells, devices)
+
+
+def add_minutes(engine: Engine, market: str, rows: Iterable[MinuteRow]) -> None:
+    """Store closed minutes. A minute already stored (the server stopped and restarted
+    within it) is merged: counts add up, distinct devices add up too (an upper bound: the
+    two halves cannot be de-duplicated once the device sets are gone)."""
+    with session_scope(engine) as session:
+        for r in rows:
+            existing = session.exec(select(PulseMinute).where(
+                PulseMinute.market == market, PulseMinute.scope == r.scope,
+                PulseMinute.scope_id == r.scope_id, PulseMinute.minute == r.minute)).first()
+            counts, devices = list(r.figures.counts), r.figures.devices
+            if existing is None:
+                existing = PulseMinute(market=market, scope=r.scope, scope_id=r.scope_id,
+                                       minute=r.minute, devices=0, love=0, wow=0, hungry=0,
+                                       learn=0, dwell_hist="", mood=0)
+            else:
+                old = [existing.love, existing.wow, existing.hungry, existing.learn,
+                       *_hist(existing.dwell_hist)]
+                counts = [a + b for a, b in zip(counts, old, strict=True)]
+                devices += existing.devices
+            _fill(existing, counts, devices)
+            session.add(existing)
+
+
+def minutes(engine: Engine, market: str, since: datetime, until: datetime, k: int,
+            scope: str | None = None, scope_id: str | None = None) -> list[PulseMinute]:
+    """Stored minutes in [since, until) with at least k distinct devices (k-anonymity:
+    smaller groups are never returned)."""
+    query = select(PulseMinute).where(
+        PulseMinute.market == market, PulseMinute.minute >= since, PulseMinute.minute < until,
+        PulseMinute.devices >= k)
+    if scope is not None:
+        query = query.where(PulseMinute.scope == scope)
+    if scope_id is not None:
+        query = query.where(PulseMinute.scope_id == scope_id)
+    query = query.order_by(PulseMinute.minute, PulseMinute.scope, PulseMinute.scope_id)
+    with session_scope(engine) as session:
+        found = list(session.exec(query))
+    for row in found:  # SQLite hands back naive datetimes; they are stored as UTC
+        if row.minute.tzinfo is None:
+            row.minute = row.minute.replace(tzinfo=UTC)
+    return found
+
+
+def hold_feedback(engine: Engine, items: Sequence[dict]) -> None:
+    if not items:
+        return
+    with session_scope(engine) as session:
+        session.execute(PulseFeedback.__table__.insert(), list(items))
+
+
+def feedback(engine: Engine, market: str, status: str | None, limit: int) -> list[PulseFeedback]:
+    query = select(PulseFeedback).where(PulseFeedback.market == market)
+    if status is not None:
+        query = query.where(PulseFeedback.status == status)
+    with session_scope(engine) as session:
+        return list(session.exec(query.order_by(PulseFeedback.id.desc()).limit(limit)))
+
+
+def decide_feedback(engine: Engine, market: str, item_id: int, status: str,
+                    who: str) -> PulseFeedback | None:
+    with session_scope(engine) as session:
+        row = session.get(PulseFeedback, item_id)
+        if row is None or row.market != market:
+            return None
+        row.status, row.decided_by = status, who[:64]
+        session.add(row)
+        return row
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["Figures"]

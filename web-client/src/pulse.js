@@ -1,0 +1,111 @@
+// Visitors' reactions (docs/pulse.md): a reaction bar on the display page (inline and in
+// the AR overlay), an optional short note sent with the next tap, and dwell time in coarse
+// buckets. The device id is random, kept in localStorage and replaced every (UTC) day: no
+// account, no fingerprinting; the server hashes it again with a salt of the day.
+export const KINDS = ['love', 'wow', 'hungry', 'learn'];
+export const DWELL_BUCKETS = [0, 5, 15, 30, 60, 120, 300];
+const DEVICE_KEY = 'holobazaar.device';
+const MAX_NOTE = 280;
+
+function base64url(bytes) {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export function deviceId(storage = window.localStorage, now = new Date()) {
+  const day = now.toISOString().slice(0, 10);
+  try {
+    const saved = JSON.parse(storage.getItem(DEVICE_KEY) || 'null');
+    if (saved && saved.day === day && /^[A-Za-z0-9_-]{16,64}$/.test(saved.id)) return saved.id;
+  } catch {
+    // unreadable or blocked storage: a fresh id below
+  }
+  const id = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  try {
+    storage.setItem(DEVICE_KEY, JSON.stringify({ id, day }));
+  } catch {
+    // private mode without storage: the id lives as long as the page
+  }
+  return id;
+}
+
+// The bucket a dwell time falls in: its lower bound, at most 300 s.
+export function dwellBucket(seconds) {
+  let bucket = 0;
+  for (const b of DWELL_BUCKETS) if (seconds >= b) bucket = b;
+  return bucket;
+}
+
+export class PulseBar {
+  /**
+   * @param {object} o
+   * @param {{market: string, display: string}} o.boot
+   * @param {(msg: object) => boolean} o.send sends over the stream; false when offline
+   * @param {object} o.hook the page's test hook (window.__holo)
+   */
+  constructor({ boot, send, hook }) {
+    this.boot = boot;
+    this.send = send;
+    this.hook = hook;
+    this.stats = { sent: 0, refused: 0, lastError: null, dwell: [] };
+    hook.pulse = this.stats;
+    this.visibleSince = document.visibilityState === 'visible' ? performance.now() : null;
+    this.shown = 0;
+  }
+
+  attach() {
+    for (const button of document.querySelectorAll('[data-pulse-kind]')) {
+      button.addEventListener('click', () => this.react(button.dataset.pulseKind));
+    }
+    for (const bar of document.querySelectorAll('.pulse-bar')) bar.hidden = false;
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.visibleSince = performance.now();
+      else this.reportDwell();
+    });
+    window.addEventListener('pagehide', () => this.reportDwell());
+  }
+
+  status(text) {
+    for (const el of document.querySelectorAll('.pulse-status')) el.textContent = text;
+  }
+
+  react(kind) {
+    if (!KINDS.includes(kind)) return;
+    const msg = { type: 'reaction', market: this.boot.market, display: this.boot.display, kind,
+      device: deviceId() };
+    const note = document.getElementById('pulse-note');
+    const text = note ? note.value.trim().slice(0, MAX_NOTE) : '';
+    if (text) msg.text = text;
+    if (!this.send(msg)) {
+      this.status('Offline: your reaction was not sent.');
+      return;
+    }
+    this.stats.sent += 1;
+    if (note) note.value = '';
+    this.status(text ? 'Thanks! Your note waits for the market team to read it.' : 'Thanks!');
+  }
+
+  // The time the page was in view since the last report, as a coarse bucket.
+  reportDwell() {
+    if (this.visibleSince === null) return;
+    const seconds = (performance.now() - this.visibleSince) / 1000;
+    this.visibleSince = null;
+    const bucket = dwellBucket(seconds);
+    if (bucket < 5) return; // a glance is not worth a message
+    this.stats.dwell.push(bucket);
+    this.send({ type: 'dwell', market: this.boot.market, display: this.boot.display,
+      seconds: bucket, device: deviceId() });
+  }
+
+  // Errors from the server about reactions (docs/protocol.md): rate_limited is expected
+  // from a keen visitor and only slows them down.
+  serverError(ev) {
+    if (!['rate_limited', 'unknown_kind', 'not_subscribed', 'unknown_display'].includes(ev.code)
+      || (ev.channel && !ev.channel.endsWith(`/display/${this.boot.display}`))) return;
+    this.stats.refused += 1;
+    this.stats.lastError = ev.code;
+    this.status(ev.code === 'rate_limited' ? 'Easy! One reaction a second is plenty.'
+      : 'That reaction could not be counted.');
+  }
+}
