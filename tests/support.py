@@ -60,6 +60,18 @@ class LiveServer:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
 
+    @property
+    def write_headers(self) -> dict[str, str]:
+        """Authorization for write routes (accounts): an admin API token, made once."""
+        token = getattr(self, "_admin_token", None)
+        if token is None:
+            from holobazaar.accounts import service
+
+            token, _ = service.create_token(self.app.state.engine,  # type: ignore[attr-defined]
+                                            "tests admin", ["admin"], [], None, actor="tests")
+            self._admin_token = token
+        return {"Authorization": f"Bearer {token}"}
+
     def call(self, coro_fn, *args, timeout: float = 10):
         """Run a coroutine function on the server's own event loop (to reach the hub)."""
         loop = self.server_loop

@@ -47,10 +47,11 @@ def test_bad_item_changes_are_refused_and_nothing_changes(shared_server):
         before = http.get(f"/api/v1/displays/{MARKET}/{DISPLAY}/state").json()
         for body in ({"price": "-1"}, {"price": "NaN"}, {"price": "abc"}, {"stock": -5},
                      {"status": "gone"}, {"colour": "red"}, {"price": "1e9"}):
-            response = http.patch(url, json=body)
+            response = http.patch(url, json=body, headers=shared_server.write_headers)
             assert response.status_code == 422, (body, response.text)
         assert http.patch(f"/api/v1/markets/{MARKET}/items/NOPE",
-                          json={"price": "1"}).status_code == 404
+                          json={"price": "1"},
+                          headers=shared_server.write_headers).status_code == 404
         after = http.get(f"/api/v1/displays/{MARKET}/{DISPLAY}/state").json()
         assert after["offset"] == before["offset"]
 

@@ -50,7 +50,8 @@ def test_resume_never_skips_or_duplicates(shared_server: LiveServer, steps) -> N
         for channel in CHANNELS:
             await client.wait_offset(channel, 0)
         connected = True
-        async with httpx.AsyncClient(base_url=shared_server.url) as http:
+        async with httpx.AsyncClient(base_url=shared_server.url,
+                                     headers=shared_server.write_headers) as http:
             for step in steps:
                 if step[0] == "change":
                     _, sku, cents = step

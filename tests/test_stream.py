@@ -25,7 +25,7 @@ CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 
 def set_price(server: LiveServer, price: str, sku: str = SKU) -> dict:
     response = httpx.patch(f"{server.url}/api/v1/markets/{MARKET}/items/{sku}",
-                           json={"price": price}, timeout=10)
+                           json={"price": price}, timeout=10, headers=server.write_headers)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -67,7 +67,8 @@ def test_price_change_arrives_as_one_patch_in_order(live_server):
         await client.connect()
         await client.hello(CHANNEL)
         snap = await client.next("snapshot")
-        async with httpx.AsyncClient(base_url=live_server.url) as http:
+        async with httpx.AsyncClient(base_url=live_server.url,
+                                     headers=live_server.write_headers) as http:
             await aset_price(http, "9.99")
             patch = await client.next("patch")
             await aset_price(http, "9.99")  # no change: no patch
@@ -210,7 +211,8 @@ def test_bad_frames_get_an_error_and_the_server_keeps_serving(shared_server, fra
         # Still usable after the error.
         await client.send({"type": "ping", "t0": 1})
         pong = await client.next("pong")
-        async with httpx.AsyncClient(base_url=shared_server.url) as http:
+        async with httpx.AsyncClient(base_url=shared_server.url,
+                                     headers=shared_server.write_headers) as http:
             current = Decimal(bystander.views[CHANNEL].state["items"][SKU]["price"])
             await aset_price(http, str(current + Decimal("0.01")))
         patch = await bystander.next("patch")
@@ -365,7 +367,8 @@ def test_many_clients_one_change_each_gets_the_same_frame(shared_server):
         await asyncio.gather(*(c.hello(CHANNEL) for c in clients))
         await asyncio.gather(*(c.next("snapshot") for c in clients))
         offset = clients[0].views[CHANNEL].offset
-        async with httpx.AsyncClient(base_url=shared_server.url) as http:
+        async with httpx.AsyncClient(base_url=shared_server.url,
+                                     headers=shared_server.write_headers) as http:
             current = Decimal(clients[0].views[CHANNEL].state["items"][SKU]["price"])
             await aset_price(http, str(current + Decimal("1")))
         patches = await asyncio.gather(*(c.next("patch") for c in clients))

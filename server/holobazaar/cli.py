@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from holobazaar import __version__
+from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.config import Settings
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
@@ -20,6 +21,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 tls_app = typer.Typer(no_args_is_help=True, help="HTTPS for phones: the local CA.")
 app.add_typer(tls_app, name="tls")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]

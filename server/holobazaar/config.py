@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +57,18 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(5.0, gt=0, description="Seconds between heartbeats.")
     history_size: int = Field(1000, ge=1, description="Patches kept per channel for resume.")
     history_ttl: float = Field(600.0, gt=0, description="Seconds a patch is kept for resume.")
+
+    # Accounts (docs/accounts.md).
+    cookie_secure: Literal["auto"] | bool = Field(
+        "auto", description="Secure flag on cookies; auto: when the request came over HTTPS.")
+    session_ttl: float = Field(12 * 3600, gt=0, description="Seconds a sign-in lasts.")
+    login_account_failures: int = Field(5, ge=1, description="Failures per account before "
+                                        "back-off (within login_window).")
+    login_address_failures: int = Field(20, ge=1, description="Failures per address before "
+                                        "back-off (within login_window).")
+    login_window: float = Field(900.0, gt=0, description="Seconds failed sign-ins count.")
+    login_backoff: float = Field(1.0, gt=0, description="First back-off in seconds; doubles "
+                                 "with each further failure.")
 
     @field_validator("broker_url")
     @classmethod

@@ -42,7 +42,8 @@ def test_price_change_appears_within_a_second_and_hashes_agree(market_server, pr
 
     started = time.monotonic()
     response = market_server.client().patch(f"/api/v1/markets/{MARKET}/items/TOM-1",
-                                            json={"price": "3.99"})
+                                            json={"price": "3.99"},
+                                            headers=market_server.write_headers)
     assert response.status_code == 200, response.text
     committed = time.monotonic()  # the change is stored and published from here on
     probe.wait("window.__holo.nodeText('price-tomato') === '€3.99 / kg'", timeout=3000)
@@ -118,7 +119,8 @@ def test_malformed_frame_is_logged_and_resynced_by_snapshot(market_server, probe
     assert any("malformed frame" in w for w in hook["warnings"])
     assert price_text(page) == "€4.50 / kg"
     # Still live after the resync.
-    market_server.client().patch(f"/api/v1/markets/{MARKET}/items/TOM-1", json={"price": "4.10"})
+    market_server.client().patch(f"/api/v1/markets/{MARKET}/items/TOM-1", json={"price": "4.10"},
+                                 headers=market_server.write_headers)
     probe.wait(f"window.__holo.offset['{CHANNEL}'] === {server_state(market_server)['offset']}",
                timeout=3000)
     assert price_text(page) == "€4.10 / kg"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.models import Principal
 from holobazaar.inventory import service
 from holobazaar.inventory.models import ItemOut, ItemUpdate
 from holobazaar.scenes.compositor import ItemFacts
@@ -30,7 +32,8 @@ def list_items(market: str, scenes: SceneService = Depends(get_scenes)) -> list[
 
 @router.patch("/{sku}", response_model=ItemOut)
 async def update_item(market: str, sku: str, change: ItemUpdate,
-                      scenes: SceneService = Depends(get_scenes)) -> ItemOut:
+                      scenes: SceneService = Depends(get_scenes),
+                      principal: Principal = Depends(require_role("curator"))) -> ItemOut:
     if scenes.market(market) is None:
         raise HTTPException(404, f"no market {market!r}")
     try:

@@ -11,6 +11,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -56,6 +57,19 @@ class StreamLimits:
         }
 
 
+class ChannelAuth(Protocol):
+    """Accounts' hook (holobazaar.accounts.stream.StreamAuth): who a hello token belongs to,
+    and whether that principal (None: anonymous) may join a channel."""
+
+    async def authenticate(self, token: str) -> Any | None: ...
+
+    def authorize(self, principal: Any | None, channel: str) -> bool: ...
+
+
+# Without an auth hook, private channels stay closed to everyone (fail closed).
+_PRIVATE_MARKERS = ("/show/", "/preview/")
+
+
 class TokenBucket:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.capacity = rate, float(burst)
@@ -81,8 +95,11 @@ class Connection:
     """Implements the hub's Subscriber: `send_frame` never blocks."""
 
     def __init__(self, websocket: WebSocket, hub: Hub, limits: StreamLimits,
-                 metrics: dict[str, int] | None = None) -> None:
+                 metrics: dict[str, int] | None = None,
+                 auth: ChannelAuth | None = None) -> None:
         self.websocket = websocket
+        self.auth = auth
+        self.principal: Any | None = None
         self.hub = hub
         self.limits = limits
         self.metrics = metrics if metrics is not None else {}
@@ -226,6 +243,8 @@ class Connection:
                                       f"this server speaks protocol {PROTOCOL_VERSION}"))
             self.close(CLOSE_POLICY, "unsupported protocol", flush=True)
             return
+        if msg.token is not None and not await self._authenticate(msg.token):
+            return
         self.greeted = True
         for sub in msg.subscribe:
             if sub.channel not in self.channels and (
@@ -234,6 +253,10 @@ class Connection:
                 raise ProtocolError("too_many_subscriptions",
                                     f"at most {self.limits.max_subscriptions} channels",
                                     sub.channel)
+            # Before the existence check, so private channel names cannot be probed.
+            if not self._authorized(sub.channel):
+                self._error(ProtocolError("forbidden", "not allowed", sub.channel))
+                continue
             if not self.hub.has_channel(sub.channel):
                 self._error(ProtocolError("unknown_channel", "no such channel", sub.channel))
                 continue
@@ -246,6 +269,23 @@ class Connection:
                 self._error(ProtocolError("unknown_channel", "no such channel", sub.channel))
                 continue
             self._count(f"subscribe_{how}")
+
+    # ---- accounts hook (docs/protocol.md, "Signed-in connections") -----------------
+
+    async def _authenticate(self, token: str) -> bool:
+        principal = await self.auth.authenticate(token) if self.auth is not None else None
+        if principal is None:
+            self._count("error_unauthorized")
+            self.send({"type": "error", "code": "unauthorized", "message": "invalid token"})
+            self.close(CLOSE_POLICY, "unauthorized", flush=True)
+            return False
+        self.principal = principal
+        return True
+
+    def _authorized(self, channel: str) -> bool:
+        if self.auth is None:
+            return not any(marker in channel for marker in _PRIVATE_MARKERS)
+        return self.auth.authorize(self.principal, channel)
 
     def _heartbeat(self, msg: Heartbeat) -> None:
         if msg.channel not in self.channels:

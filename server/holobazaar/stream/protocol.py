@@ -15,7 +15,8 @@ ChannelName = Annotated[
     str,
     Field(
         max_length=200,
-        pattern=r"^market/[a-z0-9-]+(/(zone|display)/[a-z0-9-]+|/pulse|/show/[a-z0-9-]+)?$",
+        pattern=(r"^market/[a-z0-9-]+"
+                 r"(/(zone|display)/[a-z0-9-]+|/pulse|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$"),
     ),
 ]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -40,6 +41,10 @@ class Hello(Message):
     subscribe: list[Subscription] = Field(default_factory=list, max_length=256)
     client: dict[str, Any] | None = Field(
         None, description="Optional client description, e.g. {device: 'phone'}."
+    )
+    token: str | None = Field(
+        None, min_length=1, max_length=512,
+        description="API token of a performer or curator, for private channels (accounts).",
     )
 
 
@@ -126,6 +131,8 @@ ErrorCode = Literal[
     "too_many_subscriptions",
     "rate_limited",
     "not_subscribed",
+    "unauthorized",
+    "forbidden",
 ]
 
 

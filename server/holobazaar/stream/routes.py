@@ -13,7 +13,8 @@ router = APIRouter()
 @router.websocket("/ws")
 async def stream(websocket: WebSocket) -> None:
     state = websocket.app.state
-    await Connection(websocket, state.hub, state.stream_limits, state.stream_metrics).run()
+    await Connection(websocket, state.hub, state.stream_limits, state.stream_metrics,
+                     auth=getattr(state, "stream_auth", None)).run()
 
 
 @router.get("/api/v1/schema/protocol", tags=["stream"])

@@ -12,6 +12,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar import __version__, db
+from holobazaar.accounts.dependencies import guard_before_body
+from holobazaar.accounts.routes import router as accounts_router
+from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.config import Settings
 from holobazaar.inventory.routes import router as inventory_router
@@ -22,7 +25,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import client, ops, pages, trust
+from holobazaar.web import accounts_pages, client, ops, pages, trust
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_metrics = {}
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    markers_router,
-                   pages.router, trust.router):
+                   pages.router, trust.router, accounts_router, accounts_pages.router):
         app.include_router(router)
+    guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
+    app.state.stream_auth = StreamAuth(app.state)
     client.mount(app, settings.client_dir)
     return app

@@ -1,0 +1,187 @@
+"""`holobazaar user ...` and `holobazaar token ...`: manage accounts from the shell. Like
+every command that touches stored data, they take --data-dir/--database-url/--broker-url."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import Engine
+
+from holobazaar.accounts import service
+
+user_app = typer.Typer(no_args_is_help=True, help="Staff accounts (curators, performers, admins).")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens (scripts, OSC bridges, QLab).")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
+BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
+Roles = Annotated[list[str], typer.Option("--role", help="admin, curator or performer "
+                                          "(repeat for several).")]
+Markets = Annotated[list[str] | None, typer.Option("--market", help="Market id, or '*' for "
+                                                   "all (repeat for several).")]
+
+
+def _engine(data_dir: Path | None, database_url: str | None, broker_url: str | None) -> Engine:
+    from holobazaar import db
+    from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
+
+    settings = build_settings(data_dir=data_dir, database_url=database_url,
+                              broker_url=broker_url)
+    db.upgrade(settings.resolved_database_url)
+    return db.make_engine(settings.resolved_database_url)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(1)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        # One line: the password, without its line ending (so `echo pw |` works).
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Argument(help="User name (a-z, 0-9, . _ -).")],
+    role: Roles,
+    market: Markets = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from stdin.")] = False,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Create a user with roles in markets; prompts for the password."""
+    try:
+        service.check_name(name)
+        service.check_grants(role, market or [])
+        password = service.check_password(_read_password(password_stdin))
+        engine = _engine(data_dir, database_url, broker_url)
+        service.create_user(engine, name, password, role, market or [])
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"created user {name!r}")
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None, database_url: DatabaseUrl = None,
+              broker_url: BrokerUrl = None) -> None:
+    """List users and their roles."""
+    for user, grants in service.list_users(_engine(data_dir, database_url, broker_url)):
+        roles = ", ".join(f"{r}@{m}" for r, m in grants) or "-"
+        state = "disabled" if user.disabled else "active"
+        typer.echo(f"{user.name}\t{state}\t{roles}")
+
+
+@user_app.command("disable")
+def user_disable(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None,
+                 broker_url: BrokerUrl = None) -> None:
+    """Disable a user and end their sessions."""
+    try:
+        service.set_disabled(_engine(data_dir, database_url, broker_url), name, True)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"disabled user {name!r}")
+
+
+@user_app.command("enable")
+def user_enable(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None,
+                broker_url: BrokerUrl = None) -> None:
+    """Enable a disabled user."""
+    try:
+        service.set_disabled(_engine(data_dir, database_url, broker_url), name, False)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"enabled user {name!r}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from stdin.")] = False,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Set a new password (ends the user's sessions)."""
+    try:
+        password = service.check_password(_read_password(password_stdin))
+        service.reset_password(_engine(data_dir, database_url, broker_url), name, password)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"password of {name!r} changed")
+
+
+def _change(name: str, role: list[str], market: list[str] | None, grant: bool,
+            data_dir: Path | None, database_url: str | None, broker_url: str | None) -> None:
+    try:
+        grants = service.change_grants(_engine(data_dir, database_url, broker_url), name, role,
+                                       market or [], grant)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{name}: " + (", ".join(f"{r}@{m}" for r, m in grants) or "no roles"))
+
+
+@user_app.command("grant")
+def user_grant(name: str, role: Roles, market: Markets = None, data_dir: DataDir = None,
+               database_url: DatabaseUrl = None, broker_url: BrokerUrl = None) -> None:
+    """Give a user roles in markets."""
+    _change(name, role, market, True, data_dir, database_url, broker_url)
+
+
+@user_app.command("revoke")
+def user_revoke(name: str, role: Roles, market: Markets = None, data_dir: DataDir = None,
+                database_url: DatabaseUrl = None, broker_url: BrokerUrl = None) -> None:
+    """Take roles in markets away from a user."""
+    _change(name, role, market, False, data_dir, database_url, broker_url)
+
+
+@token_app.command("create")
+def token_create(
+    role: Roles,
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. 'qlab booth'.")],
+    market: Markets = None,
+    expires: Annotated[str | None, typer.Option("--expires",
+                                                help="Lifetime: 90m, 12h, 30d, 2w.")] = None,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Create an API token and print it once (only its hash is stored)."""
+    try:
+        lifetime = service.parse_duration(expires) if expires else None
+        service.check_grants(role, market or [])
+        token, row = service.create_token(_engine(data_dir, database_url, broker_url), name,
+                                          role, market or [], lifetime)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"token {row.id} {row.name!r} ({row.roles} @ {row.markets}), "
+               f"expires {_when(row.expires_at)}. Shown once; store it now:", err=True)
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(data_dir: DataDir = None, database_url: DatabaseUrl = None,
+               broker_url: BrokerUrl = None) -> None:
+    """List tokens (never the secrets)."""
+    typer.echo("id\tname\troles\tmarkets\texpires\tlast used\trevoked")
+    for row in service.list_tokens(_engine(data_dir, database_url, broker_url)):
+        typer.echo(f"{row.id}\t{row.name}\t{row.roles}\t{row.markets}\t{_when(row.expires_at)}"
+                   f"\t{_when(row.last_used_at)}\t{_when(row.revoked_at)}")
+
+
+@token_app.command("revoke")
+def token_revoke(id_or_name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None,
+                 broker_url: BrokerUrl = None) -> None:
+    """Revoke a token by id or name."""
+    try:
+        row = service.revoke_token(_engine(data_dir, database_url, broker_url), id_or_name)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"revoked token {row.id} {row.name!r}")

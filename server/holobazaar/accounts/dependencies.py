@@ -1,0 +1,183 @@
+"""THE one way a route declares who may call it: `Depends(require_role("curator"))`.
+
+The requirement reads the market from the route's `market` path parameter, accepts
+`Authorization: Bearer <token>` or the session cookie (cookie-authenticated unsafe methods
+must also send `X-CSRF-Token`), and returns the Principal. `guard_before_body(app)` makes
+a route's role check win over body parsing and validation errors, so an anonymous caller
+gets 401, never a 422 that describes the body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
+
+from holobazaar.accounts import service
+from holobazaar.accounts.models import ROLES, Principal
+
+SESSION_COOKIE = "hb_session"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_AUTH_HEADER = 512
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+QUERY_SECRETS = ("access_token", "token")
+
+# auto_error=False: the requirement decides and answers with one uniform 401. These
+# objects exist so the OpenAPI document lists both schemes under securitySchemes.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
+                           description="API token: `Authorization: Bearer hbt_...`")
+cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                             description="Session cookie from /login; unsafe methods also "
+                                         f"need the `{CSRF_HEADER}` header.")
+
+UNAUTHORIZED = HTTPException(401, "authentication required",
+                             headers={"WWW-Authenticate": "Bearer"})
+FORBIDDEN = HTTPException(403, "forbidden")
+_STATE_KEY = "holobazaar_principal"
+_AUDITED_KEY = "holobazaar_audited"
+
+
+def session_cookie(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return value if value and len(value) <= 128 else None
+
+
+def _bearer(request: Request) -> str | None:
+    """The bearer token, None without an Authorization header; malformed -> 401."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    if len(header) > MAX_AUTH_HEADER:
+        raise UNAUTHORIZED
+    scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials or " " in credentials:
+        raise UNAUTHORIZED
+    return credentials
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """Who is calling (None: anonymous). Raises 401 for bad credentials of any kind and for
+    a cookie-authenticated unsafe request without the matching CSRF header."""
+    if any(name in request.query_params for name in QUERY_SECRETS):
+        raise UNAUTHORIZED  # secrets in URLs end up in logs and browser history
+    engine = request.app.state.engine
+    token = _bearer(request)
+    unsafe = request.method not in SAFE_METHODS
+    if token is not None:
+        principal = await run_in_threadpool(service.principal_for_token, engine, token)
+        if principal is None:
+            raise UNAUTHORIZED
+        return principal
+    cookie = session_cookie(request)
+    if cookie is None:
+        return None
+    principal = await run_in_threadpool(service.principal_for_session, engine, cookie)
+    if principal is None:
+        raise UNAUTHORIZED
+    if unsafe and not service.csrf_matches(principal.session_csrf,
+                                           request.headers.get(CSRF_HEADER)):
+        raise FORBIDDEN
+    return principal
+
+
+class RoleRequirement:
+    """A dependency object (so `guard_before_body` can find it in a route's dependants)."""
+
+    def __init__(self, roles: tuple[str, ...]) -> None:
+        unknown = [r for r in roles if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}")
+        self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"require_role{self.roles!r}"
+
+    async def check(self, request: Request) -> Principal:
+        cached = request.scope.get(_STATE_KEY)
+        principal = cached if cached is not None else await authenticate(request)
+        if principal is None:
+            raise UNAUTHORIZED
+        request.scope[_STATE_KEY] = principal
+        market = request.path_params.get("market")
+        allowed = principal.allows_any(self.roles, market)
+        await _record(request, principal, market, allowed)
+        if not allowed:
+            raise FORBIDDEN
+        return principal
+
+    async def __call__(
+        self, request: Request,
+        _bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+        _cookie: str | None = Depends(cookie_scheme),
+    ) -> Principal:
+        # The security dependencies are declared only so OpenAPI shows the schemes;
+        # `check` reads the request itself (guard_before_body calls it too).
+        return await self.check(request)
+
+
+async def _record(request: Request, principal: Principal, market: str | None,
+                  allowed: bool) -> None:
+    """Audit token writes and refused writes, once per request (the check may run twice
+    when a validation error follows)."""
+    if request.method in SAFE_METHODS or request.scope.get(_AUDITED_KEY):
+        return
+    if principal.kind == "token" or not allowed:
+        request.scope[_AUDITED_KEY] = True
+        await run_in_threadpool(service.record_write, request.app.state.engine, principal,
+                                f"{request.method} {request.url.path}", market, allowed)
+
+
+def require_role(*roles: str) -> RoleRequirement:
+    """`Depends(require_role("curator", "admin"))`: any one of the roles, in the market of
+    the route's `market` path parameter when it has one. No roles: any signed-in caller."""
+    return RoleRequirement(tuple(roles))
+
+
+def _requirements(dependant: Dependant) -> Iterator[RoleRequirement]:
+    for dep in dependant.dependencies:
+        if isinstance(dep.call, RoleRequirement):
+            yield dep.call
+        yield from _requirements(dep)
+
+
+def _route_dependant(scope: Scope) -> Dependant | None:
+    """The dependant of the route that matched, including router-level dependencies."""
+    try:  # FastAPI >= 0.16x keeps the effective (included) route in the scope
+        from fastapi.routing import _get_scope_effective_route_context
+        effective = _get_scope_effective_route_context(scope)
+    except ImportError:
+        effective = None
+    for candidate in (effective, scope.get("route")):
+        dependant = getattr(candidate, "dependant", None)
+        if isinstance(dependant, Dependant):
+            return dependant
+    return None
+
+
+async def _auth_before_validation(request: Request, exc: Exception) -> Response:
+    # FastAPI parses the JSON body (and reports bad JSON as 422) before it runs any
+    # dependency, and reports body errors as 422 when no dependency raised. For a route
+    # that requires a role, authentication must win: an anonymous caller learns nothing
+    # about the body the route expects.
+    dependant = _route_dependant(request.scope)
+    if dependant is not None:
+        try:
+            for requirement in _requirements(dependant):
+                await requirement.check(request)
+        except HTTPException as refused:
+            return JSONResponse({"detail": refused.detail}, refused.status_code,
+                                headers=refused.headers)
+    assert isinstance(exc, RequestValidationError)
+    return await request_validation_exception_handler(request, exc)
+
+
+def guard_before_body(app: FastAPI) -> None:
+    """Make role checks win over request validation errors on every route of `app`."""
+    app.add_exception_handler(RequestValidationError, _auth_before_validation)

@@ -1,0 +1,116 @@
+"""Accounts tables: users and their (role, market) grants, API tokens, server-side
+sessions and login attempts (for throttling). Secrets are stored only as hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+Role = Literal["admin", "curator", "performer"]
+ROLES: tuple[str, ...] = ("admin", "curator", "performer")
+ALL_MARKETS = "*"
+# Same alphabet as scene identifiers (scenes/models.py Ident), plus '*' for every market.
+MARKET_PATTERN = r"^([a-z0-9][a-z0-9-]{0,62}|\*)$"
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+
+def _ts(nullable: bool = False) -> Column:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=255)
+    disabled: bool = False
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class UserRole(SQLModel, table=True):
+    __tablename__ = "user_role"
+    __table_args__ = (UniqueConstraint("user_id", "role", "market"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    role: str = Field(max_length=16)
+    market: str = Field(max_length=64)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True)
+    # SHA-256 of the token: tokens carry 256 random bits, so a slow hash adds nothing.
+    token_hash: str = Field(max_length=64, unique=True)
+    roles: str = Field(max_length=120, description="Space-separated roles.")
+    markets: str = Field(max_length=1000, description="Space-separated markets or '*'.")
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class AuthSession(SQLModel, table=True):
+    __tablename__ = "auth_session"
+
+    # SHA-256 of the cookie value: a database leak does not hand out live sessions.
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+
+
+class LoginAttempt(SQLModel, table=True):
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_ts())
+    account: str = Field(max_length=64, index=True)
+    address: str = Field(max_length=64, index=True)
+    ok: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a signed-in user (kind 'user') or an API token (kind 'token')."""
+
+    kind: Literal["user", "token"]
+    id: int
+    name: str
+    grants: frozenset[tuple[str, str]]  # (role, market or '*')
+    session_csrf: str | None = field(default=None, repr=False)
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def roles(self) -> set[str]:
+        return {role for role, _ in self.grants}
+
+    @property
+    def markets(self) -> set[str]:
+        return {market for _, market in self.grants}
+
+    def allows(self, role: str, market: str | None) -> bool:
+        """admin implies every role in every market; other grants are per market, and a
+        route without a market needs the role in some market."""
+        for granted, where in self.grants:
+            if granted == "admin":
+                return True
+            if granted == role and (market is None or where in (ALL_MARKETS, market)):
+                return True
+        return False
+
+    def allows_any(self, roles: tuple[str, ...], market: str | None) -> bool:
+        if not roles:
+            return True
+        return any(self.allows(role, market) for role in roles)

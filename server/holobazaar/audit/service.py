@@ -1,0 +1,83 @@
+"""Append to and verify the hash-chained audit log. Callers pass their own database session
+so the audit entry commits (or rolls back) together with the change it describes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from holobazaar.audit.models import GENESIS, AuditEntry
+from holobazaar.canonical import canonical_bytes
+
+# Any constant; serialises appends across processes on PostgreSQL.
+_PG_LOCK_KEY = 0x486F6C6F  # "Holo"
+
+
+def _time_text(moment: datetime) -> str:
+    # SQLite hands datetimes back without a zone; every stored time is UTC.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_hash(prev_hash: str, moment: datetime, actor: str, action: str,
+               market: str | None, detail: str) -> str:
+    body = {"time": _time_text(moment), "actor": actor, "action": action, "market": market,
+            "detail": json.loads(detail), "prev_hash": prev_hash}
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_bytes(body)).hexdigest()
+
+
+def _head(session: Session) -> str:
+    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1)).first()
+    return last.hash if last is not None else GENESIS
+
+
+def append(session: Session, actor: str, action: str, market: str | None,
+           detail: Mapping[str, Any] | None = None) -> AuditEntry:
+    """Add one entry chained to the current head (flushed, committed by the caller)."""
+    # Take the database's write lock before reading the head, so concurrent appends queue
+    # up instead of reading the same head (the unique prev_hash would refuse the second).
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    elif dialect == "sqlite":
+        # A no-op write opens the write transaction (waiting up to the busy timeout).
+        session.execute(text("UPDATE audit_log SET id = id WHERE 0"))
+    detail_text = canonical_bytes(dict(detail or {})).decode("utf-8")
+    prev = _head(session)
+    moment = datetime.now(UTC)
+    entry = AuditEntry(time=moment, actor=actor[:120], action=action[:64], market=market,
+                       detail=detail_text, prev_hash=prev,
+                       hash=entry_hash(prev, moment, actor[:120], action[:64], market,
+                                       detail_text))
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def verify(session: Session) -> list[str]:
+    """Walk the chain in id order; return one line per broken link (empty: intact)."""
+    problems: list[str] = []
+    prev = GENESIS
+    for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.id))):
+        if entry.prev_hash != prev:
+            problems.append(f"entry {entry.id}: prev_hash does not match entry before it")
+        expected = entry_hash(entry.prev_hash, entry.time, entry.actor, entry.action,
+                              entry.market, entry.detail)
+        if expected != entry.hash:
+            problems.append(f"entry {entry.id}: hash does not match its content")
+        prev = entry.hash
+    return problems
+
+
+def recent(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    return list(session.exec(query))

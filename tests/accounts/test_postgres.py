@@ -1,0 +1,74 @@
+"""Accounts and the audit chain on PostgreSQL (a throwaway database per run): the
+migration applies, and concurrent appends from several threads keep one linear chain."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from holobazaar import db
+from holobazaar.accounts import service
+from holobazaar.audit import service as audit
+
+pytestmark = pytest.mark.postgres
+URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    if not URL:
+        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set")
+    pytest.importorskip("psycopg")
+    name = f"hb_accounts_{secrets.token_hex(4)}"
+    admin = create_engine(make_url(URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(URL).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_accounts_and_concurrent_audit_appends(pg_engine):
+    service.create_user(pg_engine, "carol", "a long enough password", ["curator"], ["alpha"])
+    cookie, _ = service.login(pg_engine, "carol", "a long enough password", "127.0.0.1",
+                              service.ThrottlePolicy(), 60)
+    principal = service.principal_for_session(pg_engine, cookie)
+    assert principal is not None and principal.allows("curator", "alpha")
+    token, _ = service.create_token(pg_engine, "booth", ["performer"], ["alpha"], None)
+    booth = service.principal_for_token(pg_engine, token)
+    assert booth is not None
+    service.record_write(pg_engine, booth, "POST /x", "alpha", True)
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                with db.session_scope(pg_engine) as s:
+                    audit.append(s, f"thread:{n}", "test.concurrent", None, {"i": i})
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with Session(pg_engine) as s:
+        assert len(audit.recent(s, limit=1000, action="test.concurrent")) == 40
+        assert audit.verify(s) == []
