@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.inventory import service as inventory
@@ -65,6 +66,9 @@ class SceneService:
         self.last_problems: str = ""
         self.providers: list[BindingProvider] = []
         self._publish_lock = asyncio.Lock()
+        # Set by the app with several nodes: tells the others which items changed here, so
+        # their copies of `items` are reloaded (see `peer_items_changed`).
+        self.announce: Callable[[str, list[str]], Awaitable[None]] | None = None
 
     # ---- loading -------------------------------------------------------------------
 
@@ -90,10 +94,18 @@ class SceneService:
     async def _adopt(self, content: Content, previous: Content | None) -> None:
         for market_id, market in content.markets.items():
             old = previous.markets.get(market_id) if previous else None
-            await run_in_threadpool(
-                inventory.seed_items, self.engine, market_id, market.seed_items(),
-                old.seed_items() if old else None,
-            )
+            for attempt in range(3):
+                try:
+                    await run_in_threadpool(
+                        inventory.seed_items, self.engine, market_id, market.seed_items(),
+                        old.seed_items() if old else None,
+                    )
+                    break
+                except IntegrityError:
+                    # Another node seeding the same shared database won the race: the rows
+                    # are there now, so the next round finds them.
+                    if attempt == 2:
+                        raise
             self.items[market_id] = await run_in_threadpool(
                 inventory.load_items, self.engine, market_id)
         self.content = content
@@ -164,6 +176,28 @@ class SceneService:
                 if bound & changed:
                     state, _ = self.compose_display(market, display, items, assets)
                     await self.hub.publish(display_channel(market_id, display.id), state)
+        if self.announce is not None:
+            await self.announce(market_id, sorted(changed))
+
+    async def peer_items_changed(self, market_id: str | None,
+                                 skus: list[str] | None = None) -> None:
+        """Another node changed inventory (None: anything may have changed, e.g. Redis
+        lost its data). Reload our copy from the database; with None also republish,
+        since the shared channel state may be older than the database."""
+        markets = [market_id] if market_id else list(self.items)
+        for market in markets:
+            fresh = await run_in_threadpool(inventory.load_items, self.engine, market)
+            if skus is None:
+                self.items[market] = fresh
+            else:
+                current = self.items.setdefault(market, {})
+                for sku in skus:
+                    if sku in fresh:
+                        current[sku] = fresh[sku]
+                    else:
+                        current.pop(sku, None)
+        if market_id is None and self.content is not None:
+            await self.refresh()
 
     # ---- watching ------------------------------------------------------------------
 

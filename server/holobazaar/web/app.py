@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from holobazaar.accounts.dependencies import guard_before_body
 from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets.routes import router as assets_router
+from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.config import Settings
 from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
@@ -28,6 +30,9 @@ from holobazaar.stream.routes import router as stream_router
 from holobazaar.web import accounts_pages, client, ops, pages, trust
 
 log = logging.getLogger(__name__)
+
+# `serve --workers N` hands its settings to each worker process through this variable.
+SETTINGS_ENV = "HOLOBAZAAR_SERVE_SETTINGS_JSON"
 
 
 def stream_limits(settings: Settings) -> StreamLimits:
@@ -42,6 +47,26 @@ def stream_limits(settings: Settings) -> StreamLimits:
     )
 
 
+def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
+    """Keep each node's inventory copy current when another node changes it."""
+    if not cluster.distributed:
+        return
+
+    async def announce(market: str, skus: list[str]) -> None:
+        await cluster.notify("inventory", {"market": market, "skus": skus})
+
+    async def on_inventory(data: dict | None) -> None:
+        if data is None:
+            await scenes.peer_items_changed(None)
+        elif isinstance(data, dict) and isinstance(data.get("market"), str):
+            skus = data.get("skus")
+            await scenes.peer_items_changed(data["market"],
+                                            skus if isinstance(skus, list) else None)
+
+    scenes.announce = announce
+    cluster.listen("inventory", on_inventory)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -49,13 +74,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.resolved_database_url
         await run_in_threadpool(db.upgrade, url)
-        engine = db.make_engine(url)
+        engine = db.make_engine(url, settings.db_pool_size, settings.db_max_overflow)
         hub = Hub(create_broker(settings.broker_url, settings.history_size,
-                                settings.history_ttl))
+                                settings.history_ttl, settings.redis_prefix))
         await hub.start()
+        cluster = create_cluster(hub.broker, settings.lease_ttl)
         scenes = SceneService(settings.content_dir, hub, engine)
+        wire_cluster(cluster, scenes)
+        await cluster.start()
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
+        app.state.cluster = cluster
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         try:
@@ -66,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
+            await cluster.close()
             await hub.close()
             engine.dispose()
 
@@ -82,3 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_auth = StreamAuth(app.state)
     client.mount(app, settings.client_dir)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for `serve --workers N` (uvicorn imports it in every worker)."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
