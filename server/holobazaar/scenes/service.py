@@ -161,11 +161,19 @@ class SceneService:
 
     async def items_changed(self, market_id: str, facts: Iterable[ItemFacts]) -> None:
         """Inventory changed: recompose the displays bound to those items."""
+        if self.market(market_id) is None:
+            return
+        facts = list(facts)
+        self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
+        changed = {f.sku for f in facts}
+        await self._recompose(market_id, changed)
+        if self.announce is not None:
+            await self.announce(market_id, sorted(changed))
+
+    async def _recompose(self, market_id: str, changed: set[str]) -> None:
         market = self.market(market_id)
         if market is None:
             return
-        changed = {f.sku for f in facts}
-        self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
         assert self.content is not None
         assets = self.content.asset_refs()
         items = self.items[market_id]
@@ -176,14 +184,14 @@ class SceneService:
                 if bound & changed:
                     state, _ = self.compose_display(market, display, items, assets)
                     await self.hub.publish(display_channel(market_id, display.id), state)
-        if self.announce is not None:
-            await self.announce(market_id, sorted(changed))
 
     async def peer_items_changed(self, market_id: str | None,
                                  skus: list[str] | None = None) -> None:
         """Another node changed inventory (None: anything may have changed, e.g. Redis
-        lost its data). Reload our copy from the database; with None also republish,
-        since the shared channel state may be older than the database."""
+        lost its data). Reload our copy from the database and recompose: when two nodes
+        publish concurrent changes out of commit order, the channel would otherwise keep
+        the older value; from the database every node composes the same, newest, state
+        (publishing an unchanged state sends nothing)."""
         markets = [market_id] if market_id else list(self.items)
         for market in markets:
             fresh = await run_in_threadpool(inventory.load_items, self.engine, market)
@@ -196,8 +204,13 @@ class SceneService:
                         current[sku] = fresh[sku]
                     else:
                         current.pop(sku, None)
-        if market_id is None and self.content is not None:
+        if self.content is None:
+            return
+        if market_id is None:
             await self.refresh()
+        else:
+            await self._recompose(market_id, set(skus) if skus is not None
+                                  else set(self.items.get(market_id, {})))
 
     # ---- watching ------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class RedisBroker:
         self._marker: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._closed = False
+        self.healthy = True  # the last read from Redis worked (GET /healthz reports it)
 
     # ---- keys ----------------------------------------------------------------------
 
@@ -228,8 +229,9 @@ class RedisBroker:
             streams[self._wake_key] = self._wake_pos
             try:
                 response = await self.redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)
-                failures = 0
+                failures, self.healthy = 0, True
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                self.healthy = False
                 delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
                 log.warning("redis broker: read failed (%s); retrying in %.2f s", exc, delay)
