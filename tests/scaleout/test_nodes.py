@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, Deployment, deployment
+from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, Deployment
 
 from streamclient import StreamClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[Deployment]:
-    with deployment(tmp_path_factory.mktemp("nodes"), "nodes") as found:
-        found.start("a", "b", "c")
-        yield found
 
 
 def patches(client: StreamClient) -> list[tuple[str, int, str]]:
@@ -127,30 +119,6 @@ def test_every_node_answers_with_inventory_changed_on_another(cluster):
                     break
                 assert time.monotonic() < deadline, f"{node.name} still shows {item}"
                 time.sleep(0.05)
-
-
-def test_a_node_started_later_serves_the_current_state(cluster):
-    a = cluster.nodes[0]
-    with httpx.Client(timeout=10) as http:
-        http.patch(f"{a.url}{ITEM_PATH}", json={"price": "5.55"},
-                   headers=cluster.write_headers).raise_for_status()
-    late = cluster.start("late")[0]
-
-    async def scenario() -> None:
-        first, second = StreamClient(a.ws_url), StreamClient(late.ws_url)
-        for client in (first, second):
-            await client.connect()
-            await client.hello(CHANNEL)
-            await client.next("snapshot")
-        assert first.views[CHANNEL].epoch == second.views[CHANNEL].epoch
-        assert first.views[CHANNEL].offset == second.views[CHANNEL].offset
-        assert second.views[CHANNEL].state == first.views[CHANNEL].state
-        assert second.views[CHANNEL].state["items"][SKU]["price"] == "5.55"
-        for client in (first, second):
-            await client.close()
-
-    asyncio.run(scenario())
-    late.stop()
 
 
 def test_workers_share_one_port(tmp_path: Path, cluster):

@@ -166,9 +166,10 @@ class SceneService:
         facts = list(facts)
         self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
         changed = {f.sku for f in facts}
-        await self._recompose(market_id, changed)
         if self.announce is not None:
+            # First, so other nodes' copies are fresh about when clients see the change.
             await self.announce(market_id, sorted(changed))
+        await self._recompose(market_id, changed)
 
     async def _recompose(self, market_id: str, changed: set[str]) -> None:
         market = self.market(market_id)

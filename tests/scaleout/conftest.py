@@ -1,0 +1,17 @@
+"""One deployment (three `holobazaar serve` processes, a private PostgreSQL database and
+Redis key prefix) shared by the scale-out tests: starting a node costs seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from scaleout.nodes import Deployment, deployment
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Iterator[Deployment]:
+    with deployment(tmp_path_factory.mktemp("scaleout"), "scaleout") as found:
+        found.start("a", "b", "c")
+        yield found
