@@ -61,23 +61,28 @@ def test_the_chain_cannot_fork(engine):
             s.commit()
 
 
-def test_concurrent_appends_queue_up_on_sqlite(engine):
+def append_concurrently(engine, threads: int, per_thread: int) -> list[BaseException]:
+    """Several threads appending at once; returns what they raised."""
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
-            for i in range(15):
+            for i in range(per_thread):
                 with db.session_scope(engine) as s:
                     audit.append(s, f"thread:{n}", "test.concurrent", None, {"i": i})
-        except BaseException as exc:  # collected and asserted below
+        except BaseException as exc:  # collected and asserted by the caller
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for t in workers:
         t.start()
-    for t in threads:
+    for t in workers:
         t.join(60)
-    assert errors == []
+    return errors
+
+
+def test_concurrent_appends_queue_up_on_sqlite(engine):
+    assert append_concurrently(engine, threads=4, per_thread=15) == []
     with Session(engine) as s:
         assert len(audit.recent(s, limit=1000)) == 60
         assert audit.verify(s) == []

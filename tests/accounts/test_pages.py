@@ -69,26 +69,45 @@ def test_home_without_session_redirects_to_login(server):
         assert r.status_code == 303 and r.headers["location"] == "/login?next=/home"
 
 
-def test_wrong_password_and_unknown_user_look_the_same(server, accounts):
+def test_wrong_password_and_unknown_user_look_the_same(server, accounts, monkeypatch):
     accounts.user("carol", ["curator"], ["alpha"])
+    verified: list[str] = []  # the parameter part of every Argon2 hash verified
+    real = service._hasher
+
+    class CountingHasher:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def verify(self, stored, password):
+            verified.append(stored.rsplit("$", 2)[0])  # $argon2id$v=19$m=...,t=...,p=...
+            return real.verify(stored, password)
+
+    monkeypatch.setattr(service, "_hasher", CountingHasher())
     with server.client() as c:
         timings: dict[str, list[float]] = {"wrong": [], "unknown": []}
+        work: dict[str, list[str]] = {"wrong": [], "unknown": []}
         bodies = {}
         for _ in range(3):
             for kind, name in (("wrong", "carol"), ("unknown", "nobody")):
+                verified.clear()
                 start = time.perf_counter()
                 r = accounts.login(c, name, "not the password at all")
                 timings[kind].append(time.perf_counter() - start)
+                work[kind].extend(verified)
                 assert r.status_code == 401
                 bodies[kind] = r.text.replace("nobody", "carol")
                 assert "Wrong user name or password." in r.text
                 assert "hb_session" not in r.headers.get("set-cookie", "")
     assert bodies["wrong"].split('name="csrf"')[0] == bodies["unknown"].split('name="csrf"')[0]
+    # The same work either way: exactly one Argon2 verification per attempt, with the same
+    # cost parameters, whether the user exists or not. (Wall-clock times are printed, not
+    # asserted: on a shared 2-core machine they say more about the neighbours.)
+    assert len(work["wrong"]) == len(work["unknown"]) == 3
+    assert set(work["wrong"]) == set(work["unknown"])
+    assert work["wrong"][0].startswith("$argon2id$")
     wrong, unknown = statistics.median(timings["wrong"]), statistics.median(timings["unknown"])
     print(f"median login time: wrong password {wrong*1000:.1f} ms, unknown user "
           f"{unknown*1000:.1f} ms")
-    # Both verify an Argon2 hash; neither answers in a fraction of the other's time.
-    assert 0.5 < unknown / wrong < 2.0
 
 
 def test_disabled_user_cannot_sign_in_and_loses_sessions(server, accounts):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
+from tests.accounts.test_audit import append_concurrently
 
 from holobazaar import db
 from holobazaar.accounts import service
@@ -53,22 +53,7 @@ def test_accounts_and_concurrent_audit_appends(pg_engine):
     assert booth is not None
     service.record_write(pg_engine, booth, "POST /x", "alpha", True)
 
-    errors: list[BaseException] = []
-
-    def writer(n: int) -> None:
-        try:
-            for i in range(10):
-                with db.session_scope(pg_engine) as s:
-                    audit.append(s, f"thread:{n}", "test.concurrent", None, {"i": i})
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors == []
+    assert append_concurrently(pg_engine, threads=4, per_thread=10) == []
     with Session(pg_engine) as s:
         assert len(audit.recent(s, limit=1000, action="test.concurrent")) == 40
         assert audit.verify(s) == []

@@ -56,7 +56,8 @@ def pdf_pages(data: bytes) -> list[list[str]]:
 
 def test_pdf_has_poster_and_one_card_per_display(server: LiveServer) -> None:
     with server.client() as client:
-        response = client.get(f"/api/v1/markets/{MARKET}/markers.pdf", params={"base_url": BASE})
+        response = client.get(f"/api/v1/markets/{MARKET}/markers.pdf", params={"base_url": BASE},
+                              headers=server.write_headers)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert f'filename="markers-{MARKET}.pdf"' in response.headers["content-disposition"]
@@ -69,7 +70,8 @@ def test_pdf_has_poster_and_one_card_per_display(server: LiveServer) -> None:
 
 def test_pdf_defaults_to_the_servers_address(server: LiveServer) -> None:
     with server.client() as client:
-        response = client.get(f"/api/v1/markets/{MARKET}/markers.pdf")
+        response = client.get(f"/api/v1/markets/{MARKET}/markers.pdf",
+                              headers=server.write_headers)
     assert response.status_code == 200
     own = f"http://localhost:{server.settings.port}"
     assert pdf_pages(response.content)[0] == [f"{own}/m/{MARKET}"]
@@ -81,16 +83,33 @@ def test_pdf_refuses_a_base_url_that_is_not_absolute_http(server: LiveServer,
                                                           base_url: str) -> None:
     with server.client() as client:
         response = client.get(f"/api/v1/markets/{MARKET}/markers.pdf",
-                              params={"base_url": base_url})
+                              params={"base_url": base_url}, headers=server.write_headers)
     assert response.status_code == 422
     assert "base_url" in response.json()["detail"]
 
 
 def test_pdf_of_an_unknown_market_is_404(server: LiveServer) -> None:
     with server.client() as client:
-        response = client.get("/api/v1/markets/atlantis/markers.pdf")
+        response = client.get("/api/v1/markets/atlantis/markers.pdf",
+                              headers=server.write_headers)
     assert response.status_code == 404
     assert "atlantis" in response.json()["detail"]
+
+
+def test_pdf_needs_a_curator_of_the_market(server: LiveServer) -> None:
+    from holobazaar.accounts import service as accounts
+
+    engine = server.app.state.engine
+    other, _ = accounts.create_token(engine, name="other market", roles=["curator"],
+                                     markets=["elsewhere"], expires=None)
+    performer, _ = accounts.create_token(engine, name="booth", roles=["performer"],
+                                         markets=[MARKET], expires=None)
+    with server.client() as client:
+        url = f"/api/v1/markets/{MARKET}/markers.pdf"
+        assert client.get(url).status_code == 401
+        for token in (other, performer):
+            response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 403
 
 
 def test_cards_carry_rendered_titles_and_bare_urls(tmp_path: Path) -> None:

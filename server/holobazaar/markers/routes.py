@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from holobazaar.accounts.dependencies import require_role
 from holobazaar.markers import service
 from holobazaar.tls.urls import check_base_url
 
 router = APIRouter(prefix="/api/v1/markets/{market}", tags=["markers"])
 
 
-# AUTH: require_role("curator") when accounts lands:
-#   @router.get(..., dependencies=[Depends(require_role("curator"))])
 @router.get("/markers.pdf", response_class=Response,
+            dependencies=[Depends(require_role("curator"))],
             responses={200: {"content": {"application/pdf": {}}}})
 async def markers_pdf(
     request: Request, market: str,
