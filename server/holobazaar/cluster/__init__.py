@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -36,6 +36,7 @@ class Cluster:
         self._task: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
         self._running = False
+        self._local_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def distributed(self) -> bool:
@@ -77,6 +78,21 @@ class Cluster:
         if self._running:
             singleton.start()
         return singleton
+
+    # ---- mutual exclusion ----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lock(self, name: str, timeout: float = 5.0) -> AsyncIterator[None]:
+        """A short critical section across the cluster (redis-py's Lock: SET NX PX, freed
+        by its holder or by expiry after `timeout` seconds if the holder dies)."""
+        if not self.distributed:
+            local = self._local_locks.setdefault(name, asyncio.Lock())
+            async with local:
+                yield
+            return
+        async with self.redis.lock(f"{self.prefix}lock:{name}", timeout=timeout,
+                                   blocking_timeout=timeout * 2):
+            yield
 
     # ---- cache invalidation --------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -69,6 +70,9 @@ class SceneService:
         # Set by the app with several nodes: tells the others which items changed here, so
         # their copies of `items` are reloaded (see `peer_items_changed`).
         self.announce: Callable[[str, list[str]], Awaitable[None]] | None = None
+        # With several nodes: a cluster-wide lock per market around "read the database,
+        # compose, publish", so what is published follows the order of the commits.
+        self.market_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None
 
     # ---- loading -------------------------------------------------------------------
 
@@ -169,7 +173,26 @@ class SceneService:
         if self.announce is not None:
             # First, so other nodes' copies are fresh about when clients see the change.
             await self.announce(market_id, sorted(changed))
-        await self._recompose(market_id, changed)
+        if self.market_lock is None:
+            await self._recompose(market_id, changed)
+            return
+        # Two nodes changing one item at once may publish in the other order than they
+        # committed: under the lock, compose from the database as it is now instead.
+        async with self.market_lock(market_id):
+            await self._reload(market_id, sorted(changed))
+            await self._recompose(market_id, changed)
+
+    async def _reload(self, market_id: str, skus: list[str] | None) -> None:
+        fresh = await run_in_threadpool(inventory.load_items, self.engine, market_id)
+        if skus is None:
+            self.items[market_id] = fresh
+            return
+        current = self.items.setdefault(market_id, {})
+        for sku in skus:
+            if sku in fresh:
+                current[sku] = fresh[sku]
+            else:
+                current.pop(sku, None)
 
     async def _recompose(self, market_id: str, changed: set[str]) -> None:
         market = self.market(market_id)
@@ -188,30 +211,21 @@ class SceneService:
 
     async def peer_items_changed(self, market_id: str | None,
                                  skus: list[str] | None = None) -> None:
-        """Another node changed inventory (None: anything may have changed, e.g. Redis
-        lost its data). Reload our copy from the database and recompose: when two nodes
-        publish concurrent changes out of commit order, the channel would otherwise keep
-        the older value; from the database every node composes the same, newest, state
-        (publishing an unchanged state sends nothing)."""
-        markets = [market_id] if market_id else list(self.items)
-        for market in markets:
-            fresh = await run_in_threadpool(inventory.load_items, self.engine, market)
-            if skus is None:
-                self.items[market] = fresh
-            else:
-                current = self.items.setdefault(market, {})
-                for sku in skus:
-                    if sku in fresh:
-                        current[sku] = fresh[sku]
-                    else:
-                        current.pop(sku, None)
-        if self.content is None:
+        """Another node changed inventory (and publishes it): reload our copy from the
+        database. None: anything may have changed (Redis lost its data, or we missed
+        messages): reload everything and republish, since the channels' shared state may
+        now be older than the database."""
+        if market_id is not None:
+            await self._reload(market_id, skus)
             return
-        if market_id is None:
-            await self.refresh()
-        else:
-            await self._recompose(market_id, set(skus) if skus is not None
-                                  else set(self.items.get(market_id, {})))
+        for market in list(self.items):
+            if self.market_lock is None:
+                await self._reload(market, None)
+                continue
+            async with self.market_lock(market):
+                await self._reload(market, None)
+                if self.content is not None:
+                    await self.refresh(market)
 
     # ---- watching ------------------------------------------------------------------
 

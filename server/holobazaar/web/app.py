@@ -64,6 +64,7 @@ def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
                                             skus if isinstance(skus, list) else None)
 
     scenes.announce = announce
+    scenes.market_lock = lambda market: cluster.lock(f"compose:{market}")
     cluster.listen("inventory", on_inventory)
 
 
