@@ -35,6 +35,7 @@ class StreamClient:
         self.errors: list[dict] = []
         self.violations: list[str] = []
         self.snapshots = 0
+        self.cues: list[dict] = []
         self._inbox: asyncio.Queue[dict] = asyncio.Queue()
         self._reader: asyncio.Task | None = None
 
@@ -73,6 +74,17 @@ class StreamClient:
                 view.state = jsonpatch.apply_patch(view.state, message["ops"])
                 view.offset = message["offset"]
                 view.applied.append(message["offset"])
+        elif kind == "cue":
+            # A cue takes an offset in the channel's log without changing its state.
+            view = self.views.get(message["channel"])
+            self.cues.append(message)
+            if view is not None:
+                if message["epoch"] != view.epoch or message["offset"] != view.offset + 1:
+                    self.violations.append(
+                        f"cue {message['epoch']}/{message['offset']} does not follow "
+                        f"{view.epoch}/{view.offset}")
+                else:
+                    view.offset = message["offset"]
         elif kind == "error":
             self.errors.append(message)
 

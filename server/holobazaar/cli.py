@@ -79,6 +79,10 @@ def serve(
         help="Server processes sharing the port [1]; more need --broker-url redis://.")] = None,
     redis_prefix: Annotated[str | None, typer.Option(
         help="Prefix of this deployment's Redis keys [holobazaar:].")] = None,
+    osc_port: Annotated[int | None, typer.Option(
+        help="UDP port for OSC show control [off]; needs HOLOBAZAAR_OSC_SECRET.")] = None,
+    osc_host: Annotated[str | None, typer.Option(
+        help="Address the OSC listener binds to [127.0.0.1].")] = None,
 ) -> None:
     """Serve the markets in the content folder over HTTP and WebSocket."""
     import uvicorn
@@ -93,7 +97,7 @@ def serve(
                               database_url=database_url, broker_url=broker_url, watch=watch,
                               log_level=log_level, tls=tls, certfile=certfile, keyfile=keyfile,
                               http_port=http_port, base_url=base_url, workers=workers,
-                              redis_prefix=redis_prefix)
+                              redis_prefix=redis_prefix, osc_port=osc_port, osc_host=osc_host)
     if settings.workers > 1 and settings.broker_url.startswith("memory://"):
         typer.echo("error: --workers: several workers need a shared broker: pass --broker-url "
                    "redis://host:port/db (with memory:// each worker would have its own hub "

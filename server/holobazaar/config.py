@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,6 +82,34 @@ class Settings(BaseSettings):
     login_window: float = Field(900.0, gt=0, description="Seconds failed sign-ins count.")
     login_backoff: float = Field(1.0, gt=0, description="First back-off in seconds; doubles "
                                  "with each further failure.")
+
+    # Shows (docs/shows.md).
+    show_lead_ms: float = Field(
+        150.0, ge=0, le=5000, description="How far ahead of its start a cue is sent (ms).")
+    osc_port: int | None = Field(
+        None, ge=0, le=65535, description="UDP port for OSC show control [off].")
+    osc_host: str = Field("127.0.0.1", description="Address the OSC listener binds to.")
+    osc_allow: str = Field(
+        "127.0.0.1,::1", description="Comma-separated addresses/networks allowed to send OSC.")
+    osc_secret: str | None = Field(
+        None, min_length=8, max_length=200,
+        description="Shared secret, the first argument of every OSC message (required "
+                    "with --osc-port).")
+
+    @field_validator("osc_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from holobazaar.shows.osc import parse_allow_list
+
+        parse_allow_list(value)  # raises ValueError naming the bad entry
+        return value
+
+    @model_validator(mode="after")
+    def _osc_needs_secret(self) -> Settings:
+        if self.osc_port is not None and not self.osc_secret:
+            raise ValueError("OSC needs a shared secret: set HOLOBAZAAR_OSC_SECRET "
+                             "(8+ characters) with --osc-port")
+        return self
 
     @field_validator("broker_url")
     @classmethod

@@ -7,6 +7,7 @@ import { StreamClient } from './stream.js';
 import { stateHash } from './hash.js';
 import { ArSession } from './ar.js';
 import { Page } from './page.js';
+import { ShowPlayer } from './show.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -69,10 +70,27 @@ export async function startDisplay(hook) {
   updateHook();
   frameInline(camera, controls, display.root);
 
+  // Live shows play in the display's zone: its channel carries cue frames and show state.
+  const show = new ShowPlayer({
+    display, displayId: boot.display, onWarning: warn,
+    serverNow: () => stream.serverNow(),
+    onExecuted: (id, executedAt) => {
+      if (boot.zone_channel) stream.reportCue(boot.zone_channel, id, executedAt);
+    },
+  });
+  const channels = [{ channel: boot.channel, epoch: boot.epoch, offset: boot.offset,
+    state: boot.state }];
+  if (boot.zone_channel) channels.push({ channel: boot.zone_channel });
   const stream = new StreamClient({
     url: wsUrl(boot.ws || '/ws'),
-    channels: [{ channel: boot.channel, epoch: boot.epoch, offset: boot.offset, state: boot.state }],
+    channels,
+    onCue: (channel, cue) => show.onCue(cue),
     onChange: (channel, ch, ops) => {
+      if (channel === boot.zone_channel) {
+        show.setShowState(ch.state.show, ops !== null);
+        hook.offset[channel] = ch.offset;
+        return;
+      }
       if (ops) display.applyOps(ch.state, ops);
       else display.setState(ch.state);
       page.render(ch.state);
@@ -84,7 +102,10 @@ export async function startDisplay(hook) {
       if (ev.type === 'heartbeat') {
         hook.lastHeartbeatHash = ev.state_hash;
         hook.lastHeartbeat = { channel: ev.channel, offset: ev.offset, hash: ev.state_hash };
-      } else if (ev.type === 'clock') hook.clockOffset = ev.offset;
+      } else if (ev.type === 'clock') {
+        hook.clockOffset = ev.offset;
+        hook.clockRtt = ev.rtt;
+      }
       else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
       else if (ev.type === 'server-error') warn(`server error ${ev.code}: ${ev.message}`);
       else if (ev.type === 'connected' || ev.type === 'closed') page.connection(ev.type);
@@ -112,7 +133,9 @@ export async function startDisplay(hook) {
   const started = performance.now();
   renderer.setAnimationLoop((time, frame) => {
     if (frame) ar.onFrame(frame);
+    else if (show.holdFrame()) return; // keep the main thread free for a cue due now
     else controls.update();
+    show.update();
     renderer.render(scene, camera);
     hook.frames += 1;
     if (hook.firstFrameMs === null) {
@@ -137,6 +160,8 @@ export async function startDisplay(hook) {
   Object.defineProperty(hook, 'scene', { value: display.root, enumerable: false });
   hook.stop = () => stream.stop();
   hook.serverNow = () => stream.serverNow();
+  // For tests: the show player (executed cues, mood); not enumerable, like `scene`.
+  Object.defineProperty(hook, 'show', { value: show, enumerable: false });
   hook.stateHash = stateHash;
   hook.nodeText = (id) => {
     const entry = display.entries.get(id);

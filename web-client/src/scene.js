@@ -320,7 +320,11 @@ export class DisplayRenderer {
     if (!this.models.has(src)) {
       this.progress.set(src, { loaded: 0, total: 0, done: false });
       const promise = new Promise((resolve, reject) => {
-        this.loader.load(src, (gltf) => resolve(gltf.scene), (ev) => {
+        this.loader.load(src, (gltf) => {
+          // Object3D.clone keeps `animations`: show cues play these clips by name.
+          gltf.scene.animations = gltf.animations;
+          resolve(gltf.scene);
+        }, (ev) => {
           const p = this.progress.get(src);
           p.loaded = ev.loaded;
           p.total = ev.lengthComputable ? ev.total : 0;

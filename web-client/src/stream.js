@@ -7,6 +7,11 @@ const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 10000;
 const PING_EVERY_MS = 15000;
 const CLOCK_SAMPLES = 8;
+const CLOCK_BURST_MS = [0, 300, 600, 900, 1300, 1800, 2500];
+// Then a ping a second for the first half minute, so a busy start (models loading, a
+// congested network) is followed by quieter samples with shorter round trips.
+const CLOCK_SETTLE_MS = 30000;
+const CLOCK_SETTLE_EVERY_MS = 1000;
 // A heartbeat goes out shortly after every change too, so drift is caught in well under
 // the periodic interval; the delay batches bursts of patches into one heartbeat.
 const HEARTBEAT_AFTER_CHANGE_MS = 300;
@@ -50,6 +55,14 @@ export function parseFrame(text) {
       need(isOffset(msg.offset), 'offset');
       need(Array.isArray(msg.ops) && msg.ops.every(isObject), 'ops');
       break;
+    case 'cue':
+      need(typeof msg.channel === 'string', 'channel');
+      need(typeof msg.epoch === 'string', 'epoch');
+      need(isOffset(msg.offset), 'offset');
+      need(isObject(msg.cue) && typeof msg.cue.id === 'string'
+        && typeof msg.cue.event === 'string' && Number.isFinite(msg.cue.start_time), 'cue');
+      need(msg.cue.actions === undefined || Array.isArray(msg.cue.actions), 'cue.actions');
+      break;
     case 'pong':
       need(Number.isFinite(msg.t0) && Number.isFinite(msg.server_time), 't0/server_time');
       break;
@@ -57,7 +70,7 @@ export function parseFrame(text) {
       need(typeof msg.code === 'string', 'code');
       break;
     default:
-      break; // cue and future types: ignored by this client
+      break; // future types: ignored by this client
   }
   return msg;
 }
@@ -70,10 +83,13 @@ export class StreamClient {
    *   with a state (embedded in the page) resumes from its position
    * @param {(channel, ch, ops|null) => void} o.onChange ops null: a snapshot replaced it
    * @param {(event) => void} [o.onEvent] status reports for the page and the test hook
+   * @param {(channel, cue) => void} [o.onCue] a show cue (docs/protocol.md, `cue`)
    */
-  constructor({ url, channels, onChange, onEvent = () => {} }) {
+  constructor({ url, channels, onChange, onEvent = () => {}, onCue = () => {} }) {
     this.url = url;
     this.onChange = onChange;
+    this.onCue = onCue;
+    this.cueReports = new Map(); // channel -> {id, executed_at}: the last cue this device ran
     this.onEvent = onEvent;
     this.channels = new Map();
     for (const c of channels) {
@@ -90,7 +106,7 @@ export class StreamClient {
     this.clockOffset = null;
     this.stopped = false;
     this.stats = { connects: 0, snapshots: 0, patches: 0, resyncs: 0, malformed: 0,
-      heartbeats: 0 };
+      heartbeats: 0, pongs: 0 };
     this.lastHeartbeat = null;
   }
 
@@ -183,6 +199,7 @@ export class StreamClient {
       case 'welcome': return this.welcome(msg);
       case 'snapshot': return this.snapshot(msg);
       case 'patch': return this.patch(msg);
+      case 'cue': return this.cue(msg);
       case 'pong': return this.pong(msg);
       case 'error':
         this.onEvent({ type: 'server-error', code: msg.code, message: msg.message,
@@ -205,8 +222,13 @@ export class StreamClient {
     if (Number.isFinite(interval) && interval >= 500) this.heartbeatMs = interval;
     this.onEvent({ type: 'connected', session: msg.session });
     this.hello();
-    // A short burst of pings gives a good clock estimate quickly, then one now and then.
-    for (const delay of [0, 300, 900]) this.timers.add(setTimeout(() => this.ping(), delay));
+    // A burst of pings gives a good clock estimate quickly, then one now and then. Show
+    // cues are scheduled by it, and a page busy loading models delays some pongs: of
+    // several samples the one with the shortest round trip is kept (NTP's rule).
+    for (const delay of CLOCK_BURST_MS) this.timers.add(setTimeout(() => this.ping(), delay));
+    for (let t = 3000; t <= CLOCK_SETTLE_MS; t += CLOCK_SETTLE_EVERY_MS) {
+      this.timers.add(setTimeout(() => this.ping(), t));
+    }
     this.timers.add(setInterval(() => this.ping(), PING_EVERY_MS));
     this.timers.add(setInterval(() => this.heartbeatAll(), this.heartbeatMs));
   }
@@ -245,6 +267,26 @@ export class StreamClient {
     this.heartbeatSoon();
   }
 
+  // A cue takes the next offset in the channel's log but leaves its state unchanged.
+  cue(msg) {
+    const ch = this.channels.get(msg.channel);
+    if (!ch || ch.awaitingSnapshot) return;
+    if (ch.state === null || msg.epoch !== ch.epoch || msg.offset !== ch.offset + 1) {
+      this.malformed(new Error(`cue ${msg.epoch}/${msg.offset} does not follow `
+        + `${ch.epoch}/${ch.offset}`), msg.channel);
+      return;
+    }
+    ch.offset = msg.offset;
+    this.stats.cues = (this.stats.cues || 0) + 1;
+    this.onCue(msg.channel, msg.cue);
+  }
+
+  // The show player ran a cue: the next heartbeat on that channel says when (server time).
+  reportCue(channel, id, executedAt) {
+    this.cueReports.set(channel, { id, executed_at: executedAt });
+    this.heartbeatSoon();
+  }
+
   // ---- clock -------------------------------------------------------------------------
 
   ping() {
@@ -255,11 +297,13 @@ export class StreamClient {
     const t1 = Date.now();
     const rtt = t1 - msg.t0;
     if (rtt < 0) return;
+    this.stats.pongs += 1;
     this.clockSamples.push({ rtt, offset: msg.server_time + rtt / 2 - t1 });
     if (this.clockSamples.length > CLOCK_SAMPLES) this.clockSamples.shift();
     // NTP's rule: the shortest round trip has the least asymmetry.
     const best = this.clockSamples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
     this.clockOffset = best.offset;
+    this.clockRtt = best.rtt;
     this.onEvent({ type: 'clock', offset: best.offset, rtt: best.rtt });
   }
 
@@ -290,7 +334,9 @@ export class StreamClient {
         ch.hash = digest;
         ch.hashOffset = offset;
       }
-      this.send({ type: 'heartbeat', channel, offset, state_hash: ch.hash });
+      const beat = { type: 'heartbeat', channel, offset, state_hash: ch.hash };
+      if (this.cueReports.has(channel)) beat.cue = this.cueReports.get(channel);
+      this.send(beat);
       this.stats.heartbeats += 1;
       this.lastHeartbeat = { channel, offset, state_hash: ch.hash };
       this.onEvent({ type: 'heartbeat', ...this.lastHeartbeat });

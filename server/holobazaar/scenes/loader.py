@@ -8,6 +8,7 @@ import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -48,6 +49,7 @@ class MarketContent:
     market: MarketFile
     displays: dict[str, Display]
     display_files: dict[str, str]
+    shows: dict[str, Any] = field(default_factory=dict)  # id -> holobazaar.shows.models.Show
 
     @property
     def id(self) -> str:
@@ -157,9 +159,12 @@ def _load_market(path: Path, content_dir: Path, content: Content) -> MarketConte
         _check_display(ddoc, market, display, content, problems)
         displays[display.id] = display
         display_files[display.id] = ddoc.file
+    from holobazaar.shows.loader import load_shows
+
+    shows = load_shows(path.parent, content_dir, market, displays, problems)
     if len(problems) > before:
         return None
-    return MarketContent(doc.file, market, displays, display_files)
+    return MarketContent(doc.file, market, displays, display_files, shows)
 
 
 def _check_market_refs(doc: SourceDocument, market: MarketFile, problems: list[Problem]) -> None:

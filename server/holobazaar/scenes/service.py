@@ -66,6 +66,8 @@ class SceneService:
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
         self.providers: list[BindingProvider] = []
+        # The shows domain's hook: (market, zone) -> the zone's show state, or None.
+        self.zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
         # Set by the app with several nodes: tells the others which items changed here, so
         # their copies of `items` are reloaded (see `peer_items_changed`).
@@ -133,9 +135,23 @@ class SceneService:
             titles[display.id] = state["display"]["title"]
             yield display_channel(market.id, display.id), state
         for zone in market.market.zones:
-            yield zone_channel(market.id, zone.id), compose_zone(
-                market.market, zone.id, market.displays)
+            yield zone_channel(market.id, zone.id), self.compose_zone(market, zone.id)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles)
+
+    def compose_zone(self, market: MarketContent, zone_id: str) -> dict:
+        state = compose_zone(market.market, zone_id, market.displays)
+        if self.zone_show is not None:
+            state["show"] = self.zone_show(market.id, zone_id)
+        return state
+
+    async def publish_zone(self, market_id: str, zone_id: str) -> None:
+        """Recompose and publish one zone channel (a show's state changed)."""
+        market = self.market(market_id)
+        if market is None:
+            return
+        async with self._publish_lock:
+            await self.hub.publish(zone_channel(market_id, zone_id),
+                                   self.compose_zone(market, zone_id))
 
     def bindings(self, market: MarketContent, display: Display) -> dict[str, Binding]:
         found: dict[str, Binding] = {}

@@ -297,6 +297,8 @@ class Connection:
             self._count("client_drift")
             self.hub.stats["drift"] += 1
             self.send_frame(self.hub.snapshot_frame(msg.channel))
+        if msg.cue is not None:
+            self.hub.report_cue(msg.channel, self.session, msg.cue.id, msg.cue.executed_at)
 
     def _leave(self, msg: Leave) -> None:
         if msg.channel is None:

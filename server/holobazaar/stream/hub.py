@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,6 +85,9 @@ class Hub:
         self.broker = broker
         self.channels: dict[str, Channel] = {}
         self.stats = {"published": 0, "delivered_frames": 0, "drift": 0, "resyncs": 0}
+        # Told about cue executions clients report in heartbeats: (channel, session, cue id,
+        # executed_at server ms). The shows domain measures sync spread with it.
+        self.cue_observers: list[Callable[[str, str, str, float], None]] = []
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
@@ -124,6 +127,23 @@ class Hub:
             if entry is not None:
                 entries.append(entry)
         return entries
+
+    async def send_event(self, name: str, type: str, data: dict) -> Entry:
+        """Append a non-state entry (a show `cue`) with the next offset: it reaches
+        subscribers in order with the patches and is replayed on resume like them; the
+        channel's state does not change. `data` is merged into the frame."""
+        channel = self._get(name)
+        async with channel.lock:
+            entry = await self.broker.append(name, type, data, channel.state)
+            self.stats["published"] += 1
+            return entry
+
+    def report_cue(self, channel: str, session: str, cue_id: str, executed_at: float) -> None:
+        for observer in self.cue_observers:
+            try:
+                observer(channel, session, cue_id, executed_at)
+            except Exception:  # a client's report must never break its connection
+                log.exception("cue observer failed")
 
     def _channel_from(self, name: str, head: Head) -> Channel:
         channel = Channel(name, head.epoch, head.offset, head.state)

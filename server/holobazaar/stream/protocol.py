@@ -53,11 +53,19 @@ class Ping(Message):
     t0: float
 
 
+class CueReport(Message):
+    id: str = Field(min_length=1, max_length=120)
+    executed_at: float = Field(description="Server-time estimate (ms) when the client "
+                               "executed the cue: its start, by the client's clock offset.",
+                               allow_inf_nan=False)
+
+
 class Heartbeat(Message):
     type: Literal["heartbeat"]
     channel: ChannelName
     offset: int = Field(ge=0)
     state_hash: Hash
+    cue: CueReport | None = Field(None, description="The last show cue this client ran.")
 
 
 class Leave(Message):
@@ -113,6 +121,29 @@ class Patch(Message):
     ops: list[PatchOp]
 
 
+class CueEvent(BaseModel):
+    show: str
+    event: Literal["go", "pause", "resume", "stop", "panic"]
+    id: str = Field(description="Unique per firing: clients run each id once.")
+    start_time: float = Field(description="Server ms when it takes effect (go: actions "
+                              "start; pause/resume: the freeze/thaw instant).")
+    number: str | None = None
+    name: str | None = None
+    duration: float | None = Field(None, description="ms")
+    group: str | None = Field(None, description="The group cue this one fired with.")
+    actions: list[dict[str, Any]] | None = Field(
+        None, description="Show actions (docs/shows.md), run from start_time.")
+    shift: float | None = Field(None, description="resume: ms every paused cue moves later.")
+
+
+class Cue(Message):
+    type: Literal["cue"]
+    channel: ChannelName
+    epoch: str
+    offset: int
+    cue: CueEvent
+
+
 class Pong(Message):
     type: Literal["pong"]
     t0: float
@@ -143,7 +174,8 @@ class Error(Message):
     channel: str | None = None
 
 
-ServerMessage = Annotated[Welcome | Snapshot | Patch | Pong | Error, Field(discriminator="type")]
+ServerMessage = Annotated[Welcome | Snapshot | Patch | Cue | Pong | Error,
+                          Field(discriminator="type")]
 
 
 def protocol_json_schema() -> dict[str, Any]:

@@ -23,6 +23,9 @@ from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
+from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
+from holobazaar.shows.routes import router as shows_router
+from holobazaar.shows.service import ShowService
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
@@ -86,6 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
         app.state.cluster = cluster
+        shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms)
+        osc_close = None
+        if settings.osc_port is not None:
+            assert settings.osc_secret is not None  # Settings refuses a port without one
+            app.state.osc = OscControl(shows.runner, settings.osc_secret,
+                                       parse_allow_list(settings.osc_allow))
+            transport, osc_close = await start_osc(settings.osc_host, settings.osc_port,
+                                                   app.state.osc)
+            app.state.osc_address = transport.get_extra_info("sockname")
+            log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         try:
@@ -97,6 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
             await cluster.close()
+            if osc_close is not None:
+                await osc_close()
+            await shows.close()
             await hub.close()
             engine.dispose()
 
@@ -106,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router,
+                   markers_router, shows_router,
                    pages.router, trust.router, accounts_router, accounts_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422

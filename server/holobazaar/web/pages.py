@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from holobazaar.scenes.service import display_channel
+from holobazaar.scenes.service import display_channel, zone_channel
 from holobazaar.scenes.templates import money, stock_label
 
 router = APIRouter(include_in_schema=False)
@@ -61,7 +61,8 @@ def display_page(request: Request, market: str, display: str) -> HTMLResponse:
     epoch, offset, state, _ = scenes.hub.snapshot(channel)
     nodes = sorted(state.get("nodes", {}).values(), key=lambda n: n.get("order", 0))
     boot = {"market": market, "display": display, "channel": channel, "ws": "/ws",
-            "epoch": epoch, "offset": offset, "state": state}
+            "epoch": epoch, "offset": offset, "state": state,
+            "zone_channel": zone_channel(market, found.displays[display].zone)}
     client = request.app.state.client
     return templates.TemplateResponse(request, "display.html", {
         "market": found.market.market,

@@ -1,0 +1,154 @@
+"""Show sync benchmark: N simulated devices on loopback, each with its own round-trip
+time (uniform 0..--max-rtt ms, half each way plus ±1 ms jitter) and clock skew (uniform
+±--max-skew ms), connect to a zone channel of a live server, estimate their clock offset
+with the protocol's ping/pong, and run the show's cues as they come. For each cue it
+prints the spread of the true execution instants (which only the simulation knows) and of
+the devices' own server-time estimates (what the performer console shows):
+
+    python bench/showsync.py --devices 200 --cues 3
+    python bench/showsync.py --url http://127.0.0.1:8000 --token hbt_...   # running server
+
+A benchmark, not a test: it prints figures and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from syncsim import make_devices, spread  # noqa: E402
+
+MARKET, SHOW, ZONE = "greenhaven", "harvest-collective", "orchard-row"
+CHANNEL = f"market/{MARKET}/zone/{ZONE}"
+BASE = f"/api/v1/shows/{MARKET}/{SHOW}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool(name: str) -> str:
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or name
+
+
+def start_server(port: int, data_dir: Path) -> tuple[subprocess.Popen, str]:
+    token = subprocess.run(
+        [tool("holobazaar"), "token", "create", "--role", "performer", "--market", MARKET,
+         "--name", "showsync bench", "--data-dir", str(data_dir)],
+        check=True, capture_output=True, text=True).stdout.strip()
+    server = subprocess.Popen(
+        [tool("holobazaar"), "serve", "--port", str(port), "--data-dir", str(data_dir),
+         "--content", str(REPO), "--no-watch", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return server, token
+
+
+def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not become ready")
+
+
+async def run(url: str, token: str, devices_n: int, cues: int, max_rtt: float,
+              max_skew: float, seed: int) -> None:
+    ws_url = url.replace("http", "ws", 1) + "/ws"
+    headers = {"Authorization": f"Bearer {token}"}
+    devices = make_devices(ws_url, devices_n, seed=seed, max_rtt=max_rtt, max_skew=max_skew)
+    started = time.perf_counter()
+    # Connect in batches: a burst of hundreds of handshakes is not what is measured.
+    for i in range(0, len(devices), 50):
+        await asyncio.gather(*(d.connect(CHANNEL) for d in devices[i:i + 50]))
+    await asyncio.gather(*(d.sync_clock() for d in devices))
+    errors = [abs(d.offset_ms + d.skew_ms) for d in devices]  # true offset is -skew
+    print(f"{devices_n} devices connected and synced in {time.perf_counter() - started:.1f} s"
+          f" (RTT 0-{max_rtt:.0f} ms, skew ±{max_skew:.0f} ms)")
+    print(f"clock offset error: median {statistics.median(errors):.2f} ms, "
+          f"max {max(errors):.2f} ms")
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+        rows = []
+        for n in range(cues):
+            # Each GO starts from a stopped show, so no earlier sequence is still firing.
+            (await http.post(f"{BASE}/stop")).raise_for_status()
+            number = ("1", "6", "7")[n % 3]
+            (await http.post(f"{BASE}/standby", json={"number": number})).raise_for_status()
+            await asyncio.sleep(0.2)
+            before = [len(d.executions) for d in devices]
+            response = await http.post(f"{BASE}/go")
+            if response.status_code != 200:
+                raise SystemExit(f"GO failed: {response.status_code} {response.text}")
+            async with asyncio.timeout(10):
+                while any(len(d.executions) <= b for d, b in zip(devices, before, strict=True)):
+                    await asyncio.sleep(0.01)
+            await asyncio.gather(*(d.report(CHANNEL) for d in devices))
+            await asyncio.sleep(0.3)
+            state = (await http.get(BASE)).json()
+            true = [d.executions[before[i]].true_ms for i, d in enumerate(devices)]
+            estimated = [d.executions[before[i]].estimated_ms for i, d in enumerate(devices)]
+            rows.append((number, spread(true), max(true) - min(true), spread(estimated),
+                         state["sync"]))
+            await asyncio.sleep(0.2)
+        (await http.post(f"{BASE}/stop")).raise_for_status()
+    print("cue  true p99 spread  true max-min  estimated p99  console (devices, p99, max-min)")
+    for n, p99, full, est, sync in rows:
+        print(f"{n:>3}  {p99:>12.2f} ms  {full:>9.2f} ms  {est:>10.2f} ms  "
+              f"({sync['devices']}, {sync['p99_spread_ms']} ms, {sync['spread_ms']} ms)")
+    worst = max(r[1] for r in rows)
+    print(f"worst true p99 spread: {worst:.2f} ms (target <= 20 ms): "
+          f"{'OK' if worst <= 20 else 'MISSED'}")
+    await asyncio.gather(*(d.close() for d in devices))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--cues", type=int, default=3, help="GOs to measure")
+    parser.add_argument("--max-rtt", type=float, default=200.0)
+    parser.add_argument("--max-skew", type=float, default=2000.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", help="use a running server instead of starting one")
+    parser.add_argument("--token", default=os.environ.get("HOLOBAZAAR_TOKEN"),
+                        help="performer token for --url [$HOLOBAZAAR_TOKEN]")
+    args = parser.parse_args()
+    server = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.url:
+            if not args.token:
+                raise SystemExit("--url needs --token (a performer API token)")
+            url, token = args.url.rstrip("/"), args.token
+        else:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            server, token = start_server(port, Path(tmp))
+            wait_ready(url)
+        try:
+            asyncio.run(run(url, token, args.devices, args.cues, args.max_rtt, args.max_skew,
+                            args.seed))
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

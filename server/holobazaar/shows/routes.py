@@ -1,0 +1,122 @@
+"""Show control API: performers (or admins) fire and stop cues; docs/shows.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from holobazaar.accounts.dependencies import require_role
+from holobazaar.shows.models import CueNumber
+from holobazaar.shows.runner import ShowError, ShowRunner
+from holobazaar.shows.service import ShowService
+
+router = APIRouter(prefix="/api/v1/shows", tags=["shows"])
+performer = Depends(require_role("performer"))
+
+
+class GoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cue: str | None = Field(
+        None, max_length=200,
+        description="The standing-by cue's id as the console saw it: a GO for a cue that "
+                    "has already fired (two performers at once) is refused, not repeated.")
+
+
+class StandbyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: CueNumber | None = Field(None, description="Cue to stand by [the first].")
+
+
+class JumpBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: CueNumber
+    go: bool = Field(False, description="Fire it at once.")
+
+
+def _service(request: Request) -> ShowService:
+    return request.app.state.shows
+
+
+def _runner(request: Request, market: str, show: str) -> ShowRunner:
+    try:
+        return _service(request).runner(market, show)
+    except ShowError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+
+
+async def _run(request: Request, runner: ShowRunner, operation) -> dict[str, Any]:
+    try:
+        result = await operation
+    except ShowError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    state = _service(request).state(runner)
+    if result:
+        state["result"] = result
+    return state
+
+
+@router.get("/{market}", dependencies=[performer])
+async def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
+    service = _service(request)
+    try:
+        shows = service.shows(market)
+    except ShowError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    out = []
+    for show_id, show in sorted(shows.items()):
+        runner = service.runners.get((market, show_id))
+        out.append({"id": show_id, "title": show.title, "zone": show.zone,
+                    "cues": len(show.cues),
+                    "status": runner.status() if runner else "ready"})
+    return out
+
+
+@router.get("/{market}/{show}", dependencies=[performer])
+async def show_state(request: Request, market: str, show: str) -> dict[str, Any]:
+    return _service(request).state(_runner(request, market, show))
+
+
+@router.post("/{market}/{show}/go", dependencies=[performer])
+async def go(request: Request, market: str, show: str,
+             body: GoBody | None = None) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.go(body.cue if body else None))
+
+
+@router.post("/{market}/{show}/standby", dependencies=[performer])
+async def standby(request: Request, market: str, show: str,
+                  body: StandbyBody | None = None) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.standby_cue(body.number if body else None))
+
+
+@router.post("/{market}/{show}/jump", dependencies=[performer])
+async def jump(request: Request, market: str, show: str, body: JumpBody) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.jump(body.number, body.go))
+
+
+@router.post("/{market}/{show}/pause", dependencies=[performer])
+async def pause(request: Request, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.pause())
+
+
+@router.post("/{market}/{show}/resume", dependencies=[performer])
+async def resume(request: Request, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.resume())
+
+
+@router.post("/{market}/{show}/stop", dependencies=[performer])
+async def stop(request: Request, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.stop())
+
+
+@router.post("/{market}/{show}/panic", dependencies=[performer])
+async def panic(request: Request, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(request, market, show)
+    return await _run(request, runner, runner.stop(panic=True))

@@ -1,0 +1,170 @@
+"""The show service: one runner per show, its output through the hub, and the sync spread
+clients report.
+
+A runner's output goes to its zone channels (a market-wide show: every zone of the
+market): first the zone state with the show's state (so a snapshot lets a late joiner join
+mid-cue), then the `cue` frame (hub.send_event). Clients report in heartbeats when they
+executed a cue; the spread of those instants is what the performer console shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from holobazaar.scenes.service import SceneService, zone_channel
+from holobazaar.shows import timing
+from holobazaar.shows.runner import Clock, ShowError, ShowRunner
+from holobazaar.stream.hub import Hub
+
+log = logging.getLogger(__name__)
+
+CUES_TRACKED = 50  # recent cues whose execution reports we keep
+REPORTS_PER_CUE = 20000
+
+
+@dataclass
+class CueSync:
+    """Execution instants clients reported for one cue (server-time estimates, ms)."""
+
+    id: str
+    number: str
+    start_time: float
+    reports: dict[str, float] = field(default_factory=dict)  # session -> executed_at
+
+    def summary(self) -> dict[str, Any]:
+        values = sorted(self.reports.values())
+        out: dict[str, Any] = {"id": self.id, "number": self.number,
+                               "start_time": self.start_time, "devices": len(values)}
+        if values:
+            out.update(spread_ms=round(values[-1] - values[0], 1),
+                       p99_spread_ms=round(span(values, 0.99), 1),
+                       mean_late_ms=round(sum(values) / len(values) - self.start_time, 1))
+        return out
+
+
+def span(values: list[float], quantile: float) -> float:
+    """Width of the central `quantile` of sorted values (p99: drop the 0.5% at each end),
+    what "within N ms of each other for 99% of devices" means."""
+    if len(values) < 2:
+        return 0.0
+    cut = (1.0 - quantile) / 2.0
+    lo = values[int(cut * (len(values) - 1))]
+    hi = values[round((1.0 - cut) * (len(values) - 1))]
+    return hi - lo
+
+
+class ShowService:
+    def __init__(self, scenes: SceneService, hub: Hub, lead_ms: float = 150.0,
+                 clock: Clock | None = None) -> None:
+        self.scenes, self.hub = scenes, hub
+        self.lead_ms, self.clock = lead_ms, clock
+        self.runners: dict[tuple[str, str], ShowRunner] = {}
+        self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
+        self.sync: OrderedDict[str, CueSync] = OrderedDict()
+        scenes.zone_show = self.zone_show
+        hub.cue_observers.append(self.on_report)
+
+    async def close(self) -> None:
+        for runner in self.runners.values():
+            await runner.close()
+
+    # ---- runners -------------------------------------------------------------------
+
+    def shows(self, market: str) -> dict[str, Any]:
+        content = self.scenes.market(market)
+        if content is None:
+            raise ShowError(404, f"no market {market!r}")
+        return content.shows
+
+    def runner(self, market: str, show_id: str) -> ShowRunner:
+        """The show's runner, made on first use; a show file edited since is picked up
+        when its runner is idle (a running show keeps the cues it started with)."""
+        shows = self.shows(market)
+        show = shows.get(show_id)
+        if show is None:
+            known = ", ".join(sorted(shows)) or "none"
+            raise ShowError(404, f"market {market!r} has no show {show_id!r} (shows: {known})")
+        key = (market, show_id)
+        runner = self.runners.get(key)
+        if runner is not None and runner.show != show and runner.status() in (
+                "ready", "finished", "stopped"):
+            self.runners.pop(key)
+            self._forget(runner)
+            runner.close_soon()
+            runner = None
+        if runner is None:
+            runner = ShowRunner(market, show, self._emit, self.clock, self.lead_ms)
+            runner.start()
+            self.runners[key] = runner
+        return runner
+
+    def _forget(self, runner: ShowRunner) -> None:
+        for key, current in list(self.zone_runner.items()):
+            if current is runner:
+                del self.zone_runner[key]
+
+    def zones(self, runner: ShowRunner) -> list[str]:
+        if runner.show.zone is not None:
+            return [runner.show.zone]
+        market = self.scenes.market(runner.market)
+        return [z.id for z in market.market.zones] if market else []
+
+    def zone_show(self, market: str, zone: str) -> dict | None:
+        runner = self.zone_runner.get((market, zone))
+        return runner.show_state() if runner is not None else None
+
+    async def _emit(self, runner: ShowRunner, event: dict | None) -> None:
+        zones = self.zones(runner)
+        for zone in zones:
+            self.zone_runner[(runner.market, zone)] = runner  # the zone's current show
+            await self.scenes.publish_zone(runner.market, zone)
+        if event is None:
+            return
+        if event["event"] == "go":
+            self._track(event)
+        for zone in zones:
+            await self.hub.send_event(zone_channel(runner.market, zone), "cue",
+                                      {"cue": event})
+
+    # ---- sync spread ---------------------------------------------------------------
+
+    def _track(self, cue: dict) -> None:
+        self.sync[cue["id"]] = CueSync(cue["id"], cue["number"], cue["start_time"])
+        while len(self.sync) > CUES_TRACKED:
+            self.sync.popitem(last=False)
+
+    def on_report(self, channel: str, session: str, cue_id: str, executed_at: float) -> None:
+        tracked = self.sync.get(cue_id)
+        if tracked is None or len(tracked.reports) >= REPORTS_PER_CUE:
+            return
+        # A client far off the cue's start (a stale or made-up report) says nothing about
+        # sync; it is ignored rather than widening the spread.
+        if abs(executed_at - tracked.start_time) <= 10_000:
+            tracked.reports[session] = executed_at
+
+    def devices(self, runner: ShowRunner) -> int:
+        return sum(self.hub.subscriber_count(zone_channel(runner.market, z))
+                   for z in self.zones(runner))
+
+    def state(self, runner: ShowRunner) -> dict[str, Any]:
+        """Everything the performer console shows."""
+        now = runner.clock.now()
+        last = runner.last_cue
+        sync = self.sync.get(last["id"]) if last else None
+        started = runner.started_at
+        reference = runner.paused_at if runner.paused_at is not None else now
+        return {
+            "market": runner.market, "server_time": round(now, 1),
+            "lead_ms": runner.lead_ms, **runner.show_state(),
+            "zone": runner.show.zone, "cue_list": runner.cue_list(),
+            "elapsed_ms": round(max(0.0, reference - started), 1) if started else 0.0,
+            "remaining_ms": round(runner.remaining_ms(), 1),
+            "length_ms": timing.total_length_ms(runner.show),
+            "devices": self.devices(runner),
+            "last_cue": {"id": last["id"], "number": last["number"],
+                         "start_time": last["start_time"]} if last else None,
+            "sync": sync.summary() if sync else None,
+        }
