@@ -31,6 +31,7 @@ HOW_TO = ("needs real Redis and PostgreSQL: export "
           "(.ci/run starts both and sets them)")
 
 MARKET, DISPLAY, SKU = "greenhaven", "zonneveld-greens", "TOM-BRANDY"
+QUICK_SHOW, QUICK_ZONE, QUICK_CUES = "quick-relay", "orchard-row", 16
 CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 ITEM_PATH = f"/api/v1/markets/{MARKET}/items/{SKU}"
 
@@ -200,3 +201,26 @@ def deployment(tmp: Path, label: str):
             yield found
         finally:
             found.stop_all()
+
+
+def write_quick_show(content: Path) -> None:
+    """A show whose cues follow each other every 0.4 s (the demo show's are tens of
+    seconds apart): one GO runs all of them, long enough to kill the clock's node."""
+    cues = []
+    for n in range(1, QUICK_CUES + 1):
+        cues.append(f"""    - number: "{n}"
+      name: Step {n}
+      duration: 0.2
+      post_wait: 0.4
+      continue: {"auto-continue" if n < QUICK_CUES else "none"}
+      actions:
+        - {{kind: overlay, title: "Step {n}", text: "Relay step {n}."}}
+""")
+    (content / "scenes" / MARKET / "shows" / f"{QUICK_SHOW}.yaml").write_text(
+        f"""version: 1
+show:
+  id: {QUICK_SHOW}
+  title: Quick relay
+  zone: {QUICK_ZONE}
+  cues:
+{"".join(cues)}""")

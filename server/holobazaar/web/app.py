@@ -90,6 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
         app.state.cluster = cluster
         shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms)
+        if cluster.distributed:
+            from holobazaar.shows.shared import SharedShows
+
+            SharedShows(shows, cluster, hub.broker)  # type: ignore[arg-type]
         osc_close = None
         if settings.osc_port is not None:
             assert settings.osc_secret is not None  # Settings refuses a port without one
