@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
+from holobazaar.audit.cli import audit_app
 from holobazaar.config import Settings
+from holobazaar.inventory.cli import inventory_app, simulate_app
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
                   help="AR storytelling and display server for food markets.")
@@ -23,6 +25,9 @@ tls_app = typer.Typer(no_args_is_help=True, help="HTTPS for phones: the local CA
 app.add_typer(tls_app, name="tls")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(audit_app, name="audit")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]

@@ -110,6 +110,22 @@ class Settings(BaseSettings):
             raise ValueError("OSC needs a shared secret: set HOLOBAZAAR_OSC_SECRET "
                              "(8+ characters) with --osc-port")
         return self
+    # Inventory truth and the reconciler (docs/inventory.md).
+    inventory_replay_window: float = Field(
+        300.0, gt=0, description="Seconds a signed feed request's timestamp may be off.")
+    inventory_max_body: int = Field(16 * 1024 * 1024, ge=1024,
+                                    description="Largest feed body accepted (bytes).")
+    inventory_stale_after: float = Field(
+        900.0, gt=0, description="Seconds of feed silence before displays show 'unverified'.")
+    reconcile_interval: float = Field(10.0, gt=0, description="Seconds between full sweeps.")
+    hold_price_change: float = Field(
+        50.0, gt=0, description="A price moving more than this percent is held for a curator.")
+    breaker_share: float = Field(
+        0.5, gt=0, le=1, description="A batch changing more than this share of a market's "
+        "items is held whole (circuit breaker).")
+    breaker_min: int = Field(10, ge=1, description="Changes a batch needs before the circuit "
+                             "breaker can trip.")
+    pull_timeout: float = Field(10.0, gt=0, description="Seconds a pull feed request may take.")
 
     @field_validator("broker_url")
     @classmethod

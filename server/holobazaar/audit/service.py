@@ -81,3 +81,22 @@ def recent(session: Session, limit: int = 100, action: str | None = None) -> lis
     if action is not None:
         query = query.where(AuditEntry.action == action)
     return list(session.exec(query))
+
+
+def count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.exec(select(func.count()).select_from(AuditEntry)).one()
+
+
+def export_lines(session: Session, since: datetime | None = None):
+    """JSON Lines of the entries (time >= since), each with its hash and prev_hash, so an
+    export can be checked against the chain."""
+    query = select(AuditEntry).order_by(col(AuditEntry.id))
+    if since is not None:
+        query = query.where(AuditEntry.time >= since)
+    for entry in session.exec(query.execution_options(yield_per=1000)):
+        yield json.dumps({"id": entry.id, "time": _time_text(entry.time), "actor": entry.actor,
+                          "action": entry.action, "market": entry.market,
+                          "detail": json.loads(entry.detail), "prev_hash": entry.prev_hash,
+                          "hash": entry.hash}, ensure_ascii=False)

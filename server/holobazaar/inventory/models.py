@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, DateTime, Numeric
+from sqlalchemy import BigInteger, Column, DateTime, Numeric
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -28,6 +28,12 @@ class InventoryItem(SQLModel, table=True):
     farm: str | None = SQLField(default=None, max_length=64)
     source: str = SQLField(max_length=32)
     updated_at: datetime = SQLField(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The feed's own version and time of this row: an event older than what is stored is
+    # ignored, so events arriving out of order never move an item backwards.
+    source_version: int = SQLField(default=0, sa_column=Column(BigInteger, nullable=False,
+                                                               server_default="0"))
+    source_timestamp: datetime | None = SQLField(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 class ItemUpdate(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -9,6 +11,7 @@ from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.inventory import service
 from holobazaar.inventory.models import ItemOut, ItemUpdate
+from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.service import SceneService
 
@@ -20,7 +23,11 @@ def get_scenes(request: Request) -> SceneService:
 
 
 def _out(facts: ItemFacts) -> ItemOut:
-    return ItemOut(**facts.as_state())
+    state = facts.as_state()
+    state["price"] = str(facts.price.quantize(Decimal("0.01")))  # the truth, not the notice
+    state.pop("notice", None)
+    state.pop("verified", None)
+    return ItemOut(**state)
 
 
 @router.get("", response_model=list[ItemOut])
@@ -31,7 +38,7 @@ def list_items(market: str, scenes: SceneService = Depends(get_scenes)) -> list[
 
 
 @router.patch("/{sku}", response_model=ItemOut)
-async def update_item(market: str, sku: str, change: ItemUpdate,
+async def update_item(market: str, sku: str, change: ItemUpdate, request: Request,
                       scenes: SceneService = Depends(get_scenes),
                       principal: Principal = Depends(require_role("curator"))) -> ItemOut:
     if scenes.market(market) is None:
@@ -40,5 +47,6 @@ async def update_item(market: str, sku: str, change: ItemUpdate,
         facts = await run_in_threadpool(service.update_item, scenes.engine, market, sku, change)
     except service.ItemNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    await scenes.items_changed(market, [facts])
+    # Through the reconciler, so a held or unverified item keeps its notice.
+    await request.app.state.reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
     return _out(facts)

@@ -41,9 +41,13 @@ class ItemFacts:
     stock: int | None
     status: str
     farm: str | None
+    # Set by the reconciler (inventory): a held price is replaced by `notice` ("price at
+    # the stall") so nothing shown can be wrong; `verified=False` when the feed is stale.
+    notice: str | None = None
+    verified: bool = True
 
     def as_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "sku": self.sku,
             "name": self.name,
             # Prices travel as decimal strings: never floats.
@@ -54,6 +58,11 @@ class ItemFacts:
             "status": self.status,
             "farm": self.farm,
         }
+        if self.notice is not None:
+            state["price"], state["notice"] = None, self.notice
+        if not self.verified:
+            state["verified"] = False
+        return state
 
 
 @dataclass(frozen=True)
@@ -94,11 +103,17 @@ def template_view(value: Any) -> Any:
 
 def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> SimpleNamespace:
     farm = farms.get(facts.farm) if facts.farm else None
+    price = templates.money(facts.price, facts.currency)
+    amount = str(facts.price.quantize(Decimal("0.01")))
+    if facts.notice is not None:
+        price = amount = facts.notice
+    elif not facts.verified:
+        price = f"{price} (unverified)"
     return template_view(dict(
         sku=facts.sku,
         name=facts.name,
-        price=templates.money(facts.price, facts.currency),
-        amount=str(facts.price.quantize(Decimal("0.01"))),
+        price=price,
+        amount=amount,
         currency=facts.currency,
         unit=facts.unit,
         stock=facts.stock,

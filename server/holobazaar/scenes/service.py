@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -179,13 +180,18 @@ class SceneService:
                 if market_id is None or market.id == market_id:
                     await self.hub.publish_many(self.compose(market))
 
-    async def items_changed(self, market_id: str, facts: Iterable[ItemFacts]) -> None:
-        """Inventory changed: recompose the displays bound to those items."""
+    async def items_changed(self, market_id: str, facts: Iterable[ItemFacts],
+                            removed: Iterable[str] = ()) -> None:
+        """Inventory changed (or items were `removed`): recompose the displays bound to
+        those items."""
         if self.market(market_id) is None:
             return
         facts = list(facts)
+        gone = set(removed)
+        changed = {f.sku for f in facts} | gone
         self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
-        changed = {f.sku for f in facts}
+        for sku in gone:
+            self.items[market_id].pop(sku, None)
         if self.announce is not None:
             # First, so other nodes' copies are fresh about when clients see the change.
             await self.announce(market_id, sorted(changed))
@@ -199,16 +205,17 @@ class SceneService:
             await self._recompose(market_id, changed)
 
     async def _reload(self, market_id: str, skus: list[str] | None) -> None:
+        """Our copy of these items from the database. The reconciler's overlays (a held
+        item's notice, `verified`) are not stored there: they stay as they were here."""
         fresh = await run_in_threadpool(inventory.load_items, self.engine, market_id)
-        if skus is None:
-            self.items[market_id] = fresh
-            return
         current = self.items.setdefault(market_id, {})
-        for sku in skus:
-            if sku in fresh:
-                current[sku] = fresh[sku]
-            else:
+        for sku in (list(set(current) | set(fresh)) if skus is None else skus):
+            if sku not in fresh:
                 current.pop(sku, None)
+                continue
+            old = current.get(sku)
+            current[sku] = fresh[sku] if old is None else replace(
+                fresh[sku], notice=old.notice, verified=old.verified)
 
     async def _recompose(self, market_id: str, changed: set[str]) -> None:
         market = self.market(market_id)

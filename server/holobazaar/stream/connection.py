@@ -297,6 +297,7 @@ class Connection:
             self._count("client_drift")
             self.hub.stats["drift"] += 1
             self.send_frame(self.hub.snapshot_frame(msg.channel))
+            self.hub.report_drift(msg.channel, msg.offset, msg.state_hash)
         if msg.cue is not None:
             self.hub.report_cue(msg.channel, self.session, msg.cue.id, msg.cue.executed_at)
 

@@ -88,6 +88,9 @@ class Hub:
         # Told about cue executions clients report in heartbeats: (channel, session, cue id,
         # executed_at server ms). The shows domain measures sync spread with it.
         self.cue_observers: list[Callable[[str, str, str, float], None]] = []
+        # Told (channel, offset, client_hash, server_hash) when a client's heartbeat shows
+        # it renders something else (the reconciler records it); must not block.
+        self.drift_listeners: list[Callable[[str, int, str, str], None]] = []
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
@@ -306,6 +309,15 @@ class Hub:
         if expected is None:
             return None
         return expected == digest
+
+    def report_drift(self, name: str, offset: int, client_hash: str) -> None:
+        channel = self.channels.get(name)
+        server_hash = channel.hashes.get(offset, "") if channel else ""
+        for listener in self.drift_listeners:
+            try:
+                listener(name, offset, client_hash, server_hash)
+            except Exception:  # a listener's failure must not break the connection
+                log.exception("drift listener failed")
 
     def subscriber_count(self, name: str) -> int:
         channel = self.channels.get(name)

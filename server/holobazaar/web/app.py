@@ -19,6 +19,11 @@ from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.config import Settings
+from holobazaar.inventory.feed_routes import policy_of
+from holobazaar.inventory.feed_routes import router as inventory_truth_router
+from holobazaar.inventory.metrics import ReconcileCollector
+from holobazaar.inventory.pull import Poller
+from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
 from holobazaar.scenes.routes import router as scenes_router
@@ -71,6 +76,18 @@ def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
     cluster.listen("inventory", on_inventory)
 
 
+async def resync_reconciler(reconciler: Reconciler, data: dict | None) -> None:
+    """Another node changed inventory: its holds may have changed too. Reload this node's
+    copy of the held set from the database (forcing the reconciler's revision check) and
+    put the overlays back on the items the scene service just reloaded."""
+    market = data.get("market") if isinstance(data, dict) else None
+    for found in reconciler.markets():
+        if market is None or found.id == market:
+            reconciler.revisions[found.id] = -1
+            await reconciler._sync_from_database(found.id)
+            reconciler._apply_overlays(found)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -105,10 +122,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
         stop = asyncio.Event()
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
+        reconciler = Reconciler(scenes, engine, stale_after=settings.inventory_stale_after,
+                                interval=settings.reconcile_interval)
+        await reconciler.start()
+        poller = Poller(reconciler, lambda: policy_of(settings), settings.pull_timeout)
+        app.state.reconciler, app.state.poller = reconciler, poller
+        app.state.metric_collectors.append(ReconcileCollector(reconciler, poller))
+        # Single-writer duties: once across the cluster, under a lease (one node: always).
+        cluster.singleton("reconcile-sweep", lambda: reconciler.run(stop))
+        cluster.singleton("pull-feeds", lambda: poller.run(stop))
+        background: list[asyncio.Task] = []
+        if cluster.distributed:
+            cluster.listen("inventory", lambda data: resync_reconciler(reconciler, data))
         try:
             yield
         finally:
             stop.set()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 5)
+            await reconciler.drain()
             if watcher is not None:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -125,8 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
+    app.state.metric_collectors = []  # extra Prometheus collectors (domains add theirs)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router, shows_router,
+                   markers_router, shows_router, inventory_truth_router,
                    pages.router, trust.router, accounts_router, accounts_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422

@@ -58,5 +58,7 @@ class _StreamCollector:
 def metrics(request: Request) -> PlainTextResponse:
     registry = CollectorRegistry()
     registry.register(_StreamCollector(request.app))
+    for collector in getattr(request.app.state, "metric_collectors", []):
+        registry.register(collector)
     return PlainTextResponse(generate_latest(registry).decode(),
                              media_type="text/plain; version=0.0.4")

@@ -1,0 +1,284 @@
+"""Feed and reconcile API: the signed push webhook, feed configuration, held changes,
+mismatches, the glitch drill and the figures."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.models import Principal
+from holobazaar.audit import service as audit
+from holobazaar.db import session_scope
+from holobazaar.inventory import feeds, truth
+from holobazaar.inventory.reconciler import KINDS, Reconciler
+from holobazaar.inventory.tables import FeedConfig, HeldChange, ItemHistory, Mismatch
+from holobazaar.scenes.loader import MarketContent
+
+router = APIRouter(tags=["inventory truth"])
+
+
+def _reconciler(request: Request) -> Reconciler:
+    return request.app.state.reconciler
+
+
+def _market(request: Request, market: str) -> MarketContent:
+    found = request.app.state.scenes.market(market)
+    if found is None:
+        raise HTTPException(404, f"no market {market!r}")
+    return found
+
+
+def policy_of(settings) -> truth.Policy:
+    return truth.Policy(settings.hold_price_change, settings.breaker_share,
+                        settings.breaker_min)
+
+
+def _secret(engine, market: str) -> str | None:
+    with session_scope(engine) as session:
+        feed = session.get(FeedConfig, market)
+        return feed.secret if feed else None
+
+
+@router.post("/api/v1/inventory/{market}/events")
+async def push_events(
+    market: str, request: Request,
+    signature: str | None = Header(None, alias=feeds.SIGNATURE_HEADER),
+    timestamp: str | None = Header(None, alias=feeds.TIMESTAMP_HEADER),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+) -> JSONResponse:
+    """A batch of upserts and removals from the market's stock system. Authenticated by
+    the HMAC signature with the market's secret (not a user role: the caller is a machine
+    holding the secret). Answered only once the batch is durably committed."""
+    found = _market(request, market)
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+    body = await request.body()
+    if len(body) > settings.inventory_max_body:
+        raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")
+    secret = await run_in_threadpool(_secret, engine, market)
+    try:
+        feeds.check_signature(secret, signature, timestamp, body,
+                              settings.inventory_replay_window)
+    except feeds.SignatureError as exc:
+        raise HTTPException(401, str(exc)) from None
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise HTTPException(400, "Idempotency-Key header required (1-200 characters)")
+    try:
+        rows = feeds.parse_json(body)
+    except feeds.FeedFormatError as exc:
+        raise HTTPException(400, str(exc)) from None
+    try:
+        result = await run_in_threadpool(
+            truth.apply_batch, engine, market, rows, source="push",
+            body_digest=feeds.body_hash(body), key=idempotency_key,
+            policy=policy_of(settings), currency=found.market.market.currency,
+            actor=f"feed:{market}")
+    except truth.IdempotencyConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    if not result.replayed:
+        await _reconciler(request).feed_changed(market, result)
+    return JSONResponse(result.response,
+                        headers={"Idempotent-Replayed": "true"} if result.replayed else None)
+
+
+class FeedSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pull_url: AnyHttpUrl | None = None
+    pull_format: Literal["json", "csv"] = "json"
+    pull_interval: float = Field(60.0, ge=1, le=86400)
+    disappear: Literal["sold_out", "remove", "keep"] = "sold_out"
+
+
+def _feed_out(feed: FeedConfig) -> dict:
+    return {"market": feed.market, "has_secret": feed.secret is not None,
+            "pull_url": feed.pull_url, "pull_format": feed.pull_format,
+            "pull_interval": feed.pull_interval, "disappear": feed.disappear,
+            "last_feed_at": feed.last_feed_at, "revision": feed.revision}
+
+
+@router.put("/api/v1/inventory/{market}/feed")
+async def put_feed(market: str, change: FeedSettings, request: Request,
+                   principal: Principal = Depends(require_role("admin"))) -> dict:
+    """Configure the pull feed (the secret is set with POST .../secret)."""
+    _market(request, market)
+
+    def write() -> dict:
+        with session_scope(request.app.state.engine) as session:
+            feed = truth.lock_feed(session, market)
+            feed.pull_url = str(change.pull_url) if change.pull_url else None
+            feed.pull_format, feed.pull_interval = change.pull_format, change.pull_interval
+            feed.disappear, feed.etag, feed.last_modified = change.disappear, None, None
+            feed.last_feed_at = feed.last_feed_at or truth._now()
+            session.add(feed)
+            audit.append(session, principal.actor, "inventory.feed", market,
+                         change.model_dump(mode="json"))
+            return _feed_out(feed)
+
+    out = await run_in_threadpool(write)
+    request.app.state.poller.due.pop(market, None)
+    return out
+
+
+@router.get("/api/v1/inventory/{market}/feed")
+async def get_feed(market: str, request: Request,
+                   _: Principal = Depends(require_role("curator"))) -> dict:
+    _market(request, market)
+
+    def read() -> dict:
+        with session_scope(request.app.state.engine) as session:
+            feed = session.get(FeedConfig, market) or FeedConfig(market=market)
+            return _feed_out(feed)
+
+    return await run_in_threadpool(read)
+
+
+def new_secret(engine, market: str, actor: str) -> str:
+    """Generate and store a market's webhook secret (replacing any); returned once."""
+    secret = "hbs_" + secrets.token_urlsafe(32)
+    with session_scope(engine) as session:
+        feed = truth.lock_feed(session, market)
+        feed.secret = secret
+        # The staleness clock starts when a feed is configured, not at the epoch.
+        feed.last_feed_at = feed.last_feed_at or truth._now()
+        session.add(feed)
+        audit.append(session, actor, "inventory.secret", market, {"rotated": True})
+    return secret
+
+
+@router.post("/api/v1/inventory/{market}/secret")
+async def rotate_secret(market: str, request: Request,
+                        principal: Principal = Depends(require_role("admin"))) -> dict:
+    """A new webhook secret, shown only in this response."""
+    _market(request, market)
+    secret = await run_in_threadpool(new_secret, request.app.state.engine, market,
+                                     principal.actor)
+    await run_in_threadpool(_reconciler(request)._reload_feed, market)
+    return {"market": market, "secret": secret}
+
+
+@router.get("/api/v1/inventory/{market}/items/{sku}/history")
+async def item_history(market: str, sku: str, request: Request,
+                       _: Principal = Depends(require_role("curator"))) -> list[dict]:
+    def read() -> list[dict]:
+        with session_scope(request.app.state.engine) as session:
+            return [r.model_dump() for r in session.exec(
+                select(ItemHistory).where(ItemHistory.market == market, ItemHistory.sku == sku)
+                .order_by(col(ItemHistory.id)))]
+
+    return await run_in_threadpool(read)
+
+
+# ---- reconcile -------------------------------------------------------------------------
+
+@router.get("/api/v1/reconcile/{market}/summary")
+async def summary(market: str, request: Request,
+                  _: Principal = Depends(require_role("curator"))) -> dict:
+    _market(request, market)
+    return _reconciler(request).summary(market)
+
+
+@router.get("/api/v1/reconcile/{market}/mismatches")
+async def mismatches(market: str, request: Request,
+                     kind: Literal[KINDS] | None = Query(None),  # type: ignore[valid-type]
+                     open_only: bool = Query(False, alias="open"),
+                     since: datetime | None = None, limit: int = Query(200, ge=1, le=5000),
+                     _: Principal = Depends(require_role("curator"))) -> list[dict]:
+    _market(request, market)
+
+    def read() -> list[dict]:
+        with session_scope(request.app.state.engine) as session:
+            query = select(Mismatch).where(Mismatch.market == market)
+            if kind:
+                query = query.where(Mismatch.kind == kind)
+            if open_only:
+                query = query.where(col(Mismatch.resolved_at).is_(None))
+            if since:
+                query = query.where(Mismatch.detected_at >= since)
+            return [m.model_dump() for m in session.exec(
+                query.order_by(col(Mismatch.id).desc()).limit(limit))]
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/api/v1/reconcile/{market}/held")
+async def held(market: str, request: Request,
+               _: Principal = Depends(require_role("curator"))) -> list[dict]:
+    _market(request, market)
+    rows = await run_in_threadpool(truth.open_held, request.app.state.engine, market)
+    return [r.model_dump() for r in rows]
+
+
+async def _decide(request: Request, market: str, ids: list[int], decision: str,
+                  principal: Principal) -> dict:
+    if decision not in ("approve", "reject"):
+        raise HTTPException(404, f"unknown decision {decision!r} (approve or reject)")
+    try:
+        result = await run_in_threadpool(truth.decide, request.app.state.engine, market, ids,
+                                         decision == "approve", principal.actor)
+    except truth.HeldNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    await _reconciler(request).feed_changed(market, result)
+    return result.response
+
+
+@router.post("/api/v1/reconcile/{market}/held/{held_id}/{decision}")
+async def decide_one(market: str, held_id: int, decision: str, request: Request,
+                     principal: Principal = Depends(require_role("curator"))) -> dict:
+    """Approve (apply) or reject (drop) one held change."""
+    _market(request, market)
+    return await _decide(request, market, [held_id], decision, principal)
+
+
+@router.post("/api/v1/reconcile/{market}/batches/{batch_id}/{decision}")
+async def decide_batch(market: str, batch_id: int, decision: str, request: Request,
+                       principal: Principal = Depends(require_role("curator"))) -> dict:
+    """Approve or reject every open held change of one batch (a tripped circuit breaker)."""
+    _market(request, market)
+    ids = await run_in_threadpool(truth.held_ids_of_batch, request.app.state.engine, market,
+                                  batch_id)
+    if not ids:
+        raise HTTPException(404, f"batch {batch_id} has no open held changes")
+    return await _decide(request, market, ids, decision, principal)
+
+
+class DrillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int | None = None
+    displays: int | None = Field(None, ge=1, le=100_000)
+
+
+@router.post("/api/v1/reconcile/{market}/drill")
+async def drill(market: str, request: Request, body: DrillRequest = Body(DrillRequest()),
+                principal: Principal = Depends(require_role("admin"))) -> dict:
+    """The glitch drill: scramble some displays; the reconciler finds and repairs them."""
+    _market(request, market)
+    scrambled = await _reconciler(request).drill(market, body.seed, body.displays)
+
+    def note() -> None:
+        with session_scope(request.app.state.engine) as session:
+            audit.append(session, principal.actor, "reconcile.drill", market,
+                         {"seed": body.seed, "scrambled": scrambled})
+
+    await run_in_threadpool(note)
+    return {"market": market, "scrambled": scrambled}
+
+
+@router.post("/api/v1/reconcile/{market}/sweep")
+async def sweep(market: str, request: Request,
+                _: Principal = Depends(require_role("curator"))) -> dict:
+    """Run a full sweep of the market now."""
+    _market(request, market)
+    return await _reconciler(request).sweep(market)
+
+
+__all__ = ["HeldChange", "router"]

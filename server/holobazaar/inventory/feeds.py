@@ -1,0 +1,178 @@
+"""Feed input: webhook signatures, and parsing JSON/CSV feed bodies into validated events.
+
+Every row is validated on its own: a bad row is reported with its line and the good rows
+still apply. Prices are decimals from the text (JSON numbers are parsed as Decimal, never
+float); NaN, infinities, negative prices, absurd quantities and unknown currencies are
+refused per row."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from holobazaar.inventory.models import StockStatus
+
+SIGNATURE_HEADER = "X-Holobazaar-Signature"
+TIMESTAMP_HEADER = "X-Holobazaar-Timestamp"
+MAX_VERSION = 2**62
+
+
+class FeedEvent(BaseModel):
+    """One upsert or removal. For a new SKU, name and price are required; for a known SKU
+    omitted fields keep their stored values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["upsert", "remove"] = "upsert"
+    sku: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    name: str | None = Field(None, min_length=1, max_length=120)
+    price: Decimal | None = Field(None, ge=0, le=Decimal("1000000"), allow_inf_nan=False,
+                                  decimal_places=4)
+    currency: str | None = None
+    unit: str | None = Field(None, min_length=1, max_length=20)
+    stock: int | None = Field(None, ge=0, le=10_000_000)
+    status: StockStatus | None = None
+    producer: str | None = Field(None, min_length=1, max_length=64)
+    source_version: int | None = Field(None, ge=0, le=MAX_VERSION)
+    source_timestamp: datetime | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) != 3 or pycountry.currencies.get(alpha_3=value.upper()) is None:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value.upper()
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    sku: str | None
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "sku": self.sku, "error": self.error}
+
+
+Parsed = tuple[int, "FeedEvent | RowError"]  # (line, event or why the row is refused)
+
+
+class FeedFormatError(ValueError):
+    """The body as a whole is unreadable (nothing is applied)."""
+
+
+class SignatureError(Exception):
+    """Why a webhook request is refused (401)."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 over `<timestamp>.<raw body>`."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
+                   hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def check_signature(secret: str | None, signature: str | None, timestamp: str | None,
+                    body: bytes, window: float, now: float | None = None) -> None:
+    if secret is None:
+        raise SignatureError("no webhook secret is configured for this market "
+                             "(holobazaar inventory secret --market M)")
+    if not signature:
+        raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    if not timestamp:
+        raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds")
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > window:
+        raise SignatureError(f"{TIMESTAMP_HEADER} is outside the {window:g} s replay window")
+    if not signature.startswith("sha256="):
+        raise SignatureError(f"{SIGNATURE_HEADER} must be sha256=<hex>")
+    # Constant-time comparison: the signature must not be guessable byte by byte.
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode()):
+        raise SignatureError("signature does not match the body")
+
+
+def body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _validate(line: int, raw: Any) -> FeedEvent | RowError:
+    if not isinstance(raw, dict):
+        return RowError(line, None, "an event is a JSON object")
+    sku = raw.get("sku") if isinstance(raw.get("sku"), str) else None
+    try:
+        return FeedEvent.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        return RowError(line, sku, f"{where}: {first['msg']}")
+
+
+def _json_constant(name: str) -> Decimal:
+    # NaN/Infinity literals become Decimals so the row is refused, not the whole body.
+    return Decimal(name)
+
+
+def parse_json(body: bytes) -> list[Parsed]:
+    """`{"events": [...]}` or a bare list. `line` is the event's 1-based position."""
+    try:
+        doc = json.loads(body, parse_float=Decimal, parse_constant=_json_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FeedFormatError(f"body is not JSON: {exc}") from None
+    if isinstance(doc, dict):
+        if set(doc) - {"events"}:
+            raise FeedFormatError("unknown top-level keys: "
+                                  + ", ".join(sorted(set(doc) - {"events"})))
+        doc = doc.get("events")
+    if not isinstance(doc, list):
+        raise FeedFormatError('expected {"events": [...]} or a JSON list of events')
+    return [(i, _validate(i, raw)) for i, raw in enumerate(doc, start=1)]
+
+
+def parse_csv(body: bytes) -> list[Parsed]:
+    """A header row naming FeedEvent fields; empty cells are omitted. `line` is the
+    CSV line number (the header is line 1)."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FeedFormatError(f"CSV is not UTF-8: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames or "sku" not in reader.fieldnames:
+        raise FeedFormatError("CSV needs a header row with at least a 'sku' column")
+    unknown = set(reader.fieldnames) - set(FeedEvent.model_fields)
+    if unknown:
+        raise FeedFormatError("unknown CSV columns: " + ", ".join(sorted(unknown)))
+    out: list[Parsed] = []
+    try:
+        for row in reader:
+            if None in row:
+                out.append((reader.line_num, RowError(reader.line_num, row.get("sku"),
+                                                      "more cells than columns")))
+                continue
+            out.append((reader.line_num, _validate(
+                reader.line_num, {k: v.strip() for k, v in row.items() if v and v.strip()})))
+    except csv.Error as exc:
+        out.append((reader.line_num, RowError(reader.line_num, None, f"unreadable CSV: {exc}")))
+    return out
+
+
+def parse(body: bytes, fmt: str) -> list[Parsed]:
+    if fmt == "csv":
+        return parse_csv(body)
+    if fmt == "json":
+        return parse_json(body)
+    raise FeedFormatError(f"unknown feed format {fmt!r} (json or csv)")

@@ -1,0 +1,474 @@
+"""The reconciler: what every display shows must match what the inventory says.
+
+The truth is the scene service's item facts (loaded from the database, updated by every
+accepted batch); on top of it go the overlays this module owns: a held item shows "price
+at the stall", and every item of a market whose feed is silent past the TTL is marked
+unverified. A display's expected state is the compositor's output for those facts; the
+state the hub last published is what clients show. Any difference is a typed mismatch,
+recorded (database + audit log) and corrected at once by publishing the expected state
+through the hub - the only path to clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+
+from holobazaar.audit import service as audit
+from holobazaar.db import session_scope
+from holobazaar.inventory import service as inventory_service
+from holobazaar.inventory.tables import FeedConfig, HeldChange, Mismatch
+from holobazaar.inventory.truth import BatchResult
+from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.loader import MarketContent
+from holobazaar.scenes.models import Display, iter_nodes
+from holobazaar.scenes.service import SceneService, display_channel
+
+log = logging.getLogger(__name__)
+
+HELD_NOTICE = "price at the stall"
+KINDS = ("price", "stock", "identity", "stale", "client_drift")
+
+
+@dataclass
+class Found:
+    display: str
+    sku: str | None
+    kind: str
+    expected: Any
+    shown: Any
+    fixable: bool = True  # False: publishing cannot fix it (the binding names no item)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
+    return moment
+
+
+def bound_skus(display: Display) -> set[str]:
+    return set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+
+
+def classify(display: str, expected: dict, shown: dict) -> list[Found]:
+    """Name what differs between the expected and the shown state, item by item."""
+    found: list[Found] = []
+    want, have = expected.get("items", {}), shown.get("items", {}) or {}
+    for sku in sorted(set(want) | set(have)):
+        e, s = want.get(sku), have.get(sku)
+        if e == s:
+            continue
+        if e is None or s is None or not isinstance(s, dict) or s.get("sku") != sku \
+                or s.get("name") != e.get("name"):
+            found.append(Found(display, sku, "identity", e, s))
+        elif (s.get("price"), s.get("notice"), s.get("currency")) != (
+                e.get("price"), e.get("notice"), e.get("currency")):
+            found.append(Found(display, sku, "price", e, s))
+        elif (s.get("status"), s.get("stock")) != (e.get("status"), e.get("stock")):
+            found.append(Found(display, sku, "stock", e, s))
+        elif s.get("verified", True) != e.get("verified", True):
+            found.append(Found(display, sku, "stale", e, s))
+        else:
+            found.append(Found(display, sku, "price", e, s))
+    if not found:
+        # Items agree but something else (node text, labels) does not: the display does not
+        # show what its bindings imply.
+        found.append(Found(display, None, "identity", {"nodes": "as composed"},
+                           {"nodes": "differs"}))
+    return found
+
+
+class Reconciler:
+    def __init__(self, scenes: SceneService, engine: Engine, *, stale_after: float,
+                 interval: float) -> None:
+        self.scenes = scenes
+        self.hub = scenes.hub
+        self.engine = engine
+        self.stale_after = stale_after
+        self.interval = interval
+        self.held: dict[str, set[str]] = {}
+        self.stale: dict[str, datetime] = {}  # market -> since when
+        self.feeds: dict[str, FeedConfig] = {}
+        self.revisions: dict[str, int] = {}
+        self.open: dict[tuple[str, str, str | None, str], int] = {}
+        self.time_to_correct: deque[float] = deque(maxlen=2000)
+        self.counts: dict[str, int] = {"detected": 0, "corrected": 0, "sweeps": 0,
+                                       "feed_failures": 0, "batches": 0}
+        self.detected_by_kind: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self.last_sweep_seconds = 0.0
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await run_in_threadpool(self._load_state)
+        self.hub.drift_listeners.append(self.on_drift)
+        for market in self.markets():
+            self._apply_overlays(market)
+        await self.scenes.refresh()
+
+    def _load_state(self) -> None:
+        with session_scope(self.engine) as session:
+            self.held = {}
+            for held in session.exec(select(HeldChange).where(
+                    col(HeldChange.decision).is_(None))):
+                self.held.setdefault(held.market, set()).add(held.sku)
+            self.feeds = {f.market: f for f in session.exec(select(FeedConfig))}
+            self.revisions = {m: f.revision for m, f in self.feeds.items()}
+            for row in session.exec(select(Mismatch).where(col(Mismatch.resolved_at).is_(None))):
+                self.open[(row.market, row.display, row.sku, row.kind)] = row.id or 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The periodic full sweep (and stale check)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+            if stop.is_set():
+                break
+            try:
+                await self.sweep()
+            except Exception:  # the sweep must keep running whatever one round hits
+                log.exception("reconcile sweep failed")
+
+    async def drain(self) -> None:
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    def markets(self) -> list[MarketContent]:
+        content = self.scenes.content
+        return list(content.markets.values()) if content else []
+
+    # ---- truth and overlays --------------------------------------------------------
+
+    def _apply_overlays(self, market: MarketContent) -> None:
+        items = self.scenes.items.setdefault(market.id, {})
+        held = self.held.get(market.id, set())
+        unverified = market.id in self.stale
+        for sku, facts in items.items():
+            want = replace(facts, notice=HELD_NOTICE if sku in held else None,
+                           verified=not unverified)
+            if want != facts:
+                items[sku] = want
+
+    def feed_silent(self, market: str, now: datetime) -> bool:
+        feed = self.feeds.get(market)
+        if feed is None or (feed.secret is None and feed.pull_url is None):
+            return False  # no feed configured: the content seed is the only truth
+        last = _aware(feed.last_feed_at)
+        return last is None or now - last > timedelta(seconds=self.stale_after)
+
+    async def feed_changed(self, market_id: str, result: BatchResult) -> None:
+        """A batch (or a decision on held changes) committed: update the facts, publish the
+        displays bound to changed items, and check them."""
+        market = self.scenes.market(market_id)
+        if market is None:
+            return
+        self.counts["batches"] += 1
+        held = self.held.setdefault(market_id, set())
+        held.difference_update(result.released)
+        held.update(result.held)
+        items = self.scenes.items.setdefault(market_id, {})
+        changed = [f for f in result.applied]
+        for sku in result.held + result.released:
+            if sku in items and sku not in {f.sku for f in changed}:
+                changed.append(items[sku])
+        await run_in_threadpool(self._reload_feed, market_id)
+        transitions = self._update_stale(market_id, _now())
+        self._apply_overlays(market)
+        changed = [self._overlay(market_id, f) for f in changed]
+        for _, now_stale in transitions:
+            await self._record_stale(market, now_stale)
+        await self.scenes.items_changed(market_id, changed, removed=result.removed)
+        skus = {f.sku for f in changed} | set(result.removed)
+        # items_changed just composed and published these displays under the publish lock,
+        # so their states equal the truth by construction; check only their bindings here
+        # (the periodic sweep compares every state).
+        await self.check(market, [d for d in market.displays.values() if bound_skus(d) & skus],
+                         compare=False)
+
+    def _overlay(self, market: str, facts: ItemFacts) -> ItemFacts:
+        return replace(facts, notice=HELD_NOTICE if facts.sku in self.held.get(market, ())
+                       else None, verified=market not in self.stale)
+
+    def _reload_feed(self, market: str) -> None:
+        with session_scope(self.engine) as session:
+            feed = session.get(FeedConfig, market)
+            if feed is not None:
+                self.feeds[market] = feed
+                self.revisions[market] = feed.revision
+
+    def _update_stale(self, market: str, now: datetime) -> list[tuple[str, bool]]:
+        """Returns [(market, now_stale)] transitions."""
+        silent = self.feed_silent(market, now)
+        if silent and market not in self.stale:
+            self.stale[market] = now
+            return [(market, True)]
+        if not silent and market in self.stale:
+            del self.stale[market]
+            return [(market, False)]
+        return []
+
+    # ---- checking ------------------------------------------------------------------
+
+    async def sweep(self, market_id: str | None = None) -> dict[str, int]:
+        started = time.perf_counter()
+        totals = {"displays": 0, "mismatches": 0}
+        await run_in_threadpool(self._refresh_feeds)
+        for market in self.markets():
+            if market_id is not None and market.id != market_id:
+                continue
+            await self._sync_from_database(market.id)
+            transitions = self._update_stale(market.id, _now())
+            self._apply_overlays(market)
+            for _, now_stale in transitions:
+                await self._record_stale(market, now_stale)
+            found = await self.check(market, list(market.displays.values()))
+            totals["displays"] += len(market.displays)
+            totals["mismatches"] += found
+        self.counts["sweeps"] += 1
+        self.last_sweep_seconds = time.perf_counter() - started
+        return totals
+
+    def _refresh_feeds(self) -> None:
+        with session_scope(self.engine) as session:
+            self.feeds = {f.market: f for f in session.exec(select(FeedConfig))}
+
+    async def _sync_from_database(self, market: str) -> None:
+        """Another process (the import command, another node) changed the truth: reload."""
+        feed = self.feeds.get(market)
+        if feed is None or feed.revision == self.revisions.get(market, 0):
+            return
+        items = await run_in_threadpool(inventory_service.load_items, self.engine, market)
+        held = await run_in_threadpool(
+            lambda: {h.sku for h in _open_held(self.engine, market)})
+        self.revisions[market] = feed.revision
+        self.held[market] = held
+        self.scenes.items[market] = items
+
+    async def check(self, market: MarketContent, displays: list[Display],
+                    compare: bool = True) -> int:
+        """Compare displays with the truth; correct and record every difference."""
+        assert self.scenes.content is not None
+        assets = self.scenes.content.asset_refs()
+        items = self.scenes.items.get(market.id, {})
+        found: list[Found] = []
+        corrected: list[tuple[str, int]] = []
+        resolved_identity: list[tuple[str, str]] = []
+        for index, display in enumerate(displays):
+            if index and index % 100 == 0:
+                await asyncio.sleep(0)  # let clients be served during a long sweep
+            for sku in sorted(bound_skus(display)):
+                key = (market.id, display.id, sku, "identity")
+                if sku not in items and key not in self.open:
+                    found.append(Found(display.id, sku, "identity", "a known item",
+                                       "unknown or removed SKU", fixable=False))
+                elif sku in items and key in self.open:
+                    resolved_identity.append((display.id, sku))
+            channel = display_channel(market.id, display.id)
+            if not compare or not self.hub.has_channel(channel):
+                continue
+            # Compose and compare under the scene service's lock: no publish interleaves.
+            async with self.scenes._publish_lock:
+                expected, _ = self.scenes.compose_display(market, display, items, assets)
+                shown = self.hub.snapshot(channel)[2]
+                if shown == expected:
+                    continue
+                entry = await self.hub.publish(channel, expected)
+            found.extend(classify(display.id, expected, shown))
+            corrected.append((display.id, entry.offset if entry else -1))
+        if found or corrected or resolved_identity:
+            await self._record(market.id, found, corrected, resolved_identity)
+        return len(found)
+
+    # ---- recording -----------------------------------------------------------------
+
+    async def _record(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
+                      resolved_identity: list[tuple[str, str]]) -> None:
+        detected = _now()
+        fixed = {d for d, _ in corrected}
+        rows = await run_in_threadpool(self._write, market, found, corrected,
+                                       resolved_identity, detected, fixed)
+        for f, row_id in zip(found, rows, strict=True):
+            self.counts["detected"] += 1
+            self.detected_by_kind[f.kind] += 1
+            if not f.fixable:
+                self.open[(market, f.display, f.sku, "identity")] = row_id
+        for display, sku in resolved_identity:
+            self.open.pop((market, display, sku, "identity"), None)
+        self.counts["corrected"] += len(corrected)
+
+    def _write(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
+               resolved_identity: list[tuple[str, str]], detected: datetime,
+               fixed: set[str]) -> list[int]:
+        ids: list[int] = []
+        with session_scope(self.engine) as session:
+            now = _now()
+            for f in found:
+                is_fixed = f.fixable and f.display in fixed
+                row = Mismatch(market=market, display=f.display, sku=f.sku, kind=f.kind,
+                               expected=json.dumps(f.expected, default=str),
+                               shown=json.dumps(f.shown, default=str), detected_at=detected,
+                               resolved_at=now if is_fixed else None,
+                               resolution="corrected" if is_fixed else None)
+                session.add(row)
+                session.flush()
+                ids.append(row.id or 0)
+                if is_fixed:
+                    self.time_to_correct.append((now - detected).total_seconds())
+                audit.append(session, "reconciler", "reconcile.mismatch", market, {
+                    "mismatch": row.id, "display": f.display, "sku": f.sku, "kind": f.kind,
+                    "expected": json.loads(row.expected), "shown": json.loads(row.shown)})
+            for display, offset in corrected:
+                audit.append(session, "reconciler", "reconcile.correction", market,
+                             {"display": display, "offset": offset})
+            for display, sku in resolved_identity:
+                row_id = self.open.get((market, display, sku, "identity"))
+                row = session.get(Mismatch, row_id) if row_id else None
+                if row is not None:
+                    row.resolved_at, row.resolution = now, "item known again"
+                    session.add(row)
+                    audit.append(session, "reconciler", "reconcile.resolved", market,
+                                 {"mismatch": row.id, "resolution": row.resolution})
+        return ids
+
+    async def _record_stale(self, market: MarketContent, now_stale: bool) -> None:
+        await self.scenes.refresh(market.id)
+        await run_in_threadpool(self._write_stale, market, now_stale)
+
+    def _write_stale(self, market: MarketContent, now_stale: bool) -> None:
+        with session_scope(self.engine) as session:
+            now = _now()
+            feed = self.feeds.get(market.id)
+            last = _aware(feed.last_feed_at) if feed else None
+            for display in sorted(market.displays):
+                key = (market.id, display, None, "stale")
+                if now_stale and key not in self.open:
+                    row = Mismatch(market=market.id, display=display, kind="stale",
+                                   expected=json.dumps({"fed_within_s": self.stale_after}),
+                                   shown=json.dumps({"last_feed_at": str(last)}),
+                                   detected_at=now)
+                    session.add(row)
+                    session.flush()
+                    self.open[key] = row.id or 0
+                    self.counts["detected"] += 1
+                    self.detected_by_kind["stale"] += 1
+                elif not now_stale and key in self.open:
+                    row = session.get(Mismatch, self.open.pop(key))
+                    if row is not None:
+                        row.resolved_at, row.resolution = now, "feed resumed"
+                        session.add(row)
+                        self.time_to_correct.append(
+                            (now - _aware(row.detected_at)).total_seconds())  # type: ignore[operator]
+            audit.append(session, "reconciler",
+                         "reconcile.unverified" if now_stale else "reconcile.verified",
+                         market.id, {"last_feed_at": str(last), "ttl_s": self.stale_after})
+
+    def on_drift(self, channel: str, offset: int, client_hash: str, server_hash: str) -> None:
+        """A client's heartbeat hash differs from ours at that offset: the connection has
+        already resynced it with a snapshot; record the event."""
+        parts = channel.split("/")
+        market, display = parts[1], parts[3] if len(parts) == 4 else parts[-1]
+        found = Found(display, None, "client_drift",
+                      {"offset": offset, "state_hash": server_hash},
+                      {"offset": offset, "state_hash": client_hash})
+        task = asyncio.get_running_loop().create_task(self._record_drift(market, found))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record_drift(self, market: str, found: Found) -> None:
+        await run_in_threadpool(self._write, market, [found], [], [], _now(), {found.display})
+        self.counts["detected"] += 1
+        self.detected_by_kind["client_drift"] += 1
+
+    # ---- drill ---------------------------------------------------------------------
+
+    async def drill(self, market_id: str, seed: int | None, count: int | None) -> list[dict]:
+        """Scramble some displays' published states the way a faulty display system
+        would (through the hub, as any publisher): wrong prices, swapped items, stale
+        stock. The reconciler must then find and repair every one."""
+        market = self.scenes.market(market_id)
+        if market is None:
+            raise LookupError(market_id)
+        rng = random.Random(seed)
+        candidates = sorted(d for d, disp in market.displays.items()
+                            if self.hub.has_channel(display_channel(market_id, d))
+                            and self.hub.snapshot(display_channel(market_id, d))[2].get("items"))
+        n = count if count is not None else max(1, len(candidates) // 3)
+        chosen = rng.sample(candidates, min(n, len(candidates)))
+        scrambled = []
+        for display in chosen:
+            channel = display_channel(market_id, display)
+            state = json.loads(json.dumps(self.hub.snapshot(channel)[2]))
+            skus = sorted(state["items"])
+            mode = rng.choice(["price", "swap", "stock"] if len(skus) > 1 else
+                              ["price", "stock"])
+            if mode == "price":
+                sku = rng.choice(skus)
+                item = state["items"][sku]
+                item["price"] = f"{rng.randint(1, 99)}.{rng.randint(0, 99):02d}"
+                item.pop("notice", None)
+            elif mode == "swap":
+                a, b = rng.sample(skus, 2)
+                state["items"][a], state["items"][b] = state["items"][b], state["items"][a]
+            else:
+                sku = rng.choice(skus)
+                item = state["items"][sku]
+                item["status"] = "in_stock" if item["status"] == "sold_out" else "sold_out"
+            await self.hub.publish(channel, state)
+            scrambled.append({"display": display, "mode": mode})
+        return scrambled
+
+    # ---- figures -------------------------------------------------------------------
+
+    def percentiles(self) -> dict[str, float | None]:
+        values = sorted(self.time_to_correct)
+        if not values:
+            return {"p50": None, "p90": None, "p99": None}
+
+        def pick(q: float) -> float:
+            return values[min(len(values) - 1, int(q * len(values)))]
+
+        return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
+
+    def summary(self, market_id: str) -> dict[str, Any]:
+        market = self.scenes.market(market_id)
+        by_kind = dict.fromkeys(KINDS, 0)
+        for m, _, _, kind in self.open:
+            if m == market_id:
+                by_kind[kind] += 1
+        feed = self.feeds.get(market_id)
+        last = _aware(feed.last_feed_at) if feed else None
+        return {
+            "market": market_id,
+            "open_mismatches": by_kind,
+            "time_to_correct_seconds": self.percentiles(),
+            "held_changes": len(self.held.get(market_id, ())),
+            "displays": len(market.displays) if market else 0,
+            "displays_unverified": (len(market.displays) if market and market_id in self.stale
+                                    else 0),
+            "feed_lag_seconds": (_now() - last).total_seconds() if last else None,
+            "last_sweep_seconds": self.last_sweep_seconds,
+            "counts": dict(self.counts),
+        }
+
+
+def _open_held(engine: Engine, market: str) -> list[HeldChange]:
+    from holobazaar.inventory.truth import open_held
+
+    return open_held(engine, market)

@@ -1,0 +1,182 @@
+"""The reconciler with real WebSocket clients: every mismatch kind is detected, recorded
+and corrected through the hub; the glitch drill end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+
+from holobazaar.canonical import state_hash
+
+from .conftest import MARKET, display_state, get, post, start_inventory_server, wait_for
+from streamclient import StreamClient
+
+ZONNEVELD = "zonneveld-greens"
+
+
+def channel(display: str) -> str:
+    return f"market/{MARKET}/display/{display}"
+
+
+def mismatches(live, **query) -> list[dict]:
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    response = get(live, f"/api/v1/reconcile/{MARKET}/mismatches?{params}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def scramble(live, display: str, change) -> None:
+    """Publish a wrong state through the hub, as a faulty display system would."""
+    hub = live.app.state.hub
+    state = copy.deepcopy(hub.snapshot(channel(display))[2])
+    change(state)
+
+    async def publish() -> None:
+        await hub.publish(channel(display), state)
+
+    live.call(publish)
+
+
+def test_price_stock_and_swap_are_detected_and_corrected(inv) -> None:
+    live, _ = inv
+    truth = display_state(live, ZONNEVELD)
+
+    def wrong_price(state: dict) -> None:
+        state["items"]["TOM-BRANDY"]["price"] = "0.99"
+
+    def wrong_stock(state: dict) -> None:
+        state["items"]["BEE-CHIOGGIA"]["status"] = "in_stock"  # sold out in truth
+
+    def swapped(state: dict) -> None:
+        items = state["items"]
+        items["KAL-NERO"], items["LET-BUTTER"] = items["LET-BUTTER"], items["KAL-NERO"]
+
+    for change, kind in [(wrong_price, "price"), (wrong_stock, "stock"), (swapped, "identity")]:
+        scramble(live, ZONNEVELD, change)
+        found = wait_for(lambda kind=kind: mismatches(live, kind=kind))
+        assert found[0]["display"] == ZONNEVELD
+        assert found[0]["resolved_at"] is not None and found[0]["resolution"] == "corrected"
+        wait_for(lambda: display_state(live, ZONNEVELD) == truth)
+    summary = get(live, f"/api/v1/reconcile/{MARKET}/summary").json()
+    assert summary["time_to_correct_seconds"]["p99"] is not None
+    assert summary["counts"]["corrected"] >= 3
+    with live.client() as client:
+        metrics = client.get("/metrics").text
+    assert 'holobazaar_reconcile_mismatches_total{kind="price"} 1.0' in metrics
+    assert "holobazaar_reconcile_time_to_correct_seconds" in metrics
+
+
+def test_removed_bound_item_is_an_open_identity_mismatch(inv) -> None:
+    live, feed = inv
+    feed.push({"op": "remove", "sku": "LET-BUTTER"})
+    found = wait_for(lambda: mismatches(live, kind="identity", open="true"))
+    assert found[0]["sku"] == "LET-BUTTER" and found[0]["display"] == ZONNEVELD
+    summary = get(live, f"/api/v1/reconcile/{MARKET}/summary").json()
+    assert summary["open_mismatches"]["identity"] == 1
+    assert "LET-BUTTER" not in display_state(live, ZONNEVELD)["items"]
+    feed.push({"sku": "LET-BUTTER", "name": "Butterhead lettuce", "price": "1.90",
+               "unit": "each"})
+    wait_for(lambda: not mismatches(live, kind="identity", open="true"))
+
+
+def test_stale_feed_marks_displays_unverified(tmp_path) -> None:
+    live, feed = start_inventory_server(tmp_path, inventory_stale_after=0.6)
+    try:
+        def unverified() -> bool:
+            item = display_state(live, ZONNEVELD)["items"]["TOM-BRANDY"]
+            return item.get("verified") is False
+
+        wait_for(unverified)
+        state = display_state(live, ZONNEVELD)
+        assert "(unverified)" in state["nodes"]["tomato-price"]["text"]
+        summary = get(live, f"/api/v1/reconcile/{MARKET}/summary").json()
+        assert summary["displays_unverified"] == summary["displays"] == 10
+        assert summary["open_mismatches"]["stale"] == 10
+        feed.push({"sku": "TOM-BRANDY", "price": "6.60"})
+        item = display_state(live, ZONNEVELD)["items"]["TOM-BRANDY"]
+        assert item["price"] == "6.60" and "verified" not in item
+        stale = mismatches(live, kind="stale")
+        assert sum(m["resolution"] == "feed resumed" for m in stale) == 10
+    finally:
+        live.stop()
+
+
+def test_client_drift_is_resynced_and_recorded(inv) -> None:
+    live, _ = inv
+
+    async def scenario() -> dict:
+        client = StreamClient(live.ws_url)
+        await client.connect()
+        await client.hello(channel(ZONNEVELD))
+        snap = await client.next("snapshot")
+        await client.send({"type": "heartbeat", "channel": channel(ZONNEVELD),
+                           "offset": snap["offset"], "state_hash": "f" * 64})
+        again = await client.next("snapshot")
+        await client.close()
+        return again
+
+    again = asyncio.run(scenario())
+    assert state_hash(again["state"]) == again["state_hash"]
+    found = wait_for(lambda: mismatches(live, kind="client_drift"))
+    assert found[0]["display"] == ZONNEVELD
+    assert '"f' in found[0]["shown"] and found[0]["resolution"] == "corrected"
+
+
+def test_glitch_drill_every_display_detected_and_every_client_converges(inv) -> None:
+    live, feed = inv
+    displays = sorted(live.app.state.scenes.market(MARKET).displays)
+    # A held price in play too, so convergence is to the truth with its overlays.
+    feed.push({"sku": "TOM-BRANDY", "price": "66.00"})
+    truth = {d: display_state(live, d) for d in displays}
+    assert truth[ZONNEVELD]["items"]["TOM-BRANDY"]["notice"] == "price at the stall"
+
+    async def scenario() -> tuple[list[dict], list[StreamClient]]:
+        clients = [StreamClient(live.ws_url) for _ in range(30)]
+        for i, client in enumerate(clients):
+            await client.connect()
+            await client.hello(*[channel(d) for d in displays[i % 3::3]])
+        for client in clients:
+            for _ in displays[clients.index(client) % 3::3]:
+                await client.next("snapshot")
+        response = await asyncio.to_thread(
+            post, live, f"/api/v1/reconcile/{MARKET}/drill", {"seed": 7, "displays": 6})
+        assert response.status_code == 200, response.text
+        scrambled = response.json()["scrambled"]
+
+        async def converged() -> None:
+            while True:
+                done = all(view.state == truth[name.rsplit("/", 1)[1]]
+                           for client in clients for name, view in client.views.items())
+                if done:
+                    return
+                await asyncio.sleep(0.05)
+
+        saw_scramble = {s["display"]: False for s in scrambled}
+        try:
+            await asyncio.wait_for(converged(), 10)
+        except TimeoutError:
+            bad = {name: (view.state.get("items"), truth[name.rsplit("/", 1)[1]].get("items"))
+                   for client in clients for name, view in client.views.items()
+                   if view.state != truth[name.rsplit("/", 1)[1]]}
+            raise AssertionError(f"not converged: {list(bad.items())[:1]}") from None
+        for client in clients:
+            for name, view in client.views.items():
+                display = name.rsplit("/", 1)[1]
+                if display in saw_scramble and len(view.applied) >= 2:
+                    saw_scramble[display] = True
+        assert all(saw_scramble.values()), saw_scramble  # the scramble did reach clients
+        for client in clients:
+            await client.close()
+            assert not client.violations
+        return scrambled, clients
+
+    started = time.monotonic()
+    scrambled, _ = asyncio.run(scenario())
+    assert len(scrambled) == 6
+    found = mismatches(live, limit=500)
+    detected = {m["display"] for m in found if m["resolution"] == "corrected"}
+    assert {s["display"] for s in scrambled} <= detected
+    assert time.monotonic() - started < 10
+    for display in displays:
+        assert display_state(live, display) == truth[display]
