@@ -80,8 +80,8 @@ def test_the_show_goes_on_when_the_clock_node_is_killed(cluster: Deployment):
             assert cue_numbers(client) == expected  # every cue, once, in order
             assert client.violations == []
             await client.close()
-        # The lease lives 1.5 s here (HOLOBAZAAR_LEASE_TTL), the cues come every 0.4 s.
-        assert takeover < 4.0, takeover
+        # Lease and show lock live 1.5 s here (HOLOBAZAAR_LEASE_TTL); cues come every 0.4 s.
+        assert takeover < 5.0, takeover
         assert state["status"] in ("running", "finished")
         assert len(state["cues"]) == QUICK_CUES
         assert clock_holder(cluster) in names and names[clock_holder(cluster)] is not holder

@@ -75,7 +75,10 @@ class SharedShows:
     @contextlib.asynccontextmanager
     async def exclusive(self, runner: SharedShowRunner) -> AsyncIterator[None]:
         """One node at a time operates on a show, on its latest state."""
-        async with self.cluster.lock(f"show:{runner.market}:{runner.show.id}", timeout=10):
+        # Held for one operation (milliseconds); a holder that dies holding it delays the
+        # next clock holder by at most the lease time.
+        async with self.cluster.lock(f"show:{runner.market}:{runner.show.id}",
+                                     timeout=self.cluster.lease_ttl):
             await self.load(runner)
             try:
                 yield
