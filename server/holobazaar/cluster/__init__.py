@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
 
@@ -90,9 +90,18 @@ class Cluster:
             async with local:
                 yield
             return
-        async with self.redis.lock(f"{self.prefix}lock:{name}", timeout=timeout,
-                                   blocking_timeout=timeout * 2):
+        lock = self.redis.lock(f"{self.prefix}lock:{name}", timeout=timeout,
+                               blocking_timeout=timeout * 2)
+        if not await lock.acquire():
+            raise LockError(f"cluster lock {name!r}: not free within {timeout * 2:g} s")
+        try:
             yield
+        finally:
+            try:
+                await lock.release()
+            except LockError as exc:
+                # It expired or Redis lost it meanwhile: the work is done, nothing to undo.
+                log.warning("cluster lock %s was no longer ours at release (%s)", name, exc)
 
     # ---- cache invalidation --------------------------------------------------------
 
