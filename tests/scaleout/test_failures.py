@@ -1,14 +1,24 @@
 """Failures with real processes and a real Redis: a node SIGKILLed right after it
-acknowledged a change, and Redis losing every channel log mid-stream."""
+acknowledged a change (API and signed push feed), and Redis losing every channel log
+mid-stream."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
+import time
+import uuid
 
 import httpx
 import pytest
 import redis
+from sqlmodel import select
 
+from holobazaar import db
+from holobazaar.inventory.feed_routes import new_secret
+from holobazaar.inventory.feeds import sign
+from holobazaar.inventory.tables import FeedBatch
 from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, delete_prefix
 
 from streamclient import StreamClient
@@ -137,3 +147,74 @@ def test_redis_losing_the_logs_mid_stream_resyncs_every_client_by_snapshot(clust
         asyncio.run(scenario())
     finally:
         admin.close()
+
+
+def test_feed_batches_acknowledged_by_a_node_survive_its_sigkill(cluster):
+    """The push feed (signed batches) into one node, which is SIGKILLed mid-stream: every
+    acknowledged batch is in the shared database and on the other nodes' displays."""
+    engine = db.make_engine(cluster.database_url, 1, 0)
+    try:
+        secret = new_secret(engine, MARKET, "scale-out tests")
+        feeder = cluster.start("feeder")[0]  # starts knowing the secret
+        survivor = cluster.nodes[0]
+        acked: list[tuple[str, int]] = []
+        stop = threading.Event()
+
+        def stream() -> None:
+            url = f"{feeder.url}/api/v1/inventory/{MARKET}/events"
+            with httpx.Client(timeout=5) as http:
+                version = 0
+                while not stop.is_set():
+                    version += 1
+                    body = json.dumps({"events": [
+                        {"sku": SKU, "stock": version, "source_version": version}]}).encode()
+                    ts, key = str(int(time.time())), uuid.uuid4().hex
+                    try:
+                        response = http.post(url, content=body, headers={
+                            "X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
+                            "X-Holobazaar-Signature": sign(secret, ts, body),
+                            "Content-Type": "application/json"})
+                    except httpx.HTTPError:
+                        return  # died mid-request: not acknowledged
+                    if response.status_code == 200:
+                        acked.append((key, version))
+
+        async def scenario() -> None:
+            watcher = await joined(survivor.ws_url)
+            pusher = threading.Thread(target=stream)
+            pusher.start()
+            try:
+                deadline = time.monotonic() + 30
+                while len(acked) < 15 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                feeder.kill()
+            finally:
+                stop.set()
+                pusher.join(10)
+            assert len(acked) >= 15
+            last = acked[-1][1]
+
+            def stock(client: StreamClient) -> int:
+                return client.views[CHANNEL].state["items"][SKU]["stock"] or 0
+
+            # The survivor's clients already have (or get) the last acknowledged change.
+            await wait_for(lambda: stock(watcher) >= last, timeout=5)
+            assert watcher.violations == []
+            await watcher.close()
+            async with httpx.AsyncClient(timeout=10) as http:
+                async with asyncio.timeout(5):
+                    while True:
+                        items = (await http.get(
+                            f"{survivor.url}/api/v1/markets/{MARKET}/items")).json()
+                        if next(i for i in items if i["sku"] == SKU)["stock"] >= last:
+                            break
+                        await asyncio.sleep(0.05)
+
+        asyncio.run(scenario())
+        with db.session_scope(engine) as session:
+            keys = {b.idempotency_key for b in session.exec(
+                select(FeedBatch).where(FeedBatch.market == MARKET))}
+        missing = [key for key, _ in acked if key not in keys]
+        assert not missing, f"{len(missing)} acknowledged batches lost"
+    finally:
+        engine.dispose()
