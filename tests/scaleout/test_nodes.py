@@ -167,3 +167,38 @@ def test_workers_without_a_shared_broker_are_refused(tmp_path: Path):
                             timeout=30)
     assert result.returncode == 2
     assert "--workers" in result.stderr and "redis://" in result.stderr
+
+
+def test_bad_or_unreachable_brokers_are_refused_with_the_reason(tmp_path: Path):
+    import subprocess
+
+    from scaleout.nodes import free_port, holobazaar_command
+
+    bad = subprocess.run([holobazaar_command(), "serve", "--broker-url", "kafka://x",
+                          "--data-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2
+    assert "--broker-url" in bad.stderr and "redis://host:port/db" in bad.stderr
+    closed = free_port()  # nothing listens there
+    down = subprocess.run([holobazaar_command(), "serve", "--broker-url",
+                           f"redis://127.0.0.1:{closed}/0", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path), "--no-watch"],
+                          capture_output=True, text=True, timeout=60)
+    assert down.returncode != 0
+    assert f"cannot reach Redis at 127.0.0.1:{closed}" in down.stderr + down.stdout
+
+
+def test_each_single_writer_duty_has_one_holder_among_the_nodes(cluster):
+    import redis
+
+    names = {httpx.get(f"{node.url}/healthz", timeout=5).json()["node"]
+             for node in cluster.nodes if node.process.poll() is None}
+    client = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    try:
+        deadline = time.monotonic() + 10
+        for duty in ("show-clock", "reconcile-sweep", "pull-feeds"):
+            while client.get(f"{cluster.prefix}lease:{duty}") not in names:
+                assert time.monotonic() < deadline, duty
+                time.sleep(0.1)
+    finally:
+        client.close()

@@ -119,7 +119,13 @@ class RedisBroker:
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        await self.redis.ping()  # fail at start-up, with the URL, when Redis is not there
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            kwargs = self.redis.connection_pool.connection_kwargs
+            where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+            raise RuntimeError(f"broker: cannot reach Redis at {where} (--broker-url): "
+                               f"{exc}") from None
         self._marker = await self._ensure_marker()
         self._tasks = [asyncio.create_task(self._read_loop(), name="redis-broker-reader"),
                        asyncio.create_task(self._watch_loop(), name="redis-broker-watch")]
