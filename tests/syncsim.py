@@ -28,8 +28,10 @@ def wall_ms() -> float:
 @dataclass
 class Execution:
     cue_id: str
-    true_ms: float  # real wall-clock instant (the simulation's ground truth)
+    planned_ms: float  # real instant the device's clock will read start - offset (truth)
+    true_ms: float  # real instant its timer actually ran (adds this machine's scheduling)
     estimated_ms: float  # server-time estimate the device reports
+    early_ms: float  # how long before the cue's start the frame arrived (< 0: late)
 
 
 @dataclass
@@ -69,10 +71,13 @@ class SimDevice:
 
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
+        last = 0.0
         with contextlib.suppress(websockets.ConnectionClosed):
             async for raw in self.ws:
-                # Delivered to "the app" one simulated one-way trip later.
-                loop.call_later(self.one_way() / 1000.0, self._arrive, json.loads(raw))
+                # Delivered to "the app" one simulated one-way trip later, in order (TCP:
+                # jitter never lets a frame overtake the one before it).
+                last = max(last, loop.time() + self.one_way() / 1000.0)
+                loop.call_at(last, self._arrive, json.loads(raw))
 
     def _arrive(self, message: dict) -> None:
         kind = message["type"]
@@ -89,7 +94,7 @@ class SimDevice:
             self.cue_frames.put_nowait(message)
             self._schedule(message["cue"])
 
-    async def sync_clock(self, samples: int = 6, gap: float = 0.03) -> None:
+    async def sync_clock(self, samples: int = 10, gap: float = 0.05) -> None:
         for _ in range(samples):
             await self.send({"type": "ping", "t0": self.local_now()})
             pong, t1 = await asyncio.wait_for(self.pongs.get(), 10)
@@ -102,11 +107,17 @@ class SimDevice:
     def _schedule(self, cue: dict) -> None:
         assert self.offset_ms is not None, "sync the clock first"
         target_local = cue["start_time"] - self.offset_ms
-        delay = max(0.0, target_local - self.local_now()) / 1000.0
-        asyncio.get_running_loop().call_later(delay, self._execute, cue["id"])
+        # Local clock = real + skew: the real instant at which this device's clock reads
+        # the target is what the protocol decides; when the timer then runs depends on
+        # the CPU of the machine the simulation shares with everything else.
+        planned = target_local - self.skew_ms
+        early = target_local - self.local_now()
+        asyncio.get_running_loop().call_later(max(0.0, early) / 1000.0, self._execute,
+                                              cue["id"], planned, early)
 
-    def _execute(self, cue_id: str) -> None:
-        self.executions.append(Execution(cue_id, wall_ms(), self.local_now() + self.offset_ms))
+    def _execute(self, cue_id: str, planned: float, early: float) -> None:
+        self.executions.append(Execution(cue_id, planned, wall_ms(),
+                                         self.local_now() + self.offset_ms, early))
 
     async def report(self, channel: str) -> None:
         """The heartbeat a device sends after running a cue (its server-time estimate)."""

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from holobazaar.canonical import canonical_bytes, state_hash
 from holobazaar.cli import app
 from holobazaar.scenes.compositor import compose_display
-from holobazaar.scenes.loader import load_content
+from holobazaar.scenes.loader import load_content, sample_bindings
 from holobazaar.scenes.models import scene_json_schema
 
 from support import REPO, copy_content
@@ -32,8 +32,11 @@ def test_demo_market_is_valid_and_big_enough():
     stalls = [d for d in market.displays.values() if d.items and d.farm]
     assert len(stalls) >= 8, "at least 8 stalls with products and a farm of origin"
     for display in market.displays.values():
+        # Templates may use other domains' bindings (story, recipes_in_stock): compose with
+        # the samples validation uses.
         _, errors = compose_display(market.market, display, market.seed_items(),
-                                        content.asset_refs())
+                                    content.asset_refs(),
+                                    sample_bindings(market.market, display))
         assert not errors, (display.id, errors)
     kinds = {n["kind"] for d in market.displays.values()
              for n in compose_display(market.market, d, market.seed_items(),

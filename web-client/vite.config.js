@@ -14,7 +14,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 2500,
     assetsInlineLimit: 0,
     rollupOptions: {
-      input: { display: 'src/display.js' },
+      input: { display: 'src/display.js', perform: 'src/perform.js' },
     },
   },
 });

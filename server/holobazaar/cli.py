@@ -16,6 +16,7 @@ from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.audit.cli import audit_app
 from holobazaar.config import Settings
 from holobazaar.inventory.cli import inventory_app, simulate_app
+from holobazaar.stories.cli import export_app, import_app
 
 app = typer.Typer(name="holobazaar", no_args_is_help=True, add_completion=False,
                   help="AR storytelling and display server for food markets.")
@@ -28,6 +29,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(audit_app, name="audit")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
@@ -43,7 +46,9 @@ def build_settings(**flags: Any) -> Settings:
         return Settings(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            name = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+            # A check across settings (model validator) has no location: say "settings".
+            name = ("--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+                    if err["loc"] else "settings")
             typer.echo(f"error: {name}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
 
@@ -85,7 +90,8 @@ def serve(
     redis_prefix: Annotated[str | None, typer.Option(
         help="Prefix of this deployment's Redis keys [holobazaar:].")] = None,
     osc_port: Annotated[int | None, typer.Option(
-        help="UDP port for OSC show control [off]; needs HOLOBAZAAR_OSC_SECRET.")] = None,
+        help="UDP port for OSC show control (off by default; needs "
+             "HOLOBAZAAR_OSC_SECRET).")] = None,
     osc_host: Annotated[str | None, typer.Option(
         help="Address the OSC listener binds to [127.0.0.1].")] = None,
 ) -> None:

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     login_backoff: float = Field(1.0, gt=0, description="First back-off in seconds; doubles "
                                  "with each further failure.")
 
+    # Stories and recipes (docs/stories.md).
+    story_max_bytes: int = Field(256 * 1024, ge=1024, description="Largest story/recipe "
+                                 "body or file accepted (API and import).")
+    submission_per_hour: float = Field(6.0, gt=0, description="Community submissions per "
+                                       "client address per hour.")
+    submission_burst: int = Field(3, ge=1, description="Submissions a client may send at once.")
+    import_stories: bool = Field(True, description="serve: import <content>/stories files "
+                                 "whose slugs are not in the database yet.")
     # Shows (docs/shows.md).
     show_lead_ms: float = Field(
         150.0, ge=0, le=5000, description="How far ahead of its start a cue is sent (ms).")
@@ -171,6 +179,10 @@ class Settings(BaseSettings):
     @property
     def scenes_dir(self) -> Path:
         return self.content_dir / "scenes"
+
+    @property
+    def stories_dir(self) -> Path:
+        return self.content_dir / "stories"
 
     @property
     def assets_dir(self) -> Path:

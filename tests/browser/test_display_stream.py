@@ -95,7 +95,8 @@ def test_killed_connection_resumes_without_reload_or_missed_patch(market_server,
     assert page.evaluate("window.__marker") == "same page"  # no reload
     # The missed patch came from history: no fresh snapshot was needed.
     assert hook["stream"]["snapshots"] == snapshots_before
-    assert metrics.get("subscribe_resumed", 0) == resumed_before + 1
+    # Both channels of the page resumed: the display's and its zone's (live shows).
+    assert metrics.get("subscribe_resumed", 0) == resumed_before + 2
     server = server_state(market_server)
     probe.wait(f"window.__holo.lastHeartbeat && window.__holo.lastHeartbeat.offset === "
                f"{server['offset']}", timeout=3000)

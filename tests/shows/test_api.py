@@ -53,6 +53,7 @@ def test_go_sends_a_cue_frame_through_the_zone_log_a_lead_ahead(live_server: Liv
         assert cue["number"] == "1" and cue["event"] == "go"
         assert cue["start_time"] - body["server_time"] == pytest.approx(150, abs=30)
         assert {a["kind"] for a in cue["actions"]} == {"mood", "overlay", "audio"}
+        await client.next("patch")  # the zone state follows its cue frame
         view = client.views[ZONE]
         assert view.state["show"]["cues"][0]["id"] == cue["id"]
         assert view.state["show"]["status"] == "running"
@@ -95,8 +96,9 @@ def test_resume_replays_cue_frames_in_order(live_server: LiveServer):
         await client.hello(ZONE, resume=True)
         frames = [f for f in await client.quiet(0.5) if f["type"] != "error"]
         assert client.snapshots == 1  # resumed, no new snapshot
+        # Each cue frame, then the zone state carrying it (the show's state).
         assert [(f["type"], f.get("cue", {}).get("event")) for f in frames] == [
-            ("patch", None), ("cue", "go"), ("patch", None), ("cue", "stop")]
+            ("cue", "go"), ("patch", None), ("cue", "stop"), ("patch", None)]
         assert client.violations == []
         assert client.views[ZONE].state["show"]["status"] == "stopped"
         await client.close()

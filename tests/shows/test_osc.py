@@ -104,3 +104,11 @@ def test_osc_is_off_by_default_and_needs_a_secret(tmp_path: Path):
         Settings(osc_port=9000)
     with pytest.raises(ValueError, match="not an IP address or network: 'lan'"):
         Settings(osc_allow="127.0.0.1,lan")
+
+
+def test_osc_and_sync_figures_are_in_metrics(osc_server: LiveServer):
+    send(osc_server, message(f"{SHOW}/go", "wrong-secret"))
+    with osc_server.client() as http:
+        text = http.get("/metrics").text
+    assert 'holobazaar_osc_total{outcome="refused_secret"}' in text
+    assert 'holobazaar_osc_total{outcome="accepted"}' in text

@@ -100,13 +100,13 @@ export async function startDisplay(hook) {
     },
     onEvent: (ev) => {
       if (ev.type === 'heartbeat') {
+        if (ev.channel !== boot.channel) return; // the hook reports the display's own
         hook.lastHeartbeatHash = ev.state_hash;
         hook.lastHeartbeat = { channel: ev.channel, offset: ev.offset, hash: ev.state_hash };
       } else if (ev.type === 'clock') {
         hook.clockOffset = ev.offset;
         hook.clockRtt = ev.rtt;
-      }
-      else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
+      } else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
       else if (ev.type === 'server-error') warn(`server error ${ev.code}: ${ev.message}`);
       else if (ev.type === 'connected' || ev.type === 'closed') page.connection(ev.type);
       hook.stream = stream.stats;

@@ -73,7 +73,8 @@ export class Page {
     }
   }
 
-  // The AR overlay's story: the first panel (the grower's story), or the farm description.
+  // The AR overlay's story: the grower's published story (bindings.stories, plain text),
+  // else the first panel, else the farm description.
   renderStory(state) {
     const panels = Object.values(state.nodes || {})
       .filter((n) => n.kind === 'panel' && n.visible !== false)
@@ -81,6 +82,12 @@ export class Page {
     const heading = document.getElementById('xr-story-title');
     const body = document.getElementById('xr-story-body');
     if (!heading || !body) return;
+    const told = state.bindings?.stories?.story;
+    if (told) {
+      heading.textContent = told.title;
+      body.textContent = told.excerpt;
+      return;
+    }
     const first = panels[0];
     heading.textContent = first ? plainText(first.title) : (state.farm?.name ?? '');
     body.textContent = first ? plainText(first.body) : (state.farm?.description ?? '');

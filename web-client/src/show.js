@@ -84,8 +84,11 @@ export class ShowPlayer {
     for (const cue of show.cues) {
       ids.add(cue.id);
       const known = this.cues.get(cue.id);
-      if (known) known.start_time = cue.start_time; // moved by a resume
-      else this.add(cue, live);
+      if (!known) this.add(cue, live);
+      else if (known.start_time !== cue.start_time) {
+        known.start_time = cue.start_time; // moved by a resume
+        this.reschedule(known);
+      }
     }
     for (const id of [...this.cues.keys()]) if (!ids.has(id)) this.drop(id);
   }
@@ -95,18 +98,34 @@ export class ShowPlayer {
     this.cues.set(cue.id, cue);
     const delay = cue.start_time - this.serverNow();
     if (delay >= 0) {
-      // The instant that matters: run at start_time - clock offset, on this device's clock.
-      const timer = setTimeout(() => this.execute(cue), delay);
-      this.timers.set(cue.id, { timer, due: cue.start_time });
+      this.schedule(cue, delay);
     } else if (live && delay > -LATE_LIMIT_MS) {
       this.execute(cue); // arrived late (slow network or busy page): run now, report it
     }
     // Long started (a late joiner): the frame loop shows it mid-cue; no sound, no report.
   }
 
+  // The instant that matters: run at start_time - clock offset, on this device's clock.
+  schedule(cue, delay) {
+    const timer = setTimeout(() => this.execute(cue), delay);
+    this.timers.set(cue.id, { timer, due: cue.start_time });
+  }
+
+  reschedule(cue) {
+    const pending = this.timers.get(cue.id);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.schedule(cue, Math.max(0, cue.start_time - this.serverNow()));
+  }
+
   execute(cue) {
     this.timers.delete(cue.id);
     if (!this.cues.has(cue.id)) return;
+    if (this.pausedAt !== null && cue.start_time >= this.pausedAt) {
+      // Sent just before a pause: it runs when the show resumes (its start moves then).
+      this.timers.set(cue.id, { timer: null, due: Infinity });
+      return;
+    }
     const executedAt = this.serverNow();
     this.executed.push({ id: cue.id, number: cue.number, executedAt, wallAt: Date.now() });
     if (this.executed.length > 50) this.executed.shift();
@@ -118,10 +137,15 @@ export class ShowPlayer {
 
   resume(shift) {
     if (!finite(shift) || this.pausedAt === null) return;
+    const moved = [];
     for (const cue of this.cues.values()) {
-      if (cue.start_time + (cue.duration || 0) > this.pausedAt) cue.start_time += shift;
+      if (cue.start_time + (cue.duration || 0) > this.pausedAt) {
+        cue.start_time += shift;
+        moved.push(cue);
+      }
     }
     this.pausedAt = null;
+    for (const cue of moved) this.reschedule(cue);
   }
 
   // Skip drawing this frame? (see HOLD_BEFORE_CUE_MS)
@@ -151,7 +175,9 @@ export class ShowPlayer {
   // ---- every frame -------------------------------------------------------------------
 
   update() {
-    const now = this.pausedAt ?? this.serverNow();
+    // Paused: frozen at the pause instant (which is a lead ahead when the pause arrives).
+    const live = this.serverNow();
+    const now = this.pausedAt === null ? live : Math.min(live, this.pausedAt);
     const started = [...this.cues.values()].filter((c) => c.start_time <= now)
       .sort((a, b) => a.start_time - b.start_time);
     const nodes = new Map(); // node id -> {position, rotation, scale, visible, opacity}

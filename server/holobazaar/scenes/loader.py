@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from holobazaar.scenes import templates
-from holobazaar.scenes.compositor import AssetRef, ItemFacts, compose_display
+from holobazaar.scenes.compositor import AssetRef, Binding, ItemFacts, compose_display
 from holobazaar.scenes.models import Display, DisplayFile, MarketFile
 from holobazaar.scenes.yamlsource import PathKey, Problem, SourceDocument, read_yaml
 
@@ -234,10 +234,27 @@ def _check_display(
         return
     # Render once with the seed inventory: undefined names and bad filters show up here.
     seed = MarketContent(doc.file, market, {}, {}).seed_items()
-    _, errors = compose_display(market, display, seed, content.asset_refs())
+    _, errors = compose_display(market, display, seed, content.asset_refs(),
+                                sample_bindings(market, display))
     for error in errors:
         path = node_paths.get(error.node, base) if error.node else base
         problems.append(doc.problem((*path, error.field), error.message))
+
+
+# Template variables other domains bind at run time (SceneService.providers), given here
+# as "module:function" returning a Binding with sample values, so that validation can
+# render templates that use them. A domain with a binding provider adds its line.
+SAMPLE_BINDINGS = {"stories": "holobazaar.stories.bindings:sample_binding"}
+
+
+def sample_bindings(market: MarketFile, display: Display) -> dict[str, Binding]:
+    import importlib
+
+    found = {}
+    for name, target in SAMPLE_BINDINGS.items():
+        module, _, function = target.partition(":")
+        found[name] = getattr(importlib.import_module(module), function)(market, display)
+    return found
 
 
 def _index_assets(assets_dir: Path, problems: list[Problem]) -> dict[str, AssetFile]:

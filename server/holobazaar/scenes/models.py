@@ -221,12 +221,15 @@ def iter_nodes(nodes: list[Node], parent: str | None = None):
 
 
 def scene_json_schema() -> dict:
-    """JSON Schema for both scene files, published at /api/v1/schema/scene."""
+    """JSON Schema for the scene files and show files, published at /api/v1/schema/scene."""
+    from holobazaar.shows.models import ShowFile  # shows build on this module
+
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Holobazaar scene files",
-        "oneOf": [{"$ref": "#/$defs/MarketFile"}, {"$ref": "#/$defs/DisplayFile"}],
-        "$defs": _merged_defs(MarketFile, DisplayFile),
+        "oneOf": [{"$ref": "#/$defs/MarketFile"}, {"$ref": "#/$defs/DisplayFile"},
+                  {"$ref": "#/$defs/ShowFile"}],
+        "$defs": _merged_defs(MarketFile, DisplayFile, ShowFile),
     }
 
 

@@ -40,6 +40,14 @@ class BindingProvider(Protocol):
     def binding(self, market: MarketContent, display: Display) -> Binding | None: ...
 
 
+def provider_items(provider: BindingProvider, market: MarketContent,
+                   display: Display) -> set[str]:
+    """SKUs (beyond the display's own) whose inventory changes alter what the provider
+    binds into the display; providers declare them with an optional `items_of`."""
+    items_of = getattr(provider, "items_of", None)
+    return set(items_of(market, display)) if items_of is not None else set()
+
+
 class ContentError(Exception):
     def __init__(self, content: Content) -> None:
         super().__init__(content.report())
@@ -228,6 +236,8 @@ class SceneService:
             for display in market.displays.values():
                 bound = set(display.items) | {
                     n.item for n, _ in iter_nodes(display.nodes) if n.item}
+                for provider in self.providers:
+                    bound |= provider_items(provider, market, display)
                 if bound & changed:
                     state, _ = self.compose_display(market, display, items, assets)
                     await self.hub.publish(display_channel(market_id, display.id), state)

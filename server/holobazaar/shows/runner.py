@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from holobazaar.shows import timing
 from holobazaar.shows.models import Show
+from holobazaar.shows.store import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,22 @@ class ShowRunner:
         ends = [c["start_time"] + c["duration"] for c in self.fired]
         ends += [p.cue["start_time"] + p.cue["duration"] for p in self.pending]
         return max([0.0, *(e - now for e in ends)])
+
+    def record(self) -> RunRecord:
+        standby = self.show.cues[self.standby].number if self.standby is not None else None
+        return RunRecord(self.market, self.show.id, self.status(), standby, self.serial,
+                         self.started_at, self.paused_at, list(self.fired))
+
+    def restore(self, record: RunRecord) -> None:
+        """Take up a stored state after a restart: pending timers are gone, so a running or
+        paused show comes back standing by its standing-by cue; a stopped one stays
+        stopped. The serial moves on, so a GO naming a pre-restart standby id is refused."""
+        self.serial = record.serial + 1
+        if record.status == "stopped":
+            self.stopped, self.standby = True, None
+        else:
+            found = timing.index_of(self.show, record.standby) if record.standby else None
+            self.standby = found
 
     # ---- operations ----------------------------------------------------------------
 

@@ -9,14 +9,19 @@ executed a cue; the spread of those instants is what the performer console shows
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
 from holobazaar.scenes.service import SceneService, zone_channel
-from holobazaar.shows import timing
+from holobazaar.shows import store, timing
 from holobazaar.shows.runner import Clock, ShowError, ShowRunner
 from holobazaar.stream.hub import Hub
 
@@ -59,8 +64,13 @@ def span(values: list[float], quantile: float) -> float:
 
 class ShowService:
     def __init__(self, scenes: SceneService, hub: Hub, lead_ms: float = 150.0,
-                 clock: Clock | None = None) -> None:
-        self.scenes, self.hub = scenes, hub
+                 clock: Clock | None = None, engine: Engine | None = None) -> None:
+        self.scenes, self.hub, self.engine = scenes, hub, engine
+        # Runner states to write (latest per show), by one writer task so rows are written
+        # in order and a cue never waits for the database.
+        self._unsaved: dict[tuple[str, str], store.RunRecord] = {}
+        self._save_wanted = asyncio.Event()
+        self._writer: asyncio.Task | None = None
         self.lead_ms, self.clock = lead_ms, clock
         self.runners: dict[tuple[str, str], ShowRunner] = {}
         self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
@@ -70,9 +80,44 @@ class ShowService:
         scenes.zone_show = self.zone_show
         hub.cue_observers.append(self.on_report)
 
+    async def start(self) -> None:
+        """Take up the runner states stored before a restart (shows that still exist)."""
+        if self.engine is None:
+            return
+        for record in await run_in_threadpool(store.load_runs, self.engine):
+            market = self.scenes.market(record.market)
+            if market is None or record.show not in market.shows:
+                continue
+            self.runner(record.market, record.show).restore(record)
+        self._writer = asyncio.create_task(self._write_loop(), name="show-state-writer")
+
     async def close(self) -> None:
         for runner in self.runners.values():
             await runner.close()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            await self._flush()
+
+    def _persist(self, runner: ShowRunner) -> None:
+        if self.engine is not None:
+            self._unsaved[(runner.market, runner.show.id)] = runner.record()
+            self._save_wanted.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._save_wanted.wait()
+            self._save_wanted.clear()
+            try:
+                await self._flush()
+            except Exception:  # the show goes on; the next change writes again
+                log.exception("storing show state failed")
+
+    async def _flush(self) -> None:
+        if self._unsaved and self.engine is not None:
+            records, self._unsaved = list(self._unsaved.values()), {}
+            await run_in_threadpool(store.save_runs, self.engine, records)
 
     # ---- runners -------------------------------------------------------------------
 
@@ -120,17 +165,21 @@ class ShowService:
         return runner.show_state() if runner is not None else None
 
     async def _emit(self, runner: ShowRunner, event: dict | None) -> None:
+        self._persist(runner)
         zones = self.zones(runner)
         for zone in zones:
             self.zone_runner[(runner.market, zone)] = runner  # the zone's current show
-            await self.scenes.publish_zone(runner.market, zone)
-        if event is None:
-            return
-        if event["event"] == "go":
-            self._track(event)
+        if event is not None:
+            if event["event"] == "go":
+                self._track(event)
+            # The cue frame first: it is what devices schedule by, and publishing the zone
+            # state may wait for a scene reload. Devices run each cue id once, whichever
+            # of the two brings it first.
+            for zone in zones:
+                await self.hub.send_event(zone_channel(runner.market, zone), "cue",
+                                          {"cue": event})
         for zone in zones:
-            await self.hub.send_event(zone_channel(runner.market, zone), "cue",
-                                      {"cue": event})
+            await self.scenes.publish_zone(runner.market, zone)
 
     # ---- sync spread ---------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 show keeps running when the node running its clock dies.
 
 * A runner's state (standby, pending and fired cues, pause) lives in Redis, one JSON value
-  per show with a version. Every operation runs under a cluster lock for that show: load
-  the shared state, operate (which emits through the hub as on one node), save, and tell
-  the other nodes, which load it too (their zone states then carry the same show).
+  per show with a version, pending cues included (the database's `show_run` row, written
+  as on one node, is what a restart of the whole cluster takes up). Every operation runs
+  under a cluster lock for that show: load the shared state, operate (which emits through
+  the hub as on one node), save, and tell the other nodes, which load it too (their zone
+  states then carry the same show).
 * The clock (sending each pending cue `lead_ms` before it starts) runs only on the node
   holding the `show-clock` lease. When that node dies, another takes the lease within
   the lease time, loads every show's state and continues from the current cue: cues that
@@ -61,13 +63,13 @@ class SharedShows:
     async def load(self, runner: SharedShowRunner) -> None:
         raw = await self.redis.get(self.key(runner.market, runner.show.id))
         if raw is not None:
-            runner.restore(json.loads(raw))
+            runner.adopt_shared(json.loads(raw))
 
     async def save(self, runner: SharedShowRunner) -> None:
         runner.version += 1
         key = self.key(runner.market, runner.show.id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps(runner.dump()))
+            pipe.set(key, json.dumps(runner.shared_state()))
             pipe.sadd(self.index_key, f"{runner.market}\n{runner.show.id}")
             await pipe.execute()
         await self.cluster.notify("show", {"market": runner.market, "show": runner.show.id})
@@ -150,7 +152,7 @@ class SharedShowRunner(ShowRunner):
 
     # ---- state as JSON ---------------------------------------------------------------
 
-    def dump(self) -> dict[str, Any]:
+    def shared_state(self) -> dict[str, Any]:
         seq = next(self._seq)
         self._seq = itertools.count(seq)
         return {"version": self.version, "standby": self.standby, "serial": self.serial,
@@ -159,7 +161,7 @@ class SharedShowRunner(ShowRunner):
                 "last_cue": self.last_cue,
                 "pending": [[p.send_at, p.seq, p.cue] for p in self.pending]}
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def adopt_shared(self, state: dict[str, Any]) -> None:
         if state["version"] < self.version:
             return  # an older copy than what this node already has
         self.version = state["version"]

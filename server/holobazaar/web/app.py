@@ -31,11 +31,22 @@ from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
 from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.service import ShowService
+from holobazaar.stories import startup as stories_startup
+from holobazaar.stories.routes import router as stories_router
+from holobazaar.stories.submissions import RateLimiter
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
-from holobazaar.web import accounts_pages, client, ops, pages, trust
+from holobazaar.web import (
+    accounts_pages,
+    client,
+    ops,
+    pages,
+    perform_pages,
+    story_pages,
+    trust,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +114,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenes = SceneService(settings.content_dir, hub, engine)
         wire_cluster(cluster, scenes)
         await cluster.start()
+        app.state.stories = stories_startup.provider(engine, scenes)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
         app.state.cluster = cluster
-        shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms)
+        await stories_startup.start(settings, engine, scenes, app.state.stories)
+        shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
+                                              engine=engine)
         if cluster.distributed:
             from holobazaar.shows.shared import SharedShows
 
             SharedShows(shows, cluster, hub.broker)  # type: ignore[arg-type]
+        await shows.start()
         osc_close = None
         if settings.osc_port is not None:
             assert settings.osc_secret is not None  # Settings refuses a port without one
@@ -159,9 +174,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
     app.state.metric_collectors = []  # extra Prometheus collectors (domains add theirs)
+    app.state.submission_limiter = RateLimiter(settings.submission_per_hour,
+                                               settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router, shows_router, inventory_truth_router,
-                   pages.router, trust.router, accounts_router, accounts_pages.router):
+                   markers_router, stories_router, story_pages.router, shows_router,
+                   inventory_truth_router,
+                   pages.router, trust.router, accounts_router, accounts_pages.router,
+                   perform_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     app.state.stream_auth = StreamAuth(app.state)

@@ -52,6 +52,26 @@ class _StreamCollector:
         for kind, total in sorted(totals.items()):
             subscribers.add_metric([kind], total)
         yield subscribers
+        yield from self._shows()
+
+    def _shows(self):
+        shows = getattr(self.app.state, "shows", None)
+        if shows is not None:
+            spread = GaugeMetricFamily("holobazaar_show_sync_spread_ms", "Spread of the "
+                                       "devices' reported execution of a show's last cue",
+                                       labels=["market", "show"])
+            for (market, show), runner in sorted(shows.runners.items()):
+                summary = shows.state(runner)["sync"]
+                if summary and "spread_ms" in summary:
+                    spread.add_metric([market, show], summary["spread_ms"])
+            yield spread
+        osc = getattr(self.app.state, "osc", None)
+        if osc is not None:
+            packets = CounterMetricFamily("holobazaar_osc", "OSC packets by outcome",
+                                          labels=["outcome"])
+            for key, value in sorted(osc.stats.items()):
+                packets.add_metric([key], value)
+            yield packets
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

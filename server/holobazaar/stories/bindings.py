@@ -1,0 +1,166 @@
+"""Stories and recipes on displays: the `stories` binding provider and "cook from what's
+here".
+
+Templates get `story` (the display's producer's published story: title, excerpt, html,
+beats, author, url), `stories` (all of them for that producer) and the callable
+`recipes_in_stock(limit=3)`. The display state gets the same as plain data under
+`bindings.stories` for the client's overlay. The provider reads a per-market cache of the
+published documents, refreshed after every change before the displays are recomposed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+
+from holobazaar.scenes.compositor import Binding, ItemFacts, template_view
+from holobazaar.scenes.loader import MarketContent
+from holobazaar.scenes.models import Display, iter_nodes
+from holobazaar.stories import service
+from holobazaar.stories.markup import excerpt, render_markdown
+from holobazaar.stories.schema import RecipeDoc, StoryDoc
+
+NAME = "stories"
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def in_stock(facts: ItemFacts | None) -> bool:
+    return facts is not None and facts.status != "sold_out" and facts.stock != 0
+
+
+def rank_recipes(recipes: list[RecipeDoc], items: Mapping[str, ItemFacts], *,
+                 wanted: set[str] | None = None, limit: int = 3) -> list[dict[str, Any]]:
+    """Recipes whose linked ingredients the market has now, ranked by how many it has
+    (then by the share of linked ingredients it has, then by name). With `wanted` (a
+    display's items) only recipes using at least one of them in stock are kept."""
+    ranked = []
+    for recipe in recipes:
+        linked = [g for g in recipe.ingredients if g.sku]
+        have = [g for g in linked if in_stock(items.get(g.sku or ""))]
+        if not have or (wanted is not None and not wanted & {g.sku for g in have}):
+            continue
+        ranked.append(((-len(have), -len(have) / len(linked), recipe.name, recipe.slug), {
+            "slug": recipe.slug, "name": recipe.name, "description": recipe.description,
+            "have": len(have), "linked": len(linked), "ingredients": len(recipe.ingredients),
+            "in_stock": [g.sku for g in have],
+            "missing": [g.text for g in linked if g not in have],
+            "total_time": recipe.total_time, "url": f"/r/{recipe.slug}",
+        }))
+    ranked.sort(key=lambda pair: pair[0])
+    return [entry for _, entry in ranked[:max(0, min(limit, 20))]]
+
+
+def story_view(story: StoryDoc) -> dict[str, Any]:
+    return {
+        "slug": story.slug, "title": story.title, "author": story.author,
+        "excerpt": story.summary or excerpt(story.body),
+        "html": render_markdown(story.body), "url": f"/s/{story.slug}",
+        "beats": [{"text": b.text, "media": b.media, "model": b.model, "duration": b.duration}
+                  for b in story.beats],
+    }
+
+
+@dataclass
+class MarketStories:
+    stories: list[tuple[datetime, StoryDoc]] = field(default_factory=list)
+    recipes: list[RecipeDoc] = field(default_factory=list)
+
+
+def display_stories(cache: MarketStories, display: Display) -> list[StoryDoc]:
+    """The display's producer's stories, newest first; else stories about its items."""
+    items = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+    newest = sorted(cache.stories, key=lambda pair: (pair[0], pair[1].slug), reverse=True)
+    by_farm = [s for _, s in newest if display.farm and display.farm in s.producers]
+    return by_farm or [s for _, s in newest if items & set(s.items)]
+
+
+def make_binding(cache: MarketStories, display: Display,
+                 items: Mapping[str, ItemFacts]) -> Binding:
+    stories = display_stories(cache, display)
+    wanted = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+
+    def recipes_in_stock(limit: int = 3) -> list[Any]:
+        return template_view(rank_recipes(cache.recipes, items, wanted=wanted or None,
+                                          limit=limit))
+
+    views = [story_view(s) for s in stories]
+    context: dict[str, Any] = {"story": views[0] if views else None, "stories": views,
+                               "recipes_in_stock": recipes_in_stock}
+    state = None
+    recipes = rank_recipes(cache.recipes, items, wanted=wanted or None, limit=3)
+    if views or recipes:
+        # Plain text only in state (the client draws it); full HTML is on /s/<slug>.
+        story = {k: v for k, v in views[0].items() if k != "html"} if views else None
+        state = {"story": story, "recipes": recipes}
+    return Binding(context=context, state=state)
+
+
+class StoryBindings:
+    """The provider registered with the SceneService (web/app.py)."""
+
+    name = NAME
+
+    def __init__(self, engine: Engine, items: Callable[[str], Mapping[str, ItemFacts]]) -> None:
+        self.engine = engine
+        self.items = items
+        self.markets: dict[str, MarketStories] = {}
+
+    def load(self, market: str) -> None:
+        cache = MarketStories()
+        for saved in service.published(self.engine, market):
+            if isinstance(saved.doc, StoryDoc):
+                cache.stories.append((saved.published_at or _EPOCH, saved.doc))
+            elif isinstance(saved.doc, RecipeDoc):
+                cache.recipes.append(saved.doc)
+        self.markets[market] = cache
+
+    async def reload(self, market: str) -> None:
+        await run_in_threadpool(self.load, market)
+
+    def items_of(self, market: MarketContent, display: Display) -> set[str]:
+        """Every SKU linked by a recipe that uses one of the display's items: a change of
+        any of them can re-rank the display's "cook from what's here"."""
+        cache = self.markets.get(market.id)
+        if cache is None:
+            return set()
+        wanted = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+        linked: set[str] = set()
+        for recipe in cache.recipes:
+            skus = {g.sku for g in recipe.ingredients if g.sku}
+            if skus & wanted:
+                linked |= skus
+        return linked
+
+    def binding(self, market: MarketContent, display: Display) -> Binding | None:
+        cache = self.markets.get(market.id)
+        if cache is None:
+            return Binding(context={"story": None, "stories": [],
+                                    "recipes_in_stock": lambda limit=3: []})
+        return make_binding(cache, display, self.items(market.id))
+
+
+SAMPLE_STORY = StoryDoc(slug="sample-story", market="sample", title="A sample story",
+                        summary="A grower's story, as a display shows it.",
+                        body="The story *body*.", author="Sample author",
+                        beats=[{"text": "First step of the story."}])  # type: ignore[list-item]
+SAMPLE_RECIPE = RecipeDoc(slug="sample-recipe", market="sample", name="A sample recipe",
+                          ingredients=[{"text": "an ingredient", "sku": "SAMPLE"}],  # type: ignore[list-item]
+                          total_time="PT30M")
+
+
+def sample_binding(market: Any, display: Display) -> Binding:
+    """What validation renders templates with (`holobazaar validate`): a sample story and
+    recipe, so `{{ story.title }}` and `recipes_in_stock()` validate while a misspelt
+    name is still an error."""
+    facts = ItemFacts("SAMPLE", "an ingredient", 0, "EUR", "each", 1, "in_stock", None)  # type: ignore[arg-type]
+    view = story_view(SAMPLE_STORY)
+
+    def recipes_in_stock(limit: int = 3) -> list[Any]:
+        return template_view(rank_recipes([SAMPLE_RECIPE], {"SAMPLE": facts}, limit=limit))
+
+    return Binding(context={"story": view, "stories": [view],
+                            "recipes_in_stock": recipes_in_stock})

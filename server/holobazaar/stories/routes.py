@@ -1,0 +1,392 @@
+"""Stories and recipes API. Reading published content, search and "cook from what's here"
+are public; curators write under /api/v1/markets/{market}/ (require_role("curator")); the
+public can submit a story or recipe to the moderation queue (rate-limited per client).
+
+A change that touches published content reloads the bindings' cache and recomposes the
+market's displays, so subscribed clients receive patches through the hub."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.models import Principal
+from holobazaar.stories import jsonld, service
+from holobazaar.stories import search as search_index
+from holobazaar.stories.bindings import StoryBindings, rank_recipes
+from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status, StoryDoc
+from holobazaar.stories.submissions import SubmissionIn, submit
+
+router = APIRouter(tags=["stories"])
+KIND = {"stories": "story", "recipes": "recipe"}
+JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "A story or recipe document (docs/stories.md); "
+    "`market` defaults to the path's market."}}}}}
+curator = require_role("curator")
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    results: list[dict[str, Any]]
+
+
+class DocumentOut(BaseModel):
+    kind: Literal["story", "recipe"]
+    slug: str
+    market: str
+    status: Status
+    origin: str
+    moderation: str | None
+    moderation_reason: str | None
+    revision: int
+    created_at: str
+    updated_at: str
+    published_at: str | None
+    document: Annotated[StoryDoc | RecipeDoc, Field(discriminator="kind")]
+    html: str | None = Field(None, description="The body as sanitized HTML.")
+
+
+def body_schema(kind: str) -> dict[str, Any]:
+    """The request body in the OpenAPI document: the document model (the route reads and
+    size-checks the body itself, so it is not declared as a parameter)."""
+    model = "StoryDoc" if kind == "story" else "RecipeDoc"
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{model}"}}}}}
+
+
+class StatusChange(BaseModel):
+    status: Status
+
+
+class Decision(BaseModel):
+    reason: str | None = Field(None, max_length=300)
+
+
+def _engine(request: Request):
+    return request.app.state.engine
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON, refused when larger than story_max_bytes."""
+    limit = request.app.state.settings.story_max_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body is larger than {limit} bytes (story_max_bytes)")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"body is larger than {limit} bytes (story_max_bytes)")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"body is not JSON: {exc}") from None
+
+
+def _invalid(exc: ValidationError) -> HTTPException:
+    return HTTPException(422, [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                               for e in exc.errors(include_url=False)])
+
+
+def _market(request: Request, market: str):
+    found = request.app.state.scenes.market(market)
+    if found is None:
+        raise HTTPException(404, f"no market {market!r}")
+    return found
+
+
+async def content_changed(request: Request, market: str) -> None:
+    """Published content changed: reload the displays' view of it and recompose."""
+    bindings: StoryBindings = request.app.state.stories
+    await bindings.reload(market)
+    await request.app.state.scenes.refresh(market)
+
+
+async def _call(fn, *args, **kwargs):
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except service.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except service.Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+# ---- public reading ------------------------------------------------------------------
+
+@router.get("/api/v1/search", summary="Search published stories and recipes")
+async def search(request: Request, q: Annotated[str, Query(min_length=1, max_length=200)],
+                 market: str | None = None, kind: Literal["story", "recipe"] | None = None,
+                 tag: str | None = None, producer: str | None = None,
+                 diet: str | None = None, language: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                 offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> dict[str, Any]:
+    filters = search_index.Filters(market, kind, tag, producer, diet, language)
+    try:
+        hits = await run_in_threadpool(search_index.search, _engine(request), q, filters,
+                                       limit=limit, offset=offset)
+    except ValueError as exc:  # SearchError, unknown diet
+        raise HTTPException(422, str(exc)) from None
+    return {"q": q, "limit": limit, "offset": offset, "results": [h.as_json() for h in hits]}
+
+
+async def _published(request: Request, kind: str, slug: str) -> service.Saved:
+    saved = await _call(service.get, _engine(request), kind, slug)
+    if saved.status != "published":
+        raise HTTPException(404, f"no published {kind} {slug!r}")
+    return saved
+
+
+@router.get("/api/v1/recipes/{slug}.jsonld", summary="A published recipe as schema.org JSON-LD",
+            response_class=Response)
+async def recipe_jsonld(request: Request, slug: str) -> Response:
+    saved = await _published(request, "recipe", slug)
+    assert isinstance(saved.doc, RecipeDoc)
+    return Response(jsonld.dumps(jsonld.from_document(saved.doc)),
+                    media_type="application/ld+json")
+
+
+def _public_routes(collection: str, kind: str) -> None:
+    @router.get(f"/api/v1/{collection}", summary=f"List published {collection}")
+    async def list_published(request: Request, market: str | None = None,
+                             limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                             offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+        total, rows = await _call(service.list_documents, _engine(request), kind,
+                                  market=market, statuses=["published"], limit=limit,
+                                  offset=offset)
+        return Page(total=total, limit=limit, offset=offset,
+                    results=[r.as_json(with_html=False) for r in rows])
+
+    @router.get(f"/api/v1/{collection}/{{slug}}", summary=f"A published {kind}",
+                response_model=DocumentOut)
+    async def get_published(request: Request, slug: str) -> dict[str, Any]:
+        return (await _published(request, kind, slug)).as_json()
+
+
+@router.get("/api/v1/markets/{market}/recipes/in-stock",
+            summary="Cook from what's here: recipes whose ingredients are in stock now")
+async def recipes_in_stock(request: Request, market: str, display: str | None = None,
+                           limit: Annotated[int, Query(ge=1, le=20)] = 3) -> dict[str, Any]:
+    found = _market(request, market)
+    wanted = None
+    if display is not None:
+        shown = found.displays.get(display)
+        if shown is None:
+            raise HTTPException(404, f"no display {display!r} in market {market!r}")
+        wanted = set(shown.items)
+    bindings: StoryBindings = request.app.state.stories
+    if market not in bindings.markets:
+        await bindings.reload(market)
+    recipes = bindings.markets[market].recipes
+    items = request.app.state.scenes.items.get(market, {})
+    return {"market": market, "display": display,
+            "results": rank_recipes(recipes, items, wanted=wanted, limit=limit)}
+
+
+@router.get("/api/v1/markets/{market}/producers", summary="The market's producers")
+async def producers(request: Request, market: str) -> list[dict[str, Any]]:
+    _market(request, market)
+    rows = await run_in_threadpool(service.producers, _engine(request), market)
+    return [r.model_dump() for r in rows]
+
+
+@router.post("/api/v1/submissions", status_code=202, openapi_extra=JSON_BODY,
+             summary="A visitor's story or recipe, for the moderation queue (no account)")
+async def submission(request: Request) -> dict[str, Any]:
+    payload = await read_json(request)
+    try:
+        data = SubmissionIn.model_validate(payload)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    _market(request, data.market)
+    client = request.client.host if request.client else "unknown"
+    limiter = request.app.state.submission_limiter
+    wait = limiter.take(client)
+    if wait:
+        raise HTTPException(429, f"too many submissions from this address: try again in "
+                            f"{int(wait) + 1} s", headers={"Retry-After": str(int(wait) + 1)})
+    saved, reason = await run_in_threadpool(submit, _engine(request), data)
+    return {"kind": saved.kind, "slug": saved.slug, "moderation": saved.moderation,
+            "reason": reason}
+
+
+# ---- curators ------------------------------------------------------------------------
+
+def _document(payload: Any, kind: str, market: str, slug: str | None = None):
+    if not isinstance(payload, dict):
+        raise HTTPException(422, "body must be a JSON object (a story or recipe document)")
+    data = {"market": market, **payload, "kind": payload.get("kind", kind)}
+    if slug is not None:
+        data.setdefault("slug", slug)
+        if data["slug"] != slug:
+            raise HTTPException(422, f"slug: the body says {data['slug']!r}, the path {slug!r}")
+    if data["kind"] != kind:
+        raise HTTPException(422, f"kind: {data['kind']!r} does not belong in {kind} routes")
+    if data["market"] != market:
+        raise HTTPException(422, f"market: the body says {data['market']!r}, the path "
+                            f"{market!r}")
+    try:
+        return DOC_TYPES[kind].model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def _curator_routes(collection: str, kind: str) -> None:
+    # Fixed paths per collection (not a {collection} parameter) so that they never
+    # shadow other domains' routes under /api/v1/markets/{market}/.
+    prefix = f"/api/v1/markets/{{market}}/{collection}"
+
+    @router.get(prefix, summary="All stories or recipes "
+                "of a market, any status (curators)")
+    async def list_all(request: Request, market: str,
+                       status: Status | None = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                       offset: Annotated[int, Query(ge=0)] = 0,
+                       _: Principal = Depends(curator)) -> Page:
+        total, rows = await _call(service.list_documents, _engine(request), kind,
+                                  market=market, statuses=[status] if status else None,
+                                  limit=limit, offset=offset)
+        return Page(total=total, limit=limit, offset=offset,
+                    results=[r.as_json(with_html=False) for r in rows])
+
+
+    @router.post(prefix, status_code=201, openapi_extra=body_schema(kind),
+                 response_model=DocumentOut,
+                 summary="Create a story or recipe (as a draft unless status says review)")
+    async def create(request: Request, market: str,
+                     principal: Principal = Depends(curator)) -> dict[str, Any]:
+        _market(request, market)
+        doc = _document(await read_json(request), kind, market)
+        if doc.status not in ("draft", "review"):
+            raise HTTPException(422, "status: a new document starts as draft or review; "
+                                "publish it with POST .../status")
+        if await run_in_threadpool(service.slug_taken, _engine(request), doc.slug):
+            raise HTTPException(409, f"slug {doc.slug!r} is taken: update it with PUT")
+        saved = await _call(service.save, _engine(request), doc, principal.actor, action="create")
+        return saved.as_json()
+
+
+    @router.get(prefix + "/{slug}",
+                summary="A story or recipe in any status (curators)")
+    async def get_any(request: Request, market: str, slug: str,
+                      _: Principal = Depends(curator)) -> dict[str, Any]:
+        return (await _call(service.get, _engine(request), kind, slug,
+                            market)).as_json()
+
+
+    @router.put(prefix + "/{slug}", openapi_extra=body_schema(kind), response_model=DocumentOut,
+                summary="Edit a story or recipe (a new revision; the status stays)")
+    async def update(request: Request, market: str, slug: str,
+                     principal: Principal = Depends(curator)) -> dict[str, Any]:
+        current = await _call(service.get, _engine(request), kind, slug, market)
+        doc = _document(await read_json(request), kind, market, slug)
+        saved = await _call(service.save, _engine(request), doc, principal.actor, action="edit",
+                            origin=current.origin, keep_status=True)
+        if saved.status == "published" and saved.changed:
+            await content_changed(request, market)
+        return saved.as_json()
+
+
+    @router.post(prefix + "/{slug}/status",
+                 summary="Move along the lifecycle: draft, review, published, archived")
+    async def change_status(request: Request, market: str, slug: str,
+                            change: StatusChange,
+                            principal: Principal = Depends(curator)) -> dict[str, Any]:
+        before = await _call(service.get, _engine(request), kind, slug, market)
+        saved = await _call(service.transition, _engine(request), kind, slug, market,
+                            change.status, principal.actor)
+        if "published" in (before.status, saved.status):
+            await content_changed(request, market)
+        return saved.as_json()
+
+
+    @router.post(prefix + "/{slug}/publish",
+                 summary="Publish a document that is in review")
+    async def publish(request: Request, market: str, slug: str,
+                      principal: Principal = Depends(curator)) -> dict[str, Any]:
+        saved = await _call(service.transition, _engine(request), kind, slug, market,
+                            "published", principal.actor)
+        await content_changed(request, market)
+        return saved.as_json()
+
+
+    @router.get(prefix + "/{slug}/revisions",
+                summary="Every saved revision: who, when, what changed, the full snapshot")
+    async def list_revisions(request: Request, market: str, slug: str,
+                             _: Principal = Depends(curator)) -> list[dict[str, Any]]:
+        rows = await _call(service.revisions, _engine(request), kind, slug, market)
+        return [{"number": r.number, "actor": r.actor, "at": service._aware(r.at).isoformat(),  # type: ignore[union-attr]
+                 "action": r.action, "changes": r.changes, "snapshot": r.snapshot} for r in rows]
+
+
+    @router.post(prefix + "/{slug}/revisions/{number}/restore",
+                 summary="Save an old revision's content as the newest revision")
+    async def restore_revision(request: Request, market: str, slug: str,
+                               number: int, principal: Principal = Depends(curator),
+                               ) -> dict[str, Any]:
+        saved = await _call(service.restore, _engine(request), kind, slug, market,
+                            number, principal.actor)
+        if saved.status == "published":
+            await content_changed(request, market)
+        return saved.as_json()
+
+
+@router.post("/api/v1/markets/{market}/recipes-jsonld", status_code=201,
+             openapi_extra=JSON_BODY, summary="Import schema.org Recipe JSON-LD as drafts "
+             "(a Recipe, an array or an @graph)")
+async def import_jsonld(request: Request, market: str,
+                        principal: Principal = Depends(curator)) -> dict[str, Any]:
+    _market(request, market)
+    payload = await read_json(request)
+    items = request.app.state.scenes.items.get(market, {})
+    try:
+        docs = jsonld.parse(json.dumps(payload), market, items)
+    except jsonld.JsonLdError as exc:
+        raise HTTPException(422, str(exc)) from None
+    out = []
+    for doc in docs:
+        current = None
+        if await run_in_threadpool(service.slug_taken, _engine(request), doc.slug):
+            current = await _call(service.get, _engine(request), "recipe", doc.slug, market)
+        saved = await _call(service.save, _engine(request), doc, principal.actor,
+                            action="import", keep_status=current is not None)
+        out.append({"slug": saved.slug, "revision": saved.revision, "changed": saved.changed})
+        if saved.status == "published" and saved.changed:
+            await content_changed(request, market)
+    return {"imported": out}
+
+
+@router.get("/api/v1/markets/{market}/submissions",
+            summary="The moderation queue: submissions pending or held")
+async def moderation_queue(request: Request, market: str,
+                           _: Principal = Depends(curator)) -> list[dict[str, Any]]:
+    out = []
+    for kind in ("story", "recipe"):
+        for state in ("pending", "held"):
+            _, rows = await _call(service.list_documents, _engine(request), kind,
+                                  market=market, moderation=state, limit=200)
+            out.extend(r.as_json() for r in rows)
+    return sorted(out, key=lambda r: r["created_at"])
+
+
+@router.post("/api/v1/markets/{market}/submissions/{kind}/{slug}/{decision}",
+             summary="Approve (to review) or reject (archived) a submission")
+async def decide(request: Request, market: str, kind: Literal["story", "recipe"], slug: str,
+                 decision: Literal["approve", "reject"], body: Decision | None = None,
+                 principal: Principal = Depends(curator)) -> dict[str, Any]:
+    saved = await _call(service.moderate, _engine(request), kind, slug, market,
+                        decision, principal.actor, body.reason if body else None)
+    return saved.as_json()
+
+
+# Public reads first: /api/v1/recipes/{slug}.jsonld is declared above, before {slug}.
+for _collection, _kind in KIND.items():
+    _public_routes(_collection, _kind)
+    _curator_routes(_collection, _kind)
