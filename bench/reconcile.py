@@ -166,11 +166,16 @@ def main() -> None:
     url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
     try:
         while True:
+            if server.poll() is not None:
+                raise SystemExit("the server exited during start-up")
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                health = httpx.get(f"{url}/healthz", timeout=1)
+                # The port was free when picked; make sure it is our server answering.
+                if health.status_code == 200 and MARKET in health.json().get("markets", []):
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         print(f"server up with {args.displays} displays, "
               f"{args.displays * PER_DISPLAY} seeded SKUs in {time.perf_counter() - started:.1f} s")
         rss_before = rss_kb(server.pid)

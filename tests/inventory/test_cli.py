@@ -117,3 +117,23 @@ def test_simulate_glitch_against_a_running_server(inv) -> None:
     wrong = runner.invoke(app, ["simulate", "glitch", "--market", MARKET, "--url", live.url,
                                 "--token", "hbt_nope"])
     assert wrong.exit_code == 1 and "401" in wrong.output
+
+
+def test_import_between_server_batches_is_not_lost(tmp_path: Path) -> None:
+    from .conftest import post, start_inventory_server
+
+    live, feed = start_inventory_server(tmp_path, reconcile_interval=3600)
+    try:
+        csv_file = tmp_path / "one.csv"
+        csv_file.write_text("sku,stock\nLET-BUTTER,3\n")
+        result = runner.invoke(app, ["inventory", "import", str(csv_file), "--market", MARKET,
+                                     "--content", str(live.content_dir), *_args(live)])
+        assert result.exit_code == 0, result.output
+        feed.push({"sku": "KAL-NERO", "stock": 5})  # the server's own next batch
+        assert post(live, f"/api/v1/reconcile/{MARKET}/sweep").status_code == 200
+        items = display_state(live, "zonneveld-greens")["items"]
+        assert items["LET-BUTTER"]["stock"] == 3 and items["KAL-NERO"]["stock"] == 5
+        found = get(live, f"/api/v1/reconcile/{MARKET}/mismatches").json()
+        assert found == []  # a change from another writer is an update, not a mismatch
+    finally:
+        live.stop()

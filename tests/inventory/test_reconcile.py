@@ -81,7 +81,7 @@ def test_removed_bound_item_is_an_open_identity_mismatch(inv) -> None:
 
 
 def test_stale_feed_marks_displays_unverified(tmp_path) -> None:
-    live, feed = start_inventory_server(tmp_path, inventory_stale_after=0.6)
+    live, feed = start_inventory_server(tmp_path, inventory_stale_after=1.5)
     try:
         def unverified() -> bool:
             item = display_state(live, ZONNEVELD)["items"]["TOM-BRANDY"]

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
+from fastapi.security import APIKeyHeader
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
@@ -47,19 +48,34 @@ def _secret(engine, market: str) -> str | None:
         return feed.secret if feed else None
 
 
+# Declared so the OpenAPI document lists how the webhook authenticates; the route checks.
+webhook_signature = APIKeyHeader(
+    name=feeds.SIGNATURE_HEADER, auto_error=False, scheme_name="webhook_signature",
+    description="sha256=<hex HMAC-SHA256 of '<X-Holobazaar-Timestamp>.<raw body>'> keyed "
+                "with the market's webhook secret (docs/inventory.md).")
+
+
+def _unauthorized(reason: str) -> JSONResponse:
+    # The same detail as every other refused write (accounts), plus why.
+    return JSONResponse({"detail": "authentication required", "reason": reason},
+                        status_code=401, headers={"WWW-Authenticate": "HMAC-SHA256"})
+
+
 @router.post("/api/v1/inventory/{market}/events")
 async def push_events(
     market: str, request: Request,
-    signature: str | None = Header(None, alias=feeds.SIGNATURE_HEADER),
+    signature: str | None = Depends(webhook_signature),
     timestamp: str | None = Header(None, alias=feeds.TIMESTAMP_HEADER),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> JSONResponse:
     """A batch of upserts and removals from the market's stock system. Authenticated by
     the HMAC signature with the market's secret (not a user role: the caller is a machine
     holding the secret). Answered only once the batch is durably committed."""
-    found = _market(request, market)
     settings = request.app.state.settings
     engine = request.app.state.engine
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.inventory_max_body:
+        raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")
     body = await request.body()
     if len(body) > settings.inventory_max_body:
         raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")
@@ -68,7 +84,8 @@ async def push_events(
         feeds.check_signature(secret, signature, timestamp, body,
                               settings.inventory_replay_window)
     except feeds.SignatureError as exc:
-        raise HTTPException(401, str(exc)) from None
+        return _unauthorized(str(exc))
+    found = _market(request, market)
     if not idempotency_key or len(idempotency_key) > 200:
         raise HTTPException(400, "Idempotency-Key header required (1-200 characters)")
     try:

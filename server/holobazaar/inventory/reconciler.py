@@ -113,6 +113,8 @@ class Reconciler:
         self.last_sweep_seconds = 0.0
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
+        # display key -> (inputs, expected state, objects the inputs' ids refer to)
+        self._expected: dict[tuple[str, str], tuple[tuple, dict, tuple]] = {}
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -121,7 +123,8 @@ class Reconciler:
         self.hub.drift_listeners.append(self.on_drift)
         for market in self.markets():
             self._apply_overlays(market)
-        await self.scenes.refresh()
+            if self.held.get(market.id):
+                await self.scenes.refresh(market.id)
 
     def _load_state(self) -> None:
         with session_scope(self.engine) as session:
@@ -188,7 +191,7 @@ class Reconciler:
         for sku in result.held + result.released:
             if sku in items and sku not in {f.sku for f in changed}:
                 changed.append(items[sku])
-        await run_in_threadpool(self._reload_feed, market_id)
+        await run_in_threadpool(self._reload_feed, market_id, result.bumped)
         transitions = self._update_stale(market_id, _now())
         self._apply_overlays(market)
         changed = [self._overlay(market_id, f) for f in changed]
@@ -206,11 +209,16 @@ class Reconciler:
         return replace(facts, notice=HELD_NOTICE if facts.sku in self.held.get(market, ())
                        else None, verified=market not in self.stale)
 
-    def _reload_feed(self, market: str) -> None:
+    def _reload_feed(self, market: str, after_change: bool = False) -> None:
         with session_scope(self.engine) as session:
             feed = session.get(FeedConfig, market)
-            if feed is not None:
-                self.feeds[market] = feed
+            if feed is None:
+                return
+            self.feeds[market] = feed
+            # After our own change the revision moved by exactly one; more means another
+            # writer (the import command, another node) committed too: leave the old
+            # revision so the next sweep reloads everything from the database.
+            if not after_change or feed.revision == self.revisions.get(market, 0) + 1:
                 self.revisions[market] = feed.revision
 
     def _update_stale(self, market: str, now: datetime) -> list[tuple[str, bool]]:
@@ -260,6 +268,10 @@ class Reconciler:
         self.revisions[market] = feed.revision
         self.held[market] = held
         self.scenes.items[market] = items
+        found = self.scenes.market(market)
+        if found is not None:
+            self._apply_overlays(found)
+            await self.scenes.refresh(market)  # a normal update, not a mismatch
 
     async def check(self, market: MarketContent, displays: list[Display],
                     compare: bool = True) -> int:
@@ -285,7 +297,7 @@ class Reconciler:
                 continue
             # Compose and compare under the scene service's lock: no publish interleaves.
             async with self.scenes._publish_lock:
-                expected, _ = self.scenes.compose_display(market, display, items, assets)
+                expected = self._expected_state(market, display, items, assets)
                 shown = self.hub.snapshot(channel)[2]
                 if shown == expected:
                     continue
@@ -295,6 +307,23 @@ class Reconciler:
         if found or corrected or resolved_identity:
             await self._record(market.id, found, corrected, resolved_identity)
         return len(found)
+
+    def _expected_state(self, market: MarketContent, display: Display,
+                        items: dict[str, ItemFacts], assets: Any) -> dict:
+        """The compositor's state for the display, reused while its inputs are the same
+        objects and values (composing is pure): a sweep then mostly compares."""
+        bindings = self.scenes.bindings(market, display)
+        inputs = (id(self.scenes.content), id(market.market), id(display),
+                  tuple(items.get(sku) for sku in sorted(bound_skus(display))),
+                  repr(sorted(bindings.items())))
+        key = (market.id, display.id)
+        cached = self._expected.get(key)
+        if cached is not None and cached[0] == inputs:
+            return cached[1]
+        expected, _ = self.scenes.compose_display(market, display, items, assets)
+        # Keep the objects alive so their ids cannot be reused by others.
+        self._expected[key] = (inputs, expected, (self.scenes.content, market.market, display))
+        return expected
 
     # ---- recording -----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class BatchResult:
     held: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)  # SKUs whose open hold was superseded
     replayed: bool = False
+    bumped: bool = False  # this change moved the market's feed revision by one
 
 
 class IdempotencyConflict(Exception):
@@ -265,6 +266,7 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
             writer.versions.append({"market": market, "sku": sku, "source_version": version})
     writer.flush(session)
     feed.last_feed_at, feed.revision = now, feed.revision + 1
+    result.bumped = True
     session.add(feed)
     response = {"batch": batch.id, "market": market, "received": len(rows),
                 "applied": len(result.applied), "removed": len(result.removed),
@@ -412,6 +414,7 @@ def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
         feed = lock_feed(session, market)
         feed.revision += 1
         session.add(feed)
+        result.bumped = True
     return result
 
 

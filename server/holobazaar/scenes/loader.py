@@ -143,6 +143,7 @@ def _load_market(path: Path, content_dir: Path, content: Content) -> MarketConte
 
     displays: dict[str, Display] = {}
     display_files: dict[str, str] = {}
+    seed: dict[str, ItemFacts] | None = None
     for display_path in sorted((path.parent / "displays").glob("*.yaml")):
         ddoc = read_yaml(display_path, content_dir)
         if isinstance(ddoc, Problem):
@@ -156,7 +157,9 @@ def _load_market(path: Path, content_dir: Path, content: Content) -> MarketConte
             problems.append(ddoc.problem(("display", "id"), f"display {display.id!r} is "
                                          f"already defined in {display_files[display.id]}"))
             continue
-        _check_display(ddoc, market, display, content, problems)
+        if seed is None:  # once per market: per display it was displays x items
+            seed = MarketContent(doc.file, market, {}, {}).seed_items()
+        _check_display(ddoc, market, display, content, problems, seed)
         displays[display.id] = display
         display_files[display.id] = ddoc.file
     from holobazaar.shows.loader import load_shows
@@ -191,7 +194,7 @@ def _node_paths(raw_nodes, prefix: PathKey) -> Iterator[tuple[str, PathKey]]:
 
 def _check_display(
     doc: SourceDocument, market: MarketFile, display: Display, content: Content,
-    problems: list[Problem],
+    problems: list[Problem], seed: dict[str, ItemFacts] | None = None,
 ) -> None:
     zones = {z.id for z in market.zones}
     farms = {f.id for f in market.farms}
@@ -233,7 +236,8 @@ def _check_display(
     if any(p.file == doc.file for p in problems):
         return
     # Render once with the seed inventory: undefined names and bad filters show up here.
-    seed = MarketContent(doc.file, market, {}, {}).seed_items()
+    if seed is None:
+        seed = MarketContent(doc.file, market, {}, {}).seed_items()
     _, errors = compose_display(market, display, seed, content.asset_refs(),
                                 sample_bindings(market, display))
     for error in errors:

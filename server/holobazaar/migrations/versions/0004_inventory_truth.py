@@ -2,7 +2,7 @@
 held changes
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-22
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"  # re-chained after stories (merge)
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
