@@ -158,7 +158,7 @@ class Deployment:
                 self.wait_ready(node)
         return started
 
-    def wait_ready(self, node: Node, timeout: float = 60) -> None:
+    def wait_ready(self, node: Node, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if node.process.poll() is not None:

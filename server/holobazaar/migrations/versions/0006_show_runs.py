@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"  # re-chained after inventory (merge)
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
