@@ -87,6 +87,10 @@ def serve(
     http_port: Annotated[int | None, typer.Option(
         help="With --tls: plain-HTTP port for the CA [port+1; 0=off].")] = None,
     base_url: BaseUrl = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Server processes sharing the port [1]; more need --broker-url redis://.")] = None,
+    redis_prefix: Annotated[str | None, typer.Option(
+        help="Prefix of this deployment's Redis keys [holobazaar:].")] = None,
     osc_port: Annotated[int | None, typer.Option(
         help="UDP port for OSC show control (off by default; needs "
              "HOLOBAZAAR_OSC_SECRET).")] = None,
@@ -105,8 +109,17 @@ def serve(
     settings = build_settings(host=host, port=port, data_dir=data_dir, content_dir=content,
                               database_url=database_url, broker_url=broker_url, watch=watch,
                               log_level=log_level, tls=tls, certfile=certfile, keyfile=keyfile,
-                              http_port=http_port, base_url=base_url, osc_port=osc_port,
-                              osc_host=osc_host)
+                              http_port=http_port, base_url=base_url, workers=workers,
+                              redis_prefix=redis_prefix, osc_port=osc_port, osc_host=osc_host)
+    if settings.workers > 1 and settings.broker_url.startswith("memory://"):
+        typer.echo("error: --workers: several workers need a shared broker: pass --broker-url "
+                   "redis://host:port/db (with memory:// each worker would have its own hub "
+                   "and its clients would miss the others' changes)", err=True)
+        raise typer.Exit(2)
+    if settings.workers > 1 and settings.uses_tls:
+        typer.echo("error: --workers: several workers cannot serve --tls/--certfile; "
+                   "terminate TLS at a reverse proxy (docs/deploy.md)", err=True)
+        raise typer.Exit(2)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = load_content(settings.content_dir)
@@ -141,7 +154,18 @@ def serve(
         # Frames up to 16x the protocol limit get a polite error frame; beyond, a 1009 close.
         ws_max_size=settings.max_frame_bytes * 16, ws_per_message_deflate=True,
     )
-    if plan is None:
+    if settings.workers > 1:
+        import os
+
+        from holobazaar.web.app import SETTINGS_ENV
+
+        # uvicorn binds the port once and forks the workers; each builds its app from these
+        # settings (the factory reads them back from the environment).
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        uvicorn.run("holobazaar.web.app:create_app_from_env", factory=True,
+                    workers=settings.workers, host=settings.host, port=settings.port,
+                    **options)
+    elif plan is None:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **options)
     else:
         serving.run(create_app(settings), create_trust_app, settings, plan, **options)

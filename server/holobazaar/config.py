@@ -23,7 +23,20 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite file <data-dir>/holobazaar.db."
     )
-    broker_url: str = Field("memory://", description="Hub broker: memory:// (in-process).")
+    broker_url: str = Field(
+        "memory://", description="Hub broker: memory:// (in-process) or redis://host:port/db "
+        "(several processes or machines; docs/deploy.md).")
+    redis_prefix: str = Field(
+        "holobazaar:", min_length=1, max_length=100,
+        description="Prefix of every Redis key (several deployments can share one Redis).")
+    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port "
+                         "(more than 1 needs a redis:// broker).")
+    db_pool_size: int = Field(5, ge=1, le=200, description="Database connections kept open "
+                              "per process (PostgreSQL; size for workers x machines).")
+    db_max_overflow: int = Field(10, ge=0, le=500, description="Extra database connections "
+                                 "a process may open under load.")
+    lease_ttl: float = Field(5.0, ge=0.5, le=300, description="Seconds a single-writer lease "
+                             "(show clock, sweeps) lives without renewal: the takeover time.")
     watch: bool = Field(True, description="Reload scene files when they change on disk.")
     log_level: str = Field("info", description="Logging level.")
     client_dir: Path = Field(
@@ -154,9 +167,9 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
-        if not value.startswith("memory://"):
-            raise ValueError(f"unsupported broker URL {value!r}: only memory:// is available")
-        return value
+        from holobazaar.stream.broker import check_broker_url
+
+        return check_broker_url(value)
 
     @field_validator("base_url")
     @classmethod

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock key held while migrating: nodes starting together take turns.
+MIGRATION_LOCK = 0x486F6C6F  # "Holo"
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -24,7 +26,7 @@ def _ensure_sqlite_dir(url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -38,7 +40,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Server databases: each process keeps `pool_size` connections (size it for processes x
+    # machines under the server's max_connections); pre-ping drops ones a failover closed.
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size,
+                         max_overflow=max_overflow)
 
 
 def alembic_config(url: str) -> Config:
@@ -50,7 +55,24 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     _ensure_sqlite_dir(url)
-    command.upgrade(alembic_config(url), revision)
+    if not url.startswith("postgresql"):
+        command.upgrade(alembic_config(url), revision)
+        return
+    # Several nodes start at once against one database: only one migrates at a time, the
+    # others then find the schema at head and have nothing to do.
+    from sqlalchemy import create_engine as sa_create_engine
+    from sqlalchemy import pool, text
+
+    locker = sa_create_engine(url, poolclass=pool.NullPool)
+    try:
+        with locker.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                command.upgrade(alembic_config(url), revision)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+    finally:
+        locker.dispose()
 
 
 @contextmanager

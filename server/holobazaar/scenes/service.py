@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.inventory import service as inventory
@@ -78,6 +81,12 @@ class SceneService:
         # The shows domain's hook: (market, zone) -> the zone's show state, or None.
         self.zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
+        # Set by the app with several nodes: tells the others which items changed here, so
+        # their copies of `items` are reloaded (see `peer_items_changed`).
+        self.announce: Callable[[str, list[str]], Awaitable[None]] | None = None
+        # With several nodes: a cluster-wide lock per market around "read the database,
+        # compose, publish", so what is published follows the order of the commits.
+        self.market_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None
 
     # ---- loading -------------------------------------------------------------------
 
@@ -103,10 +112,18 @@ class SceneService:
     async def _adopt(self, content: Content, previous: Content | None) -> None:
         for market_id, market in content.markets.items():
             old = previous.markets.get(market_id) if previous else None
-            await run_in_threadpool(
-                inventory.seed_items, self.engine, market_id, market.seed_items(),
-                old.seed_items() if old else None,
-            )
+            for attempt in range(3):
+                try:
+                    await run_in_threadpool(
+                        inventory.seed_items, self.engine, market_id, market.seed_items(),
+                        old.seed_items() if old else None,
+                    )
+                    break
+                except IntegrityError:
+                    # Another node seeding the same shared database won the race: the rows
+                    # are there now, so the next round finds them.
+                    if attempt == 2:
+                        raise
             self.items[market_id] = await run_in_threadpool(
                 inventory.load_items, self.engine, market_id)
         self.content = content
@@ -184,8 +201,7 @@ class SceneService:
                             removed: Iterable[str] = ()) -> None:
         """Inventory changed (or items were `removed`): recompose the displays bound to
         those items."""
-        market = self.market(market_id)
-        if market is None:
+        if self.market(market_id) is None:
             return
         facts = list(facts)
         gone = set(removed)
@@ -193,6 +209,35 @@ class SceneService:
         self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
         for sku in gone:
             self.items[market_id].pop(sku, None)
+        if self.announce is not None:
+            # First, so other nodes' copies are fresh about when clients see the change.
+            await self.announce(market_id, sorted(changed))
+        if self.market_lock is None:
+            await self._recompose(market_id, changed)
+            return
+        # Two nodes changing one item at once may publish in the other order than they
+        # committed: under the lock, compose from the database as it is now instead.
+        async with self.market_lock(market_id):
+            await self._reload(market_id, sorted(changed))
+            await self._recompose(market_id, changed)
+
+    async def _reload(self, market_id: str, skus: list[str] | None) -> None:
+        """Our copy of these items from the database. The reconciler's overlays (a held
+        item's notice, `verified`) are not stored there: they stay as they were here."""
+        fresh = await run_in_threadpool(inventory.load_items, self.engine, market_id)
+        current = self.items.setdefault(market_id, {})
+        for sku in (list(set(current) | set(fresh)) if skus is None else skus):
+            if sku not in fresh:
+                current.pop(sku, None)
+                continue
+            old = current.get(sku)
+            current[sku] = fresh[sku] if old is None else replace(
+                fresh[sku], notice=old.notice, verified=old.verified)
+
+    async def _recompose(self, market_id: str, changed: set[str]) -> None:
+        market = self.market(market_id)
+        if market is None:
+            return
         assert self.content is not None
         assets = self.asset_refs(market_id)
         items = self.items[market_id]
@@ -205,6 +250,24 @@ class SceneService:
                 if bound & changed:
                     state, _ = self.compose_display(market, display, items, assets)
                     await self.hub.publish(display_channel(market_id, display.id), state)
+
+    async def peer_items_changed(self, market_id: str | None,
+                                 skus: list[str] | None = None) -> None:
+        """Another node changed inventory (and publishes it): reload our copy from the
+        database. None: anything may have changed (Redis lost its data, or we missed
+        messages): reload everything and republish, since the channels' shared state may
+        now be older than the database."""
+        if market_id is not None:
+            await self._reload(market_id, skus)
+            return
+        for market in list(self.items):
+            if self.market_lock is None:
+                await self._reload(market, None)
+                continue
+            async with self.market_lock(market):
+                await self._reload(market, None)
+                if self.content is not None:
+                    await self.refresh(market)
 
     # ---- watching ------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,8 @@ class ShowService:
         self.runners: dict[tuple[str, str], ShowRunner] = {}
         self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
         self.sync: OrderedDict[str, CueSync] = OrderedDict()
+        # Makes runners; several nodes swap in shared runners (holobazaar.shows.shared).
+        self.runner_factory: Callable[..., ShowRunner] = ShowRunner
         scenes.zone_show = self.zone_show
         hub.cue_observers.append(self.on_report)
 
@@ -141,7 +144,7 @@ class ShowService:
             runner.close_soon()
             runner = None
         if runner is None:
-            runner = ShowRunner(market, show, self._emit, self.clock, self.lead_ms)
+            runner = self.runner_factory(market, show, self._emit, self.clock, self.lead_ms)
             runner.start()
             self.runners[key] = runner
         return runner

@@ -43,6 +43,20 @@ class Head:
 
 Deliver = Callable[[Entry], None]
 
+# A distributed broker delivers an entry of this type (epoch "", offset -1) for each open
+# channel when its shared log was lost (Redis restarted or flushed): the hub re-opens the
+# channel, which starts a new epoch, and sends its subscribers a snapshot.
+LOST = "lost"
+
+
+class Conflict(Exception):
+    """append(): the channel's head moved on (another node appended first) or was lost;
+    the caller re-diffs against `head` (re-opened when lost) and tries again."""
+
+    def __init__(self, head: Head | None) -> None:
+        super().__init__("channel head moved" if head else "channel log lost")
+        self.head = head
+
 
 class Broker(Protocol):
     async def start(self, deliver: Deliver) -> None: ...
@@ -52,8 +66,11 @@ class Broker(Protocol):
     async def open(self, channel: str, state: dict) -> Head:
         """The channel's current head; creates the channel at offset 0 with `state`."""
 
-    async def append(self, channel: str, type: str, data: Any, state: dict) -> Entry:
-        """Append after the current head (`state` is the channel state once applied)."""
+    async def append(self, channel: str, type: str, data: Any, state: dict,
+                     base: tuple[str, int] | None = None) -> Entry:
+        """Append after the current head (`state` is the channel state once applied).
+        With `base` (epoch, offset) a distributed broker raises Conflict when the head is
+        elsewhere: the patch was diffed against a state that is no longer current."""
 
     async def history(self, channel: str, epoch: str, after: int) -> list[Entry] | None:
         """Entries with offset > after, or None when history no longer reaches back."""
@@ -83,7 +100,9 @@ class InProcessBroker:
             self._logs[channel] = deque(maxlen=self.history_size)
         return head
 
-    async def append(self, channel: str, type: str, data: Any, state: dict) -> Entry:
+    async def append(self, channel: str, type: str, data: Any, state: dict,
+                     base: tuple[str, int] | None = None) -> Entry:
+        # One event loop, synchronous delivery: the hub's base is always the head.
         head = self._heads[channel]
         head.offset += 1
         head.state = state
@@ -113,7 +132,26 @@ class InProcessBroker:
             log.popleft()
 
 
-def create_broker(url: str, history_size: int, history_ttl: float) -> Broker:
+def check_broker_url(url: str) -> str:
+    """memory:// or redis[s]://host[:port][/db]; a clear error for anything else."""
+    if url.startswith("memory://"):
+        return url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from redis.connection import parse_url
+
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            raise ValueError(f"bad Redis URL {url!r}: {exc}") from None
+        return url
+    raise ValueError(f"unsupported broker URL {url!r}: use memory:// (one process) or "
+                     "redis://host:port/db (several processes or machines)")
+
+
+def create_broker(url: str, history_size: int, history_ttl: float,
+                  prefix: str = "holobazaar:") -> Broker:
     if url.startswith("memory://"):
         return InProcessBroker(history_size, history_ttl)
-    raise ValueError(f"unsupported broker URL {url!r}")
+    from holobazaar.stream.redis_broker import RedisBroker
+
+    return RedisBroker(check_broker_url(url), history_size, history_ttl, prefix=prefix)

@@ -19,11 +19,13 @@ from typing import Any, Protocol
 import jsonpatch
 
 from holobazaar.canonical import state_hash
-from holobazaar.stream.broker import Broker, Entry, Head
+from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head
 
 log = logging.getLogger(__name__)
 
 HASHES_KEPT = 256  # offsets whose state hash we remember, to check heartbeats against
+CATCH_UP_TIMEOUT = 2.0  # distributed broker: wait this long for others' entries, then resync
+MAX_ATTEMPTS = 50  # publish retries against a head that keeps moving
 
 
 class Subscriber(Protocol):
@@ -57,6 +59,10 @@ class Channel:
     hashes: OrderedDict[int, str] = field(default_factory=OrderedDict)
     snapshot_frame: tuple[int, str] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Distributed broker only: set on every delivery; entries held while re-reading the head.
+    advanced: asyncio.Event = field(default_factory=asyncio.Event)
+    resync: asyncio.Task | None = None
+    held: list[Entry] = field(default_factory=list)
 
     def remember_hash(self) -> str:
         digest = state_hash(self.state)
@@ -102,12 +108,20 @@ class Hub:
             head = await self.broker.open(name, state)
             channel = self.channels.setdefault(name, self._channel_from(name, head))
         async with channel.lock:
-            ops = jsonpatch.make_patch(channel.state, state).patch
-            if not ops:
-                return None
-            entry = await self.broker.append(name, "patch", ops, state)
-            self.stats["published"] += 1
-            return entry
+            for _ in range(MAX_ATTEMPTS):
+                ops = jsonpatch.make_patch(channel.state, state).patch
+                if not ops:
+                    return None
+                try:
+                    entry = await self.broker.append(name, "patch", ops, state,
+                                                     base=(channel.epoch, channel.offset))
+                except Conflict as exc:
+                    # Another node appended first (or the log was lost): catch up, re-diff.
+                    await self._catch_up(channel, exc.head)
+                    continue
+                self.stats["published"] += 1
+                return entry
+            raise RuntimeError(f"channel {name}: could not append after {MAX_ATTEMPTS} tries")
 
     async def publish_many(self, states: Iterable[tuple[str, dict]]) -> list[Entry]:
         entries = []
@@ -143,9 +157,22 @@ class Hub:
         channel = self.channels.get(entry.channel)
         if channel is None:
             return
+        if entry.type == LOST:
+            self._start_resync(channel)
+            return
+        if channel.resync is not None:
+            channel.held.append(entry)
+            return
+        if entry.epoch == channel.epoch and entry.offset <= channel.offset:
+            return  # already part of a head this node adopted
         if entry.epoch != channel.epoch or entry.offset != channel.offset + 1:
-            log.warning("channel %s: entry %s/%s does not follow %s/%s", entry.channel,
-                        entry.epoch, entry.offset, channel.epoch, channel.offset)
+            # Only a distributed broker gets here (new epoch, or entries we never saw):
+            # re-read the head and send subscribers a snapshot rather than a broken history.
+            log.warning("channel %s: entry %s/%s does not follow %s/%s; resyncing",
+                        entry.channel, entry.epoch, entry.offset, channel.epoch,
+                        channel.offset)
+            channel.held.append(entry)
+            self._start_resync(channel)
             return
         if entry.type == "patch":
             channel.state = jsonpatch.apply_patch(channel.state, entry.data)
@@ -157,6 +184,67 @@ class Hub:
         for subscriber in list(channel.subscribers):
             subscriber.send_frame(entry.frame)
         self.stats["delivered_frames"] += len(channel.subscribers)
+        channel.advanced.set()
+
+    # ---- distributed broker: catching up and resyncing ------------------------------
+
+    async def _catch_up(self, channel: Channel, head: Head | None) -> None:
+        """After a Conflict: wait until this node has delivered up to the broker's head
+        (others' entries are on their way), or resync when that does not happen."""
+        if head is None or head.epoch != channel.epoch:
+            await self._resync_now(channel)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_TIMEOUT
+        while channel.epoch == head.epoch and channel.offset < head.offset:
+            channel.advanced.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                await self._resync_now(channel)
+                return
+            try:
+                await asyncio.wait_for(channel.advanced.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def _start_resync(self, channel: Channel) -> asyncio.Task:
+        if channel.resync is None:
+            channel.resync = asyncio.get_running_loop().create_task(self._resync(channel))
+        return channel.resync
+
+    async def _resync_now(self, channel: Channel) -> None:
+        await asyncio.shield(self._start_resync(channel))
+
+    async def _resync(self, channel: Channel) -> None:
+        """Adopt the broker's head (re-opening the channel, which starts a new epoch if its
+        log was lost) and send every subscriber a snapshot of it."""
+        try:
+            for delay in (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0):
+                try:
+                    head = await self.broker.open(channel.name, channel.state)
+                    break
+                except Exception as exc:  # broker unreachable: keep serving, try again
+                    log.warning("channel %s: cannot re-read head (%s)", channel.name, exc)
+                    await asyncio.sleep(delay)
+            else:
+                return
+            moved = (head.epoch, head.offset) != (channel.epoch, channel.offset)
+            channel.epoch, channel.offset, channel.state = head.epoch, head.offset, head.state
+            if moved:
+                channel.hashes.clear()
+                channel.snapshot_frame = None
+                channel.remember_hash()
+                self.stats["resyncs"] += 1
+                frame = self.snapshot_frame(channel.name)
+                for subscriber in list(channel.subscribers):
+                    subscriber.send_frame(frame)
+                channel.advanced.set()
+        finally:
+            channel.resync = None
+            held, channel.held = channel.held, []
+            for entry in held:
+                if entry.epoch == channel.epoch and entry.offset > channel.offset:
+                    self._deliver(entry)
 
     # ---- subscribers ---------------------------------------------------------------
 
@@ -199,7 +287,7 @@ class Hub:
                     if entry.offset == last + 1:
                         subscriber.send_frame(entry.frame or encode(entry_message(entry)))
                         last = entry.offset
-                if last == channel.offset:
+                if last == channel.offset and epoch == channel.epoch:
                     channel.subscribers.add(subscriber)
                     return "resumed"
         subscriber.send_frame(self.snapshot_frame(name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets import service as assets_service
 from holobazaar.assets.routes import router as assets_router
+from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.config import Settings
 from holobazaar.inventory.feed_routes import policy_of
 from holobazaar.inventory.feed_routes import router as inventory_truth_router
@@ -54,6 +56,9 @@ from holobazaar.web import (
 
 log = logging.getLogger(__name__)
 
+# `serve --workers N` hands its settings to each worker process through this variable.
+SETTINGS_ENV = "HOLOBAZAAR_SERVE_SETTINGS_JSON"
+
 
 def stream_limits(settings: Settings) -> StreamLimits:
     return StreamLimits(
@@ -76,6 +81,39 @@ def pulse_settings(settings: Settings) -> PulseSettings:
                          slow_interval=settings.pulse_slow_interval)
 
 
+def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
+    """Keep each node's inventory copy current when another node changes it."""
+    if not cluster.distributed:
+        return
+
+    async def announce(market: str, skus: list[str]) -> None:
+        await cluster.notify("inventory", {"market": market, "skus": skus})
+
+    async def on_inventory(data: dict | None) -> None:
+        if data is None:
+            await scenes.peer_items_changed(None)
+        elif isinstance(data, dict) and isinstance(data.get("market"), str):
+            skus = data.get("skus")
+            await scenes.peer_items_changed(data["market"],
+                                            skus if isinstance(skus, list) else None)
+
+    scenes.announce = announce
+    scenes.market_lock = lambda market: cluster.lock(f"compose:{market}")
+    cluster.listen("inventory", on_inventory)
+
+
+async def resync_reconciler(reconciler: Reconciler, data: dict | None) -> None:
+    """Another node changed inventory: its holds may have changed too. Reload this node's
+    copy of the held set from the database (forcing the reconciler's revision check) and
+    put the overlays back on the items the scene service just reloaded."""
+    market = data.get("market") if isinstance(data, dict) else None
+    for found in reconciler.markets():
+        if market is None or found.id == market:
+            reconciler.revisions[found.id] = -1
+            await reconciler._sync_from_database(found.id)
+            reconciler._apply_overlays(found)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -83,19 +121,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.resolved_database_url
         await run_in_threadpool(db.upgrade, url)
-        engine = db.make_engine(url)
+        engine = db.make_engine(url, settings.db_pool_size, settings.db_max_overflow)
         hub = Hub(create_broker(settings.broker_url, settings.history_size,
-                                settings.history_ttl))
+                                settings.history_ttl, settings.redis_prefix))
         await hub.start()
+        cluster = create_cluster(hub.broker, settings.lease_ttl)
         scenes = SceneService(settings.content_dir, hub, engine)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
+        wire_cluster(cluster, scenes)
+        await cluster.start()
         app.state.stories = stories_startup.provider(engine, scenes)
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
+        app.state.cluster = cluster
         await stories_startup.start(settings, engine, scenes, app.state.stories)
         shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
                                               engine=engine)
+        if cluster.distributed:
+            from holobazaar.shows.shared import SharedShows
+
+            SharedShows(shows, cluster, hub.broker)  # type: ignore[arg-type]
         await shows.start()
         osc_close = None
         if settings.osc_port is not None:
@@ -122,8 +168,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         poller = Poller(reconciler, lambda: policy_of(settings), settings.pull_timeout)
         app.state.reconciler, app.state.poller = reconciler, poller
         app.state.metric_collectors.append(ReconcileCollector(reconciler, poller))
-        background = [asyncio.create_task(reconciler.run(stop)),
-                      asyncio.create_task(poller.run(stop))]
+        # Single-writer duties: once across the cluster, under a lease (one node: always).
+        cluster.singleton("reconcile-sweep", lambda: reconciler.run(stop))
+        cluster.singleton("pull-feeds", lambda: poller.run(stop))
+        background: list[asyncio.Task] = []
+        if cluster.distributed:
+            cluster.listen("inventory", lambda data: resync_reconciler(reconciler, data))
         try:
             yield
         finally:
@@ -136,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watcher
+            await cluster.close()
             if osc_close is not None:
                 await osc_close()
             await shows.close()
@@ -161,3 +212,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_auth = StreamAuth(app.state)
     client.mount(app, settings.client_dir)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for `serve --workers N` (uvicorn imports it in every worker)."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))

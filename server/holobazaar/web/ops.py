@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.responses import PlainTextResponse
@@ -11,13 +11,19 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
-def healthz(request: Request) -> dict:
+def healthz(request: Request, response: Response) -> dict:
     scenes = request.app.state.scenes
+    # A node that cannot read its broker serves stale displays: a load balancer should
+    # send visitors elsewhere (503) until it can again.
+    broker_ok = getattr(request.app.state.hub.broker, "healthy", True)
+    if not broker_ok:
+        response.status_code = 503
     return {
-        "status": "ok",
+        "status": "ok" if broker_ok else "broker unreachable",
         "markets": sorted(scenes.content.markets) if scenes.content else [],
         "channels": len(request.app.state.hub.channels),
         "content_problems": scenes.last_problems or None,
+        "node": request.app.state.cluster.node,
     }
 
 

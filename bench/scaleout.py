@@ -1,0 +1,263 @@
+"""Scale-out benchmark: the fan-out benchmark's load (bench/fanout.py: N clients on one
+display channel, R price changes per second through the HTTP API) against 1, 2 and 3
+`holobazaar serve` processes sharing PostgreSQL and Redis, clients spread evenly over the
+nodes and changes made on the first one. Prints delivered messages/s and latency
+percentiles per node count, then the latency the Redis hop adds:
+
+  * end to end: one node with the in-process broker vs one node with Redis, same load;
+  * broker only: append on one RedisBroker -> delivered by another one's reader.
+
+    python bench/scaleout.py --redis-url redis://127.0.0.1:6379/0 \\
+        --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    (defaults: HOLOBAZAAR_TEST_REDIS_URL / HOLOBAZAAR_TEST_POSTGRES_URL)
+
+A benchmark, not a test: a private database and Redis key prefix per run, removed after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fanout import (
+    MARKET,
+    SKU,
+    client_task,
+    free_port,
+    percentile,
+    proc_cpu_seconds,
+    wait_ready,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def private_database(server_url: str):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from holobazaar import db
+
+    name = f"hb_bench_{secrets.token_hex(4)}"
+    admin = create_engine(make_url(server_url).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        db.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def admin_token(database_url: str) -> str:
+    from holobazaar import db
+    from holobazaar.accounts import service
+
+    engine = db.make_engine(database_url, 1, 0)
+    try:
+        return service.create_token(engine, "bench", ["admin"], [], None, actor="bench")[0]
+    finally:
+        engine.dispose()
+
+
+def start_nodes(count: int, tmp: Path, database_url: str, broker_url: str,
+                prefix: str) -> list[tuple[subprocess.Popen, str]]:
+    holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent))
+    nodes = []
+    for n in range(count):
+        port = free_port()
+        process = subprocess.Popen(
+            [holobazaar or "holobazaar", "serve", "--port", str(port), "--data-dir",
+             str(tmp / f"node{n}"), "--content", str(REPO), "--no-watch", "--log-level",
+             "warning", "--database-url", database_url, "--broker-url", broker_url,
+             "--redis-prefix", prefix],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nodes.append((process, f"http://127.0.0.1:{port}"))
+    for _, url in nodes:
+        wait_ready(url, 120)
+    return nodes
+
+
+async def load(urls: list[str], token: str, clients: int, rate: float, seconds: float,
+               drain: float) -> dict:
+    """bench/fanout.py's run(), with clients spread over several nodes."""
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    counts = [0]
+    ready, ready_count = asyncio.Event(), [0]
+    tasks = []
+    for i in range(clients):
+        ws_url = urls[i % len(urls)].replace("http", "ws", 1) + "/ws"
+        tasks.append(asyncio.create_task(
+            client_task(ws_url, sent, latencies, counts, ready, ready_count, clients)))
+        if len(tasks) % 200 == 0:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(ready.wait(), 180)
+    changes = int(rate * seconds)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=urls[0], timeout=10, headers=headers) as http:
+        start = time.perf_counter()
+        for seq in range(changes):
+            delay = start + seq / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            price = f"{1000 + seq / 100:.2f}"
+            sent[price] = time.perf_counter()
+            response = await http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
+                                        json={"price": price})
+            response.raise_for_status()
+        expected = changes * clients
+        deadline = time.perf_counter() + drain
+        while len(latencies) < expected and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    lat_ms = [x * 1000 for x in latencies]
+    return {"expected": expected, "delivered": len(latencies),
+            "per_s": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(statistics.median(lat_ms), 2) if lat_ms else None,
+            "p99_ms": round(percentile(lat_ms, 99), 2) if lat_ms else None}
+
+
+def run_nodes(args, count: int, broker_url: str, postgres_url: str) -> dict:
+    prefix = f"hbbench:{secrets.token_hex(4)}:"
+    tmp = Path(tempfile.mkdtemp(prefix="holobazaar-scaleout-"))
+    nodes: list[tuple[subprocess.Popen, str]] = []
+    try:
+        with private_database(postgres_url) as database_url:
+            try:
+                nodes = start_nodes(count, tmp, database_url, broker_url, prefix)
+                token = admin_token(database_url)
+                cpu0 = sum(proc_cpu_seconds(p.pid) for p, _ in nodes)
+                result = asyncio.run(load([u for _, u in nodes], token, args.clients,
+                                          args.rate, args.seconds, args.drain))
+                result["server_cpu_s"] = round(
+                    sum(proc_cpu_seconds(p.pid) for p, _ in nodes) - cpu0, 2)
+            finally:
+                for process, _ in nodes:
+                    process.terminate()
+                for process, _ in nodes:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(15)
+    finally:
+        if broker_url.startswith("redis"):
+            delete_prefix(broker_url, prefix)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+async def broker_hop(redis_url: str, appends: int, rate: float) -> dict:
+    """Append on one RedisBroker, measure until another one's reader delivers it."""
+    from holobazaar.stream.broker import Entry
+    from holobazaar.stream.redis_broker import RedisBroker
+
+    prefix = f"hbbench:{secrets.token_hex(4)}:"
+    arrived: dict[int, float] = {}
+
+    def on_b(entry: Entry) -> None:
+        arrived.setdefault(entry.offset, time.perf_counter())
+
+    a, b = RedisBroker(redis_url, prefix=prefix), RedisBroker(redis_url, prefix=prefix)
+    await a.start(lambda entry: None)
+    await b.start(on_b)
+    sent: dict[int, float] = {}
+    try:
+        head = await a.open("bench", {"n": 0})
+        await b.open("bench", {"n": 0})
+        offset = head.offset
+        for n in range(1, appends + 1):
+            state = {"n": n}
+            stamp = time.perf_counter()
+            entry = await a.append("bench", "patch",
+                                   [{"op": "replace", "path": "/n", "value": n}], state,
+                                   base=(head.epoch, offset))
+            offset = entry.offset
+            sent[offset] = stamp
+            await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - stamp)))
+        deadline = time.perf_counter() + 5
+        while len(arrived) < appends and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        await a.close()
+        await b.close()
+        delete_prefix(redis_url, prefix)
+    lat = [(arrived[o] - s) * 1000 for o, s in sent.items() if o in arrived]
+    return {"appends": appends, "delivered": len(lat),
+            "p50_ms": round(statistics.median(lat), 3), "p99_ms": round(percentile(lat, 99), 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", default="1,2,3", help="node counts to run [1,2,3]")
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=10.0, help="changes per second")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--drain", type=float, default=10.0)
+    parser.add_argument("--hop-appends", type=int, default=1000)
+    parser.add_argument("--redis-url", default=os.environ.get("HOLOBAZAAR_TEST_REDIS_URL"))
+    parser.add_argument("--postgres-url",
+                        default=os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    if not (args.redis_url and args.postgres_url):
+        raise SystemExit("needs --redis-url and --postgres-url (or HOLOBAZAAR_TEST_REDIS_URL "
+                         "and HOLOBAZAAR_TEST_POSTGRES_URL)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (min(hard, max(soft, args.clients * 2 + 512)), hard))
+    print(f"holobazaar scale-out: {args.clients} clients x {args.rate:g} changes/s for "
+          f"{args.seconds:g} s, PostgreSQL + Redis, {os.cpu_count()} CPUs")
+    print(f"  {'setup':<22}{'delivered':>16}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+          f"{'server CPU s':>14}")
+
+    def row(label: str, r: dict) -> None:
+        print(f"  {label:<22}{r['delivered']:>9}/{r['expected']:<6}{r['per_s']:>10}"
+              f"{r['p50_ms']!s:>10}{r['p99_ms']!s:>10}{r['server_cpu_s']:>14}", flush=True)
+
+    memory = run_nodes(args, 1, "memory://", args.postgres_url)
+    row("1 node, in-process", memory)
+    results = {}
+    for count in (int(n) for n in args.nodes.split(",")):
+        results[count] = run_nodes(args, count, args.redis_url, args.postgres_url)
+        row(f"{count} node(s), Redis", results[count])
+    if 1 in results and memory["p50_ms"] and results[1]["p50_ms"]:
+        print(f"  Redis hop, end to end: +{results[1]['p50_ms'] - memory['p50_ms']:.2f} ms "
+              f"at p50 (1 node Redis vs in-process)")
+    hop = asyncio.run(broker_hop(args.redis_url, args.hop_appends, 200.0))
+    print(f"  Redis hop, broker only: p50 {hop['p50_ms']} ms, p99 {hop['p99_ms']} ms "
+          f"({hop['delivered']}/{hop['appends']} appends, node A append -> node B reader)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Shows on several nodes (docs/deploy.md): a performer's GO may reach any node, and the
+show keeps running when the node running its clock dies.
+
+* A runner's state (standby, pending and fired cues, pause) lives in Redis, one JSON value
+  per show with a version, pending cues included (the database's `show_run` row, written
+  as on one node, is what a restart of the whole cluster takes up). Every operation runs
+  under a cluster lock for that show: load the shared state, operate (which emits through
+  the hub as on one node), save, and tell the other nodes, which load it too (their zone
+  states then carry the same show).
+* The clock (sending each pending cue `lead_ms` before it starts) runs only on the node
+  holding the `show-clock` lease. When that node dies, another takes the lease within
+  the lease time, loads every show's state and continues from the current cue: cues that
+  fell due meanwhile go out at once, with their original start times.
+* Exactly once: a holder can die after appending a cue to the zone log but before saving
+  the state. Before sending due cues the clock looks for their ids among the zone log's
+  recent entries and only records, without sending again, the ones already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from holobazaar.cluster import Cluster
+from holobazaar.scenes.service import zone_channel
+from holobazaar.shows.runner import Pending, ShowRunner
+from holobazaar.shows.service import ShowService
+from holobazaar.stream.redis_broker import RedisBroker
+
+log = logging.getLogger(__name__)
+
+CLOCK_LEASE = "show-clock"
+RECENT_ENTRIES = 200  # zone log entries searched for cues already sent
+
+
+class SharedShows:
+    def __init__(self, service: ShowService, cluster: Cluster, broker: RedisBroker) -> None:
+        self.service, self.cluster, self.broker = service, cluster, broker
+        self.redis = broker.redis
+        self.holding_clock = False
+        service.runner_factory = self._make_runner
+        cluster.listen("show", self._on_changed)
+        cluster.singleton(CLOCK_LEASE, self._clock_duty)
+
+    def key(self, market: str, show: str) -> str:
+        return f"{self.broker.prefix}show:{market}:{show}"
+
+    @property
+    def index_key(self) -> str:
+        return f"{self.broker.prefix}shows"
+
+    def _make_runner(self, market, show, emit, clock, lead_ms) -> SharedShowRunner:
+        return SharedShowRunner(self, market, show, emit, clock, lead_ms)
+
+    # ---- shared state --------------------------------------------------------------
+
+    async def load(self, runner: SharedShowRunner) -> None:
+        raw = await self.redis.get(self.key(runner.market, runner.show.id))
+        if raw is not None:
+            runner.adopt_shared(json.loads(raw))
+
+    async def save(self, runner: SharedShowRunner) -> None:
+        runner.version += 1
+        key = self.key(runner.market, runner.show.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, json.dumps(runner.shared_state()))
+            pipe.sadd(self.index_key, f"{runner.market}\n{runner.show.id}")
+            await pipe.execute()
+        await self.cluster.notify("show", {"market": runner.market, "show": runner.show.id})
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, runner: SharedShowRunner) -> AsyncIterator[None]:
+        """One node at a time operates on a show, on its latest state."""
+        # Held for one operation (milliseconds); a holder that dies holding it delays the
+        # next clock holder by at most the lease time.
+        async with self.cluster.lock(f"show:{runner.market}:{runner.show.id}",
+                                     timeout=self.cluster.lease_ttl):
+            await self.load(runner)
+            try:
+                yield
+            finally:
+                await self.save(runner)
+                self._mark_zones(runner)
+
+    def _mark_zones(self, runner: ShowRunner) -> None:
+        """This node's zone states carry the runner's show too (as `_emit` does)."""
+        for zone in self.service.zones(runner):
+            self.service.zone_runner[(runner.market, zone)] = runner
+
+    async def _on_changed(self, data: dict | None) -> None:
+        """Another node changed a show (None: reload every show we know of)."""
+        if data is None:
+            await self.load_all()
+            return
+        try:
+            runner = self.service.runner(str(data["market"]), str(data["show"]))
+        except Exception:  # a show this node does not have (content differs): skip it
+            log.warning("shows: ignoring a change to unknown show %r", data)
+            return
+        async with runner.lock:
+            await self.load(runner)
+        self._mark_zones(runner)
+        runner._wake.set()
+
+    async def load_all(self) -> None:
+        for member in await self.redis.smembers(self.index_key):
+            market, _, show = member.partition("\n")
+            with contextlib.suppress(Exception):
+                runner = self.service.runner(market, show)
+                async with runner.lock:
+                    await self.load(runner)
+                self._mark_zones(runner)
+                runner._wake.set()
+
+    # ---- the clock ------------------------------------------------------------------
+
+    async def _clock_duty(self) -> None:
+        self.holding_clock = True
+        try:
+            await self.load_all()
+            for runner in list(self.service.runners.values()):
+                runner.start()
+            await asyncio.Event().wait()
+        finally:
+            self.holding_clock = False
+            for runner in list(self.service.runners.values()):
+                await runner.close()
+
+    async def already_sent(self, runner: ShowRunner) -> set[str]:
+        ids: set[str] = set()
+        for zone in self.service.zones(runner):
+            rows = await self.redis.xrevrange(
+                self.broker.log_key(zone_channel(runner.market, zone)), count=RECENT_ENTRIES)
+            for _, fields in rows:
+                if fields.get("type") == "cue":
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        ids.add(json.loads(fields["data"])["cue"]["id"])
+        return ids
+
+
+class SharedShowRunner(ShowRunner):
+    def __init__(self, shared: SharedShows, *args: Any) -> None:
+        super().__init__(*args)
+        self.shared = shared
+        self.version = 0
+
+    # ---- state as JSON ---------------------------------------------------------------
+
+    def shared_state(self) -> dict[str, Any]:
+        seq = next(self._seq)
+        self._seq = itertools.count(seq)
+        return {"version": self.version, "standby": self.standby, "serial": self.serial,
+                "stopped": self.stopped, "paused_at": self.paused_at,
+                "started_at": self.started_at, "seq": seq, "fired": self.fired,
+                "last_cue": self.last_cue,
+                "pending": [[p.send_at, p.seq, p.cue] for p in self.pending]}
+
+    def adopt_shared(self, state: dict[str, Any]) -> None:
+        if state["version"] < self.version:
+            return  # an older copy than what this node already has
+        self.version = state["version"]
+        self.standby, self.serial = state["standby"], state["serial"]
+        self.stopped, self.paused_at = state["stopped"], state["paused_at"]
+        self.started_at, self.fired = state["started_at"], state["fired"]
+        self.last_cue = state["last_cue"]
+        self._seq = itertools.count(state["seq"])
+        self.pending = [Pending(send_at, seq, cue) for send_at, seq, cue in state["pending"]]
+        heapq.heapify(self.pending)
+
+    # ---- operations: any node, one at a time, on the shared state ---------------------
+
+    async def go(self, expect: str | None = None) -> dict:
+        async with self.shared.exclusive(self):
+            return await super().go(expect)
+
+    async def standby_cue(self, number: str | None = None) -> None:
+        async with self.shared.exclusive(self):
+            await super().standby_cue(number)
+
+    async def pause(self) -> None:
+        async with self.shared.exclusive(self):
+            await super().pause()
+
+    async def resume(self) -> None:
+        async with self.shared.exclusive(self):
+            await super().resume()
+
+    async def stop(self, panic: bool = False) -> None:
+        async with self.shared.exclusive(self):
+            await super().stop(panic)
+
+    # ---- the clock: only on the lease holder -----------------------------------------
+
+    def start(self) -> None:
+        if self.shared.holding_clock:
+            super().start()
+
+    async def _tick(self) -> None:
+        while True:
+            self._wake.clear()
+            if not self.pending or self.paused_at is not None:
+                await self._wake.wait()
+                continue
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(self.pending[0].send_at))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeper, waker):
+                    task.cancel()
+            if self._wake.is_set():
+                continue
+            try:
+                async with self.shared.exclusive(self), self.lock:
+                    await self._skip_sent()
+                    await self._send_due()
+            except Exception:  # a failed send must not end the show's clock
+                log.exception("show %s: sending a cue failed", self.show.id)
+                await asyncio.sleep(0.2)
+
+    async def _skip_sent(self) -> None:
+        """Cues a previous clock holder appended but could not record before it died."""
+        now = self.clock.now()
+        if not self.pending or self.pending[0].send_at > now:
+            return
+        sent = await self.shared.already_sent(self)
+        while self.pending and self.pending[0].send_at <= now and (
+                self.pending[0].cue["id"] in sent):
+            cue = heapq.heappop(self.pending).cue
+            self.fired.append(cue)
+            self.last_cue = cue
