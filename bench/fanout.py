@@ -103,6 +103,16 @@ async def client_task(ws_url: str, sent: dict[str, float], latencies: list[float
                     latencies.append(now - sent[op["value"]])
 
 
+def bench_token(data_dir: Path) -> str:
+    """A curator token for the bench's own server (changes need one since accounts)."""
+    holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
+    result = subprocess.run(
+        [holobazaar, "token", "create", "--role", "curator", "--market", MARKET,
+         "--name", "fanout bench", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
 async def run(args: argparse.Namespace, url: str) -> dict:
     ws_url = url.replace("http", "ws", 1) + "/ws"
     sent: dict[str, float] = {}
@@ -121,7 +131,8 @@ async def run(args: argparse.Namespace, url: str) -> dict:
 
     changes = int(args.rate * args.seconds)
     interval = 1.0 / args.rate
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    headers = {"Authorization": f"Bearer {args.token}"}
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as http:
         start = time.perf_counter()
         for seq in range(changes):
             target = start + seq * interval
@@ -156,6 +167,8 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=10.0,
                         help="seconds to wait for late deliveries after the last change")
     parser.add_argument("--url", help="benchmark a running server instead of starting one")
+    parser.add_argument("--token", default=os.environ.get("HOLOBAZAAR_TOKEN"),
+                        help="curator token for --url (default: $HOLOBAZAAR_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -166,11 +179,15 @@ def main() -> None:
     tmp = None
     if args.url:
         url = args.url.rstrip("/")
+        if not args.token:
+            raise SystemExit("--url needs --token (or HOLOBAZAAR_TOKEN): changes need a curator")
     else:
         tmp = tempfile.mkdtemp(prefix="holobazaar-bench-")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = start_server(port, Path(tmp))
+        wait_ready(url)
+        args.token = bench_token(Path(tmp))
     try:
         wait_ready(url)
         server_cpu0 = proc_cpu_seconds(server.pid) if server else 0.0
