@@ -97,3 +97,26 @@ def test_market_heatmap_follows_the_pulse_channel(tmp_path: Path, probe) -> None
     finally:
         probe.page.goto("about:blank")  # before the server goes: no reconnect attempts
         live.stop()
+
+
+def test_loving_a_recipe_card_on_a_display_page(tmp_path: Path, probe) -> None:
+    # The demo market: its displays show "cook from what's here" recipe cards.
+    live = start_server(tmp_path, watch=False)
+    try:
+        page = probe.page
+        page.goto(f"{live.url}/d/greenhaven/zonneveld-greens")
+        probe.wait(READY)
+        heart = page.locator("nav.stories [data-pulse-recipe]").first
+        assert heart.is_visible() and heart.inner_text() == "♥"
+        slug = heart.get_attribute("data-pulse-recipe")
+        heart.click()
+        pulse = live.app.state.pulse
+        wait_until(lambda: pulse.stats["accepted_recipe"] == 1)
+        assert pulse.stats["accepted_love"] == 1
+        figures = pulse.market_pulse("greenhaven").figures("recipe", slug, "day", time.time())
+        assert figures.devices == 1 and figures.counts[0] == 1
+        assert probe.hook()["pulse"]["recipes"] == 1
+        assert page.locator("#pulse-bar .pulse-status").inner_text() == "Thanks!"
+    finally:
+        probe.page.goto("about:blank")
+        live.stop()

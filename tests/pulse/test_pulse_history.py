@@ -104,13 +104,19 @@ def test_todays_windows_survive_a_restart(tmp_path: Path) -> None:
     live = start_server(tmp_path)
     try:
         asyncio.run(tap(live, DISPLAY_A, 5, "wow"))
+        # Reactions to a recipe card are replayed per recipe too (pulse_event.recipe).
+        state = live.app.state.hub.snapshot(display_channel(DISPLAY_A))[2]
+        recipe = state["bindings"]["stories"]["recipes"][0]["slug"]
+        asyncio.run(tap(live, DISPLAY_A, 5, "love", recipe=recipe))
     finally:
         live.stop()  # flushes raw events on the way out
     again = start_server(tmp_path, content_dir=tmp_path / "content")
     try:
         day = again.app.state.pulse.state(MARKET)["windows"]["day"]
         assert day["displays"][DISPLAY_A]["counts"]["wow"] == 5
-        assert day["displays"][DISPLAY_A]["devices"] == 5
+        assert day["displays"][DISPLAY_A]["devices"] == 10
+        assert day["recipes"][recipe]["counts"]["love"] == 5
+        assert day["recipes"][recipe]["devices"] == 5
     finally:
         again.stop()
 

@@ -60,7 +60,7 @@ def test_below_k_nothing_is_shown_anywhere(live_server: LiveServer) -> None:
         await asyncio.sleep(1.5)
         state = client.views[PULSE].state
         for window in state["windows"].values():
-            assert window == {"market": None, "zones": {}, "displays": {}}
+            assert window == {"market": None, "zones": {}, "displays": {}, "recipes": {}}
         assert live_server.app.state.pulse.stats["accepted_love"] == 4
         await client.close()
 

@@ -48,7 +48,7 @@ export class PulseBar {
     this.boot = boot;
     this.send = send;
     this.hook = hook;
-    this.stats = { sent: 0, refused: 0, lastError: null, dwell: [] };
+    this.stats = { sent: 0, recipes: 0, refused: 0, lastError: null, dwell: [] };
     hook.pulse = this.stats;
     this.visibleSince = document.visibilityState === 'visible' ? performance.now() : null;
     this.shown = 0;
@@ -57,6 +57,12 @@ export class PulseBar {
   attach() {
     for (const button of document.querySelectorAll('[data-pulse-kind]')) {
       button.addEventListener('click', () => this.react(button.dataset.pulseKind));
+    }
+    // A heart next to each recipe card: a love for that recipe, counted for this display
+    // too. Hidden without JavaScript (nothing would send it).
+    for (const button of document.querySelectorAll('[data-pulse-recipe]')) {
+      button.addEventListener('click', () => this.react('love', button.dataset.pulseRecipe));
+      button.hidden = false;
     }
     for (const bar of document.querySelectorAll('.pulse-bar')) bar.hidden = false;
     document.addEventListener('visibilitychange', () => {
@@ -70,11 +76,13 @@ export class PulseBar {
     for (const el of document.querySelectorAll('.pulse-status')) el.textContent = text;
   }
 
-  react(kind) {
+  react(kind, recipe = null) {
     if (!KINDS.includes(kind)) return;
     const msg = { type: 'reaction', market: this.boot.market, display: this.boot.display, kind,
       device: deviceId() };
-    const note = document.getElementById('pulse-note');
+    if (recipe) msg.recipe = recipe;
+    // The note box belongs to the reaction bar: a recipe heart does not take its text.
+    const note = recipe ? null : document.getElementById('pulse-note');
     const text = note ? note.value.trim().slice(0, MAX_NOTE) : '';
     if (text) msg.text = text;
     if (!this.send(msg)) {
@@ -82,6 +90,7 @@ export class PulseBar {
       return;
     }
     this.stats.sent += 1;
+    if (recipe) this.stats.recipes += 1;
     if (note) note.value = '';
     this.status(text ? 'Thanks! Your note waits for the market team to read it.' : 'Thanks!');
   }
@@ -101,7 +110,8 @@ export class PulseBar {
   // Errors from the server about reactions (docs/protocol.md): rate_limited is expected
   // from a keen visitor and only slows them down.
   serverError(ev) {
-    if (!['rate_limited', 'unknown_kind', 'not_subscribed', 'unknown_display'].includes(ev.code)
+    if (!['rate_limited', 'unknown_kind', 'not_subscribed', 'unknown_display',
+      'unknown_recipe'].includes(ev.code)
       || (ev.channel && !ev.channel.endsWith(`/display/${this.boot.display}`))) return;
     this.stats.refused += 1;
     this.stats.lastError = ev.code;

@@ -1,6 +1,7 @@
 """In-memory sliding-window aggregates of visitors' reactions (docs/pulse.md).
 
-One `MarketPulse` per market keeps, per scope (the market, each zone, each display):
+One `MarketPulse` per market keeps, per scope (the market, each zone, each display, and
+each recipe reacted to from a display's recipe cards):
 reaction counts per kind and a dwell histogram in 5-second slots (the 1-minute and
 15-minute windows are sums over the last 12 / 180 slots), the devices seen in each window
 (insertion-ordered dicts pruned from the front, so a distinct count is a `len`), and running
@@ -141,7 +142,7 @@ class MinuteRow:
     """One scope's figures for one closed minute, for the history table."""
 
     minute: datetime
-    scope: str  # "market" | "zone" | "display"
+    scope: str  # "market" | "zone" | "display" | "recipe"
     scope_id: str
     figures: Figures
 
@@ -178,13 +179,17 @@ class MarketPulse:
                 scope.reset_day()
 
     def add(self, now: float, device: str, display: str, zone: str, kind: str,
-            dwell: int | None = None) -> None:
+            dwell: int | None = None, recipe: str | None = None) -> None:
         """Count one reaction (kind in KINDS) or dwell report (kind "dwell", with its bucket).
-        The caller has validated everything."""
+        A reaction to a recipe card counts for the display it was shown on (and its zone
+        and the market) and for the recipe. The caller has validated everything."""
         self._roll_day(now)
         index = _DWELL_INDEX[dwell] if kind == "dwell" else _KIND_INDEX[kind]
         minute = int(now) // 60 * 60
-        for key in (("market", self.market), ("zone", zone), ("display", display)):
+        keys = [("market", self.market), ("zone", zone), ("display", display)]
+        if recipe is not None and kind != "dwell":
+            keys.append(("recipe", recipe))
+        for key in keys:
             scope = self.scopes.get(key)
             if scope is None:
                 scope = self.scopes[key] = Scope()
@@ -210,7 +215,7 @@ class MarketPulse:
         self.prune(now)
         out_windows = {}
         for name in windows:
-            out: dict = {"market": None, "zones": {}, "displays": {}}
+            out: dict = {"market": None, "zones": {}, "displays": {}, "recipes": {}}
             for (kind, ident), scope in sorted(self.scopes.items()):
                 figures = scope.window(name, now)
                 if figures.devices < k:

@@ -23,7 +23,7 @@ class PulseMinute(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     market: str = Field(max_length=64)
-    scope: str = Field(max_length=8)  # market | zone | display
+    scope: str = Field(max_length=8)  # market | zone | display | recipe
     scope_id: str = Field(max_length=64)
     minute: datetime = Field(sa_column=_ts(index=True))
     devices: int
@@ -49,6 +49,7 @@ class PulseEvent(SQLModel, table=True):
     zone: str = Field(max_length=64)
     kind: str = Field(max_length=8)
     dwell: int | None = None
+    recipe: str | None = Field(default=None, max_length=64)  # migration 0008
     device: str = Field(max_length=32)
     at: datetime = Field(sa_column=_ts(index=True))
 
@@ -67,6 +68,8 @@ class PulseFeedback(SQLModel, table=True):
     status: str = Field(default="held", max_length=10)  # held | approved | rejected
     created_at: datetime = Field(sa_column=_ts())
     decided_by: str | None = Field(default=None, max_length=64)
+    # Why a curator rejected it, as for community submissions (migration 0008).
+    reason: str | None = Field(default=None, max_length=200)
 
 
 class PulseSalt(SQLModel, table=True):

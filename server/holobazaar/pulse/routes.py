@@ -22,7 +22,7 @@ router = APIRouter(tags=["pulse"])
 
 CSV_COLUMNS = ["minute_utc", "scope", "scope_id", "devices", *KINDS, "reactions",
                "dwell_reports", "dwell_median_s", "mood"]
-Scope = Literal["market", "zone", "display"]
+Scope = Literal["market", "zone", "display", "recipe"]
 MAX_EXPORT_DAYS = 31
 
 
@@ -127,9 +127,13 @@ async def decide(
     request: Request, market: str, item_id: int, decision: Decision,
     who: Annotated[Principal, Depends(require_role("curator"))],
 ) -> dict:
+    """The same decision as `POST /api/v1/markets/{m}/moderation/note/{id}/approve`."""
     service = _service(request, market)
-    row = await run_in_threadpool(store.decide_feedback, service.engine, market, item_id,
-                                  decision.status, who.actor)
+    try:
+        row = await run_in_threadpool(store.decide_feedback, service.engine, market, item_id,
+                                      decision.status, who.actor)
+    except store.AlreadyDecided as exc:
+        raise HTTPException(409, str(exc)) from None
     if row is None:
         raise HTTPException(404, f"no feedback {item_id} in market {market!r}")
     return {"id": row.id, "status": row.status}

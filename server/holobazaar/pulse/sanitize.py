@@ -1,13 +1,18 @@
 """Visitors' short text feedback is plain text (never HTML) shown to curators only after
-moderation. Sanitizing makes it safe and readable to review; it never makes it trusted."""
+moderation. Sanitizing makes it safe and readable to review; it never makes it trusted.
+The link and invisible-character rules are those of community submissions
+(holobazaar.moderation.rules): a submission with a link is held, a note loses it."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
+from holobazaar.moderation.rules import LINK, visible
+
 MAX_FEEDBACK = 280
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
+# A whitespace-delimited word containing a link (by the shared rule) is removed whole.
+_WORD = re.compile(r"\S+")
 _SPACE = re.compile(r"\s+")
 _REPEAT = re.compile(r"(.)\1{7,}")  # "!!!!!!!!!!!!" and similar floods
 
@@ -16,15 +21,13 @@ def sanitize_feedback(text: str) -> tuple[str, list[str]]:
     """The cleaned text and what was changed (kept with the held item for the curator)."""
     flags: list[str] = []
     clean = unicodedata.normalize("NFKC", text)
-    # Control, format (bidi overrides, zero-width) and private-use characters can hide or
-    # reorder text in the moderation view.
-    kept = "".join(c for c in clean
-                   if c in "\n\t " or unicodedata.category(c) not in ("Cc", "Cf", "Co", "Cs"))
+    kept = visible(clean)
     if kept != clean:
         flags.append("invisible characters removed")
     clean = _SPACE.sub(" ", kept).strip()
-    if _URL.search(clean):
-        clean = _URL.sub("[link removed]", clean)
+    if LINK.search(clean):
+        clean = _WORD.sub(lambda m: "[link removed]" if LINK.search(m.group()) else m.group(),
+                          clean)
         flags.append("links removed")
     if _REPEAT.search(clean):
         clean = _REPEAT.sub(lambda m: m.group(1) * 3, clean)

@@ -12,7 +12,7 @@ import hmac
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,6 +60,15 @@ class CueMark:
 
 # The shows domain registers one (pulse must not import it): cues fired in [since, until).
 CueSource = Callable[[str, datetime, datetime], list[CueMark]]
+# The stories domain registers one (web/app.py): a market's published recipes, slug -> name.
+RecipeCatalog = Callable[[str], Mapping[str, str]]
+
+
+def shown_recipes(state: dict) -> dict[str, str]:
+    """The recipe cards a display's state shows (the stories binding), slug -> name."""
+    told = (state.get("bindings") or {}).get("stories") or {}
+    return {r["slug"]: r.get("name", r["slug"]) for r in told.get("recipes") or []
+            if isinstance(r, dict) and isinstance(r.get("slug"), str)}
 
 
 class DeviceLimiter:
@@ -96,6 +105,7 @@ class PulseService:
         self.devices = DeviceLimiter(self.settings.device_rate, self.settings.device_burst)
         self.listeners: list[Callable[[str], None]] = []  # called after each publish
         self.cue_sources: list[CueSource] = []
+        self.recipe_catalog: RecipeCatalog | None = None
         self._salt: tuple[str, bytes] | None = None
         self._events: list[dict] = []
         self._feedback: list[dict] = []
@@ -146,7 +156,7 @@ class PulseService:
             pulse = self.market_pulse(event.market)
             if pulse.local_day(at.timestamp()) == pulse.local_day(now):
                 pulse.add(at.timestamp(), event.device, event.display, event.zone,
-                          event.kind, event.dwell)
+                          event.kind, event.dwell, event.recipe)
         # Those minutes are stored already (or merged if the server stopped mid-minute).
         for pulse in self.markets.values():
             pulse.minutes.clear()
@@ -162,6 +172,21 @@ class PulseService:
     def cues(self, market: str, since: datetime, until: datetime) -> list[CueMark]:
         marks = [m for source in self.cue_sources for m in source(market, since, until)]
         return sorted(marks, key=lambda m: m.at)
+
+    def recipe_names(self, market: str) -> dict[str, str]:
+        """Published recipes of a market (slug -> name); empty without the stories domain."""
+        return dict(self.recipe_catalog(market)) if self.recipe_catalog else {}
+
+    def _recipe_refusal(self, market: str, display: str, recipe: str) -> tuple[str, str] | None:
+        # The card the visitor tapped is normally on the display's state right now; a card
+        # that just left it (stock changed) still counts if the recipe is published.
+        channel = f"market/{market}/display/{display}"
+        if self.hub.has_channel(channel) and recipe in shown_recipes(
+                self.hub.snapshot(channel)[2]):
+            return None
+        if recipe in self.recipe_names(market):
+            return None
+        return ("unknown_recipe", f"no published recipe {recipe!r} in this market")
 
     # ---- the stream's hook -----------------------------------------------------------
 
@@ -183,6 +208,10 @@ class PulseService:
             if message.kind not in KINDS:
                 return ("unknown_kind", f"kind must be one of {', '.join(KINDS)}")
             kind = message.kind
+            if message.recipe is not None:
+                refusal = self._recipe_refusal(message.market, display.id, message.recipe)
+                if refusal is not None:
+                    return refusal
         else:
             kind = "dwell"
             dwell, clamped = bucket_dwell(message.seconds)
@@ -200,12 +229,16 @@ class PulseService:
         device = hmac.new(self._salt[1], message.device.encode(), hashlib.sha256).hexdigest()[:16]
         if not self.devices.take(device, now):
             return ("rate_limited", "this device is reacting too fast; try again in a moment")
-        self.market_pulse(message.market).add(now, device, display.id, display.zone, kind, dwell)
+        recipe = message.recipe if isinstance(message, Reaction) else None
+        self.market_pulse(message.market).add(now, device, display.id, display.zone, kind,
+                                              dwell, recipe)
         self.stats[f"accepted_{kind}"] += 1
+        if recipe is not None:
+            self.stats["accepted_recipe"] += 1
         at = datetime.fromtimestamp(now, UTC)
         self._events.append({"market": message.market, "display": display.id,
                              "zone": display.zone, "kind": kind, "dwell": dwell,
-                             "device": device, "at": at})
+                             "recipe": recipe, "device": device, "at": at})
         if isinstance(message, Reaction) and message.text and message.text.strip():
             text, flags = sanitize_feedback(message.text)
             if text:

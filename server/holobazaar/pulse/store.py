@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 from holobazaar.pulse.aggregator import (
     DWELL_BUCKETS,
@@ -128,14 +129,26 @@ def feedback(engine: Engine, market: str, status: str | None, limit: int) -> lis
         return list(session.exec(query.order_by(PulseFeedback.id.desc()).limit(limit)))
 
 
+class AlreadyDecided(Exception):
+    """A curator decides a note once, as a community submission (HTTP 409)."""
+
+
 def decide_feedback(engine: Engine, market: str, item_id: int, status: str,
-                    who: str) -> PulseFeedback | None:
+                    who: str, reason: str | None = None) -> PulseFeedback | None:
+    """Approve or reject a held note (None: no such note in this market). Audited like
+    moderation decisions on submissions (`note.approve`, `note.reject`)."""
     with session_scope(engine) as session:
         row = session.get(PulseFeedback, item_id)
         if row is None or row.market != market:
             return None
+        if row.status != "held":
+            raise AlreadyDecided(f"note {item_id} was already {row.status}")
         row.status, row.decided_by = status, who[:64]
+        row.reason = reason[:200] if reason else None
         session.add(row)
+        action = "approve" if status == "approved" else "reject"
+        audit.append(session, who, f"note.{action}", market,
+                     {"id": item_id, "reason": reason or ""})
         return row
 
 

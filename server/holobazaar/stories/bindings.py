@@ -121,6 +121,12 @@ class StoryBindings:
     async def reload(self, market: str) -> None:
         await run_in_threadpool(self.load, market)
 
+    def recipe_names(self, market: str) -> dict[str, str]:
+        """The market's published recipes, slug -> name (pulse checks recipe reactions
+        against it and names them on its dashboard), from the cache: no database read."""
+        cache = self.markets.get(market)
+        return {r.slug: r.name for r in cache.recipes} if cache else {}
+
     def items_of(self, market: MarketContent, display: Display) -> set[str]:
         """Every SKU linked by a recipe that uses one of the display's items: a change of
         any of them can re-rank the display's "cook from what's here"."""

@@ -1,12 +1,12 @@
 """Community submissions: a visitor's story or recipe, without an account. It lands as a
 draft in the moderation queue (`pending`), or `held` with a reason when it contains
-links (the usual spam); a curator approves, edits or rejects it. Submissions are limited
-per client address by an in-memory token bucket (per process: behind several processes
-the effective limit is per process, see docs/stories.md)."""
+links (the usual spam) or invisible characters (holobazaar.moderation.rules); a curator
+approves, edits or rejects it. Submissions are limited per client address by an in-memory
+token bucket (per process: behind several processes the effective limit is per process,
+see docs/stories.md)."""
 
 from __future__ import annotations
 
-import re
 import secrets
 import threading
 import time
@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
+from holobazaar.moderation import rules
 from holobazaar.stories import service
 from holobazaar.stories.jsonld import slugify
 from holobazaar.stories.schema import Ident, Language, RecipeDoc, StoryDoc
 
-LINK = re.compile(r"(https?://|www\.|\]\(|<a\s|\b[a-z0-9-]+\.(com|net|org|io|ru|xyz)\b)",
-                  re.IGNORECASE)
+# The rules are shared with pulse notes (one moderation queue, docs/pulse.md).
+LINK = rules.LINK
 
 
 class SubmissionIn(BaseModel):
@@ -46,7 +47,7 @@ def _texts(data: SubmissionIn) -> str:
 
 def submit(engine: Engine, data: SubmissionIn) -> tuple[service.Saved, str | None]:
     """Store a submission as a draft awaiting moderation; returns it and why it is held."""
-    reason = "contains links: held for a curator" if LINK.search(_texts(data)) else None
+    reason = rules.hold_reason(_texts(data))
     slug = f"{slugify(data.title)[:60].strip('-')}-{secrets.token_hex(3)}"
     common = {"slug": slug, "market": data.market, "status": "draft", "author": data.author,
               "language": data.language, "body": data.body}

@@ -89,6 +89,9 @@ class Reaction(Message):
     device: DeviceId
     text: str | None = Field(None, max_length=1000,
                              description="Optional feedback; sanitized, held for moderation.")
+    recipe: Ident | None = Field(None, description="A recipe card's slug: the reaction is to "
+                                 "that recipe, shown on this display; others: error "
+                                 "unknown_recipe.")
 
 
 class Dwell(Message):

@@ -27,6 +27,7 @@ from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.routes import router as inventory_router
 from holobazaar.markers.routes import router as markers_router
+from holobazaar.moderation.routes import router as moderation_router
 from holobazaar.pulse.bindings import PulseBindings
 from holobazaar.pulse.cues import fired_cue_marks
 from holobazaar.pulse.routes import router as pulse_router
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenes.providers.append(pulse_bindings)
         pulse.listeners.append(pulse_bindings.poke)
         pulse.cue_sources.append(fired_cue_marks(shows))
+        pulse.recipe_catalog = app.state.stories.recipe_names
         await pulse.start()
         app.state.pulse = app.state.reaction_sink = pulse
         app.state.pulse_bindings = pulse_bindings
@@ -204,8 +206,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    markers_router, stories_router, story_pages.router, shows_router,
-                   inventory_truth_router, pulse_router, pages.router, trust.router,
-                   accounts_router, accounts_pages.router, perform_pages.router,
+                   inventory_truth_router, pulse_router, moderation_router, pages.router,
+                   trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422

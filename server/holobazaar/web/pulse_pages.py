@@ -1,5 +1,5 @@
 """The curator's pulse dashboard, /curate/<market>/pulse: the day's reactions and mood as
-server-rendered SVG charts, the most loved displays and zones, and held feedback."""
+server-rendered SVG charts, the most loved displays, zones and recipes, and held feedback."""
 
 from __future__ import annotations
 
@@ -69,10 +69,15 @@ async def dashboard(request: Request, market: str) -> Response:
     zones = {z.id: z.name for z in content.market.zones}
     top_displays = sorted(day["displays"].items(), key=lambda kv: (-kv[1]["reactions"], kv[0]))
     top_zones = sorted(day["zones"].items(), key=lambda kv: (-kv[1]["reactions"], kv[0]))
+    # Recipes reacted to from displays' recipe cards; like every figure here, only those
+    # with at least k distinct devices today are in the view at all.
+    names = service.recipe_names(market)
+    top_recipes = sorted(day["recipes"].items(), key=lambda kv: (-kv[1]["reactions"], kv[0]))
     return templates.TemplateResponse(request, "pulse_dashboard.html", {
         "market": content.market.market, "k": service.settings.k, "kinds": KINDS,
         "day": since.date().isoformat(), "reactions": reactions, "mood": mood,
         "today": day["market"], "top_displays": [(titles.get(d, d), f) for d, f in top_displays],
         "top_zones": [(zones.get(z, z), f) for z, f in top_zones], "held": len(held),
+        "top_recipes": [(names.get(r, r), r, f) for r, f in top_recipes],
         "show": show,
     }, headers={"Cache-Control": "no-store"})
