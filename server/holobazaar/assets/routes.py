@@ -172,6 +172,9 @@ async def upload_asset(
                 asset_id, upload_dir, saved, options)
         if done.status == "ready" and done.market is not None:
             await refresh_scenes(request.app.state, done.market)
+            cluster = getattr(request.app.state, "cluster", None)
+            if cluster is not None:  # the other nodes reload their stored assets too
+                await cluster.notify("assets", {"market": done.market})
 
     task = asyncio.create_task(work_on())
     request.app.state.asset_tasks.add(task)

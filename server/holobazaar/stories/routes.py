@@ -108,6 +108,9 @@ async def content_changed(request: Request, market: str) -> None:
     bindings: StoryBindings = request.app.state.stories
     await bindings.reload(market)
     await request.app.state.scenes.refresh(market)
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:  # the other nodes reload their copy too (web/app.py listens)
+        await cluster.notify("stories", {"market": market})
 
 
 async def _call(fn, *args, **kwargs):

@@ -17,6 +17,7 @@ from holobazaar.accounts.dependencies import guard_before_body
 from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets import service as assets_service
+from holobazaar.assets.routes import refresh_scenes
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.config import Settings
@@ -103,6 +104,30 @@ def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
     cluster.listen("inventory", on_inventory)
 
 
+def wire_cluster_content(cluster: Cluster, state) -> None:
+    """Published stories and stored assets are cached per node: when another node changes
+    them, reload this node's copy and recompose (the hub sends only what changed)."""
+    if not cluster.distributed:
+        return
+
+    def markets_of(data, known) -> list[str]:
+        if isinstance(data, dict) and isinstance(data.get("market"), str):
+            return [data["market"]]
+        return sorted(known)  # None: a reconnect, reload everything
+
+    async def on_stories(data) -> None:
+        for market in markets_of(data, state.stories.markets):
+            await state.stories.reload(market)
+            await state.scenes.refresh(market)
+
+    async def on_assets(data) -> None:
+        markets = markets_of(data, state.scenes.content.markets if state.scenes.content else [])
+        await refresh_scenes(state, markets[0] if len(markets) == 1 else None)
+
+    cluster.listen("stories", on_stories)
+    cluster.listen("assets", on_assets)
+
+
 async def resync_reconciler(reconciler: Reconciler, data: dict | None) -> None:
     """Another node changed inventory: its holds may have changed too. Reload this node's
     copy of the held set from the database (forcing the reconciler's revision check) and
@@ -137,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
         app.state.cluster = cluster
         await stories_startup.start(settings, engine, scenes, app.state.stories)
+        wire_cluster_content(cluster, app.state)
         shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
                                               engine=engine)
         if cluster.distributed:
