@@ -378,3 +378,26 @@ def test_many_clients_one_change_each_gets_the_same_frame(shared_server):
     offset, patches = asyncio.run(scenario())
     assert len({json.dumps(p, sort_keys=True) for p in patches}) == 1
     assert patches[0]["offset"] == offset + 1
+
+
+def test_pulse_channels_keep_a_short_history_and_resume_by_snapshot():
+    from holobazaar.stream.broker import AGGREGATE_HISTORY, InProcessBroker
+
+    async def scenario():
+        broker = InProcessBroker(history_size=1000)
+        await broker.start(lambda entry: None)
+        for name in ("market/m/pulse", "market/m/display/d"):
+            head = await broker.open(name, {"n": 0})
+            for n in range(1, 101):
+                await broker.append(name, "patch", [{"op": "replace", "path": "/n",
+                                                     "value": n}], {"n": n})
+            recent = await broker.history(name, head.epoch, 100 - AGGREGATE_HISTORY)
+            too_old = await broker.history(name, head.epoch, 10)
+            yield name, recent, too_old
+
+    async def collect():
+        return [row async for row in scenario()]
+
+    (_, recent, too_old), (_, d_recent, d_old) = asyncio.run(collect())
+    assert len(recent) == AGGREGATE_HISTORY and too_old is None  # -> a snapshot instead
+    assert len(d_recent) == AGGREGATE_HISTORY and len(d_old) == 90

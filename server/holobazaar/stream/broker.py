@@ -12,6 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Live aggregate channels (market/<m>/pulse) are rewritten every second and their snapshot
+# is small: a client that missed more than this resumes by snapshot, and the history does
+# not hold ten minutes of patches nobody will replay.
+AGGREGATE_HISTORY = 30
+
+
+def history_limit(channel: str, default: int) -> int:
+    """Entries of history a channel keeps."""
+    return min(default, AGGREGATE_HISTORY) if channel.endswith("/pulse") else default
+
 
 def new_epoch() -> str:
     return secrets.token_hex(6)
@@ -97,7 +107,7 @@ class InProcessBroker:
         head = self._heads.get(channel)
         if head is None:
             head = self._heads[channel] = Head(new_epoch(), 0, state)
-            self._logs[channel] = deque(maxlen=self.history_size)
+            self._logs[channel] = deque(maxlen=history_limit(channel, self.history_size))
         return head
 
     async def append(self, channel: str, type: str, data: Any, state: dict,

@@ -32,7 +32,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from holobazaar.stream.broker import LOST, Conflict, Deliver, Entry, Head, new_epoch, now_ms
+from holobazaar.stream.broker import (
+    LOST,
+    Conflict,
+    Deliver,
+    Entry,
+    Head,
+    history_limit,
+    new_epoch,
+    now_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +175,8 @@ class RedisBroker:
         result = await self._append(
             keys=[self.head_key(channel), self.log_key(channel)],
             args=[base[0] if base else "", str(base[1]) if base else "", type, _dumps(data),
-                  _dumps(state) if type == "patch" else "", repr(stamp), self.history_size])
+                  _dumps(state) if type == "patch" else "", repr(stamp),
+                  history_limit(channel, self.history_size)])
         if result[0] == "lost":
             raise Conflict(None)
         if result[0] == "conflict":
