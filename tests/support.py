@@ -4,10 +4,14 @@ test process) over a private copy of the demo content and a private data folder.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +114,35 @@ def start_server(tmp: Path, **overrides) -> LiveServer:
             raise RuntimeError("server did not start")
         time.sleep(0.02)
     return live
+
+
+POSTGRES_HOWTO = ("PostgreSQL tests need HOLOBAZAAR_TEST_POSTGRES_URL, e.g. "
+                  "HOLOBAZAAR_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test"
+                  " (.ci/run sets it)")
+
+
+@contextmanager
+def throwaway_postgres(label: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (dropped after): yields its URL. Skips with
+    a how-to message without HOLOBAZAAR_TEST_POSTGRES_URL, except under CI, where it fails."""
+    import pytest
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("CI") == "true":
+            pytest.fail(POSTGRES_HOWTO)
+        pytest.skip(POSTGRES_HOWTO)
+    pytest.importorskip("psycopg")
+    name = f"hb_{label}_{secrets.token_hex(4)}"
+    admin = create_engine(make_url(server).set(database="postgres"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -3,13 +3,10 @@ migration applies, and concurrent appends from several threads keep one linear c
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from tests.accounts.test_audit import append_concurrently
 
@@ -17,30 +14,20 @@ from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.audit import service as audit
 
+from support import throwaway_postgres
+
 pytestmark = pytest.mark.postgres
-URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    if not URL:
-        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set")
-    pytest.importorskip("psycopg")
-    name = f"hb_accounts_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(URL).set(database=name).render_as_string(hide_password=False)
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres("accounts") as url:
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 def test_accounts_and_concurrent_audit_appends(pg_engine):
     service.create_user(pg_engine, "carol", "a long enough password", ["curator"], ["alpha"])

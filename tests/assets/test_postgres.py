@@ -4,44 +4,30 @@ input is the same row, and a refusal is recorded without files."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
 import trimesh
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from holobazaar import db
 from holobazaar.assets import service
 from holobazaar.assets.pipeline.process import Options
 
+from support import throwaway_postgres
+
 pytestmark = pytest.mark.postgres
-URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    if not URL:
-        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set (e.g. export "
-                    "HOLOBAZAAR_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    pytest.importorskip("psycopg")
-    name = f"hb_assets_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(URL).set(database=name).render_as_string(hide_password=False)
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres("assets") as url:
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 def test_ingest_on_postgres(pg_engine, tmp_path):
     source = tmp_path / "src" / "crate.stl"

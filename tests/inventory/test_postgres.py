@@ -3,41 +3,25 @@ concurrent signed batches for one market serialise, held changes and the audit c
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 
 from .conftest import MARKET, display_state, get, start_inventory_server
+from support import throwaway_postgres
 
 pytestmark = pytest.mark.postgres
-URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    if not URL:
-        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set (e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    name = f"hb_inventory_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres("inventory") as url:
+        yield url
 
 def test_concurrent_batches_and_holds_on_postgres(pg_url: str, tmp_path: Path) -> None:
     live, feed = start_inventory_server(tmp_path, database_url=pg_url)

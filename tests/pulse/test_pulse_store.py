@@ -3,22 +3,21 @@ applies and reverts, minutes merge, k-anonymous reads, retention pruning, the da
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
 
 from holobazaar import db
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import MarketPulse
 
-PG_URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
+from support import throwaway_postgres
+
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
@@ -31,25 +30,13 @@ def engine(request, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    if not PG_URL:
-        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set (e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    name = f"hb_pulse_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres("pulse") as url:
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 def rows_for(devices: int, display: str = "a", kind: str = "love", at: datetime = T0):
     pulse = MarketPulse("m")

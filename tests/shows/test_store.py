@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from holobazaar import db
 from holobazaar.shows import store
 
-from support import start_server
+from support import start_server, throwaway_postgres
 
 BASE = "/api/v1/shows/greenhaven/harvest-collective"
 
@@ -76,17 +73,7 @@ def test_runner_state_survives_a_restart(tmp_path: Path):
 
 @pytest.mark.postgres
 def test_migration_and_store_on_postgresql():
-    url = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("HOLOBAZAAR_TEST_POSTGRES_URL is not set (e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/test)")
-    pytest.importorskip("psycopg")
-    name = f"hb_shows_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    target = make_url(url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_postgres("shows") as target:
         db.upgrade(target)
         engine = db.make_engine(target)
         try:
@@ -100,7 +87,3 @@ def test_migration_and_store_on_postgresql():
                 **{**record.__dict__, "status": "stopped"})]
         finally:
             engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -4,22 +4,18 @@ filters), downgrade and upgrade again."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 
 from holobazaar import db
 from holobazaar.stories import files, search, service
 from holobazaar.stories.search import Filters
 
-from support import REPO
+from support import REPO, throwaway_postgres
 
-PG_URL = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
 TABLES = {"producer", "story", "recipe", "story_beat", "recipe_ingredient",
           "content_revision", "search_doc"}
 
@@ -29,22 +25,8 @@ def database_url(request, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hb.db'}"
         return
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need HOLOBAZAAR_TEST_POSTGRES_URL, e.g. "
-                    "HOLOBAZAAR_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/"
-                    "test (.ci/run sets it)")
-    name = f"hb_stories_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
+    with throwaway_postgres("stories") as url:
+        yield url
 
 def test_migration_and_repository(database_url):
     db.upgrade(database_url)
