@@ -11,7 +11,15 @@ import io
 from holobazaar.pulse.aggregator import MarketPulse
 from holobazaar.pulse.service import shown_recipes
 
-from pulse_support import DISPLAY_A, MARKET, PULSE, display_channel, joined, reaction
+from pulse_support import (
+    DISPLAY_A,
+    MARKET,
+    PULSE,
+    display_channel,
+    joined,
+    reaction,
+    within_one_minute,
+)
 from support import LiveServer
 
 T0 = 1_800_000_000.0
@@ -111,6 +119,7 @@ def test_dashboard_and_csv_show_top_recipes_only_from_k(live_server: LiveServer)
         await client.close()
 
     pulse = live_server.app.state.pulse
+    within_one_minute()  # the five devices must share one per-minute CSV row
     with live_server.client() as http:
         asyncio.run(taps(4))
         page = http.get(f"/curate/{MARKET}/pulse", headers=live_server.write_headers).text
