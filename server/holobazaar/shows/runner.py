@@ -338,7 +338,12 @@ class ShowRunner:
             if self._wake.is_set():
                 continue  # the schedule changed: look again
             try:
-                async with self.lock:
-                    await self._send_due()
+                await self._send_when_due()
             except Exception:  # a failed send must not end the show's clock
                 log.exception("show %s: sending a cue failed", self.show.id)
+                await asyncio.sleep(0.2)
+
+    async def _send_when_due(self) -> None:
+        """One step of the clock (the shared runner adds its cluster-wide exclusion)."""
+        async with self.lock:
+            await self._send_due()

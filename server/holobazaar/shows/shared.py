@@ -201,28 +201,10 @@ class SharedShowRunner(ShowRunner):
         if self.shared.holding_clock:
             super().start()
 
-    async def _tick(self) -> None:
-        while True:
-            self._wake.clear()
-            if not self.pending or self.paused_at is not None:
-                await self._wake.wait()
-                continue
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(self.pending[0].send_at))
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (sleeper, waker):
-                    task.cancel()
-            if self._wake.is_set():
-                continue
-            try:
-                async with self.shared.exclusive(self), self.lock:
-                    await self._skip_sent()
-                    await self._send_due()
-            except Exception:  # a failed send must not end the show's clock
-                log.exception("show %s: sending a cue failed", self.show.id)
-                await asyncio.sleep(0.2)
+    async def _send_when_due(self) -> None:
+        async with self.shared.exclusive(self), self.lock:
+            await self._skip_sent()
+            await self._send_due()
 
     async def _skip_sent(self) -> None:
         """Cues a previous clock holder appended but could not record before it died."""
