@@ -54,8 +54,20 @@ lint: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/holobazaar validate .
 
-bench: setup
+# `make bench`: the benchmarks' own packages (Python extra `bench`: matplotlib for the
+# plots; bench/node: the `ws` load generator and peer), then the fan-out benchmark at
+# 500 clients. The full run: `$(BIN)/python bench/fanout.py --full` (docs/performance.md).
+bench: setup $(VENV)/.bench-installed bench/node/node_modules/.installed
 	$(BIN)/python bench/fanout.py --clients 500 --rate 10 --seconds 10
 
+$(VENV)/.bench-installed: $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench/node/node_modules/.installed: bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
-	rm -rf $(VENV) assets/build web-client/node_modules web-client/dist tools/gltf/node_modules
+	rm -rf $(VENV) assets/build web-client/node_modules web-client/dist tools/gltf/node_modules \
+	  bench/node/node_modules

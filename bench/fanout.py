@@ -1,53 +1,76 @@
-"""Fan-out benchmark: N real WebSocket clients on one display channel of a live server,
-R price changes per second entering through the real path (HTTP API -> inventory ->
-compositor -> hub), for T seconds. Prints delivered messages/s and latency percentiles
-(change sent -> patch received), plus the CPU time of server and load generator.
+"""Fan-out benchmark (issue #10): the real Holobazaar server and a minimal Node `ws`
+broadcast server (bench/node/peer.js), side by side under the same load, in one run.
 
-    python bench/fanout.py --clients 500 --rate 10 --seconds 10
-    python bench/fanout.py --url http://127.0.0.1:8000 ...   # against a running server
+Holobazaar: a `holobazaar serve` subprocess on loopback (SQLite; in-process broker, or
+Redis for --workers 2). Changes enter through the real path: HTTP PATCH of an item's price
+(API -> inventory -> reconciler -> compositor -> hub). The peer gets the same display state
+and the change as an HTTP POST. Clients are a Node `ws` load generator (bench/node/
+loadgen.js) speaking the v1 protocol on one display channel: it applies every patch and
+reads the change number from the state (price = 1000 + k/100), so it measures, per client
+and change, the time until the client holds a state at least that new ("staleness"; with
+a coalescing server a frame may carry several changes). The final-state check compares
+every client's state with a fresh snapshot.
 
-A benchmark, not a test: it prints figures and stops by itself.
+Pinning (2+ cores): server or peer on core 0, load generator and this driver on core 1.
+
+Scenarios (--scenarios, comma-separated, or --full for all of them at 10,000 clients):
+  standard  N clients x --rate changes/s for --seconds: delivered/s, p50/p90/p99/max,
+            missing deliveries, server CPU and RSS, load generator CPU
+  overload  N clients x --overload-rate changes/s: p99 staleness, final state equality,
+            max RSS
+  burst     N clients connecting at once: time until all hold their snapshot
+  idle      RSS per idle connection (server and peer)
+  deflate   standard with clients asking for permessage-deflate
+  workers   Holobazaar only: --workers 1 vs 2, both over Redis (--redis-url)
+  sweep     --sweep client counts at --rate: latency percentiles -> PNG plot (--plot)
+
+    python bench/fanout.py --quick                    # smoke: 50 clients, 2 s, standard
+    python bench/fanout.py --clients 500              # standard, 500 clients, 10/s, 10 s
+    python bench/fanout.py --scenarios overload,burst --clients 1000
+    python bench/fanout.py --full --write-docs        # everything at 10k, ~10 minutes
+
+Needs `make bench` (Python extra `bench` for the plot; npm packages of bench/node) and
+the demo assets (`make setup`). Every run is bounded (timeouts) and kills its children.
+Results: printed, and written as JSON to --out (bench/results/fanout-<time>.json).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
+import queue
 import resource
+import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
-import websockets
 
 REPO = Path(__file__).resolve().parents[1]
-MARKET, DISPLAY, SKU = "greenhaven", "zonneveld-greens", "TOM-BRANDY"
+NODE_DIR = REPO / "bench" / "node"
+# HON-COMB is shown only in the item list of its display, so a price change is one
+# ~200-byte patch frame (issue #10 measures 200-byte frames).
+MARKET, DISPLAY, SKU = "greenhaven", "bijenhof-honey", "HON-COMB"
 CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 PRICE_PATH = f"/items/{SKU}/price"
+PRICE_BASE = 1000
+SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def start_server(port: int, data_dir: Path) -> subprocess.Popen:
-    holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
-    return subprocess.Popen(
-        [holobazaar, "serve", "--port", str(port), "--data-dir", str(data_dir),
-         "--content", str(REPO), "--no-watch", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
 
 
 def wait_ready(url: str, timeout: float = 30) -> None:
@@ -57,7 +80,7 @@ def wait_ready(url: str, timeout: float = 30) -> None:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
-    raise SystemExit(f"server at {url} did not become ready")
+    raise SystemExit(f"server at {url} did not become ready within {timeout:g} s")
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -73,6 +96,34 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (uvicorn's workers are children of `holobazaar serve`)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += proc_cpu_seconds(p)
+    return total
+
+
+def tree_rss_mb(pid: int) -> float:
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += proc_rss_mb(p)
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -80,154 +131,605 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-async def client_task(ws_url: str, sent: dict[str, float], latencies: list[float],
-                      counts: list[int], ready: asyncio.Event, ready_count: list[int],
-                      total: int) -> None:
-    async with websockets.connect(ws_url, max_size=None, open_timeout=60,
-                                  ping_interval=None) as ws:
-        await ws.recv()  # welcome
-        await ws.send(json.dumps({"type": "hello", "protocol": 1,
-                                  "subscribe": [{"channel": CHANNEL}]}))
-        await ws.recv()  # snapshot
-        ready_count[0] += 1
-        if ready_count[0] == total:
-            ready.set()
-        async for raw in ws:
-            now = time.perf_counter()
-            message = json.loads(raw)
-            if message["type"] != "patch":
-                continue
-            counts[0] += 1
-            for op in message["ops"]:
-                if op["path"] == PRICE_PATH and op["value"] in sent:
-                    latencies.append(now - sent[op["value"]])
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
-def bench_token(data_dir: Path) -> str:
-    """A curator token for the bench's own server (changes need one since accounts)."""
-    holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
-    result = subprocess.run(
-        [holobazaar, "token", "create", "--role", "curator", "--market", MARKET,
-         "--name", "fanout bench", "--data-dir", str(data_dir)],
-        capture_output=True, text=True, check=True)
-    return result.stdout.strip().splitlines()[-1]
+def price(seq: int) -> str:
+    return f"{PRICE_BASE + seq / 100:.2f}"
 
 
-async def run(args: argparse.Namespace, url: str) -> dict:
-    ws_url = url.replace("http", "ws", 1) + "/ws"
-    sent: dict[str, float] = {}
-    latencies: list[float] = []
-    counts = [0]
-    ready, ready_count = asyncio.Event(), [0]
-    connect_start = time.perf_counter()
-    tasks = []
-    for _ in range(args.clients):
-        tasks.append(asyncio.create_task(
-            client_task(ws_url, sent, latencies, counts, ready, ready_count, args.clients)))
-        if len(tasks) % 200 == 0:
-            await asyncio.sleep(0.05)  # do not exceed the listen backlog
-    await asyncio.wait_for(ready.wait(), 120)
-    connect_time = time.perf_counter() - connect_start
-
-    changes = int(args.rate * args.seconds)
-    interval = 1.0 / args.rate
-    headers = {"Authorization": f"Bearer {args.token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as http:
-        start = time.perf_counter()
-        for seq in range(changes):
-            target = start + seq * interval
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            price = f"{1000 + seq / 100:.2f}"
-            sent[price] = time.perf_counter()
-            response = await http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
-                                        json={"price": price})
-            response.raise_for_status()
-        send_done = time.perf_counter()
-        expected = changes * args.clients
-        deadline = time.perf_counter() + args.drain
-        while len(latencies) < expected and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - start
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return {"changes": changes, "expected": expected, "delivered": len(latencies),
-            "patches": counts[0], "elapsed": elapsed, "send_time": send_done - start,
-            "connect_time": connect_time, "latencies": latencies}
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus else command
 
 
-def main() -> None:
+def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+class RssSampler:
+    """Max RSS of a process tree, sampled from /proc every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid, self.interval, self.max_mb = pid, interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.max_mb = max(self.max_mb, tree_rss_mb(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.max_mb = max(self.max_mb, tree_rss_mb(self.pid))
+
+
+# ---- targets: the server under test -------------------------------------------------
+
+
+class Holobazaar:
+    name = "holobazaar"
+
+    def __init__(self, cpus: str | None, workers: int = 1, redis_url: str | None = None):
+        self.cpus, self.workers, self.redis_url = cpus, workers, redis_url
+        self.process: subprocess.Popen | None = None
+        self.tmp: Path | None = None
+        self.prefix: str | None = None
+        self.http: httpx.Client | None = None
+
+    def start(self) -> str:
+        self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-fanout-"))
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        exe = shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
+        command = [exe, "serve", "--port", str(port), "--data-dir", str(self.tmp),
+                   "--content", str(REPO), "--no-watch", "--log-level", "warning"]
+        if self.redis_url:
+            self.prefix = f"hbfanout:{secrets.token_hex(4)}:"
+            command += ["--broker-url", self.redis_url, "--redis-prefix", self.prefix,
+                        "--workers", str(self.workers)]
+        self.log = (self.tmp / "server.log").open("w")
+        self.process = subprocess.Popen(pinned(command, self.cpus), stdout=self.log,
+                                        stderr=subprocess.STDOUT)
+        try:
+            wait_ready(self.url, 60)
+        except SystemExit:
+            self.log.flush()
+            tail = (self.tmp / "server.log").read_text()[-2000:]
+            raise SystemExit(f"holobazaar serve did not start:\n{tail}") from None
+        token = subprocess.run(
+            [exe, "token", "create", "--role", "curator", "--market", MARKET, "--name",
+             "fanout bench", "--data-dir", str(self.tmp)],
+            capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        self.http = httpx.Client(base_url=self.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"})
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+    def change(self, seq: int) -> None:
+        assert self.http is not None
+        response = self.http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
+                                   json={"price": price(seq)})
+        response.raise_for_status()
+
+    def stop(self) -> None:
+        if self.http:
+            self.http.close()
+        stop(self.process, 15)
+        if self.redis_url and self.prefix:
+            with contextlib.suppress(Exception):
+                delete_prefix(self.redis_url, self.prefix)
+        if self.tmp:
+            self.log.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Peer:
+    name = "peer"
+
+    def __init__(self, cpus: str | None, snapshot: dict, deflate: bool = False):
+        self.cpus, self.snapshot, self.deflate = cpus, snapshot, deflate
+        self.process: subprocess.Popen | None = None
+        self.tmp: Path | None = None
+        self.http: httpx.Client | None = None
+
+    def start(self) -> str:
+        self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-peer-"))
+        state_file = self.tmp / "snapshot.json"
+        state_file.write_text(json.dumps(self.snapshot))
+        port = free_port()
+        command = ["node", str(NODE_DIR / "peer.js"), "--port", str(port), "--state",
+                   str(state_file), "--channel", CHANNEL, "--sku", SKU]
+        if self.deflate:
+            command.append("--deflate")
+        self.process = subprocess.Popen(pinned(command, self.cpus), stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, 30)
+        self.http = httpx.Client(base_url=url, timeout=30)
+        return url.replace("http", "ws", 1) + "/ws"
+
+    def change(self, seq: int) -> None:
+        assert self.http is not None
+        self.http.post("/change", json={"price": price(seq)}).raise_for_status()
+
+    def stop(self) -> None:
+        if self.http:
+            self.http.close()
+        stop(self.process)
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def fetch_snapshot(ws_url: str) -> dict:
+    """The display's snapshot frame from a running Holobazaar (the peer serves the same)."""
+    import asyncio
+
+    import websockets
+
+    async def get() -> dict:
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            await ws.recv()  # welcome
+            await ws.send(json.dumps({"type": "hello", "protocol": 1,
+                                      "subscribe": [{"channel": CHANNEL}]}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    return asyncio.run(get())
+
+
+# ---- the load generator -------------------------------------------------------------
+
+
+class LoadGen:
+    def __init__(self, ws_url: str, clients: int, changes: int, cpus: str | None,
+                 deflate: bool, burst: bool, connect_timeout: float):
+        command = ["node", str(NODE_DIR / "loadgen.js"), "--url", ws_url, "--clients",
+                   str(clients), "--channel", CHANNEL, "--sku", SKU, "--base",
+                   str(PRICE_BASE), "--changes", str(changes), "--connect-timeout",
+                   str(connect_timeout)]
+        if deflate:
+            command.append("--deflate")
+        if burst:
+            command.append("--burst")
+        self.process = subprocess.Popen(pinned(command, cpus), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def expect(self, event: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise SystemExit(f"load generator: no {event!r} within {timeout:g} s") from None
+            if line is None:
+                raise SystemExit(f"load generator exited (code {self.process.wait()}) "
+                                 f"before {event!r}")
+            message = json.loads(line)
+            if message.get("event") == "failed":
+                raise SystemExit(f"load generator failed: {message.get('error')}")
+            if message.get("event") == event:
+                return message
+
+    def send(self, command: dict) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.process.pid)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.send({"cmd": "exit"})
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+# ---- one measured case ----------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    server_cpus: str | None
+    loadgen_cpus: str | None
+    drain: float
+    connect_timeout: float
+    idle_settle: float = 2.0
+    snapshot: dict = field(default_factory=dict)
+
+
+def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float,
+             seconds: float, *, deflate: bool = False, burst: bool = False) -> dict[str, Any]:
+    """Start the target, connect the clients, send rate*seconds changes, collect figures."""
+    changes = int(rate * seconds)
+    loadgen = None
+    try:
+        ws_url = target.start()
+        if isinstance(target, Holobazaar) and not opts.snapshot:
+            opts.snapshot = fetch_snapshot(ws_url)
+        pid = target.process.pid  # type: ignore[union-attr]
+        time.sleep(0.5)
+        rss_before = tree_rss_mb(pid)
+        cpu_connect0 = tree_cpu_seconds(pid)
+        with RssSampler(pid) as sampler:
+            loadgen = LoadGen(ws_url, clients, changes, opts.loadgen_cpus, deflate, burst,
+                              opts.connect_timeout)
+            ready = loadgen.expect("ready", opts.connect_timeout + 30)
+            connect_cpu = tree_cpu_seconds(pid) - cpu_connect0
+            time.sleep(opts.idle_settle)
+            rss_connected = tree_rss_mb(pid)
+            cpu0, loadgen_cpu0 = tree_cpu_seconds(pid), loadgen.cpu_seconds()
+            sent: list[float] = []
+            start = time.monotonic()
+            for seq in range(changes):
+                delay = start + seq / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                sent.append(time.monotonic_ns() / 1e6)
+                target.change(seq)
+            send_time = time.monotonic() - start
+            loadgen.send({"cmd": "finish", "sent": sent, "drain_s": opts.drain})
+            result = loadgen.expect("result", opts.drain + 120)
+            server_cpu = tree_cpu_seconds(pid) - cpu0
+            loadgen_cpu = loadgen.cpu_seconds() - loadgen_cpu0
+            rss_after = tree_rss_mb(pid)
+    finally:
+        target.stop()  # the server closes first: TIME_WAIT stays on its side
+        if loadgen:
+            loadgen.close()
+    delivered = result["delivered"]
+    return {
+        "target": target.name, "clients": clients, "rate": rate, "seconds": seconds,
+        "deflate": deflate, "burst": burst, "workers": getattr(target, "workers", 1),
+        "ready": ready["ready"], "connect_s": rounded(ready["connect_s"], 3),
+        "connect_p50_s": rounded(ready["connect_p50_s"], 3),
+        "connect_failures": ready["connect_failures"],
+        "connect_server_cpu_s": round(connect_cpu, 3),
+        "changes": result["changes"], "achieved_rate": round(changes / send_time, 2)
+        if send_time > 0 else None,
+        "expected": result["expected"], "delivered": delivered, "missing": result["missing"],
+        "delivered_per_s": result["delivered_per_s"], "frames_per_s": result["frames_per_s"],
+        "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"], "p99_ms": result["p99_ms"],
+        "max_ms": result["max_ms"],
+        "final_state_equal": result["final_state_equal"],
+        "final_version_equal": result["final_version_equal"],
+        "server_cpu_s": round(server_cpu, 2),
+        "server_us_per_delivery": round(server_cpu / delivered * 1e6, 2) if delivered else None,
+        "rss_before_mb": round(rss_before, 1), "rss_connected_mb": round(rss_connected, 1),
+        "rss_after_mb": round(rss_after, 1), "rss_max_mb": round(sampler.max_mb, 1),
+        "idle_kb_per_client": round((rss_connected - rss_before) * 1024 / clients, 2),
+        "loadgen_cpu_s": round(loadgen_cpu, 2),
+        "loadgen_core_share": round(loadgen_cpu / send_time, 2) if send_time > 0.5 else None,
+        "patch_frame_bytes": result["patch_frame_bytes"],
+        "loadgen_stats": result["stats"], "error_codes": result["error_codes"],
+    }
+
+
+def rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# ---- scenarios ------------------------------------------------------------------------
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def show(title: str, rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    print(f"\n{title}")
+    widths = [max(len(label), 10) for _, label in columns]
+    print("  " + "  ".join(f"{label:>{w}}" for (_, label), w in zip(columns, widths,
+                                                                      strict=True)))
+    for row in rows:
+        cells = []
+        for (key, _), w in zip(columns, widths, strict=True):
+            value = row.get(key)
+            cells.append(f"{'-' if value is None else value!s:>{w}}")
+        print("  " + "  ".join(cells), flush=True)
+
+
+STANDARD_COLUMNS = [
+    ("target", "server"), ("clients", "clients"), ("achieved_rate", "changes/s"),
+    ("delivered", "delivered"),
+    ("missing", "missing"), ("delivered_per_s", "deliv/s"), ("p50_ms", "p50 ms"),
+    ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"),
+    ("server_cpu_s", "srv CPU s"), ("server_us_per_delivery", "us/deliv"),
+    ("rss_max_mb", "max RSS MB"), ("loadgen_cpu_s", "gen CPU s"),
+]
+
+
+def targets_for(args: argparse.Namespace, opts: Options, deflate: bool = False):
+    for name in args.targets:
+        if name == "holobazaar":
+            yield Holobazaar(opts.server_cpus)
+        else:
+            if not opts.snapshot:  # the peer serves Holobazaar's state: fetch it once
+                probe = Holobazaar(opts.server_cpus)
+                try:
+                    opts.snapshot = fetch_snapshot(probe.start())
+                finally:
+                    probe.stop()
+            yield Peer(opts.server_cpus, opts.snapshot, deflate)
+
+
+def pair_ratio(rows: list[dict], key: str, lower_is_better: bool = False) -> str:
+    by = {r["target"]: r.get(key) for r in rows}
+    hb, peer = by.get("holobazaar"), by.get("peer")
+    return ratio(peer, hb) if lower_is_better else ratio(hb, peer)
+
+
+def scenario_standard(args, opts, deflate: bool = False) -> list[dict]:
+    rows = [run_case(t, opts, args.clients, args.rate, args.seconds, deflate=deflate)
+            for t in targets_for(args, opts, deflate)]
+    title = (f"{'deflate' if deflate else 'standard'}: {args.clients} clients x "
+             f"{args.rate:g} changes/s x {args.seconds:g} s")
+    show(title, rows, STANDARD_COLUMNS)
+    if len(rows) == 2:
+        print(f"  holobazaar / peer: delivered/s {pair_ratio(rows, 'delivered_per_s')}, "
+              f"p99 {pair_ratio(rows, 'p99_ms', True)} (peer p99 / holobazaar p99)")
+    return rows
+
+
+def scenario_overload(args, opts) -> list[dict]:
+    rows = [run_case(t, opts, args.clients, args.overload_rate, args.seconds)
+            for t in targets_for(args, opts)]
+    for r in rows:
+        r["final_equal"] = f"{r['final_state_equal']}/{r['clients']}"
+    show(f"overload: {args.clients} clients x {args.overload_rate:g} changes/s x "
+         f"{args.seconds:g} s (staleness: change sent -> client holds a state that new)",
+         rows, [("target", "server"), ("achieved_rate", "changes/s"), ("p50_ms", "p50 ms"),
+                ("p99_ms", "p99 ms"),
+                ("max_ms", "max ms"), ("frames_per_s", "frames/s"),
+                ("final_equal", "final ok"), ("rss_max_mb", "max RSS MB"),
+                ("server_cpu_s", "srv CPU s"), ("loadgen_cpu_s", "gen CPU s")])
+    return rows
+
+
+def scenario_connect(args, opts, burst: bool) -> list[dict]:
+    rows = [run_case(t, opts, args.clients, 1, 0, burst=burst) for t in targets_for(args, opts)]
+    show(f"{'connect burst' if burst else 'idle'}: {args.clients} clients "
+         f"{'connecting at once' if burst else 'connected, idle'}", rows,
+         [("target", "server"), ("ready", "ready"), ("connect_s", "all snap s"),
+          ("connect_p50_s", "p50 s"), ("connect_failures", "conn fails"),
+          ("connect_server_cpu_s", "srv CPU s"), ("rss_before_mb", "RSS 0 MB"),
+          ("rss_connected_mb", "RSS N MB"), ("idle_kb_per_client", "KB/conn")])
+    return rows
+
+
+def scenario_workers(args, opts) -> list[dict]:
+    if not args.redis_url:
+        print("\nworkers: skipped: needs --redis-url (or HOLOBAZAAR_TEST_REDIS_URL)")
+        return []
+    rows = []
+    for workers in (1, 2):
+        # Two workers need both cores: the load generator shares core 1 with one of them.
+        cpus = opts.server_cpus if workers == 1 else args.workers_cpus
+        rows.append(run_case(Holobazaar(cpus, workers, args.redis_url), opts, args.clients,
+                             args.rate, args.seconds))
+    show(f"workers (Redis broker): {args.clients} clients x {args.rate:g} changes/s x "
+         f"{args.seconds:g} s", rows, [("workers", "workers"), *STANDARD_COLUMNS[1:]])
+    gain = ratio(rows[1]["delivered_per_s"], rows[0]["delivered_per_s"])
+    print(f"  2 / 1 workers: delivered/s {gain}")
+    return rows
+
+
+def scenario_sweep(args, opts, reuse: list[dict]) -> list[dict]:
+    rows = []
+    for clients in args.sweep:
+        for target in targets_for(args, opts):
+            done = [r for r in reuse if r["target"] == target.name and r["clients"] == clients
+                    and r["rate"] == args.rate and r["seconds"] == args.seconds
+                    and not r["deflate"] and not r["burst"] and r["workers"] == 1]
+            rows.append(done[0] if done else run_case(target, opts, clients, args.rate,
+                                                      args.seconds))
+    show(f"sweep: clients x {args.rate:g} changes/s x {args.seconds:g} s", rows,
+         STANDARD_COLUMNS)
+    if args.plot:
+        plot(rows, Path(args.plot), args.rate)
+    return rows
+
+
+def plot(rows: list[dict], path: Path, rate: float) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  plot: matplotlib is missing (pip install -e '.[bench]' or make bench)")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    styles = {"holobazaar": "tab:green", "peer": "tab:blue"}
+    labels = {"holobazaar": "Holobazaar", "peer": "Node ws peer"}
+    for target, color in styles.items():
+        points = sorted((r for r in rows if r["target"] == target), key=lambda r: r["clients"])
+        if not points:
+            continue
+        xs = [r["clients"] for r in points]
+        for key, dash in (("p50_ms", ":"), ("p90_ms", "--"), ("p99_ms", "-")):
+            ax.plot(xs, [r[key] for r in points], dash, color=color, marker="o",
+                    label=f"{labels[target]} {key.split('_')[0]}")
+    ax.set_xlabel("clients on one display channel")
+    ax.set_ylabel(f"latency, change -> client (ms), {rate:g} changes/s")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Fan-out latency percentiles vs clients")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"  plot: {path}")
+
+
+def machine() -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": os.uname().release,
+            "python": sys.version.split()[0], "node": node,
+            "load_avg": [round(x, 2) for x in os.getloadavg()]}
+
+
+# ---- main ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--rate", type=float, default=10.0, help="changes per second")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--drain", type=float, default=10.0,
-                        help="seconds to wait for late deliveries after the last change")
-    parser.add_argument("--url", help="benchmark a running server instead of starting one")
-    parser.add_argument("--token", default=os.environ.get("HOLOBAZAAR_TOKEN"),
-                        help="curator token for --url (default: $HOLOBAZAAR_TOKEN)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients * 2 + 256)),
-                                                hard))
-
-    server = None
-    tmp = None
-    if args.url:
-        url = args.url.rstrip("/")
-        if not args.token:
-            raise SystemExit("--url needs --token (or HOLOBAZAAR_TOKEN): changes need a curator")
-    else:
-        tmp = tempfile.mkdtemp(prefix="holobazaar-bench-")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = start_server(port, Path(tmp))
-        wait_ready(url)
-        args.token = bench_token(Path(tmp))
+    parser.add_argument("--scenarios", help=f"comma-separated, from {','.join(SCENARIOS)} "
+                        "[standard; --full: all]")
+    parser.add_argument("--full", action="store_true",
+                        help="every scenario at 10,000 clients, sweep 1k,5k,10k, plot into "
+                        "docs/performance-fanout.png (about 10 minutes)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 50 clients, 2 s, sweep 20,50 (overrides sizes)")
+    parser.add_argument("--targets", default="holobazaar,peer",
+                        help="holobazaar, peer or both [holobazaar,peer]")
+    parser.add_argument("--clients", type=int, help="clients [500; --full: 10000]")
+    parser.add_argument("--rate", type=float, default=10.0, help="changes per second [10]")
+    parser.add_argument("--overload-rate", type=float, default=50.0,
+                        help="changes per second of the overload scenario [50]")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of changes [10]")
+    parser.add_argument("--drain", type=float, default=30.0,
+                        help="seconds to wait, after the last change, for every client to "
+                        "hold it [30]")
+    parser.add_argument("--sweep", help="client counts of the sweep [1000,5000,10000]")
+    parser.add_argument("--connect-timeout", type=float, default=120.0,
+                        help="seconds for every client to hold its snapshot [120]")
+    parser.add_argument("--redis-url", default=os.environ.get("HOLOBAZAAR_TEST_REDIS_URL",
+                                                              "redis://127.0.0.1:6379/0"),
+                        help="broker of the workers scenario (a private key prefix per run)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin (default: server core 0, load generator core 1)")
+    parser.add_argument("--workers-cpus", default="0,1",
+                        help="cores of the 2-worker server [0,1]")
+    parser.add_argument("--plot", help="PNG of the sweep [--full: docs/performance-fanout.png]")
+    parser.add_argument("--out", help="JSON results [bench/results/fanout-<time>.json]")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args(argv)
+    if args.full and args.quick:
+        parser.error("--full and --quick exclude each other")
+    scenarios = args.scenarios or ("all" if args.full else "standard")
+    args.scenarios = list(SCENARIOS) if scenarios == "all" else [
+        s.strip() for s in scenarios.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))}; "
+                     f"choose from {', '.join(SCENARIOS)}")
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if not args.targets or set(args.targets) - {"holobazaar", "peer"}:
+        parser.error("--targets: holobazaar, peer or both")
+    if args.quick:
+        args.clients, args.seconds, args.sweep = 50, 2.0, args.sweep or "20,50"
+        args.drain = min(args.drain, 10.0)
+    if args.clients is None:
+        args.clients = 10000 if args.full else 500
+    sweep = args.sweep or "1000,5000,10000"
     try:
-        wait_ready(url)
-        server_cpu0 = proc_cpu_seconds(server.pid) if server else 0.0
-        own_cpu0 = time.process_time()
-        result = asyncio.run(run(args, url))
-        own_cpu = time.process_time() - own_cpu0
-        server_cpu = proc_cpu_seconds(server.pid) - server_cpu0 if server else float("nan")
-        server_rss = proc_rss_mb(server.pid) if server else float("nan")
-    finally:
-        if server:
-            server.terminate()
-            server.wait(10)
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        args.sweep = [int(n) for n in sweep.split(",")]
+    except ValueError:
+        parser.error(f"--sweep: comma-separated client counts, got {sweep!r}")
+    if args.plot is None and args.full:
+        args.plot = str(REPO / "docs" / "performance-fanout.png")
+    if args.clients < 1 or args.rate <= 0 or args.seconds <= 0 or min(args.sweep) < 1:
+        parser.error("--clients, --rate, --seconds and --sweep must be positive")
+    return args
 
-    lat_ms = [x * 1000 for x in result["latencies"]]
-    summary = {
-        "clients": args.clients, "rate": args.rate, "seconds": args.seconds,
-        "changes": result["changes"], "expected": result["expected"],
-        "delivered": result["delivered"],
-        "delivered_per_s": round(result["delivered"] / result["elapsed"], 1),
-        "p50_ms": round(statistics.median(lat_ms), 2) if lat_ms else None,
-        "p99_ms": round(percentile(lat_ms, 99), 2) if lat_ms else None,
-        "max_ms": round(max(lat_ms), 2) if lat_ms else None,
-        "connect_s": round(result["connect_time"], 2),
-        "server_cpu_s": round(server_cpu, 2), "server_rss_mb": round(server_rss, 1),
-        "loadgen_cpu_s": round(own_cpu, 2), "elapsed_s": round(result["elapsed"], 2),
-    }
+
+def check_setup() -> None:
+    if shutil.which("node") is None:
+        raise SystemExit("node is not on PATH (the load generator and the peer are Node)")
+    if not (NODE_DIR / "node_modules" / "ws").is_dir():
+        raise SystemExit(f"{NODE_DIR}/node_modules is missing: run `make bench` "
+                         "(or `npm ci` in bench/node)")
+    if not (REPO / "assets" / "build").is_dir():
+        raise SystemExit("assets/build is missing: run `make setup` (the server refuses to "
+                         "start without the demo models)")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    check_setup()
+    most = max([args.clients, *args.sweep])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, most + 1024))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # inherited by the children
+    if want < most + 64:
+        print(f"warning: RLIMIT_NOFILE hard limit {hard} is below {most} clients")
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
+    opts = Options(server_cpus="0" if pin else None, loadgen_cpus="1" if pin else None,
+                   drain=args.drain, connect_timeout=args.connect_timeout)
+    if pin:
+        os.sched_setaffinity(0, {1})  # the driver shares core 1 with the load generator
+    else:
+        args.workers_cpus = None
+    info = machine()
+    print(f"fan-out bench: {info['nproc']} CPUs ({info['cpu']}), kernel {info['kernel']}, "
+          f"Python {info['python']}, Node {info['node']}, load {info['load_avg']}; "
+          f"pinning: {'server core 0, load generator + driver core 1' if pin else 'off'}")
+    results: dict[str, Any] = {"machine": info, "args": {
+        k: v for k, v in vars(args).items() if k not in {"json", "out"}}, "scenarios": {}}
+    runs = results["scenarios"]
+    started = time.monotonic()
+    for name in args.scenarios:
+        if name == "standard":
+            runs[name] = scenario_standard(args, opts)
+        elif name == "deflate":
+            runs[name] = scenario_standard(args, opts, deflate=True)
+        elif name == "overload":
+            runs[name] = scenario_overload(args, opts)
+        elif name in ("burst", "idle"):
+            if "burst" in runs and name == "idle":
+                runs[name] = runs["burst"]  # one connect burst measures both
+                show_idle = [{"target": r["target"], "kb": r["idle_kb_per_client"]}
+                             for r in runs[name]]
+                print(f"\nidle: from the connect burst above: {show_idle}")
+            else:
+                runs[name] = scenario_connect(args, opts, burst=name == "burst")
+        elif name == "workers":
+            runs[name] = scenario_workers(args, opts)
+        elif name == "sweep":
+            runs[name] = scenario_sweep(args, opts, runs.get("standard", []))
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    out = Path(args.out) if args.out else (
+        REPO / "bench" / "results" / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nresults: {out} ({results['elapsed_s']} s)")
     if args.json:
-        print(json.dumps(summary))
-        return
-    print(f"holobazaar fan-out: {args.clients} clients x {args.rate:g} changes/s "
-          f"for {args.seconds:g} s")
-    print(f"  delivered     {summary['delivered']}/{summary['expected']} "
-          f"({summary['delivered_per_s']}/s)")
-    print(f"  latency       p50 {summary['p50_ms']} ms   p99 {summary['p99_ms']} ms   "
-          f"max {summary['max_ms']} ms")
-    print(f"  connect       {summary['connect_s']} s for all clients to get their snapshot")
-    print(f"  server        {summary['server_cpu_s']} s CPU, {summary['server_rss_mb']} MB RSS")
-    print(f"  load gen      {summary['loadgen_cpu_s']} s CPU over {summary['elapsed_s']} s")
+        print(json.dumps(results))
+    return results
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import resource
 import secrets
@@ -31,12 +32,15 @@ import time
 from pathlib import Path
 
 import httpx
+import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fanout import (
+    CHANNEL,
     MARKET,
+    PRICE_PATH,
     SKU,
-    client_task,
+    delete_prefix,
     free_port,
     percentile,
     proc_cpu_seconds,
@@ -44,6 +48,30 @@ from fanout import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+async def client_task(ws_url: str, sent: dict[str, float], latencies: list[float],
+                      counts: list[int], ready: asyncio.Event, ready_count: list[int],
+                      total: int) -> None:
+    """One Python WebSocket client: latency of each price patch it receives."""
+    async with websockets.connect(ws_url, max_size=None, open_timeout=60,
+                                  ping_interval=None) as ws:
+        await ws.recv()  # welcome
+        await ws.send(json.dumps({"type": "hello", "protocol": 1,
+                                  "subscribe": [{"channel": CHANNEL}]}))
+        await ws.recv()  # snapshot
+        ready_count[0] += 1
+        if ready_count[0] == total:
+            ready.set()
+        async for raw in ws:
+            now = time.perf_counter()
+            message = json.loads(raw)
+            if message["type"] != "patch":
+                continue
+            counts[0] += 1
+            for op in message["ops"]:
+                if op["path"] == PRICE_PATH and op["value"] in sent:
+                    latencies.append(now - sent[op["value"]])
 
 
 @contextlib.contextmanager
@@ -66,16 +94,6 @@ def private_database(server_url: str):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def delete_prefix(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def admin_token(database_url: str) -> str:
@@ -109,7 +127,7 @@ def start_nodes(count: int, tmp: Path, database_url: str, broker_url: str,
 
 async def load(urls: list[str], token: str, clients: int, rate: float, seconds: float,
                drain: float) -> dict:
-    """bench/fanout.py's run(), with clients spread over several nodes."""
+    """N Python clients spread over several nodes, R price changes/s on the first."""
     sent: dict[str, float] = {}
     latencies: list[float] = []
     counts = [0]

@@ -1,0 +1,456 @@
+'use strict';
+// Load generator of bench/fanout.py: N WebSocket clients speaking the Holobazaar v1
+// protocol (welcome, hello + subscribe, snapshot, patch/cue) on one channel.
+//
+// Each client applies every patch (RFC 6902, generically) to the state it holds and reads
+// the change number from the state (the price of --sku is `base + k/100`), so it knows,
+// per change k, the first instant it held a state at least as new as k ("staleness").
+// A patch that advances the offset by more than one (a coalescing server) is applied and
+// counted, never treated as an error: the final-state check is the truth.
+//
+// Clients holding the same state share it (structural sharing, and a per-state cache of
+// the frames already applied to it), so 10,000 clients cost about one state's memory.
+//
+// Control: JSON lines on stdin, results as JSON lines on stdout.
+//   -> {"event":"ready", ...}                      when every client holds its snapshot
+//   <- {"cmd":"finish","sent":[ms...],"drain_s":S}  change k was sent at sent[k]
+//                                                   (CLOCK_MONOTONIC ms, like Python's
+//                                                   time.monotonic_ns() / 1e6)
+//   -> {"event":"result", ...}
+//   <- {"cmd":"exit"}
+const WebSocket = require('ws');
+const readline = require('readline');
+
+function parseArgs(argv) {
+  const opts = {
+    url: null, clients: 100, channel: null, sku: null, base: 1000, changes: 100,
+    deflate: false, burst: false, batch: 250, connectTimeout: 180,
+  };
+  for (let i = 2; i < argv.length; i++) {
+    const key = argv[i];
+    const take = () => {
+      if (i + 1 >= argv.length) throw new Error(`${key} needs a value`);
+      return argv[++i];
+    };
+    switch (key) {
+      case '--url': opts.url = take(); break;
+      case '--clients': opts.clients = parseInt(take(), 10); break;
+      case '--channel': opts.channel = take(); break;
+      case '--sku': opts.sku = take(); break;
+      case '--base': opts.base = parseFloat(take()); break;
+      case '--changes': opts.changes = parseInt(take(), 10); break;
+      case '--batch': opts.batch = parseInt(take(), 10); break;
+      case '--connect-timeout': opts.connectTimeout = parseFloat(take()); break;
+      case '--deflate': opts.deflate = true; break;
+      case '--burst': opts.burst = true; break;
+      default: throw new Error(`unknown option ${key}`);
+    }
+  }
+  for (const name of ['url', 'channel', 'sku']) {
+    if (!opts[name]) throw new Error(`--${name} is required`);
+  }
+  if (!(opts.clients > 0) || !(opts.changes >= 0) || !(opts.batch > 0)) {
+    throw new Error('--clients and --batch must be > 0, --changes >= 0');
+  }
+  return opts;
+}
+
+const opts = parseArgs(process.argv);
+const now = () => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC, ms
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+// ---- JSON Patch (RFC 6902) with structural sharing: never mutates its input ----------
+
+function tokens(pointer) {
+  if (pointer === '') return [];
+  if (pointer[0] !== '/') throw new Error(`bad JSON pointer ${pointer}`);
+  return pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function shallow(value) {
+  return Array.isArray(value) ? value.slice() : Object.assign({}, value);
+}
+
+function getAt(root, toks) {
+  let node = root;
+  for (const t of toks) {
+    if (node === null || typeof node !== 'object' || !(t in node)) {
+      throw new Error(`path /${toks.join('/')} not found`);
+    }
+    node = node[t];
+  }
+  return node;
+}
+
+// Returns a new root where the container at toks[:-1] is a fresh copy, and that copy.
+function copyPath(root, toks) {
+  const newRoot = shallow(root);
+  let node = newRoot;
+  for (let i = 0; i < toks.length - 1; i++) {
+    const child = node[toks[i]];
+    if (child === null || typeof child !== 'object') {
+      throw new Error(`path /${toks.join('/')}: no container at ${toks[i]}`);
+    }
+    node[toks[i]] = shallow(child);
+    node = node[toks[i]];
+  }
+  return [newRoot, node];
+}
+
+function setAt(root, toks, value, insert) {
+  if (toks.length === 0) return value;
+  const [newRoot, parent] = copyPath(root, toks);
+  const last = toks[toks.length - 1];
+  if (Array.isArray(parent)) {
+    const index = last === '-' ? parent.length : parseInt(last, 10);
+    if (insert) parent.splice(index, 0, value); else parent[index] = value;
+  } else {
+    if (!insert && !(last in parent)) throw new Error(`replace: /${toks.join('/')} missing`);
+    parent[last] = value;
+  }
+  return newRoot;
+}
+
+function removeAt(root, toks) {
+  const [newRoot, parent] = copyPath(root, toks);
+  const last = toks[toks.length - 1];
+  if (Array.isArray(parent)) parent.splice(parseInt(last, 10), 1);
+  else if (last in parent) delete parent[last];
+  else throw new Error(`remove: /${toks.join('/')} missing`);
+  return newRoot;
+}
+
+function applyOps(state, ops) {
+  let root = state;
+  for (const op of ops) {
+    const path = tokens(op.path);
+    switch (op.op) {
+      case 'add': root = setAt(root, path, op.value, true); break;
+      case 'replace': root = setAt(root, path, op.value, false); break;
+      case 'remove': root = removeAt(root, path); break;
+      case 'move': {
+        const value = getAt(root, tokens(op.from));
+        root = setAt(removeAt(root, tokens(op.from)), path, value, true);
+        break;
+      }
+      case 'copy': root = setAt(root, path, getAt(root, tokens(op.from)), true); break;
+      case 'test':
+        if (canonical(getAt(root, path)) !== canonical(op.value)) throw new Error('test failed');
+        break;
+      default: throw new Error(`unknown op ${op.op}`);
+    }
+  }
+  return root;
+}
+
+function canonical(value) {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
+}
+
+// ---- held states, shared between clients ------------------------------------------
+
+const scale = 100;
+function seqOf(state) {
+  const item = state && state.items && state.items[opts.sku];
+  const price = item && item.price;
+  if (typeof price !== 'string') return -1;
+  const k = Math.round(parseFloat(price) * scale - opts.base * scale);
+  return k >= 0 && k < opts.changes ? k : -1;
+}
+
+class Held {
+  constructor(state) {
+    this.state = state;
+    this.seq = seqOf(state);
+    this.next = new Map(); // raw frame text -> Held
+    this.text = null;
+  }
+  canonical() {
+    if (this.text === null) this.text = canonical(this.state);
+    return this.text;
+  }
+}
+const snapshots = new Map(); // raw snapshot text -> Held
+
+// ---- clients ----------------------------------------------------------------------
+
+const arrivals = new Float64Array(opts.clients * Math.max(1, opts.changes)).fill(NaN);
+const stats = {
+  patch_frames: 0, patch_bytes: 0, cue_frames: 0, snapshot_frames: 0, offset_jumps: 0,
+  duplicates: 0, epoch_changes: 0, errors: 0, apply_failures: 0, reconnects: 0,
+  connect_failures: 0, closes: 0,
+};
+const errorCodes = {};
+let shuttingDown = false;
+
+class Client {
+  constructor(index) {
+    this.index = index;
+    this.ws = null;
+    this.held = null;
+    this.epoch = null;
+    this.offset = -1;
+    this.seq = -1;
+    this.readyAt = NaN;
+    this.attempts = 0;
+  }
+
+  connect(onReady) {
+    this.attempts += 1;
+    const ws = new WebSocket(opts.url, {
+      perMessageDeflate: opts.deflate, handshakeTimeout: opts.connectTimeout * 1000,
+      maxPayload: 64 * 1024 * 1024,
+    });
+    this.ws = ws;
+    this.onReady = onReady;
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+    ws.on('error', () => {});
+    ws.on('close', () => this.closed());
+  }
+
+  closed() {
+    if (shuttingDown) return;
+    this.ws = null;
+    if (Number.isNaN(this.readyAt)) {
+      stats.connect_failures += 1;
+      if (this.attempts >= 5) return; // given up: counted as not ready
+    } else {
+      stats.closes += 1;
+      stats.reconnects += 1;
+    }
+    // A real client comes back with back-off and jitter and resumes from its position.
+    setTimeout(() => this.connect(this.onReady), 100 + Math.random() * 400);
+  }
+
+  receive(data, isBinary) {
+    const t = now();
+    if (isBinary) { stats.errors += 1; return; }
+    const raw = data.toString();
+    let msg;
+    try { msg = JSON.parse(raw); } catch (e) { stats.errors += 1; return; }
+    switch (msg.type) {
+      case 'welcome': {
+        const sub = { channel: opts.channel };
+        if (this.epoch !== null) { sub.epoch = this.epoch; sub.offset = this.offset; }
+        this.ws.send(JSON.stringify({ type: 'hello', protocol: 1, subscribe: [sub] }));
+        break;
+      }
+      case 'snapshot': {
+        stats.snapshot_frames += 1;
+        let held = snapshots.get(raw);
+        if (!held) { held = new Held(msg.state); snapshots.set(raw, held); }
+        this.epoch = msg.epoch;
+        this.offset = msg.offset;
+        this.advance(held, t);
+        if (Number.isNaN(this.readyAt)) {
+          this.readyAt = t;
+          this.onReady(this);
+        }
+        break;
+      }
+      case 'patch':
+      case 'cue': {
+        if (msg.type === 'patch') {
+          stats.patch_frames += 1;
+          stats.patch_bytes += data.length;
+        } else {
+          stats.cue_frames += 1;
+        }
+        if (this.held === null) { stats.errors += 1; return; }
+        if (msg.epoch !== this.epoch) { stats.epoch_changes += 1; this.resubscribe(); return; }
+        if (msg.offset <= this.offset) { stats.duplicates += 1; return; }
+        if (msg.offset > this.offset + 1) stats.offset_jumps += 1;
+        this.offset = msg.offset;
+        if (msg.type === 'cue') return;
+        let next = this.held.next.get(raw);
+        if (!next) {
+          try {
+            next = new Held(applyOps(this.held.state, msg.ops));
+          } catch (e) {
+            stats.apply_failures += 1;
+            this.resubscribe();
+            return;
+          }
+          this.held.next.set(raw, next);
+        }
+        this.advance(next, t);
+        break;
+      }
+      case 'error':
+        stats.errors += 1;
+        errorCodes[msg.code] = (errorCodes[msg.code] || 0) + 1;
+        break;
+      default:
+        break;
+    }
+  }
+
+  advance(held, t) {
+    this.held = held;
+    if (held.seq > this.seq) {
+      const row = this.index * opts.changes;
+      for (let k = this.seq + 1; k <= held.seq; k++) arrivals[row + k] = t;
+      this.seq = held.seq;
+    }
+  }
+
+  resubscribe() {
+    this.epoch = null;
+    this.offset = -1;
+    this.ws.send(JSON.stringify({ type: 'hello', protocol: 1,
+      subscribe: [{ channel: opts.channel }] }));
+  }
+}
+
+const clients = [];
+for (let i = 0; i < opts.clients; i++) clients.push(new Client(i));
+
+function connectAll() {
+  return new Promise((resolve) => {
+    const start = now();
+    let ready = 0;
+    let next = 0;
+    let inFlight = 0;
+    const limit = opts.burst ? opts.clients : opts.batch;
+    const timer = setTimeout(() => resolve({ start, ready, timedOut: true }),
+      opts.connectTimeout * 1000);
+    const onReady = () => {
+      ready += 1;
+      inFlight -= 1;
+      if (ready === opts.clients) { clearTimeout(timer); resolve({ start, ready, timedOut: false }); }
+      else launch();
+    };
+    const launch = () => {
+      while (next < opts.clients && inFlight < limit) {
+        inFlight += 1;
+        clients[next++].connect(onReady);
+      }
+    };
+    launch();
+  });
+}
+
+function percentile(sorted, q) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
+}
+
+function fetchServerState() {
+  // A fresh connection's snapshot is the server's current state for the channel.
+  return new Promise((resolve) => {
+    const ws = new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const timer = setTimeout(() => { ws.terminate(); resolve(null); }, 30000);
+    ws.on('error', () => { clearTimeout(timer); resolve(null); });
+    ws.on('message', (data) => {
+      const msg = JSON.parse(data.toString());
+      if (msg.type === 'welcome') {
+        ws.send(JSON.stringify({ type: 'hello', protocol: 1, subscribe: [{ channel: opts.channel }] }));
+      } else if (msg.type === 'snapshot') {
+        clearTimeout(timer);
+        ws.terminate();
+        resolve(msg);
+      }
+    });
+  });
+}
+
+async function finish(cmd, cpuStart, readyInfo) {
+  const sent = cmd.sent;
+  const last = sent.length - 1;
+  const finishAt = now();
+  const deadline = finishAt + cmd.drain_s * 1000;
+  const allCaughtUp = () => clients.every((c) => c.seq >= last);
+  while (now() < deadline && !(last < 0 || allCaughtUp())) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  const mem = process.memoryUsage();
+  const latencies = new Float64Array(opts.clients * (last + 1));
+  let n = 0;
+  let lastArrival = -Infinity;
+  const perChange = new Float64Array(last + 1).fill(-Infinity); // latest arrival per change
+  for (let c = 0; c < opts.clients; c++) {
+    const row = c * opts.changes;
+    for (let k = 0; k <= last; k++) {
+      const t = arrivals[row + k];
+      if (!Number.isNaN(t)) {
+        latencies[n++] = t - sent[k];
+        if (t > lastArrival) lastArrival = t;
+        if (t > perChange[k]) perChange[k] = t;
+      }
+    }
+  }
+  const lat = latencies.subarray(0, n).sort();
+  const server = await fetchServerState();
+  let finalEqual = 0;
+  let finalOffsetEqual = 0;
+  let finalSeqEqual = 0;
+  if (server) {
+    const truth = canonical(server.state);
+    for (const c of clients) {
+      if (c.held && c.held.canonical() === truth) finalEqual += 1;
+      if (c.epoch === server.epoch && c.offset === server.offset) finalOffsetEqual += 1;
+      if (c.seq === last) finalSeqEqual += 1;
+    }
+  }
+  const span = n > 0 ? (lastArrival - sent[0]) / 1000 : null;
+  const round = (x, d = 2) => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
+  emit({
+    event: 'result',
+    clients: opts.clients,
+    ready: readyInfo.ready,
+    changes: last + 1,
+    expected: opts.clients * (last + 1),
+    delivered: n,
+    missing: opts.clients * (last + 1) - n,
+    delivered_per_s: span ? round(n / span, 1) : null,
+    frames_per_s: span ? round(stats.patch_frames / span, 1) : null,
+    span_s: round(span, 3),
+    p50_ms: round(percentile(lat, 50)),
+    p90_ms: round(percentile(lat, 90)),
+    p99_ms: round(percentile(lat, 99)),
+    max_ms: round(n ? lat[n - 1] : null),
+    last_change_held_by_all_s: last >= 0 && Number.isFinite(perChange[last])
+      ? round((perChange[last] - sent[last]) / 1000, 3) : null,
+    final_state_equal: server ? finalEqual : null,
+    final_offset_equal: server ? finalOffsetEqual : null,
+    final_version_equal: finalSeqEqual,
+    server_offset: server ? server.offset : null,
+    loadgen_cpu_s: round((cpu.user + cpu.system) / 1e6, 3),
+    loadgen_rss_mb: round(mem.rss / 1048576, 1),
+    patch_frame_bytes: stats.patch_frames ? round(stats.patch_bytes / stats.patch_frames, 1)
+      : null,
+    stats,
+    error_codes: errorCodes,
+  });
+}
+
+async function main() {
+  const readyInfo = await connectAll();
+  const times = clients.filter((c) => !Number.isNaN(c.readyAt))
+    .map((c) => c.readyAt - readyInfo.start).sort((a, b) => a - b);
+  emit({
+    event: 'ready', clients: opts.clients, ready: readyInfo.ready, timed_out: readyInfo.timedOut,
+    connect_s: times.length ? times[times.length - 1] / 1000 : null,
+    connect_p50_s: times.length ? percentile(times, 50) / 1000 : null,
+    connect_failures: stats.connect_failures,
+    loadgen_rss_mb: Math.round(process.memoryUsage().rss / 104857.6) / 10,
+  });
+  const cpuStart = process.cpuUsage();
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    let cmd;
+    try { cmd = JSON.parse(line); } catch (e) { return; }
+    if (cmd.cmd === 'finish') {
+      finish(cmd, cpuStart, readyInfo).catch((e) => emit({ event: 'failed', error: String(e) }));
+    } else if (cmd.cmd === 'exit') {
+      shuttingDown = true;
+      process.exit(0);
+    }
+  });
+  rl.on('close', () => { shuttingDown = true; process.exit(0); });
+}
+
+main().catch((e) => { emit({ event: 'failed', error: String(e && e.stack || e) }); process.exit(1); });
