@@ -21,7 +21,8 @@ test: setup
 	$(BIN)/holobazaar validate .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(STAMP) assets/build/.built web-client/dist/.built tools/gltf/node_modules/.installed
+setup: $(STAMP) assets/build/.built web-client/dist/.built tools/gltf/node_modules/.installed \
+  bench/node/node_modules/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,16 +55,18 @@ lint: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/holobazaar validate .
 
-# `make bench`: the benchmarks' own packages (Python extra `bench`: matplotlib for the
-# plots; bench/node: the `ws` load generator and peer), then the fan-out benchmark at
-# 500 clients. The full run: `$(BIN)/python bench/fanout.py --full` (docs/performance.md).
-bench: setup $(VENV)/.bench-installed bench/node/node_modules/.installed
+# `make bench`: the benchmarks' Python extra (`bench`: matplotlib for the plots), then the
+# fan-out benchmark at 500 clients. The full run: `$(BIN)/python bench/fanout.py --full`
+# (docs/performance.md).
+bench: setup $(VENV)/.bench-installed
 	$(BIN)/python bench/fanout.py --clients 500 --rate 10 --seconds 10
 
 $(VENV)/.bench-installed: $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
+# The fan-out benchmark's Node part (`ws`: its load generator and peer); in `setup`
+# because tests/test_bench_fanout.py runs the benchmark's smoke mode.
 bench/node/node_modules/.installed: bench/node/package.json bench/node/package-lock.json
 	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -37,6 +37,7 @@ Results: printed, and written as JSON to --out (bench/results/fanout-<time>.json
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -64,6 +65,8 @@ MARKET, DISPLAY, SKU = "greenhaven", "bijenhof-honey", "HON-COMB"
 CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 PRICE_PATH = f"/items/{SKU}/price"
 PRICE_BASE = 1000
+DOCS = REPO / "docs" / "performance.md"
+MAX_CHANGES_IN_FLIGHT = 512  # open loop: bounded only so a dead server cannot pile up
 SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep")
 
 
@@ -194,7 +197,7 @@ class Holobazaar:
         self.process: subprocess.Popen | None = None
         self.tmp: Path | None = None
         self.prefix: str | None = None
-        self.http: httpx.Client | None = None
+        self.headers: dict[str, str] = {}
 
     def start(self) -> str:
         self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-fanout-"))
@@ -220,19 +223,15 @@ class Holobazaar:
             [exe, "token", "create", "--role", "curator", "--market", MARKET, "--name",
              "fanout bench", "--data-dir", str(self.tmp)],
             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        self.http = httpx.Client(base_url=self.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"})
+        self.headers = {"Authorization": f"Bearer {token}"}
         return self.url.replace("http", "ws", 1) + "/ws"
 
-    def change(self, seq: int) -> None:
-        assert self.http is not None
-        response = self.http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
-                                   json={"price": price(seq)})
+    async def change(self, http: httpx.AsyncClient, seq: int) -> None:
+        response = await http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
+                                    json={"price": price(seq)})
         response.raise_for_status()
 
     def stop(self) -> None:
-        if self.http:
-            self.http.close()
         stop(self.process, 15)
         if self.redis_url and self.prefix:
             with contextlib.suppress(Exception):
@@ -249,7 +248,7 @@ class Peer:
         self.cpus, self.snapshot, self.deflate = cpus, snapshot, deflate
         self.process: subprocess.Popen | None = None
         self.tmp: Path | None = None
-        self.http: httpx.Client | None = None
+        self.headers: dict[str, str] = {}
 
     def start(self) -> str:
         self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-peer-"))
@@ -261,18 +260,14 @@ class Peer:
         if self.deflate:
             command.append("--deflate")
         self.process = subprocess.Popen(pinned(command, self.cpus), stdout=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, 30)
-        self.http = httpx.Client(base_url=url, timeout=30)
-        return url.replace("http", "ws", 1) + "/ws"
+        self.url = f"http://127.0.0.1:{port}"
+        wait_ready(self.url, 30)
+        return self.url.replace("http", "ws", 1) + "/ws"
 
-    def change(self, seq: int) -> None:
-        assert self.http is not None
-        self.http.post("/change", json={"price": price(seq)}).raise_for_status()
+    async def change(self, http: httpx.AsyncClient, seq: int) -> None:
+        (await http.post("/change", json={"price": price(seq)})).raise_for_status()
 
     def stop(self) -> None:
-        if self.http:
-            self.http.close()
         stop(self.process)
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -280,8 +275,6 @@ class Peer:
 
 def fetch_snapshot(ws_url: str) -> dict:
     """The display's snapshot frame from a running Holobazaar (the peer serves the same)."""
-    import asyncio
-
     import websockets
 
     async def get() -> dict:
@@ -353,6 +346,39 @@ class LoadGen:
             self.process.wait(5)
 
 
+async def send_changes(target: Holobazaar | Peer, changes: int,
+                       rate: float) -> tuple[list[float], list[float]]:
+    """Change k is sent at start + k/rate whether or not the server has answered the ones
+    before (open loop: a source of changes does not wait for the fan-out). Returns the send
+    instants (CLOCK_MONOTONIC ms, the load generator's clock) and each request's duration
+    (ms)."""
+    sent = [0.0] * changes
+    answered: list[float] = []
+    in_flight = asyncio.Semaphore(MAX_CHANGES_IN_FLIGHT)
+    limits = httpx.Limits(max_connections=MAX_CHANGES_IN_FLIGHT)
+    async with httpx.AsyncClient(base_url=target.url, headers=target.headers, timeout=60,
+                                 limits=limits) as http:
+
+        async def one(seq: int) -> None:
+            try:
+                await target.change(http, seq)
+            finally:
+                in_flight.release()
+            answered.append(time.monotonic_ns() / 1e6 - sent[seq])
+
+        tasks = []
+        start = time.monotonic()
+        for seq in range(changes):
+            delay = start + seq / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await in_flight.acquire()
+            sent[seq] = time.monotonic_ns() / 1e6
+            tasks.append(asyncio.create_task(one(seq)))
+        await asyncio.gather(*tasks)
+    return sent, answered
+
+
 # ---- one measured case ----------------------------------------------------------------
 
 
@@ -387,15 +413,7 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
             time.sleep(opts.idle_settle)
             rss_connected = tree_rss_mb(pid)
             cpu0, loadgen_cpu0 = tree_cpu_seconds(pid), loadgen.cpu_seconds()
-            sent: list[float] = []
-            start = time.monotonic()
-            for seq in range(changes):
-                delay = start + seq / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                sent.append(time.monotonic_ns() / 1e6)
-                target.change(seq)
-            send_time = time.monotonic() - start
+            sent, answered = asyncio.run(send_changes(target, changes, rate))
             loadgen.send({"cmd": "finish", "sent": sent, "drain_s": opts.drain})
             result = loadgen.expect("result", opts.drain + 120)
             server_cpu = tree_cpu_seconds(pid) - cpu0
@@ -406,6 +424,7 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
         if loadgen:
             loadgen.close()
     delivered = result["delivered"]
+    send_time = (sent[-1] - sent[0]) / 1000 if len(sent) > 1 else 0.0
     return {
         "target": target.name, "clients": clients, "rate": rate, "seconds": seconds,
         "deflate": deflate, "burst": burst, "workers": getattr(target, "workers", 1),
@@ -413,8 +432,10 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
         "connect_p50_s": rounded(ready["connect_p50_s"], 3),
         "connect_failures": ready["connect_failures"],
         "connect_server_cpu_s": round(connect_cpu, 3),
-        "changes": result["changes"], "achieved_rate": round(changes / send_time, 2)
-        if send_time > 0 else None,
+        "changes": result["changes"],
+        "achieved_rate": round((changes - 1) / send_time, 2) if send_time > 0 else None,
+        "change_p50_ms": rounded(percentile(answered, 50), 1) if answered else None,
+        "change_p99_ms": rounded(percentile(answered, 99), 1) if answered else None,
         "expected": result["expected"], "delivered": delivered, "missing": result["missing"],
         "delivered_per_s": result["delivered_per_s"], "frames_per_s": result["frames_per_s"],
         "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"], "p99_ms": result["p99_ms"],
@@ -506,8 +527,8 @@ def scenario_overload(args, opts) -> list[dict]:
         r["final_equal"] = f"{r['final_state_equal']}/{r['clients']}"
     show(f"overload: {args.clients} clients x {args.overload_rate:g} changes/s x "
          f"{args.seconds:g} s (staleness: change sent -> client holds a state that new)",
-         rows, [("target", "server"), ("achieved_rate", "changes/s"), ("p50_ms", "p50 ms"),
-                ("p99_ms", "p99 ms"),
+         rows, [("target", "server"), ("achieved_rate", "changes/s"),
+                ("change_p99_ms", "chg req p99"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                 ("max_ms", "max ms"), ("frames_per_s", "frames/s"),
                 ("final_equal", "final ok"), ("rss_max_mb", "max RSS MB"),
                 ("server_cpu_s", "srv CPU s"), ("loadgen_cpu_s", "gen CPU s")])
@@ -591,6 +612,63 @@ def plot(rows: list[dict], path: Path, rate: float) -> None:
     print(f"  plot: {path}")
 
 
+BEGIN, END = "<!-- fanout-results:begin -->", "<!-- fanout-results:end -->"
+
+
+def markdown(results: dict) -> str:
+    """The run's figures as the Markdown section of docs/performance.md."""
+    m, a, runs = results["machine"], results["args"], results["scenarios"]
+    lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+             f"`bench/fanout.py {a['command']}` on {m['nproc']} CPUs ({m['cpu']}), "
+             f"Linux {m['kernel']}, Python {m['python']}, Node {m['node']}, load average "
+             f"at start {m['load_avg']}.", ""]
+
+    def table(title: str, rows: list[dict], columns: list[tuple[str, str]]) -> None:
+        if not rows:
+            return
+        lines.extend([f"**{title}**", "", "| " + " | ".join(c for _, c in columns) + " |",
+                      "|" + "---|" * len(columns)])
+        for row in rows:
+            lines.append("| " + " | ".join("-" if row.get(k) is None else str(row.get(k))
+                                           for k, _ in columns) + " |")
+        lines.append("")
+
+    load = [("target", "server"), ("clients", "clients"), ("achieved_rate", "changes/s"),
+            ("delivered", "delivered"), ("missing", "missing"),
+            ("delivered_per_s", "delivered/s"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
+            ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("final_state_equal", "final ok"),
+            ("server_cpu_s", "server CPU s"), ("server_us_per_delivery", "µs/delivery"),
+            ("rss_max_mb", "max RSS MB"), ("loadgen_cpu_s", "loadgen CPU s")]
+    size = f"{a['clients']} clients"
+    table(f"(a) standard: {size} x {a['rate']:g} changes/s x {a['seconds']:g} s",
+          runs.get("standard", []), load)
+    table(f"(b) overload: {size} x {a['overload_rate']:g} changes/s x {a['seconds']:g} s "
+          "(latency = staleness)", runs.get("overload", []), load)
+    connect = [("target", "server"), ("clients", "clients"), ("ready", "ready"),
+               ("connect_s", "all snapshots s"), ("connect_p50_s", "p50 s"),
+               ("connect_failures", "failed attempts"), ("rss_before_mb", "RSS before MB"),
+               ("rss_connected_mb", "RSS connected MB"), ("idle_kb_per_client", "KB/conn")]
+    table(f"(c) connect burst, (d) idle memory: {size} at once",
+          runs.get("burst") or runs.get("idle", []), connect)
+    table(f"(e) permessage-deflate: {size} x {a['rate']:g} changes/s x {a['seconds']:g} s",
+          runs.get("deflate", []), load)
+    table(f"(f) workers 1 vs 2 (Redis broker): {size} x {a['rate']:g} changes/s",
+          runs.get("workers", []), [("workers", "workers"), *load[1:]])
+    table(f"(g) sweep x {a['rate']:g} changes/s x {a['seconds']:g} s",
+          runs.get("sweep", []), load)
+    return "\n".join(lines)
+
+
+def write_docs(results: dict, path: Path) -> None:
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path}: no {BEGIN} ... {END} section to replace")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(f"{head}{BEGIN}\n{markdown(results)}\n{END}{tail}")
+    print(f"docs: {path} updated")
+
+
 def machine() -> dict[str, Any]:
     model = next((line.split(":", 1)[1].strip() for line in
                   Path("/proc/cpuinfo").read_text().splitlines()
@@ -613,14 +691,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="every scenario at 10,000 clients, sweep 1k,5k,10k, plot into "
                         "docs/performance-fanout.png (about 10 minutes)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 50 clients, 2 s, sweep 20,50 (overrides sizes)")
+                        help="smoke run: 50 clients, 2 s, sweep 20,50 (unless given)")
     parser.add_argument("--targets", default="holobazaar,peer",
                         help="holobazaar, peer or both [holobazaar,peer]")
-    parser.add_argument("--clients", type=int, help="clients [500; --full: 10000]")
+    parser.add_argument("--clients", type=int,
+                        help="clients [500; --full: 10000; --quick: 50]")
     parser.add_argument("--rate", type=float, default=10.0, help="changes per second [10]")
     parser.add_argument("--overload-rate", type=float, default=50.0,
                         help="changes per second of the overload scenario [50]")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of changes [10]")
+    parser.add_argument("--seconds", type=float, help="seconds of changes [10; --quick: 2]")
     parser.add_argument("--drain", type=float, default=30.0,
                         help="seconds to wait, after the last change, for every client to "
                         "hold it [30]")
@@ -637,6 +716,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plot", help="PNG of the sweep [--full: docs/performance-fanout.png]")
     parser.add_argument("--out", help="JSON results [bench/results/fanout-<time>.json]")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--write-docs", nargs="?", const=str(DOCS), metavar="MD",
+                        help="replace the results section of docs/performance.md (between "
+                        "its fanout-results markers) with this run's tables")
     args = parser.parse_args(argv)
     if args.full and args.quick:
         parser.error("--full and --quick exclude each other")
@@ -651,10 +733,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.targets or set(args.targets) - {"holobazaar", "peer"}:
         parser.error("--targets: holobazaar, peer or both")
     if args.quick:
-        args.clients, args.seconds, args.sweep = 50, 2.0, args.sweep or "20,50"
+        args.clients = args.clients or 50
+        args.seconds = args.seconds or 2.0
+        args.sweep = args.sweep or "20,50"
         args.drain = min(args.drain, 10.0)
     if args.clients is None:
         args.clients = 10000 if args.full else 500
+    if args.seconds is None:
+        args.seconds = 10.0
     sweep = args.sweep or "1000,5000,10000"
     try:
         args.sweep = [int(n) for n in sweep.split(",")]
@@ -689,7 +775,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"warning: RLIMIT_NOFILE hard limit {hard} is below {most} clients")
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
     opts = Options(server_cpus="0" if pin else None, loadgen_cpus="1" if pin else None,
-                   drain=args.drain, connect_timeout=args.connect_timeout)
+                   drain=args.drain, connect_timeout=args.connect_timeout,
+                   idle_settle=0.5 if args.quick else 2.0)
     if pin:
         os.sched_setaffinity(0, {1})  # the driver shares core 1 with the load generator
     else:
@@ -700,6 +787,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"pinning: {'server core 0, load generator + driver core 1' if pin else 'off'}")
     results: dict[str, Any] = {"machine": info, "args": {
         k: v for k, v in vars(args).items() if k not in {"json", "out"}}, "scenarios": {}}
+    results["args"]["command"] = " ".join(argv if argv is not None else sys.argv[1:])
     runs = results["scenarios"]
     started = time.monotonic()
     for name in args.scenarios:
@@ -721,12 +809,21 @@ def main(argv: list[str] | None = None) -> dict:
             runs[name] = scenario_workers(args, opts)
         elif name == "sweep":
             runs[name] = scenario_sweep(args, opts, runs.get("standard", []))
+    if runs.get("deflate") and runs.get("standard"):
+        for plain in runs["standard"]:
+            packed = [r for r in runs["deflate"] if r["target"] == plain["target"]]
+            if packed:
+                print(f"  deflate cost, {plain['target']}: server CPU "
+                      f"{ratio(packed[0]['server_cpu_s'], plain['server_cpu_s'])} of plain, "
+                      f"p99 {packed[0]['p99_ms']} vs {plain['p99_ms']} ms")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     out = Path(args.out) if args.out else (
         REPO / "bench" / "results" / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     print(f"\nresults: {out} ({results['elapsed_s']} s)")
+    if args.write_docs:
+        write_docs(results, Path(args.write_docs))
     if args.json:
         print(json.dumps(results))
     return results

@@ -164,7 +164,7 @@ class Held {
   constructor(state) {
     this.state = state;
     this.seq = seqOf(state);
-    this.next = new Map(); // raw frame text -> Held
+    this.next = new Map(); // raw frame text -> {type, epoch, offset, held} after it
     this.text = null;
   }
   canonical() {
@@ -228,6 +228,17 @@ class Client {
     const t = now();
     if (isBinary) { stats.errors += 1; return; }
     const raw = data.toString();
+    // Fast path: a frame this client's state has already seen applied (by another client
+    // holding the same state) needs no parsing: same bytes, same offset, same result.
+    const cached = this.held !== null ? this.held.next.get(raw) : undefined;
+    if (cached !== undefined && cached.epoch === this.epoch) {
+      this.count(cached.type, data.length);
+      if (cached.offset <= this.offset) { stats.duplicates += 1; return; }
+      if (cached.offset > this.offset + 1) stats.offset_jumps += 1;
+      this.offset = cached.offset;
+      this.advance(cached.held, t);
+      return;
+    }
     let msg;
     try { msg = JSON.parse(raw); } catch (e) { stats.errors += 1; return; }
     switch (msg.type) {
@@ -252,20 +263,13 @@ class Client {
       }
       case 'patch':
       case 'cue': {
-        if (msg.type === 'patch') {
-          stats.patch_frames += 1;
-          stats.patch_bytes += data.length;
-        } else {
-          stats.cue_frames += 1;
-        }
+        this.count(msg.type, data.length);
         if (this.held === null) { stats.errors += 1; return; }
         if (msg.epoch !== this.epoch) { stats.epoch_changes += 1; this.resubscribe(); return; }
         if (msg.offset <= this.offset) { stats.duplicates += 1; return; }
         if (msg.offset > this.offset + 1) stats.offset_jumps += 1;
-        this.offset = msg.offset;
-        if (msg.type === 'cue') return;
-        let next = this.held.next.get(raw);
-        if (!next) {
+        let next = this.held;
+        if (msg.type === 'patch') {
           try {
             next = new Held(applyOps(this.held.state, msg.ops));
           } catch (e) {
@@ -273,8 +277,9 @@ class Client {
             this.resubscribe();
             return;
           }
-          this.held.next.set(raw, next);
         }
+        this.held.next.set(raw, { type: msg.type, epoch: msg.epoch, offset: msg.offset, held: next });
+        this.offset = msg.offset;
         this.advance(next, t);
         break;
       }
@@ -284,6 +289,15 @@ class Client {
         break;
       default:
         break;
+    }
+  }
+
+  count(type, bytes) {
+    if (type === 'patch') {
+      stats.patch_frames += 1;
+      stats.patch_bytes += bytes;
+    } else {
+      stats.cue_frames += 1;
     }
   }
 
