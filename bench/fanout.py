@@ -111,20 +111,21 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def tree_cpu_seconds(pid: int) -> float:
+def tree_sum(pid: int, measure) -> float:
+    """measure(pid) summed over the process tree (processes that just ended count 0)."""
     total = 0.0
     for p in process_tree(pid):
         with contextlib.suppress(OSError):
-            total += proc_cpu_seconds(p)
+            total += measure(p)
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return tree_sum(pid, proc_cpu_seconds)
 
 
 def tree_rss_mb(pid: int) -> float:
-    total = 0.0
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            total += proc_rss_mb(p)
-    return total
+    return tree_sum(pid, proc_rss_mb)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -347,24 +348,32 @@ class LoadGen:
 
 
 async def send_changes(target: Holobazaar | Peer, changes: int,
-                       rate: float) -> tuple[list[float], list[float]]:
+                       rate: float) -> tuple[list[float], list[float], list[str]]:
     """Change k is sent at start + k/rate whether or not the server has answered the ones
     before (open loop: a source of changes does not wait for the fan-out). Returns the send
-    instants (CLOCK_MONOTONIC ms, the load generator's clock) and each request's duration
-    (ms)."""
+    instants (CLOCK_MONOTONIC ms, the load generator's clock), each answered request's
+    duration (ms) and the requests that failed twice (their changes count as missing)."""
     sent = [0.0] * changes
     answered: list[float] = []
+    failures: list[str] = []
     in_flight = asyncio.Semaphore(MAX_CHANGES_IN_FLIGHT)
-    limits = httpx.Limits(max_connections=MAX_CHANGES_IN_FLIGHT)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them.
+    limits = httpx.Limits(max_connections=MAX_CHANGES_IN_FLIGHT, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=target.url, headers=target.headers, timeout=60,
                                  limits=limits) as http:
 
         async def one(seq: int) -> None:
             try:
-                await target.change(http, seq)
+                for attempt in (1, 2):  # one retry of a connection the server closed
+                    try:
+                        await target.change(http, seq)
+                        answered.append(time.monotonic_ns() / 1e6 - sent[seq])
+                        return
+                    except httpx.TransportError as exc:
+                        if attempt == 2:
+                            failures.append(f"change {seq}: {exc!r}")
             finally:
                 in_flight.release()
-            answered.append(time.monotonic_ns() / 1e6 - sent[seq])
 
         tasks = []
         start = time.monotonic()
@@ -376,7 +385,7 @@ async def send_changes(target: Holobazaar | Peer, changes: int,
             sent[seq] = time.monotonic_ns() / 1e6
             tasks.append(asyncio.create_task(one(seq)))
         await asyncio.gather(*tasks)
-    return sent, answered
+    return sent, answered, failures
 
 
 # ---- one measured case ----------------------------------------------------------------
@@ -413,7 +422,7 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
             time.sleep(opts.idle_settle)
             rss_connected = tree_rss_mb(pid)
             cpu0, loadgen_cpu0 = tree_cpu_seconds(pid), loadgen.cpu_seconds()
-            sent, answered = asyncio.run(send_changes(target, changes, rate))
+            sent, answered, failures = asyncio.run(send_changes(target, changes, rate))
             loadgen.send({"cmd": "finish", "sent": sent, "drain_s": opts.drain})
             result = loadgen.expect("result", opts.drain + 120)
             server_cpu = tree_cpu_seconds(pid) - cpu0
@@ -434,6 +443,7 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
         "connect_server_cpu_s": round(connect_cpu, 3),
         "changes": result["changes"],
         "achieved_rate": round((changes - 1) / send_time, 2) if send_time > 0 else None,
+        "change_failures": len(failures), "change_failure_examples": failures[:3],
         "change_p50_ms": rounded(percentile(answered, 50), 1) if answered else None,
         "change_p99_ms": rounded(percentile(answered, 99), 1) if answered else None,
         "expected": result["expected"], "delivered": delivered, "missing": result["missing"],
@@ -502,10 +512,9 @@ def targets_for(args: argparse.Namespace, opts: Options, deflate: bool = False):
             yield Peer(opts.server_cpus, opts.snapshot, deflate)
 
 
-def pair_ratio(rows: list[dict], key: str, lower_is_better: bool = False) -> str:
+def pair_ratio(rows: list[dict], key: str) -> str:
     by = {r["target"]: r.get(key) for r in rows}
-    hb, peer = by.get("holobazaar"), by.get("peer")
-    return ratio(peer, hb) if lower_is_better else ratio(hb, peer)
+    return ratio(by.get("holobazaar"), by.get("peer"))
 
 
 def scenario_standard(args, opts, deflate: bool = False) -> list[dict]:
@@ -516,7 +525,13 @@ def scenario_standard(args, opts, deflate: bool = False) -> list[dict]:
     show(title, rows, STANDARD_COLUMNS)
     if len(rows) == 2:
         print(f"  holobazaar / peer: delivered/s {pair_ratio(rows, 'delivered_per_s')}, "
-              f"p99 {pair_ratio(rows, 'p99_ms', True)} (peer p99 / holobazaar p99)")
+              f"p99 {pair_ratio(rows, 'p99_ms')}, server CPU "
+              f"{pair_ratio(rows, 'server_cpu_s')}")
+    for r in rows:
+        print(f"  {r['target']}: patch frames of {r['patch_frame_bytes']} bytes, change "
+              f"requests p50 {r['change_p50_ms']} ms / p99 {r['change_p99_ms']} ms "
+              f"({r['change_failures']} failed), "
+              f"load generator {r['loadgen_core_share']} of a core")
     return rows
 
 
@@ -528,7 +543,8 @@ def scenario_overload(args, opts) -> list[dict]:
     show(f"overload: {args.clients} clients x {args.overload_rate:g} changes/s x "
          f"{args.seconds:g} s (staleness: change sent -> client holds a state that new)",
          rows, [("target", "server"), ("achieved_rate", "changes/s"),
-                ("change_p99_ms", "chg req p99"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+                ("change_p99_ms", "chg req p99"), ("change_failures", "chg fails"),
+                ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                 ("max_ms", "max ms"), ("frames_per_s", "frames/s"),
                 ("final_equal", "final ok"), ("rss_max_mb", "max RSS MB"),
                 ("server_cpu_s", "srv CPU s"), ("loadgen_cpu_s", "gen CPU s")])
@@ -547,8 +563,12 @@ def scenario_connect(args, opts, burst: bool) -> list[dict]:
 
 
 def scenario_workers(args, opts) -> list[dict]:
-    if not args.redis_url:
-        print("\nworkers: skipped: needs --redis-url (or HOLOBAZAAR_TEST_REDIS_URL)")
+    import redis
+
+    try:
+        redis.Redis.from_url(args.redis_url, socket_timeout=3).ping()
+    except (redis.RedisError, ValueError) as exc:
+        print(f"\nworkers: skipped: no Redis at --redis-url {args.redis_url}: {exc}")
         return []
     rows = []
     for workers in (1, 2):
@@ -767,6 +787,7 @@ def check_setup() -> None:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     check_setup()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     most = max([args.clients, *args.sweep])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, most + 1024))

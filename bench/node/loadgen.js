@@ -20,37 +20,31 @@
 //   <- {"cmd":"exit"}
 const WebSocket = require('ws');
 const readline = require('readline');
+const { parseArgs: parseCli } = require('util');
 
 function parseArgs(argv) {
-  const opts = {
-    url: null, clients: 100, channel: null, sku: null, base: 1000, changes: 100,
-    deflate: false, burst: false, batch: 250, connectTimeout: 180,
-  };
-  for (let i = 2; i < argv.length; i++) {
-    const key = argv[i];
-    const take = () => {
-      if (i + 1 >= argv.length) throw new Error(`${key} needs a value`);
-      return argv[++i];
-    };
-    switch (key) {
-      case '--url': opts.url = take(); break;
-      case '--clients': opts.clients = parseInt(take(), 10); break;
-      case '--channel': opts.channel = take(); break;
-      case '--sku': opts.sku = take(); break;
-      case '--base': opts.base = parseFloat(take()); break;
-      case '--changes': opts.changes = parseInt(take(), 10); break;
-      case '--batch': opts.batch = parseInt(take(), 10); break;
-      case '--connect-timeout': opts.connectTimeout = parseFloat(take()); break;
-      case '--deflate': opts.deflate = true; break;
-      case '--burst': opts.burst = true; break;
-      default: throw new Error(`unknown option ${key}`);
-    }
-  }
+  const { values } = parseCli({
+    args: argv.slice(2),
+    options: {
+      url: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
+      clients: { type: 'string', default: '100' }, base: { type: 'string', default: '1000' },
+      changes: { type: 'string', default: '100' }, batch: { type: 'string', default: '250' },
+      'connect-timeout': { type: 'string', default: '180' },
+      deflate: { type: 'boolean', default: false }, burst: { type: 'boolean', default: false },
+    },
+  });
   for (const name of ['url', 'channel', 'sku']) {
-    if (!opts[name]) throw new Error(`--${name} is required`);
+    if (!values[name]) throw new Error(`--${name} is required`);
   }
-  if (!(opts.clients > 0) || !(opts.changes >= 0) || !(opts.batch > 0)) {
-    throw new Error('--clients and --batch must be > 0, --changes >= 0');
+  const opts = {
+    url: values.url, channel: values.channel, sku: values.sku, deflate: values.deflate,
+    burst: values.burst, clients: Number(values.clients), base: Number(values.base),
+    changes: Number(values.changes), batch: Number(values.batch),
+    connectTimeout: Number(values['connect-timeout']),
+  };
+  if (!(opts.clients > 0) || !(opts.changes >= 0) || !(opts.batch > 0) ||
+      !Number.isFinite(opts.base) || !(opts.connectTimeout > 0)) {
+    throw new Error('--clients, --batch, --connect-timeout must be > 0, --changes >= 0');
   }
   return opts;
 }

@@ -14,30 +14,22 @@
 const fs = require('fs');
 const http = require('http');
 const crypto = require('crypto');
+const { parseArgs: parseCli } = require('util');
 const { WebSocketServer } = require('ws');
 
 function parseArgs(argv) {
-  const opts = { host: '127.0.0.1', port: 0, state: null, channel: null, sku: null, deflate: false };
-  for (let i = 2; i < argv.length; i++) {
-    const key = argv[i];
-    const take = () => {
-      if (i + 1 >= argv.length) throw new Error(`${key} needs a value`);
-      return argv[++i];
-    };
-    switch (key) {
-      case '--host': opts.host = take(); break;
-      case '--port': opts.port = parseInt(take(), 10); break;
-      case '--state': opts.state = take(); break;
-      case '--channel': opts.channel = take(); break;
-      case '--sku': opts.sku = take(); break;
-      case '--deflate': opts.deflate = true; break;
-      default: throw new Error(`unknown option ${key}`);
-    }
-  }
+  const { values } = parseCli({
+    args: argv.slice(2),
+    options: {
+      host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' },
+      state: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
+      deflate: { type: 'boolean', default: false },
+    },
+  });
   for (const name of ['state', 'channel', 'sku']) {
-    if (!opts[name]) throw new Error(`--${name} is required`);
+    if (!values[name]) throw new Error(`--${name} is required`);
   }
-  return opts;
+  return { ...values, port: Number(values.port) };
 }
 
 const opts = parseArgs(process.argv);
