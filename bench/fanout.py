@@ -638,10 +638,14 @@ BEGIN, END = "<!-- fanout-results:begin -->", "<!-- fanout-results:end -->"
 def markdown(results: dict) -> str:
     """The run's figures as the Markdown section of docs/performance.md."""
     m, a, runs = results["machine"], results["args"], results["scenarios"]
-    lines = [f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+    lines = [f"Run of {results.get('started', '?')}: "
              f"`bench/fanout.py {a['command']}` on {m['nproc']} CPUs ({m['cpu']}), "
              f"Linux {m['kernel']}, Python {m['python']}, Node {m['node']}, load average "
              f"at start {m['load_avg']}.", ""]
+    if m["load_avg"][0] > 0.5 * (m["nproc"] or 1):
+        lines[-1:] = ["", f"The machine was busy (load average {m['load_avg'][0]} on "
+                      f"{m['nproc']} CPUs at start): latencies are noisy; compare CPU per "
+                      "delivery and memory rather than wall-clock figures.", ""]
 
     def table(title: str, rows: list[dict], columns: list[tuple[str, str]]) -> None:
         if not rows:
@@ -810,6 +814,7 @@ def main(argv: list[str] | None = None) -> dict:
         k: v for k, v in vars(args).items() if k not in {"json", "out"}}, "scenarios": {}}
     results["args"]["command"] = " ".join(argv if argv is not None else sys.argv[1:])
     runs = results["scenarios"]
+    results["started"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     started = time.monotonic()
     for name in args.scenarios:
         if name == "standard":
