@@ -66,6 +66,7 @@ CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 PRICE_PATH = f"/items/{SKU}/price"
 PRICE_BASE = 1000
 DOCS = REPO / "docs" / "performance.md"
+LOADGEN_SATURATED = 0.8  # share of its core above which the generator may be the limit
 MAX_CHANGES_IN_FLIGHT = 512  # open loop: bounded only so a dead server cannot pile up
 SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep")
 
@@ -434,6 +435,10 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
             loadgen.close()
     delivered = result["delivered"]
     send_time = (sent[-1] - sent[0]) / 1000 if len(sent) > 1 else 0.0
+    if send_time > 0.5 and loadgen_cpu / send_time > LOADGEN_SATURATED:
+        print(f"  warning: the load generator used {loadgen_cpu / send_time:.2f} of its core "
+              f"({target.name}, {clients} clients): latencies may be its own, not the "
+              "server's; compare server CPU per delivery")
     return {
         "target": target.name, "clients": clients, "rate": rate, "seconds": seconds,
         "deflate": deflate, "burst": burst, "workers": getattr(target, "workers", 1),
@@ -632,6 +637,19 @@ def plot(rows: list[dict], path: Path, rate: float) -> None:
     print(f"  plot: {path}")
 
 
+def deflate_costs(runs: dict[str, list[dict]]) -> list[str]:
+    """Deflate against plain, per server, when both scenarios ran."""
+    lines = []
+    for plain in runs.get("standard", []) if runs.get("deflate") else []:
+        packed = [r for r in runs["deflate"] if r["target"] == plain["target"]]
+        if packed:
+            lines.append(f"deflate cost, {plain['target']}: server CPU "
+                         f"{ratio(packed[0]['server_cpu_s'], plain['server_cpu_s'])} of plain, "
+                         f"p99 {packed[0]['p99_ms']} vs {plain['p99_ms']} ms, max RSS "
+                         f"{packed[0]['rss_max_mb']} vs {plain['rss_max_mb']} MB")
+    return lines
+
+
 BEGIN, END = "<!-- fanout-results:begin -->", "<!-- fanout-results:end -->"
 
 
@@ -676,6 +694,9 @@ def markdown(results: dict) -> str:
           runs.get("burst") or runs.get("idle", []), connect)
     table(f"(e) permessage-deflate: {size} x {a['rate']:g} changes/s x {a['seconds']:g} s",
           runs.get("deflate", []), load)
+    lines.extend(f"{line}  " for line in deflate_costs(runs))
+    if runs.get("deflate") and runs.get("standard"):
+        lines.append("")
     table(f"(f) workers 1 vs 2 (Redis broker): {size} x {a['rate']:g} changes/s",
           runs.get("workers", []), [("workers", "workers"), *load[1:]])
     table(f"(g) sweep x {a['rate']:g} changes/s x {a['seconds']:g} s",
@@ -835,13 +856,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs[name] = scenario_workers(args, opts)
         elif name == "sweep":
             runs[name] = scenario_sweep(args, opts, runs.get("standard", []))
-    if runs.get("deflate") and runs.get("standard"):
-        for plain in runs["standard"]:
-            packed = [r for r in runs["deflate"] if r["target"] == plain["target"]]
-            if packed:
-                print(f"  deflate cost, {plain['target']}: server CPU "
-                      f"{ratio(packed[0]['server_cpu_s'], plain['server_cpu_s'])} of plain, "
-                      f"p99 {packed[0]['p99_ms']} vs {plain['p99_ms']} ms")
+    for line in deflate_costs(runs):
+        print(f"  {line}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     out = Path(args.out) if args.out else (
         REPO / "bench" / "results" / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json")
