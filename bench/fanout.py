@@ -39,12 +39,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import queue
 import resource
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -150,6 +152,15 @@ def price(seq: int) -> str:
     return f"{PRICE_BASE + seq / 100:.2f}"
 
 
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child below must not import
+
+
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM when the bench dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(AttributeError):
+        LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def pinned(command: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus else command
 
@@ -214,7 +225,7 @@ class Holobazaar:
                         "--workers", str(self.workers)]
         self.log = (self.tmp / "server.log").open("w")
         self.process = subprocess.Popen(pinned(command, self.cpus), stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         try:
             wait_ready(self.url, 60)
         except SystemExit:
@@ -261,7 +272,8 @@ class Peer:
                    str(state_file), "--channel", CHANNEL, "--sku", SKU]
         if self.deflate:
             command.append("--deflate")
-        self.process = subprocess.Popen(pinned(command, self.cpus), stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(pinned(command, self.cpus), stdout=subprocess.DEVNULL,
+                                        preexec_fn=die_with_parent)
         self.url = f"http://127.0.0.1:{port}"
         wait_ready(self.url, 30)
         return self.url.replace("http", "ws", 1) + "/ws"
@@ -286,7 +298,7 @@ def fetch_snapshot(ws_url: str) -> dict:
                                       "subscribe": [{"channel": CHANNEL}]}))
             return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
-    return asyncio.run(get())
+    return asyncio.run(asyncio.wait_for(get(), 30))
 
 
 # ---- the load generator -------------------------------------------------------------
@@ -304,7 +316,8 @@ class LoadGen:
         if burst:
             command.append("--burst")
         self.process = subprocess.Popen(pinned(command, cpus), stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, bufsize=1)
+                                        stdout=subprocess.PIPE, text=True, bufsize=1,
+                                        preexec_fn=die_with_parent)
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
