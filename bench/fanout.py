@@ -227,11 +227,14 @@ class Holobazaar:
         self.process = subprocess.Popen(pinned(command, self.cpus), stdout=self.log,
                                         stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         try:
-            wait_ready(self.url, 60)
+            wait_ready(self.url, 180)
         except SystemExit:
             self.log.flush()
             tail = (self.tmp / "server.log").read_text()[-2000:]
-            raise SystemExit(f"holobazaar serve did not start:\n{tail}") from None
+            status = self.process.poll()
+            raise SystemExit(f"holobazaar serve did not answer /healthz within 180 s "
+                             f"({'still running' if status is None else f'exit {status}'}):"
+                             f"\n{tail}") from None
         token = subprocess.run(
             [exe, "token", "create", "--role", "curator", "--market", MARKET, "--name",
              "fanout bench", "--data-dir", str(self.tmp)],

@@ -20,22 +20,16 @@
 //   <- {"cmd":"exit"}
 const WebSocket = require('ws');
 const readline = require('readline');
-const { parseArgs: parseCli } = require('util');
+const { parseOptions } = require('./cli');
 
 function parseArgs(argv) {
-  const { values } = parseCli({
-    args: argv.slice(2),
-    options: {
-      url: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
-      clients: { type: 'string', default: '100' }, base: { type: 'string', default: '1000' },
-      changes: { type: 'string', default: '100' }, batch: { type: 'string', default: '250' },
-      'connect-timeout': { type: 'string', default: '180' },
-      deflate: { type: 'boolean', default: false }, burst: { type: 'boolean', default: false },
-    },
-  });
-  for (const name of ['url', 'channel', 'sku']) {
-    if (!values[name]) throw new Error(`--${name} is required`);
-  }
+  const values = parseOptions(argv, {
+    url: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
+    clients: { type: 'string', default: '100' }, base: { type: 'string', default: '1000' },
+    changes: { type: 'string', default: '100' }, batch: { type: 'string', default: '250' },
+    'connect-timeout': { type: 'string', default: '180' },
+    deflate: { type: 'boolean', default: false }, burst: { type: 'boolean', default: false },
+  }, ['url', 'channel', 'sku']);
   const opts = {
     url: values.url, channel: values.channel, sku: values.sku, deflate: values.deflate,
     burst: values.burst, clients: Number(values.clients), base: Number(values.base),

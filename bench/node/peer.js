@@ -14,21 +14,15 @@
 const fs = require('fs');
 const http = require('http');
 const crypto = require('crypto');
-const { parseArgs: parseCli } = require('util');
+const { parseOptions } = require('./cli');
 const { WebSocketServer } = require('ws');
 
 function parseArgs(argv) {
-  const { values } = parseCli({
-    args: argv.slice(2),
-    options: {
-      host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' },
-      state: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
-      deflate: { type: 'boolean', default: false },
-    },
-  });
-  for (const name of ['state', 'channel', 'sku']) {
-    if (!values[name]) throw new Error(`--${name} is required`);
-  }
+  const values = parseOptions(argv, {
+    host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' },
+    state: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
+    deflate: { type: 'boolean', default: false },
+  }, ['state', 'channel', 'sku']);
   return { ...values, port: Number(values.port) };
 }
 
