@@ -69,6 +69,7 @@ PRICE_PATH = f"/items/{SKU}/price"
 PRICE_BASE = 1000
 DOCS = REPO / "docs" / "performance.md"
 LOADGEN_SATURATED = 0.8  # share of its core above which the generator may be the limit
+CONNECT_BATCH = 250  # clients connecting at a time, except in the burst (loadgen --batch)
 MAX_CHANGES_IN_FLIGHT = 512  # open loop: bounded only so a dead server cannot pile up
 SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep")
 
@@ -313,7 +314,7 @@ class LoadGen:
         command = ["node", str(NODE_DIR / "loadgen.js"), "--url", ws_url, "--clients",
                    str(clients), "--channel", CHANNEL, "--sku", SKU, "--base",
                    str(PRICE_BASE), "--changes", str(changes), "--connect-timeout",
-                   str(connect_timeout)]
+                   str(connect_timeout), "--batch", str(CONNECT_BATCH)]
         if deflate:
             command.append("--deflate")
         if burst:
@@ -706,8 +707,11 @@ def markdown(results: dict) -> str:
                ("connect_s", "all snapshots s"), ("connect_p50_s", "p50 s"),
                ("connect_failures", "failed attempts"), ("rss_before_mb", "RSS before MB"),
                ("rss_connected_mb", "RSS connected MB"), ("idle_kb_per_client", "KB/conn")]
-    table(f"(c) connect burst, (d) idle memory: {size} at once",
-          runs.get("burst") or runs.get("idle", []), connect)
+    if runs.get("burst"):
+        table(f"(c) connect burst, (d) idle memory: {size} at once", runs["burst"], connect)
+    else:
+        table(f"(d) idle memory: {size}, {CONNECT_BATCH} connecting at a time",
+              runs.get("idle", []), connect)
     table(f"(e) permessage-deflate: {size} x {a['rate']:g} changes/s x {a['seconds']:g} s",
           runs.get("deflate", []), load)
     lines.extend(f"{line}  " for line in deflate_costs(runs))
@@ -807,6 +811,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.sweep = [int(n) for n in sweep.split(",")]
     except ValueError:
         parser.error(f"--sweep: comma-separated client counts, got {sweep!r}")
+    if args.write_docs:
+        docs = Path(args.write_docs)
+        if not docs.is_file() or BEGIN not in docs.read_text() or END not in docs.read_text():
+            parser.error(f"--write-docs: {docs} is not a file with a {BEGIN} ... {END} section")
     if args.plot is None and args.full:
         args.plot = str(REPO / "docs" / "performance-fanout.png")
     if args.clients < 1 or args.rate <= 0 or args.seconds <= 0 or min(args.sweep) < 1:
