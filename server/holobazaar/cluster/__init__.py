@@ -17,7 +17,9 @@ from typing import Any
 
 from redis.exceptions import LockError, RedisError
 
+from holobazaar.cluster.figures import Figures, LocalFigures, RedisFigures
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
+from holobazaar.cluster.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,21 @@ class Cluster:
         if self._running:
             singleton.start()
         return singleton
+
+    # ---- shared limits ---------------------------------------------------------------
+
+    def rate_limiter(self, name: str, per_hour: float, burst: int) -> RateLimiter:
+        """Token buckets per key that hold across the cluster (this process alone with the
+        in-process broker)."""
+        if self.distributed:
+            return RedisRateLimiter(self.redis, self.prefix, name, per_hour, burst)
+        return LocalRateLimiter(per_hour, burst)
+
+    def figures(self, name: str) -> Figures:
+        """Counters and values every node reads alike (see holobazaar.cluster.figures)."""
+        if self.distributed:
+            return RedisFigures(self.redis, f"{self.prefix}figures:{name}")
+        return LocalFigures()
 
     # ---- mutual exclusion ----------------------------------------------------------
 

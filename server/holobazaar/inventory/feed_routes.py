@@ -200,7 +200,9 @@ async def item_history(market: str, sku: str, request: Request,
 async def summary(market: str, request: Request,
                   _: Principal = Depends(require_role("curator"))) -> dict:
     _market(request, market)
-    return _reconciler(request).summary(market)
+    summary = await _reconciler(request).summary(market)
+    summary.pop("detected_by_kind")
+    return summary
 
 
 @router.get("/api/v1/reconcile/{market}/mismatches")

@@ -11,6 +11,10 @@ show keeps running when the node running its clock dies.
   holding the `show-clock` lease. When that node dies, another takes the lease within
   the lease time, loads every show's state and continues from the current cue: cues that
   fell due meanwhile go out at once, with their original start times.
+* Sync spread: clients report cue executions to whichever node they are on. The reports go
+  to Redis (`<prefix>cuesync:<market>:<cue id>`, a hash session -> executed_at, next to
+  its cue's start time, both expiring after `CUE_REPORTS_TTL`), so the console on any node
+  shows the spread over the clients of every node.
 * Exactly once: a holder can die after appending a cue to the zone log but before saving
   the state. Before sending due cues the clock looks for their ids among the zone log's
   recent entries and only records, without sending again, the ones already there.
@@ -30,13 +34,42 @@ from typing import Any
 from holobazaar.cluster import Cluster
 from holobazaar.scenes.service import zone_channel
 from holobazaar.shows.runner import Pending, ShowRunner
-from holobazaar.shows.service import ShowService
+from holobazaar.shows.service import (
+    REPORT_WINDOW_MS,
+    REPORTS_PER_CUE,
+    CueSync,
+    ShowService,
+)
 from holobazaar.stream.redis_broker import RedisBroker
 
 log = logging.getLogger(__name__)
 
 CLOCK_LEASE = "show-clock"
 RECENT_ENTRIES = 200  # zone log entries searched for cues already sent
+CUE_REPORTS_TTL = 3600  # seconds a cue's reports are kept after it was sent
+
+# KEYS: the cue's meta hash (start_time, number), its reports hash. ARGV: cap, window ms,
+# then session, executed_at pairs. Reports for an untracked cue, past the cap or far off
+# the cue's start are dropped (as on one node).
+_REPORT = """
+local start = tonumber(redis.call('HGET', KEYS[1], 'start_time'))
+if not start then return 0 end
+local cap, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = redis.call('HLEN', KEYS[2])
+local added = 0
+for i = 3, #ARGV, 2 do
+  local at = tonumber(ARGV[i + 1])
+  if at and math.abs(at - start) <= window then
+    if n < cap or redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
+      n = n + redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+      added = added + 1
+    end
+  end
+end
+local ttl = redis.call('TTL', KEYS[1])
+if added > 0 and ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+return added
+"""
 
 
 class SharedShows:
@@ -45,6 +78,7 @@ class SharedShows:
         self.redis = broker.redis
         self.holding_clock = False
         service.runner_factory = self._make_runner
+        service.reports = RedisCueReports(self.redis, broker.prefix)
         cluster.listen("show", self._on_changed)
         cluster.singleton(CLOCK_LEASE, self._clock_duty)
 
@@ -217,3 +251,64 @@ class SharedShowRunner(ShowRunner):
             cue = heapq.heappop(self.pending).cue
             self.fired.append(cue)
             self.last_cue = cue
+
+
+class RedisCueReports:
+    """Cue execution reports of every node's clients, in Redis. A heartbeat's report is
+    buffered and written by one task per node (a batch per cue, one script call each), so
+    a heartbeat never waits for Redis."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis, self.prefix = redis, prefix
+        self._pending: dict[tuple[str, str], dict[str, float]] = {}
+        self._writer: asyncio.Task | None = None
+        self._report = redis.register_script(_REPORT)
+
+    def keys(self, market: str, cue_id: str) -> tuple[str, str]:
+        base = f"{self.prefix}cuesync:{market}:{cue_id}"
+        return base, f"{base}:reports"
+
+    async def track(self, market: str, cue: dict) -> None:
+        meta, reports = self.keys(market, cue["id"])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(reports)
+            pipe.hset(meta, mapping={"start_time": repr(float(cue["start_time"])),
+                                     "number": str(cue["number"])})
+            pipe.expire(meta, CUE_REPORTS_TTL)
+            await pipe.execute()
+
+    def report(self, market: str, session: str, cue_id: str, executed_at: float) -> None:
+        self._pending.setdefault((market, cue_id), {})[session] = executed_at
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(),
+                                                                  name="cue-reports")
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            for (market, cue_id), reports in batch.items():
+                args: list[Any] = [REPORTS_PER_CUE, REPORT_WINDOW_MS]
+                for session, at in reports.items():
+                    args += [session, repr(float(at))]
+                try:
+                    await self._report(keys=list(self.keys(market, cue_id)), args=args)
+                except Exception as exc:  # reports are best effort: the show goes on
+                    log.warning("shows: cannot store cue reports (%s)", exc)
+
+    async def flush(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def summary(self, market: str, cue_id: str) -> dict[str, Any] | None:
+        await self.flush()  # this node's own reports first
+        meta_key, reports_key = self.keys(market, cue_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(meta_key)
+            pipe.hgetall(reports_key)
+            meta, reports = await pipe.execute()
+        if not meta:
+            return None
+        sync = CueSync(cue_id, meta.get("number", ""), float(meta["start_time"]),
+                       {session: float(at) for session, at in reports.items()})
+        return sync.summary()
+
