@@ -1,0 +1,128 @@
+"""State that must hold across the cluster, whichever node answers: the community
+submission limit, the sync spread of a show's cue, and the reconciler's figures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from holobazaar.canonical import state_hash
+from holobazaar.inventory.feeds import sign
+from scaleout.nodes import MARKET, SYNC_SHOW, SYNC_ZONE, Deployment, Node
+
+from streamclient import StreamClient
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+def live_nodes(cluster: Deployment, n: int = 2) -> list[Node]:
+    alive = [node for node in cluster.nodes if node.process.poll() is None]
+    assert len(alive) >= n, "the scale-out deployment lost its nodes"
+    return alive[:n]
+
+
+def test_the_submission_limit_holds_across_nodes(cluster: Deployment):
+    a, b = live_nodes(cluster)
+    codes = []
+    for n in range(8):  # alternating nodes; the limit is a burst of 3 (and 6 an hour)
+        node = (a, b)[n % 2]
+        response = httpx.post(f"{node.url}/api/v1/submissions", timeout=10, json={
+            "kind": "story", "market": MARKET, "title": f"Cluster limit {n}",
+            "body": "A story from the stall."})
+        codes.append(response.status_code)
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) > 0
+    # Per node, each would have let 3 through (6 in all).
+    assert codes == [202, 202, 202, 429, 429, 429, 429, 429], codes
+
+
+def test_the_console_on_any_node_shows_the_spread_over_every_node(cluster: Deployment):
+    a, b = live_nodes(cluster)
+    zone = f"market/{MARKET}/zone/{SYNC_ZONE}"
+    api = f"/api/v1/shows/{MARKET}/{SYNC_SHOW}"
+    skews = (-4.0, 0.0, 6.0)
+
+    async def scenario() -> list[dict]:
+        clients = [StreamClient(node.ws_url) for node in (a, a, b)]
+        for client in clients:
+            await client.connect()
+            await client.hello(zone)
+            await client.next("snapshot")
+        async with httpx.AsyncClient(timeout=10, headers=cluster.write_headers) as http:
+            response = await http.post(f"{a.url}{api}/go")
+            assert response.status_code == 200, response.text
+            for skew, client in zip(skews, clients, strict=True):
+                cue = (await client.next("cue"))["cue"]
+                view = client.views[zone]
+                await client.send({"type": "heartbeat", "channel": zone,
+                                   "offset": view.offset, "state_hash": state_hash(view.state),
+                                   "cue": {"id": cue["id"],
+                                           "executed_at": cue["start_time"] + skew}})
+            states: list[dict] = []
+            async with asyncio.timeout(10):
+                while True:
+                    states = [(await http.get(f"{node.url}{api}")).json() for node in (a, b)]
+                    if all((s["sync"] or {}).get("devices") == 3 for s in states):
+                        break
+                    await asyncio.sleep(0.05)
+        for client in clients:
+            assert client.violations == []
+            await client.close()
+        return states
+
+    for state in asyncio.run(scenario()):
+        assert state["sync"]["number"] == "1"
+        assert state["sync"]["spread_ms"] == 10.0  # -4 on A ... +6 on B
+
+
+def test_reconciler_figures_are_the_same_on_every_node(cluster: Deployment):
+    a, b = live_nodes(cluster)
+    headers = cluster.write_headers
+    summary_path = f"/api/v1/reconcile/{MARKET}/summary"
+    with httpx.Client(timeout=10, headers=headers) as http:
+        secret = http.post(f"{a.url}/api/v1/inventory/{MARKET}/secret").json()["secret"]
+
+        def push(*events: dict) -> None:
+            body = json.dumps({"events": list(events)}).encode()
+            ts = str(int(time.time()))
+            response = http.post(
+                f"{a.url}/api/v1/inventory/{MARKET}/events", content=body,
+                headers={"X-Holobazaar-Timestamp": ts,
+                         "X-Holobazaar-Signature": sign(secret, ts, body),
+                         "Idempotency-Key": uuid.uuid4().hex,
+                         "Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+
+        def summaries() -> list[dict]:
+            out = []
+            for node in (a, b):
+                summary = http.get(f"{node.url}{summary_path}").json()
+                summary.pop("feed_lag_seconds")  # moves with each node's clock
+                out.append(summary)
+            return out
+
+        def settle(identity_open: int) -> list[dict]:
+            deadline = time.monotonic() + 10
+            while True:
+                found = summaries()
+                if (all(s["open_mismatches"]["identity"] == identity_open for s in found)
+                        and found[0] == found[1]) or time.monotonic() > deadline:
+                    return found
+
+        # A bound item removed on node A: an open identity mismatch, raised on A only.
+        push({"op": "remove", "sku": "LET-BUTTER"})
+        on_a, on_b = settle(1)
+        assert on_a["open_mismatches"]["identity"] == 1
+        assert on_b == on_a
+        assert on_a["counts"]["detected"] >= 1
+        # The item is back (pushed on A again): resolved, on every node.
+        push({"sku": "LET-BUTTER", "name": "Butterhead lettuce", "price": "1.90",
+              "unit": "each"})
+        on_a, on_b = settle(0)
+        assert on_a["open_mismatches"]["identity"] == 0
+        assert on_b == on_a
