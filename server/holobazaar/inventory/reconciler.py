@@ -268,6 +268,10 @@ class Reconciler:
         return replace(facts, notice=HELD_NOTICE if facts.sku in self.held.get(market, ())
                        else None, verified=market not in self.stale)
 
+    async def reload_feed(self, market: str) -> None:
+        """The market's feed configuration changed (secret, pull source): reload it."""
+        await run_in_threadpool(self._reload_feed, market)
+
     def _reload_feed(self, market: str, after_change: bool = False) -> None:
         with session_scope(self.engine) as session:
             feed = session.get(FeedConfig, market)

@@ -128,10 +128,11 @@ def wire_cluster_content(cluster: Cluster, state) -> None:
     cluster.listen("assets", on_assets)
 
 
-def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler) -> None:
+def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Poller) -> None:
     """Another node changed inventory (its holds may have changed too): resync this node's
     reconciler from the database. Another node recorded or resolved mismatches: reload the
-    open set. Counters every node shows (sweeps, feed failures) live in Redis."""
+    open set. Another node configured a feed: reload it and poll it afresh (if this node
+    polls). Counters every node shows (sweeps, feed failures) live in Redis."""
     reconciler.figures = cluster.figures("reconcile")
     if not cluster.distributed:
         return
@@ -149,9 +150,17 @@ def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler) -> None:
     async def on_reconcile(data) -> None:
         await reconciler.reload_open(market_of(data))
 
+    async def on_feed(data) -> None:
+        market = market_of(data)
+        for found in reconciler.markets():
+            if market is None or found.id == market:
+                await reconciler.reload_feed(found.id)
+                poller.due.pop(found.id, None)
+
     reconciler.announce = announce
     cluster.listen("inventory", on_inventory)
     cluster.listen("reconcile", on_reconcile)
+    cluster.listen("feed", on_feed)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -208,9 +217,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         reconciler = Reconciler(scenes, engine, stale_after=settings.inventory_stale_after,
                                 interval=settings.reconcile_interval)
-        wire_cluster_reconciler(cluster, reconciler)
-        await reconciler.start()
         poller = Poller(reconciler, lambda: policy_of(settings), settings.pull_timeout)
+        wire_cluster_reconciler(cluster, reconciler, poller)
+        await reconciler.start()
         app.state.reconciler, app.state.poller = reconciler, poller
         app.state.metric_collectors.append(ReconcileCollector(reconciler, poller))
         # Single-writer duties: once across the cluster, under a lease (one node: always).
