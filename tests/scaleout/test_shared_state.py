@@ -4,12 +4,18 @@ submission limit, the sync spread of a show's cue, and the reconciler's figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+import redis
 
 from holobazaar.canonical import state_hash
 from holobazaar.inventory.feeds import sign
@@ -126,3 +132,65 @@ def test_reconciler_figures_are_the_same_on_every_node(cluster: Deployment):
         on_a, on_b = settle(0)
         assert on_a["open_mismatches"]["identity"] == 0
         assert on_b == on_a
+
+
+@contextlib.contextmanager
+def feed_source() -> Iterator[tuple[str, Counter]]:
+    """A stock system's pull endpoint: an empty feed on any path, requests counted."""
+    hits: Counter = Counter()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits[self.path] += 1
+            body = b'{"events": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_feed_changed_on_one_node_is_polled_afresh_by_the_polling_node(cluster: Deployment):
+    alive = live_nodes(cluster, 2)
+    client = redis.Redis.from_url(cluster.redis_url, decode_responses=True)
+    try:
+        deadline = time.monotonic() + 10
+        names = {httpx.get(f"{n.url}/healthz", timeout=5).json()["node"]: n for n in alive}
+        while (holder := client.get(f"{cluster.prefix}lease:pull-feeds")) is None:
+            assert time.monotonic() < deadline, "nobody polls pull feeds"
+            time.sleep(0.1)
+    finally:
+        client.close()
+    # The change goes through a node that does not poll.
+    other = next(n for name, n in names.items() if name != holder)
+    path = f"/api/v1/inventory/{MARKET}/feed"
+
+    def wait_for_poll(hits: Counter, source_path: str) -> None:
+        deadline = time.monotonic() + 10
+        while not hits[source_path]:
+            assert time.monotonic() < deadline, f"{source_path} was never polled: {hits}"
+            time.sleep(0.05)
+
+    with feed_source() as (source, hits), \
+            httpx.Client(timeout=10, headers=cluster.write_headers) as http:
+        try:
+            for source_path in ("/first", "/second"):  # polled hourly: once, at the change
+                response = http.put(f"{other.url}{path}", json={
+                    "pull_url": f"{source}{source_path}", "pull_interval": 3600,
+                    "disappear": "keep"})
+                assert response.status_code == 200, response.text
+                wait_for_poll(hits, source_path)
+        finally:
+            assert http.put(f"{other.url}{path}", json={"pull_url": None}).status_code == 200
