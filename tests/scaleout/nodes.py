@@ -243,3 +243,16 @@ show:
       actions:
         - {{kind: overlay, title: "Together", text: "All at once."}}
 """)
+
+
+async def subscribed(nodes: list[Node], channel: str):
+    """A stream client per node (repeat a node for several), each joined to `channel` and
+    holding its snapshot."""
+    from streamclient import StreamClient
+
+    clients = [StreamClient(node.ws_url) for node in nodes]
+    for client in clients:
+        await client.connect()
+        await client.hello(channel)
+        await client.next("snapshot")
+    return clients

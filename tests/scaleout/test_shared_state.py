@@ -19,9 +19,7 @@ import redis
 
 from holobazaar.canonical import state_hash
 from holobazaar.inventory.feeds import sign
-from scaleout.nodes import MARKET, SYNC_SHOW, SYNC_ZONE, Deployment, Node
-
-from streamclient import StreamClient
+from scaleout.nodes import MARKET, SYNC_SHOW, SYNC_ZONE, Deployment, Node, subscribed
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -54,11 +52,7 @@ def test_the_console_on_any_node_shows_the_spread_over_every_node(cluster: Deplo
     skews = (-4.0, 0.0, 6.0)
 
     async def scenario() -> list[dict]:
-        clients = [StreamClient(node.ws_url) for node in (a, a, b)]
-        for client in clients:
-            await client.connect()
-            await client.hello(zone)
-            await client.next("snapshot")
+        clients = await subscribed([a, a, b], zone)
         async with httpx.AsyncClient(timeout=10, headers=cluster.write_headers) as http:
             response = await http.post(f"{a.url}{api}/go")
             assert response.status_code == 200, response.text
