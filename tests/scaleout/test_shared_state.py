@@ -67,7 +67,8 @@ def test_the_console_on_any_node_shows_the_spread_over_every_node(cluster: Deplo
             async with asyncio.timeout(10):
                 while True:
                     states = [(await http.get(f"{node.url}{api}")).json() for node in (a, b)]
-                    if all((s["sync"] or {}).get("devices") == 3 for s in states):
+                    if all((s["sync"] or {}).get("devices") == 3 and s["devices"] == 3
+                           for s in states):  # reported, and connected, on A and B
                         break
                     await asyncio.sleep(0.05)
         for client in clients:
@@ -78,6 +79,7 @@ def test_the_console_on_any_node_shows_the_spread_over_every_node(cluster: Deplo
     for state in asyncio.run(scenario()):
         assert state["sync"]["number"] == "1"
         assert state["sync"]["spread_ms"] == 10.0  # -4 on A ... +6 on B
+        assert state["devices"] == 3  # 2 connected to A, 1 to B
 
 
 def test_reconciler_figures_are_the_same_on_every_node(cluster: Deployment):

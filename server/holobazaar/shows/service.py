@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -128,6 +128,8 @@ class ShowService:
         self.runners: dict[tuple[str, str], ShowRunner] = {}
         self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
         self.reports: CueReports = LocalCueReports()  # several nodes: in Redis
+        # Clients on some channels (several nodes: added up over every node).
+        self.count_clients: Callable[[list[str]], Awaitable[int]] = self._local_clients
         # Makes runners; several nodes swap in shared runners (holobazaar.shows.shared).
         self.runner_factory: Callable[..., ShowRunner] = ShowRunner
         scenes.zone_show = self.zone_show
@@ -244,9 +246,13 @@ class ShowService:
         last = runner.last_cue
         return await self.reports.summary(runner.market, last["id"]) if last else None
 
-    def devices(self, runner: ShowRunner) -> int:
-        return sum(self.hub.subscriber_count(zone_channel(runner.market, z))
-                   for z in self.zones(runner))
+    async def devices(self, runner: ShowRunner) -> int:
+        """Devices connected to the show's zone channels (several nodes: on every node)."""
+        return await self.count_clients([zone_channel(runner.market, z)
+                                         for z in self.zones(runner)])
+
+    async def _local_clients(self, channels: list[str]) -> int:
+        return sum(self.hub.subscriber_count(channel) for channel in channels)
 
     async def state(self, runner: ShowRunner) -> dict[str, Any]:
         """Everything the performer console shows."""
@@ -262,7 +268,7 @@ class ShowService:
             "elapsed_ms": round(max(0.0, reference - started), 1) if started else 0.0,
             "remaining_ms": round(runner.remaining_ms(), 1),
             "length_ms": timing.total_length_ms(runner.show),
-            "devices": self.devices(runner),
+            "devices": await self.devices(runner),
             "last_cue": {"id": last["id"], "number": last["number"],
                          "start_time": last["start_time"]} if last else None,
             "sync": sync,

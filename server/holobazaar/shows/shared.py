@@ -15,6 +15,9 @@ show keeps running when the node running its clock dies.
   to Redis (`<prefix>cuesync:<market>:<cue id>`, a hash session -> executed_at, next to
   its cue's start time, both expiring after `CUE_REPORTS_TTL`), so the console on any node
   shows the spread over the clients of every node.
+* Devices: every node writes how many clients it has on each zone channel to Redis every
+  second (`<prefix>zone-clients:<node>`, expiring after `ZONE_CLIENTS_TTL`); the console's
+  `devices` adds up every live node's.
 * Exactly once: a holder can die after appending a cue to the zone log but before saving
   the state. Before sending due cues the clock looks for their ids among the zone log's
   recent entries and only records, without sending again, the ones already there.
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 CLOCK_LEASE = "show-clock"
 RECENT_ENTRIES = 200  # zone log entries searched for cues already sent
 CUE_REPORTS_TTL = 3600  # seconds a cue's reports are kept after it was sent
+ZONE_CLIENTS_INTERVAL, ZONE_CLIENTS_TTL = 1.0, 3  # seconds
+ALIVE = "@alive"  # a field no channel name can be
 
 # KEYS: the cue's meta hash (start_time, number), its reports hash. ARGV: cap, window ms,
 # then session, executed_at pairs. Reports for an untracked cue, past the cap or far off
@@ -79,6 +84,9 @@ class SharedShows:
         self.holding_clock = False
         service.runner_factory = self._make_runner
         service.reports = RedisCueReports(self.redis, broker.prefix)
+        self.zone_clients = ZoneClients(self.redis, broker.prefix, cluster.node, service)
+        service.count_clients = self.zone_clients.count
+        cluster.periodic("zone-clients", ZONE_CLIENTS_INTERVAL, self.zone_clients.publish)
         cluster.listen("show", self._on_changed)
         cluster.singleton(CLOCK_LEASE, self._clock_duty)
 
@@ -312,3 +320,46 @@ class RedisCueReports:
                        {session: float(at) for session, at in reports.items()})
         return sync.summary()
 
+
+
+class ZoneClients:
+    """How many clients each node has on each zone channel, kept in Redis by each node for
+    itself; a node that stops writing (dead) drops out when its hash expires."""
+
+    def __init__(self, redis: Any, prefix: str, node: str, service: ShowService) -> None:
+        self.redis, self.node, self.service = redis, node, service
+        self.nodes_key = f"{prefix}zone-clients"
+        self.prefix = f"{prefix}zone-clients:"
+
+    def own(self) -> dict[str, int]:
+        return {name: len(channel.subscribers)
+                for name, channel in self.service.hub.channels.items() if "/zone/" in name}
+
+    async def publish(self) -> None:
+        key = self.prefix + self.node
+        counts = {ALIVE: 1, **self.own()}  # the hash exists while the node is alive
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=counts)
+            pipe.expire(key, ZONE_CLIENTS_TTL)
+            pipe.sadd(self.nodes_key, self.node)
+            await pipe.execute()
+
+    async def count(self, channels: list[str]) -> int:
+        own = self.own()
+        total = sum(own.get(channel, 0) for channel in channels)  # this node's: live
+        others = [n for n in await self.redis.smembers(self.nodes_key) if n != self.node]
+        if not others or not channels:
+            return total
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.hmget(self.prefix + node, [ALIVE, *channels])
+            rows = await pipe.execute()
+        gone = []
+        for node, (alive, *values) in zip(others, rows, strict=True):
+            if alive is None:
+                gone.append(node)  # its hash expired: it stopped (or lost Redis)
+            total += sum(int(v) for v in values if v is not None)
+        if gone:
+            await self.redis.srem(self.nodes_key, *gone)
+        return total
