@@ -7,12 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from scaleout.nodes import Deployment, deployment, write_quick_show
+from scaleout.nodes import Deployment, deployment, write_quick_show, write_sync_show
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Iterator[Deployment]:
     with deployment(tmp_path_factory.mktemp("scaleout"), "scaleout") as found:
         write_quick_show(found.content)
+        write_sync_show(found.content)
         found.start("a", "b", "c")
         yield found

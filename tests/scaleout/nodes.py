@@ -32,6 +32,7 @@ HOW_TO = ("needs real Redis and PostgreSQL: export "
 
 MARKET, DISPLAY, SKU = "greenhaven", "zonneveld-greens", "TOM-BRANDY"
 QUICK_SHOW, QUICK_ZONE, QUICK_CUES = "quick-relay", "orchard-row", 16
+SYNC_SHOW, SYNC_ZONE = "sync-check", "fungi-grotto"
 CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 ITEM_PATH = f"/api/v1/markets/{MARKET}/items/{SKU}"
 
@@ -224,3 +225,34 @@ show:
   zone: {QUICK_ZONE}
   cues:
 {"".join(cues)}""")
+
+
+def write_sync_show(content: Path) -> None:
+    """A one-cue show in its own zone: the cue stays the last one, so its sync spread can
+    be read from any node after clients of every node reported it."""
+    (content / "scenes" / MARKET / "shows" / f"{SYNC_SHOW}.yaml").write_text(
+        f"""version: 1
+show:
+  id: {SYNC_SHOW}
+  title: Sync check
+  zone: {SYNC_ZONE}
+  cues:
+    - number: "1"
+      name: Together
+      duration: 1
+      actions:
+        - {{kind: overlay, title: "Together", text: "All at once."}}
+""")
+
+
+async def subscribed(nodes: list[Node], channel: str):
+    """A stream client per node (repeat a node for several), each joined to `channel` and
+    holding its snapshot."""
+    from streamclient import StreamClient
+
+    clients = [StreamClient(node.ws_url) for node in nodes]
+    for client in clients:
+        await client.connect()
+        await client.hello(channel)
+        await client.next("snapshot")
+    return clients

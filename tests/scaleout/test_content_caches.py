@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from scaleout.nodes import CHANNEL, ITEM_PATH
+from scaleout.nodes import CHANNEL, ITEM_PATH, subscribed
 from stories.helpers import publish, story
 
 from streamclient import StreamClient
@@ -23,11 +23,7 @@ def test_a_story_published_on_one_node_stays_on_every_node(cluster):
     slug = "cluster-wide-story"
 
     async def scenario() -> list[StreamClient]:
-        clients = [StreamClient(node.ws_url) for node in (a, b)]
-        for client in clients:
-            await client.connect()
-            await client.hello(CHANNEL)
-            await client.next("snapshot")
+        clients = await subscribed([a, b], CHANNEL)
         with httpx.Client(base_url=a.url, timeout=10) as http:
             doc = story(slug, title="Shared across the cluster", summary="One truth.")
             assert http.post("/api/v1/markets/greenhaven/stories", json=doc,

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, Deployment
+from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, Deployment, subscribed
 
 from streamclient import StreamClient
 
@@ -42,11 +42,7 @@ def test_patches_made_on_one_node_reach_clients_of_the_others_in_the_same_order(
     headers = cluster.write_headers
 
     async def scenario() -> None:
-        clients = [StreamClient(node.ws_url) for node in (a, b, c)]
-        for client in clients:
-            await client.connect()
-            await client.hello(CHANNEL)
-            await client.next("snapshot")
+        clients = await subscribed([a, b, c], CHANNEL)
         start = clients[0].views[CHANNEL].offset
         async with httpx.AsyncClient(timeout=10) as http:
             # Sequential changes on A, then writers on all three nodes at once.
@@ -135,11 +131,7 @@ def test_workers_share_one_port(tmp_path: Path, cluster):
         assert len(names) == 2, names
 
         async def scenario() -> None:
-            clients = [StreamClient(node.ws_url) for _ in range(8)]
-            for client in clients:
-                await client.connect()
-                await client.hello(CHANNEL)
-                await client.next("snapshot")
+            clients = await subscribed([node] * 8, CHANNEL)
             target = clients[0].views[CHANNEL].offset + 1
             async with httpx.AsyncClient(timeout=10) as http:
                 await set_price(http, cluster.nodes[0].url, "6.66", cluster.write_headers)

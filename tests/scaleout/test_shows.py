@@ -10,7 +10,15 @@ import httpx
 import pytest
 import redis
 
-from scaleout.nodes import MARKET, QUICK_CUES, QUICK_SHOW, QUICK_ZONE, Deployment, Node
+from scaleout.nodes import (
+    MARKET,
+    QUICK_CUES,
+    QUICK_SHOW,
+    QUICK_ZONE,
+    Deployment,
+    Node,
+    subscribed,
+)
 
 from streamclient import StreamClient
 
@@ -50,11 +58,7 @@ def test_the_show_goes_on_when_the_clock_node_is_killed(cluster: Deployment):
     go_on = survivors[0]  # the GO reaches a node that does not run the clock
 
     async def scenario() -> None:
-        clients = [StreamClient(node.ws_url) for node in survivors]
-        for client in clients:
-            await client.connect()
-            await client.hello(ZONE)
-            await client.next("snapshot")
+        clients = await subscribed(survivors, ZONE)
         async with httpx.AsyncClient(timeout=10, headers=cluster.write_headers) as http:
             response = await http.post(f"{go_on.url}{SHOW_API}/go")
             assert response.status_code == 200, response.text

@@ -17,7 +17,9 @@ from typing import Any
 
 from redis.exceptions import LockError, RedisError
 
+from holobazaar.cluster.figures import Figures, LocalFigures, RedisFigures
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
+from holobazaar.cluster.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class Cluster:
         self._subscribed = asyncio.Event()
         self._running = False
         self._local_locks: dict[str, asyncio.Lock] = {}
+        self._periodic: list[tuple[str, float, Callable[[], Awaitable[None]]]] = []
+        self._periodic_tasks: list[asyncio.Task] = []
 
     @property
     def distributed(self) -> bool:
@@ -55,11 +59,17 @@ class Cluster:
         self._running = True
         for singleton in self.singletons:
             singleton.start()
+        for job in self._periodic:
+            self._start_periodic(*job)
 
     async def close(self) -> None:
         self._running = False
         for singleton in self.singletons:
             await singleton.stop()
+        for task in self._periodic_tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -78,6 +88,44 @@ class Cluster:
         if self._running:
             singleton.start()
         return singleton
+
+    # ---- shared limits ---------------------------------------------------------------
+
+    def rate_limiter(self, name: str, per_hour: float, burst: int) -> RateLimiter:
+        """Token buckets per key that hold across the cluster (this process alone with the
+        in-process broker)."""
+        if self.distributed:
+            return RedisRateLimiter(self.redis, self.prefix, name, per_hour, burst)
+        return LocalRateLimiter(per_hour, burst)
+
+    def figures(self, name: str) -> Figures:
+        """Counters and values every node reads alike (see holobazaar.cluster.figures)."""
+        if self.distributed:
+            return RedisFigures(self.redis, f"{self.prefix}figures:{name}")
+        return LocalFigures()
+
+    # ---- on every node -------------------------------------------------------------
+
+    def periodic(self, name: str, interval: float, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` every `interval` seconds on this node while the cluster runs (a failing
+        round is logged; the next one runs anyway)."""
+        self._periodic.append((name, interval, job))
+        if self._running:
+            self._start_periodic(name, interval, job)
+
+    def _start_periodic(self, name: str, interval: float,
+                        job: Callable[[], Awaitable[None]]) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    await job()
+                except (RedisError, OSError) as exc:
+                    log.warning("cluster: %s failed (%s)", name, exc)
+                except Exception:
+                    log.exception("cluster: %s failed", name)
+                await asyncio.sleep(interval)
+
+        self._periodic_tasks.append(asyncio.create_task(loop(), name=f"periodic-{name}"))
 
     # ---- mutual exclusion ----------------------------------------------------------
 

@@ -141,8 +141,19 @@ async def put_feed(market: str, change: FeedSettings, request: Request,
             return _feed_out(feed)
 
     out = await run_in_threadpool(write)
-    request.app.state.poller.due.pop(market, None)
+    await feed_configured(request, market)
     return out
+
+
+async def feed_configured(request: Request, market: str) -> None:
+    """The feed's configuration changed: reload it and poll it afresh, here and (through
+    the cluster's notifications, web/app.py) on every other node, including the one
+    polling pull feeds."""
+    await _reconciler(request).reload_feed(market)
+    request.app.state.poller.due.pop(market, None)
+    cluster = getattr(request.app.state, "cluster", None)
+    if cluster is not None:
+        await cluster.notify("feed", {"market": market})
 
 
 @router.get("/api/v1/inventory/{market}/feed")
@@ -178,7 +189,7 @@ async def rotate_secret(market: str, request: Request,
     _market(request, market)
     secret = await run_in_threadpool(new_secret, request.app.state.engine, market,
                                      principal.actor)
-    await run_in_threadpool(_reconciler(request)._reload_feed, market)
+    await feed_configured(request, market)
     return {"market": market, "secret": secret}
 
 
@@ -200,7 +211,9 @@ async def item_history(market: str, sku: str, request: Request,
 async def summary(market: str, request: Request,
                   _: Principal = Depends(require_role("curator"))) -> dict:
     _market(request, market)
-    return _reconciler(request).summary(market)
+    summary = await _reconciler(request).summary(market)
+    summary.pop("detected_by_kind")
+    return summary
 
 
 @router.get("/api/v1/reconcile/{market}/mismatches")

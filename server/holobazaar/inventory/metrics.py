@@ -3,43 +3,38 @@ changes, unverified displays, feed lag and failures."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from holobazaar.inventory.reconciler import KINDS, Reconciler, _aware
+from holobazaar.inventory.reconciler import KINDS, Reconciler, percentiles
 
 
 class ReconcileCollector:
+    """Every figure comes from the reconciler's summaries (the shared database and figures),
+    read by `prepare` before collecting: each node of a cluster reports the same values
+    (take any node's, do not sum them)."""
+
     def __init__(self, reconciler: Reconciler, poller) -> None:
         self.reconciler = reconciler
         self.poller = poller
+        self.summaries: dict[str, dict] = {}
+        self.times: list[float] = []
+        self.shared: dict[str, float] = {}
+
+    async def prepare(self) -> None:
+        self.summaries = await self.reconciler.summaries(
+            sorted(m.id for m in self.reconciler.markets()))
+        self.times = await self.reconciler.correction_times()
+        self.shared = await self.reconciler.figures.read()
 
     def collect(self):
-        r = self.reconciler
+        summaries = self.summaries
         open_ = GaugeMetricFamily("holobazaar_reconcile_open_mismatches",
                                   "Open display mismatches", labels=["market", "kind"])
-        markets = sorted(m.id for m in r.markets())
-        for market in markets:
-            counts = dict.fromkeys(KINDS, 0)
-            for m, _, _, kind in r.open:
-                if m == market:
-                    counts[kind] += 1
-            for kind, n in counts.items():
-                open_.add_metric([market, kind], n)
-        yield open_
         detected = CounterMetricFamily("holobazaar_reconcile_mismatches",
                                        "Mismatches detected", labels=["kind"])
-        for kind, n in r.detected_by_kind.items():
-            detected.add_metric([kind], n)
-        yield detected
         ttc = GaugeMetricFamily("holobazaar_reconcile_time_to_correct_seconds",
                                 "Time from detection to correction (recent)",
                                 labels=["quantile"])
-        for name, value in r.percentiles().items():
-            if value is not None:
-                ttc.add_metric([name[1:]], value)
-        yield ttc
         held = GaugeMetricFamily("holobazaar_inventory_held_changes",
                                  "Changes held for a curator", labels=["market"])
         unverified = GaugeMetricFamily("holobazaar_displays_unverified",
@@ -47,25 +42,33 @@ class ReconcileCollector:
                                        labels=["market"])
         lag = GaugeMetricFamily("holobazaar_inventory_feed_lag_seconds",
                                 "Seconds since the last accepted feed batch", labels=["market"])
-        now = datetime.now(UTC)
-        for market in r.markets():
-            held.add_metric([market.id], len(r.held.get(market.id, ())))
-            unverified.add_metric([market.id], len(market.displays) if market.id in r.stale
-                                  else 0)
-            feed = r.feeds.get(market.id)
-            last = _aware(feed.last_feed_at) if feed else None
-            if last is not None:
-                lag.add_metric([market.id], (now - last).total_seconds())
-        yield held
-        yield unverified
-        yield lag
+        by_kind = dict.fromkeys(KINDS, 0)
+        for market, summary in sorted(summaries.items()):
+            for kind, n in summary["open_mismatches"].items():
+                open_.add_metric([market, kind], n)
+            for kind, n in summary["detected_by_kind"].items():
+                by_kind[kind] += n
+            held.add_metric([market], summary["held_changes"])
+            unverified.add_metric([market], summary["displays_unverified"])
+            if summary["feed_lag_seconds"] is not None:
+                lag.add_metric([market], summary["feed_lag_seconds"])
+        for kind, n in by_kind.items():
+            detected.add_metric([kind], n)
+        for name, value in percentiles(self.times).items():
+            if value is not None:
+                ttc.add_metric([name[1:]], value)
+        yield from (open_, detected, ttc, held, unverified, lag)
         counts = CounterMetricFamily("holobazaar_reconcile", "Reconciler counters",
                                      labels=["counter"])
-        for key, value in sorted(r.counts.items()):
+        totals = {name: int(self.shared.get(name, 0))
+                  for name in ("sweeps", "feed_failures", "batches", "pull_polls")}
+        for summary in summaries.values():  # the database's, per market
+            for key in ("detected", "corrected"):
+                totals[key] = totals.get(key, 0) + summary["counts"][key]
+        for key, value in sorted(totals.items()):
             counts.add_metric([key], value)
-        counts.add_metric(["pull_polls"], self.poller.polls)
         yield counts
         sweep = GaugeMetricFamily("holobazaar_reconcile_last_sweep_seconds",
                                   "Duration of the last full sweep")
-        sweep.add_metric([], r.last_sweep_seconds)
+        sweep.add_metric([], self.shared.get("last_sweep_seconds", 0.0))
         yield sweep

@@ -57,6 +57,7 @@ class Poller:
         if market is None or feed.pull_url is None:
             return None
         self.polls += 1
+        await self.reconciler.figures.add("pull_polls")
         headers = {}
         if feed.etag:
             headers["If-None-Match"] = feed.etag
@@ -71,7 +72,7 @@ class Poller:
             rows = feeds.parse(response.content, feed.pull_format)
         except (httpx.HTTPError, feeds.FeedFormatError) as exc:
             self.failures += 1
-            self.reconciler.counts["feed_failures"] += 1
+            await self.reconciler.note("feed_failures")
             log.warning("pull feed %s for %s failed, previous truth stands: %s",
                         feed.pull_url, feed.market, exc)
             return None

@@ -6,7 +6,15 @@ at the stall", and every item of a market whose feed is silent past the TTL is m
 unverified. A display's expected state is the compositor's output for those facts; the
 state the hub last published is what clients show. Any difference is a typed mismatch,
 recorded (database + audit log) and corrected at once by publishing the expected state
-through the hub - the only path to clients."""
+through the hub - the only path to clients.
+
+Several nodes: the periodic sweep runs on one of them (a lease), every node applies the
+batches it receives. What a curator sees (open mismatches, time to correct, held changes,
+unverified displays, counts) is read from the shared database and the shared `figures`
+(holobazaar.cluster.figures), so every node answers the same. A node that records or
+resolves mismatches calls `announce(market)`; the others reload their open set and the
+market's staleness from the database (`reload_open`); `resync(market)` reloads
+everything (the truth, held changes, open mismatches) after another node's change."""
 
 from __future__ import annotations
 
@@ -16,16 +24,17 @@ import json
 import logging
 import random
 import time
-from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.audit import service as audit
+from holobazaar.cluster.figures import Figures, LocalFigures
 from holobazaar.db import session_scope
 from holobazaar.inventory import service as inventory_service
 from holobazaar.inventory.tables import FeedConfig, HeldChange, Mismatch
@@ -39,6 +48,7 @@ log = logging.getLogger(__name__)
 
 HELD_NOTICE = "price at the stall"
 KINDS = ("price", "stock", "identity", "stale", "client_drift")
+RECENT_CORRECTIONS = 2000  # resolved mismatches the time-to-correct percentiles cover
 
 
 @dataclass
@@ -106,11 +116,12 @@ class Reconciler:
         self.feeds: dict[str, FeedConfig] = {}
         self.revisions: dict[str, int] = {}
         self.open: dict[tuple[str, str, str | None, str], int] = {}
-        self.time_to_correct: deque[float] = deque(maxlen=2000)
+        # This node's own counters; what curators see is `figures` and the database.
         self.counts: dict[str, int] = {"detected": 0, "corrected": 0, "sweeps": 0,
                                        "feed_failures": 0, "batches": 0}
-        self.detected_by_kind: dict[str, int] = dict.fromkeys(KINDS, 0)
-        self.last_sweep_seconds = 0.0
+        self.figures: Figures = LocalFigures()  # several nodes: shared (Cluster.figures)
+        # Tells the other nodes that a market's open mismatches changed (several nodes).
+        self.announce: Callable[[str], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         # display key -> (inputs, expected state, objects the inputs' ids refer to)
@@ -134,8 +145,56 @@ class Reconciler:
                 self.held.setdefault(held.market, set()).add(held.sku)
             self.feeds = {f.market: f for f in session.exec(select(FeedConfig))}
             self.revisions = {m: f.revision for m, f in self.feeds.items()}
-            for row in session.exec(select(Mismatch).where(col(Mismatch.resolved_at).is_(None))):
-                self.open[(row.market, row.display, row.sku, row.kind)] = row.id or 0
+        self._load_open()
+
+    def _load_open(self) -> None:
+        with session_scope(self.engine) as session:
+            self.open = {(row.market, row.display, row.sku, row.kind): row.id or 0
+                         for row in session.exec(select(Mismatch).where(
+                             col(Mismatch.resolved_at).is_(None)))}
+
+    async def note(self, name: str, amount: int = 1) -> None:
+        """Count an event on this node and in the figures every node shows."""
+        self.counts[name] += amount
+        await self.figures.add(name, amount)
+
+    async def _announce(self, market: str) -> None:
+        if self.announce is not None:
+            await self.announce(market)
+
+    # ---- several nodes -------------------------------------------------------------
+
+    async def resync(self, market: str | None = None) -> None:
+        """Another node changed the truth (None: anything may have changed): reload the
+        items, held changes, open mismatches and staleness of `market` (or of every
+        market) from the database and put the overlays back on the items."""
+        await run_in_threadpool(self._refresh_feeds)
+        await run_in_threadpool(self._load_open)
+        for found in self.markets():
+            if market is None or found.id == market:
+                self.revisions[found.id] = -1  # force the reload
+                await self._sync_from_database(found.id)
+                self._stale_from_database(found.id)
+                self._apply_overlays(found)
+
+    async def reload_open(self, market: str | None = None) -> None:
+        """Another node recorded or resolved mismatches (or marked a market unverified):
+        reload the open set and staleness. Nothing is recorded or published here: the
+        node that saw the change did both."""
+        await run_in_threadpool(self._refresh_feeds)
+        await run_in_threadpool(self._load_open)
+        for found in self.markets():
+            if market is None or found.id == market:
+                self._stale_from_database(found.id)
+                self._apply_overlays(found)
+
+    def _stale_from_database(self, market: str) -> None:
+        """Staleness as the database says, without recording a transition: the node that
+        saw the transition recorded it (an open `stale` mismatch per display)."""
+        if any(m == market and kind == "stale" for m, _, _, kind in self.open):
+            self.stale.setdefault(market, _now())
+        elif not self.feed_silent(market, _now()):
+            self.stale.pop(market, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """The periodic full sweep (and stale check)."""
@@ -182,7 +241,7 @@ class Reconciler:
         market = self.scenes.market(market_id)
         if market is None:
             return
-        self.counts["batches"] += 1
+        await self.note("batches")
         held = self.held.setdefault(market_id, set())
         held.difference_update(result.released)
         held.update(result.held)
@@ -208,6 +267,10 @@ class Reconciler:
     def _overlay(self, market: str, facts: ItemFacts) -> ItemFacts:
         return replace(facts, notice=HELD_NOTICE if facts.sku in self.held.get(market, ())
                        else None, verified=market not in self.stale)
+
+    async def reload_feed(self, market: str) -> None:
+        """The market's feed configuration changed (secret, pull source): reload it."""
+        await run_in_threadpool(self._reload_feed, market)
 
     def _reload_feed(self, market: str, after_change: bool = False) -> None:
         with session_scope(self.engine) as session:
@@ -249,8 +312,8 @@ class Reconciler:
             found = await self.check(market, list(market.displays.values()))
             totals["displays"] += len(market.displays)
             totals["mismatches"] += found
-        self.counts["sweeps"] += 1
-        self.last_sweep_seconds = time.perf_counter() - started
+        await self.note("sweeps")
+        await self.figures.put("last_sweep_seconds", time.perf_counter() - started)
         return totals
 
     def _refresh_feeds(self) -> None:
@@ -335,12 +398,13 @@ class Reconciler:
                                        resolved_identity, detected, fixed)
         for f, row_id in zip(found, rows, strict=True):
             self.counts["detected"] += 1
-            self.detected_by_kind[f.kind] += 1
             if not f.fixable:
                 self.open[(market, f.display, f.sku, "identity")] = row_id
         for display, sku in resolved_identity:
             self.open.pop((market, display, sku, "identity"), None)
         self.counts["corrected"] += len(corrected)
+        if resolved_identity or any(not f.fixable for f in found):
+            await self._announce(market)
 
     def _write(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
                resolved_identity: list[tuple[str, str]], detected: datetime,
@@ -358,8 +422,6 @@ class Reconciler:
                 session.add(row)
                 session.flush()
                 ids.append(row.id or 0)
-                if is_fixed:
-                    self.time_to_correct.append((now - detected).total_seconds())
                 audit.append(session, "reconciler", "reconcile.mismatch", market, {
                     "mismatch": row.id, "display": f.display, "sku": f.sku, "kind": f.kind,
                     "expected": json.loads(row.expected), "shown": json.loads(row.shown)})
@@ -379,6 +441,7 @@ class Reconciler:
     async def _record_stale(self, market: MarketContent, now_stale: bool) -> None:
         await self.scenes.refresh(market.id)
         await run_in_threadpool(self._write_stale, market, now_stale)
+        await self._announce(market.id)
 
     def _write_stale(self, market: MarketContent, now_stale: bool) -> None:
         with session_scope(self.engine) as session:
@@ -396,14 +459,11 @@ class Reconciler:
                     session.flush()
                     self.open[key] = row.id or 0
                     self.counts["detected"] += 1
-                    self.detected_by_kind["stale"] += 1
                 elif not now_stale and key in self.open:
                     row = session.get(Mismatch, self.open.pop(key))
                     if row is not None:
                         row.resolved_at, row.resolution = now, "feed resumed"
                         session.add(row)
-                        self.time_to_correct.append(
-                            (now - _aware(row.detected_at)).total_seconds())  # type: ignore[operator]
             audit.append(session, "reconciler",
                          "reconcile.unverified" if now_stale else "reconcile.verified",
                          market.id, {"last_feed_at": str(last), "ttl_s": self.stale_after})
@@ -423,7 +483,6 @@ class Reconciler:
     async def _record_drift(self, market: str, found: Found) -> None:
         await run_in_threadpool(self._write, market, [found], [], [], _now(), {found.display})
         self.counts["detected"] += 1
-        self.detected_by_kind["client_drift"] += 1
 
     # ---- drill ---------------------------------------------------------------------
 
@@ -465,36 +524,96 @@ class Reconciler:
 
     # ---- figures -------------------------------------------------------------------
 
-    def percentiles(self) -> dict[str, float | None]:
-        values = sorted(self.time_to_correct)
-        if not values:
-            return {"p50": None, "p90": None, "p99": None}
+    async def summary(self, market_id: str) -> dict[str, Any]:
+        """What curators see for a market: from the database and the shared figures, the
+        same on every node."""
+        return (await self.summaries([market_id]))[market_id]
 
-        def pick(q: float) -> float:
-            return values[min(len(values) - 1, int(q * len(values)))]
+    async def summaries(self, markets: list[str]) -> dict[str, dict[str, Any]]:
+        shared = await self.figures.read()
+        stored = await run_in_threadpool(self._read_figures, markets)
+        now = _now()
+        out = {}
+        for market_id in markets:
+            market = self.scenes.market(market_id)
+            found = stored[market_id]
+            last = _aware(found["feed"].last_feed_at) if found["feed"] else None
+            out[market_id] = {
+                "market": market_id,
+                "open_mismatches": found["open"],
+                "time_to_correct_seconds": percentiles(found["times"]),
+                "held_changes": found["held"],
+                # One open `stale` mismatch per display marked unverified.
+                "displays_unverified": found["open"]["stale"],
+                "displays": len(market.displays) if market else 0,
+                "feed_lag_seconds": (now - last).total_seconds() if last else None,
+                "last_sweep_seconds": shared.get("last_sweep_seconds", 0.0),
+                "counts": {"detected": sum(found["detected"].values()),
+                           "corrected": found["corrected"],
+                           **{name: int(shared.get(name, 0))
+                              for name in ("sweeps", "feed_failures", "batches")}},
+                "detected_by_kind": found["detected"],
+            }
+        return out
 
-        return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
+    def _read_figures(self, markets: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {
+            m: {"open": dict.fromkeys(KINDS, 0), "detected": dict.fromkeys(KINDS, 0),
+                "corrected": 0, "held": 0, "feed": None, "times": []} for m in markets}
+        with session_scope(self.engine) as session:
+            grouped = select(Mismatch.market, Mismatch.kind, func.count()).where(
+                col(Mismatch.market).in_(markets)).group_by(Mismatch.market, Mismatch.kind)
+            for market, kind, n in session.exec(grouped):
+                out[market]["detected"][kind] = n
+            for market, kind, n in session.exec(grouped.where(
+                    col(Mismatch.resolved_at).is_(None))):
+                out[market]["open"][kind] = n
+            for market, n in session.exec(
+                    select(Mismatch.market, func.count()).where(
+                        col(Mismatch.market).in_(markets),
+                        Mismatch.resolution == "corrected").group_by(Mismatch.market)):
+                out[market]["corrected"] = n
+            for market, n in session.exec(
+                    select(HeldChange.market, func.count()).where(
+                        col(HeldChange.market).in_(markets),
+                        col(HeldChange.decision).is_(None)).group_by(HeldChange.market)):
+                out[market]["held"] = n
+            for feed in session.exec(select(FeedConfig).where(
+                    col(FeedConfig.market).in_(markets))):
+                out[feed.market]["feed"] = feed
+                session.expunge(feed)
+            for market in markets:
+                out[market]["times"] = self._correction_times(session, market)
+        return out
 
-    def summary(self, market_id: str) -> dict[str, Any]:
-        market = self.scenes.market(market_id)
-        by_kind = dict.fromkeys(KINDS, 0)
-        for m, _, _, kind in self.open:
-            if m == market_id:
-                by_kind[kind] += 1
-        feed = self.feeds.get(market_id)
-        last = _aware(feed.last_feed_at) if feed else None
-        return {
-            "market": market_id,
-            "open_mismatches": by_kind,
-            "time_to_correct_seconds": self.percentiles(),
-            "held_changes": len(self.held.get(market_id, ())),
-            "displays": len(market.displays) if market else 0,
-            "displays_unverified": (len(market.displays) if market and market_id in self.stale
-                                    else 0),
-            "feed_lag_seconds": (_now() - last).total_seconds() if last else None,
-            "last_sweep_seconds": self.last_sweep_seconds,
-            "counts": dict(self.counts),
-        }
+    async def correction_times(self, market: str | None = None) -> list[float]:
+        """Seconds from detection to correction of the recent resolved mismatches."""
+        def read() -> list[float]:
+            with session_scope(self.engine) as session:
+                return self._correction_times(session, market)
+
+        return await run_in_threadpool(read)
+
+    @staticmethod
+    def _correction_times(session: Any, market: str | None) -> list[float]:
+        query = select(Mismatch.detected_at, Mismatch.resolved_at).where(
+            col(Mismatch.resolution).in_(["corrected", "feed resumed"]))
+        if market is not None:
+            query = query.where(Mismatch.market == market)
+        rows = session.exec(query.order_by(col(Mismatch.id).desc()).limit(RECENT_CORRECTIONS))
+        return [(_aware(resolved) - _aware(detected)).total_seconds()  # type: ignore[operator]
+                for detected, resolved in rows]
+
+
+def percentiles(times: list[float]) -> dict[str, float | None]:
+    values = sorted(times)
+    if not values:
+        return {"p50": None, "p90": None, "p99": None}
+
+    def pick(q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
 
 
 def _open_held(engine: Engine, market: str) -> list[HeldChange]:

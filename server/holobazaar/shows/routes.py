@@ -51,7 +51,7 @@ async def _run(request: Request, runner: ShowRunner, operation) -> dict[str, Any
         result = await operation
     except ShowError as exc:
         raise HTTPException(exc.status, exc.message) from None
-    state = _service(request).state(runner)
+    state = await _service(request).state(runner)
     if result:
         state["result"] = result
     return state
@@ -75,7 +75,7 @@ async def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
 
 @router.get("/{market}/{show}", dependencies=[performer])
 async def show_state(request: Request, market: str, show: str) -> dict[str, Any]:
-    return _service(request).state(_runner(request, market, show))
+    return await _service(request).state(_runner(request, market, show))
 
 
 @router.post("/{market}/{show}/go", dependencies=[performer])

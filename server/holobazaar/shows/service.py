@@ -4,7 +4,10 @@ clients report.
 A runner's output goes to its zone channels (a market-wide show: every zone of the
 market): first the zone state with the show's state (so a snapshot lets a late joiner join
 mid-cue), then the `cue` frame (hub.send_event). Clients report in heartbeats when they
-executed a cue; the spread of those instants is what the performer console shows.
+executed a cue; the spread of those instants is what the performer console shows. The
+reports are kept by a `CueReports` store: in this process (`LocalCueReports`), or in Redis
+when several nodes serve the show's clients (holobazaar.shows.shared), so the spread is
+measured over the clients of every node whichever node the console asks.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CUES_TRACKED = 50  # recent cues whose execution reports we keep
 REPORTS_PER_CUE = 20000
+REPORT_WINDOW_MS = 10_000  # reports further from the cue's start are ignored
 
 
 @dataclass
@@ -49,6 +53,55 @@ class CueSync:
                        p99_spread_ms=round(span(values, 0.99), 1),
                        mean_late_ms=round(sum(values) / len(values) - self.start_time, 1))
         return out
+
+
+def accepted(executed_at: float, start_time: float) -> bool:
+    """A client far off the cue's start (a stale or made-up report) says nothing about sync;
+    it is ignored rather than widening the spread."""
+    return abs(executed_at - start_time) <= REPORT_WINDOW_MS
+
+
+
+def market_of(channel: str) -> str:
+    """`market/<m>/zone/<z>` -> m."""
+    parts = channel.split("/")
+    return parts[1] if len(parts) > 1 else ""
+
+
+class CueReports(Protocol):
+    async def track(self, market: str, cue: dict) -> None:
+        """A cue was sent (its `go` event): reports for its id count from now on."""
+        ...
+
+    def report(self, market: str, session: str, cue_id: str, executed_at: float) -> None:
+        """A client's report (called from its heartbeat: must not block)."""
+        ...
+
+    async def summary(self, market: str, cue_id: str) -> dict[str, Any] | None:
+        ...
+
+
+class LocalCueReports:
+    """The reports of this process's clients, for the last `CUES_TRACKED` cues."""
+
+    def __init__(self) -> None:
+        self.cues: OrderedDict[tuple[str, str], CueSync] = OrderedDict()
+
+    async def track(self, market: str, cue: dict) -> None:
+        self.cues[(market, cue["id"])] = CueSync(cue["id"], cue["number"], cue["start_time"])
+        while len(self.cues) > CUES_TRACKED:
+            self.cues.popitem(last=False)
+
+    def report(self, market: str, session: str, cue_id: str, executed_at: float) -> None:
+        tracked = self.cues.get((market, cue_id))
+        if tracked is None or len(tracked.reports) >= REPORTS_PER_CUE:
+            return
+        if accepted(executed_at, tracked.start_time):
+            tracked.reports[session] = executed_at
+
+    async def summary(self, market: str, cue_id: str) -> dict[str, Any] | None:
+        tracked = self.cues.get((market, cue_id))
+        return tracked.summary() if tracked else None
 
 
 def span(values: list[float], quantile: float) -> float:
@@ -74,7 +127,9 @@ class ShowService:
         self.lead_ms, self.clock = lead_ms, clock
         self.runners: dict[tuple[str, str], ShowRunner] = {}
         self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
-        self.sync: OrderedDict[str, CueSync] = OrderedDict()
+        self.reports: CueReports = LocalCueReports()  # several nodes: in Redis
+        # Clients on some channels (several nodes: added up over every node).
+        self.count_clients: Callable[[list[str]], Awaitable[int]] = self._local_clients
         # Makes runners; several nodes swap in shared runners (holobazaar.shows.shared).
         self.runner_factory: Callable[..., ShowRunner] = ShowRunner
         scenes.zone_show = self.zone_show
@@ -171,7 +226,7 @@ class ShowService:
             self.zone_runner[(runner.market, zone)] = runner  # the zone's current show
         if event is not None:
             if event["event"] == "go":
-                self._track(event)
+                await self.reports.track(runner.market, event)
             # The cue frame first: it is what devices schedule by, and publishing the zone
             # state may wait for a scene reload. Devices run each cue id once, whichever
             # of the two brings it first.
@@ -183,29 +238,27 @@ class ShowService:
 
     # ---- sync spread ---------------------------------------------------------------
 
-    def _track(self, cue: dict) -> None:
-        self.sync[cue["id"]] = CueSync(cue["id"], cue["number"], cue["start_time"])
-        while len(self.sync) > CUES_TRACKED:
-            self.sync.popitem(last=False)
-
     def on_report(self, channel: str, session: str, cue_id: str, executed_at: float) -> None:
-        tracked = self.sync.get(cue_id)
-        if tracked is None or len(tracked.reports) >= REPORTS_PER_CUE:
-            return
-        # A client far off the cue's start (a stale or made-up report) says nothing about
-        # sync; it is ignored rather than widening the spread.
-        if abs(executed_at - tracked.start_time) <= 10_000:
-            tracked.reports[session] = executed_at
+        self.reports.report(market_of(channel), session, cue_id, executed_at)
 
-    def devices(self, runner: ShowRunner) -> int:
-        return sum(self.hub.subscriber_count(zone_channel(runner.market, z))
-                   for z in self.zones(runner))
-
-    def state(self, runner: ShowRunner) -> dict[str, Any]:
-        """Everything the performer console shows."""
-        now = runner.clock.now()
+    async def sync_summary(self, runner: ShowRunner) -> dict[str, Any] | None:
+        """The spread of the reports for the show's last cue (every node's clients)."""
         last = runner.last_cue
-        sync = self.sync.get(last["id"]) if last else None
+        return await self.reports.summary(runner.market, last["id"]) if last else None
+
+    async def devices(self, runner: ShowRunner) -> int:
+        """Devices connected to the show's zone channels (several nodes: on every node)."""
+        return await self.count_clients([zone_channel(runner.market, z)
+                                         for z in self.zones(runner)])
+
+    async def _local_clients(self, channels: list[str]) -> int:
+        return sum(self.hub.subscriber_count(channel) for channel in channels)
+
+    async def state(self, runner: ShowRunner) -> dict[str, Any]:
+        """Everything the performer console shows."""
+        last = runner.last_cue
+        sync = await self.sync_summary(runner)
+        now = runner.clock.now()
         started = runner.started_at
         reference = runner.paused_at if runner.paused_at is not None else now
         return {
@@ -215,9 +268,9 @@ class ShowService:
             "elapsed_ms": round(max(0.0, reference - started), 1) if started else 0.0,
             "remaining_ms": round(runner.remaining_ms(), 1),
             "length_ms": timing.total_length_ms(runner.show),
-            "devices": self.devices(runner),
+            "devices": await self.devices(runner),
             "last_cue": {"id": last["id"], "number": last["number"],
                          "start_time": last["start_time"]} if last else None,
-            "sync": sync.summary() if sync else None,
+            "sync": sync,
         }
 

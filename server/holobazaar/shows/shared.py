@@ -11,6 +11,13 @@ show keeps running when the node running its clock dies.
   holding the `show-clock` lease. When that node dies, another takes the lease within
   the lease time, loads every show's state and continues from the current cue: cues that
   fell due meanwhile go out at once, with their original start times.
+* Sync spread: clients report cue executions to whichever node they are on. The reports go
+  to Redis (`<prefix>cuesync:<market>:<cue id>`, a hash session -> executed_at, next to
+  its cue's start time, both expiring after `CUE_REPORTS_TTL`), so the console on any node
+  shows the spread over the clients of every node.
+* Devices: every node writes how many clients it has on each zone channel to Redis every
+  second (`<prefix>zone-clients:<node>`, expiring after `ZONE_CLIENTS_TTL`); the console's
+  `devices` adds up every live node's.
 * Exactly once: a holder can die after appending a cue to the zone log but before saving
   the state. Before sending due cues the clock looks for their ids among the zone log's
   recent entries and only records, without sending again, the ones already there.
@@ -30,13 +37,44 @@ from typing import Any
 from holobazaar.cluster import Cluster
 from holobazaar.scenes.service import zone_channel
 from holobazaar.shows.runner import Pending, ShowRunner
-from holobazaar.shows.service import ShowService
+from holobazaar.shows.service import (
+    REPORT_WINDOW_MS,
+    REPORTS_PER_CUE,
+    CueSync,
+    ShowService,
+)
 from holobazaar.stream.redis_broker import RedisBroker
 
 log = logging.getLogger(__name__)
 
 CLOCK_LEASE = "show-clock"
 RECENT_ENTRIES = 200  # zone log entries searched for cues already sent
+CUE_REPORTS_TTL = 3600  # seconds a cue's reports are kept after it was sent
+ZONE_CLIENTS_INTERVAL, ZONE_CLIENTS_TTL = 1.0, 3  # seconds
+ALIVE = "@alive"  # a field no channel name can be
+
+# KEYS: the cue's meta hash (start_time, number), its reports hash. ARGV: cap, window ms,
+# then session, executed_at pairs. Reports for an untracked cue, past the cap or far off
+# the cue's start are dropped (as on one node).
+_REPORT = """
+local start = tonumber(redis.call('HGET', KEYS[1], 'start_time'))
+if not start then return 0 end
+local cap, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = redis.call('HLEN', KEYS[2])
+local added = 0
+for i = 3, #ARGV, 2 do
+  local at = tonumber(ARGV[i + 1])
+  if at and math.abs(at - start) <= window then
+    if n < cap or redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
+      n = n + redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+      added = added + 1
+    end
+  end
+end
+local ttl = redis.call('TTL', KEYS[1])
+if added > 0 and ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+return added
+"""
 
 
 class SharedShows:
@@ -45,6 +83,10 @@ class SharedShows:
         self.redis = broker.redis
         self.holding_clock = False
         service.runner_factory = self._make_runner
+        service.reports = RedisCueReports(self.redis, broker.prefix)
+        self.zone_clients = ZoneClients(self.redis, broker.prefix, cluster.node, service)
+        service.count_clients = self.zone_clients.count
+        cluster.periodic("zone-clients", ZONE_CLIENTS_INTERVAL, self.zone_clients.publish)
         cluster.listen("show", self._on_changed)
         cluster.singleton(CLOCK_LEASE, self._clock_duty)
 
@@ -217,3 +259,107 @@ class SharedShowRunner(ShowRunner):
             cue = heapq.heappop(self.pending).cue
             self.fired.append(cue)
             self.last_cue = cue
+
+
+class RedisCueReports:
+    """Cue execution reports of every node's clients, in Redis. A heartbeat's report is
+    buffered and written by one task per node (a batch per cue, one script call each), so
+    a heartbeat never waits for Redis."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis, self.prefix = redis, prefix
+        self._pending: dict[tuple[str, str], dict[str, float]] = {}
+        self._writer: asyncio.Task | None = None
+        self._report = redis.register_script(_REPORT)
+
+    def keys(self, market: str, cue_id: str) -> tuple[str, str]:
+        base = f"{self.prefix}cuesync:{market}:{cue_id}"
+        return base, f"{base}:reports"
+
+    async def track(self, market: str, cue: dict) -> None:
+        meta, reports = self.keys(market, cue["id"])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(reports)
+            pipe.hset(meta, mapping={"start_time": repr(float(cue["start_time"])),
+                                     "number": str(cue["number"])})
+            pipe.expire(meta, CUE_REPORTS_TTL)
+            await pipe.execute()
+
+    def report(self, market: str, session: str, cue_id: str, executed_at: float) -> None:
+        self._pending.setdefault((market, cue_id), {})[session] = executed_at
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(),
+                                                                  name="cue-reports")
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            for (market, cue_id), reports in batch.items():
+                args: list[Any] = [REPORTS_PER_CUE, REPORT_WINDOW_MS]
+                for session, at in reports.items():
+                    args += [session, repr(float(at))]
+                try:
+                    await self._report(keys=list(self.keys(market, cue_id)), args=args)
+                except Exception as exc:  # reports are best effort: the show goes on
+                    log.warning("shows: cannot store cue reports (%s)", exc)
+
+    async def flush(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def summary(self, market: str, cue_id: str) -> dict[str, Any] | None:
+        await self.flush()  # this node's own reports first
+        meta_key, reports_key = self.keys(market, cue_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(meta_key)
+            pipe.hgetall(reports_key)
+            meta, reports = await pipe.execute()
+        if not meta:
+            return None
+        sync = CueSync(cue_id, meta.get("number", ""), float(meta["start_time"]),
+                       {session: float(at) for session, at in reports.items()})
+        return sync.summary()
+
+
+
+class ZoneClients:
+    """How many clients each node has on each zone channel, kept in Redis by each node for
+    itself; a node that stops writing (dead) drops out when its hash expires."""
+
+    def __init__(self, redis: Any, prefix: str, node: str, service: ShowService) -> None:
+        self.redis, self.node, self.service = redis, node, service
+        self.nodes_key = f"{prefix}zone-clients"
+        self.prefix = f"{prefix}zone-clients:"
+
+    def own(self) -> dict[str, int]:
+        return {name: len(channel.subscribers)
+                for name, channel in self.service.hub.channels.items() if "/zone/" in name}
+
+    async def publish(self) -> None:
+        key = self.prefix + self.node
+        counts = {ALIVE: 1, **self.own()}  # the hash exists while the node is alive
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=counts)
+            pipe.expire(key, ZONE_CLIENTS_TTL)
+            pipe.sadd(self.nodes_key, self.node)
+            await pipe.execute()
+
+    async def count(self, channels: list[str]) -> int:
+        own = self.own()
+        total = sum(own.get(channel, 0) for channel in channels)  # this node's: live
+        others = [n for n in await self.redis.smembers(self.nodes_key) if n != self.node]
+        if not others or not channels:
+            return total
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for node in others:
+                pipe.hmget(self.prefix + node, [ALIVE, *channels])
+            rows = await pipe.execute()
+        gone = []
+        for node, (alive, *values) in zip(others, rows, strict=True):
+            if alive is None:
+                gone.append(node)  # its hash expired: it stopped (or lost Redis)
+            total += sum(int(v) for v in values if v is not None)
+        if gone:
+            await self.redis.srem(self.nodes_key, *gone)
+        return total

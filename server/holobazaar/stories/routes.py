@@ -211,7 +211,7 @@ async def submission(request: Request) -> dict[str, Any]:
     _market(request, data.market)
     client = request.client.host if request.client else "unknown"
     limiter = request.app.state.submission_limiter
-    wait = limiter.take(client)
+    wait = await limiter.take(client)
     if wait:
         raise HTTPException(429, f"too many submissions from this address: try again in "
                             f"{int(wait) + 1} s", headers={"Retry-After": str(int(wait) + 1)})

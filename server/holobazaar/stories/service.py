@@ -329,8 +329,10 @@ def slug_taken(engine: Engine, slug: str) -> bool:
 
 
 def sync_producers(engine: Engine, market: str, farms: Iterable[Any]) -> None:
-    """The market's farms (from its scene files) are its producers."""
+    """The market's farms (from its scene files) are its producers. Nodes starting together
+    take turns (the write lock), so they do not both insert a new producer."""
     with session_scope(engine) as session:
+        _lock(session)
         for farm in farms:
             row = session.get(Producer, (market, farm.id)) or Producer(market=market, id=farm.id)
             row.name, row.location = farm.name, farm.location or ""

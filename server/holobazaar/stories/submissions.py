@@ -1,15 +1,13 @@
 """Community submissions: a visitor's story or recipe, without an account. It lands as a
 draft in the moderation queue (`pending`), or `held` with a reason when it contains
 links (the usual spam) or invisible characters (holobazaar.moderation.rules); a curator
-approves, edits or rejects it. Submissions are limited per client address by an in-memory
-token bucket (per process: behind several processes the effective limit is per process,
-see docs/stories.md)."""
+approves, edits or rejects it. Submissions are limited per client address by a token
+bucket (holobazaar.cluster.limits: in Redis when the nodes share one, so the limit holds
+across the cluster)."""
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,29 +57,3 @@ def submit(engine: Engine, data: SubmissionIn) -> tuple[service.Saved, str | Non
     saved = service.save(engine, doc, "visitor", action="submit", origin="submission",
                          moderation="held" if reason else "pending", moderation_reason=reason)
     return saved, reason
-
-
-class RateLimiter:
-    """A token bucket per client address: `per_hour` submissions, burst `burst`."""
-
-    def __init__(self, per_hour: float, burst: int, max_clients: int = 10_000) -> None:
-        self.rate = per_hour / 3600.0
-        self.burst = burst
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, client: str, now: float | None = None) -> float:
-        """0 when allowed (a token is taken), else the seconds to wait."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, last = self._buckets.get(client, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens < 1:
-                self._buckets[client] = (tokens, now)
-                return (1 - tokens) / self.rate if self.rate else float("inf")
-            if len(self._buckets) >= self.max_clients and client not in self._buckets:
-                # Forget full buckets first: they hold no information.
-                self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst}
-            self._buckets[client] = (tokens - 1, now)
-            return 0.0

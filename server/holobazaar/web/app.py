@@ -20,6 +20,7 @@ from holobazaar.assets import service as assets_service
 from holobazaar.assets.routes import refresh_scenes
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.cluster import Cluster, create_cluster
+from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings
 from holobazaar.inventory.feed_routes import policy_of
 from holobazaar.inventory.feed_routes import router as inventory_truth_router
@@ -40,7 +41,6 @@ from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
-from holobazaar.stories.submissions import RateLimiter
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
@@ -128,16 +128,39 @@ def wire_cluster_content(cluster: Cluster, state) -> None:
     cluster.listen("assets", on_assets)
 
 
-async def resync_reconciler(reconciler: Reconciler, data: dict | None) -> None:
-    """Another node changed inventory: its holds may have changed too. Reload this node's
-    copy of the held set from the database (forcing the reconciler's revision check) and
-    put the overlays back on the items the scene service just reloaded."""
-    market = data.get("market") if isinstance(data, dict) else None
-    for found in reconciler.markets():
-        if market is None or found.id == market:
-            reconciler.revisions[found.id] = -1
-            await reconciler._sync_from_database(found.id)
-            reconciler._apply_overlays(found)
+def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Poller) -> None:
+    """Another node changed inventory (its holds may have changed too): resync this node's
+    reconciler from the database. Another node recorded or resolved mismatches: reload the
+    open set. Another node configured a feed: reload it and poll it afresh (if this node
+    polls). Counters every node shows (sweeps, feed failures) live in Redis."""
+    reconciler.figures = cluster.figures("reconcile")
+    if not cluster.distributed:
+        return
+
+    def market_of(data) -> str | None:
+        market = data.get("market") if isinstance(data, dict) else None
+        return market if isinstance(market, str) else None
+
+    async def announce(market: str) -> None:
+        await cluster.notify("reconcile", {"market": market})
+
+    async def on_inventory(data) -> None:
+        await reconciler.resync(market_of(data))
+
+    async def on_reconcile(data) -> None:
+        await reconciler.reload_open(market_of(data))
+
+    async def on_feed(data) -> None:
+        market = market_of(data)
+        for found in reconciler.markets():
+            if market is None or found.id == market:
+                await reconciler.reload_feed(found.id)
+                poller.due.pop(found.id, None)
+
+    reconciler.announce = announce
+    cluster.listen("inventory", on_inventory)
+    cluster.listen("reconcile", on_reconcile)
+    cluster.listen("feed", on_feed)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -152,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 settings.history_ttl, settings.redis_prefix))
         await hub.start()
         cluster = create_cluster(hub.broker, settings.lease_ttl)
+        app.state.submission_limiter = cluster.rate_limiter(
+            "submissions", settings.submission_per_hour, settings.submission_burst)
         scenes = SceneService(settings.content_dir, hub, engine)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
@@ -192,16 +217,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         reconciler = Reconciler(scenes, engine, stale_after=settings.inventory_stale_after,
                                 interval=settings.reconcile_interval)
-        await reconciler.start()
         poller = Poller(reconciler, lambda: policy_of(settings), settings.pull_timeout)
+        wire_cluster_reconciler(cluster, reconciler, poller)
+        await reconciler.start()
         app.state.reconciler, app.state.poller = reconciler, poller
         app.state.metric_collectors.append(ReconcileCollector(reconciler, poller))
         # Single-writer duties: once across the cluster, under a lease (one node: always).
         cluster.singleton("reconcile-sweep", lambda: reconciler.run(stop))
         cluster.singleton("pull-feeds", lambda: poller.run(stop))
         background: list[asyncio.Task] = []
-        if cluster.distributed:
-            cluster.listen("inventory", lambda data: resync_reconciler(reconciler, data))
         try:
             yield
         finally:
@@ -228,8 +252,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
     app.state.metric_collectors = []  # extra Prometheus collectors (domains add theirs)
-    app.state.submission_limiter = RateLimiter(settings.submission_per_hour,
-                                               settings.submission_burst)
+    # Replaced by a cluster-wide one at startup when the broker is Redis.
+    app.state.submission_limiter = LocalRateLimiter(settings.submission_per_hour,
+                                                    settings.submission_burst)
     for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
                    markers_router, stories_router, story_pages.router, shows_router,
                    inventory_truth_router, pulse_router, moderation_router, pages.router,

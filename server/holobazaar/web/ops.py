@@ -30,6 +30,18 @@ def healthz(request: Request, response: Response) -> dict:
 class _StreamCollector:
     def __init__(self, app) -> None:
         self.app = app
+        self.spreads: dict[tuple[str, str], float] = {}
+
+    async def prepare(self) -> None:
+        """Figures kept outside this process (Redis with several nodes), read before
+        collecting (collectors are synchronous)."""
+        shows = getattr(self.app.state, "shows", None)
+        if shows is None:
+            return
+        for key, runner in sorted(shows.runners.items()):
+            summary = await shows.sync_summary(runner)
+            if summary and "spread_ms" in summary:
+                self.spreads[key] = summary["spread_ms"]
 
     def collect(self):
         hub = self.app.state.hub
@@ -61,10 +73,8 @@ class _StreamCollector:
             spread = GaugeMetricFamily("holobazaar_show_sync_spread_ms", "Spread of the "
                                        "devices' reported execution of a show's last cue",
                                        labels=["market", "show"])
-            for (market, show), runner in sorted(shows.runners.items()):
-                summary = shows.state(runner)["sync"]
-                if summary and "spread_ms" in summary:
-                    spread.add_metric([market, show], summary["spread_ms"])
+            for (market, show), value in sorted(self.spreads.items()):
+                spread.add_metric([market, show], value)
             yield spread
         osc = getattr(self.app.state, "osc", None)
         if osc is not None:
@@ -85,10 +95,14 @@ class _StreamCollector:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(request: Request) -> PlainTextResponse:
+async def metrics(request: Request) -> PlainTextResponse:
     registry = CollectorRegistry()
-    registry.register(_StreamCollector(request.app))
-    for collector in getattr(request.app.state, "metric_collectors", []):
+    collectors = [_StreamCollector(request.app),
+                  *getattr(request.app.state, "metric_collectors", [])]
+    for collector in collectors:
+        prepare = getattr(collector, "prepare", None)
+        if prepare is not None:
+            await prepare()
         registry.register(collector)
     return PlainTextResponse(generate_latest(registry).decode(),
                              media_type="text/plain; version=0.0.4")

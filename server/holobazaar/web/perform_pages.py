@@ -61,7 +61,7 @@ async def perform_console(request: Request, market: str, show: str) -> Response:
         return templates.TemplateResponse(request, "not_found.html",
                                           {"message": exc.message, "market": None},
                                           status_code=exc.status, headers=NO_STORE)
-    state = request.app.state.shows.state(runner)
+    state = await request.app.state.shows.state(runner)
     boot = {"market": market, "show": show, "api": f"/api/v1/shows/{market}/{show}",
             "state": state}
     return templates.TemplateResponse(request, "perform.html", {
