@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 
 from holobazaar.config import Settings
+from holobazaar.stream.fastws import UVICORN_WS
 from holobazaar.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +97,8 @@ def start_server(tmp: Path, **overrides) -> LiveServer:
                         **overrides)
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                            ws_max_size=settings.max_frame_bytes * 16, lifespan="on")
+                            ws_max_size=settings.max_frame_bytes * 16, lifespan="on",
+                            ws=UVICORN_WS)
     server = uvicorn.Server(config)
     live = LiveServer(settings, app, server, threading.Thread(target=lambda: None))
 

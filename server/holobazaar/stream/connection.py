@@ -1,5 +1,10 @@
 """One client connection on `/ws`: reads and validates client frames, and writes the
-hub's pre-encoded frames from a bounded queue so a slow client never delays the others."""
+hub's pre-encoded frames so a slow client never delays the others.
+
+Under `holobazaar serve` (uvicorn with stream/fastws.py) the connection is a hub
+`Follower`: the hub writes shared frame bytes straight to its transport and coalesces
+what it misses while its transport is backed up. Under any other ASGI server it falls
+back to a bounded queue and a writer task doing ASGI sends."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from holobazaar.stream.broker import now_ms
+from holobazaar.stream.fastws import EXTENSION, StreamWebSocketProtocol
 from holobazaar.stream.hub import Hub, UnknownChannel, encode
 from holobazaar.stream.protocol import (
     CLIENT_TYPES,
@@ -29,6 +35,7 @@ from holobazaar.stream.protocol import (
     Reaction,
     client_message_adapter,
 )
+from holobazaar.stream.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +114,11 @@ class ProtocolError(Exception):
 
 
 class Connection:
-    """Implements the hub's Subscriber: `send_frame` never blocks."""
+    """Implements the hub's Subscriber (`send_frame` never blocks), and its Follower when
+    the server gives raw transport access."""
+
+    raw_frames = False  # set per connection: True on the fast path (hub.follows)
+    raw: StreamWebSocketProtocol | None = None
 
     def __init__(self, websocket: WebSocket, hub: Hub, limits: StreamLimits,
                  metrics: dict[str, int] | None = None,
@@ -131,11 +142,40 @@ class Connection:
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._reaction_bucket = TokenBucket(limits.reaction_rate, limits.reaction_burst)
         self._errors: deque[float] = deque()
+        self.wbits = 0
+        self.limit = limits.send_buffer_bytes
+
+    # ---- Follower (the fast path) --------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        assert self.raw is not None
+        self.raw.write(data)
+
+    def writable(self) -> bool:
+        return self.raw is not None and self.raw.is_writable()
+
+    def buffered(self) -> int:
+        return self.raw.buffered() if self.raw is not None else 0
+
+    def overflow(self) -> None:
+        self._count("slow_disconnects")
+        self.close(CLOSE_TRY_AGAIN, "slow consumer: resume from your last offset")
+
+    def resume_writing(self) -> None:
+        """The transport drained (fastws): catch up on every channel in one go."""
+        if self._closing is None and self.channels:
+            self.hub.resume(self, list(self.channels))
 
     # ---- Subscriber ----------------------------------------------------------------
 
     def send_frame(self, frame: str) -> None:
         if self._closing is not None:
+            return
+        if self.raw is not None:
+            if self.raw.buffered() > self.limit:
+                self.overflow()
+                return
+            self.raw.write(Wire(frame.encode()).frame(self.wbits))
             return
         size = len(frame)
         if self._queued_bytes + size > self.limits.send_buffer_bytes and self._queue:
@@ -155,6 +195,9 @@ class Connection:
         if self._closing is None:
             self._closing = (code, reason)
             self._leave_all()
+            if self.raw is not None:
+                self.raw.close(code, reason)
+                return
             if not flush:
                 self._queue.clear()
                 self._queued_bytes = 0
@@ -166,8 +209,11 @@ class Connection:
     async def run(self) -> None:
         await self.websocket.accept()
         self._count("connections_total")
-        self.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "session": self.session,
-                   "server_time": now_ms(), "limits": self.limits.announce()})
+        raw = self.websocket.scope.get("extensions", {}).get(EXTENSION)
+        if isinstance(raw, StreamWebSocketProtocol):
+            await self._run_raw(raw)
+            return
+        self.send(self._welcome())
         writer = asyncio.create_task(self._writer(), name=f"ws-writer-{self.session}")
         reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.session}")
         closed = asyncio.create_task(self._closed.wait())
@@ -182,6 +228,22 @@ class Connection:
                 task.cancel()
             await asyncio.gather(reader, writer, closed, return_exceptions=True)
             await self._close_socket()
+
+    def _welcome(self) -> dict:
+        return {"type": "welcome", "protocol": PROTOCOL_VERSION, "session": self.session,
+                "server_time": now_ms(), "limits": self.limits.announce()}
+
+    async def _run_raw(self, raw: StreamWebSocketProtocol) -> None:
+        """The fast path: no writer task; the hub writes to the transport directly."""
+        self.raw, self.raw_frames, self.wbits = raw, True, raw.wbits
+        raw.listener = self
+        self.send(self._welcome())
+        try:
+            await self._reader()
+        finally:
+            self._leave_all()
+            code, reason = self._closing or (CLOSE_NORMAL, "")
+            raw.close(code, reason)
 
     async def _close_socket(self) -> None:
         code, reason = self._closing or (CLOSE_NORMAL, "")
