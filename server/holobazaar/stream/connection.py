@@ -134,10 +134,11 @@ class Connection:
         self.session = secrets.token_hex(8)
         self.channels: set[str] = set()
         self.greeted = False
+        # The fallback path's queue and writer signals (none on the fast path).
         self._queue: deque[str] = deque()
         self._queued_bytes = 0
-        self._wakeup = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._wakeup: asyncio.Event | None = None
+        self._closed: asyncio.Event | None = None
         self._closing: tuple[int, str] | None = None
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._reaction_bucket = TokenBucket(limits.reaction_rate, limits.reaction_burst)
@@ -184,7 +185,8 @@ class Connection:
             return
         self._queue.append(frame)
         self._queued_bytes += size
-        self._wakeup.set()
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def send(self, message: dict) -> None:
         self.send_frame(encode(message))
@@ -201,8 +203,9 @@ class Connection:
             if not flush:
                 self._queue.clear()
                 self._queued_bytes = 0
-            self._wakeup.set()
-            self._closed.set()
+            if self._wakeup is not None and self._closed is not None:
+                self._wakeup.set()
+                self._closed.set()
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -213,10 +216,11 @@ class Connection:
         if isinstance(raw, StreamWebSocketProtocol):
             await self._run_raw(raw)
             return
+        self._wakeup, self._closed = asyncio.Event(), asyncio.Event()
         self.send(self._welcome())
         writer = asyncio.create_task(self._writer(), name=f"ws-writer-{self.session}")
         reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.session}")
-        closed = asyncio.create_task(self._closed.wait())
+        closed = asyncio.create_task(self._closed.wait())  # type: ignore[union-attr]
         try:
             await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
             if self._closing is not None and not writer.done():
@@ -253,9 +257,11 @@ class Connection:
 
     async def _writer(self) -> None:
         ws = self.websocket
+        wakeup = self._wakeup
+        assert wakeup is not None
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            await wakeup.wait()
+            wakeup.clear()
             while self._queue:
                 frame = self._queue.popleft()
                 self._queued_bytes -= len(frame)
