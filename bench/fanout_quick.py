@@ -87,7 +87,7 @@ def clients(port: int, count: int, deflate: bool, seconds: float, ready, results
         await asyncio.sleep(2)
         ready.put(totals["frames"])
         start = totals["frames"]
-        await asyncio.sleep(seconds + 2)
+        await asyncio.sleep(seconds + 5)
         results.put(totals["frames"] - start)
 
     try:

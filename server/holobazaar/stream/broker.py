@@ -47,6 +47,7 @@ class Entry:
     wire: Any = None
     after: Any = None
     total: int = 0
+    delivered: float = 0.0  # time.monotonic() when this node's hub got it
 
 
 @dataclass(slots=True)

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 RECENT = 1024  # entries (with the state after each) kept to coalesce and check heartbeats
 SWEEP_SLICE = 0.004  # seconds of fan-out work before yielding to the event loop
+# A client whose oldest unsent change is older than this (the server is behind: more
+# changes than one core fans out one by one), or whose transport backed up, gets its
+# backlog merged; otherwise it gets every change as its own frame (in one write).
+MERGE_LAG = 0.15
 CATCH_UP_TIMEOUT = 2.0  # distributed broker: wait this long for others' entries, then resync
 MAX_ATTEMPTS = 50  # publish retries against a head that keeps moving
 
@@ -110,10 +114,11 @@ class Channel:
     total: int = 0  # payload bytes of all entries so far (what a follower owes)
     hashes: dict[int, str] = field(default_factory=dict)
     snapshot_wire: tuple[str, int, Wire] | None = None
-    # Catch-up bytes per (position, deflate window), valid while the head is `cache_head`.
+    # Catch-up bytes per (position, deflate window, merged), valid while the head is
+    # `cache_head`.
     cache_head: int = -1
-    wire_cache: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    parts_cache: dict[int, list[Wire] | None] = field(default_factory=dict)
+    wire_cache: dict[tuple[int, int, bool], bytes] = field(default_factory=dict)
+    parts_cache: dict[tuple[int, bool], list[Wire] | None] = field(default_factory=dict)
     sweeping: bool = False
     again: bool = False
     sweep_queue: list[Follower] = field(default_factory=list)
@@ -277,6 +282,7 @@ class Hub:
             channel.state = apply_ops(channel.state, entry.data)
         channel.offset = entry.offset
         entry.after = channel.state
+        entry.delivered = time.monotonic()
         wire = entry.wire = Wire.of(entry_message(entry))
         entry.frame = wire.text
         channel.total += len(wire.payload)
@@ -322,7 +328,7 @@ class Hub:
         if channel.again:
             self._kick(channel)
 
-    def _feed(self, channel: Channel, follower: Follower) -> None:
+    def _feed(self, channel: Channel, follower: Follower, *, drained: bool = False) -> None:
         position = channel.followers[follower]
         if position == channel.offset:
             return
@@ -332,7 +338,12 @@ class Hub:
                 self.unsubscribe(channel.name, follower)
                 follower.overflow()
             return
-        data = self._wire_since(channel, position, follower.wbits)
+        merge = drained
+        if not merge:
+            oldest = position - channel.base_offset  # index of its oldest unsent entry
+            merge = (oldest < 0 or oldest >= len(channel.recent) or
+                     time.monotonic() - channel.recent[oldest].delivered > MERGE_LAG)
+        data = self._wire_since(channel, position, follower.wbits, merge)
         channel.followers[follower] = channel.offset
         follower.write(data)
 
@@ -341,22 +352,24 @@ class Hub:
         for name in names:
             channel = self.channels.get(name)
             if channel is not None and follower in channel.followers:
-                self._feed(channel, follower)
+                self._feed(channel, follower, drained=True)
 
-    def _wire_since(self, channel: Channel, position: int, wbits: int) -> bytes:
-        """Everything from `position` to the head as frame bytes, built once per
-        (position, deflate window) and head; a snapshot when the window is passed."""
+    def _wire_since(self, channel: Channel, position: int, wbits: int, merge: bool) -> bytes:
+        """Everything from `position` to the head as frame bytes (patch runs merged or
+        not), built once per (position, deflate window, merge) and head; a snapshot when
+        the window is passed."""
         if channel.cache_head != channel.offset:
             channel.cache_head = channel.offset
             channel.wire_cache.clear()
             channel.parts_cache.clear()
-        key = (position, wbits)
+        key = (position, wbits, merge)
         data = channel.wire_cache.get(key)
         if data is None:
-            if position in channel.parts_cache:
-                parts = channel.parts_cache[position]
+            if (position, merge) in channel.parts_cache:
+                parts = channel.parts_cache[position, merge]
             else:
-                parts = channel.parts_cache[position] = self._parts_since(channel, position)
+                parts = channel.parts_cache[position, merge] = self._parts_since(
+                    channel, position, merge)
             if parts is None:
                 data = self.snapshot_wire(channel.name).frame(wbits)
             else:
@@ -364,11 +377,14 @@ class Hub:
             channel.wire_cache[key] = data
         return data
 
-    def _parts_since(self, channel: Channel, position: int) -> list[Wire] | None:
+    def _parts_since(self, channel: Channel, position: int,
+                     merge: bool) -> list[Wire] | None:
         if channel.state_at(position) is None:
             return None
         first = position - channel.base_offset  # index of the entry after `position`
         entries = [channel.recent[i] for i in range(first, len(channel.recent))]
+        if not merge:
+            return [entry.wire for entry in entries]
         parts: list[Wire] = []
         run: list[Entry] = []
         start = position
