@@ -120,7 +120,7 @@ class Connection:
     raw_frames = False  # set per connection: True on the fast path (hub.follows)
     raw: StreamWebSocketProtocol | None = None
 
-    def __init__(self, websocket: WebSocket, hub: Hub, limits: StreamLimits,
+    def __init__(self, websocket: WebSocket | None, hub: Hub, limits: StreamLimits,
                  metrics: dict[str, int] | None = None,
                  auth: ChannelAuth | None = None,
                  reactions: ReactionSink | None = None) -> None:
@@ -135,16 +135,18 @@ class Connection:
         self.channels: set[str] = set()
         self.greeted = False
         # The fallback path's queue and writer signals (none on the fast path).
-        self._queue: deque[str] = deque()
+        self._queue: deque[str] | list[str] = []  # a deque once the fallback path runs
         self._queued_bytes = 0
         self._wakeup: asyncio.Event | None = None
         self._closed: asyncio.Event | None = None
         self._closing: tuple[int, str] | None = None
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._reaction_bucket = TokenBucket(limits.reaction_rate, limits.reaction_burst)
-        self._errors: deque[float] = deque()
+        self._errors: list[float] = []  # times of recent bad frames (at most max_errors)
         self.wbits = 0
         self.limit = limits.send_buffer_bytes
+        self._busy: asyncio.Task | None = None  # direct mode: a hello being handled
+        self._inbox: list[dict] = []  # direct mode: frames waiting for that hello
 
     # ---- Follower (the fast path) --------------------------------------------------
 
@@ -210,6 +212,7 @@ class Connection:
     # ---- lifecycle -----------------------------------------------------------------
 
     async def run(self) -> None:
+        assert self.websocket is not None  # run() serves an ASGI WebSocket
         await self.websocket.accept()
         self._count("connections_total")
         raw = self.websocket.scope.get("extensions", {}).get(EXTENSION)
@@ -217,6 +220,7 @@ class Connection:
             await self._run_raw(raw)
             return
         self._wakeup, self._closed = asyncio.Event(), asyncio.Event()
+        self._queue = deque()
         self.send(self._welcome())
         writer = asyncio.create_task(self._writer(), name=f"ws-writer-{self.session}")
         reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.session}")
@@ -249,9 +253,58 @@ class Connection:
             code, reason = self._closing or (CLOSE_NORMAL, "")
             raw.close(code, reason)
 
+    # ---- direct mode: callbacks from fastws, no task while idle ---------------------
+
+    def start_direct(self, raw: StreamWebSocketProtocol) -> None:
+        """Serve a connection fastws accepted itself: messages arrive as callbacks; only a
+        `hello` (which may wait for auth and history) runs as a short task, and frames
+        that arrive meanwhile wait for it, in order."""
+        self.raw, self.raw_frames, self.wbits = raw, True, raw.wbits
+        raw.listener = self
+        self._count("connections_total")
+        self.send(self._welcome())
+
+    def on_message(self, message: dict) -> None:
+        if self._closing is not None:
+            return
+        if self._busy is not None:
+            self._inbox.append(message)
+            if self.raw is not None:
+                self.raw.transport.pause_reading()  # one hello at a time, in order
+            return
+        try:
+            msg = self._parse(message)
+            if isinstance(msg, Hello):
+                self._busy = asyncio.get_running_loop().create_task(self._run_hello(msg))
+            else:
+                self._dispatch(msg)
+        except ProtocolError as exc:
+            self._error(exc)
+
+    async def _run_hello(self, msg: Hello) -> None:
+        try:
+            await self._hello(msg)
+        except ProtocolError as exc:
+            self._error(exc)
+        finally:
+            self._busy = None
+        if self.raw is not None and self._closing is None:
+            self.raw.transport.resume_reading()
+        while self._inbox and self._busy is None and self._closing is None:
+            self.on_message(self._inbox.pop(0))
+
+    def on_lost(self) -> None:
+        if self._closing is None:
+            self._closing = (CLOSE_NORMAL, "")
+        self._leave_all()
+        self._inbox.clear()
+        if self._busy is not None:
+            self._busy.cancel()
+
     async def _close_socket(self) -> None:
         code, reason = self._closing or (CLOSE_NORMAL, "")
-        if self.websocket.application_state == WebSocketState.CONNECTED:
+        if self.websocket is not None and (
+                self.websocket.application_state == WebSocketState.CONNECTED):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)
 
@@ -263,7 +316,7 @@ class Connection:
             await wakeup.wait()
             wakeup.clear()
             while self._queue:
-                frame = self._queue.popleft()
+                frame = self._queue.popleft()  # type: ignore[union-attr]
                 self._queued_bytes -= len(frame)
                 await ws.send_text(frame)
             if self._closing is not None:
@@ -286,6 +339,14 @@ class Connection:
     # ---- client messages -----------------------------------------------------------
 
     async def _handle_raw(self, message: dict) -> None:
+        msg = self._parse(message)
+        if isinstance(msg, Hello):
+            await self._hello(msg)
+        else:
+            self._dispatch(msg)
+
+    def _parse(self, message: dict) -> Any:
+        """A client frame, checked (size, rate, JSON, schema, hello first)."""
         text = message.get("text")
         if text is None:
             raise ProtocolError("binary_not_supported", "send JSON text frames")
@@ -314,9 +375,11 @@ class Connection:
             raise ProtocolError("invalid_message", f"{kind}: {where}: {first['msg']}") from None
         if not self.greeted and not isinstance(msg, Hello):
             raise ProtocolError("hello_required", "send hello first")
-        if isinstance(msg, Hello):
-            await self._hello(msg)
-        elif isinstance(msg, Ping):
+        return msg
+
+    def _dispatch(self, msg: Any) -> None:
+        """Every message but hello: handled at once, on the event loop."""
+        if isinstance(msg, Ping):
             self.send({"type": "pong", "t0": msg.t0, "server_time": now_ms()})
         elif isinstance(msg, Heartbeat):
             self._heartbeat(msg)
@@ -443,8 +506,7 @@ class Connection:
         self.send(body)
         now = time.monotonic()
         self._errors.append(now)
-        while self._errors and self._errors[0] < now - self.limits.error_window:
-            self._errors.popleft()
+        self._errors = [t for t in self._errors if t >= now - self.limits.error_window]
         if len(self._errors) >= self.limits.max_errors:
             self._count("policy_closes")
             self.close(CLOSE_POLICY, "too many bad frames", flush=True)

@@ -36,6 +36,9 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 EXTENSION = "holobazaar.raw"
+# Lifespan state key: {path: handler factory}. A path listed here is served without an
+# ASGI task or Starlette objects per connection (see `DirectHandler`).
+DIRECT = "holobazaar.ws_direct"
 UVICORN_WS = "holobazaar.stream.fastws:StreamWebSocketProtocol"  # uvicorn's `ws=`
 WINDOW_BITS = 12  # the server's deflate window (uvicorn's default too)
 CLOSE_TIMEOUT = 10.0
@@ -43,6 +46,48 @@ CLOSE_TIMEOUT = 10.0
 
 class DrainListener(Protocol):
     def resume_writing(self) -> None: ...
+
+
+class DirectHandler(DrainListener, Protocol):
+    """Serves one connection of a direct path with callbacks, no task while idle."""
+
+    def on_message(self, message: dict[str, Any]) -> None:
+        """An ASGI-style receive event: {"type": "websocket.receive", "text"|"bytes"}."""
+
+    def on_lost(self) -> None:
+        """The connection is gone (closed by either side or dropped)."""
+
+
+class _Flag:
+    """What uvicorn needs of its `writable` Event on a direct connection (nobody awaits
+    it there), without an Event's waiter deque per connection."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = True
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+class _NoApp:
+    """uvicorn tells its ASGI app about disconnects through a queue; a direct connection
+    has no app reading it (the handler hears `on_lost`)."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: object) -> None:
+        pass
+
+    def empty(self) -> bool:
+        return True
 
 
 class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -60,14 +105,62 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn = ServerProtocol(extensions=extensions, max_size=self.config.ws_max_size,
                                    logger=logging.getLogger("uvicorn.error"))
         self.listener: DrainListener | None = None
+        self.direct: DirectHandler | None = None
 
     # ---- uvicorn hooks -------------------------------------------------------------
 
     def handle_connect(self, event: Request) -> None:
-        super().handle_connect(event)
-        scope = self.__dict__.get("scope")
-        if scope is not None:  # the app's task starts later and sees the extension
-            scope["extensions"][EXTENSION] = self
+        factory = self.app_state.get(DIRECT, {}).get(event.path.partition("?")[0])
+        if factory is None:
+            super().handle_connect(event)
+            scope = self.__dict__.get("scope")
+            if scope is not None:  # the app's task starts later and sees the extension
+                scope["extensions"][EXTENSION] = self
+            return
+        # A direct path: the same handshake uvicorn makes on websocket.accept.
+        self.handshake_initiated = True
+        response = self.conn.accept(event)
+        if response.status_code == 101:
+            del response.headers["Date"]
+            response.headers.update([(name.decode("latin-1").lower(), value.decode("latin-1"))
+                                     for name, value in self.default_headers])
+        self.conn.send_response(response)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.handshake_complete = True
+        if response.status_code != 101:
+            self.close_sent = True
+            self.transport.close()
+            return
+        self.start_keepalive()
+        # Per-connection objects only an ASGI app would use.
+        self.queue, self.writable = _NoApp(), _Flag()  # type: ignore[assignment]
+        self.direct = factory(self)
+
+    def send_receive_event_to_app(self) -> None:
+        direct = self.direct
+        if direct is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+            direct.on_message({"type": "websocket.receive", "text": text})
+        else:
+            direct.on_message({"type": "websocket.receive", "bytes": data})
+
+    def _lost(self) -> None:
+        self.listener = None
+        direct, self.direct = self.direct, None
+        if direct is not None:
+            direct.on_lost()
 
     def resume_writing(self) -> None:
         super().resume_writing()
@@ -76,12 +169,16 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
             listener.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.listener = None
+        self._lost()
         super().connection_lost(exc)
 
     def handle_close(self, event: Frame) -> None:
-        self.listener = None
+        self._lost()
         super().handle_close(event)
+
+    def handle_parser_exception(self) -> None:
+        self._lost()
+        super().handle_parser_exception()
 
     # ---- the raw path --------------------------------------------------------------
 
@@ -108,7 +205,9 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
         self.listener = None
         if self.close_sent or self.disconnected or self.transport.is_closing():
             return
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        if self.direct is None:  # an ASGI app is reading: tell it
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code,
+                                   "reason": reason})
         self.conn.send_close(code, reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
