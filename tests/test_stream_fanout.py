@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from holobazaar.canonical import state_hash
-from holobazaar.stream.statepatch import apply_ops
+from holobazaar.stream.statepatch import apply_ops, diff
 from holobazaar.stream.wire import DEFLATE_MIN_BYTES
 
 from streamclient import StreamClient
@@ -398,7 +398,8 @@ def test_plain_uvicorn_websockets_still_serve_the_stream(tmp_path):
 # ---- path-copying patch apply ------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(0.25, 2)
+    | st.text(max_size=5),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.sampled_from(["a", "b", "c/d", "e~f", "0"]), children, max_size=4),
     max_leaves=20)
@@ -406,8 +407,13 @@ json_values = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(before=json_values, after=json_values)
-def test_path_copying_apply_matches_jsonpatch_and_leaves_the_old_state_alone(before, after):
+def test_diff_and_path_copying_apply_match_jsonpatch_and_leave_the_old_state_alone(
+        before, after):
     frozen = json.dumps(before, sort_keys=True)
-    ops = jsonpatch.make_patch(before, after).patch
-    assert apply_ops(before, ops) == after
-    assert json.dumps(before, sort_keys=True) == frozen
+    expected = json.dumps(after, sort_keys=True)  # strict: 1, 1.0 and true differ
+    for ops in (jsonpatch.make_patch(before, after).patch, diff(before, after)):
+        assert json.dumps(apply_ops(before, ops), sort_keys=True) == expected
+        # What a client does with the same ops (a standard JSON Patch library).
+        assert json.dumps(jsonpatch.apply_patch(before, ops), sort_keys=True) == expected
+        assert json.dumps(before, sort_keys=True) == frozen
+    assert diff(before, after) == [] or json.dumps(before, sort_keys=True) != expected

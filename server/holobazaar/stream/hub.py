@@ -27,11 +27,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard
 
-import jsonpatch
-
 from holobazaar.canonical import state_hash
 from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head
-from holobazaar.stream.statepatch import apply_ops
+from holobazaar.stream.statepatch import apply_ops, diff
 from holobazaar.stream.wire import Wire
 
 log = logging.getLogger(__name__)
@@ -215,7 +213,7 @@ class Hub:
             channel = self.channels.setdefault(name, self._channel_from(name, head))
         async with channel.lock:
             for _ in range(MAX_ATTEMPTS):
-                ops = jsonpatch.make_patch(channel.state, state).patch
+                ops = diff(channel.state, state)
                 if not ops:
                     return None
                 try:
@@ -405,7 +403,7 @@ class Hub:
     def _merged(self, channel: Channel, start: int, last: Entry) -> Wire:
         """One patch taking the state at `start` to the state after `last`."""
         before = channel.state_at(start)
-        ops = jsonpatch.make_patch(before, last.after).patch
+        ops = diff(before, last.after)
         self.stats["coalesced"] = self.stats.get("coalesced", 0) + 1
         return Wire.of({"type": "patch", "channel": channel.name, "epoch": channel.epoch,
                         "offset": last.offset, "from": start, "ops": ops})

@@ -1,4 +1,10 @@
-"""Apply a JSON Patch by copying only what it touches.
+"""Diff two states into a JSON Patch, and apply one by copying only what it touches.
+
+`diff` replaces jsonpatch.make_patch on the hub's publish path (that one compares values
+by JSON-encoding them at every level, the publish hotspot): it walks both states once,
+comparing scalars by type and value (so 1, 1.0 and true stay distinct, as in JSON), and
+emits add/remove/replace ops only; lists are compared index by index, with adds or
+removes at the end when the length changed.
 
 `jsonpatch.apply_patch` deep-copies the whole document on every change. The hub keeps
 the state after each recent entry (to coalesce patches and check heartbeats), so it
@@ -102,6 +108,42 @@ def _fast(doc: Any, ops: list[dict]) -> Any:
         else:
             raise _Unsupported(last)
     return root
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1") if ("~" in key or "/" in key) else key
+
+
+def _diff(a: Any, b: Any, path: str, ops: list[dict]) -> None:
+    if a is b:
+        return
+    ta, tb = type(a), type(b)
+    if ta is dict and tb is dict:
+        for key in a:
+            if key not in b:
+                ops.append({"op": "remove", "path": f"{path}/{_escape(key)}"})
+        for key, value in b.items():
+            if key in a:
+                _diff(a[key], value, f"{path}/{_escape(key)}", ops)
+            else:
+                ops.append({"op": "add", "path": f"{path}/{_escape(key)}", "value": value})
+    elif ta is list and tb is list:
+        common = min(len(a), len(b))
+        for i in range(common):
+            _diff(a[i], b[i], f"{path}/{i}", ops)
+        for i in range(common, len(b)):
+            ops.append({"op": "add", "path": f"{path}/{i}", "value": b[i]})
+        for i in range(len(a) - 1, common - 1, -1):
+            ops.append({"op": "remove", "path": f"{path}/{i}"})
+    elif ta is not tb or ta is dict or ta is list or a != b:
+        ops.append({"op": "replace", "path": path, "value": b})
+
+
+def diff(a: Any, b: Any) -> list[dict]:
+    """JSON Patch ops taking `a` to `b` (values are shared with `b`, never copied)."""
+    ops: list[dict] = []
+    _diff(a, b, "", ops)
+    return ops
 
 
 def apply_ops(doc: Any, ops: list[dict]) -> Any:
