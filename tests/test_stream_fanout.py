@@ -417,3 +417,45 @@ def test_diff_and_path_copying_apply_match_jsonpatch_and_leave_the_old_state_alo
         assert json.dumps(jsonpatch.apply_patch(before, ops), sort_keys=True) == expected
         assert json.dumps(before, sort_keys=True) == frozen
     assert diff(before, after) == [] or json.dumps(before, sort_keys=True) != expected
+
+
+# ---- direct serving: order and refusals ------------------------------------------
+
+
+def test_frames_sent_right_after_hello_wait_for_it_in_order(shared_server):
+    """The hello runs as a task (it may wait for history); what follows it on the wire is
+    handled after it, in order, never as 'not subscribed'."""
+    async def scenario():
+        client = StreamClient(shared_server.ws_url)
+        await client.connect()
+        zone = f"market/{MARKET}/zone/orchard-row"
+        await client.send({"type": "hello", "protocol": 1,
+                           "subscribe": [{"channel": CHANNEL}, {"channel": zone}]})
+        await client.send({"type": "ping", "t0": 1.0})
+        await client.send({"type": "leave", "channel": zone})
+        await client.send({"type": "ping", "t0": 2.0})
+        frames = [await client.next() for _ in range(4)]
+        extra = await client.quiet(0.3)
+        await client.close()
+        return frames, extra
+
+    frames, extra = asyncio.run(scenario())
+    assert [f["type"] for f in frames] == ["snapshot", "snapshot", "pong", "pong"]
+    assert [f["t0"] for f in frames[2:]] == [1.0, 2.0]
+    assert not [f for f in extra if f["type"] == "error"], extra
+
+
+def test_binary_and_invalid_utf8_frames_are_refused_as_before(shared_server):
+    ws = RawWebSocket(shared_server.settings.port, None)
+    try:
+        assert ws.message(15)[1]["type"] == "welcome"
+        mask = b"\x00\x00\x00\x00"
+        ws.sock.sendall(bytes((0x82, 0x80 | 3)) + mask + b"abc")  # binary frame
+        _, error = ws.message(15)
+        assert error == {"type": "error", "code": "binary_not_supported",
+                         "message": "send JSON text frames"}
+        ws.sock.sendall(bytes((0x81, 0x80 | 2)) + mask + b"\xc3\x28")  # bad UTF-8
+        _, opcode, payload = ws.frame()
+        assert opcode == 8 and struct.unpack("!H", payload[:2])[0] == 1007
+    finally:
+        ws.close()
