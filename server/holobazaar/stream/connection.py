@@ -1,10 +1,11 @@
 """One client connection on `/ws`: reads and validates client frames, and writes the
 hub's pre-encoded frames so a slow client never delays the others.
 
-Under `holobazaar serve` (uvicorn with stream/fastws.py) the connection is a hub
-`Follower`: the hub writes shared frame bytes straight to its transport and coalesces
-what it misses while its transport is backed up. Under any other ASGI server it falls
-back to a bounded queue and a writer task doing ASGI sends."""
+Under `holobazaar serve` (uvicorn with stream/fastws.py) fastws serves the connection
+directly (`start_direct`, callbacks) and it is a hub `Follower`: the hub writes shared
+frame bytes straight to its transport and merges what it misses while behind. Under any
+other ASGI server it runs behind the Starlette route (`run`) with a bounded queue and a
+writer task doing ASGI sends."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from holobazaar.stream.broker import now_ms
-from holobazaar.stream.fastws import EXTENSION, StreamWebSocketProtocol
+from holobazaar.stream.fastws import StreamWebSocketProtocol
 from holobazaar.stream.hub import Hub, UnknownChannel, encode
 from holobazaar.stream.protocol import (
     CLIENT_TYPES,
@@ -215,10 +216,6 @@ class Connection:
         assert self.websocket is not None  # run() serves an ASGI WebSocket
         await self.websocket.accept()
         self._count("connections_total")
-        raw = self.websocket.scope.get("extensions", {}).get(EXTENSION)
-        if isinstance(raw, StreamWebSocketProtocol):
-            await self._run_raw(raw)
-            return
         self._wakeup, self._closed = asyncio.Event(), asyncio.Event()
         self._queue = deque()
         self.send(self._welcome())
@@ -240,18 +237,6 @@ class Connection:
     def _welcome(self) -> dict:
         return {"type": "welcome", "protocol": PROTOCOL_VERSION, "session": self.session,
                 "server_time": now_ms(), "limits": self.limits.announce()}
-
-    async def _run_raw(self, raw: StreamWebSocketProtocol) -> None:
-        """The fast path: no writer task; the hub writes to the transport directly."""
-        self.raw, self.raw_frames, self.wbits = raw, True, raw.wbits
-        raw.listener = self
-        self.send(self._welcome())
-        try:
-            await self._reader()
-        finally:
-            self._leave_all()
-            code, reason = self._closing or (CLOSE_NORMAL, "")
-            raw.close(code, reason)
 
     # ---- direct mode: callbacks from fastws, no task while idle ---------------------
 

@@ -1,10 +1,12 @@
 """The WebSocket protocol `holobazaar serve` runs under uvicorn: uvicorn's own
 websockets (sans-I/O) protocol, plus a raw write path for the `/ws` stream.
 
-Routing, the handshake, reading and parsing client frames, ping/pong and the close
-handshake stay uvicorn's and the `websockets` library's; every WebSocket route keeps
-working as before. What this adds, as the ASGI extension `holobazaar.raw` in the
-connection's scope:
+Parsing client frames, ping/pong and the close handshake stay uvicorn's and the
+`websockets` library's; every other WebSocket route goes through the ASGI app as before.
+A path the app registers in its lifespan state under `DIRECT` (`/ws`, see
+stream/routes.py) is served without the ASGI app: this protocol makes the handshake and
+hands each client message to the path's handler as a callback, so an idle connection
+has no task and no Starlette objects. The handler (stream/connection.py) gets:
 
 * `write(data)`: frame bytes the hub built once, straight to the transport (no per-send
   framework work, no per-client encoding or compression);
@@ -12,10 +14,9 @@ connection's scope:
   `is_writable()` / `buffered()` for the hub's coalescing;
 * permessage-deflate always negotiated with `server_no_context_takeover`, so one
   compressed frame serves every connection with the same window (`wbits`);
-* `close(code, reason)` without awaiting a writable transport.
+* `close(code, reason)`: the closing handshake, at once.
 
-`stream/connection.py` uses it when present and falls back to ASGI sends otherwise
-(another server, or uvicorn run with a different `ws=`).
+Under another server (or uvicorn with a different `ws=`) `/ws` is the Starlette route.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
-EXTENSION = "holobazaar.raw"
 # Lifespan state key: {path: handler factory}. A path listed here is served without an
 # ASGI task or Starlette objects per connection (see `DirectHandler`).
 DIRECT = "holobazaar.ws_direct"
@@ -113,9 +113,6 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
         factory = self.app_state.get(DIRECT, {}).get(event.path.partition("?")[0])
         if factory is None:
             super().handle_connect(event)
-            scope = self.__dict__.get("scope")
-            if scope is not None:  # the app's task starts later and sees the extension
-                scope["extensions"][EXTENSION] = self
             return
         # A direct path: the same handshake uvicorn makes on websocket.accept.
         self.handshake_initiated = True
