@@ -66,7 +66,9 @@ class StreamClient:
             view = self.views.get(message["channel"])
             if view is None:
                 self.violations.append(f"patch before snapshot: {message['offset']}")
-            elif message["epoch"] != view.epoch or message["offset"] != view.offset + 1:
+            elif message["epoch"] != view.epoch or (
+                    message.get("from", message["offset"] - 1) != view.offset):
+                # `from`: the base offset of a coalesced patch (several changes merged)
                 self.violations.append(
                     f"patch {message['epoch']}/{message['offset']} does not follow "
                     f"{view.epoch}/{view.offset}")

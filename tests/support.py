@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 
 from holobazaar.config import Settings
+from holobazaar.stream.fastws import UVICORN_WS
 from holobazaar.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,13 +91,15 @@ class LiveServer:
         self.thread.join(10)
 
 
-def start_server(tmp: Path, **overrides) -> LiveServer:
+def start_server(tmp: Path, ws: str = UVICORN_WS, **overrides) -> LiveServer:
+    """`ws`: uvicorn's WebSocket protocol (the one `holobazaar serve` runs by default)."""
     content = overrides.pop("content_dir", None) or copy_content(tmp / "content")
     settings = Settings(port=free_port(), data_dir=tmp / "var", content_dir=content,
                         **overrides)
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                            ws_max_size=settings.max_frame_bytes * 16, lifespan="on")
+                            ws_max_size=settings.max_frame_bytes * 16, lifespan="on",
+                            ws=ws)
     server = uvicorn.Server(config)
     live = LiveServer(settings, app, server, threading.Thread(target=lambda: None))
 

@@ -101,6 +101,7 @@ def serve(
     import uvicorn
 
     from holobazaar.scenes.loader import load_content
+    from holobazaar.stream.fastws import UVICORN_WS
     from holobazaar.tls import serving
     from holobazaar.tls.certificates import TlsFileError
     from holobazaar.web.app import create_app
@@ -153,6 +154,9 @@ def serve(
         log_level=settings.log_level.lower(),
         # Frames up to 16x the protocol limit get a polite error frame; beyond, a 1009 close.
         ws_max_size=settings.max_frame_bytes * 16, ws_per_message_deflate=True,
+        # /ws's raw write path (docs/protocol.md, "Fan-out and coalescing"); an import
+        # path, so every worker process loads it too.
+        ws=UVICORN_WS, loop="auto",
     )
     if settings.workers > 1:
         import os

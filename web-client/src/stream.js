@@ -54,6 +54,8 @@ export function parseFrame(text) {
       need(typeof msg.channel === 'string', 'channel');
       need(typeof msg.epoch === 'string', 'epoch');
       need(isOffset(msg.offset), 'offset');
+      // `from`: the base offset of a coalesced patch (several changes merged into one).
+      need(msg.from === undefined || (isOffset(msg.from) && msg.from < msg.offset), 'from');
       need(Array.isArray(msg.ops) && msg.ops.every(isObject), 'ops');
       break;
     case 'cue':
@@ -251,7 +253,9 @@ export class StreamClient {
     const ch = this.channels.get(msg.channel);
     // Patches still in flight from before a resync request are superseded by the snapshot.
     if (!ch || ch.awaitingSnapshot) return;
-    if (ch.state === null || msg.epoch !== ch.epoch || msg.offset !== ch.offset + 1) {
+    // A patch applies to the state at `from` (a merged patch) or else at `offset - 1`.
+    const base = msg.from === undefined ? msg.offset - 1 : msg.from;
+    if (ch.state === null || msg.epoch !== ch.epoch || base !== ch.offset) {
       this.malformed(new Error(`patch ${msg.epoch}/${msg.offset} does not follow `
         + `${ch.epoch}/${ch.offset}`), msg.channel);
       return;

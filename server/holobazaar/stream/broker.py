@@ -42,6 +42,12 @@ class Entry:
     data: Any
     time: float = field(default_factory=now_ms)
     frame: str | None = None  # the encoded frame, made once by the hub on delivery
+    # Set by the hub on delivery: the frame's bytes (shared by every connection), the
+    # channel state after this entry, and the channel's payload bytes up to it.
+    wire: Any = None
+    after: Any = None
+    total: int = 0
+    delivered: float = 0.0  # time.monotonic() when this node's hub got it
 
 
 @dataclass(slots=True)

@@ -1,5 +1,11 @@
 """One client connection on `/ws`: reads and validates client frames, and writes the
-hub's pre-encoded frames from a bounded queue so a slow client never delays the others."""
+hub's pre-encoded frames so a slow client never delays the others.
+
+Under `holobazaar serve` (uvicorn with stream/fastws.py) fastws serves the connection
+directly (`start_direct`, callbacks) and it is a hub `Follower`: the hub writes shared
+frame bytes straight to its transport and merges what it misses while behind. Under any
+other ASGI server it runs behind the Starlette route (`run`) with a bounded queue and a
+writer task doing ASGI sends."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from holobazaar.stream.broker import now_ms
+from holobazaar.stream.fastws import StreamWebSocketProtocol
 from holobazaar.stream.hub import Hub, UnknownChannel, encode
 from holobazaar.stream.protocol import (
     CLIENT_TYPES,
@@ -29,6 +36,7 @@ from holobazaar.stream.protocol import (
     Reaction,
     client_message_adapter,
 )
+from holobazaar.stream.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +115,13 @@ class ProtocolError(Exception):
 
 
 class Connection:
-    """Implements the hub's Subscriber: `send_frame` never blocks."""
+    """Implements the hub's Subscriber (`send_frame` never blocks), and its Follower when
+    the server gives raw transport access."""
 
-    def __init__(self, websocket: WebSocket, hub: Hub, limits: StreamLimits,
+    raw_frames = False  # set per connection: True on the fast path (hub.follows)
+    raw: StreamWebSocketProtocol | None = None
+
+    def __init__(self, websocket: WebSocket | None, hub: Hub, limits: StreamLimits,
                  metrics: dict[str, int] | None = None,
                  auth: ChannelAuth | None = None,
                  reactions: ReactionSink | None = None) -> None:
@@ -123,19 +135,51 @@ class Connection:
         self.session = secrets.token_hex(8)
         self.channels: set[str] = set()
         self.greeted = False
-        self._queue: deque[str] = deque()
+        # The fallback path's queue and writer signals (none on the fast path).
+        self._queue: deque[str] | list[str] = []  # a deque once the fallback path runs
         self._queued_bytes = 0
-        self._wakeup = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._wakeup: asyncio.Event | None = None
+        self._closed: asyncio.Event | None = None
         self._closing: tuple[int, str] | None = None
         self._bucket = TokenBucket(limits.rate, limits.burst)
         self._reaction_bucket = TokenBucket(limits.reaction_rate, limits.reaction_burst)
-        self._errors: deque[float] = deque()
+        self._errors: list[float] = []  # times of recent bad frames (at most max_errors)
+        self.wbits = 0
+        self.limit = limits.send_buffer_bytes
+        self._busy: asyncio.Task | None = None  # direct mode: a hello being handled
+        self._inbox: list[dict] = []  # direct mode: frames waiting for that hello
+
+    # ---- Follower (the fast path) --------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        assert self.raw is not None
+        self.raw.write(data)
+
+    def writable(self) -> bool:
+        return self.raw is not None and self.raw.is_writable()
+
+    def buffered(self) -> int:
+        return self.raw.buffered() if self.raw is not None else 0
+
+    def overflow(self) -> None:
+        self._count("slow_disconnects")
+        self.close(CLOSE_TRY_AGAIN, "slow consumer: resume from your last offset")
+
+    def resume_writing(self) -> None:
+        """The transport drained (fastws): catch up on every channel in one go."""
+        if self._closing is None and self.channels:
+            self.hub.resume(self, list(self.channels))
 
     # ---- Subscriber ----------------------------------------------------------------
 
     def send_frame(self, frame: str) -> None:
         if self._closing is not None:
+            return
+        if self.raw is not None:
+            if self.raw.buffered() > self.limit:
+                self.overflow()
+                return
+            self.raw.write(Wire(frame.encode()).frame(self.wbits))
             return
         size = len(frame)
         if self._queued_bytes + size > self.limits.send_buffer_bytes and self._queue:
@@ -144,7 +188,8 @@ class Connection:
             return
         self._queue.append(frame)
         self._queued_bytes += size
-        self._wakeup.set()
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def send(self, message: dict) -> None:
         self.send_frame(encode(message))
@@ -155,22 +200,28 @@ class Connection:
         if self._closing is None:
             self._closing = (code, reason)
             self._leave_all()
+            if self.raw is not None:
+                self.raw.close(code, reason)
+                return
             if not flush:
                 self._queue.clear()
                 self._queued_bytes = 0
-            self._wakeup.set()
-            self._closed.set()
+            if self._wakeup is not None and self._closed is not None:
+                self._wakeup.set()
+                self._closed.set()
 
     # ---- lifecycle -----------------------------------------------------------------
 
     async def run(self) -> None:
+        assert self.websocket is not None  # run() serves an ASGI WebSocket
         await self.websocket.accept()
         self._count("connections_total")
-        self.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "session": self.session,
-                   "server_time": now_ms(), "limits": self.limits.announce()})
+        self._wakeup, self._closed = asyncio.Event(), asyncio.Event()
+        self._queue = deque()
+        self.send(self._welcome())
         writer = asyncio.create_task(self._writer(), name=f"ws-writer-{self.session}")
         reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.session}")
-        closed = asyncio.create_task(self._closed.wait())
+        closed = asyncio.create_task(self._closed.wait())  # type: ignore[union-attr]
         try:
             await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
             if self._closing is not None and not writer.done():
@@ -183,19 +234,74 @@ class Connection:
             await asyncio.gather(reader, writer, closed, return_exceptions=True)
             await self._close_socket()
 
+    def _welcome(self) -> dict:
+        return {"type": "welcome", "protocol": PROTOCOL_VERSION, "session": self.session,
+                "server_time": now_ms(), "limits": self.limits.announce()}
+
+    # ---- direct mode: callbacks from fastws, no task while idle ---------------------
+
+    def start_direct(self, raw: StreamWebSocketProtocol) -> None:
+        """Serve a connection fastws accepted itself: messages arrive as callbacks; only a
+        `hello` (which may wait for auth and history) runs as a short task, and frames
+        that arrive meanwhile wait for it, in order."""
+        self.raw, self.raw_frames, self.wbits = raw, True, raw.wbits
+        raw.listener = self
+        self._count("connections_total")
+        self.send(self._welcome())
+
+    def on_message(self, message: dict) -> None:
+        if self._closing is not None:
+            return
+        if self._busy is not None:
+            self._inbox.append(message)
+            if self.raw is not None:
+                self.raw.transport.pause_reading()  # one hello at a time, in order
+            return
+        try:
+            msg = self._parse(message)
+            if isinstance(msg, Hello):
+                self._busy = asyncio.get_running_loop().create_task(self._run_hello(msg))
+            else:
+                self._dispatch(msg)
+        except ProtocolError as exc:
+            self._error(exc)
+
+    async def _run_hello(self, msg: Hello) -> None:
+        try:
+            await self._hello(msg)
+        except ProtocolError as exc:
+            self._error(exc)
+        finally:
+            self._busy = None
+        if self.raw is not None and self._closing is None:
+            self.raw.transport.resume_reading()
+        while self._inbox and self._busy is None and self._closing is None:
+            self.on_message(self._inbox.pop(0))
+
+    def on_lost(self) -> None:
+        if self._closing is None:
+            self._closing = (CLOSE_NORMAL, "")
+        self._leave_all()
+        self._inbox.clear()
+        if self._busy is not None:
+            self._busy.cancel()
+
     async def _close_socket(self) -> None:
         code, reason = self._closing or (CLOSE_NORMAL, "")
-        if self.websocket.application_state == WebSocketState.CONNECTED:
+        if self.websocket is not None and (
+                self.websocket.application_state == WebSocketState.CONNECTED):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)
 
     async def _writer(self) -> None:
         ws = self.websocket
+        wakeup = self._wakeup
+        assert wakeup is not None
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            await wakeup.wait()
+            wakeup.clear()
             while self._queue:
-                frame = self._queue.popleft()
+                frame = self._queue.popleft()  # type: ignore[union-attr]
                 self._queued_bytes -= len(frame)
                 await ws.send_text(frame)
             if self._closing is not None:
@@ -218,6 +324,14 @@ class Connection:
     # ---- client messages -----------------------------------------------------------
 
     async def _handle_raw(self, message: dict) -> None:
+        msg = self._parse(message)
+        if isinstance(msg, Hello):
+            await self._hello(msg)
+        else:
+            self._dispatch(msg)
+
+    def _parse(self, message: dict) -> Any:
+        """A client frame, checked (size, rate, JSON, schema, hello first)."""
         text = message.get("text")
         if text is None:
             raise ProtocolError("binary_not_supported", "send JSON text frames")
@@ -246,9 +360,11 @@ class Connection:
             raise ProtocolError("invalid_message", f"{kind}: {where}: {first['msg']}") from None
         if not self.greeted and not isinstance(msg, Hello):
             raise ProtocolError("hello_required", "send hello first")
-        if isinstance(msg, Hello):
-            await self._hello(msg)
-        elif isinstance(msg, Ping):
+        return msg
+
+    def _dispatch(self, msg: Any) -> None:
+        """Every message but hello: handled at once, on the event loop."""
+        if isinstance(msg, Ping):
             self.send({"type": "pong", "t0": msg.t0, "server_time": now_ms()})
         elif isinstance(msg, Heartbeat):
             self._heartbeat(msg)
@@ -375,8 +491,7 @@ class Connection:
         self.send(body)
         now = time.monotonic()
         self._errors.append(now)
-        while self._errors and self._errors[0] < now - self.limits.error_window:
-            self._errors.popleft()
+        self._errors = [t for t in self._errors if t >= now - self.limits.error_window]
         if len(self._errors) >= self.limits.max_errors:
             self._count("policy_closes")
             self.close(CLOSE_POLICY, "too many bad frames", flush=True)

@@ -154,6 +154,10 @@ class Patch(Message):
     channel: ChannelName
     epoch: str
     offset: int
+    from_: int | None = Field(
+        None, alias="from",
+        description="Present on a coalesced patch (changes merged while the client was "
+        "behind): the offset of the state it applies to. Absent: offset - 1.")
     ops: list[PatchOp]
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, WebSocket
+from starlette.applications import Starlette
 
 from holobazaar.stream.connection import Connection
+from holobazaar.stream.fastws import DIRECT, StreamWebSocketProtocol
 from holobazaar.stream.protocol import protocol_json_schema
 
 router = APIRouter()
@@ -12,10 +16,26 @@ router = APIRouter()
 
 @router.websocket("/ws")
 async def stream(websocket: WebSocket) -> None:
+    """`/ws` under any ASGI server; `holobazaar serve` serves it through `direct`."""
     state = websocket.app.state
     await Connection(websocket, state.hub, state.stream_limits, state.stream_metrics,
                      auth=getattr(state, "stream_auth", None),
                      reactions=getattr(state, "reaction_sink", None)).run()
+
+
+def direct(app: Starlette) -> dict[str, Callable[[StreamWebSocketProtocol], Connection]]:
+    """Lifespan state for fastws: `/ws` served with callbacks (no ASGI task, no Starlette
+    objects per connection), the same Connection and hooks as the route above."""
+
+    def accept(raw: StreamWebSocketProtocol) -> Connection:
+        state = app.state
+        connection = Connection(None, state.hub, state.stream_limits, state.stream_metrics,
+                                auth=getattr(state, "stream_auth", None),
+                                reactions=getattr(state, "reaction_sink", None))
+        connection.start_direct(raw)
+        return connection
+
+    return {DIRECT: {"/ws": accept}}
 
 
 @router.get("/api/v1/schema/protocol", tags=["stream"])

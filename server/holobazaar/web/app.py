@@ -41,6 +41,7 @@ from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
+from holobazaar.stream import routes as stream_routes
 from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
@@ -167,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict]:
         url = settings.resolved_database_url
         await run_in_threadpool(db.upgrade, url)
         engine = db.make_engine(url, settings.db_pool_size, settings.db_max_overflow)
@@ -227,7 +228,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster.singleton("pull-feeds", lambda: poller.run(stop))
         background: list[asyncio.Task] = []
         try:
-            yield
+            # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
+            yield stream_routes.direct(app)
         finally:
             stop.set()
             for task in background:
