@@ -1,7 +1,14 @@
 """The pulse runtime: takes reactions from the stream (the connection's `reactions` hook),
 counts them in memory, publishes the k-anonymous picture on `market/<m>/pulse` at most
 once per publish interval, and writes raw events and closed minutes to the database in
-batches (never one write per tap)."""
+batches (never one write per tap).
+
+Two roles (docs/pulse.md, "Several nodes"): every node *accepts* its clients' reactions
+(validation, salted device hash, per-device limit, held notes) and hands each event to its
+transport; one node *aggregates* (`leading`): it counts the events of all nodes, publishes
+the channel, writes raw events and minutes, and drives the `pulse.*` bindings. With one
+node (in-process broker) the transport hands events straight to this process's aggregator;
+with Redis, the aggregator is the holder of the `pulse-aggregator` lease (`lead`)."""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -20,8 +28,9 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.pulse import store
-from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell
+from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell, day_bounds
 from holobazaar.pulse.sanitize import sanitize_feedback
+from holobazaar.pulse.transport import Event, LocalTransport, Transport
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.protocol import Dwell, Reaction
@@ -81,6 +90,8 @@ class DeviceLimiter:
 
     def take(self, device: str, now: float) -> bool:
         tokens, stamp = self.buckets.get(device, (self.burst, now))
+        # max(): events from other nodes may arrive a moment out of order.
+        now = max(now, stamp)
         tokens = min(self.burst, tokens + (now - stamp) * self.rate)
         if tokens < 1.0:
             self.buckets[device] = (tokens, now)
@@ -96,13 +107,24 @@ class DeviceLimiter:
 class PulseService:
     def __init__(self, engine: Engine, hub: Hub, scenes: SceneService,
                  settings: PulseSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 transport: Transport | None = None) -> None:
         self.engine, self.hub, self.scenes = engine, hub, scenes
         self.settings = settings or PulseSettings()
         self.clock = clock
+        self.transport = transport or LocalTransport()
         self.markets: dict[str, MarketPulse] = {}
         self.stats: Counter[str] = Counter()
+        # CPU seconds (this thread) of pulse's own work: accept, aggregate, publish, flush.
+        self.cpu: Counter[str] = Counter()
         self.devices = DeviceLimiter(self.settings.device_rate, self.settings.device_burst)
+        # The aggregator's limiter over the events of every node: the per-device limit
+        # across the cluster (a device tapping through two nodes gets one budget).
+        self.cluster_devices = DeviceLimiter(self.settings.device_rate,
+                                             self.settings.device_burst)
+        self.leading = False
+        self.terms = 0  # times this node became the aggregator
+        self._cursor: str | None = None
         self.listeners: list[Callable[[str], None]] = []  # called after each publish
         self.cue_sources: list[CueSource] = []
         self.recipe_catalog: RecipeCatalog | None = None
@@ -117,9 +139,15 @@ class PulseService:
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start accepting. With one node, aggregate here too; with Redis the app runs
+        `lead` under the cluster's `pulse-aggregator` lease."""
         await self._rotate_salt(self.clock())
-        await self._replay()
-        await self.publish()
+        self.transport.sink = self.ingest
+        await self.transport.start()
+        if not self.transport.distributed:
+            await self._take_over()
+            self.leading = True
+            await self.publish()
         self._task = asyncio.create_task(self._run(), name="pulse")
 
     async def close(self) -> None:
@@ -127,19 +155,55 @@ class PulseService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.transport.close()
         await self.flush(everything=True)
+        self.leading = False
+
+    async def lead(self) -> None:
+        """The aggregator's duty (Redis): rebuild from the database, then count every
+        node's events from the stream until the lease is lost or the node stops."""
+        try:
+            await self._take_over()
+            self.leading = True
+            await self.publish()
+            async for cursor, events in self.transport.consume(self._cursor):
+                started = time.thread_time()
+                for event in events:
+                    self.ingest(event)
+                self._cursor = cursor
+                self.cpu["aggregate"] += time.thread_time() - started
+        finally:
+            if self.leading:
+                # Not flushed: the next aggregator reads these from the database and the
+                # stream after the stored cursor (flushing now could count them twice).
+                self.leading = False
+                self._events = []
+                for pulse in self.markets.values():
+                    pulse.minutes.clear()
 
     async def _run(self) -> None:
         last_flush = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.publish_interval)
             try:
-                await self.publish()
+                if self.leading:
+                    await self.publish()
+                else:
+                    await self._follow()
+                    self.devices.prune(self.clock())
                 if time.monotonic() - last_flush >= self.settings.flush_interval:
                     last_flush = time.monotonic()
                     await self.flush()
             except Exception:  # pulse must never take the stream down
                 log.exception("pulse publish/flush failed")
+
+    async def _follow(self) -> None:
+        """Not the aggregator: open the pulse channels this node's clients may join (the
+        aggregator's state, or an empty picture until it has published)."""
+        content = self.scenes.content
+        for market in content.markets if content else ():
+            if not self.hub.has_channel(pulse_channel(market)):
+                await self.hub.open(pulse_channel(market), self._computed(market, False))
 
     async def _rotate_salt(self, now: float) -> bytes:
         day = datetime.fromtimestamp(now, UTC).date().isoformat()
@@ -147,19 +211,51 @@ class PulseService:
             self._salt = (day, await run_in_threadpool(store.day_salt, self.engine, day))
         return self._salt[1]
 
-    async def _replay(self) -> None:
-        """Rebuild today's windows from the raw events still kept (after a restart)."""
+    async def _take_over(self) -> None:
+        """Become the aggregator: rebuild today's windows from the database (raw events
+        within retention, stored minutes before them) and take the transport's cursor."""
+        cursor = await self.transport.cursor()
         now = self.clock()
-        since = datetime.fromtimestamp(now - self.settings.retention, UTC)
-        for event in await run_in_threadpool(store.events_since, self.engine, since):
+        # Whole minutes only: raw events of the minute retention cuts into may be pruned.
+        cutoff = math.ceil((now - self.settings.retention) / 60) * 60
+        since = datetime.fromtimestamp(cutoff, UTC)
+        content = self.scenes.content
+        markets = list(content.markets) if content else []
+
+        def read() -> tuple[list, set, dict]:
+            events = store.events_since(self.engine, since)
+            stored = store.stored_minutes(self.engine, since)
+            older = {}
+            for market in markets:
+                pulse = self.market_pulse(market)
+                start, _ = day_bounds(pulse.local_day(now), pulse.tz)
+                if start < since:
+                    older[market] = store.minutes(self.engine, market, start, since, 0)
+            return events, stored, older
+
+        self.markets.clear()
+        self._slow.clear()
+        self._events = []
+        self.cluster_devices = DeviceLimiter(self.settings.device_rate,
+                                             self.settings.device_burst)
+        events, stored, older = await run_in_threadpool(read)
+        for market, rows in older.items():
+            pulse = self.market_pulse(market)
+            for row in rows:
+                pulse.add_history(now, row.scope, row.scope_id, store.row_counts(row),
+                                  row.devices)
+        for event in events:
             at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
             pulse = self.market_pulse(event.market)
             if pulse.local_day(at.timestamp()) == pulse.local_day(now):
                 pulse.add(at.timestamp(), event.device, event.display, event.zone,
                           event.kind, event.dwell, event.recipe)
-        # Those minutes are stored already (or merged if the server stopped mid-minute).
-        for pulse in self.markets.values():
-            pulse.minutes.clear()
+        # Minutes already stored stay stored; the others (the minute the previous
+        # aggregator died in) are written when they close.
+        for market, pulse in self.markets.items():
+            pulse.drop_minutes({(t, s, i) for m, t, s, i in stored if m == market})
+        self._cursor = cursor
+        self.terms += 1
 
     def market_pulse(self, market: str) -> MarketPulse:
         pulse = self.markets.get(market)
@@ -191,11 +287,13 @@ class PulseService:
     # ---- the stream's hook -----------------------------------------------------------
 
     def accept(self, message: Reaction | Dwell) -> tuple[str, str] | None:
-        """Count a reaction or dwell report, or say why not (the connection has already
-        checked that the visitor joined this display's channel)."""
+        """Take a reaction or dwell report for counting, or say why not (the connection has
+        already checked that the visitor joined this display's channel)."""
+        started = time.thread_time()
         refusal = self._accept(message)
         if refusal is not None:
             self.stats[f"refused_{refusal[0]}"] += 1
+        self.cpu["accept"] += time.thread_time() - started
         return refusal
 
     def _accept(self, message: Reaction | Dwell) -> tuple[str, str] | None:
@@ -230,15 +328,12 @@ class PulseService:
         if not self.devices.take(device, now):
             return ("rate_limited", "this device is reacting too fast; try again in a moment")
         recipe = message.recipe if isinstance(message, Reaction) else None
-        self.market_pulse(message.market).add(now, device, display.id, display.zone, kind,
-                                              dwell, recipe)
         self.stats[f"accepted_{kind}"] += 1
         if recipe is not None:
             self.stats["accepted_recipe"] += 1
-        at = datetime.fromtimestamp(now, UTC)
-        self._events.append({"market": message.market, "display": display.id,
+        self.transport.send({"market": message.market, "display": display.id,
                              "zone": display.zone, "kind": kind, "dwell": dwell,
-                             "recipe": recipe, "device": device, "at": at})
+                             "recipe": recipe, "device": device, "at": now})
         if isinstance(message, Reaction) and message.text and message.text.strip():
             text, flags = sanitize_feedback(message.text)
             if text:
@@ -247,14 +342,51 @@ class PulseService:
                     self.stats["feedback_sanitized"] += 1
                 self._feedback.append({"market": message.market, "display": display.id,
                                        "kind": kind, "text": text, "flags": "; ".join(flags),
-                                       "status": "held", "created_at": at})
+                                       "status": "held",
+                                       "created_at": datetime.fromtimestamp(now, UTC)})
         return None
+
+    def ingest(self, event: Event) -> None:
+        """The aggregator counts one accepted event (from any node)."""
+        try:
+            at, device = float(event["at"]), str(event["device"])
+            market, kind = str(event["market"]), str(event["kind"])
+            display, zone = str(event["display"]), str(event["zone"])
+            dwell, recipe = event.get("dwell"), event.get("recipe")
+            if kind != "dwell" and kind not in KINDS:
+                raise ValueError(kind)
+        except (KeyError, TypeError, ValueError):
+            self.stats["malformed_event"] += 1
+            return
+        if self.transport.distributed and not self.cluster_devices.take(device, at):
+            # Over the device's budget across nodes (each node saw less than its limit).
+            self.stats["cluster_rate_limited"] += 1
+            return
+        try:
+            self.market_pulse(market).add(at, device, display, zone, kind, dwell, recipe)
+        except KeyError:  # a dwell value that is not a bucket (a node of another version)
+            self.stats["malformed_event"] += 1
+            return
+        self.stats["aggregated"] += 1
+        self._events.append({"market": market, "display": display, "zone": zone,
+                             "kind": kind, "dwell": dwell, "recipe": recipe, "device": device,
+                             "at": datetime.fromtimestamp(at, UTC)})
 
     # ---- publishing and storing --------------------------------------------------------
 
     def state(self, market: str, live: bool = False) -> dict:
         """The k-anonymous picture. `live`: as on the channel, where the slow windows are
-        refreshed every `slow_interval` seconds; otherwise everything is current."""
+        refreshed every `slow_interval` seconds; otherwise everything is current. On a node
+        that is not the aggregator: the channel's state (what the aggregator published)."""
+        if self.transport.distributed and not self.leading:
+            channel = pulse_channel(market)
+            if self.hub.has_channel(channel):
+                state = self.hub.snapshot(channel)[2]
+                if state.get("windows"):
+                    return state
+        return self._computed(market, live)
+
+    def _computed(self, market: str, live: bool) -> dict:
         pulse = self.market_pulse(market)
         now, k = self.clock(), self.settings.k
         if live:
@@ -273,29 +405,45 @@ class PulseService:
         content = self.scenes.content
         if content is None:
             return
+        started = time.thread_time()
         for market in content.markets:
-            state = self.state(market, live=True)
+            state = self._computed(market, live=True)
             if await self.hub.publish(pulse_channel(market), state) is not None:
                 self.stats["published"] += 1
             for listener in self.listeners:
                 listener(market)
-        self.devices.prune(self.clock())
+        now = self.clock()
+        self.devices.prune(now)
+        self.cluster_devices.prune(now)
+        self.cpu["publish"] += time.thread_time() - started
 
     async def flush(self, everything: bool = False) -> None:
-        """Write buffered raw events, held feedback and closed minutes; prune old events."""
+        """Write held feedback (every node) and, on the aggregator, buffered raw events and
+        closed minutes (all of them with `everything`, at shutdown); prune old events; then
+        move the transport's cursor past what was written."""
         async with self._flush_lock:
-            events, self._events = self._events, []
+            started = time.thread_time()
             held, self._feedback = self._feedback, []
+            leading = self.leading
+            events, closed, cursor = [], {}, self._cursor
             now = self.clock()
-            closed = {m: p.closed_minutes(now, everything) for m, p in self.markets.items()}
+            if leading:
+                events, self._events = self._events, []
+                closed = {m: p.closed_minutes(now, everything) for m, p in self.markets.items()}
             before = datetime.fromtimestamp(now - self.settings.retention, UTC)
 
             def write() -> None:
-                store.add_events(self.engine, events)
+                begun = time.thread_time()
                 store.hold_feedback(self.engine, held)
-                for market, rows in closed.items():
-                    if rows:
-                        store.add_minutes(self.engine, market, rows)
-                store.prune_events(self.engine, before)
+                if leading:
+                    store.add_events(self.engine, events)
+                    for market, rows in closed.items():
+                        if rows:
+                            store.add_minutes(self.engine, market, rows)
+                    store.prune_events(self.engine, before)
+                self.cpu["write"] += time.thread_time() - begun
 
+            self.cpu["flush"] += time.thread_time() - started
             await run_in_threadpool(write)
+            if leading:
+                await self.transport.save_cursor(cursor)
