@@ -148,6 +148,8 @@ class PulseService:
             await self._take_over()
             self.leading = True
             await self.publish()
+        else:
+            await self._follow()  # clients may join the channel before the lease is held
         self._task = asyncio.create_task(self._run(), name="pulse")
 
     async def close(self) -> None:
