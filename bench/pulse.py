@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
 import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -205,86 +205,260 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
           f"{len(scope.day_devices)}, device buckets {len(service.devices.buckets)}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# ---- the main run: real WebSocket clients from separate load-generator processes -------
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def bursty_rate(elapsed: float, mean: float) -> float:
+    """Every 30 s a 5-second rush at 3x the mean, 0.6x otherwise (the mean stays `mean`)."""
+    return mean * (3.0 if elapsed % 30 < 5 else 0.6)
 
 
-async def over_protocol(clients: int, rate: float, seconds: float) -> None:
-    import httpx
+async def generate(url: str, clients: int, displays: list[str], seconds: float,
+                   rate: float) -> None:
+    """A load generator (a process of its own): `clients` WebSocket clients, each one
+    device joined to one display, reacting `rate`/s in total (bursty). Prints "ready" when
+    connected, starts on a "go" line on stdin, prints its figures as JSON at the end."""
     import websockets
 
-    port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="pulse-bench-srv-"))
-    holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
-    server = subprocess.Popen(
-        [holobazaar, "serve", "--port", str(port), "--data-dir", str(data), "--content",
-         str(REPO), "--no-watch", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "HOLOBAZAAR_PULSE_RATE": "5", "HOLOBAZAAR_PULSE_BURST": "10"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit("server did not start")
-            await asyncio.sleep(0.1)
-        displays = sorted(httpx.get(f"{base}/api/v1/markets/{MARKET}").json()
-                          .get("displays", {}) or ["zonneveld-greens"])
-        sockets = []
-        for i in range(clients):
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws", max_size=None)
-            await ws.recv()
-            display = displays[i % len(displays)]
+    raise_nofile()
+    gate = asyncio.Semaphore(100)
+    errors: dict[str, int] = {}
+    frames = [0]
+
+    async def connect(i: int):
+        display = displays[i % len(displays)]
+        async with gate:
+            # No permessage-deflate: 10,000 zlib contexts would dominate the server's memory.
+            ws = await websockets.connect(url, max_size=None, compression=None,
+                                          open_timeout=120, ping_interval=None)
+            await ws.recv()  # welcome
             await ws.send(json.dumps({"type": "hello", "protocol": 1, "subscribe": [
                 {"channel": f"market/{MARKET}/display/{display}"}]}))
-            await ws.recv()
-            sockets.append((ws, display))
+            await ws.recv()  # snapshot
+        return ws, display, secrets.token_urlsafe(16)
 
-        async def drain(ws) -> None:
-            with contextlib.suppress(websockets.ConnectionClosed):
-                async for _ in ws:
-                    pass
+    async def drain(ws) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                frames[0] += 1
+                if '"error"' in raw:
+                    code = json.loads(raw).get("code", "?")
+                    errors[code] = errors.get(code, 0) + 1
 
-        drains = [asyncio.create_task(drain(ws)) for ws, _ in sockets]
-        per_client = rate / clients
-        cpu0, started = proc_cpu(server.pid), time.monotonic()
-
-        async def tapper(ws, display) -> None:
-            device = secrets.token_urlsafe(16)
-            while time.monotonic() - started < seconds:
-                await asyncio.sleep(random.expovariate(per_client))
-                await ws.send(json.dumps({"type": "reaction", "market": MARKET,
-                                          "display": display, "kind": random.choice(KINDS),
-                                          "device": device}))
-
-        await asyncio.gather(*(tapper(ws, d) for ws, d in sockets))
-        wall = time.monotonic() - started
-        cpu = proc_cpu(server.pid) - cpu0
-        metrics = httpx.get(f"{base}/metrics").text
-        accepted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                       if line.startswith('holobazaar_pulse_total{event="accepted_'))
-        print(f"protocol: {clients} WebSocket clients, {rate:.0f} reactions/s for {wall:.0f} s:"
-              f" server accepted {accepted:.0f} ({accepted / wall:.0f}/s), server CPU "
-              f"{100 * cpu / wall:.1f}% of one core (parsing, validation, pulse, uvicorn)")
-        for ws, _ in sockets:
+    conns = await asyncio.gather(*(connect(i) for i in range(clients)))
+    readers = [asyncio.create_task(drain(ws)) for ws, _, _ in conns]
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    usage0, started = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    sent, debt, last, tick = 0, 0.0, 0.0, 0.01
+    while (elapsed := time.monotonic() - started) < seconds:
+        debt += bursty_rate(elapsed, rate) * (elapsed - last)
+        last = elapsed
+        n, debt = int(debt), debt - int(debt)
+        for _ in range(n):
+            ws, display, device = random.choice(conns)
+            await ws.send(json.dumps({"type": "reaction", "market": MARKET, "display": display,
+                                      "kind": random.choice(KINDS), "device": device}))
+        sent += n
+        await asyncio.sleep(max(0.0, started + (int(elapsed / tick) + 1) * tick
+                                - time.monotonic()))
+    wall = time.monotonic() - started
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    await asyncio.sleep(1.0)  # the last answers
+    closed = sum(ws.close_code is not None for ws, _, _ in conns)
+    print(json.dumps({"sent": sent, "wall": wall, "cpu": cpu, "errors": errors,
+                      "frames": frames[0], "closed_by_server": closed}), flush=True)
+    for task in readers:
+        task.cancel()
+    for ws, _, _ in conns:
+        with contextlib.suppress(Exception):
             await ws.close()
-        for task in drains:
-            task.cancel()
+
+
+def pulse_metrics(url: str) -> tuple[dict[str, float], dict[str, float], bool]:
+    """(pulse CPU seconds by part, pulse event counters, aggregating) from /metrics."""
+    import httpx
+
+    cpu: dict[str, float] = {}
+    events: dict[str, float] = {}
+    leading = False
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith("holobazaar_pulse_cpu_seconds_total{"):
+            cpu[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("holobazaar_pulse_total{"):
+            events[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("holobazaar_pulse_aggregating "):
+            leading = float(line.rsplit(" ", 1)[1]) == 1
+    return cpu, events, leading
+
+
+@contextlib.contextmanager
+def servers(count: int, redis_url: str | None, postgres_url: str | None):
+    """`count` server processes: one on SQLite with the in-process broker, or several on a
+    private PostgreSQL database and Redis prefix (bench/scaleout.py's helpers)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fanout import free_port as fanout_free_port
+    from fanout import start_server, wait_ready
+    from scaleout import delete_prefix, private_database, start_nodes
+
+    tmp = Path(tempfile.mkdtemp(prefix="pulse-bench-srv-"))
+    started: list[tuple[subprocess.Popen, str]] = []
+    try:
+        if count == 1:
+            port = fanout_free_port()
+            started = [(start_server(port, tmp), f"http://127.0.0.1:{port}")]
+            wait_ready(started[0][1], 60)
+            yield started
+            return
+        if not (redis_url and postgres_url):
+            raise SystemExit("--nodes 2 needs --redis-url and --postgres-url (or "
+                             "HOLOBAZAAR_TEST_REDIS_URL / HOLOBAZAAR_TEST_POSTGRES_URL)")
+        prefix = f"hbbench:pulse:{secrets.token_hex(4)}:"
+        with private_database(postgres_url) as database_url:
+            try:
+                started = start_nodes(count, tmp, database_url, redis_url, prefix)
+                yield started
+            finally:
+                for process, _ in started:
+                    process.terminate()
+                    process.wait(30)
+                started = []
+                delete_prefix(redis_url, prefix)
     finally:
-        server.terminate()
-        server.wait(10)
-        shutil.rmtree(data, ignore_errors=True)
+        for process, _ in started:
+            process.terminate()
+            process.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def watch_pulse(url: str, times: list[float], stop: asyncio.Event) -> None:
+    """One more client, on the pulse channel: when its frames arrive."""
+    import websockets
+
+    async with websockets.connect(url.replace("http", "ws", 1) + "/ws", max_size=None) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "hello", "protocol": 1, "subscribe": [
+            {"channel": f"market/{MARKET}/pulse"}]}))
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                raw = await asyncio.wait_for(ws.recv(), 0.5)
+                if '"patch"' in raw[:40]:
+                    times.append(time.monotonic())
+
+
+def proc_rss(pid: int) -> float:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fanout import proc_rss_mb
+
+    return proc_rss_mb(pid)
+
+
+async def over_protocol(args: argparse.Namespace) -> None:
+    import httpx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fanout import proc_cpu_seconds
+
+    raise_nofile()
+    with servers(args.nodes, args.redis_url, args.postgres_url) as nodes:
+        urls = [url for _, url in nodes]
+        displays = sorted(d["id"] for d in httpx.get(
+            f"{urls[0]}/api/v1/markets/{MARKET}/displays").json())
+        rate = args.devices / args.mean_interval
+        print(f"protocol: {args.devices} WebSocket clients on {len(urls)} node(s), "
+              f"{args.generators} load-generator process(es), mean {rate:.0f} reactions/s "
+              f"(bursts 3x every 30 s), {args.seconds:.0f} s")
+        gens = []
+        per = args.devices // args.generators
+        t0 = time.monotonic()
+        for g in range(args.generators):
+            url = urls[g % len(urls)].replace("http", "ws", 1) + "/ws"
+            gens.append(await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--generate", url, "--devices", str(per),
+                "--displays", ",".join(displays), "--seconds", str(args.seconds),
+                "--rate", str(rate / args.generators),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+        for gen in gens:
+            assert gen.stdout is not None
+            line = await asyncio.wait_for(gen.stdout.readline(), 600)
+            if line.strip() != b"ready":
+                raise SystemExit(f"a load generator failed: {line!r}")
+        pids = [p.pid for p, _ in nodes]
+        print(f"  {args.devices} clients connected in {time.monotonic() - t0:.0f} s; server RSS "
+              + ", ".join(f"{proc_rss(pid):.0f} MB" for pid in pids))
+        frames: list[float] = []
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_pulse(urls[-1], frames, stop))
+        before = [pulse_metrics(url) for url in urls]
+        cpu0 = [proc_cpu_seconds(pid) for pid in pids]
+        started = time.monotonic()
+        for gen in gens:
+            assert gen.stdin is not None
+            gen.stdin.write(b"go\n")
+            await gen.stdin.drain()
+        samples: list[tuple[float, list[float]]] = []
+        results = [asyncio.create_task(gen.stdout.readline()) for gen in gens]  # type: ignore[union-attr]
+        while not all(r.done() for r in results):
+            samples.append((time.monotonic() - started, [proc_rss(pid) for pid in pids]))
+            await asyncio.wait(results, timeout=args.sample_every)
+        wall = time.monotonic() - started
+        cpu = [proc_cpu_seconds(pid) - c for pid, c in zip(pids, cpu0, strict=True)]
+        after = [pulse_metrics(url) for url in urls]
+        stop.set()
+        await watcher
+        loads = [json.loads(r.result()) for r in results]
+        for gen in gens:
+            await gen.wait()
+
+    sent = sum(r["sent"] for r in loads)
+    errors: dict[str, int] = {}
+    for r in loads:
+        for code, n in r["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    accepted = sum(sum(v for k, v in a[1].items() if k.startswith("accepted_")) -
+                   sum(v for k, v in b[1].items() if k.startswith("accepted_"))
+                   for a, b in zip(after, before, strict=True))
+    print(f"  sent {sent} reactions ({sent / wall:.0f}/s), server accepted {accepted:.0f}, "
+          f"errors to clients {errors or 'none'}, connections closed by the server "
+          f"{sum(r['closed_by_server'] for r in loads)}")
+    parts: dict[str, float] = {}
+    for a, b in zip(after, before, strict=True):
+        for part, value in a[0].items():
+            parts[part] = parts.get(part, 0.0) + value - b[0].get(part, 0.0)
+    pulse_cpu = sum(parts.values())
+    print(f"  pulse CPU: {pulse_cpu:.2f} s in {wall:.0f} s = {100 * pulse_cpu / wall:.1f}% of "
+          "one core (" + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(parts.items())) + ")")
+    for n, (pid_cpu, (_, _, leading)) in enumerate(zip(cpu, after, strict=True)):
+        print(f"  node {n}{' (aggregator)' if leading else ''}: whole process "
+              f"{100 * pid_cpu / wall:.1f}% of one core (WebSocket I/O, parsing, validation, "
+              "pulse, hub)")
+    gen_cpu = [r["cpu"] / r["wall"] for r in loads]
+    print("  load generators: " + ", ".join(f"{100 * c:.0f}%" for c in gen_cpu)
+          + " of one core each")
+    print("  server RSS over time (s: MB per node): "
+          + ", ".join(f"{t:.0f}: {'/'.join(f'{m:.0f}' for m in ms)}" for t, ms in samples))
+    settled = [(t, ms) for t, ms in samples if t >= min(60.0, wall / 2)]
+    if len(settled) > 1:
+        for n in range(len(pids)):
+            values = [ms[n] for _, ms in settled]
+            print(f"  node {n} RSS after warm-up: min {min(values):.0f} MB, max "
+                  f"{max(values):.0f} MB, end - first {values[-1] - values[0]:+.1f} MB")
+    per_second: dict[int, int] = {}
+    for t in frames:
+        per_second[int(t - started)] = per_second.get(int(t - started), 0) + 1
+    gaps = [b - a for a, b in itertools.pairwise(frames)]
+    published = sum(a[1].get("published", 0) - b[1].get("published", 0)
+                    for a, b in zip(after, before, strict=True))
+    print(f"  pulse channel: {published:.0f} updates published; a client received "
+          f"{len(frames)} frames in {wall:.0f} s, max "
+          f"{max(per_second.values(), default=0)} in any second, shortest gap "
+          f"{min(gaps, default=0):.3f} s")
 
 
 def main() -> None:
@@ -292,15 +466,29 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--mean-interval", type=float, default=10.0,
                         help="seconds between one device's reactions, on average")
-    parser.add_argument("--seconds", type=float, default=90.0)
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--protocol-rate", type=float, default=200.0)
-    parser.add_argument("--protocol-seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--nodes", type=int, default=1, choices=(1, 2, 3))
+    parser.add_argument("--generators", type=int, default=1,
+                        help="load-generator processes (split the clients)")
+    parser.add_argument("--sample-every", type=float, default=10.0,
+                        help="seconds between server RSS samples")
+    parser.add_argument("--redis-url", default=os.environ.get("HOLOBAZAAR_TEST_REDIS_URL"))
+    parser.add_argument("--postgres-url",
+                        default=os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL"))
+    parser.add_argument("--in-process", action="store_true",
+                        help="drive PulseService directly instead (no sockets)")
+    parser.add_argument("--generate", metavar="WS_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--displays", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    random.seed(1)
-    asyncio.run(in_process(args.devices, args.seconds, args.mean_interval))
-    if args.clients:
-        asyncio.run(over_protocol(args.clients, args.protocol_rate, args.protocol_seconds))
+    random.seed(1 if args.generate is None else None)
+    if args.generate:
+        asyncio.run(generate(args.generate, args.devices, args.displays.split(","),
+                             args.seconds, args.rate))
+    elif args.in_process:
+        asyncio.run(in_process(args.devices, args.seconds, args.mean_interval))
+    else:
+        asyncio.run(over_protocol(args))
 
 
 if __name__ == "__main__":

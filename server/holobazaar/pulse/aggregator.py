@@ -177,13 +177,18 @@ class MarketPulse:
             self.tz = ZoneInfo("UTC")
         self.scopes: dict[tuple[str, str], Scope] = {}
         self.day: date | None = None
+        self._day_span = (0.0, 0.0)  # self.day as timestamps [start, end)
         self.minutes: dict[tuple[int, str, str], _MinuteAcc] = {}
 
     def local_day(self, now: float) -> date:
         return datetime.fromtimestamp(now, self.tz).date()
 
     def _roll_day(self, now: float) -> None:
+        if self._day_span[0] <= now < self._day_span[1]:
+            return
         today = self.local_day(now)
+        start, end = day_bounds(today, self.tz)
+        self._day_span = (start.timestamp(), end.timestamp())
         if today != self.day:
             self.day = today
             for scope in self.scopes.values():

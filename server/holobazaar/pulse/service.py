@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import math
@@ -129,6 +128,7 @@ class PulseService:
         self.cue_sources: list[CueSource] = []
         self.recipe_catalog: RecipeCatalog | None = None
         self._salt: tuple[str, bytes] | None = None
+        self._salt_span = (0.0, 0.0)  # the salt's UTC day, as timestamps [start, end)
         self._events: list[dict] = []
         self._feedback: list[dict] = []
         self._task: asyncio.Task | None = None
@@ -184,20 +184,37 @@ class PulseService:
                     pulse.minutes.clear()
 
     async def _run(self) -> None:
-        last_flush = time.monotonic()
-        while True:
-            await asyncio.sleep(self.settings.publish_interval)
-            try:
-                if self.leading:
-                    await self.publish()
-                else:
-                    await self._follow()
-                    self.devices.prune(self.clock())
-                if time.monotonic() - last_flush >= self.settings.flush_interval:
+        last_flush = last_publish = time.monotonic()
+        flushing: asyncio.Task | None = None
+        try:
+            while True:
+                # Publishes start at least `publish_interval` apart, and a slow database
+                # write (its own task) does not hold the next one back.
+                await asyncio.sleep(max(0.0, last_publish + self.settings.publish_interval
+                                        - time.monotonic()))
+                last_publish = time.monotonic()
+                try:
+                    if self.leading:
+                        await self.publish()
+                    else:
+                        await self._follow()
+                        self.devices.prune(self.clock())
+                except Exception:  # pulse must never take the stream down
+                    log.exception("pulse publish failed")
+                if (time.monotonic() - last_flush >= self.settings.flush_interval
+                        and (flushing is None or flushing.done())):
                     last_flush = time.monotonic()
-                    await self.flush()
-            except Exception:  # pulse must never take the stream down
-                log.exception("pulse publish/flush failed")
+                    flushing = asyncio.create_task(self._flush_logged(), name="pulse-flush")
+        finally:
+            if flushing is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(flushing)
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("pulse flush failed")
 
     async def _follow(self) -> None:
         """Not the aggregator: open the pulse channels this node's clients may join (the
@@ -208,9 +225,12 @@ class PulseService:
                 await self.hub.open(pulse_channel(market), self._computed(market, False))
 
     async def _rotate_salt(self, now: float) -> bytes:
-        day = datetime.fromtimestamp(now, UTC).date().isoformat()
-        if self._salt is None or self._salt[0] != day:
-            self._salt = (day, await run_in_threadpool(store.day_salt, self.engine, day))
+        day = datetime.fromtimestamp(now, UTC).date()
+        if self._salt is None or self._salt[0] != day.isoformat():
+            self._salt = (day.isoformat(),
+                          await run_in_threadpool(store.day_salt, self.engine, day.isoformat()))
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+            self._salt_span = (start, start + 86400.0)
         return self._salt[1]
 
     async def _take_over(self) -> None:
@@ -318,15 +338,14 @@ class PulseService:
             if clamped:
                 self.stats["dwell_clamped"] += 1
         now = self.clock()
-        stale = self._salt is None or self._salt[0] != datetime.fromtimestamp(
-            now, UTC).date().isoformat()
+        stale = not self._salt_span[0] <= now < self._salt_span[1]
         if stale and (self._rotating is None or self._rotating.done()):
             # Midnight UTC passed: a new salt is made off the loop (once); until it is
             # there, the old one goes on for a moment.
             self._rotating = asyncio.get_running_loop().create_task(
                     self._rotate_salt(now))
         assert self._salt is not None
-        device = hmac.new(self._salt[1], message.device.encode(), hashlib.sha256).hexdigest()[:16]
+        device = hmac.digest(self._salt[1], message.device.encode(), "sha256")[:8].hex()
         if not self.devices.take(device, now):
             return ("rate_limited", "this device is reacting too fast; try again in a moment")
         recipe = message.recipe if isinstance(message, Reaction) else None
