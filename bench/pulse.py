@@ -1,20 +1,24 @@
 """Pulse benchmark: many devices reacting, bursty, and what aggregation costs.
 
-Part 1 (in-process, the default 10,000 devices reacting on average once every 10 s, i.e.
-about 1,000 reactions/s with bursts of 3x): the real PulseService (per-device limiter,
-salted hashing, sliding windows, k-anonymous view published through a real Hub every
-second, raw events and closed minutes written to SQLite every 5 s). Prints the CPU share of
-one core spent in pulse (accepting + publishing + flushing), resident memory over time,
-and the pulse channel's publish rate as its subscribers see it.
+Main run (default): 10,000 real WebSocket clients (one device each, spread over the
+market's displays) connected to a real `holobazaar serve` process, from a separate
+load-generator process (`--generators N` splits them), reacting on average once every
+10 s: about 1,000 reactions/s, with a 5-second rush at 3x every 30 s (0.6x otherwise).
+Prints the CPU of pulse's own work (accept, aggregate, publish, flush, database writes:
+the server's `holobazaar_pulse_cpu_seconds_total`) as a share of one core, the whole server
+process's CPU, the load generators' CPU, the server's RSS over the run (no growth expected
+after warm-up) and the pulse channel's frame rate as a client sees it (<= 1/s).
 
-Part 2 (--clients N, default 200): a real server process and N real WebSocket clients,
-each joined to a display channel and reacting with its own device ids, at --protocol-rate
-reactions/s in total; prints the server's CPU share and what it accepted.
+`--nodes 2`: two nodes on a private PostgreSQL database and Redis prefix (clients split
+between them; one aggregates). `--in-process`: drive PulseService directly (no sockets),
+with `--tracemalloc` to see where Python memory grows after warm-up.
 
-    python bench/pulse.py                         # 90 s in-process + 20 s over the protocol
-    python bench/pulse.py --seconds 600           # the 10-minute run
-    python bench/pulse.py --clients 0             # in-process part only
+    python bench/pulse.py                      # 60 s, 10,000 clients, one node
+    python bench/pulse.py --seconds 600        # the 10-minute run
+    python bench/pulse.py --nodes 2 --generators 2
+    python bench/pulse.py --in-process --tracemalloc --seconds 240
 
+The RLIMIT_NOFILE soft limit is raised to the hard limit (10,000 sockets on each side).
 A benchmark, not a test: it prints figures and stops by itself.
 """
 
@@ -57,7 +61,32 @@ class FrameClock:
         self.times.append(time.monotonic())
 
 
-async def in_process(devices: int, seconds: float, mean_interval: float) -> None:
+def traced_mb() -> float:
+    import tracemalloc
+
+    return tracemalloc.get_traced_memory()[0] / 1e6 if tracemalloc.is_tracing() else 0.0
+
+
+def malloc_arena_mb() -> tuple[float, float]:
+    """glibc's view (mallinfo2): bytes in use by malloc and bytes it holds from the OS."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        return 0.0, 0.0
+    info = libc.mallinfo2()
+    return info.uordblks / 1e6, (info.arena + info.hblkhd) / 1e6
+
+
+async def in_process(devices: int, seconds: float, mean_interval: float,
+                     trace: bool = False) -> None:
     from starlette.concurrency import run_in_threadpool
 
     from holobazaar import db
@@ -140,7 +169,14 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
         log = hub.broker._logs.get(pulse_channel(MARKET), ())  # type: ignore[attr-defined]
         return held, len(log)
 
+    import tracemalloc
+
+    if trace:
+        tracemalloc.start(8)
+    warm = min(60.0, seconds / 3)
+    first_snapshot = None
     samples: list[tuple[float, float, tuple[int, int]]] = [(0.0, rss_mb(), sizes())]
+    memory: list[tuple[float, float, float, float]] = []  # t, traced, malloc used, held
     next_sample = 10.0
     debt, last = 0.0, 0.0
     while (elapsed := time.monotonic() - started) < seconds:
@@ -159,10 +195,20 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
         busy["cpu"] += time.thread_time() - t
         if elapsed >= next_sample:
             samples.append((elapsed, rss_mb(), sizes()))
+            memory.append((elapsed, traced_mb(), *malloc_arena_mb()))
             next_sample += 10.0
+        if trace and first_snapshot is None and elapsed >= warm:
+            first_snapshot = tracemalloc.take_snapshot()
         await asyncio.sleep(max(0.0, started + (int(elapsed / tick) + 1) * tick
                                 - time.monotonic()))
     wall = time.monotonic() - started
+    if first_snapshot is not None:
+        growth = tracemalloc.take_snapshot().compare_to(first_snapshot, "lineno")
+        print(f"  tracemalloc: Python objects grew by {sum(s.size_diff for s in growth) / 1e6:+.2f}"
+              f" MB from {warm:.0f} s to the end; largest changes:")
+        for stat in growth[:12]:
+            print(f"    {stat.size_diff / 1e3:+9.1f} kB {stat.count_diff:+7d} blocks  "
+                  f"{stat.traceback[0]}")
     log = hub.broker._logs.get(pulse_channel(MARKET), ())  # type: ignore[attr-defined]
     if log:
         frames = [len(e.frame or "") for e in log]
@@ -192,6 +238,8 @@ async def in_process(devices: int, seconds: float, mean_interval: float) -> None
     print("  over time (s: RSS MB / entries held by pulse / hub history entries of the "
           "pulse channel, bounded by history_size):")
     print("    " + ", ".join(f"{t:.0f}: {m:.0f}/{h}/{n}" for t, m, (h, n) in samples))
+    print("  memory over time (s: traced Python MB / malloc in use MB / malloc held MB): "
+          + ", ".join(f"{t:.0f}: {a:.1f}/{b:.1f}/{c:.1f}" for t, a, b, c in memory))
     if len(samples) > 3:
         settled = [m for t, m, _ in samples if t >= min(60.0, seconds / 2)]
         print(f"  RSS after warm-up: min {min(settled):.1f} MB, max {max(settled):.1f} MB, "
@@ -218,11 +266,12 @@ def bursty_rate(elapsed: float, mean: float) -> float:
     return mean * (3.0 if elapsed % 30 < 5 else 0.6)
 
 
-async def generate(url: str, clients: int, displays: list[str], seconds: float,
+async def generate(urls: list[str], clients: int, displays: list[str], seconds: float,
                    rate: float) -> None:
-    """A load generator (a process of its own): `clients` WebSocket clients, each one
-    device joined to one display, reacting `rate`/s in total (bursty). Prints "ready" when
-    connected, starts on a "go" line on stdin, prints its figures as JSON at the end."""
+    """A load generator (a process of its own): `clients` WebSocket clients (spread over
+    the nodes' `urls`), each one device joined to one display, reacting `rate`/s in total
+    (bursty). Prints "ready" when connected, starts on a "go" line on stdin, prints its
+    figures as JSON at the end."""
     import websockets
 
     raise_nofile()
@@ -234,8 +283,9 @@ async def generate(url: str, clients: int, displays: list[str], seconds: float,
         display = displays[i % len(displays)]
         async with gate:
             # No permessage-deflate: 10,000 zlib contexts would dominate the server's memory.
-            ws = await websockets.connect(url, max_size=None, compression=None,
-                                          open_timeout=120, ping_interval=None)
+            ws = await websockets.connect(urls[i % len(urls)], max_size=None,
+                                          compression=None, open_timeout=120,
+                                          ping_interval=None)
             await ws.recv()  # welcome
             await ws.send(json.dumps({"type": "hello", "protocol": 1, "subscribe": [
                 {"channel": f"market/{MARKET}/display/{display}"}]}))
@@ -377,10 +427,10 @@ async def over_protocol(args: argparse.Namespace) -> None:
         gens = []
         per = args.devices // args.generators
         t0 = time.monotonic()
-        for g in range(args.generators):
-            url = urls[g % len(urls)].replace("http", "ws", 1) + "/ws"
+        ws_urls = ",".join(url.replace("http", "ws", 1) + "/ws" for url in urls)
+        for _ in range(args.generators):
             gens.append(await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--generate", url, "--devices", str(per),
+                sys.executable, __file__, "--generate", ws_urls, "--devices", str(per),
                 "--displays", ",".join(displays), "--seconds", str(args.seconds),
                 "--rate", str(rate / args.generators),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
@@ -477,16 +527,19 @@ def main() -> None:
                         default=os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL"))
     parser.add_argument("--in-process", action="store_true",
                         help="drive PulseService directly instead (no sockets)")
-    parser.add_argument("--generate", metavar="WS_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="with --in-process: where Python memory grows after warm-up")
+    parser.add_argument("--generate", metavar="WS_URLS", help=argparse.SUPPRESS)
     parser.add_argument("--displays", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     random.seed(1 if args.generate is None else None)
     if args.generate:
-        asyncio.run(generate(args.generate, args.devices, args.displays.split(","),
+        asyncio.run(generate(args.generate.split(","), args.devices, args.displays.split(","),
                              args.seconds, args.rate))
     elif args.in_process:
-        asyncio.run(in_process(args.devices, args.seconds, args.mean_interval))
+        asyncio.run(in_process(args.devices, args.seconds, args.mean_interval,
+                               args.tracemalloc))
     else:
         asyncio.run(over_protocol(args))
 
