@@ -61,6 +61,12 @@ class FrameClock:
         self.times.append(time.monotonic())
 
 
+def print_pulse_cpu(parts: dict[str, float], wall: float) -> None:
+    total = sum(parts.values())
+    print(f"  pulse CPU: {total:.2f} s in {wall:.0f} s = {100 * total / wall:.1f}% of one core ("
+          + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(parts.items())) + ")")
+
+
 def traced_mb() -> float:
     import tracemalloc
 
@@ -90,7 +96,6 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     from starlette.concurrency import run_in_threadpool
 
     from holobazaar import db
-    from holobazaar.pulse import service as pulse_service
     from holobazaar.pulse.service import PulseService, PulseSettings, pulse_channel
     from holobazaar.scenes.service import SceneService
     from holobazaar.stream.broker import InProcessBroker
@@ -106,37 +111,7 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     scenes = SceneService(REPO, hub, engine)
     await scenes.start()
     service = PulseService(engine, hub, scenes, PulseSettings())
-    busy = {"cpu": 0.0}
-
-    # Count the CPU of pulse's own work: accepting (below), publishing and flushing.
-    publish, flush = service.publish, service.flush
-
-    async def timed_publish() -> None:
-        t = time.thread_time()
-        await publish()
-        busy["cpu"] += time.thread_time() - t
-
-    async def timed_flush(everything: bool = False) -> None:
-        t = time.thread_time()
-        await flush(everything)
-        busy["cpu"] += time.thread_time() - t
-
-    write_cpu = {"cpu": 0.0}
-    real_add_minutes, real_add_events = pulse_service.store.add_minutes, \
-        pulse_service.store.add_events
-
-    def timed(fn):
-        def wrapper(*args, **kwargs):
-            t = time.thread_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                write_cpu["cpu"] += time.thread_time() - t
-        return wrapper
-
-    pulse_service.store.add_minutes = timed(real_add_minutes)
-    pulse_service.store.add_events = timed(real_add_events)
-    service.publish, service.flush = timed_publish, timed_flush  # type: ignore[method-assign]
+    # Pulse's own CPU: the service's counters (accept, publish, flush, write), as in /metrics.
     await service.start()
     clock = FrameClock()
     await hub.subscribe(pulse_channel(MARKET), clock)
@@ -154,6 +129,7 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
           f"{seconds:.0f} s")
     started = time.monotonic()
     cpu0 = time.process_time()
+    pulse0 = dict(service.cpu)
     rusage0 = resource.getrusage(resource.RUSAGE_SELF)
     accepted = refused = 0
     tick = 0.01
@@ -172,7 +148,7 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     import tracemalloc
 
     if trace:
-        tracemalloc.start(8)
+        tracemalloc.start(1)
     warm = min(60.0, seconds / 3)
     first_snapshot = None
     samples: list[tuple[float, float, tuple[int, int]]] = [(0.0, rss_mb(), sizes())]
@@ -185,14 +161,12 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
         debt += base_rate * factor * (elapsed - last)
         last = elapsed
         n, debt = int(debt), debt - int(debt)
-        t = time.thread_time()
         for _ in range(n):
             i = random.randrange(devices)
             if service.accept(random.choice(messages[i])) is None:
                 accepted += 1
             else:
                 refused += 1
-        busy["cpu"] += time.thread_time() - t
         if elapsed >= next_sample:
             samples.append((elapsed, rss_mb(), sizes()))
             memory.append((elapsed, traced_mb(), *malloc_arena_mb()))
@@ -222,16 +196,14 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     engine.dispose()
     shutil.rmtree(tmp, ignore_errors=True)
 
-    pulse_cpu = busy["cpu"] + write_cpu["cpu"]
+    parts = {k: v - pulse0.get(k, 0.0) for k, v in service.cpu.items()}
     gaps = [b - a for a, b in zip(clock.times, clock.times[1:], strict=False)]
     per_second: dict[int, int] = {}
     for t in clock.times:
         per_second[int(t - started)] = per_second.get(int(t - started), 0) + 1
     print(f"  reactions accepted {accepted} ({accepted / wall:.0f}/s), refused {refused} "
           f"(per-device limit)")
-    print(f"  pulse CPU: {pulse_cpu:.2f} s in {wall:.0f} s = {100 * pulse_cpu / wall:.1f}% of "
-          f"one core (accept + publish + flush on the loop {busy['cpu']:.2f} s, DB writes "
-          f"in the thread pool {write_cpu['cpu']:.2f} s)")
+    print_pulse_cpu(parts, wall)
     used = (rusage1.ru_utime - rusage0.ru_utime) + (rusage1.ru_stime - rusage0.ru_stime)
     print(f"  whole process incl. load generation: {100 * cpu_total / wall:.1f}% of one core "
           f"(user+sys {used:.1f} s)")
@@ -481,9 +453,7 @@ async def over_protocol(args: argparse.Namespace) -> None:
     for a, b in zip(after, before, strict=True):
         for part, value in a[0].items():
             parts[part] = parts.get(part, 0.0) + value - b[0].get(part, 0.0)
-    pulse_cpu = sum(parts.values())
-    print(f"  pulse CPU: {pulse_cpu:.2f} s in {wall:.0f} s = {100 * pulse_cpu / wall:.1f}% of "
-          "one core (" + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(parts.items())) + ")")
+    print_pulse_cpu(parts, wall)
     for n, (pid_cpu, (_, _, leading)) in enumerate(zip(cpu, after, strict=True)):
         print(f"  node {n}{' (aggregator)' if leading else ''}: whole process "
               f"{100 * pid_cpu / wall:.1f}% of one core (WebSocket I/O, parsing, validation, "

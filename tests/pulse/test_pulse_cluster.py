@@ -21,6 +21,7 @@ from pulse_support import (
     display_channel,
     joined,
     reaction,
+    wait_for,
     within_one_minute,
 )
 
@@ -60,14 +61,6 @@ def figures(client, window: str, display: str) -> dict | None:
     return view.state["windows"][window]["displays"].get(display) if view else None
 
 
-async def wait_until(predicate, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def tap(client, display: str, devices: list[str]) -> None:
     for device in devices:
         await client.send(reaction(display, "love", device))
@@ -88,7 +81,7 @@ def test_one_aggregator_counts_both_nodes_and_k_is_reached_jointly(nodes: Deploy
         await tap(on_b, display, [device_id() for _ in range(3)])
         # 3 on A + 3 on B = 6 distinct devices: shown, to the clients of both nodes.
         for client in (on_a, on_b):
-            await wait_until(lambda c=client: figures(c, "1m", display) is not None)
+            await wait_for(lambda c=client: figures(c, "1m", display) is not None, 8)
             shown = figures(client, "1m", display)
             assert shown["devices"] == 6 and shown["counts"]["love"] == 6
             assert client.errors == []
@@ -126,8 +119,8 @@ def test_the_per_device_limit_holds_across_nodes(nodes: Deployment) -> None:
         await asyncio.gather(tap(flood_a, display, [flooder] * 5),
                              tap(flood_b, display, [flooder] * 5))
         await tap(others, display, [device_id() for _ in range(4)])  # k=5 with the flooder
-        await wait_until(lambda: (figures(flood_a, "1m", display) or {}).get("reactions", 0)
-                         >= 9)
+        await wait_for(lambda: (figures(flood_a, "1m", display) or {}).get("reactions", 0)
+                       >= 9, 8)
         await asyncio.sleep(2.5)  # everything forwarded has been counted by now
         shown = figures(flood_a, "1m", display)
         assert shown["devices"] == 5
@@ -154,7 +147,7 @@ def test_killing_the_aggregator_hands_over_without_resetting_the_day(
         watcher = await joined(survivor.ws_url, display_channel(display), PULSE)
         await tap(on_leader, display, [device_id() for _ in range(3)])
         await tap(watcher, display, [device_id() for _ in range(3)])
-        await wait_until(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 6)
+        await wait_for(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 6, 8)
         # Killed at once: these taps may not be in the database yet (they are in the
         # Redis stream after the last stored cursor).
         await tap(on_leader, display, [device_id() for _ in range(2)])
@@ -166,9 +159,9 @@ def test_killing_the_aggregator_hands_over_without_resetting_the_day(
         assert took_over < 5.0, f"takeover took {took_over:.1f} s"
         await tap(watcher, display, [device_id() for _ in range(2)])
         # 3 + 3 + 2 before the kill, 2 after: the day goes on from 10, not from 2.
-        await wait_until(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 10,
+        await wait_for(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 10,
                          timeout=10)
-        await wait_until(lambda: (figures(watcher, "day", display) or {}).get("devices")
+        await wait_for(lambda: (figures(watcher, "day", display) or {}).get("devices")
                          == 10, timeout=15)
         day = figures(watcher, "day", display)
         assert day["counts"]["love"] == 10
