@@ -37,6 +37,9 @@ from holobazaar.stream.protocol import Dwell, Reaction
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
+# A new aggregator skips stream events it already read from the database (written by the
+# previous one, which died before storing its stream cursor): those of the last 2 minutes.
+REPLAY_OVERLAP = 120.0
 
 
 def pulse_channel(market: str) -> str:
@@ -124,6 +127,8 @@ class PulseService:
         self.leading = False
         self.terms = 0  # times this node became the aggregator
         self._cursor: str | None = None
+        self._replayed: set[tuple[str, datetime]] = set()
+        self._replayed_until = 0.0
         self.listeners: list[Callable[[str], None]] = []  # called after each publish
         self.cue_sources: list[CueSource] = []
         self.recipe_catalog: RecipeCatalog | None = None
@@ -188,11 +193,11 @@ class PulseService:
         flushing: asyncio.Task | None = None
         try:
             while True:
-                # Publishes start at least `publish_interval` apart, and a slow database
-                # write (its own task) does not hold the next one back.
+                # A publish ends at least `publish_interval` after the previous one ended
+                # (its frame goes out at its end), so the channel never exceeds its rate;
+                # a slow database write (its own task) does not hold it back.
                 await asyncio.sleep(max(0.0, last_publish + self.settings.publish_interval
                                         - time.monotonic()))
-                last_publish = time.monotonic()
                 try:
                     if self.leading:
                         await self.publish()
@@ -201,6 +206,7 @@ class PulseService:
                         self.devices.prune(self.clock())
                 except Exception:  # pulse must never take the stream down
                     log.exception("pulse publish failed")
+                last_publish = time.monotonic()
                 if (time.monotonic() - last_flush >= self.settings.flush_interval
                         and (flushing is None or flushing.done())):
                     last_flush = time.monotonic()
@@ -241,37 +247,43 @@ class PulseService:
         # Whole minutes only: raw events of the minute retention cuts into may be pruned.
         cutoff = math.ceil((now - self.settings.retention) / 60) * 60
         since = datetime.fromtimestamp(cutoff, UTC)
-        content = self.scenes.content
-        markets = list(content.markets) if content else []
-
-        def read() -> tuple[list, set, dict]:
-            events = store.events_since(self.engine, since)
-            stored = store.stored_minutes(self.engine, since)
-            older = {}
-            for market in markets:
-                pulse = self.market_pulse(market)
-                start, _ = day_bounds(pulse.local_day(now), pulse.tz)
-                if start < since:
-                    older[market] = store.minutes(self.engine, market, start, since, 0)
-            return events, stored, older
-
         self.markets.clear()
         self._slow.clear()
         self._events = []
         self.cluster_devices = DeviceLimiter(self.settings.device_rate,
                                              self.settings.device_burst)
+        content = self.scenes.content
+        starts = {}  # market -> start of its local day, if before the raw events
+        for market in content.markets if content else ():
+            pulse = self.market_pulse(market)
+            start, _ = day_bounds(pulse.local_day(now), pulse.tz)
+            if start < since:
+                starts[market] = start
+
+        def read() -> tuple[list, set, dict]:
+            events = store.events_since(self.engine, since)
+            stored = store.stored_minutes(self.engine, since)
+            older = {m: store.minutes(self.engine, m, start, since, 0)
+                     for m, start in starts.items()}
+            return events, stored, older
+
         events, stored, older = await run_in_threadpool(read)
         for market, rows in older.items():
             pulse = self.market_pulse(market)
             for row in rows:
                 pulse.add_history(now, row.scope, row.scope_id, store.row_counts(row),
                                   row.devices)
+        recent = now - REPLAY_OVERLAP
+        self._replayed = set()
         for event in events:
             at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
             pulse = self.market_pulse(event.market)
             if pulse.local_day(at.timestamp()) == pulse.local_day(now):
                 pulse.add(at.timestamp(), event.device, event.display, event.zone,
                           event.kind, event.dwell, event.recipe)
+            if at.timestamp() >= recent:
+                self._replayed.add((event.device, at))
+        self._replayed_until = now + REPLAY_OVERLAP
         # Minutes already stored stay stored; the others (the minute the previous
         # aggregator died in) are written when they close.
         for market, pulse in self.markets.items():
@@ -379,6 +391,11 @@ class PulseService:
         except (KeyError, TypeError, ValueError):
             self.stats["malformed_event"] += 1
             return
+        stamp = datetime.fromtimestamp(at, UTC)
+        if self._replayed and (device, stamp) in self._replayed:
+            self._replayed.discard((device, stamp))
+            self.stats["replayed_skipped"] += 1
+            return
         if self.transport.distributed and not self.cluster_devices.take(device, at):
             # Over the device's budget across nodes (each node saw less than its limit).
             self.stats["cluster_rate_limited"] += 1
@@ -391,7 +408,7 @@ class PulseService:
         self.stats["aggregated"] += 1
         self._events.append({"market": market, "display": display, "zone": zone,
                              "kind": kind, "dwell": dwell, "recipe": recipe, "device": device,
-                             "at": datetime.fromtimestamp(at, UTC)})
+                             "at": stamp})
 
     # ---- publishing and storing --------------------------------------------------------
 
@@ -439,6 +456,8 @@ class PulseService:
             self.cpu["publish"] += time.thread_time() - started
         started = time.thread_time()
         now = self.clock()
+        if self._replayed and now > self._replayed_until:
+            self._replayed = set()
         self.devices.prune(now)
         self.cluster_devices.prune(now)
         self.cpu["publish"] += time.thread_time() - started
