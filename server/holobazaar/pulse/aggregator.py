@@ -105,10 +105,15 @@ class Scope:
             self.slots.append((start, [0] * _N))
             return self.slots[-1][1]
         # Events from other nodes can arrive a moment out of order: the slot they belong to.
+        position = len(self.slots)
         for begin, counts in reversed(self.slots):
-            if begin <= start:
+            if begin == start:
                 return counts
-        return self.slots[0][1]
+            if begin < start:
+                break
+            position -= 1
+        self.slots.insert(position, (start, [0] * _N))
+        return self.slots[position][1]
 
     def add(self, now: float, device: str, index: int) -> None:
         self._slot(int(now) // SLOT_SECONDS * SLOT_SECONDS)[index] += 1
