@@ -93,8 +93,9 @@ class RedisTransport:
     def send(self, event: Event) -> None:
         self._buffer.append(event)
         if len(self._buffer) > MAX_BUFFERED:
-            del self._buffer[:len(self._buffer) - MAX_BUFFERED]
-            self.dropped += 1
+            excess = len(self._buffer) - MAX_BUFFERED
+            del self._buffer[:excess]
+            self.dropped += excess
         self._wake.set()
 
     async def _write(self) -> None:

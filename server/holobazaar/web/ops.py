@@ -81,6 +81,8 @@ class _StreamCollector:
                                            "refused (by reason) and clamped", labels=["event"])
             for key, value in sorted(pulse.stats.items()):
                 counters.add_metric([key], value)
+            # Events this node could not forward (Redis unreachable, its buffer full).
+            counters.add_metric(["forward_dropped"], pulse.transport.dropped)
             yield counters
             cpu = CounterMetricFamily("holobazaar_pulse_cpu_seconds", "CPU time of pulse's "
                                       "own work (accept, aggregate, publish, flush on the "
