@@ -325,16 +325,21 @@ def servers(count: int, redis_url: str | None, postgres_url: str | None):
     """`count` server processes: one on SQLite with the in-process broker, or several on a
     private PostgreSQL database and Redis prefix (bench/scaleout.py's helpers)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fanout import free_port as fanout_free_port
-    from fanout import start_server, wait_ready
+    from fanout import free_port, wait_ready
     from scaleout import delete_prefix, private_database, start_nodes
 
     tmp = Path(tempfile.mkdtemp(prefix="pulse-bench-srv-"))
     started: list[tuple[subprocess.Popen, str]] = []
     try:
         if count == 1:
-            port = fanout_free_port()
-            started = [(start_server(port, tmp), f"http://127.0.0.1:{port}")]
+            port = free_port()
+            holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent))
+            with (tmp / "server.log").open("wb") as out:
+                process = subprocess.Popen(
+                    [holobazaar or "holobazaar", "serve", "--port", str(port), "--data-dir",
+                     str(tmp / "data"), "--content", str(REPO), "--no-watch",
+                     "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT)
+            started = [(process, f"http://127.0.0.1:{port}")]
             wait_ready(started[0][1], 60)
             yield started
             return
