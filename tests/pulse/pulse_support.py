@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 
@@ -41,3 +42,12 @@ def within_one_minute(seconds_needed: float = 20.0) -> None:
     into_minute = time.time() % 60
     if into_minute > 60 - seconds_needed:
         time.sleep(60.5 - into_minute)
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    """Poll `predicate` (a client's view changes as its frames arrive) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

@@ -165,3 +165,29 @@ def test_feedback_sanitized() -> None:
     assert len(long) == MAX_FEEDBACK and long.endswith("…")
     assert flags == [f"cut to {MAX_FEEDBACK} characters"]
     assert sanitize_feedback("<b>plain</b> text") == ("<b>plain</b> text", [])
+
+
+def test_a_late_event_from_another_node_counts_in_its_own_slot() -> None:
+    pulse = MarketPulse("m")
+    for device in devices(5):
+        pulse.add(T0 + 30, device, "a", "z", "love")
+    pulse.add(T0 + 21, "late", "a", "z", "wow")  # forwarded a moment later than the others
+    assert [start for start, _ in pulse.scopes[("market", "m")].slots] == [T0 + 20, T0 + 30]
+    # 41 s later the 1-minute window no longer reaches the late event's slot (T0+20..25).
+    view = pulse.view(T0 + 86, k=5)["1m"]["market"]
+    assert view["counts"] == {"love": 5, "wow": 0, "hungry": 0, "learn": 0}
+
+
+def test_stored_minutes_count_into_the_day_with_a_lower_bound_of_devices() -> None:
+    """A new aggregator adds the minutes older than the raw events it replays: counts add
+    up; distinct devices are at least the largest minute's (the sets are gone)."""
+    pulse = MarketPulse("m")
+    counts = [3, 1, 0, 0] + [0] * len(DWELL_BUCKETS)
+    pulse.add_history(T0 + 600, "display", "a", counts, 4)
+    pulse.add_history(T0 + 600, "display", "a", counts, 6)
+    for device in devices(2):
+        pulse.add(T0 + 600, device, "a", "z", "love")
+    day = pulse.view(T0 + 601, k=5)["day"]["displays"]["a"]
+    assert day["counts"]["love"] == 8 and day["counts"]["wow"] == 2
+    assert day["devices"] == 6
+    assert pulse.view(T0 + 601, k=7)["day"]["displays"] == {}  # never over-counted

@@ -16,20 +16,13 @@ from pulse_support import (
     display_channel,
     joined,
     reaction,
+    wait_for,
 )
 from support import LiveServer
 
 
 def live_view(live: LiveServer) -> dict:
     return live.app.state.pulse.state(MARKET)["windows"]
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def test_reactions_counted_and_streamed_on_the_pulse_channel(live_server: LiveServer) -> None:

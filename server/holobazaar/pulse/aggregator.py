@@ -89,19 +89,34 @@ class Figures:
 class Scope:
     """One display, zone or the whole market."""
 
-    __slots__ = ("day_counts", "day_devices", "seen", "slots")
+    __slots__ = ("day_counts", "day_devices", "day_floor", "seen", "slots")
 
     def __init__(self) -> None:
         self.slots: deque[tuple[int, list[int]]] = deque()  # (slot start, counts)
         self.seen = {name: OrderedDict[str, float]() for name in WINDOWS}
         self.day_counts = [0] * _N
         self.day_devices: set[str] = set()
+        # Distinct devices of stored minutes older than the raw events (after a takeover):
+        # the largest per-minute count, a lower bound (the device sets are gone).
+        self.day_floor = 0
+
+    def _slot(self, start: int) -> list[int]:
+        if not self.slots or self.slots[-1][0] < start:
+            self.slots.append((start, [0] * _N))
+            return self.slots[-1][1]
+        # Events from other nodes can arrive a moment out of order: the slot they belong to.
+        position = len(self.slots)
+        for begin, counts in reversed(self.slots):
+            if begin == start:
+                return counts
+            if begin < start:
+                break
+            position -= 1
+        self.slots.insert(position, (start, [0] * _N))
+        return self.slots[position][1]
 
     def add(self, now: float, device: str, index: int) -> None:
-        start = int(now) // SLOT_SECONDS * SLOT_SECONDS
-        if not self.slots or self.slots[-1][0] != start:
-            self.slots.append((start, [0] * _N))
-        self.slots[-1][1][index] += 1
+        self._slot(int(now) // SLOT_SECONDS * SLOT_SECONDS)[index] += 1
         self.day_counts[index] += 1
         self.day_devices.add(device)
         for seen in self.seen.values():
@@ -121,7 +136,7 @@ class Scope:
 
     def window(self, name: str, now: float) -> Figures:
         if name == "day":
-            return Figures(list(self.day_counts), len(self.day_devices))
+            return Figures(list(self.day_counts), max(len(self.day_devices), self.day_floor))
         since = now - WINDOWS[name]
         total = [0] * _N
         for start, counts in reversed(self.slots):
@@ -135,6 +150,7 @@ class Scope:
     def reset_day(self) -> None:
         self.day_counts = [0] * _N
         self.day_devices = set()
+        self.day_floor = 0
 
 
 @dataclass
@@ -166,13 +182,18 @@ class MarketPulse:
             self.tz = ZoneInfo("UTC")
         self.scopes: dict[tuple[str, str], Scope] = {}
         self.day: date | None = None
+        self._day_span = (0.0, 0.0)  # self.day as timestamps [start, end)
         self.minutes: dict[tuple[int, str, str], _MinuteAcc] = {}
 
     def local_day(self, now: float) -> date:
         return datetime.fromtimestamp(now, self.tz).date()
 
     def _roll_day(self, now: float) -> None:
+        if self._day_span[0] <= now < self._day_span[1]:
+            return
         today = self.local_day(now)
+        start, end = day_bounds(today, self.tz)
+        self._day_span = (start.timestamp(), end.timestamp())
         if today != self.day:
             self.day = today
             for scope in self.scopes.values():
@@ -199,6 +220,22 @@ class MarketPulse:
                 acc = self.minutes[(minute, *key)] = _MinuteAcc()
             acc.counts[index] += 1
             acc.devices.add(device)
+
+    def add_history(self, now: float, scope: str, ident: str, counts: list[int],
+                    devices: int) -> None:
+        """Count a stored minute of today into the day window (a new aggregator rebuilding
+        the part of the day older than the raw events kept)."""
+        self._roll_day(now)
+        found = self.scopes.get((scope, ident))
+        if found is None:
+            found = self.scopes[(scope, ident)] = Scope()
+        found.day_counts = [a + b for a, b in zip(found.day_counts, counts, strict=True)]
+        found.day_floor = max(found.day_floor, devices)
+
+    def drop_minutes(self, stored: set[tuple[int, str, str]]) -> None:
+        """Forget the open-minute accumulators of minutes already stored."""
+        for key in [key for key in self.minutes if key in stored]:
+            del self.minutes[key]
 
     def prune(self, now: float) -> None:
         self._roll_day(now)

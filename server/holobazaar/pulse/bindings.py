@@ -3,7 +3,9 @@
 
 The values come from a view refreshed at most every `interval` seconds (not from the live
 windows), and displays are recomposed only when that view changed: a burst of taps makes
-at most one round of patches per interval."""
+at most one round of patches per interval. Only the aggregator refreshes (`poke`); a node
+that is not the aggregator composes with the view of the shared pulse channel, so every
+node renders the same values."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class PulseBindings:
         self.views: dict[str, PulseView] = {}
         self._last: dict[str, float] = {}
         self._busy: set[str] = set()
+        self._term = 0  # the service's aggregator term the views belong to
         self.refreshes = 0
 
     def view_for(self, market: str) -> PulseView:
@@ -82,6 +85,10 @@ class PulseBindings:
 
     def poke(self, market: str) -> None:
         """Called after each pulse publish; refreshes displays when the throttle allows."""
+        if self._term != self.service.terms:  # became the aggregator again: start afresh
+            self._term = self.service.terms
+            self.views.clear()
+            self._last.clear()
         now = time.monotonic()
         if market in self._busy or now - self._last.get(market, -1e9) < self.interval:
             return
@@ -102,8 +109,13 @@ class PulseBindings:
         finally:
             self._busy.discard(market)
 
+    def current(self, market: str) -> PulseView:
+        """The aggregator's last refreshed view; elsewhere the shared channel's."""
+        view = self.views.get(market) if self.service.leading else None
+        return view if view is not None else self.view_for(market)
+
     def binding(self, market: MarketContent, display: Display) -> Binding | None:
-        return view_binding(self.views.get(market.id) or PulseView(None, (), {}), display)
+        return view_binding(self.current(market.id), display)
 
 
 def sample_binding(market: MarketFile, display: Display) -> Binding:

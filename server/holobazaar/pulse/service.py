@@ -1,15 +1,22 @@
 """The pulse runtime: takes reactions from the stream (the connection's `reactions` hook),
 counts them in memory, publishes the k-anonymous picture on `market/<m>/pulse` at most
 once per publish interval, and writes raw events and closed minutes to the database in
-batches (never one write per tap)."""
+batches (never one write per tap).
+
+Two roles (docs/pulse.md, "Several nodes"): every node *accepts* its clients' reactions
+(validation, salted device hash, per-device limit, held notes) and hands each event to its
+transport; one node *aggregates* (`leading`): it counts the events of all nodes, publishes
+the channel, writes raw events and minutes, and drives the `pulse.*` bindings. With one
+node (in-process broker) the transport hands events straight to this process's aggregator;
+with Redis, the aggregator is the holder of the `pulse-aggregator` lease (`lead`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -20,8 +27,9 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.pulse import store
-from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell
+from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell, day_bounds
 from holobazaar.pulse.sanitize import sanitize_feedback
+from holobazaar.pulse.transport import Event, LocalTransport, Transport
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.protocol import Dwell, Reaction
@@ -29,6 +37,9 @@ from holobazaar.stream.protocol import Dwell, Reaction
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
+# A new aggregator skips stream events it already read from the database (written by the
+# previous one, which died before storing its stream cursor): those of the last 2 minutes.
+REPLAY_OVERLAP = 120.0
 
 
 def pulse_channel(market: str) -> str:
@@ -81,6 +92,8 @@ class DeviceLimiter:
 
     def take(self, device: str, now: float) -> bool:
         tokens, stamp = self.buckets.get(device, (self.burst, now))
+        # max(): events from other nodes may arrive a moment out of order.
+        now = max(now, stamp)
         tokens = min(self.burst, tokens + (now - stamp) * self.rate)
         if tokens < 1.0:
             self.buckets[device] = (tokens, now)
@@ -96,17 +109,31 @@ class DeviceLimiter:
 class PulseService:
     def __init__(self, engine: Engine, hub: Hub, scenes: SceneService,
                  settings: PulseSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 transport: Transport | None = None) -> None:
         self.engine, self.hub, self.scenes = engine, hub, scenes
         self.settings = settings or PulseSettings()
         self.clock = clock
+        self.transport = transport or LocalTransport()
         self.markets: dict[str, MarketPulse] = {}
         self.stats: Counter[str] = Counter()
+        # CPU seconds (this thread) of pulse's own work: accept, aggregate, publish, flush.
+        self.cpu: Counter[str] = Counter()
         self.devices = DeviceLimiter(self.settings.device_rate, self.settings.device_burst)
+        # The aggregator's limiter over the events of every node: the per-device limit
+        # across the cluster (a device tapping through two nodes gets one budget).
+        self.cluster_devices = DeviceLimiter(self.settings.device_rate,
+                                             self.settings.device_burst)
+        self.leading = False
+        self.terms = 0  # times this node became the aggregator
+        self._cursor: str | None = None
+        self._replayed: set[tuple[str, datetime]] = set()
+        self._replayed_until = 0.0
         self.listeners: list[Callable[[str], None]] = []  # called after each publish
         self.cue_sources: list[CueSource] = []
         self.recipe_catalog: RecipeCatalog | None = None
         self._salt: tuple[str, bytes] | None = None
+        self._salt_span = (0.0, 0.0)  # the salt's UTC day, as timestamps [start, end)
         self._events: list[dict] = []
         self._feedback: list[dict] = []
         self._task: asyncio.Task | None = None
@@ -117,9 +144,17 @@ class PulseService:
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start accepting. With one node, aggregate here too; with Redis the app runs
+        `lead` under the cluster's `pulse-aggregator` lease."""
         await self._rotate_salt(self.clock())
-        await self._replay()
-        await self.publish()
+        self.transport.sink = self.ingest
+        await self.transport.start()
+        if not self.transport.distributed:
+            await self._take_over()
+            self.leading = True
+            await self.publish()
+        else:
+            await self._follow()  # clients may join the channel before the lease is held
         self._task = asyncio.create_task(self._run(), name="pulse")
 
     async def close(self) -> None:
@@ -127,39 +162,134 @@ class PulseService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.transport.close()
         await self.flush(everything=True)
+        self.leading = False
+
+    async def lead(self) -> None:
+        """The aggregator's duty (Redis): rebuild from the database, then count every
+        node's events from the stream until the lease is lost or the node stops."""
+        try:
+            await self._take_over()
+            self.leading = True
+            await self.publish()
+            async for cursor, events in self.transport.consume(self._cursor):
+                started = time.thread_time()
+                for event in events:
+                    self.ingest(event)
+                self._cursor = cursor
+                self.cpu["aggregate"] += time.thread_time() - started
+        finally:
+            if self.leading:
+                # Not flushed: the next aggregator reads these from the database and the
+                # stream after the stored cursor (flushing now could count them twice).
+                self.leading = False
+                self._events = []
+                for pulse in self.markets.values():
+                    pulse.minutes.clear()
 
     async def _run(self) -> None:
-        last_flush = time.monotonic()
-        while True:
-            await asyncio.sleep(self.settings.publish_interval)
-            try:
-                await self.publish()
-                if time.monotonic() - last_flush >= self.settings.flush_interval:
+        last_flush = last_publish = time.monotonic()
+        flushing: asyncio.Task | None = None
+        try:
+            while True:
+                # A publish ends at least `publish_interval` after the previous one ended
+                # (its frame goes out at its end), so the channel never exceeds its rate;
+                # a slow database write (its own task) does not hold it back.
+                await asyncio.sleep(max(0.0, last_publish + self.settings.publish_interval
+                                        - time.monotonic()))
+                try:
+                    if self.leading:
+                        await self.publish()
+                    else:
+                        await self._follow()
+                        self.devices.prune(self.clock())
+                except Exception:  # pulse must never take the stream down
+                    log.exception("pulse publish failed")
+                last_publish = time.monotonic()
+                if (time.monotonic() - last_flush >= self.settings.flush_interval
+                        and (flushing is None or flushing.done())):
                     last_flush = time.monotonic()
-                    await self.flush()
-            except Exception:  # pulse must never take the stream down
-                log.exception("pulse publish/flush failed")
+                    flushing = asyncio.create_task(self._flush_logged(), name="pulse-flush")
+        finally:
+            if flushing is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(flushing)
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("pulse flush failed")
+
+    async def _follow(self) -> None:
+        """Not the aggregator: open the pulse channels this node's clients may join (the
+        aggregator's state, or an empty picture until it has published)."""
+        content = self.scenes.content
+        for market in content.markets if content else ():
+            if not self.hub.has_channel(pulse_channel(market)):
+                await self.hub.open(pulse_channel(market), self._computed(market, False))
 
     async def _rotate_salt(self, now: float) -> bytes:
-        day = datetime.fromtimestamp(now, UTC).date().isoformat()
-        if self._salt is None or self._salt[0] != day:
-            self._salt = (day, await run_in_threadpool(store.day_salt, self.engine, day))
+        day = datetime.fromtimestamp(now, UTC).date()
+        if self._salt is None or self._salt[0] != day.isoformat():
+            self._salt = (day.isoformat(),
+                          await run_in_threadpool(store.day_salt, self.engine, day.isoformat()))
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+            self._salt_span = (start, start + 86400.0)
         return self._salt[1]
 
-    async def _replay(self) -> None:
-        """Rebuild today's windows from the raw events still kept (after a restart)."""
+    async def _take_over(self) -> None:
+        """Become the aggregator: rebuild today's windows from the database (raw events
+        within retention, stored minutes before them) and take the transport's cursor."""
+        cursor = await self.transport.cursor()
         now = self.clock()
-        since = datetime.fromtimestamp(now - self.settings.retention, UTC)
-        for event in await run_in_threadpool(store.events_since, self.engine, since):
+        # Whole minutes only: raw events of the minute retention cuts into may be pruned.
+        cutoff = math.ceil((now - self.settings.retention) / 60) * 60
+        since = datetime.fromtimestamp(cutoff, UTC)
+        self.markets.clear()
+        self._slow.clear()
+        self._events = []
+        self.cluster_devices = DeviceLimiter(self.settings.device_rate,
+                                             self.settings.device_burst)
+        content = self.scenes.content
+        starts = {}  # market -> start of its local day, if before the raw events
+        for market in content.markets if content else ():
+            pulse = self.market_pulse(market)
+            start, _ = day_bounds(pulse.local_day(now), pulse.tz)
+            if start < since:
+                starts[market] = start
+
+        def read() -> tuple[list, set, dict]:
+            events = store.events_since(self.engine, since)
+            stored = store.stored_minutes(self.engine, since)
+            older = {m: store.minutes(self.engine, m, start, since, 0)
+                     for m, start in starts.items()}
+            return events, stored, older
+
+        events, stored, older = await run_in_threadpool(read)
+        for market, rows in older.items():
+            pulse = self.market_pulse(market)
+            for row in rows:
+                pulse.add_history(now, row.scope, row.scope_id, store.row_counts(row),
+                                  row.devices)
+        recent = now - REPLAY_OVERLAP
+        self._replayed = set()
+        for event in events:
             at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
             pulse = self.market_pulse(event.market)
             if pulse.local_day(at.timestamp()) == pulse.local_day(now):
                 pulse.add(at.timestamp(), event.device, event.display, event.zone,
                           event.kind, event.dwell, event.recipe)
-        # Those minutes are stored already (or merged if the server stopped mid-minute).
-        for pulse in self.markets.values():
-            pulse.minutes.clear()
+            if at.timestamp() >= recent:
+                self._replayed.add((event.device, at))
+        self._replayed_until = now + REPLAY_OVERLAP
+        # Minutes already stored stay stored; the others (the minute the previous
+        # aggregator died in) are written when they close.
+        for market, pulse in self.markets.items():
+            pulse.drop_minutes({(t, s, i) for m, t, s, i in stored if m == market})
+        self._cursor = cursor
+        self.terms += 1
 
     def market_pulse(self, market: str) -> MarketPulse:
         pulse = self.markets.get(market)
@@ -191,11 +321,13 @@ class PulseService:
     # ---- the stream's hook -----------------------------------------------------------
 
     def accept(self, message: Reaction | Dwell) -> tuple[str, str] | None:
-        """Count a reaction or dwell report, or say why not (the connection has already
-        checked that the visitor joined this display's channel)."""
+        """Take a reaction or dwell report for counting, or say why not (the connection has
+        already checked that the visitor joined this display's channel)."""
+        started = time.thread_time()
         refusal = self._accept(message)
         if refusal is not None:
             self.stats[f"refused_{refusal[0]}"] += 1
+        self.cpu["accept"] += time.thread_time() - started
         return refusal
 
     def _accept(self, message: Reaction | Dwell) -> tuple[str, str] | None:
@@ -218,27 +350,23 @@ class PulseService:
             if clamped:
                 self.stats["dwell_clamped"] += 1
         now = self.clock()
-        stale = self._salt is None or self._salt[0] != datetime.fromtimestamp(
-            now, UTC).date().isoformat()
+        stale = not self._salt_span[0] <= now < self._salt_span[1]
         if stale and (self._rotating is None or self._rotating.done()):
             # Midnight UTC passed: a new salt is made off the loop (once); until it is
             # there, the old one goes on for a moment.
             self._rotating = asyncio.get_running_loop().create_task(
                     self._rotate_salt(now))
         assert self._salt is not None
-        device = hmac.new(self._salt[1], message.device.encode(), hashlib.sha256).hexdigest()[:16]
+        device = hmac.digest(self._salt[1], message.device.encode(), "sha256")[:8].hex()
         if not self.devices.take(device, now):
             return ("rate_limited", "this device is reacting too fast; try again in a moment")
         recipe = message.recipe if isinstance(message, Reaction) else None
-        self.market_pulse(message.market).add(now, device, display.id, display.zone, kind,
-                                              dwell, recipe)
         self.stats[f"accepted_{kind}"] += 1
         if recipe is not None:
             self.stats["accepted_recipe"] += 1
-        at = datetime.fromtimestamp(now, UTC)
-        self._events.append({"market": message.market, "display": display.id,
+        self.transport.send({"market": message.market, "display": display.id,
                              "zone": display.zone, "kind": kind, "dwell": dwell,
-                             "recipe": recipe, "device": device, "at": at})
+                             "recipe": recipe, "device": device, "at": now})
         if isinstance(message, Reaction) and message.text and message.text.strip():
             text, flags = sanitize_feedback(message.text)
             if text:
@@ -247,14 +375,56 @@ class PulseService:
                     self.stats["feedback_sanitized"] += 1
                 self._feedback.append({"market": message.market, "display": display.id,
                                        "kind": kind, "text": text, "flags": "; ".join(flags),
-                                       "status": "held", "created_at": at})
+                                       "status": "held",
+                                       "created_at": datetime.fromtimestamp(now, UTC)})
         return None
+
+    def ingest(self, event: Event) -> None:
+        """The aggregator counts one accepted event (from any node)."""
+        try:
+            at, device = float(event["at"]), str(event["device"])
+            market, kind = str(event["market"]), str(event["kind"])
+            display, zone = str(event["display"]), str(event["zone"])
+            dwell, recipe = event.get("dwell"), event.get("recipe")
+            if kind != "dwell" and kind not in KINDS:
+                raise ValueError(kind)
+        except (KeyError, TypeError, ValueError):
+            self.stats["malformed_event"] += 1
+            return
+        stamp = datetime.fromtimestamp(at, UTC)
+        if self._replayed and (device, stamp) in self._replayed:
+            self._replayed.discard((device, stamp))
+            self.stats["replayed_skipped"] += 1
+            return
+        if self.transport.distributed and not self.cluster_devices.take(device, at):
+            # Over the device's budget across nodes (each node saw less than its limit).
+            self.stats["cluster_rate_limited"] += 1
+            return
+        try:
+            self.market_pulse(market).add(at, device, display, zone, kind, dwell, recipe)
+        except KeyError:  # a dwell value that is not a bucket (a node of another version)
+            self.stats["malformed_event"] += 1
+            return
+        self.stats["aggregated"] += 1
+        self._events.append({"market": market, "display": display, "zone": zone,
+                             "kind": kind, "dwell": dwell, "recipe": recipe, "device": device,
+                             "at": stamp})
 
     # ---- publishing and storing --------------------------------------------------------
 
     def state(self, market: str, live: bool = False) -> dict:
         """The k-anonymous picture. `live`: as on the channel, where the slow windows are
-        refreshed every `slow_interval` seconds; otherwise everything is current."""
+        refreshed every `slow_interval` seconds; otherwise everything is current. On a node
+        that is not the aggregator: the channel's state (what the aggregator published)."""
+        if self.transport.distributed and not self.leading:
+            channel = pulse_channel(market)
+            if self.hub.has_channel(channel):
+                state = self.hub.snapshot(channel)[2]
+                if state.get("windows"):
+                    return state
+        return self._computed(market, live)
+
+    def _computed(self, market: str, live: bool) -> dict:
         pulse = self.market_pulse(market)
         now, k = self.clock(), self.settings.k
         if live:
@@ -274,28 +444,51 @@ class PulseService:
         if content is None:
             return
         for market in content.markets:
-            state = self.state(market, live=True)
+            # Timed without the hub's part (with Redis its await lets other tasks run).
+            started = time.thread_time()
+            state = self._computed(market, live=True)
+            self.cpu["publish"] += time.thread_time() - started
             if await self.hub.publish(pulse_channel(market), state) is not None:
                 self.stats["published"] += 1
+            started = time.thread_time()
             for listener in self.listeners:
                 listener(market)
-        self.devices.prune(self.clock())
+            self.cpu["publish"] += time.thread_time() - started
+        started = time.thread_time()
+        now = self.clock()
+        if self._replayed and now > self._replayed_until:
+            self._replayed = set()
+        self.devices.prune(now)
+        self.cluster_devices.prune(now)
+        self.cpu["publish"] += time.thread_time() - started
 
     async def flush(self, everything: bool = False) -> None:
-        """Write buffered raw events, held feedback and closed minutes; prune old events."""
+        """Write held feedback (every node) and, on the aggregator, buffered raw events and
+        closed minutes (all of them with `everything`, at shutdown); prune old events; then
+        move the transport's cursor past what was written."""
         async with self._flush_lock:
-            events, self._events = self._events, []
+            started = time.thread_time()
             held, self._feedback = self._feedback, []
+            leading = self.leading
+            events, closed, cursor = [], {}, self._cursor
             now = self.clock()
-            closed = {m: p.closed_minutes(now, everything) for m, p in self.markets.items()}
+            if leading:
+                events, self._events = self._events, []
+                closed = {m: p.closed_minutes(now, everything) for m, p in self.markets.items()}
             before = datetime.fromtimestamp(now - self.settings.retention, UTC)
 
             def write() -> None:
-                store.add_events(self.engine, events)
+                begun = time.thread_time()
                 store.hold_feedback(self.engine, held)
-                for market, rows in closed.items():
-                    if rows:
-                        store.add_minutes(self.engine, market, rows)
-                store.prune_events(self.engine, before)
+                if leading:
+                    store.add_events(self.engine, events)
+                    for market, rows in closed.items():
+                        if rows:
+                            store.add_minutes(self.engine, market, rows)
+                    store.prune_events(self.engine, before)
+                self.cpu["write"] += time.thread_time() - begun
 
+            self.cpu["flush"] += time.thread_time() - started
             await run_in_threadpool(write)
+            if leading:
+                await self.transport.save_cursor(cursor)

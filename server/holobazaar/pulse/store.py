@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from holobazaar.audit import service as audit
@@ -26,7 +27,15 @@ from holobazaar.pulse.models import PulseEvent, PulseFeedback, PulseMinute, Puls
 
 def day_salt(engine: Engine, day: str) -> bytes:
     """The salt of `day` (UTC, YYYY-MM-DD), made on first use; older salts are deleted so
-    earlier device hashes cannot be linked to today's."""
+    earlier device hashes cannot be linked to today's. Every node of a cluster hashes with
+    the same salt: when two make it at once, the one that loses the insert reads the other's."""
+    try:
+        return _day_salt(engine, day)
+    except IntegrityError:
+        return _day_salt(engine, day)
+
+
+def _day_salt(engine: Engine, day: str) -> bytes:
     with session_scope(engine) as session:
         row = session.get(PulseSalt, day)
         if row is None:
@@ -53,6 +62,23 @@ def prune_events(engine: Engine, before: datetime) -> int:
     with session_scope(engine) as session:
         result = session.execute(delete(PulseEvent).where(PulseEvent.at < before))
         return result.rowcount or 0
+
+
+def stored_minutes(engine: Engine, since: datetime) -> set[tuple[str, int, str, str]]:
+    """(market, minute as UTC seconds, scope, scope_id) of the rows stored since `since`."""
+    query = select(PulseMinute.market, PulseMinute.minute, PulseMinute.scope,
+                   PulseMinute.scope_id).where(PulseMinute.minute >= since)
+    with session_scope(engine) as session:
+        return {(m, int(_utc(t).timestamp()), s, i) for m, t, s, i in session.exec(query)}
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def row_counts(row: PulseMinute) -> list[int]:
+    """A stored minute's counts in the aggregator's order (kinds, then dwell buckets)."""
+    return [row.love, row.wow, row.hungry, row.learn, *_hist(row.dwell_hist)]
 
 
 def _hist(text: str) -> list[int]:
@@ -86,8 +112,7 @@ def add_minutes(engine: Engine, market: str, rows: Iterable[MinuteRow]) -> None:
                                        minute=r.minute, devices=0, love=0, wow=0, hungry=0,
                                        learn=0, dwell_hist="", mood=0)
             else:
-                old = [existing.love, existing.wow, existing.hungry, existing.learn,
-                       *_hist(existing.dwell_hist)]
+                old = row_counts(existing)
                 counts = [a + b for a, b in zip(counts, old, strict=True)]
                 devices += existing.devices
             _fill(existing, counts, devices)
@@ -109,8 +134,7 @@ def minutes(engine: Engine, market: str, since: datetime, until: datetime, k: in
     with session_scope(engine) as session:
         found = list(session.exec(query))
     for row in found:  # SQLite hands back naive datetimes; they are stored as UTC
-        if row.minute.tzinfo is None:
-            row.minute = row.minute.replace(tzinfo=UTC)
+        row.minute = _utc(row.minute)
     return found
 
 

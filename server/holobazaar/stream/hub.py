@@ -228,6 +228,14 @@ class Hub:
                 return entry
             raise RuntimeError(f"channel {name}: could not append after {MAX_ATTEMPTS} tries")
 
+    async def open(self, name: str, state: dict) -> None:
+        """Make the channel known here without changing it: the broker's current head, or
+        a new channel with `state` if nobody has opened it yet (a node that only relays a
+        channel another node publishes)."""
+        if name not in self.channels:
+            head = await self.broker.open(name, state)
+            self.channels.setdefault(name, self._channel_from(name, head))
+
     async def publish_many(self, states: Iterable[tuple[str, dict]]) -> list[Entry]:
         entries = []
         for name, state in states:

@@ -34,6 +34,7 @@ from holobazaar.pulse.bindings import PulseBindings
 from holobazaar.pulse.cues import fired_cue_marks
 from holobazaar.pulse.routes import router as pulse_router
 from holobazaar.pulse.service import PulseService, PulseSettings
+from holobazaar.pulse.transport import create_transport
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
@@ -205,13 +206,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                    app.state.osc)
             app.state.osc_address = transport.get_extra_info("sockname")
             log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
-        pulse = PulseService(engine, hub, scenes, pulse_settings(settings))
+        pulse = PulseService(engine, hub, scenes, pulse_settings(settings),
+                             transport=create_transport(hub.broker))
         pulse_bindings = PulseBindings(pulse, scenes, settings.pulse_binding_interval)
         scenes.providers.append(pulse_bindings)
         pulse.listeners.append(pulse_bindings.poke)
         pulse.cue_sources.append(fired_cue_marks(shows))
         pulse.recipe_catalog = app.state.stories.recipe_names
         await pulse.start()
+        if pulse.transport.distributed:  # one aggregator for the cluster (docs/pulse.md)
+            cluster.singleton("pulse-aggregator", pulse.lead)
         app.state.pulse = app.state.reaction_sink = pulse
         app.state.pulse_bindings = pulse_bindings
         stop = asyncio.Event()

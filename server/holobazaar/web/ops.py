@@ -91,7 +91,18 @@ class _StreamCollector:
                                            "refused (by reason) and clamped", labels=["event"])
             for key, value in sorted(pulse.stats.items()):
                 counters.add_metric([key], value)
+            # Events this node could not forward (Redis unreachable, its buffer full).
+            counters.add_metric(["forward_dropped"], pulse.transport.dropped)
             yield counters
+            cpu = CounterMetricFamily("holobazaar_pulse_cpu_seconds", "CPU time of pulse's "
+                                      "own work (accept, aggregate, publish, flush on the "
+                                      "event loop; write in the thread pool)", labels=["part"])
+            for key, value in sorted(pulse.cpu.items()):
+                cpu.add_metric([key], value)
+            yield cpu
+            yield GaugeMetricFamily("holobazaar_pulse_aggregating", "1 on the node that "
+                                    "aggregates pulse (holds the pulse-aggregator lease)",
+                                    value=int(pulse.leading))
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
