@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,16 @@ class StreamClient:
         assert self.welcome["type"] == "welcome", self.welcome
         self._reader = asyncio.create_task(self._read())
         return self.welcome
+
+    async def connect_stalled(self, port: int) -> dict:
+        """Connect over a socket with a tiny receive buffer (which also turns off the
+        kernel's autotuning) and a one-frame queue; cancel `_reader` afterwards and the
+        socket fills and stays full: a client that stopped reading."""
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        return await self.connect(max_queue=1, sock=sock, compression=None)
 
     async def _read(self) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):

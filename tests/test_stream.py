@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import time
 from decimal import Decimal
 
@@ -324,13 +323,7 @@ def test_slow_consumer_is_dropped_and_never_delays_the_others(tmp_path):
                 await client.hello(channel)
                 await client.next("snapshot")
             slow = StreamClient(server.ws_url)
-            # A tiny receive buffer (which also turns off the kernel's autotuning),
-            # max_queue=1 and never reading: the socket fills and stays full.
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", server.settings.port))
-            sock.setblocking(False)
-            await slow.connect(max_queue=1, sock=sock, compression=None)
+            await slow.connect_stalled(server.settings.port)
             await slow.hello(channel)
             await asyncio.sleep(0.1)
             slow._reader.cancel()
