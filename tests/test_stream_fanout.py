@@ -313,7 +313,7 @@ def _rss_kb(pid: int) -> int:
 def test_an_idle_connection_costs_little_server_memory(tmp_path):
     """A generous bound: an idle `/ws` connection (served directly by fastws: no task,
     no ASGI objects) measures about 23 KB of server RSS here, 12 KB of it Python objects
-    (issue #10 asks for 12 KB; docs/performance-server.md). The benchmark reports the
+    (issue #10 asks for 12 KB; docs/performance.md). The benchmark reports the
     figure at 10,000 clients."""
     port = free_port()
     command = shutil.which("holobazaar", path=str(Path(sys.executable).parent))

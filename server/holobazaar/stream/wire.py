@@ -9,7 +9,7 @@ extension with the same window size. Compression is a per-message choice (RSV1),
 frame is compressed only when it is worth it: payloads of at least DEFLATE_MIN_BYTES
 (snapshots, big coalesced patches); small patches and cues go out as they are, which
 costs each client nothing to decode and the server nothing to compress
-(docs/performance-server.md has the measurements).
+(docs/performance.md has the measurements).
 """
 
 from __future__ import annotations
