@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browser_content import DISPLAY, MARKET, write_content
 from support import LiveServer, start_server
@@ -37,7 +38,16 @@ class PageProbe:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
 
     def wait(self, condition: str, timeout: float = 15_000) -> None:
-        self.page.wait_for_function(condition, timeout=timeout)
+        try:
+            self.page.wait_for_function(condition, timeout=timeout)
+        except PlaywrightTimeout:
+            # Say which part of the condition never held (clock, frames, offset...).
+            state = self.page.evaluate(
+                "JSON.stringify(window.__holo && {ready: window.__holo.ready, frames: "
+                "window.__holo.frames, clockRtt: window.__holo.clockRtt, "
+                "offset: window.__holo.offset})")
+            raise AssertionError(f"{condition} did not hold within {timeout:g} ms; "
+                                 f"page state {state}; errors {self.errors}") from None
 
 ZONE_CHANNEL = f"market/{MARKET}/zone/row-a"
 BASE = f"/api/v1/shows/{MARKET}/sync"
