@@ -4,6 +4,7 @@ the schema is owned by Alembic (migrations/), applied on `serve` start and by
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +21,9 @@ MIGRATION_LOCK = 0x486F6C6F  # "Holo"
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
@@ -53,8 +53,27 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def _sqlite_file(url: str) -> Path | None:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            return Path(path)
+    return None
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     _ensure_sqlite_dir(url)
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        # `serve --workers N` starts N processes on one SQLite file at once: they take
+        # turns (an OS file lock beside the database), the later ones find it at head.
+        with open(sqlite_file.with_name(sqlite_file.name + ".migrate-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                command.upgrade(alembic_config(url), revision)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
     if not url.startswith("postgresql"):
         command.upgrade(alembic_config(url), revision)
         return

@@ -117,6 +117,32 @@ def test_every_node_answers_with_inventory_changed_on_another(cluster):
                 time.sleep(0.05)
 
 
+def test_workers_on_one_sqlite_file_start_together(tmp_path: Path, cluster):
+    """`serve --workers 2` on the embedded SQLite database: both workers migrate the same
+    new file at start (they take turns), both serve, and their clients get snapshots."""
+    sqlite_url = f"sqlite:///{tmp_path / 'workers.db'}"
+    found = Deployment(tmp_path, sqlite_url, cluster.redis_url, cluster.prefix + "sqlite:",
+                       cluster.content)
+    node = found.start("sqlite-pair", extra=("--workers", "2"))[0]
+    try:
+        names = set()
+        deadline = time.monotonic() + 20
+        while len(names) < 2 and time.monotonic() < deadline:
+            with httpx.Client(timeout=5) as http:  # a new connection each time
+                names.add(http.get(f"{node.url}/healthz").json()["node"])
+        assert len(names) == 2, names
+
+        async def scenario() -> None:
+            clients = await subscribed([node] * 6, CHANNEL)
+            for client in clients:
+                assert client.views[CHANNEL].state["items"][SKU]["price"]
+                await client.close()
+
+        asyncio.run(scenario())
+    finally:
+        node.stop()
+
+
 def test_workers_share_one_port(tmp_path: Path, cluster):
     """`serve --workers 2`: two processes behind one port, one hub log between them."""
     found = Deployment(tmp_path, cluster.database_url, cluster.redis_url, cluster.prefix,
