@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard
 
 from holobazaar.canonical import state_hash
-from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head
+from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head, history_limit
 from holobazaar.stream.statepatch import apply_ops, diff
 from holobazaar.stream.wire import Wire
 
@@ -104,8 +104,11 @@ class Channel:
     followers: dict[Follower, int] = field(default_factory=dict)
     # Subscribers resuming: live entries that arrive while their history is being read.
     pending: dict[Subscriber, list[Entry]] = field(default_factory=dict)
-    # The last RECENT entries (entry.after: the state after it); base_*: the state just
-    # before the first of them. Old states share their untouched parts (statepatch).
+    # The last `window` entries (entry.after: the state after it); base_*: the state just
+    # before the first of them. Old states share their untouched parts (statepatch), but
+    # an aggregate channel's states share almost nothing, so it keeps as few as its broker
+    # history (history_limit): 1024 pulse states were 70 MB after 17 minutes.
+    window: int = RECENT
     recent: deque[Entry] = field(default_factory=deque)
     base_offset: int = 0
     base_state: dict = field(default_factory=dict)
@@ -142,7 +145,7 @@ class Channel:
 
     def push(self, entry: Entry) -> None:
         self.recent.append(entry)
-        if len(self.recent) > RECENT:
+        if len(self.recent) > self.window:
             old = self.recent.popleft()
             self.base_offset, self.base_state, self.base_total = old.offset, old.after, old.total
             self.hashes.pop(old.offset - 1, None)
@@ -262,7 +265,8 @@ class Hub:
                 log.exception("cue observer failed")
 
     def _channel_from(self, name: str, head: Head) -> Channel:
-        return Channel(name, head.epoch, head.offset, head.state)
+        return Channel(name, head.epoch, head.offset, head.state,
+                       window=history_limit(name, RECENT))
 
     def _deliver(self, entry: Entry) -> None:
         channel = self.channels.get(entry.channel)
