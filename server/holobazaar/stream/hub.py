@@ -322,12 +322,22 @@ class Hub:
     def _sweep(self, channel: Channel) -> None:
         deadline = time.perf_counter() + SWEEP_SLICE
         queue, index, followers = channel.sweep_queue, channel.sweep_index, channel.followers
-        end = len(queue)
+        end, head = len(queue), channel.offset
+        # Within one slice the head and the lag are the same for every follower, so what a
+        # writable follower at a position gets is too: worked out once (`_feed`), then
+        # written to the others at that position with no more per-client work.
+        ready: dict[tuple[int, int], bytes] = {}
         while index < end:
             follower = queue[index]
             index += 1
-            if follower in followers:
-                self._feed(channel, follower)
+            position = followers.get(follower)
+            if position is None or position == head:
+                pass
+            elif follower.writable() and (data := ready.get((position, follower.wbits))):
+                followers[follower] = head
+                follower.write(data)
+            elif (data := self._feed(channel, follower)) is not None:
+                ready[position, follower.wbits] = data
             if not index & 63 and time.perf_counter() > deadline:
                 break
         if index < end:
@@ -339,16 +349,19 @@ class Hub:
         if channel.again:
             self._kick(channel)
 
-    def _feed(self, channel: Channel, follower: Follower, *, drained: bool = False) -> None:
+    def _feed(self, channel: Channel, follower: Follower, *,
+              drained: bool = False) -> bytes | None:
+        """Write a follower what it is owed, if its transport takes it; the bytes written
+        (the same for every writable follower at its position until the head moves)."""
         position = channel.followers[follower]
         if position == channel.offset:
-            return
+            return None
         if not follower.writable():
             owed = channel.total_at(position)
             if owed is None or follower.buffered() + channel.total - owed > follower.limit:
                 self.unsubscribe(channel.name, follower)
                 follower.overflow()
-            return
+            return None
         merge = drained
         if not merge:
             oldest = position - channel.base_offset  # index of its oldest unsent entry
@@ -357,6 +370,7 @@ class Hub:
         data = self._wire_since(channel, position, follower.wbits, merge)
         channel.followers[follower] = channel.offset
         follower.write(data)
+        return data
 
     def resume(self, follower: Follower, names: Iterable[str]) -> None:
         """A follower's transport drained: catch it up on its channels now."""
