@@ -101,7 +101,7 @@ def serve(
     import uvicorn
 
     from holobazaar.scenes.loader import load_content
-    from holobazaar.stream.fastws import UVICORN_WS
+    from holobazaar.stream.fastws import BACKLOG, UVICORN_WS
     from holobazaar.tls import serving
     from holobazaar.tls.certificates import TlsFileError
     from holobazaar.web.app import create_app
@@ -157,6 +157,10 @@ def serve(
         # /ws's raw write path (docs/protocol.md, "Fan-out and coalescing"); an import
         # path, so every worker process loads it too.
         ws=UVICORN_WS, loop="auto",
+        # A festival crowd connects at once: uvicorn's 2,048 pending connections overflowed
+        # (the kernel drops the rest and phones retry a second later). The kernel caps this
+        # at net.core.somaxconn (docs/deploy.md).
+        backlog=BACKLOG,
     )
     if settings.workers > 1:
         import os

@@ -42,6 +42,7 @@ DIRECT = "holobazaar.ws_direct"
 UVICORN_WS = "holobazaar.stream.fastws:StreamWebSocketProtocol"  # uvicorn's `ws=`
 WINDOW_BITS = 12  # the server's deflate window (uvicorn's default too)
 CLOSE_TIMEOUT = 10.0
+BACKLOG = 16384  # pending connections `serve` asks for (the kernel caps it at somaxconn)
 
 
 class DrainListener(Protocol):
