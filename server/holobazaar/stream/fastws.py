@@ -110,6 +110,17 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # ---- uvicorn hooks -------------------------------------------------------------
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # uvicorn's HTTP protocol, which is upgrading this connection, and its httptools
+        # parser point at each other; uvicorn breaks that cycle in the HTTP protocol's
+        # connection_lost, which an upgraded connection never reaches, so each connection
+        # left ~18 objects only the cyclic GC could free (8,000 devices connecting: 43% of
+        # the CPU in GC). Break it the same way: the HTTP protocol's work is done here.
+        upgrading = transport.get_protocol()
+        if upgrading is not self and getattr(upgrading, "parser", None) is not None:
+            upgrading.parser = None  # type: ignore[attr-defined]
+        super().connection_made(transport)
+
     def handle_connect(self, event: Request) -> None:
         factory = self.app_state.get(DIRECT, {}).get(event.path.partition("?")[0])
         if factory is None:
