@@ -169,9 +169,11 @@ def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Po
 # Thousands of connections are many small objects that live long. With CPython's default
 # first threshold (700 allocations) the cyclic GC ran ~1,300 times, full collections of
 # the growing heap among them, while 8,000 devices connected: 1.1 s of the server's 3.1 s
-# of CPU. At 10,000 it is 0.3 s of 2.3 s (docs/performance.md). Nothing per connection
-# waits for the GC to be freed (stream/fastws.py breaks the one cycle uvicorn left).
-GC_THRESHOLDS = (10_000, 10, 10)
+# of CPU. 10,000 devices connecting at once (bench/fanout.py burst): 700 -> 4.1 s, 3.2 s
+# CPU, 10.3 KB/connection; 2,000 (CPython 3.13's own) -> 3.4 s, 2.6 s, 10.6 KB; 5,000 or
+# 10,000 -> 2.1-2.3 s CPU but 13.3 KB: the heap keeps what it grew to between collections.
+# Nothing per connection waits for the GC (stream/fastws.py breaks uvicorn's one cycle).
+GC_THRESHOLDS = (2_000, 10, 10)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
