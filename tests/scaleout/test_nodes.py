@@ -117,6 +117,16 @@ def test_every_node_answers_with_inventory_changed_on_another(cluster):
                 time.sleep(0.05)
 
 
+def worker_names(url: str, expected: int, timeout: float = 20) -> set[str]:
+    """The node names /healthz answers with over fresh connections (each may reach
+    another worker behind the shared port), until `expected` were seen or time is up."""
+    names: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(names) < expected and time.monotonic() < deadline:
+        with httpx.Client(timeout=5) as http:  # a new connection each time
+            names.add(http.get(f"{url}/healthz").json()["node"])
+    return names
+
 def test_workers_on_one_sqlite_file_start_together(tmp_path: Path, cluster):
     """`serve --workers 2` on the embedded SQLite database: both workers migrate the same
     new file at start (they take turns), both serve, and their clients get snapshots."""
@@ -125,11 +135,7 @@ def test_workers_on_one_sqlite_file_start_together(tmp_path: Path, cluster):
                        cluster.content)
     node = found.start("sqlite-pair", extra=("--workers", "2"))[0]
     try:
-        names = set()
-        deadline = time.monotonic() + 20
-        while len(names) < 2 and time.monotonic() < deadline:
-            with httpx.Client(timeout=5) as http:  # a new connection each time
-                names.add(http.get(f"{node.url}/healthz").json()["node"])
+        names = worker_names(node.url, 2)
         assert len(names) == 2, names
 
         async def scenario() -> None:
@@ -149,11 +155,7 @@ def test_workers_share_one_port(tmp_path: Path, cluster):
                        cluster.content)
     node = found.start("pair", extra=("--workers", "2"))[0]
     try:
-        names = set()
-        deadline = time.monotonic() + 20
-        while len(names) < 2 and time.monotonic() < deadline:
-            with httpx.Client(timeout=5) as http:  # a new connection each time
-                names.add(http.get(f"{node.url}/healthz").json()["node"])
+        names = worker_names(node.url, 2)
         assert len(names) == 2, names
 
         async def scenario() -> None:
