@@ -107,7 +107,7 @@ class Channel:
     # The last `window` entries (entry.after: the state after it); base_*: the state just
     # before the first of them. Old states share their untouched parts (statepatch), but
     # an aggregate channel's states share almost nothing, so it keeps as few as its broker
-    # history (history_limit): 1024 pulse states were 70 MB after 17 minutes.
+    # history (history_limit): with 1,024 pulse states the server grew ~70 KB/s for 17 min.
     window: int = RECENT
     recent: deque[Entry] = field(default_factory=deque)
     base_offset: int = 0
