@@ -100,10 +100,11 @@ def serve(
     """Serve the markets in the content folder over HTTP and WebSocket."""
     import uvicorn
 
+    from holobazaar import db
     from holobazaar.scenes.loader import load_content
     from holobazaar.stream.fastws import BACKLOG, UVICORN_WS
     from holobazaar.tls import serving
-    from holobazaar.tls.certificates import TlsFileError
+    from holobazaar.tls.files import TlsFileError
     from holobazaar.web.app import create_app
     from holobazaar.web.trust import create_trust_app
 
@@ -130,6 +131,12 @@ def serve(
                    f"{settings.content_dir}", err=True)
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Before any worker starts, and in a child process: the server never loads Alembic.
+        db.upgrade_aside(settings.resolved_database_url)
+    except db.MigrationFailed as exc:
+        typer.echo(f"error: refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         plan = serving.prepare_tls(settings)
     except TlsFileError as exc:

@@ -4,16 +4,23 @@ the schema is owned by Alembic (migrations/), applied on `serve` start and by
 
 from __future__ import annotations
 
+import ast
 import fcntl
+import multiprocessing
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, inspect, pool, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key held while migrating: nodes starting together take turns.
@@ -47,6 +54,8 @@ def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -61,7 +70,70 @@ def _sqlite_file(url: str) -> Path | None:
     return None
 
 
+class MigrationFailed(RuntimeError):
+    pass
+
+
+@cache
+def script_heads() -> frozenset[str]:
+    """The newest revisions of migrations/versions, read from the files' `revision` and
+    `down_revision` assignments without loading Alembic (tests check it agrees)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.targets[0] if isinstance(node, ast.Assign) else (
+                node.target if isinstance(node, ast.AnnAssign) else None)
+            if not isinstance(target, ast.Name) or node.value is None:  # type: ignore[union-attr]
+                continue
+            if target.id in ("revision", "down_revision"):
+                value = ast.literal_eval(node.value)  # type: ignore[union-attr]
+                names = {value} if isinstance(value, str) else set(value or ())
+                (revisions if target.id == "revision" else parents).update(names)
+    return frozenset(revisions - parents)
+
+
+def at_head(url: str) -> bool:
+    """True when the database's schema is the newest the migrations describe: a node
+    starting on an up-to-date database then never loads Alembic (11 MB of RSS, for good)."""
+    _ensure_sqlite_dir(url)
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return False
+            stamped = {row[0] for row in conn.execute(text("SELECT version_num FROM "
+                                                           "alembic_version"))}
+    except SQLAlchemyError:
+        return False  # let Alembic say what is wrong
+    finally:
+        engine.dispose()
+    return stamped == script_heads()
+
+
+def upgrade_aside(url: str) -> None:
+    """`upgrade(url)` in a forked child, for `serve` before it starts serving: the server
+    process itself then finds the schema at head and never imports Alembic. Call it while
+    the process has no threads and no event loop (fork copies only the calling thread)."""
+    if at_head(url):
+        return
+    if threading.active_count() > 1:  # fork would be unsafe: migrate here instead
+        upgrade(url)
+        return
+    child = multiprocessing.get_context("fork").Process(
+        target=upgrade, args=(url,), name="holobazaar-migrate")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise MigrationFailed(f"migrating the database failed (exit code {child.exitcode}; "
+                              f"the error is above)")
+
+
 def upgrade(url: str, revision: str = "head") -> None:
+    if revision == "head" and at_head(url):
+        return
+    from alembic import command
+
     _ensure_sqlite_dir(url)
     sqlite_file = _sqlite_file(url)
     if sqlite_file is not None:
@@ -79,10 +151,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         return
     # Several nodes start at once against one database: only one migrates at a time, the
     # others then find the schema at head and have nothing to do.
-    from sqlalchemy import create_engine as sa_create_engine
-    from sqlalchemy import pool, text
-
-    locker = sa_create_engine(url, poolclass=pool.NullPool)
+    locker = create_engine(url, poolclass=pool.NullPool)
     try:
         with locker.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})

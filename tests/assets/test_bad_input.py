@@ -253,7 +253,7 @@ def test_worker_time_and_memory_limits(tmp_path):
     """A job over its time limit is killed; one over its memory limit fails; both are
     refusals with a message, and the calling process carries on."""
     from holobazaar.assets.pipeline import Refused
-    from holobazaar.assets.pipeline.process import Options
+    from holobazaar.assets.pipeline.options import Options
     from holobazaar.assets.worker import run_in_worker
 
     from assets_support import CORPUS, corpus_entry

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from holobazaar import db
 from holobazaar.assets import service
-from holobazaar.assets.pipeline.process import Options
+from holobazaar.assets.pipeline.options import Options
 
 from support import throwaway_postgres
 

@@ -35,7 +35,7 @@ def ingest(
     from holobazaar import db
     from holobazaar.assets import budgets, service
     from holobazaar.assets.pipeline import Refused
-    from holobazaar.assets.pipeline.process import UNITS
+    from holobazaar.assets.pipeline.options import UNITS
     from holobazaar.assets.routes import options_from
     from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
 

@@ -19,7 +19,7 @@ from holobazaar.assets import service, storage
 from holobazaar.assets.models import AssetOut
 from holobazaar.assets.pipeline import Refused
 from holobazaar.assets.pipeline.inputs import SIDE_SUFFIXES, SUPPORTED, Limits
-from holobazaar.assets.pipeline.process import UNITS, Options
+from holobazaar.assets.pipeline.options import UNITS, Options
 
 router = APIRouter(tags=["assets"])
 

@@ -18,7 +18,7 @@ from sqlmodel import select
 from holobazaar.assets import storage
 from holobazaar.assets.models import AssetFileOut, AssetOut, StoredAsset, StoredAssetFile
 from holobazaar.assets.pipeline import Refused
-from holobazaar.assets.pipeline.process import Options
+from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.worker import run_in_worker
 from holobazaar.db import session_scope
 from holobazaar.scenes.compositor import AssetRef, LodRef

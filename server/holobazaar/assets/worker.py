@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from holobazaar.assets.pipeline import Refused
-from holobazaar.assets.pipeline.process import Options, process
+from holobazaar.assets.pipeline.options import Options
 
 # spawn, not fork: the server has threads and an event loop a forked child must not inherit.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -21,6 +21,10 @@ def _child(files: list[str], upload_dir: str, out_dir: str, options: Options,
     # Pillow's decompression-bomb limit, set explicitly (its default warns below 2x and
     # only then refuses); inputs.check_image_header also refuses over the limit.
     from PIL import Image
+
+    # Here, not at the top: the steps import numpy and trimesh, which the server process
+    # (10,000 connections in a budget) never needs.
+    from holobazaar.assets.pipeline.process import process
 
     Image.MAX_IMAGE_PIXELS = options.limits.max_image_pixels
     try:

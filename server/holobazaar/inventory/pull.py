@@ -9,8 +9,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
@@ -19,7 +19,18 @@ from holobazaar.inventory import feeds, truth
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.tables import FeedConfig
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger(__name__)
+
+
+def _http_client(timeout: float) -> httpx.AsyncClient:
+    # httpx is imported only by a server that pulls a feed: 6 MB of RSS otherwise spent
+    # on every node, which the fan-out budget (10,000 connections) feels.
+    import httpx
+
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
 
 class Poller:
@@ -39,20 +50,27 @@ class Poller:
                 FeedConfig.pull_url.is_not(None))))  # type: ignore[union-attr]
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+        client: httpx.AsyncClient | None = None  # made when a feed first falls due
+        try:
             while not stop.is_set():
                 try:
                     now = time.monotonic()
                     for feed in await run_in_threadpool(self._configs):
                         if self.due.get(feed.market, 0.0) <= now:
                             self.due[feed.market] = now + feed.pull_interval
+                            client = client or _http_client(self.timeout)
                             await self.poll(client, feed)
                 except Exception:  # keep polling whatever one round hits
                     log.exception("pull feed round failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.2)
+        finally:
+            if client is not None:
+                await client.aclose()
 
     async def poll(self, client: httpx.AsyncClient, feed: FeedConfig) -> dict | None:
+        import httpx  # loaded with the client (_http_client): cached by now
+
         market = self.reconciler.scenes.market(feed.market)
         if market is None or feed.pull_url is None:
             return None

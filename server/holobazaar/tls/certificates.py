@@ -11,7 +11,6 @@ import datetime as dt
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -21,37 +20,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from holobazaar.tls.addresses import LocalNames, local_names
+from holobazaar.tls.files import TlsFileError, TlsFiles, ca_path, tls_dir
+
+__all__ = ["TlsFileError", "TlsFiles", "ca_path", "tls_dir"]  # their old home
 
 CA_DAYS = 3650
 # Apple refuses TLS server certificates valid for more than 825 days even under a
 # user-trusted root, and browsers cap public ones at 398: stay under both.
 LEAF_DAYS = 397
 RENEW_BEFORE = dt.timedelta(days=30)
-
-
-class TlsFileError(Exception):
-    """A certificate or key file that cannot be used; names the file and the problem."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    certfile: Path
-    keyfile: Path
-    ca_file: Path | None  # None when the operator supplied a real certificate
-    issued: str = ""  # what ensure_local_certificates did, for the operator
-
-
-def tls_dir(data_dir: Path) -> Path:
-    return data_dir / "tls"
-
-
-def ca_path(data_dir: Path) -> Path:
-    return tls_dir(data_dir) / "ca.pem"
 
 
 def _now() -> dt.datetime:

@@ -10,16 +10,10 @@ from dataclasses import dataclass
 
 import segno
 import uvicorn
-from cryptography import x509
 
 from holobazaar.config import Settings
 from holobazaar.tls.addresses import local_names, url_host
-from holobazaar.tls.certificates import (
-    TlsFiles,
-    check_certificate_pair,
-    ensure_local_certificates,
-    fingerprint,
-)
+from holobazaar.tls.files import TlsFiles
 
 
 @dataclass(frozen=True)
@@ -32,6 +26,9 @@ def prepare_tls(settings: Settings) -> TlsPlan | None:
     """None without TLS; raises TlsFileError (file + problem) for unusable files."""
     if not settings.uses_tls:
         return None
+    # Only a TLS server loads `cryptography` (10 MB of RSS).
+    from holobazaar.tls.certificates import check_certificate_pair, ensure_local_certificates
+
     if settings.certfile is not None or settings.keyfile is not None:
         if settings.certfile is None or settings.keyfile is None:
             raise ValueError("--certfile and --keyfile must be given together")
@@ -41,6 +38,10 @@ def prepare_tls(settings: Settings) -> TlsPlan | None:
 
 
 def ca_fingerprint(plan: TlsPlan) -> str:
+    from cryptography import x509
+
+    from holobazaar.tls.certificates import fingerprint
+
     assert plan.files.ca_file is not None
     return fingerprint(x509.load_pem_x509_certificate(plan.files.ca_file.read_bytes()))
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography import x509
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from holobazaar import __version__
 from holobazaar.config import Settings
 from holobazaar.tls.addresses import url_host
-from holobazaar.tls.certificates import ca_path, fingerprint
+from holobazaar.tls.files import ca_path
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -50,10 +49,17 @@ def ca_certificate(request: Request) -> Response:
 def trust_page(request: Request) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     path = local_ca_file(settings)
-    ca = x509.load_pem_x509_certificate(path.read_bytes()) if path else None
+    ca, digest = None, None
+    if path is not None:  # a TLS server: `cryptography` is loaded already
+        from cryptography import x509
+
+        from holobazaar.tls.certificates import fingerprint
+
+        ca = x509.load_pem_x509_certificate(path.read_bytes())
+        digest = fingerprint(ca)
     return templates.TemplateResponse(request, "tls.html", {
         "ca_name": ca.subject.rfc4514_string() if ca else None,
-        "fingerprint": fingerprint(ca) if ca else None,
+        "fingerprint": digest,
         "https_url": https_url(request, settings),
         "real_certificate": settings.certfile is not None,
     })

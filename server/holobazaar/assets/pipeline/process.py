@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from holobazaar.assets.pipeline import Refused, gltf, images, preserve, thumbnail
-from holobazaar.assets.pipeline.inputs import Limits, check_entry, choose_entry, extract_zip
-
-UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
-
-
-@dataclass
-class Options:
-    max_edge: int = 2048
-    lod_edge: int = 1024
-    ratios: tuple[float, ...] = (1.0, 0.25, 0.05)
-    min_triangles: int = 64
-    units: str = "m"
-    up: str = "y"
-    size: float | None = None  # largest dimension in metres, from the curator
-    quality: int = 80
-    # meshopt "high": octahedral normals, quantized colours and animation filters; smaller
-    # than "medium" on every corpus model with nothing lost (tests/assets/test_corpus.py).
-    meshopt_level: str = "high"
-    limits: Limits = field(default_factory=Limits)
-    timeout: float = 120.0
-    memory_bytes: int = 2 << 30
+from holobazaar.assets.pipeline.inputs import check_entry, choose_entry, extract_zip
+from holobazaar.assets.pipeline.options import UNITS, Options
 
 
 def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options) -> dict:

@@ -1,0 +1,67 @@
+"""Start-up without Alembic: `serve` migrates in a child process and a node whose database
+is at head never loads Alembic; the server imports nothing only other commands need
+(numpy, trimesh, httpx, cryptography's X.509). Each is RSS the server keeps for good,
+and at 10,000 connections the fan-out budget (issue #10) feels it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from holobazaar import db
+
+
+def run_python(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_heads_read_from_the_migration_files_are_alembics() -> None:
+    script = ScriptDirectory.from_config(db.alembic_config("sqlite://"))
+    assert db.script_heads() == frozenset(script.get_heads())
+
+
+def test_a_database_is_at_head_only_after_the_last_migration(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert not db.at_head(url)  # no alembic_version table yet
+    db.upgrade(url, "0002")
+    assert not db.at_head(url)
+    db.upgrade(url)
+    assert db.at_head(url)
+
+
+def test_serve_migrates_aside_and_an_up_to_date_database_never_loads_alembic(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'aside.db'}"
+    out = run_python(f"""
+        import sys
+        from holobazaar import db
+        db.upgrade_aside({url!r})      # a fresh database: migrated by a forked child
+        db.upgrade({url!r})            # what every server's lifespan does next
+        print(db.at_head({url!r}), "alembic" in sys.modules)
+    """)
+    assert out == "True False"
+
+
+def test_a_migration_that_fails_aside_is_reported(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}"  # a folder, not a database file
+    with pytest.raises(db.MigrationFailed, match="exit code 1"):
+        db.upgrade_aside(url)
+
+
+def test_the_server_imports_only_what_serving_needs() -> None:
+    out = run_python("""
+        import sys
+        from holobazaar.web.app import create_app
+        create_app()
+        heavy = ["alembic", "numpy", "trimesh", "httpx", "cryptography.x509", "mako"]
+        print(",".join(m for m in heavy if m in sys.modules) or "none")
+    """)
+    assert out == "none", f"loaded at start: {out}"
