@@ -312,9 +312,9 @@ def _rss_kb(pid: int) -> int:
 
 def test_an_idle_connection_costs_little_server_memory(tmp_path):
     """A generous bound: an idle `/ws` connection (served directly by fastws: no task,
-    no ASGI objects) measures about 23 KB of server RSS here, 12 KB of it Python objects
-    (issue #10 asks for 12 KB; docs/performance.md). The benchmark reports the
-    figure at 10,000 clients."""
+    no ASGI objects) measures about 17 KB of server RSS here at 300 connections (allocator
+    steps included), about 6 KB of it Python objects (issue #10 asks for 12 KB;
+    docs/performance.md). The benchmark reports the figure at 10,000 clients."""
     port = free_port()
     command = shutil.which("holobazaar", path=str(Path(sys.executable).parent))
     assert command
@@ -487,3 +487,48 @@ def test_upgraded_connections_leave_nothing_for_the_cyclic_gc(shared_server):
     finally:
         gc.enable()
     assert after - before < 5, f"{after - before} upgraded HTTP protocols wait for the GC"
+
+
+def test_a_direct_connection_keeps_no_spare_protocol_headers_or_attribute_table(
+        shared_server):
+    """What a connection keeps, for 10,000 of them on a node: one websockets protocol
+    (uvicorn builds one that fastws replaces: it must be freed at once, not wait for the
+    GC), no handshake headers (websockets' parser keeps the Request for the connection's
+    life) and uvicorn's attributes in slots (over 30 in an instance dict cost ~1.6 KB)."""
+    import gc
+
+    from websockets.http11 import Request
+    from websockets.server import ServerProtocol
+
+    from holobazaar.stream.fastws import StreamWebSocketProtocol
+
+    def objects(kind: type) -> list:
+        return [o for o in gc.get_objects() if type(o) is kind]
+
+    count = 40
+
+    async def scenario() -> tuple[int, list, list]:
+        clients = [StreamClient(shared_server.ws_url) for _ in range(count)]
+        try:
+            await asyncio.gather(*(c.connect() for c in clients))
+            await asyncio.gather(*(c.hello(CHANNEL) for c in clients))
+            await asyncio.gather(*(c.next("snapshot") for c in clients))
+            direct = [p for p in objects(StreamWebSocketProtocol)
+                      if p.direct is not None and not p.close_sent]
+            # The Request the server parsed lives on as a local of websockets' parser.
+            requests = [p.conn.parser.gi_frame.f_locals.get("request") for p in direct]
+            return len(objects(ServerProtocol)), direct, requests
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+
+    gc.collect()
+    before = len(objects(ServerProtocol))
+    gc.disable()
+    try:
+        after, direct, requests = asyncio.run(scenario())
+    finally:
+        gc.enable()
+    assert after - before < count + 5, f"{after - before} protocols for {count} connections"
+    assert len(direct) >= count
+    assert all(len(vars(p)) <= 2 for p in direct), max(len(vars(p)) for p in direct)
+    assert all(isinstance(r, Request) and len(r.headers) == 0 for r in requests)

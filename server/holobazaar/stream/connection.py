@@ -94,6 +94,8 @@ _PRIVATE_MARKERS = ("/show/", "/preview/")
 
 
 class TokenBucket:
+    __slots__ = ("capacity", "rate", "stamp", "tokens")  # two per connection
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.capacity = rate, float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
@@ -118,8 +120,11 @@ class Connection:
     """Implements the hub's Subscriber (`send_frame` never blocks), and its Follower when
     the server gives raw transport access."""
 
-    raw_frames = False  # set per connection: True on the fast path (hub.follows)
-    raw: StreamWebSocketProtocol | None = None
+    # Slots, not a __dict__: 10,000 connections on a node, ~0.7 KB less each.
+    __slots__ = ("_bucket", "_busy", "_closed", "_closing", "_errors", "_inbox", "_queue",
+                 "_queued_bytes", "_reaction_bucket", "_wakeup", "auth", "channels",
+                 "greeted", "hub", "limit", "limits", "metrics", "principal", "raw",
+                 "raw_frames", "reactions", "session", "wbits", "websocket")
 
     def __init__(self, websocket: WebSocket | None, hub: Hub, limits: StreamLimits,
                  metrics: dict[str, int] | None = None,
@@ -148,6 +153,8 @@ class Connection:
         self.limit = limits.send_buffer_bytes
         self._busy: asyncio.Task | None = None  # direct mode: a hello being handled
         self._inbox: list[dict] = []  # direct mode: frames waiting for that hello
+        self.raw: StreamWebSocketProtocol | None = None
+        self.raw_frames = False  # True on the fast path (hub.follows)
 
     # ---- Follower (the fast path) --------------------------------------------------
 

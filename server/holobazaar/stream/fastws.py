@@ -91,20 +91,39 @@ class _NoApp:
         return True
 
 
+# One deflate offer for every connection: the factory only holds settings (each connection
+# gets its own PerMessageDeflate from it), so it need not be built 10,000 times.
+_DEFLATE_OFFER = [ServerPerMessageDeflateFactory(
+    server_no_context_takeover=True,
+    server_max_window_bits=WINDOW_BITS,
+    client_max_window_bits=WINDOW_BITS,
+    compress_settings={"memLevel": 5},
+)]
+
+
 class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
+    # uvicorn's own per-connection attributes, as slots of this subclass (a slot wins over
+    # the instance dict): uvicorn sets ~35, and past 30 CPython gives up the dict's shared
+    # keys for a table of its own, ~1.6 KB per connection. Any name not listed still
+    # lands in the dict, so a uvicorn that adds attributes keeps working.
+    __slots__ = ("app", "app_state", "asgi_version", "client", "close_sent", "close_timeout",
+                 "close_timer", "config", "conn", "connections", "curr_msg_data_type",
+                 "default_headers", "direct", "disconnected", "frames", "handshake_complete",
+                 "handshake_initiated", "initial_response", "last_ping_rtt", "listener",
+                 "logger", "loop", "pending_ping_payload", "ping_interval", "ping_sent_at",
+                 "ping_timeout", "ping_timer", "pong_timer", "queue", "read_paused",
+                 "request", "response", "root_path", "scheme", "scope", "server", "tasks",
+                 "transport", "writable")
+
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        extensions = []
-        if self.config.ws_per_message_deflate:
-            extensions = [ServerPerMessageDeflateFactory(
-                server_no_context_takeover=True,
-                server_max_window_bits=WINDOW_BITS,
-                client_max_window_bits=WINDOW_BITS,
-                compress_settings={"memLevel": 5},
-            )]
-        self.conn = ServerProtocol(extensions=extensions, max_size=self.config.ws_max_size,
-                                   logger=logging.getLogger("uvicorn.error"))
+        # uvicorn's __init__ made a ServerProtocol already; its parser generator refers
+        # back to it (a cycle only the GC would free): close the generator, free it now.
+        self.conn.parser.close()
+        self.conn = ServerProtocol(
+            extensions=_DEFLATE_OFFER if self.config.ws_per_message_deflate else [],
+            max_size=self.config.ws_max_size, logger=logging.getLogger("uvicorn.error"))
         self.listener: DrainListener | None = None
         self.direct: DirectHandler | None = None
 
@@ -141,6 +160,9 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
             return
         self.start_keepalive()
+        # websockets' parser generator keeps the handshake Request as a local for the life
+        # of the connection; nothing reads its headers after the handshake (~1.5 KB each).
+        event.headers.clear()
         # Per-connection objects only an ASGI app would use.
         self.queue, self.writable = _NoApp(), _Flag()  # type: ignore[assignment]
         self.direct = factory(self)
