@@ -65,3 +65,22 @@ def test_the_server_imports_only_what_serving_needs() -> None:
         print(",".join(m for m in heavy if m in sys.modules) or "none")
     """)
     assert out == "none", f"loaded at start: {out}"
+
+
+def test_short_database_calls_run_in_place_on_sqlite_and_in_a_thread_elsewhere(
+        tmp_path: Path) -> None:
+    """On a core busy with fan-out a thread hop cost ~25 ms per call (the worker waits for
+    the GIL at each SQLite call); SQLite calls run in place. A server database does
+    network I/O: a worker thread."""
+    import asyncio
+    import threading
+
+    from sqlalchemy import create_engine
+
+    async def where(engine) -> int:
+        return await db.call(engine, threading.get_ident)
+
+    sqlite = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    postgres = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never used
+    assert asyncio.run(where(sqlite)) == threading.get_ident()
+    assert asyncio.run(where(postgres)) != threading.get_ident()

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from holobazaar.assets.pipeline import gltf
-from holobazaar.assets.pipeline.preserve import TRANSPORT
 from holobazaar.assets.pipeline.options import Options
+from holobazaar.assets.pipeline.preserve import TRANSPORT
 from holobazaar.assets.worker import run_in_worker
 
 from assets_support import CORPUS, TOOLS, corpus_entry, side_files

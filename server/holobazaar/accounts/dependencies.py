@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.accounts.models import ROLES, Principal
 
@@ -71,7 +72,7 @@ async def authenticate(request: Request) -> Principal | None:
     token = _bearer(request)
     unsafe = request.method not in SAFE_METHODS
     if token is not None:
-        principal = await run_in_threadpool(service.principal_for_token, engine, token)
+        principal = await db.call(engine, service.principal_for_token, engine, token)
         if principal is None:
             raise UNAUTHORIZED
         return principal
@@ -130,8 +131,9 @@ async def _record(request: Request, principal: Principal, market: str | None,
         return
     if principal.kind == "token" or not allowed:
         request.scope[_AUDITED_KEY] = True
-        await run_in_threadpool(service.record_write, request.app.state.engine, principal,
-                                f"{request.method} {request.url.path}", market, allowed)
+        engine = request.app.state.engine
+        await db.call(engine, service.record_write, engine, principal,
+                      f"{request.method} {request.url.path}", market, allowed)
 
 
 def require_role(*roles: str) -> RoleRequirement:

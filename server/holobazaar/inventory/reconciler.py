@@ -250,7 +250,8 @@ class Reconciler:
         for sku in result.held + result.released:
             if sku in items and sku not in {f.sku for f in changed}:
                 changed.append(items[sku])
-        await run_in_threadpool(self._reload_feed, market_id, result.bumped)
+        if result.bumped:  # a feed batch or decision: reload the feed row it moved
+            await run_in_threadpool(self._reload_feed, market_id, True)
         transitions = self._update_stale(market_id, _now())
         self._apply_overlays(market)
         changed = [self._overlay(market_id, f) for f in changed]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.inventory import service
@@ -44,7 +44,8 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
     if scenes.market(market) is None:
         raise HTTPException(404, f"no market {market!r}")
     try:
-        facts = await run_in_threadpool(service.update_item, scenes.engine, market, sku, change)
+        facts = await db.call(scenes.engine, service.update_item, scenes.engine, market, sku,
+                              change)
     except service.ItemNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     # Through the reconciler, so a held or unverified item keeps its notice.

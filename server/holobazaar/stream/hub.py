@@ -35,12 +35,22 @@ from holobazaar.stream.wire import Wire
 log = logging.getLogger(__name__)
 
 RECENT = 1024  # entries (with the state after each) kept to coalesce and check heartbeats
-SWEEP_SLICE = 0.004  # seconds of fan-out work before yielding to the event loop
+# Seconds of fan-out work before yielding to the event loop: a change request makes
+# several loop round trips, each waiting for a slice; 4 -> 2 ms took its median at 50
+# changes/s to 10,000 devices from 38 to 22 ms, at no measurable cost in CPU.
+SWEEP_SLICE = 0.002
 # A client whose oldest unsent change is older than this (the server is behind: more
 # changes than one core fans out one by one), or whose transport backed up, gets its
 # backlog merged; otherwise it gets every change as its own frame (in one write). Above
 # a sweep of 10,000 clients on a quiet core (~0.1 s), below the 250 ms latency goal.
 MERGE_LAG = 0.2
+# Pacing: when this many changes or more arrived while one pass over the followers ran,
+# fan-out is what holds the core back; the next pass waits as long as that pass took
+# (capped), so change requests get half the core and the next pass carries their
+# changes merged. At 50 changes/s to 10,000 devices: p99 staleness 393 -> 271 ms and a
+# third less server CPU; at 10 changes/s (one change per pass) it never triggers.
+PACE_CHANGES = 3
+PACE_MAX = 0.25
 CATCH_UP_TIMEOUT = 2.0  # distributed broker: wait this long for others' entries, then resync
 MAX_ATTEMPTS = 50  # publish retries against a head that keeps moving
 
@@ -125,6 +135,8 @@ class Channel:
     again: bool = False
     sweep_queue: list[Follower] = field(default_factory=list)
     sweep_index: int = 0
+    sweep_started: float = 0.0  # when the pass began (perf_counter)
+    sweep_from: int = 0  # the head offset when the pass began
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Distributed broker only: set on every delivery; entries held while re-reading the head.
     advanced: asyncio.Event = field(default_factory=asyncio.Event)
@@ -317,6 +329,7 @@ class Hub:
             return
         channel.sweeping, channel.again = True, False
         channel.sweep_queue, channel.sweep_index = list(channel.followers), 0
+        channel.sweep_started, channel.sweep_from = time.perf_counter(), channel.offset
         asyncio.get_running_loop().call_soon(self._sweep, channel)
 
     def _sweep(self, channel: Channel) -> None:
@@ -344,10 +357,18 @@ class Hub:
             channel.sweep_index = index
             asyncio.get_running_loop().call_soon(self._sweep, channel)
             return
-        channel.sweeping = False
         channel.sweep_queue = []
+        if channel.again and channel.offset - channel.sweep_from >= PACE_CHANGES:
+            pause = min(time.perf_counter() - channel.sweep_started, PACE_MAX)
+            asyncio.get_running_loop().call_later(pause, self._paced, channel)
+            return
+        channel.sweeping = False
         if channel.again:
             self._kick(channel)
+
+    def _paced(self, channel: Channel) -> None:
+        channel.sweeping = False
+        self._kick(channel)
 
     def _feed(self, channel: Channel, follower: Follower, *,
               drained: bool = False) -> bytes | None:
