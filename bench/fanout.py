@@ -110,6 +110,24 @@ def tree_cpu_seconds(pid: int) -> float:
     return tree_sum(pid, proc_cpu_seconds)
 
 
+def tree_cpu_by_process(pid: int) -> dict[int, float]:
+    cpu: dict[int, float] = {}
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            cpu[p] = proc_cpu_seconds(p)
+    return cpu
+
+
+def socket_count(pid: int) -> int:
+    """Open sockets of one process: with --workers, the devices each worker carries."""
+    count = 0
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                count += os.readlink(fd).startswith("socket:")
+    return count
+
+
 def tree_rss_mb(pid: int) -> float:
     return tree_sum(pid, proc_rss_mb)
 
@@ -406,11 +424,15 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
             connect_cpu = tree_cpu_seconds(pid) - cpu_connect0
             time.sleep(opts.idle_settle)
             rss_connected = tree_rss_mb(pid)
+            sockets = {p: socket_count(p) for p in process_tree(pid)}
+            by_process0 = tree_cpu_by_process(pid)
             cpu0, loadgen_cpu0 = tree_cpu_seconds(pid), loadgen.cpu_seconds()
             sent, answered, failures = asyncio.run(send_changes(target, changes, rate))
             loadgen.send({"cmd": "finish", "sent": sent, "drain_s": opts.drain})
             result = loadgen.expect("result", opts.drain + 120)
             server_cpu = tree_cpu_seconds(pid) - cpu0
+            by_process = {p: c - by_process0.get(p, 0.0)
+                          for p, c in tree_cpu_by_process(pid).items()}
             loadgen_cpu = loadgen.cpu_seconds() - loadgen_cpu0
             rss_after = tree_rss_mb(pid)
     finally:
@@ -447,6 +469,10 @@ def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float
         "rss_after_mb": round(rss_after, 1), "rss_max_mb": round(sampler.max_mb, 1),
         "idle_kb_per_client": round((rss_connected - rss_before) * 1024 / clients, 2),
         "loadgen_cpu_s": round(loadgen_cpu, 2),
+        # Processes that served devices (uvicorn's supervisor holds none): CPU and sockets.
+        "process_cpu_s": [round(by_process.get(p, 0.0), 2) for p, n in sockets.items()
+                          if n > clients // 20],
+        "process_sockets": [n for n in sockets.values() if n > clients // 20],
         "loadgen_core_share": round(loadgen_cpu / send_time, 2) if send_time > 0.5 else None,
         "patch_frame_bytes": result["patch_frame_bytes"],
         "loadgen_stats": result["stats"], "error_codes": result["error_codes"],
@@ -569,6 +595,9 @@ def scenario_workers(args, opts) -> list[dict]:
          f"{args.seconds:g} s", rows, [("workers", "workers"), *STANDARD_COLUMNS[1:]])
     gain = ratio(rows[1]["delivered_per_s"], rows[0]["delivered_per_s"])
     print(f"  2 / 1 workers: delivered/s {gain}")
+    for row in rows:
+        print(f"  {row['workers']} worker(s): sockets per serving process "
+              f"{row['process_sockets']}, CPU s {row['process_cpu_s']}")
     return rows
 
 
@@ -685,7 +714,9 @@ def markdown(results: dict) -> str:
     if runs.get("deflate") and runs.get("standard"):
         lines.append("")
     table(f"(f) workers 1 vs 2 (Redis broker): {size} x {a['rate']:g} changes/s",
-          runs.get("workers", []), [("workers", "workers"), *load[1:]])
+          runs.get("workers", []), [("workers", "workers"), *load[1:],
+                                    ("process_sockets", "sockets per worker"),
+                                    ("process_cpu_s", "CPU s per worker")])
     table(f"(g) sweep x {a['rate']:g} changes/s x {a['seconds']:g} s",
           runs.get("sweep", []), load)
     return "\n".join(lines)
