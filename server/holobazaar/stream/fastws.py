@@ -162,7 +162,7 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
             return
         self.start_keepalive()
         # websockets' parser generator keeps the handshake Request as a local for the life
-        # of the connection; nothing reads its headers after the handshake (~1.5 KB each).
+        # of the connection; nothing reads its headers after the handshake.
         event.headers.clear()
         # Per-connection objects only an ASGI app would use.
         self.queue, self.writable = _NoApp(), _Flag()  # type: ignore[assignment]

@@ -49,8 +49,8 @@ MERGE_LAG = 0.2
 # backlog into one patch (whatever MERGE_LAG says: runs of single frames cost the
 # devices as much as the server), and starts after a pause of PACE_SHARE of the last
 # pass (capped), which leaves the rest of the node a share of the core. At 50 changes/s
-# to 10,000 devices: p99 staleness 393 ms before -> 171-175 ms, 8.6 s of server CPU in
-# 10 s (no pause: 163-169 ms, 9.7 s; a full pass: 264-288 ms). At 10 changes/s (one
+# to 10,000 devices: p99 staleness 326-393 ms before -> 162-180 ms, 8.5-8.7 s of server
+# CPU in 10 s (no pause: 163-169 ms, 9.7 s; a full pass: 264-288 ms). At 10 changes/s (one
 # change per pass) it never triggers.
 PACE_CHANGES = 3
 PACE_SHARE = 0.25
