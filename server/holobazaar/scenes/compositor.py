@@ -29,13 +29,19 @@ from holobazaar.scenes.models import (
 STATE_VERSION = 1
 
 
+# What a display shows instead of a price it cannot vouch for: a held change (set by the
+# reconciler, holobazaar.inventory.reconciler.HELD_NOTICE), or an item with no usable price.
+PRICE_AT_STALL = templates.PRICE_AT_STALL
+CENTS = Decimal("0.01")
+
+
 @dataclass(frozen=True)
 class ItemFacts:
     """What the inventory says about one item right now."""
 
     sku: str
     name: str
-    price: Decimal
+    price: Decimal | None  # None (or not a finite amount >= 0): no price to show
     currency: str
     unit: str
     stock: int | None
@@ -46,20 +52,46 @@ class ItemFacts:
     notice: str | None = None
     verified: bool = True
 
+    @property
+    def amount(self) -> str | None:
+        """The price as a decimal string with two places, or None when there is no usable
+        price (a missing, negative or non-finite one)."""
+        price = self.price
+        if not isinstance(price, Decimal):
+            try:
+                price = Decimal(str(price)) if price is not None else None
+            except ArithmeticError:
+                price = None
+        if price is None or not price.is_finite() or price < 0:
+            return None
+        try:
+            return str(price.quantize(CENTS))
+        except ArithmeticError:  # more digits than the decimal context holds
+            return None
+
+    @property
+    def shown_notice(self) -> str | None:
+        """What replaces the price: the reconciler's notice, or "price at the stall" for an
+        item without a usable price. None: the price is shown."""
+        if self.notice is not None:
+            return self.notice
+        return PRICE_AT_STALL if self.amount is None else None
+
     def as_state(self) -> dict[str, Any]:
         state = {
             "sku": self.sku,
             "name": self.name,
             # Prices travel as decimal strings: never floats.
-            "price": str(self.price.quantize(Decimal("0.01"))),
-            "currency": self.currency,
-            "unit": self.unit,
+            "price": self.amount,
+            "currency": self.currency or "",
+            "unit": self.unit or "",
             "stock": self.stock,
             "status": self.status,
             "farm": self.farm,
         }
-        if self.notice is not None:
-            state["price"], state["notice"] = None, self.notice
+        notice = self.shown_notice
+        if notice is not None:
+            state["price"], state["notice"] = None, notice
         if not self.verified:
             state["verified"] = False
         return state
@@ -116,19 +148,21 @@ def template_view(value: Any) -> Any:
 
 def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> SimpleNamespace:
     farm = farms.get(facts.farm) if facts.farm else None
-    price = templates.money(facts.price, facts.currency)
-    amount = str(facts.price.quantize(Decimal("0.01")))
-    if facts.notice is not None:
-        price = amount = facts.notice
-    elif not facts.verified:
-        price = f"{price} (unverified)"
+    notice = facts.shown_notice
+    if notice is not None:  # never the old or the new value of a held price
+        price = amount = notice
+    else:
+        amount = facts.amount or ""
+        price = templates.money(amount, facts.currency)
+        if not facts.verified:
+            price = f"{price} (unverified)"
     return template_view(dict(
         sku=facts.sku,
         name=facts.name,
         price=price,
         amount=amount,
-        currency=facts.currency,
-        unit=facts.unit,
+        currency=facts.currency or "",
+        unit=facts.unit or "",
         stock=facts.stock,
         status=facts.status,
         status_label=templates.stock_label(facts.status),
@@ -176,12 +210,14 @@ def compose_display(
     nodes: dict[str, dict[str, Any]] = {}
     for order, (node, parent) in enumerate(iter_nodes(display.nodes)):
         context = base_context
+        visible = node.visible
         if node.item is not None:
             bound_skus.add(node.item)
             facts = items.get(node.item)
             if facts is None:
                 errors.append(BindingError(node.id, "item", f"unknown item {node.item!r}"))
                 context = {**base_context, "item": None}
+                visible = False  # a removed (or unknown) item is not on show at all
             else:
                 node_farm = farms.get(facts.farm) if facts.farm else farm
                 context = {
@@ -197,7 +233,7 @@ def compose_display(
             "position": list(node.position),
             "rotation": list(node.rotation),
             "scale": list(node.scale) if isinstance(node.scale, tuple) else [node.scale] * 3,
-            "visible": node.visible,
+            "visible": visible,
             "item": node.item,
         }
         if isinstance(node, ModelNode):

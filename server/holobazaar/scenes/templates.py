@@ -9,6 +9,7 @@ template's literal text.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -17,23 +18,57 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, pass_con
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
+# What a display shows instead of a price it cannot vouch for (a held change, no price).
+PRICE_AT_STALL = "price at the stall"
 
 
-def money(value: Any, currency: str = "EUR") -> str:
+def money(value: Any, currency: str | None = "EUR") -> str:
+    """`6.5, "EUR"` -> `€6.50`; an unknown currency code follows the amount (`6.50 SEK`).
+    None, or the notice that replaced a held price, stays the notice: a template such as
+    `{{ item.amount | money }}` then reads "price at the stall", never a wrong value."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == PRICE_AT_STALL):
+        return value or PRICE_AT_STALL
     try:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
+        if not amount.is_finite():
+            raise InvalidOperation
     except InvalidOperation:
         raise ValueError(f"money needs an amount such as item.amount, not {value!r} "
                          "(item.price is already formatted)") from None
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
+    symbol = CURRENCY_SYMBOLS.get(currency or "")
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency or ''}".rstrip()
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def price_label(item: Mapping[str, Any]) -> str:
+    """What a visitor reads for the price of a display-state item: its money, or the notice
+    that replaces it ("Price at the stall"). web-client/src/page.js mirrors this."""
+    price = item.get("price")
+    if price is not None:
+        try:
+            return money(price, item.get("currency"))
+        except ValueError:
+            pass
+    return capitalised(item.get("notice") or PRICE_AT_STALL)
 
 
 STOCK_LABELS = {"in_stock": "In stock", "low": "Low stock", "sold_out": "Sold out"}
 
 
-def stock_label(status: str) -> str:
-    return STOCK_LABELS.get(status, status)
+def stock_label(status: str | None) -> str:
+    return STOCK_LABELS.get(status or "", capitalised(str(status or "").replace("_", " ")))
+
+
+def stock_text(item: Mapping[str, Any]) -> str:
+    """A display-state item's stock line: "Low stock (3)", "Sold out" (page.js mirrors)."""
+    label = stock_label(item.get("status"))
+    stock = item.get("stock")
+    if isinstance(stock, int) and not isinstance(stock, bool) and item.get("status") != "sold_out":
+        return f"{label} ({stock})"
+    return label
 
 
 @lru_cache(maxsize=1)
@@ -80,4 +115,5 @@ def render(text: str, context: dict[str, Any]) -> str:
     return _compiled(text).render(context)
 
 
-__all__ = ["TemplateError", "check_syntax", "money", "render", "stock_label"]
+__all__ = ["PRICE_AT_STALL", "TemplateError", "check_syntax", "money", "price_label", "render",
+           "stock_label", "stock_text"]

@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from holobazaar.scenes.service import display_channel, zone_channel
-from holobazaar.scenes.templates import money, stock_label
+from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
 from holobazaar.stream.hub import UnknownChannel
 
 router = APIRouter(include_in_schema=False)
@@ -18,7 +18,8 @@ router = APIRouter(include_in_schema=False)
 PULSE_KINDS = (("love", "♥ Love"), ("wow", "✦ Wow"), ("hungry", "Hungry"),
                ("learn", "Tell me more"))
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.globals.update(money=money, stock_label=stock_label)
+templates.env.globals.update(money=money, stock_label=stock_label, price_label=price_label,
+                             stock_text=stock_text)
 
 
 @router.get("/", response_class=HTMLResponse)
