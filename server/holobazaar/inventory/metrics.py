@@ -3,7 +3,7 @@ changes, unverified displays, feed lag and failures."""
 
 from __future__ import annotations
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
 from holobazaar.inventory.reconciler import KINDS, Reconciler, percentiles
 
@@ -63,12 +63,37 @@ class ReconcileCollector:
         totals = {name: int(self.shared.get(name, 0))
                   for name in ("sweeps", "feed_failures", "batches", "pull_polls")}
         for summary in summaries.values():  # the database's, per market
-            for key in ("detected", "corrected"):
+            for key in ("detected", "corrected", "guarded"):
                 totals[key] = totals.get(key, 0) + summary["counts"][key]
         for key, value in sorted(totals.items()):
             counts.add_metric([key], value)
         yield counts
+        # Signed feed requests (feed_routes.push_events): form v2 or v1 (the old form,
+        # accepted during its grace period), outcome accepted, replayed or refused.
+        signatures = CounterMetricFamily(
+            "holobazaar_inventory_feed_signatures", "Signed feed requests by signing form "
+            "and outcome", labels=["form", "outcome"])
+        found = {("v2", "accepted"): 0, ("v1", "accepted"): 0}  # listed from the start
+        for name, value in self.shared.items():
+            parts = name.split(":")
+            if len(parts) == 3 and parts[0] == "signatures":
+                found[(parts[1], parts[2])] = int(value)
+        for (form, outcome), value in sorted(found.items()):
+            signatures.add_metric([form, outcome], value)
+        yield signatures
         sweep = GaugeMetricFamily("holobazaar_reconcile_last_sweep_seconds",
                                   "Duration of the last full sweep")
         sweep.add_metric([], self.shared.get("last_sweep_seconds", 0.0))
         yield sweep
+        # This node's publish guard (inventory/guard.py): what checking costs per publish.
+        guard = self.reconciler.guard
+        cost = SummaryMetricFamily("holobazaar_reconcile_guard_seconds",
+                                   "Time the publish guard spent per display state (this node)")
+        cost.add_metric([], guard.checks, guard.seconds)
+        yield cost
+        states = CounterMetricFamily("holobazaar_reconcile_guard_states",
+                                     "Display states the publish guard checked or corrected "
+                                     "(this node)", labels=["outcome"])
+        states.add_metric(["checked"], guard.checks)
+        states.add_metric(["corrected"], guard.corrected)
+        yield states

@@ -37,8 +37,9 @@ from holobazaar.audit import service as audit
 from holobazaar.cluster.figures import Figures, LocalFigures
 from holobazaar.db import session_scope
 from holobazaar.inventory import service as inventory_service
+from holobazaar.inventory.guard import PriceGuard
 from holobazaar.inventory.tables import FeedConfig, HeldChange, Mismatch
-from holobazaar.inventory.truth import BatchResult
+from holobazaar.inventory.truth import FOUR_EYES, BatchResult
 from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
@@ -118,7 +119,7 @@ class Reconciler:
         self.open: dict[tuple[str, str, str | None, str], int] = {}
         # This node's own counters; what curators see is `figures` and the database.
         self.counts: dict[str, int] = {"detected": 0, "corrected": 0, "sweeps": 0,
-                                       "feed_failures": 0, "batches": 0}
+                                       "feed_failures": 0, "batches": 0, "guarded": 0}
         self.figures: Figures = LocalFigures()  # several nodes: shared (Cluster.figures)
         # Tells the other nodes that a market's open mismatches changed (several nodes).
         self.announce: Callable[[str], Awaitable[None]] | None = None
@@ -126,6 +127,11 @@ class Reconciler:
         self._background: set[asyncio.Task] = set()
         # display key -> (inputs, expected state, objects the inputs' ids refer to)
         self._expected: dict[tuple[str, str], tuple[tuple, dict, tuple]] = {}
+        # The publish guard (web/app.py plugs it into the hub) and what it found, waiting
+        # to be written: (market, mismatches, detected at).
+        self.guard = PriceGuard(self)
+        self._guarded: list[tuple[str, list[Found], datetime]] = []
+        self._guard_writer: asyncio.Task | None = None
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -141,7 +147,7 @@ class Reconciler:
         with session_scope(self.engine) as session:
             self.held = {}
             for held in session.exec(select(HeldChange).where(
-                    col(HeldChange.decision).is_(None))):
+                    col(HeldChange.decision).is_(None), HeldChange.reason != FOUR_EYES)):
                 self.held.setdefault(held.market, set()).add(held.sku)
             self.feeds = {f.market: f for f in session.exec(select(FeedConfig))}
             self.revisions = {m: f.revision for m, f in self.feeds.items()}
@@ -341,7 +347,7 @@ class Reconciler:
                     compare: bool = True) -> int:
         """Compare displays with the truth; correct and record every difference."""
         assert self.scenes.content is not None
-        assets = self.scenes.content.asset_refs()
+        assets = self.scenes.asset_refs(market.id)  # as the scene service composes
         items = self.scenes.items.get(market.id, {})
         found: list[Found] = []
         corrected: list[tuple[str, int]] = []
@@ -377,7 +383,8 @@ class Reconciler:
         """The compositor's state for the display, reused while its inputs are the same
         objects and values (composing is pure): a sweep then mostly compares."""
         bindings = self.scenes.bindings(market, display)
-        inputs = (id(self.scenes.content), id(market.market), id(display),
+        stored = self.scenes.stored_assets
+        inputs = (id(self.scenes.content), id(stored), id(market.market), id(display),
                   tuple(items.get(sku) for sku in sorted(bound_skus(display))),
                   repr(sorted(bindings.items())))
         key = (market.id, display.id)
@@ -386,8 +393,14 @@ class Reconciler:
             return cached[1]
         expected, _ = self.scenes.compose_display(market, display, items, assets)
         # Keep the objects alive so their ids cannot be reused by others.
-        self._expected[key] = (inputs, expected, (self.scenes.content, market.market, display))
+        self._expected[key] = (inputs, expected,
+                               (self.scenes.content, stored, market.market, display))
         return expected
+
+    def expected_state(self, market: MarketContent, display: Display) -> dict:
+        """The display's state for the truth as it is now (the publish guard's correction)."""
+        return self._expected_state(market, display, self.scenes.items.get(market.id, {}),
+                                    self.scenes.asset_refs(market.id))
 
     # ---- recording -----------------------------------------------------------------
 
@@ -415,17 +428,9 @@ class Reconciler:
             now = _now()
             for f in found:
                 is_fixed = f.fixable and f.display in fixed
-                row = Mismatch(market=market, display=f.display, sku=f.sku, kind=f.kind,
-                               expected=json.dumps(f.expected, default=str),
-                               shown=json.dumps(f.shown, default=str), detected_at=detected,
-                               resolved_at=now if is_fixed else None,
-                               resolution="corrected" if is_fixed else None)
-                session.add(row)
-                session.flush()
-                ids.append(row.id or 0)
-                audit.append(session, "reconciler", "reconcile.mismatch", market, {
-                    "mismatch": row.id, "display": f.display, "sku": f.sku, "kind": f.kind,
-                    "expected": json.loads(row.expected), "shown": json.loads(row.shown)})
+                ids.append(_add_mismatch(session, market, f, detected,
+                                         now if is_fixed else None,
+                                         "corrected" if is_fixed else None))
             for display, offset in corrected:
                 audit.append(session, "reconciler", "reconcile.correction", market,
                              {"display": display, "offset": offset})
@@ -468,6 +473,44 @@ class Reconciler:
             audit.append(session, "reconciler",
                          "reconcile.unverified" if now_stale else "reconcile.verified",
                          market.id, {"last_feed_at": str(last), "ttl_s": self.stale_after})
+
+    def note_guarded(self, market: str, display: str, expected: dict[str, Any],
+                     shown: dict[str, Any]) -> None:
+        """The publish guard replaced a display state before the hub took it (`expected`
+        and `shown`: the items that differed, by SKU): record the mismatches (resolution
+        `guarded`, resolved when detected: no client received them), in the background,
+        in one transaction per burst."""
+        found = classify(display, {"items": expected}, {"items": shown})
+        self._guarded.append((market, found, _now()))
+        if self._guard_writer is None:
+            task = asyncio.get_running_loop().create_task(self._write_guarded_soon())
+            self._guard_writer = task
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _write_guarded_soon(self) -> None:
+        try:
+            while self._guarded:
+                batch, self._guarded = self._guarded, []
+                try:
+                    await run_in_threadpool(self._write_guarded, batch)
+                except Exception:  # recording must not stop; the corrections stand
+                    log.exception("recording the guard's findings failed")
+                    continue
+                for _, found, _ in batch:
+                    self.counts["detected"] += len(found)
+                self.counts["guarded"] += len(batch)
+        finally:
+            self._guard_writer = None
+
+    def _write_guarded(self, batch: list[tuple[str, list[Found], datetime]]) -> None:
+        with session_scope(self.engine) as session:
+            for market, found, detected in batch:
+                rows = [_add_mismatch(session, market, f, detected, detected, "guarded")
+                        for f in found]
+                audit.append(session, "reconciler", "reconcile.guarded", market, {
+                    "display": found[0].display, "mismatches": rows,
+                    "skus": sorted({f.sku for f in found if f.sku})})
 
     def on_drift(self, channel: str, offset: int, client_hash: str, server_hash: str) -> None:
         """A client's heartbeat hash differs from ours at that offset: the connection has
@@ -519,8 +562,11 @@ class Reconciler:
                 sku = rng.choice(skus)
                 item = state["items"][sku]
                 item["status"] = "in_stock" if item["status"] == "sold_out" else "sold_out"
+            before = self.guard.corrected
             await self.hub.publish(channel, state)
-            scrambled.append({"display": display, "mode": mode})
+            # Caught by the publish guard: no client received the scrambled state.
+            scrambled.append({"display": display, "mode": mode,
+                              "guarded": self.guard.corrected > before})
         return scrambled
 
     # ---- figures -------------------------------------------------------------------
@@ -550,17 +596,20 @@ class Reconciler:
                 "feed_lag_seconds": (now - last).total_seconds() if last else None,
                 "last_sweep_seconds": shared.get("last_sweep_seconds", 0.0),
                 "counts": {"detected": sum(found["detected"].values()),
-                           "corrected": found["corrected"],
+                           "corrected": found["corrected"], "guarded": found["guarded"],
                            **{name: int(shared.get(name, 0))
                               for name in ("sweeps", "feed_failures", "batches")}},
                 "detected_by_kind": found["detected"],
+                # This node's publish guard: states checked/corrected, cost per publish.
+                "guard": self.guard.figures(),
             }
         return out
 
     def _read_figures(self, markets: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {
             m: {"open": dict.fromkeys(KINDS, 0), "detected": dict.fromkeys(KINDS, 0),
-                "corrected": 0, "held": 0, "feed": None, "times": []} for m in markets}
+                "corrected": 0, "guarded": 0, "held": 0, "feed": None, "times": []}
+            for m in markets}
         with session_scope(self.engine) as session:
             grouped = select(Mismatch.market, Mismatch.kind, func.count()).where(
                 col(Mismatch.market).in_(markets)).group_by(Mismatch.market, Mismatch.kind)
@@ -569,11 +618,12 @@ class Reconciler:
             for market, kind, n in session.exec(grouped.where(
                     col(Mismatch.resolved_at).is_(None))):
                 out[market]["open"][kind] = n
-            for market, n in session.exec(
-                    select(Mismatch.market, func.count()).where(
+            for market, resolution, n in session.exec(
+                    select(Mismatch.market, Mismatch.resolution, func.count()).where(
                         col(Mismatch.market).in_(markets),
-                        Mismatch.resolution == "corrected").group_by(Mismatch.market)):
-                out[market]["corrected"] = n
+                        col(Mismatch.resolution).in_(["corrected", "guarded"])).group_by(
+                            Mismatch.market, Mismatch.resolution)):
+                out[market][resolution] = n
             for market, n in session.exec(
                     select(HeldChange.market, func.count()).where(
                         col(HeldChange.market).in_(markets),
@@ -606,6 +656,21 @@ class Reconciler:
                 for detected, resolved in rows]
 
 
+def _add_mismatch(session: Any, market: str, f: Found, detected: datetime,
+                  resolved: datetime | None, resolution: str | None) -> int:
+    """One mismatch record and its `reconcile.mismatch` audit entry; returns its id."""
+    row = Mismatch(market=market, display=f.display, sku=f.sku, kind=f.kind,
+                   expected=json.dumps(f.expected, default=str),
+                   shown=json.dumps(f.shown, default=str), detected_at=detected,
+                   resolved_at=resolved, resolution=resolution)
+    session.add(row)
+    session.flush()
+    audit.append(session, "reconciler", "reconcile.mismatch", market, {
+        "mismatch": row.id, "display": f.display, "sku": f.sku, "kind": f.kind,
+        "expected": json.loads(row.expected), "shown": json.loads(row.shown)})
+    return row.id or 0
+
+
 def percentiles(times: list[float]) -> dict[str, float | None]:
     values = sorted(times)
     if not values:
@@ -620,4 +685,5 @@ def percentiles(times: list[float]) -> dict[str, float | None]:
 def _open_held(engine: Engine, market: str) -> list[HeldChange]:
     from holobazaar.inventory.truth import open_held
 
-    return open_held(engine, market)
+    # A four-eyes manual change masks nothing: the stored price stands until approved.
+    return [h for h in open_held(engine, market) if h.reason != FOUR_EYES]

@@ -87,6 +87,17 @@ class Follower(Protocol):
         """It owes more than `limit`: close it (1013); it resumes from its offset."""
 
 
+class PublishGuard(Protocol):
+    """Checks a state on its way into a channel, before the hub accepts it (a domain's
+    rules, e.g. the inventory's: no wrong price leaves the server). `Hub.publish` runs it
+    under the channel's lock right before the append, so what it checked is what goes
+    out; it runs on the hot change path: must be quick and do no I/O (it records what it
+    finds in the background)."""
+
+    def check(self, channel: str, state: dict) -> dict:
+        """The state to publish: `state` itself when it is right, else a corrected one."""
+
+
 def follows(subscriber: Subscriber) -> TypeGuard[Follower]:
     return getattr(subscriber, "raw_frames", False) is True
 
@@ -216,9 +227,15 @@ class Hub:
         # Told (channel, offset, client_hash, server_hash) when a client's heartbeat shows
         # it renders something else (the reconciler records it); must not block.
         self.drift_listeners: list[Callable[[str, int, str, str], None]] = []
+        # Checks every published state before it is accepted (see PublishGuard).
+        self.guards: list[PublishGuard] = []
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
+
+    def add_guard(self, guard: PublishGuard) -> None:
+        """Plug a guard into the publish path (assembly, web/app.py)."""
+        self.guards.append(guard)
 
     async def close(self) -> None:
         await self.broker.close()
@@ -227,13 +244,15 @@ class Hub:
 
     async def publish(self, name: str, state: dict) -> Entry | None:
         """Make `state` the channel's state. Returns the patch entry, or None if nothing
-        changed. Creates the channel on first use."""
+        changed. Creates the channel on first use. Every guard checks (and may correct)
+        the state right before it is appended, so what it checked is what goes out."""
         channel = self.channels.get(name)
         if channel is None:
-            head = await self.broker.open(name, state)
+            head = await self.broker.open(name, self._guarded(name, state))
             channel = self.channels.setdefault(name, self._channel_from(name, head))
         async with channel.lock:
             for _ in range(MAX_ATTEMPTS):
+                state = self._guarded(name, state)
                 ops = diff(channel.state, state)
                 if not ops:
                     return None
@@ -247,6 +266,11 @@ class Hub:
                 self.stats["published"] += 1
                 return entry
             raise RuntimeError(f"channel {name}: could not append after {MAX_ATTEMPTS} tries")
+
+    def _guarded(self, name: str, state: dict) -> dict:
+        for guard in self.guards:
+            state = guard.check(name, state)
+        return state
 
     async def open(self, name: str, state: dict) -> None:
         """Make the channel known here without changing it: the broker's current head, or

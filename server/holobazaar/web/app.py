@@ -234,6 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = asyncio.create_task(scenes.watch(stop)) if settings.watch else None
         reconciler = Reconciler(scenes, engine, stale_after=settings.inventory_stale_after,
                                 interval=settings.reconcile_interval)
+        # Every display state is checked against the inventory before the hub takes it.
+        hub.add_guard(reconciler.guard)
         poller = Poller(reconciler, lambda: policy_of(settings), settings.pull_timeout)
         wire_cluster_reconciler(cluster, reconciler, poller)
         await reconciler.start()

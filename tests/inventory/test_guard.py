@@ -1,0 +1,176 @@
+"""The publish guard (issue #20, "no wrong price leaves the server"): every display state is
+checked against the inventory before the hub takes it, so a scrambled state is corrected
+before any WebSocket client receives it, and the mismatch is recorded; what happens after
+the hub (a client rendering something else) is caught by the heartbeat hash within one
+heartbeat interval (+ 500 ms)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import random
+import time
+
+from holobazaar.audit import service as audit
+from holobazaar.canonical import state_hash
+from holobazaar.db import session_scope
+
+from .conftest import MARKET, display_state, get, start_inventory_server, wait_for
+from streamclient import StreamClient
+
+ZONNEVELD = "zonneveld-greens"
+CHANNEL = f"market/{MARKET}/display/{ZONNEVELD}"
+
+
+def mismatches(live, **query) -> list[dict]:
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    response = get(live, f"/api/v1/reconcile/{MARKET}/mismatches?{params}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def publish(live, change) -> tuple[int, int]:
+    """Publish a wrong state through the hub (the guard plugged in, as `serve` runs it), the
+    way a faulty publisher would; returns the channel's offset before and after."""
+    hub = live.app.state.hub
+
+    async def scrambled() -> tuple[int, int]:
+        before = hub.snapshot(CHANNEL)[1]
+        state = copy.deepcopy(hub.snapshot(CHANNEL)[2])
+        change(state)
+        await hub.publish(CHANNEL, state)
+        return before, hub.snapshot(CHANNEL)[1]
+
+    return live.call(scrambled)
+
+
+def test_guard_corrects_a_scrambled_state_before_any_client_sees_it(inv) -> None:
+    live, feed = inv
+    # A held change in play: the tomatoes show "price at the stall", never 6.50 or 13.90.
+    assert feed.push({"sku": "TOM-BRANDY", "price": "13.90"})["held"] == 1
+    truth = display_state(live, ZONNEVELD)
+    assert truth["items"]["TOM-BRANDY"]["price"] is None
+
+    def wrong_price(state: dict) -> None:
+        state["items"]["LET-BUTTER"]["price"] = "0.19"
+
+    def held_price_shown(state: dict) -> None:
+        item = state["items"]["TOM-BRANDY"]
+        item["price"] = "13.90"
+        item.pop("notice")
+
+    def sold_out_as_available(state: dict) -> None:
+        state["items"]["BEE-CHIOGGIA"].update(status="in_stock", stock=12)
+
+    def swapped(state: dict) -> None:
+        items = state["items"]
+        items["KAL-NERO"], items["LET-BUTTER"] = items["LET-BUTTER"], items["KAL-NERO"]
+
+    def unknown_item(state: dict) -> None:
+        state["items"]["GOLD-BAR"] = {**state["items"]["KAL-NERO"], "sku": "GOLD-BAR",
+                                      "price": "0.01"}
+
+    async def scenario() -> StreamClient:
+        client = StreamClient(live.ws_url)
+        await client.connect()
+        await client.hello(CHANNEL)
+        await client.next("snapshot")
+        for change in (wrong_price, held_price_shown, sold_out_as_available, swapped,
+                       unknown_item):
+            before, after = await asyncio.to_thread(publish, live, change)
+            assert after == before, change.__name__  # corrected to the truth: no change
+        # A real change afterwards reaches the client: the connection is live, and the
+        # scrambles never went out ahead of it.
+        await asyncio.to_thread(feed.push, {"sku": "LET-BUTTER", "price": "2.10"})
+        patch = await client.next("patch")
+        assert patch["ops"] and client.views[CHANNEL].state["items"]["LET-BUTTER"][
+            "price"] == "2.10"
+        await client.quiet(0.3)
+        await client.close()
+        return client
+
+    client = asyncio.run(scenario())
+    assert not client.violations
+    assert [f["type"] for f in client.frames] == ["snapshot", "patch"]
+    sent = json.dumps(client.frames)
+    for wrong in ('"0.19"', '"13.90"', "GOLD-BAR"):
+        assert wrong not in sent, wrong
+    state = client.views[CHANNEL].state
+    assert state["items"]["TOM-BRANDY"] == truth["items"]["TOM-BRANDY"]
+    assert state["items"]["BEE-CHIOGGIA"]["status"] == "sold_out"
+    assert state == display_state(live, ZONNEVELD)
+
+    # Recorded like every mismatch: typed, resolved when found (`guarded`), audited.
+    found = wait_for(lambda: len(rows := mismatches(live, limit=100)) >= 6 and rows)
+    assert {m["resolution"] for m in found} == {"guarded"}
+    assert all(m["resolved_at"] == m["detected_at"] for m in found)
+    kinds = {(m["sku"], m["kind"]) for m in found}
+    assert {("LET-BUTTER", "price"), ("TOM-BRANDY", "price"), ("BEE-CHIOGGIA", "stock"),
+            ("KAL-NERO", "identity"), ("GOLD-BAR", "identity")} <= kinds
+    with session_scope(live.app.state.engine) as session:
+        guarded = audit.recent(session, 100, "reconcile.guarded")
+        assert len(guarded) == 5
+        assert all(e.market == MARKET for e in guarded)
+    summary = get(live, f"/api/v1/reconcile/{MARKET}/summary").json()
+    assert summary["counts"]["guarded"] == len(found)  # mismatch records (a swap: two)
+    assert summary["open_mismatches"] == dict.fromkeys(summary["open_mismatches"], 0)
+    guard = summary["guard"]
+    assert guard["corrected"] == 5 and guard["checked"] >= 6
+    assert guard["per_publish_us"]["p50"] is not None
+    with live.client() as http:
+        metrics = http.get("/metrics").text
+    assert f'holobazaar_reconcile_total{{counter="guarded"}} {len(found)}.0' in metrics
+    assert "holobazaar_reconcile_guard_seconds_count" in metrics
+
+
+def test_client_drift_is_corrected_within_a_heartbeat_plus_500_ms(tmp_path) -> None:
+    """Clients that start rendering something else (after the hub: the guard cannot see
+    it) at random moments are resynced by their next heartbeat."""
+    interval = 0.5
+    live, _ = start_inventory_server(tmp_path, heartbeat_interval=interval)
+    rng = random.Random(20)
+
+    async def one(index: int) -> float:
+        client = StreamClient(live.ws_url)
+        welcome = await client.connect()
+        every = welcome["limits"]["heartbeat_interval_ms"] / 1000
+        assert every == interval
+        await client.hello(CHANNEL)
+        await client.next("snapshot")
+        view = client.views[CHANNEL]
+        truth_hash = state_hash(view.state)
+        drift_at = time.monotonic() + rng.uniform(0.1, 2 * interval)
+
+        async def heartbeats() -> None:
+            await asyncio.sleep(rng.uniform(0, every))  # clients beat out of phase
+            while True:
+                view = client.views[CHANNEL]
+                await client.send({"type": "heartbeat", "channel": CHANNEL,
+                                   "offset": view.offset, "state_hash": state_hash(view.state)})
+                await asyncio.sleep(every)
+
+        beating = asyncio.create_task(heartbeats())
+        await asyncio.sleep(max(0.0, drift_at - time.monotonic()))
+        drifted = copy.deepcopy(view.state)
+        drifted["items"]["LET-BUTTER"]["price"] = f"{index}.99"
+        view.state, started = drifted, time.monotonic()
+        resync = await client.next("snapshot", timeout=interval + 2)
+        corrected = time.monotonic() - started
+        assert state_hash(client.views[CHANNEL].state) == truth_hash == resync["state_hash"]
+        beating.cancel()
+        await client.close()
+        assert not client.violations
+        return corrected
+
+    async def scenario() -> list[float]:
+        return await asyncio.gather(*(one(i) for i in range(8)))
+
+    try:
+        times = asyncio.run(scenario())
+        assert max(times) <= interval + 0.5, times
+        drift = wait_for(lambda: len(rows := mismatches(live, kind="client_drift")) >= 8
+                         and rows)
+        assert {m["resolution"] for m in drift} == {"corrected"}
+    finally:
+        live.stop()
