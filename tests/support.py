@@ -99,7 +99,7 @@ def start_server(tmp: Path, ws: str = UVICORN_WS, **overrides) -> LiveServer:
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                             ws_max_size=settings.max_frame_bytes * 16, lifespan="on",
-                            ws=ws)
+                            ws=ws, proxy_headers=False)  # as `holobazaar serve` runs it
     server = uvicorn.Server(config)
     live = LiveServer(settings, app, server, threading.Thread(target=lambda: None))
 

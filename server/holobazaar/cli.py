@@ -168,6 +168,9 @@ def serve(
         # (the kernel drops the rest and phones retry a second later). The kernel caps this
         # at net.core.somaxconn (docs/deploy.md).
         backlog=BACKLOG,
+        # Client addresses come from holobazaar.accounts.addresses, which believes
+        # X-Forwarded-For only from HOLOBAZAAR_TRUSTED_PROXIES (uvicorn's would trust loopback).
+        proxy_headers=False,
     )
     if settings.workers > 1:
         import os

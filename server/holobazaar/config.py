@@ -75,13 +75,29 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto"] | bool = Field(
         "auto", description="Secure flag on cookies; auto: when the request came over HTTPS.")
     session_ttl: float = Field(12 * 3600, gt=0, description="Seconds a sign-in lasts.")
-    login_account_failures: int = Field(5, ge=1, description="Failures per account before "
-                                        "back-off (within login_window).")
-    login_address_failures: int = Field(20, ge=1, description="Failures per address before "
-                                        "back-off (within login_window).")
+    login_pair_failures: int = Field(5, ge=1, description="Failures of one account from "
+                                     "one address before that pair backs off.")
+    login_account_failures: int = Field(20, ge=1, description="Failures of one account (all "
+                                        "addresses) before addresses it has not signed in "
+                                        "from back off.")
+    login_address_failures: int = Field(20, ge=1, description="Failures from one address "
+                                        "before its tries on accounts it has not signed in "
+                                        "to back off.")
+    login_global_failures: int = Field(200, ge=1, description="Failures of all sign-ins "
+                                       "before every pair that has not signed in before "
+                                       "backs off (the ceiling of a distributed attack).")
     login_window: float = Field(900.0, gt=0, description="Seconds failed sign-ins count.")
     login_backoff: float = Field(1.0, gt=0, description="First back-off in seconds; doubles "
                                  "with each further failure.")
+    login_known_days: float = Field(30.0, gt=0, description="Days a successful sign-in "
+                                    "makes its (account, address) pair known.")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses/CIDR networks of reverse proxies whose "
+        "X-Forwarded-For/-Proto are believed [none] (docs/deploy.md).")
+    hsts: int | None = Field(
+        None, ge=0, le=2 * 365 * 86400, description="Strict-Transport-Security max-age in "
+        "seconds on HTTPS responses; 0 = off [1 day with the local CA, 1 year with "
+        "--certfile, off without TLS].")
 
     # Inventory truth and the reconciler (docs/inventory.md).
     inventory_replay_window: float = Field(
@@ -163,6 +179,23 @@ class Settings(BaseSettings):
                                        "of the 15-minute and day windows on the pulse channel.")
     pulse_binding_interval: float = Field(5.0, ge=1.0, description="Seconds between display "
                                           "refreshes for pulse bindings.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        from holobazaar.accounts.addresses import parse_proxies
+
+        parse_proxies(value)  # raises ValueError naming the bad entry
+        return value
+
+    @property
+    def hsts_max_age(self) -> int:
+        """The HSTS max-age in effect (0: no header)."""
+        if self.hsts is not None:
+            return self.hsts
+        if not self.uses_tls:
+            return 0
+        return 365 * 86400 if self.certfile is not None else 86400
 
     @field_validator("broker_url")
     @classmethod

@@ -219,7 +219,7 @@ def test_expired_session_is_refused(make_server):
 
 
 def test_throttle_per_account_with_a_generic_429(make_server):
-    live = make_server(login_account_failures=3, login_backoff=60)
+    live = make_server(login_pair_failures=3, login_backoff=60)
     service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):
@@ -239,8 +239,7 @@ def test_throttle_per_account_with_a_generic_429(make_server):
 
 
 def test_throttle_per_address_across_accounts(make_server):
-    live = make_server(login_address_failures=4, login_account_failures=100,
-                       login_backoff=60)
+    live = make_server(login_address_failures=4, login_backoff=60)
     engine = live.app.state.engine
     service.create_user(engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
@@ -255,7 +254,7 @@ def test_throttle_per_address_across_accounts(make_server):
 
 
 def test_backoff_expires(make_server):
-    live = make_server(login_account_failures=1, login_backoff=0.5)
+    live = make_server(login_pair_failures=1, login_backoff=0.5)
     service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):
@@ -284,7 +283,7 @@ def test_sign_ins_are_audited(server, accounts):
 
 
 def test_parallel_guesses_are_throttled_before_their_verification(make_server):
-    live = make_server(login_account_failures=3, login_backoff=60)
+    live = make_server(login_pair_failures=3, login_backoff=60)
     service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         csrf = csrf_from(c.get("/login").text)
@@ -298,7 +297,7 @@ def test_parallel_guesses_are_throttled_before_their_verification(make_server):
 
 
 def test_a_successful_sign_in_forgives_the_account_failures(make_server):
-    live = make_server(login_account_failures=3, login_backoff=60)
+    live = make_server(login_pair_failures=3, login_backoff=60)
     service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):

@@ -25,12 +25,16 @@ Markets = Annotated[list[str] | None, typer.Option("--market", help="Market id, 
                                                    "all (repeat for several).")]
 
 
-def _engine(data_dir: Path | None, database_url: str | None, broker_url: str | None) -> Engine:
-    from holobazaar import db
+def _settings(data_dir: Path | None, database_url: str | None, broker_url: str | None):
     from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
 
-    settings = build_settings(data_dir=data_dir, database_url=database_url,
-                              broker_url=broker_url)
+    return build_settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
+
+
+def _engine(data_dir: Path | None, database_url: str | None, broker_url: str | None) -> Engine:
+    from holobazaar import db
+
+    settings = _settings(data_dir, database_url, broker_url)
     db.upgrade(settings.resolved_database_url)
     return db.make_engine(settings.resolved_database_url)
 
@@ -118,6 +122,46 @@ def user_reset_password(
     except service.AccountError as exc:
         raise _fail(exc) from None
     typer.echo(f"password of {name!r} changed")
+
+
+@user_app.command("reset-totp")
+def user_reset_totp(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None,
+                    broker_url: BrokerUrl = None) -> None:
+    """Remove a user's second factor (lost phone); ends their sessions. They sign in with
+    the password and set it up again on /account/totp."""
+    try:
+        had = service.reset_totp(_engine(data_dir, database_url, broker_url), name)
+    except service.AccountError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"second factor of {name!r} removed" if had
+               else f"{name!r} had no second factor")
+
+
+@user_app.command("throttled")
+def user_throttled(data_dir: DataDir = None, database_url: DatabaseUrl = None,
+                   broker_url: BrokerUrl = None) -> None:
+    """List sign-ins held back now: pairs, accounts, addresses over their limits."""
+    settings = _settings(data_dir, database_url, broker_url)
+    entries = service.throttled(_engine(data_dir, database_url, broker_url),
+                                service.ThrottlePolicy.from_settings(settings))
+    typer.echo("kind\taccount\taddress\tfailures\tuntil")
+    for e in entries:
+        typer.echo(f"{e.kind}\t{e.account or '-'}\t{e.address or '-'}\t{e.failures}"
+                   f"\t{e.until:%Y-%m-%d %H:%M:%S}")
+
+
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str | None, typer.Argument(help="Account to unlock [every account].")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Only failures from this address (or IPv6 /64).")] = None,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Forget recent failed sign-ins (of an account, an address, a pair, or all), so
+    their back-off ends now."""
+    count = service.unlock(_engine(data_dir, database_url, broker_url), name, address)
+    what = " from ".join(x for x in (name, address) if x) or "every sign-in"
+    typer.echo(f"unlocked {what}: {count} failure(s) forgotten")
 
 
 def _change(name: str, role: list[str], market: list[str] | None, grant: bool,

@@ -30,6 +30,12 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     disabled: bool = False
     created_at: datetime = Field(sa_column=_ts())
+    # TOTP second factor (RFC 6238): the base32 secret once enrolment is confirmed, the
+    # one being enrolled, and the last time step used (a code works once).
+    totp_secret: str | None = Field(default=None, max_length=64, repr=False)
+    totp_pending: str | None = Field(default=None, max_length=64, repr=False)
+    totp_enabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    totp_last_step: int | None = Field(default=None, repr=False)
 
 
 class UserRole(SQLModel, table=True):
@@ -76,6 +82,19 @@ class LoginAttempt(SQLModel, table=True):
     account: str = Field(max_length=64, index=True)
     address: str = Field(max_length=64, index=True)
     ok: bool = False
+
+
+class LoginChallenge(SQLModel, table=True):
+    """A sign-in whose password checked out, waiting for the second factor."""
+
+    __tablename__ = "login_challenge"
+
+    # SHA-256 of the challenge cookie.
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    address: str = Field(max_length=64)
+    tries: int = 0
+    expires_at: datetime = Field(sa_column=_ts())
 
 
 @dataclass(frozen=True)

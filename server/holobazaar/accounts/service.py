@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,6 +19,8 @@ from sqlalchemy import delete, func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from holobazaar.accounts import totp
+from holobazaar.accounts.addresses import limit_key
 from holobazaar.accounts.models import (
     ALL_MARKETS,
     MARKET_PATTERN,
@@ -26,6 +29,7 @@ from holobazaar.accounts.models import (
     ApiToken,
     AuthSession,
     LoginAttempt,
+    LoginChallenge,
     Principal,
     User,
     UserRole,
@@ -50,12 +54,43 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
+class SecondFactorDue(Exception):
+    """The password was right; the account has TOTP: ask for the code (login_code)."""
+
+    def __init__(self, challenge: str) -> None:
+        super().__init__("second factor due")
+        self.challenge = challenge
+
+
+class ChallengeExpired(AccountError):
+    """The second-factor step is unknown, expired or used up: sign in again."""
+
+    def __init__(self) -> None:
+        super().__init__("the sign-in expired; enter your password again")
+
+
+CHALLENGE_TTL = timedelta(minutes=5)
+MAX_CODE_TRIES = 5
+
+
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    account_failures: int = 5
+    """Sign-in throttling (docs/accounts.md): failures within `window` per (account,
+    address) pair; per account, per address and overall only for pairs not known."""
+
+    pair_failures: int = 5
+    account_failures: int = 20
     address_failures: int = 20
+    global_failures: int = 200
     window: float = 900.0
     backoff: float = 1.0
+    known_days: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ThrottlePolicy:
+        return cls(settings.login_pair_failures, settings.login_account_failures,
+                   settings.login_address_failures, settings.login_global_failures,
+                   settings.login_window, settings.login_backoff, settings.login_known_days)
 
 
 def now() -> datetime:
@@ -210,28 +245,53 @@ def change_grants(engine: Engine, name: str, roles: Iterable[str], markets: Iter
 
 
 # ---- login, throttling, sessions ------------------------------------------------------
+#
+# Failed sign-ins are counted per (account, address) pair, and an attacker's guesses never
+# lock the account itself: see docs/accounts.md, "Sign-in throttling".
 
 
-def _failures(session: Session, column, value: str, since: datetime) -> tuple[int, datetime]:
+def _failures(session: Session, since: datetime, *where) -> tuple[int, datetime]:
     count, last = session.exec(
         select(func.count(), func.max(LoginAttempt.at))
-        .where(column == value, LoginAttempt.at >= since, LoginAttempt.ok == False)  # noqa: E712
+        .where(*where, col(LoginAttempt.at) >= since, LoginAttempt.ok == False)  # noqa: E712
     ).one()
     return int(count), _aware(last) if last is not None else since
 
 
+def _backoff(count: int, allowed: int, last: datetime, policy: ThrottlePolicy,
+             moment: datetime) -> float:
+    if count < allowed:
+        return 0.0
+    delay = min(policy.backoff * 2 ** min(count - allowed, 40), policy.window)
+    return max(0.0, (last + timedelta(seconds=delay) - moment).total_seconds())
+
+
+def known_pair(session: Session, account: str, address: str, policy: ThrottlePolicy,
+               moment: datetime) -> bool:
+    """Has this account signed in from this address (limit key) within known_days?"""
+    since = moment - timedelta(days=policy.known_days)
+    return session.exec(select(LoginAttempt.id).where(
+        LoginAttempt.account == account, LoginAttempt.address == address,
+        LoginAttempt.ok == True, col(LoginAttempt.at) >= since)  # noqa: E712
+    ).first() is not None
+
+
 def throttle_wait(session: Session, account: str, address: str, policy: ThrottlePolicy,
                   moment: datetime) -> float:
-    """Seconds to wait before the next attempt: after the allowed failures within the
-    window, each further failure doubles the wait (capped at the window)."""
+    """Seconds to wait before this pair may try again (0: go ahead). `address` is the
+    limit key (addresses.limit_key). After the allowed failures within the window, each
+    further failure doubles the wait (capped at the window)."""
     since = moment - timedelta(seconds=policy.window)
-    wait = 0.0
-    for column, value, allowed in ((LoginAttempt.account, account, policy.account_failures),
-                                   (LoginAttempt.address, address, policy.address_failures)):
-        count, last = _failures(session, column, value, since)
-        if count >= allowed:
-            delay = min(policy.backoff * 2 ** (count - allowed), policy.window)
-            wait = max(wait, (last + timedelta(seconds=delay) - moment).total_seconds())
+    count, last = _failures(session, since, LoginAttempt.account == account,
+                            LoginAttempt.address == address)
+    wait = _backoff(count, policy.pair_failures, last, policy, moment)
+    if wait > 0 or known_pair(session, account, address, policy, moment):
+        return wait  # a known pair answers only for its own failures
+    for where, allowed in (((LoginAttempt.account == account,), policy.account_failures),
+                           ((LoginAttempt.address == address,), policy.address_failures),
+                           ((), policy.global_failures)):
+        count, last = _failures(session, since, *where)
+        wait = max(wait, _backoff(count, allowed, last, policy, moment))
     return wait
 
 
@@ -245,55 +305,268 @@ def _serialize_logins(session: Session) -> None:
         session.execute(text("UPDATE login_attempt SET id = id WHERE 0"))
 
 
+def _claim_attempt(engine: Engine, account: str, address: str, key: str,
+                   policy: ThrottlePolicy, moment: datetime) -> int:
+    """Check the throttle and count this attempt as a failure until it proves otherwise
+    (so a burst of parallel guesses is throttled without waiting for their slow checks).
+    Returns the attempt's id; raises Throttled."""
+    with session_scope(engine) as session:
+        _serialize_logins(session)
+        wait = throttle_wait(session, account, key, policy, moment)
+        if wait > 0:
+            audit.append(session, "anonymous", "auth.login_throttled", None,
+                         {"user": account, "address": address})
+            attempt_id = None
+        else:
+            attempt = LoginAttempt(at=moment, account=account, address=key, ok=False)
+            session.add(attempt)
+            # Failures only matter within the window, successes for known_days.
+            session.exec(delete(LoginAttempt).where(
+                col(LoginAttempt.at) < moment - timedelta(seconds=policy.window),
+                LoginAttempt.ok == False))  # noqa: E712
+            session.exec(delete(LoginAttempt).where(
+                col(LoginAttempt.at) < moment - timedelta(days=policy.known_days)))
+            session.flush()
+            attempt_id = attempt.id
+    if attempt_id is None:
+        raise Throttled(wait)
+    return attempt_id
+
+
+def _open_session(session: Session, user: User, account: str, address: str, key: str,
+                  moment: datetime, ttl: float) -> tuple[str, AuthSession]:
+    """A successful sign-in: forgive this pair's failures (never other addresses'),
+    remember the pair as known, and open a fresh session."""
+    session.exec(delete(LoginAttempt).where(LoginAttempt.account == account,
+                                            LoginAttempt.address == key))
+    session.add(LoginAttempt(at=moment, account=account, address=key, ok=True))
+    cookie = secrets.token_urlsafe(32)
+    row = AuthSession(id=sha256_hex(cookie), user_id=user.id,
+                      csrf_token=secrets.token_urlsafe(32), created_at=moment,
+                      expires_at=moment + timedelta(seconds=ttl))
+    session.add(row)
+    audit.append(session, f"user:{user.name}", "auth.login", None, {"address": address})
+    return cookie, row
+
+
 def login(engine: Engine, name: str, password: str, address: str, policy: ThrottlePolicy,
           ttl: float) -> tuple[str, AuthSession]:
     """Check a password and open a new session (a fresh id every time, so a session id
     planted before login is never promoted). Returns (cookie value, session row). Raises
-    Throttled, or AccountError with one message for every kind of failure."""
+    Throttled; SecondFactorDue when the account has TOTP (finish with `login_code`);
+    AccountError with one message for every kind of failure."""
     account = name.strip().lower()[:64]
     address = address[:64]
+    key = limit_key(address)
     moment = now()
+    attempt_id = _claim_attempt(engine, account, address, key, policy, moment)
     with session_scope(engine) as session:
-        _serialize_logins(session)
-        wait = throttle_wait(session, account, address, policy, moment)
-        if wait > 0:
-            audit.append(session, "anonymous", "auth.login_throttled", None,
-                         {"user": account, "address": address})
-        else:
-            # Counted as a failure until the password checks out, so a burst of parallel
-            # guesses is throttled without waiting for their (slow) verifications.
-            attempt = LoginAttempt(at=moment, account=account, address=address, ok=False)
-            session.add(attempt)
-            # Old attempts only matter within the window; prune them as we go.
-            session.exec(delete(LoginAttempt).where(
-                col(LoginAttempt.at) < moment - timedelta(seconds=policy.window)))
         user = session.exec(select(User).where(User.name == account)).first()
-    if wait > 0:
-        raise Throttled(wait)
     ok = verify_password(user.password_hash if user else None, password)
     ok = ok and user is not None and not user.disabled
     with session_scope(engine) as session:
         if not ok or user is None:
             audit.append(session, "anonymous", "auth.login_failed", None,
                          {"user": account, "address": address})
-            row = None
-        else:
-            # Success: this account's failures are forgiven (other accounts' failures from
-            # the same address still count for the address).
-            session.exec(delete(LoginAttempt).where(
-                LoginAttempt.account == account, LoginAttempt.ok == False))  # noqa: E712
-            session.add(LoginAttempt(at=moment, account=account, address=address, ok=True))
-            cookie = secrets.token_urlsafe(32)
-            row = AuthSession(id=sha256_hex(cookie), user_id=user.id,
-                              csrf_token=secrets.token_urlsafe(32), created_at=moment,
-                              expires_at=moment + timedelta(seconds=ttl))
-            session.add(row)
-            audit.append(session, f"user:{user.name}", "auth.login", None,
+        elif user.totp_secret:
+            # The password was right: this attempt is not a failure; the code decides.
+            session.exec(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            challenge = secrets.token_urlsafe(32)
+            session.exec(delete(LoginChallenge).where(
+                col(LoginChallenge.expires_at) < moment))
+            session.add(LoginChallenge(id=sha256_hex(challenge), user_id=user.id,
+                                       address=address, expires_at=moment + CHALLENGE_TTL))
+            audit.append(session, f"user:{user.name}", "auth.password_ok", None,
                          {"address": address})
+        else:
+            return _open_session(session, user, account, address, key, moment, ttl)
     # Raised after the commit: the failed attempt must count even though login fails.
-    if row is None:
-        raise AccountError("wrong user name or password")
-    return cookie, row
+    if ok:
+        raise SecondFactorDue(challenge)
+    raise AccountError("wrong user name or password")
+
+
+def login_code(engine: Engine, challenge: str, code: str, address: str,
+               policy: ThrottlePolicy, ttl: float) -> tuple[str, AuthSession]:
+    """The second step for an account with TOTP: the code from the authenticator app.
+    Wrong codes count as failures of the (account, address) pair, like wrong passwords;
+    a challenge allows MAX_CODE_TRIES and lives CHALLENGE_TTL."""
+    moment = now()
+    with session_scope(engine) as session:
+        row = session.get(LoginChallenge, sha256_hex(challenge))
+        user = session.get(User, row.user_id) if row is not None else None
+        if row is None or user is None or _aware(row.expires_at) <= moment \
+                or row.address != address[:64]:
+            raise ChallengeExpired()
+        account = user.name
+    key = limit_key(address)
+    attempt_id = _claim_attempt(engine, account, address, key, policy, moment)
+    with session_scope(engine) as session:
+        row = session.get(LoginChallenge, sha256_hex(challenge))
+        user = session.get(User, row.user_id) if row is not None else None
+        if row is None or user is None or user.disabled or not user.totp_secret:
+            session.exec(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            raise ChallengeExpired()
+        step = totp.matching_step(user.totp_secret, code, moment, user.totp_last_step)
+        if step is None:
+            row.tries += 1
+            if row.tries >= MAX_CODE_TRIES:
+                session.delete(row)
+            else:
+                session.add(row)
+            audit.append(session, "anonymous", "auth.code_failed", None,
+                         {"user": account, "address": address})
+            last_try = row.tries >= MAX_CODE_TRIES
+        else:
+            user.totp_last_step = step
+            session.add(user)
+            session.delete(row)
+            return _open_session(session, user, account, address, key, moment, ttl)
+    if last_try:
+        raise ChallengeExpired()
+    raise AccountError("wrong code")
+
+
+# ---- second factor (TOTP) -------------------------------------------------------------
+
+
+def totp_start(engine: Engine, user_id: int) -> tuple[str, str]:
+    """Begin (or restart) enrolment: a new pending secret. Returns (secret, otpauth URI).
+    The secret is shown to its owner once, on the enrolment page; it is never logged or
+    written to the audit log."""
+    secret = totp.new_secret()
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise AccountError("no such user")
+        user.totp_pending = secret
+        session.add(user)
+        return secret, totp.provisioning_uri(secret, user.name)
+
+
+def totp_pending(engine: Engine, user_id: int) -> tuple[str, str] | None:
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.totp_pending:
+            return None
+        return user.totp_pending, totp.provisioning_uri(user.totp_pending, user.name)
+
+
+def totp_confirm(engine: Engine, user_id: int, code: str) -> bool:
+    """Finish enrolment with a code from the app: the pending secret becomes the one
+    sign-in asks for. False for a wrong code (the pending secret stays)."""
+    moment = now()
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.totp_pending:
+            raise AccountError("start the set-up first")
+        step = totp.matching_step(user.totp_pending, code, moment)
+        if step is None:
+            return False
+        user.totp_secret, user.totp_pending = user.totp_pending, None
+        user.totp_enabled_at, user.totp_last_step = moment, step
+        session.add(user)
+        audit.append(session, f"user:{user.name}", "user.totp_enable", None,
+                     {"user": user.name})
+        return True
+
+
+def totp_enabled(engine: Engine, user_id: int) -> datetime | None:
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        return _aware(user.totp_enabled_at) if user and user.totp_secret and \
+            user.totp_enabled_at else None
+
+
+def reset_totp(engine: Engine, name: str, actor: str = "cli") -> bool:
+    """Remove a user's second factor (lost phone): they sign in with the password alone
+    and can enrol again. Ends their sessions. False when they had none."""
+    with session_scope(engine) as session:
+        user = get_user(session, name)
+        had = bool(user.totp_secret or user.totp_pending)
+        user.totp_secret = user.totp_pending = None
+        user.totp_enabled_at = user.totp_last_step = None
+        session.add(user)
+        session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
+        session.exec(delete(LoginChallenge).where(LoginChallenge.user_id == user.id))
+        audit.append(session, actor, "user.totp_reset", None, {"user": name})
+        return had
+
+
+def second_factors(engine: Engine) -> list[tuple[str, bool, datetime | None]]:
+    """(user name, is admin, enrolled at) for every user."""
+    with session_scope(engine) as session:
+        admins = set(session.exec(select(UserRole.user_id).where(UserRole.role == "admin")))
+        return [(u.name, u.id in admins,
+                 _aware(u.totp_enabled_at) if u.totp_secret and u.totp_enabled_at else None)
+                for u in session.exec(select(User).order_by(User.name))]
+
+
+# ---- throttled sign-ins: who is held back, and unlocking ------------------------------
+
+
+@dataclass(frozen=True)
+class ThrottleEntry:
+    """A scope that is backing off: kind 'pair', 'account', 'address' or 'all'."""
+
+    kind: str
+    account: str | None
+    address: str | None
+    failures: int
+    until: datetime
+
+
+def throttled(engine: Engine, policy: ThrottlePolicy) -> list[ThrottleEntry]:
+    """Every pair, account, address (and the whole server) over its threshold within the
+    window, with the time its back-off ends."""
+    moment = now()
+    since = moment - timedelta(seconds=policy.window)
+    found: list[ThrottleEntry] = []
+
+    def until(count: int, allowed: int, last: datetime) -> datetime:
+        return moment + timedelta(seconds=_backoff(count, allowed, last, policy, moment))
+
+    recent = (col(LoginAttempt.at) >= since, LoginAttempt.ok == False)  # noqa: E712
+    with session_scope(engine) as session:
+        groups = (
+            ("pair", (LoginAttempt.account, LoginAttempt.address), policy.pair_failures),
+            ("account", (LoginAttempt.account,), policy.account_failures),
+            ("address", (LoginAttempt.address,), policy.address_failures),
+        )
+        for kind, columns, allowed in groups:
+            rows = session.exec(
+                select(*columns, func.count(), func.max(LoginAttempt.at))
+                .where(*recent).group_by(*columns).having(func.count() >= allowed)
+                .order_by(func.count().desc()).limit(200)).all()
+            for row in rows:
+                values = dict(zip([c.key for c in columns], row[:-2], strict=True))
+                count, last = int(row[-2]), _aware(row[-1])
+                found.append(ThrottleEntry(kind, values.get("account"), values.get("address"),
+                                           count, until(count, allowed, last)))
+        count, last = _failures(session, since)
+        if count >= policy.global_failures:
+            found.append(ThrottleEntry("all", None, None, count,
+                                       until(count, policy.global_failures, last)))
+    return found
+
+
+def unlock(engine: Engine, account: str | None = None, address: str | None = None,
+           actor: str = "cli") -> int:
+    """Forget recent failures: of an account (from every address), of an address (for
+    every account; an address or its limit key), of one pair, or all (neither given).
+    Returns how many failures were forgotten."""
+    where = [LoginAttempt.ok == False]  # noqa: E712
+    if account is not None:
+        where.append(LoginAttempt.account == account.strip().lower()[:64])
+    if address is not None:
+        address = address.strip()[:64]
+        where.append(col(LoginAttempt.address).in_({address, limit_key(address)}))
+    with session_scope(engine) as session:
+        result = session.exec(delete(LoginAttempt).where(*where))
+        count = int(result.rowcount or 0)
+        audit.append(session, actor, "auth.unlock", None,
+                     {"user": account, "address": address, "failures": count})
+        return count
 
 
 def logout(engine: Engine, cookie: str) -> None:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.stories import jsonld, service
@@ -209,7 +210,7 @@ async def submission(request: Request) -> dict[str, Any]:
     except ValidationError as exc:
         raise _invalid(exc) from None
     _market(request, data.market)
-    client = request.client.host if request.client else "unknown"
+    client = limit_key(client_address(request))
     limiter = request.app.state.submission_limiter
     wait = await limiter.take(client)
     if wait:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from holobazaar.accounts import service
+from holobazaar.accounts import service, totp
+from holobazaar.accounts.addresses import client_address
 from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
 from holobazaar.accounts.models import Principal
 
@@ -23,6 +24,9 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 LOGIN_CSRF_COOKIE = "hb_login_csrf"
 MAX_FORM_BYTES = 8 * 1024
 GENERIC_FAILURE = "Wrong user name or password."
+TOO_MANY = "Too many attempts; try again later."
+EXPIRED = "The sign-in expired; enter your password again."
+CHALLENGE_COOKIE = "hb_login_challenge"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -86,6 +90,21 @@ async def login_form(request: Request, next: str | None = None) -> Response:
     return _login_page(request, 200, None, _safe_next(next))
 
 
+def _signed_in_response(request: Request, cookie: str, next_url: str) -> Response:
+    # A brand-new session id, whatever cookie the browser brought (no fixation).
+    response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
+    _set_cookie(response, request, SESSION_COOKIE, cookie,
+                max_age=int(request.app.state.settings.session_ttl))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    response.delete_cookie(CHALLENGE_COOKIE, path="/")
+    return response
+
+
+def _throttled(page: Response, exc: service.Throttled) -> Response:
+    page.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return page
+
+
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
     form = await _form(request)
@@ -96,25 +115,68 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, 403, "The form expired; please sign in again.", next_url,
                            csrf=secrets.token_urlsafe(32))
     settings = request.app.state.settings
-    policy = service.ThrottlePolicy(settings.login_account_failures,
-                                    settings.login_address_failures, settings.login_window,
-                                    settings.login_backoff)
-    address = request.client.host if request.client else "unknown"
     try:
         cookie, _session = await run_in_threadpool(
             service.login, request.app.state.engine, form.get("username", "")[:200],
-            form.get("password", ""), address, policy, settings.session_ttl)
+            form.get("password", ""), client_address(request),
+            service.ThrottlePolicy.from_settings(settings), settings.session_ttl)
     except service.Throttled as exc:
-        response = _login_page(request, 429, "Too many attempts; try again later.", next_url)
-        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return _throttled(_login_page(request, 429, TOO_MANY, next_url), exc)
+    except service.SecondFactorDue as due:
+        response = RedirectResponse(f"/login/code?{urlencode({'next': next_url})}",
+                                    status_code=303, headers=NO_STORE)
+        _set_cookie(response, request, CHALLENGE_COOKIE, due.challenge,
+                    max_age=int(service.CHALLENGE_TTL.total_seconds()))
         return response
     except service.AccountError:
         return _login_page(request, 401, GENERIC_FAILURE, next_url)
-    # A brand-new session id, whatever cookie the browser brought (no fixation).
-    response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
-    _set_cookie(response, request, SESSION_COOKIE, cookie, max_age=int(settings.session_ttl))
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return _signed_in_response(request, cookie, next_url)
+
+
+def _code_page(request: Request, status: int, error: str | None, next_url: str) -> Response:
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = templates.TemplateResponse(
+        request, "login_code.html", {"error": error, "csrf": csrf, "next": next_url},
+        status_code=status, headers=NO_STORE)
+    _set_cookie(response, request, LOGIN_CSRF_COOKIE, csrf, max_age=3600)
     return response
+
+
+@router.get("/login/code", response_class=HTMLResponse)
+async def login_code_form(request: Request, next: str | None = None) -> Response:
+    """The second step for accounts with a second factor: the authenticator's code."""
+    if not request.cookies.get(CHALLENGE_COOKIE):
+        return RedirectResponse(f"/login?{urlencode({'next': _safe_next(next)})}", 303)
+    return _code_page(request, 200, None, _safe_next(next))
+
+
+@router.post("/login/code")
+async def login_code_submit(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return _code_page(request, 400, "Send the code form.", "/home")
+    next_url = _safe_next(form.get("next"))
+    challenge = request.cookies.get(CHALLENGE_COOKIE, "")[:128]
+    if not service.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")) \
+            or not challenge:
+        return _login_page(request, 403, "The form expired; please sign in again.", next_url,
+                           csrf=secrets.token_urlsafe(32))
+    settings = request.app.state.settings
+    try:
+        cookie, _session = await run_in_threadpool(
+            service.login_code, request.app.state.engine, challenge,
+            form.get("code", "")[:20], client_address(request),
+            service.ThrottlePolicy.from_settings(settings), settings.session_ttl)
+    except service.Throttled as exc:
+        return _throttled(_code_page(request, 429, TOO_MANY, next_url), exc)
+    except service.ChallengeExpired:
+        response = _login_page(request, 401, EXPIRED, next_url)
+        response.delete_cookie(CHALLENGE_COOKIE, path="/")
+        return response
+    except service.AccountError:
+        return _code_page(request, 401, "Wrong code: use the current one from your "
+                          "authenticator app.", next_url)
+    return _signed_in_response(request, cookie, next_url)
 
 
 @router.post("/logout")
@@ -149,7 +211,10 @@ async def home(request: Request) -> Response:
             links.append((f"Pulse: {market.market.market.name}", f"/curate/{market.id}/pulse",
                            "visitors' reactions today"))
     if "admin" in principal.roles:
-        links += [("Operations: metrics", "/metrics", "Prometheus metrics"),
+        links += [("Second factor", "/account/totp", "an authenticator code at sign-in"),
+                  ("Sign-ins", "/admin/sign-ins", "unlock held-back sign-ins, reset second "
+                   "factors"),
+                  ("Operations: metrics", "/metrics", "Prometheus metrics"),
                   ("Operations: health", "/healthz", "health check"),
                   ("API", "/docs", "OpenAPI documentation")]
     grants = sorted(principal.grants)
@@ -157,3 +222,128 @@ async def home(request: Request) -> Response:
         request, "home.html",
         {"user": principal.name, "grants": grants, "links": links,
          "csrf": principal.session_csrf}, headers=NO_STORE)
+
+
+# ---- admins: second factor and held-back sign-ins -------------------------------------
+
+
+async def _admin_page(request: Request, path: str) -> Principal | Response:
+    """The signed-in admin, or the response to send instead (sign in / 403)."""
+    signed_in = await _signed_in(request)
+    if signed_in is None:
+        return RedirectResponse(f"/login?{urlencode({'next': path})}", status_code=303)
+    principal = signed_in[1]
+    if "admin" not in principal.roles:
+        return Response("admins only", status_code=403, media_type="text/plain",
+                        headers=NO_STORE)
+    return principal
+
+
+async def _admin_form(request: Request, path: str) -> tuple[Principal, dict[str, str]] | Response:
+    """A signed-in admin's POST with the session's CSRF token."""
+    principal = await _admin_page(request, path)
+    if isinstance(principal, Response):
+        return principal
+    form = await _form(request)
+    if form is None or not service.csrf_matches(principal.session_csrf, form.get("csrf")):
+        return Response("forbidden", status_code=403, media_type="text/plain")
+    return principal, form
+
+
+def _totp_page(request: Request, principal: Principal, status: int = 200,
+               error: str | None = None, just_enabled: bool = False,
+               pending: tuple[str, str] | None = None) -> Response:
+    engine = request.app.state.engine
+    enabled_at = service.totp_enabled(engine, principal.id)
+    context = {"user": principal.name, "csrf": principal.session_csrf, "error": error,
+               "enabled_at": enabled_at, "just_enabled": just_enabled}
+    if enabled_at is None:
+        secret, uri = pending or service.totp_pending(engine, principal.id) \
+            or service.totp_start(engine, principal.id)
+        context.update(qr=totp.qr_svg(uri),
+                       secret_groups=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)))
+    return templates.TemplateResponse(request, "totp.html", context, status_code=status,
+                                      headers=NO_STORE)
+
+
+@router.get("/account/totp", response_class=HTMLResponse)
+async def totp_form(request: Request) -> Response:
+    principal = await _admin_page(request, "/account/totp")
+    if isinstance(principal, Response):
+        return principal
+    return await run_in_threadpool(_totp_page, request, principal)
+
+
+@router.post("/account/totp")
+async def totp_submit(request: Request) -> Response:
+    checked = await _admin_form(request, "/account/totp")
+    if isinstance(checked, Response):
+        return checked
+    principal, form = checked
+    engine = request.app.state.engine
+    if form.get("action") == "restart":
+        pending = await run_in_threadpool(service.totp_start, engine, principal.id)
+        return await run_in_threadpool(_totp_page, request, principal, 200, None, False,
+                                       pending)
+    if await run_in_threadpool(service.totp_enabled, engine, principal.id):
+        return await run_in_threadpool(_totp_page, request, principal)
+    try:
+        ok = await run_in_threadpool(service.totp_confirm, engine, principal.id,
+                                     form.get("code", "")[:20])
+    except service.AccountError:
+        ok = False
+    if not ok:
+        return await run_in_threadpool(
+            _totp_page, request, principal, 422,
+            "That code did not match: check the phone's clock and enter the current code.")
+    return await run_in_threadpool(_totp_page, request, principal, 200, None, True)
+
+
+def _sign_ins_page(request: Request, principal: Principal, notice: str | None) -> Response:
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+    policy = service.ThrottlePolicy.from_settings(settings)
+    factors = [f for f in service.second_factors(engine) if f[1] or f[2]]
+    return templates.TemplateResponse(request, "sign_ins.html", {
+        "csrf": principal.session_csrf, "notice": notice,
+        "entries": service.throttled(engine, policy), "factors": factors,
+        "window_minutes": round(policy.window / 60)}, headers=NO_STORE)
+
+
+@router.get("/admin/sign-ins", response_class=HTMLResponse)
+async def sign_ins(request: Request) -> Response:
+    principal = await _admin_page(request, "/admin/sign-ins")
+    if isinstance(principal, Response):
+        return principal
+    return await run_in_threadpool(_sign_ins_page, request, principal, None)
+
+
+@router.post("/admin/sign-ins/unlock")
+async def sign_ins_unlock(request: Request) -> Response:
+    checked = await _admin_form(request, "/admin/sign-ins")
+    if isinstance(checked, Response):
+        return checked
+    principal, form = checked
+    account, address = form.get("account") or None, form.get("address") or None
+    count = await run_in_threadpool(service.unlock, request.app.state.engine, account,
+                                    address, principal.actor)
+    what = " from ".join(x for x in (account, address) if x) or "every sign-in"
+    return await run_in_threadpool(_sign_ins_page, request, principal,
+                                   f"Unlocked {what}: {count} failure(s) forgotten.")
+
+
+@router.post("/admin/sign-ins/reset-totp")
+async def sign_ins_reset_totp(request: Request) -> Response:
+    checked = await _admin_form(request, "/admin/sign-ins")
+    if isinstance(checked, Response):
+        return checked
+    principal, form = checked
+    name = form.get("user", "")[:64]
+    try:
+        await run_in_threadpool(service.reset_totp, request.app.state.engine, name,
+                                principal.actor)
+    except service.AccountError:
+        return await run_in_threadpool(_sign_ins_page, request, principal,
+                                       f"No user {name!r}.")
+    return await run_in_threadpool(_sign_ins_page, request, principal,
+                                   f"Second factor of {name} removed; they can set it up again.")
