@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from holobazaar import __version__
 from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.assets.cli import assets_app
-from holobazaar.audit.cli import audit_app
+from holobazaar.audit.cli import audit_app, witness_app
 from holobazaar.config import Settings
 from holobazaar.inventory.cli import inventory_app, simulate_app
 from holobazaar.stories.cli import export_app, import_app
@@ -30,6 +30,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(audit_app, name="audit")
+app.add_typer(witness_app, name="witness")
 app.add_typer(assets_app, name="assets")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")

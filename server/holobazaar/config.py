@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     breaker_min: int = Field(10, ge=1, description="Changes a batch needs before the circuit "
                              "breaker can trip.")
     pull_timeout: float = Field(10.0, gt=0, description="Seconds a pull feed request may take.")
+    # Verifiable price history (docs/inventory.md).
+    witness_interval: float = Field(300.0, ge=1, description="Seconds between polls of the "
+                                    "servers this one witnesses (and between its own "
+                                    "signed heads).")
+    witness_timeout: float = Field(10.0, gt=0, description="Seconds a request to a "
+                                   "witnessed server may take.")
+    audit_witnesses: str = Field("", description="Comma-separated base URLs of servers "
+                                 "that witness this one: `audit verify` also checks the "
+                                 "heads they kept.")
 
     # Asset pipeline (docs/assets.md).
     asset_max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1024,

@@ -27,21 +27,70 @@ def _engine(data_dir, database_url, broker_url):
 
 
 @audit_app.command("verify")
-def verify(data_dir: DataDir = None, database_url: DatabaseUrl = None,
-           broker_url: BrokerUrl = None) -> None:
-    """Check the chain; name the first broken entry (exit 1)."""
-    from holobazaar.audit import service
+def verify(
+    public_url: Annotated[str | None, typer.Option(
+        "--public", help="Check this server's public history from the outside (its base "
+        "URL), against its signed heads; nothing local is read.")] = None,
+    market: Annotated[str | None, typer.Option(
+        "--market", help="With --public: only this market [all].")] = None,
+    witness: Annotated[list[str] | None, typer.Option(
+        "--witness", help="Also compare with the heads this witness kept (repeatable) "
+        "[HOLOBAZAAR_AUDIT_WITNESSES].")] = None,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+) -> None:
+    """Check the chain, the public histories and the signed heads (exit 1 on a problem).
+
+    Local (default): the audit log's links and hashes, each market's public chain and the
+    audit entries that record it, and the heads this server signed: truncation and
+    re-hashing are caught. --witness URL: also the copies a witness kept. --public URL:
+    another server's public history, recomputed against its signed heads."""
+    if public_url is not None:
+        _verify_public(public_url, market)
+        return
+    from sqlmodel import select
+
+    from holobazaar.audit import heads, service
+    from holobazaar.audit.models import MarketKey
+    from holobazaar.cli import build_settings
     from holobazaar.db import session_scope
 
+    settings = build_settings(data_dir=data_dir, database_url=database_url,
+                              broker_url=broker_url)
+    urls = list(witness or []) or [u.strip() for u in settings.audit_witnesses.split(",")
+                                   if u.strip()]
     with session_scope(_engine(data_dir, database_url, broker_url)) as session:
-        problems = service.verify(session)
+        extra, problems = [], []
+        if urls:
+            from holobazaar.audit.verifier import witness_copies
+
+            keys = {k.market: k.public_key for k in session.exec(select(MarketKey))}
+            for url in urls:
+                found, trouble = witness_copies(url, keys, settings.witness_timeout)
+                extra += found
+                problems += trouble
+        problems = heads.verify_local(session, extra) + problems
         count = service.count(session)
+        signed = len(extra) + len(heads.stored_heads(session)[1])
     if problems:
         typer.echo(f"broken: {problems[0]}", err=True)
         for line in problems[1:]:
             typer.echo(f"also: {line}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {count} entries, chain intact")
+    typer.echo(f"ok: {count} entries, chain intact; {signed} signed head(s) reproduced"
+               + (f", {len(urls)} witness(es) agree" if urls else ""))
+
+
+def _verify_public(url: str, market: str | None) -> None:
+    from holobazaar.audit.verifier import verify_public
+
+    report = verify_public(url, market)
+    for line in report.ok:
+        typer.echo(f"ok: {line}")
+    for line in report.problems:
+        typer.echo(f"broken: {line}", err=True)
+    if report.problems or not report.ok:
+        raise typer.Exit(1)
 
 
 def _since(value: str) -> datetime:
@@ -72,3 +121,70 @@ def export(
     finally:
         if out:
             stream.close()
+
+
+witness_app = typer.Typer(no_args_is_help=True, help="Witness other market servers: keep "
+                          "their signed heads, catch a rewritten history.")
+
+
+@witness_app.command("add")
+def witness_add(
+    url: Annotated[str, typer.Argument(help="Base URL of the server to witness.")],
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Fetch its heads once "
+                                        "first; refuse an address that does not answer "
+                                        "them.")] = True,
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Register a server: the running server polls its signed heads every
+    HOLOBAZAAR_WITNESS_INTERVAL seconds and keeps them."""
+    from holobazaar.audit import witness
+    from holobazaar.audit.verifier import Unusable, get_json
+
+    try:
+        base = witness.normalise_url(url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if check:
+        import httpx
+
+        with httpx.Client(timeout=10, follow_redirects=False) as client:
+            try:
+                data = get_json(client, f"{base}/api/v1/audit/heads")
+            except Unusable as exc:
+                typer.echo(f"error: {exc}; not added (--no-check adds it anyway)", err=True)
+                raise typer.Exit(1) from None
+        if not isinstance(data, dict) or not isinstance(data.get("heads"), list):
+            typer.echo(f"error: {base} does not publish signed heads; not added", err=True)
+            raise typer.Exit(1)
+    added = witness.add(_engine(data_dir, database_url, broker_url), base)
+    typer.echo(f"witnessing {added.url}")
+
+
+@witness_app.command("remove")
+def witness_remove(
+    url: Annotated[str, typer.Argument(help="Base URL given to `witness add`.")],
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+) -> None:
+    """Stop witnessing a server (the heads kept of it are deleted)."""
+    from holobazaar.audit import witness
+
+    try:
+        removed = witness.remove(_engine(data_dir, database_url, broker_url), url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not removed:
+        typer.echo(f"error: not witnessing {url}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"no longer witnessing {url}")
+
+
+@witness_app.command("list")
+def witness_list(data_dir: DataDir = None, database_url: DatabaseUrl = None,
+                 broker_url: BrokerUrl = None) -> None:
+    """The witnessed servers as JSON (what GET /api/v1/witness answers)."""
+    import json
+
+    from holobazaar.audit.witness import WitnessService
+
+    service = WitnessService(_engine(data_dir, database_url, broker_url), 0, 0)
+    typer.echo(json.dumps(service.listing(), indent=2))

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from holobazaar.audit import public as public_chain
 from holobazaar.audit.models import GENESIS, AuditEntry
+from holobazaar.audit.public import PublicChange
 from holobazaar.canonical import canonical_bytes
 
 # Any constant; serialises appends across processes on PostgreSQL.
@@ -39,8 +41,14 @@ def _head(session: Session) -> str:
 
 
 def append(session: Session, actor: str, action: str, market: str | None,
-           detail: Mapping[str, Any] | None = None) -> AuditEntry:
-    """Add one entry chained to the current head (flushed, committed by the caller)."""
+           detail: Mapping[str, Any] | None = None,
+           public: Sequence[PublicChange] = ()) -> AuditEntry:
+    """Add one entry chained to the current head (flushed, committed by the caller).
+
+    `public`: the item changes this entry describes, as the public may see them. They are
+    chained onto the market's public price history in the same transaction, and the entry
+    records which records they became (`detail.public`: from, to, head hash), so the
+    public history is a projection of this log (docs/inventory.md)."""
     # Take the database's write lock before reading the head, so concurrent appends queue
     # up instead of reading the same head (the unique prev_hash would refuse the second).
     dialect = session.get_bind().dialect.name
@@ -49,9 +57,12 @@ def append(session: Session, actor: str, action: str, market: str | None,
     elif dialect == "sqlite":
         # A no-op write opens the write transaction (waiting up to the busy timeout).
         session.execute(text("UPDATE audit_log SET id = id WHERE 0"))
-    detail_text = canonical_bytes(dict(detail or {})).decode("utf-8")
-    prev = _head(session)
     moment = datetime.now(UTC)
+    detail = dict(detail or {})
+    if public and market is not None:
+        detail["public"] = public_chain.append(session, market, public, moment)
+    detail_text = canonical_bytes(detail).decode("utf-8")
+    prev = _head(session)
     entry = AuditEntry(time=moment, actor=actor[:120], action=action[:64], market=market,
                        detail=detail_text, prev_hash=prev,
                        hash=entry_hash(prev, moment, actor[:120], action[:64], market,
@@ -61,19 +72,43 @@ def append(session: Session, actor: str, action: str, market: str | None,
     return entry
 
 
-def verify(session: Session) -> list[str]:
-    """Walk the chain in id order; return one line per broken link (empty: intact)."""
+def walk(session: Session, heights: set[int] = frozenset()) -> tuple[list[str], dict[int, str],
+                                                                    int, list[tuple]]:
+    """Walk the chain in id order: (one line per broken link, {height: hash} for the asked
+    heights, the chain's height, the public-history links its entries record)."""
     problems: list[str] = []
+    found: dict[int, str] = {}
+    links: list[tuple[int, str, int, str]] = []
     prev = GENESIS
-    for entry in session.exec(select(AuditEntry).order_by(col(AuditEntry.id))):
+    height = 0
+    rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.id))
+                        .execution_options(yield_per=1000))
+    for entry in rows:
+        height += 1
         if entry.prev_hash != prev:
             problems.append(f"entry {entry.id}: prev_hash does not match entry before it")
         expected = entry_hash(entry.prev_hash, entry.time, entry.actor, entry.action,
                               entry.market, entry.detail)
         if expected != entry.hash:
             problems.append(f"entry {entry.id}: hash does not match its content")
+        if '"public"' in entry.detail and entry.market is not None:
+            link = json.loads(entry.detail).get("public")
+            if isinstance(link, dict) and isinstance(link.get("to"), int):
+                links.append((entry.id, entry.market, link["to"], str(link.get("head"))))
+        if height in heights:
+            found[height] = entry.hash
         prev = entry.hash
-    return problems
+    return problems, found, height, links
+
+
+def verify(session: Session) -> list[str]:
+    """The chain, the public histories it records, and the heads this server signed:
+    one line per problem (empty: intact). A chain that lost its last entries, or was
+    re-hashed after an edit, is intact by itself; the signed heads (kept apart) say how
+    long it was and what its hash was (holobazaar.audit.heads)."""
+    from holobazaar.audit import heads
+
+    return heads.verify_local(session)
 
 
 def recent(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEntry]:

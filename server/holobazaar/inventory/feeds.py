@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,15 +79,58 @@ class SignatureError(Exception):
     """Why a webhook request is refused (401)."""
 
 
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature header value: HMAC-SHA256 over `<timestamp>.<raw body>`."""
-    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
-                   hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+class HeaderError(ValueError):
+    """A malformed webhook header (400); the message names the header."""
+
+
+# The signing forms. v2 (current) covers the Idempotency-Key; v1 (the old form, accepted
+# only during the grace period, docs/inventory.md) covers the timestamp and body only.
+V2, V1 = "v2", "v1"
+_PREFIXES = {V2: "v2=", V1: "sha256="}
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only ("²".isdigit() is True)
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A request whose signature checked out: its form, the HMAC (hex) and timestamp."""
+
+    form: str
+    digest: str
+    timestamp: int
+
+
+def signing_string(timestamp: str, key: str, body: bytes) -> bytes:
+    """`v2\n<timestamp>\n<Idempotency-Key>\n<raw body>`: a header value holds no newline,
+    so the parts cannot be shifted into one another. The key is taken byte for byte as
+    sent (HTTP header values are bytes; latin-1 maps them one to one)."""
+    return b"\n".join((V2.encode(), timestamp.encode("ascii"), key.encode("latin-1"), body))
+
+
+def _hmac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: str, key: str, body: bytes) -> str:
+    """The signature header value: `v2=` + hex HMAC-SHA256 of `signing_string`."""
+    return _PREFIXES[V2] + _hmac(secret, signing_string(timestamp, key, body))
+
+
+def sign_v1(secret: str, timestamp: str, body: bytes) -> str:
+    """The old form, `sha256=` + HMAC over `<timestamp>.<raw body>` (no key covered)."""
+    return _PREFIXES[V1] + _hmac(secret, timestamp.encode("ascii") + b"." + body)
+
+
+def check_key(key: str | None) -> str:
+    if not key or len(key) > 200:
+        raise HeaderError("Idempotency-Key header required (1-200 characters)")
+    return key
 
 
 def check_signature(secret: str | None, signature: str | None, timestamp: str | None,
-                    body: bytes, window: float, now: float | None = None) -> None:
+                    key: str | None, body: bytes, window: float,
+                    now: float | None = None) -> Signed:
+    """Raises SignatureError (401) or HeaderError (400); returns the checked signature."""
     if secret is None:
         raise SignatureError("no webhook secret is configured for this market "
                              "(holobazaar inventory secret --market M)")
@@ -94,16 +138,26 @@ def check_signature(secret: str | None, signature: str | None, timestamp: str | 
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
     if not timestamp:
         raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
-    if not timestamp.isdigit() or len(timestamp) > 12:
-        raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise HeaderError(f"{TIMESTAMP_HEADER} must be Unix seconds (ASCII digits)")
     now = time.time() if now is None else now
     if abs(now - int(timestamp)) > window:
         raise SignatureError(f"{TIMESTAMP_HEADER} is outside the {window:g} s replay window")
-    if not signature.startswith("sha256="):
-        raise SignatureError(f"{SIGNATURE_HEADER} must be sha256=<hex>")
+    form = next((f for f, prefix in _PREFIXES.items() if signature.startswith(prefix)), None)
+    given = signature[len(_PREFIXES[form]):] if form else ""
+    if form is None or not _HEX.fullmatch(given):
+        raise SignatureError(f"{SIGNATURE_HEADER} must be v2=<64 hex digits> "
+                             "(or the old form sha256=<64 hex digits>)")
+    if form == V2:
+        expected = sign(secret, timestamp, check_key(key), body)
+    else:
+        expected = sign_v1(secret, timestamp, body)
     # Constant-time comparison: the signature must not be guessable byte by byte.
-    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode()):
-        raise SignatureError("signature does not match the body")
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise SignatureError("signature does not match the request" if form == V2 else
+                             "signature does not match the body (sha256= is the old "
+                             "form; sign v2, docs/inventory.md)")
+    return Signed(form, given, int(timestamp))
 
 
 def body_hash(body: bytes) -> str:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from holobazaar.audit import service as audit
+from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
 from holobazaar.inventory.models import InventoryItem, ItemUpdate
 from holobazaar.scenes.compositor import ItemFacts
@@ -56,6 +58,12 @@ def seed_items(engine: Engine, market: str, seed: Mapping[str, ItemFacts],
                 _write(row, facts, "content")
                 session.add(row)
                 written.append(sku)
+        if written:  # the prices the files set start the public price history
+            session.flush()
+            audit.append(session, "content", "inventory.seed", market,
+                         {"skus": sorted(written)},
+                         public=[PublicChange.of(sku, seed[sku], "content")
+                                 for sku in sorted(written)])
     return written
 
 

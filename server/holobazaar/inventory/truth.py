@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
+from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
@@ -278,7 +279,9 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
         "batch": batch.id, "source": source, "idempotency_key": key, "body_sha256": body_digest,
         "applied": sorted(f.sku for f in result.applied), "removed": sorted(result.removed),
         "held": sorted(result.held), "circuit_breaker": breaker, "ignored": ignored,
-        "rejected": len(rejected)})
+        "rejected": len(rejected)}, public=[
+            *(PublicChange.of(f.sku, f, source) for f in result.applied),
+            *(PublicChange.of(sku, None, source) for sku in result.removed)])
     result.response = response
     return result
 
@@ -408,7 +411,8 @@ def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
             result.released.append(held.sku)
             audit.append(session, actor, "inventory.held." + held.decision, market, {
                 "held": held.id, "sku": held.sku, "reason": held.reason, "batch": held.batch_id,
-                "old": json.loads(held.old) if held.old else None, "new": new})
+                "old": json.loads(held.old) if held.old else None, "new": new},
+                public=[PublicChange.of(held.sku, facts, "held")] if approve else ())
             result.response["decided"].append({"id": held.id, "sku": held.sku,
                                                "decision": held.decision})
         feed = lock_feed(session, market)

@@ -20,6 +20,8 @@ from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets import service as assets_service
 from holobazaar.assets.routes import refresh_scenes
 from holobazaar.assets.routes import router as assets_router
+from holobazaar.audit.routes import router as audit_router
+from holobazaar.audit.witness import WitnessCollector, WitnessService
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings
@@ -36,6 +38,7 @@ from holobazaar.pulse.cues import fired_cue_marks
 from holobazaar.pulse.routes import router as pulse_router
 from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
+from holobazaar.redact import install_error_guard
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
@@ -51,6 +54,7 @@ from holobazaar.stream.routes import router as stream_router
 from holobazaar.web import (
     accounts_pages,
     client,
+    history_pages,
     ops,
     pages,
     perform_pages,
@@ -244,6 +248,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Single-writer duties: once across the cluster, under a lease (one node: always).
         cluster.singleton("reconcile-sweep", lambda: reconciler.run(stop))
         cluster.singleton("pull-feeds", lambda: poller.run(stop))
+        witness = app.state.witness = WitnessService(
+            engine, settings.witness_interval, settings.witness_timeout,
+            lambda: sorted(scenes.content.markets) if scenes.content else [])
+        app.state.metric_collectors.append(WitnessCollector(witness))
+        cluster.singleton("audit-witness", lambda: witness.run(stop))
         background: list[asyncio.Task] = []
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
@@ -279,9 +288,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    markers_router, stories_router, story_pages.router, shows_router,
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
-                   pulse_pages.router):
+                   pulse_pages.router, audit_router, history_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
+    install_error_guard(app, settings.data_dir, settings.content_dir)  # no server paths
+    trust.add_hsts(app, settings)  # Strict-Transport-Security on HTTPS responses
     app.state.stream_auth = StreamAuth(app.state)
     client.mount(app, settings.client_dir)
     return app

@@ -40,7 +40,10 @@ def _nice_max(value: float) -> float:
 
 def line_chart(series: dict[str, list[tuple[datetime, float]]], start: datetime,
                end: datetime, *, y_max: float | None = None, width: int = 640,
-               height: int = 220, marks: list[tuple[datetime, str]] | None = None) -> Chart:
+               height: int = 220, marks: list[tuple[datetime, str]] | None = None,
+               gap: timedelta | None = GAP) -> Chart:
+    """`gap`: points further apart are not joined (None: always joined, for step lines
+    such as a price history)."""
     left, right, top, bottom = 36, 8, 8, 22
     plot_w, plot_h = width - left - right, height - top - bottom
     span = max((end - start).total_seconds(), 60.0)
@@ -58,7 +61,7 @@ def line_chart(series: dict[str, list[tuple[datetime, float]]], start: datetime,
         line = Line(name, PALETTE[i % len(PALETTE)])
         run: list[tuple[datetime, float]] = []
         for point in [*sorted(points), None]:
-            if point is None or (run and point[0] - run[-1][0] > GAP):
+            if point is None or (run and gap is not None and point[0] - run[-1][0] > gap):
                 if len(run) == 1:
                     line.dots.append((x(run[0][0]), y(run[0][1])))
                 elif run:
@@ -69,10 +72,14 @@ def line_chart(series: dict[str, list[tuple[datetime, float]]], start: datetime,
         lines.append(line)
     hours = max(1, round(span / 3600 / 6))  # about six labels across
     tick = start.replace(minute=0, second=0, microsecond=0)
+    label = "%H:%M"
+    if hours >= 24:  # spans of days: a label per day or more, at midnight
+        hours, label = 24 * round(hours / 24), "%d %b"
+        tick = tick.replace(hour=0)
     x_ticks = []
     while tick <= end:
         if tick >= start:
-            x_ticks.append((x(tick), tick.strftime("%H:%M")))
+            x_ticks.append((x(tick), tick.strftime(label)))
         tick += timedelta(hours=hours)
     y_ticks = [(y(top_value * f), f"{top_value * f:g}") for f in (0, 0.5, 1)]
     return Chart(width, height, left, height - bottom, lines, x_ticks, y_ticks,

@@ -1,0 +1,186 @@
+"""The public price history: one hash chain of public records per market, appended in the
+same transaction as the audit entry that describes the change (`audit.append(...,
+public=...)`), so the records are a projection of the audit log that anyone may read.
+
+A record holds no actor and no secret: time, SKU, price, currency, unit, stock status and
+the kind of source. Its hash is SHA-256 over the canonical JSON (RFC 8785) of its fields
+including `prev_hash` (the previous record's hash, 64 zeros for the first); `seq` counts
+the market's records from 1, so the chain's height is the last `seq`. The algorithm is
+written out for third-party verifiers in docs/inventory.md ("Verifiable price history")."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from holobazaar.audit.models import GENESIS, PublicRecord
+from holobazaar.canonical import canonical_bytes
+
+# The kinds of source a record names (what changed the truth, never who).
+SOURCE_KINDS = ("feed", "manual", "approved", "content")
+# Feed batch sources and the others, as the inventory stores them, to public kinds.
+_KIND_OF = {"push": "feed", "pull": "feed", "file": "feed", "import": "feed", "feed": "feed",
+            "held": "approved", "approved": "approved", "api": "manual", "manual": "manual",
+            "content": "content"}
+STATUSES = ("in_stock", "low", "sold_out", "removed")
+
+
+def source_kind(source: str) -> str:
+    return _KIND_OF.get(source, "feed")
+
+
+def price_text(price: Decimal | str | None) -> str | None:
+    """Two decimals, more only when the amount has them ("6.30", "1.2345"): the same
+    text whether the amount came from a feed or back from the database."""
+    if price is None:
+        return None
+    amount = Decimal(str(price))
+    cents = amount.quantize(Decimal("0.01"))
+    return str(cents) if cents == amount else format(amount.normalize(), "f")
+
+
+@dataclass(frozen=True)
+class PublicChange:
+    """What the public may know of one item change."""
+
+    sku: str
+    price: str | None
+    currency: str | None
+    unit: str | None
+    status: str
+    source: str
+
+    @classmethod
+    def of(cls, sku: str, facts: Any, source: str) -> PublicChange:
+        """From item facts (anything with price, currency, unit, status); None: removed."""
+        if facts is None:
+            return cls(sku, None, None, None, "removed", source_kind(source))
+        status = facts.status if facts.status in STATUSES else "in_stock"
+        return cls(sku, price_text(facts.price), facts.currency, facts.unit, status,
+                   source_kind(source))
+
+
+def time_text(moment: datetime) -> str:
+    if moment.tzinfo is None:  # SQLite hands datetimes back without a zone: UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def body(record: PublicRecord | Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed fields of a record (a row or its JSON form)."""
+    get = record.get if isinstance(record, Mapping) else (
+        lambda name: getattr(record, name))
+    moment = get("time")
+    return {"market": get("market"), "seq": get("seq"),
+            "time": moment if isinstance(moment, str) else time_text(moment),
+            "sku": get("sku"), "price": get("price"), "currency": get("currency"),
+            "unit": get("unit"), "status": get("status"), "source": get("source"),
+            "prev_hash": get("prev_hash")}
+
+
+def _flat(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (
+        type(value) is int and abs(value) < 2**53)
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
+    """RFC 8785 bytes of a record. For a flat object of strings, integers and nulls with
+    ASCII keys, orjson's sorted compact output is the same bytes (tests check), ~25 times
+    faster than the rfc8785 package: a batch of 10,000 changes hashes in 60 ms, not 1.5 s."""
+    if all(_flat(v) for v in fields.values()):
+        try:
+            return orjson.dumps(dict(fields), option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate: canonical_bytes says what
+            pass
+    return canonical_bytes(dict(fields))
+
+
+def record_hash(fields: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(fields)).hexdigest()
+
+
+def to_json(record: PublicRecord) -> dict[str, Any]:
+    return {**body(record), "hash": record.hash}
+
+
+def head(session: Session, market: str) -> tuple[int, str]:
+    """(height, hash) of the market's public chain; (0, GENESIS) when it has no record."""
+    last = session.exec(select(PublicRecord).where(PublicRecord.market == market)
+                        .order_by(col(PublicRecord.seq).desc()).limit(1)).first()
+    return (last.seq, last.hash) if last is not None else (0, GENESIS)
+
+
+def append(session: Session, market: str, changes: Sequence[PublicChange],
+           moment: datetime) -> dict[str, Any]:
+    """Chain the changes onto the market's public chain (the caller holds the audit log's
+    write lock); returns what the audit entry records of them: first and last seq, and the
+    hash of the last."""
+    height, prev = head(session, market)
+    first = height + 1
+    rows = []
+    for change in changes:
+        height += 1
+        fields = {"market": market, "seq": height, "time": time_text(moment),
+                  "sku": change.sku, "price": change.price, "currency": change.currency,
+                  "unit": change.unit, "status": change.status, "source": change.source,
+                  "prev_hash": prev}
+        prev = record_hash(fields)
+        rows.append({**fields, "time": moment, "hash": prev})
+    if rows:  # one bulk statement: an ORM object per row costs ~1 ms (batches of 10,000)
+        session.execute(insert(PublicRecord.__table__), rows)  # type: ignore[attr-defined]
+    return {"from": first, "to": height, "head": prev}
+
+
+def chain(records: Iterable[Mapping[str, Any]], market: str, height: int = 0,
+          prev: str = GENESIS) -> Iterator[tuple[int, str, str | None]]:
+    """Recompute a chain from (height, prev): yields (seq, hash, problem or None) per
+    record. The hash is computed from the record's fields with *our* running prev_hash,
+    so a record that claims another prev_hash, or another hash, is a problem."""
+    for record in records:
+        height += 1
+        problem = None
+        if record.get("market") != market:
+            problem = f"record {height}: belongs to market {record.get('market')!r}"
+        elif record.get("seq") != height:
+            problem = f"record {height}: seq is {record.get('seq')!r} (missing or reordered)"
+        elif record.get("prev_hash") != prev:
+            problem = f"record {height}: prev_hash does not match the record before it"
+        fields = {**body(record), "prev_hash": prev, "seq": height, "market": market}
+        try:
+            computed = record_hash(fields)
+        except Exception:  # unhashable junk from a server: a problem, not a crash
+            computed = ""
+            problem = problem or f"record {height}: fields are not valid JSON values"
+        if problem is None and record.get("hash") != computed:
+            problem = f"record {height}: hash does not match its content"
+        prev = computed
+        yield height, prev, problem
+
+
+def markets(session: Session) -> list[str]:
+    return list(session.exec(select(PublicRecord.market).distinct()))
+
+
+def verify(session: Session, market: str, heights: set[int]) -> tuple[list[str], dict[int, str],
+                                                                        int]:
+    """Walk a market's stored chain: (problems, {height: hash} for the asked heights, the
+    chain's height)."""
+    problems: list[str] = []
+    found: dict[int, str] = {}
+    height = 0
+    rows = session.exec(select(PublicRecord).where(PublicRecord.market == market)
+                        .order_by(col(PublicRecord.seq)).execution_options(yield_per=1000))
+    for height, digest, problem in chain((to_json(r) for r in rows), market):
+        if problem is not None:
+            problems.append(f"public chain of {market}: {problem}")
+        if height in heights:
+            found[height] = digest
+    return problems, found, height
