@@ -99,11 +99,21 @@ class Settings(BaseSettings):
         "seconds on HTTPS responses; 0 = off [1 day with the local CA, 1 year with "
         "--certfile, off without TLS].")
 
+    # Request bodies, refused with 413 before they are read (docs/deploy.md). Feeds
+    # (inventory_max_body), uploads (asset_max_upload_bytes) and stories (story_max_bytes)
+    # have their own limits.
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body of "
+                                "every other route (JSON writes, forms).")
+
     # Inventory truth and the reconciler (docs/inventory.md).
     inventory_replay_window: float = Field(
         300.0, gt=0, description="Seconds a signed feed request's timestamp may be off.")
     inventory_max_body: int = Field(16 * 1024 * 1024, ge=1024,
                                     description="Largest feed body accepted (bytes).")
+    inventory_v1_grace_days: float = Field(
+        30.0, ge=0, description="Days after the upgrade to signing v2 (migration 0009) that "
+        "feed requests signed the old way (sha256=, without the Idempotency-Key) are still "
+        "accepted; 0 refuses them now.")
     inventory_stale_after: float = Field(
         900.0, gt=0, description="Seconds of feed silence before displays show 'unverified'.")
     reconcile_interval: float = Field(10.0, gt=0, description="Seconds between full sweeps.")

@@ -29,9 +29,10 @@ class Feed:
              secret: str | None = None, signature: str | None = None,
              market: str = MARKET) -> httpx.Response:
         ts = timestamp if timestamp is not None else str(int(time.time()))
-        headers = {"X-Holobazaar-Timestamp": ts,
-                   "X-Holobazaar-Signature": signature or sign(secret or self.secret, ts, body),
-                   "Idempotency-Key": key or uuid.uuid4().hex,
+        key = key or uuid.uuid4().hex
+        headers = {"X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
+                   "X-Holobazaar-Signature": signature or sign(secret or self.secret, ts, key,
+                                                               body),
                    "Content-Type": "application/json"}
         with self.live.client() as client:
             return client.post(f"/api/v1/inventory/{market}/events", content=body,

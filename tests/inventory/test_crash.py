@@ -74,7 +74,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_batch(tmp_path: Path) -> None:
                 try:
                     response = client.post(url, content=body, headers={
                         "X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
-                        "X-Holobazaar-Signature": sign(secret, ts, body)})
+                        "X-Holobazaar-Signature": sign(secret, ts, key, body)})
                 except httpx.HTTPError:
                     return  # the server died mid-request: not acknowledged
                 if response.status_code == 200:

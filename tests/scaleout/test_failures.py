@@ -172,7 +172,7 @@ def test_feed_batches_acknowledged_by_a_node_survive_its_sigkill(cluster):
                     try:
                         response = http.post(url, content=body, headers={
                             "X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
-                            "X-Holobazaar-Signature": sign(secret, ts, body),
+                            "X-Holobazaar-Signature": sign(secret, ts, key, body),
                             "Content-Type": "application/json"})
                     except httpx.HTTPError:
                         return  # died mid-request: not acknowledged

@@ -91,12 +91,12 @@ def test_reconciler_figures_are_the_same_on_every_node(cluster: Deployment):
 
         def push(*events: dict) -> None:
             body = json.dumps({"events": list(events)}).encode()
-            ts = str(int(time.time()))
+            ts, key = str(int(time.time())), uuid.uuid4().hex
             response = http.post(
                 f"{a.url}/api/v1/inventory/{MARKET}/events", content=body,
                 headers={"X-Holobazaar-Timestamp": ts,
-                         "X-Holobazaar-Signature": sign(secret, ts, body),
-                         "Idempotency-Key": uuid.uuid4().hex,
+                         "X-Holobazaar-Signature": sign(secret, ts, key, body),
+                         "Idempotency-Key": key,
                          "Content-Type": "application/json"})
             assert response.status_code == 200, response.text
 

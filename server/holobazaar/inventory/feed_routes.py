@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
@@ -14,12 +15,14 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 from holobazaar.inventory import feeds, truth
 from holobazaar.inventory.reconciler import KINDS, Reconciler
+from holobazaar.inventory.replay import ReplayGuard
 from holobazaar.inventory.tables import FeedConfig, HeldChange, ItemHistory, Mismatch
 from holobazaar.scenes.loader import MarketContent
 
@@ -51,14 +54,28 @@ def _secret(engine, market: str) -> str | None:
 # Declared so the OpenAPI document lists how the webhook authenticates; the route checks.
 webhook_signature = APIKeyHeader(
     name=feeds.SIGNATURE_HEADER, auto_error=False, scheme_name="webhook_signature",
-    description="sha256=<hex HMAC-SHA256 of '<X-Holobazaar-Timestamp>.<raw body>'> keyed "
-                "with the market's webhook secret (docs/inventory.md).")
+    description="v2=<hex HMAC-SHA256 of 'v2\\n<X-Holobazaar-Timestamp>\\n<Idempotency-Key>"
+                "\\n<raw body>'> keyed with the market's webhook secret (docs/inventory.md).")
 
 
 def _unauthorized(reason: str) -> JSONResponse:
     # The same detail as every other refused write (accounts), plus why.
     return JSONResponse({"detail": "authentication required", "reason": reason},
                         status_code=401, headers={"WWW-Authenticate": "HMAC-SHA256"})
+
+
+def _replay_guard(request: Request) -> ReplayGuard:
+    state = request.app.state
+    if getattr(state, "replay_guard", None) is None:
+        settings = state.settings
+        state.replay_guard = ReplayGuard(state.engine, settings.inventory_replay_window,
+                                         settings.inventory_v1_grace_days)
+    return state.replay_guard
+
+
+async def _count(request: Request, form: str, outcome: str) -> None:
+    """Signed requests by form and outcome, in the figures every node shows (/metrics)."""
+    await _reconciler(request).figures.add(f"signatures:{form}:{outcome}")
 
 
 @router.post("/api/v1/inventory/{market}/events")
@@ -70,40 +87,57 @@ async def push_events(
 ) -> JSONResponse:
     """A batch of upserts and removals from the market's stock system. Authenticated by
     the HMAC signature with the market's secret (not a user role: the caller is a machine
-    holding the secret). Answered only once the batch is durably committed."""
+    holding the secret). Each signature is used once (remembered in the database, so on
+    every node). Answered only once the batch is durably committed. The body's size is
+    capped before it is read (inventory_max_body, web/limits.py)."""
     settings = request.app.state.settings
     engine = request.app.state.engine
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.inventory_max_body:
-        raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")
     body = await request.body()
-    if len(body) > settings.inventory_max_body:
-        raise HTTPException(413, f"body over {settings.inventory_max_body} bytes")
-    secret = await run_in_threadpool(_secret, engine, market)
+    secret = await db.call(engine, _secret, engine, market)
     try:
-        feeds.check_signature(secret, signature, timestamp, body,
-                              settings.inventory_replay_window)
+        signed = feeds.check_signature(secret, signature, timestamp, idempotency_key, body,
+                                       settings.inventory_replay_window)
+        key = feeds.check_key(idempotency_key)
     except feeds.SignatureError as exc:
         return _unauthorized(str(exc))
+    except feeds.HeaderError as exc:
+        raise HTTPException(400, str(exc)) from None
+    guard = _replay_guard(request)
+    legacy: dict[str, str] | None = None
+    if signed.form == feeds.V1:
+        until = await db.call(engine, guard.v1_until)
+        if not guard.v1_accepted():
+            await _count(request, signed.form, "refused")
+            return _unauthorized(f"the old signing form (sha256=, without the Idempotency-Key) "
+                                 f"is no longer accepted since {until:%Y-%m-%d %H:%M} UTC: "
+                                 "sign v2 (docs/inventory.md)")
+        # RFC 9745 / RFC 8594: the sender is told the old form goes away, and when.
+        legacy = {"Deprecation": "true", "Sunset": format_datetime(until, usegmt=True)}
+    if not await db.call(engine, guard.use, market, signed.digest, signed.form, key,
+                         signed.timestamp):
+        await _count(request, signed.form, "replayed")
+        return _unauthorized("this signature was already used with another Idempotency-Key "
+                             "(replayed request)")
+    await _count(request, signed.form, "accepted")
     found = _market(request, market)
-    if not idempotency_key or len(idempotency_key) > 200:
-        raise HTTPException(400, "Idempotency-Key header required (1-200 characters)")
     try:
         rows = feeds.parse_json(body)
     except feeds.FeedFormatError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise HTTPException(400, str(exc), headers=legacy) from None
     try:
         result = await run_in_threadpool(
             truth.apply_batch, engine, market, rows, source="push",
-            body_digest=feeds.body_hash(body), key=idempotency_key,
+            body_digest=feeds.body_hash(body), key=key,
             policy=policy_of(settings), currency=found.market.market.currency,
             actor=f"feed:{market}")
     except truth.IdempotencyConflict as exc:
-        raise HTTPException(409, str(exc)) from None
+        raise HTTPException(409, str(exc), headers=legacy) from None
     if not result.replayed:
         await _reconciler(request).feed_changed(market, result)
-    return JSONResponse(result.response,
-                        headers={"Idempotent-Replayed": "true"} if result.replayed else None)
+    headers = dict(legacy or {})
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(result.response, headers=headers or None)
 
 
 class FeedSettings(BaseModel):
