@@ -14,6 +14,7 @@ import ipaddress
 from functools import lru_cache
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNKNOWN = "unknown"
@@ -96,15 +97,21 @@ def client_address(conn: HTTPConnection) -> str:
     return resolve(peer, _forwarded(conn), _trusted_setting(conn))
 
 
-def is_https(conn: HTTPConnection) -> bool:
-    """Did the client use HTTPS: directly, or to a trusted proxy that says so."""
-    if conn.url.scheme in ("https", "wss"):
+def scope_is_https(scope: Scope, trusted: str) -> bool:
+    """Did the client use HTTPS: directly, or to a trusted proxy that says so
+    (X-Forwarded-Proto)."""
+    if scope.get("scheme") in ("https", "wss"):
         return True
-    peer = _ip(conn.client.host if conn.client else "")
-    if not _trusted(peer, _networks(_trusted_setting(conn))):
+    client = scope.get("client")
+    if not _trusted(_ip(client[0] if client else ""), _networks(trusted)):
         return False
-    proto = conn.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
-    return proto in ("https", "wss")
+    protos = [v.decode("latin-1") for k, v in scope.get("headers", [])
+              if k == b"x-forwarded-proto"]
+    return bool(protos) and protos[-1].split(",")[-1].strip().lower() in ("https", "wss")
+
+
+def is_https(conn: HTTPConnection) -> bool:
+    return scope_is_https(conn.scope, _trusted_setting(conn))
 
 
 def limit_key(address: str) -> str:

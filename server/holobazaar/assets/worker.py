@@ -3,6 +3,7 @@ can at worst kill its own worker, never the server."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import resource
 from multiprocessing.connection import Connection
@@ -34,8 +35,10 @@ def _child(files: list[str], upload_dir: str, out_dir: str, options: Options,
         conn.send(("refused", str(exc)))
     except MemoryError:
         conn.send(("refused", "processing ran out of its memory limit"))
-    except Exception as exc:  # reported to the curator; the server stays up
-        conn.send(("refused", f"cannot process the upload: {type(exc).__name__}: {exc}"))
+    except Exception:  # the curator learns that it failed, the log why; the server stays up
+        logging.getLogger(__name__).exception("asset worker failed on %s", files)
+        conn.send(("refused", "cannot process the upload: an internal error (the server "
+                              "log has the details)"))
     finally:
         conn.close()
 

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.accounts import service, totp
-from holobazaar.accounts.addresses import client_address
+from holobazaar.accounts.addresses import client_address, is_https
 from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
 from holobazaar.accounts.models import Principal
 
@@ -32,7 +32,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def _secure(request: Request) -> bool:
     setting = request.app.state.settings.cookie_secure
-    return request.url.scheme == "https" if setting == "auto" else bool(setting)
+    return is_https(request) if setting == "auto" else bool(setting)
 
 
 def _set_cookie(response: Response, request: Request, name: str, value: str,

@@ -6,5 +6,13 @@ glTF-Transform tool: normalize, LODs, textures, meshopt) -> preserve (what the i
 carried vs. what the output carries) -> thumbnail (Pillow software render)."""
 
 
+from holobazaar.redact import without_paths
+
+
 class Refused(Exception):
-    """The input cannot be processed; the message says what is wrong, for the curator."""
+    """The input cannot be processed; the message says what is wrong, for the curator.
+    Messages often quote a library's error, which names the file by its server path: the
+    path is cut to the file name here, where every refusal is made."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__(without_paths(message))

@@ -14,8 +14,9 @@ def to_glb(source: Path, target: Path, max_vertices: int) -> list[dict]:
     """Convert; returns warnings about what these formats cannot say (units, up axis)."""
     try:
         scene = trimesh.load(source, force="scene", process=False)
-    except Exception as exc:  # trimesh raises many types for bad files
-        raise Refused(f"{source.name}: cannot read the mesh ({exc})") from None
+    except Exception:  # trimesh raises many types (with internal texts) for bad files
+        raise Refused(f"{source.name}: cannot read the mesh (not a valid "
+                      f"{source.suffix.lstrip('.').upper()} file)") from None
     geometries = [g for g in scene.geometry.values() if isinstance(g, trimesh.Trimesh)]
     if not geometries or not sum(len(g.faces) for g in geometries):
         raise Refused(f"{source.name}: no triangles in the file")
