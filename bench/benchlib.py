@@ -1,11 +1,17 @@
-"""Helpers the benchmarks share: ports, readiness, process CPU, percentiles, Redis clean-up."""
+"""Helpers the benchmarks share: ports, readiness, process CPU, percentiles, Redis clean-up,
+child processes (stopped with the bench) and the Node tools driven by JSON lines."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import os
+import queue
+import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -49,3 +55,76 @@ def delete_prefix(redis_url: str, prefix: str) -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child below must not import
+
+
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM when the bench dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(AttributeError):
+        LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+class NodeTool:
+    """A Node helper of the benchmarks (bench/node/*.js): commands as JSON lines on its
+    stdin, events as JSON lines on its stdout (`{"event": ...}`; "failed" ends it)."""
+
+    name = "node tool"
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1,
+                                        preexec_fn=die_with_parent)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def expect(self, event: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise SystemExit(f"{self.name}: no {event!r} within {timeout:g} s") from None
+            if line is None:
+                raise SystemExit(f"{self.name} exited (code {self.process.wait()}) "
+                                 f"before {event!r}")
+            message = json.loads(line)
+            if message.get("event") == "failed":
+                raise SystemExit(f"{self.name} failed: {message.get('error')}")
+            if message.get("event") == event:
+                return message
+
+    def send(self, command: dict) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.process.pid)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.send({"cmd": "exit"})
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)

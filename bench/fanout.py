@@ -39,14 +39,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
-import queue
 import resource
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +55,16 @@ from typing import Any
 
 import httpx
 
-from benchlib import delete_prefix, free_port, percentile, proc_cpu_seconds, wait_ready
+from benchlib import (
+    NodeTool,
+    delete_prefix,
+    die_with_parent,
+    free_port,
+    percentile,
+    proc_cpu_seconds,
+    stop,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "bench" / "node"
@@ -138,28 +144,8 @@ def price(seq: int) -> str:
     return f"{PRICE_BASE + seq / 100:.2f}"
 
 
-LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child below must not import
-
-
-def die_with_parent() -> None:
-    """In a child before exec: SIGTERM when the bench dies, even by SIGKILL (Linux)."""
-    with contextlib.suppress(AttributeError):
-        LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def pinned(command: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus else command
-
-
-def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 class RssSampler:
@@ -293,7 +279,9 @@ def fetch_snapshot(ws_url: str) -> dict:
 # ---- the load generator -------------------------------------------------------------
 
 
-class LoadGen:
+class LoadGen(NodeTool):
+    name = "load generator"
+
     def __init__(self, ws_url: str, clients: int, changes: int, cpus: str | None,
                  deflate: bool, burst: bool, connect_timeout: float):
         command = ["node", str(NODE_DIR / "loadgen.js"), "--url", ws_url, "--clients",
@@ -304,50 +292,7 @@ class LoadGen:
             command.append("--deflate")
         if burst:
             command.append("--burst")
-        self.process = subprocess.Popen(pinned(command, cpus), stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, bufsize=1,
-                                        preexec_fn=die_with_parent)
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def expect(self, event: str, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise SystemExit(f"load generator: no {event!r} within {timeout:g} s") from None
-            if line is None:
-                raise SystemExit(f"load generator exited (code {self.process.wait()}) "
-                                 f"before {event!r}")
-            message = json.loads(line)
-            if message.get("event") == "failed":
-                raise SystemExit(f"load generator failed: {message.get('error')}")
-            if message.get("event") == event:
-                return message
-
-    def send(self, command: dict) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(command) + "\n")
-        self.process.stdin.flush()
-
-    def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.process.pid)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.send({"cmd": "exit"})
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        super().__init__(pinned(command, cpus))
 
 
 async def send_changes(target: Holobazaar | Peer, changes: int,

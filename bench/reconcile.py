@@ -8,6 +8,18 @@ reports the server's memory growth from loading the inventory.
 Setup: --displays displays each bind 5 SKUs (seeded from market.yaml); the other SKUs are
 pushed through the feed first in batches of 10,000 (with the circuit breaker relaxed for
 this bulk load). A benchmark, not a test: it prints figures and stops by itself.
+
+The glitch drill at scale (issue #20, `--drill`): --clients WebSocket clients (the Node
+`ws` generator bench/node/drill.js, round robin over the displays) check every state the
+server makes them hold against the truth, and heartbeat the hash of what they render.
+Each of --rounds rounds pushes a signed batch of --changes legitimate price changes (and
+one change big enough to be held) and runs the drill (`POST .../drill`, a third of the
+displays scrambled through the hub: the publish guard must catch every one). Then --drift
+clients start rendering something else (a fault after the hub, which no guard sees); the
+heartbeat hash must get each resynced within one heartbeat interval + 500 ms.
+
+    python bench/reconcile.py --drill --clients 10000 --displays 200     # the #20 goal
+    python bench/reconcile.py --drill --quick                           # smoke (a test)
 """
 
 from __future__ import annotations
@@ -31,6 +43,9 @@ import websockets
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "server"))
 from holobazaar.inventory.feeds import sign  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from benchlib import NodeTool, die_with_parent, proc_cpu_seconds, stop, wait_ready  # noqa: E402
 
 MARKET = "benchmarket"
 PER_DISPLAY = 5
@@ -78,9 +93,9 @@ def rss_kb(pid: int) -> int:
 
 def signed(secret: str, events: list[dict]) -> tuple[bytes, dict]:
     body = json.dumps({"events": events}).encode()
-    ts, key = str(int(time.time())), uuid.uuid4().hex
-    return body, {"X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
-                  "X-Holobazaar-Signature": sign(secret, ts, key, body)}
+    ts = str(int(time.time()))
+    return body, {"X-Holobazaar-Timestamp": ts, "X-Holobazaar-Signature": sign(secret, ts, body),
+                  "Idempotency-Key": uuid.uuid4().hex}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -143,14 +158,188 @@ async def measure(url: str, ws_url: str, secret: str, displays: int, changes: in
             "from_sent": from_sent}
 
 
+# ---- the glitch drill at scale (--drill) ------------------------------------------------
+
+HELD_NOTICE = "price at the stall"
+
+
+def facts(price: str | None, notice: str | None = None, status: str = "in_stock",
+          stock: int = 10) -> str:
+    """An item's shown facts as bench/node/drill.js compares them."""
+    return f"{price if price is not None else 'null'}|{notice or 'null'}|{status}|{stock}"
+
+
+def drill(args: argparse.Namespace) -> dict:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients + 1024)),
+                                                hard))  # inherited by the children
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="hb-bench-drill-"))
+    write_market(tmp, args.displays)
+    data = tmp / "var"
+    secret = cli(data, "inventory", "secret", "--market", MARKET)
+    token = cli(data, "token", "create", "--role", "admin", "--name", "bench").splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    port = free_port()
+    url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
+    env = {**os.environ, "HOLOBAZAAR_HEARTBEAT_INTERVAL": str(args.heartbeat),
+           "HOLOBAZAAR_RECONCILE_INTERVAL": str(args.sweep_interval)}
+    log = (tmp / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "holobazaar", "serve", "--data-dir", str(data), "--content",
+         str(tmp), "--port", str(port), "--no-watch", "--log-level", "warning"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    node: NodeTool | None = None
+    try:
+        wait_ready(url, 120, server)
+        skus = [f"S{n:06d}" for n in range(args.displays * PER_DISPLAY)]
+        price = dict.fromkeys(skus, "5.00")
+        channels = [f"market/{MARKET}/display/d{d:05d}" for d in range(args.displays)]
+        (tmp / "channels.json").write_text(json.dumps(channels))
+        (tmp / "truth.json").write_text(json.dumps({sku: [facts("5.00")] for sku in skus}))
+        node = NodeTool(["node", str(REPO / "bench" / "node" / "drill.js"), "--url", ws_url,
+                         "--channels", str(tmp / "channels.json"), "--truth",
+                         str(tmp / "truth.json"), "--clients", str(args.clients), "--drift",
+                         str(args.drift), "--seed", str(args.seed)])
+        node.name = "drill load generator"
+        ready = node.expect("ready", 600)
+        print(f"{ready['ready']}/{args.clients} clients on {len(channels)} displays in "
+              f"{ready['connect_s']:.1f} s")
+        if ready["ready"] < args.clients:
+            raise SystemExit("not every client got its snapshot")
+        load_before = os.getloadavg()
+        cpu_before, started = proc_cpu_seconds(server.pid), time.perf_counter()
+        held: set[str] = set()
+        rounds = []
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for r in range(args.rounds):
+                free = [s for s in skus if s not in held]
+                changed = rng.sample(free, min(args.changes + 1, len(free)))
+                hold, changed = changed[0], changed[1:]
+                events, more = [], {}
+                for sku in changed:
+                    new = f"{float(price[sku]) * rng.uniform(0.8, 1.2):.2f}"
+                    events.append({"sku": sku, "price": new})
+                    more[sku] = [facts(new)]
+                    price[sku] = new
+                # A move of +100% is held: its displays show the notice, never a number.
+                events.append({"sku": hold, "price": f"{float(price[hold]) * 2:.2f}"})
+                more[hold] = [facts(None, HELD_NOTICE)]
+                held.add(hold)
+                node.send({"cmd": "truth", "items": more})  # before the change can arrive
+                node.expect("truth", 30)
+                body, signed_headers = signed(secret, events)
+                t0 = time.perf_counter()
+                batch = http.post(f"/api/v1/inventory/{MARKET}/events", content=body,
+                                  headers=signed_headers)
+                batch.raise_for_status()
+                batch_ms = (time.perf_counter() - t0) * 1000
+                t0 = time.perf_counter()
+                response = http.post(f"/api/v1/reconcile/{MARKET}/drill", headers=headers,
+                                     json={"seed": args.seed * 1000 + r,
+                                           "displays": max(1, args.displays // 3)})
+                response.raise_for_status()
+                drill_ms = (time.perf_counter() - t0) * 1000
+                scrambled = response.json()["scrambled"]
+                rounds.append({"changes": len(events), "held": batch.json()["held"],
+                               "batch_ms": round(batch_ms, 1), "scrambled": len(scrambled),
+                               "guarded": sum(s["guarded"] for s in scrambled),
+                               "drill_ms": round(drill_ms, 1)})
+                print(f"round {r + 1}: {len(events)} changes ({batch.json()['held']} held) in "
+                      f"{batch_ms:.0f} ms; drill scrambled {len(scrambled)} displays, the "
+                      f"guard caught {rounds[-1]['guarded']} ({drill_ms:.0f} ms)")
+                time.sleep(args.pause)
+            window = 2 * args.heartbeat
+            node.send({"cmd": "drift", "window_s": window})
+            node.expect("drifting", 30)
+            time.sleep(window)
+            node.send({"cmd": "finish", "drain_s": args.heartbeat + 10})
+            result = node.expect("result", 180)
+            cpu = proc_cpu_seconds(server.pid) - cpu_before
+            elapsed = time.perf_counter() - started
+            summary = http.get(f"/api/v1/reconcile/{MARKET}/summary", headers=headers).json()
+        out = {"clients": args.clients, "displays": args.displays, "rounds": rounds,
+               "heartbeat_s": args.heartbeat, "sweep_interval_s": args.sweep_interval,
+               "scrambled": sum(r["scrambled"] for r in rounds),
+               "guarded": sum(r["guarded"] for r in rounds),
+               "wrong_delivered": result["wrong_delivered"],
+               "wrong_examples": result["wrong_examples"], "drift": result["drift"],
+               "final_state_equal": result["final_state_equal"],
+               "server_cpu_s": round(cpu, 2), "elapsed_s": round(elapsed, 1),
+               "guard": summary["guard"], "counts": summary["counts"],
+               "loadgen": {k: result[k] for k in ("loadgen_cpu_s", "loadgen_rss_mb")},
+               "stats": result["stats"], "error_codes": result["error_codes"],
+               "load_avg_before": [round(x, 2) for x in load_before],
+               "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+               "nproc": os.cpu_count()}
+        report(out)
+        return out
+    finally:
+        if node is not None:
+            node.close()
+        stop(server, 30)
+        log.close()
+
+
+def report(out: dict) -> None:
+    drift, guard = out["drift"], out["guard"]
+    print(f"wrong states delivered to clients: {out['wrong_delivered']} "
+          f"({out['clients']} clients, {out['scrambled']} scrambles, "
+          f"{out['guarded']} caught by the guard)")
+    for example in out["wrong_examples"]:
+        print(f"  wrong: {example}")
+    print(f"client drift ({drift['clients']} clients, heartbeat {out['heartbeat_s']:g} s): "
+          f"corrected {drift['corrected']}, uncorrected {drift['uncorrected']}; p50 "
+          f"{drift['p50_ms']} ms  p90 {drift['p90_ms']} ms  p99 {drift['p99_ms']} ms  max "
+          f"{drift['max_ms']} ms (goal: p99 <= {out['heartbeat_s'] * 1000 + 500:.0f} ms)")
+    cost, fix = guard["per_publish_us"], guard["per_correction_us"]
+    print(f"publish guard: {guard['checked']} display states checked "
+          f"({guard['items_checked']} items), {guard['corrected']} corrected, "
+          f"{guard['seconds_total'] * 1000:.1f} ms in all; a check that passes: p50 "
+          f"{cost['p50']} us  p99 {cost['p99']} us  max {cost['max']} us; one that "
+          f"corrects: p50 {fix['p50']} us  p99 {fix['p99']} us  max {fix['max']} us")
+    print(f"final states equal to the server's: {out['final_state_equal']}/{out['clients']}; "
+          f"server CPU {out['server_cpu_s']} s in {out['elapsed_s']} s; load average "
+          f"{out['load_avg_before'][0]} -> {out['load_avg_after'][0]} on {out['nproc']} cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skus", type=int, default=100_000)
-    parser.add_argument("--displays", type=int, default=2000)
-    parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--displays", type=int)
+    parser.add_argument("--changes", type=int)
+    parser.add_argument("--clients", type=int)
     parser.add_argument("--seed", type=int, default=1)
+    drilling = parser.add_argument_group("the glitch drill (--drill)")
+    drilling.add_argument("--drill", action="store_true",
+                          help="the drill at scale: wrong prices delivered, drift correction")
+    drilling.add_argument("--quick", action="store_true",
+                          help="with --drill: a smoke run (60 clients, 12 displays, 2 rounds)")
+    drilling.add_argument("--rounds", type=int, help="drill rounds [5]")
+    drilling.add_argument("--drift", type=int, help="clients that drift [a tenth]")
+    drilling.add_argument("--heartbeat", type=float, help="heartbeat interval, s [5]")
+    drilling.add_argument("--sweep-interval", type=float, default=3600.0,
+                          help="full sweep interval, s [3600: the guard alone]")
+    drilling.add_argument("--pause", type=float, default=0.5, help="between rounds, s")
+    drilling.add_argument("--out", type=Path, help="write the figures as JSON")
     args = parser.parse_args()
+    if args.drill:
+        quick = args.quick
+        args.clients = args.clients or (60 if quick else 10_000)
+        args.displays = args.displays or (12 if quick else 200)
+        args.changes = args.changes or (10 if quick else 100)
+        args.rounds = args.rounds or (2 if quick else 5)
+        args.drift = args.drift if args.drift is not None else max(1, args.clients // 10)
+        args.heartbeat = args.heartbeat or (1.0 if quick else 5.0)
+        out = drill(args)
+        if args.out:
+            args.out.write_text(json.dumps(out, indent=2))
+        return
+    args.displays = args.displays or 2000
+    args.changes = args.changes or 1000
+    args.clients = args.clients or 200
     tmp = Path(tempfile.mkdtemp(prefix="hb-bench-reconcile-"))
     write_market(tmp, args.displays)
     data = tmp / "var"

@@ -10,7 +10,13 @@ import asyncio
 import copy
 import json
 import random
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from holobazaar.audit import service as audit
 from holobazaar.canonical import state_hash
@@ -19,6 +25,7 @@ from holobazaar.db import session_scope
 from .conftest import MARKET, display_state, get, start_inventory_server, wait_for
 from streamclient import StreamClient
 
+REPO = Path(__file__).resolve().parents[2]
 ZONNEVELD = "zonneveld-greens"
 CHANNEL = f"market/{MARKET}/display/{ZONNEVELD}"
 
@@ -174,3 +181,30 @@ def test_client_drift_is_corrected_within_a_heartbeat_plus_500_ms(tmp_path) -> N
         assert {m["resolution"] for m in drift} == {"corrected"}
     finally:
         live.stop()
+
+
+def test_drill_benchmark_quick_run_delivers_no_wrong_price(tmp_path) -> None:
+    """bench/reconcile.py --drill end to end in its smoke mode (a real `holobazaar serve`,
+    the Node `ws` drill clients): every scramble is caught by the guard, no client holds a
+    wrong state, every drifting client is resynced. Figures are the benchmark's business:
+    no timing assertions here."""
+    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
+            "node"):
+        pytest.fail("bench/node/node_modules is missing: run `make setup` "
+                    "(npm ci in bench/node)")
+    out = tmp_path / "drill.json"
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "reconcile.py"), "--drill",
+                          "--quick", "--out", str(out)],
+                         capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["scrambled"] > 0 and figures["guarded"] == figures["scrambled"]
+    assert figures["wrong_delivered"] == 0, figures["wrong_examples"]
+    drift = figures["drift"]
+    assert drift["clients"] > 0 and drift["corrected"] == drift["clients"], drift
+    assert drift["uncorrected"] == 0 and drift["p99_ms"] is not None
+    assert figures["final_state_equal"] == figures["clients"]
+    assert figures["stats"]["snapshot_hash_mismatches"] == 0
+    assert figures["stats"]["apply_failures"] == 0 and figures["stats"]["errors"] == 0
+    assert figures["guard"]["checked"] > 0 and figures["counts"]["guarded"] > 0
+    assert "wrong states delivered to clients: 0" in run.stdout
