@@ -93,9 +93,9 @@ def rss_kb(pid: int) -> int:
 
 def signed(secret: str, events: list[dict]) -> tuple[bytes, dict]:
     body = json.dumps({"events": events}).encode()
-    ts = str(int(time.time()))
-    return body, {"X-Holobazaar-Timestamp": ts, "X-Holobazaar-Signature": sign(secret, ts, body),
-                  "Idempotency-Key": uuid.uuid4().hex}
+    ts, key = str(int(time.time())), uuid.uuid4().hex
+    return body, {"X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
+                  "X-Holobazaar-Signature": sign(secret, ts, key, body)}
 
 
 def pct(values: list[float], q: float) -> float:
