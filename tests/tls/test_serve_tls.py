@@ -167,3 +167,22 @@ def test_serve_refuses_a_relative_base_url(tmp_path: Path) -> None:
     result = _run_serve(tmp_path, "--base-url", "market.example/path")
     assert result.returncode == 2
     assert "--base-url" in result.stderr and "absolute http" in result.stderr
+
+
+def test_the_plain_http_side_redirects_only_to_the_servers_names(served: Served) -> None:
+    base = f"http://127.0.0.1:{served.http_port}"
+    foreign = httpx.get(f"{base}/login", headers={"Host": "evil.example"})
+    assert foreign.status_code == 307
+    # Not evil.example: the configured public address (serve's default for 127.0.0.1).
+    assert foreign.headers["location"] == f"https://localhost:{served.port}/login"
+    own = httpx.get(f"{base}/login", headers={"Host": f"localhost:{served.http_port}"})
+    assert own.headers["location"] == f"https://localhost:{served.port}/login"
+    page = httpx.get(f"{base}/tls", headers={"Host": "evil.example"})
+    assert "evil.example" not in page.text
+
+
+def test_hsts_on_https_responses_only(served: Served) -> None:
+    secure = httpx.get(f"https://localhost:{served.port}/healthz", verify=trusting(served.ca))
+    assert secure.headers["strict-transport-security"] == "max-age=86400"
+    plain = httpx.get(f"http://127.0.0.1:{served.http_port}/tls")
+    assert "strict-transport-security" not in plain.headers
