@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from starlette.types import Scope
 from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.accounts.models import ROLES, Principal
+from holobazaar.validation import request_validation_response
 
 SESSION_COOKIE = "hb_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -177,7 +177,7 @@ async def _auth_before_validation(request: Request, exc: Exception) -> Response:
             return JSONResponse({"detail": refused.detail}, refused.status_code,
                                 headers=refused.headers)
     assert isinstance(exc, RequestValidationError)
-    return await request_validation_exception_handler(request, exc)
+    return request_validation_response(exc)  # never echoes the input (NaN, surrogates)
 
 
 def guard_before_body(app: FastAPI) -> None:

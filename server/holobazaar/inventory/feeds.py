@@ -11,7 +11,6 @@ import csv
 import hashlib
 import hmac
 import io
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any, Literal
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from holobazaar import jsonlimits
 from holobazaar.inventory.models import StockStatus
 
 SIGNATURE_HEADER = "X-Holobazaar-Signature"
@@ -184,9 +184,9 @@ def _json_constant(name: str) -> Decimal:
 def parse_json(body: bytes) -> list[Parsed]:
     """`{"events": [...]}` or a bare list. `line` is the event's 1-based position."""
     try:
-        doc = json.loads(body, parse_float=Decimal, parse_constant=_json_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FeedFormatError(f"body is not JSON: {exc}") from None
+        doc = jsonlimits.loads(body, parse_float=Decimal, parse_constant=_json_constant)
+    except jsonlimits.JSONInputError as exc:
+        raise FeedFormatError(f"body is not JSON: {exc.message}") from None
     if isinstance(doc, dict):
         if set(doc) - {"events"}:
             raise FeedFormatError("unknown top-level keys: "

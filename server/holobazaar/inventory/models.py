@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import BigInteger, Column, DateTime, Numeric
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -47,6 +47,18 @@ class ItemUpdate(BaseModel):
     unit: str | None = Field(None, min_length=1, max_length=20)
     stock: int | None = Field(None, ge=0, le=10_000_000)
     status: StockStatus | None = None
+
+    @field_validator("stock", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("a whole number is expected, not true or false")
+        return value
+
+    @field_validator("price", mode="after")
+    @classmethod
+    def _no_negative_zero(cls, value: Decimal | None) -> Decimal | None:
+        return value.copy_abs() if value is not None and value.is_zero() else value
 
 
 class ItemOut(BaseModel):

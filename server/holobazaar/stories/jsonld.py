@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from holobazaar import jsonlimits
 from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.stories.schema import RecipeDoc
 
@@ -177,10 +178,9 @@ def to_document(node: Mapping[str, Any], market: str,
 def parse(text: str | bytes, market: str, items: Mapping[str, ItemFacts] | None = None,
           status: str = "draft") -> list[RecipeDoc]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise JsonLdError(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") \
-            from None
+        data = jsonlimits.loads(text)
+    except jsonlimits.JSONInputError as exc:
+        raise JsonLdError(f"not JSON: {exc.message}") from None
     docs = [to_document(node, market, items, status) for node in recipe_nodes(data)]
     slugs = [d.slug for d in docs]
     if len(set(slugs)) != len(slugs):

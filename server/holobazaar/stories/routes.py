@@ -16,13 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from holobazaar.accounts.addresses import client_address, limit_key
+from holobazaar import jsonlimits
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.stories import jsonld, service
 from holobazaar.stories import search as search_index
 from holobazaar.stories.bindings import StoryBindings, rank_recipes
 from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status, StoryDoc
-from holobazaar.stories.submissions import SubmissionIn, submit
+from holobazaar.stories.submissions import SubmissionIn, draft, submit
+from holobazaar.validation import error_details
 
 router = APIRouter(tags=["stories"])
 KIND = {"stories": "story", "recipes": "recipe"}
@@ -87,14 +89,13 @@ async def read_json(request: Request) -> Any:
         if len(body) > limit:
             raise HTTPException(413, f"body is larger than {limit} bytes (story_max_bytes)")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"body is not JSON: {exc}") from None
+        return jsonlimits.loads(body)
+    except jsonlimits.JSONInputError as exc:
+        raise HTTPException(400, f"body is not JSON: {exc.message}") from None
 
 
 def _invalid(exc: ValidationError) -> HTTPException:
-    return HTTPException(422, [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                               for e in exc.errors(include_url=False)])
+    return HTTPException(422, error_details(exc.errors(include_url=False)))
 
 
 def _market(request: Request, market: str):
@@ -207,6 +208,7 @@ async def submission(request: Request) -> dict[str, Any]:
     payload = await read_json(request)
     try:
         data = SubmissionIn.model_validate(payload)
+        doc = draft(data)
     except ValidationError as exc:
         raise _invalid(exc) from None
     _market(request, data.market)
@@ -216,7 +218,7 @@ async def submission(request: Request) -> dict[str, Any]:
     if wait:
         raise HTTPException(429, f"too many submissions from this address: try again in "
                             f"{int(wait) + 1} s", headers={"Retry-After": str(int(wait) + 1)})
-    saved, reason = await run_in_threadpool(submit, _engine(request), data)
+    saved, reason = await run_in_threadpool(submit, _engine(request), data, doc)
     return {"kind": saved.kind, "slug": saved.slug, "moderation": saved.moderation,
             "reason": reason}
 

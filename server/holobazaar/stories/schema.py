@@ -88,20 +88,28 @@ def _clean(value: Any) -> Any:
     return plain_text(value) if isinstance(value, str) else value
 
 
+def required_text(value: Any) -> Any:
+    # A required text that was only markup or entities ("<b></b>", "&nbsp;") is empty.
+    cleaned = _clean(value)
+    if isinstance(cleaned, str) and not cleaned.strip():
+        raise ValueError("empty once markup is removed")
+    return cleaned
+
+
 class Beat(_Plain):
     text: str = Field(min_length=1, max_length=2000)
     media: MediaRef | None = None
     model: MediaRef | None = None
     duration: float = Field(8.0, ge=0.5, le=600)
 
-    _text = field_validator("text", mode="after")(_clean)
+    _text = field_validator("text", mode="after")(required_text)
 
 
 class Ingredient(_Plain):
     text: str = Field(min_length=1, max_length=300)
     sku: Sku | None = None
 
-    _text = field_validator("text", mode="after")(_clean)
+    _text = field_validator("text", mode="after")(required_text)
 
 
 class _Doc(_Plain):
@@ -125,7 +133,8 @@ class StoryDoc(_Doc):
     summary: str = Field("", max_length=500)
     beats: list[Beat] = Field(default_factory=list, max_length=50)
 
-    _texts = field_validator("title", "summary", mode="after")(_clean)
+    _title = field_validator("title", mode="after")(required_text)
+    _texts = field_validator("summary", mode="after")(_clean)
 
     @property
     def heading(self) -> str:
@@ -152,7 +161,8 @@ class RecipeDoc(_Doc):
     extra: dict[str, Any] = Field(default_factory=dict, description="schema.org properties "
                                   "Holobazaar does not model, kept for export.")
 
-    _texts = field_validator("name", "description", "recipe_yield", "category", "cuisine",
+    _name = field_validator("name", mode="after")(required_text)
+    _texts = field_validator("description", "recipe_yield", "category", "cuisine",
                              mode="after")(_clean)
 
     @field_validator("ingredients", mode="before")
@@ -166,7 +176,7 @@ class RecipeDoc(_Doc):
     @field_validator("instructions", "keywords", mode="after")
     @classmethod
     def _clean_list(cls, value: list[str]) -> list[str]:
-        return [plain_text(v) for v in value]
+        return [required_text(v) for v in value]
 
     @field_validator("prep_time", "cook_time", "total_time", mode="before")
     @classmethod

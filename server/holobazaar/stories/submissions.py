@@ -10,13 +10,13 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Engine
 
 from holobazaar.moderation import rules
 from holobazaar.stories import service
 from holobazaar.stories.jsonld import slugify
-from holobazaar.stories.schema import Ident, Language, RecipeDoc, StoryDoc
+from holobazaar.stories.schema import Ident, Language, RecipeDoc, StoryDoc, required_text
 
 # The rules are shared with pulse notes (one moderation queue, docs/pulse.md).
 LINK = rules.LINK
@@ -37,15 +37,28 @@ class SubmissionIn(BaseModel):
     instructions: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
         default_factory=list, max_length=60)
 
+    # Texts are stored without markup: one that is only markup ("<b></b>", "&nbsp;") is
+    # refused here, naming the field, rather than failing when the draft is made.
+    _title = field_validator("title", mode="after")(required_text)
+
+    @field_validator("ingredients", "instructions", mode="after")
+    @classmethod
+    def _items(cls, value: list[str]) -> list[str]:
+        for i, text in enumerate(value):
+            try:
+                required_text(text)
+            except ValueError:
+                raise ValueError(f"item {i + 1} is empty once markup is removed") from None
+        return value
+
 
 def _texts(data: SubmissionIn) -> str:
     return "\n".join([data.title, data.author, data.body, *data.ingredients,
                       *data.instructions])
 
 
-def submit(engine: Engine, data: SubmissionIn) -> tuple[service.Saved, str | None]:
-    """Store a submission as a draft awaiting moderation; returns it and why it is held."""
-    reason = rules.hold_reason(_texts(data))
+def draft(data: SubmissionIn) -> StoryDoc | RecipeDoc:
+    """The draft document a submission becomes (raises pydantic's ValidationError)."""
     slug = f"{slugify(data.title)[:60].strip('-')}-{secrets.token_hex(3)}"
     common = {"slug": slug, "market": data.market, "status": "draft", "author": data.author,
               "language": data.language, "body": data.body}
@@ -54,6 +67,13 @@ def submit(engine: Engine, data: SubmissionIn) -> tuple[service.Saved, str | Non
     else:
         doc = RecipeDoc(name=data.title, ingredients=data.ingredients or ["(none given)"],
                         instructions=data.instructions, **common)
+    return doc
+
+
+def submit(engine: Engine, data: SubmissionIn,
+           doc: StoryDoc | RecipeDoc) -> tuple[service.Saved, str | None]:
+    """Store a submission's draft awaiting moderation; returns it and why it is held."""
+    reason = rules.hold_reason(_texts(data))
     saved = service.save(engine, doc, "visitor", action="submit", origin="submission",
                          moderation="held" if reason else "pending", moderation_reason=reason)
     return saved, reason

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from holobazaar import jsonlimits
 from holobazaar.stream.broker import now_ms
 from holobazaar.stream.fastws import StreamWebSocketProtocol
 from holobazaar.stream.hub import Hub, UnknownChannel, encode
@@ -351,12 +351,14 @@ class Connection:
             self._count("rate_limited")
             raise ProtocolError("rate_limited", f"at most {self.limits.rate:g} messages/s")
         try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise ProtocolError("bad_json", f"not JSON: {exc.msg} at {exc.pos}") from None
+            raw = jsonlimits.loads(text)
+        except jsonlimits.JSONInputError as exc:
+            raise ProtocolError("bad_json", f"not JSON: {exc.message}") from None
         if not isinstance(raw, dict):
             raise ProtocolError("invalid_message", "a message is a JSON object")
         kind = raw.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise ProtocolError("invalid_message", "type: must be a string")
         if kind not in CLIENT_TYPES:
             raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
         try:
