@@ -130,7 +130,7 @@ def test_the_public_page_shows_charts_and_the_chain_head(live) -> None:
     assert head["hash"] in page.text and f'id="head-height">{head["height"]}<' in page.text
     item = page.text.split('data-sku="TOM-BRANDY"', 1)[1].split("</li>", 1)[0]
     assert "<polyline" in item and "€6.40" in item and "Last verified" in item
-    assert "4 changes shown" in item
+    assert "4 records · price since" in item
     for bad in ("None", "null", "NaN", "undefined"):
         assert bad not in page.text
     missing = get(live, "/t/atlantis")

@@ -5,7 +5,7 @@ visitor needs to check it themselves (docs/inventory.md, "Verifiable price histo
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ def _chart(records: list[PublicRecord], now: datetime):
     if not points:
         return None
     points.append((now, points[-1][1]))
-    start = points[0][0]
+    start = min(points[0][0], now - timedelta(minutes=1))  # the chart spans a minute or more
     return line_chart({"price": points}, start, now, width=320, height=96, gap=None)
 
 
