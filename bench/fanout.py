@@ -216,7 +216,7 @@ class Holobazaar:
 
     async def change(self, http: httpx.AsyncClient, seq: int) -> None:
         response = await http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
-                                    json={"price": price(seq)})
+                                    json={"price": price(seq), "confirm": True})
         response.raise_for_status()
 
     def stop(self) -> None:

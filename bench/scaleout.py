@@ -167,7 +167,7 @@ async def load(urls: list[str], token: str, clients: int, rate: float, seconds: 
             price = f"{1000 + seq / 100:.2f}"
             sent[price] = time.perf_counter()
             response = await http.patch(f"/api/v1/markets/{MARKET}/items/{SKU}",
-                                        json={"price": price})
+                                        json={"price": price, "confirm": True})
             response.raise_for_status()
         expected = changes * clients
         deadline = time.perf_counter() + drain

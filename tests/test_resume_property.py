@@ -56,12 +56,13 @@ def test_resume_never_skips_or_duplicates(shared_server: LiveServer, steps) -> N
                 if step[0] == "change":
                     _, sku, cents = step
                     await http.patch(f"/api/v1/markets/{MARKET}/items/{sku}",
-                                     json={"price": f"{cents / 100:.2f}"})
+                                     json={"price": f"{cents / 100:.2f}", "confirm": True})
                 elif step[0] == "burst":
                     _, sku, count = step
                     await asyncio.gather(*(
                         http.patch(f"/api/v1/markets/{MARKET}/items/{sku}",
-                                   json={"price": f"{(n + 1) * 1.11:.2f}"})
+                                   json={"price": f"{(n + 1) * 1.11:.2f}",
+                                         "confirm": True})
                         for n in range(count)))
                 elif step[0] == "drop" and connected:
                     await client.close()

@@ -24,13 +24,15 @@ CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 
 def set_price(server: LiveServer, price: str, sku: str = SKU) -> dict:
     response = httpx.patch(f"{server.url}/api/v1/markets/{MARKET}/items/{sku}",
-                           json={"price": price}, timeout=10, headers=server.write_headers)
+                           json={"price": price, "confirm": True}, timeout=10,
+                           headers=server.write_headers)
     assert response.status_code == 200, response.text
     return response.json()
 
 
 async def aset_price(http: httpx.AsyncClient, price: str, sku: str = SKU) -> None:
-    response = await http.patch(f"/api/v1/markets/{MARKET}/items/{sku}", json={"price": price})
+    response = await http.patch(f"/api/v1/markets/{MARKET}/items/{sku}",
+                                json={"price": price, "confirm": True})
     assert response.status_code == 200, response.text
 
 

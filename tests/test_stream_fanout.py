@@ -38,7 +38,8 @@ CHANNEL = f"market/{MARKET}/display/{DISPLAY}"
 
 def set_price(url: str, headers: dict, price: str) -> None:
     response = httpx.patch(f"{url}/api/v1/markets/{MARKET}/items/{SKU}",
-                           json={"price": price}, timeout=10, headers=headers)
+                           json={"price": price, "confirm": True}, timeout=10,
+                           headers=headers)
     assert response.status_code == 200, response.text
 
 

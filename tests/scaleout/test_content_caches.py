@@ -31,7 +31,8 @@ def test_a_story_published_on_one_node_stays_on_every_node(cluster):
             await asyncio.to_thread(publish, http, headers, "stories", slug)
         async with httpx.AsyncClient(timeout=10) as http:
             # A change composed on B: B's copy of the stories must already be current.
-            response = await http.patch(f"{b.url}{ITEM_PATH}", json={"price": "41.00"},
+            response = await http.patch(f"{b.url}{ITEM_PATH}", json={"price": "41.00",
+                                                                     "confirm": True},
                                         headers=headers)
             assert response.status_code == 200, response.text
         async with asyncio.timeout(15):

@@ -60,7 +60,7 @@ def test_a_change_acknowledged_by_a_node_survives_its_sigkill(cluster):
     b, c = cluster.nodes[:2]
     headers = cluster.write_headers
     with httpx.Client(timeout=10) as http:
-        http.patch(f"{b.url}{ITEM_PATH}", json={"price": "5.55"},
+        http.patch(f"{b.url}{ITEM_PATH}", json={"price": "5.55", "confirm": True},
                    headers=headers).raise_for_status()
     a = cluster.start("victim")[0]  # started late: serves the current state from Redis
 
@@ -71,7 +71,8 @@ def test_a_change_acknowledged_by_a_node_survives_its_sigkill(cluster):
             second.epoch, second.offset, second.state)
         assert price(on_a) == "5.55"
         async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.patch(f"{a.url}{ITEM_PATH}", json={"price": "7.77"},
+            response = await http.patch(f"{a.url}{ITEM_PATH}", json={"price": "7.77",
+                                                                "confirm": True},
                                         headers=headers)
             assert response.status_code == 200
             a.kill()  # right after the acknowledgement: no shutdown code runs
@@ -122,7 +123,8 @@ def test_redis_losing_the_logs_mid_stream_resyncs_every_client_by_snapshot(clust
             # After the reset every node agrees on one new epoch and keeps streaming.
             epochs = {x.views[CHANNEL].epoch for x in clients}
             assert len(epochs) == 1
-            response = await http.patch(f"{b.url}{ITEM_PATH}", json={"price": "1.23"},
+            response = await http.patch(f"{b.url}{ITEM_PATH}", json={"price": "1.23",
+                                                                "confirm": True},
                                         headers=headers)
             assert response.status_code == 200
             await wait_for(lambda: all(price(x) == "1.23" for x in clients))

@@ -33,7 +33,8 @@ async def wait_price(client: StreamClient, price: str, timeout: float = 10) -> N
 
 
 async def set_price(http: httpx.AsyncClient, url: str, price: str, headers) -> None:
-    response = await http.patch(f"{url}{ITEM_PATH}", json={"price": price}, headers=headers)
+    response = await http.patch(f"{url}{ITEM_PATH}", json={"price": price, "confirm": True},
+                              headers=headers)
     assert response.status_code == 200, response.text
 
 
@@ -103,7 +104,8 @@ def test_a_client_of_a_resumes_on_b_with_no_gap_or_duplicate(cluster):
 def test_every_node_answers_with_inventory_changed_on_another(cluster):
     a, b, c = cluster.nodes[:3]
     with httpx.Client(timeout=10) as http:
-        response = http.patch(f"{c.url}{ITEM_PATH}", json={"price": "4.44", "stock": 7},
+        response = http.patch(f"{c.url}{ITEM_PATH}", json={"price": "4.44", "stock": 7,
+                                                         "confirm": True},
                               headers=cluster.write_headers)
         assert response.status_code == 200, response.text
         deadline = time.monotonic() + 5

@@ -290,6 +290,8 @@ async def _decide(request: Request, market: str, ids: list[int], decision: str,
                                          decision == "approve", principal.actor)
     except truth.HeldNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except truth.SelfApproval as exc:  # four eyes: the requester cannot approve
+        raise HTTPException(403, str(exc)) from None
     await _reconciler(request).feed_changed(market, result)
     return result.response
 

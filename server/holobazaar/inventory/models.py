@@ -47,6 +47,9 @@ class ItemUpdate(BaseModel):
     unit: str | None = Field(None, min_length=1, max_length=20)
     stock: int | None = Field(None, ge=0, le=10_000_000)
     status: StockStatus | None = None
+    # Confirms a price change beyond the hold policy (HOLOBAZAAR_HOLD_PRICE_CHANGE);
+    # without it such a change is refused with 409 (docs/inventory.md, "Manual changes").
+    confirm: bool = Field(False, strict=True)
 
     @field_validator("stock", mode="before")
     @classmethod

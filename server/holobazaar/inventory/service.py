@@ -4,7 +4,10 @@ return into display state; nothing here talks to clients."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -67,15 +70,118 @@ def seed_items(engine: Engine, market: str, seed: Mapping[str, ItemFacts],
     return written
 
 
+def amount_text(amount: Decimal) -> str:
+    """A stored amount as people write it: two decimals, more only when it has them."""
+    cents = amount.quantize(Decimal("0.01"))
+    return str(cents) if cents == amount else format(amount.normalize(), "f")
+
+
+class ConfirmationRequired(Exception):
+    """A manual price change beyond the hold policy, sent without `"confirm": true`."""
+
+    def __init__(self, check: PriceCheck) -> None:
+        super().__init__(check.message())
+        self.check = check
+
+
+class ApprovalPending(Exception):
+    """A confirmed change in a `four_eyes` market: stored as held change `held_id`, not
+    applied, until another curator approves it."""
+
+    def __init__(self, check: PriceCheck, held_id: int, requested_by: str,
+                 superseded: list[int], current: ItemFacts) -> None:
+        super().__init__(f"the change of {check.sku} waits for a second curator's approval "
+                         f"(held change {held_id})")
+        self.check, self.held_id, self.requested_by = check, held_id, requested_by
+        self.superseded, self.current = superseded, current
+
+
+@dataclass(frozen=True)
+class PriceCheck:
+    """A price change measured against the hold policy: what a confirm step shows."""
+
+    sku: str
+    old: Decimal
+    new: Decimal
+    currency: str
+    threshold: float  # percent (HOLOBAZAAR_HOLD_PRICE_CHANGE)
+
+    def _move(self) -> Decimal | None:
+        return None if self.old == 0 else (self.new - self.old) / self.old * 100
+
+    @property
+    def percent(self) -> Decimal | None:
+        """The move in percent of the old price, two decimals; None from a price of 0."""
+        move = self._move()
+        return None if move is None else move.quantize(Decimal("0.01"))
+
+    @property
+    def beyond(self) -> bool:
+        """The policy's rule, for the feed's events and manual changes alike."""
+        if self.old == self.new:
+            return False
+        move = self._move()
+        return move is None or abs(move) > Decimal(str(self.threshold))
+
+    def message(self) -> str:
+        moved = "from 0" if self.percent is None else f"{self.percent:+}%"
+        return (f"the price of {self.sku} moves {moved} ({amount_text(self.old)} -> "
+                f"{amount_text(self.new)} "
+                f"{self.currency}), more than the {self.threshold:g}% the hold policy "
+                "allows without confirmation")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sku": self.sku, "field": "price", "old": amount_text(self.old),
+                "new": amount_text(self.new),
+                "currency": self.currency,
+                "percent": None if self.percent is None else float(self.percent),
+                "threshold": self.threshold}
+
+
 def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
-                source: str = "api") -> ItemFacts:
+                source: str = "api", *, actor: str = "api", hold_price_change: float = 50.0,
+                four_eyes: bool = False) -> ItemFacts:
+    """A curator's manual change, under the same hold policy as the feed. Returns the
+    item as applied. A price moving more than `hold_price_change` percent needs
+    `change.confirm` (else ConfirmationRequired, nothing stored); in a `four_eyes` market
+    such a confirmed change is stored as a held change for a second curator (raises
+    ApprovalPending; truth.decide applies it). Every outcome that stores something is
+    in the audit log with `actor`, in the same transaction."""
+    from holobazaar.inventory import truth  # truth builds on this module
+
+    fields = change.model_dump(exclude_none=True, exclude={"confirm"})
     with session_scope(engine) as session:
         row = session.get(InventoryItem, (market, sku))
         if row is None:
             raise ItemNotFound(f"no item {sku!r} in market {market!r}")
-        for key, value in change.model_dump(exclude_none=True).items():
-            setattr(row, key, value)
-        row.source, row.updated_at = source, datetime.now(UTC)
-        session.add(row)
-        session.flush()
-        return to_facts(row)
+        old = to_facts(row)
+        new = replace(old, **fields)
+        if new == old:
+            return old  # nothing to change, store or audit
+        check = PriceCheck(sku, old.price, new.price, old.currency, hold_price_change)
+        if check.beyond and not change.confirm:
+            raise ConfirmationRequired(check)
+        detail: dict[str, Any] = {
+            "sku": sku, "change": _plain(fields), "old": truth.facts_json(old),
+            "new": truth.facts_json(new),
+            "price_check": check.as_json() if check.beyond else None}
+        if check.beyond and four_eyes:
+            held, superseded = truth.request_approval(session, market, old, new, fields,
+                                                      actor)
+            audit.append(session, actor, "inventory.manual.requested", market,
+                         {**detail, "held": held, "superseded": superseded})
+            pending = ApprovalPending(check, held, actor, superseded, old)
+        else:
+            _write(row, new, source)
+            session.add(row)
+            session.flush()
+            action = ("inventory.manual.confirmed" if check.beyond
+                      else "inventory.manual.applied")
+            audit.append(session, actor, action, market, detail,
+                         public=[PublicChange.of(sku, new, source)])
+            return new
+    raise pending  # after the commit: the held change is stored
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}

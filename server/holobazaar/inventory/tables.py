@@ -88,3 +88,6 @@ class HeldChange(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_column=_ts(True))
     decision: str | None = Field(default=None, max_length=16)
     decided_by: str | None = Field(default=None, max_length=120)
+    # A curator's manual change waiting for a second curator (reason `four_eyes`): who
+    # asked for it, and so may not approve it (migration 0012).
+    requested_by: str | None = Field(default=None, max_length=120)

@@ -22,11 +22,15 @@ from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
-from holobazaar.inventory.service import to_facts
+from holobazaar.inventory.service import PriceCheck, to_facts
 from holobazaar.inventory.tables import FeedBatch, FeedConfig, HeldChange, ItemHistory
 from holobazaar.scenes.compositor import ItemFacts
 
 DISAPPEAR_RULES = ("sold_out", "remove", "keep")
+# The reason of a held change that is a curator's manual change waiting for a second
+# curator (a `four_eyes` market): unlike the feed's holds it masks nothing on displays,
+# the stored price stands until the change is approved.
+FOUR_EYES = "four_eyes"
 
 
 @dataclass(frozen=True)
@@ -127,11 +131,9 @@ def _derive(event: FeedEvent, old: ItemFacts | None, currency: str) -> ItemFacts
 
 
 def _suspicious_price(old: ItemFacts | None, new: ItemFacts, percent: float) -> bool:
-    if old is None or old.price == new.price:
+    if old is None:
         return False
-    if old.price == 0:
-        return True
-    return abs(new.price - old.price) / old.price * 100 > Decimal(str(percent))
+    return PriceCheck(new.sku, old.price, new.price, new.currency, percent).beyond
 
 
 @dataclass
@@ -383,6 +385,49 @@ class HeldNotFound(LookupError):
     pass
 
 
+class SelfApproval(PermissionError):
+    """A curator tried to approve the four-eyes change they requested themselves."""
+
+
+def request_approval(session: Session, market: str, old: ItemFacts, new: ItemFacts,
+                     fields: dict[str, Any], actor: str) -> tuple[int, list[int]]:
+    """Store a manual change as a held change for a second curator (reason FOUR_EYES).
+    `fields` is what the curator changed; approval applies them to the item as it is
+    then. A newer request for the same item supersedes an older open one. Returns the
+    held change's id and the ids it superseded."""
+    now = _now()
+    superseded = []
+    for older in session.exec(select(HeldChange).where(
+            HeldChange.market == market, HeldChange.sku == old.sku,
+            HeldChange.reason == FOUR_EYES, col(HeldChange.decision).is_(None))):
+        older.decision, older.decided_at, older.decided_by = "superseded", now, actor[:120]
+        session.add(older)
+        superseded.append(older.id)
+    held = HeldChange(market=market, sku=old.sku, reason=FOUR_EYES,
+                      old=json.dumps(facts_json(old)),
+                      new=json.dumps({"op": "upsert", "version": None, "timestamp": None,
+                                      "facts": facts_json(new),
+                                      "fields": {k: str(v) if isinstance(v, Decimal) else v
+                                                 for k, v in fields.items()}}),
+                      created_at=now, requested_by=actor[:120])
+    session.add(held)
+    session.flush()
+    return held.id or 0, superseded
+
+
+def _requested(session: Session, market: str, held: HeldChange,
+               new: dict[str, Any]) -> dict[str, Any]:
+    """A four-eyes change applied to the item as it is now (other fields may have moved
+    since the request)."""
+    row = session.get(InventoryItem, (market, held.sku))
+    if row is None:
+        raise HeldNotFound(f"item {held.sku!r} of held change {held.id} no longer exists")
+    fields = dict(new["fields"])
+    if "price" in fields:
+        fields["price"] = Decimal(fields["price"])
+    return facts_json(replace(to_facts(row), **fields))
+
+
 def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
            actor: str) -> BatchResult:
     """Approve (apply) or reject (drop) open held changes."""
@@ -394,10 +439,15 @@ def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
             held = session.get(HeldChange, held_id)
             if held is None or held.market != market or held.decision is not None:
                 raise HeldNotFound(f"no open held change {held_id} in market {market!r}")
+            if approve and held.requested_by is not None and held.requested_by == actor[:120]:
+                raise SelfApproval(f"held change {held.id} was requested by {actor}: another "
+                                   "curator must approve it")
             held.decision = "approved" if approve else "rejected"
             held.decided_at, held.decided_by = now, actor[:120]
             session.add(held)
             new = json.loads(held.new)
+            if approve and held.reason == FOUR_EYES:
+                new["facts"] = _requested(session, market, held, new)
             if approve:
                 facts = facts_from_json(new["facts"]) if new["facts"] else None
                 stamp = datetime.fromisoformat(new["timestamp"]) if new["timestamp"] else None
@@ -408,10 +458,12 @@ def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
                     result.removed.append(held.sku)
                 else:
                     result.applied.append(facts)
-            result.released.append(held.sku)
+            if held.reason != FOUR_EYES:  # a four-eyes change never masked the item
+                result.released.append(held.sku)
+            requester = {"requested_by": held.requested_by} if held.requested_by else {}
             audit.append(session, actor, "inventory.held." + held.decision, market, {
                 "held": held.id, "sku": held.sku, "reason": held.reason, "batch": held.batch_id,
-                "old": json.loads(held.old) if held.old else None, "new": new},
+                "old": json.loads(held.old) if held.old else None, "new": new, **requester},
                 public=[PublicChange.of(held.sku, facts, "held")] if approve else ())
             result.response["decided"].append({"id": held.id, "sku": held.sku,
                                                "decision": held.decision})

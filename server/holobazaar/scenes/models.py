@@ -97,6 +97,9 @@ class MarketFile(Strict):
     zones: list[Zone] = Field(min_length=1)
     farms: list[Farm] = Field(default_factory=list)
     items: list[Item] = Field(default_factory=list)
+    four_eyes: bool = Field(False, strict=True, description=(
+        "A curator's price change beyond the hold policy, once confirmed, also needs a "
+        "second curator's approval (docs/inventory.md)."))
 
 
 # ---- display scenes -----------------------------------------------------------------
