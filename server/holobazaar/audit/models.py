@@ -46,7 +46,6 @@ class PublicRecord(SQLModel, table=True):
 
     __tablename__ = "audit_public"
     __table_args__ = (UniqueConstraint("market", "seq", name="uq_audit_public_seq"),
-                      UniqueConstraint("market", "prev_hash", name="uq_audit_public_prev"),
                       Index("ix_audit_public_item", "market", "sku", "seq"))
 
     id: int | None = Field(default=None, primary_key=True)
