@@ -62,6 +62,7 @@ from holobazaar.web import (
     story_pages,
     trust,
 )
+from holobazaar.web.limits import BodyLimits, body_rules
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    pulse_pages.router, audit_router, history_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
+    # Bodies over the route's limit: 413 before they are read, parsed or authenticated.
+    app.add_middleware(BodyLimits, *body_rules(settings))
     install_error_guard(app, settings.data_dir, settings.content_dir)  # no server paths
     trust.add_hsts(app, settings)  # Strict-Transport-Security on HTTPS responses
     app.state.stream_auth = StreamAuth(app.state)
