@@ -193,7 +193,7 @@ def test_interrupted_jobs_are_failed_on_start(tmp_path):
     live = start_server(tmp_path)
     engine = live.app.state.engine
     with session_scope(engine) as s:
-        s.add(StoredAsset(id="a" * 64, name="x", source_name="x.glb", kind="model",
+        s.add(StoredAsset(id="a" * 64, source="a" * 64, name="x", source_name="x.glb", kind="model",
                           status="processing", input_bytes=1, warnings=[],
                           created_at=datetime.now(UTC)))
     url = live.settings.resolved_database_url

@@ -59,7 +59,7 @@ def ingest(
             progress.update(task, description=f"ingesting {path.name}")
             try:
                 asset = service.ingest_paths(engine, settings.data_dir, [path], market=market,
-                                             name=name, options=options)
+                                             name=name, options=options, uploaded_by="cli")
             except Refused as exc:
                 progress.console.print(f"{path}: refused: {exc}")
                 failed += 1

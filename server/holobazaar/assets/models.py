@@ -1,4 +1,6 @@
-"""Stored (uploaded and processed) assets: one row per distinct input, one per output file."""
+"""Stored (uploaded and processed) assets: one row per market upload (its own name, market
+and uploader), one per output file. Outputs are stored by content hash, so the same input
+uploaded to two markets is two records sharing the same files."""
 
 from __future__ import annotations
 
@@ -15,9 +17,15 @@ AssetStatus = Literal["queued", "processing", "ready", "failed"]
 class StoredAsset(SQLModel, table=True):
     __tablename__ = "stored_asset"
 
+    # sha256 of (source, market, name): the same upload to the same market under the
+    # same name is this record again; any other is a record of its own.
     id: str = Field(primary_key=True, max_length=64)
+    # sha256 of the input (every file's name and content hash) and its processing options:
+    # records with the same source share one processing and its stored files.
+    source: str = Field(max_length=64, index=True)
     market: str | None = Field(default=None, max_length=64, index=True)
     name: str = Field(max_length=64)
+    uploaded_by: str | None = Field(default=None, max_length=160)
     source_name: str = Field(max_length=255)
     kind: str = Field(max_length=16)  # model | image
     status: str = Field(max_length=16)

@@ -119,6 +119,16 @@ async def _save_uploads(files: list[UploadFile], into: Path, cap: int) -> list[P
     return saved
 
 
+async def _publish(state, asset: AssetOut) -> None:
+    """A ready asset of a market: recompose its displays, here and on the other nodes."""
+    if asset.status != "ready" or asset.market is None:
+        return
+    await refresh_scenes(state, asset.market)
+    cluster = getattr(state, "cluster", None)
+    if cluster is not None:  # the other nodes reload their stored assets too
+        await cluster.notify("assets", {"market": asset.market})
+
+
 @router.post("/api/v1/assets", response_model=AssetOut, status_code=202)
 async def upload_asset(
     request: Request,
@@ -144,37 +154,34 @@ async def upload_asset(
     work = settings.data_dir / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
+    options = options_from(settings, units=units, up=up, size=size)
     try:
         saved = await _save_uploads(files, upload_dir, settings.asset_max_upload_bytes)
-        asset_id = await run_in_threadpool(
-            service.source_id, ((p.name, p) for p in saved))
+        source = await run_in_threadpool(
+            service.source_id, ((p.name, p) for p in saved), options)
         entry = next((p for p in saved if p.suffix.lower() not in SIDE_SUFFIXES), saved[0])
-        asset, new = await run_in_threadpool(
-            service.register, request.app.state.engine, asset_id, market=market,
-            name=name or service.asset_name(entry.name), source_name=entry.name,
-            input_bytes=sum(p.stat().st_size for p in saved))
+        asset, needs_processing = await run_in_threadpool(
+            service.register, request.app.state.engine, source, market=market,
+            name=name or service.asset_name(entry.name), uploaded_by=principal.actor,
+            source_name=entry.name, input_bytes=sum(p.stat().st_size for p in saved))
     except Refused as exc:
         shutil.rmtree(upload_dir, ignore_errors=True)
         raise HTTPException(422, str(exc)) from None
     except BaseException:
         shutil.rmtree(upload_dir, ignore_errors=True)
         raise
-    if not new:
+    if not needs_processing:
         shutil.rmtree(upload_dir, ignore_errors=True)
+        await _publish(request.app.state, asset)  # ready at once: the market may use it
         return asset
     jobs = _jobs(request)
-    options = options_from(settings, units=units, up=up, size=size)
 
     async def work_on() -> None:
         async with jobs:
             done = await run_in_threadpool(
                 service.process_registered, request.app.state.engine, settings.data_dir,
-                asset_id, upload_dir, saved, options)
-        if done.status == "ready" and done.market is not None:
-            await refresh_scenes(request.app.state, done.market)
-            cluster = getattr(request.app.state, "cluster", None)
-            if cluster is not None:  # the other nodes reload their stored assets too
-                await cluster.notify("assets", {"market": done.market})
+                asset.id, upload_dir, saved, options)
+        await _publish(request.app.state, done)
 
     task = asyncio.create_task(work_on())
     request.app.state.asset_tasks.add(task)

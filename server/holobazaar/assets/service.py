@@ -35,12 +35,21 @@ def asset_name(source_name: str) -> str:
     return name if name and name[0].isalnum() else f"asset-{name}".strip("-")[:62] or "asset"
 
 
-def source_id(files: Iterable[tuple[str, Path]]) -> str:
-    """sha256 of the upload: every file's name and content hash, in name order."""
+def source_id(files: Iterable[tuple[str, Path]], options: Options) -> str:
+    """sha256 of the upload (every file's name and content hash, in name order) and of the
+    options that shape its outputs: the same source is processed once."""
     digest = hashlib.sha256()
     for name, path in sorted(files):
         digest.update(name.encode() + b"\0" + storage.sha256_file(path).encode() + b"\n")
+    digest.update(repr((options.units, options.up, options.size, options.max_edge,
+                        options.lod_edge, options.ratios, options.min_triangles,
+                        options.quality, options.meshopt_level)).encode())
     return digest.hexdigest()
+
+
+def record_id(source: str, market: str | None, name: str) -> str:
+    """The id of a market's upload: its own record, whatever other markets uploaded."""
+    return hashlib.sha256(f"{source}\0{market or ''}\0{name}".encode()).hexdigest()
 
 
 def to_out(asset: StoredAsset, files: list[StoredAssetFile]) -> AssetOut:
@@ -82,21 +91,26 @@ def find_file(engine: Engine, sha256: str, ext: str) -> StoredAssetFile | None:
             StoredAssetFile.sha256 == sha256, StoredAssetFile.ext == ext)).first()
 
 
-def register(engine: Engine, asset_id: str, *, market: str | None, name: str,
-             source_name: str, input_bytes: int) -> tuple[AssetOut, bool]:
-    """Record an upload as queued. Returns (asset, is_new); an input already stored (or in
-    progress) is not processed again. A failed one is retried."""
+def register(engine: Engine, source: str, *, market: str | None, name: str,
+             uploaded_by: str | None, source_name: str,
+             input_bytes: int) -> tuple[AssetOut, bool]:
+    """Record a market's upload. Returns (asset, needs_processing). The same upload to the
+    same market and name is the record already there (a failed one is retried); a source
+    another record already processed is ready at once, sharing that record's stored files;
+    otherwise the new record is queued for processing."""
+    kwargs = {"market": market, "name": name, "uploaded_by": uploaded_by,
+              "source_name": source_name, "input_bytes": input_bytes}
     try:
-        return _register(engine, asset_id, market=market, name=name, source_name=source_name,
-                         input_bytes=input_bytes)
+        return _register(engine, source, **kwargs)
     except IntegrityError:
-        # The same input uploaded twice at the same moment: the other request won.
-        return _register(engine, asset_id, market=market, name=name, source_name=source_name,
-                         input_bytes=input_bytes)
+        # The same upload twice at the same moment: the other request won.
+        return _register(engine, source, **kwargs)
 
 
-def _register(engine: Engine, asset_id: str, *, market: str | None, name: str,
-              source_name: str, input_bytes: int) -> tuple[AssetOut, bool]:
+def _register(engine: Engine, source: str, *, market: str | None, name: str,
+              uploaded_by: str | None, source_name: str,
+              input_bytes: int) -> tuple[AssetOut, bool]:
+    asset_id = record_id(source, market, name)
     with session_scope(engine) as s:
         existing = s.get(StoredAsset, asset_id)
         if existing is not None and existing.status != "failed":
@@ -106,11 +120,26 @@ def _register(engine: Engine, asset_id: str, *, market: str | None, name: str,
         if existing is not None:
             s.delete(existing)
             s.flush()
-        asset = StoredAsset(id=asset_id, market=market, name=name, source_name=source_name,
-                            kind="model", status="queued", input_bytes=input_bytes,
-                            warnings=[], created_at=datetime.now(UTC))
+        asset = StoredAsset(id=asset_id, source=source, market=market, name=name,
+                            uploaded_by=uploaded_by, source_name=source_name, kind="model",
+                            status="queued", input_bytes=input_bytes, warnings=[],
+                            created_at=datetime.now(UTC))
+        done = s.exec(select(StoredAsset).where(
+            StoredAsset.source == source, StoredAsset.status == "ready",
+            StoredAsset.id != asset_id)).first()
+        files: list[StoredAssetFile] = []
+        if done is not None:  # processed before (for any market): share its files
+            for key in ("kind", "warnings", "bbox", "processing_ms", "triangles",
+                        "output_bytes"):
+                setattr(asset, key, getattr(done, key))
+            asset.status, asset.finished_at = "ready", datetime.now(UTC)
+            files = [StoredAssetFile(**{**f.model_dump(), "asset_id": asset_id})
+                     for f in s.exec(select(StoredAssetFile).where(
+                         StoredAssetFile.asset_id == done.id)).all()]
         s.add(asset)
-    return to_out(asset, []), True
+        s.flush()  # the record before its files (their foreign key)
+        s.add_all(files)
+    return to_out(asset, files), done is None
 
 
 def _set_status(engine: Engine, asset_id: str, **values) -> None:
@@ -169,7 +198,8 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
 
 
 def ingest_paths(engine: Engine, data_dir: Path, paths: list[Path], *, market: str | None,
-                 name: str | None, options: Options) -> AssetOut:
+                 name: str | None, options: Options,
+                 uploaded_by: str | None = None) -> AssetOut:
     """The CLI's path: a model file (its side files beside it are taken along when it is a
     .gltf or .obj) or a zip, copied into a private upload folder first."""
     entry = paths[0]
@@ -188,14 +218,15 @@ def ingest_paths(engine: Engine, data_dir: Path, paths: list[Path], *, market: s
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, target)
         copied.append(target)
-    asset_id = source_id((str(c.relative_to(upload_dir)), c) for c in copied)
+    source = source_id(((str(c.relative_to(upload_dir)), c) for c in copied), options)
     total = sum(c.stat().st_size for c in copied)
-    asset, new = register(engine, asset_id, market=market, name=name or asset_name(entry.name),
-                          source_name=entry.name, input_bytes=total)
-    if not new:
+    asset, needs_processing = register(
+        engine, source, market=market, name=name or asset_name(entry.name),
+        uploaded_by=uploaded_by, source_name=entry.name, input_bytes=total)
+    if not needs_processing:
         shutil.rmtree(upload_dir, ignore_errors=True)
         return asset
-    return process_registered(engine, data_dir, asset_id, upload_dir, copied, options)
+    return process_registered(engine, data_dir, asset.id, upload_dir, copied, options)
 
 
 def _side_files(entry: Path) -> list[Path]:
