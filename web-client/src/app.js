@@ -174,6 +174,11 @@ export async function startDisplay(hook) {
     const entry = display.entries.get(id);
     return entry && typeof entry.object.text === 'string' ? entry.object.text : null;
   };
+  // For tests: whether a node is drawn (a node bound to a removed item is hidden).
+  hook.nodeVisible = (id) => {
+    const entry = display.entries.get(id);
+    return entry ? entry.object.visible : null;
+  };
   // Test helper: the three.js objects that stand for display nodes.
   hook.sceneNodeCount = () => {
     let n = 0;

@@ -5,16 +5,29 @@ import { plainText } from './text.js';
 
 const SYMBOLS = { EUR: '€', USD: '$', GBP: '£', CHF: 'CHF ', JPY: '¥' };
 const STOCK = { in_stock: 'In stock', low: 'Low stock', sold_out: 'Sold out' };
+const PRICE_AT_STALL = 'price at the stall';
+const UNVERIFIED_HINT = "The stall's stock system has not reported for a while: please check at the stall";
 
-// Same format as the server's templates.money (the fallback was rendered with it).
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+// Same format as the server's templates.money (the fallback was rendered with it). Prices
+// travel as decimal strings with two places ("6.50"): they are shown as they are.
 export function money(price, currency) {
   const symbol = SYMBOLS[currency];
-  return symbol ? `${symbol}${price}` : `${price} ${currency}`;
+  return symbol ? `${symbol}${price}` : `${price} ${currency ?? ''}`.trimEnd();
 }
 
+// templates.price_label: the money, or the notice that replaces a held (or missing) price.
+export function priceText(item) {
+  if (typeof item.price === 'string' && item.price !== '') return money(item.price, item.currency);
+  return capitalised(typeof item.notice === 'string' && item.notice ? item.notice : PRICE_AT_STALL);
+}
+
+// templates.stock_text
 export function stockText(item) {
-  const label = STOCK[item.status] || String(item.status ?? '');
-  return Number.isInteger(item.stock) && item.status !== 'sold_out'
+  const status = typeof item.status === 'string' ? item.status : '';
+  const label = STOCK[status] || capitalised(status.replaceAll('_', ' '));
+  return Number.isInteger(item.stock) && status !== 'sold_out'
     ? `${label} (${item.stock})` : label;
 }
 
@@ -63,10 +76,21 @@ export class Page {
         const span = li.querySelector(`.${cls}`);
         if (span && span.textContent !== text) span.textContent = text;
       };
-      set('name', String(item.name ?? sku));
-      set('price', money(item.price, item.currency));
-      set('unit', `per ${item.unit}`);
+      // Every state renders (display.html does the same): a held price reads "Price at the
+      // stall" and no unit, a stale feed adds "Unverified".
+      const priced = typeof item.price === 'string' && item.price !== '';
+      li.classList.toggle('no-price', !priced);
+      set('name', typeof item.name === 'string' && item.name ? item.name : sku);
+      set('price', priceText(item));
+      set('unit', priced && typeof item.unit === 'string' && item.unit ? `per ${item.unit}` : '');
       set('stock', stockText(item));
+      let flag = li.querySelector('.unverified');
+      if (item.verified === false && !flag) {
+        flag = el('span', { class: 'unverified', title: UNVERIFIED_HINT }, 'Unverified');
+        li.append(flag);
+      } else if (item.verified !== false && flag) {
+        flag.remove();
+      }
     }
     for (const li of [...this.products.children]) {
       if (li.dataset.sku && !seen.has(li.dataset.sku)) li.remove();

@@ -1,4 +1,5 @@
-"""Read-only scene API: markets, displays, display state, the scene JSON Schema."""
+"""Read-only scene API: markets, displays, display state, the scene and display-state JSON
+Schemas."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from holobazaar.scenes.service import (
     market_channel,
     zone_channel,
 )
+from holobazaar.scenes.state import display_state_json_schema
 
 router = APIRouter(prefix="/api/v1", tags=["scenes"])
 
@@ -98,3 +100,8 @@ def display_state(market: str, display: str, scenes: SceneService = Depends(get_
 @router.get("/schema/scene")
 def scene_schema() -> dict:
     return scene_json_schema()
+
+
+@router.get("/schema/display-state")
+def display_state_schema() -> dict:
+    return display_state_json_schema()

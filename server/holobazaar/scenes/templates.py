@@ -74,18 +74,27 @@ def stock_text(item: Mapping[str, Any]) -> str:
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
-        autoescape=False, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+        autoescape=False, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        # An absent value (`{{ item.stock }}` of an item with no count) prints nothing,
+        # never "None".
+        finalize=_blank_none,
     )
     env.filters["money"] = _money_filter
     env.filters["stock_label"] = stock_label
     return env
 
 
+def _blank_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
 @pass_context
 def _money_filter(context, value: Any, currency: str | None = None) -> str:
-    """`{{ x | money }}` formats in the market's currency unless one is given."""
-    market = context.get("market")
-    return money(value, currency or getattr(market, "currency", None) or "EUR")
+    """`{{ x | money }}` formats in the market's currency unless one is given (an item's
+    empty currency stays empty: the amount alone, as the stall page shows it)."""
+    if currency is None:
+        currency = getattr(context.get("market"), "currency", None) or "EUR"
+    return money(value, currency)
 
 
 def is_template(text: str) -> bool:
