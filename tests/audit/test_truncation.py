@@ -52,6 +52,9 @@ def test_truncation_fails_audit_verify(live) -> None:
     # The server will not sign the shorter chain: a clear 503, and it keeps serving.
     refused = get(live, f"/api/v1/markets/{MARKET}/audit/head")
     assert refused.status_code == 503 and "audit verify" in refused.json()["detail"]
+    page = get(live, f"/t/{MARKET}")
+    assert page.status_code == 503 and "cannot be vouched for" in page.text
+    assert "Last verified" not in page.text
     assert get(live, "/healthz").status_code == 200
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from sqlmodel import col, select
 from starlette.responses import HTMLResponse
@@ -79,7 +79,12 @@ async def history_page(request: Request, market: str) -> HTMLResponse:
         return templates.TemplateResponse(request, "not_found.html", {
             "message": "There is no market with this address."}, status_code=404)
     engine = request.app.state.engine
-    head = await signed_head(request, market)
+    try:
+        head: dict[str, Any] | None = await signed_head(request, market)
+    except HTTPException as exc:  # 503: the chain is behind a head signed before
+        head, refused = None, str(exc.detail)
+    else:
+        refused = None
     recent = await db.call(engine, _recent, engine, market)
     zone = _zone(found.market.market.timezone)
     now = datetime.now(zone)
@@ -107,7 +112,7 @@ async def history_page(request: Request, market: str) -> HTMLResponse:
     base = str(request.base_url).rstrip("/")
     return templates.TemplateResponse(request, "history.html", {
         "market": found.market.market, "items": items, "head": head,
-        "head_time": datetime.fromisoformat(head["time"]).astimezone(zone),
-        "zone": found.market.market.timezone,
-        "fingerprint": heads.fingerprint(head["key"]), "base": base,
-    }, headers={"Cache-Control": "no-cache"})
+        "head_time": datetime.fromisoformat(head["time"]).astimezone(zone) if head else None,
+        "zone": found.market.market.timezone, "refused": refused,
+        "fingerprint": heads.fingerprint(head["key"]) if head else None, "base": base,
+    }, headers={"Cache-Control": "no-cache"}, status_code=200 if head else 503)
