@@ -105,6 +105,8 @@ def test_simulate_glitch_against_a_running_server(inv) -> None:
     assert result.exit_code == 0, result.output
     scrambled = [line.split()[1] for line in result.stdout.splitlines()]
     assert scrambled
+    assert all(line.endswith(": caught by the publish guard")
+               for line in result.stdout.splitlines())
 
     def repaired() -> bool:
         found = get(live, f"/api/v1/reconcile/{MARKET}/mismatches").json()

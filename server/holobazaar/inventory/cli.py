@@ -130,4 +130,5 @@ def glitch(
         typer.echo(f"error: {response.status_code}: {response.text}", err=True)
         raise typer.Exit(1)
     for item in response.json()["scrambled"]:
-        typer.echo(f"scrambled {item['display']} ({item['mode']})")
+        caught = ": caught by the publish guard" if item.get("guarded") else ""
+        typer.echo(f"scrambled {item['display']} ({item['mode']}){caught}")
