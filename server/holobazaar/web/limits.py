@@ -33,7 +33,8 @@ MULTIPART_SLACK = 1 << 20
 @dataclass(frozen=True)
 class BodyRule:
     """Bodies of `methods` (None: any) on paths matching `path` are capped at `limit`
-    bytes; `setting` names what changes the limit (shown in the 413)."""
+    bytes; `setting` names the setting that changes the limit (HOLOBAZAAR_<SETTING>),
+    shown in the 413 like the routes' own messages do."""
 
     methods: frozenset[str] | None
     path: re.Pattern[str]
@@ -56,19 +57,19 @@ def body_rules(settings: Settings) -> tuple[list[BodyRule], BodyRule]:
     rules = [
         # The signed inventory feed: whole snapshots of a market's stock.
         BodyRule(post, re.compile(r"/api/v1/inventory/[^/]+/events"),
-                 settings.inventory_max_body, "HOLOBAZAAR_INVENTORY_MAX_BODY"),
+                 settings.inventory_max_body, "inventory_max_body"),
         # Asset uploads (multipart): the pipeline's own cap is per file, twice that in all.
         BodyRule(post, re.compile(r"/api/v1/assets"),
                  2 * settings.asset_max_upload_bytes + MULTIPART_SLACK,
-                 "HOLOBAZAAR_ASSET_MAX_UPLOAD_BYTES x 2 + 1 MiB"),
+                 "2 x asset_max_upload_bytes + 1 MiB"),
         # Stories, recipes, JSON-LD imports and visitors' submissions (stories/routes.py
         # reads these itself, refusing more than story_max_bytes).
         BodyRule(write, re.compile(rf"/api/v1/submissions|{market}/(stories|recipes)(/[^/]+)?"
                                    rf"|{market}/recipes-jsonld"),
-                 settings.story_max_bytes, "HOLOBAZAAR_STORY_MAX_BYTES"),
+                 settings.story_max_bytes, "story_max_bytes"),
     ]
     default = BodyRule(None, re.compile(".*"), settings.max_body_bytes,
-                       "HOLOBAZAAR_MAX_BODY_BYTES")
+                       "max_body_bytes")
     return rules, default
 
 
