@@ -33,6 +33,9 @@ def verify(
         "URL), against its signed heads; nothing local is read.")] = None,
     market: Annotated[str | None, typer.Option(
         "--market", help="With --public: only this market [all].")] = None,
+    items: Annotated[bool, typer.Option(
+        "--items/--no-items", help="With --public: also check each item's history route "
+        "against the chain (one request per item) [--items].")] = True,
     witness: Annotated[list[str] | None, typer.Option(
         "--witness", help="Also compare with the heads this witness kept (repeatable) "
         "[HOLOBAZAAR_AUDIT_WITNESSES].")] = None,
@@ -46,7 +49,7 @@ def verify(
     re-hashing are caught. --witness URL: also the copies a witness kept. --public URL:
     another server's public history, recomputed against its signed heads."""
     if public_url is not None:
-        _verify_public(public_url, market)
+        _verify_public(public_url, market, items)
         return
     from sqlmodel import select
 
@@ -81,10 +84,10 @@ def verify(
                + (f", {len(urls)} witness(es) agree" if urls else ""))
 
 
-def _verify_public(url: str, market: str | None) -> None:
+def _verify_public(url: str, market: str | None, items: bool) -> None:
     from holobazaar.audit.verifier import verify_public
 
-    report = verify_public(url, market)
+    report = verify_public(url, market, check_items=items)
     for line in report.ok:
         typer.echo(f"ok: {line}")
     for line in report.problems:

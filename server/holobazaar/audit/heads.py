@@ -163,10 +163,21 @@ def parse(data: Any, key: str | None = None, market: str | None = None) -> Head:
 # ---- heads this server signs ---------------------------------------------------------
 
 def audit_head(session: Session) -> tuple[int, str]:
-    count = session.exec(select(func.count()).select_from(AuditEntry)).one()
-    last = session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc())
-                        .limit(1)).first()
-    return count, last or GENESIS
+    """(height, hash) of the audit log. Counted from the last signed head's entry when it
+    is still there (a point lookup and the few entries since), not over the whole log."""
+    last = session.exec(select(AuditEntry.id, AuditEntry.hash)
+                        .order_by(col(AuditEntry.id).desc()).limit(1)).first()
+    if last is None:
+        return 0, GENESIS
+    signed = session.exec(select(SignedHead).order_by(col(SignedHead.id).desc())
+                          .limit(1)).first()
+    anchor = None if signed is None or signed.audit_height == 0 else session.exec(
+        select(AuditEntry.id).where(AuditEntry.hash == signed.audit_hash)).first()
+    if signed is not None and anchor is not None:
+        newer = session.exec(select(func.count()).select_from(AuditEntry)
+                             .where(col(AuditEntry.id) > anchor)).one()
+        return signed.audit_height + newer, last[1]
+    return session.exec(select(func.count()).select_from(AuditEntry)).one(), last[1]
 
 
 def to_json(row: SignedHead, key: str) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def sign_head(engine, market: str) -> dict[str, Any]:
 
 async def signed_head(request: Request, market: str) -> dict[str, Any]:
     try:
-        return await db.call(_engine(request), sign_head, _engine(request), market)
+        return await run_in_threadpool(sign_head, _engine(request), market)
     except heads.ChainBehind as exc:
         raise HTTPException(503, str(exc)) from None
 
@@ -90,7 +90,8 @@ async def item_history(
     if sku not in request.app.state.scenes.items.get(market, {}) and not await db.call(
             engine, _known_sku, engine, market, sku):
         raise HTTPException(404, f"no item {sku!r} in market {market!r}")
-    rows = await db.call(engine, _page, engine, market, cursor, limit, sku, start, end)
+    # Up to MAX_LIMIT rows: off the event loop (db.call runs SQLite reads in place).
+    rows = await run_in_threadpool(_page, engine, market, cursor, limit, sku, start, end)
     return {"market": market, "sku": sku, "records": [public.to_json(r) for r in rows],
             "next_cursor": rows[-1].seq if len(rows) == limit else None}
 
@@ -102,7 +103,7 @@ async def records(market: str, request: Request,
     """The market's whole public chain in order, page by page: what a verifier recomputes."""
     _market(request, market)
     engine = _engine(request)
-    rows = await db.call(engine, _page, engine, market, after, limit)
+    rows = await run_in_threadpool(_page, engine, market, after, limit)
     return {"market": market, "records": [public.to_json(r) for r in rows],
             "next_cursor": rows[-1].seq if len(rows) == limit else None}
 
