@@ -307,7 +307,8 @@ def _sign_ins_page(request: Request, principal: Principal, notice: str | None) -
     return templates.TemplateResponse(request, "sign_ins.html", {
         "csrf": principal.session_csrf, "notice": notice,
         "entries": service.throttled(engine, policy), "factors": factors,
-        "window_minutes": round(policy.window / 60)}, headers=NO_STORE)
+        "window_minutes": round(policy.window / 60), "now": service.now()},
+        headers=NO_STORE)
 
 
 @router.get("/admin/sign-ins", response_class=HTMLResponse)
