@@ -197,3 +197,23 @@ def test_bad_answers_from_a_witnessed_server_are_reported_and_nothing_is_stored(
     gone = add(witness, "http://127.0.0.1:9")
     assert gone.exit_code == 1 and "not added" in gone.stderr
     assert [w["url"] for w in listing(witness)] == [fake.url]
+
+
+def test_the_duty_polls_and_signs_on_its_own_every_interval(tmp_path: Path) -> None:
+    """Under its lease, every HOLOBAZAAR_WITNESS_INTERVAL seconds: this server's heads are
+    signed (no request needed) and witnessed servers are polled."""
+    witnessed = start_server(tmp_path / "a", watch=False, witness_interval=1.0)
+    witness = start_server(tmp_path / "w", watch=False, witness_interval=1.0)
+    try:
+        assert add(witness, witnessed.url, "--no-check").exit_code == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not (
+                listing(witness)[0]["status"] == "ok" and kept(witness) == 1):
+            time.sleep(0.2)
+        assert listing(witness)[0]["status"] == "ok" and kept(witness) == 1
+        with session_scope(witnessed.app.state.engine) as session:  # type: ignore[attr-defined]
+            signed = session.execute(text("SELECT count(*) FROM audit_signed_head")).scalar()
+        assert signed >= 1
+    finally:
+        witness.stop()
+        witnessed.stop()
