@@ -259,3 +259,12 @@ def test_negative_zero_price_is_stored_as_zero(server):
                             body, server.write_headers)
         assert response.status_code == 200, response.text
         assert response.json()["price"] == "0.00"
+
+
+def test_nested_json_on_a_fastapi_body_is_400_without_a_traceback(server):
+    with server_log() as log:
+        response = send_raw(server, "PATCH", ITEM, NESTED, server.write_headers)
+        anonymous = send_raw(server, "PATCH", ITEM, NESTED)
+    assert response.status_code == 400 and response.json()["detail"]
+    assert anonymous.status_code in (400, 401)  # refused either way, nothing parsed further
+    assert log.tracebacks() == []
