@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from holobazaar.redact import exception_text
+
 PathKey = tuple[str | int, ...]
 
 
@@ -104,7 +106,7 @@ def read_yaml(path: Path, root: Path) -> SourceDocument | Problem:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return Problem(name, None, "", f"cannot read file: {exc}")
+        return Problem(name, None, "", f"cannot read file: {exception_text(exc)}")
     return parse_yaml(text, name)
 
 

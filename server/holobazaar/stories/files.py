@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
+from holobazaar.redact import exception_text
 from holobazaar.scenes.yamlsource import Problem, SourceDocument, parse_yaml, pydantic_problems
 from holobazaar.stories import service
 from holobazaar.stories.schema import DOC_TYPES, Document, RecipeDoc
@@ -125,7 +126,8 @@ def import_directory(engine: Engine, directory: Path, actor: str, *, max_bytes: 
                 continue
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            report.problems.append(Problem(name, None, "", f"cannot read file: {exc}"))
+            report.problems.append(Problem(name, None, "",
+                                           f"cannot read file: {exception_text(exc)}"))
             continue
         result = parse_file(text, name, markets)
         if isinstance(result, list):
