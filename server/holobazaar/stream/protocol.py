@@ -50,7 +50,7 @@ class Hello(Message):
 
 class Ping(Message):
     type: Literal["ping"]
-    t0: float
+    t0: float = Field(allow_inf_nan=False)  # echoed in the pong: NaN is not JSON
 
 
 class CueReport(Message):
@@ -206,6 +206,7 @@ ErrorCode = Literal[
     "forbidden",
     "unknown_display",
     "unknown_kind",
+    "unknown_recipe",
     "unavailable",
 ]
 
