@@ -150,3 +150,18 @@ def test_the_fast_canonical_form_is_rfc8785(fields) -> None:
         return
     assert public.canonical(fields) == expected
     assert orjson.loads(expected) == json.loads(expected)
+
+
+JUNK = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(sorted(FIELDS)), JUNK), max_size=4), JUNK)
+def test_garbage_records_and_heads_are_problems_not_crashes(records, head) -> None:
+    """What a verifier or witness gets from a bad server: reported, never an exception."""
+    for _seq, digest, problem in public.chain(records, MARKET):
+        assert isinstance(digest, str) and (problem is None or problem.startswith("record"))
+    with pytest.raises(heads.HeadError):
+        heads.parse(head)

@@ -71,6 +71,8 @@ def test_a_witness_keeps_heads_and_catches_a_rewritten_history(pair, caplog) -> 
     assert poll(witness)[0].status == "ok" and kept(witness) == 1  # nothing new: not kept
     apply(witnessed, {"sku": "TOM-BRANDY", "price": "6.20"})
     assert poll(witness)[0].status == "ok" and kept(witness) == 2
+    recent = listing(witness)[0]["markets"][0]["recent"]
+    assert [h["height"] for h in recent] == [head["height"] + 1, head["height"]]
     # The witnessed server's own check agrees with the witness's copies.
     agree = runner.invoke(app, ["audit", "verify", "--data-dir",
                                 str(witnessed.settings.data_dir), "--witness", witness.url])

@@ -160,10 +160,10 @@ def chain(records: Iterable[Mapping[str, Any]], market: str, height: int = 0,
             problem = f"record {height}: seq is {record.get('seq')!r} (missing or reordered)"
         elif record.get("prev_hash") != prev:
             problem = f"record {height}: prev_hash does not match the record before it"
-        fields = {**body(record), "prev_hash": prev, "seq": height, "market": market}
         try:
+            fields = {**body(record), "prev_hash": prev, "seq": height, "market": market}
             computed = record_hash(fields)
-        except Exception:  # unhashable junk from a server: a problem, not a crash
+        except Exception:  # junk from a server (a number for a time...): a problem
             computed = ""
             problem = problem or f"record {height}: fields are not valid JSON values"
         if problem is None and record.get("hash") != computed:

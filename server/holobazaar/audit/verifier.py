@@ -112,7 +112,7 @@ def verify_market(client: Any, base: str, item: Any, report: Report,
     if check_items:
         by_sku: dict[str, list[dict]] = {}
         for record in records:
-            by_sku.setdefault(record["sku"], []).append(record)
+            by_sku.setdefault(str(record.get("sku")), []).append(record)
         for sku, expected in sorted(by_sku.items()):
             shown = _item_history(client, base, market, sku, head.height)
             if shown != expected:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_RESPONSE = 4 * 1024 * 1024  # bytes read from a witnessed server per request
 PAGE = 1000
+RECENT_HEADS = 20  # kept heads listed per market by GET /api/v1/witness
 
 
 class FetchError(Exception):
@@ -285,18 +286,19 @@ class WitnessService:
             out = []
             for witness in session.exec(select(Witness).order_by(col(Witness.id))):
                 markets = []
-                for market, count, last_id in session.exec(
-                        select(WitnessedHead.market, func.count(), func.max(WitnessedHead.id))
+                for market, count in session.exec(
+                        select(WitnessedHead.market, func.count())
                         .where(WitnessedHead.witness_id == witness.id)
                         .group_by(WitnessedHead.market).order_by(WitnessedHead.market)):
-                    row = session.get(WitnessedHead, last_id)
-                    assert row is not None
+                    recent = list(session.exec(select(WitnessedHead).where(
+                        WitnessedHead.witness_id == witness.id, WitnessedHead.market == market)
+                        .order_by(col(WitnessedHead.id).desc()).limit(RECENT_HEADS)))
+                    row = recent[0]
                     markets.append({
                         "market": market, "key": row.public_key, "heads_seen": count,
-                        "seen_at": public.time_text(row.seen_at),
-                        "head": {**heads.document(row.market, row.height, row.hash,
-                                                  row.audit_height, row.audit_hash, row.time),
-                                 "key": row.public_key, "signature": row.signature}})
+                        "seen_at": public.time_text(row.seen_at), "head": _head_json(row),
+                        "recent": [{**_head_json(r), "seen_at": public.time_text(r.seen_at)}
+                                   for r in recent]})
                 out.append({"url": witness.url, "status": witness.status,
                             "problem": witness.problem,
                             "added_at": public.time_text(witness.added_at),
@@ -306,6 +308,12 @@ class WitnessService:
                             if witness.last_ok_at else None,
                             "markets": markets})
             return out
+
+
+def _head_json(row: WitnessedHead) -> dict[str, Any]:
+    return {**heads.document(row.market, row.height, row.hash, row.audit_height,
+                             row.audit_hash, row.time),
+            "key": row.public_key, "signature": row.signature}
 
 
 def add(engine: Engine, url: str) -> Witness:
