@@ -44,10 +44,11 @@ def verify(
 ) -> None:
     """Check the chain, the public histories and the signed heads (exit 1 on a problem).
 
-    Local (default): the audit log's links and hashes, each market's public chain and the
-    audit entries that record it, and the heads this server signed: truncation and
-    re-hashing are caught. --witness URL: also the copies a witness kept. --public URL:
-    another server's public history, recomputed against its signed heads."""
+    Default: this server's audit log, public chains and signed heads.
+
+    --witness URL: also the heads a witness kept of this server.
+
+    --public URL: another server's public history against its signed heads."""
     if public_url is not None:
         _verify_public(public_url, market, items)
         return
