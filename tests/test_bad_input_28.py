@@ -94,8 +94,11 @@ def test_loads_accepts_what_json_accepts_within_the_limits():
     assert jsonlimits.loads(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
     events = {"events": [{"sku": f"S{i}", "price": "1"} for i in range(500)]}
     assert jsonlimits.loads(json.dumps(events)) == events
-    with pytest.raises(jsonlimits.JSONInputError):
-        jsonlimits.loads("[1, 2, 3]", max_bytes=5)
+    for too_large in ("[1, 2, 3]", '"ééé"', b"[1, 2, 3]"):
+        with pytest.raises(jsonlimits.JSONInputError) as refused:
+            jsonlimits.loads(too_large, max_bytes=6)
+        assert refused.value.reason == "too_large"
+    assert jsonlimits.loads('"éé"', max_bytes=6) == "éé"
 
 
 # ---- WebSocket frames ------------------------------------------------------------------

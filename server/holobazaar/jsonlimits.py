@@ -47,7 +47,9 @@ def depth(text: str) -> int:
 def loads(data: str | bytes | bytearray, *, max_bytes: int | None = None,
           max_depth: int = MAX_DEPTH, **kwargs: Any) -> Any:
     """`json.loads(data, **kwargs)` within the limits; raises `JSONInputError`."""
-    if max_bytes is not None and len(data) > max_bytes:
+    if max_bytes is not None and (len(data) > max_bytes or (
+            isinstance(data, str) and len(data) * 4 > max_bytes
+            and len(data.encode("utf-8", "surrogatepass")) > max_bytes)):
         raise JSONInputError("too_large", f"over the limit of {max_bytes} bytes")
     if isinstance(data, str):
         text = data
