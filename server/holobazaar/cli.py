@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from holobazaar import __version__
+from holobazaar import __version__, logs
 from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.assets.cli import assets_app
 from holobazaar.audit.cli import audit_app, witness_app
@@ -81,6 +80,8 @@ def serve(
     watch: Annotated[bool | None, typer.Option("--watch/--no-watch",
                                                help="Reload scene files on change.")] = None,
     log_level: Annotated[str | None, typer.Option(help="Log level [info].")] = None,
+    log_format: Annotated[str | None, typer.Option(
+        help="Log lines as text or json (one JSON object per line) [text].")] = None,
     tls: Annotated[bool | None, typer.Option(
         "--tls/--no-tls", help="HTTPS/WSS with a local CA (for phones).")] = None,
     certfile: Annotated[Path | None, typer.Option(help="Real certificate (PEM).")] = None,
@@ -111,7 +112,8 @@ def serve(
 
     settings = build_settings(host=host, port=port, data_dir=data_dir, content_dir=content,
                               database_url=database_url, broker_url=broker_url, watch=watch,
-                              log_level=log_level, tls=tls, certfile=certfile, keyfile=keyfile,
+                              log_level=log_level, log_format=log_format, tls=tls,
+                              certfile=certfile, keyfile=keyfile,
                               http_port=http_port, base_url=base_url, workers=workers,
                               redis_prefix=redis_prefix, osc_port=osc_port, osc_host=osc_host)
     if settings.workers > 1 and settings.broker_url.startswith("memory://"):
@@ -123,8 +125,7 @@ def serve(
         typer.echo("error: --workers: several workers cannot serve --tls/--certfile; "
                    "terminate TLS at a reverse proxy (docs/deploy.md)", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     loaded = load_content(settings.content_dir)
     if not loaded.ok:
         typer.echo(loaded.report(), err=True)
@@ -172,6 +173,8 @@ def serve(
         # Client addresses come from holobazaar.accounts.addresses, which believes
         # X-Forwarded-For only from HOLOBAZAAR_TRUSTED_PROXIES (uvicorn's would trust loopback).
         proxy_headers=False,
+        # JSON logs: uvicorn's loggers go through ours; the app logs each request.
+        **logs.uvicorn_options(settings.log_format),
     )
     if settings.workers > 1:
         import os

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
                              "(show clock, sweeps) lives without renewal: the takeover time.")
     watch: bool = Field(True, description="Reload scene files when they change on disk.")
     log_level: str = Field("info", description="Logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as plain text or JSON objects, one per line "
+        "(docs/deploy.md, \"Logs\").")
     client_dir: Path = Field(
         Path(__file__).resolve().parents[2] / "web-client" / "dist",
         description="Built WebXR client (web-client/dist), served under /client/.",

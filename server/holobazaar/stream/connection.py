@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from holobazaar import jsonlimits
+from holobazaar import edges, jsonlimits
 from holobazaar.stream.broker import now_ms
 from holobazaar.stream.fastws import StreamWebSocketProtocol
 from holobazaar.stream.hub import Hub, UnknownChannel, encode
@@ -111,9 +111,11 @@ class TokenBucket:
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, channel: str | None = None) -> None:
+    def __init__(self, code: str, message: str, channel: str | None = None,
+                 error_id: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.channel = code, message, channel
+        self.error_id = error_id
 
 
 class Connection:
@@ -272,12 +274,16 @@ class Connection:
                 self._dispatch(msg)
         except ProtocolError as exc:
             self._error(exc)
+        except Exception as exc:  # the edge: a bug never reaches uvicorn's transport
+            self._internal_error(exc)
 
     async def _run_hello(self, msg: Hello) -> None:
         try:
             await self._hello(msg)
         except ProtocolError as exc:
             self._error(exc)
+        except Exception as exc:
+            self._internal_error(exc)
         finally:
             self._busy = None
         if self.raw is not None and self._closing is None:
@@ -327,6 +333,8 @@ class Connection:
                 await self._handle_raw(message)
             except ProtocolError as exc:
                 self._error(exc)
+            except Exception as exc:
+                self._internal_error(exc)
 
     # ---- client messages -----------------------------------------------------------
 
@@ -497,6 +505,8 @@ class Connection:
         body = {"type": "error", "code": exc.code, "message": exc.message}
         if exc.channel:
             body["channel"] = exc.channel
+        if exc.error_id:
+            body["error_id"] = exc.error_id
         self.send(body)
         now = time.monotonic()
         self._errors.append(now)
@@ -504,6 +514,12 @@ class Connection:
         if len(self._errors) >= self.limits.max_errors:
             self._count("policy_closes")
             self.close(CLOSE_POLICY, "too many bad frames", flush=True)
+
+    def _internal_error(self, exc: Exception) -> None:
+        """A bug while handling a frame: one log line and a count (holobazaar.edges), an
+        `internal_error` frame with the id; it counts towards the bad-frame limit."""
+        error_id = edges.report("frame", exc, session=self.session)
+        self._error(ProtocolError("internal_error", "internal error", error_id=error_id))
 
     def _count(self, key: str) -> None:
         self.metrics[key] = self.metrics.get(key, 0) + 1

@@ -36,6 +36,8 @@ from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from holobazaar import edges
+
 # Lifespan state key: {path: handler factory}. A path listed here is served without an
 # ASGI task or Starlette objects per connection (see `DirectHandler`).
 DIRECT = "holobazaar.ws_direct"
@@ -169,7 +171,10 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
         # The handshake response and what the handler writes at once (the welcome) leave
         # in one segment: one read instead of two for the device, at 10,000 connecting.
         self.cork = self.conn.data_to_send()
-        self.direct = factory(self)
+        try:
+            self.direct = factory(self)
+        except Exception as exc:  # the edge (holobazaar.edges): one line, a 1011 close
+            self.close(1011, f"internal error {edges.report('websocket', exc)}")
         self.uncork()
 
     def uncork(self) -> None:
@@ -193,9 +198,13 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.conn.send_close(1007)
                 self.handle_parser_exception()
                 return
-            direct.on_message({"type": "websocket.receive", "text": text})
+            message: dict[str, Any] = {"type": "websocket.receive", "text": text}
         else:
-            direct.on_message({"type": "websocket.receive", "bytes": data})
+            message = {"type": "websocket.receive", "bytes": data}
+        try:
+            direct.on_message(message)
+        except Exception as exc:  # the edge: never into uvicorn's data_received
+            self.close(1011, f"internal error {edges.report('websocket', exc)}")
 
     def _lost(self) -> None:
         self.listener = None

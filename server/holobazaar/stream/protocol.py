@@ -208,6 +208,7 @@ ErrorCode = Literal[
     "unknown_kind",
     "unknown_recipe",
     "unavailable",
+    "internal_error",
 ]
 
 
@@ -216,6 +217,8 @@ class Error(Message):
     code: ErrorCode
     message: str
     channel: str | None = None
+    error_id: str | None = Field(None, description="With internal_error: the id the "
+                                 "server logged the error under.")
 
 
 ServerMessage = Annotated[Welcome | Snapshot | Patch | Cue | Pong | Error,

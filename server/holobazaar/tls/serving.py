@@ -92,5 +92,6 @@ def run(app: object, trust_app_factory: Callable[[Settings], object], settings: 
     if plan and settings.trust_port is not None:
         trust = uvicorn.Server(uvicorn.Config(
             trust_app_factory(settings), host=settings.host, port=settings.trust_port,
-            lifespan="off", log_level=uvicorn_options.get("log_level", "info")))  # type: ignore[arg-type]
+            lifespan="off", log_level=uvicorn_options.get("log_level", "info"),  # type: ignore[arg-type]
+            **({"log_config": None} if "log_config" in uvicorn_options else {})))
     asyncio.run(serve_with_trust_port(main, trust))

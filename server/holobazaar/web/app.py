@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from holobazaar import __version__, db
+from holobazaar import __version__, db, logs
 from holobazaar.accounts.dependencies import guard_before_body
 from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
@@ -25,6 +25,7 @@ from holobazaar.audit.witness import WitnessCollector, WitnessService
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings
+from holobazaar.edges import Edge, UnhandledCollector, loop_exception_handler
 from holobazaar.inventory.feed_routes import policy_of
 from holobazaar.inventory.feed_routes import router as inventory_truth_router
 from holobazaar.inventory.metrics import ReconcileCollector
@@ -62,6 +63,7 @@ from holobazaar.web import (
     story_pages,
     trust,
 )
+from holobazaar.web.errors import error_page
 from holobazaar.web.limits import BodyLimits, body_rules
 
 log = logging.getLogger(__name__)
@@ -187,6 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict]:
         gc.set_threshold(*GC_THRESHOLDS)  # per process: every worker runs this
+        # What escapes a background task or a transport: one line and a count (edges.py).
+        asyncio.get_running_loop().set_exception_handler(loop_exception_handler)
         url = settings.resolved_database_url
         await run_in_threadpool(db.upgrade, url)
         engine = db.make_engine(url, settings.db_pool_size, settings.db_max_overflow)
@@ -281,7 +285,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.stream_limits = stream_limits(settings)
     app.state.stream_metrics = {}
-    app.state.metric_collectors = []  # extra Prometheus collectors (domains add theirs)
+    app.state.metric_collectors = [UnhandledCollector()]  # extra Prometheus collectors
     # Replaced by a cluster-wide one at startup when the broker is Redis.
     app.state.submission_limiter = LocalRateLimiter(settings.submission_per_hour,
                                                     settings.submission_burst)
@@ -296,6 +300,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimits, *body_rules(settings))
     install_error_guard(app, settings.data_dir, settings.content_dir)  # no server paths
     trust.add_hsts(app, settings)  # Strict-Transport-Security on HTTPS responses
+    # Outermost: request ids, the request log line, and the answer to any exception that
+    # escapes (500 + error id, logged once; holobazaar.edges). Keep it the last added.
+    app.add_middleware(Edge, access_log=settings.log_format == "json", page=error_page)
     app.state.stream_auth = StreamAuth(app.state)
     client.mount(app, settings.client_dir)
     return app
@@ -303,4 +310,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """App factory for `serve --workers N` (uvicorn imports it in every worker)."""
-    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    logs.configure(settings.log_level, settings.log_format)  # a fresh (spawned) process
+    return create_app(settings)
