@@ -80,6 +80,7 @@ export class Page {
       // stall" and no unit, a stale feed adds "Unverified".
       const priced = typeof item.price === 'string' && item.price !== '';
       li.classList.toggle('no-price', !priced);
+      if (li.dataset.status !== String(item.status ?? '')) li.dataset.status = String(item.status ?? '');
       set('name', typeof item.name === 'string' && item.name ? item.name : sku);
       set('price', priceText(item));
       set('unit', priced && typeof item.unit === 'string' && item.unit ? `per ${item.unit}` : '');
@@ -95,6 +96,8 @@ export class Page {
     for (const li of [...this.products.children]) {
       if (li.dataset.sku && !seen.has(li.dataset.sku)) li.remove();
     }
+    const note = document.getElementById('unverified-note');
+    if (note) note.hidden = !Object.values(items).some((item) => item.verified === false);
   }
 
   // The AR overlay's story: the grower's published story (bindings.stories, plain text),

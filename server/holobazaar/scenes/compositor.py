@@ -196,7 +196,9 @@ def compose_display(
             {k: template_view(v) if isinstance(v, dict | list) else v
              for k, v in bindings[name].context.items()})
 
-    def render(text: str, context: dict, node: str | None, field: str) -> str:
+    def render(text: str, context: dict | None, node: str | None, field: str) -> str:
+        if context is None:  # a node of a removed item: hidden, nothing to render
+            return ""
         try:
             return templates.render(text, context)
         except templates.TemplateError as exc:
@@ -209,14 +211,14 @@ def compose_display(
     bound_skus = set(display.items)
     nodes: dict[str, dict[str, Any]] = {}
     for order, (node, parent) in enumerate(iter_nodes(display.nodes)):
-        context = base_context
+        context: dict[str, Any] | None = base_context
         visible = node.visible
         if node.item is not None:
             bound_skus.add(node.item)
             facts = items.get(node.item)
             if facts is None:
                 errors.append(BindingError(node.id, "item", f"unknown item {node.item!r}"))
-                context = {**base_context, "item": None}
+                context = None
                 visible = False  # a removed (or unknown) item is not on show at all
             else:
                 node_farm = farms.get(facts.farm) if facts.farm else farm
