@@ -260,6 +260,7 @@ def drill(args: argparse.Namespace) -> dict:
             cpu = proc_cpu_seconds(server.pid) - cpu_before
             elapsed = time.perf_counter() - started
             summary = http.get(f"/api/v1/reconcile/{MARKET}/summary", headers=headers).json()
+            guard = guard_figures(http.get("/metrics").text)
         out = {"clients": args.clients, "displays": args.displays, "rounds": rounds,
                "heartbeat_s": args.heartbeat, "sweep_interval_s": args.sweep_interval,
                "scrambled": sum(r["scrambled"] for r in rounds),
@@ -268,7 +269,7 @@ def drill(args: argparse.Namespace) -> dict:
                "wrong_examples": result["wrong_examples"], "drift": result["drift"],
                "final_state_equal": result["final_state_equal"],
                "server_cpu_s": round(cpu, 2), "elapsed_s": round(elapsed, 1),
-               "guard": summary["guard"], "counts": summary["counts"],
+               "guard": guard, "counts": summary["counts"],
                "loadgen": {k: result[k] for k in ("loadgen_cpu_s", "loadgen_rss_mb")},
                "stats": result["stats"], "error_codes": result["error_codes"],
                "load_avg_before": [round(x, 2) for x in load_before],
@@ -281,6 +282,31 @@ def drill(args: argparse.Namespace) -> dict:
             node.close()
         stop(server, 30)
         log.close()
+
+
+def guard_figures(metrics: str) -> dict:
+    """The server's publish guard figures, from its /metrics text (this node's)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict = {"per_publish_us": {}, "per_correction_us": {}}
+    names = {"50": "p50", "99": "p99", "100": "max"}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "holobazaar_reconcile_guard_states_total":
+                found[sample.labels["outcome"]] = int(sample.value)
+            elif sample.name == "holobazaar_reconcile_guard_items_total":
+                found["items_checked"] = int(sample.value)
+            elif sample.name == "holobazaar_reconcile_guard_seconds_sum":
+                found["seconds_total"] = sample.value
+            elif sample.name == "holobazaar_reconcile_guard_check_seconds" and \
+                    sample.labels["quantile"] in names:
+                kind = ("per_publish_us" if sample.labels["outcome"] == "passed"
+                        else "per_correction_us")
+                found[kind][names[sample.labels["quantile"]]] = round(sample.value * 1e6, 1)
+    for kind in ("per_publish_us", "per_correction_us"):
+        for name in names.values():
+            found[kind].setdefault(name, None)
+    return found
 
 
 def report(out: dict) -> None:

@@ -122,13 +122,14 @@ def test_guard_corrects_a_scrambled_state_before_any_client_sees_it(inv) -> None
     summary = get(live, f"/api/v1/reconcile/{MARKET}/summary").json()
     assert summary["counts"]["guarded"] == len(found)  # mismatch records (a swap: two)
     assert summary["open_mismatches"] == dict.fromkeys(summary["open_mismatches"], 0)
-    guard = summary["guard"]
-    assert guard["corrected"] == 5 and guard["checked"] >= 6
-    assert guard["per_publish_us"]["p50"] is not None
     with live.client() as http:
         metrics = http.get("/metrics").text
     assert f'holobazaar_reconcile_total{{counter="guarded"}} {len(found)}.0' in metrics
+    assert 'holobazaar_reconcile_guard_states_total{outcome="corrected"} 5.0' in metrics
     assert "holobazaar_reconcile_guard_seconds_count" in metrics
+    for outcome in ("passed", "corrected"):  # this node's cost of a check, by outcome
+        assert (f'holobazaar_reconcile_guard_check_seconds{{outcome="{outcome}",'
+                f'quantile="50"}}') in metrics
 
 
 def test_client_drift_is_corrected_within_a_heartbeat_plus_500_ms(tmp_path) -> None:
@@ -207,4 +208,5 @@ def test_drill_benchmark_quick_run_delivers_no_wrong_price(tmp_path) -> None:
     assert figures["stats"]["snapshot_hash_mismatches"] == 0
     assert figures["stats"]["apply_failures"] == 0 and figures["stats"]["errors"] == 0
     assert figures["guard"]["checked"] > 0 and figures["counts"]["guarded"] > 0
+    assert figures["guard"]["corrected"] == figures["guarded"]
     assert "wrong states delivered to clients: 0" in run.stdout

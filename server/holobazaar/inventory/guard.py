@@ -89,23 +89,3 @@ class PriceGuard:
         self.corrected += 1
         self.reconciler.note_guarded(market_id, display_id, expected, shown)
         return fixed
-
-    def figures(self) -> dict[str, Any]:
-        """This node's guard figures: states checked and corrected; the cost of a check
-        that found the state right (per publish: the hot change path) and of one that
-        corrected it (µs, recent)."""
-        return {"checked": self.checks, "items_checked": self.items_checked,
-                "corrected": self.corrected, "seconds_total": round(self.seconds, 6),
-                "per_publish_us": _micros(self.recent),
-                "per_correction_us": _micros(self.recent_corrections)}
-
-
-def _micros(durations: deque[float]) -> dict[str, float | None]:
-    values = sorted(durations)
-
-    def pick(q: float) -> float | None:
-        if not values:
-            return None
-        return round(values[min(len(values) - 1, int(q * len(values)))] * 1e6, 1)
-
-    return {"p50": pick(0.5), "p99": pick(0.99), "max": pick(1.0)}

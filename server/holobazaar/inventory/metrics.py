@@ -97,3 +97,19 @@ class ReconcileCollector:
         states.add_metric(["checked"], guard.checks)
         states.add_metric(["corrected"], guard.corrected)
         yield states
+        items = CounterMetricFamily("holobazaar_reconcile_guard_items",
+                                    "Items the publish guard compared (this node)")
+        items.add_metric([], guard.items_checked)
+        yield items
+        check = GaugeMetricFamily("holobazaar_reconcile_guard_check_seconds",
+                                  "Recent publish guard checks (this node): one that passes "
+                                  "(the change path's cost), one that corrects (composes)",
+                                  labels=["outcome", "quantile"])
+        for outcome, durations in (("passed", guard.recent),
+                                   ("corrected", guard.recent_corrections)):
+            for name, value in percentiles(list(durations)).items():
+                if value is not None:
+                    check.add_metric([outcome, name[1:]], value)
+            if durations:
+                check.add_metric([outcome, "100"], max(durations))
+        yield check

@@ -600,8 +600,6 @@ class Reconciler:
                            **{name: int(shared.get(name, 0))
                               for name in ("sweeps", "feed_failures", "batches")}},
                 "detected_by_kind": found["detected"],
-                # This node's publish guard: states checked/corrected, cost per publish.
-                "guard": self.guard.figures(),
             }
         return out
 
