@@ -78,18 +78,20 @@ class ItemFacts:
         return PRICE_AT_STALL if self.amount is None else None
 
     def as_state(self) -> dict[str, Any]:
+        amount = self.amount
         state = {
             "sku": self.sku,
             "name": self.name,
             # Prices travel as decimal strings: never floats.
-            "price": self.amount,
+            "price": amount,
             "currency": self.currency or "",
             "unit": self.unit or "",
             "stock": self.stock,
             "status": self.status,
             "farm": self.farm,
         }
-        notice = self.shown_notice
+        notice = self.notice if self.notice is not None else (
+            PRICE_AT_STALL if amount is None else None)
         if notice is not None:
             state["price"], state["notice"] = None, notice
         if not self.verified:
