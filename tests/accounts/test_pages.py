@@ -254,7 +254,7 @@ def test_throttle_per_address_across_accounts(make_server):
 
 
 def test_backoff_expires(make_server):
-    live = make_server(login_pair_failures=1, login_backoff=0.5)
+    live = make_server(login_pair_failures=1, login_backoff=2)
     service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):
@@ -264,7 +264,7 @@ def test_backoff_expires(make_server):
 
         assert attempt("wrong password!").status_code == 401
         assert attempt(PASSWORD).status_code == 429
-        time.sleep(0.6)
+        time.sleep(2.1)
         assert attempt(PASSWORD).status_code == 303
 
 
@@ -276,7 +276,8 @@ def test_sign_ins_are_audited(server, accounts):
     with Session(accounts.engine) as s:
         entries = list(reversed(audit.recent(s)))
         assert audit.verify(s) == []
-    assert [(e.actor, e.action) for e in entries] == [
+    # (Other domains audit too: the content seed at start.)
+    assert [(e.actor, e.action) for e in entries if e.actor != "content"] == [
         ("test", "user.create"), ("anonymous", "auth.login_failed"),
         ("user:carol", "auth.login")]
     assert "wrong password" not in "".join(e.detail for e in entries)
