@@ -24,6 +24,7 @@ from holobazaar.db import session_scope
 
 from .conftest import MARKET, display_state, get, start_inventory_server, wait_for
 from streamclient import StreamClient
+from support import start_server
 
 REPO = Path(__file__).resolve().parents[2]
 ZONNEVELD = "zonneveld-greens"
@@ -130,6 +131,31 @@ def test_guard_corrects_a_scrambled_state_before_any_client_sees_it(inv) -> None
     for outcome in ("passed", "corrected"):  # this node's cost of a check, by outcome
         assert (f'holobazaar_reconcile_guard_check_seconds{{outcome="{outcome}",'
                 f'quantile="50"}}') in metrics
+
+
+def test_a_restart_never_puts_a_held_items_price_into_the_hub(tmp_path) -> None:
+    """After a restart with a change on hold, no state the hub holds (from its first, the
+    start-up one, on) shows the tomatoes' old or new price. With a shared broker every
+    node's clients would receive what a restarting node publishes."""
+    live, feed = start_inventory_server(tmp_path)
+    try:
+        assert feed.push({"sku": "TOM-BRANDY", "price": "13.90"})["held"] == 1
+    finally:
+        live.stop()
+    again = start_server(tmp_path, reconcile_interval=0.2, watch=False)  # same data dir
+
+    async def states() -> list[dict]:
+        channel = again.app.state.hub.channels[CHANNEL]
+        return [channel.base_state, *(entry.after for entry in channel.recent)]
+
+    try:
+        shown = [state["items"]["TOM-BRANDY"] for state in again.call(states)]
+        assert shown and all(item["price"] is None and item["notice"] == "price at the stall"
+                             for item in shown), shown
+        text = [state["nodes"]["tomato-price"]["text"] for state in again.call(states)]
+        assert not any("6.50" in t or "13.90" in t for t in text), text
+    finally:
+        again.stop()
 
 
 def test_client_drift_is_corrected_within_a_heartbeat_plus_500_ms(tmp_path) -> None:

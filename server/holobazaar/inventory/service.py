@@ -10,13 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
 from holobazaar.inventory.models import InventoryItem, ItemUpdate
-from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.inventory.tables import FOUR_EYES, HeldChange
+from holobazaar.scenes.compositor import PRICE_AT_STALL, ItemFacts
 
 
 class ItemNotFound(LookupError):
@@ -29,9 +30,17 @@ def to_facts(row: InventoryItem) -> ItemFacts:
 
 
 def load_items(engine: Engine, market: str) -> dict[str, ItemFacts]:
+    """The market's items as displays may show them: an item with an open held change (the
+    feed's holds, not a four-eyes request) carries the "price at the stall" notice, so
+    whatever is composed from this - at start-up too, before the reconciler runs - shows
+    neither the old nor the new price."""
     with session_scope(engine) as session:
         rows = session.exec(select(InventoryItem).where(InventoryItem.market == market)).all()
-        return {row.sku: to_facts(row) for row in rows}
+        held = set(session.exec(select(HeldChange.sku).where(
+            HeldChange.market == market, col(HeldChange.decision).is_(None),
+            HeldChange.reason != FOUR_EYES)))
+        return {row.sku: replace(to_facts(row), notice=PRICE_AT_STALL) if row.sku in held
+                else to_facts(row) for row in rows}
 
 
 def _write(row: InventoryItem, facts: ItemFacts, source: str) -> None:

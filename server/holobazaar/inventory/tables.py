@@ -74,6 +74,12 @@ class Mismatch(SQLModel, table=True):
     resolution: str | None = Field(default=None, max_length=32)
 
 
+# The reason of a held change that is a curator's manual change waiting for a second
+# curator (a `four_eyes` market): unlike the feed's holds it masks nothing on displays,
+# the stored price stands until the change is approved.
+FOUR_EYES = "four_eyes"
+
+
 class HeldChange(SQLModel, table=True):
     __tablename__ = "inventory_held"
 

@@ -23,14 +23,16 @@ from holobazaar.db import session_scope
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
 from holobazaar.inventory.service import PriceCheck, to_facts
-from holobazaar.inventory.tables import FeedBatch, FeedConfig, HeldChange, ItemHistory
+from holobazaar.inventory.tables import (
+    FOUR_EYES,
+    FeedBatch,
+    FeedConfig,
+    HeldChange,
+    ItemHistory,
+)
 from holobazaar.scenes.compositor import ItemFacts
 
 DISAPPEAR_RULES = ("sold_out", "remove", "keep")
-# The reason of a held change that is a curator's manual change waiting for a second
-# curator (a `four_eyes` market): unlike the feed's holds it masks nothing on displays,
-# the stored price stands until the change is approved.
-FOUR_EYES = "four_eyes"
 
 
 @dataclass(frozen=True)
