@@ -23,6 +23,7 @@ MAX_DEPTH = 64
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_DECODER = json.JSONDecoder()  # json.loads' own default, without its per-call checks
 # A \uD800-\uDFFF escape: only then can the decoded value hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -58,10 +59,11 @@ def loads(data: str | bytes | bytearray, *, max_bytes: int | None = None,
             text = bytes(data).decode(json.detect_encoding(data))
         except (UnicodeDecodeError, LookupError):
             raise JSONInputError("encoding", "not UTF-8 text") from None
-    if text.count("[") + text.count("{") > max_depth and depth(text) > max_depth:
+    if len(text) > max_depth and text.count("[") + text.count("{") > max_depth and (
+            depth(text) > max_depth):
         raise JSONInputError("too_deep", f"nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, **kwargs)
+        value = json.loads(text, **kwargs) if kwargs else _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise JSONInputError(
             "syntax", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
