@@ -236,3 +236,40 @@ def test_drill_benchmark_quick_run_delivers_no_wrong_price(tmp_path) -> None:
     assert figures["guard"]["checked"] > 0 and figures["counts"]["guarded"] > 0
     assert figures["guard"]["corrected"] == figures["guarded"]
     assert "wrong states delivered to clients: 0" in run.stdout
+
+
+def test_a_drift_resync_moves_the_clients_position_to_the_snapshot(inv) -> None:
+    """The resync snapshot is at the head; the hub must then continue the client from the
+    head, not from where its fan-out position was (a change it had not been sent yet):
+    else it receives patches older than its snapshot, which a client must refuse."""
+    live, feed = inv
+    hub = live.app.state.hub
+
+    async def lag_behind() -> int:
+        channel = hub.channels[CHANNEL]
+        (follower,) = channel.followers  # the test's client (the /ws fast path)
+        channel.followers[follower] = channel.offset - 1  # a change not yet swept to it
+        return channel.offset
+
+    async def scenario() -> StreamClient:
+        client = StreamClient(live.ws_url)
+        await client.connect()
+        await client.hello(CHANNEL)
+        await client.next("snapshot")
+        await asyncio.to_thread(feed.push, {"sku": "LET-BUTTER", "price": "2.10"})
+        await client.next("patch")
+        head = await asyncio.to_thread(live.call, lag_behind)
+        await client.send({"type": "heartbeat", "channel": CHANNEL, "offset": head,
+                           "state_hash": "0" * 64})
+        resync = await client.next("snapshot")
+        assert resync["offset"] == head
+        await asyncio.to_thread(feed.push, {"sku": "LET-BUTTER", "price": "2.20"})
+        patch = await client.next("patch")
+        assert patch["offset"] == head + 1 and patch.get("from", head) == head
+        await client.quiet(0.3)
+        await client.close()
+        return client
+
+    client = asyncio.run(scenario())
+    assert not client.violations, client.violations
+    assert client.views[CHANNEL].state == display_state(live, ZONNEVELD)

@@ -449,7 +449,10 @@ class Connection:
             # The client renders something other than the state at that offset: resync.
             self._count("client_drift")
             self.hub.stats["drift"] += 1
-            self.send_frame(self.hub.snapshot_frame(msg.channel))
+            if self.raw_frames:  # a follower: it continues from the snapshot's offset
+                self.hub.resnapshot(msg.channel, self)
+            else:
+                self.send_frame(self.hub.snapshot_frame(msg.channel))
             self.hub.report_drift(msg.channel, msg.offset, msg.state_hash)
         if msg.cue is not None:
             self.hub.report_cue(msg.channel, self.session, msg.cue.id, msg.cue.executed_at)
