@@ -4,6 +4,7 @@ with its file and line."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,12 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+# Bounds on what one document may expand to (aliases count each time they are used), so a
+# "billion laughs" file or a self-referring alias is a Problem, not minutes of CPU.
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys instead of keeping the last one."""
 
@@ -61,6 +68,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable) or isinstance(key, tuple):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain value, not a list or a mapping",
+                    key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -68,24 +79,102 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except ValueError as exc:  # an int of over 4300 digits, a date that does not exist
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unreadable value: {str(exc).split(';')[0]}", node.start_mark,
+            ) from None
+
 
 def parse_yaml(text: str, file: str) -> SourceDocument | Problem:
     """Parse one YAML document; a syntax error comes back as a Problem with its line."""
-    loader = _UniqueKeyLoader(text)
+    if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
+        return Problem(file, None, "", f"YAML nested deeper than {MAX_DEPTH} levels")
+    loader = None
     try:
+        loader = _UniqueKeyLoader(text)  # reads the text: refuses control characters
         node = loader.get_single_node()
+        too_big = _too_big(node) if node is not None else None
+        if too_big is not None:
+            return Problem(file, too_big[0], "", too_big[1])
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         return Problem(file, line, "", f"YAML syntax error: {reason}")
+    except RecursionError:  # the parser's own recursion, before any node exists
+        return Problem(file, None, "", f"YAML nested deeper than {MAX_DEPTH} levels")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     doc = SourceDocument(file, data)
     if node is not None:
         _record_lines(node, (), doc.lines)
     return doc
+
+
+def _flow_depth(text: str) -> int:
+    """How deep the document nests, from the parser's events (no recursion: the composer
+    would recurse once per level). Stops counting past MAX_DEPTH; a syntax error is left
+    for the real parse to report."""
+    depth = deepest = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                deepest = max(deepest, depth)
+                if deepest > MAX_DEPTH:
+                    break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return deepest
+
+
+class _Shape(Exception):
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        self.line, self.message = node.start_mark.line + 1, message
+
+
+def _too_big(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, why) when the document nests deeper than MAX_DEPTH, expands (aliases
+    included) to more than MAX_VALUES values, or an alias refers to itself. Linear in the
+    distinct nodes: each node's expanded size is computed once."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise _Shape(node, f"YAML nested deeper than {MAX_DEPTH} levels")
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_:
+            raise _Shape(node, "a YAML alias refers to a value that contains it")
+        open_.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        if total > MAX_VALUES:
+            raise _Shape(node, f"YAML expands to more than {MAX_VALUES} values (aliases "
+                         "count each time they are used)")
+        open_.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    try:
+        size(root, 1)
+    except _Shape as shape:
+        return shape.line, shape.message
+    return None
 
 
 def _record_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> None:
