@@ -29,3 +29,23 @@ def error_details(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def request_validation_response(exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 for a request that fails validation, without the input."""
     return JSONResponse({"detail": error_details(exc.errors())}, status_code=422)
+
+
+def document_error_details(app: Any) -> None:
+    """Make the OpenAPI document's 422 describe what the server sends: FastAPI's list of
+    `{loc, msg, type}` or, from routes that check by hand, one message (a string)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = build()
+        detail = (schema.get("components", {}).get("schemas", {})
+                  .get("HTTPValidationError", {}).get("properties", {}).get("detail"))
+        if fresh and detail is not None and "anyOf" not in detail:
+            title = detail.pop("title", "Detail")
+            listed = dict(detail)
+            detail.clear()
+            detail.update({"title": title, "anyOf": [listed, {"type": "string"}]})
+        return schema
+
+    app.openapi = openapi

@@ -52,6 +52,7 @@ from holobazaar.stream.broker import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
+from holobazaar.validation import document_error_details
 from holobazaar.web import (
     accounts_pages,
     client,
@@ -296,6 +297,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    pulse_pages.router, audit_router, history_pages.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
+    document_error_details(app)  # a 422's detail: a list of errors or a message
     # Bodies over the route's limit: 413 before they are read, parsed or authenticated.
     app.add_middleware(BodyLimits, *body_rules(settings))
     install_error_guard(app, settings.data_dir, settings.content_dir)  # no server paths
