@@ -11,7 +11,7 @@ PORT ?= 8000
 # `make run TLS=1 HOST=0.0.0.0`: HTTPS for phones on the same Wi-Fi (docs/phones.md).
 TLS ?=
 
-.PHONY: run test setup lint validate bench clean
+.PHONY: run test fuzz setup lint validate bench clean
 
 run: setup
 	$(BIN)/holobazaar serve --host $(HOST) --port $(PORT) $(if $(TLS),--tls)
@@ -20,6 +20,11 @@ test: setup
 	$(BIN)/ruff check server tests bench assets
 	$(BIN)/holobazaar validate .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `make fuzz`: the fuzzers of tests/fuzz with the deep budget (new random examples each run,
+# minutes); `make test` runs them with a small fixed budget (docs/testing.md).
+fuzz: setup
+	HOLOBAZAAR_FUZZ=deep $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 setup: $(STAMP) assets/build/.built web-client/dist/.built tools/gltf/node_modules/.installed \
   bench/node/node_modules/.installed
