@@ -140,7 +140,7 @@ def test_redis_losing_the_logs_mid_stream_resyncs_every_client_by_snapshot(clust
         for i in range(30):
             value = f"{50 + i}.00"
             response = await http.patch(f"{nodes[i % 2].url}{ITEM_PATH}",
-                                        json={"price": value}, headers=headers)
+                                        json={"price": value, "confirm": True}, headers=headers)
             assert response.status_code == 200, response.text
             await asyncio.sleep(0.03)
         return value
