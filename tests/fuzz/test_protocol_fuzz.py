@@ -36,6 +36,10 @@ CHANNELS = [f"market/{MARKET}", f"market/{MARKET}/zone/orchard-row",
 MAX_FRAME = 64 * 1024  # welcome.limits.max_frame_bytes (checked against the welcome)
 MAX_ERRORS = 10  # docs/protocol.md: max_errors within a minute close with 1008
 MAX_DEPTH = 64
+# Stand-ins for real API tokens in generated hellos; `play` puts the token in (fixture).
+TOKENS = {"@performer-token@": ("performer",), "@curator-token@": ("curator",)}
+PRIVATE = [f"market/{MARKET}/show/harvest-collective",
+           f"market/{MARKET}/preview/{DISPLAYS[0]}"]
 SYNC_T0 = 7.0e12  # pings the test sends to mark "everything for this frame has arrived"
 server_message = TypeAdapter(ServerMessage)
 
@@ -84,6 +88,9 @@ valid_messages = st.one_of(
                 ["phone", "headset", "desktop", "toaster"])})),
     message("hello", {"protocol": st.integers(-3, 5)}),
     message("hello", {"protocol": st.just(1), "token": st.text(min_size=1, max_size=40)}),
+    message("hello", {"protocol": st.just(1), "token": st.sampled_from(sorted(TOKENS))},
+            subscribe=st.lists(st.builds(lambda c: {"channel": c},
+                                         st.sampled_from(PRIVATE) | channels), max_size=3)),
     message("ping", {"t0": numbers}),
     message("heartbeat", {"channel": channels, "offset": st.integers(0, 100),
                           "state_hash": st.from_regex(r"\A[0-9a-f]{64}\Z")},
@@ -220,8 +227,8 @@ def expected(frame: Frame, greeted: bool) -> tuple[str, Any]:
         return ("bye", None) if kind == "leave" and msg.channel is None else ("ok", msg)
     if msg.protocol != 1:
         return "close", "unsupported_protocol"
-    if msg.token is not None:
-        return "close", "unauthorized"  # the fuzzer's tokens are never real ones
+    if msg.token is not None and msg.token not in TOKENS:
+        return "close", "unauthorized"  # made-up tokens
     return "hello", msg
 
 
@@ -253,17 +260,21 @@ class Session:
             if message["type"] == "error":
                 return message
 
-    def until_synced(self) -> list[dict]:
-        """Ping and read up to its pong: what arrived before it answers the last frame."""
+    def until_synced(self) -> tuple[list[dict], int | None]:
+        """Ping and read up to its pong: what arrived before it answers the last frame.
+        Also returns the close code when the server closed the connection instead."""
         self.sync += 1
         t0 = SYNC_T0 + self.sync
-        self.ws.send(json.dumps({"type": "ping", "t0": t0}))
-        got = []
-        while True:
-            message = self.recv()
-            if message["type"] == "pong" and message["t0"] == t0:
-                return got
-            got.append(message)
+        got: list[dict] = []
+        try:
+            self.ws.send(json.dumps({"type": "ping", "t0": t0}))
+            while True:
+                message = self.recv()
+                if message["type"] == "pong" and message["t0"] == t0:
+                    return got, None
+                got.append(message)
+        except ConnectionClosed as exc:
+            return got, exc.rcvd.code if exc.rcvd is not None else None
 
     def closed_with(self) -> int | None:
         """The close code once the server has closed (reading what is left)."""
@@ -291,7 +302,11 @@ def play(served: Served, batch: list[Frame]) -> None:
         greeted = False
         for frame in batch:
             kind, detail = expected(frame, greeted)
-            ws.send(frame.data)
+            data = frame.data
+            if isinstance(data, str):
+                for mark, roles in TOKENS.items():
+                    data = data.replace(mark, served.token(roles, (MARKET,)))
+            ws.send(data)
             if kind == "error":
                 error = session.until_error()
                 assert error["code"] == detail, (frame, error)
@@ -307,7 +322,14 @@ def play(served: Served, batch: list[Frame]) -> None:
                 greeted = greeted or kind == "hello"
                 if session.errors >= MAX_ERRORS:
                     break
-                count(session, session.until_synced(), SEMANTIC)
+                answers, closed = session.until_synced()
+                count(session, answers, SEMANTIC)
+                if closed is not None:
+                    # Only the documented close: a hello's refused subscriptions count
+                    # towards max_errors too.
+                    assert closed == 1008 and session.errors >= MAX_ERRORS, (
+                        frame, closed, session.errors, session.received[-3:])
+                    return
                 if kind == "ok" and detail.type == "ping":
                     assert any(m["type"] == "pong" and m["t0"] == detail.t0
                                for m in session.received), frame
@@ -318,7 +340,9 @@ def play(served: Served, batch: list[Frame]) -> None:
             assert session.closed_with() == 1008, session.received[-3:]
             return
         if greeted:
-            count(session, session.until_synced(), SEMANTIC)
+            answers, closed = session.until_synced()
+            count(session, answers, SEMANTIC)
+            assert closed is None, (closed, session.received[-3:])
 
 
 def normal_client_is_served(served: Served) -> None:
@@ -367,6 +391,17 @@ def test_fuzzed_frames_before_and_after_hello(fuzz_server: Served, batch: list[F
 @given(batch=st.lists(frames, min_size=1, max_size=7))
 def test_fuzzed_frames_on_a_greeted_connection(fuzz_server: Served, batch: list[Frame]):
     check_batch(fuzz_server, [HELLO, *batch])
+
+
+def test_a_frame_over_16_times_the_limit_closes_with_1009(fuzz_server: Served):
+    mark = fuzz_server.log_mark()
+    with connect(fuzz_server.ws_url, open_timeout=10, max_size=None) as ws:
+        session = Session(ws)
+        assert session.recv()["type"] == "welcome"
+        ws.send('{"type": "ping", "t0": 1, "x": "' + "a" * (16 * MAX_FRAME) + '"}')
+        assert session.closed_with() == 1009
+    normal_client_is_served(fuzz_server)
+    assert fuzz_server.tracebacks(mark) == []
 
 
 def test_max_errors_close_the_connection_with_1008(fuzz_server: Served):
