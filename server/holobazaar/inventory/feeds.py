@@ -3,7 +3,11 @@
 Every row is validated on its own: a bad row is reported with its line and the good rows
 still apply. Prices are decimals from the text (JSON numbers are parsed as Decimal, never
 float); NaN, infinities, negative prices, absurd quantities and unknown currencies are
-refused per row."""
+refused per row.
+
+Bounded: at most `MAX_ROWS` events or CSV rows per body (more is refused whole: send
+batches), CSV cells of at most `MAX_CELL` characters, and a CSV row whose bytes are not
+UTF-8 is refused on its own with its line number (the other rows still apply)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,9 @@ from holobazaar.inventory.models import StockStatus
 SIGNATURE_HEADER = "X-Holobazaar-Signature"
 TIMESTAMP_HEADER = "X-Holobazaar-Timestamp"
 MAX_VERSION = 2**62
+MAX_ROWS = 50_000  # events per body: a market has hundreds of items
+MAX_CELL = 1024  # characters per CSV cell (the longest field, a timestamp or name, is ~120)
+_NOT_UTF8 = re.compile("[\udc80-\udcff]+")  # bytes that were not UTF-8 (surrogateescape)
 
 
 class FeedEvent(BaseModel):
@@ -194,34 +201,58 @@ def parse_json(body: bytes) -> list[Parsed]:
         doc = doc.get("events")
     if not isinstance(doc, list):
         raise FeedFormatError('expected {"events": [...]} or a JSON list of events')
+    if len(doc) > MAX_ROWS:
+        raise FeedFormatError(f"{len(doc)} events: at most {MAX_ROWS} per request "
+                              "(send batches)")
     return [(i, _validate(i, raw)) for i, raw in enumerate(doc, start=1)]
 
 
 def parse_csv(body: bytes) -> list[Parsed]:
     """A header row naming FeedEvent fields; empty cells are omitted. `line` is the
-    CSV line number (the header is line 1)."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FeedFormatError(f"CSV is not UTF-8: {exc}") from None
+    CSV line number (the header is line 1) where the row ends. A row that is not UTF-8,
+    has a cell over MAX_CELL characters or cannot be read as CSV (a NUL, a cell over the
+    csv module's 128 KiB) is refused on its own; the rows after it are still read."""
+    text = body.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames or "sku" not in reader.fieldnames:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise FeedFormatError(f"CSV header (line 1) is unreadable: {exc}") from None
+    if fieldnames and any(_NOT_UTF8.search(name) for name in fieldnames):
+        raise FeedFormatError("CSV header (line 1) is not UTF-8")
+    if not fieldnames or "sku" not in fieldnames:
         raise FeedFormatError("CSV needs a header row with at least a 'sku' column")
-    unknown = set(reader.fieldnames) - set(FeedEvent.model_fields)
+    unknown = set(fieldnames) - set(FeedEvent.model_fields)
     if unknown:
         raise FeedFormatError("unknown CSV columns: " + ", ".join(sorted(unknown)))
     out: list[Parsed] = []
-    try:
-        for row in reader:
-            if None in row:
-                out.append((reader.line_num, RowError(reader.line_num, row.get("sku"),
-                                                      "more cells than columns")))
-                continue
-            out.append((reader.line_num, _validate(
-                reader.line_num, {k: v.strip() for k, v in row.items() if v and v.strip()})))
-    except csv.Error as exc:
-        out.append((reader.line_num, RowError(reader.line_num, None, f"unreadable CSV: {exc}")))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # the line being read when it failed
+            out.append((reader.line_num + 1, RowError(reader.line_num + 1, None,
+                                                      f"unreadable CSV: {exc}")))
+            continue
+        if len(out) >= MAX_ROWS:
+            raise FeedFormatError(f"more than {MAX_ROWS} rows: at most {MAX_ROWS} per "
+                                  "request (send batches)")
+        out.append((reader.line_num, _csv_row(reader.line_num, row)))
     return out
+
+
+def _csv_row(line: int, row: dict[str | None, Any]) -> FeedEvent | RowError:
+    sku = row.get("sku")
+    sku = sku if isinstance(sku, str) and not _NOT_UTF8.search(sku) else None
+    if None in row:
+        return RowError(line, sku, "more cells than columns")
+    for column, value in row.items():
+        if value and _NOT_UTF8.search(value):
+            return RowError(line, sku, f"{column}: not UTF-8 text")
+        if value and len(value) > MAX_CELL:
+            return RowError(line, sku, f"{column}: longer than {MAX_CELL} characters")
+    return _validate(line, {k: v.strip() for k, v in row.items() if v and v.strip()})
 
 
 def parse(body: bytes, fmt: str) -> list[Parsed]:

@@ -59,6 +59,7 @@ def format_path(path: PathKey) -> str:
 # "billion laughs" file or a self-referring alias is a Problem, not minutes of CPU.
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
+MAX_YAML_BYTES = 1 << 20  # one document or file (the demo's largest scene file: ~5 KB)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -86,10 +87,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 None, None, f"unreadable value: {str(exc).split(';')[0]}", node.start_mark,
             ) from None
+        except (TypeError, KeyError, AttributeError, OverflowError):
+            # A tag its value cannot have: `!!timestamp x`, `!!bool x`, `!!set [1]`.
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unreadable value for its tag {node.tag}", node.start_mark,
+            ) from None
 
 
 def parse_yaml(text: str, file: str) -> SourceDocument | Problem:
     """Parse one YAML document; a syntax error comes back as a Problem with its line."""
+    if len(text) > MAX_YAML_BYTES or len(text.encode("utf-8", "replace")) > MAX_YAML_BYTES:
+        return Problem(file, None, "", f"YAML larger than {MAX_YAML_BYTES} bytes")
     if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
         return Problem(file, None, "", f"YAML nested deeper than {MAX_DEPTH} levels")
     loader = None
@@ -107,6 +115,10 @@ def parse_yaml(text: str, file: str) -> SourceDocument | Problem:
         return Problem(file, line, "", f"YAML syntax error: {reason}")
     except RecursionError:  # the parser's own recursion, before any node exists
         return Problem(file, None, "", f"YAML nested deeper than {MAX_DEPTH} levels")
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # A tag its value cannot have, found by a constructor that runs after
+        # construct_object (`!!set [1]`).
+        return Problem(file, None, "", f"YAML value unreadable ({type(exc).__name__})")
     finally:
         if loader is not None:
             loader.dispose()
@@ -145,6 +157,7 @@ def _too_big(root: yaml.Node) -> tuple[int, str] | None:
     included) to more than MAX_VALUES values, or an alias refers to itself. Linear in the
     distinct nodes: each node's expanded size is computed once."""
     sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}  # levels below a node, aliases expanded
     open_: set[int] = set()
 
     def size(node: yaml.Node, depth: int) -> int:
@@ -152,6 +165,10 @@ def _too_big(root: yaml.Node) -> tuple[int, str] | None:
             raise _Shape(node, f"YAML nested deeper than {MAX_DEPTH} levels")
         known = sizes.get(id(node))
         if known is not None:
+            # An alias to a measured node: it nests as deep here as its height says.
+            if depth + heights[id(node)] > MAX_DEPTH:
+                raise _Shape(node, f"YAML nested deeper than {MAX_DEPTH} levels "
+                             "(aliases expanded)")
             return known
         if id(node) in open_:
             raise _Shape(node, "a YAML alias refers to a value that contains it")
@@ -168,6 +185,7 @@ def _too_big(root: yaml.Node) -> tuple[int, str] | None:
                          "count each time they are used)")
         open_.discard(id(node))
         sizes[id(node)] = total
+        heights[id(node)] = 1 + max((heights[id(c)] for c in children), default=-1)
         return total
 
     try:
@@ -193,6 +211,10 @@ def _record_lines(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> 
 def read_yaml(path: Path, root: Path) -> SourceDocument | Problem:
     name = _display_name(path, root)
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:  # before reading it
+            return Problem(name, None, "", f"file is {size} bytes, over the limit of "
+                           f"{MAX_YAML_BYTES} bytes for a YAML file")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return Problem(name, None, "", f"cannot read file: {exception_text(exc)}")
