@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -64,6 +66,9 @@ class _StreamCollector:
         for kind, total in sorted(totals.items()):
             subscribers.add_metric([kind], total)
         yield subscribers
+        # A task count that keeps growing under steady load is a leak (bench/soak.py).
+        yield GaugeMetricFamily("holobazaar_asyncio_tasks", "Tasks alive on this "
+                                "process's event loop", value=len(asyncio.all_tasks()))
         yield from self._shows()
         yield from self._pulse()
 
