@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -228,6 +229,30 @@ def test_loop_errors_are_one_line_and_counted(server):
     assert lines[0].context == "Fatal error on transport"
     assert [r for r in log.errors() if r.name != "holobazaar.edges"] == []
     assert unhandled(server, "job") == before + 1
+
+
+def test_failing_singleton_duty_is_one_line_per_failure(server):
+    before = unhandled(server, "job")
+    runs: list[int] = []
+
+    async def duty() -> None:
+        runs.append(1)
+        raise Boom("duty")
+
+    async def start():
+        return server.app.state.cluster.singleton("edges-test", duty)
+
+    with server_log() as log:
+        singleton = server.call(start)
+        deadline = time.monotonic() + 10
+        while len(runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.call(singleton.stop)
+    lines = [r for r in log.records if r.name == "holobazaar.edges"]
+    assert len(lines) == len(runs) >= 2 and {r.job for r in lines} == {"edges-test"}
+    assert all(r.exc_info is None for r in lines[1:])  # a traceback once per site at most
+    assert [r for r in log.errors() if r.name != "holobazaar.edges"] == []
+    assert unhandled(server, "job") == before + len(runs)
 
 
 def test_error_site_names_the_innermost_project_frame():

@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import LockError, RedisError
 
+from holobazaar import edges
 from holobazaar.cluster.figures import Figures, LocalFigures, RedisFigures
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
 from holobazaar.cluster.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -121,8 +122,8 @@ class Cluster:
                     await job()
                 except (RedisError, OSError) as exc:
                     log.warning("cluster: %s failed (%s)", name, exc)
-                except Exception:
-                    log.exception("cluster: %s failed", name)
+                except Exception as exc:  # one line, traceback once per site (edges.py)
+                    edges.report("job", exc, job=name)
                 await asyncio.sleep(interval)
 
         self._periodic_tasks.append(asyncio.create_task(loop(), name=f"periodic-{name}"))

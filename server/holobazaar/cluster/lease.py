@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from holobazaar import edges
+
 log = logging.getLogger(__name__)
 
 Duty = Callable[[], Awaitable[None]]
@@ -139,8 +141,9 @@ class Singleton:
                     if loop.time() - renewed > self.lease.ttl - period:
                         log.warning("lease %s: cannot renew (%s); stopping", self.name, exc)
                         return
-            if duty.exception() is not None:
-                log.error("duty %s failed", self.name, exc_info=duty.exception())
+            failure = duty.exception()
+            if failure is not None:  # one line, traceback once per site (edges.py)
+                edges.report("job", failure, job=self.name)
         finally:
             self.held.clear()
             if not duty.done():
