@@ -19,6 +19,12 @@ def _safe(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# The largest integer a database column holds (SQLite INTEGER, PostgreSQL bigint): ids,
+# cursors and offsets from a request are bounded by it, so a larger one is a 422, not an
+# OverflowError from the driver.
+MAX_DB_INT = 2**63 - 1
+
+
 def error_details(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`loc`, `msg` and `type` of each error, JSON-safe."""
     return [{"loc": [p if isinstance(p, int) else _safe(str(p)) for p in e.get("loc", ())],

@@ -176,3 +176,39 @@ def test_a_message_422_matches_the_document(fuzz_server: Served):
     response = httpx.get(f"{fuzz_server.url}/api/v1/search", params=case.query, timeout=30)
     assert response.status_code == 422 and isinstance(response.json()["detail"], str)
     case.validate_response(response, checks=[response_schema_conformance])
+
+
+BIG = str(2**63)  # one more than a database integer holds
+OUT_OF_RANGE = [
+    ("GET", "/api/v1/stories", {"offset": BIG}),
+    ("GET", "/api/v1/recipes", {"offset": BIG}),
+    ("GET", f"/api/v1/markets/{MARKET}/stories", {"offset": BIG}),
+    ("GET", f"/api/v1/markets/{MARKET}/recipes", {"offset": BIG}),
+    ("POST", f"/api/v1/markets/{MARKET}/stories/hens-in-the-orchard/revisions/{BIG}/restore",
+     {}),
+    ("POST", f"/api/v1/markets/{MARKET}/recipes/beetroot-and-goat-cheese-salad/revisions/"
+             f"{BIG}/restore", {}),
+    ("POST", f"/api/v1/reconcile/{MARKET}/held/{BIG}/approve", {}),
+    ("POST", f"/api/v1/reconcile/{MARKET}/batches/{BIG}/approve", {}),
+    ("POST", f"/api/v1/pulse/{MARKET}/feedback/{BIG}", {}),
+    ("GET", f"/api/v1/markets/{MARKET}/items/TOM-BRANDY/history", {"cursor": BIG}),
+    ("GET", f"/api/v1/markets/{MARKET}/audit/records", {"after": BIG}),
+    ("POST", f"/api/v1/markets/{MARKET}/moderation/note/\u00b2/approve", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query"), OUT_OF_RANGE,
+                         ids=[f"{m} {p} {q}" for m, p, q in OUT_OF_RANGE])
+def test_numbers_out_of_range_are_4xx(fuzz_server: Served, method: str, path: str,
+                                      query: dict):
+    """Regression (found by the fuzzer): ids, cursors and offsets past 2**63 - 1 reached
+    the database driver (OverflowError, HTTP 500); a note id of "²" passed isdigit()."""
+    import httpx
+
+    mark = fuzz_server.log_mark()
+    headers = headers_for(fuzz_server, CALLERS[-1])  # admin: past every role check
+    body = {"status": "approved"} if "feedback" in path else None
+    response = httpx.request(method, fuzz_server.url + path, params=query, json=body,
+                             headers=headers, timeout=30)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert fuzz_server.tracebacks(mark) == []

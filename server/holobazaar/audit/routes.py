@@ -15,6 +15,7 @@ from holobazaar import db
 from holobazaar.audit import heads, public
 from holobazaar.audit.models import PublicRecord
 from holobazaar.db import session_scope
+from holobazaar.validation import MAX_DB_INT
 
 router = APIRouter(prefix="/api/v1", tags=["verifiable history"])
 
@@ -75,7 +76,8 @@ def _known_sku(engine, market: str, sku: str) -> bool:
 @router.get("/markets/{market}/items/{sku}/history")
 async def item_history(
     market: str, sku: str, request: Request,
-    cursor: int = Query(0, ge=0, description="`next_cursor` of the previous page."),
+    cursor: int = Query(0, ge=0, le=MAX_DB_INT,
+                        description="`next_cursor` of the previous page."),
     limit: int = Query(100, ge=1, le=MAX_LIMIT, description=f"Records per page (at most "
                        f"{MAX_LIMIT})."),
     since: str | None = Query(None, description="Records at or after this ISO 8601 time."),
@@ -98,7 +100,8 @@ async def item_history(
 
 @router.get("/markets/{market}/audit/records")
 async def records(market: str, request: Request,
-                  after: int = Query(0, ge=0, description="Records after this seq."),
+                  after: int = Query(0, ge=0, le=MAX_DB_INT,
+                                     description="Records after this seq."),
                   limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT)) -> dict[str, Any]:
     """The market's whole public chain in order, page by page: what a verifier recomputes."""
     _market(request, market)

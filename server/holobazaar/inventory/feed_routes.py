@@ -6,9 +6,9 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.security import APIKeyHeader
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlmodel import col, select
@@ -25,6 +25,7 @@ from holobazaar.inventory.reconciler import KINDS, Reconciler
 from holobazaar.inventory.replay import ReplayGuard
 from holobazaar.inventory.tables import FeedConfig, HeldChange, ItemHistory, Mismatch
 from holobazaar.scenes.loader import MarketContent
+from holobazaar.validation import MAX_DB_INT
 
 router = APIRouter(tags=["inventory truth"])
 
@@ -297,7 +298,8 @@ async def _decide(request: Request, market: str, ids: list[int], decision: str,
 
 
 @router.post("/api/v1/reconcile/{market}/held/{held_id}/{decision}")
-async def decide_one(market: str, held_id: int, decision: str, request: Request,
+async def decide_one(market: str, held_id: Annotated[int, Path(le=MAX_DB_INT)],
+                     decision: str, request: Request,
                      principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve (apply) or reject (drop) one held change."""
     _market(request, market)
@@ -305,7 +307,8 @@ async def decide_one(market: str, held_id: int, decision: str, request: Request,
 
 
 @router.post("/api/v1/reconcile/{market}/batches/{batch_id}/{decision}")
-async def decide_batch(market: str, batch_id: int, decision: str, request: Request,
+async def decide_batch(market: str, batch_id: Annotated[int, Path(le=MAX_DB_INT)],
+                       decision: str, request: Request,
                        principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve or reject every open held change of one batch (a tripped circuit breaker)."""
     _market(request, market)

@@ -77,7 +77,7 @@ async def decide(request: Request, market: str, kind: Literal["story", "recipe",
     _market(request, market)
     engine, reason = request.app.state.engine, body.reason if body else None
     if kind == "note":
-        if not ident.isdigit() or len(ident) > 12:
+        if not (ident.isascii() and ident.isdigit()) or len(ident) > 12:  # not "²"
             raise HTTPException(422, "id: a note's id is a number")
         status = "approved" if decision == "approve" else "rejected"
         try:

@@ -8,7 +8,7 @@ import io
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import DWELL_BUCKETS, KINDS, day_bounds
+from holobazaar.validation import MAX_DB_INT
 
 router = APIRouter(tags=["pulse"])
 
@@ -124,7 +125,8 @@ async def feedback(
 
 @router.post("/api/v1/pulse/{market}/feedback/{item_id}")
 async def decide(
-    request: Request, market: str, item_id: int, decision: Decision,
+    request: Request, market: str, item_id: Annotated[int, Path(le=MAX_DB_INT)],
+    decision: Decision,
     who: Annotated[Principal, Depends(require_role("curator"))],
 ) -> dict:
     """The same decision as `POST /api/v1/markets/{m}/moderation/note/{id}/approve`."""

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar import jsonlimits
+from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.stories import jsonld, service
@@ -24,7 +24,7 @@ from holobazaar.stories import search as search_index
 from holobazaar.stories.bindings import StoryBindings, rank_recipes
 from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status, StoryDoc
 from holobazaar.stories.submissions import SubmissionIn, draft, submit
-from holobazaar.validation import error_details
+from holobazaar.validation import MAX_DB_INT, error_details
 
 router = APIRouter(tags=["stories"])
 KIND = {"stories": "story", "recipes": "recipe"}
@@ -162,7 +162,8 @@ def _public_routes(collection: str, kind: str) -> None:
     @router.get(f"/api/v1/{collection}", summary=f"List published {collection}")
     async def list_published(request: Request, market: str | None = None,
                              limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                             offset: Annotated[int, Query(ge=0)] = 0) -> Page:
+                             offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
+                             ) -> Page:
         total, rows = await _call(service.list_documents, _engine(request), kind,
                                   market=market, statuses=["published"], limit=limit,
                                   offset=offset)
@@ -254,7 +255,7 @@ def _curator_routes(collection: str, kind: str) -> None:
     async def list_all(request: Request, market: str,
                        status: Status | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                       offset: Annotated[int, Query(ge=0)] = 0,
+                       offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
                        _: Principal = Depends(curator)) -> Page:
         total, rows = await _call(service.list_documents, _engine(request), kind,
                                   market=market, statuses=[status] if status else None,
@@ -335,7 +336,8 @@ def _curator_routes(collection: str, kind: str) -> None:
     @router.post(prefix + "/{slug}/revisions/{number}/restore",
                  summary="Save an old revision's content as the newest revision")
     async def restore_revision(request: Request, market: str, slug: str,
-                               number: int, principal: Principal = Depends(curator),
+                               number: Annotated[int, Path(le=MAX_DB_INT)],
+                               principal: Principal = Depends(curator),
                                ) -> dict[str, Any]:
         saved = await _call(service.restore, _engine(request), kind, slug, market,
                             number, principal.actor)
