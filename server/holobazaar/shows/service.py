@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -244,12 +245,22 @@ class ShowService:
     async def sync_summary(self, runner: ShowRunner) -> dict[str, Any] | None:
         """The spread of the reports for the show's last cue (every node's clients)."""
         last = runner.last_cue
-        return await self.reports.summary(runner.market, last["id"]) if last else None
+        if last is None:
+            return None
+        try:
+            return await self.reports.summary(runner.market, last["id"])
+        except (RedisError, OSError) as exc:  # Redis restarting: unknown for now, not a 500
+            log.warning("shows: cannot read cue reports (%s)", exc)
+            return None
 
     async def devices(self, runner: ShowRunner) -> int:
         """Devices connected to the show's zone channels (several nodes: on every node)."""
-        return await self.count_clients([zone_channel(runner.market, z)
-                                         for z in self.zones(runner)])
+        channels = [zone_channel(runner.market, z) for z in self.zones(runner)]
+        try:
+            return await self.count_clients(channels)
+        except (RedisError, OSError) as exc:  # Redis restarting: this node's own for now
+            log.warning("shows: cannot count other nodes' devices (%s)", exc)
+            return await self._local_clients(channels)
 
     async def _local_clients(self, channels: list[str]) -> int:
         return sum(self.hub.subscriber_count(channel) for channel in channels)
