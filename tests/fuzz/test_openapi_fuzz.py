@@ -150,7 +150,8 @@ def test_generated_requests(fuzz_server: Served, method: str, path: str):
                              allow_redirects=False)
         status = response.status_code
         text = response.content[:300].decode(errors="replace")
-        where = f"{caller.name}: {method} {case.formatted_path} -> {status} {text}"
+        sent = f"query={case.query!r} headers={case.headers!r} body={case.body!r}"[:600]
+        where = f"{caller.name}: {method} {case.formatted_path} {sent} -> {status} {text}"
         assert status < 500, where
         case.validate_response(response, checks=[not_a_server_error,
                                                  response_schema_conformance])
@@ -194,6 +195,8 @@ OUT_OF_RANGE = [
     ("GET", f"/api/v1/markets/{MARKET}/items/TOM-BRANDY/history", {"cursor": BIG}),
     ("GET", f"/api/v1/markets/{MARKET}/audit/records", {"after": BIG}),
     ("POST", f"/api/v1/markets/{MARKET}/moderation/note/\u00b2/approve", {}),
+    ("POST", f"/api/v1/reconcile/{MARKET}/batches/-{BIG}1/approve", {}),
+    ("POST", f"/api/v1/pulse/{MARKET}/feedback/-{BIG}1", {}),
 ]
 
 
@@ -201,7 +204,8 @@ OUT_OF_RANGE = [
                          ids=[f"{m} {p} {q}" for m, p, q in OUT_OF_RANGE])
 def test_numbers_out_of_range_are_4xx(fuzz_server: Served, method: str, path: str,
                                       query: dict):
-    """Regression (found by the fuzzer): ids, cursors and offsets past 2**63 - 1 reached
+    """Regression (found by the fuzzer): ids, cursors and offsets past 2**63 - 1 (or below
+    -2**63) reached
     the database driver (OverflowError, HTTP 500); a note id of "²" passed isdigit()."""
     import httpx
 

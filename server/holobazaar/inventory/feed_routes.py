@@ -298,7 +298,7 @@ async def _decide(request: Request, market: str, ids: list[int], decision: str,
 
 
 @router.post("/api/v1/reconcile/{market}/held/{held_id}/{decision}")
-async def decide_one(market: str, held_id: Annotated[int, Path(le=MAX_DB_INT)],
+async def decide_one(market: str, held_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                      decision: str, request: Request,
                      principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve (apply) or reject (drop) one held change."""
@@ -307,7 +307,7 @@ async def decide_one(market: str, held_id: Annotated[int, Path(le=MAX_DB_INT)],
 
 
 @router.post("/api/v1/reconcile/{market}/batches/{batch_id}/{decision}")
-async def decide_batch(market: str, batch_id: Annotated[int, Path(le=MAX_DB_INT)],
+async def decide_batch(market: str, batch_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                        decision: str, request: Request,
                        principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve or reject every open held change of one batch (a tripped circuit breaker)."""

@@ -125,7 +125,7 @@ async def feedback(
 
 @router.post("/api/v1/pulse/{market}/feedback/{item_id}")
 async def decide(
-    request: Request, market: str, item_id: Annotated[int, Path(le=MAX_DB_INT)],
+    request: Request, market: str, item_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
     decision: Decision,
     who: Annotated[Principal, Depends(require_role("curator"))],
 ) -> dict:

@@ -336,7 +336,7 @@ def _curator_routes(collection: str, kind: str) -> None:
     @router.post(prefix + "/{slug}/revisions/{number}/restore",
                  summary="Save an old revision's content as the newest revision")
     async def restore_revision(request: Request, market: str, slug: str,
-                               number: Annotated[int, Path(le=MAX_DB_INT)],
+                               number: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                                principal: Principal = Depends(curator),
                                ) -> dict[str, Any]:
         saved = await _call(service.restore, _engine(request), kind, slug, market,
