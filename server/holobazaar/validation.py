@@ -37,21 +37,48 @@ def request_validation_response(exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": error_details(exc.errors())}, status_code=422)
 
 
+# Every error answer (4xx, 5xx) is `{"detail": ...}`: a message, or FastAPI's list of
+# `{loc, msg, type}`; an unexpected failure adds the `error_id` it was logged under.
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"title": "Detail", "anyOf": [
+            {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+            {"type": "string"}]},
+        "error_id": {"title": "Error Id", "type": "string"},
+    },
+}
+
+
 def document_error_details(app: Any) -> None:
-    """Make the OpenAPI document's 422 describe what the server sends: FastAPI's list of
-    `{loc, msg, type}` or, from routes that check by hand, one message (a string)."""
+    """Make the OpenAPI document describe the errors the server sends: a 422's `detail` is
+    FastAPI's list of `{loc, msg, type}` or, from routes that check by hand, one message;
+    every other error status is the `default` response, an `Error`."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         fresh = app.openapi_schema is None
         schema = build()
-        detail = (schema.get("components", {}).get("schemas", {})
-                  .get("HTTPValidationError", {}).get("properties", {}).get("detail"))
-        if fresh and detail is not None and "anyOf" not in detail:
+        if not fresh:
+            return schema
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        detail = schemas.get("HTTPValidationError", {}).get("properties", {}).get("detail")
+        if detail is not None and "anyOf" not in detail:
             title = detail.pop("title", "Detail")
             listed = dict(detail)
             detail.clear()
             detail.update({"title": title, "anyOf": [listed, {"type": "string"}]})
+        if "ValidationError" in schemas:
+            schemas.setdefault("Error", ERROR_SCHEMA)
+            error = {"description": "An error: `detail` says what is wrong.",
+                     "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/Error"}}}}
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if isinstance(operation, dict) and "responses" in operation:
+                        operation["responses"].setdefault("default", error)
         return schema
 
     app.openapi = openapi

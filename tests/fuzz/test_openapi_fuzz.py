@@ -26,7 +26,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from accounts.test_openapi_walk import PUBLIC_WRITES, WRITE_METHODS
 from fuzz.budget import fuzz_settings
@@ -153,8 +157,9 @@ def test_generated_requests(fuzz_server: Served, method: str, path: str):
         sent = f"query={case.query!r} headers={case.headers!r} body={case.body!r}"[:600]
         where = f"{caller.name}: {method} {case.formatted_path} {sent} -> {status} {text}"
         assert status < 500, where
-        case.validate_response(response, checks=[not_a_server_error,
-                                                 response_schema_conformance])
+        case.validate_response(response, checks=[
+            not_a_server_error, status_code_conformance, content_type_conformance,
+            response_schema_conformance])
         if method.lower() in WRITE_METHODS:
             market = (case.path_parameters or {}).get("market")
             if not caller.may(method, path, market if "{market}" in path else None):
