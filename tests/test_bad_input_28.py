@@ -271,3 +271,19 @@ def test_nested_json_on_a_fastapi_body_is_400_without_a_traceback(server):
     assert response.status_code == 400 and response.json()["detail"]
     assert anonymous.status_code in (400, 401)  # refused either way, nothing parsed further
     assert log.tracebacks() == []
+
+
+def test_feed_events_refuse_booleans_for_numbers_and_store_minus_zero_as_zero() -> None:
+    """Feed rows follow the same value rules as manual edits: `"stock": true` was stored
+    as 1 and `"price": "-0"` as -0.00."""
+    from holobazaar.inventory import feeds
+
+    body = (b'{"events": [{"sku": "A-1", "name": "Apples", "price": "1.00", "stock": true},'
+            b' {"sku": "B-1", "name": "Beans", "price": "-0", "currency": "EUR"},'
+            b' {"sku": "C-1", "source_version": false}]}')
+    rows = dict(feeds.parse_json(body))
+    parsed = list(rows.values())
+    assert isinstance(parsed[0], feeds.RowError) and "true or false" in parsed[0].error
+    assert isinstance(parsed[1], feeds.FeedEvent) and str(parsed[1].price) == "0"
+    assert not str(parsed[1].price).startswith("-")
+    assert isinstance(parsed[2], feeds.RowError)

@@ -26,7 +26,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from holobazaar import jsonlimits
-from holobazaar.inventory.models import StockStatus
+from holobazaar.inventory.models import StockStatus, not_a_boolean, unsigned_zero
 
 SIGNATURE_HEADER = "X-Holobazaar-Signature"
 TIMESTAMP_HEADER = "X-Holobazaar-Timestamp"
@@ -54,6 +54,10 @@ class FeedEvent(BaseModel):
     producer: str | None = Field(None, min_length=1, max_length=64)
     source_version: int | None = Field(None, ge=0, le=MAX_VERSION)
     source_timestamp: datetime | None = None
+
+    _stock_not_a_boolean = field_validator("stock", "source_version",
+                                           mode="before")(not_a_boolean)
+    _price_unsigned_zero = field_validator("price", mode="after")(unsigned_zero)
 
     @field_validator("currency")
     @classmethod

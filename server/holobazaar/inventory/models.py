@@ -36,6 +36,19 @@ class InventoryItem(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
+def not_a_boolean(value: object) -> object:
+    """JSON true/false where a number is expected is a mistake, not 1/0 (pydantic's lax
+    mode would take it): shared by manual edits and feed events."""
+    if isinstance(value, bool):
+        raise ValueError("a whole number is expected, not true or false")
+    return value
+
+
+def unsigned_zero(value: Decimal | None) -> Decimal | None:
+    """"-0" is stored and shown as 0, never "-0.00"."""
+    return value.copy_abs() if value is not None and value.is_zero() else value
+
+
 class ItemUpdate(BaseModel):
     """A partial change to one item; omitted fields stay as they are."""
 
@@ -51,17 +64,8 @@ class ItemUpdate(BaseModel):
     # without it such a change is refused with 409 (docs/inventory.md, "Manual changes").
     confirm: bool = Field(False, strict=True)
 
-    @field_validator("stock", mode="before")
-    @classmethod
-    def _not_a_boolean(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("a whole number is expected, not true or false")
-        return value
-
-    @field_validator("price", mode="after")
-    @classmethod
-    def _no_negative_zero(cls, value: Decimal | None) -> Decimal | None:
-        return value.copy_abs() if value is not None and value.is_zero() else value
+    _stock_not_a_boolean = field_validator("stock", mode="before")(not_a_boolean)
+    _price_unsigned_zero = field_validator("price", mode="after")(unsigned_zero)
 
 
 class ItemOut(BaseModel):
