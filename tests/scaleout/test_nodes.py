@@ -94,7 +94,11 @@ def test_a_client_of_a_resumes_on_b_with_no_gap_or_duplicate(cluster):
         await asyncio.sleep(0.2)
         assert client.snapshots == 1  # only the first one, on A: B resumed from history
         assert client.violations == []
-        assert view.applied[-6:] == list(range(left_at + 1, left_at + 7))
+        # No gap and no duplicate from where it left: every offset after left_at, in order
+        # (a later patch, e.g. a pulse binding under a loaded machine, is neither).
+        resumed = view.applied[view.applied.index(left_at + 1):]
+        assert resumed == list(range(left_at + 1, left_at + 1 + len(resumed)))
+        assert len(resumed) >= 6
         assert view.state["items"][SKU]["price"] == "17.00"
         await client.close()
 
