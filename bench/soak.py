@@ -93,10 +93,15 @@ class Node:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self) -> None:
+    def spawn(self) -> None:
+        """Start the process (from the main thread: die_with_parent's signal is tied to
+        the thread that forks, and a worker thread of asyncio.to_thread ends)."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
                                             env=self.env, preexec_fn=die_with_parent)
+
+    def start(self) -> None:
+        self.spawn()
         wait_ready(self.url, 180, self.process)
         self.up = True
 
@@ -115,6 +120,10 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        self.spawn()
+        self.wait()
+
+    def spawn(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise SystemExit("--nodes 2 needs redis-server on PATH (a private one is started)")
@@ -122,6 +131,8 @@ class PrivateRedis:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.tmp), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+
+    def wait(self) -> None:
         import redis
 
         deadline = time.monotonic() + 20
@@ -609,7 +620,8 @@ class Day:
               f"(port {self.redis.port}, no persistence)", flush=True)
         await asyncio.to_thread(self.redis.stop)
         await asyncio.sleep(1.0)
-        await asyncio.to_thread(self.redis.start)
+        self.redis.spawn()
+        await asyncio.to_thread(self.redis.wait)
         for node in self.nodes:
             await asyncio.to_thread(wait_ready, node.url, 60, node.process)
         print(f"[t={self.elapsed():.0f}s] redis back, nodes healthy", flush=True)
@@ -624,7 +636,9 @@ class Day:
         victim.process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(victim.process.wait)
         await asyncio.sleep(2.0)
-        await asyncio.to_thread(victim.start)
+        victim.spawn()
+        await asyncio.to_thread(wait_ready, victim.url, 180, victim.process)
+        victim.up = True
         print(f"[t={self.elapsed():.0f}s] {victim.name} restarted (pid {victim.process.pid})",
               flush=True)
 
@@ -637,7 +651,13 @@ class Day:
             figures = {"rss_mb": round(rss_mb(pid), 1), "fds": open_fds(pid), "tasks": None,
                        "subscribers": None}
             with contextlib.suppress(httpx.HTTPError, ValueError):
-                text = (await http.get(f"{node.url}/metrics", timeout=10)).text
+                metrics = await http.get(f"{node.url}/metrics", timeout=10)
+                if metrics.status_code >= 500:
+                    self.stats.interval_5xx += 1
+                    self.stats.server_errors.append(
+                        f"t={self.elapsed():.0f}s {node.name} GET /metrics -> "
+                        f"{metrics.status_code} {metrics.text[:300]!r}")
+                text = metrics.text
                 subscribers = 0
                 for line in text.splitlines():
                     if line.startswith("holobazaar_asyncio_tasks "):
