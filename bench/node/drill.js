@@ -23,9 +23,10 @@
 //   <- {"cmd":"exit"}
 const crypto = require('crypto');
 const fs = require('fs');
-const readline = require('readline');
 const WebSocket = require('ws');
 const { parseOptions } = require('./cli');
+const { now, emit, shuttingDown, connectAll, percentile, freshSnapshots, commandLoop, run } =
+  require('./harness');
 const { applyOps, canonical } = require('./jsonstate');
 
 const values = parseOptions(process.argv, {
@@ -44,8 +45,6 @@ if (!(opts.clients > 0) || !(opts.drift >= 0) || opts.drift > opts.clients ||
   throw new Error('--clients > 0, 0 <= --drift <= --clients, --batch > 0, channels needed');
 }
 
-const now = () => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC, ms
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 let seed = opts.seed >>> 0;
 const random = () => { // mulberry32: runs repeat with --seed
   seed = (seed + 0x6D2B79F5) >>> 0;
@@ -116,7 +115,6 @@ const stats = {
 const errorCodes = {};
 const wrongExamples = [];
 const driftTimes = [];
-let shuttingDown = false;
 
 class Client {
   constructor(index) {
@@ -146,7 +144,7 @@ class Client {
   closed() {
     clearInterval(this.timer);
     this.timer = null;
-    if (shuttingDown) return;
+    if (shuttingDown()) return;
     if (!this.ready) {
       stats.connect_failures += 1;
       if (this.attempts >= 5) return;
@@ -292,60 +290,9 @@ function scrambled(state) {
 const clients = [];
 for (let i = 0; i < opts.clients; i++) clients.push(new Client(i));
 
-function connectAll() {
-  return new Promise((resolve) => {
-    const start = now();
-    let ready = 0;
-    let next = 0;
-    let inFlight = 0;
-    const timer = setTimeout(() => resolve({ start, ready, timedOut: true }),
-      opts.connectTimeout * 1000);
-    const onReady = () => {
-      ready += 1;
-      inFlight -= 1;
-      if (ready === opts.clients) { clearTimeout(timer); resolve({ start, ready, timedOut: false }); }
-      else launch();
-    };
-    const launch = () => {
-      while (next < opts.clients && inFlight < opts.batch) {
-        inFlight += 1;
-        clients[next++].connect(onReady);
-      }
-    };
-    launch();
-  });
-}
-
-function percentile(sorted, q) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
-}
-
-function serverHashes() {
-  // One fresh connection subscribing every channel (in groups of 32): the hash of each
-  // channel's current state, from its snapshot.
-  const groups = [];
-  for (let i = 0; i < opts.channels.length; i += 32) groups.push(opts.channels.slice(i, i + 32));
-  return Promise.all(groups.map((group) => new Promise((resolve) => {
-    const got = {};
-    const ws = new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
-    const timer = setTimeout(() => { ws.terminate(); resolve(got); }, 30000);
-    ws.on('error', () => { clearTimeout(timer); resolve(got); });
-    ws.on('message', (data) => {
-      const msg = JSON.parse(data.toString());
-      if (msg.type === 'welcome') {
-        ws.send(JSON.stringify({ type: 'hello', protocol: 1,
-          subscribe: group.map((channel) => ({ channel })) }));
-      } else if (msg.type === 'snapshot') {
-        got[msg.channel] = msg.state_hash;
-        if (Object.keys(got).length === group.length) {
-          clearTimeout(timer);
-          ws.terminate();
-          resolve(got);
-        }
-      }
-    });
-  }))).then((parts) => Object.assign({}, ...parts));
+async function serverHashes() {
+  const snaps = await freshSnapshots(opts.url, opts.channels);
+  return Object.fromEntries(Object.entries(snaps).map(([channel, msg]) => [channel, msg.state_hash]));
 }
 
 async function finish(cmd, cpuStart, readyInfo) {
@@ -386,32 +333,27 @@ async function finish(cmd, cpuStart, readyInfo) {
 }
 
 async function main() {
-  const readyInfo = await connectAll();
+  const readyInfo = await connectAll(clients, opts.batch, opts.connectTimeout);
   emit({ event: 'ready', clients: opts.clients, ready: readyInfo.ready,
     timed_out: readyInfo.timedOut, connect_s: Math.round(now() - readyInfo.start) / 1000,
     connect_failures: stats.connect_failures });
   const cpuStart = process.cpuUsage();
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    let cmd;
-    try { cmd = JSON.parse(line); } catch (e) { return; }
-    if (cmd.cmd === 'truth') {
+  commandLoop({
+    truth: (cmd) => {
       addTruth(cmd.items);
       emit({ event: 'truth', skus: allowed.size });
-    } else if (cmd.cmd === 'drift') {
+    },
+    drift: (cmd) => {
       // The first --drift clients, each at a random moment of the window.
       for (let i = 0; i < opts.drift; i++) {
         setTimeout(() => clients[i].drift(), random() * cmd.window_s * 1000);
       }
       emit({ event: 'drifting', clients: opts.drift });
-    } else if (cmd.cmd === 'finish') {
+    },
+    finish: (cmd) => {
       finish(cmd, cpuStart, readyInfo).catch((e) => emit({ event: 'failed', error: String(e) }));
-    } else if (cmd.cmd === 'exit') {
-      shuttingDown = true;
-      process.exit(0);
-    }
+    },
   });
-  rl.on('close', () => { shuttingDown = true; process.exit(0); });
 }
 
-main().catch((e) => { emit({ event: 'failed', error: String(e && e.stack || e) }); process.exit(1); });
+run(main);

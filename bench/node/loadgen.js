@@ -19,8 +19,9 @@
 //   -> {"event":"result", ...}
 //   <- {"cmd":"exit"}
 const WebSocket = require('ws');
-const readline = require('readline');
 const { parseOptions } = require('./cli');
+const { now, emit, shuttingDown, connectAll, percentile, freshSnapshots, commandLoop, run } =
+  require('./harness');
 const { applyOps, canonical } = require('./jsonstate');
 
 function parseArgs(argv) {
@@ -45,8 +46,6 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv);
-const now = () => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC, ms
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
 // ---- held states, shared between clients ------------------------------------------
 
@@ -84,7 +83,6 @@ const stats = {
   connect_failures: 0, closes: 0,
 };
 const errorCodes = {};
-let shuttingDown = false;
 
 class Client {
   constructor(index) {
@@ -123,7 +121,7 @@ class Client {
   }
 
   closed() {
-    if (shuttingDown) return;
+    if (shuttingDown()) return;
     this.ws = null;
     if (Number.isNaN(this.readyAt)) {
       stats.connect_failures += 1;
@@ -228,53 +226,9 @@ class Client {
 const clients = [];
 for (let i = 0; i < opts.clients; i++) clients.push(new Client(i));
 
-function connectAll() {
-  return new Promise((resolve) => {
-    const start = now();
-    let ready = 0;
-    let next = 0;
-    let inFlight = 0;
-    const limit = opts.burst ? opts.clients : opts.batch;
-    const timer = setTimeout(() => resolve({ start, ready, timedOut: true }),
-      opts.connectTimeout * 1000);
-    const onReady = () => {
-      ready += 1;
-      inFlight -= 1;
-      if (ready === opts.clients) { clearTimeout(timer); resolve({ start, ready, timedOut: false }); }
-      else launch();
-    };
-    const launch = () => {
-      while (next < opts.clients && inFlight < limit) {
-        inFlight += 1;
-        clients[next++].connect(onReady);
-      }
-    };
-    launch();
-  });
-}
-
-function percentile(sorted, q) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))];
-}
-
-function fetchServerState() {
+async function fetchServerState() {
   // A fresh connection's snapshot is the server's current state for the channel.
-  return new Promise((resolve) => {
-    const ws = new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
-    const timer = setTimeout(() => { ws.terminate(); resolve(null); }, 30000);
-    ws.on('error', () => { clearTimeout(timer); resolve(null); });
-    ws.on('message', (data) => {
-      const msg = JSON.parse(data.toString());
-      if (msg.type === 'welcome') {
-        ws.send(JSON.stringify({ type: 'hello', protocol: 1, subscribe: [{ channel: opts.channel }] }));
-      } else if (msg.type === 'snapshot') {
-        clearTimeout(timer);
-        ws.terminate();
-        resolve(msg);
-      }
-    });
-  });
+  return (await freshSnapshots(opts.url, [opts.channel]))[opts.channel] || null;
 }
 
 async function finish(cmd, cpuStart, readyInfo) {
@@ -349,7 +303,8 @@ async function finish(cmd, cpuStart, readyInfo) {
 }
 
 async function main() {
-  const readyInfo = await connectAll();
+  const readyInfo = await connectAll(clients, opts.burst ? opts.clients : opts.batch,
+    opts.connectTimeout);
   const times = clients.filter((c) => !Number.isNaN(c.readyAt))
     .map((c) => c.readyAt - readyInfo.start).sort((a, b) => a - b);
   emit({
@@ -360,18 +315,11 @@ async function main() {
     loadgen_rss_mb: Math.round(process.memoryUsage().rss / 104857.6) / 10,
   });
   const cpuStart = process.cpuUsage();
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    let cmd;
-    try { cmd = JSON.parse(line); } catch (e) { return; }
-    if (cmd.cmd === 'finish') {
+  commandLoop({
+    finish: (cmd) => {
       finish(cmd, cpuStart, readyInfo).catch((e) => emit({ event: 'failed', error: String(e) }));
-    } else if (cmd.cmd === 'exit') {
-      shuttingDown = true;
-      process.exit(0);
-    }
+    },
   });
-  rl.on('close', () => { shuttingDown = true; process.exit(0); });
 }
 
-main().catch((e) => { emit({ event: 'failed', error: String(e && e.stack || e) }); process.exit(1); });
+run(main);
