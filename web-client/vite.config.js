@@ -1,10 +1,43 @@
 // Builds the visitor client into dist/, served by the server under /client/.
 // The server finds the hashed entry files through dist/.vite/manifest.json.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+
+// Packages' own folders (three does not export its package.json to require.resolve).
+const pkgDir = (name) => join(dirname(fileURLToPath(import.meta.url)), 'node_modules', name);
+const version = (name) => JSON.parse(readFileSync(join(pkgDir(name), 'package.json'))).version;
+
+// Files that must keep their own names, copied from installed packages into dist/vendor/
+// (no CDN at run time): Swagger UI for /docs (the server finds vendor/swagger-ui-<version>/),
+// and the Basis Universal transcoder that KTX2Loader loads by name from a directory
+// (vendor/basis-r<three revision>/, see scene.js). Versions in the folder names keep caches right.
+function vendorFiles() {
+  const threeRevision = version('three').split('.')[1];
+  const copies = [
+    ['swagger-ui-dist', `vendor/swagger-ui-${version('swagger-ui-dist')}`,
+      ['swagger-ui-bundle.js', 'swagger-ui.css', 'oauth2-redirect.html', 'favicon-32x32.png']],
+    ['three', `vendor/basis-r${threeRevision}`,
+      ['examples/jsm/libs/basis/basis_transcoder.js', 'examples/jsm/libs/basis/basis_transcoder.wasm']],
+  ];
+  return {
+    name: 'holobazaar-vendor-files',
+    generateBundle() {
+      for (const [pkg, dir, files] of copies) {
+        for (const file of files) {
+          this.emitFile({ type: 'asset', fileName: `${dir}/${file.split('/').pop()}`,
+            source: readFileSync(join(pkgDir(pkg), file)) });
+        }
+      }
+    },
+  };
+}
 
 export default defineConfig({
   base: '/client/',
   publicDir: false,
+  plugins: [vendorFiles()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

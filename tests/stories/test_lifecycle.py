@@ -98,7 +98,9 @@ def test_display_page_links_story_and_recipes(shared_server):
     with shared_server.client() as client:
         page = client.get("/d/greenhaven/zonneveld-greens").text
         assert 'href="/s/tomatoes-in-the-cold-tunnel"' in page
-        assert "Cook from what&#39;s here" in page and 'href="/r/' in page
+        # The heading of the recipe links (the panel of the same name is not repeated).
+        assert page.count("<h2 id=\"recipes-heading\">Cook from what's here</h2>") == 1
+        assert "<h2>Cook from what" not in page and 'href="/r/' in page
         recipe = client.get("/r/brandywine-panzanella")
         assert recipe.status_code == 200 and "800 g ripe Brandywine tomatoes" in recipe.text
         assert client.get("/r/nope").status_code == 404

@@ -9,6 +9,7 @@ import { ArSession } from './ar.js';
 import { Page } from './page.js';
 import { ShowPlayer } from './show.js';
 import { PulseBar } from './pulse.js';
+import { attachViewer } from './viewer.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -70,6 +71,12 @@ export async function startDisplay(hook) {
   page.render(boot.state);
   updateHook();
   frameInline(camera, controls, display.root);
+  // Page-friendly view (viewer.js): scroll, keyboard, reset (back to the initial framing).
+  const viewer = attachViewer({
+    canvas: renderer.domElement, controls, hook,
+    label: plainTitle(boot.state) || 'The stall in 3D',
+    reset: () => frameInline(camera, controls, display.root),
+  });
 
   // Live shows play in the display's zone: its channel carries cue frames and show state.
   const show = new ShowPlayer({
@@ -96,6 +103,7 @@ export async function startDisplay(hook) {
       if (ops) display.applyOps(ch.state, ops);
       else display.setState(ch.state);
       page.render(ch.state);
+      viewer.setLabel(plainTitle(ch.state) || 'The stall in 3D');
       hook.offset[channel] = ch.offset;
       hook.epoch = ch.epoch;
       updateHook();
@@ -203,6 +211,11 @@ export async function startDisplay(hook) {
     }));
   }
   hook.ready = true;
+}
+
+function plainTitle(state) {
+  const title = state?.display?.title;
+  return typeof title === 'string' ? title : '';
 }
 
 // Put the inline camera where the whole display is in view, slightly from above.

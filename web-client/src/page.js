@@ -23,6 +23,17 @@ export function priceText(item) {
   return capitalised(typeof item.notice === 'string' && item.notice ? item.notice : PRICE_AT_STALL);
 }
 
+const EACH_UNITS = new Set(['each', 'piece', 'pc', 'pcs', 'item', 'unit', 'ea']);
+
+// pages.unit_text: "per bunch", "each" (never "per each"); nothing without a price.
+export function unitText(item) {
+  const priced = typeof item.price === 'string' && item.price !== '';
+  const unit = typeof item.unit === 'string' ? item.unit.trim() : '';
+  if (!priced || !unit) return '';
+  if (EACH_UNITS.has(unit.toLowerCase())) return 'each';
+  return unit.toLowerCase().startsWith('per ') ? unit : `per ${unit}`;
+}
+
 // templates.stock_text
 export function stockText(item) {
   const status = typeof item.status === 'string' ? item.status : '';
@@ -83,7 +94,7 @@ export class Page {
       if (li.dataset.status !== String(item.status ?? '')) li.dataset.status = String(item.status ?? '');
       set('name', typeof item.name === 'string' && item.name ? item.name : sku);
       set('price', priceText(item));
-      set('unit', priced && typeof item.unit === 'string' && item.unit ? `per ${item.unit}` : '');
+      set('unit', unitText(item));
       set('stock', stockText(item));
       let flag = li.querySelector('.unverified');
       if (item.verified === false && !flag) {

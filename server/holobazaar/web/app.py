@@ -281,7 +281,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.close()
             engine.dispose()
 
-    app = FastAPI(title="Holobazaar", version=__version__, lifespan=lifespan,
+    # /docs is pages.api_docs: Swagger UI from the client build, not from a CDN.
+    app = FastAPI(title="Holobazaar", version=__version__, lifespan=lifespan, docs_url=None,
                   description="AR storytelling and display server for food markets.")
     app.state.settings = settings
     app.state.stream_limits = stream_limits(settings)

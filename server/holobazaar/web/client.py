@@ -79,6 +79,12 @@ class ClientBuild:
             self._stamp = stamp
         return self._manifest
 
+    def vendor(self, name: str) -> str | None:
+        """URL of the folder the build copied package `name` into (vendor/<name>-<version>/,
+        vite.config.js), or None when the build has none."""
+        found = sorted((self.directory / "vendor").glob(f"{name}-*"))
+        return f"{PREFIX}/vendor/{found[-1].name}/" if found else None
+
     def entry(self, source: str, preload: tuple[str, ...] = ()) -> Entry | None:
         manifest = self.manifest()
         chunk = manifest.get(source)

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.templating import Jinja2Templates
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from holobazaar.scenes.service import display_channel, zone_channel
 from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
@@ -18,8 +19,87 @@ router = APIRouter(include_in_schema=False)
 PULSE_KINDS = (("love", "♥ Love"), ("wow", "✦ Wow"), ("hungry", "Hungry"),
                ("learn", "Tell me more"))
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# Units read as a quantity ("per bunch"); these name one piece, which reads "each".
+_EACH_UNITS = frozenset({"each", "piece", "pc", "pcs", "item", "unit", "ea"})
+# The site icon: a leaf in the market's accent colour (no file, no 404).
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+    '<rect width="64" height="64" rx="14" fill="#141a13"/>'
+    '<path d="M14 50C14 26 30 12 52 12c0 24-14 40-38 38z" fill="#ffd23f"/>'
+    '<path d="M16 48L40 24" stroke="#141a13" stroke-width="4" stroke-linecap="round"/></svg>')
+
+
+def unit_text(item: dict) -> str:
+    """The unit after a price: "per bunch", "each" (never "per each"); empty without a
+    price (a held price reads "Price at the stall" alone). web-client/src/page.js unitText
+    says the same."""
+    unit = item.get("unit")
+    if item.get("price") is None or not isinstance(unit, str) or not unit.strip():
+        return ""
+    unit = unit.strip()
+    if unit.lower() in _EACH_UNITS:
+        return "each"
+    return unit if unit.lower().startswith("per ") else f"per {unit}"
+
+
 templates.env.globals.update(money=money, stock_label=stock_label, price_label=price_label,
-                             stock_text=stock_text)
+                             stock_text=stock_text, unit_text=unit_text)
+
+
+@router.get("/favicon.ico")
+@router.get("/favicon.svg")
+def favicon() -> Response:
+    return Response(FAVICON_SVG, media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    """Swagger UI from the files the client build copied out of swagger-ui-dist (npm), so
+    /docs works with no network (FastAPI's default loads it from a CDN)."""
+    base = request.app.state.client.vendor("swagger-ui")
+    if base is None:
+        return PlainTextResponse("API docs need the web client build (make setup); the "
+                                 "OpenAPI document is at /openapi.json.", status_code=503)
+    return get_swagger_ui_html(openapi_url=request.app.openapi_url or "/openapi.json",
+                               title="Holobazaar API", swagger_js_url=base + "swagger-ui-bundle.js",
+                               swagger_css_url=base + "swagger-ui.css",
+                               swagger_favicon_url="/favicon.svg")
+
+
+def _said(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def readable_panels(state: dict, panels: list[dict]) -> list[dict]:
+    """The display's panels for the HTML list, saying nothing twice: lines the page already
+    says elsewhere (an item's price line, the farm's description or practices, a recipe the
+    recipe list names) are left out, a panel with nothing left is dropped, and the grower's
+    story panel carries the link to the full story."""
+    farm = state.get("farm") or {}
+    told = (state.get("bindings") or {}).get("stories") or {}
+    said = {_said(farm.get("description") or ""), _said(" · ".join(farm.get("practices") or []))}
+    said.update(_said(p) for p in farm.get("practices") or [])
+    starts = [_said(i.get("name") or "") for i in (state.get("items") or {}).values()]
+    headings = set()
+    if told.get("recipes"):
+        starts += [_said(r.get("name") or "") for r in told["recipes"]]
+        headings.add(_said("Cook from what's here"))
+    starts = [s for s in starts if s]
+    story = told.get("story") or {}
+    out = []
+    for panel in panels:
+        lines = [line for line in str(panel.get("body") or "").splitlines()
+                 if not (_said(line) in said or any(_said(line).startswith(s) for s in starts))]
+        body = "\n".join(lines).strip()
+        title = str(panel.get("title") or "")
+        if not body:
+            continue
+        is_story = bool(story) and _said(title) == _said(story.get("title") or "")
+        story_url = story.get("url") if is_story else None
+        out.append({"title": "" if _said(title) in headings else title, "body": body,
+                    "story_url": story_url})
+    return out
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -84,8 +164,8 @@ def display_page(request: Request, market: str, display: str) -> HTMLResponse:
         "market": found.market.market,
         "state": state,
         "items": list(state.get("items", {}).values()),
-        "panels": [n for n in nodes if n.get("kind") == "panel" and n.get("visible", True)],
-        "images": [n for n in nodes if n.get("kind") == "image" and n.get("alt")],
+        "panels": readable_panels(state, [n for n in nodes if n.get("kind") == "panel"
+                                          and n.get("visible", True)]),
         "boot": boot,
         "entry": client.entry("src/display.js", preload=("src/app.js",)),
         "pulse_kinds": PULSE_KINDS,
