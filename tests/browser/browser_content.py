@@ -127,3 +127,24 @@ def save_artifact(name: str, data: bytes | dict) -> Path:
     else:
         path.write_bytes(data)
     return path
+
+
+# Where the emulated headset (IWER, office_small room, standing at the origin) looks:
+# (yaw, pitch) in degrees. Measured: straight ahead is a wall 1.03 m away; 60° down straight
+# ahead is a desk top 0.76 m above the floor; 60° down behind is the floor.
+AIM_WALL = (0, 0)
+AIM_TABLE = (0, -60)
+AIM_FLOOR = (180, -60)
+
+
+def aim(page, yaw_pitch: tuple[float, float], frames: int = 4) -> dict:
+    """Turn the emulated headset (yaw about Y, then pitch about X) and wait for fresh hits;
+    returns the last hit check (ar.js counterHit)."""
+    page.evaluate("""([yaw, pitch]) => {
+      const y = yaw * Math.PI / 360, x = pitch * Math.PI / 360;
+      const cy = Math.cos(y), sy = Math.sin(y), cx = Math.cos(x), sx = Math.sin(x);
+      window.__device.quaternion.set(cy * sx, sy * cx, -sy * sx, cy * cx);
+    }""", list(yaw_pitch))
+    start = page.evaluate("window.__holo.hitFrames")
+    page.wait_for_function(f"window.__holo.hitFrames >= {start + frames}")
+    return page.evaluate("window.__holo.lastHitCheck")

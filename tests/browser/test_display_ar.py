@@ -9,7 +9,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from browser_content import DISPLAY, MARKET, NODE_COUNT, save_artifact
+from browser_content import AIM_TABLE, DISPLAY, MARKET, NODE_COUNT, aim, save_artifact
 
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 2"
 
@@ -30,8 +30,10 @@ def test_ar_session_hit_test_tap_to_place(market_server, probe):
     assert hook["placed"] is False
     assert hook["lastHit"] is not None and all(abs(v) < 10 for v in hook["lastHit"])
 
-    # Tap the overlay (the DOM fallback of the XR select event): the display is placed.
-    page.locator("#xr-hint").evaluate("(el) => el.parentElement.click()")
+    # Aim at the desk (a wall straight ahead is refused: test_ar_placement.py), then tap
+    # the overlay (the DOM fallback of the XR select event): the display is placed.
+    assert aim(page, AIM_TABLE)["ok"] is True
+    page.locator("#xr-overlay").evaluate("(el) => el.click()")
     probe.wait("window.__holo.placed === true")
     probe.wait(f"window.__holo.frames >= {frames_at_start + 30}")
     hook = probe.hook()

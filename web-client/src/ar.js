@@ -1,10 +1,31 @@
 // The immersive-ar session: hit-test reticle, tap to place, an anchor so the placement
 // holds, dom-overlay for the text UI. The placement is remembered per display in
 // sessionStorage, so re-entering AR in the same visit puts the display back.
+// Only a counter can carry the display: a hit must face up (its pose's Y axis is the
+// surface normal) at a height a table or counter has; walls, ceilings and the floor are
+// refused. Once placed the reticle goes away; "Move" and "Reset" are explicit.
 import * as THREE from 'three';
 
 const STORE_PREFIX = 'holobazaar:placement:';
 const DOM_TAP_DEDUP_MS = 400;
+// cos(25°): a surface tilted more than 25° from level is not a counter.
+const MIN_UP = Math.cos((25 * Math.PI) / 180);
+// Plausible counter heights above the floor, metres (a low crate to a high bar).
+export const COUNTER_HEIGHT = [0.3, 1.4];
+// Without local-floor, y = 0 is the viewer's eyes: assume a standing adult's eye height.
+const EYE_HEIGHT = 1.6;
+
+/** Whether a hit pose (a column-major 4x4 array, WebXR) is a counter top: the surface
+ * faces up and sits at a counter's height above the floor (`floorY`: the floor's y in the
+ * reference space). Returns {ok, up, height, why}. */
+export function counterHit(matrix, floorY = 0) {
+  const up = matrix[5]; // the pose's Y axis, in world terms, dotted with world up
+  const height = matrix[13] - floorY;
+  let why = null;
+  if (!(up >= MIN_UP)) why = 'not level';
+  else if (height < COUNTER_HEIGHT[0] || height > COUNTER_HEIGHT[1]) why = 'not at counter height';
+  return { ok: why === null, up, height, why };
+}
 
 export class ArSession {
   constructor({ renderer, scene, placer, page, hook, key, onEnd }) {
@@ -15,6 +36,8 @@ export class ArSession {
     this.anchor = null;
     this.anchorOffset = new THREE.Matrix4(); // display pose relative to the anchor
     this.lastSelect = 0;
+    this.placing = true; // the reticle looks for a counter until the display is placed
+    this.floorY = 0;
     this.reticle = new THREE.Mesh(
       new THREE.RingGeometry(0.06, 0.08, 32).rotateX(-Math.PI / 2),
       new THREE.MeshBasicMaterial({ color: '#ffd23f' }),
@@ -46,6 +69,7 @@ export class ArSession {
     // Without the list (older browsers) assume local-floor, which AR browsers provide.
     const floor = !features || features.includes('local-floor');
     this.renderer.xr.setReferenceSpaceType(floor ? 'local-floor' : 'local');
+    this.floorY = floor ? 0 : -EYE_HEIGHT;
     this.hook.enabledFeatures = features ? [...features] : null;
     await this.renderer.xr.setSession(session);
     const viewer = await session.requestReferenceSpace('viewer');
@@ -56,9 +80,12 @@ export class ArSession {
     this.page.enterAr({
       onExit: () => this.exit(),
       onTap: () => this.place('tap'),
+      onMove: () => this.move(),
+      onReset: () => this.reset(),
     });
     this.placer.matrixAutoUpdate = false;
     this.placer.visible = false;
+    this.placing = true;
     this.hook.placed = false;
     this.hook.phase = 'ar';
     this.restore();
@@ -75,6 +102,7 @@ export class ArSession {
       pendingPlace: null });
     this.reticle.visible = false;
     this.placer.visible = true;
+    this.placing = true;
     this.hook.placed = false;
     this.page.exitAr();
     this.onEnd();
@@ -84,23 +112,35 @@ export class ArSession {
     const refSpace = this.renderer.xr.getReferenceSpace();
     if (!refSpace || !this.hitSource) return;
     const hits = frame.getHitTestResults(this.hitSource);
-    if (hits.length) {
-      const pose = hits[0].getPose(refSpace);
-      if (pose) {
-        this.lastHit = { result: hits[0], matrix: new THREE.Matrix4().fromArray(pose.transform.matrix) };
-        this.reticle.matrix.copy(this.lastHit.matrix);
-        this.reticle.visible = true;
-        this.hook.hitFrames += 1;
-        this.hook.lastHit = pose.transform.position
-          ? [pose.transform.position.x, pose.transform.position.y, pose.transform.position.z]
-          : null;
+    // The nearest hit only: one further along the ray is hidden behind it.
+    const pose = hits.length ? hits[0].getPose(refSpace) : null;
+    this.lastHit = null;
+    if (pose) {
+      const matrix = new THREE.Matrix4().fromArray(pose.transform.matrix);
+      const check = counterHit(matrix.elements, this.floorY);
+      this.hook.hitFrames += 1;
+      const p = pose.transform.position;
+      this.hook.lastHit = p ? [p.x, p.y, p.z] : null;
+      this.hook.lastHitCheck = check;
+      if (check.ok) {
+        this.lastHit = { result: hits[0], matrix };
+        this.hook.acceptedHits = (this.hook.acceptedHits || 0) + 1;
+      } else {
+        this.hook.refusedHits = (this.hook.refusedHits || 0) + 1;
       }
-    } else {
-      this.reticle.visible = false;
-      this.lastHit = null;
+      this.reticle.matrix.copy(matrix);
     }
-    if (this.pendingPlace && this.lastHit) {
-      this.placeNow(this.pendingPlace);
+    // Drawn only while looking for a place, and only where the display could go.
+    this.reticle.visible = this.placing && this.lastHit !== null;
+    this.hook.reticleVisible = this.reticle.visible;
+    if (this.placing) this.page.aiming(pose ? (this.lastHit ? 'ok' : 'refused') : 'none');
+    if (this.pendingPlace) {
+      // A tap where the display cannot go is refused now, not carried to a later surface.
+      if (this.lastHit) this.placeNow(this.pendingPlace);
+      else {
+        this.hook.refusedTaps = (this.hook.refusedTaps || 0) + 1;
+        this.page.aiming('refused-tap');
+      }
       this.pendingPlace = null;
     }
     if (this.anchor && frame.trackedAnchors?.has(this.anchor)) {
@@ -119,7 +159,33 @@ export class ArSession {
     // On real devices one tap can arrive both as an XR select and as a DOM click.
     if (source === 'tap' && now - this.lastSelect < DOM_TAP_DEDUP_MS) return;
     if (source === 'select') this.lastSelect = now;
-    if (this.session) this.pendingPlace = source;
+    // Once placed, taps are for the display (and the overlay); "Move" starts placing again.
+    if (this.session && this.placing) this.pendingPlace = source;
+  }
+
+  move() {
+    if (!this.session) return;
+    this.placing = true;
+    this.hook.phase = 'moving';
+    this.page.placing();
+  }
+
+  // Forget the placement: the display goes away until it is placed again.
+  reset() {
+    if (!this.session) return;
+    this.anchor?.delete?.();
+    this.anchor = null;
+    this.hook.anchored = false;
+    try {
+      sessionStorage.removeItem(STORE_PREFIX + this.key);
+    } catch {
+      // nothing stored
+    }
+    this.placer.visible = false;
+    this.placing = true;
+    this.hook.placed = false;
+    this.hook.phase = 'ar';
+    this.page.placing();
   }
 
   // Put the display on the surface under the reticle, turned to face the viewer.
@@ -130,6 +196,7 @@ export class ArSession {
     const camera = this.renderer.xr.getCamera();
     const eye = new THREE.Vector3().setFromMatrixPosition(camera.matrixWorld);
     const yaw = Math.atan2(eye.x - position.x, eye.z - position.z);
+    // Scale 1: scene units are metres, so the display stands at its real size.
     const placed = new THREE.Matrix4().compose(position,
       new THREE.Quaternion().setFromAxisAngle(new THREE.Vector3(0, 1, 0), yaw),
       new THREE.Vector3(1, 1, 1));
@@ -147,8 +214,11 @@ export class ArSession {
     this.placer.matrix.copy(matrix);
     this.placer.matrixWorldNeedsUpdate = true;
     this.placer.visible = true;
+    this.placing = false;
+    this.reticle.visible = false;
     this.hook.placed = true;
     this.hook.phase = 'placed';
+    this.hook.placedScale = new THREE.Vector3().setFromMatrixScale(matrix).toArray();
     this.page.placed();
   }
 

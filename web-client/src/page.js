@@ -164,34 +164,88 @@ export class Page {
     return this.overlay;
   }
 
-  enterAr({ onExit, onTap }) {
+  // The AR overlay is one line by default (hint or title, Move, Reset, More, Close); "More"
+  // opens the story and the reaction buttons.
+  enterAr({ onExit, onTap, onMove, onReset }) {
     this.overlay.hidden = false;
     document.body.classList.add('in-ar');
-    const exit = document.getElementById('exit-ar');
-    const hint = document.getElementById('xr-hint');
-    hint.textContent = 'Point at the counter and tap to place the display';
+    this.setDetails(false);
+    this.placing();
     // Taps on overlay buttons must not also place the display (dom-overlay sends them as
     // XR select events unless beforexrselect is cancelled).
-    for (const b of this.overlay.querySelectorAll('button, a, article')) {
+    for (const b of this.overlay.querySelectorAll('button, a, article, input')) {
       b.addEventListener('beforexrselect', (ev) => ev.preventDefault());
     }
     this.cleanup?.();
     const onClick = (ev) => {
-      if (ev.target.closest('button, a, article')) return;
+      if (ev.target.closest('button, a, article, input, .bar, #xr-details')) return;
       onTap();
     };
-    const onExitClick = () => onExit();
+    const buttons = {
+      'exit-ar': onExit,
+      'xr-move': onMove,
+      'xr-reset': onReset,
+      'xr-more': () => this.setDetails(document.getElementById('xr-details')?.hidden ?? false),
+    };
+    const bound = [];
+    for (const [id, fn] of Object.entries(buttons)) {
+      const button = document.getElementById(id);
+      if (!button || !fn) continue;
+      const handler = () => fn();
+      button.addEventListener('click', handler);
+      bound.push([button, handler]);
+    }
     this.overlay.addEventListener('click', onClick);
-    exit.addEventListener('click', onExitClick);
     this.cleanup = () => {
       this.overlay.removeEventListener('click', onClick);
-      exit.removeEventListener('click', onExitClick);
+      for (const [button, handler] of bound) button.removeEventListener('click', handler);
     };
   }
 
-  placed() {
+  setDetails(open) {
+    const details = document.getElementById('xr-details');
+    const more = document.getElementById('xr-more');
+    if (!details || !more) return;
+    details.hidden = !open;
+    more.setAttribute('aria-expanded', String(open));
+    more.textContent = open ? 'Less' : 'More';
+  }
+
+  xrText(text) {
     const hint = document.getElementById('xr-hint');
-    if (hint) hint.textContent = 'Tap again to move it';
+    if (hint && hint.textContent !== text) hint.textContent = text;
+  }
+
+  // Looking for a counter: the hint says what the reticle sees.
+  placing() {
+    this.aimState = null;
+    this.aiming('none');
+    for (const id of ['xr-move', 'xr-reset']) {
+      const b = document.getElementById(id);
+      if (b) b.hidden = true;
+    }
+  }
+
+  aiming(state) {
+    if (state === 'refused-tap') {
+      this.xrText('Not a counter');
+      this.refusedUntil = performance.now() + 1500;
+      return;
+    }
+    if (this.refusedUntil && performance.now() < this.refusedUntil) return;
+    if (state === this.aimState) return;
+    this.aimState = state;
+    // Short: the line also holds the buttons on a 390 px phone.
+    this.xrText(state === 'ok' ? 'Tap to place'
+      : state === 'refused' ? 'Aim at a table top' : 'Point at the counter');
+  }
+
+  placed() {
+    this.xrText('Placed');
+    for (const id of ['xr-move', 'xr-reset']) {
+      const b = document.getElementById(id);
+      if (b) b.hidden = false;
+    }
   }
 
   exitAr() {
