@@ -102,10 +102,45 @@ def readable_panels(state: dict, panels: list[dict]) -> list[dict]:
     return out
 
 
+def market_stalls(scenes: Any, found: Any) -> list[dict[str, Any]]:
+    """The market's stalls as a visitor sees them: one entry per display, sorted by zone
+    order then title, with its live state (from the hub)."""
+    zone_order = {z.id: i for i, z in enumerate(found.market.zones)}
+    stalls = []
+    for display in found.displays.values():
+        _, _, state, _ = scenes.hub.snapshot(display_channel(found.id, display.id))
+        stalls.append({"id": display.id, "zone": display.zone, "state": state,
+                       "title": (state.get("display") or {}).get("title") or display.id,
+                       "items": list((state.get("items") or {}).values())})
+    stalls.sort(key=lambda d: (zone_order.get(d["zone"], 99), d["title"].casefold()))
+    return stalls
+
+
+def market_picture(stalls: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The picture that stands for a market: the image its stalls show most (its emblem),
+    else none (the page then draws the zone plan)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for stall in stalls:
+        for node in (stall["state"].get("nodes") or {}).values():
+            src = node.get("src")
+            if node.get("kind") == "image" and isinstance(src, str) and src.startswith("/assets/"):
+                entry = seen.setdefault(src, {"src": src, "alt": node.get("alt") or "", "n": 0})
+                entry["n"] += 1
+    if not seen:
+        return None
+    best = max(seen.values(), key=lambda e: e["n"])
+    return {"src": best["src"], "alt": best["alt"]}
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     scenes = request.app.state.scenes
-    markets = scenes.content.markets.values() if scenes.content else []
+    markets = []
+    for found in (scenes.content.markets.values() if scenes.content else []):
+        stalls = market_stalls(scenes, found)
+        markets.append({"market": found.market.market, "zones": found.market.zones,
+                        "stalls": len(stalls), "picture": market_picture(stalls),
+                        "farms": len(found.market.farms)})
     return templates.TemplateResponse(request, "index.html", {"markets": markets})
 
 
@@ -115,27 +150,29 @@ def _not_found(request: Request, message: str, market: Any = None) -> HTMLRespon
 
 
 @router.get("/m/{market}", response_class=HTMLResponse)
-def market_page(request: Request, market: str) -> HTMLResponse:
+def market_page(request: Request, market: str, zone: str | None = None) -> HTMLResponse:
+    """The stalls first (filtered to one zone with ?zone=, from the chips or the map, which
+    are plain links and work without JavaScript), then the live pulse heatmap."""
     scenes = request.app.state.scenes
     found = scenes.market(market)
     if found is None:
         return _not_found(request, "There is no market with this address.")
+    zone_ids = {z.id for z in found.market.zones}
+    chosen = zone if zone in zone_ids else None
+    stalls = market_stalls(scenes, found)
     zones = []
-    for zone in found.market.zones:
-        displays = []
-        for display in sorted(found.displays.values(), key=lambda d: d.id):
-            if display.zone != zone.id:
-                continue
-            _, _, state, _ = scenes.hub.snapshot(display_channel(found.id, display.id))
-            displays.append({"id": display.id, "state": state})
-        zones.append({"zone": zone, "displays": displays})
+    for z in found.market.zones:
+        if chosen is not None and z.id != chosen:
+            continue
+        zones.append({"zone": z, "displays": [d for d in stalls if d["zone"] == z.id]})
     pulse_channel = f"market/{found.id}/pulse"
     try:
         epoch, offset, state, _ = scenes.hub.snapshot(pulse_channel)
     except UnknownChannel:  # a market added a moment ago: pulse publishes it within 1 s
         epoch, offset, state = None, None, None
     return templates.TemplateResponse(request, "market.html", {
-        "market": found.market.market, "zones": zones,
+        "market": found.market.market, "zones": zones, "all_zones": found.market.zones,
+        "chosen": chosen, "picture": market_picture(stalls),
         "map_zones": [z for z in found.market.zones if z.map is not None],
         "pulse_k": request.app.state.settings.pulse_k,
         "pulse_boot": {"ws": "/ws", "channel": pulse_channel, "epoch": epoch, "offset": offset,
