@@ -4,6 +4,8 @@ other field is escaped by the template's autoescape."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
@@ -11,7 +13,7 @@ from starlette.responses import HTMLResponse
 from holobazaar.stories import service
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.schema import duration_minutes
-from holobazaar.web.pages import templates
+from holobazaar.web.pages import market_stalls, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,10 +27,32 @@ async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
         return templates.TemplateResponse(request, "not_found.html", {
             "message": f"There is no published {kind} here.", "market": None},
             status_code=404)
-    market = request.app.state.scenes.market(saved.market)
+    scenes = request.app.state.scenes
+    market = scenes.market(saved.market)
+    stalls = market_stalls(scenes, market) if market else []
     return templates.TemplateResponse(request, f"{kind}.html", {
         "doc": saved.doc, "saved": saved, "body_html": render_markdown(saved.doc.body),
-        "market": market.market.market if market else None, "minutes": duration_minutes})
+        "market": market.market.market if market else None, "minutes": duration_minutes,
+        "stalls": _their_stalls(saved.doc, stalls), "sold_at": _sold_at(stalls)})
+
+
+def _their_stalls(doc: Any, stalls: list[dict]) -> list[dict]:
+    """The stalls of the story's or recipe's producers, or that sell the items it names."""
+    producers = set(doc.producers)
+    skus = set(doc.items) | {g.sku for g in getattr(doc, "ingredients", []) if g.sku}
+    return [s for s in stalls
+            if ((s["state"].get("farm") or {}).get("id") in producers)
+            or (producers == set() and skus & {i.get("sku") for i in s["items"]})]
+
+
+def _sold_at(stalls: list[dict]) -> dict[str, list[dict]]:
+    """SKU -> the stalls that have it in stock today, with their price line's item."""
+    out: dict[str, list[dict]] = {}
+    for stall in stalls:
+        for item in stall["items"]:
+            if item.get("status") != "sold_out" and item.get("sku"):
+                out.setdefault(item["sku"], []).append({"stall": stall, "item": item})
+    return out
 
 
 @router.get("/s/{slug}", response_class=HTMLResponse)
