@@ -9,17 +9,13 @@ import { defineConfig } from 'vite';
 const pkgDir = (name) => join(dirname(fileURLToPath(import.meta.url)), 'node_modules', name);
 const version = (name) => JSON.parse(readFileSync(join(pkgDir(name), 'package.json'))).version;
 
-// Files that must keep their own names, copied from installed packages into dist/vendor/
-// (no CDN at run time): Swagger UI for /docs (the server finds vendor/swagger-ui-<version>/),
-// and the Basis Universal transcoder that KTX2Loader loads by name from a directory
-// (vendor/basis-r<three revision>/, see scene.js). Versions in the folder names keep caches right.
+// Files no module imports, copied from installed packages into dist/vendor/ (no CDN at run
+// time): Swagger UI for /docs; the server finds vendor/swagger-ui-<version>/ (the version in
+// the folder name keeps caches right). KTX2's transcoder needs no copy: see scene.js.
 function vendorFiles() {
-  const threeRevision = version('three').split('.')[1];
   const copies = [
     ['swagger-ui-dist', `vendor/swagger-ui-${version('swagger-ui-dist')}`,
       ['swagger-ui-bundle.js', 'swagger-ui.css', 'oauth2-redirect.html', 'favicon-32x32.png']],
-    ['three', `vendor/basis-r${threeRevision}`,
-      ['examples/jsm/libs/basis/basis_transcoder.js', 'examples/jsm/libs/basis/basis_transcoder.wasm']],
   ];
   return {
     name: 'holobazaar-vendor-files',

@@ -55,6 +55,7 @@ export async function startDisplay(hook) {
   controls.enableDamping = true;
 
   const display = new DisplayRenderer({
+    renderer, // KTX2 textures: the transcoder picks a format this GPU supports
     onWarning: warn,
     onProgress: (p) => page.progress(p),
   });

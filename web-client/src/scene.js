@@ -3,6 +3,7 @@
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
+import { KTX2Loader } from 'three/addons/loaders/KTX2Loader.js';
 import { Text } from 'troika-three-text';
 import fontUrl from '@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff?url';
 import { plainText } from './text.js';
@@ -63,7 +64,7 @@ export class DisplayRenderer {
    * @param {(e) => void} hooks.onProgress model loading progress {loading, loaded, bytes, total}
    * @param {(msg) => void} hooks.onWarning a problem worth logging (failed model, bad node)
    */
-  constructor({ onProgress = () => {}, onWarning = () => {} } = {}) {
+  constructor({ onProgress = () => {}, onWarning = () => {}, renderer = null } = {}) {
     this.root = new THREE.Group();
     this.root.name = 'display';
     this.entries = new Map(); // node id -> {object, data}
@@ -73,6 +74,10 @@ export class DisplayRenderer {
     this.loader = new GLTFLoader();
     // Processed assets carry EXT_meshopt_compression geometry (the asset pipeline).
     this.loader.setMeshoptDecoder(MeshoptDecoder);
+    // KTX2 (Basis Universal) textures. With no transcoder path set, KTX2Loader loads its
+    // transcoder through `new URL(..., import.meta.url)`, which vite emits into our build
+    // (hashed, immutable): never from a CDN.
+    if (renderer) this.loader.setKTX2Loader(new KTX2Loader().detectSupport(renderer));
     this.device = deviceClass();
     this.textureLoader = new THREE.TextureLoader();
     this.models = new Map(); // src -> Promise<THREE.Object3D template>

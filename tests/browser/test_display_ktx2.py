@@ -1,0 +1,69 @@
+"""KTX2 (Basis Universal) textures in the browser (issue 19): a model whose textures the
+asset pipeline keeps as KTX2 (AnisotropyBarnLamp-KTX2 from the shared corpus, read in place)
+replaces the stall's tomato and renders with GPU-compressed textures, transcoded by the
+basis transcoder from our own build (no request leaves the server)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from assets_support import CORPUS, corpus_entry, side_files
+from browser_content import DISPLAY, MARKET, save_artifact
+
+MODEL = "AnisotropyBarnLamp-KTX2"
+READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 5"
+LOADED = """() => {
+  let loaded = false;
+  window.__holo.scene.traverse((o) => {
+    if (o.userData.holoId === 'tomato') loaded = Boolean(o.userData.loaded || o.userData.failed);
+  });
+  return loaded;
+}"""
+TEXTURES = """() => {
+  const out = {compressed: 0, other: 0};
+  window.__holo.scene.traverse((o) => {
+    if (!o.isMesh) return;
+    for (const m of [].concat(o.material)) {
+      for (const t of [m.map, m.normalMap, m.roughnessMap, m.aoMap]) {
+        if (t) out[t.isCompressedTexture ? 'compressed' : 'other'] += 1;
+      }
+    }
+  });
+  return out;
+}"""
+
+
+def test_ktx2_model_renders_with_compressed_textures(market_server, probe) -> None:
+    if not (CORPUS / MODEL).is_dir():
+        pytest.skip(f"no {MODEL} in the glTF corpus at {CORPUS}")
+    entry = corpus_entry(MODEL)
+    files = [("files", (p.name, p.read_bytes())) for p in [entry, *side_files(entry)]]
+    with market_server.client() as http:
+        response = http.post("/api/v1/assets", headers=market_server.write_headers, files=files,
+                             data={"market": MARKET, "name": "tomato", "size": "0.2"})
+        assert response.status_code == 202, response.text
+        asset = response.json()
+        deadline = time.monotonic() + 120
+        while asset["status"] in ("queued", "processing"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+            asset = http.get(f"/api/v1/assets/{asset['id']}").json()
+    assert asset["status"] == "ready", asset
+
+    page = probe.page
+    outside: list[str] = []
+    # Blob URLs are the transcoder's worker, made in the page.
+    page.on("request", lambda r: r.url.startswith((market_server.url, "blob:", "data:"))
+            or outside.append(r.url))
+    page.goto(f"{market_server.url}/d/{MARKET}/{DISPLAY}")
+    page.wait_for_function(READY, timeout=15_000)
+    page.wait_for_function(LOADED, timeout=60_000)
+    assert page.evaluate("window.__holo.placeholders()") == [], probe.hook()["warnings"]
+    textures = page.evaluate(TEXTURES)
+    assert textures["compressed"] >= 1, textures
+    fetched = page.evaluate("performance.getEntriesByType('resource').map((r) => r.name)")
+    assert any("/client/assets/basis_transcoder" in u and u.endswith(".wasm") for u in fetched)
+    assert outside == []
+    save_artifact("display-ktx2-barn-lamp.png", page.screenshot())
