@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PageProbe
-from support import LiveServer, start_server
+from support import REPO, LiveServer, start_server
 
 DEMO = "greenhaven"
 STALL = "zonneveld-greens"  # a price board, "each" units, a story and recipes
@@ -152,4 +152,30 @@ def test_accessible_list_says_each_thing_once(visit) -> None:
     order = [body.index(s) for s in ("Products", "Tuinderij Zonneveld", "Read the full story",
                                      "Cook from what's here")]
     assert order == sorted(order)
+    assert probe.errors == []
+
+
+AXE = REPO / "web-client" / "node_modules" / "axe-core" / "axe.min.js"
+VISITOR_PAGES = ("/", f"/m/{DEMO}", f"/m/{DEMO}?zone=fungi-grotto", f"/d/{DEMO}/{STALL}",
+                 "/s/tomatoes-in-the-cold-tunnel", "/r/shakshuka-with-herbs")
+
+
+@pytest.mark.parametrize("viewport", [(390, 844), (1440, 900)], ids=["phone", "desktop"])
+def test_axe_finds_no_serious_violation_on_visitor_pages(visit, demo_server, viewport) -> None:
+    if not AXE.is_file():
+        pytest.skip("axe-core not installed: cd web-client && npm ci")
+    width, height = viewport
+    found = {}
+    probe = visit("/", viewport={"width": width, "height": height})
+    for path in VISITOR_PAGES:
+        probe.page.goto(demo_server.url + path)
+        if path.startswith("/d/"):
+            probe.wait(READY)
+        probe.page.add_script_tag(path=str(AXE))
+        result = probe.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[path] = bad
+    assert found == {}
     assert probe.errors == []
