@@ -450,14 +450,20 @@ class Day:
             events, changes = [], []
             for sku in picked:
                 event: dict = {"sku": sku}
+                # Always a real change: the server keeps no history row for an event that
+                # changes nothing (it counts it "unchanged"), and every acknowledged change
+                # is looked for in the history at the end.
                 if self.rng.random() < 0.6:
                     old = Decimal(self.truth[sku]["price"])
                     new = old * Decimal(str(round(self.rng.uniform(0.88, 1.12), 3)))
                     new = min(max(new, Decimal("0.50")), Decimal("60")).quantize(Decimal("0.01"))
+                    if new == old:
+                        new = old + Decimal("0.01") if old < 60 else old - Decimal("0.01")
                     event["price"] = str(new)
                     changes.append((sku, "price", str(new)))
                 else:
-                    event["stock"] = self.rng.randint(0, 60)
+                    event["stock"] = self.rng.choice(
+                        [n for n in range(61) if n != self.truth[sku].get("stock")])
                     changes.append((sku, "stock", str(event["stock"])))
                 events.append(event)
             body = json.dumps({"events": events}).encode()
@@ -472,7 +478,8 @@ class Day:
             if response is None or response.status_code != 200:
                 continue
             result = response.json()
-            if result.get("held") or result.get("rejected") or result.get("circuit_breaker"):
+            if result.get("held") or result.get("rejected") or result.get("circuit_breaker") \
+                    or result.get("unchanged") or result.get("ignored"):
                 self.stats.unexpected.append(f"feed batch not applied as sent: {result}")
                 self.stats.interval_unexpected += 1
                 continue
