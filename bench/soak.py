@@ -507,11 +507,13 @@ class Day:
                     continue
                 body: dict = {"price": new, "confirm": True}
             elif self.rng.random() < 0.5:
-                new = str((old * Decimal(str(round(self.rng.uniform(0.9, 1.1), 3))))
-                          .quantize(Decimal("0.01")))
-                body = {"price": new}
+                moved = (old * Decimal(str(round(self.rng.uniform(0.9, 1.1), 3)))) \
+                    .quantize(Decimal("0.01"))
+                # A real change: the server stores and audits nothing for a no-op edit.
+                body = {"price": str(moved if moved != old else old + Decimal("0.01"))}
             else:
-                body = {"stock": self.rng.randint(0, 80)}
+                body = {"stock": self.rng.choice(
+                    [n for n in range(81) if n != self.truth[sku].get("stock")])}
             response = await self.request(http, "edit", "PATCH", path, retry=True, json=body,
                                           headers=self.auth("curator"))
             if response is None or response.status_code != 200:
