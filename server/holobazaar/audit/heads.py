@@ -164,20 +164,27 @@ def parse(data: Any, key: str | None = None, market: str | None = None) -> Head:
 
 def audit_head(session: Session) -> tuple[int, str]:
     """(height, hash) of the audit log. Counted from the last signed head's entry when it
-    is still there (a point lookup and the few entries since), not over the whole log."""
-    last = session.exec(select(AuditEntry.id, AuditEntry.hash)
-                        .order_by(col(AuditEntry.id).desc()).limit(1)).first()
-    if last is None:
-        return 0, GENESIS
+    is still there (a point lookup and the few entries since), not over the whole log.
+
+    Each statement may see a newer log than the one before (appends commit meanwhile), so
+    the signed head is read first and every count stops at the entry whose hash is
+    returned: height and hash always describe the same entry."""
     signed = session.exec(select(SignedHead).order_by(col(SignedHead.id).desc())
                           .limit(1)).first()
     anchor = None if signed is None or signed.audit_height == 0 else session.exec(
         select(AuditEntry.id).where(AuditEntry.hash == signed.audit_hash)).first()
+    last = session.exec(select(AuditEntry.id, AuditEntry.hash)
+                        .order_by(col(AuditEntry.id).desc()).limit(1)).first()
+    if last is None:
+        return 0, GENESIS
+    last_id, last_hash = last
     if signed is not None and anchor is not None:
         newer = session.exec(select(func.count()).select_from(AuditEntry)
-                             .where(col(AuditEntry.id) > anchor)).one()
-        return signed.audit_height + newer, last[1]
-    return session.exec(select(func.count()).select_from(AuditEntry)).one(), last[1]
+                             .where(col(AuditEntry.id) > anchor,
+                                    col(AuditEntry.id) <= last_id)).one()
+        return signed.audit_height + newer, last_hash
+    return session.exec(select(func.count()).select_from(AuditEntry)
+                        .where(col(AuditEntry.id) <= last_id)).one(), last_hash
 
 
 def to_json(row: SignedHead, key: str) -> dict[str, Any]:
