@@ -106,6 +106,7 @@ def serve(
     from holobazaar.scenes.loader import load_content
     from holobazaar.stream.fastws import BACKLOG, UVICORN_WS
     from holobazaar.tls import serving
+    from holobazaar.tls.addresses import public_base_url
     from holobazaar.tls.files import TlsFileError
     from holobazaar.web.app import create_app
     from holobazaar.web.trust import create_trust_app
@@ -158,7 +159,7 @@ def serve(
         typer.echo(f"phones trust the CA first: http://<address above>:{settings.trust_port}/tls")
     if plan and loaded.markets:
         first = next(iter(loaded.markets))
-        typer.echo(serving.terminal_qr(f"{settings.public_base_url}/m/{first}"))
+        typer.echo(serving.terminal_qr(f"{public_base_url(settings)}/m/{first}"))
     options = dict(
         log_level=settings.log_level.lower(),
         # Frames up to 16x the protocol limit get a polite error frame; beyond, a 1009 close.
@@ -230,6 +231,7 @@ def markers(
     """Printable QR markers: a card per display on A4 sheets, and an entrance poster."""
     from holobazaar.markers import service as marker_service
     from holobazaar.scenes.loader import load_content
+    from holobazaar.tls.addresses import public_base_url
 
     if fmt not in ("pdf", "png"):
         typer.echo(f"error: --format: {fmt!r} is not pdf or png", err=True)
@@ -245,7 +247,7 @@ def markers(
         typer.echo(f"error: --market: no market {market!r} in {settings.content_dir} "
                    f"(known: {', '.join(sorted(loaded.markets)) or 'none'})", err=True)
         raise typer.Exit(2)
-    base = settings.public_base_url
+    base = public_base_url(settings)
     if settings.base_url is None:
         typer.echo(f"warning: no --base-url: the codes point to {base}; pass the address "
                    "phones will use, e.g. --base-url https://market.example", err=True)

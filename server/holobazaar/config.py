@@ -3,12 +3,81 @@ which override the defaults below (the README's configuration table mirrors them
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# The checks below are pure functions so that the packages that use these values (OSC,
+# proxies, broker, markers) import them from here instead of config importing upward.
+def parse_osc_allow_list(text: str) -> list[Network]:
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {part!r}") from None
+    if not networks:
+        raise ValueError("the OSC allow-list is empty")
+    return networks
+
+
+def parse_proxies(value: str) -> tuple[Network, ...]:
+    """'10.0.0.5, 192.168.1.0/24, ::1' -> networks; raises ValueError naming the bad entry."""
+    networks: list[Network] = []
+    for entry in value.replace(";", ",").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"trusted proxies: {entry!r} is not an IP address or "
+                             "network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    return tuple(networks)
+
+
+def check_broker_url(url: str) -> str:
+    """memory:// or redis[s]://host[:port][/db]; a clear error for anything else."""
+    if url.startswith("memory://"):
+        return url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from redis.connection import parse_url
+
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            raise ValueError(f"bad Redis URL {url!r}: {exc}") from None
+        return url
+    raise ValueError(f"unsupported broker URL {url!r}: use memory:// (one process) or "
+                     "redis://host:port/db (several processes or machines)")
+
+
+def check_base_url(value: str) -> str:
+    """An absolute http(s) URL with a host and no query or fragment; returned without a
+    trailing slash so `{base}/d/{market}/{display}` is well-formed."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an absolute http:// or https:// URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} must not carry a query, fragment or credentials")
+    if any(c.isspace() for c in text):
+        raise ValueError(f"{value!r} contains whitespace")
+    return text.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -176,9 +245,7 @@ class Settings(BaseSettings):
     @field_validator("osc_allow")
     @classmethod
     def _networks(cls, value: str) -> str:
-        from holobazaar.shows.osc import parse_allow_list
-
-        parse_allow_list(value)  # raises ValueError naming the bad entry
+        parse_osc_allow_list(value)  # raises ValueError naming the bad entry
         return value
 
     @model_validator(mode="after")
@@ -205,8 +272,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: str) -> str:
-        from holobazaar.accounts.addresses import parse_proxies
-
         parse_proxies(value)  # raises ValueError naming the bad entry
         return value
 
@@ -222,8 +287,6 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, value: str) -> str:
-        from holobazaar.stream.broker import check_broker_url
-
         return check_broker_url(value)
 
     @field_validator("base_url")
@@ -231,19 +294,11 @@ class Settings(BaseSettings):
     def _absolute_http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from holobazaar.tls.urls import check_base_url
-
         return check_base_url(value)
 
     @property
     def uses_tls(self) -> bool:
         return self.tls or self.certfile is not None
-
-    @property
-    def public_base_url(self) -> str:
-        from holobazaar.tls.addresses import default_base_url
-
-        return self.base_url or default_base_url(self.host, self.port, self.uses_tls)
 
     @property
     def trust_port(self) -> int | None:

@@ -16,24 +16,10 @@ from functools import lru_cache
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from holobazaar.config import Network, parse_proxies
+
 UNKNOWN = "unknown"
 MAX_HOPS = 32  # a longer X-Forwarded-For is not read further than this from the right
-
-
-def parse_proxies(value: str) -> tuple[Network, ...]:
-    """'10.0.0.5, 192.168.1.0/24, ::1' -> networks; raises ValueError naming the bad entry."""
-    networks: list[Network] = []
-    for entry in value.replace(";", ",").split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"trusted proxies: {entry!r} is not an IP address or "
-                             "network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
-    return tuple(networks)
 
 
 @lru_cache(maxsize=16)

@@ -7,8 +7,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from holobazaar.accounts.dependencies import require_role
+from holobazaar.config import check_base_url
 from holobazaar.markers import service
-from holobazaar.tls.urls import check_base_url
+from holobazaar.tls.addresses import public_base_url
 
 router = APIRouter(prefix="/api/v1/markets/{market}", tags=["markers"])
 
@@ -27,7 +28,7 @@ async def markers_pdf(
     if content is None:
         raise HTTPException(404, f"no market {market!r}")
     try:
-        base = check_base_url(base_url) if base_url else request.app.state.settings.public_base_url
+        base = check_base_url(base_url) if base_url else public_base_url(request.app.state.settings)
     except ValueError as exc:
         raise HTTPException(422, f"base_url: {exc}") from None
     hub = request.app.state.hub

@@ -13,10 +13,10 @@ from typing import Literal
 
 from PIL import Image
 
+from holobazaar.config import check_base_url
 from holobazaar.markers.layout import DPI, Card, render_poster, render_sheets
 from holobazaar.scenes.compositor import compose_display
 from holobazaar.scenes.loader import MarketContent
-from holobazaar.tls.urls import check_base_url
 
 MarkerFormat = Literal["pdf", "png"]
 

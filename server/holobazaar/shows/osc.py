@@ -20,29 +20,15 @@ from collections.abc import Awaitable, Callable
 
 from pythonosc.osc_packet import OscPacket, ParseError
 
+from holobazaar.config import Network
 from holobazaar.shows.runner import ShowError, ShowRunner
 
 log = logging.getLogger(__name__)
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ADDRESS = re.compile(r"^/holobazaar/([a-z0-9][a-z0-9-]{0,62})/([a-z0-9][a-z0-9-]{0,62})/"
                      r"(go|stop|panic|pause|resume|standby|cue)$")
 CUE_NUMBER = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,15}$")
 MAX_DATAGRAM = 4096
-
-
-def parse_allow_list(text: str) -> list[Network]:
-    networks = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {part!r}") from None
-    if not networks:
-        raise ValueError("the OSC allow-list is empty")
-    return networks
 
 
 class OscRefused(Exception):

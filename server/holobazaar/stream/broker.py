@@ -148,26 +148,11 @@ class InProcessBroker:
             log.popleft()
 
 
-def check_broker_url(url: str) -> str:
-    """memory:// or redis[s]://host[:port][/db]; a clear error for anything else."""
-    if url.startswith("memory://"):
-        return url
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from redis.connection import parse_url
-
-        try:
-            parse_url(url)
-        except ValueError as exc:
-            raise ValueError(f"bad Redis URL {url!r}: {exc}") from None
-        return url
-    raise ValueError(f"unsupported broker URL {url!r}: use memory:// (one process) or "
-                     "redis://host:port/db (several processes or machines)")
-
-
 def create_broker(url: str, history_size: int, history_ttl: float,
                   prefix: str = "holobazaar:") -> Broker:
     if url.startswith("memory://"):
         return InProcessBroker(history_size, history_ttl)
+    from holobazaar.config import check_broker_url
     from holobazaar.stream.redis_broker import RedisBroker
 
     return RedisBroker(check_broker_url(url), history_size, history_ttl, prefix=prefix)

@@ -7,6 +7,10 @@ import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from holobazaar.config import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -89,3 +93,8 @@ def default_base_url(host: str, port: int, tls: bool) -> str:
         shown = url_host(host)
     default_port = 443 if tls else 80
     return f"{scheme}://{shown}" + ("" if port == default_port else f":{port}")
+
+
+def public_base_url(settings: Settings) -> str:
+    """The configured base URL, else the one `default_base_url` finds."""
+    return settings.base_url or default_base_url(settings.host, settings.port, settings.uses_tls)

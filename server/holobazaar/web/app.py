@@ -24,7 +24,7 @@ from holobazaar.audit.routes import router as audit_router
 from holobazaar.audit.witness import WitnessCollector, WitnessService
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
-from holobazaar.config import Settings
+from holobazaar.config import Settings, parse_osc_allow_list
 from holobazaar.edges import Edge, UnhandledCollector, loop_exception_handler
 from holobazaar.inventory.feed_routes import policy_of
 from holobazaar.inventory.feed_routes import router as inventory_truth_router
@@ -42,7 +42,7 @@ from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
-from holobazaar.shows.osc import OscControl, parse_allow_list, start_osc
+from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
@@ -223,7 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.osc_port is not None:
             assert settings.osc_secret is not None  # Settings refuses a port without one
             app.state.osc = OscControl(shows.runner, settings.osc_secret,
-                                       parse_allow_list(settings.osc_allow))
+                                       parse_osc_allow_list(settings.osc_allow))
             transport, osc_close = await start_osc(settings.osc_host, settings.osc_port,
                                                    app.state.osc)
             app.state.osc_address = transport.get_extra_info("sockname")

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from holobazaar import __version__
 from holobazaar.accounts.addresses import scope_is_https
 from holobazaar.config import Settings
-from holobazaar.tls.addresses import local_names, url_host
+from holobazaar.tls.addresses import local_names, public_base_url, url_host
 from holobazaar.tls.files import ca_path
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ def server_names(settings: Settings) -> frozenset[str]:
             dns, ips = covered_names(cert)
             names.update(dns)
             names.update(str(ip) for ip in ips)
-    base = urlsplit(settings.public_base_url).hostname
+    base = urlsplit(public_base_url(settings)).hostname
     if base:
         names.add(base)
     return frozenset(n.lower() for n in names)
@@ -76,7 +76,7 @@ def https_url(request: Request, settings: Settings) -> str:
     if host in _names(request, settings):
         port = "" if settings.port == 443 else f":{settings.port}"
         return f"https://{url_host(host)}{port}"
-    base = settings.public_base_url
+    base = public_base_url(settings)
     if base.startswith("https://"):
         return base
     port = "" if settings.port == 443 else f":{settings.port}"
