@@ -97,6 +97,12 @@ export function attachViewer({ canvas, controls, reset, label, hook }) {
   container.parentElement.append(button);
 
   function doReset() {
+    // Spend the turn still easing out (damping) first, or it carries on after the reset
+    // and the view settles beside its initial framing.
+    const damping = controls.enableDamping;
+    controls.enableDamping = false;
+    controls.update();
+    controls.enableDamping = damping;
     reset();
     state.resets += 1;
   }
