@@ -28,7 +28,17 @@ def shared_server(tmp_path_factory) -> Iterator[LiveServer]:
     live.stop()
 
 
+# Modules whose checks are about timing or load (cue spread in ms, fan-out smoke runs, a
+# market-day smoke): `make test` runs them after the parallel run, alone on the machine.
+SERIAL_MODULES = frozenset({"test_show_sync.py", "test_sync.py", "test_bench_fanout.py",
+                            "test_bench_soak.py", "test_stream_fanout.py"})
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main
     thread for the session-scoped browser, and the other tests call asyncio.run()."""
+    for item in items:
+        if item.path.name in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
