@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from holobazaar import __version__, logs
 from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.assets.cli import assets_app
 from holobazaar.audit.cli import audit_app, witness_app
+from holobazaar.commands import BaseUrl, BrokerUrl, ContentDir, DatabaseUrl, DataDir, build_settings
 from holobazaar.config import Settings
 from holobazaar.inventory.cli import inventory_app, simulate_app
 from holobazaar.stories.cli import export_app, import_app
@@ -34,25 +34,6 @@ app.add_typer(assets_app, name="assets")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
-BaseUrl = Annotated[str | None, typer.Option(
-    "--base-url", help="Public address for markers and printed links.")]
-ContentDir = Annotated[Path | None, typer.Option("--content", help="Content folder [.].")]
-
-
-def build_settings(**flags: Any) -> Settings:
-    """Flags given on the command line win over HOLOBAZAAR_* variables and defaults."""
-    try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            # A check across settings (model validator) has no location: say "settings".
-            name = ("--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
-                    if err["loc"] else "settings")
-            typer.echo(f"error: {name}: {err['msg']}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _version(value: bool) -> None:

@@ -12,13 +12,11 @@ import typer
 from sqlalchemy.engine import Engine
 
 from holobazaar.accounts import service
+from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
 
 user_app = typer.Typer(no_args_is_help=True, help="Staff accounts (curators, performers, admins).")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens (scripts, OSC bridges, QLab).")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
 Roles = Annotated[list[str], typer.Option("--role", help="admin, curator or performer "
                                           "(repeat for several).")]
 Markets = Annotated[list[str] | None, typer.Option("--market", help="Market id, or '*' for "
@@ -26,17 +24,11 @@ Markets = Annotated[list[str] | None, typer.Option("--market", help="Market id, 
 
 
 def _settings(data_dir: Path | None, database_url: str | None, broker_url: str | None):
-    from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
-
     return build_settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
 
 
 def _engine(data_dir: Path | None, database_url: str | None, broker_url: str | None) -> Engine:
-    from holobazaar import db
-
-    settings = _settings(data_dir, database_url, broker_url)
-    db.upgrade(settings.resolved_database_url)
-    return db.make_engine(settings.resolved_database_url)
+    return upgraded_engine(_settings(data_dir, database_url, broker_url))
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 
+from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
+
 assets_app = typer.Typer(no_args_is_help=True, help="Uploaded 3D models and images.")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
 
 
 @assets_app.command("ingest")
@@ -32,12 +31,10 @@ def ingest(
     """Process models and images into web-ready files and store them; exit 1 if any fails."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from holobazaar import db
     from holobazaar.assets import budgets, service
     from holobazaar.assets.pipeline import Refused
     from holobazaar.assets.pipeline.options import UNITS
     from holobazaar.assets.routes import options_from
-    from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
 
     if units not in UNITS or up not in ("y", "z"):
         typer.echo(f"error: --units must be one of {', '.join(UNITS)} and --up y or z", err=True)
@@ -47,8 +44,7 @@ def ingest(
         raise typer.Exit(2)
     settings = build_settings(data_dir=data_dir, database_url=database_url,
                               broker_url=broker_url)
-    db.upgrade(settings.resolved_database_url)
-    engine = db.make_engine(settings.resolved_database_url)
+    engine = upgraded_engine(settings)
     options = options_from(settings, units=units, up=up, size=size)
     failed = 0
     results = []

@@ -9,21 +9,15 @@ from typing import Annotated
 
 import typer
 
+from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
+
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
 
 
 def _engine(data_dir, database_url, broker_url):
-    from holobazaar import db
-    from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
-
-    settings = build_settings(data_dir=data_dir, database_url=database_url,
-                              broker_url=broker_url)
-    db.upgrade(settings.resolved_database_url)
-    return db.make_engine(settings.resolved_database_url)
+    return upgraded_engine(build_settings(data_dir=data_dir, database_url=database_url,
+                                          broker_url=broker_url))
 
 
 @audit_app.command("verify")
@@ -56,7 +50,6 @@ def verify(
 
     from holobazaar.audit import heads, service
     from holobazaar.audit.models import MarketKey
-    from holobazaar.cli import build_settings
     from holobazaar.db import session_scope
 
     settings = build_settings(data_dir=data_dir, database_url=database_url,

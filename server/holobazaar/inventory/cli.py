@@ -10,27 +10,19 @@ from typing import Annotated
 
 import typer
 
+from holobazaar.commands import (
+    BrokerUrl,
+    ContentDir,
+    DatabaseUrl,
+    DataDir,
+    build_settings,
+    upgraded_engine,
+)
+
 inventory_app = typer.Typer(no_args_is_help=True, help="Inventory feeds.")
 simulate_app = typer.Typer(no_args_is_help=True, help="Drills against a running server.")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
-ContentDir = Annotated[Path | None, typer.Option("--content", help="Content folder [.].")]
 Market = Annotated[str, typer.Option("--market", help="Market id.")]
-
-
-def _settings(**flags):
-    from holobazaar.cli import build_settings  # late: holobazaar.cli imports this module
-
-    return build_settings(**flags)
-
-
-def _engine(settings):
-    from holobazaar import db
-
-    db.upgrade(settings.resolved_database_url)
-    return db.make_engine(settings.resolved_database_url)
 
 
 def _market_currency(settings, market: str) -> str:
@@ -50,8 +42,8 @@ def secret(market: Market, data_dir: DataDir = None, database_url: DatabaseUrl =
     """Generate the market's webhook secret (replacing any) and print it once."""
     from holobazaar.inventory.feed_routes import new_secret
 
-    settings = _settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
-    typer.echo(new_secret(_engine(settings), market, "cli"))
+    settings = build_settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
+    typer.echo(new_secret(upgraded_engine(settings), market, "cli"))
 
 
 @inventory_app.command("import")
@@ -69,7 +61,7 @@ def import_file(
     within one sweep interval). Bad rows are reported with their line; good rows apply."""
     from holobazaar.inventory import feeds, truth
 
-    settings = _settings(content_dir=content, data_dir=data_dir, database_url=database_url,
+    settings = build_settings(content_dir=content, data_dir=data_dir, database_url=database_url,
                          broker_url=broker_url)
     if snapshot not in (None, *truth.DISAPPEAR_RULES):
         typer.echo(f"error: --snapshot: {snapshot!r} is not sold_out, remove or keep", err=True)
@@ -86,7 +78,7 @@ def import_file(
         typer.echo(f"error: {file}: {exc}", err=True)
         raise typer.Exit(1) from None
     result = truth.apply_batch(
-        _engine(settings), market, rows, source="file", body_digest=feeds.body_hash(body),
+        upgraded_engine(settings), market, rows, source="file", body_digest=feeds.body_hash(body),
         key=None, policy=truth.Policy(settings.hold_price_change, settings.breaker_share,
                                       settings.breaker_min),
         currency=currency, snapshot_rule=snapshot, actor="cli")

@@ -8,24 +8,19 @@ from typing import Annotated
 
 import typer
 
+from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
+
 import_app = typer.Typer(no_args_is_help=True, help="Import stories and recipes.")
 export_app = typer.Typer(no_args_is_help=True, help="Export stories and recipes.")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
-BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
 ContentDir = Annotated[Path | None, typer.Option(
     "--content", help="Content folder whose scenes/ define the markets [.].")]
 
 
 def _engine(data_dir, database_url, broker_url, content=None):
-    from holobazaar import db
-    from holobazaar.cli import build_settings
-
     settings = build_settings(data_dir=data_dir, database_url=database_url,
                               broker_url=broker_url, content_dir=content)
-    db.upgrade(settings.resolved_database_url)
-    return settings, db.make_engine(settings.resolved_database_url)
+    return settings, upgraded_engine(settings)
 
 
 def _markets(settings):
