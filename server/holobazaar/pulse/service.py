@@ -23,9 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from holobazaar.channels import display_channel, pulse_channel
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell, day_bounds
 from holobazaar.pulse.sanitize import sanitize_feedback
@@ -40,10 +42,6 @@ STATE_VERSION = 1
 # A new aggregator skips stream events it already read from the database (written by the
 # previous one, which died before storing its stream cursor): those of the last 2 minutes.
 REPLAY_OVERLAP = 120.0
-
-
-def pulse_channel(market: str) -> str:
-    return f"market/{market}/pulse"
 
 
 @dataclass(frozen=True)
@@ -204,6 +202,8 @@ class PulseService:
                     else:
                         await self._follow()
                         self.devices.prune(self.clock())
+                except (RedisError, OSError) as exc:  # Redis restarting: the next round
+                    log.warning("pulse: cannot publish (%s); retrying", exc)
                 except Exception:  # pulse must never take the stream down
                     log.exception("pulse publish failed")
                 last_publish = time.monotonic()
@@ -310,7 +310,7 @@ class PulseService:
     def _recipe_refusal(self, market: str, display: str, recipe: str) -> tuple[str, str] | None:
         # The card the visitor tapped is normally on the display's state right now; a card
         # that just left it (stock changed) still counts if the recipe is published.
-        channel = f"market/{market}/display/{display}"
+        channel = display_channel(market, display)
         if self.hub.has_channel(channel) and recipe in shown_recipes(
                 self.hub.snapshot(channel)[2]):
             return None
