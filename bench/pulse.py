@@ -109,9 +109,10 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     from starlette.concurrency import run_in_threadpool
 
     from holobazaar import db
-    from holobazaar.pulse.service import PulseService, PulseSettings, pulse_channel
+    from holobazaar.channels import pulse_channel
+    from holobazaar.pulse.service import PulseService, PulseSettings
     from holobazaar.scenes.service import SceneService
-    from holobazaar.stream.broker import InProcessBroker
+    from holobazaar.stream.broker_memory import InProcessBroker
     from holobazaar.stream.hub import Hub
     from holobazaar.stream.protocol import Reaction
 

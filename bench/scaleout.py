@@ -215,8 +215,9 @@ def run_nodes(args, count: int, broker_url: str, postgres_url: str) -> dict:
 
 async def broker_hop(redis_url: str, appends: int, rate: float) -> dict:
     """Append on one RedisBroker, measure until another one's reader delivers it."""
+    from holobazaar.redis_connection import RedisConnection
     from holobazaar.stream.broker import Entry
-    from holobazaar.stream.redis_broker import RedisBroker
+    from holobazaar.stream.broker_redis import RedisBroker
 
     prefix = f"hbbench:{secrets.token_hex(4)}:"
     arrived: dict[int, float] = {}
@@ -224,7 +225,9 @@ async def broker_hop(redis_url: str, appends: int, rate: float) -> dict:
     def on_b(entry: Entry) -> None:
         arrived.setdefault(entry.offset, time.perf_counter())
 
-    a, b = RedisBroker(redis_url, prefix=prefix), RedisBroker(redis_url, prefix=prefix)
+    conn_a = RedisConnection.from_url(redis_url, prefix)
+    conn_b = RedisConnection.from_url(redis_url, prefix)
+    a, b = RedisBroker(conn_a), RedisBroker(conn_b)
     await a.start(lambda entry: None)
     await b.start(on_b)
     sent: dict[int, float] = {}
@@ -247,6 +250,8 @@ async def broker_hop(redis_url: str, appends: int, rate: float) -> dict:
     finally:
         await a.close()
         await b.close()
+        await conn_a.close()
+        await conn_b.close()
         delete_prefix(redis_url, prefix)
     lat = [(arrived[o] - s) * 1000 for o, s in sent.items() if o in arrived]
     return {"appends": appends, "delivered": len(lat),

@@ -376,7 +376,8 @@ def test_many_clients_one_change_each_gets_the_same_frame(shared_server):
 
 
 def test_pulse_channels_keep_a_short_history_and_resume_by_snapshot():
-    from holobazaar.stream.broker import AGGREGATE_HISTORY, InProcessBroker
+    from holobazaar.channels import AGGREGATE_HISTORY
+    from holobazaar.stream.broker_memory import InProcessBroker
 
     async def scenario():
         broker = InProcessBroker(history_size=1000)
@@ -401,7 +402,8 @@ def test_pulse_channels_keep_a_short_history_and_resume_by_snapshot():
 def test_hub_keeps_as_few_states_of_a_pulse_channel_as_its_history():
     """A pulse state changes almost everywhere each second, so its recent states share
     nothing: 1024 of them grew the server by 70 MB in 17 minutes (bench/pulse.py)."""
-    from holobazaar.stream.broker import AGGREGATE_HISTORY, InProcessBroker
+    from holobazaar.channels import AGGREGATE_HISTORY
+    from holobazaar.stream.broker_memory import InProcessBroker
     from holobazaar.stream.hub import RECENT, Hub
 
     async def scenario():
@@ -432,7 +434,7 @@ def test_fan_out_merges_and_paces_when_changes_outrun_a_pass():
     import json
     import time
 
-    from holobazaar.stream.broker import InProcessBroker
+    from holobazaar.stream.broker_memory import InProcessBroker
     from holobazaar.stream.hub import PACE_CHANGES, Hub
 
     class Follower:

@@ -7,9 +7,9 @@ import time
 
 from starlette.concurrency import run_in_threadpool
 
+from holobazaar.channels import display_channel
 from holobazaar.inventory import service as inventory
 from holobazaar.inventory.models import ItemUpdate
-from holobazaar.scenes.service import display_channel
 
 from browser_content import DISPLAY, MARKET
 

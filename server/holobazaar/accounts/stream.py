@@ -4,24 +4,22 @@ display's curator preview a curator of that market (the token comes in `hello`).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.accounts import service
 from holobazaar.accounts.models import Principal
-
-PRIVATE_CHANNELS: dict[str, str] = {"show": "performer", "preview": "curator"}
-_PRIVATE = re.compile(r"^market/(?P<market>[a-z0-9-]+)/(?P<kind>show|preview)/[a-z0-9-]+$")
+from holobazaar.channels import PRIVATE_KINDS, private_kind
 
 
 def required_role(channel: str) -> tuple[str, str] | None:
     """(role, market) a channel needs, or None for a public channel."""
-    match = _PRIVATE.match(channel)
-    if match is None:
+    found = private_kind(channel)
+    if found is None:
         return None
-    return PRIVATE_CHANNELS[match.group("kind")], match.group("market")
+    kind, market = found
+    return PRIVATE_KINDS[kind], market
 
 
 def may_subscribe(principal: Principal | None, channel: str) -> bool:

@@ -21,6 +21,7 @@ from holobazaar import edges
 from holobazaar.cluster.figures import Figures, LocalFigures, RedisFigures
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
 from holobazaar.cluster.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from holobazaar.redis_connection import RedisConnection, node_name
 
 log = logging.getLogger(__name__)
 
@@ -212,15 +213,13 @@ class Cluster:
             await self._call(listener, data)
 
 
-def create_cluster(broker: Any, lease_ttl: float) -> Cluster:
-    from holobazaar.stream.redis_broker import RedisBroker, node_name
-
-    if isinstance(broker, RedisBroker):
-        cluster = Cluster(broker.node, lease_ttl, broker.redis, broker.prefix)
+def create_cluster(redis: RedisConnection | None, lease_ttl: float) -> Cluster:
+    if redis is not None:
+        cluster = Cluster(redis.node, lease_ttl, redis.client, redis.prefix)
 
         async def _reset() -> None:
             await cluster.reset()
 
-        broker.on_reset.append(_reset)
+        redis.on_reset.append(_reset)
         return cluster
     return Cluster(node_name(), lease_ttl)

@@ -34,6 +34,7 @@ from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.audit import service as audit
+from holobazaar.channels import display_channel
 from holobazaar.cluster.figures import Figures, LocalFigures
 from holobazaar.db import session_scope
 from holobazaar.inventory import service as inventory_service
@@ -43,7 +44,7 @@ from holobazaar.inventory.truth import FOUR_EYES, BatchResult
 from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
-from holobazaar.scenes.service import SceneService, display_channel
+from holobazaar.scenes.service import SceneService
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from holobazaar.accounts.dependencies import require_role
+from holobazaar.channels import display_channel
 from holobazaar.config import check_base_url
 from holobazaar.markers import service
 from holobazaar.tls.addresses import public_base_url
@@ -35,7 +36,7 @@ async def markers_pdf(
     titles = {}
     for display_id in content.displays:
         # The live title (it may be a template over inventory data), as visitors see it.
-        state = hub.snapshot(f"market/{market}/display/{display_id}")[2]
+        state = hub.snapshot(display_channel(market, display_id))[2]
         titles[display_id] = state["display"]["title"]
     markers = service.marker_set(content, base, titles)
     # Rendering a few A4 pages at 300 dpi takes a moment of CPU: keep the event loop free.

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from holobazaar.channels import display_channel
 from holobazaar.scenes.compositor import Binding
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, MarketFile
@@ -78,7 +79,7 @@ class PulseBindings:
 
     def _title(self, market: str, display: str) -> str:
         try:
-            _, _, state, _ = self.scenes.hub.snapshot(f"market/{market}/display/{display}")
+            _, _, state, _ = self.scenes.hub.snapshot(display_channel(market, display))
             return str(state["display"]["title"])
         except KeyError:
             return display

@@ -25,6 +25,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from holobazaar.redis_connection import RedisConnection
+
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]  # market, display, zone, kind, dwell, recipe, device, at (UTC seconds)
@@ -153,9 +155,7 @@ class RedisTransport:
 Transport = LocalTransport | RedisTransport
 
 
-def create_transport(broker: Any) -> Transport:
-    from holobazaar.stream.redis_broker import RedisBroker
-
-    if isinstance(broker, RedisBroker):
-        return RedisTransport(broker.redis, broker.prefix)
+def create_transport(redis: RedisConnection | None) -> Transport:
+    if redis is not None:
+        return RedisTransport(redis.client, redis.prefix)
     return LocalTransport()

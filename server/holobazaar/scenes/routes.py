@@ -8,13 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
+from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.scenes.models import scene_json_schema
-from holobazaar.scenes.service import (
-    SceneService,
-    display_channel,
-    market_channel,
-    zone_channel,
-)
+from holobazaar.scenes.service import SceneService
 from holobazaar.scenes.state import display_state_json_schema
 
 router = APIRouter(prefix="/api/v1", tags=["scenes"])

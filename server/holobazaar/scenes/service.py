@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.inventory import service as inventory
 from holobazaar.scenes.compositor import (
     AssetRef,
@@ -53,18 +54,6 @@ class ContentError(Exception):
     def __init__(self, content: Content) -> None:
         super().__init__(content.report())
         self.content = content
-
-
-def market_channel(market: str) -> str:
-    return f"market/{market}"
-
-
-def zone_channel(market: str, zone: str) -> str:
-    return f"market/{market}/zone/{zone}"
-
-
-def display_channel(market: str, display: str) -> str:
-    return f"market/{market}/display/{display}"
 
 
 class SceneService:

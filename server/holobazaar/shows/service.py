@@ -24,7 +24,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from holobazaar.scenes.service import SceneService, zone_channel
+from holobazaar.channels import market_of, zone_channel
+from holobazaar.scenes.service import SceneService
 from holobazaar.shows import store, timing
 from holobazaar.shows.runner import Clock, ShowError, ShowRunner
 from holobazaar.stream.hub import Hub
@@ -61,12 +62,6 @@ def accepted(executed_at: float, start_time: float) -> bool:
     it is ignored rather than widening the spread."""
     return abs(executed_at - start_time) <= REPORT_WINDOW_MS
 
-
-
-def market_of(channel: str) -> str:
-    """`market/<m>/zone/<z>` -> m."""
-    parts = channel.split("/")
-    return parts[1] if len(parts) > 1 else ""
 
 
 class CueReports(Protocol):

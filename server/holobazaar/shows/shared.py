@@ -34,8 +34,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from holobazaar.channels import is_zone, zone_channel
 from holobazaar.cluster import Cluster
-from holobazaar.scenes.service import zone_channel
+from holobazaar.redis_connection import RedisConnection
 from holobazaar.shows.runner import Pending, ShowRunner
 from holobazaar.shows.service import (
     REPORT_WINDOW_MS,
@@ -43,7 +44,7 @@ from holobazaar.shows.service import (
     CueSync,
     ShowService,
 )
-from holobazaar.stream.redis_broker import RedisBroker
+from holobazaar.stream.broker_redis import channel_log_key
 
 log = logging.getLogger(__name__)
 
@@ -78,24 +79,24 @@ return added
 
 
 class SharedShows:
-    def __init__(self, service: ShowService, cluster: Cluster, broker: RedisBroker) -> None:
-        self.service, self.cluster, self.broker = service, cluster, broker
-        self.redis = broker.redis
+    def __init__(self, service: ShowService, cluster: Cluster, redis: RedisConnection) -> None:
+        self.service, self.cluster, self.connection = service, cluster, redis
+        self.redis = redis.client
         self.holding_clock = False
         service.runner_factory = self._make_runner
-        service.reports = RedisCueReports(self.redis, broker.prefix)
-        self.zone_clients = ZoneClients(self.redis, broker.prefix, cluster.node, service)
+        service.reports = RedisCueReports(self.redis, redis.prefix)
+        self.zone_clients = ZoneClients(self.redis, redis.prefix, cluster.node, service)
         service.count_clients = self.zone_clients.count
         cluster.periodic("zone-clients", ZONE_CLIENTS_INTERVAL, self.zone_clients.publish)
         cluster.listen("show", self._on_changed)
         cluster.singleton(CLOCK_LEASE, self._clock_duty)
 
     def key(self, market: str, show: str) -> str:
-        return f"{self.broker.prefix}show:{market}:{show}"
+        return self.connection.key(f"show:{market}:{show}")
 
     @property
     def index_key(self) -> str:
-        return f"{self.broker.prefix}shows"
+        return self.connection.key("shows")
 
     def _make_runner(self, market, show, emit, clock, lead_ms) -> SharedShowRunner:
         return SharedShowRunner(self, market, show, emit, clock, lead_ms)
@@ -177,8 +178,8 @@ class SharedShows:
     async def already_sent(self, runner: ShowRunner) -> set[str]:
         ids: set[str] = set()
         for zone in self.service.zones(runner):
-            rows = await self.redis.xrevrange(
-                self.broker.log_key(zone_channel(runner.market, zone)), count=RECENT_ENTRIES)
+            log_key = channel_log_key(self.connection, zone_channel(runner.market, zone))
+            rows = await self.redis.xrevrange(log_key, count=RECENT_ENTRIES)
             for _, fields in rows:
                 if fields.get("type") == "cue":
                     with contextlib.suppress(ValueError, KeyError, TypeError):
@@ -333,7 +334,7 @@ class ZoneClients:
 
     def own(self) -> dict[str, int]:
         return {name: len(channel.subscribers)
-                for name, channel in self.service.hub.channels.items() if "/zone/" in name}
+                for name, channel in self.service.hub.channels.items() if is_zone(name)}
 
     async def publish(self) -> None:
         key = self.prefix + self.node

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from holobazaar import edges, jsonlimits
+from holobazaar.channels import display_channel, is_private
 from holobazaar.stream.broker import now_ms
 from holobazaar.stream.fastws import StreamWebSocketProtocol
 from holobazaar.stream.hub import Hub, UnknownChannel, encode
@@ -89,8 +90,6 @@ class ReactionSink(Protocol):
     def accept(self, message: Reaction | Dwell) -> tuple[str, str] | None: ...
 
 
-# Without an auth hook, private channels stay closed to everyone (fail closed).
-_PRIVATE_MARKERS = ("/show/", "/preview/")
 
 
 class TokenBucket:
@@ -437,7 +436,7 @@ class Connection:
 
     def _authorized(self, channel: str) -> bool:
         if self.auth is None:
-            return not any(marker in channel for marker in _PRIVATE_MARKERS)
+            return not is_private(channel)  # no auth hook: private stays closed
         return self.auth.authorize(self.principal, channel)
 
     def _heartbeat(self, msg: Heartbeat) -> None:
@@ -458,7 +457,7 @@ class Connection:
             self.hub.report_cue(msg.channel, self.session, msg.cue.id, msg.cue.executed_at)
 
     def _reaction(self, msg: Reaction | Dwell) -> None:
-        channel = f"market/{msg.market}/display/{msg.display}"
+        channel = display_channel(msg.market, msg.display)
         if channel not in self.channels:
             # Only displays the visitor is looking at: a script cannot spread taps around.
             if self.hub.has_channel(channel):

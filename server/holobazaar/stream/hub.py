@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard
 
 from holobazaar.canonical import state_hash
-from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head, history_limit
+from holobazaar.channels import history_limit
+from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head
 from holobazaar.stream.statepatch import apply_ops, diff
 from holobazaar.stream.wire import Wire
 

@@ -9,14 +9,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from holobazaar.channels import CHANNEL_PATTERN
+
 PROTOCOL_VERSION = 1
 
 ChannelName = Annotated[
     str,
     Field(
         max_length=200,
-        pattern=(r"^market/[a-z0-9-]+"
-                 r"(/(zone|display)/[a-z0-9-]+|/pulse|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$"),
+        pattern=CHANNEL_PATTERN,
     ),
 ]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

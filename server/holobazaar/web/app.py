@@ -40,6 +40,7 @@ from holobazaar.pulse.routes import router as pulse_router
 from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
+from holobazaar.redis_connection import connect as connect_redis
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
@@ -48,7 +49,7 @@ from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
 from holobazaar.stream import routes as stream_routes
-from holobazaar.stream.broker import create_broker
+from holobazaar.stream.broker_factory import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
@@ -195,10 +196,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         url = settings.resolved_database_url
         await run_in_threadpool(db.upgrade, url)
         engine = db.make_engine(url, settings.db_pool_size, settings.db_max_overflow)
-        hub = Hub(create_broker(settings.broker_url, settings.history_size,
-                                settings.history_ttl, settings.redis_prefix))
+        redis = connect_redis(settings.broker_url, settings.redis_prefix)
+        hub = Hub(create_broker(redis, settings.history_size, settings.history_ttl))
         await hub.start()
-        cluster = create_cluster(hub.broker, settings.lease_ttl)
+        cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
         scenes = SceneService(settings.content_dir, hub, engine)
@@ -214,10 +215,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wire_cluster_content(cluster, app.state)
         shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
                                               engine=engine)
-        if cluster.distributed:
+        if redis is not None:
             from holobazaar.shows.shared import SharedShows
 
-            SharedShows(shows, cluster, hub.broker)  # type: ignore[arg-type]
+            SharedShows(shows, cluster, redis)
         await shows.start()
         osc_close = None
         if settings.osc_port is not None:
@@ -229,7 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.osc_address = transport.get_extra_info("sockname")
             log.info("OSC show control on udp://%s:%s", *app.state.osc_address[:2])
         pulse = PulseService(engine, hub, scenes, pulse_settings(settings),
-                             transport=create_transport(hub.broker))
+                             transport=create_transport(redis))
         pulse_bindings = PulseBindings(pulse, scenes, settings.pulse_binding_interval)
         scenes.providers.append(pulse_bindings)
         pulse.listeners.append(pulse_bindings.poke)
@@ -279,6 +280,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await shows.close()
             await pulse.close()
             await hub.close()
+            if redis is not None:
+                await redis.close()
             engine.dispose()
 
     # /docs is pages.api_docs: Swagger UI from the client build, not from a CDN.

@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
-from holobazaar.scenes.service import display_channel, zone_channel
+from holobazaar.channels import display_channel, pulse_channel, zone_channel
 from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
 from holobazaar.stream.hub import UnknownChannel
 
@@ -165,9 +165,9 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
         if chosen is not None and z.id != chosen:
             continue
         zones.append({"zone": z, "displays": [d for d in stalls if d["zone"] == z.id]})
-    pulse_channel = f"market/{found.id}/pulse"
+    pulse = pulse_channel(found.id)
     try:
-        epoch, offset, state, _ = scenes.hub.snapshot(pulse_channel)
+        epoch, offset, state, _ = scenes.hub.snapshot(pulse)
     except UnknownChannel:  # a market added a moment ago: pulse publishes it within 1 s
         epoch, offset, state = None, None, None
     return templates.TemplateResponse(request, "market.html", {
@@ -175,7 +175,7 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
         "chosen": chosen, "picture": market_picture(stalls),
         "map_zones": [z for z in found.market.zones if z.map is not None],
         "pulse_k": request.app.state.settings.pulse_k,
-        "pulse_boot": {"ws": "/ws", "channel": pulse_channel, "epoch": epoch, "offset": offset,
+        "pulse_boot": {"ws": "/ws", "channel": pulse, "epoch": epoch, "offset": offset,
                        "state": state},
         "pulse_entry": request.app.state.client.entry("src/market.js"),
     })

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.accounts.dependencies import require_role
+from holobazaar.channels import display_channel
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import KINDS, day_bounds
 from holobazaar.web.charts import line_chart
@@ -64,7 +65,7 @@ async def dashboard(request: Request, market: str) -> Response:
                           max(show_end, show_start + timedelta(minutes=30)), y_max=100,
                           marks=[(c.at.astimezone(tz), c.label) for c in cues])
     day = service.state(market)["windows"]["day"]
-    titles = {d: service.scenes.hub.snapshot(f"market/{market}/display/{d}")[2]["display"]
+    titles = {d: service.scenes.hub.snapshot(display_channel(market, d))[2]["display"]
               ["title"] for d in content.displays}
     zones = {z.id: z.name for z in content.market.zones}
     top_displays = sorted(day["displays"].items(), key=lambda kv: (-kv[1]["reactions"], kv[0]))

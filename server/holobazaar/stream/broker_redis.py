@@ -21,24 +21,20 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import secrets
-import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from holobazaar.channels import history_limit
+from holobazaar.redis_connection import RedisConnection
 from holobazaar.stream.broker import (
     LOST,
     Conflict,
     Deliver,
     Entry,
     Head,
-    history_limit,
     new_epoch,
     now_ms,
 )
@@ -77,8 +73,9 @@ return {ARGV[1], '0', ARGV[2]}
 """
 
 
-def node_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+def channel_log_key(redis: RedisConnection, channel: str) -> str:
+    """The stream holding a channel's history (shows read cues already sent from it)."""
+    return redis.key(f"ch:{channel}:log")
 
 
 def _dumps(value: Any) -> str:
@@ -86,17 +83,14 @@ def _dumps(value: Any) -> str:
 
 
 class RedisBroker:
-    def __init__(self, url: str, history_size: int = 1000, history_ttl: float = 600.0,
-                 prefix: str = "holobazaar:", node: str | None = None) -> None:
-        self.url = url
-        self.prefix = prefix
-        self.node = node or node_name()
+    def __init__(self, redis: RedisConnection, history_size: int = 1000,
+                 history_ttl: float = 600.0) -> None:
+        self.prefix = redis.prefix
+        self.node = redis.node
         self.history_size = history_size
         self.history_ttl_ms = history_ttl * 1000.0
-        # Blocking reads hold a connection for up to BLOCK_MS: no socket timeout below that.
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True,
-                                             socket_connect_timeout=5, health_check_interval=30)
-        self.on_reset: list[Callable[[], Awaitable[None]]] = []
+        self.redis = redis.client  # owned by the node's assembly, which closes it
+        self.on_reset = redis.on_reset
         self._append = self.redis.register_script(_APPEND)
         self._open = self.redis.register_script(_OPEN)
         self._deliver: Deliver | None = None
@@ -105,7 +99,7 @@ class RedisBroker:
         self._positions: dict[str, int] = {}
         self._generation: dict[str, int] = {}
         self._waiters: dict[str, list[tuple[str, int, asyncio.Future[None]]]] = {}
-        self._wake_key = f"{prefix}node:{self.node}:wake"
+        self._wake_key = f"{self.prefix}node:{self.node}:wake"
         self._wake_pos = "0-0"
         self._marker: str | None = None
         self._tasks: list[asyncio.Task] = []
@@ -147,7 +141,6 @@ class RedisBroker:
         self._tasks = []
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self._wake_key)
-        await self.redis.aclose()
         self._deliver = None
         for waiters in self._waiters.values():
             for _, _, future in waiters:

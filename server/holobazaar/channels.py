@@ -1,0 +1,65 @@
+"""Channel names, the one place they are spelled: `market/<m>` and its `zone/<z>`,
+`display/<d>`, `pulse`, and the private `show/<s>` and `preview/<d>` channels; which
+role a private channel needs, and how much history each kind keeps."""
+
+from __future__ import annotations
+
+import re
+
+# Private channel kinds and the role that may subscribe to them (accounts/stream.py).
+PRIVATE_KINDS: dict[str, str] = {"show": "performer", "preview": "curator"}
+
+# Every name a client may subscribe to (the protocol's JSON Schema carries it).
+CHANNEL_PATTERN = (r"^market/[a-z0-9-]+"
+                   r"(/(zone|display)/[a-z0-9-]+|/pulse|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$")
+
+_PRIVATE = re.compile(r"^market/(?P<market>[a-z0-9-]+)/(?P<kind>"
+                      + "|".join(PRIVATE_KINDS) + r")/[a-z0-9-]+$")
+_PRIVATE_MARKERS = tuple(f"/{kind}/" for kind in PRIVATE_KINDS)
+
+# Live aggregate channels (market/<m>/pulse) are rewritten every second and their snapshot
+# is small: a client that missed more than this resumes by snapshot, and the history does
+# not hold ten minutes of patches nobody will replay.
+AGGREGATE_HISTORY = 30
+
+
+def market_channel(market: str) -> str:
+    return f"market/{market}"
+
+
+def zone_channel(market: str, zone: str) -> str:
+    return f"market/{market}/zone/{zone}"
+
+
+def display_channel(market: str, display: str) -> str:
+    return f"market/{market}/display/{display}"
+
+
+def pulse_channel(market: str) -> str:
+    return f"market/{market}/pulse"
+
+
+def market_of(channel: str) -> str:
+    """`market/<m>/...` -> m."""
+    parts = channel.split("/")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def is_zone(channel: str) -> bool:
+    return "/zone/" in channel
+
+
+def is_private(channel: str) -> bool:
+    """Show and preview channels: closed unless an auth hook lets the caller in."""
+    return any(marker in channel for marker in _PRIVATE_MARKERS)
+
+
+def private_kind(channel: str) -> tuple[str, str] | None:
+    """(kind, market) of a private channel, None for a public one."""
+    match = _PRIVATE.match(channel)
+    return None if match is None else (match.group("kind"), match.group("market"))
+
+
+def history_limit(channel: str, default: int) -> int:
+    """Entries of history a channel keeps."""
+    return min(default, AGGREGATE_HISTORY) if channel.endswith("/pulse") else default
