@@ -28,12 +28,11 @@ NOT_DOMAINS = GROUND | {"stream", "web", "tls", "cluster"}
 KNOWN: dict[tuple[str, str], str] = {
     # Scenes as a lower layer (#25 step 2): seeding/loading items moves to inventory, the
     # loader receives its show loader and sample bindings (today an importlib table) as
-    # arguments, and scenes/models.py stops importing shows/models.py.
+    # arguments.
     ("holobazaar.scenes.service", "holobazaar.inventory.service"): "step 2: item facts",
     ("holobazaar.scenes.loader", "holobazaar.shows.loader"): "step 2: loader arguments",
     ("holobazaar.scenes.loader", "holobazaar.pulse.bindings"): "step 2: SAMPLE_BINDINGS",
     ("holobazaar.scenes.loader", "holobazaar.stories.bindings"): "step 2: SAMPLE_BINDINGS",
-    ("holobazaar.scenes.models", "holobazaar.shows.models"): "step 2: models cycle",
     # moderation/routes.py serves the queues of stories and pulse, whose services use
     # moderation/rules.py: a package cycle until the rules and the queue are apart.
     ("holobazaar.moderation.routes", "holobazaar.pulse.store"): "moderation cycle",

@@ -15,7 +15,7 @@ from holobazaar.canonical import canonical_bytes, state_hash
 from holobazaar.cli import app
 from holobazaar.scenes.compositor import compose_display
 from holobazaar.scenes.loader import load_content, sample_bindings
-from holobazaar.scenes.models import scene_json_schema
+from holobazaar.shows.routes import scene_schema
 
 from support import REPO, copy_content
 
@@ -157,7 +157,7 @@ def test_serve_refuses_to_start_on_broken_content(tmp_path):
 
 
 def test_published_schema_accepts_the_demo_files_and_rejects_typos():
-    schema = scene_json_schema()
+    schema = scene_schema()  # what GET /api/v1/schema/scene publishes
     validator = jsonschema.Draft202012Validator(schema)
     files = sorted((REPO / "scenes").rglob("*.yaml"))
     assert files

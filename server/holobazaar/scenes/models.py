@@ -240,16 +240,15 @@ def iter_nodes(nodes: list[Node], parent: str | None = None):
             yield from iter_nodes(node.children, node.id)
 
 
-def scene_json_schema() -> dict:
-    """JSON Schema for the scene files and show files, published at /api/v1/schema/scene."""
-    from holobazaar.shows.models import ShowFile  # shows build on this module
-
+def scene_json_schema(*more_files: type[BaseModel]) -> dict:
+    """JSON Schema for the scene files and the file formats built on them (show files,
+    passed by shows/routes.py, which serves it at /api/v1/schema/scene)."""
+    files = (MarketFile, DisplayFile, *more_files)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Holobazaar scene files",
-        "oneOf": [{"$ref": "#/$defs/MarketFile"}, {"$ref": "#/$defs/DisplayFile"},
-                  {"$ref": "#/$defs/ShowFile"}],
-        "$defs": _merged_defs(MarketFile, DisplayFile, ShowFile),
+        "oneOf": [{"$ref": f"#/$defs/{model.__name__}"} for model in files],
+        "$defs": _merged_defs(*files),
     }
 
 

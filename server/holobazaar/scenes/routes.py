@@ -1,5 +1,5 @@
-"""Read-only scene API: markets, displays, display state, the scene and display-state JSON
-Schemas."""
+"""Read-only scene API: markets, displays, display state, the display-state JSON Schema
+(the scene files' schema includes show files: shows/routes.py serves it)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from holobazaar.channels import display_channel, market_channel, zone_channel
-from holobazaar.scenes.models import scene_json_schema
 from holobazaar.scenes.service import SceneService
 from holobazaar.scenes.state import display_state_json_schema
 
@@ -91,11 +90,6 @@ def display_state(market: str, display: str, scenes: SceneService = Depends(get_
     epoch, offset, state, digest = scenes.hub.snapshot(channel)
     return DisplayState(channel=channel, epoch=epoch, offset=offset, state_hash=digest,
                         state=state)
-
-
-@router.get("/schema/scene")
-def scene_schema() -> dict:
-    return scene_json_schema()
 
 
 @router.get("/schema/display-state")

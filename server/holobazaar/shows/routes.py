@@ -8,11 +8,19 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from holobazaar.accounts.dependencies import require_role
-from holobazaar.shows.models import CueNumber
+from holobazaar.scenes.models import scene_json_schema
+from holobazaar.shows.models import CueNumber, ShowFile
 from holobazaar.shows.runner import ShowError, ShowRunner
 from holobazaar.shows.service import ShowService
 
 router = APIRouter(prefix="/api/v1/shows", tags=["shows"])
+# The scene files' schema covers show files too, and shows build on scenes: served here.
+schema_router = APIRouter(prefix="/api/v1", tags=["scenes"])
+
+
+@schema_router.get("/schema/scene")
+def scene_schema() -> dict:
+    return scene_json_schema(ShowFile)
 performer = Depends(require_role("performer"))
 
 

@@ -45,6 +45,7 @@ from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
+from holobazaar.shows.routes import schema_router as scene_schema_router
 from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
@@ -294,8 +295,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Replaced by a cluster-wide one at startup when the broker is Redis.
     app.state.submission_limiter = LocalRateLimiter(settings.submission_per_hour,
                                                     settings.submission_burst)
-    for router in (ops.router, scenes_router, inventory_router, assets_router, stream_router,
-                   markers_router, stories_router, story_pages.router, shows_router,
+    for router in (ops.router, scenes_router, scene_schema_router, inventory_router,
+                   assets_router, stream_router, markers_router, stories_router,
+                   story_pages.router, shows_router,
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router):
