@@ -38,7 +38,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("holobazaar.moderation.routes", "holobazaar.pulse.store"): "moderation cycle",
     ("holobazaar.moderation.routes", "holobazaar.stories.service"): "moderation cycle",
     # Delayed imports between sibling modules (found by this test, not in #25's list).
-    ("holobazaar.audit.service", "holobazaar.audit.heads"): "verify() belongs in heads",
     ("holobazaar.inventory.service", "holobazaar.inventory.truth"): "update_item -> truth",
     ("holobazaar.inventory.guard", "holobazaar.inventory.reconciler"): "type-only import",
 }

@@ -8,8 +8,7 @@ import json
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from holobazaar.audit import public
-from holobazaar.audit import service as audit
+from holobazaar.audit import chain, public
 from holobazaar.audit.models import GENESIS, AuditEntry, PublicRecord
 from holobazaar.canonical import canonical_bytes
 from holobazaar.db import session_scope
@@ -72,7 +71,7 @@ def rehash_audit(engine, edit) -> None:
         for row in rows:
             edit(row)
             row.prev_hash = prev
-            row.hash = audit.entry_hash(prev, row.time, row.actor, row.action, row.market,
+            row.hash = chain.entry_hash(prev, row.time, row.actor, row.action, row.market,
                                         row.detail)
             prev = row.hash
             session.add(row)

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlmodel import select
 
-from holobazaar.audit import heads
+from holobazaar.audit import chain, heads
 from holobazaar.audit import service as audit
 from holobazaar.audit.models import SignedHead
 from holobazaar.db import make_engine, session_scope, upgrade
@@ -46,7 +46,7 @@ def test_an_entry_appended_between_the_heads_reads_is_not_counted(tmp_path: Path
             event.remove(engine, "after_cursor_execute", append_after_the_last_entry_is_read)
         assert raced, "the race was not staged"
         with session_scope(engine) as session:
-            problems, found, total, _ = audit.walk(session, {height})
+            problems, found, total, _ = chain.walk(session, {height})
         assert problems == []
         assert total == height + 1  # the raced entry is in the log, not in the head
         assert found[height] == digest

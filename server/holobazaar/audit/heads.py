@@ -24,7 +24,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from holobazaar.audit import public
+from holobazaar.audit import chain, public
 from holobazaar.audit.models import GENESIS, AuditEntry, MarketKey, SignedHead
 from holobazaar.canonical import canonical_bytes
 
@@ -266,10 +266,8 @@ def stored_heads(session: Session) -> tuple[list[str], list[tuple[str, Head]]]:
 def compare(session: Session, heads: Iterable[tuple[str, Head]]) -> list[str]:
     """Walk the audit log and every market's public chain once, then check each head
     (label, head) against them, and each audit entry's record of the public history."""
-    from holobazaar.audit import service
-
     heads = list(heads)
-    audit_problems, audit_found, audit_height, links = service.walk(
+    audit_problems, audit_found, audit_height, links = chain.walk(
         session, {h.audit.height for _, h in heads})
     problems = list(audit_problems)
     wanted: dict[str, set[int]] = {}

@@ -3,7 +3,6 @@ so the audit entry commits (or rolls back) together with the change it describes
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -12,27 +11,15 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
+from holobazaar.audit import heads
 from holobazaar.audit import public as public_chain
+from holobazaar.audit.chain import entry_hash, time_text
 from holobazaar.audit.models import GENESIS, AuditEntry
 from holobazaar.audit.public import PublicChange
 from holobazaar.canonical import canonical_bytes
 
 # Any constant; serialises appends across processes on PostgreSQL.
 _PG_LOCK_KEY = 0x486F6C6F  # "Holo"
-
-
-def _time_text(moment: datetime) -> str:
-    # SQLite hands datetimes back without a zone; every stored time is UTC.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def entry_hash(prev_hash: str, moment: datetime, actor: str, action: str,
-               market: str | None, detail: str) -> str:
-    body = {"time": _time_text(moment), "actor": actor, "action": action, "market": market,
-            "detail": json.loads(detail), "prev_hash": prev_hash}
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical_bytes(body)).hexdigest()
 
 
 def _head(session: Session) -> str:
@@ -72,42 +59,11 @@ def append(session: Session, actor: str, action: str, market: str | None,
     return entry
 
 
-def walk(session: Session, heights: set[int] = frozenset()) -> tuple[list[str], dict[int, str],
-                                                                    int, list[tuple]]:
-    """Walk the chain in id order: (one line per broken link, {height: hash} for the asked
-    heights, the chain's height, the public-history links its entries record)."""
-    problems: list[str] = []
-    found: dict[int, str] = {}
-    links: list[tuple[int, str, int, str]] = []
-    prev = GENESIS
-    height = 0
-    rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.id))
-                        .execution_options(yield_per=1000))
-    for entry in rows:
-        height += 1
-        if entry.prev_hash != prev:
-            problems.append(f"entry {entry.id}: prev_hash does not match entry before it")
-        expected = entry_hash(entry.prev_hash, entry.time, entry.actor, entry.action,
-                              entry.market, entry.detail)
-        if expected != entry.hash:
-            problems.append(f"entry {entry.id}: hash does not match its content")
-        if '"public"' in entry.detail and entry.market is not None:
-            link = json.loads(entry.detail).get("public")
-            if isinstance(link, dict) and isinstance(link.get("to"), int):
-                links.append((entry.id, entry.market, link["to"], str(link.get("head"))))
-        if height in heights:
-            found[height] = entry.hash
-        prev = entry.hash
-    return problems, found, height, links
-
-
 def verify(session: Session) -> list[str]:
     """The chain, the public histories it records, and the heads this server signed:
     one line per problem (empty: intact). A chain that lost its last entries, or was
     re-hashed after an edit, is intact by itself; the signed heads (kept apart) say how
     long it was and what its hash was (holobazaar.audit.heads)."""
-    from holobazaar.audit import heads
-
     return heads.verify_local(session)
 
 
@@ -131,7 +87,7 @@ def export_lines(session: Session, since: datetime | None = None):
     if since is not None:
         query = query.where(AuditEntry.time >= since)
     for entry in session.exec(query.execution_options(yield_per=1000)):
-        yield json.dumps({"id": entry.id, "time": _time_text(entry.time), "actor": entry.actor,
+        yield json.dumps({"id": entry.id, "time": time_text(entry.time), "actor": entry.actor,
                           "action": entry.action, "market": entry.market,
                           "detail": json.loads(entry.detail), "prev_hash": entry.prev_hash,
                           "hash": entry.hash}, ensure_ascii=False)

@@ -1,0 +1,56 @@
+"""The audit log's hash chain: how an entry's hash is made and the walk that checks every
+link (service.py appends, heads.py signs and compares heads against this walk)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from holobazaar.audit.models import GENESIS, AuditEntry
+from holobazaar.canonical import canonical_bytes
+
+
+def time_text(moment: datetime) -> str:
+    # SQLite hands datetimes back without a zone; every stored time is UTC.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def entry_hash(prev_hash: str, moment: datetime, actor: str, action: str,
+               market: str | None, detail: str) -> str:
+    body = {"time": time_text(moment), "actor": actor, "action": action, "market": market,
+            "detail": json.loads(detail), "prev_hash": prev_hash}
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_bytes(body)).hexdigest()
+
+
+def walk(session: Session, heights: set[int] = frozenset()) -> tuple[list[str], dict[int, str],
+                                                                    int, list[tuple]]:
+    """Walk the chain in id order: (one line per broken link, {height: hash} for the asked
+    heights, the chain's height, the public-history links its entries record)."""
+    problems: list[str] = []
+    found: dict[int, str] = {}
+    links: list[tuple[int, str, int, str]] = []
+    prev = GENESIS
+    height = 0
+    rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.id))
+                        .execution_options(yield_per=1000))
+    for entry in rows:
+        height += 1
+        if entry.prev_hash != prev:
+            problems.append(f"entry {entry.id}: prev_hash does not match entry before it")
+        expected = entry_hash(entry.prev_hash, entry.time, entry.actor, entry.action,
+                              entry.market, entry.detail)
+        if expected != entry.hash:
+            problems.append(f"entry {entry.id}: hash does not match its content")
+        if '"public"' in entry.detail and entry.market is not None:
+            link = json.loads(entry.detail).get("public")
+            if isinstance(link, dict) and isinstance(link.get("to"), int):
+                links.append((entry.id, entry.market, link["to"], str(link.get("head"))))
+        if height in heights:
+            found[height] = entry.hash
+        prev = entry.hash
+    return problems, found, height, links
