@@ -274,6 +274,8 @@ class Day:
         self.samples: list[dict] = []
         self.disturbances: list[str] = []
         self.disturbance_times: list[tuple[float, str]] = []
+        # (from, to) seconds of the Redis restart; to is None while it is down.
+        self.redis_down: tuple[float, float | None] | None = None
         self.cues_seen = 0
 
     # -- helpers --
@@ -312,7 +314,9 @@ class Day:
             self.stats.took(kind, ms)
             key = f"{kind} {response.status_code}"
             self.stats.statuses[key] = self.stats.statuses.get(key, 0) + 1
-            if response.status_code >= 500:
+            if self.health_reports_outage(path, response):
+                self.stats.count("health checks reporting the Redis outage")
+            elif response.status_code >= 500:
                 self.stats.interval_5xx += 1
                 self.stats.server_errors.append(
                     f"t={self.elapsed():.0f}s {node.name} {method} {path} -> "
@@ -324,6 +328,15 @@ class Day:
                     f"{response.status_code} {response.text[:300]!r}")
             return response
         return None
+
+    def health_reports_outage(self, path: str, response: httpx.Response) -> bool:
+        """/healthz answering 503 "broker unreachable" while Redis restarts is the health
+        check doing its job (a balancer drains the node), not a server error."""
+        if path != "/healthz" or response.status_code != 503 or self.redis_down is None:
+            return False
+        start, end = self.redis_down
+        during = self.elapsed() >= start and (end is None or self.elapsed() <= end + 5)
+        return during and "broker unreachable" in response.text
 
     async def pause(self, seconds: float) -> bool:
         """Sleep unless the day ends first; False when it has."""
@@ -625,6 +638,7 @@ class Day:
             return
         assert self.redis is not None
         self.disturbances.append(f"t={self.elapsed():.0f}s redis restart")
+        self.redis_down = (self.elapsed(), None)
         print(f"[t={self.elapsed():.0f}s] restarting the private redis-server "
               f"(port {self.redis.port}, no persistence)", flush=True)
         await asyncio.to_thread(self.redis.stop)
@@ -633,6 +647,7 @@ class Day:
         await asyncio.to_thread(self.redis.wait)
         for node in self.nodes:
             await asyncio.to_thread(wait_ready, node.url, 60, node.process)
+        self.redis_down = (self.redis_down[0], self.elapsed())
         print(f"[t={self.elapsed():.0f}s] redis back, nodes healthy", flush=True)
         if not await self.pause(day * 0.25):
             return
