@@ -39,7 +39,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("holobazaar.moderation.routes", "holobazaar.stories.service"): "moderation cycle",
     # Delayed imports between sibling modules (found by this test, not in #25's list).
     ("holobazaar.inventory.service", "holobazaar.inventory.truth"): "update_item -> truth",
-    ("holobazaar.inventory.guard", "holobazaar.inventory.reconciler"): "type-only import",
 }
 
 

@@ -45,6 +45,14 @@ def market_of(channel: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+def display_of(channel: str) -> tuple[str, str] | None:
+    """(market, display) of a display channel, None for any other channel."""
+    parts = channel.split("/")
+    if len(parts) == 4 and parts[0] == "market" and parts[2] == "display":
+        return parts[1], parts[3]
+    return None
+
+
 def is_zone(channel: str) -> bool:
     return "/zone/" in channel
 

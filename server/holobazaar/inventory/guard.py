@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from holobazaar.channels import display_of
 from holobazaar.scenes.compositor import ItemFacts
-
-if TYPE_CHECKING:
-    from holobazaar.inventory.reconciler import Reconciler
+from holobazaar.scenes.loader import MarketContent
+from holobazaar.scenes.models import Display
+from holobazaar.scenes.service import SceneService
 
 RECENT_CHECKS = 4096  # durations kept for the cost percentiles (checks, corrections)
 
 
-def display_of(channel: str) -> tuple[str, str] | None:
-    """(market, display) of a display channel, None for any other channel."""
-    parts = channel.split("/")
-    if len(parts) == 4 and parts[0] == "market" and parts[2] == "display":
-        return parts[1], parts[3]
-    return None
+class Corrector(Protocol):
+    """What the guard needs from the reconciler (which builds on this module)."""
+
+    scenes: SceneService
+
+    def expected_state(self, market: MarketContent, display: Display) -> dict: ...
+
+    def note_guarded(self, market: str, display: str, expected: dict[str, Any],
+                     shown: dict[str, Any]) -> None: ...
 
 
 def agrees(sku: str, shown: Any, facts: ItemFacts | None) -> bool:
@@ -43,7 +47,7 @@ def agrees(sku: str, shown: Any, facts: ItemFacts | None) -> bool:
 class PriceGuard:
     """`stream.hub.PublishGuard` for display channels (see the module's text)."""
 
-    def __init__(self, reconciler: Reconciler) -> None:
+    def __init__(self, reconciler: Corrector) -> None:
         self.reconciler = reconciler
         self.scenes = reconciler.scenes
         # This node's figures (the recorded mismatches are the cluster's, in the database).
