@@ -404,7 +404,8 @@ def test_hub_keeps_as_few_states_of_a_pulse_channel_as_its_history():
     nothing: 1024 of them grew the server by 70 MB in 17 minutes (bench/pulse.py)."""
     from holobazaar.channels import AGGREGATE_HISTORY
     from holobazaar.stream.broker_memory import InProcessBroker
-    from holobazaar.stream.hub import RECENT, Hub
+    from holobazaar.stream.channel import RECENT
+    from holobazaar.stream.hub import Hub
 
     async def scenario():
         hub = Hub(InProcessBroker(history_size=2000))
@@ -435,7 +436,8 @@ def test_fan_out_merges_and_paces_when_changes_outrun_a_pass():
     import time
 
     from holobazaar.stream.broker_memory import InProcessBroker
-    from holobazaar.stream.hub import PACE_CHANGES, Hub
+    from holobazaar.stream.fanout import PACE_CHANGES
+    from holobazaar.stream.hub import Hub
 
     class Follower:
         raw_frames, wbits, limit = True, 0, 1 << 20

@@ -24,8 +24,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from holobazaar import edges, jsonlimits
 from holobazaar.channels import display_channel, is_private
 from holobazaar.stream.broker import now_ms
+from holobazaar.stream.channel import UnknownChannel, encode
 from holobazaar.stream.fastws import StreamWebSocketProtocol
-from holobazaar.stream.hub import Hub, UnknownChannel, encode
+from holobazaar.stream.hub import Hub
 from holobazaar.stream.protocol import (
     CLIENT_TYPES,
     PROTOCOL_VERSION,

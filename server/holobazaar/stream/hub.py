@@ -4,220 +4,42 @@
 against the channel's current one (JSON Patch, RFC 6902), has the broker append the patch
 with the next offset, and when the broker delivers the entry the hub encodes it once.
 
-Fan-out (docs/protocol.md, "Fan-out and coalescing"): connections that write raw frames
-(`Follower`s, the `/ws` fast path) are caught up by a sweep over the channel's followers
-that runs in slices on the event loop. Each follower has a position (the last offset
-written to it); catching up writes everything from there to the head in ONE write:
-single entries as their shared frame, runs of two or more patches merged into one
-`patch` frame (`from` = position, `offset` = head, ops = diff of the two states, shared
-by every follower at the same position), cues always as themselves, in order. A follower
-whose transport is over its high-water mark is skipped until it drains, then caught up
-the same way; one that owes more than its limit is told to go (1013). Other subscribers
-(`send_frame`) get every entry's text frame at once.
+Subscribers, resume (recovery from an offset, else a snapshot) and the distributed
+broker's catch-up live here; the fan-out sweep and its pacing are in fanout.py, the
+channel record in channel.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard
 
-from holobazaar.canonical import state_hash
 from holobazaar.channels import history_limit
 from holobazaar.stream.broker import LOST, Broker, Conflict, Entry, Head
+from holobazaar.stream.channel import (
+    RECENT,
+    Channel,
+    Follower,
+    PublishGuard,
+    Subscriber,
+    UnknownChannel,
+    encode,
+    entry_message,
+    follows,
+)
+from holobazaar.stream.fanout import Fanout
 from holobazaar.stream.statepatch import apply_ops, diff
 from holobazaar.stream.wire import Wire
 
 log = logging.getLogger(__name__)
 
-RECENT = 1024  # entries (with the state after each) kept to coalesce and check heartbeats
-# Seconds of fan-out work before yielding to the event loop: a change request makes
-# several loop round trips, each waiting for a slice; 4 -> 2 ms took its median at 50
-# changes/s to 10,000 devices from 38 to 22 ms, at no measurable cost in CPU.
-SWEEP_SLICE = 0.002
-# A client whose oldest unsent change is older than this (the server is behind: more
-# changes than one core fans out one by one), or whose transport backed up, gets its
-# backlog merged; otherwise it gets every change as its own frame (in one write). Above
-# a sweep of 10,000 clients on a quiet core (~0.1 s), below the 250 ms latency goal.
-MERGE_LAG = 0.2
-# Behind: when this many changes or more arrived while one pass over the followers ran,
-# fan-out is what holds the core back. The next pass then merges every follower's
-# backlog into one patch (whatever MERGE_LAG says: runs of single frames cost the
-# devices as much as the server), and starts after a pause of PACE_SHARE of the last
-# pass (capped), which leaves the rest of the node a share of the core. At 50 changes/s
-# to 10,000 devices: p99 staleness 326-393 ms before -> 162-180 ms, 8.5-8.7 s of server
-# CPU in 10 s (no pause: 163-169 ms, 9.7 s; a full pass: 264-288 ms). At 10 changes/s (one
-# change per pass) it never triggers.
-PACE_CHANGES = 3
-PACE_SHARE = 0.25
-PACE_MAX = 0.25
 CATCH_UP_TIMEOUT = 2.0  # distributed broker: wait this long for others' entries, then resync
 MAX_ATTEMPTS = 50  # publish retries against a head that keeps moving
 
 
-class Subscriber(Protocol):
-    def send_frame(self, frame: str) -> None:
-        """Queue a pre-encoded frame; must not block (a slow subscriber drops itself)."""
-
-
-class Follower(Protocol):
-    """A subscriber that takes raw WebSocket frame bytes and tells when it is backed up
-    (its `raw_frames` is True)."""
-
-    raw_frames: bool
-    wbits: int  # shared permessage-deflate window (0: not negotiated)
-    limit: int  # bytes it may owe while backed up before it is dropped
-
-    def send_frame(self, frame: str) -> None: ...
-
-    def write(self, data: bytes) -> None:
-        """Write frames now (never blocks)."""
-
-    def writable(self) -> bool:
-        """False while its transport is over the high-water mark."""
-
-    def buffered(self) -> int:
-        """Bytes waiting in its transport."""
-
-    def overflow(self) -> None:
-        """It owes more than `limit`: close it (1013); it resumes from its offset."""
-
-
-class PublishGuard(Protocol):
-    """Checks a state on its way into a channel, before the hub accepts it (a domain's
-    rules, e.g. the inventory's: no wrong price leaves the server). `Hub.publish` runs it
-    under the channel's lock right before the append, so what it checked is what goes
-    out; it runs on the hot change path: must be quick and do no I/O (it records what it
-    finds in the background)."""
-
-    def check(self, channel: str, state: dict) -> dict:
-        """The state to publish: `state` itself when it is right, else a corrected one."""
-
-
-def follows(subscriber: Subscriber) -> TypeGuard[Follower]:
-    return getattr(subscriber, "raw_frames", False) is True
-
-
-def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-
-
-def entry_message(entry: Entry) -> dict[str, Any]:
-    body = {"type": entry.type, "channel": entry.channel, "epoch": entry.epoch,
-            "offset": entry.offset}
-    if entry.type == "patch":
-        body["ops"] = entry.data
-    else:
-        body.update(entry.data)
-    return body
-
-
-@dataclass
-class Channel:
-    name: str
-    epoch: str
-    offset: int
-    state: dict
-    subscribers: set[Subscriber] = field(default_factory=set)
-    # Subscribers that take text frames one by one (not followers).
-    plain: set[Subscriber] = field(default_factory=set)
-    # Followers and their positions: the last offset written to each.
-    followers: dict[Follower, int] = field(default_factory=dict)
-    # Subscribers resuming: live entries that arrive while their history is being read.
-    pending: dict[Subscriber, list[Entry]] = field(default_factory=dict)
-    # The last `window` entries (entry.after: the state after it); base_*: the state just
-    # before the first of them. Old states share their untouched parts (statepatch), but
-    # an aggregate channel's states share almost nothing, so it keeps as few as its broker
-    # history (history_limit): with 1,024 pulse states the server grew ~70 KB/s for 17 min.
-    window: int = RECENT
-    recent: deque[Entry] = field(default_factory=deque)
-    base_offset: int = 0
-    base_state: dict = field(default_factory=dict)
-    base_total: int = 0
-    total: int = 0  # payload bytes of all entries so far (what a follower owes)
-    hashes: dict[int, str] = field(default_factory=dict)
-    snapshot_wire: tuple[str, int, Wire] | None = None
-    # Catch-up bytes per (position, deflate window, merged), valid while the head is
-    # `cache_head`.
-    cache_head: int = -1
-    wire_cache: dict[tuple[int, int, bool], bytes] = field(default_factory=dict)
-    parts_cache: dict[tuple[int, bool], list[Wire] | None] = field(default_factory=dict)
-    sweeping: bool = False
-    again: bool = False
-    sweep_queue: list[Follower] = field(default_factory=list)
-    sweep_index: int = 0
-    sweep_started: float = 0.0  # when the pass began (perf_counter)
-    sweep_from: int = 0  # the head offset when the pass began
-    behind: bool = False  # the last pass was paced: the next one merges every backlog
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Distributed broker only: set on every delivery; entries held while re-reading the head.
-    advanced: asyncio.Event = field(default_factory=asyncio.Event)
-    resync: asyncio.Task | None = None
-    held: list[Entry] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.reset_window()
-
-    def reset_window(self) -> None:
-        """Forget recent entries (a new head was adopted): the window starts here."""
-        self.recent.clear()
-        self.base_offset, self.base_state, self.base_total = self.offset, self.state, self.total
-        self.hashes.clear()
-        self.wire_cache.clear()
-        self.parts_cache.clear()
-        self.cache_head = -1
-
-    def push(self, entry: Entry) -> None:
-        self.recent.append(entry)
-        if len(self.recent) > self.window:
-            old = self.recent.popleft()
-            self.base_offset, self.base_state, self.base_total = old.offset, old.after, old.total
-            self.hashes.pop(old.offset - 1, None)
-
-    def state_at(self, offset: int) -> dict | None:
-        """The state at `offset` if it is within the recent window, else None."""
-        if offset == self.offset:
-            return self.state
-        if offset == self.base_offset:
-            return self.base_state
-        if self.base_offset < offset < self.offset:
-            return self.recent[offset - self.base_offset - 1].after
-        return None
-
-    def total_at(self, offset: int) -> int | None:
-        if offset == self.base_offset:
-            return self.base_total
-        if self.base_offset < offset <= self.offset:
-            return self.recent[offset - self.base_offset - 1].total
-        return None
-
-    def hash_at(self, offset: int) -> str | None:
-        """The state hash at `offset`, computed on first use (heartbeats, snapshots)."""
-        digest = self.hashes.get(offset)
-        if digest is None:
-            state = self.state_at(offset)
-            if state is None:
-                return None
-            digest = self.hashes[offset] = state_hash(state)
-        return digest
-
-    @property
-    def current_hash(self) -> str:
-        digest = self.hash_at(self.offset)
-        assert digest is not None
-        return digest
-
-
-class UnknownChannel(KeyError):
-    pass
-
-
-class Hub:
+class Hub(Fanout):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.channels: dict[str, Channel] = {}
@@ -349,143 +171,6 @@ class Hub:
         if channel.followers:
             self._kick(channel)
         channel.advanced.set()
-
-    # ---- fan-out to followers --------------------------------------------------------
-
-    def _kick(self, channel: Channel) -> None:
-        """Start a sweep over the channel's followers, or have the running one go again."""
-        if channel.sweeping:
-            channel.again = True
-            return
-        channel.sweeping, channel.again = True, False
-        channel.sweep_queue, channel.sweep_index = list(channel.followers), 0
-        channel.sweep_started, channel.sweep_from = time.perf_counter(), channel.offset
-        asyncio.get_running_loop().call_soon(self._sweep, channel)
-
-    def _sweep(self, channel: Channel) -> None:
-        deadline = time.perf_counter() + SWEEP_SLICE
-        queue, index, followers = channel.sweep_queue, channel.sweep_index, channel.followers
-        end, head = len(queue), channel.offset
-        # Within one slice the head and the lag are the same for every follower, so what a
-        # writable follower at a position gets is too: worked out once (`_feed`), then
-        # written to the others at that position with no more per-client work.
-        ready: dict[tuple[int, int], bytes] = {}
-        while index < end:
-            follower = queue[index]
-            index += 1
-            position = followers.get(follower)
-            if position is None or position == head:
-                pass
-            elif follower.writable() and (data := ready.get((position, follower.wbits))):
-                followers[follower] = head
-                follower.write(data)
-            elif (data := self._feed(channel, follower)) is not None:
-                ready[position, follower.wbits] = data
-            if not index & 63 and time.perf_counter() > deadline:
-                break
-        if index < end:
-            channel.sweep_index = index
-            asyncio.get_running_loop().call_soon(self._sweep, channel)
-            return
-        channel.sweep_queue = []
-        channel.behind = channel.offset - channel.sweep_from >= PACE_CHANGES
-        if channel.again and channel.behind:
-            pause = min((time.perf_counter() - channel.sweep_started) * PACE_SHARE, PACE_MAX)
-            asyncio.get_running_loop().call_later(pause, self._paced, channel)
-            return
-        channel.sweeping = False
-        if channel.again:
-            self._kick(channel)
-
-    def _paced(self, channel: Channel) -> None:
-        channel.sweeping = False
-        self._kick(channel)
-
-    def _feed(self, channel: Channel, follower: Follower, *,
-              drained: bool = False) -> bytes | None:
-        """Write a follower what it is owed, if its transport takes it; the bytes written
-        (the same for every writable follower at its position until the head moves)."""
-        position = channel.followers[follower]
-        if position == channel.offset:
-            return None
-        if not follower.writable():
-            owed = channel.total_at(position)
-            if owed is None or follower.buffered() + channel.total - owed > follower.limit:
-                self.unsubscribe(channel.name, follower)
-                follower.overflow()
-            return None
-        merge = drained or channel.behind
-        if not merge:
-            oldest = position - channel.base_offset  # index of its oldest unsent entry
-            merge = (oldest < 0 or oldest >= len(channel.recent) or
-                     time.monotonic() - channel.recent[oldest].delivered > MERGE_LAG)
-        data = self._wire_since(channel, position, follower.wbits, merge)
-        channel.followers[follower] = channel.offset
-        follower.write(data)
-        return data
-
-    def resume(self, follower: Follower, names: Iterable[str]) -> None:
-        """A follower's transport drained: catch it up on its channels now."""
-        for name in names:
-            channel = self.channels.get(name)
-            if channel is not None and follower in channel.followers:
-                self._feed(channel, follower, drained=True)
-
-    def _wire_since(self, channel: Channel, position: int, wbits: int, merge: bool) -> bytes:
-        """Everything from `position` to the head as frame bytes (patch runs merged or
-        not), built once per (position, deflate window, merge) and head; a snapshot when
-        the window is passed."""
-        if channel.cache_head != channel.offset:
-            channel.cache_head = channel.offset
-            channel.wire_cache.clear()
-            channel.parts_cache.clear()
-        key = (position, wbits, merge)
-        data = channel.wire_cache.get(key)
-        if data is None:
-            if (position, merge) in channel.parts_cache:
-                parts = channel.parts_cache[position, merge]
-            else:
-                parts = channel.parts_cache[position, merge] = self._parts_since(
-                    channel, position, merge)
-            if parts is None:
-                data = self.snapshot_wire(channel.name).frame(wbits)
-            else:
-                data = b"".join(part.frame(wbits) for part in parts)
-            channel.wire_cache[key] = data
-        return data
-
-    def _parts_since(self, channel: Channel, position: int,
-                     merge: bool) -> list[Wire] | None:
-        if channel.state_at(position) is None:
-            return None
-        first = position - channel.base_offset  # index of the entry after `position`
-        entries = [channel.recent[i] for i in range(first, len(channel.recent))]
-        if not merge:
-            return [entry.wire for entry in entries]
-        parts: list[Wire] = []
-        run: list[Entry] = []
-        start = position
-        for entry in [*entries, None]:
-            if entry is not None and entry.type == "patch":
-                run.append(entry)
-                continue
-            if len(run) == 1:
-                parts.append(run[0].wire)
-            elif run:
-                parts.append(self._merged(channel, start, run[-1]))
-            run = []
-            if entry is not None:
-                parts.append(entry.wire)
-                start = entry.offset
-        return parts
-
-    def _merged(self, channel: Channel, start: int, last: Entry) -> Wire:
-        """One patch taking the state at `start` to the state after `last`."""
-        before = channel.state_at(start)
-        ops = diff(before, last.after)
-        self.stats["coalesced"] = self.stats.get("coalesced", 0) + 1
-        return Wire.of({"type": "patch", "channel": channel.name, "epoch": channel.epoch,
-                        "offset": last.offset, "from": start, "ops": ops})
 
     # ---- distributed broker: catching up and resyncing ------------------------------
 

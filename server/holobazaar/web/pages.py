@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from holobazaar.channels import display_channel, pulse_channel, zone_channel
 from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
-from holobazaar.stream.hub import UnknownChannel
+from holobazaar.stream.channel import UnknownChannel
 
 router = APIRouter(include_in_schema=False)
 # The reaction bar's buttons (holobazaar.pulse.aggregator.KINDS, in that order).
