@@ -190,6 +190,8 @@ def validate(
     displays = sum(len(m.displays) for m in content.markets.values())
     typer.echo(f"ok: {len(content.markets)} market(s), {displays} display(s), "
                f"{len(content.assets)} asset(s)")
+    for warning in sorted(content.warnings):
+        typer.echo(f"warning: {warning}")
     from holobazaar.assets.budgets import over_budget
 
     settings = Settings()

@@ -10,6 +10,9 @@ import { Page } from './page.js';
 import { ShowPlayer } from './show.js';
 import { PulseBar } from './pulse.js';
 import { attachViewer } from './viewer.js';
+import { LayoutEngine, frameBox } from './layout.js';
+import { layoutProbe } from './probe.js';
+import { attachMore } from './more.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -58,6 +61,25 @@ export async function startDisplay(hook) {
     renderer, // KTX2 textures: the transcoder picks a format this GPU supports
     onWarning: warn,
     onProgress: (p) => page.progress(p),
+    onChange: () => layout?.schedule(),
+  });
+  display.viewHeight = () => container.clientHeight;
+  display.viewWidth = () => container.clientWidth;
+  // The layout engine lays the content out for this view, then the camera frames it all.
+  let layout = null;
+  layout = new LayoutEngine({
+    display, camera,
+    onError: (err) => warn(`layout failed: ${err?.stack || err}`),
+    onLayout: () => {
+      // Once the visitor has turned the view, a new layout never takes the camera back.
+      if (!renderer.xr.isPresenting && !userTurned()) frameInline(camera, controls, layout);
+    },
+  });
+  let turned = false;
+  let keyTurnsAtReset = 0;
+  const userTurned = () => turned || (hook.viewer?.keyTurns ?? 0) > keyTurnsAtReset;
+  controls.addEventListener('start', () => {
+    turned = true;
   });
   // `placer` positions the display: at the origin inline, on the tapped surface in AR.
   const placer = new THREE.Group();
@@ -71,12 +93,17 @@ export async function startDisplay(hook) {
   display.setState(boot.state);
   page.render(boot.state);
   updateHook();
-  frameInline(camera, controls, display.root);
+  frameInline(camera, controls, layout); // as authored, until the models are in and laid out
+  layout.schedule();
   // Page-friendly view (viewer.js): scroll, keyboard, reset (back to the initial framing).
   const viewer = attachViewer({
     canvas: renderer.domElement, controls, hook,
     label: plainTitle(boot.state) || 'The stall in 3D',
-    reset: () => frameInline(camera, controls, display.root),
+    reset: () => {
+      turned = false;
+      keyTurnsAtReset = hook.viewer?.keyTurns ?? 0;
+      frameInline(camera, controls, layout);
+    },
   });
 
   // Live shows play in the display's zone: its channel carries cue frames and show state.
@@ -165,9 +192,13 @@ export async function startDisplay(hook) {
     if (renderer.xr.isPresenting) return;
     const w = container.clientWidth;
     const h = container.clientHeight;
+    const portrait = layout.portrait;
     camera.aspect = w / Math.max(1, h);
     camera.updateProjectionMatrix();
     renderer.setSize(w, h);
+    // A phone turned sideways changes the arrangement; any resize changes the framing.
+    if (portrait !== layout.portrait) layout.schedule();
+    else frameInline(camera, controls, layout);
   }
   window.addEventListener('resize', onResize);
 
@@ -211,6 +242,19 @@ export async function startDisplay(hook) {
       hook.phase = 'inline';
     }));
   }
+  // For tests: the layout's last report and the screen rectangles of what is drawn.
+  Object.defineProperty(hook, 'layout', { get: () => layout.report, enumerable: true });
+  hook.layoutSettled = async () => {
+    await layout.running;
+    return layout.report;
+  };
+  hook.layoutProbe = (samples) => layoutProbe({ display, camera, container, samples });
+  attachMore({ canvas: renderer.domElement, camera, display });
+  // Ready once the initial view has settled: models loaded (or failed) and laid out.
+  await Promise.race([Promise.allSettled([...display.models.values()]),
+    new Promise((r) => setTimeout(r, 3000))]);
+  await (layout.running ?? (layout.generation ? null : layout.schedule()));
+  viewer.startHintClock();
   hook.ready = true;
 }
 
@@ -219,24 +263,10 @@ function plainTitle(state) {
   return typeof title === 'string' ? title : '';
 }
 
-// Put the inline camera where the whole display is in view, slightly from above.
-function frameInline(camera, controls, root) {
-  root.updateMatrixWorld(true);
-  const box = new THREE.Box3();
-  root.traverse((o) => {
-    // Lights sit outside the display on purpose: frame what is visible.
-    if (o.userData.holoId && o.userData.kind !== 'light') box.expandByPoint(new THREE.Vector3().setFromMatrixPosition(o.matrixWorld));
-  });
-  if (box.isEmpty()) box.set(new THREE.Vector3(-0.3, 0, -0.3), new THREE.Vector3(0.3, 0.4, 0.3));
-  box.expandByScalar(0.1);
-  const center = box.getCenter(new THREE.Vector3());
-  const size = box.getSize(new THREE.Vector3());
-  // Fit both the vertical and (narrower on a portrait phone) horizontal field of view.
-  const halfV = (camera.fov * Math.PI) / 360;
-  const halfH = Math.atan(Math.tan(halfV) * camera.aspect);
-  const distance = Math.max(size.y / 2 / Math.tan(halfV), size.x / 2 / Math.tan(halfH))
-    + size.z / 2;
-  camera.position.set(center.x, center.y + distance * 0.25, center.z + distance);
-  controls.target.copy(center);
+// Put the inline camera where everything drawn (models, panels, text) is in view.
+function frameInline(camera, controls, layout) {
+  layout.display.root.updateMatrixWorld(true);
+  const { centre } = frameBox(camera, layout.drawnBox());
+  controls.target.copy(centre);
   controls.update();
 }

@@ -8,10 +8,12 @@ import { Text } from 'troika-three-text';
 import fontUrl from '@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff?url';
 import { plainText } from './text.js';
 import { deviceClass, pickModelSrc, supportsWebp } from './device.js';
+import { BODY_LINE_HEIGHT } from './layout.js';
 
 const DEG = Math.PI / 180;
 
 const PLACEHOLDER_SIZE = 0.12;
+const PRICE = /[€$£¥]\s?\d|\d[.,]\d\d/;
 // Fields that only move a node: changing them never needs a rebuild.
 const TRANSFORM_FIELDS = new Set(['position', 'rotation', 'scale', 'visible', 'order']);
 
@@ -64,7 +66,9 @@ export class DisplayRenderer {
    * @param {(e) => void} hooks.onProgress model loading progress {loading, loaded, bytes, total}
    * @param {(msg) => void} hooks.onWarning a problem worth logging (failed model, bad node)
    */
-  constructor({ onProgress = () => {}, onWarning = () => {}, renderer = null } = {}) {
+  constructor({ onProgress = () => {}, onWarning = () => {}, renderer = null,
+    onChange = () => {} } = {}) {
+    this.onChange = onChange; // something drawn changed size or place: lay out again
     this.root = new THREE.Group();
     this.root.name = 'display';
     this.entries = new Map(); // node id -> {object, data}
@@ -98,6 +102,7 @@ export class DisplayRenderer {
       if (!old || JSON.stringify(old.data) !== JSON.stringify(data)) this.upsert(id, data);
     }
     this.relink(nodes);
+    this.onChange();
   }
 
   // Apply the nodes a patch touched: `ops` paths look like /nodes/<id>/... (ids need no
@@ -117,6 +122,7 @@ export class DisplayRenderer {
       else this.upsert(id, nodes[id]);
     }
     this.relink(nodes);
+    this.onChange();
     return touched;
   }
 
@@ -201,11 +207,17 @@ export class DisplayRenderer {
     switch (data.kind) {
       case 'group': return new THREE.Group();
       case 'model': return this.buildModel(id, data);
-      case 'text': return makeText(data.text, {
-        size: num(data.size, 0.05, 0, 10), colour: color(data.color, '#ffffff'),
-        align: ['left', 'center', 'right'].includes(data.align) ? data.align : 'center',
-        maxWidth: num(data.max_width, undefined),
-      });
+      case 'text': {
+        const text = makeText(data.text, {
+          size: num(data.size, 0.05, 0, 10), colour: color(data.color, '#ffffff'),
+          align: ['left', 'center', 'right'].includes(data.align) ? data.align : 'center',
+          maxWidth: num(data.max_width, undefined),
+        });
+        text.userData.maxWidth = num(data.max_width, undefined);
+        // An item's text with a money amount in it is its price: the largest text around.
+        text.userData.role = data.item && PRICE.test(plainText(data.text)) ? 'price' : 'text';
+        return text;
+      }
       case 'image': return this.buildImage(data);
       case 'panel': return this.buildPanel(data);
       case 'light': return this.buildLight(data);
@@ -215,30 +227,42 @@ export class DisplayRenderer {
     }
   }
 
+  // A panel is a plane with a title and a body; the layout engine (layout.js) sizes the
+  // plane from the measured text and clips a long body with "more".
   buildPanel(data) {
     const width = num(data.width, 0.4);
     const height = num(data.height, 0.25);
     const group = new THREE.Group();
     const opacity = Number.isFinite(data.opacity) ? Math.min(1, Math.max(0, data.opacity)) : 0.85;
     const plane = new THREE.Mesh(
-      new THREE.PlaneGeometry(width, height),
+      new THREE.PlaneGeometry(1, 1),
       new THREE.MeshBasicMaterial({ color: color(data.color, '#1e2a1e'), transparent: opacity < 1,
         opacity, side: THREE.DoubleSide, depthWrite: opacity >= 1 }),
     );
+    plane.scale.set(width, height, 1);
     group.add(plane);
     const pad = Math.min(width, height) * 0.08;
     const titleSize = Math.max(0.012, Math.min(0.04, height * 0.12));
     const title = makeText(data.title, { size: titleSize, align: 'left', maxWidth: width - 2 * pad });
     title.anchorY = 'top';
     title.fontWeight = 'bold';
-    title.position.set(-width / 2 + pad, height / 2 - pad, 0.002);
-    const body = makeText(data.body, { size: titleSize * 0.7, align: 'left',
+    title.userData.role = 'title';
+    const body = makeText(data.body, { size: titleSize * 0.75, align: 'left',
       maxWidth: width - 2 * pad });
     body.anchorY = 'top';
+    body.lineHeight = BODY_LINE_HEIGHT;
+    body.userData.role = 'body';
+    const more = makeText('more \u203a', { size: titleSize * 0.75, align: 'right', colour: '#ffd27a' });
+    more.anchorY = 'bottom';
+    more.visible = false;
+    more.userData.role = 'more';
+    title.position.set(-width / 2 + pad, height / 2 - pad, 0.002);
     body.position.set(-width / 2 + pad, height / 2 - pad - titleSize * 1.6, 0.002);
     title.sync();
     body.sync();
-    group.add(title, body);
+    group.add(title, body, more);
+    group.userData.panel = { plane, title, body, more, pad, width, height, authoredWidth: width,
+      authoredHeight: height, fullTitle: plainText(data.title), fullBody: plainText(data.body) };
     return group;
   }
 
@@ -306,9 +330,11 @@ export class DisplayRenderer {
       model.userData.sharedAsset = true;
       holder.add(model);
       holder.userData.loaded = true;
+      this.onChange();
     }, (err) => {
       placeholder.userData.failed = true;
       holder.userData.failed = true;
+      this.onChange();
       this.onWarning(`model ${id} (${src}) failed to load: ${err?.message || err}`);
     });
     return holder;

@@ -139,7 +139,6 @@ export function attachViewer({ canvas, controls, reset, label, hook }) {
       : 'Drag to turn · click, then scroll to zoom';
     container.parentElement.append(hint);
     state.hint = true;
-    setTimeout(dismissHint, HINT_MS);
     canvas.addEventListener('pointerdown', dismissHint, { once: true });
     try {
       sessionStorage.setItem(HINT_SEEN, '1');
@@ -154,5 +153,10 @@ export function attachViewer({ canvas, controls, reset, label, hook }) {
     state.hint = false;
   }
 
-  return { setLabel, dismissHint };
+  // The hint's few seconds count from when the view has settled (models in, laid out),
+  // not from page start: a slow phone would otherwise hide it before anything is shown.
+  const startHintClock = () => {
+    if (hint) setTimeout(dismissHint, HINT_MS);
+  };
+  return { setLabel, dismissHint, startHintClock };
 }

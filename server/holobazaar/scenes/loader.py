@@ -69,6 +69,8 @@ class Content:
     markets: dict[str, MarketContent] = field(default_factory=dict)
     assets: dict[str, AssetFile] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Worth a curator's look but not an error (e.g. text placed over other text).
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -238,11 +240,17 @@ def _check_display(
     # Render once with the seed inventory: undefined names and bad filters show up here.
     if seed is None:
         seed = MarketContent(doc.file, market, {}, {}).seed_items()
-    _, errors = compose_display(market, display, seed, content.asset_refs(),
-                                sample_bindings(market, display))
+    state, errors = compose_display(market, display, seed, content.asset_refs(),
+                                    sample_bindings(market, display))
     for error in errors:
         path = node_paths.get(error.node, base) if error.node else base
         problems.append(doc.problem((*path, error.field), error.message))
+    from holobazaar.scenes.placement import overlapping
+
+    for a, b in overlapping(state):
+        content.warnings.append(doc.problem(node_paths.get(b, base), (
+            f"text blocks {a!r} and {b!r} overlap as placed: the client's layout will move "
+            f"{b!r} (docs/scene-format.md, Layout)")))
 
 
 # Template variables other domains bind at run time (SceneService.providers), given here
