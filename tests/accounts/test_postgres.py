@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from tests.accounts.test_audit import append_concurrently
 
+from audit.test_chain import append_concurrently
 from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.audit import service as audit
