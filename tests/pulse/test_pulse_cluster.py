@@ -14,7 +14,7 @@ import pytest
 
 from scaleout.nodes import Deployment, Node, deployment
 
-from pulse_support import (
+from .reactions import (
     MARKET,
     PULSE,
     device_id,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from holobazaar.pulse.service import CueMark
 from holobazaar.web.charts import line_chart
 
-from pulse_support import DISPLAY_A, MARKET, display_channel, joined, reaction
+from .reactions import DISPLAY_A, MARKET, display_channel, joined, reaction
 from support import LiveServer
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from pulse_support import (
+from .reactions import (
     DISPLAY_A,
     DISPLAY_B,
     MARKET,

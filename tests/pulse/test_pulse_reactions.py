@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import time
 
-from pulse_support import (
+from .reactions import (
     DISPLAY_A,
     DISPLAY_B,
     MARKET,

@@ -11,7 +11,7 @@ import io
 from holobazaar.pulse.aggregator import MarketPulse
 from holobazaar.pulse.service import shown_recipes
 
-from pulse_support import (
+from .reactions import (
     DISPLAY_A,
     MARKET,
     PULSE,

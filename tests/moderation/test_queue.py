@@ -9,8 +9,8 @@ from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 from holobazaar.moderation.rules import hold_reason
 from holobazaar.pulse.sanitize import sanitize_feedback
+from pulse.reactions import DISPLAY_A, MARKET, display_channel, joined, reaction
 
-from pulse_support import DISPLAY_A, MARKET, display_channel, joined, reaction
 from support import LiveServer
 
 QUEUE = f"/api/v1/markets/{MARKET}/moderation"

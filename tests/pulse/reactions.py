@@ -1,4 +1,4 @@
-"""Pulse test helpers: real server, real WebSocket clients, distinct device ids."""
+"""Pulse test helpers: reaction frames from distinct devices, clients joined to channels."""
 
 from __future__ import annotations
 
