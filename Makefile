@@ -16,16 +16,10 @@ TLS ?=
 run: setup
 	$(BIN)/holobazaar serve --host $(HOST) --port $(PORT) $(if $(TLS),--tls)
 
-# The suite runs on two workers (pytest-xdist); the modules about timing or load (marked
-# serial in tests/conftest.py) run after, alone. Exit 5 is "nothing selected" (e.g. a
-# PYTEST_ARGS path with no serial test in it).
-PYTEST_WORKERS ?= 2
-
 test: setup
 	$(BIN)/ruff check server tests bench assets
 	$(BIN)/holobazaar validate .
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not serial" $(PYTEST_ARGS) || test $$? -eq 5
-	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || test $$? -eq 5
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # `make fuzz`: the fuzzers of tests/fuzz with the deep budget (new random examples each run,
 # minutes); `make test` runs them with a small fixed budget (docs/testing.md).
