@@ -1,5 +1,7 @@
-"""Helpers the benchmarks share: ports, readiness, process CPU, percentiles, Redis clean-up,
-child processes (stopped with the bench) and the Node tools driven by JSON lines."""
+"""Helpers the benchmarks share: readiness, process CPU, percentiles, child processes
+(stopped with the bench) and the Node tools driven by JSON lines. What they share with the
+tests (ports, server processes, throwaway databases, Redis prefixes, the stream client) is
+in tests/support, which importing this module puts on the path."""
 
 from __future__ import annotations
 
@@ -9,30 +11,23 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from support import net
 
 
 def wait_ready(url: str, timeout: float = 30, process: subprocess.Popen | None = None) -> None:
-    """Poll `/healthz` until it answers 200; give up early when `process` has exited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (process is None or process.poll() is None):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"server at {url} did not become ready within {timeout:g} s")
+    """support.net.wait_ready, ending the bench with its message instead of a traceback."""
+    try:
+        net.wait_ready(url, timeout, process)
+    except net.NotReady as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -45,16 +40,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
-
-
-def delete_prefix(redis_url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child below must not import

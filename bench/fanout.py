@@ -55,16 +55,11 @@ from typing import Any
 
 import httpx
 
-from benchlib import (
-    NodeTool,
-    delete_prefix,
-    die_with_parent,
-    free_port,
-    percentile,
-    proc_cpu_seconds,
-    stop,
-    wait_ready,
-)
+from benchlib import NodeTool, die_with_parent, percentile, proc_cpu_seconds, stop, wait_ready
+
+from support.databases import delete_prefix
+from support.net import free_port
+from support.processes import holobazaar_command, status_kb
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "bench" / "node"
@@ -85,10 +80,7 @@ SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "swe
 
 
 def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return status_kb(pid) / 1024
 
 
 def process_tree(pid: int) -> list[int]:
@@ -188,7 +180,7 @@ class Holobazaar:
         self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-fanout-"))
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        exe = shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
+        exe = holobazaar_command()
         command = [exe, "serve", "--port", str(port), "--data-dir", str(self.tmp),
                    "--content", str(REPO), "--no-watch", "--log-level", "warning"]
         if self.redis_url:

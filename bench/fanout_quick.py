@@ -111,7 +111,7 @@ def main() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
-    from support import start_server  # tests/support.py: the real app under uvicorn
+    from support.live import start_server  # tests/support.py: the real app under uvicorn
 
     server = start_server(Path(tempfile.mkdtemp()))
     hub = server.app.state.hub

@@ -334,18 +334,21 @@ def servers(count: int, redis_url: str | None, postgres_url: str | None):
     """`count` server processes: one on SQLite with the in-process broker, or several on a
     private PostgreSQL database and Redis prefix (bench/scaleout.py's helpers)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fanout import free_port, wait_ready
-    from scaleout import delete_prefix, private_database, start_nodes
+    from benchlib import wait_ready
+    from scaleout import start_nodes
+
+    from support.databases import delete_prefix, private_database
+    from support.net import free_port
+    from support.processes import holobazaar_command
 
     tmp = Path(tempfile.mkdtemp(prefix="pulse-bench-srv-"))
     started: list[tuple[subprocess.Popen, str]] = []
     try:
         if count == 1:
             port = free_port()
-            holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent))
             with (tmp / "server.log").open("wb") as out:
                 process = subprocess.Popen(
-                    [holobazaar or "holobazaar", "serve", "--port", str(port), "--data-dir",
+                    [holobazaar_command(), "serve", "--port", str(port), "--data-dir",
                      str(tmp / "data"), "--content", str(REPO), "--no-watch",
                      "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT)
             started = [(process, f"http://127.0.0.1:{port}")]
@@ -356,7 +359,7 @@ def servers(count: int, redis_url: str | None, postgres_url: str | None):
             raise SystemExit("--nodes 2 needs --redis-url and --postgres-url (or "
                              "HOLOBAZAAR_TEST_REDIS_URL / HOLOBAZAAR_TEST_POSTGRES_URL)")
         prefix = f"hbbench:pulse:{secrets.token_hex(4)}:"
-        with private_database(postgres_url) as database_url:
+        with private_database(postgres_url, "bench", migrate=True) as database_url:
             try:
                 started = start_nodes(count, tmp, database_url, redis_url, prefix)
                 yield started
@@ -390,9 +393,11 @@ async def watch_pulse(url: str, times: list[float], stop: asyncio.Event) -> None
 
 def proc_rss(pid: int) -> float:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fanout import proc_rss_mb
+    import benchlib  # noqa: F401  (puts tests/ on the path)
 
-    return proc_rss_mb(pid)
+    from support.processes import status_kb
+
+    return status_kb(pid) / 1024
 
 
 async def over_protocol(args: argparse.Namespace) -> None:

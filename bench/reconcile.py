@@ -47,16 +47,11 @@ from holobazaar.inventory.feeds import sign  # noqa: E402
 sys.path.insert(0, str(REPO / "bench"))
 from benchlib import NodeTool, die_with_parent, proc_cpu_seconds, stop, wait_ready  # noqa: E402
 
+from support.net import free_port  # noqa: E402
+from support.processes import status_kb  # noqa: E402
+
 MARKET = "benchmarket"
 PER_DISPLAY = 5
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_market(root: Path, displays: int) -> None:
@@ -82,13 +77,6 @@ def write_market(root: Path, displays: int) -> None:
 def cli(data: Path, *args: str) -> str:
     return subprocess.run([sys.executable, "-m", "holobazaar", *args, "--data-dir", str(data)],
                           capture_output=True, text=True, check=True).stdout.strip()
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def signed(secret: str, events: list[dict]) -> tuple[bytes, dict]:
@@ -393,7 +381,7 @@ def main() -> None:
             time.sleep(0.2)
         print(f"server up with {args.displays} displays, "
               f"{args.displays * PER_DISPLAY} seeded SKUs in {time.perf_counter() - started:.1f} s")
-        rss_before = rss_kb(server.pid)
+        rss_before = status_kb(server.pid)
         bulk_started = time.perf_counter()
         extra = range(args.displays * PER_DISPLAY, args.skus)
         with httpx.Client(timeout=300) as client:
@@ -405,7 +393,7 @@ def main() -> None:
                 client.post(f"{url}/api/v1/inventory/{MARKET}/events", content=body,
                             headers=headers).raise_for_status()
         bulk = time.perf_counter() - bulk_started
-        rss_after = rss_kb(server.pid)
+        rss_after = status_kb(server.pid)
         print(f"bulk load: {len(extra)} SKUs pushed in {bulk:.1f} s; server RSS "
               f"{rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB")
         out = asyncio.run(measure(url, ws_url, secret, args.displays, args.changes,
@@ -431,7 +419,7 @@ def main() -> None:
         print(f"full sweep of {args.displays} displays: "
               f"{', '.join(f'{s:.2f}' for s in sweeps)} s (server-side last "
               f"{summary['last_sweep_seconds']:.2f} s)")
-        print(f"server RSS now {rss_kb(server.pid) / 1024:.0f} MB")
+        print(f"server RSS now {status_kb(server.pid) / 1024:.0f} MB")
     finally:
         server.terminate()
         server.wait(30)

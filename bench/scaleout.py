@@ -31,7 +31,6 @@ import secrets
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +38,11 @@ from pathlib import Path
 import httpx
 import websockets
 
-from benchlib import delete_prefix, free_port, percentile, proc_cpu_seconds, wait_ready
+from benchlib import percentile, proc_cpu_seconds, wait_ready
+
+from support.databases import delete_prefix, private_database
+from support.net import free_port
+from support.processes import api_token, holobazaar_command
 
 REPO = Path(__file__).resolve().parents[1]
 MARKET, DISPLAY, SKU = "greenhaven", "zonneveld-greens", "TOM-BRANDY"
@@ -50,13 +53,9 @@ CLIENTS, RATE, SECONDS = 500, 10.0, 10.0
 HOP_TARGET_MS = 2.0
 
 
-
-
-
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
 
 
 async def client_task(ws_url: str, sent: dict[str, float], latencies: list[float],
@@ -81,43 +80,8 @@ async def client_task(ws_url: str, sent: dict[str, float], latencies: list[float
                     latencies.append(now - sent[op["value"]])
 
 
-@contextlib.contextmanager
-def private_database(server_url: str):
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from holobazaar import db
-
-    name = f"hb_bench_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(server_url).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        db.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-
-def admin_token(database_url: str) -> str:
-    from holobazaar import db
-    from holobazaar.accounts import service
-
-    engine = db.make_engine(database_url, 1, 0)
-    try:
-        return service.create_token(engine, "bench", ["admin"], [], None, actor="bench")[0]
-    finally:
-        engine.dispose()
-
-
 def start_nodes(count: int, tmp: Path, database_url: str, broker_url: str,
                 prefix: str) -> list[tuple[subprocess.Popen, str]]:
-    holobazaar = shutil.which("holobazaar", path=str(Path(sys.executable).parent))
     nodes = []
     # One after another: nodes starting at the same instant race on pulse's first salt
     # of the day (a unique-key error at startup, reported; not this benchmark's subject).
@@ -125,7 +89,7 @@ def start_nodes(count: int, tmp: Path, database_url: str, broker_url: str,
         port = free_port()
         with (tmp / f"node{n}.log").open("wb") as out:
             process = subprocess.Popen(
-                [holobazaar or "holobazaar", "serve", "--port", str(port), "--data-dir",
+                [holobazaar_command(), "serve", "--port", str(port), "--data-dir",
                  str(tmp / f"node{n}"), "--content", str(REPO), "--no-watch", "--log-level",
                  "warning", "--database-url", database_url, "--broker-url", broker_url,
                  "--redis-prefix", prefix],
@@ -189,10 +153,10 @@ def run_nodes(args, count: int, broker_url: str, postgres_url: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="holobazaar-scaleout-"))
     nodes: list[tuple[subprocess.Popen, str]] = []
     try:
-        with private_database(postgres_url) as database_url:
+        with private_database(postgres_url, "bench", migrate=True) as database_url:
             try:
                 nodes = start_nodes(count, tmp, database_url, broker_url, prefix)
-                token = admin_token(database_url)
+                token = api_token(database_url, "bench", ["admin"])
                 cpu0 = sum(proc_cpu_seconds(p.pid) for p, _ in nodes)
                 own0 = own_cpu_seconds()
                 result = asyncio.run(load([u for _, u in nodes], token, args.clients,

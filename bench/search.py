@@ -14,18 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
 
+import benchlib  # noqa: F401  (puts tests/ on the path)
 from holobazaar import db
 from holobazaar.stories.models import SearchDoc
 from holobazaar.stories.search import Filters, search
+
+from support.databases import private_database
 
 WORDS = [
     "tomato", "apple", "pear", "honey", "bee", "mushroom", "oyster", "shiitake", "bread",
@@ -115,19 +117,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         run("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.docs, args.repeat)
     if args.postgres:
-        name = f"hb_bench_{secrets.token_hex(4)}"
-        admin = create_engine(make_url(args.postgres).set(database="postgres"),
-                              isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(args.postgres).set(database=name).render_as_string(
-                hide_password=False)
+        with private_database(args.postgres, "bench") as url:
             run("postgresql", url, args.docs, args.repeat)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

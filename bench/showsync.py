@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,44 +30,28 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from syncsim import make_devices, spread  # noqa: E402
+from benchlib import wait_ready  # noqa: E402
+
+from support.net import free_port  # noqa: E402
+from support.processes import holobazaar_command  # noqa: E402
+from support.syncsim import make_devices, spread  # noqa: E402
 
 MARKET, SHOW, ZONE = "greenhaven", "harvest-collective", "orchard-row"
 CHANNEL = f"market/{MARKET}/zone/{ZONE}"
 BASE = f"/api/v1/shows/{MARKET}/{SHOW}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tool(name: str) -> str:
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or name
-
-
 def start_server(port: int, data_dir: Path, lead_ms: float) -> tuple[subprocess.Popen, str]:
     token = subprocess.run(
-        [tool("holobazaar"), "token", "create", "--role", "performer", "--market", MARKET,
+        [holobazaar_command(), "token", "create", "--role", "performer", "--market", MARKET,
          "--name", "showsync bench", "--data-dir", str(data_dir)],
         check=True, capture_output=True, text=True).stdout.strip()
     server = subprocess.Popen(
-        [tool("holobazaar"), "serve", "--port", str(port), "--data-dir", str(data_dir),
+        [holobazaar_command(), "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--content", str(REPO), "--no-watch", "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "HOLOBAZAAR_SHOW_LEAD_MS": str(lead_ms)})
     return server, token
-
-
-def wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"server at {url} did not become ready")
 
 
 async def run(url: str, token: str, devices_n: int, cues: int, max_rtt: float,

@@ -3,7 +3,7 @@ processes (the repository's content: the greenhaven market, its displays, show a
 
 Everything a day brings, at once and for --minutes (30):
 
-* visitors (WebSocket clients, tests/streamclient.py: every patch applied in offset order)
+* visitors (WebSocket clients, tests/support/streamclient.py: every patch applied in order)
   arriving and leaving with churn (--visitors concurrent, exponential stays around
   --stay seconds), some joining the show's zone, tapping reactions;
 * watchers: a few clients that stay all day (and resume after a node dies) and must end
@@ -57,11 +57,14 @@ import websockets
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-sys.path.insert(0, str(REPO / "tests"))
-from benchlib import die_with_parent, free_port, percentile, stop, wait_ready  # noqa: E402
+from benchlib import die_with_parent, percentile, stop, wait_ready  # noqa: E402
 from holobazaar.inventory.feeds import sign  # noqa: E402
 
-from streamclient import StreamClient  # noqa: E402
+from support.databases import PrivateRedis, private_database  # noqa: E402
+from support.gltf import glb  # noqa: E402
+from support.net import free_port  # noqa: E402
+from support.processes import status_kb  # noqa: E402
+from support.streamclient import StreamClient  # noqa: E402
 
 MARKET, SHOW, SHOW_ZONE = "greenhaven", "harvest-collective", "orchard-row"
 KINDS = ("love", "wow", "hungry", "learn")
@@ -106,69 +109,6 @@ class Node:
         self.up = True
 
 
-class PrivateRedis:
-    """A redis-server of the soak's own on a loopback port, without persistence, so a
-    restart loses its data (the harsher case) and nobody else's Redis is touched."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.tmp = tmp
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.spawn()
-        self.wait()
-
-    def spawn(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("--nodes 2 needs redis-server on PATH (a private one is started)")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.tmp), "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-
-    def wait(self) -> None:
-        import redis
-
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis(port=self.port, socket_timeout=1).ping():
-                    return
-            time.sleep(0.1)
-        raise SystemExit("the private redis-server did not start")
-
-    def stop(self) -> None:
-        stop(self.process)
-
-
-@contextlib.contextmanager
-def private_database(server_url: str):
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from holobazaar import db
-
-    name = f"hb_soak_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(server_url).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        db.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def cli(store: list[str], *args: str) -> str:
     out = subprocess.run([sys.executable, "-m", "holobazaar", *args, *store],
                          capture_output=True, text=True, check=True).stdout.strip()
@@ -176,11 +116,10 @@ def cli(store: list[str], *args: str) -> str:
 
 
 def rss_mb(pid: int) -> float:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    try:
+        return status_kb(pid) / 1024
+    except OSError:
+        return float("nan")
 
 
 def open_fds(pid: int) -> int:
@@ -214,11 +153,7 @@ def box_glb(rng: random.Random) -> bytes:
                       {"bufferView": 1, "componentType": 5123, "type": "SCALAR",
                        "count": len(faces) * 3}],
     }
-    data = json.dumps(document).encode()
-    data += b" " * (-len(data) % 4)
-    chunks = struct.pack("<I4s", len(data), b"JSON") + data
-    chunks += struct.pack("<I4s", len(binary), b"BIN\0") + binary
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks
+    return glb(document, binary)
 
 
 # ---- the day ------------------------------------------------------------------------------
@@ -1024,8 +959,12 @@ def main() -> None:
             store = ["--data-dir", str(data)]
             serve_extra: list[str] = []
             if args.nodes > 1:
-                database = stack.enter_context(private_database(args.postgres_url))
-                redis = PrivateRedis(tmp)
+                if shutil.which("redis-server") is None:
+                    raise SystemExit("--nodes 2 needs redis-server on PATH (a private one is "
+                                     "started)")
+                database = stack.enter_context(
+                    private_database(args.postgres_url, "soak", migrate=True))
+                redis = PrivateRedis(tmp, preexec_fn=die_with_parent)
                 redis.start()
                 prefix = f"hb-soak-{secrets.token_hex(4)}:"
                 store += ["--database-url", database]

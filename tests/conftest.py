@@ -1,6 +1,6 @@
 """Shared fixtures: a real server (uvicorn on a free loopback port, in a thread of the
-test process) over a private copy of the demo content and a private data folder. The
-helpers themselves live in support.py so test modules can import them by a unique name."""
+test process) over a private copy of the demo content and a private data folder; a migrated
+throwaway PostgreSQL database; the test Redis. The helpers themselves live in support/."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
-from support import LiveServer, start_server
+from support.databases import postgres_engine, require_redis
+from support.live import LiveServer, start_server
 
 
 @pytest.fixture
@@ -28,17 +30,22 @@ def shared_server(tmp_path_factory) -> Iterator[LiveServer]:
     live.stop()
 
 
-# Modules whose checks are about timing or load (cue spread in ms, fan-out smoke runs, a
-# market-day smoke): `make test` runs them after the parallel run, alone on the machine.
-SERIAL_MODULES = frozenset({"test_show_sync.py", "test_sync.py", "test_bench_fanout.py",
-                            "test_bench_soak.py", "test_stream_fanout.py"})
+@pytest.fixture
+def pg_engine(request) -> Iterator[Engine]:
+    """An engine on a fresh, migrated PostgreSQL database, dropped after the test (skips
+    without HOLOBAZAAR_TEST_POSTGRES_URL, fails without it under CI)."""
+    with postgres_engine(request.path.parent.name) as engine:
+        yield engine
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (HOLOBAZAAR_TEST_REDIS_URL); keep to a key prefix of your own
+    (support.databases.private_prefix)."""
+    return require_redis()
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main
     thread for the session-scoped browser, and the other tests call asyncio.run()."""
-    for item in items:
-        if item.path.name in SERIAL_MODULES:
-            item.add_marker(pytest.mark.serial)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

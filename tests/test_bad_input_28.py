@@ -17,8 +17,8 @@ import pytest
 from holobazaar import jsonlimits
 from holobazaar.inventory.models import ItemUpdate
 
-from streamclient import StreamClient
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
+from support.streamclient import StreamClient
 
 MARKET = "greenhaven"
 DISPLAY = "zonneveld-greens"

@@ -25,7 +25,9 @@ from holobazaar.stories.markup import (
     render_markdown,
 )
 
-from support import DEMO_MARKET, copy_content, start_server
+from support.content import copy_content
+from support.demo import DEMO_MARKET
+from support.live import start_server
 
 FAST = 2.0  # seconds any one hostile input may take (a loaded 2-core test machine)
 runner = CliRunner()

@@ -17,8 +17,8 @@ import pytest
 from holobazaar import edges
 from holobazaar.stream.connection import Connection
 
-from streamclient import StreamClient
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
+from support.streamclient import StreamClient
 
 MARKET = "greenhaven"
 CHANNEL = f"market/{MARKET}/display/zonneveld-greens"

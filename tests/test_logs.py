@@ -8,8 +8,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,59 +17,22 @@ import httpx
 
 from holobazaar import logs
 
-from streamclient import StreamClient
-from support import DEMO_MARKET, copy_content, free_port
-
-HOLOBAZAAR = str(Path(sys.executable).parent / "holobazaar")
+from support.demo import DEMO_MARKET
+from support.processes import ServeProcess, api_token, serve
+from support.streamclient import StreamClient
 
 
 @contextlib.contextmanager
-def served(tmp: Path, env: dict[str, str], *flags: str) -> Iterator[tuple[str, Path]]:
-    """`holobazaar serve` on a loopback port; yields its URL and its stderr file."""
-    port = free_port()
-    content = copy_content(tmp / "content")
-    command = [HOLOBAZAAR, "serve", "--port", str(port), "--data-dir", str(tmp / "data"),
-               "--content", str(content), "--no-watch", *flags]
-    err_path = tmp / "stderr.log"
-    with (tmp / "stdout.log").open("wb") as out, err_path.open("wb") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err,
-                                   env={**os.environ, **env})
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, err_path.read_text()
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-            yield url, err_path
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def admin_token(data_dir: Path) -> str:
-    from holobazaar import db
-    from holobazaar.accounts import service
-    from holobazaar.config import Settings
-
-    engine = db.make_engine(Settings(data_dir=data_dir).resolved_database_url)
-    try:
-        token, _ = service.create_token(engine, "log-shipper", ["admin"], [], None,
-                                        actor="tests")
-    finally:
-        engine.dispose()
-    return token
+def served(tmp: Path, env: dict[str, str]) -> Iterator[ServeProcess]:
+    """`holobazaar serve` with its stderr in `log_path` (stdout apart)."""
+    with serve(tmp, env=env, name="stderr", stdout_path=tmp / "stdout.log") as server:
+        yield server
 
 
 def test_json_logs_one_object_per_line_with_request_fields(tmp_path):
-    with served(tmp_path, {"HOLOBAZAAR_LOG_FORMAT": "json"}) as (url, err_path):
-        token = admin_token(tmp_path / "data")
+    with served(tmp_path, {"HOLOBAZAAR_LOG_FORMAT": "json"}) as server:
+        url, err_path = server.url, server.log_path
+        token = api_token(server.database_url, "log-shipper", ["admin"])
         with httpx.Client(base_url=url, timeout=10) as http:
             http.get("/healthz", headers={"x-request-id": "edge-1"})
             http.get(f"/api/v1/markets/{DEMO_MARKET}/displays")
@@ -121,8 +82,9 @@ def test_json_logs_one_object_per_line_with_request_fields(tmp_path):
 
 
 def test_text_logs_stay_the_default(tmp_path):
-    with served(tmp_path, {}) as (url, err_path):
-        httpx.get(f"{url}/healthz", timeout=10)
+    with served(tmp_path, {}) as server:
+        err_path = server.log_path
+        httpx.get(f"{server.url}/healthz", timeout=10)
         time.sleep(0.3)
     lines = [line for line in err_path.read_text().splitlines() if line.strip()]
     assert lines

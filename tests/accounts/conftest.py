@@ -13,38 +13,10 @@ import pytest
 
 from holobazaar.accounts import service
 
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
+from support.markets import write_stall_markets
 
 PASSWORD = "correct horse battery"
-
-MARKET = """\
-format: 1
-market: {{id: {m}, name: Market {m}, currency: EUR}}
-zones: [{{id: hall, name: Hall}}]
-items:
-  - {{sku: APL-1, name: Apples, price: "2.50", unit: kg, stock: 10}}
-"""
-DISPLAY = """\
-format: 1
-display:
-  id: stall
-  zone: hall
-  title: Stall
-  items: [APL-1]
-  nodes:
-    - {id: price, kind: text, item: APL-1, text: "price"}
-"""
-
-
-def write_content(root: Path, markets: tuple[str, ...] = ("alpha", "beta")) -> Path:
-    for m in markets:
-        folder = root / "scenes" / m / "displays"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder.parent / "market.yaml").write_text(MARKET.format(m=m))
-        (folder / "stall.yaml").write_text(DISPLAY)
-    (root / "assets").mkdir(exist_ok=True)
-    return root
-
 
 class Accounts:
     """Creates users and tokens directly in a live server's database."""
@@ -86,7 +58,7 @@ def make_server(tmp_path: Path) -> Iterator:
 
     def start(**overrides) -> LiveServer:
         root = tmp_path / f"s{len(started)}"
-        live = start_server(root, content_dir=write_content(root / "content"), watch=False,
+        live = start_server(root, content_dir=write_stall_markets(root / "content"), watch=False,
                             **overrides)
         started.append(live)
         return live

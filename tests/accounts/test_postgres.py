@@ -3,31 +3,16 @@ migration applies, and concurrent appends from several threads keep one linear c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from audit.test_chain import append_concurrently
-from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.audit import service as audit
-
-from support import throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    with throwaway_postgres("accounts") as url:
-        db.upgrade(url)
-        engine = db.make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 def test_accounts_and_concurrent_audit_appends(pg_engine):
     service.create_user(pg_engine, "carol", "a long enough password", ["curator"], ["alpha"])

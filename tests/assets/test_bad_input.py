@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from assets_support import TRIANGLE, glb, triangle_glb
-from support import start_server
+from support.gltf import TRIANGLE, glb, triangle_glb
+from support.live import start_server
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def test_worker_time_and_memory_limits(tmp_path):
     from holobazaar.assets.pipeline.options import Options
     from holobazaar.assets.worker import run_in_worker
 
-    from assets_support import CORPUS, corpus_entry
+    from support.gltf import CORPUS, corpus_entry
 
     if not CORPUS.is_dir():
         pytest.skip(f"no glTF corpus at {CORPUS}")

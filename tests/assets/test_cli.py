@@ -16,8 +16,8 @@ from PIL import Image
 from holobazaar import db
 from holobazaar.assets import service
 
-from assets_support import CORPUS, corpus_entry
-from support import REPO, copy_content
+from support.content import REPO, copy_content
+from support.gltf import CORPUS, corpus_entry
 
 HOLOBAZAAR = [sys.executable, "-m", "holobazaar"]
 

@@ -20,7 +20,7 @@ from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.pipeline.preserve import TRANSPORT
 from holobazaar.assets.worker import run_in_worker
 
-from assets_support import CORPUS, TOOLS, corpus_entry, side_files
+from support.gltf import CORPUS, TOOLS, corpus_entry, side_files
 
 MODELS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
 # Warnings that describe a choice, not a loss.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import time
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -19,35 +18,9 @@ from holobazaar import db
 from holobazaar.accounts import service as accounts
 from holobazaar.assets.models import StoredAsset
 
-from support import start_server, throwaway_postgres
-
-MARKET = """\
-format: 1
-market: {{id: {m}, name: Market {m}, currency: EUR}}
-zones: [{{id: hall, name: Hall}}]
-items:
-  - {{sku: APL-1, name: Apples, price: "2.50", unit: kg, stock: 10}}
-"""
-DISPLAY = """\
-format: 1
-display:
-  id: stall
-  zone: hall
-  title: Stall
-  items: [APL-1]
-  nodes:
-    - {id: price, kind: text, item: APL-1, text: "price"}
-"""
-
-
-def two_markets(root: Path) -> Path:
-    for m in ("riverside", "greenhaven"):
-        folder = root / "scenes" / m / "displays"
-        folder.mkdir(parents=True)
-        (folder.parent / "market.yaml").write_text(MARKET.format(m=m))
-        (folder / "stall.yaml").write_text(DISPLAY)
-    (root / "assets").mkdir()
-    return root
+from support.databases import throwaway_postgres
+from support.live import start_server
+from support.markets import write_stall_markets
 
 
 def png() -> bytes:
@@ -58,7 +31,8 @@ def png() -> bytes:
 
 @pytest.fixture
 def server(tmp_path):
-    live = start_server(tmp_path, content_dir=two_markets(tmp_path / "content"), watch=False)
+    content = write_stall_markets(tmp_path / "content", ("riverside", "greenhaven"))
+    live = start_server(tmp_path, content_dir=content, watch=False)
     yield live
     live.stop()
 

@@ -4,30 +4,15 @@ input is the same row, and a refusal is recorded without files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import trimesh
-from sqlalchemy.engine import Engine
 
-from holobazaar import db
 from holobazaar.assets import service
 from holobazaar.assets.pipeline.options import Options
-
-from support import throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    with throwaway_postgres("assets") as url:
-        db.upgrade(url)
-        engine = db.make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 def test_ingest_on_postgres(pg_engine, tmp_path):
     source = tmp_path / "src" / "crate.stl"

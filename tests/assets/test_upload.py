@@ -12,9 +12,9 @@ import zipfile
 import pytest
 from PIL import Image
 
-from assets_support import CORPUS, corpus_entry, side_files
-from streamclient import StreamClient
-from support import start_server
+from support.gltf import CORPUS, corpus_entry, side_files
+from support.live import start_server
+from support.streamclient import StreamClient
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no glTF corpus at {CORPUS}")
 

@@ -14,7 +14,7 @@ import pytest
 from holobazaar.inventory import truth
 from holobazaar.inventory.feeds import FeedEvent
 
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
 
 MARKET = "greenhaven"
 

@@ -23,7 +23,7 @@ from holobazaar.db import session_scope
 
 from .conftest import MARKET, apply, get
 from .tamper import rehash_public, truncate
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
 
 runner = CliRunner()
 

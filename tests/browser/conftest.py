@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from browser_content import write_content
-from support import REPO, LiveServer, start_server
+from support.content import REPO
+from support.live import LiveServer, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What works on these machines: see ../shared/notes/webxr-testing.md.

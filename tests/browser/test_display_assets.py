@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assets_support import CORPUS, corpus_entry
 from browser_content import DISPLAY, MARKET, save_artifact
+from support.gltf import CORPUS, corpus_entry
 
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 5"
 LOADED = """() => {

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from assets_support import CORPUS, corpus_entry, side_files
 from browser_content import DISPLAY, MARKET, save_artifact
+from support.gltf import CORPUS, corpus_entry, side_files
 
 MODEL = "AnisotropyBarnLamp-KTX2"
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 5"

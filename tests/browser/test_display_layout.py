@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PageProbe
-from support import REPO, LiveServer, start_server
+from support.content import REPO
+from support.live import LiveServer, start_server
 
 DEMO = "greenhaven"
 DISPLAYS = sorted(p.stem for p in (REPO / "scenes" / DEMO / "displays").glob("*.yaml"))

@@ -16,7 +16,7 @@ from holobazaar.inventory.feed_routes import new_secret
 from inventory.conftest import Feed
 
 from browser_content import DISPLAY, MARKET, write_content
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
 
 READY = "window.__holo && window.__holo.ready && window.__holo.frames >= 3"
 STALE_AFTER = 2.5  # seconds of feed silence before the market's prices are "unverified"

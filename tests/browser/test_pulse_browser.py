@@ -12,17 +12,11 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 from browser_content import DISPLAY, MARKET
-from support import start_server
+from support.live import start_server
+from support.waiting import wait_for
 
 READY = "window.__holo && window.__holo.ready && window.__holo.stream " \
         "&& window.__holo.stream.connects >= 1"
-
-
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_tapping_reactions_on_a_display_page(market_server, probe) -> None:
@@ -36,7 +30,7 @@ def test_tapping_reactions_on_a_display_page(market_server, probe) -> None:
                                                         "Tell me more"]
 
     bar.locator("[data-pulse-kind=love]").click()
-    wait_until(lambda: pulse.stats["accepted_love"] == 1)
+    wait_for(lambda: pulse.stats["accepted_love"] == 1)
     assert bar.locator(".pulse-status").inner_text() == "Thanks!"
     saved = page.evaluate("JSON.parse(localStorage.getItem('holobazaar.device'))")
     assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", saved["id"])
@@ -44,7 +38,7 @@ def test_tapping_reactions_on_a_display_page(market_server, probe) -> None:
 
     page.fill("#pulse-note", "Best <b>tomatoes</b> this year")
     bar.locator("[data-pulse-kind=wow]").click()
-    wait_until(lambda: pulse.stats["feedback_held"] == 1)
+    wait_for(lambda: pulse.stats["feedback_held"] == 1)
     assert page.input_value("#pulse-note") == ""
     assert "waits for the market team" in bar.locator(".pulse-status").inner_text()
 
@@ -87,7 +81,7 @@ def test_market_heatmap_follows_the_pulse_channel(tmp_path: Path, probe) -> None
                 ws.send(json.dumps({"type": "reaction", "market": "greenhaven",
                                     "display": "zonneveld-greens", "kind": "love",
                                     "device": f"browser-test-device-{i:03d}"}))
-            wait_until(lambda: live.app.state.pulse.stats["accepted_love"] == 3)
+            wait_for(lambda: live.app.state.pulse.stats["accepted_love"] == 3)
         probe.page.wait_for_function("window.__pulseMap.zones['orchard-row']", timeout=5000)
         assert rect.get_attribute("fill") == "rgb(255, 170, 40)"  # the busiest zone
         label = page.locator("#pulse-map [data-zone-label=orchard-row]").text_content()
@@ -111,7 +105,7 @@ def test_loving_a_recipe_card_on_a_display_page(tmp_path: Path, probe) -> None:
         slug = heart.get_attribute("data-pulse-recipe")
         heart.click()
         pulse = live.app.state.pulse
-        wait_until(lambda: pulse.stats["accepted_recipe"] == 1)
+        wait_for(lambda: pulse.stats["accepted_recipe"] == 1)
         assert pulse.stats["accepted_love"] == 1
         figures = pulse.market_pulse("greenhaven").figures("recipe", slug, "day", time.time())
         assert figures.devices == 1 and figures.counts[0] == 1

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browser_content import DISPLAY, MARKET, write_content
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
 
 # Small pages: three software-rendered WebGL pages share two busy cores, and a long frame
 # delays a cue's timer. Throttling flags: all three pages must count as in the foreground.

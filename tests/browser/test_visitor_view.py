@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PageProbe
-from support import REPO, LiveServer, start_server
+from support.content import REPO
+from support.live import LiveServer, start_server
 
 DEMO = "greenhaven"
 STALL = "zonneveld-greens"  # a price board, "each" units, a story and recipes

@@ -15,7 +15,8 @@ import redis
 import redis.asyncio as aioredis
 
 from holobazaar.cluster import Cluster
-from scaleout.nodes import private_prefix, require_engines
+
+from support.databases import private_prefix
 
 pytestmark = pytest.mark.redis
 
@@ -44,11 +45,6 @@ HOLDER = textwrap.dedent("""
 
     asyncio.run(main())
 """)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return require_engines()[0]
 
 
 def ticks(client: redis.Redis, prefix: str) -> list[tuple[str, int]]:

@@ -32,6 +32,8 @@ from holobazaar.scenes.yamlsource import Problem
 from holobazaar.stories import files as story_files
 from holobazaar.stories.files import MarketFacts
 
+from support.markets import STALL_DISPLAY, STALL_MARKET
+
 REPO = Path(__file__).resolve().parents[2]
 SECONDS = 20  # any one input: an alias bomb must not run for minutes
 
@@ -193,24 +195,9 @@ def test_csv_feeds(body: bytes):
 
 # ---- scenes and shows ------------------------------------------------------------------
 
-MARKET = """\
-format: 1
-market: {id: alpha, name: Market alpha, currency: EUR}
-zones: [{id: hall, name: Hall}]
-items:
-  - {sku: APL-1, name: Apples, price: "2.50", unit: kg, stock: 10}
-"""
-DISPLAY = """\
-format: 1
-display:
-  id: stall
-  zone: hall
-  title: Stall
-  items: [APL-1]
-  nodes:
-    - {id: price, kind: text, item: APL-1, text: "price"}
-    - {id: card, kind: panel, title: "Apples", body: "Fresh", position: [0, 0.2, 0]}
-"""
+MARKET = STALL_MARKET.format(m="alpha")
+DISPLAY = STALL_DISPLAY + (
+    '    - {id: card, kind: panel, title: "Apples", body: "Fresh", position: [0, 0.2, 0]}\n')
 SHOW = """\
 version: 1
 show:

@@ -34,10 +34,11 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.test_openapi_walk import PUBLIC_WRITES, WRITE_METHODS
 from fuzz.budget import fuzz_settings
-from fuzz.serving import Served
 from holobazaar.accounts.dependencies import _requirements
 from holobazaar.config import Settings
 from holobazaar.web.app import create_app
+
+from support.processes import ServeProcess
 
 MARKET = "greenhaven"
 # Real names of the demo content, so generated requests also reach past the 404s.
@@ -105,7 +106,7 @@ CALLERS = [
 ]
 
 
-def headers_for(served: Served, caller: Caller) -> dict[str, str]:
+def headers_for(served: ServeProcess, caller: Caller) -> dict[str, str]:
     if caller.garbage:
         return {"Authorization": "Bearer hbt_" + "x" * 43}
     if not caller.roles:
@@ -128,7 +129,7 @@ def cases(method: str, path: str) -> st.SearchStrategy:
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(served: Served) -> Served:
+def fuzz_server(served: ServeProcess) -> ServeProcess:
     return served
 
 
@@ -141,7 +142,7 @@ def test_the_fuzz_covers_every_route_of_the_document():
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_generated_requests(fuzz_server: Served, method: str, path: str):
+def test_generated_requests(fuzz_server: ServeProcess, method: str, path: str):
     @fuzz_settings(quick=4, deep=200)
     @given(case=cases(method, path), caller=st.sampled_from(CALLERS))
     def run(case, caller: Caller):
@@ -172,7 +173,7 @@ def test_generated_requests(fuzz_server: Served, method: str, path: str):
 
 
 
-def test_a_message_422_matches_the_document(fuzz_server: Served):
+def test_a_message_422_matches_the_document(fuzz_server: ServeProcess):
     """Regression (found by the fuzzer): routes that check by hand answer 422 with one
     message, which the document described as FastAPI's list of errors only."""
     import httpx
@@ -207,7 +208,7 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize(("method", "path", "query"), OUT_OF_RANGE,
                          ids=[f"{m} {p} {q}" for m, p, q in OUT_OF_RANGE])
-def test_numbers_out_of_range_are_4xx(fuzz_server: Served, method: str, path: str,
+def test_numbers_out_of_range_are_4xx(fuzz_server: ServeProcess, method: str, path: str,
                                       query: dict):
     """Regression (found by the fuzzer): ids, cursors and offsets past 2**63 - 1 (or below
     -2**63) reached

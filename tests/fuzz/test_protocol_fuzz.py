@@ -26,8 +26,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from fuzz.budget import fuzz_settings
-from fuzz.serving import Served
 from holobazaar.stream.protocol import CLIENT_TYPES, ServerMessage, client_message_adapter
+
+from support.processes import ServeProcess
 
 MARKET = "greenhaven"
 DISPLAYS = ["zonneveld-greens", "bijenhof-honey", "kippenlust-eggs"]
@@ -293,7 +294,7 @@ def count(session: Session, answers: list[dict], allowed: set[str]) -> None:
                 session.errors += 1
 
 
-def play(served: Served, batch: list[Frame]) -> None:
+def play(served: ServeProcess, batch: list[Frame]) -> None:
     with connect(served.ws_url, open_timeout=10, max_size=None) as ws:
         session = Session(ws)
         welcome = session.recv()
@@ -345,7 +346,7 @@ def play(served: Served, batch: list[Frame]) -> None:
             assert closed is None, (closed, session.received[-3:])
 
 
-def normal_client_is_served(served: Served) -> None:
+def normal_client_is_served(served: ServeProcess) -> None:
     channel = f"market/{MARKET}/display/{DISPLAYS[0]}"
     with connect(served.ws_url, open_timeout=10) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
@@ -364,11 +365,11 @@ HELLO = Frame(json.dumps({"type": "hello", "protocol": 1,
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(served: Served) -> Served:
+def fuzz_server(served: ServeProcess) -> ServeProcess:
     return served
 
 
-def check_batch(served: Served, batch: list[Frame]) -> None:
+def check_batch(served: ServeProcess, batch: list[Frame]) -> None:
     mark = served.log_mark()
     play(served, batch)
     normal_client_is_served(served)
@@ -383,17 +384,17 @@ def check_batch(served: Served, batch: list[Frame]) -> None:
 @example(batch=[Frame("[" * 5000 + "]" * 5000)])
 @example(batch=[HELLO, Frame('{"type": "ping", "t0": NaN}')])
 @example(batch=[HELLO, Frame('{"type": "ping", "t0": 1e400}')])
-def test_fuzzed_frames_before_and_after_hello(fuzz_server: Served, batch: list[Frame]):
+def test_fuzzed_frames_before_and_after_hello(fuzz_server: ServeProcess, batch: list[Frame]):
     check_batch(fuzz_server, batch)
 
 
 @fuzz_settings(quick=15, deep=1000)
 @given(batch=st.lists(frames, min_size=1, max_size=7))
-def test_fuzzed_frames_on_a_greeted_connection(fuzz_server: Served, batch: list[Frame]):
+def test_fuzzed_frames_on_a_greeted_connection(fuzz_server: ServeProcess, batch: list[Frame]):
     check_batch(fuzz_server, [HELLO, *batch])
 
 
-def test_a_frame_over_16_times_the_limit_closes_with_1009(fuzz_server: Served):
+def test_a_frame_over_16_times_the_limit_closes_with_1009(fuzz_server: ServeProcess):
     mark = fuzz_server.log_mark()
     with connect(fuzz_server.ws_url, open_timeout=10, max_size=None) as ws:
         session = Session(ws)
@@ -404,5 +405,5 @@ def test_a_frame_over_16_times_the_limit_closes_with_1009(fuzz_server: Served):
     assert fuzz_server.tracebacks(mark) == []
 
 
-def test_max_errors_close_the_connection_with_1008(fuzz_server: Served):
+def test_max_errors_close_the_connection_with_1008(fuzz_server: ServeProcess):
     check_batch(fuzz_server, [HELLO] + [Frame('{"type": ["hello"]}')] * MAX_ERRORS)

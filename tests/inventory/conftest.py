@@ -15,7 +15,7 @@ import pytest
 from holobazaar.inventory.feed_routes import new_secret
 from holobazaar.inventory.feeds import sign
 
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
 
 MARKET = "greenhaven"
 
@@ -78,14 +78,3 @@ def get(live: LiveServer, path: str) -> httpx.Response:
 def post(live: LiveServer, path: str, body: dict | None = None) -> httpx.Response:
     with live.client() as client:
         return client.post(path, json=body, headers=live.write_headers)
-
-
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)

@@ -13,7 +13,8 @@ from holobazaar.accounts import service as accounts
 from holobazaar.cli import app
 from holobazaar.db import session_scope
 
-from .conftest import MARKET, display_state, get, wait_for
+from .conftest import MARKET, display_state, get
+from support.waiting import wait_for
 
 runner = CliRunner()
 

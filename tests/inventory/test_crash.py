@@ -22,7 +22,8 @@ from holobazaar.db import session_scope
 from holobazaar.inventory.feeds import sign
 from holobazaar.inventory.tables import FeedBatch
 
-from support import copy_content, free_port
+from support.content import copy_content
+from support.net import free_port
 
 SKUS = ["TOM-BRANDY", "CAR-NANTES", "KAL-NERO", "LET-BUTTER", "APL-ELSTAR", "BRD-RYE"]
 

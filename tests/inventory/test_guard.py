@@ -22,9 +22,10 @@ from holobazaar.audit import service as audit
 from holobazaar.canonical import state_hash
 from holobazaar.db import session_scope
 
-from .conftest import MARKET, display_state, get, start_inventory_server, wait_for
-from streamclient import StreamClient
-from support import start_server
+from .conftest import MARKET, display_state, get, start_inventory_server
+from support.live import start_server
+from support.streamclient import StreamClient
+from support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 ZONNEVELD = "zonneveld-greens"

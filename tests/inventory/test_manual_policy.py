@@ -23,8 +23,10 @@ from holobazaar.db import session_scope
 from holobazaar.inventory.feed_routes import new_secret
 
 from .conftest import MARKET, display_state, get, post
-from streamclient import StreamClient
-from support import LiveServer, copy_content, start_server, throwaway_postgres
+from support.content import copy_content
+from support.databases import throwaway_postgres
+from support.live import LiveServer, start_server
+from support.streamclient import StreamClient
 
 DISPLAY = "zonneveld-greens"
 CHANNEL = f"market/{MARKET}/display/{DISPLAY}"

@@ -13,7 +13,7 @@ from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 
 from .conftest import MARKET, display_state, get, start_inventory_server
-from support import throwaway_postgres
+from support.databases import throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 

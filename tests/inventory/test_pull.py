@@ -7,7 +7,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .conftest import MARKET, display_state, get, wait_for
+from .conftest import MARKET, display_state, get
+from support.waiting import wait_for
 
 ZONNEVELD = "zonneveld-greens"
 

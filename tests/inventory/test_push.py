@@ -15,7 +15,7 @@ from holobazaar.inventory.models import InventoryItem
 from holobazaar.inventory.tables import FeedBatch, ItemHistory
 
 from .conftest import MARKET, display_state, get
-from streamclient import StreamClient
+from support.streamclient import StreamClient
 
 ZONNEVELD = "zonneveld-greens"
 

@@ -9,8 +9,9 @@ import time
 
 from holobazaar.canonical import state_hash
 
-from .conftest import MARKET, display_state, get, post, start_inventory_server, wait_for
-from streamclient import StreamClient
+from .conftest import MARKET, display_state, get, post, start_inventory_server
+from support.streamclient import StreamClient
+from support.waiting import wait_for
 
 ZONNEVELD = "zonneveld-greens"
 

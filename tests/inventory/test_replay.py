@@ -20,7 +20,8 @@ from holobazaar.inventory import replay
 from holobazaar.inventory.feeds import sign, sign_v1
 
 from .conftest import MARKET, Feed, display_state, start_inventory_server
-from support import LiveServer, start_server, throwaway_postgres
+from support.databases import throwaway_postgres
+from support.live import LiveServer, start_server
 
 ZONNEVELD = "zonneveld-greens"
 EVENTS = f"/api/v1/inventory/{MARKET}/events"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import time
 
-from .conftest import MARKET, display_state, start_inventory_server, wait_for
+from .conftest import MARKET, display_state, start_inventory_server
+from support.waiting import wait_for
 
 ZONNEVELD = "zonneveld-greens"
 BAD_TEXT = ("None", "null", "NaN", "undefined", "€null", "UndefinedError", "Traceback")

@@ -26,7 +26,9 @@ from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.state import display_state_json_schema
 from holobazaar.scenes.templates import money
 
-from support import DEMO_MARKET, REPO, LiveServer, start_server
+from support.content import REPO
+from support.demo import DEMO_MARKET
+from support.live import LiveServer, start_server
 
 MARKET = DEMO_MARKET
 NOTICE = "Price at the stall"

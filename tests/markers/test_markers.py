@@ -19,8 +19,9 @@ from holobazaar.markers import service
 from holobazaar.markers.layout import A4_PX
 from holobazaar.scenes.loader import load_content
 
-from small_market import DISPLAYS, MARKET, MARKET_NAME, rendered_title, write_small_market
-from support import REPO, LiveServer, start_server
+from support.content import REPO
+from support.live import LiveServer, start_server
+from support.markets import DISPLAYS, MARKET, MARKET_NAME, rendered_title, write_small_market
 
 BASE = "https://market.example"
 ARTIFACTS = REPO / "test-artifacts"

@@ -9,9 +9,10 @@ from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 from holobazaar.moderation.rules import hold_reason
 from holobazaar.pulse.sanitize import sanitize_feedback
-from pulse.reactions import DISPLAY_A, MARKET, display_channel, joined, reaction
+from pulse.reactions import DISPLAY_A, MARKET, display_channel, reaction
 
-from support import LiveServer
+from support.live import LiveServer
+from support.streamclient import joined
 
 QUEUE = f"/api/v1/markets/{MARKET}/moderation"
 

@@ -12,18 +12,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scaleout.nodes import Deployment, Node, deployment
+from scaleout.nodes import Deployment, deployment
 
-from .reactions import (
-    MARKET,
-    PULSE,
-    device_id,
-    display_channel,
-    joined,
-    reaction,
-    wait_for,
-    within_one_minute,
-)
+from .reactions import MARKET, PULSE, device_id, display_channel, reaction, within_one_minute
+from support.processes import ServeProcess
+from support.streamclient import joined
+from support.waiting import wait_for_async
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +27,7 @@ def nodes(tmp_path_factory) -> Iterator[Deployment]:
         yield found
 
 
-def metric(node: Node, name: str, label: str = "") -> float:
+def metric(node: ServeProcess, name: str, label: str = "") -> float:
     """A value from the node's /metrics (0 when absent)."""
     key = f"{name}{{{label}}}" if label else name
     for line in httpx.get(f"{node.url}/metrics", timeout=5).text.splitlines():
@@ -42,7 +36,7 @@ def metric(node: Node, name: str, label: str = "") -> float:
     return 0.0
 
 
-def aggregator(nodes: Deployment, timeout: float = 10.0) -> Node:
+def aggregator(nodes: Deployment, timeout: float = 10.0) -> ServeProcess:
     """The one live node that aggregates (exactly one of them says so)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -81,13 +75,13 @@ def test_one_aggregator_counts_both_nodes_and_k_is_reached_jointly(nodes: Deploy
         await tap(on_b, display, [device_id() for _ in range(3)])
         # 3 on A + 3 on B = 6 distinct devices: shown, to the clients of both nodes.
         for client in (on_a, on_b):
-            await wait_for(lambda c=client: figures(c, "1m", display) is not None, 8)
+            await wait_for_async(lambda c=client: figures(c, "1m", display) is not None, 8)
             shown = figures(client, "1m", display)
             assert shown["devices"] == 6 and shown["counts"]["love"] == 6
             assert client.errors == []
         # The same picture from either node's API (the day window moves every 10 s).
         for node in (a, b):
-            async def day_shown(node: Node = node) -> dict | None:
+            async def day_shown(node: ServeProcess = node) -> dict | None:
                 async with httpx.AsyncClient() as http:
                     state = (await http.get(f"{node.url}/api/v1/pulse/{MARKET}")).json()
                 return state["windows"]["day"]["displays"].get(display)
@@ -119,7 +113,7 @@ def test_the_per_device_limit_holds_across_nodes(nodes: Deployment) -> None:
         await asyncio.gather(tap(flood_a, display, [flooder] * 5),
                              tap(flood_b, display, [flooder] * 5))
         await tap(others, display, [device_id() for _ in range(4)])  # k=5 with the flooder
-        await wait_for(lambda: (figures(flood_a, "1m", display) or {}).get("reactions", 0)
+        await wait_for_async(lambda: (figures(flood_a, "1m", display) or {}).get("reactions", 0)
                        >= 9, 8)
         await asyncio.sleep(2.5)  # everything forwarded has been counted by now
         shown = figures(flood_a, "1m", display)
@@ -147,7 +141,7 @@ def test_killing_the_aggregator_hands_over_without_resetting_the_day(
         watcher = await joined(survivor.ws_url, display_channel(display), PULSE)
         await tap(on_leader, display, [device_id() for _ in range(3)])
         await tap(watcher, display, [device_id() for _ in range(3)])
-        await wait_for(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 6, 8)
+        await wait_for_async(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 6, 8)
         # Killed at once: these taps may not be in the database yet (they are in the
         # Redis stream after the last stored cursor).
         await tap(on_leader, display, [device_id() for _ in range(2)])
@@ -159,9 +153,9 @@ def test_killing_the_aggregator_hands_over_without_resetting_the_day(
         assert took_over < 5.0, f"takeover took {took_over:.1f} s"
         await tap(watcher, display, [device_id() for _ in range(2)])
         # 3 + 3 + 2 before the kill, 2 after: the day goes on from 10, not from 2.
-        await wait_for(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 10,
+        await wait_for_async(lambda: (figures(watcher, "1m", display) or {}).get("devices") == 10,
                          timeout=10)
-        await wait_for(lambda: (figures(watcher, "day", display) or {}).get("devices")
+        await wait_for_async(lambda: (figures(watcher, "day", display) or {}).get("devices")
                          == 10, timeout=15)
         day = figures(watcher, "day", display)
         assert day["counts"]["love"] == 10

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from holobazaar.pulse.service import CueMark
 from holobazaar.web.charts import line_chart
 
-from .reactions import DISPLAY_A, MARKET, display_channel, joined, reaction
-from support import LiveServer
+from .reactions import DISPLAY_A, MARKET, display_channel, reaction
+from support.live import LiveServer
+from support.streamclient import joined
 
 
 def test_dashboard_for_curators_only_with_charts_and_top_displays(

@@ -17,11 +17,12 @@ from .reactions import (
     MARKET,
     device_id,
     display_channel,
-    joined,
     reaction,
     within_one_minute,
 )
-from support import LiveServer, copy_content, start_server
+from support.content import copy_content
+from support.live import LiveServer, start_server
+from support.streamclient import joined
 
 
 async def tap(live: LiveServer, display: str, devices: int, kind: str = "love",

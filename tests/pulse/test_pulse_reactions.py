@@ -7,18 +7,10 @@ import asyncio
 import itertools
 import time
 
-from .reactions import (
-    DISPLAY_A,
-    DISPLAY_B,
-    MARKET,
-    PULSE,
-    device_id,
-    display_channel,
-    joined,
-    reaction,
-    wait_for,
-)
-from support import LiveServer
+from .reactions import DISPLAY_A, DISPLAY_B, MARKET, PULSE, device_id, display_channel, reaction
+from support.live import LiveServer
+from support.streamclient import joined
+from support.waiting import wait_for_async
 
 
 def live_view(live: LiveServer) -> dict:
@@ -34,7 +26,7 @@ def test_reactions_counted_and_streamed_on_the_pulse_channel(live_server: LiveSe
         def shown() -> bool:
             view = client.views[PULSE].state["windows"]["1m"]["displays"]
             return DISPLAY_A in view
-        await wait_for(shown, 4)
+        await wait_for_async(shown, 4)
         figures = client.views[PULSE].state["windows"]["1m"]["displays"][DISPLAY_A]
         assert figures["counts"] == {"love": 2, "wow": 1, "hungry": 1, "learn": 1}
         assert figures["devices"] == 5

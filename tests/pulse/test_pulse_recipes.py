@@ -11,16 +11,9 @@ import io
 from holobazaar.pulse.aggregator import MarketPulse
 from holobazaar.pulse.service import shown_recipes
 
-from .reactions import (
-    DISPLAY_A,
-    MARKET,
-    PULSE,
-    display_channel,
-    joined,
-    reaction,
-    within_one_minute,
-)
-from support import LiveServer
+from .reactions import DISPLAY_A, MARKET, PULSE, display_channel, reaction, within_one_minute
+from support.live import LiveServer
+from support.streamclient import joined
 
 T0 = 1_800_000_000.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from support import LiveServer
+from support.live import LiveServer
 
 SHOW = "/api/v1/shows/greenhaven/harvest-collective"
 

@@ -16,7 +16,7 @@ from holobazaar import db
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import MarketPulse
 
-from support import throwaway_postgres
+from support.databases import postgres_engine
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -30,13 +30,8 @@ def engine(request, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    with throwaway_postgres("pulse") as url:
-        db.upgrade(url)
-        engine = db.make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+    with postgres_engine("pulse") as engine:
+        yield engine
 
 def rows_for(devices: int, display: str = "a", kind: str = "love", at: datetime = T0):
     pulse = MarketPulse("m")

@@ -12,7 +12,7 @@ import pytest
 from scaleout.nodes import CHANNEL, ITEM_PATH, subscribed
 from stories.helpers import publish, story
 
-from streamclient import StreamClient
+from support.streamclient import StreamClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

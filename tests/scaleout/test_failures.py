@@ -5,6 +5,7 @@ mid-stream."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -19,17 +20,17 @@ from holobazaar import db
 from holobazaar.inventory.feed_routes import new_secret
 from holobazaar.inventory.feeds import sign
 from holobazaar.inventory.tables import FeedBatch
-from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, delete_prefix
+from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU
 
-from streamclient import StreamClient
+from support.databases import delete_prefix
+from support.streamclient import StreamClient
+from support.waiting import wait_for_async
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+# Changes cross Redis and other processes: a longer wait than within one server.
+wait_for = functools.partial(wait_for_async, timeout=10.0, interval=0.01)
 
 
 def price(client: StreamClient) -> str | None:

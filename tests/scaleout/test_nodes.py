@@ -12,7 +12,7 @@ import pytest
 
 from scaleout.nodes import CHANNEL, ITEM_PATH, MARKET, SKU, Deployment, subscribed
 
-from streamclient import StreamClient
+from support.streamclient import StreamClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -186,7 +186,7 @@ def test_workers_share_one_port(tmp_path: Path, cluster):
 def test_workers_without_a_shared_broker_are_refused(tmp_path: Path):
     import subprocess
 
-    from scaleout.nodes import holobazaar_command
+    from support.processes import holobazaar_command
 
     result = subprocess.run([holobazaar_command(), "serve", "--workers", "2", "--data-dir",
                              str(tmp_path), "--port", "0"], capture_output=True, text=True,
@@ -198,7 +198,8 @@ def test_workers_without_a_shared_broker_are_refused(tmp_path: Path):
 def test_bad_or_unreachable_brokers_are_refused_with_the_reason(tmp_path: Path):
     import subprocess
 
-    from scaleout.nodes import free_port, holobazaar_command
+    from support.net import free_port
+    from support.processes import holobazaar_command
 
     bad = subprocess.run([holobazaar_command(), "serve", "--broker-url", "kafka://x",
                           "--data-dir", str(tmp_path)], capture_output=True, text=True,

@@ -19,12 +19,14 @@ import redis
 
 from holobazaar.canonical import state_hash
 from holobazaar.inventory.feeds import sign
-from scaleout.nodes import MARKET, SYNC_SHOW, SYNC_ZONE, Deployment, Node, subscribed
+from scaleout.nodes import MARKET, SYNC_SHOW, SYNC_ZONE, Deployment, subscribed
+
+from support.processes import ServeProcess
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-def live_nodes(cluster: Deployment, n: int = 2) -> list[Node]:
+def live_nodes(cluster: Deployment, n: int = 2) -> list[ServeProcess]:
     alive = [node for node in cluster.nodes if node.process.poll() is None]
     assert len(alive) >= n, "the scale-out deployment lost its nodes"
     return alive[:n]

@@ -16,11 +16,11 @@ from scaleout.nodes import (
     QUICK_SHOW,
     QUICK_ZONE,
     Deployment,
-    Node,
     subscribed,
 )
 
-from streamclient import StreamClient
+from support.processes import ServeProcess
+from support.streamclient import StreamClient
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -36,7 +36,7 @@ def clock_holder(cluster: Deployment) -> str | None:
         client.close()
 
 
-def node_name(node: Node) -> str:
+def node_name(node: ServeProcess) -> str:
     return httpx.get(f"{node.url}/healthz", timeout=5).json()["node"]
 
 

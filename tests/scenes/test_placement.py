@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from holobazaar.cli import app
 from holobazaar.scenes.placement import overlapping, text_extent
 
-from support import REPO
+from support.content import REPO
 
 
 def node(kind: str, position: list[float], parent: str | None = None, **fields) -> dict:

@@ -17,7 +17,7 @@ from holobazaar.scenes.compositor import compose_display
 from holobazaar.scenes.loader import load_content, sample_bindings
 from holobazaar.shows.routes import scene_schema
 
-from support import REPO, copy_content
+from support.content import REPO, copy_content
 
 DISPLAY_FILE = "scenes/greenhaven/displays/zonneveld-greens.yaml"
 runner = CliRunner()

@@ -8,8 +8,8 @@ import concurrent.futures
 
 import pytest
 
-from streamclient import StreamClient
-from support import LiveServer
+from support.live import LiveServer
+from support.streamclient import StreamClient
 
 BASE = "/api/v1/shows/greenhaven/harvest-collective"
 ZONE = "market/greenhaven/zone/orchard-row"

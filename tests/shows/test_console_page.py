@@ -7,7 +7,7 @@ import re
 
 from holobazaar.accounts import service
 
-from support import LiveServer
+from support.live import LiveServer
 
 PASSWORD = "correct horse battery"
 

@@ -13,7 +13,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from holobazaar.config import Settings
 
-from support import LiveServer, start_server
+from support.live import LiveServer, start_server
 
 SECRET = "s3cret-for-tests"
 SHOW = "/holobazaar/greenhaven/harvest-collective"

@@ -12,7 +12,7 @@ from holobazaar.cli import app
 from holobazaar.scenes.loader import load_content
 from holobazaar.shows import timing
 
-from support import REPO, copy_content
+from support.content import REPO, copy_content
 
 cli = CliRunner()
 SHOWS = "scenes/greenhaven/shows"

@@ -12,7 +12,8 @@ from sqlalchemy import inspect
 from holobazaar import db
 from holobazaar.shows import store
 
-from support import start_server, throwaway_postgres
+from support.databases import throwaway_postgres
+from support.live import start_server
 
 BASE = "/api/v1/shows/greenhaven/harvest-collective"
 

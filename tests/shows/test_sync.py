@@ -9,8 +9,8 @@ import asyncio
 
 import httpx
 
-from support import LiveServer
-from syncsim import make_devices, spread
+from support.live import LiveServer
+from support.syncsim import make_devices, spread
 
 ZONE = "market/greenhaven/zone/orchard-row"
 BASE = "/api/v1/shows/greenhaven/harvest-collective"

@@ -8,7 +8,7 @@ import asyncio
 
 from stories.helpers import MARKET, publish, recipe, story
 
-from streamclient import StreamClient
+from support.streamclient import StreamClient
 
 CHANNEL = f"market/{MARKET}/display/zonneveld-greens"
 

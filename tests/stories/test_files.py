@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from holobazaar.cli import app
 
-from support import REPO
+from support.content import REPO
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from holobazaar.cli import app
 from holobazaar.stories import jsonld
 
-from support import REPO
+from support.content import REPO
 
 WEB_RECIPE = {
     "@context": "https://schema.org/",

@@ -14,7 +14,8 @@ from holobazaar import db
 from holobazaar.stories import files, search, service
 from holobazaar.stories.search import Filters
 
-from support import REPO, throwaway_postgres
+from support.content import REPO
+from support.databases import throwaway_postgres
 
 TABLES = {"producer", "story", "recipe", "story_beat", "recipe_ingredient",
           "content_revision", "search_doc"}

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from holobazaar.stories.markup import markdown_text, plain_text, render_markdown
 from stories.helpers import MARKET, publish, story
 
-from streamclient import StreamClient
+from support.streamclient import StreamClient
 
 HOSTILE = """Hello <script>alert('s')</script> world.
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from holobazaar.canonical import state_hash
 
-from streamclient import StreamClient
-from support import LiveServer
+from support.live import LiveServer
+from support.streamclient import StreamClient
 
 MARKET = "greenhaven"
 CHANNELS = [f"market/{MARKET}/display/zonneveld-greens",

@@ -20,8 +20,8 @@ import websockets
 
 from holobazaar.tls.certificates import fingerprint
 
-from small_market import MARKET, write_small_market
-from support import free_port
+from support.markets import MARKET, write_small_market
+from support.net import free_port
 
 
 def trusting(ca: Path) -> ssl.SSLContext:

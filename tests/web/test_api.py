@@ -9,7 +9,7 @@ import httpx
 
 from holobazaar.canonical import state_hash
 
-from streamclient import StreamClient
+from support.streamclient import StreamClient
 
 MARKET = "greenhaven"
 DISPLAY = "zonneveld-greens"

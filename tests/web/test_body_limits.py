@@ -5,7 +5,6 @@ process on a fresh data folder, so its peak resident memory is the server's alon
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support import DEMO_MARKET, copy_content, free_port, start_server
+from support.demo import DEMO_MARKET
+from support.live import start_server
+from support.processes import serve, status_kb
 
 MIB = 1 << 20
 SHOW = "harvest-collective"
@@ -29,43 +30,6 @@ ROUTES = [
 ]
 
 
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
-
-
-@contextlib.contextmanager
-def served(tmp: Path) -> Iterator[tuple[str, int]]:
-    """`holobazaar serve` on a loopback port over a fresh data folder."""
-    port = free_port()
-    content = copy_content(tmp / "content")
-    command = [str(Path(__import__("sys").executable).parent / "holobazaar"), "serve",
-               "--port", str(port), "--data-dir", str(tmp / "data"), "--content",
-               str(content), "--no-watch", "--log-level", "warning"]
-    log = (tmp / "serve.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp / "serve.log").read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
 class PeakSampler:
     """The server's resident memory, sampled every few milliseconds (besides VmHWM)."""
 
@@ -76,7 +40,7 @@ class PeakSampler:
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak_kb = max(self.peak_kb, _status_kb(self.pid, "VmRSS"))
+            self.peak_kb = max(self.peak_kb, status_kb(self.pid, "VmRSS"))
             time.sleep(0.005)
 
     def __enter__(self) -> PeakSampler:
@@ -98,12 +62,14 @@ def _chunks(total: int) -> Iterator[bytes]:
 
 def test_concurrent_oversized_anonymous_bodies_leave_memory_flat(tmp_path: Path):
     big = b'{"name": "' + b"x" * (100 * MIB) + b'"}'  # one copy, shared by the senders
-    with served(tmp_path) as (url, pid), httpx.Client(base_url=url, timeout=120) as http:
+    with serve(tmp_path, "--log-level", "warning") as server, \
+            httpx.Client(base_url=server.url, timeout=120) as http:
+        url, pid = server.url, server.pid
         for method, path in ROUTES:  # warm up every route (imports, first-call caches)
             small = http.request(method, path, json={})
             assert small.status_code in (401, 403, 422), (path, small.text)
         time.sleep(0.5)
-        idle_kb = _status_kb(pid, "VmRSS")
+        idle_kb = status_kb(pid, "VmRSS")
         with contextlib.suppress(OSError):  # reset VmHWM to the current RSS (Linux >= 4.0)
             Path(f"/proc/{pid}/clear_refs").write_text("5")
 
@@ -120,7 +86,7 @@ def test_concurrent_oversized_anonymous_bodies_leave_memory_flat(tmp_path: Path)
             results = []
             for chunked in (False, True):  # Content-Length: 100 MiB, then chunked
                 results += list(pool.map(lambda r, c=chunked: send(r, c), ROUTES))
-        peak_kb = max(_status_kb(pid, "VmHWM"), sampler.peak_kb)
+        peak_kb = max(status_kb(pid, "VmHWM"), sampler.peak_kb)
         print(f"idle {idle_kb / 1024:.0f} MB, peak {peak_kb / 1024:.0f} MB, "
               f"{len(results)} x 100 MiB answered in "
               f"{', '.join(f'{seconds:.2f}' for _, seconds, _ in results)} s")

@@ -1,17 +1,12 @@
-"""Test support: a real server (uvicorn on a free loopback port, in a thread of the
-test process) over a private copy of the demo content and a private data folder."""
+"""The app under uvicorn on a free loopback port, in a thread of the test process, over a
+private copy of the demo content and a private data folder: its hub and database are in
+reach of the test (`LiveServer.call`, `app.state`)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import shutil
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,25 +17,8 @@ from holobazaar.config import Settings
 from holobazaar.stream.fastws import UVICORN_WS
 from holobazaar.web.app import create_app
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-DEMO_MARKET = "greenhaven"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def copy_content(target: Path) -> Path:
-    """A writable copy of the demo content (scenes, stories, assets incl. built models)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("scenes", "stories", "assets"):
-        source = REPO / name
-        if source.exists():
-            shutil.copytree(source, target / name, dirs_exist_ok=True)
-    return target
+from support.content import copy_content
+from support.net import free_port
 
 
 @dataclass
@@ -117,35 +95,3 @@ def start_server(tmp: Path, ws: str = UVICORN_WS, **overrides) -> LiveServer:
             raise RuntimeError("server did not start")
         time.sleep(0.02)
     return live
-
-
-POSTGRES_HOWTO = ("PostgreSQL tests need HOLOBAZAAR_TEST_POSTGRES_URL, e.g. "
-                  "HOLOBAZAAR_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test"
-                  " (.ci/run sets it)")
-
-
-@contextmanager
-def throwaway_postgres(label: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test (dropped after): yields its URL. Skips with
-    a how-to message without HOLOBAZAAR_TEST_POSTGRES_URL, except under CI, where it fails."""
-    import pytest
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    server = os.environ.get("HOLOBAZAAR_TEST_POSTGRES_URL")
-    if not server:
-        if os.environ.get("CI") == "true":
-            pytest.fail(POSTGRES_HOWTO)
-        pytest.skip(POSTGRES_HOWTO)
-    pytest.importorskip("psycopg")
-    name = f"hb_{label}_{secrets.token_hex(4)}"
-    admin = create_engine(make_url(server).set(database="postgres"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -150,3 +150,13 @@ class StreamClient:
     @property
     def close_code(self) -> int | None:
         return self.ws.close_code if self.ws is not None else None
+
+
+async def joined(url: str, *channels: str) -> StreamClient:
+    """A client connected to `url` and subscribed to `channels`, holding their snapshots."""
+    client = StreamClient(url)
+    await client.connect()
+    await client.hello(*channels)
+    for _ in channels:
+        await client.next("snapshot")
+    return client

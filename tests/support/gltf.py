@@ -1,4 +1,4 @@
-"""Helpers for the asset pipeline tests: where the glTF corpus is, small hostile files."""
+"""glTF for the asset tests and benchmarks: where the corpus is, small (hostile) models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 import struct
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from support.content import REPO
+
 TOOLS = REPO / "tools" / "gltf"
 # ../shared next to the repository (a git worktree sits one level deeper); or set
 # HOLOBAZAAR_GLTF_CORPUS. Read in place, never copied into the repository.
