@@ -31,7 +31,7 @@ def test_login_sets_a_strict_httponly_session_and_home_links_by_role(server, acc
         assert "Secure" not in cookie  # plain http on loopback; cookie_secure=auto
         home = c.get("/home")
         assert home.status_code == 200 and "Signed in as carol" in home.text
-        assert 'href="/curate"' in home.text
+        assert 'href="/studio"' in home.text
         assert 'href="/perform"' not in home.text and 'href="/metrics"' not in home.text
         assert home.headers["cache-control"] == "no-store"
 
@@ -42,11 +42,11 @@ def test_admin_home_links_everything_and_performer_only_performance(server, acco
     with server.client() as c:
         accounts.login(c, "root")
         text = c.get("/home").text
-        assert all(f'href="{h}"' in text for h in ("/curate", "/perform", "/metrics"))
+        assert all(f'href="{h}"' in text for h in ("/studio", "/perform", "/metrics"))
     with server.client() as c:
         accounts.login(c, "pat")
         text = c.get("/home").text
-        assert 'href="/perform"' in text and 'href="/curate"' not in text
+        assert 'href="/perform"' in text and 'href="/studio"' not in text
         assert "performer of beta" in text
 
 

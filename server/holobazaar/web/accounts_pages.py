@@ -201,8 +201,8 @@ async def home(request: Request) -> Response:
         return RedirectResponse("/login?next=/home", status_code=303)
     _, principal = signed_in
     links = []
-    if principal.allows("curator", None):
-        links.append(("Curation", "/curate", "scenes, stories, inventory review"))
+    if principal.allows_any(("curator", "grower"), None):
+        links.append(("Studio", "/studio", "displays, inventory, holds, stories, moderation"))
     if principal.allows("performer", None):
         links.append(("Performance", "/perform", "show consoles"))
     content = request.app.state.scenes.content

@@ -64,6 +64,7 @@ from holobazaar.web import (
     perform_pages,
     pulse_pages,
     story_pages,
+    studio,
     trust,
 )
 from holobazaar.web.errors import error_page
@@ -300,7 +301,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    story_pages.router, shows_router,
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
-                   pulse_pages.router, audit_router, history_pages.router):
+                   pulse_pages.router, audit_router, history_pages.router, studio.router):
         app.include_router(router)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     document_error_details(app)  # a 422's detail: a list of errors or a message

@@ -1,0 +1,19 @@
+"""The studio: every staff page of a market under /studio/<market>, in one shell
+(shell.py: access, navigation, forms). Each section is its own module with its own router."""
+
+from fastapi import APIRouter
+
+from holobazaar.web.studio import (
+    displays,
+    grower,
+    inventory,
+    moderation,
+    shows,
+    staff,
+    stories,
+    truth,
+)
+
+router = APIRouter(include_in_schema=False)
+for section in (displays, inventory, truth, stories, moderation, shows, staff, grower):
+    router.include_router(section.router)

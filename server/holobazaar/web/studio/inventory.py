@@ -1,0 +1,5 @@
+"""Studio section: inventory (see shell.py for access and navigation)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
