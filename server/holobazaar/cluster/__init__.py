@@ -22,6 +22,7 @@ from holobazaar.cluster.figures import Figures, LocalFigures, RedisFigures
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
 from holobazaar.cluster.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from holobazaar.redis_connection import RedisConnection, node_name
+from holobazaar.stream.broker import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class Cluster:
             while True:
                 try:
                     await job()
-                except (RedisError, OSError) as exc:
+                except (RedisError, OSError, BrokerUnavailable) as exc:
                     log.warning("cluster: %s failed (%s)", name, exc)
                 except Exception as exc:  # one line, traceback once per site (edges.py)
                     edges.report("job", exc, job=name)
@@ -142,7 +143,14 @@ class Cluster:
             return
         lock = self.redis.lock(f"{self.prefix}lock:{name}", timeout=timeout,
                                blocking_timeout=timeout * 2)
-        if not await lock.acquire():
+        try:
+            acquired = await lock.acquire()
+        except LockError:
+            raise
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"cluster lock {name!r}: Redis unreachable ({exc})") \
+                from None
+        if not acquired:
             raise LockError(f"cluster lock {name!r}: not free within {timeout * 2:g} s")
         try:
             yield

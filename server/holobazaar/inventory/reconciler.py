@@ -45,6 +45,7 @@ from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
 from holobazaar.scenes.service import SceneService
+from holobazaar.stream.broker import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,8 @@ class Reconciler:
                 break
             try:
                 await self.sweep()
+            except BrokerUnavailable as exc:  # Redis restarting: the next round repairs
+                log.warning("reconcile sweep: %s", exc)
             except Exception:  # the sweep must keep running whatever one round hits
                 log.exception("reconcile sweep failed")
 

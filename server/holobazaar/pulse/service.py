@@ -33,6 +33,7 @@ from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell, day_bo
 from holobazaar.pulse.sanitize import sanitize_feedback
 from holobazaar.pulse.transport import Event, LocalTransport, Transport
 from holobazaar.scenes.service import SceneService
+from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.protocol import Dwell, Reaction
 
@@ -202,8 +203,8 @@ class PulseService:
                     else:
                         await self._follow()
                         self.devices.prune(self.clock())
-                except (RedisError, OSError) as exc:  # Redis restarting: the next round
-                    log.warning("pulse: cannot publish (%s); retrying", exc)
+                except (RedisError, OSError, BrokerUnavailable) as exc:  # Redis restarting:
+                    log.warning("pulse: cannot publish (%s); retrying", exc)  # next round
                 except Exception:  # pulse must never take the stream down
                     log.exception("pulse publish failed")
                 last_publish = time.monotonic()

@@ -27,6 +27,7 @@ from holobazaar.scenes.compositor import (
 )
 from holobazaar.scenes.loader import Content, MarketContent, load_content
 from holobazaar.scenes.models import Display, iter_nodes
+from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -201,14 +202,19 @@ class SceneService:
         if self.announce is not None:
             # First, so other nodes' copies are fresh about when clients see the change.
             await self.announce(market_id, sorted(changed))
-        if self.market_lock is None:
-            await self._recompose(market_id, changed)
-            return
-        # Two nodes changing one item at once may publish in the other order than they
-        # committed: under the lock, compose from the database as it is now instead.
-        async with self.market_lock(market_id):
-            await self._reload(market_id, sorted(changed))
-            await self._recompose(market_id, changed)
+        try:
+            if self.market_lock is None:
+                await self._recompose(market_id, changed)
+                return
+            # Two nodes changing one item at once may publish in the other order than they
+            # committed: under the lock, compose from the database as it is now instead.
+            async with self.market_lock(market_id):
+                await self._reload(market_id, sorted(changed))
+                await self._recompose(market_id, changed)
+        except BrokerUnavailable as exc:
+            # The change is committed and in our copy; what clients see catches up when the
+            # broker is back (every node republishes from the database on reconnect).
+            log.warning("scenes: %s: displays not published yet (%s)", market_id, exc)
 
     async def _reload(self, market_id: str, skus: list[str] | None) -> None:
         """Our copy of these items from the database. The reconciler's overlays (a held

@@ -64,6 +64,13 @@ class Conflict(Exception):
         self.head = head
 
 
+class BrokerUnavailable(RuntimeError):
+    """The broker's shared store (Redis) cannot be reached: nothing was appended or locked.
+    What was committed elsewhere (the database) stays committed; the displays catch up when
+    the store is back (every node republishes from the database on reconnect, and the
+    reconciler's sweep compares every state)."""
+
+
 class Broker(Protocol):
     async def start(self, deliver: Deliver) -> None: ...
 

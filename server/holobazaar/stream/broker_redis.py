@@ -31,6 +31,7 @@ from holobazaar.channels import history_limit
 from holobazaar.redis_connection import RedisConnection
 from holobazaar.stream.broker import (
     LOST,
+    BrokerUnavailable,
     Conflict,
     Deliver,
     Entry,
@@ -165,11 +166,14 @@ class RedisBroker:
     async def append(self, channel: str, type: str, data: Any, state: dict,
                      base: tuple[str, int] | None = None) -> Entry:
         stamp = now_ms()
-        result = await self._append(
-            keys=[self.head_key(channel), self.log_key(channel)],
-            args=[base[0] if base else "", str(base[1]) if base else "", type, _dumps(data),
-                  _dumps(state) if type == "patch" else "", repr(stamp),
-                  history_limit(channel, self.history_size)])
+        try:
+            result = await self._append(
+                keys=[self.head_key(channel), self.log_key(channel)],
+                args=[base[0] if base else "", str(base[1]) if base else "", type,
+                      _dumps(data), _dumps(state) if type == "patch" else "", repr(stamp),
+                      history_limit(channel, self.history_size)])
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(f"channel {channel}: Redis unreachable ({exc})") from None
         if result[0] == "lost":
             raise Conflict(None)
         if result[0] == "conflict":

@@ -10,7 +10,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar import __version__, db, logs
@@ -50,6 +51,7 @@ from holobazaar.shows.service import ShowService
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
 from holobazaar.stream import routes as stream_routes
+from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.broker_factory import create_broker
 from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
@@ -187,6 +189,13 @@ def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Po
 GC_THRESHOLDS = (2_000, 10, 10)
 
 
+async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis is unreachable (a restart): a 503 the caller can retry, one warning line."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the message broker is unreachable; try again shortly"},
+                        status_code=503, headers={"Retry-After": "5"})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -303,6 +312,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router):
         app.include_router(router)
+    app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
     document_error_details(app)  # a 422's detail: a list of errors or a message
     # Bodies over the route's limit: 413 before they are read, parsed or authenticated.
