@@ -6,7 +6,6 @@ the layout says, whatever printer driver scales it."""
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -176,10 +175,6 @@ def render_sheets(cards: list[Card]) -> list[Image.Image]:
         _cut_marks(ImageDraw.Draw(page), xs, ys)
         pages.append(page)
     return pages
-
-
-def sheet_count(cards: int) -> int:
-    return math.ceil(cards / (COLUMNS * ROWS))
 
 
 def render_poster(market_name: str, url: str, stalls: int) -> Image.Image:

@@ -176,8 +176,4 @@ def decide_feedback(engine: Engine, market: str, item_id: int, status: str,
         return row
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 __all__ = ["Figures"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,3 @@ def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options
     return {"kind": "model", "outputs": outputs, "bbox": report["bbox"], "warnings": warnings,
             "input": report["input"], "entry": entry_name,
             "ms": round((time.perf_counter() - started) * 1000)}
-
-
-def options_dict(options: Options) -> dict:
-    return asdict(options)
