@@ -15,23 +15,17 @@ from holobazaar.stream.channel import Channel, Follower
 from holobazaar.stream.statepatch import diff
 from holobazaar.stream.wire import Wire
 
-# Seconds of fan-out work before yielding to the event loop: a change request makes
-# several loop round trips, each waiting for a slice; 4 -> 2 ms took its median at 50
-# changes/s to 10,000 devices from 38 to 22 ms, at no measurable cost in CPU.
+# Tuning (figures behind each value: docs/performance.md, "Tuning constants").
+# Seconds of fan-out work before yielding to the event loop, so a change request waiting
+# for the loop is not held up by a whole sweep.
 SWEEP_SLICE = 0.002
-# A client whose oldest unsent change is older than this (the server is behind: more
-# changes than one core fans out one by one), or whose transport backed up, gets its
-# backlog merged; otherwise it gets every change as its own frame (in one write). Above
-# a sweep of 10,000 clients on a quiet core (~0.1 s), below the 250 ms latency goal.
+# A client whose oldest unsent change is older than this (the server is behind) gets its
+# backlog merged into one patch; otherwise every change as its own frame. Above a quiet
+# sweep of 10,000 clients, below the 250 ms latency goal.
 MERGE_LAG = 0.2
-# Behind: when this many changes or more arrived while one pass over the followers ran,
-# fan-out is what holds the core back. The next pass then merges every follower's
-# backlog into one patch (whatever MERGE_LAG says: runs of single frames cost the
-# devices as much as the server), and starts after a pause of PACE_SHARE of the last
-# pass (capped), which leaves the rest of the node a share of the core. At 50 changes/s
-# to 10,000 devices: p99 staleness 326-393 ms before -> 162-180 ms, 8.5-8.7 s of server
-# CPU in 10 s (no pause: 163-169 ms, 9.7 s; a full pass: 264-288 ms). At 10 changes/s (one
-# change per pass) it never triggers.
+# Behind: PACE_CHANGES or more changes arrived during one pass, so fan-out holds the core.
+# The next pass merges every backlog and starts after a pause of PACE_SHARE of the last
+# pass (at most PACE_MAX seconds), which leaves the rest of the node a share of the core.
 PACE_CHANGES = 3
 PACE_SHARE = 0.25
 PACE_MAX = 0.25

@@ -179,13 +179,9 @@ def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Po
     cluster.listen("feed", on_feed)
 
 
-# Thousands of connections are many small objects that live long. With CPython's default
-# first threshold (700 allocations) the cyclic GC ran ~1,300 times, full collections of
-# the growing heap among them, while 8,000 devices connected: 1.1 s of the server's 3.1 s
-# of CPU. 10,000 devices connecting at once (bench/fanout.py burst): 700 -> 4.1 s, 3.2 s
-# CPU, 10.3 KB/connection; 2,000 (CPython 3.13's own) -> 3.4 s, 2.6 s, 10.6 KB; 5,000 or
-# 10,000 -> 2.1-2.3 s CPU but 13.3 KB: the heap keeps what it grew to between collections.
-# Nothing per connection waits for the GC (stream/fastws.py breaks uvicorn's one cycle).
+# Thousands of connections are many small, long-lived objects: with CPython's default first
+# threshold (700) the cyclic GC took a third of the CPU of a connect burst. Figures:
+# docs/performance.md, "Tuning constants".
 GC_THRESHOLDS = (2_000, 10, 10)
 
 
