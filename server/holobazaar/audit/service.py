@@ -80,12 +80,15 @@ def count(session: Session) -> int:
     return session.exec(select(func.count()).select_from(AuditEntry)).one()
 
 
-def export_lines(session: Session, since: datetime | None = None):
-    """JSON Lines of the entries (time >= since), each with its hash and prev_hash, so an
-    export can be checked against the chain."""
+def export_lines(session: Session, since: datetime | None = None,
+                 market: str | None = None):
+    """JSON Lines of the entries (time >= since; of one `market` when given), each with
+    its hash and prev_hash, so an export can be checked against the chain."""
     query = select(AuditEntry).order_by(col(AuditEntry.id))
     if since is not None:
         query = query.where(AuditEntry.time >= since)
+    if market is not None:
+        query = query.where(AuditEntry.market == market)
     for entry in session.exec(query.execution_options(yield_per=1000)):
         yield json.dumps({"id": entry.id, "time": time_text(entry.time), "actor": entry.actor,
                           "action": entry.action, "market": entry.market,

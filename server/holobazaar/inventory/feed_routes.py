@@ -4,6 +4,7 @@ mismatches, the glitch drill and the figures."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Annotated, Literal
@@ -12,8 +13,8 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query
 from fastapi.security import APIKeyHeader
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import JSONResponse, StreamingResponse
 
 from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
@@ -282,13 +283,22 @@ async def held(market: str, request: Request,
     return [r.model_dump() for r in rows]
 
 
+class Decision(BaseModel):
+    """Why (optional for the API; the studio asks for it when rejecting)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
+
+
 async def _decide(request: Request, market: str, ids: list[int], decision: str,
-                  principal: Principal) -> dict:
+                  principal: Principal, reason: str | None = None) -> dict:
     if decision not in ("approve", "reject"):
         raise HTTPException(404, f"unknown decision {decision!r} (approve or reject)")
     try:
         result = await run_in_threadpool(truth.decide, request.app.state.engine, market, ids,
-                                         decision == "approve", principal.actor)
+                                         decision == "approve", principal.actor,
+                                         (reason or "").strip() or None)
     except truth.HeldNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except truth.SelfApproval as exc:  # four eyes: the requester cannot approve
@@ -300,15 +310,19 @@ async def _decide(request: Request, market: str, ids: list[int], decision: str,
 @router.post("/api/v1/reconcile/{market}/held/{held_id}/{decision}")
 async def decide_one(market: str, held_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                      decision: str, request: Request,
+                     body: Decision | None = Body(None),
                      principal: Principal = Depends(require_role("curator"))) -> dict:
-    """Approve (apply) or reject (drop) one held change."""
+    """Approve (apply) or reject (drop) one held change; an optional JSON body
+    `{"reason": "..."}` is kept in the audit entry."""
     _market(request, market)
-    return await _decide(request, market, [held_id], decision, principal)
+    return await _decide(request, market, [held_id], decision, principal,
+                         body.reason if body else None)
 
 
 @router.post("/api/v1/reconcile/{market}/batches/{batch_id}/{decision}")
 async def decide_batch(market: str, batch_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                        decision: str, request: Request,
+                       body: Decision | None = Body(None),
                        principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve or reject every open held change of one batch (a tripped circuit breaker)."""
     _market(request, market)
@@ -316,7 +330,8 @@ async def decide_batch(market: str, batch_id: Annotated[int, Path(ge=0, le=MAX_D
                                   batch_id)
     if not ids:
         raise HTTPException(404, f"batch {batch_id} has no open held changes")
-    return await _decide(request, market, ids, decision, principal)
+    return await _decide(request, market, ids, decision, principal,
+                         body.reason if body else None)
 
 
 class DrillRequest(BaseModel):
@@ -348,6 +363,45 @@ async def sweep(market: str, request: Request,
     """Run a full sweep of the market now."""
     _market(request, market)
     return await _reconciler(request).sweep(market)
+
+
+# ---- audit chain (staff) ----------------------------------------------------------------
+
+def verify_chain(engine) -> dict:
+    with session_scope(engine) as session:
+        problems = audit.verify(session)
+        entries = audit.count(session)
+    return {"ok": not problems, "problems": problems[:100], "problem_count": len(problems),
+            "entries": entries, "checked_at": truth._now().isoformat()}
+
+
+@router.get("/api/v1/markets/{market}/audit/verify", tags=["verifiable history"])
+async def audit_verify(market: str, request: Request,
+                       _: Principal = Depends(require_role("curator"))) -> dict:
+    """Check the hash-chained audit log (every entry's hash and link, the public
+    histories it records, the heads this server signed), as `holobazaar audit verify`
+    does on the server: `ok`, and one line per problem."""
+    _market(request, market)
+    return await run_in_threadpool(verify_chain, request.app.state.engine)
+
+
+@router.get("/api/v1/markets/{market}/audit/export", tags=["verifiable history"])
+async def audit_export(market: str, request: Request, since: datetime | None = None,
+                       _: Principal = Depends(require_role("curator"))) -> StreamingResponse:
+    """The market's audit entries as JSON Lines (each with its hash and prev_hash), as
+    `holobazaar audit export` writes them; a download."""
+    _market(request, market)
+    engine = request.app.state.engine
+
+    def lines() -> Iterator[str]:
+        with session_scope(engine) as session:
+            for line in audit.export_lines(session, since, market):
+                yield line + "\n"
+
+    stamp = truth._now().strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(iterate_in_threadpool(lines()), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="audit-'
+                                      f'{market}-{stamp}.jsonl"', "Cache-Control": "no-store"})
 
 
 __all__ = ["HeldChange", "router"]

@@ -68,6 +68,31 @@ class ItemUpdate(BaseModel):
     _price_unsigned_zero = field_validator("price", mode="after")(unsigned_zero)
 
 
+class ItemCreate(BaseModel):
+    """A new item (a curator adds it by hand): SKU, name and price are required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                     description="Letters, digits, '.', '_' and '-'; at most 64.")
+    name: str = Field(min_length=1, max_length=120)
+    price: Decimal = Field(ge=0, le=Decimal("1000000"), allow_inf_nan=False,
+                           decimal_places=4)
+    unit: str = Field("each", min_length=1, max_length=20)
+    stock: int | None = Field(None, ge=0, le=10_000_000)
+    status: StockStatus | None = None
+    farm: str | None = Field(None, min_length=1, max_length=64,
+                             description="The producer (farm) id.")
+
+    _stock_not_a_boolean = field_validator("stock", mode="before")(not_a_boolean)
+    _price_unsigned_zero = field_validator("price", mode="after")(unsigned_zero)
+
+    @field_validator("name", "unit", "farm", mode="before")
+    @classmethod
+    def _trimmed(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+
 class ItemOut(BaseModel):
     sku: str
     name: str

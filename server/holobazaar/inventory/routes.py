@@ -1,17 +1,23 @@
-"""Inventory API: read items, change one (the change reaches displays through the hub)."""
+"""Inventory API: read items, add, change and retire one (changes reach displays through
+the hub), and import a file of items (checked first, applied all or nothing)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import tempfile
 from decimal import Decimal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
-from holobazaar.inventory import service
-from holobazaar.inventory.models import ItemOut, ItemUpdate
+from holobazaar.inventory import imports, manage, service
+from holobazaar.inventory.models import ItemCreate, ItemOut, ItemUpdate
 from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.service import SceneService
@@ -46,13 +52,82 @@ def _pending_body(market: str, pending: service.ApprovalPending) -> dict:
             "approve": f"{held}/approve", "reject": f"{held}/reject"}
 
 
+def _stale(market: str, exc: service.StaleVersion) -> JSONResponse:
+    return JSONResponse(status_code=412, headers={"ETag": f'"{exc.version}"'}, content={
+        "detail": str(exc), "code": "stale_version", "version": exc.version,
+        "item": _out(exc.current).model_dump()})
+
+
+def _found(scenes: SceneService, market: str):
+    found = scenes.market(market)
+    if found is None:
+        raise HTTPException(404, f"no market {market!r}")
+    return found
+
+
+@router.get("/{sku}", response_model=ItemOut)
+async def get_item(market: str, sku: str, scenes: SceneService = Depends(get_scenes),
+                   _: Principal = Depends(require_role("curator"))) -> JSONResponse:
+    """One item with its version in the `ETag` header: send it back as `If-Match` with a
+    change so a change made meanwhile by someone else is not overwritten (412)."""
+    _found(scenes, market)
+    version = await db.call(scenes.engine, service.version_of, scenes.engine, market, sku)
+    facts = scenes.items.get(market, {}).get(sku)
+    if version is None or facts is None:
+        raise HTTPException(404, f"no item {sku!r} in market {market!r}")
+    return JSONResponse(_out(facts).model_dump(), headers={"ETag": f'"{version}"'})
+
+
+@router.post("", response_model=ItemOut, status_code=201, responses={
+    409: {"description": "The market already has an item with this SKU."}})
+async def create_item(market: str, item: ItemCreate, request: Request,
+                      scenes: SceneService = Depends(get_scenes),
+                      principal: Principal = Depends(require_role("curator"))):
+    """Add an item (a curator's manual change; the feed adds items by sending them)."""
+    found = _found(scenes, market)
+    try:
+        facts = await db.call(scenes.engine, manage.create_item, scenes.engine, market, item,
+                              found.market.market.currency, actor=principal.actor)
+    except manage.ItemExists as exc:
+        raise HTTPException(409, str(exc)) from None
+    await request.app.state.reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
+    version = await db.call(scenes.engine, service.version_of, scenes.engine, market, item.sku)
+    return JSONResponse(_out(facts).model_dump(), status_code=201,
+                        headers={"ETag": f'"{version}"'})
+
+
+@router.delete("/{sku}", responses={
+    412: {"description": "`If-Match` names an older version: the item changed since."}})
+async def retire_item(market: str, sku: str, request: Request,
+                      if_match: str | None = Header(None, max_length=80),
+                      scenes: SceneService = Depends(get_scenes),
+                      principal: Principal = Depends(require_role("curator"))):
+    """Retire an item: it leaves the market's inventory (displays bound to it stop
+    showing it; its public history records the removal). Open held changes of it close."""
+    _found(scenes, market)
+    try:
+        old = await db.call(scenes.engine, manage.retire_item, scenes.engine, market, sku,
+                            actor=principal.actor, expected_version=if_match)
+    except service.ItemNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except service.StaleVersion as exc:
+        return _stale(market, exc)
+    await request.app.state.reconciler.feed_changed(
+        market, BatchResult({}, removed=[sku], released=[sku], bumped=True))
+    return {"retired": sku, "item": _out(old).model_dump()}
+
+
 @router.patch("/{sku}", response_model=ItemOut, responses={
+    412: {"description": "`If-Match` names an older version of the item: someone changed "
+                         "it since it was read (`item` and `version` are the current ones); "
+                         "nothing was changed."},
     202: {"description": "A `four_eyes` market: the confirmed change waits for a second "
                          "curator (`status: pending`, the held change's id and routes)."},
     409: {"description": "A price change beyond HOLOBAZAAR_HOLD_PRICE_CHANGE without "
                          "`\"confirm\": true`: `change` names old, new, percent and "
                          "threshold; nothing was changed."}})
 async def update_item(market: str, sku: str, change: ItemUpdate, request: Request,
+                      if_match: str | None = Header(None, max_length=80),
                       scenes: SceneService = Depends(get_scenes),
                       principal: Principal = Depends(require_role("curator"))):
     """Change one item (a curator's manual change), under the feed's hold policy
@@ -66,9 +141,11 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
         facts = await db.call(scenes.engine, service.update_item, scenes.engine, market, sku,
                               change, actor=principal.actor,
                               hold_price_change=settings.hold_price_change,
-                              four_eyes=four_eyes)
+                              four_eyes=four_eyes, expected_version=if_match)
     except service.ItemNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except service.StaleVersion as exc:
+        return _stale(market, exc)
     except service.ConfirmationRequired as exc:
         return JSONResponse(status_code=409, content={
             "detail": f"{exc}: send the change again with \"confirm\": true"
@@ -81,4 +158,93 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
         return JSONResponse(status_code=202, content=_pending_body(market, pending))
     # Through the reconciler, so a held or unverified item keeps its notice.
     await request.app.state.reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
-    return _out(facts)
+    version = await db.call(scenes.engine, service.version_of, scenes.engine, market, sku)
+    return JSONResponse(_out(facts).model_dump(), headers={"ETag": f'"{version}"'})
+
+
+SPOOL_BYTES = 1 << 20  # an upload beyond this goes to a temporary file, not memory
+NDJSON = "application/x-ndjson"
+
+
+@router.post("/import", responses={
+    200: {"description": "The report: rows, new, updates, removals, bad rows (`errors`, "
+                         "each with its `line`), large price changes (`large`) and whether "
+                         "it was `applied`. With `Accept: application/x-ndjson`, progress "
+                         "lines `{\"phase\", \"fraction\"}` first, then `{\"done\": true, "
+                         "\"status\", \"report\"}`."},
+    409: {"description": "Price changes beyond the hold policy without `confirm=true`: "
+                         "nothing was applied."},
+    422: {"description": "Bad rows (each listed with its line) or an unreadable file: "
+                         "nothing was applied."}})
+async def import_items(market: str, request: Request,
+                       format: Literal["csv", "json"] = Query(
+                           ..., description="The body's format (the feed's CSV or JSON)."),
+                       dry_run: bool = Query(True, description="Only check: say what would "
+                                             "change, write nothing."),
+                       confirm: bool = Query(False, description="Confirm the price changes "
+                                             "beyond the hold policy."),
+                       scenes: SceneService = Depends(get_scenes),
+                       principal: Principal = Depends(require_role("curator"))):
+    """Import a file of items (the feed's CSV or JSON events) as the body: checked first
+    (`dry_run`, the default), then applied all or nothing: one bad row and nothing is
+    written. Read as a stream into a temporary file and applied in chunks in one
+    transaction (docs/studio.md, "Inventory")."""
+    found = _found(scenes, market)
+    settings = request.app.state.settings
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    size = 0
+    async for chunk in request.stream():
+        spool.write(chunk)
+        size += len(chunk)
+    spool.seek(0)
+    progress: dict = {"phase": "checking", "fraction": 0.0}
+
+    def report(phase: str, fraction: float) -> None:
+        progress.update(phase=phase, fraction=round(min(fraction, 1.0), 3))
+
+    def work() -> tuple[int, dict]:
+        try:
+            if dry_run:
+                result = imports.check(scenes.engine, market, spool, size, format,
+                                       threshold=settings.hold_price_change,
+                                       progress=report)
+            else:
+                result = imports.apply(scenes.engine, market, spool, size, format,
+                                       threshold=settings.hold_price_change,
+                                       currency=found.market.market.currency,
+                                       confirm=confirm, four_eyes=found.market.four_eyes,
+                                       actor=principal.actor, progress=report)
+        except imports.ImportFormatError as exc:
+            return 422, {"detail": str(exc), "code": "unreadable"}
+        finally:
+            spool.close()
+        body = {**result.as_json(), "dry_run": dry_run, "four_eyes": found.market.four_eyes,
+                "threshold": settings.hold_price_change}
+        if result.error_count:
+            return 422, {**body, "detail": f"{result.error_count} bad row(s): nothing was "
+                         "applied", "code": "bad_rows"}
+        if not dry_run and not result.applied:
+            return 409, {**body, "code": "confirmation_required",
+                         "detail": f"{result.large_count} price change(s) beyond the "
+                         f"{settings.hold_price_change:g}% hold policy: send confirm=true"}
+        return 200, body
+
+    async def finish(status: int, body: dict) -> None:
+        if status == 200 and body.get("applied"):
+            await request.app.state.reconciler.resync(market)
+
+    if NDJSON not in request.headers.get("accept", ""):
+        status, body = await run_in_threadpool(work)
+        await finish(status, body)
+        return JSONResponse(body, status_code=status)
+
+    async def stream():
+        task = asyncio.ensure_future(run_in_threadpool(work))
+        while not task.done():
+            yield json.dumps(progress) + "\n"
+            await asyncio.wait({task}, timeout=0.25)
+        status, body = task.result()
+        await finish(status, body)
+        yield json.dumps({"done": True, "status": status, "report": body}) + "\n"
+
+    return StreamingResponse(stream(), media_type=NDJSON, headers={"Cache-Control": "no-store"})

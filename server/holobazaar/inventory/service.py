@@ -3,6 +3,8 @@ return into display state; nothing here talks to clients."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -22,6 +24,67 @@ from holobazaar.scenes.compositor import PRICE_AT_STALL, ItemFacts
 
 class ItemNotFound(LookupError):
     pass
+
+
+class StaleVersion(Exception):
+    """A change sent against an older version of the item (`If-Match`): someone else
+    changed it since the sender read it. Nothing was changed."""
+
+    def __init__(self, sku: str, current: ItemFacts, version: str) -> None:
+        super().__init__(f"{sku} was changed since you read it (now version {version}): "
+                         "reload it and make your change again")
+        self.current, self.version = current, version
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
+    return moment
+
+
+def item_version(row: InventoryItem) -> str:
+    """The stored item's version (its ETag): changes with every write of its facts."""
+    moment = _utc(row.updated_at)
+    data = json.dumps([facts_plain(to_facts(row)),
+                       moment.isoformat() if moment else None], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as the studio lists it: the facts plus where they came from and when."""
+
+    facts: ItemFacts
+    source: str
+    updated_at: datetime | None
+    source_timestamp: datetime | None
+    version: str
+
+
+def stored_items(engine: Engine, market: str) -> list[StoredItem]:
+    with session_scope(engine) as session:
+        rows = session.exec(select(InventoryItem).where(InventoryItem.market == market)
+                            .order_by(col(InventoryItem.name), col(InventoryItem.sku))).all()
+        return [StoredItem(to_facts(r), r.source, _utc(r.updated_at),
+                           _utc(r.source_timestamp), item_version(r)) for r in rows]
+
+
+def facts_plain(facts: ItemFacts) -> dict[str, Any]:
+    """The facts as JSON values (the same shape as truth.facts_json)."""
+    return {"sku": facts.sku, "name": facts.name, "price": str(facts.price),
+            "currency": facts.currency, "unit": facts.unit, "stock": facts.stock,
+            "status": facts.status, "farm": facts.farm}
+
+
+def version_of(engine: Engine, market: str, sku: str) -> str | None:
+    with session_scope(engine) as session:
+        row = session.get(InventoryItem, (market, sku))
+        return item_version(row) if row is not None else None
+
+
+def check_version(row: InventoryItem, expected: str | None) -> None:
+    if expected is not None and expected.strip('"') != item_version(row):
+        raise StaleVersion(row.sku, to_facts(row), item_version(row))
 
 
 def to_facts(row: InventoryItem) -> ItemFacts:
@@ -149,13 +212,14 @@ class PriceCheck:
 
 def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                 source: str = "api", *, actor: str = "api", hold_price_change: float = 50.0,
-                four_eyes: bool = False) -> ItemFacts:
+                four_eyes: bool = False, expected_version: str | None = None) -> ItemFacts:
     """A curator's manual change, under the same hold policy as the feed. Returns the
     item as applied. A price moving more than `hold_price_change` percent needs
     `change.confirm` (else ConfirmationRequired, nothing stored); in a `four_eyes` market
     such a confirmed change is stored as a held change for a second curator (raises
     ApprovalPending; truth.decide applies it). Every outcome that stores something is
-    in the audit log with `actor`, in the same transaction."""
+    in the audit log with `actor`, in the same transaction. `expected_version` (the
+    item's version the sender read, `If-Match`): StaleVersion when it has changed since."""
     from holobazaar.inventory import truth  # truth builds on this module
 
     fields = change.model_dump(exclude_none=True, exclude={"confirm"})
@@ -163,6 +227,7 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
         row = session.get(InventoryItem, (market, sku))
         if row is None:
             raise ItemNotFound(f"no item {sku!r} in market {market!r}")
+        check_version(row, expected_version)
         old = to_facts(row)
         new = replace(old, **fields)
         if new == old:
@@ -194,3 +259,4 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
 
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}
+

@@ -431,8 +431,9 @@ def _requested(session: Session, market: str, held: HeldChange,
 
 
 def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
-           actor: str) -> BatchResult:
-    """Approve (apply) or reject (drop) open held changes."""
+           actor: str, reason: str | None = None) -> BatchResult:
+    """Approve (apply) or reject (drop) open held changes; `reason` (the curator's words)
+    goes into the audit entry of each decision."""
     result = BatchResult({"decided": []})
     with session_scope(engine) as session:
         lock_feed(session, market)
@@ -463,6 +464,8 @@ def decide(engine: Engine, market: str, ids: Iterable[int], approve: bool,
             if held.reason != FOUR_EYES:  # a four-eyes change never masked the item
                 result.released.append(held.sku)
             requester = {"requested_by": held.requested_by} if held.requested_by else {}
+            if reason:
+                requester["reason"] = reason
             audit.append(session, actor, "inventory.held." + held.decision, market, {
                 "held": held.id, "sku": held.sku, "reason": held.reason, "batch": held.batch_id,
                 "old": json.loads(held.old) if held.old else None, "new": new, **requester},

@@ -58,6 +58,9 @@ def body_rules(settings: Settings) -> tuple[list[BodyRule], BodyRule]:
         # The signed inventory feed: whole snapshots of a market's stock.
         BodyRule(post, re.compile(r"/api/v1/inventory/[^/]+/events"),
                  settings.inventory_max_body, "inventory_max_body"),
+        # A curator's file import (studio): the same cap as a feed snapshot.
+        BodyRule(post, re.compile(rf"{market}/items/import"),
+                 settings.inventory_max_body, "inventory_max_body"),
         # Asset uploads (multipart): the pipeline's own cap is per file, twice that in all.
         BodyRule(post, re.compile(r"/api/v1/assets"),
                  2 * settings.asset_max_upload_bytes + MULTIPART_SLACK,
