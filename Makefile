@@ -10,6 +10,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # `make run TLS=1 HOST=0.0.0.0`: HTTPS for phones on the same Wi-Fi (docs/phones.md).
 TLS ?=
+# make test: processes for the tests without a browser (one per core).
+TEST_WORKERS ?= auto
 
 .PHONY: run test fuzz setup lint validate bench clean
 
@@ -19,7 +21,11 @@ run: setup
 test: setup
 	$(BIN)/ruff check server tests bench assets
 	$(BIN)/holobazaar validate .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	# Two runs: the tests without a browser spread over every core, then the browser tests
+	# in one process (their Playwright loop cannot share a process with asyncio.run()).
+	# Both run even if the first fails; make fails if either did.
+	rc=0; $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not browser" $(PYTEST_ARGS) || rc=$$?; \
+	  $(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || rc=$$?; exit $$rc
 
 # `make fuzz`: the fuzzers of tests/fuzz with the deep budget (new random examples each run,
 # minutes); `make test` runs them with a small fixed budget (docs/testing.md).

@@ -5,6 +5,7 @@ throwaway PostgreSQL database; the test Redis. The helpers themselves live in su
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,30 @@ def redis_url() -> str:
     return require_redis()
 
 
+BROWSER_FIXTURES = {"browser", "chromium", "probe", "page", "context"}
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Browser tests last: Playwright's sync API keeps an event loop running in the main
-    thread for the session-scoped browser, and the other tests call asyncio.run()."""
+    """Every test that drives Chromium is marked `browser` (by its folder, its module's
+    mark, or a browser fixture), and runs last: Playwright's sync API keeps an event loop
+    running in the main thread for the session-scoped browser, and the other tests call
+    asyncio.run(). `make test` runs the unmarked tests on every core first, then these in
+    one process of their own."""
+    for item in items:
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())) \
+                or "playwright" in _module_source(item):
+            item.add_marker(pytest.mark.browser)
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+def _module_source(item) -> str:
+    return _source(str(getattr(item, "fspath", "")))
+
+
+@cache
+def _source(name: str) -> str:
+    path = Path(name)
+    try:
+        return path.read_text(encoding="utf-8") if path.suffix == ".py" else ""
+    except OSError:
+        return ""
