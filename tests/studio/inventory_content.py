@@ -49,3 +49,31 @@ def start(root: Path, four_eyes: bool = False, **settings) -> LiveServer:
     settings.setdefault("hold_price_change", 20.0)
     return start_server(root, content_dir=write_content(root / "content", four_eyes),
                         watch=False, **settings)
+
+
+def configure_feed(live: LiveServer, market: str = "alpha") -> str:
+    """A webhook secret for `market` (the reconciler reloads the feed): returns it."""
+    from holobazaar.inventory.feed_routes import new_secret
+
+    secret = new_secret(live.app.state.engine, market, "tests")  # type: ignore[attr-defined]
+    live.call(live.app.state.reconciler.reload_feed, market)  # type: ignore[attr-defined]
+    return secret
+
+
+def push(live: LiveServer, secret: str, *events: dict, market: str = "alpha") -> dict:
+    """Sign and push a batch as a stock system does."""
+    import json
+    import time
+    import uuid
+
+    from holobazaar.inventory.feeds import sign
+
+    body = json.dumps({"events": list(events)}).encode()
+    ts, key = str(int(time.time())), uuid.uuid4().hex
+    with live.client() as client:
+        response = client.post(f"/api/v1/inventory/{market}/events", content=body, headers={
+            "X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
+            "X-Holobazaar-Signature": sign(secret, ts, key, body),
+            "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    return response.json()
