@@ -385,7 +385,10 @@ async def audit_verify(market: str, request: Request,
     return await run_in_threadpool(verify_chain, request.app.state.engine)
 
 
-@router.get("/api/v1/markets/{market}/audit/export", tags=["verifiable history"])
+@router.get("/api/v1/markets/{market}/audit/export", tags=["verifiable history"],
+            response_class=StreamingResponse, responses={200: {
+                "description": "JSON Lines, one audit entry per line.",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
 async def audit_export(market: str, request: Request, since: datetime | None = None,
                        _: Principal = Depends(require_role("curator"))) -> StreamingResponse:
     """The market's audit entries as JSON Lines (each with its hash and prev_hash), as

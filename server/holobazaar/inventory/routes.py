@@ -23,6 +23,8 @@ from holobazaar.scenes.compositor import ItemFacts
 from holobazaar.scenes.service import SceneService
 
 router = APIRouter(prefix="/api/v1/markets/{market}/items", tags=["inventory"])
+SPOOL_BYTES = 1 << 20  # an upload beyond this goes to a temporary file, not memory
+NDJSON = "application/x-ndjson"
 
 
 def get_scenes(request: Request) -> SceneService:
@@ -162,12 +164,11 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
     return JSONResponse(_out(facts).model_dump(), headers={"ETag": f'"{version}"'})
 
 
-SPOOL_BYTES = 1 << 20  # an upload beyond this goes to a temporary file, not memory
-NDJSON = "application/x-ndjson"
 
 
 @router.post("/import", responses={
-    200: {"description": "The report: rows, new, updates, removals, bad rows (`errors`, "
+    200: {"content": {"application/json": {}, NDJSON: {"schema": {"type": "string"}}},
+          "description": "The report: rows, new, updates, removals, bad rows (`errors`, "
                          "each with its `line`), large price changes (`large`) and whether "
                          "it was `applied`. With `Accept: application/x-ndjson`, progress "
                          "lines `{\"phase\", \"fraction\"}` first, then `{\"done\": true, "

@@ -17,6 +17,7 @@ from holobazaar.accounts import service, totp
 from holobazaar.accounts.addresses import client_address, is_https
 from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
 from holobazaar.accounts.models import Principal
+from holobazaar.web.attention import attention
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -221,6 +222,7 @@ async def home(request: Request) -> Response:
     return templates.TemplateResponse(
         request, "home.html",
         {"user": principal.name, "grants": grants, "links": links,
+         "markets": await attention(request, principal),
          "csrf": principal.session_csrf}, headers=NO_STORE)
 
 
