@@ -115,7 +115,7 @@ def test_sign_in_and_out_in_a_browser(server, accounts, chromium):
     with ThreadPoolExecutor(1) as pool:
         seen = pool.submit(asyncio.run, scenario()).result(60)
     assert seen["heading"] == "Signed in as carol"
-    assert seen["links"] == ["/curate", "/curate/alpha/pulse"]  # + pulse dashboard
+    assert seen["links"] == ["/studio", "/curate/alpha/pulse"]  # + pulse dashboard
     assert "hb_session" not in seen["script_cookies"]  # HttpOnly
     assert seen["me"] == "carol"
     assert seen["me_after"] == 401
