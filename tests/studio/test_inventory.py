@@ -264,6 +264,15 @@ def test_import_streams_progress_for_a_large_file(live, staff):
     fractions = [line["fraction"] for line in lines[:-1]]
     assert fractions == sorted(fractions)
     assert len(client.get("/api/v1/markets/alpha/items").json()) == rows + 3
+    # A big market's page lists the first rows; the search narrows on the server.
+    page = client.get("/studio/alpha/inventory").text
+    assert "12,003 items match: the first 300 are listed" in page
+    assert page.count('<tr id="item-') == 300
+    found = client.get("/studio/alpha/inventory", params={"q": "bulk item 11999"}).text
+    assert found.count('<tr id="item-') == 1 and 'id="item-BULK-11999"' in found
+    sold = client.get("/studio/alpha/inventory", params={"status": "sold_out",
+                                                        "farm": "river-farm"}).text
+    assert sold.count('<tr id="item-') == 1 and 'id="item-HON-1"' in sold
 
 
 def test_feed_health_and_secret_rotation_shown_once(live, staff):

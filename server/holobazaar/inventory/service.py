@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -61,12 +62,48 @@ class StoredItem:
     version: str
 
 
-def stored_items(engine: Engine, market: str) -> list[StoredItem]:
+@dataclass(frozen=True)
+class ItemFilter:
+    """What a list of items is narrowed to (all given conditions hold)."""
+
+    text: str = ""  # in the name, SKU or farm id, case-insensitive
+    status: str | None = None
+    farm: str | None = None  # "-": no farm
+    source: str | None = None
+    skus: frozenset[str] | None = None
+
+
+def stored_items(engine: Engine, market: str, where: ItemFilter | None = None,
+                 limit: int | None = None) -> tuple[list[StoredItem], int]:
+    """The market's items by name (at most `limit`) and how many match in all."""
+    where = where or ItemFilter()
+    query = select(InventoryItem).where(InventoryItem.market == market)
+    if where.text:
+        like = "%" + where.text.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
+        query = query.where(or_(func.lower(InventoryItem.name).like(like),
+                                func.lower(InventoryItem.sku).like(like),
+                                func.lower(func.coalesce(InventoryItem.farm, "")).like(like)))
+    if where.status:
+        query = query.where(InventoryItem.status == where.status)
+    if where.farm:
+        query = query.where(col(InventoryItem.farm).is_(None) if where.farm == "-"
+                            else InventoryItem.farm == where.farm)
+    if where.source:
+        query = query.where(InventoryItem.source == where.source)
+    if where.skus is not None:
+        query = query.where(col(InventoryItem.sku).in_(sorted(where.skus)[:500] or [""]))
     with session_scope(engine) as session:
-        rows = session.exec(select(InventoryItem).where(InventoryItem.market == market)
-                            .order_by(col(InventoryItem.name), col(InventoryItem.sku))).all()
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        query = query.order_by(col(InventoryItem.name), col(InventoryItem.sku))
+        rows = session.exec(query.limit(limit) if limit else query).all()
         return [StoredItem(to_facts(r), r.source, _utc(r.updated_at),
-                           _utc(r.source_timestamp), item_version(r)) for r in rows]
+                           _utc(r.source_timestamp), item_version(r)) for r in rows], total
+
+
+def item_sources(engine: Engine, market: str) -> list[str]:
+    with session_scope(engine) as session:
+        return sorted(session.exec(select(InventoryItem.source).where(
+            InventoryItem.market == market).distinct()))
 
 
 def facts_plain(facts: ItemFacts) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from holobazaar.web.studio.shell import (
 router = APIRouter(include_in_schema=False)
 
 ADD_FIELDS = ("sku", "name", "price", "unit", "stock", "farm")
+PAGE_ROWS = 300  # rows a page lists; the search narrows a larger market on the server
+STATUSES = ("in_stock", "low", "sold_out", "held", "unverified")
 FRIENDLY = {
     "sku": "Use 1-64 letters, digits, '.', '_' or '-' (no spaces), starting with a letter "
            "or digit.",
@@ -96,8 +98,21 @@ async def _context(page: StudioPage) -> dict[str, Any]:
     scenes = request.app.state.scenes
     content = scenes.market(market)
     farms = {f.id: f.name for f in content.market.farms}
-    stored = await run_in_threadpool(service.stored_items, engine, market)
     held = await run_in_threadpool(_held_by_sku, engine, market)
+    q = request.query_params
+    status = q.get("status") if q.get("status") in STATUSES else None
+    farm = q.get("farm") if q.get("farm") in (*farms, "-") else None
+    sources = await run_in_threadpool(service.item_sources, engine, market)
+    source = q.get("source") if q.get("source") in sources else None
+    stale = market in request.app.state.reconciler.stale
+    where = service.ItemFilter(
+        text=q.get("q", "")[:100].strip(),
+        status=status if status in ("in_stock", "low", "sold_out") else None,
+        farm=farm, source=source,
+        skus=frozenset(held) if status == "held" else
+        frozenset() if status == "unverified" and not stale else None)
+    stored, total = await run_in_threadpool(service.stored_items, engine, market, where,
+                                            PAGE_ROWS)
     feed, batch = await run_in_threadpool(_feed, engine, market)
     summary = await request.app.state.reconciler.summary(market)
     now = datetime.now(UTC)
@@ -118,7 +133,6 @@ async def _context(page: StudioPage) -> dict[str, Any]:
             "feed_held": [h for h in holds if not h["four_eyes"]],
             "waiting": [h for h in holds if h["four_eyes"]],
         })
-    sources = sorted({r["source"] for r in rows})
     last_feed = _aware(feed.last_feed_at) if feed else None
     batch_report = json.loads(batch.response) if batch else None
     stale_after = request.app.state.settings.inventory_stale_after
@@ -128,7 +142,10 @@ async def _context(page: StudioPage) -> dict[str, Any]:
     feed_state = ("none" if not (push or pull) else
                   "stale" if lag is not None and lag > stale_after else "ok")
     return {
-        "items": rows, "farms": farms, "sources": sources,
+        "items": rows, "farms": farms, "sources": sources, "total": total,
+        "page_rows": PAGE_ROWS,
+        "filter": {"q": where.text, "status": status or "", "farm": farm or "",
+                   "source": source or ""},
         "can_edit": page.allows("curator"), "is_admin": page.allows("admin"),
         "four_eyes": content.market.four_eyes, "currency": content.market.market.currency,
         "threshold": request.app.state.settings.hold_price_change,
