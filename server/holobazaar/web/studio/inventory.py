@@ -92,6 +92,17 @@ def _held_by_sku(engine: Any, market: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def farm_scope(page: StudioPage) -> tuple[bool, str | None]:
+    """(scoped, farm): curators and admins see every item (False, None); anyone else who
+    may open the section (a grower) sees only their own farm's items, and nothing when
+    their farm is not known here."""
+    if page.allows("curator"):
+        return False, None
+    farm_of = getattr(page.principal, "farm_of", None)
+    farm = farm_of(page.market) if callable(farm_of) else getattr(page.principal, "farm", None)
+    return True, farm if isinstance(farm, str) and farm else None
+
+
 async def _context(page: StudioPage) -> dict[str, Any]:
     request, market = page.request, page.market
     engine = request.app.state.engine
@@ -105,6 +116,9 @@ async def _context(page: StudioPage) -> dict[str, Any]:
     sources = await run_in_threadpool(service.item_sources, engine, market)
     source = q.get("source") if q.get("source") in sources else None
     stale = market in request.app.state.reconciler.stale
+    scoped, own_farm = farm_scope(page)
+    if scoped:  # a grower: their own farm only, whatever the filter asks
+        farm = own_farm or "(no farm known)"
     where = service.ItemFilter(
         text=q.get("q", "")[:100].strip(),
         status=status if status in ("in_stock", "low", "sold_out") else None,
