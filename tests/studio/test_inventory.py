@@ -250,6 +250,18 @@ def test_import_checks_then_applies_all_with_confirmation_for_large_changes(live
     assert "Kiwis &lt;b&gt;green&lt;/b&gt;" in page and "<b>green</b>" not in page
 
 
+def test_a_confirmed_import_from_a_price_of_zero_applies_and_holds_nothing(live, staff):
+    client, csrf = signed_in(live, staff, "carol")
+    assert api(client, csrf, "POST", "", json={"sku": "FREE-1", "name": "Free",
+                                               "price": "0"}).status_code == 201
+    body = b"sku,price\nFREE-1,2.00\n"
+    check = _import(client, csrf, body, dry_run=True).json()
+    assert check["large_count"] == 1 and check["large"][0]["percent"] is None
+    assert _import(client, csrf, body, dry_run=False, confirm=True).json()["applied"]
+    assert api(client, csrf, "GET", "/FREE-1").json()["price"] == "2.00"
+    assert client.get("/api/v1/reconcile/alpha/held").json() == []
+
+
 def test_import_streams_progress_for_a_large_file(live, staff):
     client, csrf = signed_in(live, staff, "carol")
     rows = 12_000

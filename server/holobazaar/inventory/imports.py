@@ -211,7 +211,7 @@ def apply(engine: Engine, market: str, raw: IO[bytes], size: int, fmt: str, *,
     raw.seek(0)
     counting = _Counting(raw)
     digest = hashlib.sha256()
-    policy = truth.Policy(hold_price_change=float("inf"), breaker_min=NO_BREAKER)
+    policy = truth.Policy(breaker_min=NO_BREAKER, hold_prices=False)
     final = Report()
     with session_scope(engine) as session:
         chunk: list[Parsed] = []

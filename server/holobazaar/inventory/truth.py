@@ -40,6 +40,8 @@ class Policy:
     hold_price_change: float = 50.0  # percent
     breaker_share: float = 0.5
     breaker_min: int = 10
+    # False: no price change is held (a curator's reviewed and confirmed file import).
+    hold_prices: bool = True
 
 
 @dataclass
@@ -243,7 +245,7 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
             previous_hold.decided_by = actor
             session.add(previous_hold)
         reason = "circuit_breaker" if breaker else (
-            "price_change" if change.new is not None and _suspicious_price(
+            "price_change" if policy.hold_prices and change.new is not None and _suspicious_price(
                 change.old, change.new, policy.hold_price_change) else None)
         if reason is not None:
             writer.holds.append(dict(
