@@ -104,7 +104,7 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
             HeldChange.market == market, col(HeldChange.decision).is_(None))
             .order_by(col(HeldChange.id))))
         batches = {b.id: b.source for b in session.exec(select(FeedBatch).where(
-            col(FeedBatch.id).in_({h.batch_id for h in held_rows if h.batch_id} or {0})))}
+            col(FeedBatch.id).in_(sorted({h.batch_id for h in held_rows if h.batch_id}) or [0])))}
         held = []
         for h in held_rows:
             new = json.loads(h.new)
