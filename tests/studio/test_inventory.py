@@ -66,9 +66,20 @@ def test_the_list_shows_every_item_with_its_facts(live, staff):
     assert "Rotate the webhook secret" not in page  # admins only
 
 
+def test_the_page_reads_its_rows_as_they_are_now(live, staff):
+    client, csrf = signed_in(live, staff, "carol")
+    before = client.get("/studio/alpha/inventory?part=rows").json()
+    assert before["total"] == 3 and before["items"]["APL-1"]["price"] == "2.50"
+    assert api(client, csrf, "PATCH", "/APL-1", json={"stock": 2}).status_code == 200
+    after = client.get("/studio/alpha/inventory", params={"part": "rows", "q": "apple"}).json()
+    assert list(after["items"]) == ["APL-1"] and after["items"]["APL-1"]["stock"] == 2
+    assert after["items"]["APL-1"]["version"] != before["items"]["APL-1"]["version"]
+
+
 def test_another_markets_page_and_api_are_403(live, staff):
     client, csrf = signed_in(live, staff, "carol")
     assert client.get("/studio/beta/inventory").status_code == 403
+    assert client.get("/studio/beta/inventory?part=rows").status_code == 403
     r = client.patch("/api/v1/markets/beta/items/APL-1", json={"stock": 3},
                      headers={"X-CSRF-Token": csrf})
     assert r.status_code == 403

@@ -119,6 +119,16 @@ def test_a_curator_changes_a_price_and_the_visitor_page_shows_it(live, sessions)
     visitor.page.wait_for_function(
         "document.querySelector('#products li[data-sku=\"APL-1\"] .price').textContent"
         " === '€2.80'", timeout=10_000)
+    # Someone else's change reaches the open page by itself.
+    with live.client() as other:
+        Accounts(live).login(other, "carol")
+        csrf = other.get("/studio/alpha/inventory").text.split('name="csrf-token" content="')[1]
+        other.patch("/api/v1/markets/alpha/items/PEAR-1", json={"stock": 1},
+                    headers={"X-CSRF-Token": csrf.split('"')[0]})
+    page.fill("#q", "")
+    page.wait_for_function("document.querySelector('#stock-PEAR-1').value === '1'",
+                           timeout=15_000)
+    assert "Updated just now (api)" in page.inner_text("#item-PEAR-1 .msg")
     # A bad value: the message sits next to the field, nothing is sent.
     page.fill("#stock-APL-1", "lots")
     page.click("#item-APL-1 button.save")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from holobazaar.db import session_scope
 from holobazaar.inventory import manage, service, truth
@@ -37,6 +37,7 @@ router = APIRouter(include_in_schema=False)
 
 ADD_FIELDS = ("sku", "name", "price", "unit", "stock", "farm")
 PAGE_ROWS = 300  # rows a page lists; the search narrows a larger market on the server
+FOLLOW_MS = 8000  # how often an open page re-reads its rows
 STATUSES = ("in_stock", "low", "sold_out", "held", "unverified")
 FRIENDLY = {
     "sku": "Use 1-64 letters, digits, '.', '_' or '-' (no spaces), starting with a letter "
@@ -157,7 +158,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
                   "stale" if lag is not None and lag > stale_after else "ok")
     return {
         "items": rows, "farms": farms, "sources": sources, "total": total,
-        "page_rows": PAGE_ROWS,
+        "page_rows": PAGE_ROWS, "follow_ms": FOLLOW_MS,
         "filter": {"q": where.text, "status": status or "", "farm": farm or "",
                    "source": source or ""},
         "can_edit": page.allows("curator"), "is_admin": page.allows("admin"),
@@ -192,10 +193,17 @@ async def _render(page: StudioPage, status: int = 200, **extra: Any) -> Response
 
 
 @router.get("/studio/{market}/inventory", response_class=HTMLResponse)
-async def inventory(request: Request, market: str) -> Response:
+async def inventory(request: Request, market: str, part: str | None = None) -> Response:
     page = await open_page(request, market, "inventory")
     if isinstance(page, Response):
         return page
+    if part == "rows":  # the listed items as they are now: the page keeps itself current
+        context = await _context(page)
+        return JSONResponse({"total": context["total"], "items": {r["sku"]: {
+            "price": r["price"], "currency": r["currency"], "unit": r["unit"],
+            "stock": r["stock"], "status": r["status"], "version": r["version"],
+            "source": r["source"], "held": bool(r["feed_held"] or r["waiting"])}
+            for r in context["items"]}}, headers=NO_STORE)
     return await _render(page)
 
 
