@@ -14,11 +14,14 @@ from sqlalchemy.engine import Engine
 from holobazaar.accounts import service
 from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
 
-user_app = typer.Typer(no_args_is_help=True, help="Staff accounts (curators, performers, admins).")
+user_app = typer.Typer(no_args_is_help=True,
+                       help="Staff accounts (curators, growers, performers, admins).")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens (scripts, OSC bridges, QLab).")
 
-Roles = Annotated[list[str], typer.Option("--role", help="admin, curator or performer "
-                                          "(repeat for several).")]
+Roles = Annotated[list[str], typer.Option("--role", help="admin, curator, performer or "
+                                          "grower (repeat for several).")]
+Farm = Annotated[str | None, typer.Option("--farm", help="The farm (producer id in the "
+                                          "market's market.yaml) a grower grows for.")]
 Markets = Annotated[list[str] | None, typer.Option("--market", help="Market id, or '*' for "
                                                    "all (repeat for several).")]
 
@@ -29,6 +32,24 @@ def _settings(data_dir: Path | None, database_url: str | None, broker_url: str |
 
 def _engine(data_dir: Path | None, database_url: str | None, broker_url: str | None) -> Engine:
     return upgraded_engine(_settings(data_dir, database_url, broker_url))
+
+
+def _known_farms(settings, market: list[str] | None) -> dict[str, list[str]] | None:
+    """Farm ids per market from the content folder's market.yaml files, to check --farm
+    against; None when a market's file is not there to read (the check is then skipped)."""
+    import yaml
+
+    found: dict[str, list[str]] = {}
+    for m in market or []:
+        path = settings.scenes_dir / m / "market.yaml"
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            typer.echo(f"note: could not read {path}; the farm is not checked", err=True)
+            return None
+        farms = data.get("farms") if isinstance(data, dict) else None
+        found[m] = [f["id"] for f in farms or [] if isinstance(f, dict) and "id" in f]
+    return found
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -52,17 +73,22 @@ def user_create(
     name: Annotated[str, typer.Argument(help="User name (a-z, 0-9, . _ -).")],
     role: Roles,
     market: Markets = None,
+    farm: Farm = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin",
                                                  help="Read the password from stdin.")] = False,
     data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
 ) -> None:
-    """Create a user with roles in markets; prompts for the password."""
+    """Create a user with roles in markets; prompts for the password. A grower also needs
+    --farm: `user create ana --role grower --market M --farm F`."""
     try:
         service.check_name(name)
-        service.check_grants(role, market or [])
+        settings = _settings(data_dir, database_url, broker_url)
+        known = _known_farms(settings, market) if farm else None
+        service.check_farm(service.check_grants(role, market or []), farm, known)
         password = service.check_password(_read_password(password_stdin))
-        engine = _engine(data_dir, database_url, broker_url)
-        service.create_user(engine, name, password, role, market or [])
+        engine = upgraded_engine(settings)
+        service.create_user(engine, name, password, role, market or [], farm=farm,
+                            known_farms=known)
     except service.AccountError as exc:
         raise _fail(exc) from None
     typer.echo(f"created user {name!r}")
@@ -72,8 +98,8 @@ def user_create(
 def user_list(data_dir: DataDir = None, database_url: DatabaseUrl = None,
               broker_url: BrokerUrl = None) -> None:
     """List users and their roles."""
-    for user, grants in service.list_users(_engine(data_dir, database_url, broker_url)):
-        roles = ", ".join(f"{r}@{m}" for r, m in grants) or "-"
+    for user, grants in service.list_user_grants(_engine(data_dir, database_url, broker_url)):
+        roles = ", ".join(f"{r}@{m}" + (f"/{f}" if f else "") for r, m, f in grants) or "-"
         state = "disabled" if user.disabled else "active"
         typer.echo(f"{user.name}\t{state}\t{roles}")
 
@@ -157,20 +183,24 @@ def user_unlock(
 
 
 def _change(name: str, role: list[str], market: list[str] | None, grant: bool,
-            data_dir: Path | None, database_url: str | None, broker_url: str | None) -> None:
+            data_dir: Path | None, database_url: str | None, broker_url: str | None,
+            farm: str | None = None) -> None:
     try:
-        grants = service.change_grants(_engine(data_dir, database_url, broker_url), name, role,
-                                       market or [], grant)
+        settings = _settings(data_dir, database_url, broker_url)
+        known = _known_farms(settings, market) if grant and farm else None
+        grants = service.change_grants(upgraded_engine(settings), name, role,
+                                       market or [], grant, farm=farm, known_farms=known)
     except service.AccountError as exc:
         raise _fail(exc) from None
     typer.echo(f"{name}: " + (", ".join(f"{r}@{m}" for r, m in grants) or "no roles"))
 
 
 @user_app.command("grant")
-def user_grant(name: str, role: Roles, market: Markets = None, data_dir: DataDir = None,
-               database_url: DatabaseUrl = None, broker_url: BrokerUrl = None) -> None:
-    """Give a user roles in markets."""
-    _change(name, role, market, True, data_dir, database_url, broker_url)
+def user_grant(name: str, role: Roles, market: Markets = None, farm: Farm = None,
+               data_dir: DataDir = None, database_url: DatabaseUrl = None,
+               broker_url: BrokerUrl = None) -> None:
+    """Give a user roles in markets (grower: with --farm)."""
+    _change(name, role, market, True, data_dir, database_url, broker_url, farm)
 
 
 @user_app.command("revoke")

@@ -10,12 +10,15 @@ from typing import Literal
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-Role = Literal["admin", "curator", "performer"]
-ROLES: tuple[str, ...] = ("admin", "curator", "performer")
+Role = Literal["admin", "curator", "performer", "grower"]
+ROLES: tuple[str, ...] = ("admin", "curator", "performer", "grower")
+# A grower's grant covers one farm (producer) of one market: their items, profile, stories.
+FARM_ROLES: tuple[str, ...] = ("grower",)
 ALL_MARKETS = "*"
 # Same alphabet as scene identifiers (scenes/models.py Ident), plus '*' for every market.
 MARKET_PATTERN = r"^([a-z0-9][a-z0-9-]{0,62}|\*)$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+FARM_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"  # a farm id (scenes/models.py Ident)
 
 
 def _ts(nullable: bool = False) -> Column:
@@ -46,6 +49,7 @@ class UserRole(SQLModel, table=True):
     user_id: int = Field(foreign_key="user_account.id", index=True)
     role: str = Field(max_length=16)
     market: str = Field(max_length=64)
+    farm: str | None = Field(default=None, max_length=64)  # a grower's farm; NULL otherwise
 
 
 class ApiToken(SQLModel, table=True):
@@ -106,6 +110,7 @@ class Principal:
     name: str
     grants: frozenset[tuple[str, str]]  # (role, market or '*')
     session_csrf: str | None = field(default=None, repr=False)
+    farms: frozenset[tuple[str, str]] = frozenset()  # (market, farm) of grower grants
 
     @property
     def actor(self) -> str:
@@ -128,6 +133,21 @@ class Principal:
             if granted == role and (market is None or where in (ALL_MARKETS, market)):
                 return True
         return False
+
+    def farm_of(self, market: str) -> str | None:
+        """The farm this principal grows for in `market` (None: not a grower there)."""
+        for where, farm in sorted(self.farms):
+            if where == market:
+                return farm
+        return None
+
+    def may_touch_farm(self, market: str, farm: str | None) -> bool:
+        """Curators (and admins) touch every farm's data of their market; a grower only
+        their own farm's; anyone else none."""
+        if self.allows("curator", market):
+            return True
+        own = self.farm_of(market)
+        return own is not None and farm == own and self.allows("grower", market)
 
     def allows_any(self, roles: tuple[str, ...], market: str | None) -> bool:
         if not roles:

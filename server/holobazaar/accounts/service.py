@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -23,6 +23,8 @@ from holobazaar.accounts import totp
 from holobazaar.accounts.addresses import limit_key
 from holobazaar.accounts.models import (
     ALL_MARKETS,
+    FARM_PATTERN,
+    FARM_ROLES,
     MARKET_PATTERN,
     ROLES,
     USERNAME_PATTERN,
@@ -142,6 +144,34 @@ def check_grants(roles: Iterable[str], markets: Iterable[str]) -> list[tuple[str
     return grants
 
 
+def check_farm(grants: list[tuple[str, str]], farm: str | None,
+               known_farms: Mapping[str, Iterable[str]] | None = None) -> str | None:
+    """The farm of a grower grant: required with the grower role, which then covers one
+    market (not '*'); refused without it. `known_farms` (market -> farm ids), when the
+    caller knows the markets' content, also checks the farm exists there."""
+    farm = (farm or "").strip() or None
+    farm_grants = [(role, market) for role, market in grants if role in FARM_ROLES]
+    if not farm_grants:
+        if farm is not None:
+            raise AccountError("--farm goes with the grower role only")
+        return None
+    if farm is None:
+        raise AccountError("the grower role needs --farm (the farm's id in the market)")
+    if not re.fullmatch(FARM_PATTERN, farm):
+        raise AccountError(f"bad farm {farm!r}: a farm id (a-z, 0-9, '-')")
+    markets = {market for _, market in farm_grants}
+    if len(markets) != 1 or ALL_MARKETS in markets:
+        raise AccountError("a grower grows for one farm of one market: give exactly one "
+                           "--market (not '*')")
+    if known_farms is not None:
+        (market,) = markets
+        if market not in known_farms:
+            raise AccountError(f"no market {market!r} on this server")
+        if farm not in set(known_farms[market]):
+            raise AccountError(f"market {market!r} has no farm {farm!r}")
+    return farm
+
+
 # ---- passwords ------------------------------------------------------------------------
 
 
@@ -177,10 +207,24 @@ def user_grants(session: Session, user_id: int) -> list[tuple[str, str]]:
     return sorted((row.role, row.market) for row in rows)
 
 
+def user_farms(session: Session, user_id: int) -> frozenset[tuple[str, str]]:
+    """(market, farm) of the user's grower grants."""
+    rows = session.exec(select(UserRole).where(UserRole.user_id == user_id,
+                                               col(UserRole.farm).is_not(None))).all()
+    return frozenset((row.market, row.farm) for row in rows
+                     if row.role in FARM_ROLES and row.farm)
+
+
+def _grant_record(role: str, market: str, farm: str | None) -> list[str]:
+    return [role, market, farm] if farm else [role, market]
+
+
 def create_user(engine: Engine, name: str, password: str, roles: Iterable[str],
-                markets: Iterable[str], actor: str = "cli") -> User:
+                markets: Iterable[str], actor: str = "cli", farm: str | None = None,
+                known_farms: Mapping[str, Iterable[str]] | None = None) -> User:
     check_name(name)
     grants = check_grants(roles, markets)
+    farm = check_farm(grants, farm, known_farms)
     password_hash = hash_password(password)
     with session_scope(engine) as session:
         if session.exec(select(User).where(User.name == name)).first() is not None:
@@ -190,9 +234,12 @@ def create_user(engine: Engine, name: str, password: str, roles: Iterable[str],
         session.flush()
         assert user.id is not None
         for role, market in grants:
-            session.add(UserRole(user_id=user.id, role=role, market=market))
+            session.add(UserRole(user_id=user.id, role=role, market=market,
+                                 farm=farm if role in FARM_ROLES else None))
         audit.append(session, actor, "user.create", None,
-                     {"user": name, "grants": [list(g) for g in grants]})
+                     {"user": name, "grants": [
+                         _grant_record(r, m, farm if r in FARM_ROLES else None)
+                         for r, m in grants]})
         return user
 
 
@@ -200,6 +247,20 @@ def list_users(engine: Engine) -> list[tuple[User, list[tuple[str, str]]]]:
     with session_scope(engine) as session:
         users = session.exec(select(User).order_by(User.name)).all()
         return [(u, user_grants(session, u.id)) for u in users if u.id is not None]
+
+
+def list_user_grants(engine: Engine) -> list[tuple[User, list[tuple[str, str, str | None]]]]:
+    """Every user with their (role, market, farm) grants (farm: a grower's, else None)."""
+    with session_scope(engine) as session:
+        users = session.exec(select(User).order_by(User.name)).all()
+        rows = session.exec(select(UserRole)).all()
+        by_user: dict[int, list[tuple[str, str, str | None]]] = {}
+        for row in rows:
+            by_user.setdefault(row.user_id, []).append((row.role, row.market, row.farm))
+        for user in users:
+            session.expunge(user)
+        return [(u, sorted(by_user.get(u.id, []), key=lambda g: (g[0], g[1])))
+                for u in users if u.id is not None]
 
 
 def set_disabled(engine: Engine, name: str, disabled: bool = True, actor: str = "cli") -> None:
@@ -225,21 +286,34 @@ def reset_password(engine: Engine, name: str, password: str, actor: str = "cli")
 
 
 def change_grants(engine: Engine, name: str, roles: Iterable[str], markets: Iterable[str],
-                  grant: bool, actor: str = "cli") -> list[tuple[str, str]]:
+                  grant: bool, actor: str = "cli", farm: str | None = None,
+                  known_farms: Mapping[str, Iterable[str]] | None = None
+                  ) -> list[tuple[str, str]]:
+    """Grant or revoke roles in markets. Granting grower needs the farm; granting it again
+    with another farm moves the grant to that farm. Revoking ignores the farm."""
     grants = check_grants(roles, markets)
+    if grant:
+        farm = check_farm(grants, farm, known_farms)
     with session_scope(engine) as session:
         user = get_user(session, name)
         existing = {(r.role, r.market): r for r in session.exec(
             select(UserRole).where(UserRole.user_id == user.id))}
         for key in grants:
+            key_farm = farm if grant and key[0] in FARM_ROLES else None
             if grant and key not in existing:
-                session.add(UserRole(user_id=user.id, role=key[0], market=key[1]))
+                session.add(UserRole(user_id=user.id, role=key[0], market=key[1],
+                                     farm=key_farm))
+            elif grant and existing[key].farm != key_farm:
+                existing[key].farm = key_farm
+                session.add(existing[key])
             elif not grant and key in existing:
                 session.delete(existing[key])
         for role, market in grants:
+            record = {"user": name, "role": role, "market": market}
+            if grant and role in FARM_ROLES:
+                record["farm"] = farm or ""
             audit.append(session, actor, "role.grant" if grant else "role.revoke",
-                         None if market == ALL_MARKETS else market,
-                         {"user": name, "role": role, "market": market})
+                         None if market == ALL_MARKETS else market, record)
         session.flush()
         return user_grants(session, user.id)  # type: ignore[arg-type]
 
@@ -586,7 +660,7 @@ def principal_for_session(engine: Engine, cookie: str) -> Principal | None:
         if user is None or user.disabled or user.id is None:
             return None
         return Principal("user", user.id, user.name, frozenset(user_grants(session, user.id)),
-                         session_csrf=row.csrf_token)
+                         session_csrf=row.csrf_token, farms=user_farms(session, user.id))
 
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:
@@ -615,6 +689,9 @@ def create_token(engine: Engine, name: str, roles: Iterable[str], markets: Itera
     if not 1 <= len(name) <= 120 or not name.isprintable():
         raise AccountError("token names are 1-120 printable characters")
     grants = check_grants(roles, markets)
+    if any(role in FARM_ROLES for role, _ in grants):
+        raise AccountError("tokens cannot have the grower role: a grower signs in to the "
+                           "studio with their own account")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     moment = now()
     with session_scope(engine) as session:
