@@ -67,12 +67,38 @@ def _found(scenes: SceneService, market: str):
     return found
 
 
+GROWER_FIELDS = frozenset({"stock", "status", "confirm"})
+
+
+def _grower_guard(principal: Principal, scenes: SceneService, market: str, sku: str,
+                  change: ItemUpdate | None = None) -> None:
+    """A grower (not a curator of the market) touches only their own farm's items, and
+    only stock and status, plus price when the market sets `growers_set_prices`: 403
+    otherwise (an unknown SKU is 403 too, so a grower learns nothing of other farms)."""
+    if principal.allows("curator", market):
+        return
+    facts = scenes.items.get(market, {}).get(sku)
+    if facts is None or not principal.may_touch_farm(market, facts.farm):
+        raise HTTPException(403, "this item is not your farm's")
+    if change is not None:
+        allowed = set(GROWER_FIELDS)
+        found = scenes.market(market)
+        if found is not None and found.market.growers_set_prices:
+            allowed.add("price")
+        refused = sorted(change.model_fields_set - allowed)
+        if refused:
+            raise HTTPException(403, f"a grower may not change {', '.join(refused)} here")
+
+
 @router.get("/{sku}", response_model=ItemOut)
 async def get_item(market: str, sku: str, scenes: SceneService = Depends(get_scenes),
-                   _: Principal = Depends(require_role("curator"))) -> JSONResponse:
+                   principal: Principal = Depends(require_role("curator", "grower"))
+                   ) -> JSONResponse:
     """One item with its version in the `ETag` header: send it back as `If-Match` with a
-    change so a change made meanwhile by someone else is not overwritten (412)."""
+    change so a change made meanwhile by someone else is not overwritten (412). A grower
+    reads only their own farm's items (403 otherwise)."""
     _found(scenes, market)
+    _grower_guard(principal, scenes, market, sku)
     version = await db.call(scenes.engine, service.version_of, scenes.engine, market, sku)
     facts = scenes.items.get(market, {}).get(sku)
     if version is None or facts is None:
@@ -125,18 +151,23 @@ async def retire_item(market: str, sku: str, request: Request,
                          "nothing was changed."},
     202: {"description": "A `four_eyes` market: the confirmed change waits for a second "
                          "curator (`status: pending`, the held change's id and routes)."},
+    403: {"description": "Not a curator of the market, or a grower and the item is not "
+                         "their farm's, or a field a grower may not change."},
     409: {"description": "A price change beyond HOLOBAZAAR_HOLD_PRICE_CHANGE without "
                          "`\"confirm\": true`: `change` names old, new, percent and "
                          "threshold; nothing was changed."}})
 async def update_item(market: str, sku: str, change: ItemUpdate, request: Request,
                       if_match: str | None = Header(None, max_length=80),
                       scenes: SceneService = Depends(get_scenes),
-                      principal: Principal = Depends(require_role("curator"))):
+                      principal: Principal = Depends(require_role("curator", "grower"))):
     """Change one item (a curator's manual change), under the feed's hold policy
-    (docs/inventory.md, "Manual changes")."""
+    (docs/inventory.md, "Manual changes"). A grower changes only their own farm's items,
+    stock and status only (and price when the market's `growers_set_prices` is on): 403
+    otherwise."""
     found = scenes.market(market)
     if found is None:
         raise HTTPException(404, f"no market {market!r}")
+    _grower_guard(principal, scenes, market, sku, change)
     settings = request.app.state.settings
     four_eyes = found.market.four_eyes
     try:

@@ -100,6 +100,9 @@ class MarketFile(Strict):
     four_eyes: bool = Field(False, strict=True, description=(
         "A curator's price change beyond the hold policy, once confirmed, also needs a "
         "second curator's approval (docs/inventory.md)."))
+    growers_set_prices: bool = Field(False, strict=True, description=(
+        "Growers may change their own items' prices (under the same hold policy as a "
+        "curator's change); otherwise they set stock only (docs/studio.md, Growers)."))
 
 
 # ---- display scenes -----------------------------------------------------------------
