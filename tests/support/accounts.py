@@ -22,8 +22,10 @@ class Accounts:
         self.engine = live.app.state.engine  # type: ignore[attr-defined]
 
     def user(self, name: str, roles: list[str], markets: list[str],
-             password: str = PASSWORD) -> str:
-        service.create_user(self.engine, name, password, roles, markets, actor="test")
+             password: str = PASSWORD, farm: str | None = None) -> str:
+        """A user; a grower also needs `farm` (one market)."""
+        service.create_user(self.engine, name, password, roles, markets, actor="test",
+                            farm=farm)
         return name
 
     def token(self, roles: list[str], markets: list[str], name: str | None = None,
