@@ -1,5 +1,230 @@
-"""Studio section: grower (see shell.py for access and navigation)."""
+"""Studio section: a grower's own page, /studio/<market>/grower.
 
-from fastapi import APIRouter
+A grower (role `grower`, scoped to one farm of the market) sees only their farm: their
+items' stock (set it, mark an item sold out), prices when the market's
+`growers_set_prices` allows it (through the same hold policy as a curator's change: the
+confirmation step, four-eyes), their farm's profile, their stories (written in the stories
+section, published by a curator) and how visitors react to their stall (the pulse
+figures, k-anonymous). Admins and curators open the page for any farm (`?farm=`).
+
+Changes are plain form POSTs (CSRF token), the same inventory service and rules as PATCH
+/api/v1/markets/{m}/items/{sku}; an item of another farm is 403 here as on the API.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from holobazaar.inventory import service
+from holobazaar.inventory.models import ItemUpdate
+from holobazaar.inventory.truth import BatchResult
+from holobazaar.stories import service as stories
+from holobazaar.web.studio.shell import (
+    NO_STORE,
+    StudioPage,
+    _problem,
+    first,
+    open_page,
+    submitted_form,
+)
 
 router = APIRouter(include_in_schema=False)
+
+ROLES = ("grower", "curator")  # curators (and admins) look at any farm's page
+STATUS_TEXT = {"in_stock": "in stock", "low": "low", "sold_out": "sold out"}
+WINDOWS = (("15m", "Last 15 minutes"), ("day", "Today"))
+KIND_TEXT = {"love": "love", "wow": "wow", "hungry": "hungry", "learn": "want to learn"}
+
+
+def _farm(page: StudioPage) -> tuple[str | None, dict[str, str]]:
+    """The farm this page shows and the market's farms (id -> name). A grower's own farm
+    (whatever `?farm=` says); a curator's choice; None when there is nothing to show."""
+    content = page.request.app.state.scenes.market(page.market)
+    farms = {f.id: f.name for f in content.market.farms}
+    if not page.allows("curator"):
+        return page.principal.farm_of(page.market), farms
+    chosen = page.request.query_params.get("farm")
+    if chosen in farms:
+        return chosen, farms
+    return (next(iter(farms)) if len(farms) == 1 else None), farms
+
+
+def _stories(engine: Any, market: str, farm: str) -> list[dict[str, Any]]:
+    _, found = stories.list_documents(engine, "story", market=market, limit=500)
+    return [{"slug": s.slug, "title": getattr(s.doc, "title", s.slug), "status": s.status,
+             "updated_at": s.updated_at} for s in found
+            if farm in (getattr(s.doc, "producers", None) or [])]
+
+
+def _pulse(page: StudioPage, farm: str) -> dict[str, Any]:
+    """The k-anonymous figures of the farm's stalls (displays whose farm it is)."""
+    app = page.request.app
+    content = app.state.scenes.market(page.market)
+    stalls = {d_id: d for d_id, d in content.displays.items()
+              if getattr(d, "farm", None) == farm}
+    state = app.state.pulse.state(page.market)
+    windows = []
+    for key, label in WINDOWS:
+        shown = (state.get("windows") or {}).get(key) or {}
+        figures = (shown.get("displays") or {})
+        rows = []
+        for d_id, display in sorted(stalls.items()):
+            f = figures.get(d_id)
+            rows.append({"id": d_id, "title": getattr(display, "title", d_id), "figures": f})
+        windows.append({"key": key, "label": label, "rows": rows})
+    return {"k": state.get("k"), "stalls": len(stalls), "windows": windows,
+            "kinds": KIND_TEXT}
+
+
+async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
+                   ) -> dict[str, Any]:
+    app = page.request.app
+    content = app.state.scenes.market(page.market)
+    market_file = content.market
+    profile = next((f for f in market_file.farms if f.id == farm), None)
+    items = []
+    if farm is not None:
+        live = app.state.scenes.items.get(page.market, {})
+        engine = app.state.engine
+        for sku, facts in sorted(live.items(), key=lambda kv: kv[1].name.lower()):
+            if facts.farm != farm:
+                continue
+            version = await run_in_threadpool(service.version_of, engine, page.market, sku)
+            items.append({"sku": sku, "name": facts.name, "unit": facts.unit,
+                          "price": service.amount_text(facts.price),
+                          "currency": facts.currency, "stock": facts.stock,
+                          "status": facts.status,
+                          "status_text": STATUS_TEXT.get(facts.status, facts.status),
+                          "version": version})
+    own_stories = (await run_in_threadpool(_stories, app.state.engine, page.market, farm)
+                   if farm else [])
+    return {"farm": farm, "farms": farms, "profile": profile, "items": items,
+            "prices": market_file.growers_set_prices, "four_eyes": market_file.four_eyes,
+            "is_grower": not page.allows("curator"), "stories": own_stories,
+            "pulse": _pulse(page, farm) if farm else None,
+            "threshold": app.state.settings.hold_price_change}
+
+
+async def _render(page: StudioPage, farm: str | None, farms: dict[str, str],
+                  status: int = 200, **extra: Any) -> Response:
+    context = await _context(page, farm, farms)
+    context.setdefault("errors", {})
+    q = page.request.query_params
+    if "done" in q:
+        context.setdefault("notice", q["done"][:200])
+    context.update(extra)
+    return page.render("studio/grower.html", context, status=status)
+
+
+@router.get("/studio/{market}/grower", response_class=HTMLResponse)
+async def grower(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "grower", roles=ROLES)
+    if isinstance(page, Response):
+        return page
+    farm, farms = _farm(page)
+    return await _render(page, farm, farms)
+
+
+def _back(page: StudioPage, farm: str, notice: str, sku: str) -> Response:
+    query = {"done": notice}
+    if page.allows("curator"):
+        query["farm"] = farm
+    return RedirectResponse(f"/studio/{page.market}/grower?{urlencode(query)}#item-{sku}",
+                            status_code=303, headers=NO_STORE)
+
+
+def _change(form: dict[str, list[str]], action: str, old_status: str, prices: bool,
+            errors: dict[str, str]) -> ItemUpdate | None:
+    """The ItemUpdate a form asks for, or None with the message next to its field."""
+    fields: dict[str, Any] = {}
+    if action == "soldout":
+        fields = {"stock": 0, "status": "sold_out"}
+    elif action == "stock":
+        text = first(form, "stock").strip()
+        if not text.isdigit() or int(text) > 10_000_000:
+            errors["stock"] = "Enter a whole number of 0 or more, such as 12."
+            return None
+        stock = int(text)
+        fields = {"stock": stock, "status": "sold_out" if stock == 0 else
+                  ("in_stock" if old_status == "sold_out" else old_status)}
+    elif action == "price" and prices:
+        text = first(form, "price").strip().replace(",", ".")
+        try:
+            price = Decimal(text)
+        except InvalidOperation:
+            price = None
+        if price is None or not price.is_finite() or price < 0:
+            errors["price"] = "Enter a price of 0 or more, such as 2.50."
+            return None
+        fields = {"price": price, "confirm": first(form, "confirm") == "1"}
+    else:
+        errors["form"] = "Choose what to change."
+        return None
+    try:
+        return ItemUpdate(**fields)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else "form"
+        errors[field if field in ("stock", "price") else "form"] = \
+            f"Not accepted: {exc.errors()[0]['msg']}."
+        return None
+
+
+@router.post("/studio/{market}/grower/items/{sku}")
+async def change_item(request: Request, market: str, sku: str) -> Response:
+    page = await open_page(request, market, "grower", roles=ROLES)
+    if isinstance(page, Response):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    app = request.app
+    scenes = app.state.scenes
+    facts = scenes.items.get(market, {}).get(sku)
+    if facts is None or not page.principal.may_touch_farm(market, facts.farm):
+        # Another farm's item (or none): the same answer, so nothing leaks.
+        return _problem(request, 403, "Not your farm's item",
+                        "You can change only your own farm's items.")
+    farm = facts.farm or ""
+    farms = {f.id: f.name for f in scenes.market(market).market.farms}
+    market_file = scenes.market(market).market
+    errors: dict[str, str] = {}
+    action = first(form, "action")
+    change = _change(form, action, facts.status, market_file.growers_set_prices, errors)
+    extra: dict[str, Any] = {}
+    status = 400
+    if change is not None:
+        try:
+            applied = await run_in_threadpool(
+                service.update_item, scenes.engine, market, sku, change,
+                actor=page.principal.actor,
+                hold_price_change=app.state.settings.hold_price_change,
+                four_eyes=market_file.four_eyes,
+                expected_version=first(form, "version") or None)
+        except service.ItemNotFound:
+            return _problem(request, 404, "No such item", f"{sku} is not in this market.")
+        except service.StaleVersion:
+            errors["form"] = ("Someone changed this item since you opened the page: the "
+                              "current values are shown; make your change again.")
+            status = 409
+        except service.ConfirmationRequired as exc:
+            check = exc.check.as_json()
+            extra["confirm"] = {"sku": sku, "price": first(form, "price").strip(),
+                                "check": check}
+            status = 409
+        except service.ApprovalPending:
+            return _back(page, farm, f"{facts.name}: the new price waits for a curator's "
+                                     "approval; visitors see the old one until then.", sku)
+        else:
+            await app.state.reconciler.feed_changed(market, BatchResult({}, applied=[applied]))
+            what = ("sold out" if action == "soldout" else
+                    f"stock {applied.stock}" if action == "stock" else
+                    f"price {service.amount_text(applied.price)} {applied.currency}")
+            return _back(page, farm, f"Saved: {applied.name}, {what}.", sku)
+    return await _render(page, farm, farms, status=status, errors={sku: errors}, **extra)

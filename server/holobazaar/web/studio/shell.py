@@ -50,6 +50,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("moderation", "Moderation", "/moderation", STAFF),
     Section("shows", "Shows", "/shows", (*STAFF, "performer")),
     Section("staff", "Staff", "/staff", ("admin",)),
+    # A grower's own page (their farm); admins open it for any farm of the market.
+    Section("grower", "My farm", "/grower", ("grower",)),
 )
 
 
@@ -113,6 +115,10 @@ async def open_page(request: Request, market: str, section: str,
     if name is None:
         return _problem(request, 404, "No such market",
                         f"There is no market {market!r} on this server.")
+    if (section == "displays" and not principal.allows_any(allowed_roles, market)
+            and principal.allows("grower", market)):
+        # A grower's studio is their farm's page: /studio/<m> leads there.
+        return RedirectResponse(f"/studio/{market}/grower", status_code=303, headers=NO_STORE)
     if not principal.allows_any(allowed_roles, market):
         return _problem(request, 403, "Not yours to open",
                         f"Your account has no {' or '.join(allowed_roles)} role for "
