@@ -62,6 +62,8 @@ def item(live: LiveServer, sku: str):
 
 def test_a_grower_lands_on_their_farm_and_sees_only_its_items(live, hana):
     client, _ = hana
+    landed = client.get("/home", follow_redirects=True)  # where sign-in sends them
+    assert landed.url.path == "/studio/alpha/grower"
     r = client.get("/studio/alpha")
     assert r.status_code == 303 and r.headers["location"] == "/studio/alpha/grower"
     page = client.get("/studio/alpha/grower").text
@@ -203,3 +205,48 @@ def test_prices_when_the_market_allows_it_through_the_hold_policy(tmp_path):
         pair[0].close()
     finally:
         server.stop()
+
+
+def test_a_grower_writes_their_farms_stories_and_a_curator_publishes(live, hana):
+    client, csrf = hana
+    headers = {"X-CSRF-Token": csrf}
+    base = "/api/v1/markets/alpha/stories"
+    doc = {"kind": "story", "slug": "hill-orchard", "title": "The orchard",
+           "body": "Our *apples*."}
+    r = client.post(base, json=doc, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["document"]["producers"] == ["hill-farm"]  # their farm, filled in
+    assert client.post(base, json={**doc, "slug": "river-tale", "producers": ["river-farm"]},
+                       headers=headers).status_code == 403
+    assert client.post(base, json={**doc, "slug": "x-pub", "status": "published"},
+                       headers=headers).status_code in (403, 422)
+    r = client.put(f"{base}/hill-orchard", json={**doc, "producers": ["hill-farm"],
+                                                 "body": "Our *pears*."}, headers=headers)
+    assert r.status_code == 200, r.text
+    r = client.post(f"{base}/hill-orchard/status", json={"status": "review"}, headers=headers)
+    assert r.status_code == 200 and r.json()["status"] == "review"
+    assert client.post(f"{base}/hill-orchard/status", json={"status": "published"},
+                       headers=headers).status_code == 403
+    assert client.post(f"{base}/hill-orchard/publish", headers=headers).status_code == 403
+    listed = client.get(base).json()
+    assert [d["slug"] for d in listed["results"]] == ["hill-orchard"]
+    page = client.get("/studio/alpha/grower").text
+    assert "The orchard" in page and "(review)" in page
+
+    with live.client() as curator_client:
+        Accounts(live).login(curator_client, "carol")
+        ccsrf = csrf_from(curator_client.get("/studio/alpha/inventory").text)
+        r = curator_client.post(f"{base}/hill-orchard/publish",
+                                headers={"X-CSRF-Token": ccsrf})
+        assert r.status_code == 200, r.text
+        r = curator_client.post(base, json={**doc, "slug": "river-tale",
+                                             "producers": ["river-farm"]},
+                                headers={"X-CSRF-Token": ccsrf})
+        assert r.status_code == 201
+    # Published: the curators' now. Another farm's story: not theirs to read or change.
+    assert client.put(f"{base}/hill-orchard", json={**doc, "producers": ["hill-farm"]},
+                      headers=headers).status_code == 403
+    assert client.get(f"{base}/river-tale").status_code == 403
+    assert client.put(f"{base}/river-tale", json={**doc, "producers": ["hill-farm"]},
+                      headers=headers).status_code == 403
+    assert client.get(f"{base}/river-tale/revisions").status_code == 403

@@ -32,6 +32,29 @@ JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "type": "object", "description": "A story or recipe document (docs/stories.md); "
     "`market` defaults to the path's market."}}}}}
 curator = require_role("curator")
+# Growers write their own farm's stories and recipes (drafts, sent for review); curators
+# review and publish. `_farm_guard` keeps a grower to documents about their farm only.
+writer = require_role("curator", "grower")
+GROWER_STATUSES = ("draft", "review")
+
+
+def _is_grower(principal: Principal, market: str) -> bool:
+    return not principal.allows("curator", market)
+
+
+def _farm_guard(principal: Principal, market: str, producers: list[str],
+                status: str | None = None) -> None:
+    """403 unless a curator, or a grower whose farm is the document's only producer (and,
+    with `status`, the document is still a draft or in review: published text is the
+    curators')."""
+    if not _is_grower(principal, market):
+        return
+    farm = principal.farm_of(market)
+    if farm is None or list(producers) != [farm]:
+        raise HTTPException(403, "a grower works only on their own farm's documents "
+                                 "(producers: [their farm])")
+    if status is not None and status not in GROWER_STATUSES:
+        raise HTTPException(403, f"this document is {status}: a curator changes it now")
 
 
 class Page(BaseModel):
@@ -256,7 +279,16 @@ def _curator_routes(collection: str, kind: str) -> None:
                        status: Status | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
-                       _: Principal = Depends(curator)) -> Page:
+                       principal: Principal = Depends(writer)) -> Page:
+        if _is_grower(principal, market):  # their farm's documents only
+            farm = principal.farm_of(market)
+            _, found = await _call(service.list_documents, _engine(request), kind,
+                                   market=market, statuses=[status] if status else None,
+                                   limit=500)
+            mine = [r for r in found if farm is not None and r.doc.producers == [farm]]
+            return Page(total=len(mine), limit=limit, offset=offset,
+                        results=[r.as_json(with_html=False)
+                                 for r in mine[offset:offset + limit]])
         total, rows = await _call(service.list_documents, _engine(request), kind,
                                   market=market, statuses=[status] if status else None,
                                   limit=limit, offset=offset)
@@ -268,9 +300,12 @@ def _curator_routes(collection: str, kind: str) -> None:
                  response_model=DocumentOut,
                  summary="Create a story or recipe (as a draft unless status says review)")
     async def create(request: Request, market: str,
-                     principal: Principal = Depends(curator)) -> dict[str, Any]:
+                     principal: Principal = Depends(writer)) -> dict[str, Any]:
         _market(request, market)
         doc = _document(await read_json(request), kind, market)
+        if _is_grower(principal, market) and not doc.producers:
+            doc = doc.model_copy(update={"producers": [principal.farm_of(market) or ""]})
+        _farm_guard(principal, market, doc.producers, doc.status)
         if doc.status not in ("draft", "review"):
             raise HTTPException(422, "status: a new document starts as draft or review; "
                                 "publish it with POST .../status")
@@ -283,17 +318,20 @@ def _curator_routes(collection: str, kind: str) -> None:
     @router.get(prefix + "/{slug}",
                 summary="A story or recipe in any status (curators)")
     async def get_any(request: Request, market: str, slug: str,
-                      _: Principal = Depends(curator)) -> dict[str, Any]:
-        return (await _call(service.get, _engine(request), kind, slug,
-                            market)).as_json()
+                      principal: Principal = Depends(writer)) -> dict[str, Any]:
+        found = await _call(service.get, _engine(request), kind, slug, market)
+        _farm_guard(principal, market, found.doc.producers)
+        return found.as_json()
 
 
     @router.put(prefix + "/{slug}", openapi_extra=body_schema(kind), response_model=DocumentOut,
                 summary="Edit a story or recipe (a new revision; the status stays)")
     async def update(request: Request, market: str, slug: str,
-                     principal: Principal = Depends(curator)) -> dict[str, Any]:
+                     principal: Principal = Depends(writer)) -> dict[str, Any]:
         current = await _call(service.get, _engine(request), kind, slug, market)
+        _farm_guard(principal, market, current.doc.producers, current.status)
         doc = _document(await read_json(request), kind, market, slug)
+        _farm_guard(principal, market, doc.producers)
         saved = await _call(service.save, _engine(request), doc, principal.actor, action="edit",
                             origin=current.origin, keep_status=True)
         if saved.status == "published" and saved.changed:
@@ -305,8 +343,11 @@ def _curator_routes(collection: str, kind: str) -> None:
                  summary="Move along the lifecycle: draft, review, published, archived")
     async def change_status(request: Request, market: str, slug: str,
                             change: StatusChange,
-                            principal: Principal = Depends(curator)) -> dict[str, Any]:
+                            principal: Principal = Depends(writer)) -> dict[str, Any]:
         before = await _call(service.get, _engine(request), kind, slug, market)
+        # A grower sends their draft for review (or takes it back); publishing is curators'.
+        _farm_guard(principal, market, before.doc.producers, before.status)
+        _farm_guard(principal, market, before.doc.producers, change.status)
         saved = await _call(service.transition, _engine(request), kind, slug, market,
                             change.status, principal.actor)
         if "published" in (before.status, saved.status):
@@ -327,7 +368,9 @@ def _curator_routes(collection: str, kind: str) -> None:
     @router.get(prefix + "/{slug}/revisions",
                 summary="Every saved revision: who, when, what changed, the full snapshot")
     async def list_revisions(request: Request, market: str, slug: str,
-                             _: Principal = Depends(curator)) -> list[dict[str, Any]]:
+                             principal: Principal = Depends(writer)) -> list[dict[str, Any]]:
+        found = await _call(service.get, _engine(request), kind, slug, market)
+        _farm_guard(principal, market, found.doc.producers)
         rows = await _call(service.revisions, _engine(request), kind, slug, market)
         return [{"number": r.number, "actor": r.actor, "at": service._aware(r.at).isoformat(),  # type: ignore[union-attr]
                  "action": r.action, "changes": r.changes, "snapshot": r.snapshot} for r in rows]

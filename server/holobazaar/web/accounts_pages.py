@@ -201,6 +201,10 @@ async def home(request: Request) -> Response:
     if signed_in is None:
         return RedirectResponse("/login?next=/home", status_code=303)
     _, principal = signed_in
+    if principal.roles == {"grower"}:
+        # A grower's landing page is their farm's (/studio leads to it, or lets a grower
+        # of several markets choose).
+        return RedirectResponse("/studio", status_code=303, headers=NO_STORE)
     links = []
     if principal.allows_any(("curator", "grower"), None):
         links.append(("Studio", "/studio", "displays, inventory, holds, stories, moderation"))
