@@ -250,3 +250,13 @@ def test_a_grower_writes_their_farms_stories_and_a_curator_publishes(live, hana)
     assert client.put(f"{base}/river-tale", json={**doc, "producers": ["hill-farm"]},
                       headers=headers).status_code == 403
     assert client.get(f"{base}/river-tale/revisions").status_code == 403
+
+
+def test_the_open_page_rereads_only_its_farms_items(live, hana):
+    client, _ = hana
+    rows = client.get("/studio/alpha/grower?part=items&farm=river-farm").json()
+    assert sorted(r["sku"] for r in rows) == ["APL-1", "PEAR-1"]  # their farm, whatever ?farm
+    assert all(set(r) == {"sku", "stock", "status", "status_text", "price", "version"}
+               for r in rows)
+    page = client.get("/studio/alpha/grower").text
+    assert 'data-src="/studio/alpha/grower?part=items"' in page

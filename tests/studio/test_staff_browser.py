@@ -107,6 +107,17 @@ def test_a_grower_on_a_phone_marks_an_item_sold_out_and_cannot_touch_another_far
     visitor.page.wait_for_function(
         "document.querySelector('#products li[data-sku=\"PEAR-1\"]').textContent"
         ".includes('Sold out')", timeout=10_000)
+    # A change made elsewhere (a curator, the feed) reaches the open page.
+    with httpx.Client(base_url=live.url) as other:
+        Accounts(live).user("carol", ["curator"], ["alpha"])
+        Accounts(live).login(other, "carol")
+        csrf = other.get("/studio/alpha/inventory").text.split(
+            'name="csrf-token" content="')[1].split('"')[0]
+        assert other.patch("/api/v1/markets/alpha/items/APL-1", json={"stock": 2},
+                           headers={"X-CSRF-Token": csrf}).status_code == 200
+    page.evaluate("document.getElementById('items').follow()")
+    page.wait_for_function("document.getElementById('stock-APL-1').value === '2'")
+    assert "2 left" in page.inner_text("#item-APL-1")
     # Another farm: not on the page whatever the address says, 403 on a post and the API.
     page.goto(f"{live.url}/studio/alpha/grower?farm=river-farm")
     assert page.locator("h1").inner_text() == "Hill Farm"

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from holobazaar.inventory import service
 from holobazaar.inventory.models import ItemUpdate
@@ -38,6 +38,7 @@ from holobazaar.web.studio.shell import (
 router = APIRouter(include_in_schema=False)
 
 ROLES = ("grower", "curator")  # curators (and admins) look at any farm's page
+FOLLOW_MS = 10_000  # how often an open page re-reads its items
 STATUS_TEXT = {"in_stock": "in stock", "low": "low", "sold_out": "sold out"}
 WINDOWS = (("15m", "Last 15 minutes"), ("day", "Today"))
 KIND_TEXT = {"love": "love", "wow": "wow", "hungry": "hungry", "learn": "want to learn"}
@@ -109,7 +110,7 @@ async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
             "prices": market_file.growers_set_prices, "four_eyes": market_file.four_eyes,
             "is_grower": not page.allows("curator"), "stories": own_stories,
             "pulse": _pulse(page, farm) if farm else None,
-            "threshold": app.state.settings.hold_price_change}
+            "threshold": app.state.settings.hold_price_change, "follow_ms": FOLLOW_MS}
 
 
 async def _render(page: StudioPage, farm: str | None, farms: dict[str, str],
@@ -124,11 +125,16 @@ async def _render(page: StudioPage, farm: str | None, farms: dict[str, str],
 
 
 @router.get("/studio/{market}/grower", response_class=HTMLResponse)
-async def grower(request: Request, market: str) -> Response:
+async def grower(request: Request, market: str, part: str | None = None) -> Response:
     page = await open_page(request, market, "grower", roles=ROLES)
     if isinstance(page, Response):
         return page
     farm, farms = _farm(page)
+    if part == "items":  # what the open page re-reads to stay current (the feed, others)
+        context = await _context(page, farm, farms)
+        return JSONResponse([{k: it[k] for k in ("sku", "stock", "status", "status_text",
+                                                   "price", "version")}
+                             for it in context["items"]], headers=NO_STORE)
     return await _render(page, farm, farms)
 
 
