@@ -73,6 +73,9 @@ def test_a_grower_lands_on_their_farm_and_sees_only_its_items(live, hana):
     assert 'href="/studio/alpha/grower" aria-current="page">My farm' in page
     assert 'href="/studio/alpha/truth"' not in page and 'href="/studio/alpha/staff"' not in page
     assert "Prices are set by the market" in page and 'name="price"' not in page
+    inventory = client.get("/studio/alpha/inventory")  # the inventory page: their farm only
+    assert inventory.status_code == 200
+    assert 'id="item-APL-1"' in inventory.text and 'id="item-HON-1"' not in inventory.text
     for other in ("/studio/alpha/truth", "/studio/alpha/staff", "/studio/beta/grower",
                   "/studio/beta/inventory"):
         assert client.get(other).status_code == 403, other
