@@ -11,8 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from support.browser import chromium_browser
 from support.databases import postgres_engine, require_redis
 from support.live import LiveServer, start_server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """The one headless Chromium of the run (support/browser.py): every browser test opens
+    its own context in it."""
+    with chromium_browser() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ class Page:
 def chromium() -> str:
     if CHROMIUM is None:
         pytest.skip("chromium is not installed")
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],

@@ -4,7 +4,6 @@ step; a wrong code shows the message and keeps the step."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import pyotp
@@ -13,21 +12,13 @@ import pytest
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
 
 
 @pytest.fixture
-def page():
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        yield context.new_page()
-        browser.close()
+def page(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    yield context.new_page()
+    context.close()
 
 
 def test_set_up_and_sign_in_with_a_code(server, accounts, page):

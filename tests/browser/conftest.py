@@ -3,23 +3,15 @@ server over the small test market, and pages that fail the test on any console e
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from browser_content import write_content
-from support.content import REPO
 from support.live import LiveServer, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-# What works on these machines: see ../shared/notes/webxr-testing.md.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-CLIENT_DIST = REPO / "web-client" / "dist"
+# Chromium, its flags and the session's `browser` fixture: support/browser.py, tests/conftest.py.
 VIEWPORT = {"width": 480, "height": 640}  # a small portrait phone: fast on software GL
 # Console noise that is not ours: SEM bundles its own three.js, SwiftShader warns.
 IGNORED_CONSOLE = ("Multiple instances of Three.js", "GPU stall due to ReadPixels",
@@ -31,26 +23,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        message = "Chromium is missing: apt-get install -y chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    if not (CLIENT_DIST / ".vite" / "manifest.json").is_file():
-        message = "web client not built: cd web-client && npm ci && npm run build"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ serious or critical violation on /home, inventory and truth at phone and desktop
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +16,12 @@ import pytest
 from studio.inventory_content import configure_feed, push, start
 
 from support.accounts import PASSWORD, Accounts
+from support.browser import AXE
 from support.content import REPO
 from support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-AXE = REPO / "web-client" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = REPO / "docs" / "studio"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
@@ -35,20 +30,6 @@ IGNORED = ("Multiple instances of Three.js", "GPU stall due to ReadPixels",
            # The API's expected answers to the pages' requests (confirm step, stale save,
            # bad value) are not errors of the page.
            "status of 409", "status of 412", "status of 422")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing: apt-get install -y chromium")
-        pytest.skip("Chromium is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 class Session:

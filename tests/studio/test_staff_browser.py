@@ -16,14 +16,13 @@ import httpx
 import pytest
 
 from studio.grower_content import start
-from studio.test_inventory_browser import (  # noqa: F401  (the module's browser fixture)
+from studio.test_inventory_browser import (
     AXE,
     DESKTOP,
     PHONE,
     SHOTS,
     Session,
     _axe,
-    browser,
 )
 
 from support.accounts import Accounts
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def sessions(browser) -> Iterator:  # noqa: F811
+def sessions(browser) -> Iterator:
     opened: list[Session] = []
 
     def open_session(live: LiveServer, viewport=DESKTOP) -> Session:
