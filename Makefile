@@ -21,11 +21,12 @@ run: setup
 test: setup
 	$(BIN)/ruff check server tests bench assets
 	$(BIN)/holobazaar validate .
-	# Two runs: the tests without a browser spread over every core, then the browser tests
+	# Two runs: the tests without a browser spread over every core (a module's tests stay in
+	# one process: module fixtures, and tests that build on the one before), then the browser tests
 	# in one process (their Playwright loop cannot share a process with asyncio.run()).
 	# Both run even if the first fails; make fails if either did (5: PYTEST_ARGS selected
 	# no test of that kind, which is fine).
-	rc=0; $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not browser" $(PYTEST_ARGS) \
+	rc=0; $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser" $(PYTEST_ARGS) \
 	  || { c=$$?; [ $$c -eq 5 ] || rc=$$c; }; \
 	  $(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || { c=$$?; [ $$c -eq 5 ] || rc=$$c; }; \
 	  exit $$rc

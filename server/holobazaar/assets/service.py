@@ -161,6 +161,10 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
         try:
             result = run_in_worker(files, upload_dir, out_dir, options)
         except Refused as exc:
+            # The work folders go before the status says "failed": whoever sees the outcome
+            # finds nothing of the upload left.
+            shutil.rmtree(out_dir, ignore_errors=True)
+            shutil.rmtree(upload_dir, ignore_errors=True)
             _set_status(engine, asset_id, status="failed", error=str(exc),
                         finished_at=datetime.now(UTC))
             return get(engine, asset_id)  # type: ignore[return-value]
