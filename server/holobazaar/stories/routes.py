@@ -128,6 +128,13 @@ def _market(request: Request, market: str):
     return found
 
 
+def four_eyes(request: Request, market: str) -> bool:
+    """The market's four-eyes rule: the curator who publishes is not the one who sent the
+    document for review or edited it since (409 otherwise)."""
+    content = request.app.state.scenes.market(market)
+    return bool(content is not None and content.market.four_eyes)
+
+
 async def content_changed(request: Request, market: str) -> None:
     """Published content changed: reload the displays' view of it and recompose."""
     bindings: StoryBindings = request.app.state.stories
@@ -340,7 +347,10 @@ def _curator_routes(collection: str, kind: str) -> None:
 
 
     @router.post(prefix + "/{slug}/status",
-                 summary="Move along the lifecycle: draft, review, published, archived")
+                 summary="Move along the lifecycle: draft, review, published, archived",
+                 description="409 when the move is not allowed from the current status, "
+                 "or when the market has `four_eyes` on and the caller sent the document "
+                 "to review or edited it since (another curator publishes it).")
     async def change_status(request: Request, market: str, slug: str,
                             change: StatusChange,
                             principal: Principal = Depends(writer)) -> dict[str, Any]:
@@ -349,18 +359,22 @@ def _curator_routes(collection: str, kind: str) -> None:
         _farm_guard(principal, market, before.doc.producers, before.status)
         _farm_guard(principal, market, before.doc.producers, change.status)
         saved = await _call(service.transition, _engine(request), kind, slug, market,
-                            change.status, principal.actor)
+                            change.status, principal.actor,
+                            distinct_reviewer=four_eyes(request, market))
         if "published" in (before.status, saved.status):
             await content_changed(request, market)
         return saved.as_json()
 
 
     @router.post(prefix + "/{slug}/publish",
-                 summary="Publish a document that is in review")
+                 summary="Publish a document that is in review",
+                 description="409 under the market's `four_eyes` rule when the caller "
+                 "sent the document to review or edited it since.")
     async def publish(request: Request, market: str, slug: str,
                       principal: Principal = Depends(curator)) -> dict[str, Any]:
         saved = await _call(service.transition, _engine(request), kind, slug, market,
-                            "published", principal.actor)
+                            "published", principal.actor,
+                            distinct_reviewer=four_eyes(request, market))
         await content_changed(request, market)
         return saved.as_json()
 

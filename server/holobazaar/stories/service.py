@@ -247,9 +247,37 @@ def published(engine: Engine, market: str) -> list[Saved]:
     return out
 
 
-def transition(engine: Engine, kind: str, slug: str, market: str, to: str, actor: str) -> Saved:
-    """Move a document along the lifecycle (a revision records who and when)."""
+def authors_in_review(engine: Engine, kind: str, slug: str) -> set[str]:
+    """Who sent the document to review last, and who saved it since: the people the
+    four-eyes rule keeps from publishing it themselves."""
+    with session_scope(engine) as session:
+        rows = session.exec(select(ContentRevision).where(
+            ContentRevision.kind == kind, ContentRevision.slug == slug)
+            .order_by(col(ContentRevision.number).desc())).all()
+    out: set[str] = set()
+    for row in rows:
+        if row.action == "approve":  # a submission: its author is the visitor
+            break
+        if row.action == "review":
+            out.add(row.actor)
+            break
+        if row.action in ("save", "submit") or row.action.startswith("restore:"):
+            out.add(row.actor)
+    return out
+
+
+def transition(engine: Engine, kind: str, slug: str, market: str, to: str, actor: str,
+               *, distinct_reviewer: bool = False) -> Saved:
+    """Move a document along the lifecycle (a revision records who and when). With
+    `distinct_reviewer` (the market's `four_eyes`), whoever sent the document to review or
+    edited it since cannot publish it: another curator does."""
     current = get(engine, kind, slug, market)
+    if distinct_reviewer and to == "published" and current.status == "review":
+        authors = authors_in_review(engine, kind, slug)
+        if actor in authors:
+            raise Conflict(f"{kind} {slug!r}: four-eyes is on for this market and you sent "
+                           "it for review or edited it; another curator reviews and "
+                           "publishes it")
     if to not in TRANSITIONS.get(current.status, set()):
         allowed = ", ".join(sorted(TRANSITIONS.get(current.status, set()))) or "nothing"
         raise Conflict(f"{kind} {slug!r} is {current.status}: it can move to {allowed}, "

@@ -1,5 +1,100 @@
-"""Studio section: moderation (see shell.py for access and navigation)."""
+"""Studio section: moderation, /studio/<market>/moderation.
 
-from fastapi import APIRouter
+One queue for community story/recipe submissions and visitors' notes (the same listing as
+GET /api/v1/markets/{m}/moderation, holobazaar.moderation.routes.queue), each with the rule
+that held it; approve, reject (with an optional reason), approve and publish (a
+submission), or edit before approving (the stories editor keeps the submission in the
+queue until a decision). Decisions go to the same domain calls as the API, which audit them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from holobazaar.moderation.routes import queue
+from holobazaar.pulse import store as pulse_store
+from holobazaar.stories import service as stories
+from holobazaar.stories.routes import content_changed
+from holobazaar.web.studio.shell import (
+    NO_STORE,
+    StudioPage,
+    first,
+    open_page,
+    submitted_form,
+)
 
 router = APIRouter(include_in_schema=False)
+DEFAULT_RULE = "every visitor submission waits for a curator"
+DONE = {"approve": "Approved: it is now in review, ready to publish from Stories & recipes.",
+        "publish": "Approved and published: visitors see it now.",
+        "reject": "Rejected: it stays archived and is never shown."}
+
+
+async def _render(page: StudioPage, status: int = 200, error: str = "",
+                  error_id: str = "") -> Response:
+    items: list[dict[str, Any]] = await run_in_threadpool(
+        queue, page.request.app.state.engine, page.market)
+    for item in items:
+        item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
+                                          "held by the note rules")
+    done = DONE.get(page.request.query_params.get("done", ""), "")
+    return page.render("studio/moderation.html", {
+        "items": items, "done": done, "error": error, "error_id": error_id,
+        "done_slug": page.request.query_params.get("id", ""),
+        "done_kind": page.request.query_params.get("kind", "")}, status=status)
+
+
+@router.get("/studio/{market}/moderation", response_class=HTMLResponse)
+async def moderation_page(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "moderation")
+    if not isinstance(page, StudioPage):
+        return page
+    return await _render(page)
+
+
+@router.post("/studio/{market}/moderation", response_class=HTMLResponse)
+async def decide(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "moderation")
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    kind, ident, decision = first(form, "kind"), first(form, "id"), first(form, "decision")
+    reason = first(form, "reason").strip() or None
+    engine, actor = request.app.state.engine, page.principal.actor
+    key = f"{kind}-{ident}"
+    if kind not in ("story", "recipe", "note") or decision not in DONE or len(ident) > 80:
+        return await _render(page, 422, "Choose an item and approve or reject it.", key)
+    if reason is not None and len(reason) > 200:
+        return await _render(page, 422, "Reason: at most 200 characters.", key)
+    if kind == "note":
+        if decision == "publish" or not (ident.isascii() and ident.isdigit()):
+            return await _render(page, 422, "A note is approved or rejected.", key)
+        try:
+            row = await run_in_threadpool(
+                pulse_store.decide_feedback, engine, market, int(ident),
+                "approved" if decision == "approve" else "rejected", actor, reason)
+        except pulse_store.AlreadyDecided as exc:
+            return await _render(page, 409, str(exc), key)
+        if row is None:
+            return await _render(page, 404, f"There is no note {ident} here.", key)
+    else:
+        try:
+            await run_in_threadpool(stories.moderate, engine, kind, ident, market,
+                                    "reject" if decision == "reject" else "approve", actor,
+                                    reason)
+            if decision == "publish":
+                await run_in_threadpool(stories.transition, engine, kind, ident, market,
+                                        "published", actor)
+                await content_changed(request, market)
+        except stories.NotFound as exc:
+            return await _render(page, 404, str(exc), key)
+        except stories.Conflict as exc:
+            return await _render(page, 409, str(exc), key)
+    return RedirectResponse(f"/studio/{market}/moderation?done={decision}&kind={kind}"
+                            f"&id={ident}", status_code=303, headers=NO_STORE)

@@ -1,5 +1,314 @@
-"""Studio section: stories (see shell.py for access and navigation)."""
+"""Studio section: stories and recipes, /studio/<market>/stories.
 
-from fastapi import APIRouter
+A list with each document's status; an editor (Markdown body, recipe fields as fields) with
+a preview rendered by the same code as the visitor pages (stories.markup.render_markdown);
+the workflow buttons (draft -> review -> published -> archived, the stories domain's
+TRANSITIONS); revisions with a diff against the current text and restore. Writes are form
+POSTs with the session's CSRF token; a save carries the revision it was based on, and a
+save over a newer revision is a 409 conflict, not an overwrite.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from holobazaar.stories import service
+from holobazaar.stories.jsonld import slugify
+from holobazaar.stories.markup import render_markdown
+from holobazaar.stories.routes import content_changed, four_eyes
+from holobazaar.stories.schema import RecipeDoc, StoryDoc
+from holobazaar.web.studio.shell import (
+    NO_STORE,
+    StudioPage,
+    _problem,
+    first,
+    open_page,
+    submitted_form,
+)
 
 router = APIRouter(include_in_schema=False)
+KINDS = ("story", "recipe")
+BUTTONS = {"review": "Send for review", "published": "Publish", "draft": "Back to draft",
+           "archived": "Archive"}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = {"name": "title"}.get(loc[0], loc[0]) if loc else "form"
+        out.setdefault(key, err["msg"])
+    return out
+
+
+def _diff(old: str, new: str) -> list[tuple[str, str]]:
+    """(kind, line) pairs: kind is 'add', 'del' or 'same' (lines are escaped on output)."""
+    rows = []
+    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
+        tag = line[:2]
+        if tag == "? ":
+            continue
+        rows.append(({"+ ": "add", "- ": "del"}.get(tag, "same"), line[2:]))
+    return rows
+
+
+def _fields(doc: Any) -> dict[str, str]:
+    data = {"title": doc.heading, "body": doc.body, "author": doc.author}
+    if doc.kind == "recipe":
+        data["description"] = doc.description
+        data["ingredients"] = "\n".join(f"{g.text} | {g.sku}" if g.sku else g.text
+                                        for g in doc.ingredients)
+        data["instructions"] = "\n".join(doc.instructions)
+        data["recipe_yield"] = doc.recipe_yield or ""
+        data["prep_time"] = doc.prep_time or ""
+        data["cook_time"] = doc.cook_time or ""
+    return data
+
+
+def _items(page: StudioPage) -> list[tuple[str, str]]:
+    live = page.request.app.state.scenes.items.get(page.market, {})
+    return sorted(((sku, f.name) for sku, f in live.items()), key=lambda x: x[1].lower())
+
+
+def _updated_doc(current: Any, form: dict[str, list[str]]) -> Any:
+    data = current.doc.model_dump(mode="json")
+    data["body"] = first(form, "body")
+    data["author"] = first(form, "author").strip()
+    if current.kind == "story":
+        data["title"] = first(form, "title").strip()
+        return StoryDoc.model_validate(data)
+    data["name"] = first(form, "title").strip()
+    data["description"] = first(form, "description").strip()
+    ingredients = []
+    for line in _lines(first(form, "ingredients")):
+        text, _, sku = line.partition("|")
+        ingredients.append({"text": text.strip(), "sku": sku.strip() or None})
+    data["ingredients"] = ingredients
+    data["instructions"] = _lines(first(form, "instructions"))
+    for key in ("recipe_yield", "prep_time", "cook_time"):
+        data[key] = first(form, key).strip() or None
+    return RecipeDoc.model_validate(data)
+
+
+@router.get("/studio/{market}/stories", response_class=HTMLResponse)
+async def list_page(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "stories")
+    if not isinstance(page, StudioPage):
+        return page
+    engine = request.app.state.engine
+    rows = []
+    for kind in KINDS:
+        _, found = await run_in_threadpool(service.list_documents, engine, kind,
+                                           market=market, limit=500)
+        rows.extend(found)
+    rows = [r for r in rows if _mine(page, r)]
+    rows.sort(key=lambda s: s.updated_at, reverse=True)
+    return page.render("studio/stories.html", {"rows": rows, "errors": {}})
+
+
+@router.post("/studio/{market}/stories", response_class=HTMLResponse)
+async def create(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "stories")
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    kind, title = first(form, "kind"), first(form, "title").strip()
+    errors: dict[str, str] = {}
+    if kind not in KINDS:
+        errors["kind"] = "Choose story or recipe."
+    if not 3 <= len(title) <= 200:
+        errors["title"] = "Give a title of 3 to 200 characters."
+    engine = request.app.state.engine
+    if not errors:
+        slug = f"{slugify(title)[:60].strip('-') or kind}-{secrets.token_hex(2)}"
+        base: dict[str, Any] = {"slug": slug, "market": market, "status": "draft",
+                "author": page.principal.name}
+        if not page.allows("curator"):  # a grower writes about their own farm
+            base["producers"] = [page.principal.farm_of(market)]
+        try:
+            doc: Any = (StoryDoc(title=title, **base) if kind == "story" else
+                        RecipeDoc(name=title, ingredients=[{"text": "(first ingredient)"}],
+                                  **base))
+            await run_in_threadpool(service.save, engine, doc, page.principal.actor)
+        except (ValidationError, service.Conflict) as exc:
+            errors["title"] = (_errors(exc).get("title") or "This title cannot be used."
+                               if isinstance(exc, ValidationError) else str(exc))
+        else:
+            return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}",
+                                    status_code=303, headers=NO_STORE)
+    rows = []
+    for k in KINDS:
+        _, found = await run_in_threadpool(service.list_documents, engine, k, market=market,
+                                           limit=500)
+        rows.extend(found)
+    return page.render("studio/stories.html", {"rows": rows, "errors": errors,
+                                               "title_value": title}, status=422)
+
+
+async def _document(page: StudioPage, kind: str, slug: str) -> Any:
+    if kind not in KINDS:
+        return _problem(page.request, 404, "Not found", "No such kind of document.")
+    try:
+        saved = await run_in_threadpool(service.get, page.request.app.state.engine, kind,
+                                        slug, page.market)
+    except service.NotFound:
+        return _problem(page.request, 404, "Not found",
+                        f"There is no {kind} {slug!r} in this market.")
+    if not _mine(page, saved):
+        return _problem(page.request, 403, "Not yours to open",
+                        f"This {kind} is not about your farm.")
+    return saved
+
+
+def _mine(page: StudioPage, saved: Any) -> bool:
+    """Curators see every document of the market; a grower only their farm's."""
+    if page.allows("curator"):
+        return True
+    farm = page.principal.farm_of(page.market)
+    return farm is not None and farm in (saved.doc.producers or [])
+
+
+async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None = None,
+                  errors: dict[str, str] | None = None, notice: str = "",
+                  status: int = 200) -> Response:
+    engine = page.request.app.state.engine
+    revisions = await run_in_threadpool(service.revisions, engine, saved.kind, saved.slug,
+                                        page.market)
+    diff_of = page.request.query_params.get("diff", "")
+    diff = None
+    if diff_of.isdigit():
+        old = next((r for r in revisions if r.number == int(diff_of)), None)
+        if old is not None:
+            diff = {"number": old.number,
+                    "rows": _diff(str(old.snapshot.get("body", "")), saved.doc.body)}
+    shown = fields or _fields(saved.doc)
+    return page.render("studio/story_edit.html", {
+        "saved": saved, "fields": shown, "errors": errors or {}, "notice": notice,
+        "preview": render_markdown(shown.get("body", "")),
+        "moves": sorted(service.TRANSITIONS.get(saved.status, set())), "buttons": BUTTONS,
+        "revisions": list(reversed(revisions)), "diff": diff, "items": _items(page)},
+        status=status)
+
+
+@router.get("/studio/{market}/stories/{kind}/{slug}", response_class=HTMLResponse)
+async def editor(request: Request, market: str, kind: str, slug: str) -> Response:
+    page = await open_page(request, market, "stories")
+    if not isinstance(page, StudioPage):
+        return page
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    notice = {"saved": "Saved.", "restored": "Restored as the newest revision.",
+              "moved": "Status changed."}.get(request.query_params.get("done", ""), "")
+    return await _editor(page, saved, notice=notice)
+
+
+@router.post("/studio/{market}/stories/{kind}/{slug}", response_class=HTMLResponse)
+async def save(request: Request, market: str, kind: str, slug: str) -> Response:
+    page = await open_page(request, market, "stories")
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    fields = {k: first(form, k) for k in ("title", "body", "author", "description",
+                                          "ingredients", "instructions", "recipe_yield",
+                                          "prep_time", "cook_time")}
+    if first(form, "revision") != str(saved.revision):
+        return await _editor(page, saved, fields=fields, status=409, errors={
+            "form": f"Someone saved this {kind} (revision {saved.revision}) after you opened "
+                    "it. Your text is below and was not saved: compare with the newest "
+                    "revision, reload, and apply your changes again."})
+    try:
+        doc = _updated_doc(saved, form)
+    except ValidationError as exc:
+        return await _editor(page, saved, fields=fields, errors=_errors(exc), status=422)
+    try:
+        await run_in_threadpool(service.save, request.app.state.engine, doc,
+                                page.principal.actor, keep_status=True,
+                                origin=saved.origin, moderation=saved.moderation,
+                                moderation_reason=saved.moderation_reason)
+    except service.Conflict as exc:
+        return await _editor(page, saved, fields=fields, errors={"form": str(exc)},
+                             status=409)
+    if saved.status == "published":
+        await content_changed(request, market)
+    return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}?done=saved",
+                            status_code=303, headers=NO_STORE)
+
+
+@router.post("/studio/{market}/stories/{kind}/{slug}/status", response_class=HTMLResponse)
+async def move(request: Request, market: str, kind: str, slug: str) -> Response:
+    page = await open_page(request, market, "stories", roles=("curator",))
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    try:
+        moved = await run_in_threadpool(
+            service.transition, request.app.state.engine, kind, slug, market,
+            first(form, "to"), page.principal.actor,
+            distinct_reviewer=four_eyes(request, market))
+    except service.Conflict as exc:
+        return await _editor(page, saved, errors={"status": str(exc)}, status=409)
+    if "published" in (saved.status, moved.status):
+        await content_changed(request, market)
+    return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}?done=moved",
+                            status_code=303, headers=NO_STORE)
+
+
+@router.post("/studio/{market}/stories/{kind}/{slug}/restore", response_class=HTMLResponse)
+async def restore(request: Request, market: str, kind: str, slug: str) -> Response:
+    page = await open_page(request, market, "stories", roles=("curator",))
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    number = first(form, "number")
+    try:
+        if not number.isdigit():
+            raise service.NotFound("number: give a revision number")
+        restored = await run_in_threadpool(service.restore, request.app.state.engine, kind,
+                                           slug, market, int(number), page.principal.actor)
+    except (service.NotFound, ValidationError) as exc:
+        return await _editor(page, saved, errors={"restore": str(exc)}, status=422)
+    if restored.status == "published":
+        await content_changed(request, market)
+    return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}?done=restored",
+                            status_code=303, headers=NO_STORE)
+
+
+@router.post("/studio/{market}/stories-preview", response_class=HTMLResponse)
+async def preview(request: Request, market: str) -> Response:
+    """The body Markdown rendered exactly as the visitor pages render it (a fragment)."""
+    page = await open_page(request, market, "stories")
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    return HTMLResponse(render_markdown(first(form, "body")), headers=NO_STORE)

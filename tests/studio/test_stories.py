@@ -1,0 +1,134 @@
+"""Stories and recipes in the studio (#21): create, edit with the visitor renderer's
+preview, a stale save is a conflict, HTML is shown as text, the workflow with four-eyes
+(another curator publishes), revisions with a diff and restore, 403 for another market."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.accounts import Accounts, csrf_from
+from support.live import LiveServer, start_server
+from support.markets import write_stall_markets
+
+
+def start_four_eyes(root: Path) -> LiveServer:
+    content = write_stall_markets(root / "content")
+    market = content / "scenes" / "alpha" / "market.yaml"
+    market.write_text(market.read_text() + "four_eyes: true\n")
+    return start_server(root, content_dir=content, watch=False)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_four_eyes(tmp_path_factory.mktemp("stories"))
+    accounts = Accounts(server)
+    accounts.user("carol", ["curator"], ["alpha"])
+    accounts.user("dave", ["curator"], ["alpha"])
+    accounts.user("bea", ["curator"], ["beta"])
+    yield server
+    server.stop()
+
+
+def signed_in(live: LiveServer, name: str) -> tuple[httpx.Client, str]:
+    client = live.client()
+    Accounts(live).login(client, name)
+    page = client.get("/studio/alpha/stories") if name != "bea" else client.get(
+        "/studio/beta/stories")
+    assert page.status_code == 200, page.text
+    return client, csrf_from(page.text)
+
+
+def create(client: httpx.Client, csrf: str, kind: str, title: str) -> str:
+    made = client.post("/studio/alpha/stories", data={"csrf": csrf, "kind": kind,
+                                                       "title": title})
+    assert made.status_code == 303, made.text
+    return made.headers["location"]
+
+
+def revision(html: str) -> str:
+    return re.search(r'name="revision" value="(\d+)"', html).group(1)
+
+
+def test_write_preview_review_publish_restore(live: LiveServer) -> None:
+    carol, csrf = signed_in(live, "carol")
+    dave, dcsrf = signed_in(live, "dave")
+    where = create(carol, csrf, "story", "Orchard <b>morning</b>")
+    slug = where.rsplit("/", 1)[1]
+    page = carol.get(where)
+    # Markup in a title never reaches the page as markup (stored as text or escaped).
+    assert "<b>morning" not in page.text and "Orchard" in page.text
+    first_rev = revision(page.text)
+    saved = carol.post(where, data={"csrf": csrf, "revision": first_rev,
+                                    "title": "Orchard morning", "author": "Carol",
+                                    "body": "First **pick** of the year."})
+    assert saved.status_code == 303, saved.text
+    # The preview is the visitor pages' renderer: Markdown in, sanitized HTML out.
+    preview = carol.post("/studio/alpha/stories-preview",
+                         data={"csrf": csrf, "body": "Hi **there** <script>x()</script>"})
+    assert "<strong>there</strong>" in preview.text and "<script" not in preview.text
+    # A stale page saves over a newer revision: conflict, nothing written.
+    stale = carol.post(where, data={"csrf": csrf, "revision": first_rev,
+                                    "title": "Stale", "body": "old"})
+    assert stale.status_code == 409 and "was not saved" in stale.text
+    page = carol.get(where)
+    assert "Orchard morning" in page.text and "Stale" not in page.text
+    second = revision(page.text)
+    carol.post(where, data={"csrf": csrf, "revision": second, "title": "Orchard morning",
+                            "body": "Second text."})
+    # Carol sends it for review; four-eyes: she cannot publish it, Dave can.
+    assert carol.post(where + "/status", data={"csrf": csrf, "to": "review"}
+                      ).status_code == 303
+    refused = carol.post(where + "/status", data={"csrf": csrf, "to": "published"})
+    assert refused.status_code == 409 and "another curator" in refused.text
+    assert dave.post(where + "/status", data={"csrf": dcsrf, "to": "published"}
+                     ).status_code == 303
+    assert "Second text." in live.client().get(f"/s/{slug}").text
+    # The diff shows what changed; restoring revision 2 brings its text back, published.
+    diff = carol.get(where + "?diff=2")
+    assert 'class="del"' in diff.text and 'class="add"' in diff.text
+    assert carol.post(where + "/restore", data={"csrf": csrf, "number": "2"}
+                      ).status_code == 303
+    assert "First <strong>pick</strong>" in live.client().get(f"/s/{slug}").text
+    bad = carol.post(where + "/restore", data={"csrf": csrf, "number": "99"})
+    assert bad.status_code == 422 and "no revision 99" in bad.text
+
+
+def test_recipe_fields_and_bad_input(live: LiveServer) -> None:
+    carol, csrf = signed_in(live, "carol")
+    where = create(carol, csrf, "recipe", "Apple cake")
+    page = carol.get(where)
+    assert 'value="APL-1"' in page.text  # the inventory picker
+    ok = carol.post(where, data={"csrf": csrf, "revision": revision(page.text),
+                                 "title": "Apple cake", "body": "<img src=x onerror=alert(1)>",
+                                 "ingredients": "3 apples | APL-1\nflour",
+                                 "instructions": "Bake.", "prep_time": "PT15M"})
+    assert ok.status_code == 303, ok.text
+    page = carol.get(where)
+    assert "3 apples | APL-1" in page.text and "onerror" not in page.text.split(
+        'id="preview"')[1].split("</div>")[0]
+    bad = carol.post(where, data={"csrf": csrf, "revision": revision(page.text),
+                                  "title": "", "ingredients": "", "instructions": "x",
+                                  "prep_time": "soon"})
+    assert bad.status_code == 422
+    assert 'id="e-title"' in bad.text and 'id="e-ingredients"' in bad.text
+    missing = carol.post("/studio/alpha/stories", data={"csrf": csrf, "kind": "poem",
+                                                        "title": "x"})
+    assert missing.status_code == 422 and "Choose story or recipe" in missing.text
+    expired = carol.post(where, data={"csrf": "nope", "revision": "1", "title": "x"})
+    assert expired.status_code == 403
+
+
+def test_another_market_is_403(live: LiveServer) -> None:
+    carol, csrf = signed_in(live, "carol")
+    where = create(carol, csrf, "story", "Alpha only")
+    bea, bcsrf = signed_in(live, "bea")
+    assert bea.get(where).status_code == 403
+    assert bea.post(where + "/status", data={"csrf": bcsrf, "to": "review"}
+                    ).status_code == 403
+    assert bea.get("/studio/beta/stories/story/" + where.rsplit("/", 1)[1]
+                   ).status_code == 404
