@@ -65,6 +65,7 @@ from holobazaar.web import (
     pages,
     perform_pages,
     pulse_pages,
+    send_pages,
     story_pages,
     studio,
     trust,
@@ -303,7 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                     settings.submission_burst)
     for router in (ops.router, scenes_router, scene_schema_router, inventory_router,
                    assets_router, stream_router, markers_router, stories_router,
-                   story_pages.router, shows_router,
+                   story_pages.router, send_pages.router, shows_router,
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router):

@@ -41,6 +41,8 @@ async def _render(page: StudioPage, status: int = 200, error: str = "",
     for item in items:
         item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
                                           "held by the note rules")
+    if error_id not in {f"{i['kind']}-{i['id']}" for i in items}:
+        error_id = ""  # no longer in the queue: the message goes at the top
     done = DONE.get(page.request.query_params.get("done", ""), "")
     return page.render("studio/moderation.html", {
         "items": items, "done": done, "error": error, "error_id": error_id,
