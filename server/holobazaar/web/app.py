@@ -42,6 +42,7 @@ from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
+from holobazaar.scenes.authoring_routes import router as authoring_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
@@ -307,7 +308,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    story_pages.router, send_pages.router, shows_router,
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
-                   pulse_pages.router, audit_router, history_pages.router, studio.router):
+                   pulse_pages.router, audit_router, history_pages.router, studio.router,
+                   authoring_router):
         app.include_router(router)
     app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
