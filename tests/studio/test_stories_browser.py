@@ -7,10 +7,12 @@ appears for visitors; axe-core finds no serious or critical violation on these p
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from studio.test_inventory_browser import AXE, DESKTOP, PHONE, SHOTS, Session, _axe
 from studio.test_stories import start_four_eyes
@@ -46,6 +48,12 @@ def sessions(browser) -> Iterator:
     assert [e for s in opened for e in s.errors if "status of 4" not in e] == []
 
 
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def _shoot(page, name: str, size: str) -> None:
     if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -59,6 +67,12 @@ def test_story_written_previewed_reviewed_published_restored(live, sessions):
     carol.wait_for_selector("#f-body")
     carol.fill("#f-body", "The **first** apples came in.")
     carol.locator("#preview strong", has_text="first").wait_for()  # the live preview
+    # An image goes through the asset pipeline and lands in the text and the preview.
+    carol.set_input_files("#f-image", files=[{"name": "apples.png", "mimeType": "image/png",
+                                              "buffer": _png()}])
+    carol.wait_for_selector("#image-status:has-text('Image added')", timeout=30_000)
+    assert "![apples](" in carol.input_value("#f-body")
+    carol.locator("#preview img[alt=apples]").wait_for()
     carol.click("#edit button[type=submit]")
     carol.wait_for_selector("p.notice")
     carol.fill("#f-body", "A second version of the text.")
