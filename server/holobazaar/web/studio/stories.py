@@ -35,6 +35,7 @@ from holobazaar.web.studio.shell import (
 
 router = APIRouter(include_in_schema=False)
 KINDS = ("story", "recipe")
+GROWER_MOVES = ("review", "draft")  # a grower sends their story for review or takes it back
 BUTTONS = {"review": "Send for review", "published": "Publish", "draft": "Back to draft",
            "archived": "Archive"}
 
@@ -198,7 +199,8 @@ async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None
     return page.render("studio/story_edit.html", {
         "saved": saved, "fields": shown, "errors": errors or {}, "notice": notice,
         "preview": render_markdown(shown.get("body", "")),
-        "moves": sorted(service.TRANSITIONS.get(saved.status, set())), "buttons": BUTTONS,
+        "moves": [m for m in sorted(service.TRANSITIONS.get(saved.status, set()))
+                  if page.allows("curator") or m in GROWER_MOVES], "buttons": BUTTONS,
         "revisions": list(reversed(revisions)), "diff": diff, "items": _items(page)},
         status=status)
 
@@ -255,12 +257,15 @@ async def save(request: Request, market: str, kind: str, slug: str) -> Response:
 
 @router.post("/studio/{market}/stories/{kind}/{slug}/status", response_class=HTMLResponse)
 async def move(request: Request, market: str, kind: str, slug: str) -> Response:
-    page = await open_page(request, market, "stories", roles=("curator",))
+    page = await open_page(request, market, "stories")
     if not isinstance(page, StudioPage):
         return page
     form = await submitted_form(page)
     if isinstance(form, Response):
         return form
+    if not page.allows("curator") and first(form, "to") not in GROWER_MOVES:
+        return _problem(request, 403, "Not yours to do",
+                        "A grower sends a story for review; a curator publishes it.")
     saved = await _document(page, kind, slug)
     if isinstance(saved, Response):
         return saved
