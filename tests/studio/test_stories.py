@@ -132,3 +132,22 @@ def test_another_market_is_403(live: LiveServer) -> None:
                     ).status_code == 403
     assert bea.get("/studio/beta/stories/story/" + where.rsplit("/", 1)[1]
                    ).status_code == 404
+
+
+def test_four_eyes_on_the_api(live: LiveServer) -> None:
+    carol, csrf = signed_in(live, "carol")
+    slug = create(carol, csrf, "story", "Api four eyes").rsplit("/", 1)[1]
+    accounts = Accounts(live)
+    first_token = accounts.token(["curator"], ["alpha"], name="bot-one")
+    second_token = accounts.token(["curator"], ["alpha"], name="bot-two")
+    base = f"/api/v1/markets/alpha/stories/{slug}"
+    with live.client() as api:
+        one = {"Authorization": f"Bearer {first_token}"}
+        two = {"Authorization": f"Bearer {second_token}"}
+        assert api.post(base + "/status", json={"status": "review"}, headers=one
+                        ).status_code == 200
+        refused = api.post(base + "/publish", headers=one)
+        assert refused.status_code == 409 and "four-eyes" in refused.text
+        assert api.post(base + "/publish", headers=two).status_code == 200
+    # The visitor pages carry the form to send a story or recipe.
+    assert 'action="/m/alpha/send"' in live.client().get(f"/s/{slug}").text
