@@ -3,8 +3,11 @@ If-Match, validated by the loader's models, written round-trip."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from support.accounts import Accounts
 from support.live import LiveServer
@@ -18,6 +21,14 @@ def client(server: LiveServer, accounts: Accounts):
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"},
                       timeout=10) as c:
         yield c
+
+
+def hello(ws, channels: list[str], token: str) -> list[dict]:
+    """Join channels with a token; one reply (snapshot or error) per channel."""
+    assert json.loads(ws.recv(timeout=5))["type"] == "welcome"
+    ws.send(json.dumps({"type": "hello", "protocol": 1, "token": token,
+                        "subscribe": [{"channel": c} for c in channels]}))
+    return [json.loads(ws.recv(timeout=5)) for _ in channels]
 
 
 def stall_file(server: LiveServer):
@@ -77,6 +88,8 @@ def test_invalid_document_is_422_with_pointers(server: LiveServer, client: httpx
     unknown = dict(doc, display=dict(doc["display"], items=["NOPE-1"]))
     answer = client.put(SRC, json=unknown, headers={"If-Match": etag})
     assert answer.status_code == 422
+    assert answer.json()["detail"]["errors"][0]["pointer"].startswith("/display/items"), \
+        answer.text
     assert stall_file(server).read_bytes() == before
 
 
@@ -87,3 +100,70 @@ def test_other_market_curator_and_anonymous_refused(server: LiveServer, accounts
         hdr = {"Authorization": f"Bearer {token}", "If-Match": '"x"'}
         assert anon.get(SRC, headers=hdr).status_code == 403
         assert anon.put(SRC, json={}, headers=hdr).status_code == 403
+
+
+def test_preview_publishes_on_the_preview_channel_only(server: LiveServer,
+                                                       accounts: Accounts,
+                                                       client: httpx.Client):
+    token = accounts.token(["curator"], ["alpha"], name="previewer")
+    doc = client.get(SRC).json()
+    draft = dict(doc, display=dict(doc["display"], title="Draft <i>title</i>"))
+    answer = client.post("/api/v1/markets/alpha/displays/stall/preview", json=draft)
+    assert answer.status_code == 200, answer.text
+    channel = answer.json()["channel"]
+    assert channel == "market/alpha/preview/stall"
+    with connect(server.ws_url) as ws:
+        replies = hello(ws, [channel, "market/alpha/display/stall"], token)
+        states = {r["channel"]: r for r in replies}
+        assert states[channel]["type"] == "snapshot"
+        assert states[channel]["state"]["display"]["title"] == "Draft <i>title</i>"
+        public = states["market/alpha/display/stall"]["state"]["display"]["title"]
+        assert public == "Stall"
+        again = dict(doc, display=dict(doc["display"], title="Second draft"))
+        assert client.post("/api/v1/markets/alpha/displays/stall/preview",
+                           json=again).status_code == 200
+        patch = json.loads(ws.recv(timeout=5))
+        assert patch["channel"] == channel
+    bad = dict(doc, display=dict(doc["display"], nodes="nope"))
+    refused = client.post("/api/v1/markets/alpha/displays/stall/preview", json=bad)
+    assert refused.status_code == 422
+    assert refused.json()["detail"]["errors"][0]["pointer"].startswith("/display/nodes")
+    assert title_on_stream(client) == "Stall"
+
+
+def test_revisions_and_restore(server: LiveServer, client: httpx.Client):
+    got = client.get(SRC)
+    doc, etag = got.json(), got.headers["etag"]
+    for title in ("One", "Two"):
+        put = client.put(SRC, json=dict(doc, display=dict(doc["display"], title=title)),
+                         headers={"If-Match": etag})
+        etag = put.headers["etag"]
+    listed = client.get(SRC.replace("/source", "/revisions")).json()
+    assert [r["number"] for r in listed] == [2, 1]
+    one = client.get(SRC.replace("/source", "/revisions/1")).json()
+    assert one["document"]["display"]["title"] == "One"
+    assert "-  title: Stall" in one["diff"] and "+  title: One" in one["diff"]
+    restore = SRC.replace("/source", "/revisions/1/restore")
+    assert client.post(restore).status_code == 428
+    assert client.post(restore, headers={"If-Match": '"stale"'}).status_code == 412
+    done = client.post(restore, headers={"If-Match": etag})
+    assert done.status_code == 200, done.text
+    assert title_on_stream(client) == "One"
+    assert client.get(SRC.replace("/source", "/revisions")).json()[0]["action"] == "restore 1"
+
+
+def test_create_display(server: LiveServer, client: httpx.Client):
+    made = client.post("/api/v1/markets/alpha/displays",
+                       json={"id": "new-stall", "title": "New <stall>", "zone": "hall"})
+    assert made.status_code == 201, made.text
+    got = client.get("/api/v1/markets/alpha/displays/new-stall/source")
+    assert got.json()["display"]["title"] == "New <stall>"
+    assert got.headers["etag"] == made.headers["etag"]
+    again = client.post("/api/v1/markets/alpha/displays",
+                        json={"id": "new-stall", "title": "x", "zone": "hall"})
+    assert again.status_code == 409
+    for bad in ({"id": "../etc", "title": "x", "zone": "hall"},
+                {"id": "Upper", "title": "x", "zone": "hall"},
+                {"id": "ok-id", "title": "x", "zone": "nowhere"}):
+        assert client.post("/api/v1/markets/alpha/displays", json=bad).status_code == 422
+    assert not (server.content_dir / "scenes" / "alpha" / "displays" / "ok-id.yaml").exists()

@@ -5,23 +5,34 @@ atomically; the scene service's reload then streams it through the hub."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import os
 import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from sqlalchemy import func
+from sqlmodel import col, select
 
+from holobazaar.db import session_scope
 from holobazaar.scenes.loader import scenes_root
 from holobazaar.scenes.models import DisplayFile
+from holobazaar.scenes.models_db import DisplayRevision
 from holobazaar.scenes.service import SceneService
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def preview_channel(market: str, display: str) -> str:
+    """The curators-only draft channel of a display (channels.py: PRIVATE_KINDS)."""
+    return f"market/{market}/preview/{display}"
 
 
 class AuthoringError(Exception):
@@ -83,6 +94,19 @@ def _plain(node: Any) -> Any:
     return node
 
 
+_REPORT_LINE = re.compile(r"^(?P<file>[^:]+)(?::\d+)?: (?P<path>[^:]+): (?P<message>.*)$")
+
+
+def _loader_problem(line: str) -> dict[str, str]:
+    """A `holobazaar validate` line ('file:line: display.nodes[0].text: message') as a
+    JSON pointer with the same message."""
+    match = _REPORT_LINE.match(line)
+    if match is None or match["path"] == "(document)":
+        return {"pointer": "", "message": line}
+    path = re.sub(r"\[(\d+)\]", r".\1", match["path"])
+    return {"pointer": pointer(path), "message": match["message"], "file": match["file"]}
+
+
 def validate_document(doc: Any, display: str | None = None) -> list[dict[str, str]]:
     """The loader's model checks, as JSON pointers with messages."""
     if not isinstance(doc, dict):
@@ -132,7 +156,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
-                      if_match: str | None) -> str:
+                      if_match: str | None, actor: str = "api",
+                      action: str = "save") -> str:
     """Replace the display's file; returns the new etag. 428/412/422 as AuthoringError."""
     if not if_match:
         raise AuthoringError(428, "If-Match is required (the etag from GET .../source)")
@@ -159,5 +184,113 @@ async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
         write_atomic(path, raw)
         await scenes.reload()
         raise AuthoringError(422, {"message": "invalid display", "errors": [
-            {"pointer": "", "message": line} for line in problems_text.splitlines() if line]})
-    return etag_of(new)
+            _loader_problem(line) for line in problems_text.splitlines() if line]})
+    etag = etag_of(new)
+    record(scenes, market, display, actor, action, etag, raw, new, doc)
+    return etag
+
+
+def record(scenes: SceneService, market: str, display: str, actor: str, action: str,
+           etag: str, old: bytes, new: bytes, doc: Any) -> int:
+    name = f"scenes/{market}/displays/{display}.yaml"
+    diff = "".join(difflib.unified_diff(
+        old.decode("utf-8", "replace").splitlines(keepends=True),
+        new.decode("utf-8", "replace").splitlines(keepends=True), f"a/{name}", f"b/{name}"))
+    with session_scope(scenes.engine) as session:
+        last = session.exec(select(func.max(DisplayRevision.number)).where(
+            DisplayRevision.market == market, DisplayRevision.display == display)).one()
+        number = (last or 0) + 1
+        session.add(DisplayRevision(market=market, display=display, number=number,
+                                    actor=actor[:120], at=datetime.now(UTC), action=action,
+                                    etag=etag, diff=diff, document=doc))
+    return number
+
+
+def revisions(scenes: SceneService, market: str, display: str) -> list[DisplayRevision]:
+    with session_scope(scenes.engine) as session:
+        return list(session.exec(select(DisplayRevision).where(
+            DisplayRevision.market == market, DisplayRevision.display == display)
+            .order_by(col(DisplayRevision.number).desc())).all())
+
+
+def revision(scenes: SceneService, market: str, display: str, number: int) -> DisplayRevision:
+    with session_scope(scenes.engine) as session:
+        found = session.exec(select(DisplayRevision).where(
+            DisplayRevision.market == market, DisplayRevision.display == display,
+            DisplayRevision.number == number)).first()
+    if found is None or found.document is None:
+        raise AuthoringError(404, f"no revision {number} of display {display!r}")
+    return found
+
+
+async def restore(scenes: SceneService, market: str, display: str, number: int,
+                  if_match: str | None, actor: str) -> str:
+    found = revision(scenes, market, display, number)
+    return await save_source(scenes, market, display, found.document, if_match, actor,
+                             action=f"restore {number}")
+
+
+async def preview(scenes: SceneService, market: str, display: str, doc: Any) -> str:
+    """Validate a draft and publish it, composed as visitors would see it with the market's
+    live items, on the curators-only channel market/<m>/preview/<d>."""
+    display_path(scenes, market, display)
+    problems = validate_document(doc, display)
+    if problems:
+        raise AuthoringError(422, {"message": "invalid display", "errors": problems})
+    found = scenes.market(market)
+    assert found is not None
+    draft = DisplayFile.model_validate(doc).display
+    if draft.zone not in {z.id for z in found.market.zones}:
+        raise AuthoringError(422, {"message": "invalid display", "errors": [
+            {"pointer": "/display/zone", "message": f"no zone {draft.zone!r} in the market"}]})
+    state, _errors = scenes.compose_display(found, draft)
+    channel = preview_channel(market, display)
+    await scenes.hub.publish(channel, state)
+    return channel
+
+
+TEMPLATE = """\
+format: 1
+display:
+  id: {id}
+  zone: {zone}
+  title: {title}
+  nodes:
+    - id: sign
+      kind: text
+      text: "{{{{ display.id }}}}"
+"""
+
+
+async def create(scenes: SceneService, market: str, display: str, title: str, zone: str,
+                 actor: str) -> str:
+    if not ID_RE.match(display):
+        raise AuthoringError(422, {"message": "invalid display", "errors": [
+            {"pointer": "/id", "message": "use a-z, 0-9 and '-' (up to 63 characters)"}]})
+    path = display_path(scenes, market, display)
+    found = scenes.market(market)
+    assert found is not None
+    if path.exists() or display in found.displays:
+        raise AuthoringError(409, f"display {display!r} already exists")
+    y = _yaml()
+    tree = y.load(TEMPLATE.format(id=display, zone="z", title="t"))
+    tree["display"]["zone"] = zone
+    tree["display"]["title"] = title
+    problems = validate_document(_plain(tree), display)
+    if zone not in {z.id for z in found.market.zones}:
+        problems.append({"pointer": "/zone", "message": f"no zone {zone!r} in the market"})
+    if problems:
+        raise AuthoringError(422, {"message": "invalid display", "errors": problems})
+    buf = io.BytesIO()
+    y.dump(tree, buf)
+    new = buf.getvalue()
+    write_atomic(path, new)
+    if not await scenes.reload():
+        problems_text = scenes.last_problems
+        path.unlink(missing_ok=True)
+        await scenes.reload()
+        raise AuthoringError(422, {"message": "invalid display", "errors": [
+            _loader_problem(line) for line in problems_text.splitlines() if line]})
+    etag = etag_of(new)
+    record(scenes, market, display, actor, "create", etag, b"", new, _plain(tree))
+    return etag

@@ -6,8 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.models import Principal
 from holobazaar.scenes import authoring
 from holobazaar.scenes.service import SceneService
 
@@ -39,10 +41,96 @@ def get_source(market: str, display: str, _=Depends(curator),
             summary="Replace a display's scene document (If-Match required: 428 without, "
                     "412 with a stale etag, 422 with JSON pointers when invalid)")
 async def put_source(market: str, display: str, doc: Any = Body(...),
-                     if_match: str | None = Header(None), _=Depends(curator),
+                     if_match: str | None = Header(None), who: Principal = Depends(curator),
                      scenes: SceneService = Depends(get_scenes)):
     try:
-        etag = await authoring.save_source(scenes, market, display, doc, if_match)
+        etag = await authoring.save_source(scenes, market, display, doc, if_match, who.name)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return JSONResponse({"etag": etag}, headers={"ETag": etag})
+
+
+class NewDisplay(BaseModel):
+    id: str = Field(max_length=63, description="channel grammar: a-z, 0-9, '-'")
+    title: str = Field(min_length=1, max_length=200)
+    zone: str = Field(max_length=63)
+
+
+@router.post("/markets/{market}/displays", status_code=201,
+             summary="Create a display from a minimal valid template (409 if it exists)")
+async def create_display(market: str, body: NewDisplay, who: Principal = Depends(curator),
+                         scenes: SceneService = Depends(get_scenes)):
+    try:
+        etag = await authoring.create(scenes, market, body.id, body.title, body.zone,
+                                      who.name)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return JSONResponse({"id": body.id, "etag": etag}, status_code=201,
+                        headers={"ETag": etag})
+
+
+@router.post("/markets/{market}/displays/{display}/preview",
+             summary="Validate a draft and publish it, composed as visitors would see it, "
+                     "on the curators-only channel market/<m>/preview/<d>")
+async def preview_display(market: str, display: str, doc: Any = Body(...),
+                          _=Depends(curator), scenes: SceneService = Depends(get_scenes)):
+    try:
+        channel = await authoring.preview(scenes, market, display, doc)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return {"channel": channel}
+
+
+class RevisionSummary(BaseModel):
+    number: int
+    actor: str
+    at: str
+    action: str
+    etag: str
+
+
+class RevisionDetail(RevisionSummary):
+    diff: str
+    document: Any
+
+
+def _summary(r) -> dict:
+    return {"number": r.number, "actor": r.actor, "at": r.at.isoformat(),
+            "action": r.action, "etag": r.etag}
+
+
+@router.get("/markets/{market}/displays/{display}/revisions",
+            response_model=list[RevisionSummary], summary="A display's revisions, newest first")
+def list_revisions(market: str, display: str, _=Depends(curator),
+                   scenes: SceneService = Depends(get_scenes)):
+    try:
+        authoring.display_path(scenes, market, display)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return [_summary(r) for r in authoring.revisions(scenes, market, display)]
+
+
+@router.get("/markets/{market}/displays/{display}/revisions/{number}",
+            response_model=RevisionDetail, summary="One revision: the document and the diff")
+def get_revision(market: str, display: str, number: int, _=Depends(curator),
+                 scenes: SceneService = Depends(get_scenes)):
+    try:
+        authoring.display_path(scenes, market, display)
+        r = authoring.revision(scenes, market, display, number)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return dict(_summary(r), diff=r.diff, document=r.document)
+
+
+@router.post("/markets/{market}/displays/{display}/revisions/{number}/restore",
+             summary="Write a revision's document back (If-Match as for PUT .../source)")
+async def restore_revision(market: str, display: str, number: int,
+                           if_match: str | None = Header(None),
+                           who: Principal = Depends(curator),
+                           scenes: SceneService = Depends(get_scenes)):
+    try:
+        authoring.display_path(scenes, market, display)
+        etag = await authoring.restore(scenes, market, display, number, if_match, who.name)
     except authoring.AuthoringError as exc:
         return _fail(exc)
     return JSONResponse({"etag": etag}, headers={"ETag": etag})
