@@ -13,6 +13,7 @@ import { attachViewer } from './viewer.js';
 import { LayoutEngine, frameBox } from './layout.js';
 import { layoutProbe } from './probe.js';
 import { attachMore } from './more.js';
+import { attachPager } from './pager.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -73,6 +74,19 @@ export async function startDisplay(hook) {
     onLayout: () => {
       // Once the visitor has turned the view, a new layout never takes the camera back.
       if (!renderer.xr.isPresenting && !userTurned()) frameInline(camera, controls, layout);
+    },
+    onPages: (pages) => {
+      pager.update(pages);
+      hook.pages = pages;
+    },
+  });
+  // A portrait column longer than the view is paged; a new page is framed afresh.
+  const pager = attachPager({
+    stage: container.parentElement,
+    onPage: (n) => {
+      turned = false;
+      keyTurnsAtReset = hook.viewer?.keyTurns ?? 0;
+      layout.showPage(n);
     },
   });
   let turned = false;
@@ -217,7 +231,8 @@ export async function startDisplay(hook) {
   // For tests: whether a node is drawn (a node bound to a removed item is hidden).
   hook.nodeVisible = (id) => {
     const entry = display.entries.get(id);
-    return entry ? entry.object.visible : null;
+    // Off the shown page of a paged column still counts as shown (the pager reaches it).
+    return entry ? entry.object.visible || Boolean(entry.object.userData.offPage) : null;
   };
   // Test helper: the three.js objects that stand for display nodes.
   hook.sceneNodeCount = () => {
@@ -266,7 +281,7 @@ function plainTitle(state) {
 // Put the inline camera where everything drawn (models, panels, text) is in view.
 function frameInline(camera, controls, layout) {
   layout.display.root.updateMatrixWorld(true);
-  const { centre } = frameBox(camera, layout.drawnBox());
+  const { centre } = frameBox(camera, layout.framingBox(), layout.elevation);
   controls.target.copy(centre);
   controls.update();
 }

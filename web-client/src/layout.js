@@ -16,6 +16,7 @@ const LABEL_GAP = 0.01; // metres between a model's top and its lowest label
 const MARGIN = 0.06; // of the view, kept free on every side when framing
 export const BODY_LINE_HEIGHT = 1.3; // panel bodies: known, so clipping falls between lines
 const MAX_ROUNDS = 4;
+const PAGER_ROOM = 0.07; // metres above a paged column kept free for the pager's buttons
 
 // Resolves when troika has laid the text out (sync's callback never fires for a text that
 // needs no sync, and a second sync during one in flight is dropped: cover both).
@@ -96,8 +97,12 @@ export class LayoutEngine {
    * @param {() => boolean} o.portrait whether the view wants the column arrangement
    * @param {(report) => void} o.onLayout after each layout (the caller frames the camera)
    */
-  constructor({ display, camera, onLayout = () => {}, onError = () => {} }) {
+  constructor({ display, camera, onLayout = () => {}, onError = () => {}, onPages = () => {} }) {
     this.onError = onError;
+    this.onPages = onPages; // after each layout: {page, pages} (the app's pager)
+    this.page = 0; // the portrait page shown (pagination: one column page at a time)
+    this.pages = 1;
+    this.pageBox = null; // the box the camera frames for a page (constant scale across pages)
     this.display = display;
     this.camera = camera;
     this.onLayout = onLayout;
@@ -148,9 +153,11 @@ export class LayoutEngine {
     const portrait = this.portrait;
     const view = this.viewSize();
     // Portrait: the column's width sets the scale, so the smallest readable font is known
-    // up front; the panels' line budget then shrinks until the column fits the view.
+    // up front. What does not fit the view's height at that scale goes on further pages
+    // (the pager under the view): text never shrinks below the minimum to fit.
     let fontMin = portrait ? (MIN_TEXT_PX * 1.03 * COLUMN_WIDTH) / (view.w * (1 - 2 * MARGIN)) : 0;
     let lineBudget = portrait ? 4 : 12;
+    let pageH = portrait ? COLUMN_WIDTH * (view.h / view.w) * 0.98 - PAGER_ROOM : Infinity;
     let rounds = 0;
     let result = null;
     for (; rounds < MAX_ROUNDS + 3; rounds += 1) {
@@ -161,7 +168,11 @@ export class LayoutEngine {
       await Promise.all(this.allTexts().map(synced));
       if (portrait) this.arrangeGoods(); // after the labels wrapped: rows leave them room
       this.placeLabels();
-      if (portrait) this.arrangeAround();
+      let tallest = 0;
+      if (portrait) {
+        this.arrangeAround();
+        tallest = this.paginate(pageH);
+      } else this.pageBox = null;
       this.onLayout(); // the app frames the camera on everything drawn
       let moved = this.separate();
       if (moved) {
@@ -172,13 +183,23 @@ export class LayoutEngine {
       const minPx = this.minTextPx();
       result = { minPx, moved, clipped };
       if (minPx === null || minPx >= MIN_TEXT_PX) break;
-      const size = this.drawnBox().getSize(new THREE.Vector3());
+      const size = this.framingBox().getSize(new THREE.Vector3());
       const tall = size.y * (view.w / view.h) > size.x * 1.02;
+      if (portrait && tall && tallest < pageH * 0.98) {
+        // The page ended up taller than planned (blocks moved apart): smaller pages.
+        pageH *= Math.max(0.5, Math.min(0.97, minPx / (MIN_TEXT_PX * 1.02)));
+        continue;
+      }
       if (portrait && tall && lineBudget > 0) {
-        lineBudget -= 1; // fewer panel lines first: the rest is behind "more"
+        lineBudget -= 1; // one block taller than a page: fewer panel lines ("more")
         continue;
       }
       if (rounds >= (portrait ? MAX_ROUNDS : 1)) break; // a wide view has the room: two passes
+      if (portrait) {
+        // The column's width sets the scale (perspective takes a little): larger text.
+        fontMin *= (MIN_TEXT_PX * 1.02) / minPx;
+        continue;
+      }
       // Never more than twice the curator's smallest size: past that, text is what makes
       // the display big, and growing it further only zooms the camera out.
       const smallest = this.smallestFont();
@@ -187,7 +208,84 @@ export class LayoutEngine {
     }
     this.generation += 1;
     this.report = { generation: this.generation, rounds: rounds + 1, portrait,
-      fontMin: Math.round(fontMin * 1e4) / 1e4, lineBudget, ...result };
+      fontMin: Math.round(fontMin * 1e4) / 1e4, lineBudget, page: this.page, pages: this.pages,
+      ...result };
+    this.onPages({ page: this.page, pages: this.pages });
+  }
+
+  // Portrait pages: the column (headlines, rows of goods, panels) cut into pages no taller
+  // than `pageH` metres, between bands (blocks side by side stay together). Only the
+  // current page is drawn; the camera frames a page-sized box, so every page has the same
+  // scale. Returns the tallest band (one taller than a page cannot be split).
+  paginate(pageH) {
+    const items = [];
+    for (const e of this.display.entries.values()) {
+      if (e.data.parent || e.data.kind === 'light' || !visibleInTree(e.object)) continue;
+      const box = meshBox(e.object);
+      e.object.traverse((o) => {
+        if (o instanceof Text && visibleInTree(o)) box.union(textBox(o));
+      });
+      if (!box.isEmpty()) items.push({ e, box });
+    }
+    items.sort((a, b) => b.box.max.y - a.box.max.y);
+    const bands = [];
+    for (const item of items) {
+      const last = bands[bands.length - 1];
+      if (last && item.box.max.y > last.box.min.y + 1e-4) {
+        last.items.push(item);
+        last.box.union(item.box);
+      } else bands.push({ items: [item], box: item.box.clone() });
+    }
+    const pages = [];
+    let tallest = 0;
+    for (const band of bands) {
+      tallest = Math.max(tallest, band.box.max.y - band.box.min.y);
+      const cur = pages[pages.length - 1];
+      if (cur && cur.top - band.box.min.y <= pageH) {
+        cur.bands.push(band);
+        cur.box.union(band.box);
+      } else pages.push({ top: band.box.max.y, bands: [band], box: band.box.clone() });
+    }
+    this.pages = Math.max(1, pages.length);
+    this.page = Math.min(Math.max(0, this.page), this.pages - 1);
+    pages.forEach((page, i) => {
+      if (i === this.page) return;
+      for (const band of page.bands) {
+        for (const { e } of band.items) {
+          e.object.visible = false;
+          e.object.userData.offPage = true;
+        }
+      }
+    });
+    const shown = pages[this.page];
+    if (shown && pages.length > 1) {
+      // The column's width and a page's height, from the page's top: the pager sits over
+      // the view's top edge, so a strip above is kept free too.
+      const cx = (shown.box.min.x + shown.box.max.x) / 2;
+      const z = (shown.box.min.z + shown.box.max.z) / 2;
+      this.pageBox = new THREE.Box3(new THREE.Vector3(cx - COLUMN_WIDTH / 2, shown.top - pageH, z),
+        new THREE.Vector3(cx + COLUMN_WIDTH / 2, shown.top + PAGER_ROOM, z));
+    } else this.pageBox = null;
+    return tallest;
+  }
+
+  // How far above the display the camera looks from: less on a portrait column (a steep
+  // view makes its lower half read smaller).
+  get elevation() {
+    return this.portrait ? 0.08 : 0.18;
+  }
+
+  // What the camera frames: everything drawn, and on a paged column the page's box.
+  framingBox() {
+    const box = this.drawnBox();
+    if (this.pageBox) box.union(this.pageBox);
+    return box;
+  }
+
+  // Show another portrait page (the pager's buttons): lays out again.
+  showPage(page) {
+    this.page = Math.min(Math.max(0, page), this.pages - 1);
+    return this.schedule();
   }
 
   viewSize() {
@@ -206,12 +304,20 @@ export class LayoutEngine {
   restore(portrait, fontMin) {
     for (const { object, data } of this.display.entries.values()) {
       this.display.applyTransform(object, data);
+      object.userData.offPage = false;
       const panel = object.userData.panel;
       if (panel) {
         if (portrait && !data.parent) {
           object.rotation.set(0, 0, 0);
-          panel.width = Math.max(panel.authoredWidth, COLUMN_WIDTH);
+          panel.width = COLUMN_WIDTH; // the column's width: no narrower, no wider
         } else panel.width = panel.authoredWidth;
+      }
+      // A headline wraps to the column in portrait (it would widen the view otherwise).
+      if (data.kind === 'text' && !data.parent && object instanceof Text) {
+        const own = object.userData.maxWidth;
+        const width = portrait ? Math.min(own ?? Infinity, COLUMN_WIDTH) : (own ?? Infinity);
+        object.userData.columnWidth = portrait ? width : null;
+        if (object.maxWidth !== width) object.maxWidth = width;
       }
     }
     for (const text of this.allTexts()) {
@@ -229,7 +335,8 @@ export class LayoutEngine {
       }
       if (text.userData.maxWidth) {
         const grow = size / base; // a label keeps its number of words per line as it grows
-        const width = text.userData.maxWidth * grow;
+        let width = text.userData.maxWidth * grow;
+        if (text.userData.columnWidth) width = Math.min(width, COLUMN_WIDTH);
         if (text.maxWidth !== width) text.maxWidth = width;
       }
       if (text.clipRect) text.clipRect = null;
@@ -534,7 +641,8 @@ export class LayoutEngine {
       }
       for (const text of labels) {
         const own = text.maxWidth;
-        const floor = text.fontSize * 7; // never narrower than a short word or two
+        // Never narrower than a short word or two (in portrait: than its cell).
+        const floor = Math.min(text.fontSize * 7, cell);
         const width = Number.isFinite(room) ? Math.max(floor, Math.min(own ?? Infinity, room)) : own;
         if (width !== undefined && Number.isFinite(width) && text.maxWidth !== width) text.maxWidth = width;
       }
@@ -558,18 +666,22 @@ export class LayoutEngine {
       });
     }
     const cx = goods.isEmpty() ? 0 : (goods.min.x + goods.max.x) / 2;
+    // One plane for the column: headlines and panels at the front of the goods (further
+    // back they would read smaller than the labels).
+    const front = goods.isEmpty() ? null : goods.max.z;
+    const dz = (box) => (front === null ? 0 : front - box.max.z);
     let above = goods.isEmpty() ? 0 : goods.max.y + GAP * 2;
     for (const e of headlines) {
       const box = textBox(e.object);
       if (box.isEmpty()) continue;
-      shiftWorld(e.object, new THREE.Vector3(cx - (box.min.x + box.max.x) / 2, above - box.min.y, 0));
+      shiftWorld(e.object, new THREE.Vector3(cx - (box.min.x + box.max.x) / 2, above - box.min.y, dz(box)));
       above += box.max.y - box.min.y + GAP;
     }
     let below = goods.isEmpty() ? 0 : goods.min.y - GAP * 2;
     for (const e of panels) {
       const box = meshBox(e.object);
       if (box.isEmpty()) continue;
-      shiftWorld(e.object, new THREE.Vector3(cx - (box.min.x + box.max.x) / 2, below - box.max.y, 0));
+      shiftWorld(e.object, new THREE.Vector3(cx - (box.min.x + box.max.x) / 2, below - box.max.y, dz(box)));
       below -= box.max.y - box.min.y + GAP * 2;
     }
   }
