@@ -23,7 +23,7 @@ from holobazaar.stories import service
 from holobazaar.stories.jsonld import slugify
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.routes import content_changed, four_eyes
-from holobazaar.stories.schema import RecipeDoc, StoryDoc
+from holobazaar.stories.schema import Ingredient, RecipeDoc, StoryDoc
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -141,7 +141,7 @@ async def create(request: Request, market: str) -> Response:
             base["producers"] = [page.principal.farm_of(market)]
         try:
             doc: Any = (StoryDoc(title=title, **base) if kind == "story" else
-                        RecipeDoc(name=title, ingredients=[{"text": "(first ingredient)"}],
+                        RecipeDoc(name=title, ingredients=[Ingredient(text="(first ingredient)")],
                                   **base))
             await run_in_threadpool(service.save, engine, doc, page.principal.actor)
         except (ValidationError, service.Conflict) as exc:
