@@ -99,7 +99,14 @@ def test_other_market_curator_and_anonymous_refused(server: LiveServer, accounts
         assert anon.get(SRC).status_code == 401
         hdr = {"Authorization": f"Bearer {token}", "If-Match": '"x"'}
         assert anon.get(SRC, headers=hdr).status_code == 403
-        assert anon.put(SRC, json={}, headers=hdr).status_code == 403
+        base = "/api/v1/markets/alpha/displays"
+        for method, url in [("GET", SRC), ("PUT", SRC), ("DELETE", SRC),
+                            ("POST", base), ("POST", f"{base}/stall/preview"),
+                            ("GET", f"{base}/stall/revisions"),
+                            ("GET", f"{base}/stall/revisions/1"),
+                            ("POST", f"{base}/stall/revisions/1/restore")]:
+            answer = anon.request(method, url, json={}, headers=hdr)
+            assert answer.status_code == 403, (method, url, answer.status_code)
 
 
 def test_preview_publishes_on_the_preview_channel_only(server: LiveServer,
@@ -167,3 +174,41 @@ def test_create_display(server: LiveServer, client: httpx.Client):
                 {"id": "ok-id", "title": "x", "zone": "nowhere"}):
         assert client.post("/api/v1/markets/alpha/displays", json=bad).status_code == 422
     assert not (server.content_dir / "scenes" / "alpha" / "displays" / "ok-id.yaml").exists()
+
+
+SHOW = """\
+version: 1
+show:
+  id: opening
+  title: Opening
+  zone: hall
+  cues:
+    - number: "1"
+      name: Glow
+      actions:
+        - {kind: mood, display: stall, dim: 0.2, fade: 1}
+"""
+
+
+def test_delete_asks_when_a_show_refers_to_it(server: LiveServer, client: httpx.Client):
+    shows = server.content_dir / "scenes" / "alpha" / "shows"
+    shows.mkdir(exist_ok=True)
+    (shows / "opening.yaml").write_text(SHOW)
+    made = client.post("/api/v1/markets/alpha/displays",
+                       json={"id": "spare", "title": "Spare", "zone": "hall"})
+    assert made.status_code == 201, made.text  # the reload also read the show
+    etag = client.get(SRC).headers["etag"]
+    assert client.delete(SRC).status_code == 428
+    asked = client.delete(SRC, headers={"If-Match": etag})
+    assert asked.status_code == 409
+    assert asked.json()["detail"]["referenced_by"] == ["show opening"]
+    assert stall_file(server).exists()
+    spare = "/api/v1/markets/alpha/displays/spare/source"
+    gone = client.delete(spare, headers={"If-Match": made.headers["etag"]})
+    assert gone.status_code == 200, gone.text
+    assert client.get(spare).status_code == 404
+    assert client.get("/api/v1/markets/alpha/displays").json()[0]["id"] == "stall"
+    # Confirmed, but the show would no longer load: refused, nothing deleted.
+    forced = client.delete(SRC + "?confirm=true", headers={"If-Match": etag})
+    assert forced.status_code == 409
+    assert stall_file(server).exists()

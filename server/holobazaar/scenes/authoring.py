@@ -294,3 +294,56 @@ async def create(scenes: SceneService, market: str, display: str, title: str, zo
     etag = etag_of(new)
     record(scenes, market, display, actor, "create", etag, b"", new, _plain(tree))
     return etag
+
+
+def _mentions(node: Any, display: str) -> bool:
+    if isinstance(node, dict):
+        return any((k in ("display", "displays") and (v == display or
+                    (isinstance(v, list) and display in v))) or _mentions(v, display)
+                   for k, v in node.items())
+    if isinstance(node, list):
+        return any(_mentions(v, display) for v in node)
+    return False
+
+
+def references(scenes: SceneService, market: str, display: str) -> list[str]:
+    """What refers to a display: shows whose cues name it."""
+    found = scenes.market(market)
+    if found is None:
+        return []
+    out = []
+    for show_id, show in sorted(found.shows.items()):
+        data = show.model_dump() if hasattr(show, "model_dump") else show
+        if _mentions(data, display):
+            out.append(f"show {show_id}")
+    return out
+
+
+async def delete(scenes: SceneService, market: str, display: str, if_match: str | None,
+                 confirm: bool, actor: str) -> None:
+    if not if_match:
+        raise AuthoringError(428, "If-Match is required (the etag from GET .../source)")
+    path = display_path(scenes, market, display)
+    if not path.is_file():
+        raise AuthoringError(404, f"no display {display!r} in market {market!r}")
+    raw = path.read_bytes()
+    if if_match.strip() != etag_of(raw):
+        current, etag = read_source(scenes, market, display)
+        raise AuthoringError(412, {"message": "the display changed since you loaded it",
+                                   "current": current, "etag": etag})
+    refs = references(scenes, market, display)
+    if refs and not confirm:
+        raise AuthoringError(409, {"message": "other content refers to this display; "
+                                   "repeat with ?confirm=true to delete it anyway",
+                                   "referenced_by": refs})
+    path.unlink()
+    if not await scenes.reload():
+        # A show that names it no longer loads: put the display back.
+        problems_text = scenes.last_problems
+        write_atomic(path, raw)
+        await scenes.reload()
+        raise AuthoringError(409, {"message": "deleting it would break other content",
+                                   "referenced_by": refs, "errors": [
+                                       _loader_problem(line)
+                                       for line in problems_text.splitlines() if line]})
+    record(scenes, market, display, actor, "delete", "", raw, b"", None)

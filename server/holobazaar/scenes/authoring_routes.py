@@ -134,3 +134,17 @@ async def restore_revision(market: str, display: str, number: int,
     except authoring.AuthoringError as exc:
         return _fail(exc)
     return JSONResponse({"etag": etag}, headers={"ETag": etag})
+
+
+@router.delete("/markets/{market}/displays/{display}/source",
+               summary="Delete a display's scene file (If-Match; 409 listing what refers "
+                       "to it unless ?confirm=true)")
+async def delete_source(market: str, display: str, confirm: bool = False,
+                        if_match: str | None = Header(None),
+                        who: Principal = Depends(curator),
+                        scenes: SceneService = Depends(get_scenes)):
+    try:
+        await authoring.delete(scenes, market, display, if_match, confirm, who.name)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return JSONResponse({"deleted": display})
