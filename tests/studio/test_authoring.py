@@ -212,3 +212,21 @@ def test_delete_asks_when_a_show_refers_to_it(server: LiveServer, client: httpx.
     forced = client.delete(SRC + "?confirm=true", headers={"If-Match": etag})
     assert forced.status_code == 409
     assert stall_file(server).exists()
+
+
+def test_overview_lists_last_edit_and_escapes_titles(server: LiveServer, accounts: Accounts,
+                                                     client: httpx.Client):
+    got = client.get(SRC)
+    doc = got.json()
+    doc["display"]["title"] = "<script>alert(1)</script>"
+    assert client.put(SRC, json=doc, headers={"If-Match": got.headers["etag"]}).is_success
+    accounts.user("cora", ["curator"], ["alpha"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        accounts.login(browser, "cora")
+        page = browser.get("/studio/alpha")
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>alert(1)" not in page.text
+    assert 'href="/studio/alpha/displays/stall"' in page.text
+    assert "APL-1" in page.text  # the items bound
+    assert "UTC" in page.text

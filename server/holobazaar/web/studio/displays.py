@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.channels import display_channel
+from holobazaar.scenes import authoring
 from holobazaar.web.studio.shell import NO_STORE, open_page, signed_in, studio_markets, templates
 
 router = APIRouter(include_in_schema=False)
@@ -34,10 +35,34 @@ async def overview(request: Request, market: str) -> Response:
     content = scenes.market(market)
     zones = {z.id: z.name for z in content.market.zones}
     rows = []
+    problems = scenes.last_problems
     for display_id, display in sorted(content.displays.items()):
+        history = authoring.revisions(scenes, market, display_id)
+        last = history[0] if history else None
+        file = content.display_files.get(display_id, "")
         state = scenes.hub.snapshot(display_channel(market, display_id))[2]
         shown = state.get("display", {}) if isinstance(state, dict) else {}
         rows.append({"id": display_id, "title": shown.get("title") or display_id,
                      "zone": zones.get(getattr(display, "zone", None) or "", ""),
-                     "file": content.display_files.get(display_id, "")})
+                     "file": file, "items": list(display.items),
+                     "assets": sorted(_assets(display)),
+                     "edited": (f"{last.actor}, {last.at:%Y-%m-%d %H:%M} UTC"
+                                if last else ""),
+                     "valid": not (file and file in problems)})
     return page.render("studio/displays.html", {"displays": rows})
+
+
+def _assets(node) -> set[str]:
+    """Asset names a display's nodes use (any depth)."""
+    found: set[str] = set()
+    data = node.model_dump() if hasattr(node, "model_dump") else node
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("asset"), str):
+                found.add(item["asset"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
