@@ -9,7 +9,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from support.accounts import Accounts
+from support.accounts import Accounts, csrf_from
 from support.live import LiveServer
 
 SRC = "/api/v1/markets/alpha/displays/stall/source"
@@ -230,3 +230,22 @@ def test_overview_lists_last_edit_and_escapes_titles(server: LiveServer, account
     assert 'href="/studio/alpha/displays/stall"' in page.text
     assert "APL-1" in page.text  # the items bound
     assert "UTC" in page.text
+
+
+def test_overview_form_creates_a_display(server: LiveServer, accounts: Accounts):
+    accounts.user("cleo", ["curator"], ["alpha"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        accounts.login(browser, "cleo")
+        csrf = csrf_from(browser.get("/studio/alpha").text)
+        bad = browser.post("/studio/alpha/displays",
+                           data={"csrf": csrf, "id": "Bad Id", "title": "x", "zone": "hall"})
+        assert bad.status_code == 422
+        assert 'id="id-err"' in bad.text
+        made = browser.post("/studio/alpha/displays", data={
+            "csrf": csrf, "id": "herbs", "title": "Herbs & more", "zone": "hall"})
+        assert made.status_code == 303
+        assert made.headers["location"] == "/studio/alpha/displays/herbs"
+        no_csrf = browser.post("/studio/alpha/displays",
+                               data={"id": "x2", "title": "x", "zone": "hall"})
+        assert no_csrf.status_code in (400, 403)
+    assert (server.content_dir / "scenes" / "alpha" / "displays" / "herbs.yaml").exists()

@@ -8,7 +8,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
-from holobazaar.web.studio.shell import NO_STORE, open_page, signed_in, studio_markets, templates
+from holobazaar.web.studio.shell import (
+    NO_STORE,
+    StudioPage,
+    first,
+    open_page,
+    signed_in,
+    studio_markets,
+    submitted_form,
+    templates,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,6 +40,11 @@ async def overview(request: Request, market: str) -> Response:
     page = await open_page(request, market, "displays")
     if isinstance(page, Response):
         return page
+    return _render(request, page, market, {})
+
+
+def _render(request: Request, page: StudioPage, market: str, errors: dict[str, str],
+            values: dict[str, str] | None = None, status: int = 200) -> Response:
     scenes = request.app.state.scenes
     content = scenes.market(market)
     zones = {z.id: z.name for z in content.market.zones}
@@ -49,7 +63,41 @@ async def overview(request: Request, market: str) -> Response:
                      "edited": (f"{last.actor}, {last.at:%Y-%m-%d %H:%M} UTC"
                                 if last else ""),
                      "valid": not (file and file in problems)})
-    return page.render("studio/displays.html", {"displays": rows})
+    response = page.render("studio/displays.html", {
+        "displays": rows, "errors": errors, "values": values or {},
+        "zones": list(zones.items())})
+    response.status_code = status
+    return response
+
+
+@router.post("/studio/{market}/displays", response_class=HTMLResponse)
+async def create_display(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "displays")
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    values = {k: first(form, k).strip() for k in ("id", "title", "zone")}
+    errors: dict[str, str] = {}
+    if not 1 <= len(values["title"]) <= 200:
+        errors["title"] = "Give a title of 1 to 200 characters."
+    if not errors:
+        try:
+            await authoring.create(request.app.state.scenes, market, values["id"],
+                                   values["title"], values["zone"], page.principal.name)
+        except authoring.AuthoringError as exc:
+            detail = exc.detail
+            if isinstance(detail, dict):
+                for problem in detail.get("errors", []):
+                    field = problem["pointer"].strip("/").split("/")[-1] or "id"
+                    errors[field if field in values else "id"] = problem["message"]
+            else:
+                errors["id"] = str(detail)
+        else:
+            return RedirectResponse(f"/studio/{market}/displays/{values['id']}",
+                                    status_code=303, headers=NO_STORE)
+    return _render(request, page, market, errors, values, status=422)
 
 
 def _assets(node) -> set[str]:
