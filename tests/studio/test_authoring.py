@@ -249,3 +249,19 @@ def test_overview_form_creates_a_display(server: LiveServer, accounts: Accounts)
                                data={"id": "x2", "title": "x", "zone": "hall"})
         assert no_csrf.status_code in (400, 403)
     assert (server.content_dir / "scenes" / "alpha" / "displays" / "herbs.yaml").exists()
+
+
+def test_session_cookie_writes_need_the_csrf_header(server: LiveServer, accounts: Accounts):
+    accounts.user("cami", ["curator"], ["alpha"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        accounts.login(browser, "cami")
+        csrf = csrf_from(browser.get("/studio/alpha").text)
+        got = browser.get(SRC)
+        assert got.status_code == 200
+        doc = dict(got.json(), display=dict(got.json()["display"], title="By cookie"))
+        bare = browser.put(SRC, json=doc, headers={"If-Match": got.headers["etag"]})
+        assert bare.status_code == 403
+        ok = browser.put(SRC, json=doc, headers={"If-Match": got.headers["etag"],
+                                                 "X-CSRF-Token": csrf})
+        assert ok.status_code == 200, ok.text
+        assert browser.get(SRC.replace("/source", "/revisions")).json()[0]["actor"] == "cami"
