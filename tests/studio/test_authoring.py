@@ -265,3 +265,28 @@ def test_session_cookie_writes_need_the_csrf_header(server: LiveServer, accounts
                                                  "X-CSRF-Token": csrf})
         assert ok.status_code == 200, ok.text
         assert browser.get(SRC.replace("/source", "/revisions")).json()[0]["actor"] == "cami"
+
+
+def test_overview_renames_and_deletes(server: LiveServer, accounts: Accounts,
+                                      client: httpx.Client):
+    client.post("/api/v1/markets/alpha/displays",
+                json={"id": "spare", "title": "Spare", "zone": "hall"})
+    accounts.user("cleo", ["curator"], ["alpha"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        accounts.login(browser, "cleo")
+        page = browser.get("/studio/alpha").text
+        csrf = csrf_from(page)
+        etag = client.get(SRC).headers["etag"]
+        renamed = browser.post("/studio/alpha/displays/stall/rename",
+                               data={"csrf": csrf, "etag": etag, "title": "<em>Big</em>"})
+        assert renamed.status_code == 303
+        assert title_on_stream(client) == "<em>Big</em>"
+        stale = browser.post("/studio/alpha/displays/stall/rename",
+                             data={"csrf": csrf, "etag": etag, "title": "Lost?"})
+        assert stale.status_code == 412
+        assert title_on_stream(client) == "<em>Big</em>"
+        spare = client.get("/api/v1/markets/alpha/displays/spare/source").headers["etag"]
+        gone = browser.post("/studio/alpha/displays/spare/delete",
+                            data={"csrf": csrf, "etag": spare})
+        assert gone.status_code == 303
+    assert client.get("/api/v1/markets/alpha/displays/spare/source").status_code == 404

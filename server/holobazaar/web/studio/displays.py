@@ -54,11 +54,15 @@ def _render(request: Request, page: StudioPage, market: str, errors: dict[str, s
         history = authoring.revisions(scenes, market, display_id)
         last = history[0] if history else None
         file = content.display_files.get(display_id, "")
+        try:
+            etag = authoring.read_source(scenes, market, display_id)[1]
+        except authoring.AuthoringError:
+            etag = ""
         state = scenes.hub.snapshot(display_channel(market, display_id))[2]
         shown = state.get("display", {}) if isinstance(state, dict) else {}
         rows.append({"id": display_id, "title": shown.get("title") or display_id,
                      "zone": zones.get(getattr(display, "zone", None) or "", ""),
-                     "file": file, "items": list(display.items),
+                     "file": file, "etag": etag, "items": list(display.items),
                      "assets": sorted(_assets(display)),
                      "edited": (f"{last.actor}, {last.at:%Y-%m-%d %H:%M} UTC"
                                 if last else ""),
@@ -114,3 +118,38 @@ def _assets(node) -> set[str]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+@router.post("/studio/{market}/displays/{display}/{action}", response_class=HTMLResponse)
+async def change_display(request: Request, market: str, display: str,
+                         action: str) -> Response:
+    """rename (title) or delete a display from the overview; the form carries the etag
+    the page showed, so a change made meanwhile is refused, never overwritten."""
+    page = await open_page(request, market, "displays")
+    if not isinstance(page, StudioPage):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    scenes = request.app.state.scenes
+    etag, who = first(form, "etag"), page.principal.name
+    errors: dict[str, str] = {}
+    try:
+        if action == "rename":
+            doc, _ = authoring.read_source(scenes, market, display)
+            doc["display"]["title"] = first(form, "title").strip()[:200]
+            await authoring.save_source(scenes, market, display, doc, etag, who)
+        elif action == "delete":
+            await authoring.delete(scenes, market, display, etag,
+                                   first(form, "confirm") == "true", who)
+        else:
+            return Response(status_code=404)
+    except authoring.AuthoringError as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
+        refs = detail.get("referenced_by")
+        message = detail.get("message", "")
+        if refs:
+            message += " Referred to by: " + ", ".join(refs) + "."
+        errors["row:" + display] = message
+        return _render(request, page, market, errors, status=exc.status)
+    return RedirectResponse(f"/studio/{market}", status_code=303, headers=NO_STORE)
