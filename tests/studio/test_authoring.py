@@ -227,7 +227,7 @@ def test_overview_lists_last_edit_and_escapes_titles(server: LiveServer, account
     assert page.status_code == 200
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<script>alert(1)" not in page.text
-    assert 'href="/studio/alpha/displays/stall"' in page.text
+    assert 'href="/d/alpha/stall"' in page.text
     assert "APL-1" in page.text  # the items bound
     assert "UTC" in page.text
 
@@ -244,7 +244,8 @@ def test_overview_form_creates_a_display(server: LiveServer, accounts: Accounts)
         made = browser.post("/studio/alpha/displays", data={
             "csrf": csrf, "id": "herbs", "title": "Herbs & more", "zone": "hall"})
         assert made.status_code == 303
-        assert made.headers["location"] == "/studio/alpha/displays/herbs"
+        assert made.headers["location"] == "/studio/alpha?created=herbs"
+        assert "Display <code>herbs</code> created" in browser.get(made.headers["location"]).text
         no_csrf = browser.post("/studio/alpha/displays",
                                data={"id": "x2", "title": "x", "zone": "hall"})
         assert no_csrf.status_code in (400, 403)

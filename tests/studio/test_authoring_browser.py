@@ -44,4 +44,4 @@ def test_overview_is_accessible_and_creates_a_display(session, size: str) -> Non
     page.fill("#new-id", f"new-{size}")
     page.fill("#new-title", "Fresh <b>herbs</b>")
     page.click("form[action$='/displays'] button[type=submit]")
-    page.wait_for_url(f"**/studio/alpha/displays/new-{size}")
+    page.wait_for_url(f"**/studio/alpha?created=new-{size}")

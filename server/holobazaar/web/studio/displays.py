@@ -99,7 +99,9 @@ async def create_display(request: Request, market: str) -> Response:
             else:
                 errors["id"] = str(detail)
         else:
-            return RedirectResponse(f"/studio/{market}/displays/{values['id']}",
+            # Back to the overview (the visual editor, /studio/<m>/displays/<d>, is #18's
+            # next step), which names the new display.
+            return RedirectResponse(f"/studio/{market}?created={values['id']}",
                                     status_code=303, headers=NO_STORE)
     return _render(request, page, market, errors, values, status=422)
 
