@@ -37,8 +37,12 @@ def request_validation_response(exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": error_details(exc.errors())}, status_code=422)
 
 
-# Every error answer (4xx, 5xx) is `{"detail": ...}`: a message, or FastAPI's list of
-# `{loc, msg, type}`; an unexpected failure adds the `error_id` it was logged under.
+# Every error answer (4xx, 5xx) is `{"detail": ...}`: a message, FastAPI's list of
+# `{loc, msg, type}`, or an object (`message` plus what the route adds: the authoring
+# API's `errors` as JSON pointers, the `current` document and `etag` of a conflict); an
+# unexpected failure adds the `error_id` it was logged under.
+DETAIL_OBJECT = {"type": "object", "required": ["message"],
+                 "properties": {"message": {"type": "string"}}}
 ERROR_SCHEMA = {
     "title": "Error",
     "type": "object",
@@ -46,7 +50,7 @@ ERROR_SCHEMA = {
     "properties": {
         "detail": {"title": "Detail", "anyOf": [
             {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
-            {"type": "string"}]},
+            {"type": "string"}, DETAIL_OBJECT]},
         "error_id": {"title": "Error Id", "type": "string"},
     },
 }
@@ -54,8 +58,9 @@ ERROR_SCHEMA = {
 
 def document_error_details(app: Any) -> None:
     """Make the OpenAPI document describe the errors the server sends: a 422's `detail` is
-    FastAPI's list of `{loc, msg, type}` or, from routes that check by hand, one message;
-    every other error status is the `default` response, an `Error`."""
+    FastAPI's list of `{loc, msg, type}` or, from routes that check by hand, one message or
+    an object with a `message`; every other error status is the `default` response, an
+    `Error`."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -69,7 +74,8 @@ def document_error_details(app: Any) -> None:
             title = detail.pop("title", "Detail")
             listed = dict(detail)
             detail.clear()
-            detail.update({"title": title, "anyOf": [listed, {"type": "string"}]})
+            detail.update({"title": title,
+                           "anyOf": [listed, {"type": "string"}, DETAIL_OBJECT]})
         if "ValidationError" in schemas:
             schemas.setdefault("Error", ERROR_SCHEMA)
             error = {"description": "An error: `detail` says what is wrong.",

@@ -23,6 +23,7 @@ from holobazaar.assets.routes import refresh_scenes
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.audit.routes import router as audit_router
 from holobazaar.audit.witness import WitnessCollector, WitnessService
+from holobazaar.authoring.routes import router as authoring_router
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings, parse_osc_allow_list
@@ -42,7 +43,6 @@ from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
-from holobazaar.scenes.authoring_routes import router as authoring_router
 from holobazaar.scenes.routes import router as scenes_router
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
