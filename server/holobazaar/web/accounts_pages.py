@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
@@ -18,6 +18,7 @@ from holobazaar.accounts.addresses import client_address, is_https
 from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
 from holobazaar.accounts.models import Principal
 from holobazaar.web.attention import attention
+from holobazaar.web.studio.shell import read_form
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -44,19 +45,8 @@ def _set_cookie(response: Response, request: Request, name: str, value: str,
 
 async def _form(request: Request) -> dict[str, str] | None:
     """The urlencoded form (first value per field), None when too large or not a form."""
-    if not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"):
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return {key: values[0] for key, values in fields.items()}
+    fields = await read_form(request, MAX_FORM_BYTES, max_fields=10)
+    return None if fields is None else {key: values[0] for key, values in fields.items()}
 
 
 def _safe_next(target: str | None) -> str:

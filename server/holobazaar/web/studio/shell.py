@@ -128,7 +128,8 @@ async def open_page(request: Request, market: str, section: str,
     return StudioPage(request, principal, market, name, section, nav)
 
 
-async def read_form(request: Request) -> dict[str, list[str]] | None:
+async def read_form(request: Request, max_bytes: int = MAX_FORM_BYTES,
+                    max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]] | None:
     """An urlencoded form (every value per field), None when too large or not a form."""
     if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"):
@@ -136,11 +137,11 @@ async def read_form(request: Request) -> dict[str, list[str]] | None:
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > max_bytes:
             return None
     try:
         return parse_qs(body.decode("utf-8"), keep_blank_values=True,
-                        max_num_fields=MAX_FORM_FIELDS)
+                        max_num_fields=max_fields)
     except (UnicodeDecodeError, ValueError):
         return None
 
