@@ -135,6 +135,12 @@ def test_preview_publishes_on_the_preview_channel_only(server: LiveServer,
     refused = client.post("/api/v1/markets/alpha/displays/stall/preview", json=bad)
     assert refused.status_code == 422
     assert refused.json()["detail"]["errors"][0]["pointer"].startswith("/display/nodes")
+    # Refused like a save: an item the market does not sell (the loader's cross-file check).
+    unknown = dict(doc, display=dict(doc["display"], items=["NOPE-1"]))
+    refused = client.post("/api/v1/markets/alpha/displays/stall/preview", json=unknown)
+    assert refused.status_code == 422
+    error = refused.json()["detail"]["errors"][0]
+    assert error["pointer"] == "/display/items/0" and "NOPE-1" in error["message"], error
     assert title_on_stream(client) == "Stall"
 
 

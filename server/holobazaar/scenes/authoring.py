@@ -22,7 +22,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from holobazaar.db import session_scope
-from holobazaar.scenes.loader import scenes_root
+from holobazaar.scenes.loader import draft_problems, scenes_root
 from holobazaar.scenes.models import DisplayFile
 from holobazaar.scenes.models_db import DisplayRevision
 from holobazaar.scenes.service import SceneService
@@ -238,11 +238,15 @@ async def preview(scenes: SceneService, market: str, display: str, doc: Any) -> 
     if problems:
         raise AuthoringError(422, {"message": "invalid display", "errors": problems})
     found = scenes.market(market)
-    assert found is not None
+    assert found is not None and scenes.content is not None
     draft = DisplayFile.model_validate(doc).display
-    if draft.zone not in {z.id for z in found.market.zones}:
+    # The loader's cross-file checks, as a save makes them: an unknown item, zone, farm or
+    # asset is refused here too, never shown on the preview channel.
+    file = found.display_files.get(display, f"scenes/{market}/displays/{display}.yaml")
+    refused = draft_problems(scenes.content, found.market, draft, doc, file)
+    if refused:
         raise AuthoringError(422, {"message": "invalid display", "errors": [
-            {"pointer": "/display/zone", "message": f"no zone {draft.zone!r} in the market"}]})
+            _loader_problem(str(p)) for p in refused]})
     state, _errors = scenes.compose_display(found, draft)
     channel = preview_channel(market, display)
     await scenes.hub.publish(channel, state)
@@ -307,11 +311,15 @@ def _mentions(node: Any, display: str) -> bool:
 
 
 def references(scenes: SceneService, market: str, display: str) -> list[str]:
-    """What refers to a display: shows whose cues name it."""
+    """What refers to a display: shows whose cues name it, and the market's marker sheet
+    when the display stands on a printed marker (its card's QR code would lead nowhere)."""
     found = scenes.market(market)
     if found is None:
         return []
     out = []
+    shown = found.displays.get(display)
+    if shown is not None and shown.anchor.kind == "marker":
+        out.append("the marker sheet (its printed marker card, anchor: marker)")
     for show_id, show in sorted(found.shows.items()):
         data = show.model_dump() if hasattr(show, "model_dump") else show
         if _mentions(data, display):

@@ -253,6 +253,17 @@ def _check_display(
             f"{b!r} (docs/scene-format.md, Layout)")))
 
 
+def draft_problems(content: Content, market: MarketFile, display: Display, data: Any,
+                   file: str) -> list[Problem]:
+    """The cross-file checks the loader makes of a display file (zone, farm, items, assets,
+    templates, a render with the seed inventory), for a draft that is not on disk (the
+    studio's preview): what a save of it would be refused with. Warnings are dropped."""
+    problems: list[Problem] = []
+    scratch = Content(root=content.root, assets=content.assets)
+    _check_display(SourceDocument(file, data), market, display, scratch, problems)
+    return problems
+
+
 # Template variables other domains bind at run time (SceneService.providers), given here
 # as "module:function" returning a Binding with sample values, so that validation can
 # render templates that use them. A domain with a binding provider adds its line.
