@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from holobazaar.scenes.schedule import valid_zone
+from holobazaar.scenes.schedule_format import OpeningHours, ScheduleEntry, Variant
+
 FORMAT_VERSION = 1
 
 # Identifiers appear in channel names and JSON Pointer paths, so keep them to a safe alphabet.
@@ -39,7 +42,15 @@ class MarketInfo(Strict):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA name, e.g. Europe/Amsterdam: opening "
+                          "hours and schedules are in this local time.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if error := valid_zone(value):
+            raise ValueError(error)
+        return value
 
 
 class ZoneMap(Strict):
@@ -103,6 +114,13 @@ class MarketFile(Strict):
     growers_set_prices: bool = Field(False, strict=True, description=(
         "Growers may change their own items' prices (under the same hold policy as a "
         "curator's change); otherwise they set stock only (docs/studio.md, Growers)."))
+    hours: OpeningHours | None = Field(None, description=(
+        "Opening hours in the market's timezone (docs/scene-format.md, Opening hours); "
+        "without them the market counts as always open."))
+    stories_four_eyes: bool = Field(False, strict=True, description=(
+        "Stories and recipes: the curator who sent a document for review or edited it "
+        "since may not publish it; another curator reviews and publishes it "
+        "(docs/studio.md, Stories and recipes)."))
 
 
 # ---- display scenes -----------------------------------------------------------------
@@ -217,6 +235,9 @@ class Display(Strict):
     anchor: Anchor = SurfaceAnchor(kind="surface")
     items: list[Sku] = Field(default_factory=list, description="Products this display sells.")
     nodes: list[Node] = Field(min_length=1)
+    variants: list[Variant] = Field(default_factory=list, max_length=50, description=(
+        "Content variants the schedule switches to (docs/scene-format.md, Schedules)."))
+    schedule: list[ScheduleEntry] = Field(default_factory=list, max_length=200)
 
     @model_validator(mode="after")
     def _unique_node_ids(self) -> Display:

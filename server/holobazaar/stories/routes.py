@@ -129,10 +129,10 @@ def _market(request: Request, market: str):
 
 
 def four_eyes(request: Request, market: str) -> bool:
-    """The market's four-eyes rule: the curator who publishes is not the one who sent the
-    document for review or edited it since (409 otherwise)."""
+    """The market's `stories_four_eyes` rule: the curator who publishes is not the one who
+    sent the document for review or edited it since (409 otherwise)."""
     content = request.app.state.scenes.market(market)
-    return bool(content is not None and content.market.four_eyes)
+    return bool(content is not None and content.market.stories_four_eyes)
 
 
 async def content_changed(request: Request, market: str) -> None:
@@ -349,8 +349,8 @@ def _curator_routes(collection: str, kind: str) -> None:
     @router.post(prefix + "/{slug}/status",
                  summary="Move along the lifecycle: draft, review, published, archived",
                  description="409 when the move is not allowed from the current status, "
-                 "or when the market has `four_eyes` on and the caller sent the document "
-                 "to review or edited it since (another curator publishes it).")
+                 "or when the market has `stories_four_eyes` on and the caller sent the "
+                 "document to review or edited it since (another curator publishes it).")
     async def change_status(request: Request, market: str, slug: str,
                             change: StatusChange,
                             principal: Principal = Depends(writer)) -> dict[str, Any]:
@@ -368,7 +368,7 @@ def _curator_routes(collection: str, kind: str) -> None:
 
     @router.post(prefix + "/{slug}/publish",
                  summary="Publish a document that is in review",
-                 description="409 under the market's `four_eyes` rule when the caller "
+                 description="409 under the market's `stories_four_eyes` rule when the caller "
                  "sent the document to review or edited it since.")
     async def publish(request: Request, market: str, slug: str,
                       principal: Principal = Depends(curator)) -> dict[str, Any]:

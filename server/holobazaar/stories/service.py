@@ -269,8 +269,8 @@ def authors_in_review(engine: Engine, kind: str, slug: str) -> set[str]:
 def transition(engine: Engine, kind: str, slug: str, market: str, to: str, actor: str,
                *, distinct_reviewer: bool = False) -> Saved:
     """Move a document along the lifecycle (a revision records who and when). With
-    `distinct_reviewer` (the market's `four_eyes`), whoever sent the document to review or
-    edited it since cannot publish it: another curator does."""
+    `distinct_reviewer` (the market's `stories_four_eyes`), whoever sent the document to
+    review or edited it since cannot publish it: another curator does."""
     current = get(engine, kind, slug, market)
     if distinct_reviewer and to == "published" and current.status == "review":
         authors = authors_in_review(engine, kind, slug)
