@@ -19,7 +19,7 @@ from support.markets import write_stall_markets
 def start_four_eyes(root: Path) -> LiveServer:
     content = write_stall_markets(root / "content")
     market = content / "scenes" / "alpha" / "market.yaml"
-    market.write_text(market.read_text() + "four_eyes: true\n")
+    market.write_text(market.read_text() + "stories_four_eyes: true\n")
     return start_server(root, content_dir=content, watch=False)
 
 
@@ -116,6 +116,18 @@ def test_recipe_fields_and_bad_input(live: LiveServer) -> None:
                                   "prep_time": "soon"})
     assert bad.status_code == 422
     assert 'id="e-title"' in bad.text and 'id="e-ingredients"' in bad.text
+    # The revision diff covers the recipe's fields, not only its text.
+    page = carol.get(where)
+    carol.post(where, data={"csrf": csrf, "revision": revision(page.text),
+                            "title": "Apple cake", "body": "<img src=x onerror=alert(1)>",
+                            "ingredients": "4 apples | APL-1\nflour\nsugar",
+                            "instructions": "Bake.", "prep_time": "PT20M"})
+    diff = carol.get(where + "?diff=2").text.split('id="diff"')[1]
+    removed, added = '<span class="del">\u2212 ', '<span class="add">+ '
+    for line in (removed + "  - 3 apples | APL-1", added + "  - 4 apples | APL-1",
+                 added + "  - sugar", removed + "Preparation time: PT15M",
+                 added + "Preparation time: PT20M", '<span class="same">  Title: Apple cake'):
+        assert line in diff, line
     missing = carol.post("/studio/alpha/stories", data={"csrf": csrf, "kind": "poem",
                                                         "title": "x"})
     assert missing.status_code == 422 and "Choose story or recipe" in missing.text
@@ -132,6 +144,27 @@ def test_another_market_is_403(live: LiveServer) -> None:
                     ).status_code == 403
     assert bea.get("/studio/beta/stories/story/" + where.rsplit("/", 1)[1]
                    ).status_code == 404
+
+
+def test_price_four_eyes_alone_lets_the_author_publish(tmp_path: Path) -> None:
+    """`four_eyes` is about prices; stories have their own `stories_four_eyes`."""
+    content = write_stall_markets(tmp_path / "content")
+    market = content / "scenes" / "alpha" / "market.yaml"
+    market.write_text(market.read_text() + "four_eyes: true\n")
+    server = start_server(tmp_path, content_dir=content, watch=False)
+    try:
+        token = Accounts(server).token(["curator"], ["alpha"], name="solo")
+        auth = {"Authorization": f"Bearer {token}"}
+        with server.client() as api:
+            made = api.post("/api/v1/markets/alpha/stories", headers=auth, json={
+                "slug": "solo-story", "title": "Solo", "body": "x"})
+            assert made.status_code in (200, 201), made.text
+            base = "/api/v1/markets/alpha/stories/solo-story"
+            assert api.post(base + "/status", json={"status": "review"}, headers=auth
+                            ).status_code == 200
+            assert api.post(base + "/publish", headers=auth).status_code == 200
+    finally:
+        server.stop()
 
 
 def test_four_eyes_on_the_api(live: LiveServer) -> None:

@@ -64,6 +64,27 @@ def _diff(old: str, new: str) -> list[tuple[str, str]]:
     return rows
 
 
+def _diff_text(snapshot: dict[str, Any]) -> str:
+    """A revision as the lines the diff compares: the title, a recipe's fields (one line per
+    ingredient and step), then the Markdown text."""
+    lines = [f"Title: {snapshot.get('title') or snapshot.get('name') or ''}"]
+    if "ingredients" in snapshot:  # a recipe
+        lines.append(f"Description: {snapshot.get('description') or ''}")
+        lines.append("Ingredients:")
+        for g in snapshot.get("ingredients") or []:
+            sku = g.get("sku") if isinstance(g, dict) else None
+            text = g.get("text", "") if isinstance(g, dict) else str(g)
+            lines.append(f"  - {text}" + (f" | {sku}" if sku else ""))
+        lines.append("Steps:")
+        lines.extend(f"  {n}. {step}" for n, step in
+                     enumerate(snapshot.get("instructions") or [], 1))
+        for key, label in (("recipe_yield", "Yield"), ("prep_time", "Preparation time"),
+                           ("cook_time", "Cooking time")):
+            lines.append(f"{label}: {snapshot.get(key) or ''}")
+    lines.append("Text:")
+    return "\n".join(lines) + "\n" + str(snapshot.get("body", ""))
+
+
 def _fields(doc: Any) -> dict[str, str]:
     data = {"title": doc.heading, "body": doc.body, "author": doc.author}
     if doc.kind == "recipe":
@@ -194,7 +215,8 @@ async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None
         old = next((r for r in revisions if r.number == int(diff_of)), None)
         if old is not None:
             diff = {"number": old.number,
-                    "rows": _diff(str(old.snapshot.get("body", "")), saved.doc.body)}
+                    "rows": _diff(_diff_text(old.snapshot),
+                                  _diff_text(saved.doc.model_dump(mode="json")))}
     shown = fields or _fields(saved.doc)
     return page.render("studio/story_edit.html", {
         "saved": saved, "fields": shown, "errors": errors or {}, "notice": notice,
