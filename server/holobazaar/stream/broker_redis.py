@@ -26,6 +26,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import KeyT, StreamIdT
 
 from holobazaar.channels import history_limit
 from holobazaar.redis_connection import RedisConnection
@@ -184,7 +185,7 @@ class RedisBroker:
 
     async def history(self, channel: str, epoch: str, after: int) -> list[Entry] | None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hmget(self.head_key(channel), "epoch", "offset")
+            pipe.hmget(self.head_key(channel), ["epoch", "offset"])
             pipe.xrange(self.log_key(channel), min=f"{after + 1}-0", max="+",
                         count=self.history_size + 1)
             (head_epoch, head_offset), rows = await pipe.execute()
@@ -238,7 +239,8 @@ class RedisBroker:
         failures = 0
         while not self._closed:
             generations = dict(self._generation)
-            streams = {self.log_key(c): f"{p}-0" for c, p in self._positions.items()}
+            streams: dict[KeyT, StreamIdT] = {
+                self.log_key(c): f"{p}-0" for c, p in self._positions.items()}
             streams[self._wake_key] = self._wake_pos
             try:
                 response = await self.redis.xread(streams, count=READ_COUNT, block=BLOCK_MS)

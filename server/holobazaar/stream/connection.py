@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -230,7 +231,7 @@ class Connection:
         self.send(self._welcome())
         writer = asyncio.create_task(self._writer(), name=f"ws-writer-{self.session}")
         reader = asyncio.create_task(self._reader(), name=f"ws-reader-{self.session}")
-        closed = asyncio.create_task(self._closed.wait())  # type: ignore[union-attr]
+        closed = asyncio.create_task(self._closed.wait())
         try:
             await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
             if self._closing is not None and not writer.done():
@@ -307,14 +308,14 @@ class Connection:
                 await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT)
 
     async def _writer(self) -> None:
-        ws = self.websocket
-        wakeup = self._wakeup
-        assert wakeup is not None
+        ws, wakeup, queue = self.websocket, self._wakeup, self._queue
+        # run() set these up (the fallback path) before it started this task.
+        assert ws is not None and wakeup is not None and isinstance(queue, deque)
         while True:
             await wakeup.wait()
             wakeup.clear()
-            while self._queue:
-                frame = self._queue.popleft()  # type: ignore[union-attr]
+            while queue:
+                frame = queue.popleft()
                 self._queued_bytes -= len(frame)
                 await ws.send_text(frame)
             if self._closing is not None:
@@ -322,6 +323,7 @@ class Connection:
 
     async def _reader(self) -> None:
         ws = self.websocket
+        assert ws is not None  # run() serves an ASGI WebSocket
         while self._closing is None:
             try:
                 message = await ws.receive()
@@ -338,14 +340,14 @@ class Connection:
 
     # ---- client messages -----------------------------------------------------------
 
-    async def _handle_raw(self, message: dict) -> None:
+    async def _handle_raw(self, message: Mapping[str, Any]) -> None:
         msg = self._parse(message)
         if isinstance(msg, Hello):
             await self._hello(msg)
         else:
             self._dispatch(msg)
 
-    def _parse(self, message: dict) -> Any:
+    def _parse(self, message: Mapping[str, Any]) -> Any:
         """A client frame, checked (size, rate, JSON, schema, hello first)."""
         text = message.get("text")
         if text is None:

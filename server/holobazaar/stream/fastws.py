@@ -132,7 +132,7 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # ---- uvicorn hooks -------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvicorn's HTTP protocol, which is upgrading this connection, and its httptools
         # parser point at each other; uvicorn breaks that cycle in the HTTP protocol's
         # connection_lost, which an upgraded connection never reaches, so each connection
@@ -140,7 +140,7 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
         # the CPU in GC). Break it the same way: the HTTP protocol's work is done here.
         upgrading = transport.get_protocol()
         if upgrading is not self and getattr(upgrading, "parser", None) is not None:
-            upgrading.parser = None  # type: ignore[attr-defined]
+            upgrading.parser = None  # type: ignore[attr-defined]  # a BaseProtocol; getattr checked
         super().connection_made(transport)
 
     def handle_connect(self, event: Request) -> None:
@@ -166,7 +166,8 @@ class StreamWebSocketProtocol(WebSocketsSansIOProtocol):
         # websockets' parser generator keeps the handshake Request as a local for the life
         # of the connection; nothing reads its headers after the handshake.
         event.headers.clear()
-        # Per-connection objects only an ASGI app would use.
+        # Per-connection objects only an ASGI app would use; stand-ins for uvicorn's Queue
+        # and Event with just what uvicorn calls of them (hence the ignore).
         self.queue, self.writable = _NoApp(), _Flag()  # type: ignore[assignment]
         # The handshake response and what the handler writes at once (the welcome) leave
         # in one segment: one read instead of two for the device, at 10,000 connecting.

@@ -268,7 +268,7 @@ class Hub(Fanout):
         the missed entries, else a snapshot; then live entries. Returns "resumed" or
         "snapshot"."""
         channel = self._get(name)
-        follows_raw = follows(subscriber)
+        follower = subscriber if follows(subscriber) else None
         if epoch == channel.epoch and offset is not None and 0 <= offset <= channel.offset:
             if offset == channel.offset:
                 self._join(channel, subscriber, offset)
@@ -282,18 +282,18 @@ class Hub(Fanout):
                 last = offset
                 for entry in [*history, *buffered]:
                     if entry.offset == last + 1:
-                        if follows_raw:
+                        if follower is not None:
                             wire = entry.wire or Wire.of(entry_message(entry))
-                            subscriber.write(wire.frame(subscriber.wbits))
+                            follower.write(wire.frame(follower.wbits))
                         else:
                             subscriber.send_frame(entry.frame or encode(entry_message(entry)))
                         last = entry.offset
-                covered = follows_raw and channel.state_at(last) is not None
+                covered = follower is not None and channel.state_at(last) is not None
                 if epoch == channel.epoch and (last == channel.offset or covered):
                     self._join(channel, subscriber, last)
                     return "resumed"
-        if follows_raw:
-            subscriber.write(self.snapshot_wire(name).frame(subscriber.wbits))
+        if follower is not None:
+            follower.write(self.snapshot_wire(name).frame(follower.wbits))
         else:
             subscriber.send_frame(self.snapshot_frame(name))
         self._join(channel, subscriber, channel.offset)
@@ -316,7 +316,8 @@ class Hub(Fanout):
         if channel is not None:
             channel.subscribers.discard(subscriber)
             channel.plain.discard(subscriber)
-            channel.followers.pop(subscriber, None)  # type: ignore[call-overload]
+            if follows(subscriber):
+                channel.followers.pop(subscriber, None)
             channel.pending.pop(subscriber, None)
 
     def check_hash(self, name: str, offset: int, digest: str) -> bool | None:

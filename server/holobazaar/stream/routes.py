@@ -23,7 +23,10 @@ async def stream(websocket: WebSocket) -> None:
                      reactions=getattr(state, "reaction_sink", None)).run()
 
 
-def direct(app: Starlette) -> dict[str, Callable[[StreamWebSocketProtocol], Connection]]:
+Accept = Callable[[StreamWebSocketProtocol], Connection]
+
+
+def direct(app: Starlette) -> dict[str, dict[str, Accept]]:
     """Lifespan state for fastws: `/ws` served with callbacks (no ASGI task, no Starlette
     objects per connection), the same Connection and hooks as the route above."""
 
