@@ -101,6 +101,21 @@ class Pending:
 Emit = Callable[["ShowRunner", dict | None], Awaitable[None]]
 
 
+def cue_body(show: Show, firing: timing.Firing, serial: int | str) -> dict:
+    """A firing as the `cue` frame's body devices schedule by (docs/protocol.md, Cues)."""
+    cue = show.cues[firing.index]
+    source = cue if not firing.child else next(
+        g for g in cue.group if g.number == firing.number)
+    body = {"show": show.id, "event": "go", "id": f"{show.id}:{firing.number}:{serial}",
+            "number": firing.number, "name": firing.name,
+            "start_time": round(firing.start, 1),
+            "duration": round(firing.end - firing.start, 1),
+            "actions": [a.model_dump(mode="json") for a in source.actions]}
+    if firing.child:
+        body["group"] = cue.number
+    return body
+
+
 class ShowRunner:
     """`emit(runner, event)` publishes the runner's state and sends `event` (a cue frame's
     `cue` body) to the show's clients; event None: only the state changed."""
@@ -222,17 +237,7 @@ class ShowRunner:
             return {"fired": fired_id, "cues": [f.number for f in firings]}
 
     def _cue_body(self, firing: timing.Firing, serial: int) -> dict:
-        cue = self.show.cues[firing.index]
-        source = cue if not firing.child else next(
-            g for g in cue.group if g.number == firing.number)
-        body = {"show": self.show.id, "event": "go", "id": f"{self.show.id}:{firing.number}"
-                f":{serial}", "number": firing.number, "name": firing.name,
-                "start_time": round(firing.start, 1),
-                "duration": round(firing.end - firing.start, 1),
-                "actions": [a.model_dump(mode="json") for a in source.actions]}
-        if firing.child:
-            body["group"] = cue.number
-        return body
+        return cue_body(self.show, firing, serial)
 
     def _set_standby(self, index: int | None) -> None:
         self.standby = index

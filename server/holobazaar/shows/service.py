@@ -24,10 +24,11 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from holobazaar.channels import market_of, zone_channel
+from holobazaar.channels import display_channel, market_of, zone_channel
+from holobazaar.scenes.authoring import preview_channel
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows import store, timing
-from holobazaar.shows.runner import Clock, ShowError, ShowRunner
+from holobazaar.shows.runner import Clock, ShowError, ShowRunner, SystemClock, cue_body
 from holobazaar.stream.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class ShowService:
         self._save_wanted = asyncio.Event()
         self._writer: asyncio.Task | None = None
         self.lead_ms, self.clock = lead_ms, clock
+        self._rehearsals = 0
         self.runners: dict[tuple[str, str], ShowRunner] = {}
         self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
         self.reports: CueReports = LocalCueReports()  # several nodes: in Redis
@@ -280,3 +282,40 @@ class ShowService:
             "sync": sync,
         }
 
+    # ---- rehearsal -----------------------------------------------------------------
+
+    def preview_channels(self, market: str, show_id: str) -> list[str]:
+        """The preview channels of the displays a show plays on (its zone's, or every
+        zone's): where a rehearsal goes. Curators and performers only: never a visitor."""
+        content = self.scenes.market(market)
+        show = self.shows(market).get(show_id) if content is not None else None
+        if content is None or show is None:
+            raise ShowError(404, f"market {market!r} has no show {show_id!r}")
+        return [preview_channel(market, d.id) for d in sorted(
+            content.displays.values(), key=lambda d: d.id)
+            if show.zone is None or d.zone == show.zone]
+
+    async def rehearse(self, market: str, show_id: str, number: str) -> dict[str, Any]:
+        """Fire one cue (with its group) on the show's preview channels only, now plus the
+        lead: a performer sees it on their own device; the live show, its runner and the
+        zone channels visitors follow are untouched."""
+        show = self.shows(market).get(show_id)
+        channels = self.preview_channels(market, show_id)
+        assert show is not None
+        index = timing.index_of(show, number)
+        if index is None:
+            known = ", ".join(c.number for c in show.cues)
+            raise ShowError(404, f"show {show_id!r} has no cue {number!r} (cues: {known})")
+        clock = self.clock or SystemClock()
+        self._rehearsals += 1
+        firings, _ = timing.sequence(show, index, clock.now() + self.lead_ms)
+        cues = [cue_body(show, f, f"rehearsal-{self._rehearsals}") for f in firings
+                if f.index == index]
+        for channel in channels:
+            if not self.hub.has_channel(channel):  # no draft yet: the published display
+                source = display_channel(market, channel.rsplit("/", 1)[1])
+                await self.hub.publish(channel, self.hub.snapshot(source)[2])
+            for cue in cues:
+                await self.hub.send_event(channel, "cue", {"cue": cue})
+        return {"cues": [c["id"] for c in cues], "channels": channels,
+                "start_time": cues[0]["start_time"]}

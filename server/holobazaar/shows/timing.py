@@ -107,16 +107,23 @@ def find_cycle(show: Show) -> list[str] | None:
     return None
 
 
-def total_length_ms(show: Show) -> float:
-    """Running time when every cue is fired as soon as it stands by (GO at 0 each time the
-    sequence stops): the show's nominal length for the console."""
-    end = 0.0
+def timeline(show: Show) -> list[Firing]:
+    """Every firing, from 0, when each GO comes as soon as the cues before it have ended:
+    the show's nominal running order (the studio's timeline). A cue no GO reaches in
+    order (jumped over by a `next`) is not in it."""
+    out: list[Firing] = []
     index: int | None = 0
     trigger = 0.0
     guard = 0
     while index is not None and guard <= len(show.cues):
         firings, index = sequence(show, index, trigger)
-        end = max(end, *(f.end for f in firings))
+        out.extend(firings)
         trigger = max(f.end for f in firings if not f.child)
         guard += 1
-    return end
+    return out
+
+
+def total_length_ms(show: Show) -> float:
+    """Running time when every cue is fired as soon as it stands by (GO at 0 each time the
+    sequence stops): the show's nominal length for the console."""
+    return max([0.0, *(f.end for f in timeline(show))])

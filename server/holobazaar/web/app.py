@@ -24,6 +24,8 @@ from holobazaar.assets.routes import router as assets_router
 from holobazaar.audit.routes import router as audit_router
 from holobazaar.audit.witness import WitnessCollector, WitnessService
 from holobazaar.authoring.routes import router as authoring_router
+from holobazaar.authoring.shows_routes import router as show_authoring_router
+from holobazaar.authoring.zones_routes import router as zone_authoring_router
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings, parse_osc_allow_list
@@ -43,7 +45,9 @@ from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
+from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.routes import router as scenes_router
+from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
@@ -194,7 +198,8 @@ async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock`: "now" for opening hours and schedules (tests pass a ManualClock)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -211,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
-        scenes = SceneService(settings.content_dir, hub, engine)
+        scenes = SceneService(settings.content_dir, hub, engine, clock)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)
@@ -269,6 +274,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: sorted(scenes.content.markets) if scenes.content else [])
         app.state.metric_collectors.append(WitnessCollector(witness))
         cluster.singleton("audit-witness", lambda: witness.run(stop))
+        # Opening hours and display schedules: republish at each edge, once per cluster.
+        scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node)
+        cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
@@ -309,7 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router,
-                   authoring_router):
+                   authoring_router, zone_authoring_router, show_authoring_router):
         app.include_router(router)
     app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422

@@ -1,0 +1,106 @@
+"""Authoring API for a show's cue list (issue #18): performers and curators of the market
+read, check and write `scenes/<m>/shows/<show>.yaml` (holobazaar.shows.authoring), and
+rehearse a cue on the preview channels (ShowService.rehearse)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.models import Principal
+from holobazaar.authoring.routes import _fail, get_scenes
+from holobazaar.scenes.authoring import AuthoringError
+from holobazaar.scenes.service import SceneService
+from holobazaar.shows import authoring
+from holobazaar.shows.models import CueNumber
+from holobazaar.shows.runner import ShowError
+from holobazaar.shows.service import ShowService
+
+router = APIRouter(prefix="/api/v1", tags=["scenes authoring"])
+show_staff = require_role("performer", "curator")
+BASE = "/markets/{market}/shows/{show}"
+
+
+def _shows(request: Request) -> ShowService:
+    return request.app.state.shows
+
+
+class TimelineEntry(BaseModel):
+    number: str
+    name: str
+    start: float
+    end: float
+    child: bool
+    index: int
+
+
+class CheckResult(BaseModel):
+    errors: list[dict[str, str]]
+    timeline: list[TimelineEntry]
+
+
+@router.get(BASE + "/source",
+            summary="A show's document (the YAML file's data) and its timeline; ETag = the "
+                    "file's revision")
+def get_show_source(market: str, show: str, _: Principal = Depends(show_staff),
+                    scenes: SceneService = Depends(get_scenes)) -> Any:
+    try:
+        doc, etag = authoring.read_show(scenes, market, show)
+    except AuthoringError as exc:
+        return _fail(exc)
+    found = scenes.market(market)
+    timeline = authoring.cue_timeline(found.shows[show]) if found is not None else []
+    return JSONResponse({"document": doc, "etag": etag, "timeline": timeline},
+                        headers={"ETag": etag, "Cache-Control": "no-store"})
+
+
+@router.post(BASE + "/check", response_model=CheckResult,
+             summary="Check a draft of the show as a save would (errors as JSON pointers, "
+                     "e.g. /show/cues/2/pre_wait) and compute its timeline; writes nothing")
+def check_show(market: str, show: str, doc: Annotated[Any, Body()],
+               _: Principal = Depends(show_staff),
+               scenes: SceneService = Depends(get_scenes)) -> Any:
+    try:
+        authoring.show_path(scenes, market, show)
+    except AuthoringError as exc:
+        return _fail(exc)
+    parsed, errors = authoring.check(scenes, market, show, doc)
+    return {"errors": errors,
+            "timeline": authoring.cue_timeline(parsed) if parsed is not None else []}
+
+
+@router.put(BASE + "/source",
+            summary="Replace a show's document (If-Match required: 428 without, 412 with a "
+                    "stale etag and the current document, 422 with JSON pointers)")
+async def put_show_source(market: str, show: str, doc: Annotated[Any, Body()],
+                          if_match: str | None = Header(None),
+                          _: Principal = Depends(show_staff),
+                          scenes: SceneService = Depends(get_scenes)) -> Any:
+    try:
+        etag = await authoring.save_show(scenes, market, show, doc, if_match)
+    except AuthoringError as exc:
+        return _fail(exc)
+    found = scenes.market(market)
+    timeline = authoring.cue_timeline(found.shows[show]) if found is not None else []
+    return JSONResponse({"etag": etag, "timeline": timeline}, headers={"ETag": etag})
+
+
+class RehearseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: CueNumber
+
+
+@router.post(BASE + "/rehearse",
+             summary="Fire one cue (and its group) on the preview channels of the show's "
+                     "displays only: staff previewing on their own device see it, visitors "
+                     "and the live show do not")
+async def rehearse(request: Request, market: str, show: str, body: RehearseBody,
+                   _: Principal = Depends(show_staff)) -> Any:
+    try:
+        return await _shows(request).rehearse(market, show, body.number)
+    except ShowError as exc:
+        return _fail(AuthoringError(exc.status, exc.message))
