@@ -37,8 +37,6 @@ KNOWN: dict[tuple[str, str], str] = {
     # moderation/rules.py: a package cycle until the rules and the queue are apart.
     ("holobazaar.moderation.routes", "holobazaar.pulse.store"): "moderation cycle",
     ("holobazaar.moderation.routes", "holobazaar.stories.service"): "moderation cycle",
-    # Delayed imports between sibling modules (found by this test, not in #25's list).
-    ("holobazaar.inventory.service", "holobazaar.inventory.truth"): "update_item -> truth",
 }
 
 

@@ -34,7 +34,7 @@ from holobazaar.db import session_scope
 from holobazaar.inventory import feeds, truth
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
-from holobazaar.inventory.service import PriceCheck, to_facts
+from holobazaar.inventory.service import PriceCheck, request_approval, to_facts
 
 CHUNK = 2000  # rows per write inside the import's transaction
 MAX_LISTED = 500  # bad rows and large changes listed in a report (all are counted)
@@ -266,4 +266,4 @@ def _request(session: Any, market: str, event: FeedEvent, actor: str) -> None:
     fields: dict[str, Any] = {k: v for k, v in {
         "name": event.name, "price": event.price, "unit": event.unit, "stock": event.stock,
         "status": event.status, "farm": event.producer}.items() if v is not None}
-    truth.request_approval(session, market, old, replace(old, **fields), fields, actor)
+    request_approval(session, market, old, replace(old, **fields), fields, actor)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
@@ -107,7 +107,7 @@ def item_sources(engine: Engine, market: str) -> list[str]:
 
 
 def facts_plain(facts: ItemFacts) -> dict[str, Any]:
-    """The facts as JSON values (the same shape as truth.facts_json)."""
+    """The facts as JSON values (as the audit log and held changes store them)."""
     return {"sku": facts.sku, "name": facts.name, "price": str(facts.price),
             "currency": facts.currency, "unit": facts.unit, "stock": facts.stock,
             "status": facts.status, "farm": facts.farm}
@@ -257,8 +257,6 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
     ApprovalPending; truth.decide applies it). Every outcome that stores something is
     in the audit log with `actor`, in the same transaction. `expected_version` (the
     item's version the sender read, `If-Match`): StaleVersion when it has changed since."""
-    from holobazaar.inventory import truth  # truth builds on this module
-
     fields = change.model_dump(exclude_none=True, exclude={"confirm"})
     with session_scope(engine) as session:
         row = session.get(InventoryItem, (market, sku))
@@ -273,12 +271,11 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
         if check.beyond and not change.confirm:
             raise ConfirmationRequired(check)
         detail: dict[str, Any] = {
-            "sku": sku, "change": _plain(fields), "old": truth.facts_json(old),
-            "new": truth.facts_json(new),
+            "sku": sku, "change": _plain(fields), "old": facts_plain(old),
+            "new": facts_plain(new),
             "price_check": check.as_json() if check.beyond else None}
         if check.beyond and four_eyes:
-            held, superseded = truth.request_approval(session, market, old, new, fields,
-                                                      actor)
+            held, superseded = request_approval(session, market, old, new, fields, actor)
             audit.append(session, actor, "inventory.manual.requested", market,
                          {**detail, "held": held, "superseded": superseded})
             pending = ApprovalPending(check, held, actor, superseded, old)
@@ -292,6 +289,32 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                          public=[PublicChange.of(sku, new, source)])
             return new
     raise pending  # after the commit: the held change is stored
+
+
+def request_approval(session: Session, market: str, old: ItemFacts, new: ItemFacts,
+                     fields: dict[str, Any], actor: str) -> tuple[int, list[int]]:
+    """Store a manual change as a held change for a second curator (reason FOUR_EYES).
+    `fields` is what the curator changed; approval applies them to the item as it is
+    then. A newer request for the same item supersedes an older open one. Returns the
+    held change's id and the ids it superseded."""
+    now = datetime.now(UTC)
+    superseded = []
+    for older in session.exec(select(HeldChange).where(
+            HeldChange.market == market, HeldChange.sku == old.sku,
+            HeldChange.reason == FOUR_EYES, col(HeldChange.decision).is_(None))):
+        older.decision, older.decided_at, older.decided_by = "superseded", now, actor[:120]
+        session.add(older)
+        superseded.append(older.id)
+    held = HeldChange(market=market, sku=old.sku, reason=FOUR_EYES,
+                      old=json.dumps(facts_plain(old)),
+                      new=json.dumps({"op": "upsert", "version": None, "timestamp": None,
+                                      "facts": facts_plain(new),
+                                      "fields": {k: str(v) if isinstance(v, Decimal) else v
+                                                 for k, v in fields.items()}}),
+                      created_at=now, requested_by=actor[:120])
+    session.add(held)
+    session.flush()
+    return held.id or 0, superseded
 
 
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:

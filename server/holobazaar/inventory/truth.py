@@ -23,6 +23,7 @@ from holobazaar.db import session_scope
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
 from holobazaar.inventory.service import PriceCheck, to_facts
+from holobazaar.inventory.service import facts_plain as facts_json
 from holobazaar.inventory.tables import (
     FOUR_EYES,
     FeedBatch,
@@ -61,12 +62,6 @@ class IdempotencyConflict(Exception):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def facts_json(facts: ItemFacts) -> dict[str, Any]:
-    return {"sku": facts.sku, "name": facts.name, "price": str(facts.price),
-            "currency": facts.currency, "unit": facts.unit, "stock": facts.stock,
-            "status": facts.status, "farm": facts.farm}
 
 
 def facts_from_json(data: dict[str, Any]) -> ItemFacts:
@@ -391,32 +386,6 @@ class HeldNotFound(LookupError):
 
 class SelfApproval(PermissionError):
     """A curator tried to approve the four-eyes change they requested themselves."""
-
-
-def request_approval(session: Session, market: str, old: ItemFacts, new: ItemFacts,
-                     fields: dict[str, Any], actor: str) -> tuple[int, list[int]]:
-    """Store a manual change as a held change for a second curator (reason FOUR_EYES).
-    `fields` is what the curator changed; approval applies them to the item as it is
-    then. A newer request for the same item supersedes an older open one. Returns the
-    held change's id and the ids it superseded."""
-    now = _now()
-    superseded = []
-    for older in session.exec(select(HeldChange).where(
-            HeldChange.market == market, HeldChange.sku == old.sku,
-            HeldChange.reason == FOUR_EYES, col(HeldChange.decision).is_(None))):
-        older.decision, older.decided_at, older.decided_by = "superseded", now, actor[:120]
-        session.add(older)
-        superseded.append(older.id)
-    held = HeldChange(market=market, sku=old.sku, reason=FOUR_EYES,
-                      old=json.dumps(facts_json(old)),
-                      new=json.dumps({"op": "upsert", "version": None, "timestamp": None,
-                                      "facts": facts_json(new),
-                                      "fields": {k: str(v) if isinstance(v, Decimal) else v
-                                                 for k, v in fields.items()}}),
-                      created_at=now, requested_by=actor[:120])
-    session.add(held)
-    session.flush()
-    return held.id or 0, superseded
 
 
 def _requested(session: Session, market: str, held: HeldChange,
