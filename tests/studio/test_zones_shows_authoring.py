@@ -226,3 +226,22 @@ def test_other_market_and_visitors_refused(server: LiveServer, accounts: Account
             ws.send(json.dumps({"type": "hello", "protocol": 1, "subscribe": [
                 {"channel": "market/alpha/preview/stall"}]}))
             assert json.loads(ws.recv(timeout=5))["code"] == "forbidden"
+
+
+def test_duplicate_display(server: LiveServer, client: httpx.Client):
+    base = "/api/v1/markets/alpha/displays"
+    source = server.content_dir / "scenes" / "alpha" / "displays" / "stall.yaml"
+    source.write_text("# the stall by the gate\n" + source.read_text())
+    made = client.post(f"{base}/stall/duplicate", json={"id": "stall-copy"})
+    assert made.status_code == 201, made.text
+    copy = source.with_name("stall-copy.yaml").read_text()
+    assert copy.startswith("# the stall by the gate\n") and "id: stall-copy" in copy
+    assert client.get(f"{base}/stall-copy/source").json()["display"]["items"] == ["APL-1"]
+    revisions = client.get(f"{base}/stall-copy/revisions").json()
+    assert revisions[0]["action"] == "duplicate of stall"
+    assert client.post(f"{base}/nope/duplicate", json={"id": "x-1"}).status_code == 404
+    assert client.post(f"{base}/stall/duplicate", json={"id": "stall-copy"}).status_code == 409
+    bad = client.post(f"{base}/stall/duplicate", json={"id": "Bad Id"})
+    assert bad.status_code == 422 and bad.json()["detail"]["errors"][0]["pointer"] == "/id"
+    gone = client.delete(f"{base}/stall-copy/source", headers={"If-Match": made.headers["etag"]})
+    assert gone.status_code == 200, gone.text

@@ -69,6 +69,27 @@ async def create_display(market: str, body: NewDisplay, who: Principal = Depends
                         headers={"ETag": etag})
 
 
+class Duplicate(BaseModel):
+    id: str = Field(max_length=63, description="the new display's id: a-z, 0-9, '-'")
+    title: str | None = Field(None, min_length=1, max_length=200,
+                              description="[the original's title]")
+
+
+@router.post("/markets/{market}/displays/{display}/duplicate", status_code=201,
+             summary="A new display with the same content (404 unknown display, 409 if the "
+                     "new id exists); a revision 'duplicate of <display>'")
+async def duplicate_display(market: str, display: str, body: Duplicate,
+                            who: Principal = Depends(curator),
+                            scenes: SceneService = Depends(get_scenes)):
+    try:
+        etag = await authoring.duplicate(scenes, market, display, body.id, who.name,
+                                         body.title)
+    except authoring.AuthoringError as exc:
+        return _fail(exc)
+    return JSONResponse({"id": body.id, "etag": etag}, status_code=201,
+                        headers={"ETag": etag})
+
+
 @router.post("/markets/{market}/displays/{display}/preview",
              summary="Validate a draft and publish it, composed as visitors would see it, "
                      "on the curators-only channel market/<m>/preview/<d>")

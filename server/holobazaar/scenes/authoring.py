@@ -285,6 +285,13 @@ async def create(scenes: SceneService, market: str, display: str, title: str, zo
         problems.append({"pointer": "/zone", "message": f"no zone {zone!r} in the market"})
     if problems:
         raise AuthoringError(422, {"message": "invalid display", "errors": problems})
+    return await _write_new(scenes, market, display, path, y, tree, actor, "create")
+
+
+async def _write_new(scenes: SceneService, market: str, display: str, path: Path, y: YAML,
+                     tree: Any, actor: str, action: str) -> str:
+    """Write a new display file, reload (removing it again if the market would not load)
+    and record the revision."""
     buf = io.BytesIO()
     y.dump(tree, buf)
     new = buf.getvalue()
@@ -296,8 +303,35 @@ async def create(scenes: SceneService, market: str, display: str, title: str, zo
         raise AuthoringError(422, {"message": "invalid display", "errors": [
             _loader_problem(line) for line in problems_text.splitlines() if line]})
     etag = etag_of(new)
-    record(scenes, market, display, actor, "create", etag, b"", new, _plain(tree))
+    record(scenes, market, display, actor, action, etag, b"", new, _plain(tree))
     return etag
+
+
+async def duplicate(scenes: SceneService, market: str, source: str, display: str,
+                    actor: str, title: str | None = None) -> str:
+    """A new display `display` with the same content as `source` (its file's comments and
+    layout too), validated and recorded like a create; returns the new file's etag."""
+    source_path = display_path(scenes, market, source)
+    if not source_path.is_file():
+        raise AuthoringError(404, f"no display {source!r} in market {market!r}")
+    if not ID_RE.match(display):
+        raise AuthoringError(422, {"message": "invalid display", "errors": [
+            {"pointer": "/id", "message": "use a-z, 0-9 and '-' (up to 63 characters)"}]})
+    path = display_path(scenes, market, display)
+    found = scenes.market(market)
+    assert found is not None
+    if path.exists() or display in found.displays:
+        raise AuthoringError(409, f"display {display!r} already exists")
+    y = _yaml()
+    tree = y.load(source_path.read_bytes())
+    tree["display"]["id"] = display
+    if title:
+        tree["display"]["title"] = title
+    problems = validate_document(_plain(tree), display)
+    if problems:
+        raise AuthoringError(422, {"message": "invalid display", "errors": problems})
+    return await _write_new(scenes, market, display, path, y, tree, actor,
+                            f"duplicate of {source}")
 
 
 def _mentions(node: Any, display: str) -> bool:
