@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from holobazaar.stories.submissions import SubmissionIn, draft, submit
+
 from support.accounts import Accounts, csrf_from
 from support.live import LiveServer, start_server
 from support.markets import write_stall_markets
@@ -101,3 +103,20 @@ def test_reject_and_over_limit(live: LiveServer) -> None:
     bad = carol.post("/studio/alpha/moderation", data={
         "csrf": csrf, "kind": "poem", "id": slug, "decision": "approve"})
     assert bad.status_code == 422
+
+
+def test_the_open_queue_follows_without_a_reload(live: LiveServer) -> None:
+    carol, _ = curator(live, "carol")
+    before = carol.get("/studio/alpha/moderation?part=state")
+    assert before.status_code == 200 and before.headers["cache-control"] == "no-store"
+    state = before.json()
+    # A visitor's story arrives (stored as the send form stores it; the form's per-address
+    # limit is spent by the tests above).
+    sent = SubmissionIn(kind="story", market="alpha", title="Bees at dawn", body="They hum.")
+    submit(live.app.state.engine, sent, draft(sent))  # type: ignore[attr-defined]
+    after = carol.get("/studio/alpha/moderation?part=state").json()
+    assert after["count"] == state["count"] + 1 and after["sig"] != state["sig"]
+    fragment = carol.get("/studio/alpha/moderation?part=queue").text
+    assert "Bees at dawn" in fragment and "<html" not in fragment
+    bea, _ = curator(live, "bea", "beta")
+    assert bea.get("/studio/alpha/moderation?part=state").status_code == 403

@@ -102,6 +102,7 @@ def test_story_written_previewed_reviewed_published_restored(live, sessions):
 
 
 def test_visitor_sends_a_recipe_and_a_curator_approves_it(live, sessions):
+    carol = sessions(live).login("carol", "/studio/alpha/moderation").page  # open already
     visitor = sessions(live, PHONE).page
     visitor.goto(f"{live.url}/m/alpha")
     visitor.check("input[name=kind][value=recipe]")
@@ -114,8 +115,9 @@ def test_visitor_sends_a_recipe_and_a_curator_approves_it(live, sessions):
     visitor.wait_for_selector("h1:has-text('Thank you')")
     assert "What happens next" in visitor.content()
 
-    carol = sessions(live).login("carol", "/studio/alpha/moderation").page
+    # The open queue shows it without a reload.
     card = carol.locator("article.item", has_text="Baked apples")
+    card.wait_for(timeout=10_000)
     slug = card.locator("input[name=id]").input_value()
     card.locator("button[value=publish]").click()
     carol.wait_for_selector("p.notice:has-text('published')")

@@ -5,15 +5,20 @@ GET /api/v1/markets/{m}/moderation, holobazaar.moderation.routes.queue), each wi
 that held it; approve, reject (with an optional reason), approve and publish (a
 submission), or edit before approving (the stories editor keeps the submission in the
 queue until a decision). Decisions go to the same domain calls as the API, which audit them.
+
+Live: the open page asks every few seconds what is waiting (`?part=state`, a small JSON
+answer: the count and a signature of the queue) and re-reads the queue's HTML
+(`?part=queue`, the same template) only when that changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from holobazaar.moderation.routes import queue
 from holobazaar.pulse import store as pulse_store
@@ -28,33 +33,52 @@ from holobazaar.web.studio.shell import (
 )
 
 router = APIRouter(include_in_schema=False)
+POLL_SECONDS = 4
 DEFAULT_RULE = "every visitor submission waits for a curator"
 DONE = {"approve": "Approved: it is now in review, ready to publish from Stories & recipes.",
         "publish": "Approved and published: visitors see it now.",
         "reject": "Rejected: it stays archived and is never shown."}
 
 
-async def _render(page: StudioPage, status: int = 200, error: str = "",
-                  error_id: str = "") -> Response:
+async def _queue(page: StudioPage) -> tuple[list[dict[str, Any]], str]:
+    """What is waiting, each with the rule that held it, and a signature of the queue (it
+    changes when anything is added, decided or edited)."""
     items: list[dict[str, Any]] = await run_in_threadpool(
         queue, page.request.app.state.engine, page.market)
     for item in items:
         item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
                                           "held by the note rules")
+    marks = "\n".join(f"{i['kind']}/{i['id']}/{i.get('title')}/{i.get('text')}"
+                      for i in items)
+    return items, hashlib.sha256(marks.encode()).hexdigest()[:16]
+
+
+async def _render(page: StudioPage, status: int = 200, error: str = "",
+                  error_id: str = "") -> Response:
+    items, sig = await _queue(page)
     if error_id not in {f"{i['kind']}-{i['id']}" for i in items}:
         error_id = ""  # no longer in the queue: the message goes at the top
     done = DONE.get(page.request.query_params.get("done", ""), "")
     return page.render("studio/moderation.html", {
-        "items": items, "done": done, "error": error, "error_id": error_id,
+        "items": items, "sig": sig, "poll": POLL_SECONDS, "done": done, "error": error,
+        "error_id": error_id,
         "done_slug": page.request.query_params.get("id", ""),
         "done_kind": page.request.query_params.get("kind", "")}, status=status)
 
 
 @router.get("/studio/{market}/moderation", response_class=HTMLResponse)
-async def moderation_page(request: Request, market: str) -> Response:
+async def moderation_page(request: Request, market: str, part: str | None = None
+                          ) -> Response:
     page = await open_page(request, market, "moderation")
     if not isinstance(page, StudioPage):
         return page
+    if part == "state":
+        items, sig = await _queue(page)
+        return JSONResponse({"count": len(items), "sig": sig}, headers=NO_STORE)
+    if part == "queue":
+        items, _ = await _queue(page)
+        return page.render("studio/moderation_queue.html", {
+            "items": items, "error": "", "error_id": ""})
     return await _render(page)
 
 
