@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from holobazaar.scenes import templates
+from holobazaar.scenes import schedule, templates
 from holobazaar.scenes.models import (
     Display,
     Farm,
@@ -178,16 +179,32 @@ def compose_display(
     items: Mapping[str, ItemFacts],
     assets: Mapping[str, AssetRef],
     bindings: Mapping[str, Binding] | None = None,
+    at: datetime | None = None,
+    variant: str | None = None,
 ) -> tuple[dict[str, Any], list[BindingError]]:
     """The display's state. `bindings` (by name) come from the other domains' binding
-    providers; composing stays a pure function of all its arguments."""
+    providers; composing stays a pure function of all its arguments. `at` (the time
+    being composed for) picks the variant the display's schedule puts in force and the
+    market's open state; `variant` forces one (validation renders each)."""
     bindings = bindings or {}
+    tz = schedule.zone(market.market.timezone)
+    hours = schedule.hours_at(market.hours, tz, at) if at is not None else None
+    if variant is None and at is not None and display.schedule:
+        variant = schedule.variant_at(display.schedule, at, tz, hours.open if hours else True)
+    chosen = next((v for v in display.variants if v.id == variant), None)
+    overrides = chosen.nodes if chosen else {}
+    title = chosen.title if chosen and chosen.title is not None else display.title
+    description = (chosen.description if chosen and chosen.description is not None
+                   else display.description)
     farms = {f.id: f for f in market.farms}
     farm = farms.get(display.farm) if display.farm else None
     errors: list[BindingError] = []
     display_items = [items[sku] for sku in display.items if sku in items]
+    opening = hours.template(at, tz) if hours is not None and at is not None else {
+        "open": True, "opens_at": None, "closes_at": None, "opens_in": None,
+        "closes_in": None}
     base_context = {
-        "market": template_view(market.market.model_dump()),
+        "market": template_view({**market.market.model_dump(), **opening}),
         "display": template_view({"id": display.id, "zone": display.zone}),
         "farm": template_view(farm.model_dump()) if farm else None,
         "items": [_template_item(i, farms) for i in display_items],
@@ -213,6 +230,8 @@ def compose_display(
     bound_skus = set(display.items)
     nodes: dict[str, dict[str, Any]] = {}
     for order, (node, parent) in enumerate(iter_nodes(display.nodes)):
+        if node.id in overrides:
+            node = schedule.apply_override(node, overrides[node.id])
         context: dict[str, Any] | None = base_context
         visible = node.visible
         if node.item is not None:
@@ -291,14 +310,18 @@ def compose_display(
         "zone": display.zone,
         "display": {
             "id": display.id,
-            "title": render(display.title, base_context, None, "title"),
-            "description": render(display.description, base_context, None, "description"),
+            "title": render(title, base_context, None, "title"),
+            "description": render(description, base_context, None, "description"),
             "anchor": display.anchor.model_dump(),
         },
         "farm": farm.model_dump() if farm else None,
         "items": {sku: items[sku].as_state() for sku in sorted(bound_skus) if sku in items},
         "nodes": nodes,
     }
+    if hours is not None and market.hours is not None:
+        state["hours"] = hours.state(tz)
+    if at is not None and display.schedule:
+        state["schedule"] = {"variant": chosen.id if chosen else None}
     for name in sorted(bindings):
         if bindings[name].state is not None:
             state.setdefault("bindings", {})[name] = bindings[name].state
@@ -306,10 +329,14 @@ def compose_display(
 
 
 def compose_market(market: MarketFile, displays: Mapping[str, Display],
-                   titles: Mapping[str, str]) -> dict[str, Any]:
+                   titles: Mapping[str, str], at: datetime | None = None) -> dict[str, Any]:
+    info = market.market.model_dump()
+    if at is not None and market.hours is not None:
+        tz = schedule.zone(market.market.timezone)
+        info.update(schedule.hours_at(market.hours, tz, at).state(tz))
     return {
         "v": STATE_VERSION,
-        "market": market.market.model_dump(),
+        "market": info,
         "zones": {
             z.id: {
                 "name": z.name,

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from holobazaar.scenes import templates
+from holobazaar.scenes import schedule, templates
 from holobazaar.scenes.compositor import AssetRef, Binding, ItemFacts, compose_display
 from holobazaar.scenes.models import Display, DisplayFile, MarketFile
 from holobazaar.scenes.yamlsource import PathKey, Problem, SourceDocument, read_yaml
@@ -142,6 +142,7 @@ def _load_market(path: Path, content_dir: Path, content: Content) -> MarketConte
         return None
     before = len(problems)
     _check_market_refs(doc, market, problems)
+    problems.extend(doc.problem(p, m) for p, m in schedule.market_problems(market))
 
     displays: dict[str, Display] = {}
     display_files: dict[str, str] = {}
@@ -235,6 +236,7 @@ def _check_display(
         if error := templates.check_syntax(getattr(display, name)):
             problems.append(doc.problem((*base, name), error))
 
+    problems.extend(doc.problem(p, m) for p, m in schedule.display_problems(market, display))
     if any(p.file == doc.file for p in problems):
         return
     # Render once with the seed inventory: undefined names and bad filters show up here.
@@ -245,6 +247,12 @@ def _check_display(
     for error in errors:
         path = node_paths.get(error.node, base) if error.node else base
         problems.append(doc.problem((*path, error.field), error.message))
+    for index, variant in enumerate(display.variants):  # and once per variant
+        _, errors = compose_display(market, display, seed, content.asset_refs(),
+                                    sample_bindings(market, display), variant=variant.id)
+        where = (*base, "variants", index)
+        problems.extend(doc.problem((*where, "nodes", e.node, e.field) if e.node else
+                                    (*where, e.field), e.message) for e in errors)
     from holobazaar.scenes.placement import overlapping
 
     for a, b in overlapping(state):

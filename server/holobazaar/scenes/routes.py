@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from holobazaar.canonical import state_hash
 from holobazaar.channels import display_channel, market_channel, zone_channel
+from holobazaar.scenes import schedule
 from holobazaar.scenes.service import SceneService
 from holobazaar.scenes.state import display_state_json_schema
 
@@ -45,6 +47,7 @@ class DisplayState(BaseModel):
     offset: int
     state_hash: str
     state: dict[str, Any]
+    at: str | None = None  # a preview (?at=): the instant composed for; epoch "preview"
 
 
 def _market_or_404(scenes: SceneService, market: str):
@@ -81,12 +84,29 @@ def list_displays(market: str, scenes: SceneService = Depends(get_scenes)):
     return out
 
 
+AT_HELP = ("Preview: compose the display as it will look at this moment (ISO 8601; "
+           "without an offset, the market's local time, e.g. 2026-12-24T18:00): its "
+           "schedule's variant and the market's opening hours then, today's data.")
+
+
 @router.get("/displays/{market}/{display}/state", response_model=DisplayState)
-def display_state(market: str, display: str, scenes: SceneService = Depends(get_scenes)):
+def display_state(market: str, display: str, scenes: SceneService = Depends(get_scenes),
+                  at: str | None = Query(None, max_length=40, description=AT_HELP)):
     found = _market_or_404(scenes, market)
     if display not in found.displays:
         raise HTTPException(404, f"no display {display!r} in market {market!r}")
     channel = display_channel(market, display)
+    if at is not None:
+        tz = schedule.zone(found.market.market.timezone)
+        try:
+            when = schedule.parse_at(at, tz)
+        except (ValueError, OverflowError):
+            raise HTTPException(422, f"at: {at!r} is not an ISO 8601 date and time, e.g. "
+                                "2026-12-24T18:00") from None
+        state, _ = scenes.compose_display(found, found.displays[display], at=when)
+        return DisplayState(channel=channel, epoch="preview", offset=0,
+                            state_hash=state_hash(state), state=state,
+                            at=when.astimezone(tz).isoformat())
     epoch, offset, state, digest = scenes.hub.snapshot(channel)
     return DisplayState(channel=channel, epoch=epoch, offset=offset, state_hash=digest,
                         state=state)

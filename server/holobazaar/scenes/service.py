@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.inventory import service as inventory
+from holobazaar.scenes.clock import Clock, SystemClock
 from holobazaar.scenes.compositor import (
     AssetRef,
     Binding,
@@ -58,8 +60,13 @@ class ContentError(Exception):
 
 
 class SceneService:
-    def __init__(self, content_dir: Path, hub: Hub, engine: Engine) -> None:
+    def __init__(self, content_dir: Path, hub: Hub, engine: Engine,
+                 clock: Clock | None = None) -> None:
         self.content_dir = content_dir
+        # "Now" for composing: the variant a display's schedule puts in force, the
+        # market's opening hours (holobazaar.scenes.schedule; the scheduler republishes
+        # at each edge).
+        self.clock: Clock = clock or SystemClock()
         self.hub = hub
         self.engine = engine
         self.content: Content | None = None
@@ -129,8 +136,9 @@ class SceneService:
         assets = self.asset_refs(market.id)
         items = self.items.get(market.id, {})
         titles: dict[str, str] = {}
+        now = self.clock.now()
         for display in market.displays.values():
-            state, errors = self.compose_display(market, display, items, assets)
+            state, errors = self.compose_display(market, display, items, assets, at=now)
             for error in errors:
                 log.warning("display %s/%s node %s: %s", market.id, display.id, error.node,
                             error.message)
@@ -138,7 +146,8 @@ class SceneService:
             yield display_channel(market.id, display.id), state
         for zone in market.market.zones:
             yield zone_channel(market.id, zone.id), self.compose_zone(market, zone.id)
-        yield market_channel(market.id), compose_market(market.market, market.displays, titles)
+        yield market_channel(market.id), compose_market(market.market, market.displays, titles,
+                                                        now)
 
     def asset_refs(self, market_id: str) -> dict[str, AssetRef]:
         """Content files by name, overlaid by processed (uploaded) assets of the market:
@@ -170,13 +179,15 @@ class SceneService:
         return found
 
     def compose_display(self, market: MarketContent, display: Display,
-                        items: dict[str, ItemFacts] | None = None, assets=None):
+                        items: dict[str, ItemFacts] | None = None, assets=None,
+                        at: datetime | None = None):
+        """The display's state at `at` (default: the clock's now)."""
         assert self.content is not None
         return compose_display(
             market.market, display,
             self.items.get(market.id, {}) if items is None else items,
             self.asset_refs(market.id) if assets is None else assets,
-            self.bindings(market, display))
+            self.bindings(market, display), self.clock.now() if at is None else at)
 
     async def refresh(self, market_id: str | None = None) -> None:
         """Recompose and publish (a market's or every) channel: the hub sends only what

@@ -126,6 +126,22 @@ class DisplayInfo(_Closed):
     anchor: dict[str, Any] = Field(description="{kind: marker|surface|geo, ...}")
 
 
+class HoursState(_Closed):
+    """The market's opening hours at the moment composed (present when market.yaml has
+    `hours:`). Times are ISO 8601 in the market's local time, with its offset."""
+
+    open: bool
+    opens_at: str | None = Field(description="The next opening (while closed).")
+    closes_at: str | None = Field(description="The closing (while open).")
+
+
+class ScheduleState(_Closed):
+    """Present when the display has a schedule: the variant in force (null: its own
+    content)."""
+
+    variant: str | None
+
+
 class DisplayStateModel(_Closed):
     """The state of a display channel (v1)."""
 
@@ -139,6 +155,8 @@ class DisplayStateModel(_Closed):
     nodes: dict[str, NodeState]
     bindings: dict[str, Any] | None = Field(
         None, description="Data other domains bind (stories, pulse), by binding name.")
+    hours: HoursState | None = None
+    schedule: ScheduleState | None = None
 
 
 def display_state_json_schema() -> dict[str, Any]:
