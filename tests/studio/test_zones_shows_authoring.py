@@ -3,18 +3,22 @@ a cue on the preview channels (issue #18). One server for the module."""
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from websockets.sync.client import connect
 
-from support.accounts import Accounts
+from support.accounts import Accounts, csrf_from
 from support.live import LiveServer, start_server
 from support.markets import write_stall_markets
 
+REPO = Path(__file__).resolve().parents[2]
 ZONES = "/api/v1/markets/alpha/zones"
 SHOW_SRC = "/api/v1/markets/alpha/shows/opening/source"
 
@@ -50,6 +54,17 @@ show:
         - {kind: overlay, title: Hello, text: Welcome to the hall}
 """
 
+TOMATOES = """\
+format: 1
+display:
+  id: tomatoes
+  zone: hall
+  title: Tomatoes
+  anchor: {kind: marker, size: 0.12}
+  nodes:
+    - {id: tomato, kind: model, asset: tomato}
+"""
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
@@ -59,6 +74,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     shows = content / "scenes" / "alpha" / "shows"
     shows.mkdir()
     (shows / "opening.yaml").write_text(SHOW)
+    (content / "scenes" / "alpha" / "displays" / "tomatoes.yaml").write_text(TOMATOES)
+    shutil.copy(REPO / "assets" / "build" / "tomato.glb", content / "assets" / "tomato.glb")
     live = start_server(root, content_dir=content, watch=False)
     yield live
     live.stop()
@@ -191,7 +208,8 @@ def test_rehearse_reaches_the_preview_channel_only(server: LiveServer, accounts:
         fired = performer.post("/api/v1/markets/alpha/shows/opening/rehearse",
                                json={"number": "1"})
         assert fired.status_code == 200, fired.text
-        assert fired.json()["channels"] == ["market/alpha/preview/stall"]
+        assert fired.json()["channels"] == ["market/alpha/preview/stall",
+                                            "market/alpha/preview/tomatoes"]
         ws.send(json.dumps({"type": "hello", "protocol": 1, "token": viewer, "subscribe": [
             {"channel": "market/alpha/preview/stall"}]}))
         frames = [json.loads(ws.recv(timeout=5))]
@@ -245,3 +263,65 @@ def test_duplicate_display(server: LiveServer, client: httpx.Client):
     assert bad.status_code == 422 and bad.json()["detail"]["errors"][0]["pointer"] == "/id"
     gone = client.delete(f"{base}/stall-copy/source", headers={"If-Match": made.headers["etag"]})
     assert gone.status_code == 200, gone.text
+
+
+def test_overview_zones_duplicate_thumbnails_and_refusals(server: LiveServer,
+                                                         accounts: Accounts,
+                                                         client: httpx.Client):
+    accounts.user("olga", ["curator"], ["alpha"])
+    accounts.user("boris", ["curator"], ["beta"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        accounts.login(browser, "olga")
+        page = browser.get("/studio/alpha")
+        assert page.status_code == 200
+        csrf = csrf_from(page.text)
+        # A thumbnail drawn from the content model; a display without one says so.
+        assert 'src="/studio/alpha/displays/tomatoes/thumbnail.png"' in page.text
+        assert "no model or image" in page.text
+        thumb = browser.get("/studio/alpha/displays/tomatoes/thumbnail.png")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
+        with Image.open(io.BytesIO(thumb.content)) as img:
+            assert img.size == (256, 256) and img.getbbox() is not None  # not empty
+        assert browser.get("/studio/alpha/displays/stall/thumbnail.png").status_code == 404
+        # A zone named with HTML is shown as text; a name too long is refused by the field.
+        made = browser.post("/studio/alpha/zones", data={
+            "csrf": csrf, "id": "porch", "name": "<b>Porch</b>", "x": "0", "y": "0",
+            "w": "20", "h": "10"})
+        assert made.status_code == 303, made.text
+        page = browser.get("/studio/alpha").text
+        assert "&lt;b&gt;Porch&lt;/b&gt;" in page and "<b>Porch</b>" not in page
+        etag = client.get(ZONES).headers["etag"]
+        long = browser.post("/studio/alpha/zones/porch", data={
+            "csrf": csrf, "etag": etag, "name": "p" * 121, "x": "", "y": "", "w": "", "h": ""})
+        assert long.status_code == 422
+        assert "at most 120 characters" in long.text
+        half = browser.post("/studio/alpha/zones/porch", data={
+            "csrf": csrf, "etag": etag, "name": "Porch", "x": "a", "y": "", "w": "", "h": ""})
+        assert half.status_code == 422 and "leave all four empty" in half.text
+        moved = browser.post("/studio/alpha/zones/porch", data={
+            "csrf": csrf, "etag": etag, "name": "Porch", "x": "10", "y": "80", "w": "30",
+            "h": "20"})
+        assert moved.status_code == 303
+        assert client.get(ZONES).json()["zones"][-1]["map"] == {"x": 10, "y": 80, "w": 30,
+                                                                 "h": 20}
+        stale = browser.post("/studio/alpha/zones/porch", data={
+            "csrf": csrf, "etag": etag, "name": "Lost", "x": "", "y": "", "w": "", "h": ""})
+        assert stale.status_code == 412 and "Someone changed the zones" in stale.text
+        # Duplicate from the overview; of an unknown display: 404.
+        copy = browser.post("/studio/alpha/displays/tomatoes/duplicate",
+                            data={"csrf": csrf, "id": "tomatoes-2"})
+        assert copy.status_code == 303 and copy.headers["location"].endswith("tomatoes-2")
+        assert browser.post("/studio/alpha/displays/nope/duplicate",
+                            data={"csrf": csrf, "id": "nope-2"}).status_code == 404
+        # Deleting a display on a printed marker asks first and says so.
+        marker_etag = client.get("/api/v1/markets/alpha/displays/tomatoes/source"
+                                 ).headers["etag"]
+        asked = browser.post("/studio/alpha/displays/tomatoes/delete",
+                             data={"csrf": csrf, "etag": marker_etag})
+        assert asked.status_code == 409
+        assert "the marker sheet" in asked.text and "Delete anyway" in asked.text
+        accounts.login(browser, "boris")
+        for url in ("/studio/alpha", "/studio/alpha/displays/tomatoes/thumbnail.png"):
+            assert browser.get(url).status_code == 403
+        assert browser.post("/studio/alpha/zones", data={"csrf": csrf_from(
+            browser.get("/studio/beta").text), "id": "x", "name": "X"}).status_code == 403
