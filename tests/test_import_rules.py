@@ -19,7 +19,7 @@ TOP = "holobazaar"
 # The ground floor and the stream: everything else under holobazaar/ is a domain or web/.
 GROUND = {"__init__", "__main__", "canonical", "channels", "cli", "commands", "config", "db",
           "edges", "jsonlimits", "logs", "redact", "redis_connection", "validation",
-          "migrations"}
+          "visitor_text", "migrations"}
 NOT_DOMAINS = GROUND | {"stream", "web", "tls", "cluster"}
 
 # Arrows still pointing the wrong way, each tied to a step of #25 not done yet: the rules
@@ -33,10 +33,6 @@ KNOWN: dict[tuple[str, str], str] = {
     ("holobazaar.scenes.loader", "holobazaar.shows.loader"): "step 2: loader arguments",
     ("holobazaar.scenes.loader", "holobazaar.pulse.bindings"): "step 2: SAMPLE_BINDINGS",
     ("holobazaar.scenes.loader", "holobazaar.stories.bindings"): "step 2: SAMPLE_BINDINGS",
-    # moderation/routes.py serves the queues of stories and pulse, whose services use
-    # moderation/rules.py: a package cycle until the rules and the queue are apart.
-    ("holobazaar.moderation.routes", "holobazaar.pulse.store"): "moderation cycle",
-    ("holobazaar.moderation.routes", "holobazaar.stories.service"): "moderation cycle",
 }
 
 

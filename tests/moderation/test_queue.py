@@ -7,8 +7,8 @@ import asyncio
 
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
-from holobazaar.moderation.rules import hold_reason
 from holobazaar.pulse.sanitize import sanitize_feedback
+from holobazaar.visitor_text import hold_reason
 from pulse.reactions import DISPLAY_A, MARKET, display_channel, reaction
 
 from support.live import LiveServer

@@ -1,2 +1,3 @@
 """One moderation queue over community submissions (stories domain) and visitors' notes
-(pulse): shared text rules and one curator API (docs/pulse.md, "Moderation")."""
+(pulse): one curator API above both (docs/pulse.md, "Moderation"). The text rules both
+domains apply are below them, in holobazaar.visitor_text."""

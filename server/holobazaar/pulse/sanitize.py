@@ -1,14 +1,14 @@
 """Visitors' short text feedback is plain text (never HTML) shown to curators only after
 moderation. Sanitizing makes it safe and readable to review; it never makes it trusted.
 The link and invisible-character rules are those of community submissions
-(holobazaar.moderation.rules): a submission with a link is held, a note loses it."""
+(holobazaar.visitor_text): a submission with a link is held, a note loses it."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-from holobazaar.moderation.rules import LINK, visible
+from holobazaar.visitor_text import LINK, visible
 
 MAX_FEEDBACK = 280
 # A whitespace-delimited word containing a link (by the shared rule) is removed whole.

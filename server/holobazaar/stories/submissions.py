@@ -1,6 +1,6 @@
 """Community submissions: a visitor's story or recipe, without an account. It lands as a
 draft in the moderation queue (`pending`), or `held` with a reason when it contains
-links (the usual spam) or invisible characters (holobazaar.moderation.rules); a curator
+links (the usual spam) or invisible characters (holobazaar.visitor_text); a curator
 approves, edits or rejects it. Submissions are limited per client address by a token
 bucket (holobazaar.cluster.limits: in Redis when the nodes share one, so the limit holds
 across the cluster)."""
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Engine
 
-from holobazaar.moderation import rules
+from holobazaar import visitor_text as rules
 from holobazaar.stories import service
 from holobazaar.stories.jsonld import slugify
 from holobazaar.stories.schema import Ident, Language, RecipeDoc, StoryDoc, required_text

@@ -1,7 +1,7 @@
-"""Text rules shared by everything visitors write that a curator moderates: community
-story/recipe submissions and pulse notes. One definition, so a link that holds a
-submission is also a link removed from a note, and the same invisible characters are
-caught in both."""
+"""Text rules for everything visitors write that a curator moderates: community
+story/recipe submissions (stories) and pulse notes. One definition on the ground floor,
+under both domains and the moderation queue that reads them, so a link that holds a
+submission is also a link removed from a note."""
 
 from __future__ import annotations
 
