@@ -3,6 +3,7 @@ hash and record them. Plain functions over an engine and a data directory."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from holobazaar.assets import storage
 from holobazaar.assets.models import AssetFileOut, AssetOut, StoredAsset, StoredAssetFile
@@ -66,10 +67,7 @@ def to_out(asset: StoredAsset, files: list[StoredAssetFile]) -> AssetOut:
 def get(engine: Engine, asset_id: str) -> AssetOut | None:
     with session_scope(engine) as s:
         asset = s.get(StoredAsset, asset_id)
-        if asset is None:
-            return None
-        files = s.exec(select(StoredAssetFile).where(StoredAssetFile.asset_id == asset_id)).all()
-        return to_out(asset, list(files))
+        return None if asset is None else to_out(asset, _files(s, asset_id))
 
 
 def list_assets(engine: Engine, market: str | None = None) -> list[AssetOut]:
@@ -77,7 +75,7 @@ def list_assets(engine: Engine, market: str | None = None) -> list[AssetOut]:
         query = select(StoredAsset)
         if market is not None:
             query = query.where(StoredAsset.market == market)
-        assets = s.exec(query.order_by(StoredAsset.created_at)).all()
+        assets = s.exec(query.order_by(col(StoredAsset.created_at))).all()
         files = s.exec(select(StoredAssetFile)).all()
     by_asset: dict[str, list[StoredAssetFile]] = {}
     for f in files:
@@ -98,13 +96,14 @@ def register(engine: Engine, source: str, *, market: str | None, name: str,
     same market and name is the record already there (a failed one is retried); a source
     another record already processed is ready at once, sharing that record's stored files;
     otherwise the new record is queued for processing."""
-    kwargs = {"market": market, "name": name, "uploaded_by": uploaded_by,
-              "source_name": source_name, "input_bytes": input_bytes}
+    attempt = functools.partial(_register, engine, source, market=market, name=name,
+                                uploaded_by=uploaded_by, source_name=source_name,
+                                input_bytes=input_bytes)
     try:
-        return _register(engine, source, **kwargs)
+        return attempt()
     except IntegrityError:
         # The same upload twice at the same moment: the other request won.
-        return _register(engine, source, **kwargs)
+        return attempt()
 
 
 def _register(engine: Engine, source: str, *, market: str | None, name: str,
@@ -114,9 +113,7 @@ def _register(engine: Engine, source: str, *, market: str | None, name: str,
     with session_scope(engine) as s:
         existing = s.get(StoredAsset, asset_id)
         if existing is not None and existing.status != "failed":
-            files = s.exec(select(StoredAssetFile).where(
-                StoredAssetFile.asset_id == asset_id)).all()
-            return to_out(existing, list(files)), False
+            return to_out(existing, _files(s, asset_id)), False
         if existing is not None:
             s.delete(existing)
             s.flush()
@@ -142,9 +139,26 @@ def _register(engine: Engine, source: str, *, market: str | None, name: str,
     return to_out(asset, files), done is None
 
 
+def _registered(s: Session, asset_id: str) -> StoredAsset:
+    """The record `register` made (a record is replaced only once it has failed)."""
+    asset = s.get(StoredAsset, asset_id)
+    if asset is None:
+        raise LookupError(f"asset {asset_id}: no record")
+    return asset
+
+
+def _registered_out(engine: Engine, asset_id: str) -> AssetOut:
+    with session_scope(engine) as s:
+        return to_out(_registered(s, asset_id), _files(s, asset_id))
+
+
+def _files(s: Session, asset_id: str) -> list[StoredAssetFile]:
+    return list(s.exec(select(StoredAssetFile).where(StoredAssetFile.asset_id == asset_id)))
+
+
 def _set_status(engine: Engine, asset_id: str, **values) -> None:
     with session_scope(engine) as s:
-        asset = s.get(StoredAsset, asset_id)
+        asset = _registered(s, asset_id)
         for key, value in values.items():
             setattr(asset, key, value)
         s.add(asset)
@@ -167,7 +181,7 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
             shutil.rmtree(upload_dir, ignore_errors=True)
             _set_status(engine, asset_id, status="failed", error=str(exc),
                         finished_at=datetime.now(UTC))
-            return get(engine, asset_id)  # type: ignore[return-value]
+            return _registered_out(engine, asset_id)
         rows: list[StoredAssetFile] = []
         for out in result["outputs"]:
             path = Path(out["file"])
@@ -181,7 +195,7 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
                                         triangles=out["triangles"]))
         top = next((r for r in rows if r.role in ("lod0", "image")), None)
         with session_scope(engine) as s:
-            asset = s.get(StoredAsset, asset_id)
+            asset = _registered(s, asset_id)
             asset.kind = result["kind"]
             asset.source_name = result["entry"][-255:]
             asset.status = "ready"
@@ -195,7 +209,7 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
             s.add(asset)
             for row in rows:
                 s.add(row)
-        return get(engine, asset_id)  # type: ignore[return-value]
+        return _registered_out(engine, asset_id)
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
         shutil.rmtree(upload_dir, ignore_errors=True)
@@ -267,7 +281,7 @@ def fail_interrupted(engine: Engine) -> int:
     """Uploads a stopped server left queued or processing: their files are gone."""
     with session_scope(engine) as s:
         stale = s.exec(select(StoredAsset).where(
-            StoredAsset.status.in_(("queued", "processing")))).all()  # type: ignore[attr-defined]
+            col(StoredAsset.status).in_(("queued", "processing")))).all()
         for asset in stale:
             asset.status, asset.error = "failed", "interrupted by a server restart: upload again"
             s.add(asset)

@@ -17,10 +17,10 @@ def _floor_pow2(n: int) -> int:
 def process_image(source: Path, outdir: Path, max_edge: int) -> list[dict]:
     """Writes image.webp, fallback.(png|jpg) and thumbnail.png; returns file descriptions."""
     try:
-        with Image.open(source) as img:
-            img.load()
-            fmt = img.format
-            img = ImageOps.exif_transpose(img)
+        with Image.open(source) as opened:
+            opened.load()
+            fmt = opened.format
+            img = ImageOps.exif_transpose(opened)
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             img = img.convert("RGBA" if has_alpha else "RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:

@@ -25,9 +25,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 SIDE_SUFFIXES = {".bin", ".mtl", ".ktx2", *IMAGE_SUFFIXES}
 SUPPORTED = sorted(MODEL_SUFFIXES | IMAGE_SUFFIXES | {".zip"})
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
-TYPE_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9,
-                   "MAT4": 16}
+# Looked up with unchecked glTF JSON values (a miss is a refusal).
+COMPONENT_BYTES: dict[object, int] = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+TYPE_COMPONENTS: dict[object, int] = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4,
+                                      "MAT2": 4, "MAT3": 9, "MAT4": 16}
 
 
 @dataclass(frozen=True)

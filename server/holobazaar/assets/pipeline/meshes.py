@@ -17,6 +17,7 @@ def to_glb(source: Path, target: Path, max_vertices: int) -> list[dict]:
     except Exception:  # trimesh raises many types (with internal texts) for bad files
         raise Refused(f"{source.name}: cannot read the mesh (not a valid "
                       f"{source.suffix.lstrip('.').upper()} file)") from None
+    assert isinstance(scene, trimesh.Scene)  # force="scene"
     geometries = [g for g in scene.geometry.values() if isinstance(g, trimesh.Trimesh)]
     if not geometries or not sum(len(g.faces) for g in geometries):
         raise Refused(f"{source.name}: no triangles in the file")
