@@ -32,6 +32,9 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=255)
     disabled: bool = False
+    # Set when the password was given to them (an invitation, an admin's reset): the pages
+    # ask for a password of their own before anything else (docs/studio.md, Staff).
+    must_change_password: bool = False
     created_at: datetime = Field(sa_column=_ts())
     # TOTP second factor (RFC 6238): the base32 secret once enrolment is confirmed, the
     # one being enrolled, and the last time step used (a code works once).
@@ -111,6 +114,7 @@ class Principal:
     grants: frozenset[tuple[str, str]]  # (role, market or '*')
     session_csrf: str | None = field(default=None, repr=False)
     farms: frozenset[tuple[str, str]] = frozenset()  # (market, farm) of grower grants
+    must_change_password: bool = False  # a signed-in user still on a temporary password
 
     @property
     def actor(self) -> str:

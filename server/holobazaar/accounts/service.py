@@ -221,7 +221,10 @@ def _grant_record(role: str, market: str, farm: str | None) -> list[str]:
 
 def create_user(engine: Engine, name: str, password: str, roles: Iterable[str],
                 markets: Iterable[str], actor: str = "cli", farm: str | None = None,
-                known_farms: Mapping[str, Iterable[str]] | None = None) -> User:
+                known_farms: Mapping[str, Iterable[str]] | None = None,
+                temporary: bool = False) -> User:
+    """A new user; `temporary`: the password is handed over (an invitation) and must be
+    changed at the first sign-in."""
     check_name(name)
     grants = check_grants(roles, markets)
     farm = check_farm(grants, farm, known_farms)
@@ -229,7 +232,8 @@ def create_user(engine: Engine, name: str, password: str, roles: Iterable[str],
     with session_scope(engine) as session:
         if session.exec(select(User).where(User.name == name)).first() is not None:
             raise AccountError(f"user {name!r} exists")
-        user = User(name=name, password_hash=password_hash, created_at=now())
+        user = User(name=name, password_hash=password_hash, created_at=now(),
+                    must_change_password=temporary)
         session.add(user)
         session.flush()
         assert user.id is not None
@@ -274,11 +278,15 @@ def set_disabled(engine: Engine, name: str, disabled: bool = True, actor: str = 
                      {"user": name})
 
 
-def reset_password(engine: Engine, name: str, password: str, actor: str = "cli") -> None:
+def reset_password(engine: Engine, name: str, password: str, actor: str = "cli",
+                   temporary: bool = False) -> None:
+    """Set a user's password and end their sessions; `temporary` (an admin chose it for
+    them): they must change it at the next sign-in."""
     password_hash = hash_password(password)
     with session_scope(engine) as session:
         user = get_user(session, name)
         user.password_hash = password_hash
+        user.must_change_password = temporary
         session.add(user)
         # Whoever knew the old password may hold a session: end them all.
         session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
@@ -648,6 +656,47 @@ def logout(engine: Engine, cookie: str) -> None:
         session.exec(delete(AuthSession).where(AuthSession.id == sha256_hex(cookie)))
 
 
+def change_own_password(engine: Engine, user_id: int, current: str, new: str,
+                        address: str, policy: ThrottlePolicy, keep_session: str) -> None:
+    """A signed-in user replaces their password, proving the current one. Throttled like a
+    sign-in (a wrong current password counts as a failed sign-in of the account); the
+    user's other sessions end, the one in use (`keep_session`, its cookie) stays. Raises
+    Throttled, or AccountError whose message starts with the field ("current: ..." or
+    "new: ...")."""
+    try:
+        check_password(new)
+    except AccountError as exc:
+        raise AccountError(f"new: {exc}") from None
+    if new == current:
+        raise AccountError("new: choose a password other than the current one")
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or user.disabled:
+            raise AccountError("current: this account cannot sign in")
+        account, stored = user.name, user.password_hash
+    address = address[:64]
+    attempt_id = _claim_attempt(engine, account, address, limit_key(address), policy, now())
+    ok = verify_password(stored, current)
+    password_hash = hash_password(new) if ok else ""
+    with session_scope(engine) as session:
+        if not ok:
+            audit.append(session, f"user:{account}", "auth.password_change_failed", None,
+                         {"address": address})
+        else:
+            session.exec(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            user = session.get(User, user_id)
+            assert user is not None
+            user.password_hash = password_hash
+            user.must_change_password = False
+            session.add(user)
+            session.exec(delete(AuthSession).where(
+                AuthSession.user_id == user_id, AuthSession.id != sha256_hex(keep_session)))
+            audit.append(session, f"user:{account}", "user.change_password", None,
+                         {"user": account})
+    if not ok:  # raised after the commit: the failed attempt counts
+        raise AccountError("current: that is not your current password")
+
+
 def principal_for_session(engine: Engine, cookie: str) -> Principal | None:
     with session_scope(engine) as session:
         row = session.get(AuthSession, sha256_hex(cookie))
@@ -660,7 +709,8 @@ def principal_for_session(engine: Engine, cookie: str) -> Principal | None:
         if user is None or user.disabled or user.id is None:
             return None
         return Principal("user", user.id, user.name, frozenset(user_grants(session, user.id)),
-                         session_csrf=row.csrf_token, farms=user_farms(session, user.id))
+                         session_csrf=row.csrf_token, farms=user_farms(session, user.id),
+                         must_change_password=user.must_change_password)
 
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:

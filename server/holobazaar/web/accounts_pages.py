@@ -191,6 +191,9 @@ async def home(request: Request) -> Response:
     if signed_in is None:
         return RedirectResponse("/login?next=/home", status_code=303)
     _, principal = signed_in
+    if principal.must_change_password:
+        return RedirectResponse(password_change_url("/home"), status_code=303,
+                                headers=NO_STORE)
     if principal.roles == {"grower"}:
         # A grower's landing page is their farm's (/studio leads to it, or lets a grower
         # of several markets choose).
@@ -212,12 +215,71 @@ async def home(request: Request) -> Response:
                   ("Operations: metrics", "/metrics", "Prometheus metrics"),
                   ("Operations: health", "/healthz", "health check"),
                   ("API", "/docs", "OpenAPI documentation")]
+    links.append(("Your password", "/account/password", "change the password you sign in "
+                  "with"))
     grants = sorted(principal.grants)
     return templates.TemplateResponse(
         request, "home.html",
         {"user": principal.name, "grants": grants, "links": links,
          "markets": await attention(request, principal),
          "csrf": principal.session_csrf}, headers=NO_STORE)
+
+
+# ---- every signed-in user: their own password -----------------------------------------
+
+
+def password_change_url(next_url: str) -> str:
+    """Where a user on a temporary password is sent first (then on to `next_url`)."""
+    return f"/account/password?{urlencode({'next': _safe_next(next_url)})}"
+
+
+def _password_page(request: Request, principal: Principal, next_url: str, status: int = 200,
+                   errors: dict[str, str] | None = None) -> Response:
+    return templates.TemplateResponse(request, "account_password.html", {
+        "user": principal.name, "csrf": principal.session_csrf, "next": next_url,
+        "forced": principal.must_change_password, "errors": errors or {}},
+        status_code=status, headers=NO_STORE)
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+async def password_form(request: Request, next: str | None = None) -> Response:
+    signed_in = await _signed_in(request)
+    if signed_in is None:
+        return RedirectResponse("/login?next=/account/password", status_code=303)
+    return _password_page(request, signed_in[1], _safe_next(next))
+
+
+@router.post("/account/password")
+async def password_submit(request: Request) -> Response:
+    signed_in = await _signed_in(request)
+    if signed_in is None:
+        return RedirectResponse("/login?next=/account/password", status_code=303)
+    cookie, principal = signed_in
+    form = await _form(request)
+    if form is None or not service.csrf_matches(principal.session_csrf, form.get("csrf")):
+        return Response("This form is from an older session; reload the page.",
+                        status_code=403, media_type="text/plain", headers=NO_STORE)
+    next_url = _safe_next(form.get("next"))
+    new = form.get("new", "")
+    if new != form.get("repeat", ""):
+        return _password_page(request, principal, next_url, 422,
+                              {"repeat": "The two new passwords differ: type it again."})
+    settings = request.app.state.settings
+    try:
+        await run_in_threadpool(
+            service.change_own_password, request.app.state.engine, principal.id,
+            form.get("current", ""), new, client_address(request),
+            service.ThrottlePolicy.from_settings(settings), cookie)
+    except service.Throttled as exc:
+        return _throttled(_password_page(request, principal, next_url, 429,
+                                         {"current": TOO_MANY}), exc)
+    except service.AccountError as exc:
+        field, _, message = str(exc).partition(": ")
+        message = message[:1].upper() + message[1:] + "."
+        return _password_page(request, principal, next_url, 422,
+                              {field if field in ("current", "new") else "current": message})
+    target = next_url if not next_url.startswith("/account/password") else "/home"
+    return RedirectResponse(target, status_code=303, headers=NO_STORE)
 
 
 # ---- admins: second factor and held-back sign-ins -------------------------------------

@@ -111,6 +111,10 @@ async def open_page(request: Request, market: str, section: str,
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303,
                                 headers=NO_STORE)
+    if principal.must_change_password:  # a temporary password: their own one first
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/account/password?{urlencode({'next': target})}",
+                                status_code=303, headers=NO_STORE)
     name = market_name(request, market)
     if name is None:
         return _problem(request, 404, "No such market",

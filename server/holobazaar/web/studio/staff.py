@@ -192,7 +192,7 @@ async def create_user(request: Request, market: str) -> Response:
             await run_in_threadpool(accounts.create_user, request.app.state.engine, name,
                                     password, [role], [grant_market],
                                     actor=page.principal.actor, farm=farm,
-                                    known_farms=_known_farms(page))
+                                    known_farms=_known_farms(page), temporary=invite)
         except accounts.AccountError as exc:
             errors["create.name"] = str(exc)
     if errors:
@@ -231,10 +231,12 @@ def _user_action(action: str) -> Callable:
                 password = first(form, "password")
                 if _check(errors, f"{key}.password",
                           lambda: accounts.check_password(password)) is not None:
+                    # Chosen for them: they choose their own at the next sign-in.
                     await run_in_threadpool(accounts.reset_password, engine, name, password,
-                                            actor=actor)
+                                            actor=actor, temporary=name != page.principal.name)
                     return _back(page, f"New password set for {name}; their sessions "
-                                       "ended.")
+                                       "ended and they choose their own at the next "
+                                       "sign-in.")
             elif action == "grant":
                 role, grant_market, farm = _grant_fields(page, form, key, errors)
                 if not errors:
