@@ -129,6 +129,9 @@ async def _publish(state, asset: AssetOut) -> None:
         await cluster.notify("assets", {"market": asset.market})
 
 
+GROWER_IMAGES = (".jpg", ".jpeg", ".png", ".webp")
+
+
 @router.post("/api/v1/assets", response_model=AssetOut, status_code=202)
 async def upload_asset(
     request: Request,
@@ -142,10 +145,16 @@ async def upload_asset(
     up: str = Form("y", pattern=r"^[yz]$", description="Up axis of the source."),
     size: float | None = Form(None, gt=0, le=100, description="Real-world largest dimension "
                               "in metres; the model is scaled to it."),
-    principal: Principal = Depends(require_role("curator")),
+    principal: Principal = Depends(require_role("curator", "grower")),
 ) -> AssetOut:
-    if market is not None and not principal.allows("curator", market):
+    curator = principal.allows("curator", market)
+    if market is not None and not curator and not principal.allows("grower", market):
         raise HTTPException(403, f"no curator role in market {market!r}")
+    if not curator and (market is None or len(files) != 1 or Path(
+            files[0].filename or "").suffix.lower() not in GROWER_IMAGES):
+        # A grower adds photos of their farm to their market: one image file at a time.
+        raise HTTPException(403, "a grower uploads one JPEG, PNG or WebP image for their "
+                            "market")
     if market is not None and request.app.state.scenes.market(market) is None:
         raise HTTPException(422, f"no market {market!r}")
     if units not in UNITS:

@@ -76,12 +76,21 @@ class Zone(Strict):
     map: ZoneMap | None = Field(None, description="Position on the market plan (heatmap).")
 
 
+class FarmPhoto(Strict):
+    asset: AssetName = Field(description="An image in the market's assets (uploaded "
+                             "through the asset pipeline), by name.")
+    alt: str = Field("", max_length=200, description="What the photo shows, for people "
+                     "who cannot see it.")
+
+
 class Farm(Strict):
     id: Ident
     name: str = Field(min_length=1, max_length=120)
     location: str = Field("", max_length=200)
     description: str = Field("", max_length=2000)
-    practices: list[str] = Field(default_factory=list, max_length=20)
+    practices: list[Annotated[str, Field(max_length=120)]] = Field(default_factory=list,
+                                                                   max_length=20)
+    photos: list[FarmPhoto] = Field(default_factory=list, max_length=12)
 
 
 StockStatus = Literal["in_stock", "low", "sold_out"]

@@ -7,6 +7,10 @@ confirmation step, four-eyes), their farm's profile, their stories (written in t
 section, published by a curator) and how visitors react to their stall (the pulse
 figures, k-anonymous). Admins and curators open the page for any farm (`?farm=`).
 
+The farm's profile (location, description, practices, photos from the market's image
+assets) is saved into `market.yaml` by scenes.farm_authoring (round-trip YAML under the
+file's revision: a page older than the file gets a conflict, not an overwrite).
+
 Changes are plain form POSTs (CSRF token), the same inventory service and rules as PATCH
 /api/v1/markets/{m}/items/{sku}; an item of another farm is 403 here as on the API.
 """
@@ -25,6 +29,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from holobazaar.inventory import service
 from holobazaar.inventory.models import ItemUpdate
 from holobazaar.inventory.truth import BatchResult
+from holobazaar.scenes import farm_authoring
+from holobazaar.scenes.authoring import AuthoringError
 from holobazaar.stories import service as stories
 from holobazaar.web.studio.shell import (
     NO_STORE,
@@ -106,9 +112,12 @@ async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
                           "version": version})
     own_stories = (await run_in_threadpool(_stories, app.state.engine, page.market, farm)
                    if farm else [])
+    images = _images(page)
     return {"farm": farm, "farms": farms, "profile": profile, "items": items,
             "prices": market_file.growers_set_prices, "four_eyes": market_file.four_eyes,
             "is_grower": not page.allows("curator"), "stories": own_stories,
+            "profile_form": _profile_form(page, farm, images) if farm else None,
+            "images": images,
             "pulse": _pulse(page, farm) if farm else None,
             "threshold": app.state.settings.hold_price_change, "follow_ms": FOLLOW_MS}
 
@@ -117,6 +126,7 @@ async def _render(page: StudioPage, farm: str | None, farms: dict[str, str],
                   status: int = 200, **extra: Any) -> Response:
     context = await _context(page, farm, farms)
     context.setdefault("errors", {})
+    context.setdefault("profile_errors", {})
     q = page.request.query_params
     if "done" in q:
         context.setdefault("notice", q["done"][:200])
@@ -138,12 +148,83 @@ async def grower(request: Request, market: str, part: str | None = None) -> Resp
     return await _render(page, farm, farms)
 
 
-def _back(page: StudioPage, farm: str, notice: str, sku: str) -> Response:
+def _back(page: StudioPage, farm: str, notice: str, anchor: str) -> Response:
     query = {"done": notice}
     if page.allows("curator"):
         query["farm"] = farm
-    return RedirectResponse(f"/studio/{page.market}/grower?{urlencode(query)}#item-{sku}",
+    return RedirectResponse(f"/studio/{page.market}/grower?{urlencode(query)}#{anchor}",
                             status_code=303, headers=NO_STORE)
+
+
+# ---- the farm's profile -------------------------------------------------------------------
+
+
+def _images(page: StudioPage) -> dict[str, str]:
+    """The market's images (asset name -> URL): what a farm photo may be."""
+    refs = page.request.app.state.scenes.asset_refs(page.market)
+    return {name: ref.url for name, ref in sorted(refs.items())
+            if ref.media_type.startswith("image/")}
+
+
+def _profile_form(page: StudioPage, farm: str, images: dict[str, str],
+                  entry: dict[str, Any] | None = None, etag: str | None = None
+                  ) -> dict[str, Any]:
+    """The profile form's values: the file's entry (or what was sent back), its revision,
+    and each photo with its URL."""
+    if entry is None:
+        try:
+            entry, etag = farm_authoring.read_farm(page.request.app.state.scenes,
+                                                   page.market, farm)
+        except AuthoringError:
+            entry, etag = {}, ""
+    return {"location": entry.get("location", ""), "description": entry.get("description", ""),
+            "practices": "\n".join(entry.get("practices") or []), "etag": etag or "",
+            "photos": [{"asset": p.get("asset", ""), "alt": p.get("alt", ""),
+                        "url": images.get(p.get("asset", ""))}
+                       for p in entry.get("photos") or [] if isinstance(p, dict)]}
+
+
+def _profile_changes(form: dict[str, list[str]]) -> dict[str, Any]:
+    removed = set(form.get("photo_remove") or [])
+    assets, alts = form.get("photo_asset") or [], form.get("photo_alt") or []
+    photos = [{"asset": a.strip(), "alt": (alts[i] if i < len(alts) else "").strip()}
+              for i, a in enumerate(assets) if a.strip() and a.strip() not in removed]
+    return {"location": first(form, "location").strip(),
+            "description": first(form, "description").strip().replace("\r\n", "\n"),
+            "practices": [line.strip() for line in first(form, "practices").splitlines()
+                          if line.strip()],
+            "photos": [{k: v for k, v in p.items() if v} for p in photos]}
+
+
+@router.post("/studio/{market}/grower/profile")
+async def change_profile(request: Request, market: str) -> Response:
+    page = await open_page(request, market, "grower", roles=ROLES)
+    if isinstance(page, Response):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    farm, farms = _farm(page)
+    if farm is None:
+        return _problem(request, 403, "No farm", "Choose a farm first.")
+    changes = _profile_changes(form)
+    images = _images(page)
+    try:
+        await farm_authoring.save_farm(request.app.state.scenes, market, farm, changes,
+                                       first(form, "etag"), set(images))
+    except AuthoringError as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        if exc.status == 412:  # someone saved the file meanwhile: show theirs, keep mine
+            errors = {"form": "Someone changed the market's file after you opened this page: "
+                              "the profile below is the current one; your text was not "
+                              "saved. Make your change again."}
+            return await _render(page, farm, farms, status=409, profile_errors=errors)
+        errors = detail.get("errors") if isinstance(detail.get("errors"), dict) else {
+            "form": str(detail.get("message", exc))}
+        return await _render(page, farm, farms, status=422, profile_errors=errors,
+                             profile_form=_profile_form(page, farm, images, changes,
+                                                        first(form, "etag")))
+    return _back(page, farm, "Saved your farm's profile: visitors see it now.", "profile-h")
 
 
 def _change(form: dict[str, list[str]], action: str, old_status: str, prices: bool,
@@ -226,11 +307,12 @@ async def change_item(request: Request, market: str, sku: str) -> Response:
             status = 409
         except service.ApprovalPending:
             return _back(page, farm, f"{facts.name}: the new price waits for a curator's "
-                                     "approval; visitors see the old one until then.", sku)
+                                     "approval; visitors see the old one until then.",
+                         f"item-{sku}")
         else:
             await app.state.reconciler.feed_changed(market, BatchResult({}, applied=[applied]))
             what = ("sold out" if action == "soldout" else
                     f"stock {applied.stock}" if action == "stock" else
                     f"price {service.amount_text(applied.price)} {applied.currency}")
-            return _back(page, farm, f"Saved: {applied.name}, {what}.", sku)
+            return _back(page, farm, f"Saved: {applied.name}, {what}.", f"item-{sku}")
     return await _render(page, farm, farms, status=status, errors={sku: errors}, **extra)
