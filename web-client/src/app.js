@@ -135,6 +135,7 @@ export async function startDisplay(hook) {
   const stream = new StreamClient({
     url: wsUrl(boot.ws || '/ws'),
     channels,
+    token: boot.token, // a curator's draft preview (?preview=1): the pass to its channel
     onCue: (channel, cue) => show.onCue(cue),
     onChange: (channel, ch, ops) => {
       if (channel === boot.zone_channel) {

@@ -88,8 +88,10 @@ export class StreamClient {
    * @param {(event) => void} [o.onEvent] status reports for the page and the test hook
    * @param {(channel, cue) => void} [o.onCue] a show cue (docs/protocol.md, `cue`)
    */
-  constructor({ url, channels, onChange, onEvent = () => {}, onCue = () => {} }) {
+  // `token`: a pass for private channels (a curator's preview link), sent in every hello.
+  constructor({ url, channels, onChange, onEvent = () => {}, onCue = () => {}, token = null }) {
     this.url = url;
+    this.token = typeof token === 'string' && token ? token : null;
     this.onChange = onChange;
     this.onCue = onCue;
     this.cueReports = new Map(); // channel -> {id, executed_at}: the last cue this device ran
@@ -177,7 +179,9 @@ export class StreamClient {
       }
       subscribe.push(sub);
     }
-    this.send({ type: 'hello', protocol: 1, subscribe, client: { kind: 'webxr-client', device: deviceClass() } });
+    const hello = { type: 'hello', protocol: 1, subscribe, client: { kind: 'webxr-client', device: deviceClass() } };
+    if (this.token) hello.token = this.token;
+    this.send(hello);
   }
 
   // Drop what we hold and ask for a fresh snapshot (after a gap or a malformed frame).

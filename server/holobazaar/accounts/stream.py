@@ -10,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from holobazaar.accounts import service
 from holobazaar.accounts.models import Principal
+from holobazaar.accounts.preview_links import PREFIX as PREVIEW_PREFIX
+from holobazaar.accounts.preview_links import PreviewViewer, links_of
 from holobazaar.channels import PRIVATE_KINDS, private_kind
 
 
@@ -35,8 +37,12 @@ class StreamAuth:
     def __init__(self, state: Any) -> None:
         self.state = state
 
-    async def authenticate(self, token: str) -> Principal | None:
+    async def authenticate(self, token: str) -> Principal | PreviewViewer | None:
+        if token.startswith(PREVIEW_PREFIX):  # a preview link: one preview channel
+            return links_of(self.state).viewer(token)
         return await run_in_threadpool(service.principal_for_token, self.state.engine, token)
 
     def authorize(self, principal: Any, channel: str) -> bool:
+        if isinstance(principal, PreviewViewer):
+            return channel == principal.channel
         return may_subscribe(principal, channel)

@@ -128,17 +128,33 @@ def merge(target: Any, new: Any) -> Any:
         for key in [k for k in target if k not in new]:
             del target[key]
         for key, value in new.items():
-            target[key] = merge(target[key], value) if key in target else value
+            target[key] = merge(target[key], value) if key in target else styled(value)
         return target
     if isinstance(target, CommentedSeq) and isinstance(new, list):
         for i, value in enumerate(new):
             if i < len(target):
                 target[i] = merge(target[i], value)
             else:
-                target.append(value)
+                target.append(styled(value))
         del target[len(new):]
         return target
-    return new
+    return styled(new)
+
+
+def styled(value: Any) -> Any:
+    """A new value in the scene files' style: a short list of plain values (a position,
+    the items) on one line, `[0, 0.25, 0]`; mappings and other lists as blocks."""
+    if isinstance(value, dict):
+        out = CommentedMap()
+        for key, item in value.items():
+            out[key] = styled(item)
+        return out
+    if isinstance(value, list):
+        seq = CommentedSeq(styled(item) for item in value)
+        if len(value) <= 8 and all(isinstance(v, int | float | str) for v in value):
+            seq.fa.set_flow_style()
+        return seq
+    return value
 
 
 def write_atomic(path: Path, data: bytes) -> None:

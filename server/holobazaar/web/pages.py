@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from holobazaar.channels import display_channel, pulse_channel, zone_channel
 from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
 from holobazaar.stream.channel import UnknownChannel
+from holobazaar.web.studio.editor import ensure_preview_channel, preview_pass
 
 router = APIRouter(include_in_schema=False)
 # The reaction bar's buttons (holobazaar.pulse.aggregator.KINDS, in that order).
@@ -182,7 +183,10 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
 
 
 @router.get("/d/{market}/{display}", response_class=HTMLResponse)
-def display_page(request: Request, market: str, display: str) -> HTMLResponse:
+async def display_page(request: Request, market: str, display: str, preview: bool = False,
+                       link: str | None = None) -> HTMLResponse:
+    """The display as visitors see it; with ?preview=1 a curator of the market (signed in,
+    or holding the editor's preview link) follows the draft on its preview channel."""
     scenes = request.app.state.scenes
     found = scenes.market(market)
     if found is None:
@@ -191,13 +195,19 @@ def display_page(request: Request, market: str, display: str) -> HTMLResponse:
         return _not_found(request, "This stall has no display here (any more).",
                           found.market.market)
     channel = display_channel(market, display)
+    token = await preview_pass(request, market, display, link) if preview else None
+    if token is not None:
+        channel = await ensure_preview_channel(request, market, display)
     epoch, offset, state, _ = scenes.hub.snapshot(channel)
     nodes = sorted(state.get("nodes", {}).values(), key=lambda n: n.get("order", 0))
     boot = {"market": market, "display": display, "channel": channel, "ws": "/ws",
             "epoch": epoch, "offset": offset, "state": state,
             "zone_channel": zone_channel(market, found.displays[display].zone)}
+    if token is not None:
+        boot["token"] = token
     client = request.app.state.client
     return templates.TemplateResponse(request, "display.html", {
+        "preview": "draft" if token is not None else ("refused" if preview else None),
         "market": found.market.market,
         "state": state,
         "items": list(state.get("items", {}).values()),
@@ -206,4 +216,4 @@ def display_page(request: Request, market: str, display: str) -> HTMLResponse:
         "boot": boot,
         "entry": client.entry("src/display.js", preload=("src/app.js",)),
         "pulse_kinds": PULSE_KINDS,
-    })
+    }, headers={"Cache-Control": "no-store"} if preview else None)

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from holobazaar.web.studio import (
     displays,
+    editor,
     grower,
     inventory,
     moderation,
@@ -15,5 +16,5 @@ from holobazaar.web.studio import (
 )
 
 router = APIRouter(include_in_schema=False)
-for section in (displays, inventory, truth, stories, moderation, shows, staff, grower):
+for section in (displays, editor, inventory, truth, stories, moderation, shows, staff, grower):
     router.include_router(section.router)

@@ -1,0 +1,101 @@
+"""Studio section: the visual display editor, /studio/<market>/displays/<display> (#18).
+
+The page is a shell: the editor itself is the `studio` client entry (web-client/src/studio/),
+which reads and writes the display through the authoring API (/api/v1/markets/{m}/displays/
+{d}/source, .../preview) with the session cookie and the CSRF header. The viewport follows
+the display's curators-only preview channel with a preview link minted here, the same pass
+the QR code carries to a curator's phone (/d/<m>/<d>?preview=1&link=...)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import segno
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, Response
+
+from holobazaar.accounts.preview_links import PreviewViewer, links_of
+from holobazaar.channels import display_channel
+from holobazaar.scenes import authoring
+from holobazaar.web.studio.shell import StudioPage, open_page, signed_in
+
+router = APIRouter(include_in_schema=False)
+
+# Names a text template may use, offered next to template fields (docs/scene-format.md).
+BINDING_NAMES = (
+    "item.name", "item.price", "item.unit", "item.status_label", "item.stock",
+    "farm.name", "farm.location", "farm.description", "market.name", "display.title",
+    "story.title", "story.excerpt", "stories", "recipes_in_stock(3)", "most_loved(3)",
+)
+
+
+def preview_url(request: Request, market: str, display: str, link: str) -> str:
+    base = str(request.base_url).rstrip("/")
+    return f"{base}/d/{market}/{display}?{urlencode({'preview': 1, 'link': link})}"
+
+
+def qr_svg(url: str) -> str:
+    """The preview link as an inline SVG QR code (segno), dark on white."""
+    svg = segno.make(url, error="m").svg_inline(scale=4, dark="#1b1d1f", light="#ffffff",
+                                                 title="QR code of the draft preview link")
+    return str(svg)
+
+
+@router.get("/studio/{market}/displays/{display}", response_class=HTMLResponse)
+async def editor(request: Request, market: str, display: str) -> Response:
+    page = await open_page(request, market, "displays")
+    if not isinstance(page, StudioPage):
+        return page
+    scenes = request.app.state.scenes
+    found = scenes.market(market)
+    if display not in found.displays:
+        return page.render("studio/problem.html", {
+            "title": "No such display",
+            "message": f"{found.market.market.name} has no display {display!r}."}, 404)
+    link = links_of(request.app.state).mint(authoring.preview_channel(market, display))
+    url = preview_url(request, market, display, link)
+    boot = {
+        "market": market, "display": display, "ws": "/ws", "token": link,
+        "channel": authoring.preview_channel(market, display),
+        "source": f"/api/v1/markets/{market}/displays/{display}/source",
+        "preview": f"/api/v1/markets/{market}/displays/{display}/preview",
+        "schema": "/api/v1/schema/scene",
+        "items": f"/api/v1/markets/{market}/items",
+        "visitor": f"/d/{market}/{display}",
+        "preview_url": url,
+        "zones": [{"id": z.id, "name": z.name} for z in found.market.zones],
+        "farms": [{"id": f.id, "name": f.name} for f in found.market.farms],
+        "assets": [{"name": name, "url": ref.url, "media_type": ref.media_type,
+                    "size": ref.size}
+                   for name, ref in sorted(scenes.asset_refs(market).items())],
+        "bindings": list(BINDING_NAMES),
+    }
+    return page.render("studio/editor.html", {
+        "display": display, "boot": boot, "preview_link": url, "qr": qr_svg(url),
+        "entry": request.app.state.client.entry("src/studio/editor.js")})
+
+
+async def preview_pass(request: Request, market: str, display: str,
+                       link: str | None) -> str | None:
+    """The pass a /d/<m>/<d>?preview=1 page joins the preview channel with: the QR code's
+    link while valid, or a new one for a signed-in curator of the market; None otherwise
+    (then the page shows the published display)."""
+    links = links_of(request.app.state)
+    channel = authoring.preview_channel(market, display)
+    if link:
+        viewer = links.viewer(link)
+        if isinstance(viewer, PreviewViewer) and viewer.channel == channel:
+            return link
+    principal = await signed_in(request)
+    if principal is None or not principal.allows("curator", market):
+        return None
+    return links.mint(channel)
+
+
+async def ensure_preview_channel(request: Request, market: str, display: str) -> str:
+    """The preview channel, started with the published state when no draft was sent yet."""
+    hub = request.app.state.scenes.hub
+    channel = authoring.preview_channel(market, display)
+    if not hub.has_channel(channel):
+        await hub.publish(channel, hub.snapshot(display_channel(market, display))[2])
+    return channel

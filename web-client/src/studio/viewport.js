@@ -1,0 +1,200 @@
+// The editor's 3D view: the visitor pages' renderer (../scene.js DisplayRenderer) drawing
+// the draft as the preview channel carries it (composed by the server exactly as visitors
+// will see it), followed with the visitor pages' stream client (../stream.js). Nodes are
+// shown where the file puts them (no phone layout), so the gizmo moves what is written.
+// three.js TransformControls move / rotate / scale the selected node, with snapping.
+import * as THREE from 'three';
+import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+import { TransformControls } from 'three/addons/controls/TransformControls.js';
+import { DisplayRenderer } from '../scene.js';
+import { StreamClient } from '../stream.js';
+
+const DEG = 180 / Math.PI;
+const SNAP = { translate: 0.05, rotate: 15 / DEG, scale: 0.1 };
+
+function wsUrl(path) {
+  const url = new URL(path, location.href);
+  url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
+
+export class Viewport {
+  constructor({ container, boot, onSelect, onTransform, onState, onStream, onWarning }) {
+    this.container = container;
+    this.onSelect = onSelect;
+    this.onTransform = onTransform;
+    this.onState = onState;
+    this.selected = null;
+    this.dragging = false;
+    this.pendingState = null; // a state that arrived mid-drag: applied when it ends
+    this.framed = false;
+
+    const renderer = new THREE.WebGLRenderer({ antialias: true, alpha: false });
+    renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+    renderer.setSize(container.clientWidth, container.clientHeight);
+    container.appendChild(renderer.domElement);
+    renderer.domElement.setAttribute('aria-hidden', 'true');
+    this.renderer = renderer;
+
+    this.scene = new THREE.Scene();
+    this.scene.background = new THREE.Color('#20281f');
+    this.scene.add(new THREE.HemisphereLight('#ffffff', '#445544', 1.2));
+    const grid = new THREE.GridHelper(2, 40, '#5b6b58', '#34402f');
+    grid.material.transparent = true;
+    grid.material.opacity = 0.6;
+    this.scene.add(grid);
+
+    this.camera = new THREE.PerspectiveCamera(50, this.aspect(), 0.01, 50);
+    this.camera.position.set(0, 0.6, 1.4);
+    this.orbit = new OrbitControls(this.camera, renderer.domElement);
+    this.orbit.target.set(0, 0.2, 0);
+    this.orbit.enableDamping = true;
+
+    this.display = new DisplayRenderer({ renderer, onWarning: onWarning || (() => {}) });
+    this.scene.add(this.display.root);
+
+    const gizmo = new TransformControls(this.camera, renderer.domElement);
+    gizmo.addEventListener('dragging-changed', (e) => {
+      this.orbit.enabled = !e.value;
+      this.dragging = e.value;
+      if (!e.value) {
+        this.emitTransform(true);
+        if (this.pendingState) {
+          const state = this.pendingState;
+          this.pendingState = null;
+          this.apply(state, null);
+        }
+      }
+    });
+    gizmo.addEventListener('objectChange', () => this.emitTransform(false));
+    this.scene.add(gizmo.getHelper());
+    this.gizmo = gizmo;
+    this.setSnap(true);
+
+    // Click (not a drag) on a node selects it; on nothing, selects nothing.
+    let down = null;
+    renderer.domElement.addEventListener('pointerdown', (e) => {
+      down = { x: e.clientX, y: e.clientY };
+    });
+    renderer.domElement.addEventListener('pointerup', (e) => {
+      if (!down || this.gizmo.dragging) return;
+      const moved = Math.hypot(e.clientX - down.x, e.clientY - down.y);
+      down = null;
+      if (moved < 5) this.onSelect(this.pick(e.clientX, e.clientY));
+    });
+
+    this.stream = new StreamClient({
+      url: wsUrl(boot.ws || '/ws'),
+      channels: [{ channel: boot.channel }],
+      token: boot.token,
+      onChange: (channel, ch, ops) => {
+        this.stats.updates += 1;
+        this.stats.lastAt = performance.now();
+        if (this.dragging) this.pendingState = ch.state;
+        else this.apply(ch.state, ops);
+      },
+      onEvent: (ev) => onStream?.(ev),
+    });
+    this.stats = { updates: 0, lastAt: null };
+    this.stream.start();
+
+    new ResizeObserver(() => this.resize()).observe(container);
+    renderer.setAnimationLoop(() => {
+      this.orbit.update();
+      renderer.render(this.scene, this.camera);
+    });
+  }
+
+  aspect() {
+    return this.container.clientWidth / Math.max(1, this.container.clientHeight);
+  }
+
+  resize() {
+    const w = this.container.clientWidth;
+    const h = this.container.clientHeight;
+    if (!w || !h) return;
+    this.camera.aspect = w / h;
+    this.camera.updateProjectionMatrix();
+    this.renderer.setSize(w, h);
+  }
+
+  apply(state, ops) {
+    if (ops) this.display.applyOps(state, ops);
+    else this.display.setState(state);
+    this.state = state;
+    if (!this.framed && this.display.count) this.frame();
+    this.attach();
+    this.onState?.(state);
+  }
+
+  // Look at everything drawn.
+  frame() {
+    this.framed = true;
+    this.display.root.updateMatrixWorld(true);
+    const box = new THREE.Box3().setFromObject(this.display.root);
+    if (box.isEmpty()) return;
+    const centre = box.getCenter(new THREE.Vector3());
+    const size = Math.max(0.3, box.getSize(new THREE.Vector3()).length());
+    this.orbit.target.copy(centre);
+    this.camera.position.copy(centre).add(new THREE.Vector3(0, size * 0.45, size * 1.1));
+    this.orbit.update();
+  }
+
+  pick(x, y) {
+    const rect = this.renderer.domElement.getBoundingClientRect();
+    const ndc = new THREE.Vector2(((x - rect.left) / rect.width) * 2 - 1, -((y - rect.top) / rect.height) * 2 + 1);
+    const ray = new THREE.Raycaster();
+    ray.setFromCamera(ndc, this.camera);
+    for (const hit of ray.intersectObject(this.display.root, true)) {
+      let o = hit.object;
+      while (o && !o.userData.holoId) o = o.parent;
+      if (o) return o.userData.holoId;
+    }
+    return null;
+  }
+
+  object(id) {
+    return id ? this.display.entries.get(id)?.object || null : null;
+  }
+
+  select(id) {
+    this.selected = id;
+    this.attach();
+  }
+
+  attach() {
+    const object = this.object(this.selected);
+    if (object && this.gizmo.object !== object) this.gizmo.attach(object);
+    else if (!object && this.gizmo.object) this.gizmo.detach();
+  }
+
+  setMode(mode) {
+    this.gizmo.setMode(mode);
+  }
+
+  setSnap(on) {
+    this.gizmo.setTranslationSnap(on ? SNAP.translate : null);
+    this.gizmo.setRotationSnap(on ? SNAP.rotate : null);
+    this.gizmo.setScaleSnap(on ? SNAP.scale : null);
+  }
+
+  emitTransform(final) {
+    const o = this.gizmo.object;
+    if (!o?.userData.holoId) return;
+    this.onTransform(o.userData.holoId, {
+      position: o.position.toArray(),
+      rotation: [o.rotation.x * DEG, o.rotation.y * DEG, o.rotation.z * DEG],
+      scale: o.scale.toArray(),
+    }, final);
+  }
+
+  // Where a node is on screen (CSS px, page coordinates): tests drag its gizmo from there.
+  screenOf(id, [dx, dy, dz] = [0, 0, 0]) {
+    const o = this.object(id);
+    if (!o) return null;
+    const v = o.getWorldPosition(new THREE.Vector3()).add(new THREE.Vector3(dx, dy, dz))
+      .project(this.camera);
+    const rect = this.renderer.domElement.getBoundingClientRect();
+    return { x: rect.left + ((v.x + 1) / 2) * rect.width, y: rect.top + ((1 - v.y) / 2) * rect.height };
+  }
+}
