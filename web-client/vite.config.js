@@ -43,7 +43,10 @@ export default defineConfig({
     chunkSizeWarningLimit: 2500,
     assetsInlineLimit: 0,
     rollupOptions: {
-      input: { display: 'src/display.js', perform: 'src/perform.js', market: 'src/market.js' },
+      // `studio`: the display editor (/studio/<m>/displays/<d>), a chunk of its own so
+      // visitor pages never download it; it shares scene.js and stream.js with them.
+      input: { display: 'src/display.js', perform: 'src/perform.js', market: 'src/market.js',
+        studio: 'src/studio/editor.js' },
     },
   },
 });
