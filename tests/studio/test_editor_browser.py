@@ -44,7 +44,8 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def editor(browser, server: LiveServer) -> Iterator[Session]:
-    s = Session(browser, server, DESKTOP).login("cora", "/studio/alpha")
+    # A small desk window for the flow (software WebGL draws every pixel on the CPU).
+    s = Session(browser, server, {"width": 1024, "height": 720}).login("cora", "/studio/alpha")
     yield s
     s.close()
 
@@ -193,27 +194,25 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         visitor.close()
 
 
-def test_another_markets_curator_is_refused(browser, server):
-    s = Session(browser, server, DESKTOP).login("bert", "/studio/beta")
-    try:
-        response = s.page.goto(f"{server.url}/studio/alpha/displays/stall")
-        assert response.status == 403
-        with server.client() as http:
-            Accounts(server).login(http, "bert", next_url="/studio/beta")
-            assert http.get("/api/v1/markets/alpha/displays/stall/source").status_code == 403
-    finally:
-        s.close()
+def test_another_markets_curator_is_refused(server):
+    with server.client() as http:
+        Accounts(server).login(http, "bert", next_url="/studio/beta")
+        assert http.get("/studio/alpha/displays/stall").status_code == 403
+        assert http.get("/api/v1/markets/alpha/displays/stall/source").status_code == 403
+        assert http.get("/studio/beta/displays/stall").status_code == 200
 
 
-@pytest.mark.parametrize("size", ["phone", "desktop"])
-def test_the_editor_is_accessible(browser, server, editor, size):
+def test_the_editor_is_accessible(server, editor):
     page = editor.page
-    page.set_viewport_size(PHONE if size == "phone" else DESKTOP)
-    _open_editor(page, f"{server.url}/studio/alpha/displays/stall")
-    page.evaluate("window.__editor.select('price')")
-    serious = [v for v in _axe(page) if v[1] in ("serious", "critical")]
-    assert serious == []
-    if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(SHOTS / f"editor-{size}.png"), full_page=size == "phone")
+    # The display the first test built (its model, price board and text), else the stall.
+    built = (server.content_dir / "scenes" / "alpha" / "displays" / f"{DISPLAY}.yaml").is_file()
+    _open_editor(page, f"{server.url}/studio/alpha/displays/{DISPLAY if built else 'stall'}")
+    page.evaluate(f"window.__editor.select('{'price-board' if built else 'price'}')")
+    for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(viewport)
+        serious = [v for v in _axe(page) if v[1] in ("serious", "critical")]
+        assert serious == [], size
+        if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(SHOTS / f"editor-{size}.png"), full_page=size == "phone")

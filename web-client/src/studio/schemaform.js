@@ -83,7 +83,7 @@ export class SchemaForm {
     const schema = resolve(this.root, unwrapped);
     const id = uid(pointer);
     const wrap = el('div', { class: 'sf-field', 'data-field': pointer });
-    const help = raw.description || schema.description;
+    const help = (raw.description || schema.description || '').replaceAll('`', '') || null;
     const error = el('p', { class: 'field-error', 'data-error-for': pointer, id: `${id}-err`, hidden: true });
     const describedBy = [help ? `${id}-help` : null, `${id}-err`].filter(Boolean).join(' ');
     const title = label(key, raw);
@@ -144,7 +144,7 @@ export class SchemaForm {
       control.addEventListener('input', () => set(emptyIs(control.value), { coalesce: pointer }));
       if (long && this.pickers.bindings) {
         wrap.dataset.template = 'true';
-        const names = el('p', { class: 'sf-bindings muted' }, 'Insert: ');
+        const names = el('div', { class: 'sf-bindings' });
         for (const name of this.pickers.bindings) {
           const b = el('button', { type: 'button', class: 'sf-chip', text: name, 'aria-label': `Insert ${name} into ${title}` });
           b.addEventListener('click', () => {
@@ -159,7 +159,8 @@ export class SchemaForm {
         }
         const shown = el('p', { class: 'sf-rendered', 'data-rendered-for': pointer });
         shown.textContent = rendered ? `Shows: ${rendered}` : '';
-        wrap.append(el('label', { for: id, text: title }), control, shown, names, error);
+        const insert = el('details', { class: 'sf-insert' }, el('summary', { text: 'Insert a value from the market…' }), names);
+        wrap.append(el('label', { for: id, text: title }), control, shown, error, insert);
         if (help) wrap.append(el('p', { class: 'sf-help muted', id: `${id}-help`, text: help }));
         return wrap;
       }

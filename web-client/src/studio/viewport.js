@@ -27,7 +27,6 @@ export class Viewport {
     this.selected = null;
     this.dragging = false;
     this.pendingState = null; // a state that arrived mid-drag: applied when it ends
-    this.framed = false;
 
     const renderer = new THREE.WebGLRenderer({ antialias: true, alpha: false });
     renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
@@ -50,7 +49,18 @@ export class Viewport {
     this.orbit.target.set(0, 0.2, 0);
     this.orbit.enableDamping = true;
 
-    this.display = new DisplayRenderer({ renderer, onWarning: onWarning || (() => {}) });
+    // In its first seconds (models loading, text measured) the view frames the display
+    // again, unless the curator has turned it; after that the camera stays put.
+    this.turned = false;
+    this.autoFrameUntil = performance.now() + 4000;
+    this.orbit.addEventListener('start', () => {
+      this.turned = true;
+    });
+    this.display = new DisplayRenderer({ renderer, onWarning: onWarning || (() => {}),
+      onChange: () => {
+        this.invalidate();
+        if (this.autoFraming()) requestAnimationFrame(() => this.frame());
+      } });
     this.scene.add(this.display.root);
 
     const gizmo = new TransformControls(this.camera, renderer.domElement);
@@ -95,14 +105,28 @@ export class Viewport {
       },
       onEvent: (ev) => onStream?.(ev),
     });
-    this.stats = { updates: 0, lastAt: null };
+    this.stats = { updates: 0, lastAt: null, frames: 0 };
     this.stream.start();
 
+    // Drawn on demand: for a moment after anything changed (a turn of the view, the gizmo,
+    // a new state, text laid out, a model loaded), not 60 times a second while idle.
+    this.renderUntil = 0;
+    gizmo.addEventListener('change', () => this.invalidate());
     new ResizeObserver(() => this.resize()).observe(container);
     renderer.setAnimationLoop(() => {
-      this.orbit.update();
+      if (this.orbit.update()) this.invalidate(300);
+      if (performance.now() > this.renderUntil) return;
       renderer.render(this.scene, this.camera);
+      this.stats.frames += 1;
     });
+  }
+
+  autoFraming() {
+    return !this.turned && !this.dragging && performance.now() < this.autoFrameUntil;
+  }
+
+  invalidate(ms = 1000) {
+    this.renderUntil = Math.max(this.renderUntil, performance.now() + ms);
   }
 
   aspect() {
@@ -116,20 +140,21 @@ export class Viewport {
     this.camera.aspect = w / h;
     this.camera.updateProjectionMatrix();
     this.renderer.setSize(w, h);
+    this.invalidate();
   }
 
   apply(state, ops) {
     if (ops) this.display.applyOps(state, ops);
     else this.display.setState(state);
     this.state = state;
-    if (!this.framed && this.display.count) this.frame();
+    if (this.autoFraming() && this.display.count) setTimeout(() => this.autoFraming() && this.frame(), 300);
     this.attach();
+    this.invalidate();
     this.onState?.(state);
   }
 
   // Look at everything drawn.
   frame() {
-    this.framed = true;
     this.display.root.updateMatrixWorld(true);
     const box = new THREE.Box3().setFromObject(this.display.root);
     if (box.isEmpty()) return;
@@ -138,6 +163,7 @@ export class Viewport {
     this.orbit.target.copy(centre);
     this.camera.position.copy(centre).add(new THREE.Vector3(0, size * 0.45, size * 1.1));
     this.orbit.update();
+    this.invalidate();
   }
 
   pick(x, y) {
@@ -160,6 +186,7 @@ export class Viewport {
   select(id) {
     this.selected = id;
     this.attach();
+    this.invalidate();
   }
 
   attach() {
