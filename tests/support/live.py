@@ -69,12 +69,13 @@ class LiveServer:
         self.thread.join(10)
 
 
-def start_server(tmp: Path, ws: str = UVICORN_WS, **overrides) -> LiveServer:
-    """`ws`: uvicorn's WebSocket protocol (the one `holobazaar serve` runs by default)."""
+def start_server(tmp: Path, ws: str = UVICORN_WS, clock=None, **overrides) -> LiveServer:
+    """`ws`: uvicorn's WebSocket protocol (the one `holobazaar serve` runs by default);
+    `clock`: the server's clock for schedules (a holobazaar.scenes.clock.ManualClock)."""
     content = overrides.pop("content_dir", None) or copy_content(tmp / "content")
     settings = Settings(port=free_port(), data_dir=tmp / "var", content_dir=content,
                         **overrides)
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                             ws_max_size=settings.max_frame_bytes * 16, lifespan="on",
                             ws=ws, proxy_headers=False)  # as `holobazaar serve` runs it

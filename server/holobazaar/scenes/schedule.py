@@ -411,3 +411,15 @@ def display_problems(market: Any, display: Any) -> list[tuple[Path, str]]:
     return schedule_problems(display.schedule, {v.id for v in display.variants}, nodes,
                              display.variants, zone(market.market.timezone),
                              market.hours is not None)
+
+
+def hours_summary(market: Any, at: datetime) -> str | None:
+    """One line for pages: 'Open now · closes 15:00', 'Closed · opens Sat 07:00' (None
+    for a market without opening hours)."""
+    if market.hours is None:
+        return None
+    tz = zone(market.market.timezone)
+    now = hours_at(market.hours, tz, at).template(at, tz)
+    if now["open"]:
+        return f"Open now · closes {now['closes_at']}" if now["closes_at"] else "Open now"
+    return f"Closed · opens {now['opens_at']}" if now["opens_at"] else "Closed"

@@ -45,7 +45,9 @@ from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
+from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.routes import router as scenes_router
+from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
@@ -196,7 +198,8 @@ async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock`: "now" for opening hours and schedules (tests pass a ManualClock)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -213,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
-        scenes = SceneService(settings.content_dir, hub, engine)
+        scenes = SceneService(settings.content_dir, hub, engine, clock)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)
@@ -271,6 +274,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: sorted(scenes.content.markets) if scenes.content else [])
         app.state.metric_collectors.append(WitnessCollector(witness))
         cluster.singleton("audit-witness", lambda: witness.run(stop))
+        # Opening hours and display schedules: republish at each edge, once per cluster.
+        scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node)
+        cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).

@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from holobazaar.channels import display_channel, pulse_channel, zone_channel
+from holobazaar.scenes import schedule
 from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
 from holobazaar.stream.channel import UnknownChannel
 from holobazaar.web.studio.editor import ensure_preview_channel, preview_pass
@@ -174,6 +175,7 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
     return templates.TemplateResponse(request, "market.html", {
         "market": found.market.market, "zones": zones, "all_zones": found.market.zones,
         "chosen": chosen, "picture": market_picture(stalls),
+        "hours": schedule.hours_summary(found.market, scenes.clock.now()),
         "map_zones": [z for z in found.market.zones if z.map is not None],
         "pulse_k": request.app.state.settings.pulse_k,
         "pulse_boot": {"ws": "/ws", "channel": pulse, "epoch": epoch, "offset": offset,

@@ -1,0 +1,144 @@
+"""A window edge reaches a connected client as a normal patch at the clock's instant, on
+both Europe/Amsterdam DST days; the scheduler records each edge once (a clock step back
+does not fire it again, one forward applies what was passed once); `?at=` previews."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, select
+
+from holobazaar.channels import display_channel, market_channel
+from holobazaar.scenes.clock import ManualClock
+from holobazaar.scenes.scheduler import ScheduleFire
+from timeofday.content import DISPLAY, MARKET, schedule_content
+
+from support.live import LiveServer, start_server
+from support.streamclient import joined
+
+CHANNEL = display_channel(MARKET, DISPLAY)
+# Sunday hours are 10:00-16:00 local; before them the display shows its 'closed' variant,
+# from 10:00 (in a breakfast window, 07:00-11:00) 'breakfast'. 10:00 local is 08:00Z on
+# the spring-forward Sunday and 09:00Z on the fall-back one.
+START = datetime(2026, 3, 29, 7, 59, 58, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[LiveServer, ManualClock]]:
+    tmp = tmp_path_factory.mktemp("schedule")
+    clock = ManualClock(START)
+    live = start_server(tmp, clock=clock, content_dir=schedule_content(tmp / "content"))
+    yield live, clock
+    live.stop()
+
+
+def move(live: LiveServer, clock: ManualClock, when: datetime) -> float:
+    """Set the server's clock (on its loop); returns the monotonic time it was set."""
+
+    async def set_clock() -> None:
+        clock.set(when)
+
+    live.call(set_clock)
+    return time.monotonic()
+
+
+def fires(live: LiveServer) -> list[ScheduleFire]:
+    with Session(live.app.state.engine) as session:  # type: ignore[attr-defined]
+        return list(session.exec(select(ScheduleFire).where(ScheduleFire.reason != "start")
+                                 .order_by(ScheduleFire.edge_at)))
+
+
+def variant(state: dict) -> str | None:
+    return state["schedule"]["variant"]
+
+
+@pytest.mark.parametrize("edge", [datetime(2026, 3, 29, 8, 0, tzinfo=UTC),
+                                  datetime(2026, 10, 25, 9, 0, tzinfo=UTC)],
+                         ids=["spring-forward", "fall-back"])
+def test_a_window_edge_is_a_patch_at_that_instant(server, edge: datetime):
+    live, clock = server
+    before = edge.replace(minute=59, hour=edge.hour - 1, second=59)
+
+    async def scenario() -> None:
+        move(live, clock, before)
+        await asyncio.sleep(0.3)  # whatever the move itself brings, before subscribing
+        client = await joined(live.ws_url, CHANNEL, market_channel(MARKET))
+        try:
+            assert variant(client.views[CHANNEL].state) == "closed"
+            assert client.views[market_channel(MARKET)].state["market"]["open"] is False
+            assert await client.quiet(0.3) == []  # nothing changes one second early
+            offset = client.views[CHANNEL].offset
+            moved = move(live, clock, edge)
+            patch = await client.next("patch", timeout=1.0)
+            latency = time.monotonic() - moved
+            view = await client.wait_offset(CHANNEL, offset + 1, timeout=1.0)
+            assert variant(view.state) == "breakfast"
+            assert view.state["nodes"]["story"]["title"] == "Breakfast"
+            assert view.state["hours"]["open"] is True
+            assert latency < 1.0, latency
+            assert patch["type"] == "patch" and not client.violations
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
+    assert edge in {f.edge_at.replace(tzinfo=UTC) for f in fires(live)}
+
+
+def test_a_clock_step_neither_fires_twice_nor_skips(server):
+    live, clock = server
+    # Tuesday, a second before 08:00 local (the opening); the templates count minutes to
+    # it, so each minute before was an edge too (applied when the clock got here).
+    base = datetime(2026, 10, 27, 6, 59, 59, tzinfo=UTC)
+    move(live, clock, base)
+    time.sleep(0.3)
+    count = len(fires(live))
+    move(live, clock, datetime(2026, 10, 27, 7, 0, tzinfo=UTC))  # 08:00: opens
+    time.sleep(0.3)
+    move(live, clock, base)  # an NTP step back over the edge
+    time.sleep(0.3)
+    move(live, clock, datetime(2026, 10, 27, 7, 0, 5, tzinfo=UTC))  # and forward again
+    time.sleep(0.3)
+    after = fires(live)[count:]
+    assert [(f.edge_at.replace(tzinfo=UTC), f.reason) for f in after] == [
+        (datetime(2026, 10, 27, 7, 0, tzinfo=UTC), "edge")]
+    # A step forward over several edges (11:00 breakfast ends, 18:00 closes) applies the
+    # last one once, late, and counts the one folded into it (the walk from edge to edge
+    # jumps over countdown minutes: they only matter when they are now).
+    move(live, clock, datetime(2026, 10, 27, 18, 0, tzinfo=UTC))
+    time.sleep(0.3)
+    last = fires(live)[-1]
+    assert (last.edge_at.replace(tzinfo=UTC), last.reason) == (
+        datetime(2026, 10, 27, 17, 0, tzinfo=UTC), "recovery")
+    assert last.skipped == 1
+    with live.client() as http:
+        state = http.get(f"/api/v1/displays/{MARKET}/{DISPLAY}/state").json()["state"]
+    assert variant(state) == "closed"
+
+
+def test_preview_at_a_moment_and_the_market_page(server):
+    live, clock = server
+    move(live, clock, datetime(2026, 10, 27, 18, 0, tzinfo=UTC))  # Tuesday 19:00 local
+    with live.client() as http:
+        assert "Closed · opens Wed 08:00" in http.get(f"/m/{MARKET}").text
+        move(live, clock, datetime(2026, 10, 28, 16, 40, tzinfo=UTC))
+        assert "Open now · closes 18:00" in http.get(f"/m/{MARKET}").text
+        url = f"/api/v1/displays/{MARKET}/{DISPLAY}/state"
+        eve = http.get(url, params={"at": "2026-12-24T14:40"}).json()
+        assert eve["epoch"] == "preview" and eve["at"] == "2026-12-24T14:40:00+01:00"
+        assert eve["state"]["hours"] == {"open": True, "opens_at": None,
+                                         "closes_at": "2026-12-24T15:00:00+01:00"}
+        assert variant(eve["state"]) is None
+        assert variant(http.get(url, params={"at": "2026-12-25T09:00"}).json()["state"]) \
+            == "closed"
+        assert variant(http.get(url, params={"at": "2026-12-26T07:30:00+01:00"})
+                       .json()["state"]) == "breakfast"
+        bad = http.get(url, params={"at": "tomorrow"})
+        assert bad.status_code == 422 and "ISO 8601" in bad.text
+        schema = http.get("/api/v1/schema/display-state").json()
+        import jsonschema
+
+        jsonschema.validate(eve["state"], schema)
