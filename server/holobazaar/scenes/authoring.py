@@ -189,21 +189,32 @@ async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
     if problems:
         raise AuthoringError(422, {"message": "invalid display", "errors": problems})
     y = _yaml()
-    tree = merge(y.load(raw), doc)
+    new = await write_checked(scenes, path, y, merge(y.load(raw), doc), raw, "invalid display")
+    etag = etag_of(new)
+    record(scenes, market, display, actor, action, etag, raw, new, doc)
+    return etag
+
+
+async def write_checked(scenes: SceneService, path: Path, y: YAML, tree: Any,
+                        before: bytes | None, what: str) -> bytes:
+    """Write the round-trip tree to `path` (atomically) and reload the content; when the
+    loader's cross-file checks refuse it, put the last good file back (`before`; None: the
+    file is new, remove it) and raise 422 with the loader's findings as JSON pointers.
+    Returns the bytes written."""
     buf = io.BytesIO()
     y.dump(tree, buf)
     new = buf.getvalue()
     write_atomic(path, new)
     if not await scenes.reload():
-        # The loader's cross-file checks refused it: put the last good file back.
         problems_text = scenes.last_problems
-        write_atomic(path, raw)
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, before)
         await scenes.reload()
-        raise AuthoringError(422, {"message": "invalid display", "errors": [
+        raise AuthoringError(422, {"message": what, "errors": [
             _loader_problem(line) for line in problems_text.splitlines() if line]})
-    etag = etag_of(new)
-    record(scenes, market, display, actor, action, etag, raw, new, doc)
-    return etag
+    return new
 
 
 def record(scenes: SceneService, market: str, display: str, actor: str, action: str,
@@ -308,16 +319,7 @@ async def _write_new(scenes: SceneService, market: str, display: str, path: Path
                      tree: Any, actor: str, action: str) -> str:
     """Write a new display file, reload (removing it again if the market would not load)
     and record the revision."""
-    buf = io.BytesIO()
-    y.dump(tree, buf)
-    new = buf.getvalue()
-    write_atomic(path, new)
-    if not await scenes.reload():
-        problems_text = scenes.last_problems
-        path.unlink(missing_ok=True)
-        await scenes.reload()
-        raise AuthoringError(422, {"message": "invalid display", "errors": [
-            _loader_problem(line) for line in problems_text.splitlines() if line]})
+    new = await write_checked(scenes, path, y, tree, None, "invalid display")
     etag = etag_of(new)
     record(scenes, market, display, actor, action, etag, b"", new, _plain(tree))
     return etag

@@ -7,7 +7,6 @@ market (a display still in a zone that is gone), the previous file is put back."
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from holobazaar.scenes.authoring import (
     AuthoringError,
-    _loader_problem,
     _plain,
     _yaml,
     etag_of,
     merge,
     pointer,
-    write_atomic,
+    write_checked,
 )
 from holobazaar.scenes.models import Zone
 from holobazaar.scenes.service import SceneService
@@ -110,17 +108,7 @@ async def save_zones(scenes: SceneService, market: str, zones: Any,
         del seq[len(new_list):]
     else:
         tree["zones"] = new_list
-    buf = io.BytesIO()
-    y.dump(tree, buf)
-    new = buf.getvalue()
-    write_atomic(path, new)
-    if not await scenes.reload():
-        problems_text = scenes.last_problems
-        write_atomic(path, raw)
-        await scenes.reload()
-        raise AuthoringError(422, {"message": "invalid zones", "errors": [
-            _loader_problem(line) for line in problems_text.splitlines() if line]})
-    return etag_of(new)
+    return etag_of(await write_checked(scenes, path, y, tree, raw, "invalid zones"))
 
 
 def _flow_map(zone: dict[str, Any]) -> Any:

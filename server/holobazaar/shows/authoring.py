@@ -8,7 +8,6 @@ comes back if the market would not load)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from holobazaar.scenes.authoring import (
     _yaml,
     etag_of,
     merge,
-    write_atomic,
+    write_checked,
 )
 from holobazaar.scenes.service import SceneService
 from holobazaar.scenes.yamlsource import Problem, SourceDocument, pydantic_problems
@@ -102,24 +101,13 @@ async def save_show(scenes: SceneService, market: str, show: str, doc: Any,
         current, etag = read_show(scenes, market, show)
         raise AuthoringError(412, {"message": "the show changed since you loaded it",
                                    "current": current, "etag": etag})
-    _parsed, problems = check(scenes, market, show, doc, _relative(scenes, path))
+    _parsed, problems = check(scenes, market, show, doc, relative_name(scenes, path))
     if problems:
         raise AuthoringError(422, {"message": "invalid show", "errors": problems})
     y = _yaml()
     tree = y.load(raw)
     _align_cues(tree, doc)
-    tree = merge(tree, doc)
-    buf = io.BytesIO()
-    y.dump(tree, buf)
-    new = buf.getvalue()
-    write_atomic(path, new)
-    if not await scenes.reload():
-        problems_text = scenes.last_problems
-        write_atomic(path, raw)
-        await scenes.reload()
-        raise AuthoringError(422, {"message": "invalid show", "errors": [
-            _loader_problem(line) for line in problems_text.splitlines() if line]})
-    return etag_of(new)
+    return etag_of(await write_checked(scenes, path, y, merge(tree, doc), raw, "invalid show"))
 
 
 def _align_cues(tree: Any, doc: dict) -> None:
@@ -141,7 +129,7 @@ def _align_cues(tree: Any, doc: dict) -> None:
     del cues[len(aligned):]
 
 
-def _relative(scenes: SceneService, path: Path) -> str:
+def relative_name(scenes: SceneService, path: Path) -> str:
     try:
         return str(path.relative_to(scenes.content_dir.resolve()))
     except ValueError:
