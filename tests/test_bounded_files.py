@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from holobazaar.cli import app
+from holobazaar.content import load_content
 from holobazaar.inventory import feeds
-from holobazaar.scenes.loader import load_content
 from holobazaar.scenes.yamlsource import MAX_YAML_BYTES, Problem, parse_yaml
 from holobazaar.stories import files as story_files
 from holobazaar.stories.markup import (

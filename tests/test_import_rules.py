@@ -26,13 +26,8 @@ NOT_DOMAINS = GROUND | {"stream", "web", "tls", "cluster"}
 # are checked on the graph without them. This list only shrinks: an entry whose import is
 # gone fails the test, so remove it then.
 KNOWN: dict[tuple[str, str], str] = {
-    # Scenes as a lower layer (#25 step 2): seeding/loading items moves to inventory, the
-    # loader receives its show loader and sample bindings (today an importlib table) as
-    # arguments.
+    # Scenes as a lower layer (#25 step 2): seeding/loading items moves to inventory.
     ("holobazaar.scenes.service", "holobazaar.inventory.service"): "step 2: item facts",
-    ("holobazaar.scenes.loader", "holobazaar.shows.loader"): "step 2: loader arguments",
-    ("holobazaar.scenes.loader", "holobazaar.pulse.bindings"): "step 2: SAMPLE_BINDINGS",
-    ("holobazaar.scenes.loader", "holobazaar.stories.bindings"): "step 2: SAMPLE_BINDINGS",
 }
 
 

@@ -42,12 +42,22 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def load_content(content_dir: Path):
+    """The content folder as the server reads it (holobazaar.content; imported when a
+    command needs it: the domains behind it are slow to import for --help)."""
+    from holobazaar import content
+
+    return content.load_content(content_dir)
+
+
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Holobazaar."""
+    ctx.obj = load_content  # the domains' commands: holobazaar.commands.content_loader
 
 
 @app.command()
@@ -84,7 +94,6 @@ def serve(
     import uvicorn
 
     from holobazaar import db
-    from holobazaar.scenes.loader import load_content
     from holobazaar.stream.fastws import BACKLOG, UVICORN_WS
     from holobazaar.tls import serving
     from holobazaar.tls.addresses import public_base_url
@@ -180,8 +189,6 @@ def validate(
     directory: Annotated[Path, typer.Argument(help="Content or scenes folder.")] = Path("."),
 ) -> None:
     """Check every scene file; print each problem with file, line and path."""
-    from holobazaar.scenes.loader import load_content
-
     content = load_content(directory)
     if not content.ok:
         typer.echo(content.report())
@@ -213,7 +220,6 @@ def markers(
 ) -> None:
     """Printable QR markers: a card per display on A4 sheets, and an entrance poster."""
     from holobazaar.markers import service as marker_service
-    from holobazaar.scenes.loader import load_content
     from holobazaar.tls.addresses import public_base_url
 
     if fmt not in ("pdf", "png"):

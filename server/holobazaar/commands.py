@@ -3,6 +3,7 @@ and an engine on an up-to-date schema. Domain CLIs import this, never holobazaar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -33,6 +34,16 @@ def build_settings(**flags: Any) -> Settings:
                     if err["loc"] else "settings")
             typer.echo(f"error: {name}: {err['msg']}", err=True)
         raise typer.Exit(2) from None
+
+
+def content_loader(ctx: typer.Context) -> Callable[[Path], Any]:
+    """The content loader `holobazaar` hands its commands as the root context's object
+    (cli.py: holobazaar.content.load_content, which reads the shows and sample bindings of
+    other domains, so a domain's own command cannot import it without a cycle)."""
+    loader = ctx.find_root().obj
+    if not callable(loader):
+        raise RuntimeError("a holobazaar command: run it through holobazaar.cli.app")
+    return loader
 
 
 def upgraded_engine(settings: Settings) -> Engine:

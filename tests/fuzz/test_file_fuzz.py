@@ -26,8 +26,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fuzz.budget import fuzz_settings
+from holobazaar.content import load_content
 from holobazaar.inventory import feeds
-from holobazaar.scenes.loader import load_content
 from holobazaar.scenes.yamlsource import Problem
 from holobazaar.stories import files as story_files
 from holobazaar.stories.files import MarketFacts

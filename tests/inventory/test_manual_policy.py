@@ -307,7 +307,7 @@ def test_a_pending_change_survives_a_restart_and_masks_nothing(tmp_path: Path) -
 
 
 def test_the_market_file_takes_four_eyes_as_a_boolean_only(tmp_path: Path) -> None:
-    from holobazaar.scenes.loader import load_content
+    from holobazaar.content import load_content
 
     content = copy_content(tmp_path / "content")
     market_file = content / "scenes" / MARKET / "market.yaml"

@@ -42,7 +42,7 @@ SYMBOLS = r"(?:€|\$|£|¥|CHF )"
 
 
 def _seed() -> dict[str, ItemFacts]:
-    from holobazaar.scenes.loader import load_content
+    from holobazaar.content import load_content
 
     content = load_content(REPO)
     return content.markets[MARKET].seed_items()

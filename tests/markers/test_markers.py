@@ -15,9 +15,9 @@ from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from holobazaar.cli import app
+from holobazaar.content import load_content
 from holobazaar.markers import service
 from holobazaar.markers.layout import A4_PX
-from holobazaar.scenes.loader import load_content
 
 from support.content import REPO
 from support.live import LiveServer, start_server

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from holobazaar.canonical import canonical_bytes, state_hash
 from holobazaar.cli import app
+from holobazaar.content import SAMPLE_BINDINGS, load_content
 from holobazaar.scenes.compositor import compose_display
-from holobazaar.scenes.loader import load_content, sample_bindings
+from holobazaar.scenes.loader import sample_bindings
 from holobazaar.shows.routes import scene_schema
 
 from support.content import REPO, copy_content
@@ -36,7 +37,7 @@ def test_demo_market_is_valid_and_big_enough():
         # the samples validation uses.
         _, errors = compose_display(market.market, display, market.seed_items(),
                                     content.asset_refs(),
-                                    sample_bindings(market.market, display))
+                                    sample_bindings(market.market, display, SAMPLE_BINDINGS))
         assert not errors, (display.id, errors)
     kinds = {n["kind"] for d in market.displays.values()
              for n in compose_display(market.market, d, market.seed_items(),

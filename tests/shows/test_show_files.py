@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from holobazaar.cli import app
-from holobazaar.scenes.loader import load_content
+from holobazaar.content import load_content
 from holobazaar.shows import timing
 
 from support.content import REPO, copy_content

@@ -36,7 +36,7 @@ WEB_RECIPE = {
 
 
 def test_web_recipe_is_normalised_and_extra_kept():
-    from holobazaar.scenes.loader import load_content
+    from holobazaar.content import load_content
 
     items = load_content(REPO).markets["greenhaven"].seed_items()
     (doc,) = jsonld.parse(json.dumps({"@context": "https://schema.org",

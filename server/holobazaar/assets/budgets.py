@@ -3,13 +3,14 @@ sized for mid-range phones. Over budget is a warning naming the heaviest assets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from holobazaar.assets.pipeline import Refused
 from holobazaar.assets.pipeline.inputs import read_glb
 from holobazaar.scenes.compositor import AssetRef
+from holobazaar.scenes.loader import Content
 from holobazaar.scenes.models import ModelNode, iter_nodes
 
 HEAVIEST = 3
@@ -104,11 +105,12 @@ def over_budget(content, triangle_budget: int, byte_budget: int,
     return lines
 
 
-def report_for_assets(settings, engine, assets) -> list[str]:
+def report_for_assets(settings, engine, assets,
+                      load_content: Callable[[Path], Content]) -> list[str]:
     """After an ingest: displays using the new assets that are now over budget, and assets
-    that alone exceed a display's budget."""
+    that alone exceed a display's budget. `load_content`: the server's content loader
+    (holobazaar.content.load_content)."""
     from holobazaar.assets.service import stored_refs
-    from holobazaar.scenes.loader import load_content
 
     lines = []
     for asset in assets:

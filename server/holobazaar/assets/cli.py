@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
+from holobazaar.commands import (
+    BrokerUrl,
+    DatabaseUrl,
+    DataDir,
+    build_settings,
+    content_loader,
+    upgraded_engine,
+)
 
 assets_app = typer.Typer(no_args_is_help=True, help="Uploaded 3D models and images.")
 
@@ -16,6 +23,7 @@ assets_app = typer.Typer(no_args_is_help=True, help="Uploaded 3D models and imag
 
 @assets_app.command("ingest")
 def ingest(
+    ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(
         help="Model files (.glb, .gltf with its files beside it, .obj, .stl, .ply), images, "
              "or .zip archives; each is one asset.", exists=True, dir_okay=False)],
@@ -73,7 +81,8 @@ def ingest(
                    f"{asset.processing_ms} ms")
         for warning in asset.warnings:
             typer.echo(f"  warning {warning['code']}: {warning['message']}")
-    for line in budgets.report_for_assets(settings, engine, [a for _, a in results]):
+    for line in budgets.report_for_assets(settings, engine, [a for _, a in results],
+                                         content_loader(ctx)):
         typer.echo(f"budget: {line}")
     engine.dispose()
     if failed:

@@ -16,6 +16,7 @@ from holobazaar.commands import (
     DatabaseUrl,
     DataDir,
     build_settings,
+    content_loader,
     upgraded_engine,
 )
 
@@ -25,10 +26,8 @@ simulate_app = typer.Typer(no_args_is_help=True, help="Drills against a running 
 Market = Annotated[str, typer.Option("--market", help="Market id.")]
 
 
-def _market_currency(settings, market: str) -> str:
-    from holobazaar.scenes.loader import load_content
-
-    content = load_content(settings.content_dir)
+def _market_currency(ctx: typer.Context, settings, market: str) -> str:
+    content = content_loader(ctx)(settings.content_dir)
     found = content.markets.get(market)
     if found is None:
         typer.echo(f"error: --market: no market {market!r} in {settings.content_dir}", err=True)
@@ -48,6 +47,7 @@ def secret(market: Market, data_dir: DataDir = None, database_url: DatabaseUrl =
 
 @inventory_app.command("import")
 def import_file(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="FILE.csv or FILE.json", exists=True,
                                          dir_okay=False, readable=True)],
     market: Market,
@@ -70,7 +70,7 @@ def import_file(
     if suffix not in ("csv", "json"):
         typer.echo(f"error: {file}: the name must end in .csv or .json", err=True)
         raise typer.Exit(2)
-    currency = _market_currency(settings, market)
+    currency = _market_currency(ctx, settings, market)
     body = file.read_bytes()
     try:
         rows = feeds.parse(body, suffix)

@@ -1,14 +1,18 @@
 """Loads a content folder (`scenes/<market>/market.yaml`, `scenes/<market>/displays/*.yaml`,
-`assets/`) into validated models, reporting every problem with file, line and path."""
+`assets/`) into validated models, reporting every problem with file, line and path.
+
+What other domains add is passed in, not imported (scenes knows no other domain): the
+loader of each market's shows and the sample values of their template bindings. The
+whole server's loader, with both, is holobazaar.content.load_content."""
 
 from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,6 +25,18 @@ ASSET_SUFFIXES = {".glb": "model/gltf-binary", ".png": "image/png", ".jpg": "ima
                   ".jpeg": "image/jpeg", ".webp": "image/webp"}
 MODEL_SUFFIXES = {".glb"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+
+# Sample values of a template binding another domain provides at run time
+# (SceneService.providers), so that validation can render templates that use it.
+SampleBinding = Callable[[MarketFile, Display], Binding]
+
+
+class ShowLoader(Protocol):
+    """Reads a market's show files (holobazaar.shows.loader.load_shows): show id -> show,
+    problems appended to `problems`."""
+
+    def __call__(self, market_dir: Path, content_dir: Path, market: MarketFile,
+                 displays: dict[str, Display], problems: list[Problem]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,8 @@ class Content:
     problems: list[Problem] = field(default_factory=list)
     # Worth a curator's look but not an error (e.g. text placed over other text).
     warnings: list[Problem] = field(default_factory=list)
+    # The sample bindings templates were rendered with (checks of drafts use them too).
+    samples: Mapping[str, SampleBinding] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -94,9 +112,13 @@ def scenes_root(directory: Path) -> Path:
     return directory / "scenes" if (directory / "scenes").is_dir() else directory
 
 
-def load_content(content_dir: Path) -> Content:
+def load_content(content_dir: Path, *, shows: ShowLoader | None = None,
+                 samples: Mapping[str, SampleBinding] | None = None) -> Content:
+    """The content folder, checked. `shows` reads each market's shows (None: none are
+    read); `samples`: the template bindings other domains provide, by name, with sample
+    values (a template using a name not given is an error)."""
     content_dir = Path(content_dir)
-    content = Content(root=content_dir)
+    content = Content(root=content_dir, samples=dict(samples or {}))
     content.assets = _index_assets(content_dir / "assets", content.problems)
     root = scenes_root(content_dir)
     if not root.is_dir():
@@ -106,7 +128,7 @@ def load_content(content_dir: Path) -> Content:
     if not market_files:
         content.problems.append(Problem(str(root), None, "", "no scenes/<market>/market.yaml"))
     for market_path in market_files:
-        market = _load_market(market_path, content_dir, content)
+        market = _load_market(market_path, content_dir, content, shows)
         if market is None:
             continue
         if market.id in content.markets:
@@ -131,7 +153,8 @@ def _validate(doc: SourceDocument, model: type[BaseModel], problems: list[Proble
         return None
 
 
-def _load_market(path: Path, content_dir: Path, content: Content) -> MarketContent | None:
+def _load_market(path: Path, content_dir: Path, content: Content,
+                 load_shows: ShowLoader | None) -> MarketContent | None:
     problems = content.problems
     doc = read_yaml(path, content_dir)
     if isinstance(doc, Problem):
@@ -165,9 +188,8 @@ def _load_market(path: Path, content_dir: Path, content: Content) -> MarketConte
         _check_display(ddoc, market, display, content, problems, seed)
         displays[display.id] = display
         display_files[display.id] = ddoc.file
-    from holobazaar.shows.loader import load_shows
-
-    shows = load_shows(path.parent, content_dir, market, displays, problems)
+    shows = ({} if load_shows is None
+             else load_shows(path.parent, content_dir, market, displays, problems))
     if len(problems) > before:
         return None
     return MarketContent(doc.file, market, displays, display_files, shows)
@@ -242,14 +264,14 @@ def _check_display(
     # Render once with the seed inventory: undefined names and bad filters show up here.
     if seed is None:
         seed = MarketContent(doc.file, market, {}, {}).seed_items()
-    state, errors = compose_display(market, display, seed, content.asset_refs(),
-                                    sample_bindings(market, display))
+    bindings = sample_bindings(market, display, content.samples)
+    state, errors = compose_display(market, display, seed, content.asset_refs(), bindings)
     for error in errors:
         path = node_paths.get(error.node, base) if error.node else base
         problems.append(doc.problem((*path, error.field), error.message))
     for index, variant in enumerate(display.variants):  # and once per variant
-        _, errors = compose_display(market, display, seed, content.asset_refs(),
-                                    sample_bindings(market, display), variant=variant.id)
+        _, errors = compose_display(market, display, seed, content.asset_refs(), bindings,
+                                    variant=variant.id)
         where = (*base, "variants", index)
         problems.extend(doc.problem((*where, "nodes", e.node, e.field) if e.node else
                                     (*where, e.field), e.message) for e in errors)
@@ -267,26 +289,15 @@ def draft_problems(content: Content, market: MarketFile, display: Display, data:
     templates, a render with the seed inventory), for a draft that is not on disk (the
     studio's preview): what a save of it would be refused with. Warnings are dropped."""
     problems: list[Problem] = []
-    scratch = Content(root=content.root, assets=content.assets)
+    scratch = Content(root=content.root, assets=content.assets, samples=content.samples)
     _check_display(SourceDocument(file, data), market, display, scratch, problems)
     return problems
 
 
-# Template variables other domains bind at run time (SceneService.providers), given here
-# as "module:function" returning a Binding with sample values, so that validation can
-# render templates that use them. A domain with a binding provider adds its line.
-SAMPLE_BINDINGS = {"stories": "holobazaar.stories.bindings:sample_binding",
-                   "pulse": "holobazaar.pulse.bindings:sample_binding"}
-
-
-def sample_bindings(market: MarketFile, display: Display) -> dict[str, Binding]:
-    import importlib
-
-    found = {}
-    for name, target in SAMPLE_BINDINGS.items():
-        module, _, function = target.partition(":")
-        found[name] = getattr(importlib.import_module(module), function)(market, display)
-    return found
+def sample_bindings(market: MarketFile, display: Display,
+                    samples: Mapping[str, SampleBinding]) -> dict[str, Binding]:
+    """The bindings validation renders `display`'s templates with."""
+    return {name: sample(market, display) for name, sample in samples.items()}
 
 
 def _index_assets(assets_dir: Path, problems: list[Problem]) -> dict[str, AssetFile]:

@@ -27,7 +27,7 @@ from holobazaar.scenes.compositor import (
     compose_market,
     compose_zone,
 )
-from holobazaar.scenes.loader import Content, MarketContent, load_content
+from holobazaar.scenes.loader import Content, MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
 from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.hub import Hub
@@ -61,8 +61,11 @@ class ContentError(Exception):
 
 class SceneService:
     def __init__(self, content_dir: Path, hub: Hub, engine: Engine,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, *, load: Callable[[Path], Content]) -> None:
         self.content_dir = content_dir
+        # Reads the content folder: holobazaar.content.load_content (the scene files with
+        # the shows and sample bindings of other domains), given by the assembly.
+        self.load = load
         # "Now" for composing: the variant a display's schedule puts in force, the
         # market's opening hours (holobazaar.scenes.schedule; the scheduler republishes
         # at each edge).
@@ -88,7 +91,7 @@ class SceneService:
     # ---- loading -------------------------------------------------------------------
 
     async def start(self) -> None:
-        content = await run_in_threadpool(load_content, self.content_dir)
+        content = await run_in_threadpool(self.load, self.content_dir)
         if not content.ok:
             raise ContentError(content)
         await self._adopt(content, previous=None)
@@ -96,7 +99,7 @@ class SceneService:
     async def reload(self) -> bool:
         """Re-read the content folder; a broken edit is rejected and the last good
         content keeps streaming. Returns whether the new content was adopted."""
-        content = await run_in_threadpool(load_content, self.content_dir)
+        content = await run_in_threadpool(self.load, self.content_dir)
         if not content.ok:
             self.last_problems = content.report()
             log.error("scene change rejected, still serving the last good version:\n%s",

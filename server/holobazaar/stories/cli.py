@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from holobazaar.commands import BrokerUrl, DatabaseUrl, DataDir, build_settings, upgraded_engine
+from holobazaar.commands import (
+    BrokerUrl,
+    DatabaseUrl,
+    DataDir,
+    build_settings,
+    content_loader,
+    upgraded_engine,
+)
 
 import_app = typer.Typer(no_args_is_help=True, help="Import stories and recipes.")
 export_app = typer.Typer(no_args_is_help=True, help="Export stories and recipes.")
@@ -23,20 +30,20 @@ def _engine(data_dir, database_url, broker_url, content=None):
     return settings, upgraded_engine(settings)
 
 
-def _markets(settings):
+def _markets(ctx: typer.Context, settings):
     """Producers and SKUs from the content's scene files, to check links (None: no
     scenes there, links are not checked)."""
-    from holobazaar.scenes.loader import load_content
     from holobazaar.stories.files import market_facts
 
     if not settings.scenes_dir.is_dir():
         return None
-    content = load_content(settings.content_dir)
+    content = content_loader(ctx)(settings.content_dir)
     return market_facts(content) if content.markets else None
 
 
 @import_app.command("stories")
 def import_stories(
+    ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Folder of Markdown files.")],
     data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
     content: ContentDir = None,
@@ -52,7 +59,7 @@ def import_stories(
     try:
         report = files.import_directory(engine, directory, "import:cli",
                                         max_bytes=settings.story_max_bytes,
-                                        markets=_markets(settings))
+                                        markets=_markets(ctx, settings))
     finally:
         engine.dispose()
     for problem in report.problems:
@@ -92,6 +99,7 @@ def export_stories(
 
 @import_app.command("recipes")
 def import_recipes(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="JSON-LD: a Recipe, an array or an @graph.")],
     market: Annotated[str, typer.Option(help="Market the recipes belong to.")],
     status: Annotated[str, typer.Option(help="draft, review or published.")] = "draft",
@@ -110,7 +118,7 @@ def import_recipes(
             typer.echo(f"error: {file}: larger than {settings.story_max_bytes * 16} bytes",
                        err=True)
             raise typer.Exit(1)
-        items = _seed_items(settings, market)
+        items = _seed_items(ctx, settings, market)
         docs = jsonld.parse(file.read_bytes(), market, items, status)
         for doc in docs:
             saved = service.save(engine, doc, "import:cli", action="import", origin="import")
@@ -123,13 +131,12 @@ def import_recipes(
         engine.dispose()
 
 
-def _seed_items(settings, market: str):
+def _seed_items(ctx: typer.Context, settings, market: str):
     from holobazaar.inventory import service as inventory
-    from holobazaar.scenes.loader import load_content
 
     if not settings.scenes_dir.is_dir():
         return None
-    content = load_content(settings.content_dir)
+    content = content_loader(ctx)(settings.content_dir)
     found = content.markets.get(market)
     if found is None:
         typer.echo(f"error: --market: no market {market!r} in {settings.content_dir}",

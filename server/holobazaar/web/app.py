@@ -29,6 +29,7 @@ from holobazaar.authoring.zones_routes import router as zone_authoring_router
 from holobazaar.cluster import Cluster, create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings, parse_osc_allow_list
+from holobazaar.content import load_content
 from holobazaar.edges import Edge, UnhandledCollector, loop_exception_handler
 from holobazaar.inventory.feed_routes import policy_of
 from holobazaar.inventory.feed_routes import router as inventory_truth_router
@@ -45,9 +46,7 @@ from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
-from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.routes import router as scenes_router
-from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
@@ -198,8 +197,7 @@ async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    """`clock`: "now" for opening hours and schedules (tests pass a ManualClock)."""
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -216,7 +214,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
-        scenes = SceneService(settings.content_dir, hub, engine, clock)
+        scenes = SceneService(settings.content_dir, hub, engine, load=load_content)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)
@@ -274,9 +272,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             lambda: sorted(scenes.content.markets) if scenes.content else [])
         app.state.metric_collectors.append(WitnessCollector(witness))
         cluster.singleton("audit-witness", lambda: witness.run(stop))
-        # Opening hours and display schedules: republish at each edge, once per cluster.
-        scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node)
-        cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
