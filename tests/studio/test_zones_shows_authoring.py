@@ -325,3 +325,31 @@ def test_overview_zones_duplicate_thumbnails_and_refusals(server: LiveServer,
             assert browser.get(url).status_code == 403
         assert browser.post("/studio/alpha/zones", data={"csrf": csrf_from(
             browser.get("/studio/beta").text), "id": "x", "name": "X"}).status_code == 403
+
+
+def test_show_pages_for_performers_and_curators_only(server: LiveServer, accounts: Accounts,
+                                                     performer: httpx.Client):
+    got = performer.get(SHOW_SRC)
+    doc = got.json()["document"]
+    doc["show"]["title"] = "<b>Opening</b> night"
+    saved = performer.put(SHOW_SRC, json=doc, headers={"If-Match": got.headers["etag"]})
+    assert saved.status_code == 200, saved.text
+    accounts.user("perf", ["performer"], ["alpha"])
+    accounts.user("cur", ["curator"], ["alpha"])
+    accounts.user("bea", ["performer", "curator"], ["beta"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        for name in ("perf", "cur"):
+            accounts.login(browser, name)
+            listing = browser.get("/studio/alpha/shows")
+            assert listing.status_code == 200
+            assert "&lt;b&gt;Opening&lt;/b&gt; night" in listing.text
+            assert "<b>Opening" not in listing.text
+            page = browser.get("/studio/alpha/shows/opening")
+            assert page.status_code == 200
+            assert "<h1>&lt;b&gt;Opening&lt;/b&gt; night</h1>" in page.text
+            assert "\\u003cb\\u003eOpening" in page.text  # the boot JSON cannot close <script>
+            assert '/d/alpha/stall?preview=1&amp;link=hbpv_' in page.text
+            assert browser.get("/studio/alpha/shows/nope").status_code == 404
+        accounts.login(browser, "bea")
+        for url in ("/studio/alpha/shows", "/studio/alpha/shows/opening"):
+            assert browser.get(url).status_code == 403

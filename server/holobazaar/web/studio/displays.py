@@ -250,7 +250,7 @@ async def change_zone(request: Request, market: str, zone: str | None = None) ->
                                               first(form, "etag"))
     except authoring.AuthoringError as exc:
         detail = exc.detail if isinstance(exc.detail, dict) else {"message": exc.detail}
-        errors = {}
+        errors: dict[str, str] = {}
         for error in detail.get("errors") or [{"pointer": "", "message": detail["message"]}]:
             field = error["pointer"].strip("/").split("/")[0] or "name"
             field = field if field in ("id", "name", "map") else "map"
