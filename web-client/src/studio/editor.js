@@ -291,6 +291,7 @@ function addNode() {
     D.insert(d, made, ed.selected);
   });
   select(made.id);
+  ed.viewport.frameSoon(); // the new node in view, once the preview has it
   status(`Added ${made.id}: set it up in "Selected node"`);
 }
 
@@ -402,6 +403,7 @@ async function start() {
   $('ed-redo').addEventListener('click', redo);
   $('ed-add').addEventListener('click', addNode);
   $('ed-publish').addEventListener('click', publish);
+  $('ed-fit').addEventListener('click', () => ed.viewport.frame());
   $('ed-snap').addEventListener('change', (e) => ed.viewport.setSnap(e.target.checked));
   for (const b of document.querySelectorAll('[data-mode]')) {
     b.addEventListener('click', () => setMode(b.dataset.mode));

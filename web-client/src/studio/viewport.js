@@ -121,6 +121,12 @@ export class Viewport {
     });
   }
 
+  // Frame everything when the next state arrives (a node was just added).
+  frameSoon() {
+    this.autoFrameUntil = performance.now() + 1500;
+    this.turned = false;
+  }
+
   autoFraming() {
     return !this.turned && !this.dragging && performance.now() < this.autoFrameUntil;
   }
@@ -153,15 +159,24 @@ export class Viewport {
     this.onState?.(state);
   }
 
-  // Look at everything drawn.
+  // Look at every node: the box around the nodes' places (not their meshes: text is
+  // measured later and a model may still be loading), with room around it.
   frame() {
     this.display.root.updateMatrixWorld(true);
-    const box = new THREE.Box3().setFromObject(this.display.root);
+    const box = new THREE.Box3();
+    for (const { object } of this.display.entries.values()) {
+      box.expandByPoint(object.getWorldPosition(new THREE.Vector3()));
+    }
     if (box.isEmpty()) return;
+    box.expandByScalar(0.12);
     const centre = box.getCenter(new THREE.Vector3());
-    const size = Math.max(0.3, box.getSize(new THREE.Vector3()).length());
+    const size = box.getSize(new THREE.Vector3());
+    const fov = (this.camera.fov * Math.PI) / 180;
+    const fit = Math.max(size.y, size.x / Math.max(0.5, this.camera.aspect)) / 2;
+    const distance = Math.max(0.8, (fit / Math.tan(fov / 2)) * 1.15 + size.z / 2);
     this.orbit.target.copy(centre);
-    this.camera.position.copy(centre).add(new THREE.Vector3(0, size * 0.45, size * 1.1));
+    this.camera.position.copy(centre).add(new THREE.Vector3(0, 0.35, 1).normalize().multiplyScalar(distance));
+    this.camera.updateProjectionMatrix();
     this.orbit.update();
     this.invalidate();
   }
