@@ -353,3 +353,12 @@ def test_show_pages_for_performers_and_curators_only(server: LiveServer, account
         accounts.login(browser, "bea")
         for url in ("/studio/alpha/shows", "/studio/alpha/shows/opening"):
             assert browser.get(url).status_code == 403
+
+
+def test_a_performer_lands_on_the_shows(server: LiveServer, accounts: Accounts):
+    accounts.user("paul", ["performer"], ["alpha"])
+    with httpx.Client(base_url=server.url, timeout=10) as browser:
+        accounts.login(browser, "paul")
+        landing = browser.get("/studio/alpha")
+        assert landing.status_code == 303
+        assert landing.headers["location"] == "/studio/alpha/shows"

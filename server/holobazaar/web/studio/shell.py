@@ -123,6 +123,10 @@ async def open_page(request: Request, market: str, section: str,
             and principal.allows("grower", market)):
         # A grower's studio is their farm's page: /studio/<m> leads there.
         return RedirectResponse(f"/studio/{market}/grower", status_code=303, headers=NO_STORE)
+    if (section == "displays" and not principal.allows_any(allowed_roles, market)
+            and principal.allows("performer", market)):
+        # A performer's studio is the market's shows: /studio/<m> leads there.
+        return RedirectResponse(f"/studio/{market}/shows", status_code=303, headers=NO_STORE)
     if not principal.allows_any(allowed_roles, market):
         return _problem(request, 403, "Not yours to open",
                         f"Your account has no {' or '.join(allowed_roles)} role for "
