@@ -48,6 +48,25 @@ SCHEDULE = """
 """
 
 
+SHOW = "market-bell"
+SHOW_ZONE = "bakers-lane"
+SHOW_FILE = f"""version: 1
+show:
+  id: {SHOW}
+  title: Market bell
+  zone: {SHOW_ZONE}
+  starts:
+    - {{days: [sat], time: "11:00", catch_up: 120}}
+    - {{at: 2026-11-04T17:30}}
+  cues:
+    - number: "1"
+      name: Bell
+      duration: 30
+      actions:
+        - {{kind: overlay, title: "Market bell", text: "The harvest starts now."}}
+"""
+
+
 def schedule_content(target: Path, market_extra: str = HOURS,
                      display_extra: str = SCHEDULE) -> Path:
     """The demo content under `target` with `market_extra` appended to market.yaml and
@@ -60,4 +79,5 @@ def schedule_content(target: Path, market_extra: str = HOURS,
     marker = "  items: [BRD-SOURDOUGH, BRD-RYE, BRD-SPELT]\n"
     assert marker in text
     display.write_text(text.replace(marker, marker + display_extra.lstrip("\n"), 1))
+    (content / "scenes" / MARKET / "shows" / f"{SHOW}.yaml").write_text(SHOW_FILE)
     return content

@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
 
-from holobazaar.channels import display_channel, market_channel
+from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.scenes.clock import ManualClock
 from holobazaar.scenes.scheduler import ScheduleFire
-from timeofday.content import DISPLAY, MARKET, schedule_content
+from timeofday.content import DISPLAY, MARKET, SHOW, SHOW_ZONE, schedule_content
 
 from support.live import LiveServer, start_server
 from support.streamclient import joined
@@ -142,3 +142,46 @@ def test_preview_at_a_moment_and_the_market_page(server):
         import jsonschema
 
         jsonschema.validate(eve["state"], schema)
+
+
+def test_a_scheduled_show_starts_itself_and_a_performer_takes_over(server):
+    live, clock = server
+    api = f"/api/v1/shows/{MARKET}/{SHOW}"
+    saturday = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)  # 11:00 local
+    move(live, clock, saturday - timedelta(seconds=1))
+    with live.client() as http:
+        state = http.get(api, headers=live.write_headers).json()
+        assert state["next_start"] == {"at": "2026-11-07T11:00:00+01:00",
+                                       "label": "Sat 07 Nov 11:00"}
+        assert state["status"] != "running"
+
+        async def scenario() -> dict:
+            client = await joined(live.ws_url, zone_channel(MARKET, SHOW_ZONE))
+            try:
+                moved = move(live, clock, saturday)
+                cue = await client.next("cue", timeout=2.0)
+                assert time.monotonic() - moved < 1.0
+                return cue
+            finally:
+                await client.close()
+
+        cue = asyncio.run(scenario())
+        assert cue["cue"]["show"] == SHOW and cue["cue"]["number"] == "1"
+        assert http.get(api, headers=live.write_headers).json()["status"] == "running"
+        # The performer takes over: hold, then stop, as after their own GO.
+        held = http.post(f"{api}/pause", headers=live.write_headers)
+        assert held.status_code == 200 and held.json()["status"] == "paused"
+        assert http.post(f"{api}/stop", headers=live.write_headers).json()["status"] \
+            == "stopped"
+        page = http.get(f"/perform/{MARKET}/{SHOW}", headers=live.write_headers)
+        # The next Saturday's start after this one (the console's line).
+        assert http.get(api, headers=live.write_headers).json()["next_start"]["label"] \
+            == "Sat 14 Nov 11:00", page.status_code
+    # A start missed by more than its catch_up (the server was "down" past it) is skipped.
+    move(live, clock, datetime(2026, 11, 14, 10, 5, tzinfo=UTC))
+    time.sleep(0.3)
+    starts = live.app.state.show_starts.log  # type: ignore[attr-defined]
+    # (The clock's earlier jumps passed Saturday 24 October's start: skipped likewise.)
+    assert [(s["at"], s["outcome"]) for s in starts if s["at"] > "2026-11"] == [
+        ("2026-11-07T10:00:00+00:00", "started"),
+        ("2026-11-14T10:00:00+00:00", "skipped: missed by more than catch_up")]

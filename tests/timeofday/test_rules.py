@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from holobazaar.cli import app
+from holobazaar.content import load_content
 from holobazaar.scenes import schedule
 from holobazaar.scenes.compositor import compose_display
-from holobazaar.scenes.loader import load_content
 from holobazaar.scenes.schedule_format import ScheduleEntry
 from timeofday.content import (
     DISPLAY,

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Column, DateTime, func
 from sqlalchemy.engine import Engine
@@ -53,6 +53,21 @@ class ScheduleFire(SQLModel, table=True):
     skipped: int = 0  # earlier edges folded into this one (down, or a clock step)
 
 
+class EdgeSource(Protocol):
+    """Another domain's timed events (e.g. shows that start by themselves), given to the
+    scheduler at assembly: they fire under the same lease and the same once-only claim."""
+
+    name: str
+
+    def next_edge(self, market: MarketContent, after: datetime) -> datetime | None:
+        """The first instant after `after` at which something of the market is due."""
+        ...
+
+    async def fire(self, market: MarketContent, edge: datetime, now: datetime) -> None:
+        """`edge` (due, claimed once) is applied now; `now - edge` says how late."""
+        ...
+
+
 @dataclass(frozen=True)
 class Fired:
     market: str
@@ -63,8 +78,10 @@ class Fired:
 
 class Scheduler:
     def __init__(self, scenes: SceneService, engine: Engine, node: str,
-                 clock: Clock | None = None, nap: float = 1.0) -> None:
+                 clock: Clock | None = None, nap: float = 1.0,
+                 sources: list[EdgeSource] | None = None) -> None:
         self.scenes, self.engine, self.node = scenes, engine, node
+        self.sources: list[EdgeSource] = list(sources or [])
         self.clock = clock or scenes.clock
         self.nap = nap
         self.marks: dict[str, datetime] = {}  # market -> the last edge applied
@@ -91,8 +108,7 @@ class Scheduler:
         now = self.clock.now()
         upcoming: list[datetime] = []
         for market in list(content.markets.values()):
-            if market.market.hours is None and not any(
-                    d.schedule for d in market.displays.values()):
+            if not self._timed(market, now):
                 continue  # nothing in this market follows the time of day
             mark = self.marks.get(market.id)
             if mark is None:
@@ -106,11 +122,18 @@ class Scheduler:
                 upcoming.append(edge)
         return min(upcoming, default=None)
 
+    def _timed(self, market: MarketContent, now: datetime) -> bool:
+        return market.market.hours is not None or any(
+            d.schedule for d in market.displays.values()) or any(
+            source.next_edge(market, now - LOOKBACK) is not None for source in self.sources)
+
     def next_edge(self, market: MarketContent, after: datetime) -> datetime | None:
         displays = list(market.displays.values())
-        return schedule.next_edge(market.market.hours, [d.schedule for d in displays], after,
-                                  schedule.zone(market.market.market.timezone),
-                                  self._counts_down(market))
+        edges = [schedule.next_edge(market.market.hours, [d.schedule for d in displays],
+                                    after, schedule.zone(market.market.market.timezone),
+                                    self._counts_down(market))]
+        edges += [source.next_edge(market, after) for source in self.sources]
+        return min((edge for edge in edges if edge is not None), default=None)
 
     def _counts_down(self, market: MarketContent) -> bool:
         """Whether a template of the market shows minutes to an opening or closing (then
@@ -122,7 +145,7 @@ class Scheduler:
         return cached[1]
 
     async def _fire(self, market: MarketContent, edge: datetime, now: datetime) -> None:
-        skipped = 0
+        since, skipped = max(self.marks[market.id], now - LOOKBACK), 0
         while (following := self.next_edge(market, edge)) is not None and following <= now:
             edge, skipped = following, skipped + 1
         late = now - edge > timedelta(seconds=self.nap + 1) or (
@@ -136,6 +159,17 @@ class Scheduler:
             log.warning("scheduler: %s: applying the edge at %s late (%d earlier edges "
                         "folded into it)", market.id, edge.isoformat(), skipped)
         await self.scenes.refresh(market.id)
+        for source in self.sources:  # each source's latest edge in (since, edge]
+            due = None
+            while (found := source.next_edge(market, due or since)) is not None \
+                    and found <= edge:
+                due = found
+            if due is not None:
+                try:
+                    await source.fire(market, due, now)
+                except Exception:  # one source failing must not stop the others
+                    log.exception("scheduler: %s: %s failed at %s", market.id, source.name,
+                                  due.isoformat())
         self.fired = [*self.fired[-99:], Fired(market.id, edge, reason, skipped)]
 
     # ---- the record ----------------------------------------------------------------

@@ -8,11 +8,13 @@ error, not a silent no-op. Times in files are seconds; the runner works in milli
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from holobazaar.scenes.models import Color, Ident
+from holobazaar.scenes.schedule_format import ClockTime, DateRange, Weekday
 
 # Cue numbers are strings like QLab's ("1", "2.5", "10a"): they name a cue, they do not count.
 CueNumber = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,15}$")]
@@ -163,12 +165,38 @@ class Cue(CueBase):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class ShowStart(Strict):
+    """When the show starts by itself (auto-GO from its first cue), in the market's local
+    time: once (`at`), or at `time` on `days` (every day when left out) between `dates`."""
+
+    at: datetime | None = Field(None, description="Once: a local date and time, "
+                                "2026-12-05T11:00 (or with an offset).")
+    time: ClockTime | None = Field(None, description="Weekly: the local time, HH:MM.")
+    days: list[Weekday] | None = Field(None, min_length=1, max_length=7)
+    dates: DateRange | None = None
+    catch_up: float = Field(300, ge=0, le=86_400, allow_inf_nan=False, description=(
+        "Seconds: a start the server missed (it was down) by at most this much still "
+        "happens, late; one missed by more is skipped."))
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ShowStart:
+        if (self.at is None) == (self.time is None):
+            raise ValueError("give either 'at' (once) or 'time' (with 'days', weekly)")
+        if self.at is not None and (self.days is not None or self.dates is not None):
+            raise ValueError("'days' and 'dates' go with 'time', not with 'at'")
+        if self.time is not None and self.time.startswith("24"):
+            raise ValueError("'time' cannot be 24:00")
+        return self
+
+
 class Show(Strict):
     id: Ident
     title: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
     zone: Ident | None = Field(None, description="The zone it plays in; omit: whole market.")
     cues: list[Cue] = Field(min_length=1, max_length=500)
+    starts: list[ShowStart] = Field(default_factory=list, max_length=50, description=(
+        "Scheduled starts (auto-GO); a performer can still hold, skip or stop it."))
 
 
 class ShowFile(Strict):

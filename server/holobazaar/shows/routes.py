@@ -12,6 +12,7 @@ from holobazaar.scenes.models import scene_json_schema
 from holobazaar.shows.models import CueNumber, ShowFile
 from holobazaar.shows.runner import ShowError, ShowRunner
 from holobazaar.shows.service import ShowService
+from holobazaar.shows.starts import console_state
 
 router = APIRouter(prefix="/api/v1/shows", tags=["shows"])
 # The scene files' schema covers show files too, and shows build on scenes: served here.
@@ -59,7 +60,7 @@ async def _run(request: Request, runner: ShowRunner, operation) -> dict[str, Any
         result = await operation
     except ShowError as exc:
         raise HTTPException(exc.status, exc.message) from None
-    state = await _service(request).state(runner)
+    state = await console_state(_service(request), runner)
     if result:
         state["result"] = result
     return state
@@ -83,7 +84,7 @@ async def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
 
 @router.get("/{market}/{show}", dependencies=[performer])
 async def show_state(request: Request, market: str, show: str) -> dict[str, Any]:
-    return await _service(request).state(_runner(request, market, show))
+    return await console_state(_service(request), _runner(request, market, show))
 
 
 @router.post("/{market}/{show}/go", dependencies=[performer])

@@ -46,12 +46,15 @@ from holobazaar.pulse.service import PulseService, PulseSettings
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
+from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.routes import router as scenes_router
+from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.routes import schema_router as scene_schema_router
 from holobazaar.shows.service import ShowService
+from holobazaar.shows.starts import ShowStarts
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
 from holobazaar.stream import routes as stream_routes
@@ -197,7 +200,8 @@ async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock`: "now" for opening hours and schedules (tests pass a ManualClock)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -214,7 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
-        scenes = SceneService(settings.content_dir, hub, engine, load=load_content)
+        scenes = SceneService(settings.content_dir, hub, engine, clock, load=load_content)
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)
@@ -272,6 +276,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: sorted(scenes.content.markets) if scenes.content else [])
         app.state.metric_collectors.append(WitnessCollector(witness))
         cluster.singleton("audit-witness", lambda: witness.run(stop))
+        # Opening hours, display schedules, show starts: at each edge, once per cluster.
+        app.state.show_starts = ShowStarts(shows)  # shows that start by themselves
+        scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node,
+                                                    sources=[app.state.show_starts])
+        cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).

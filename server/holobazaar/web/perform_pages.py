@@ -12,6 +12,7 @@ from holobazaar.accounts import service as accounts
 from holobazaar.accounts.dependencies import session_cookie
 from holobazaar.accounts.models import Principal
 from holobazaar.shows.runner import ShowError
+from holobazaar.shows.starts import console_state
 from holobazaar.web.pages import templates
 
 router = APIRouter(include_in_schema=False)
@@ -61,10 +62,11 @@ async def perform_console(request: Request, market: str, show: str) -> Response:
         return templates.TemplateResponse(request, "not_found.html",
                                           {"message": exc.message, "market": None},
                                           status_code=exc.status, headers=NO_STORE)
-    state = await request.app.state.shows.state(runner)
+    state = await console_state(request.app.state.shows, runner)
     boot = {"market": market, "show": show, "api": f"/api/v1/shows/{market}/{show}",
             "state": state}
     return templates.TemplateResponse(request, "perform.html", {
         "title": runner.show.title, "boot": boot, "csrf": principal.session_csrf,
+        "next_start": state["next_start"],
         "entry": request.app.state.client.entry("src/perform.js"),
     }, headers=NO_STORE)
