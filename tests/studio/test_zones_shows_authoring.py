@@ -220,6 +220,21 @@ def test_rehearse_reaches_the_preview_channel_only(server: LiveServer, accounts:
         assert frame["type"] == "cue" and frame["channel"] == "market/alpha/preview/stall"
         assert frame["cue"]["number"] == "1" and "rehearsal" in frame["cue"]["id"]
         assert frame["cue"]["actions"][0]["kind"] == "mood"
+        # A draft being edited is rehearsed as it stands (checked first), not the file.
+        draft = performer.get(SHOW_SRC).json()["document"]
+        first = next(c for c in draft["show"]["cues"] if c["number"] == "1")
+        first["actions"] = [{"kind": "overlay", "text": "Draft <i>line</i>"}]
+        fired = performer.post("/api/v1/markets/alpha/shows/opening/rehearse",
+                               json={"number": "1", "document": draft})
+        assert fired.status_code == 200, fired.text
+        frame = json.loads(ws.recv(timeout=5))
+        assert frame["cue"]["actions"] == [{"kind": "overlay", "text": "Draft <i>line</i>",
+                                            "title": "", "duration": None}]
+        first["actions"] = [{"kind": "overlay"}]
+        refused = performer.post("/api/v1/markets/alpha/shows/opening/rehearse",
+                                 json={"number": "1", "document": draft})
+        assert refused.status_code == 422
+        assert refused.json()["detail"]["errors"][0]["pointer"].endswith("/actions/0/text")
     # The live show did not move, and visitors' zone channel carried no cue.
     state = performer.get("/api/v1/shows/alpha/opening").json()
     assert state["status"] == "ready" and state["cues"] == []

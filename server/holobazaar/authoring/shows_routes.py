@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
@@ -92,6 +92,9 @@ async def put_show_source(market: str, show: str, doc: Annotated[Any, Body()],
 class RehearseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     number: CueNumber
+    document: Any = Field(None, description="A draft of the show (as for PUT .../source) "
+                                            "to rehearse instead of the saved file; "
+                                            "checked first (422 with JSON pointers)")
 
 
 @router.post(BASE + "/rehearse",
@@ -99,8 +102,17 @@ class RehearseBody(BaseModel):
                      "displays only: staff previewing on their own device see it, visitors "
                      "and the live show do not")
 async def rehearse(request: Request, market: str, show: str, body: RehearseBody,
-                   _: Principal = Depends(show_staff)) -> Any:
+                   _: Principal = Depends(show_staff),
+                   scenes: SceneService = Depends(get_scenes)) -> Any:
+    draft = None
     try:
-        return await _shows(request).rehearse(market, show, body.number)
+        if body.document is not None:
+            authoring.show_path(scenes, market, show)
+            draft, errors = authoring.check(scenes, market, show, body.document)
+            if errors:
+                raise AuthoringError(422, {"message": "invalid show", "errors": errors})
+        return await _shows(request).rehearse(market, show, body.number, draft)
+    except AuthoringError as exc:
+        return _fail(exc)
     except ShowError as exc:
         return _fail(AuthoringError(exc.status, exc.message))

@@ -28,6 +28,7 @@ from holobazaar.channels import display_channel, market_of, zone_channel
 from holobazaar.scenes.authoring import preview_channel
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows import store, timing
+from holobazaar.shows.models import Show
 from holobazaar.shows.runner import Clock, ShowError, ShowRunner, SystemClock, cue_body
 from holobazaar.stream.hub import Hub
 
@@ -295,12 +296,14 @@ class ShowService:
             content.displays.values(), key=lambda d: d.id)
             if show.zone is None or d.zone == show.zone]
 
-    async def rehearse(self, market: str, show_id: str, number: str) -> dict[str, Any]:
+    async def rehearse(self, market: str, show_id: str, number: str,
+                       draft: Show | None = None) -> dict[str, Any]:
         """Fire one cue (with its group) on the show's preview channels only, now plus the
         lead: a performer sees it on their own device; the live show, its runner and the
-        zone channels visitors follow are untouched."""
-        show = self.shows(market).get(show_id)
+        zone channels visitors follow are untouched. `draft`: the show as being edited
+        (checked by the caller), instead of the loaded one."""
         channels = self.preview_channels(market, show_id)
+        show = draft or self.shows(market).get(show_id)
         assert show is not None
         index = timing.index_of(show, number)
         if index is None:
