@@ -10,6 +10,7 @@ import { DisplayRenderer } from '../scene.js';
 import { StreamClient } from '../stream.js';
 
 const DEG = 180 / Math.PI;
+const IDLE_FRAME_MS = 250;
 const SNAP = { translate: 0.05, rotate: 15 / DEG, scale: 0.1 };
 
 function wsUrl(path) {
@@ -108,14 +109,18 @@ export class Viewport {
     this.stats = { updates: 0, lastAt: null, frames: 0 };
     this.stream.start();
 
-    // Drawn on demand: for a moment after anything changed (a turn of the view, the gizmo,
-    // a new state, text laid out, a model loaded), not 60 times a second while idle.
+    // Drawn on demand: every frame for a moment after anything changed (a turn of the view,
+    // the gizmo, a new state, a model loaded), 4 frames a second while idle.
     this.renderUntil = 0;
+    this.lastRender = 0;
     gizmo.addEventListener('change', () => this.invalidate());
     new ResizeObserver(() => this.resize()).observe(container);
     renderer.setAnimationLoop(() => {
       if (this.orbit.update()) this.invalidate(300);
-      if (performance.now() > this.renderUntil) return;
+      // Idle, a few frames a second still: text finishes its layout in a worker, unseen.
+      const now = performance.now();
+      if (now > this.renderUntil && now - this.lastRender < IDLE_FRAME_MS) return;
+      this.lastRender = now;
       renderer.render(this.scene, this.camera);
       this.stats.frames += 1;
     });
@@ -146,6 +151,7 @@ export class Viewport {
     this.camera.aspect = w / h;
     this.camera.updateProjectionMatrix();
     this.renderer.setSize(w, h);
+    if (!this.turned && this.display.count) this.frame(); // a phone turned: fit again
     this.invalidate();
   }
 
@@ -160,7 +166,7 @@ export class Viewport {
   }
 
   // Look at every node: the box around the nodes' places (not their meshes: text is
-  // measured later and a model may still be loading), with room around it.
+  // measured later, a model may still load), with room around it.
   frame() {
     this.display.root.updateMatrixWorld(true);
     const box = new THREE.Box3();
@@ -168,7 +174,7 @@ export class Viewport {
       box.expandByPoint(object.getWorldPosition(new THREE.Vector3()));
     }
     if (box.isEmpty()) return;
-    box.expandByScalar(0.12);
+    box.expandByScalar(0.25);
     const centre = box.getCenter(new THREE.Vector3());
     const size = box.getSize(new THREE.Vector3());
     const fov = (this.camera.fov * Math.PI) / 180;
