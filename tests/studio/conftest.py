@@ -1,39 +1,4 @@
 """Studio fixtures: a real server over the two-market content (alpha, beta) and staff
-accounts in its database."""
+accounts in its database (support/stall_fixtures.py, shared with tests/accounts)."""
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from support.accounts import Accounts
-from support.live import LiveServer, start_server
-from support.markets import write_stall_markets
-
-
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator:
-    started: list[LiveServer] = []
-
-    def start(**overrides) -> LiveServer:
-        root = tmp_path / f"s{len(started)}"
-        live = start_server(root, content_dir=write_stall_markets(root / "content"),
-                            watch=False, **overrides)
-        started.append(live)
-        return live
-
-    yield start
-    for live in started:
-        live.stop()
-
-
-@pytest.fixture
-def server(make_server) -> LiveServer:
-    return make_server()
-
-
-@pytest.fixture
-def accounts(server: LiveServer) -> Accounts:
-    return Accounts(server)
+from support.stall_fixtures import accounts, make_server, server  # noqa: F401 (fixtures)

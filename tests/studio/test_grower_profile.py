@@ -14,9 +14,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import yaml
 from PIL import Image
 
 from studio.grower_content import write_content
+from studio.test_grower import signed_in
 
 from support.accounts import Accounts, csrf_from
 from support.live import LiveServer, start_server
@@ -62,12 +64,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server.stop()
 
 
-def signed_in(live: LiveServer, name: str) -> tuple[httpx.Client, str]:
-    client = live.client()
-    Accounts(live).login(client, name)
-    page = client.get("/studio/alpha/grower")
-    assert page.status_code == 200, page.text
-    return client, page.text
+def grower_page(live: LiveServer, name: str) -> tuple[httpx.Client, str]:
+    client, _ = signed_in(live, name)
+    return client, client.get("/studio/alpha/grower").text
 
 
 def etag(html: str) -> str:
@@ -87,7 +86,7 @@ def story_text(live: LiveServer) -> str:
 
 
 def test_a_grower_edits_their_farm_profile(live: LiveServer) -> None:
-    hana, html = signed_in(live, "hana")
+    hana, html = grower_page(live, "hana")
     assert "North slope" in html and 'action="/studio/alpha/grower/profile"' in html
     csrf, revision = csrf_from(html), etag(html)
     saved = hana.post("/studio/alpha/grower/profile", data={
@@ -102,7 +101,10 @@ def test_a_grower_edits_their_farm_profile(live: LiveServer) -> None:
     assert "location: North slope  # since 1988" in text
     assert "  - {id: river-farm, name: River Farm}\n" in text
     assert text.index("name: Hill Farm") < text.index("location:") < text.index("description")
-    assert "- no-dig beds" in text and "- rainwater irrigation" in text
+    hill = next(f for f in yaml.safe_load(text)["farms"] if f["id"] == "hill-farm")
+    assert hill["practices"] == ["no-dig beds", "rainwater irrigation"]
+    assert hill["description"] == ("We grow <b>old</b> apple varieties.\n"
+                                   "No sprays since 1990.")
     # The display that shows the farm's story follows through the normal reload path.
     assert story_text(live).startswith("We grow <b>old</b> apple varieties.")
     page = hana.get(saved.headers["location"]).text
@@ -116,7 +118,7 @@ def test_a_grower_edits_their_farm_profile(live: LiveServer) -> None:
 
 
 def test_bad_input_is_named_next_to_its_field(live: LiveServer) -> None:
-    hana, html = signed_in(live, "hana")
+    hana, html = grower_page(live, "hana")
     before = market_file(live)
     bad = hana.post("/studio/alpha/grower/profile", data={
         "csrf": csrf_from(html), "etag": etag(html), "description": "x" * 2001,
@@ -131,7 +133,7 @@ def test_bad_input_is_named_next_to_its_field(live: LiveServer) -> None:
 
 
 def test_another_farm_is_not_theirs(live: LiveServer) -> None:
-    rita, html = signed_in(live, "rita")
+    rita, html = grower_page(live, "rita")
     assert "North slope" not in html  # her page shows River Farm
     # Whatever the address says, her form saves her own farm only.
     rita.post("/studio/alpha/grower/profile?farm=hill-farm", data={
@@ -148,7 +150,7 @@ def _png() -> bytes:
 
 
 def test_a_grower_adds_a_photo_through_the_asset_pipeline(live: LiveServer) -> None:
-    hana, html = signed_in(live, "hana")
+    hana, html = grower_page(live, "hana")
     headers = {"X-CSRF-Token": csrf_from(html)}
     model = hana.post("/api/v1/assets", headers=headers, data={"market": "alpha"},
                       files={"files": ("crate.glb", b"glTF", "model/gltf-binary")})

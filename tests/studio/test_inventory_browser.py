@@ -7,7 +7,6 @@ serious or critical violation on /home, inventory and truth at phone and desktop
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,60 +14,26 @@ import pytest
 
 from studio.inventory_content import configure_feed, push, start
 
-from support.accounts import PASSWORD, Accounts
+from support.accounts import Accounts
 from support.browser import AXE
-from support.content import REPO
 from support.live import LiveServer
+from support.studio import (  # noqa: F401 (other studio browser modules import them here)
+    DESKTOP,
+    IGNORED,
+    PHONE,
+    SHOTS,
+    Session,
+    sessions_for,
+    shoot,
+)
+from support.studio import axe_serious as _axe
 
 pytestmark = pytest.mark.browser
 
-SHOTS = REPO / "docs" / "studio"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1440, "height": 900}
-IGNORED = ("Multiple instances of Three.js", "GPU stall due to ReadPixels",
-           "Automatic fallback to software WebGL", "WebGL", "GL Driver Message",
-           # The API's expected answers to the pages' requests (confirm step, stale save,
-           # bad value) are not errors of the page.
-           "status of 409", "status of 412", "status of 422")
-
-
-class Session:
-    """A browser context signed in as one user, collecting console errors."""
-
-    def __init__(self, browser, live: LiveServer, viewport=DESKTOP) -> None:
-        self.live = live
-        self.context = browser.new_context(viewport=viewport, device_scale_factor=1)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and not any(
-            s in m.text for s in IGNORED) and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def login(self, name: str, next_url: str) -> Session:
-        self.page.goto(f"{self.live.url}/login?next={next_url}")
-        self.page.fill("#username", name)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url(f"**{next_url}")
-        return self
-
-    def close(self) -> None:
-        self.context.close()
-
-
 @pytest.fixture
 def sessions(browser) -> Iterator:
-    opened: list[Session] = []
-
-    def open_session(live: LiveServer, viewport=DESKTOP) -> Session:
-        session = Session(browser, live, viewport)
-        opened.append(session)
-        return session
-
-    yield open_session
-    for session in opened:
-        session.close()
-    assert [e for s in opened for e in s.errors] == []
+    with sessions_for(browser) as open_session:
+        yield open_session
 
 
 @pytest.fixture
@@ -185,13 +150,6 @@ def test_a_held_feed_change_is_approved_from_the_truth_page_and_displays_update(
         " === '€9.99'", timeout=10_000)
 
 
-def _axe(page) -> list:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_axe_finds_no_serious_violation_and_screenshots(live, sessions, size):
     if not AXE.is_file():
@@ -214,9 +172,7 @@ def test_axe_finds_no_serious_violation_and_screenshots(live, sessions, size):
         bad = _axe(page)
         if bad:
             found[name] = bad
-        if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
+        shoot(page, name, size)
     # The import's check: every bad row listed with its line, nothing applied.
     page.goto(live.url + "/studio/alpha/inventory")
     page.set_input_files("#import-file", files=[{
@@ -232,7 +188,6 @@ def test_axe_finds_no_serious_violation_and_screenshots(live, sessions, size):
     bad = _axe(page)
     if bad:
         found["import"] = bad
-    if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
-        page.locator("#import-h").scroll_into_view_if_needed()
-        page.screenshot(path=str(SHOTS / f"import-{size}.png"))
+    page.locator("#import-h").scroll_into_view_if_needed()
+    shoot(page, "import", size, full_page=False)
     assert found == {}

@@ -7,7 +7,6 @@ HOLOBAZAAR_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,35 +15,20 @@ import httpx
 import pytest
 
 from studio.grower_content import start
-from studio.test_inventory_browser import (
-    AXE,
-    DESKTOP,
-    PHONE,
-    SHOTS,
-    Session,
-    _axe,
-)
 
 from support.accounts import Accounts
+from support.browser import AXE
 from support.live import LiveServer
+from support.studio import DESKTOP, PHONE, sessions_for, shoot
+from support.studio import axe_serious as _axe
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def sessions(browser) -> Iterator:
-    opened: list[Session] = []
-
-    def open_session(live: LiveServer, viewport=DESKTOP) -> Session:
-        session = Session(browser, live, viewport)
-        opened.append(session)
-        return session
-
-    yield open_session
-    for session in opened:
-        session.close()
-    assert [e for s in opened for e in s.errors
-            if "status of 403" not in e and "status of 400" not in e] == []
+    with sessions_for(browser, allowed=("status of 403", "status of 400")) as open_session:
+        yield open_session
 
 
 @pytest.fixture
@@ -55,12 +39,6 @@ def live(tmp_path: Path) -> Iterator[LiveServer]:
     accounts.user("hana", ["grower"], ["alpha"], farm="hill-farm")
     yield server
     server.stop()
-
-
-def _shoot(page, name: str, size: str) -> None:
-    if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
 
 
 def test_an_admin_creates_a_performer_token_and_revokes_it(live, sessions):
@@ -155,7 +133,7 @@ def test_axe_finds_no_serious_violation_on_staff_and_grower_pages(live, sessions
     bad = _axe(page)
     if bad:
         found["staff"] = bad
-    _shoot(page, "staff", size)
+    shoot(page, "staff", size)
     pulse = live.app.state.pulse  # type: ignore[attr-defined]
 
     async def react() -> None:  # enough visitors at the stall for figures to show
@@ -170,5 +148,5 @@ def test_axe_finds_no_serious_violation_on_staff_and_grower_pages(live, sessions
     bad = _axe(grower.page)
     if bad:
         found["grower"] = bad
-    _shoot(grower.page, "grower", size)
+    shoot(grower.page, "grower", size)
     assert found == {}

@@ -8,17 +8,18 @@ appears for visitors; axe-core finds no serious or critical violation on these p
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
-from studio.test_inventory_browser import AXE, DESKTOP, PHONE, SHOTS, Session, _axe
 from studio.test_stories import start_four_eyes
 
 from support.accounts import Accounts
+from support.browser import AXE
 from support.live import LiveServer
+from support.studio import DESKTOP, PHONE, sessions_for, shoot
+from support.studio import axe_serious as _axe
 
 pytestmark = pytest.mark.browser
 
@@ -35,29 +36,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def sessions(browser) -> Iterator:
-    opened: list[Session] = []
-
-    def open_session(live: LiveServer, viewport=DESKTOP) -> Session:
-        session = Session(browser, live, viewport)
-        opened.append(session)
-        return session
-
-    yield open_session
-    for session in opened:
-        session.close()
-    assert [e for s in opened for e in s.errors if "status of 4" not in e] == []
+    with sessions_for(browser, allowed=("status of 4",)) as open_session:
+        yield open_session
 
 
 def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 40, 40)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def _shoot(page, name: str, size: str) -> None:
-    if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}-{size}.png"), full_page=True)
 
 
 def test_story_written_previewed_reviewed_published_restored(live, sessions):
@@ -137,23 +123,23 @@ def test_axe_and_screenshots(live, sessions, size):
     visitor.click(".send button[type=submit]")  # no ingredients: errors next to fields
     visitor.wait_for_selector("#e-ingredients")
     assert _axe(visitor) == []
-    _shoot(visitor, "send-form-errors", size)
+    shoot(visitor, "send-form-errors", size)
     visitor.fill("#s-ingredients", "3 pears")
     visitor.click(".send button[type=submit]")
     visitor.wait_for_selector("h1:has-text('Thank you')")
     assert _axe(visitor) == []
-    _shoot(visitor, "send-thanks", size)
+    shoot(visitor, "send-thanks", size)
 
     carol = sessions(live, viewport).login("carol", "/studio/alpha/moderation").page
     assert _axe(carol) == []
-    _shoot(carol, "moderation", size)
+    shoot(carol, "moderation", size)
     carol.goto(f"{live.url}/studio/alpha/stories")
     assert _axe(carol) == []
-    _shoot(carol, "stories", size)
+    shoot(carol, "stories", size)
     carol.locator("table a").first.click()
     carol.wait_for_selector("#f-body")
     if carol.locator("a:has-text('Compare with now')").count():
         carol.locator("a:has-text('Compare with now')").last.click()
         carol.wait_for_selector("#diff")
     assert _axe(carol) == []
-    _shoot(carol, "story-editor", size)
+    shoot(carol, "story-editor", size)

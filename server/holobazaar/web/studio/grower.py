@@ -38,7 +38,7 @@ from holobazaar.web.studio.shell import (
     _problem,
     first,
     open_page,
-    submitted_form,
+    posted,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -198,12 +198,10 @@ def _profile_changes(form: dict[str, list[str]]) -> dict[str, Any]:
 
 @router.post("/studio/{market}/grower/profile")
 async def change_profile(request: Request, market: str) -> Response:
-    page = await open_page(request, market, "grower", roles=ROLES)
-    if isinstance(page, Response):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "grower", roles=ROLES)
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     farm, farms = _farm(page)
     if farm is None:
         return _problem(request, 403, "No farm", "Choose a farm first.")
@@ -213,14 +211,13 @@ async def change_profile(request: Request, market: str) -> Response:
         await farm_authoring.save_farm(request.app.state.scenes, market, farm, changes,
                                        first(form, "etag"), set(images))
     except AuthoringError as exc:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
         if exc.status == 412:  # someone saved the file meanwhile: show theirs, keep mine
-            errors = {"form": "Someone changed the market's file after you opened this page: "
-                              "the profile below is the current one; your text was not "
-                              "saved. Make your change again."}
-            return await _render(page, farm, farms, status=409, profile_errors=errors)
-        errors = detail.get("errors") if isinstance(detail.get("errors"), dict) else {
-            "form": str(detail.get("message", exc))}
+            return await _render(page, farm, farms, status=409, profile_errors={
+                "form": "Someone changed the market's file after you opened this page: the "
+                        "profile below is the current one; your text was not saved. Make "
+                        "your change again."})
+        found = exc.detail.get("errors") if isinstance(exc.detail, dict) else None
+        errors: dict[str, str] = found if isinstance(found, dict) else {"form": str(exc)}
         return await _render(page, farm, farms, status=422, profile_errors=errors,
                              profile_form=_profile_form(page, farm, images, changes,
                                                         first(form, "etag")))
@@ -265,12 +262,10 @@ def _change(form: dict[str, list[str]], action: str, old_status: str, prices: bo
 
 @router.post("/studio/{market}/grower/items/{sku}")
 async def change_item(request: Request, market: str, sku: str) -> Response:
-    page = await open_page(request, market, "grower", roles=ROLES)
-    if isinstance(page, Response):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "grower", roles=ROLES)
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     app = request.app
     scenes = app.state.scenes
     facts = scenes.items.get(market, {}).get(sku)

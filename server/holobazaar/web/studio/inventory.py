@@ -28,9 +28,11 @@ from holobazaar.inventory.truth import BatchResult
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
+    aware,
+    field_errors,
     first,
     open_page,
-    submitted_form,
+    posted,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -48,12 +50,6 @@ FRIENDLY = {
     "unit": "Enter a unit such as kg, each or bunch (at most 20 characters).",
     "farm": "Choose one of the market's producers.",
 }
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
@@ -148,7 +144,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
             "feed_held": [h for h in holds if not h["four_eyes"]],
             "waiting": [h for h in holds if h["four_eyes"]],
         })
-    last_feed = _aware(feed.last_feed_at) if feed else None
+    last_feed = aware(feed.last_feed_at) if feed else None
     batch_report = json.loads(batch.response) if batch else None
     stale_after = request.app.state.settings.inventory_stale_after
     push = bool(feed and feed.secret)
@@ -170,7 +166,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
                  "last_at": last_feed, "last_ago": _ago(last_feed, now),
                  "state": feed_state, "stale_after": stale_after,
                  "lag": lag, "batch": batch, "batch_report": batch_report,
-                 "batch_ago": _ago(_aware(batch.received_at), now) if batch else None},
+                 "batch_ago": _ago(aware(batch.received_at), now) if batch else None},
         "summary": summary,
         "held_count": sum(len(h) for h in held.values()),
     }
@@ -207,35 +203,9 @@ async def inventory(request: Request, market: str, part: str | None = None) -> R
     return await _render(page)
 
 
-async def _curator_form(request: Request, market: str) -> tuple[StudioPage,
-                                                                dict[str, list[str]]] | Response:
-    page = await open_page(request, market, "inventory", roles=("curator", "admin"))
-    if isinstance(page, Response):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
-    return page, form
-
-
-def field_errors(exc: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for error in exc.errors(include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else "form"
-        if name in errors:
-            continue
-        if error["type"] == "missing":
-            errors[name] = "This field is required."
-        elif error["type"] == "extra_forbidden":
-            errors["form"] = f"Unknown field {name}."
-        else:
-            errors[name] = FRIENDLY.get(name, error["msg"])
-    return errors
-
-
 @router.post("/studio/{market}/inventory/items")
 async def add_item(request: Request, market: str) -> Response:
-    checked = await _curator_form(request, market)
+    checked = await posted(request, market, "inventory", roles=("curator", "admin"))
     if isinstance(checked, Response):
         return checked
     page, form = checked
@@ -250,7 +220,7 @@ async def add_item(request: Request, market: str) -> Response:
     try:
         item = ItemCreate.model_validate(data)
     except ValidationError as exc:
-        errors = {**field_errors(exc), **errors}
+        errors = {**field_errors(exc, FRIENDLY), **errors}
     if errors:
         return await _render(page, 422, form=values, errors=errors, open_add=True)
     scenes = request.app.state.scenes
@@ -269,7 +239,7 @@ async def add_item(request: Request, market: str) -> Response:
 
 @router.post("/studio/{market}/inventory/items/{sku}/retire")
 async def retire_item(request: Request, market: str, sku: str) -> Response:
-    checked = await _curator_form(request, market)
+    checked = await posted(request, market, "inventory", roles=("curator", "admin"))
     if isinstance(checked, Response):
         return checked
     page, form = checked

@@ -29,7 +29,7 @@ from holobazaar.web.studio.shell import (
     StudioPage,
     first,
     open_page,
-    submitted_form,
+    posted,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -84,12 +84,10 @@ async def moderation_page(request: Request, market: str, part: str | None = None
 
 @router.post("/studio/{market}/moderation", response_class=HTMLResponse)
 async def decide(request: Request, market: str) -> Response:
-    page = await open_page(request, market, "moderation")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "moderation")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     kind, ident, decision = first(form, "kind"), first(form, "id"), first(form, "decision")
     reason = first(form, "reason").strip() or None
     engine, actor = request.app.state.engine, page.principal.actor

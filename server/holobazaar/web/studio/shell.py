@@ -10,12 +10,14 @@ it) or through urlencoded forms carrying the session's CSRF token in a `csrf` fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -164,6 +166,48 @@ async def submitted_form(page: StudioPage) -> dict[str, list[str]] | Response:
         return _problem(page.request, 403, "Form expired",
                         "This form is from an older session; reload the page and try again.")
     return form
+
+
+async def posted(request: Request, market: str, section: str,
+                 roles: tuple[str, ...] | None = None
+                 ) -> tuple[StudioPage, dict[str, list[str]]] | Response:
+    """A POST to a studio page: the page (access checked as for `open_page`) and its form
+    after the CSRF check, or the response to send instead."""
+    page = await open_page(request, market, section, roles)
+    if isinstance(page, Response):
+        return page
+    form = await submitted_form(page)
+    if isinstance(form, Response):
+        return form
+    return page, form
+
+
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
+def aware(moment: datetime | None) -> datetime | None:
+    """A database time (naive on SQLite) as UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def field_errors(exc: ValidationError, friendly: dict[str, str] | None = None,
+                 aliases: dict[str, str] | None = None) -> dict[str, str]:
+    """A model's refusal as one message per form field (the first error of each): the
+    field's friendly message when there is one, else pydantic's; `aliases` maps a model
+    field to the form field that holds it; an unknown field is the form's error."""
+    errors: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        name = (aliases or {}).get(str(loc[0]), str(loc[0])) if loc else "form"
+        if error["type"] == "extra_forbidden":
+            errors.setdefault("form", f"Unknown field {name}.")
+        elif name not in errors:
+            errors[name] = ("This field is required." if error["type"] == "missing" else
+                            (friendly or {}).get(name, error["msg"]))
+    return errors
 
 
 def first(form: dict[str, list[str]], name: str, default: str = "") -> str:

@@ -26,9 +26,10 @@ from holobazaar.accounts.models import ALL_MARKETS, ROLES
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
+    aware,
     first,
     open_page,
-    submitted_form,
+    posted,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -42,12 +43,6 @@ ROLE_HELP = {
     "performer": "show consoles",
     "grower": "one farm's stock, profile and stories",
 }
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def _farms(page: StudioPage) -> dict[str, str]:
@@ -65,19 +60,19 @@ def _context(page: StudioPage) -> dict[str, Any]:
     users = []
     for user, grants in accounts.list_user_grants(engine):
         users.append({"name": user.name, "disabled": user.disabled,
-                      "created_at": _aware(user.created_at),
+                      "created_at": aware(user.created_at),
                       "grants": [{"role": r, "market": m, "farm": f,
                                   "here": m in (page.market, ALL_MARKETS)}
                                  for r, m, f in grants]})
     tokens = []
     for row in accounts.list_tokens(engine):
-        expires = _aware(row.expires_at)
-        revoked = _aware(row.revoked_at)
+        expires = aware(row.expires_at)
+        revoked = aware(row.revoked_at)
         state = ("revoked" if revoked else "expired" if expires and expires <= now
                  else "active")
         tokens.append({"id": row.id, "name": row.name, "roles": row.roles.split(),
-                       "markets": row.markets.split(), "created_at": _aware(row.created_at),
-                       "expires_at": expires, "last_used_at": _aware(row.last_used_at),
+                       "markets": row.markets.split(), "created_at": aware(row.created_at),
+                       "expires_at": expires, "last_used_at": aware(row.last_used_at),
                        "revoked_at": revoked, "state": state})
     return {"users": users, "tokens": tokens, "roles": ROLES, "token_roles": TOKEN_ROLES,
             "role_help": ROLE_HELP, "farms": _farms(page), "expiry_choices": EXPIRY_CHOICES,
@@ -104,17 +99,6 @@ def _back(page: StudioPage, notice: str) -> Response:
 
 async def _open(request: Request, market: str) -> StudioPage | Response:
     return await open_page(request, market, "staff")
-
-
-async def _posted(request: Request, market: str
-                  ) -> tuple[StudioPage, dict[str, list[str]]] | Response:
-    page = await _open(request, market)
-    if isinstance(page, Response):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
-    return page, form
 
 
 def _check(errors: dict[str, str], key: str, check: Callable[[], Any]) -> Any:
@@ -173,10 +157,10 @@ async def staff(request: Request, market: str) -> Response:
 
 @router.post("/studio/{market}/staff/users")
 async def create_user(request: Request, market: str) -> Response:
-    posted = await _posted(request, market)
-    if isinstance(posted, Response):
-        return posted
-    page, form = posted
+    checked = await posted(request, market, "staff")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     errors: dict[str, str] = {}
     name = first(form, "name").strip().lower()
     invite = first(form, "invite") == "1"
@@ -210,10 +194,10 @@ async def create_user(request: Request, market: str) -> Response:
 
 def _user_action(action: str) -> Callable:
     async def handler(request: Request, market: str, name: str) -> Response:
-        posted = await _posted(request, market)
-        if isinstance(posted, Response):
-            return posted
-        page, form = posted
+        checked = await posted(request, market, "staff")
+        if isinstance(checked, Response):
+            return checked
+        page, form = checked
         engine = request.app.state.engine
         actor = page.principal.actor
         errors: dict[str, str] = {}
@@ -274,10 +258,10 @@ for _action in ("disable", "enable", "password", "grant", "revoke"):
 
 @router.post("/studio/{market}/staff/tokens")
 async def create_token(request: Request, market: str) -> Response:
-    posted = await _posted(request, market)
-    if isinstance(posted, Response):
-        return posted
-    page, form = posted
+    checked = await posted(request, market, "staff")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     errors: dict[str, str] = {}
     name = first(form, "name").strip()
     role = first(form, "role")
@@ -309,10 +293,10 @@ async def create_token(request: Request, market: str) -> Response:
 
 @router.post("/studio/{market}/staff/tokens/{token_id}/revoke")
 async def revoke_token(request: Request, market: str, token_id: int) -> Response:
-    posted = await _posted(request, market)
-    if isinstance(posted, Response):
-        return posted
-    page, _ = posted
+    checked = await posted(request, market, "staff")
+    if isinstance(checked, Response):
+        return checked
+    page, _ = checked
     try:
         row = await run_in_threadpool(accounts.revoke_token, request.app.state.engine,
                                       str(token_id), actor=page.principal.actor)

@@ -28,29 +28,22 @@ from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
     _problem,
+    field_errors,
     first,
     open_page,
-    submitted_form,
+    posted,
 )
 
 router = APIRouter(include_in_schema=False)
 KINDS = ("story", "recipe")
 GROWER_MOVES = ("review", "draft")  # a grower sends their story for review or takes it back
+TITLE = {"name": "title"}  # a recipe's name is the form's title field
 BUTTONS = {"review": "Send for review", "published": "Publish", "draft": "Back to draft",
            "archived": "Archive"}
 
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        key = {"name": "title"}.get(loc[0], loc[0]) if loc else "form"
-        out.setdefault(key, err["msg"])
-    return out
 
 
 def _diff(old: str, new: str) -> list[tuple[str, str]]:
@@ -141,12 +134,10 @@ async def list_page(request: Request, market: str) -> Response:
 
 @router.post("/studio/{market}/stories", response_class=HTMLResponse)
 async def create(request: Request, market: str) -> Response:
-    page = await open_page(request, market, "stories")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "stories")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     kind, title = first(form, "kind"), first(form, "title").strip()
     errors: dict[str, str] = {}
     if kind not in KINDS:
@@ -166,7 +157,8 @@ async def create(request: Request, market: str) -> Response:
                                   **base))
             await run_in_threadpool(service.save, engine, doc, page.principal.actor)
         except (ValidationError, service.Conflict) as exc:
-            errors["title"] = (_errors(exc).get("title") or "This title cannot be used."
+            errors["title"] = (field_errors(exc, aliases=TITLE).get("title")
+                               or "This title cannot be used."
                                if isinstance(exc, ValidationError) else str(exc))
         else:
             return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}",
@@ -242,12 +234,10 @@ async def editor(request: Request, market: str, kind: str, slug: str) -> Respons
 
 @router.post("/studio/{market}/stories/{kind}/{slug}", response_class=HTMLResponse)
 async def save(request: Request, market: str, kind: str, slug: str) -> Response:
-    page = await open_page(request, market, "stories")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "stories")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     saved = await _document(page, kind, slug)
     if isinstance(saved, Response):
         return saved
@@ -262,7 +252,8 @@ async def save(request: Request, market: str, kind: str, slug: str) -> Response:
     try:
         doc = _updated_doc(saved, form)
     except ValidationError as exc:
-        return await _editor(page, saved, fields=fields, errors=_errors(exc), status=422)
+        return await _editor(page, saved, fields=fields,
+                             errors=field_errors(exc, aliases=TITLE), status=422)
     try:
         await run_in_threadpool(service.save, request.app.state.engine, doc,
                                 page.principal.actor, keep_status=True,
@@ -279,12 +270,10 @@ async def save(request: Request, market: str, kind: str, slug: str) -> Response:
 
 @router.post("/studio/{market}/stories/{kind}/{slug}/status", response_class=HTMLResponse)
 async def move(request: Request, market: str, kind: str, slug: str) -> Response:
-    page = await open_page(request, market, "stories")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "stories")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     if not page.allows("curator") and first(form, "to") not in GROWER_MOVES:
         return _problem(request, 403, "Not yours to do",
                         "A grower sends a story for review; a curator publishes it.")
@@ -306,12 +295,10 @@ async def move(request: Request, market: str, kind: str, slug: str) -> Response:
 
 @router.post("/studio/{market}/stories/{kind}/{slug}/restore", response_class=HTMLResponse)
 async def restore(request: Request, market: str, kind: str, slug: str) -> Response:
-    page = await open_page(request, market, "stories", roles=("curator",))
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "stories", roles=("curator",))
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     saved = await _document(page, kind, slug)
     if isinstance(saved, Response):
         return saved
@@ -332,10 +319,8 @@ async def restore(request: Request, market: str, kind: str, slug: str) -> Respon
 @router.post("/studio/{market}/stories-preview", response_class=HTMLResponse)
 async def preview(request: Request, market: str) -> Response:
     """The body Markdown rendered exactly as the visitor pages render it (a fragment)."""
-    page = await open_page(request, market, "stories")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "stories")
+    if isinstance(checked, Response):
+        return checked
+    _, form = checked
     return HTMLResponse(render_markdown(first(form, "body")), headers=NO_STORE)

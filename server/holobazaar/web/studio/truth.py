@@ -30,7 +30,7 @@ from holobazaar.db import session_scope
 from holobazaar.inventory.reconciler import KINDS
 from holobazaar.inventory.service import amount_text
 from holobazaar.inventory.tables import FOUR_EYES, FeedBatch, HeldChange, Mismatch
-from holobazaar.web.studio.shell import open_page
+from holobazaar.web.studio.shell import aware, open_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,12 +40,6 @@ REASONS = {"price_change": "large price change", "circuit_breaker": "circuit bre
            "items changed at once", FOUR_EYES: "four eyes: a curator's large change"}
 SOURCES = {"push": "feed (webhook)", "pull": "feed (pull)", "file": "file import (CLI)",
            "import": "file import (studio)"}
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def duration(seconds: float | None) -> str:
@@ -121,8 +115,8 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
                 "old": _facts_line(old), "new": _facts_line(facts) if new["op"] != "remove"
                 else "removed", "source": source, "requested_by": h.requested_by,
                 "batch": h.batch_id if h.reason == "circuit_breaker" else None,
-                "since": _aware(h.created_at),
-                "waiting": duration((now - _aware(h.created_at)).total_seconds())})
+                "since": aware(h.created_at),
+                "waiting": duration((now - aware(h.created_at)).total_seconds())})
         decisions = []
         for entry in session.exec(select(AuditEntry).where(
                 AuditEntry.market == market,
@@ -132,7 +126,7 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
             detail = json.loads(entry.detail)
             decisions.append({"id": detail.get("held"), "sku": detail.get("sku"),
                               "decision": entry.action.rsplit(".", 1)[1],
-                              "by": who(entry.actor), "at": _aware(entry.time),
+                              "by": who(entry.actor), "at": aware(entry.time),
                               "reason": detail.get("reason")})
         open_rows = list(session.exec(select(Mismatch).where(
             Mismatch.market == market, col(Mismatch.resolved_at).is_(None))
@@ -142,7 +136,7 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
             .order_by(col(Mismatch.id).desc()).limit(RECENT)))
 
     def mismatch(m: Mismatch) -> dict[str, Any]:
-        detected, resolved = _aware(m.detected_at), _aware(m.resolved_at)
+        detected, resolved = aware(m.detected_at), aware(m.resolved_at)
         took = ((resolved or now) - detected).total_seconds() if detected else None
         return {"id": m.id, "display": m.display, "sku": m.sku or "—",
                 "kind": m.kind.replace("_", " "), "expected": _shown(m.expected, m.sku),
