@@ -43,6 +43,6 @@ class StreamAuth:
         return await run_in_threadpool(service.principal_for_token, self.state.engine, token)
 
     def authorize(self, principal: Any, channel: str) -> bool:
-        if isinstance(principal, PreviewViewer):
-            return channel == principal.channel
+        if isinstance(principal, PreviewViewer):  # its preview, and what anyone may join
+            return channel == principal.channel or may_subscribe(None, channel)
         return may_subscribe(principal, channel)

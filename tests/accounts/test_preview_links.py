@@ -1,0 +1,84 @@
+"""Preview links (#18): the display editor's pass opens that display's preview channel (and
+public channels) on /ws and nothing else, for an hour; /d/<m>/<d>?preview=1 shows the draft
+only to a signed-in curator of the market or with a valid pass, never to a visitor."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from websockets.sync.client import connect
+
+from accounts.test_stream_auth import PREVIEW, PUBLIC, SHOW, hello, private_channels, summary
+from holobazaar.accounts.preview_links import PreviewLinks, links_of
+
+__all__ = ["private_channels"]  # the fixture, used by name below
+OTHER_PREVIEW = "market/alpha/preview/other"
+BETA_PREVIEW = "market/beta/preview/stall"
+
+
+def boot_of(html: str) -> dict:
+    found = re.search(r'<script type="application/json" id="holo-boot">(.*?)</script>', html,
+                      re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def test_a_pass_opens_its_preview_and_public_channels_only(server, private_channels):
+    async def more() -> None:
+        await server.app.state.hub.publish(OTHER_PREVIEW, {"draft": True})
+        await server.app.state.hub.publish(BETA_PREVIEW, {"draft": True})
+
+    server.call(more)
+    token = links_of(server.app.state).mint(PREVIEW)
+    with connect(server.ws_url) as ws:
+        replies = hello(ws, [PREVIEW, PUBLIC, OTHER_PREVIEW, BETA_PREVIEW, SHOW], token)
+    assert summary(replies) == {PREVIEW: "snapshot", PUBLIC: "snapshot",
+                                OTHER_PREVIEW: "forbidden", BETA_PREVIEW: "forbidden",
+                                SHOW: "forbidden"}
+
+
+def test_an_expired_or_made_up_pass_is_refused(server, private_channels):
+    links = PreviewLinks(ttl=-1)
+    assert links.viewer(links.mint(PREVIEW)) is None
+    with connect(server.ws_url) as ws:
+        hello(ws, [], "hbpv_made-up")
+        error = json.loads(ws.recv(timeout=5))
+    assert error["code"] == "unauthorized"
+    # A pass is no API token.
+    token = links_of(server.app.state).mint(PREVIEW)
+    with server.client() as http:
+        answer = http.get("/api/v1/markets/alpha/displays/stall/source",
+                          headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+
+
+def test_only_curators_see_the_draft_on_the_display_page(server, accounts, private_channels):
+    hub = server.app.state.hub
+    draft = json.loads(json.dumps(hub.snapshot(PUBLIC)[2]))
+    draft["display"]["title"] = "Draft title"
+    server.call(hub.publish, PREVIEW, draft)
+    accounts.user("cora", ["curator"], ["alpha"])
+    accounts.user("bert", ["curator"], ["beta"])
+    with server.client() as visitor:
+        boot = boot_of(visitor.get("/d/alpha/stall?preview=1").text)
+        assert boot["channel"] == PUBLIC and "token" not in boot
+        page = visitor.get("/d/alpha/stall?preview=1")
+        assert "published display" in page.text and "Draft title" not in page.text
+        for link in ("hbpv_made-up", links_of(server.app.state).mint(OTHER_PREVIEW)):
+            boot = boot_of(visitor.get(f"/d/alpha/stall?preview=1&link={link}").text)
+            assert boot["channel"] == PUBLIC and "token" not in boot
+        link = links_of(server.app.state).mint(PREVIEW)
+        page = visitor.get(f"/d/alpha/stall?preview=1&link={link}")
+        assert boot_of(page.text)["channel"] == PREVIEW
+        assert boot_of(page.text)["state"]["display"]["title"] == "Draft title"
+        assert "Draft preview" in page.text
+        assert page.headers["cache-control"] == "no-store"
+    with server.client() as http:
+        accounts.login(http, "bert", next_url="/studio/beta")
+        assert boot_of(http.get("/d/alpha/stall?preview=1").text)["channel"] == PUBLIC
+    with server.client() as http:
+        accounts.login(http, "cora", next_url="/studio/alpha")
+        boot = boot_of(http.get("/d/alpha/stall?preview=1").text)
+        assert boot["channel"] == PREVIEW and boot["token"].startswith("hbpv_")
+        assert boot_of(http.get("/d/alpha/stall").text)["channel"] == PUBLIC
