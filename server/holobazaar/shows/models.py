@@ -142,10 +142,10 @@ Action = Annotated[
 
 
 class CueBase(Strict):
-    number: CueNumber
+    number: CueNumber = Field(description='A name like QLab\'s: "1", "2.5", "10a".')
     name: str = Field("", max_length=120)
-    pre_wait: Seconds = 0.0
-    duration: Seconds = 0.0
+    pre_wait: Seconds = Field(0.0, description="Seconds between GO and the actions.")
+    duration: Seconds = Field(0.0, description="Seconds the cue runs.")
     actions: list[Action] = Field(default_factory=list, max_length=64)
 
 
@@ -154,8 +154,11 @@ class ChildCue(CueBase):
 
 
 class Cue(CueBase):
-    post_wait: Seconds = 0.0
-    continue_: ContinueMode = Field("none", alias="continue")
+    post_wait: Seconds = Field(0.0, description="auto-continue: seconds from this cue's "
+                                                "start to the next cue.")
+    continue_: ContinueMode = Field("none", alias="continue", description=(
+        "none: the next cue waits for a GO; auto-continue: it fires post_wait after this "
+        "one started; auto-follow: when this one ends."))
     next: CueNumber | None = Field(
         None, description="Cue that continues after this one (default: the following).")
     group: list[ChildCue] = Field(
