@@ -185,3 +185,53 @@ def test_a_scheduled_show_starts_itself_and_a_performer_takes_over(server):
     assert [(s["at"], s["outcome"]) for s in starts if s["at"] > "2026-11"] == [
         ("2026-11-07T10:00:00+00:00", "started"),
         ("2026-11-14T10:00:00+00:00", "skipped: missed by more than catch_up")]
+
+
+def test_scheduled_publishing_publishes_the_reviewed_revision(server):
+    live, clock = server
+    headers = live.write_headers
+    base = f"/api/v1/markets/{MARKET}/stories/harvest-opens"
+    move(live, clock, datetime(2026, 11, 20, 8, 0, tzinfo=UTC))
+    with live.client() as http:
+        created = http.post(f"/api/v1/markets/{MARKET}/stories", headers=headers, json={
+            "kind": "story", "slug": "harvest-opens", "title": "The harvest opens",
+            "body": "Reviewed text.", "producers": ["zonneveld"]})
+        assert created.status_code == 201, created.text
+        past = http.post(f"{base}/schedule", headers=headers,
+                         json={"at": "2026-11-20T08:00"})  # 08:00 local: 07:00Z, past
+        assert past.status_code == 422 and "in the past" in past.text
+        refused = http.post(f"{base}/schedule", headers=headers,
+                            json={"at": "2026-11-21T09:00"})
+        assert refused.status_code == 409 and "in review" in refused.text  # still a draft
+        review = http.post(f"{base}/status", headers=headers, json={"status": "review"})
+        reviewed = review.json()["revision"]
+        scheduled = http.post(f"{base}/schedule", headers=headers,
+                              json={"at": "2026-11-21T09:00"})
+        assert scheduled.status_code == 201, scheduled.text
+        assert scheduled.json()["revision"] == reviewed
+        assert scheduled.json()["at"] == "2026-11-21T08:00:00+00:00"
+        # A later edit (a newer draft, still in review) is not what will publish.
+        edit = http.put(base, headers=headers, json={
+            "kind": "story", "slug": "harvest-opens", "title": "Unreviewed title",
+            "body": "Draft text nobody reviewed.", "producers": ["zonneveld"]})
+        assert edit.json()["revision"] == reviewed + 1
+        assert http.get("/api/v1/stories/harvest-opens").status_code == 404
+        move(live, clock, datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
+        deadline = time.monotonic() + 5
+        while (public := http.get("/api/v1/stories/harvest-opens")).status_code == 404:
+            assert time.monotonic() < deadline, "not published"
+            time.sleep(0.05)
+        assert public.json()["document"]["title"] == "The harvest opens"
+        assert "Reviewed text." in public.json()["html"]
+        done = http.get(f"{base}/schedule", headers=headers).json()
+        assert [(s["state"], s["revision"]) for s in done] == [("done", reviewed)]
+        assert "was not published" in done[0]["result"]
+        # Unpublish at a time, once.
+        off = http.post(f"{base}/schedule", headers=headers,
+                        json={"action": "unpublish", "at": "2026-11-21T18:00:00+01:00"})
+        assert off.status_code == 201, off.text
+        move(live, clock, datetime(2026, 11, 21, 17, 0, tzinfo=UTC))
+        deadline = time.monotonic() + 5
+        while http.get("/api/v1/stories/harvest-opens").status_code == 200:
+            assert time.monotonic() < deadline, "not unpublished"
+            time.sleep(0.05)

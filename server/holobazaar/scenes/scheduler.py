@@ -105,6 +105,10 @@ class Scheduler:
         content = self.scenes.content
         if content is None:
             return None
+        for source in self.sources:  # sources that read their events from the database
+            refresh = getattr(source, "refresh", None)
+            if refresh is not None:
+                await refresh()
         now = self.clock.now()
         upcoming: list[datetime] = []
         for market in list(content.markets.values()):

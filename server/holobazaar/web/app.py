@@ -57,6 +57,8 @@ from holobazaar.shows.service import ShowService
 from holobazaar.shows.starts import ShowStarts
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
+from holobazaar.stories.schedule_routes import router as story_schedule_router
+from holobazaar.stories.scheduled import ScheduledPublishing
 from holobazaar.stream import routes as stream_routes
 from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.broker_factory import create_broker
@@ -278,8 +280,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         cluster.singleton("audit-witness", lambda: witness.run(stop))
         # Opening hours, display schedules, show starts: at each edge, once per cluster.
         app.state.show_starts = ShowStarts(shows)  # shows that start by themselves
+        async def stories_published(market: str) -> None:  # as after a curator's publish
+            await app.state.stories.reload(market)
+            await scenes.refresh(market)
+            await cluster.notify("stories", {"market": market})
+
+        publishing = ScheduledPublishing(engine, stories_published)
         scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node,
-                                                    sources=[app.state.show_starts])
+                                                    sources=[app.state.show_starts, publishing])
         cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
@@ -321,7 +329,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router,
-                   authoring_router, zone_authoring_router, show_authoring_router):
+                   authoring_router, zone_authoring_router, show_authoring_router,
+                   story_schedule_router):
         app.include_router(router)
     app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
