@@ -79,6 +79,16 @@ def test_performer_moves_saves_and_rehearses_a_cue(browser, live: LiveServer) ->
             doc = api.get("/api/v1/markets/greenhaven/shows/harvest-collective/source").json()
         assert doc["document"]["show"]["cues"][1]["pre_wait"] == 1
         _shoot(page, "show-timeline")
+        # The file changed on disk meanwhile: the next save is refused and shows theirs.
+        show_file.write_text(text + "# edited by hand\n")
+        bar = page.locator('.tl-bar[data-cue="2"]')
+        bar.focus()
+        page.keyboard.press("ArrowLeft")
+        page.click("#save")
+        page.wait_for_selector("#conflict:not([hidden])")
+        assert "2 · The bees wake (pre-wait 1 s" in page.text_content("#theirs")
+        page.click("#take-theirs")
+        assert show_file.read_text().endswith("# edited by hand\n")
 
         # A second page follows a display's preview through the rehearse link.
         link = page.get_attribute(".previews a", "href")
