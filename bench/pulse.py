@@ -111,6 +111,7 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     from holobazaar import db
     from holobazaar.channels import pulse_channel
     from holobazaar.content import load_content
+    from holobazaar.inventory.service import InventoryItems
     from holobazaar.pulse.service import PulseService, PulseSettings
     from holobazaar.scenes.service import SceneService
     from holobazaar.stream.broker_memory import InProcessBroker
@@ -123,7 +124,8 @@ async def in_process(devices: int, seconds: float, mean_interval: float,
     engine = db.make_engine(url)
     hub = Hub(InProcessBroker(1000, 600.0))
     await hub.start()
-    scenes = SceneService(REPO, hub, engine, load=load_content)
+    scenes = SceneService(REPO, hub, engine, load=load_content,
+                          item_store=InventoryItems(engine))
     await scenes.start()
     service = PulseService(engine, hub, scenes, PulseSettings())
     # Pulse's own CPU: the service's counters (accept, publish, flush, write), as in /metrics.

@@ -22,15 +22,6 @@ GROUND = {"__init__", "__main__", "canonical", "channels", "cli", "commands", "c
           "visitor_text", "migrations"}
 NOT_DOMAINS = GROUND | {"stream", "web", "tls", "cluster"}
 
-# Arrows still pointing the wrong way, each tied to a step of #25 not done yet: the rules
-# are checked on the graph without them. This list only shrinks: an entry whose import is
-# gone fails the test, so remove it then.
-KNOWN: dict[tuple[str, str], str] = {
-    # Scenes as a lower layer (#25 step 2): seeding/loading items moves to inventory.
-    ("holobazaar.scenes.service", "holobazaar.inventory.service"): "step 2: item facts",
-}
-
-
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -143,7 +134,7 @@ def _cycles(graph: dict[str, set[str]]) -> set[str]:
 
 
 def _broken() -> set[tuple[str, str, str]]:
-    graph = {m: {o for o in out if (m, o) not in KNOWN} for m, out in _graph().items()}
+    graph = {m: set(out) for m, out in _graph().items()}
     broken: set[tuple[str, str, str]] = set()
     for part in _cycles(graph):
         broken.add(("module-cycle", part, ""))
@@ -196,10 +187,3 @@ def test_imports_point_down() -> None:
     broken = sorted(_broken())
     assert not broken, "imports that break the floor plan (shared/DESIGN.md, Layers):\n" + \
         "\n".join(f"  {rule}: {a}" + (f" -> {b}" if b else "") for rule, a, b in broken)
-
-
-def test_known_exceptions_still_happen() -> None:
-    """KNOWN shrinks: once an arrow is fixed, its entry goes, so it cannot come back."""
-    graph = _graph()
-    gone = sorted(edge for edge in KNOWN if edge[1] not in graph.get(edge[0], ()))
-    assert not gone, "fixed, remove from KNOWN:\n" + "\n".join(f"  {a} -> {b}" for a, b in gone)

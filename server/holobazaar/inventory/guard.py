@@ -21,7 +21,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from holobazaar.channels import display_of
-from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display
 from holobazaar.scenes.service import SceneService

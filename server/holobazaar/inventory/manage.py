@@ -14,7 +14,7 @@ from holobazaar.db import session_scope
 from holobazaar.inventory import service, truth
 from holobazaar.inventory.models import InventoryItem, ItemCreate
 from holobazaar.inventory.tables import HeldChange
-from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.inputs import ItemFacts
 
 
 class ItemExists(ValueError):

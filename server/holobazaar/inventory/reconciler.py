@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -41,7 +42,7 @@ from holobazaar.inventory import service as inventory_service
 from holobazaar.inventory.guard import PriceGuard
 from holobazaar.inventory.tables import FeedConfig, HeldChange, Mismatch
 from holobazaar.inventory.truth import FOUR_EYES, BatchResult
-from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
 from holobazaar.scenes.service import SceneService
@@ -341,7 +342,7 @@ class Reconciler:
             lambda: {h.sku for h in _open_held(self.engine, market)})
         self.revisions[market] = feed.revision
         self.held[market] = held
-        self.scenes.items[market] = items
+        self.scenes.set_items(market, items)
         found = self.scenes.market(market)
         if found is not None:
             self._apply_overlays(found)
@@ -366,21 +367,24 @@ class Reconciler:
                                        "unknown or removed SKU", fixable=False))
                 elif sku in items and key in self.open:
                     resolved_identity.append((display.id, sku))
-            channel = display_channel(market.id, display.id)
-            if not compare or not self.hub.has_channel(channel):
+            if not compare:
                 continue
-            # Compose and compare under the scene service's lock: no publish interleaves.
-            async with self.scenes._publish_lock:
-                expected = self._expected_state(market, display, items, assets)
-                shown = self.hub.snapshot(channel)[2]
-                if shown == expected:
-                    continue
-                entry = await self.hub.publish(channel, expected)
-            found.extend(classify(display.id, expected, shown))
-            corrected.append((display.id, entry.offset if entry else -1))
+            # Composed and compared under the scene service's publish lock (no publish
+            # interleaves), and published by it when the channel shows something else.
+            replaced = await self.scenes.publish_display(
+                market.id, display.id, partial(self._correction, market, display, items, assets))
+            if replaced is not None:
+                found.extend(classify(display.id, replaced.state, replaced.shown))
+                corrected.append((display.id, replaced.offset))
         if found or corrected or resolved_identity:
             await self._record(market.id, found, corrected, resolved_identity)
         return len(found)
+
+    def _correction(self, market: MarketContent, display: Display,
+                    items: dict[str, ItemFacts], assets: Any, shown: dict) -> dict | None:
+        """The state to publish instead of `shown`, or None when it is right."""
+        expected = self._expected_state(market, display, items, assets)
+        return None if shown == expected else expected
 
     def _expected_state(self, market: MarketContent, display: Display,
                         items: dict[str, ItemFacts], assets: Any) -> dict:
@@ -567,7 +571,7 @@ class Reconciler:
                 item = state["items"][sku]
                 item["status"] = "in_stock" if item["status"] == "sold_out" else "sold_out"
             before = self.guard.corrected
-            await self.hub.publish(channel, state)
+            await self.scenes.publish_display(market_id, display, _replace_with(state))
             # Caught by the publish guard: no client received the scrambled state.
             scrambled.append({"display": display, "mode": mode,
                               "guarded": self.guard.corrected > before})
@@ -671,6 +675,10 @@ def _add_mismatch(session: Any, market: str, f: Found, detected: datetime,
         "mismatch": row.id, "display": f.display, "sku": f.sku, "kind": f.kind,
         "expected": json.loads(row.expected), "shown": json.loads(row.shown)})
     return row.id or 0
+
+
+def _replace_with(state: dict) -> Callable[[dict], dict]:
+    return lambda _shown: state
 
 
 def percentiles(times: list[float]) -> dict[str, float | None]:

@@ -1,5 +1,6 @@
 """Inventory API: read items, add, change and retire one (changes reach displays through
-the hub), and import a file of items (checked first, applied all or nothing)."""
+the hub), and import a file of items (checked first, applied all or nothing). Items are
+read from the database, not from the scene service's copy."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from holobazaar.accounts.models import Principal
 from holobazaar.inventory import imports, manage, service
 from holobazaar.inventory.models import ItemCreate, ItemOut, ItemUpdate
 from holobazaar.inventory.truth import BatchResult
-from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.service import SceneService
 
 router = APIRouter(prefix="/api/v1/markets/{market}/items", tags=["inventory"])
@@ -43,7 +44,7 @@ def _out(facts: ItemFacts) -> ItemOut:
 def list_items(market: str, scenes: SceneService = Depends(get_scenes)) -> list[ItemOut]:
     if scenes.market(market) is None:
         raise HTTPException(404, f"no market {market!r}")
-    return [_out(f) for _, f in sorted(scenes.items.get(market, {}).items())]
+    return [_out(f) for _, f in sorted(service.load_items(scenes.engine, market).items())]
 
 
 def _pending_body(market: str, pending: service.ApprovalPending) -> dict:
@@ -70,14 +71,18 @@ def _found(scenes: SceneService, market: str):
 GROWER_FIELDS = frozenset({"stock", "status", "confirm"})
 
 
-def _grower_guard(principal: Principal, scenes: SceneService, market: str, sku: str,
-                  change: ItemUpdate | None = None) -> None:
+async def _grower_guard(principal: Principal, scenes: SceneService, market: str, sku: str,
+                        change: ItemUpdate | None = None,
+                        stored: service.StoredItem | None = None) -> None:
     """A grower (not a curator of the market) touches only their own farm's items, and
     only stock and status, plus price when the market sets `growers_set_prices`: 403
-    otherwise (an unknown SKU is 403 too, so a grower learns nothing of other farms)."""
+    otherwise (an unknown SKU is 403 too, so a grower learns nothing of other farms).
+    `stored`: the item as already read (else it is read here)."""
     if principal.allows("curator", market):
         return
-    facts = scenes.items.get(market, {}).get(sku)
+    if stored is None:
+        stored = await db.call(scenes.engine, service.stored_item, scenes.engine, market, sku)
+    facts = stored.facts if stored is not None else None
     if facts is None or not principal.may_touch_farm(market, facts.farm):
         raise HTTPException(403, "this item is not your farm's")
     if change is not None:
@@ -98,12 +103,12 @@ async def get_item(market: str, sku: str, scenes: SceneService = Depends(get_sce
     change so a change made meanwhile by someone else is not overwritten (412). A grower
     reads only their own farm's items (403 otherwise)."""
     _found(scenes, market)
-    _grower_guard(principal, scenes, market, sku)
-    version = await db.call(scenes.engine, service.version_of, scenes.engine, market, sku)
-    facts = scenes.items.get(market, {}).get(sku)
-    if version is None or facts is None:
+    stored = await db.call(scenes.engine, service.stored_item, scenes.engine, market, sku)
+    await _grower_guard(principal, scenes, market, sku, stored=stored)
+    if stored is None:
         raise HTTPException(404, f"no item {sku!r} in market {market!r}")
-    return JSONResponse(_out(facts).model_dump(), headers={"ETag": f'"{version}"'})
+    return JSONResponse(_out(stored.facts).model_dump(),
+                        headers={"ETag": f'"{stored.version}"'})
 
 
 @router.post("", response_model=ItemOut, status_code=201, responses={
@@ -167,7 +172,7 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
     found = scenes.market(market)
     if found is None:
         raise HTTPException(404, f"no market {market!r}")
-    _grower_guard(principal, scenes, market, sku, change)
+    await _grower_guard(principal, scenes, market, sku, change)
     settings = request.app.state.settings
     four_eyes = found.market.four_eyes
     try:

@@ -1,5 +1,6 @@
 """Inventory as plain functions over the database. The scene service turns what these
-return into display state; nothing here talks to clients."""
+return into display state (it gets item facts through `InventoryItems`, its
+scenes.inputs.ItemStore); nothing here talks to clients."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
@@ -20,7 +22,7 @@ from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
 from holobazaar.inventory.models import InventoryItem, ItemUpdate
 from holobazaar.inventory.tables import FOUR_EYES, HeldChange
-from holobazaar.scenes.compositor import PRICE_AT_STALL, ItemFacts
+from holobazaar.scenes.inputs import PRICE_AT_STALL, ItemFacts
 
 
 class ItemNotFound(LookupError):
@@ -100,6 +102,16 @@ def stored_items(engine: Engine, market: str, where: ItemFilter | None = None,
                            _utc(r.source_timestamp), item_version(r)) for r in rows], total
 
 
+def stored_item(engine: Engine, market: str, sku: str) -> StoredItem | None:
+    """One stored item with its version, or None."""
+    with session_scope(engine) as session:
+        row = session.get(InventoryItem, (market, sku))
+        if row is None:
+            return None
+        return StoredItem(to_facts(row), row.source, _utc(row.updated_at),
+                          _utc(row.source_timestamp), item_version(row))
+
+
 def item_sources(engine: Engine, market: str) -> list[str]:
     with session_scope(engine) as session:
         return sorted(session.exec(select(InventoryItem.source).where(
@@ -177,6 +189,29 @@ def seed_items(engine: Engine, market: str, seed: Mapping[str, ItemFacts],
                          public=[PublicChange.of(sku, seed[sku], "content")
                                  for sku in sorted(written)])
     return written
+
+
+class InventoryItems:
+    """The stored items as the scene service gets them (scenes.inputs.ItemStore): seeded
+    from the content files, loaded with the holds' notices."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def seed(self, market: str, seed: Mapping[str, ItemFacts],
+             previous: Mapping[str, ItemFacts] | None) -> None:
+        for attempt in range(3):
+            try:
+                seed_items(self.engine, market, seed, previous)
+                return
+            except IntegrityError:
+                # Another node seeding the same shared database won the race: the rows
+                # are there now, so the next round finds them.
+                if attempt == 2:
+                    raise
+
+    def load(self, market: str) -> dict[str, ItemFacts]:
+        return load_items(self.engine, market)
 
 
 def amount_text(amount: Decimal) -> str:

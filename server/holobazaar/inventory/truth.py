@@ -31,7 +31,7 @@ from holobazaar.inventory.tables import (
     HeldChange,
     ItemHistory,
 )
-from holobazaar.scenes.compositor import ItemFacts
+from holobazaar.scenes.inputs import ItemFacts
 
 DISAPPEAR_RULES = ("sold_out", "remove", "keep")
 

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 
 from holobazaar.scenes import schedule, templates
-from holobazaar.scenes.compositor import AssetRef, Binding, ItemFacts, compose_display
+from holobazaar.scenes.compositor import compose_display
+from holobazaar.scenes.inputs import AssetRef, Binding, ItemFacts
 from holobazaar.scenes.models import Display, DisplayFile, MarketFile
 from holobazaar.scenes.yamlsource import PathKey, Problem, SourceDocument, read_yaml
 

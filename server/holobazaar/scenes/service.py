@@ -7,26 +7,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.channels import display_channel, market_channel, zone_channel
-from holobazaar.inventory import service as inventory
 from holobazaar.scenes.clock import Clock, SystemClock
-from holobazaar.scenes.compositor import (
-    AssetRef,
-    Binding,
-    ItemFacts,
-    compose_display,
-    compose_market,
-    compose_zone,
-)
+from holobazaar.scenes.compositor import compose_display, compose_market, compose_zone
+from holobazaar.scenes.inputs import AssetRef, Binding, ItemFacts, ItemStore
 from holobazaar.scenes.loader import Content, MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
 from holobazaar.stream.broker import BrokerUnavailable
@@ -53,6 +45,15 @@ def provider_items(provider: BindingProvider, market: MarketContent,
     return set(items_of(market, display)) if items_of is not None else set()
 
 
+@dataclass(frozen=True)
+class Replaced:
+    """A display state put on its channel by `SceneService.publish_display`."""
+
+    shown: dict  # what the channel carried before
+    state: dict  # what was published
+    offset: int  # its offset; -1 when the hub kept the state it had
+
+
 class ContentError(Exception):
     def __init__(self, content: Content) -> None:
         super().__init__(content.report())
@@ -61,11 +62,15 @@ class ContentError(Exception):
 
 class SceneService:
     def __init__(self, content_dir: Path, hub: Hub, engine: Engine,
-                 clock: Clock | None = None, *, load: Callable[[Path], Content]) -> None:
+                 clock: Clock | None = None, *, load: Callable[[Path], Content],
+                 item_store: ItemStore) -> None:
         self.content_dir = content_dir
         # Reads the content folder: holobazaar.content.load_content (the scene files with
         # the shows and sample bindings of other domains), given by the assembly.
         self.load = load
+        # The stored item facts (inventory's InventoryItems): seeded from the content
+        # files when they are adopted, read back when another node changed them.
+        self.item_store = item_store
         # "Now" for composing: the variant a display's schedule puts in force, the
         # market's opening hours (holobazaar.scenes.schedule; the scheduler republishes
         # at each edge).
@@ -112,20 +117,9 @@ class SceneService:
     async def _adopt(self, content: Content, previous: Content | None) -> None:
         for market_id, market in content.markets.items():
             old = previous.markets.get(market_id) if previous else None
-            for attempt in range(3):
-                try:
-                    await run_in_threadpool(
-                        inventory.seed_items, self.engine, market_id, market.seed_items(),
-                        old.seed_items() if old else None,
-                    )
-                    break
-                except IntegrityError:
-                    # Another node seeding the same shared database won the race: the rows
-                    # are there now, so the next round finds them.
-                    if attempt == 2:
-                        raise
-            self.items[market_id] = await run_in_threadpool(
-                inventory.load_items, self.engine, market_id)
+            await run_in_threadpool(self.item_store.seed, market_id, market.seed_items(),
+                                    old.seed_items() if old else None)
+            self.items[market_id] = await run_in_threadpool(self.item_store.load, market_id)
         self.content = content
         await self.refresh()
 
@@ -172,6 +166,29 @@ class SceneService:
         async with self._publish_lock:
             await self.hub.publish(zone_channel(market_id, zone_id),
                                    self.compose_zone(market, zone_id))
+
+    async def publish_display(self, market_id: str, display_id: str,
+                              change: Callable[[dict], dict | None]) -> Replaced | None:
+        """The way a state composed elsewhere reaches a display channel (the reconciler's
+        corrections, its drill): under the publish lock, so it cannot interleave with the
+        service's own publishing, `change` gets the state the channel carries and returns
+        the one to publish, or None to leave it. None: nothing was published (no such
+        channel, or `change` left it)."""
+        channel = display_channel(market_id, display_id)
+        async with self._publish_lock:
+            if not self.hub.has_channel(channel):
+                return None
+            shown = self.hub.snapshot(channel)[2]
+            state = change(shown)
+            if state is None:
+                return None
+            entry = await self.hub.publish(channel, state)
+        return Replaced(shown, state, entry.offset if entry else -1)
+
+    def set_items(self, market_id: str, items: dict[str, ItemFacts]) -> None:
+        """Replace this node's copy of a market's item facts (read again from the store);
+        the caller recomposes (`refresh`)."""
+        self.items[market_id] = items
 
     def bindings(self, market: MarketContent, display: Display) -> dict[str, Binding]:
         found: dict[str, Binding] = {}
@@ -233,7 +250,7 @@ class SceneService:
     async def _reload(self, market_id: str, skus: list[str] | None) -> None:
         """Our copy of these items from the database. The reconciler's overlays (a held
         item's notice, `verified`) are not stored there: they stay as they were here."""
-        fresh = await run_in_threadpool(inventory.load_items, self.engine, market_id)
+        fresh = await run_in_threadpool(self.item_store.load, market_id)
         current = self.items.setdefault(market_id, {})
         for sku in (list(set(current) | set(fresh)) if skus is None else skus):
             if sku not in fresh:
