@@ -293,16 +293,24 @@ display:
 """
 
 
-async def create(scenes: SceneService, market: str, display: str, title: str, zone: str,
-                 actor: str) -> str:
+def new_display_path(scenes: SceneService, market: str, display: str) -> Path:
+    """Where a new display's file goes: 422 for an id outside the channel grammar, 409 when
+    the display exists."""
     if not ID_RE.match(display):
         raise AuthoringError(422, {"message": "invalid display", "errors": [
             {"pointer": "/id", "message": "use a-z, 0-9 and '-' (up to 63 characters)"}]})
     path = display_path(scenes, market, display)
     found = scenes.market(market)
-    assert found is not None
-    if path.exists() or display in found.displays:
+    if path.exists() or (found is not None and display in found.displays):
         raise AuthoringError(409, f"display {display!r} already exists")
+    return path
+
+
+async def create(scenes: SceneService, market: str, display: str, title: str, zone: str,
+                 actor: str) -> str:
+    path = new_display_path(scenes, market, display)
+    found = scenes.market(market)
+    assert found is not None
     y = _yaml()
     tree = y.load(TEMPLATE.format(id=display, zone="z", title="t"))
     tree["display"]["zone"] = zone
@@ -332,14 +340,7 @@ async def duplicate(scenes: SceneService, market: str, source: str, display: str
     source_path = display_path(scenes, market, source)
     if not source_path.is_file():
         raise AuthoringError(404, f"no display {source!r} in market {market!r}")
-    if not ID_RE.match(display):
-        raise AuthoringError(422, {"message": "invalid display", "errors": [
-            {"pointer": "/id", "message": "use a-z, 0-9 and '-' (up to 63 characters)"}]})
-    path = display_path(scenes, market, display)
-    found = scenes.market(market)
-    assert found is not None
-    if path.exists() or display in found.displays:
-        raise AuthoringError(409, f"display {display!r} already exists")
+    path = new_display_path(scenes, market, display)
     y = _yaml()
     tree = y.load(source_path.read_bytes())
     tree["display"]["id"] = display
