@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from studio.test_inventory_browser import DESKTOP, IGNORED, PHONE, SHOTS, Session, _axe
 
@@ -188,6 +189,19 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert "description: Fresh herbs" in path.read_text()
         assert "(disk)" not in path.read_text()  # overwritten knowingly, as shown
         assert path.read_text().startswith(FILE_HEAD)
+        # History: the versions published here; the first publish restored.
+        page.click("#ed-history-card summary")
+        page.wait_for_selector(".ed-revisions li")
+        rows = page.locator(".ed-revisions li > span").all_inner_texts()
+        assert rows[0].startswith("3. save") and rows[-1].startswith("1. create")
+        first = page.locator(".ed-revisions li").nth(0)
+        first.get_by_role("button", name="Show changes").click()
+        expect(first.locator(".ed-diff")).to_contain_text("+    description: Fresh herbs")
+        page.locator(".ed-revisions li").nth(1).get_by_role("button", name="Restore").click()
+        page.wait_for_function("window.__editor.published === 3")
+        assert "Fresh herbs" not in path.read_text() and "asset: crate" in path.read_text()
+        page.wait_for_function("document.querySelector('.ed-revisions li span')"
+                               "?.textContent.startsWith('4. restore 2')")
         assert [e for e in editor.errors if not any(s in e for s in IGNORED)] == []
     finally:
         phone.close()

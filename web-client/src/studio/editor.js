@@ -12,6 +12,7 @@ import { SchemaForm, resolve, showProblems } from './schemaform.js';
 import { Viewport } from './viewport.js';
 import { renderTree } from './tree.js';
 import { showConflict } from './conflict.js';
+import { renderHistory } from './history_panel.js';
 
 const PREVIEW_DEBOUNCE_MS = 150;
 const WATCH_MS = 5000;
@@ -314,6 +315,7 @@ async function publish() {
     hook.published += 1;
     $('ed-conflict').hidden = true;
     status(`Published at ${new Date().toLocaleTimeString()}: visitors see it now.`);
+    drawHistory();
   } else if (result.status === 412) {
     conflict(result.data.detail);
   } else {
@@ -343,6 +345,38 @@ function conflict(detail) {
       await publish();
     },
   });
+}
+
+// ---- history: earlier versions -----------------------------------------------------------
+
+function drawHistory() {
+  if (!$('ed-history-card').open) return;
+  renderHistory($('ed-history'), { url: boot.revisions, onRestore: restoreRevision });
+}
+
+async function restoreRevision(r) {
+  if (dirty() && !window.confirm(`Restore version ${r.number}? Your changes that are not `
+    + 'published yet are replaced (Undo brings them back).')) return;
+  const result = await call(`${boot.revisions}/${r.number}/restore`, { method: 'POST', headers: { 'If-Match': ed.etag } });
+  if (result.status === 412) {
+    conflict(result.data.detail);
+    return;
+  }
+  if (!result.ok) {
+    status(`Version ${r.number} could not be restored: ${result.data?.detail?.message || result.status}`);
+    return;
+  }
+  const source = await call(boot.source);
+  edit(`Restore version ${r.number}`, (d) => {
+    d.display = source.data.display;
+    d.format = source.data.format;
+  });
+  ed.etag = source.etag;
+  ed.saved = D.clone(source.data);
+  hook.published += 1;
+  changed();
+  drawHistory();
+  status(`Version ${r.number} restored and published: visitors see it now.`);
 }
 
 // The file on the server changed (someone published, or it was edited on disk).
@@ -404,6 +438,7 @@ async function start() {
   $('ed-add').addEventListener('click', addNode);
   $('ed-publish').addEventListener('click', publish);
   $('ed-fit').addEventListener('click', () => ed.viewport.frame());
+  $('ed-history-card').addEventListener('toggle', drawHistory);
   $('ed-snap').addEventListener('change', (e) => ed.viewport.setSnap(e.target.checked));
   for (const b of document.querySelectorAll('[data-mode]')) {
     b.addEventListener('click', () => setMode(b.dataset.mode));

@@ -59,6 +59,7 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "channel": authoring.preview_channel(market, display),
         "source": f"/api/v1/markets/{market}/displays/{display}/source",
         "preview": f"/api/v1/markets/{market}/displays/{display}/preview",
+        "revisions": f"/api/v1/markets/{market}/displays/{display}/revisions",
         "schema": "/api/v1/schema/scene",
         "items": f"/api/v1/markets/{market}/items",
         "visitor": f"/d/{market}/{display}",
