@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { unicodeFonts } from './unicode-fonts.js';
 
 // Packages' own folders (three does not export its package.json to require.resolve).
 const pkgDir = (name) => join(dirname(fileURLToPath(import.meta.url)), 'node_modules', name);
@@ -30,10 +31,14 @@ function vendorFiles() {
   };
 }
 
+// Fallback fonts for scripts Noto Sans latin lacks (CJK, Arabic, emoji...): see unicode-fonts.js.
+const fallbackFonts = unicodeFonts({ pkgDir, version, mainFont: 'noto-sans-latin' });
+
 export default defineConfig({
   base: '/client/',
   publicDir: false,
-  plugins: [vendorFiles()],
+  plugins: [vendorFiles(), fallbackFonts.plugin],
+  define: { __UNICODE_FONTS_DIR__: JSON.stringify(fallbackFonts.dir) },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

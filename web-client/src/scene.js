@@ -5,7 +5,7 @@ import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 import { KTX2Loader } from 'three/addons/loaders/KTX2Loader.js';
 import { Text } from 'troika-three-text';
-import fontUrl from '@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff?url';
+import { drawable, fontUrl } from './fonts.js';
 import { plainText } from './text.js';
 import { deviceClass, pickModelSrc, supportsWebp } from './device.js';
 import { BODY_LINE_HEIGHT } from './layout.js';
@@ -32,12 +32,13 @@ function num(value, fallback, min = 0, max = 100) {
 function makeText(text, { size = 0.05, colour = '#ffffff', align = 'center', maxWidth } = {}) {
   const t = new Text();
   t.font = fontUrl; // served by us: troika's default font is fetched from a CDN
-  t.text = plainText(text);
+  t.text = drawable(plainText(text));
   t.fontSize = size;
   t.color = colour;
   t.anchorX = align;
   t.textAlign = align;
   t.anchorY = 'middle';
+  t.overflowWrap = 'break-word'; // a line with no spaces (Chinese, a long URL) wraps too
   if (maxWidth) t.maxWidth = maxWidth;
   t.sync();
   return t;
@@ -348,7 +349,8 @@ export class DisplayRenderer {
     );
     box.position.y = PLACEHOLDER_SIZE / 2;
     const text = makeText(label, { size: 0.025, colour: '#ffe9a8' });
-    text.position.y = PLACEHOLDER_SIZE + 0.03;
+    // On the box's front face: labels placed above the box (layout.js) are in front of it too.
+    text.position.set(0, PLACEHOLDER_SIZE + 0.03, PLACEHOLDER_SIZE / 2);
     group.add(box, text);
     group.userData.placeholder = true;
     return group;
