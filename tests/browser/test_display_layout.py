@@ -3,21 +3,35 @@ size (1440x900), measured from the live three.js scene (window.__holo.layoutProb
 text blocks overlap, no text runs past its panel or out of the view, no price label is
 hidden by a model (raycast samples), and on the phone no text is under 12 CSS px at the
 initial view. Screenshots of every display at both sizes are kept as test artifacts.
-One server and one browser for the module."""
+
+The same check runs on hostile content (tests/browser/layout_market/: a 200-character title
+and body, forty bound items, CJK, Arabic and emoji, no items, no models, a model that fails
+to load), and no request of any page leaves the loopback address (fonts for other scripts
+come from our build). One server for the module, one page per size (a display is a
+navigation on it: the browser's cache keeps the client and the models)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from browser_content import ARTIFACTS
 from conftest import PageProbe
-from support.content import REPO
+from support.content import REPO, copy_content
 from support.live import LiveServer, start_server
 
 DEMO = "greenhaven"
 DISPLAYS = sorted(p.stem for p in (REPO / "scenes" / DEMO / "displays").glob("*.yaml"))
+HOSTILE_DIR = Path(__file__).parent / "layout_market"
+HOSTILE = "hostile"
+HOSTILE_DISPLAYS = sorted(p.stem for p in
+                          (HOSTILE_DIR / "scenes" / HOSTILE / "displays").glob("*.yaml"))
+ALL = [(DEMO, d) for d in DISPLAYS] + [(HOSTILE, d) for d in HOSTILE_DISPLAYS]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 SIZES = {"phone": {"viewport": {"width": 390, "height": 844}, "has_touch": True,
                    "is_mobile": True},
          "laptop": {"viewport": {"width": 1440, "height": 900}}}
@@ -41,14 +55,55 @@ SETTLED = """async () => {
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory) -> Iterator[LiveServer]:
-    live = start_server(Path(tmp_path_factory.mktemp("demo")), watch=False)
+    """The demo content with the hostile market beside it."""
+    tmp = Path(tmp_path_factory.mktemp("demo"))
+    content = copy_content(tmp / "content")
+    shutil.copytree(HOSTILE_DIR / "scenes", content / "scenes", dirs_exist_ok=True)
+    shutil.copytree(HOSTILE_DIR / "assets", content / "assets", dirs_exist_ok=True)
+    live = start_server(tmp, content_dir=content, watch=False)
     yield live
     live.stop()
 
 
+class SizedPage:
+    """One browser context per size, reused for every display (its HTTP cache keeps the
+    client, fonts and models), a fresh page each; records every request that is not to the
+    loopback address."""
+
+    def __init__(self, browser, size: str) -> None:
+        self.context = browser.new_context(device_scale_factor=1, **SIZES[size])
+        self.outside: list[str] = []
+        self.requests: list[str] = []
+        self.context.on("request", self._request)
+        self.probe: PageProbe | None = None
+
+    def open(self) -> PageProbe:
+        if self.probe is not None:
+            self.probe.page.close()
+        self.probe = PageProbe(self.context.new_page())
+        return self.probe
+
+    def _request(self, request) -> None:
+        self.requests.append(request.url)
+        host = urlsplit(request.url).hostname or ""
+        if urlsplit(request.url).scheme in ("http", "https", "ws", "wss") and host not in LOOPBACK:
+            self.outside.append(request.url)
+
+
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory) -> Iterator[Path]:
-    folder = Path(tmp_path_factory.mktemp("layout-artifacts"))
+def pages(browser) -> Iterator[dict[str, SizedPage]]:
+    opened = {size: SizedPage(browser, size) for size in SIZES}
+    yield opened
+    for page in opened.values():
+        page.context.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Iterator[Path]:
+    """test-artifacts/layout/ (git-ignored): kept after the run, for people to look at."""
+    folder = ARTIFACTS / "layout"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     print(f"\nlayout screenshots: {folder}")
     yield folder
     sheet = contact_sheet(folder)
@@ -61,8 +116,8 @@ def contact_sheet(folder: Path, tile_width: int = 260) -> Path | None:
     from PIL import Image
 
     rows = []
-    for display in DISPLAYS:
-        shots = [folder / f"{display}-{size}.png" for size in SIZES]
+    for market, display in ALL:
+        shots = [folder / f"{market}-{display}-{size}.png" for size in SIZES]
         if all(p.is_file() for p in shots):
             rows.append([Image.open(p).convert("RGB") for p in shots])
     if not rows:
@@ -141,31 +196,51 @@ def layout_problems(probe: dict, min_px: float | None) -> list[str]:
     return problems
 
 
-def render(browser, server: LiveServer, path: str, size: str, shot: Path | None):
-    context = browser.new_context(device_scale_factor=1, **SIZES[size])
+def render(sized: SizedPage, server: LiveServer, path: str, shot: Path | None):
+    probe = sized.open()
+    sized.outside.clear()
+    sized.requests.clear()
+    for _ in range(3):
+        probe.page.goto(server.url + path)
+        # No client at all: the page was rendered while web-client/dist was being rebuilt
+        # (no manifest, so no script tag): load it again.
+        if probe.page.evaluate("Boolean(window.__holo)"):
+            break
+        probe.page.wait_for_timeout(3000)
     try:
-        page = PageProbe(context.new_page())
-        page.page.goto(server.url + path)
-        page.wait("window.__holo && window.__holo.ready && window.__holo.frames >= 2")
-        report = page.page.evaluate(SETTLED)
-        assert report is not None, "the layout never settled"
-        probe = page.page.evaluate("window.__holo.layoutProbe(4)")
-        if shot is not None:
-            page.page.locator(".stage").screenshot(path=str(shot))
-        assert page.errors == [], page.errors
-        return report, probe
-    finally:
-        context.close()
+        probe.wait("window.__holo && window.__holo.ready && window.__holo.frames >= 2", 45_000)
+    except Exception as exc:
+        state = probe.page.evaluate("""JSON.stringify({phase: window.__holo?.phase,
+          frames: window.__holo?.frames, layout: window.__holo?.layout,
+          warnings: window.__holo?.warnings})""")
+        raise AssertionError(f"{path} never got ready: {state} {probe.errors}") from exc
+    report = probe.page.evaluate(SETTLED)
+    assert report is not None, "the layout never settled"
+    result = probe.page.evaluate("window.__holo.layoutProbe(4)")
+    if shot is not None:
+        probe.page.locator(".stage").screenshot(path=str(shot))
+    assert probe.errors == [], probe.errors
+    assert sized.outside == [], f"requests left the machine: {sized.outside}"
+    return report, result
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("display", DISPLAYS)
-def test_demo_display_reads_well(browser, demo_server, artifacts, display: str, size: str):
-    report, probe = render(browser, demo_server, f"/d/{DEMO}/{display}", size,
-                           artifacts / f"{display}-{size}.png")
+@pytest.mark.parametrize(("market", "display"), ALL, ids=[f"{m}-{d}" for m, d in ALL])
+def test_display_reads_well(pages, demo_server, artifacts, market: str, display: str,
+                            size: str):
+    report, probe = render(pages[size], demo_server, f"/d/{market}/{display}",
+                           artifacts / f"{market}-{display}-{size}.png")
     assert probe["texts"], "nothing drawn"
     problems = layout_problems(probe, MIN_PHONE_PX if size == "phone" else None)
     min_px = min(t["px"] for t in probe["texts"])
-    print(f"{display} {size}: min {min_px:.1f} px, {len(probe['texts'])} texts, "
+    print(f"{market}/{display} {size}: min {min_px:.1f} px, {len(probe['texts'])} texts, "
           f"layout {report}")
     assert problems == [], "\n".join(problems)
+    if display == "scripts":
+        # CJK, Arabic and emoji come from fallback fonts in our build (troika would fetch
+        # them from a CDN; render() fails on any request off the machine).
+        fonts = [u for u in pages[size].requests if "/client/vendor/unicode-fonts-" in u]
+        for font in ("noto-sans-arabic-arabic/", "noto-sans-sc-", "noto-emoji-"):
+            assert any(f"/font-files/{font}" in u for u in fonts), (font, fonts)
+
+

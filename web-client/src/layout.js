@@ -10,6 +10,12 @@ import { Text } from 'troika-three-text';
 export const MIN_TEXT_PX = 12.5; // the check asks for 12 CSS px: keep a little headroom
 const PORTRAIT_ASPECT = 1.2; // views narrower than this (phones) get the column arrangement
 const COLUMN_WIDTH = 0.62; // metres: the portrait column the goods and panels share
+// A wide view whose authored arrangement leaves text under this many CSS px (or text blocks
+// that cannot be moved apart) gets the rows too, in a wider column: readable beats as-placed.
+const WIDE_MIN_PX = 9;
+const WIDE_COLUMN = 1.2; // metres
+const CELL = 0.2; // metres: the narrowest cell of a wide column's rows
+const PASSES = 240; // moves separate() may make before it gives up
 const ROW_HEIGHT = 0.12; // metres: the tallest goods may stand in a portrait row
 const GAP = 0.012; // metres between stacked blocks
 const LABEL_GAP = 0.01; // metres between a model's top and its lowest label
@@ -58,11 +64,16 @@ export function textBox(text) {
   return box;
 }
 
-// World box of the meshes under an object, texts excluded (they are blocks of their own).
+// World box of the meshes under an object, texts excluded (they are blocks of their own),
+// except a failed model's placeholder label: that is part of the model.
 export function meshBox(object) {
   const box = new THREE.Box3();
   object.updateWorldMatrix(true, true);
   object.traverseVisible((o) => {
+    if (o instanceof Text && o.parent?.userData.placeholder) {
+      box.union(textBox(o));
+      return;
+    }
     if (o instanceof Text || !o.isMesh || !o.geometry) return;
     if (!o.geometry.boundingBox) o.geometry.computeBoundingBox();
     box.union(o.geometry.boundingBox.clone().applyMatrix4(o.matrixWorld));
@@ -110,6 +121,9 @@ export class LayoutEngine {
     this.running = null;
     this.again = false;
     this.report = { generation: 0, rounds: 0, minPx: null, moved: 0, clipped: 0, portrait: false };
+    this.rows = false; // the goods in rows, headlines above, panels below (paged)
+    this.columnWidth = COLUMN_WIDTH;
+    this.unresolved = false; // separate() ran out of moves with blocks still overlapping
   }
 
   get portrait() {
@@ -152,27 +166,47 @@ export class LayoutEngine {
     this.labelCache = new Map(); // node data -> is a label (the tree is fixed during a run)
     const portrait = this.portrait;
     const view = this.viewSize();
-    // Portrait: the column's width sets the scale, so the smallest readable font is known
-    // up front. What does not fit the view's height at that scale goes on further pages
-    // (the pager under the view): text never shrinks below the minimum to fit.
-    let fontMin = portrait ? (MIN_TEXT_PX * 1.03 * COLUMN_WIDTH) / (view.w * (1 - 2 * MARGIN)) : 0;
-    let lineBudget = portrait ? 4 : 12;
-    let pageH = portrait ? COLUMN_WIDTH * (view.h / view.w) * 0.98 - PAGER_ROOM : Infinity;
+    let { rounds, fontMin, lineBudget, result } = await this.arrange(portrait, COLUMN_WIDTH, view);
+    if (!portrait && result.minPx !== null && (result.minPx < WIDE_MIN_PX || this.unresolved)) {
+      // The curator's arrangement cannot be read on this wide view: the rows, wider.
+      ({ rounds, fontMin, lineBudget, result } = await this.arrange(true, WIDE_COLUMN, view));
+    }
+    this.generation += 1;
+    this.report = { generation: this.generation, rounds: rounds + 1, portrait, rows: this.rows,
+      fontMin: Math.round(fontMin * 1e4) / 1e4, lineBudget, page: this.page, pages: this.pages,
+      ...result };
+    this.onPages({ page: this.page, pages: this.pages });
+  }
+
+  // One arrangement: as authored (rows false) or the rows of a column `width` metres wide.
+  async arrange(rows, width, view) {
+    this.rows = rows;
+    this.columnWidth = width;
+    // Rows: the column's width sets the scale, so the smallest readable font is known up
+    // front. What does not fit the view's height at that scale goes on further pages (the
+    // pager over the view): text never shrinks below the minimum to fit.
+    let fontMin = rows ? (MIN_TEXT_PX * 1.03 * width) / (view.w * (1 - 2 * MARGIN)) : 0;
+    let lineBudget = rows ? (this.portrait ? 4 : 8) : 12;
+    let pageH = rows ? width * (view.h / view.w) * 0.98 - PAGER_ROOM : Infinity;
     let rounds = 0;
     let result = null;
     for (; rounds < MAX_ROUNDS + 3; rounds += 1) {
-      this.restore(portrait, fontMin);
+      this.restore(rows, fontMin);
       await Promise.all(this.allTexts().map(synced));
       const clipped = this.layoutPanels(lineBudget);
-      this.fitLabelWidths(portrait);
+      this.fitLabelWidths(rows);
       await Promise.all(this.allTexts().map(synced));
-      if (portrait) this.arrangeGoods(); // after the labels wrapped: rows leave them room
+      if (rows) this.arrangeGoods(); // after the labels wrapped: rows leave them room
       this.placeLabels();
       let tallest = 0;
-      if (portrait) {
+      if (rows) {
         this.arrangeAround();
         tallest = this.paginate(pageH);
-      } else this.pageBox = null;
+      } else {
+        this.pageBox = null;
+        this.pages = 1;
+        this.page = 0;
+      }
       this.onLayout(); // the app frames the camera on everything drawn
       let moved = this.separate();
       if (moved) {
@@ -185,17 +219,17 @@ export class LayoutEngine {
       if (minPx === null || minPx >= MIN_TEXT_PX) break;
       const size = this.framingBox().getSize(new THREE.Vector3());
       const tall = size.y * (view.w / view.h) > size.x * 1.02;
-      if (portrait && tall && tallest < pageH * 0.98) {
+      if (rows && tall && tallest < pageH * 0.98) {
         // The page ended up taller than planned (blocks moved apart): smaller pages.
         pageH *= Math.max(0.5, Math.min(0.97, minPx / (MIN_TEXT_PX * 1.02)));
         continue;
       }
-      if (portrait && tall && lineBudget > 0) {
+      if (rows && tall && lineBudget > 0) {
         lineBudget -= 1; // one block taller than a page: fewer panel lines ("more")
         continue;
       }
-      if (rounds >= (portrait ? MAX_ROUNDS : 1)) break; // a wide view has the room: two passes
-      if (portrait) {
+      if (rounds >= (rows ? MAX_ROUNDS : 1)) break; // as authored: two passes
+      if (rows) {
         // The column's width sets the scale (perspective takes a little): larger text.
         fontMin *= (MIN_TEXT_PX * 1.02) / minPx;
         continue;
@@ -206,11 +240,7 @@ export class LayoutEngine {
       fontMin = Math.min(smallest * 2,
         Math.max(fontMin, smallest) * ((MIN_TEXT_PX * 1.03) / minPx));
     }
-    this.generation += 1;
-    this.report = { generation: this.generation, rounds: rounds + 1, portrait,
-      fontMin: Math.round(fontMin * 1e4) / 1e4, lineBudget, page: this.page, pages: this.pages,
-      ...result };
-    this.onPages({ page: this.page, pages: this.pages });
+    return { rounds, fontMin, lineBudget, result };
   }
 
   // Portrait pages: the column (headlines, rows of goods, panels) cut into pages no taller
@@ -263,8 +293,9 @@ export class LayoutEngine {
       // the view's top edge, so a strip above is kept free too.
       const cx = (shown.box.min.x + shown.box.max.x) / 2;
       const z = (shown.box.min.z + shown.box.max.z) / 2;
-      this.pageBox = new THREE.Box3(new THREE.Vector3(cx - COLUMN_WIDTH / 2, shown.top - pageH, z),
-        new THREE.Vector3(cx + COLUMN_WIDTH / 2, shown.top + PAGER_ROOM, z));
+      const half = this.columnWidth / 2;
+      this.pageBox = new THREE.Box3(new THREE.Vector3(cx - half, shown.top - pageH, z),
+        new THREE.Vector3(cx + half, shown.top + PAGER_ROOM, z));
     } else this.pageBox = null;
     return tallest;
   }
@@ -272,7 +303,7 @@ export class LayoutEngine {
   // How far above the display the camera looks from: less on a portrait column (a steep
   // view makes its lower half read smaller).
   get elevation() {
-    return this.portrait ? 0.08 : 0.18;
+    return this.rows ? 0.08 : 0.18;
   }
 
   // What the camera frames: everything drawn, and on a paged column the page's box.
@@ -301,22 +332,23 @@ export class LayoutEngine {
   }
 
   // Back to what the curator wrote: the engine always starts from the authored scene.
-  restore(portrait, fontMin) {
+  restore(rows, fontMin) {
     for (const { object, data } of this.display.entries.values()) {
       this.display.applyTransform(object, data);
       object.userData.offPage = false;
       const panel = object.userData.panel;
       if (panel) {
-        if (portrait && !data.parent) {
+        if (rows && !data.parent) {
           object.rotation.set(0, 0, 0);
-          panel.width = COLUMN_WIDTH; // the column's width: no narrower, no wider
+          // The column's width (no wider than a phone's column: lines stay readable).
+          panel.width = Math.min(this.columnWidth, COLUMN_WIDTH);
         } else panel.width = panel.authoredWidth;
       }
       // A headline wraps to the column in portrait (it would widen the view otherwise).
       if (data.kind === 'text' && !data.parent && object instanceof Text) {
         const own = object.userData.maxWidth;
-        const width = portrait ? Math.min(own ?? Infinity, COLUMN_WIDTH) : (own ?? Infinity);
-        object.userData.columnWidth = portrait ? width : null;
+        const width = rows ? Math.min(own ?? Infinity, this.columnWidth) : (own ?? Infinity);
+        object.userData.columnWidth = rows ? width : null;
         if (object.maxWidth !== width) object.maxWidth = width;
       }
     }
@@ -336,7 +368,7 @@ export class LayoutEngine {
       if (text.userData.maxWidth) {
         const grow = size / base; // a label keeps its number of words per line as it grows
         let width = text.userData.maxWidth * grow;
-        if (text.userData.columnWidth) width = Math.min(width, COLUMN_WIDTH);
+        if (text.userData.columnWidth) width = Math.min(width, this.columnWidth);
         if (text.maxWidth !== width) text.maxWidth = width;
       }
       if (text.clipRect) text.clipRect = null;
@@ -469,8 +501,9 @@ export class LayoutEngine {
     camera.updateMatrixWorld(true);
     // Measured once: a moved block's box moves with it (models never move here).
     const blocks = this.blocks().map((b) => ({ ...b, screen: screen(b.box) }));
-    for (let pass = 0; pass < 60; pass += 1) {
-      let changed = false;
+    let changed = true;
+    for (let pass = 0; pass < PASSES && changed; pass += 1) {
+      changed = false;
       for (let i = 0; i < blocks.length && !changed; i += 1) {
         for (let j = 0; j < blocks.length && !changed; j += 1) {
           const a = blocks[i];
@@ -494,8 +527,8 @@ export class LayoutEngine {
           changed = true;
         }
       }
-      if (!changed) break;
     }
+    this.unresolved = changed;
     return moved;
   }
 
@@ -524,12 +557,12 @@ export class LayoutEngine {
   arrangeGoods() {
     const units = this.goodsUnits();
     const cell = this.portraitCell(units);
-    const perRow = Math.max(1, Math.round((COLUMN_WIDTH + GAP * 2) / (cell + GAP * 2)));
+    const perRow = Math.max(1, Math.round((this.columnWidth + GAP * 2) / (cell + GAP * 2)));
     // Goods larger than a cell (or taller than a row may be) shrink to fit it: on a phone the
     // text must stay readable, a crate need not be life-size.
     for (const u of units) {
       const size = u.box.getSize(new THREE.Vector3());
-      const wide = size.x > cell * 1.5 ? COLUMN_WIDTH : cell;
+      const wide = size.x > cell * 1.5 ? this.columnWidth : cell;
       const s = Math.min(1, wide / Math.max(size.x, 1e-3), ROW_HEIGHT / Math.max(size.y, 1e-3));
       if (s < 0.999) {
         this.scaleUnit(u, s);
@@ -537,6 +570,9 @@ export class LayoutEngine {
         for (const m of u.members) u.box.union(meshBox(m.object));
       }
     }
+    // One plane for the rows: the front-most unit's centre (a grid of goods laid out in
+    // depth would otherwise read smaller, and higher up the screen, row by row).
+    const plane = Math.max(...units.map((u) => (u.box.min.z + u.box.max.z) / 2));
     let y = 0;
     let i = 0;
     this.cellWidth = cell;
@@ -554,7 +590,8 @@ export class LayoutEngine {
       const height = Math.max(...row.map((u) => u.box.max.y - u.box.min.y));
       row.forEach((u, k) => {
         const cx = -total / 2 + width / 2 + k * (width + GAP * 2);
-        const delta = new THREE.Vector3(cx - (u.box.min.x + u.box.max.x) / 2, y - u.box.max.y, 0);
+        const delta = new THREE.Vector3(cx - (u.box.min.x + u.box.max.x) / 2, y - u.box.max.y,
+          plane - (u.box.min.z + u.box.max.z) / 2);
         for (const m of u.members) shiftWorld(m.object, delta);
       });
       // Room for the labels that will sit above the next row's goods.
@@ -563,11 +600,15 @@ export class LayoutEngine {
     this.goodsTop = 0;
   }
 
-  // The width of one cell of the portrait goods rows: up to three items side by side.
+  // The width of one cell of the goods rows: up to three items side by side in a phone's
+  // column, as many as fit cells of CELL metres in a wider one.
   portraitCell(units = this.goodsUnits()) {
     const items = units.filter((u) => u.rank === 0).length || units.length;
-    const perRow = items >= 5 ? 3 : Math.max(1, Math.min(2, items));
-    return (COLUMN_WIDTH - GAP * 2 * (perRow - 1)) / perRow;
+    const width = this.columnWidth;
+    const perRow = width > COLUMN_WIDTH
+      ? Math.max(1, Math.min(items, Math.floor(width / CELL)))
+      : items >= 5 ? 3 : Math.max(1, Math.min(2, items));
+    return (width - GAP * 2 * (perRow - 1)) / perRow;
   }
 
   // Scale a unit's models about the bottom centre of its box; labels keep their size (they
@@ -615,7 +656,7 @@ export class LayoutEngine {
 
   // A label wraps to the room beside its neighbours (in portrait, its cell): labels of goods
   // side by side never reach over each other.
-  fitLabelWidths(portrait) {
+  fitLabelWidths(rows) {
     const groups = new Map();
     for (const { object, data } of this.display.entries.values()) {
       if (data.kind === 'text' && this.isLabel(data) && visibleInTree(object)) {
@@ -629,12 +670,12 @@ export class LayoutEngine {
       centres.set(id, box.isEmpty() ? this.display.entries.get(id).object.getWorldPosition(new THREE.Vector3())
         : box.getCenter(new THREE.Vector3()));
     }
-    const cell = portrait ? this.portraitCell() : Infinity;
+    const cell = rows ? this.portraitCell() : Infinity;
     for (const [id, labels] of groups) {
       const c = centres.get(id);
       let room = cell;
       for (const [other, o] of centres) {
-        if (portrait) break; // the rows give each label its cell
+        if (rows) break; // the rows give each label its cell
         if (other !== id && Math.abs(o.y - c.y) < 0.3 && Math.abs(o.z - c.z) < 0.3) {
           room = Math.min(room, Math.abs(o.x - c.x) - GAP);
         }
