@@ -14,10 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from sqlalchemy import event, inspect, pool, text
+from sqlalchemy import Table, event, inspect, pool, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 from starlette.concurrency import run_in_threadpool
 
 if TYPE_CHECKING:
@@ -86,12 +86,16 @@ def script_heads() -> frozenset[str]:
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            target = node.targets[0] if isinstance(node, ast.Assign) else (
-                node.target if isinstance(node, ast.AnnAssign) else None)
-            if not isinstance(target, ast.Name) or node.value is None:  # type: ignore[union-attr]
+            if isinstance(node, ast.Assign):
+                target, assigned = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, assigned = node.target, node.value
+            else:
+                continue
+            if not isinstance(target, ast.Name):
                 continue
             if target.id in ("revision", "down_revision"):
-                value = ast.literal_eval(node.value)  # type: ignore[union-attr]
+                value = ast.literal_eval(assigned)
                 names = {value} if isinstance(value, str) else set(value or ())
                 (revisions if target.id == "revision" else parents).update(names)
     return frozenset(revisions - parents)
@@ -179,6 +183,14 @@ async def call(engine: Engine, function: Callable[P, T], *args: P.args,
     if engine.dialect.name == "sqlite":
         return function(*args, **kwargs)
     return await run_in_threadpool(function, *args, **kwargs)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for bulk inserts (SQLModel does not declare the
+    class's `__table__` to type checkers)."""
+    found = inspect(model).local_table
+    assert isinstance(found, Table)
+    return found
 
 
 @contextmanager

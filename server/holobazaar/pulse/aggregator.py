@@ -32,7 +32,9 @@ SLOT_SECONDS = 5
 WINDOWS: dict[str, int] = {"1m": 60, "15m": 900}
 _N = len(KINDS) + len(DWELL_BUCKETS)
 _KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
-_DWELL_INDEX = {b: len(KINDS) + i for i, b in enumerate(DWELL_BUCKETS)}
+# Looked up with the dwell value an event carries: a miss (None too) is a KeyError, the
+# caller's malformed event.
+_DWELL_INDEX: dict[int | None, int] = {b: len(KINDS) + i for i, b in enumerate(DWELL_BUCKETS)}
 
 
 def bucket_dwell(seconds: float) -> tuple[int, bool]:

@@ -18,10 +18,11 @@ import hmac
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
@@ -74,7 +75,7 @@ CueSource = Callable[[str, datetime, datetime], list[CueMark]]
 RecipeCatalog = Callable[[str], Mapping[str, str]]
 
 
-def shown_recipes(state: dict) -> dict[str, str]:
+def shown_recipes(state: dict) -> dict[str, Any]:
     """The recipe cards a display's state shows (the stories binding), slug -> name."""
     told = (state.get("bindings") or {}).get("stories") or {}
     return {r["slug"]: r.get("name", r["slug"]) for r in told.get("recipes") or []
@@ -117,7 +118,7 @@ class PulseService:
         self.markets: dict[str, MarketPulse] = {}
         self.stats: Counter[str] = Counter()
         # CPU seconds (this thread) of pulse's own work: accept, aggregate, publish, flush.
-        self.cpu: Counter[str] = Counter()
+        self.cpu: defaultdict[str, float] = defaultdict(float)
         self.devices = DeviceLimiter(self.settings.device_rate, self.settings.device_burst)
         # The aggregator's limiter over the events of every node: the per-device limit
         # across the cluster (a device tapping through two nodes gets one budget).
@@ -146,7 +147,8 @@ class PulseService:
         """Start accepting. With one node, aggregate here too; with Redis the app runs
         `lead` under the cluster's `pulse-aggregator` lease."""
         await self._rotate_salt(self.clock())
-        self.transport.sink = self.ingest
+        if isinstance(self.transport, LocalTransport):  # one node: sent events come here
+            self.transport.sink = self.ingest
         await self.transport.start()
         if not self.transport.distributed:
             await self._take_over()

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from holobazaar.audit import service as audit
-from holobazaar.db import session_scope
+from holobazaar.db import session_scope, table
 from holobazaar.pulse.aggregator import (
     DWELL_BUCKETS,
     KINDS,
@@ -41,7 +41,7 @@ def _day_salt(engine: Engine, day: str) -> bytes:
         if row is None:
             row = PulseSalt(day=day, salt=secrets.token_hex(32))
             session.add(row)
-        session.execute(delete(PulseSalt).where(PulseSalt.day != day))
+        session.execute(delete(PulseSalt).where(col(PulseSalt.day) != day))
         return bytes.fromhex(row.salt)
 
 
@@ -49,18 +49,18 @@ def add_events(engine: Engine, events: Sequence[dict]) -> None:
     if not events:
         return
     with session_scope(engine) as session:
-        session.execute(PulseEvent.__table__.insert(), list(events))
+        session.execute(table(PulseEvent).insert(), list(events))
 
 
 def events_since(engine: Engine, since: datetime) -> list[PulseEvent]:
     with session_scope(engine) as session:
         return list(session.exec(select(PulseEvent).where(PulseEvent.at >= since)
-                                 .order_by(PulseEvent.at, PulseEvent.id)))
+                                 .order_by(col(PulseEvent.at), col(PulseEvent.id))))
 
 
 def prune_events(engine: Engine, before: datetime) -> int:
     with session_scope(engine) as session:
-        result = session.execute(delete(PulseEvent).where(PulseEvent.at < before))
+        result = session.exec(delete(PulseEvent).where(col(PulseEvent.at) < before))
         return result.rowcount or 0
 
 
@@ -130,7 +130,8 @@ def minutes(engine: Engine, market: str, since: datetime, until: datetime, k: in
         query = query.where(PulseMinute.scope == scope)
     if scope_id is not None:
         query = query.where(PulseMinute.scope_id == scope_id)
-    query = query.order_by(PulseMinute.minute, PulseMinute.scope, PulseMinute.scope_id)
+    query = query.order_by(col(PulseMinute.minute), col(PulseMinute.scope),
+                           col(PulseMinute.scope_id))
     with session_scope(engine) as session:
         found = list(session.exec(query))
     for row in found:  # SQLite hands back naive datetimes; they are stored as UTC
@@ -142,7 +143,7 @@ def hold_feedback(engine: Engine, items: Sequence[dict]) -> None:
     if not items:
         return
     with session_scope(engine) as session:
-        session.execute(PulseFeedback.__table__.insert(), list(items))
+        session.execute(table(PulseFeedback).insert(), list(items))
 
 
 def feedback(engine: Engine, market: str, status: str | None, limit: int) -> list[PulseFeedback]:
@@ -150,7 +151,7 @@ def feedback(engine: Engine, market: str, status: str | None, limit: int) -> lis
     if status is not None:
         query = query.where(PulseFeedback.status == status)
     with session_scope(engine) as session:
-        return list(session.exec(query.order_by(PulseFeedback.id.desc()).limit(limit)))
+        return list(session.exec(query.order_by(col(PulseFeedback.id).desc()).limit(limit)))
 
 
 class AlreadyDecided(Exception):
