@@ -76,8 +76,8 @@ def url_host(host: str | IPAddress) -> str:
 
 def primary_lan_address() -> IPAddress | None:
     lan = local_names().lan_ips
-    v4 = [ip for ip in lan if ip.version == 4]
-    return (v4 or list(lan) or [None])[0]
+    candidates: list[IPAddress] = [ip for ip in lan if ip.version == 4] or list(lan)
+    return candidates[0] if candidates else None
 
 
 def default_base_url(host: str, port: int, tls: bool) -> str:

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from holobazaar.tls.addresses import LocalNames, local_names
@@ -118,7 +119,11 @@ def generate_leaf(ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
     return cert, key
 
 
-def covered_names(cert: x509.Certificate) -> tuple[set[str], set[ipaddress._BaseAddress]]:
+SanAddress = (ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
+              | ipaddress.IPv6Network)
+
+
+def covered_names(cert: x509.Certificate) -> tuple[set[str], set[SanAddress]]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -194,8 +199,8 @@ def ensure_local_certificates(data_dir: Path, names: LocalNames | None = None) -
     return TlsFiles(leaf_file, leaf_key_file, ca_file, "; ".join(issued))
 
 
-def _public_der(key: object) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
+def _public_der(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

@@ -7,9 +7,11 @@ import asyncio
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import segno
 import uvicorn
+from starlette.types import ASGIApp
 
 from holobazaar.config import Settings
 from holobazaar.tls.addresses import local_names, url_host
@@ -82,16 +84,18 @@ async def serve_with_trust_port(main: uvicorn.Server, trust: uvicorn.Server | No
         raise SystemExit(1)
 
 
-def run(app: object, trust_app_factory: Callable[[Settings], object], settings: Settings,
-        plan: TlsPlan | None, **uvicorn_options: object) -> None:
-    ssl = ({"ssl_certfile": str(plan.files.certfile), "ssl_keyfile": str(plan.files.keyfile)}
-           if plan else {})
-    main = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                         **ssl, **uvicorn_options))  # type: ignore[arg-type]
+def run(app: ASGIApp, trust_app_factory: Callable[[Settings], ASGIApp], settings: Settings,
+        plan: TlsPlan | None, **uvicorn_options: Any) -> None:
+    """`uvicorn_options`: passed on to uvicorn.Config as they are."""
+    main = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port,
+        ssl_certfile=str(plan.files.certfile) if plan else None,
+        ssl_keyfile=str(plan.files.keyfile) if plan else None, **uvicorn_options))
     trust = None
+    trust_logs: dict[str, Any] = {"log_config": None} if "log_config" in uvicorn_options else {}
     if plan and settings.trust_port is not None:
         trust = uvicorn.Server(uvicorn.Config(
             trust_app_factory(settings), host=settings.host, port=settings.trust_port,
-            lifespan="off", log_level=uvicorn_options.get("log_level", "info"),  # type: ignore[arg-type]
-            **({"log_config": None} if "log_config" in uvicorn_options else {})))
+            lifespan="off", log_level=uvicorn_options.get("log_level", "info"),
+            **trust_logs))
     asyncio.run(serve_with_trust_port(main, trust))
