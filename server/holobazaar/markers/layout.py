@@ -41,13 +41,15 @@ class Card:
 
 
 @lru_cache(maxsize=32)
-def font(size_px: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def font(size_px: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     try:
         return ImageFont.truetype(str(_FONT_DIR / name), size_px)
     except OSError:
         # No DejaVu on this machine: Pillow's bundled font still scales (Pillow >= 10.1).
-        return ImageFont.load_default(size_px)
+        face = ImageFont.load_default(size_px)
+        assert isinstance(face, ImageFont.FreeTypeFont)  # Pillow has FreeType (truetype)
+        return face
 
 
 def qr_image(url: str, size_px: int) -> Image.Image:
