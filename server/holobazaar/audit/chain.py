@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
@@ -27,8 +28,8 @@ def entry_hash(prev_hash: str, moment: datetime, actor: str, action: str,
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_bytes(body)).hexdigest()
 
 
-def walk(session: Session, heights: set[int] = frozenset()) -> tuple[list[str], dict[int, str],
-                                                                    int, list[tuple]]:
+def walk(session: Session, heights: AbstractSet[int] = frozenset(),
+         ) -> tuple[list[str], dict[int, str], int, list[tuple]]:
     """Walk the chain in id order: (one line per broken link, {height: hash} for the asked
     heights, the chain's height, the public-history links its entries record)."""
     problems: list[str] = []
@@ -39,6 +40,7 @@ def walk(session: Session, heights: set[int] = frozenset()) -> tuple[list[str], 
     rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.id))
                         .execution_options(yield_per=1000))
     for entry in rows:
+        assert entry.id is not None  # a stored row
         height += 1
         if entry.prev_hash != prev:
             problems.append(f"entry {entry.id}: prev_hash does not match entry before it")

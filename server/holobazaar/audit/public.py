@@ -11,7 +11,7 @@ written out for third-party verifiers in docs/inventory.md ("Verifiable price hi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from holobazaar.audit.models import GENESIS, PublicRecord
 from holobazaar.canonical import canonical_bytes
+from holobazaar.db import table
 
 # The kinds of source a record names (what changed the truth, never who).
 SOURCE_KINDS = ("feed", "manual", "approved", "content")
@@ -76,7 +77,7 @@ def time_text(moment: datetime) -> str:
 
 def body(record: PublicRecord | Mapping[str, Any]) -> dict[str, Any]:
     """The hashed fields of a record (a row or its JSON form)."""
-    get = record.get if isinstance(record, Mapping) else (
+    get: Callable[[str], Any] = record.get if isinstance(record, Mapping) else (
         lambda name: getattr(record, name))
     moment = get("time")
     return {"market": get("market"), "seq": get("seq"),
@@ -142,7 +143,7 @@ def append(session: Session, market: str, changes: Sequence[PublicChange],
         fields["time"], fields["hash"] = moment, prev
         rows.append(fields)
     if rows:  # one bulk statement: an ORM object per row costs ~1 ms (batches of 10,000)
-        session.execute(insert(PublicRecord.__table__), rows)  # type: ignore[attr-defined]
+        session.execute(insert(table(PublicRecord)), rows)
     return {"from": first, "to": height, "head": prev}
 
 

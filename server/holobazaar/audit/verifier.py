@@ -131,6 +131,7 @@ def verify_public(base: str, market: str | None = None, timeout: float = 10.0,
     base = base.rstrip("/")
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         try:
+            listed: list[Any] | None
             if market is not None:
                 listed = [get_json(client, f"{base}/api/v1/markets/{market}/audit/head")]
             else:
@@ -165,7 +166,8 @@ def witness_copies(url: str, keys: dict[str, str],
     for entry in witnesses:
         markets = entry.get("markets") if isinstance(entry, dict) else None
         for kept in markets if isinstance(markets, list) else []:
-            if not isinstance(kept, dict) or keys.get(kept.get("market")) != kept.get("key"):
+            market = kept.get("market") if isinstance(kept, dict) else None
+            if not isinstance(market, str) or keys.get(market) != kept.get("key"):
                 continue  # another server's market, or another key
             try:
                 head = heads.parse(kept.get("head"), kept["key"], kept["market"])

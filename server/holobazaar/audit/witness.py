@@ -180,6 +180,7 @@ class WitnessService:
     async def poll(self, witness: Witness) -> Outcome:
         import httpx
 
+        assert witness.id is not None  # a stored witness
         new: list[heads.Head] = []
         try:
             async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False,
@@ -220,14 +221,16 @@ class WitnessService:
 
     async def _check(self, client: Any, witness: Witness, market: str,
                      item: Any) -> heads.Head | None:
+        assert witness.id is not None  # a stored witness
         last = await run_in_threadpool(self._last, witness.id, market)
         if last is not None:
             key = last.public_key
         else:
             found = await get_json(client, f"{witness.url}/api/v1/markets/{market}/audit/key")
-            key = found.get("key") if isinstance(found, dict) else None
-            if not isinstance(key, str):
+            fetched = found.get("key") if isinstance(found, dict) else None
+            if not isinstance(fetched, str):
                 raise FetchError("invalid", f"{market}: no public key")
+            key = fetched
         head = heads.parse(item, key, market)
         if last is None:
             records = await records_after(client, witness.url, market, 0, head.height)
