@@ -25,6 +25,7 @@ with JSON logs, logs each request as one line (docs/deploy.md, "Logs")."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import secrets
@@ -85,8 +86,9 @@ def error_site(exc: BaseException) -> str:
     innermost frame): the same bug at the same place is one site however often it hits."""
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
     ours = [f for f in frames if "holobazaar" in Path(f.filename).parts]
-    frame = (ours or frames or [None])[-1]
-    where = f"{Path(frame.filename).name}:{frame.lineno}" if frame is not None else "?"
+    innermost = ours or frames
+    where = (f"{Path(innermost[-1].filename).name}:{innermost[-1].lineno}" if innermost
+             else "?")
     return f"{type(exc).__name__}@{where}"
 
 
@@ -228,7 +230,7 @@ class Edge:
         if self.page is not None and wants_page(scope):
             try:
                 made = self.page(scope, error_id)
-                return await made if asyncio.iscoroutine(made) else made  # type: ignore[return-value]
+                return await made if inspect.isawaitable(made) else made
             except Exception:
                 log.debug("error page failed", exc_info=True)
         import json

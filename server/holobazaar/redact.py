@@ -69,6 +69,6 @@ def install_error_guard(app: Any, *folders: Path | None) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc.detail, str) and any(root in exc.detail for root in roots):
             exc = HTTPException(exc.status_code, scrub(exc.detail, roots), exc.headers)
-        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+        return await http_exception_handler(request, exc)
 
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -22,7 +23,7 @@ from holobazaar import edges
 
 log = logging.getLogger(__name__)
 
-Duty = Callable[[], Awaitable[None]]
+Duty = Callable[[], Coroutine[Any, Any, None]]
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
