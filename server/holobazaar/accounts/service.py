@@ -16,6 +16,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, text
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -196,20 +197,20 @@ def verify_password(stored: str | None, password: str) -> bool:
 
 
 def get_user(session: Session, name: str) -> User:
-    user = session.exec(select(User).where(User.name == name)).first()
+    user = session.exec(select(User).where(col(User.name) == name)).first()
     if user is None:
         raise AccountError(f"no user {name!r}")
     return user
 
 
 def user_grants(session: Session, user_id: int) -> list[tuple[str, str]]:
-    rows = session.exec(select(UserRole).where(UserRole.user_id == user_id)).all()
+    rows = session.exec(select(UserRole).where(col(UserRole.user_id) == user_id)).all()
     return sorted((row.role, row.market) for row in rows)
 
 
 def user_farms(session: Session, user_id: int) -> frozenset[tuple[str, str]]:
     """(market, farm) of the user's grower grants."""
-    rows = session.exec(select(UserRole).where(UserRole.user_id == user_id,
+    rows = session.exec(select(UserRole).where(col(UserRole.user_id) == user_id,
                                                col(UserRole.farm).is_not(None))).all()
     return frozenset((row.market, row.farm) for row in rows
                      if row.role in FARM_ROLES and row.farm)
@@ -230,7 +231,7 @@ def create_user(engine: Engine, name: str, password: str, roles: Iterable[str],
     farm = check_farm(grants, farm, known_farms)
     password_hash = hash_password(password)
     with session_scope(engine) as session:
-        if session.exec(select(User).where(User.name == name)).first() is not None:
+        if session.exec(select(User).where(col(User.name) == name)).first() is not None:
             raise AccountError(f"user {name!r} exists")
         user = User(name=name, password_hash=password_hash, created_at=now(),
                     must_change_password=temporary)
@@ -273,7 +274,7 @@ def set_disabled(engine: Engine, name: str, disabled: bool = True, actor: str = 
         user.disabled = disabled
         session.add(user)
         if disabled:
-            session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
+            session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id))
         audit.append(session, actor, "user.disable" if disabled else "user.enable", None,
                      {"user": name})
 
@@ -289,7 +290,7 @@ def reset_password(engine: Engine, name: str, password: str, actor: str = "cli",
         user.must_change_password = temporary
         session.add(user)
         # Whoever knew the old password may hold a session: end them all.
-        session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
+        session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id))
         audit.append(session, actor, "user.reset_password", None, {"user": name})
 
 
@@ -304,8 +305,9 @@ def change_grants(engine: Engine, name: str, roles: Iterable[str], markets: Iter
         farm = check_farm(grants, farm, known_farms)
     with session_scope(engine) as session:
         user = get_user(session, name)
+        assert user.id is not None  # a stored user
         existing = {(r.role, r.market): r for r in session.exec(
-            select(UserRole).where(UserRole.user_id == user.id))}
+            select(UserRole).where(col(UserRole.user_id) == user.id))}
         for key in grants:
             key_farm = farm if grant and key[0] in FARM_ROLES else None
             if grant and key not in existing:
@@ -323,7 +325,7 @@ def change_grants(engine: Engine, name: str, roles: Iterable[str], markets: Iter
             audit.append(session, actor, "role.grant" if grant else "role.revoke",
                          None if market == ALL_MARKETS else market, record)
         session.flush()
-        return user_grants(session, user.id)  # type: ignore[arg-type]
+        return user_grants(session, user.id)
 
 
 # ---- login, throttling, sessions ------------------------------------------------------
@@ -335,7 +337,7 @@ def change_grants(engine: Engine, name: str, roles: Iterable[str], markets: Iter
 def _failures(session: Session, since: datetime, *where) -> tuple[int, datetime]:
     count, last = session.exec(
         select(func.count(), func.max(LoginAttempt.at))
-        .where(*where, col(LoginAttempt.at) >= since, LoginAttempt.ok == False)  # noqa: E712
+        .where(*where, col(LoginAttempt.at) >= since, col(LoginAttempt.ok) == False)  # noqa: E712
     ).one()
     return int(count), _aware(last) if last is not None else since
 
@@ -353,8 +355,8 @@ def known_pair(session: Session, account: str, address: str, policy: ThrottlePol
     """Has this account signed in from this address (limit key) within known_days?"""
     since = moment - timedelta(days=policy.known_days)
     return session.exec(select(LoginAttempt.id).where(
-        LoginAttempt.account == account, LoginAttempt.address == address,
-        LoginAttempt.ok == True, col(LoginAttempt.at) >= since)  # noqa: E712
+        col(LoginAttempt.account) == account, col(LoginAttempt.address) == address,
+        col(LoginAttempt.ok) == True, col(LoginAttempt.at) >= since)  # noqa: E712
     ).first() is not None
 
 
@@ -365,7 +367,7 @@ def throttle_wait(session: Session, account: str, address: str, policy: Throttle
     further failure doubles the wait (capped at the window)."""
     since = moment - timedelta(seconds=policy.window)
     count, last = _failures(session, since, LoginAttempt.account == account,
-                            LoginAttempt.address == address)
+                            col(LoginAttempt.address) == address)
     wait = _backoff(count, policy.pair_failures, last, policy, moment)
     if wait > 0 or known_pair(session, account, address, policy, moment):
         return wait  # a known pair answers only for its own failures
@@ -405,7 +407,7 @@ def _claim_attempt(engine: Engine, account: str, address: str, key: str,
             # Failures only matter within the window, successes for known_days.
             session.exec(delete(LoginAttempt).where(
                 col(LoginAttempt.at) < moment - timedelta(seconds=policy.window),
-                LoginAttempt.ok == False))  # noqa: E712
+                col(LoginAttempt.ok) == False))  # noqa: E712
             session.exec(delete(LoginAttempt).where(
                 col(LoginAttempt.at) < moment - timedelta(days=policy.known_days)))
             session.flush()
@@ -419,8 +421,9 @@ def _open_session(session: Session, user: User, account: str, address: str, key:
                   moment: datetime, ttl: float) -> tuple[str, AuthSession]:
     """A successful sign-in: forgive this pair's failures (never other addresses'),
     remember the pair as known, and open a fresh session."""
-    session.exec(delete(LoginAttempt).where(LoginAttempt.account == account,
-                                            LoginAttempt.address == key))
+    assert user.id is not None  # a stored user
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.account) == account,
+                                            col(LoginAttempt.address) == key))
     session.add(LoginAttempt(at=moment, account=account, address=key, ok=True))
     cookie = secrets.token_urlsafe(32)
     row = AuthSession(id=sha256_hex(cookie), user_id=user.id,
@@ -443,7 +446,7 @@ def login(engine: Engine, name: str, password: str, address: str, policy: Thrott
     moment = now()
     attempt_id = _claim_attempt(engine, account, address, key, policy, moment)
     with session_scope(engine) as session:
-        user = session.exec(select(User).where(User.name == account)).first()
+        user = session.exec(select(User).where(col(User.name) == account)).first()
     ok = verify_password(user.password_hash if user else None, password)
     ok = ok and user is not None and not user.disabled
     with session_scope(engine) as session:
@@ -451,8 +454,9 @@ def login(engine: Engine, name: str, password: str, address: str, policy: Thrott
             audit.append(session, "anonymous", "auth.login_failed", None,
                          {"user": account, "address": address})
         elif user.totp_secret:
+            assert user.id is not None  # a stored user
             # The password was right: this attempt is not a failure; the code decides.
-            session.exec(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            session.exec(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
             challenge = secrets.token_urlsafe(32)
             session.exec(delete(LoginChallenge).where(
                 col(LoginChallenge.expires_at) < moment))
@@ -487,7 +491,7 @@ def login_code(engine: Engine, challenge: str, code: str, address: str,
         row = session.get(LoginChallenge, sha256_hex(challenge))
         user = session.get(User, row.user_id) if row is not None else None
         if row is None or user is None or user.disabled or not user.totp_secret:
-            session.exec(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            session.exec(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
             raise ChallengeExpired()
         step = totp.matching_step(user.totp_secret, code, moment, user.totp_last_step)
         if step is None:
@@ -569,8 +573,8 @@ def reset_totp(engine: Engine, name: str, actor: str = "cli") -> bool:
         user.totp_secret = user.totp_pending = None
         user.totp_enabled_at = user.totp_last_step = None
         session.add(user)
-        session.exec(delete(AuthSession).where(AuthSession.user_id == user.id))
-        session.exec(delete(LoginChallenge).where(LoginChallenge.user_id == user.id))
+        session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id))
+        session.exec(delete(LoginChallenge).where(col(LoginChallenge.user_id) == user.id))
         audit.append(session, actor, "user.totp_reset", None, {"user": name})
         return had
 
@@ -578,7 +582,7 @@ def reset_totp(engine: Engine, name: str, actor: str = "cli") -> bool:
 def second_factors(engine: Engine) -> list[tuple[str, bool, datetime | None]]:
     """(user name, is admin, enrolled at) for every user."""
     with session_scope(engine) as session:
-        admins = set(session.exec(select(UserRole.user_id).where(UserRole.role == "admin")))
+        admins = set(session.exec(select(UserRole.user_id).where(col(UserRole.role) == "admin")))
         return [(u.name, u.id in admins,
                  _aware(u.totp_enabled_at) if u.totp_secret and u.totp_enabled_at else None)
                 for u in session.exec(select(User).order_by(User.name))]
@@ -608,20 +612,23 @@ def throttled(engine: Engine, policy: ThrottlePolicy) -> list[ThrottleEntry]:
     def until(count: int, allowed: int, last: datetime) -> datetime:
         return moment + timedelta(seconds=_backoff(count, allowed, last, policy, moment))
 
-    recent = (col(LoginAttempt.at) >= since, LoginAttempt.ok == False)  # noqa: E712
+    recent = (col(LoginAttempt.at) >= since, col(LoginAttempt.ok) == False)  # noqa: E712
     with session_scope(engine) as session:
+        by_name = {"account": col(LoginAttempt.account), "address": col(LoginAttempt.address)}
         groups = (
-            ("pair", (LoginAttempt.account, LoginAttempt.address), policy.pair_failures),
-            ("account", (LoginAttempt.account,), policy.account_failures),
-            ("address", (LoginAttempt.address,), policy.address_failures),
+            ("pair", ("account", "address"), policy.pair_failures),
+            ("account", ("account",), policy.account_failures),
+            ("address", ("address",), policy.address_failures),
         )
-        for kind, columns, allowed in groups:
-            rows = session.exec(
-                select(*columns, func.count(), func.max(LoginAttempt.at))
+        for kind, names, allowed in groups:
+            columns = [by_name[name] for name in names]
+            # SQLAlchemy's select: any number of columns (SQLModel's is typed for up to 4).
+            rows = session.execute(
+                sa_select(*columns, func.count(), func.max(LoginAttempt.at))
                 .where(*recent).group_by(*columns).having(func.count() >= allowed)
                 .order_by(func.count().desc()).limit(200)).all()
             for row in rows:
-                values = dict(zip([c.key for c in columns], row[:-2], strict=True))
+                values = dict(zip(names, row[:-2], strict=True))
                 count, last = int(row[-2]), _aware(row[-1])
                 found.append(ThrottleEntry(kind, values.get("account"), values.get("address"),
                                            count, until(count, allowed, last)))
@@ -637,9 +644,9 @@ def unlock(engine: Engine, account: str | None = None, address: str | None = Non
     """Forget recent failures: of an account (from every address), of an address (for
     every account; an address or its limit key), of one pair, or all (neither given).
     Returns how many failures were forgotten."""
-    where = [LoginAttempt.ok == False]  # noqa: E712
+    where = [col(LoginAttempt.ok) == False]  # noqa: E712
     if account is not None:
-        where.append(LoginAttempt.account == account.strip().lower()[:64])
+        where.append(col(LoginAttempt.account) == account.strip().lower()[:64])
     if address is not None:
         address = address.strip()[:64]
         where.append(col(LoginAttempt.address).in_({address, limit_key(address)}))
@@ -653,7 +660,7 @@ def unlock(engine: Engine, account: str | None = None, address: str | None = Non
 
 def logout(engine: Engine, cookie: str) -> None:
     with session_scope(engine) as session:
-        session.exec(delete(AuthSession).where(AuthSession.id == sha256_hex(cookie)))
+        session.exec(delete(AuthSession).where(col(AuthSession.id) == sha256_hex(cookie)))
 
 
 def change_own_password(engine: Engine, user_id: int, current: str, new: str,
@@ -683,14 +690,15 @@ def change_own_password(engine: Engine, user_id: int, current: str, new: str,
             audit.append(session, f"user:{account}", "auth.password_change_failed", None,
                          {"address": address})
         else:
-            session.exec(delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+            session.exec(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
             user = session.get(User, user_id)
             assert user is not None
             user.password_hash = password_hash
             user.must_change_password = False
             session.add(user)
             session.exec(delete(AuthSession).where(
-                AuthSession.user_id == user_id, AuthSession.id != sha256_hex(keep_session)))
+                col(AuthSession.user_id) == user_id,
+                col(AuthSession.id) != sha256_hex(keep_session)))
             audit.append(session, f"user:{account}", "user.change_password", None,
                          {"user": account})
     if not ok:  # raised after the commit: the failed attempt counts
@@ -745,7 +753,7 @@ def create_token(engine: Engine, name: str, roles: Iterable[str], markets: Itera
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     moment = now()
     with session_scope(engine) as session:
-        if session.exec(select(ApiToken).where(ApiToken.name == name)).first() is not None:
+        if session.exec(select(ApiToken).where(col(ApiToken.name) == name)).first() is not None:
             raise AccountError(f"a token named {name!r} exists")
         row = ApiToken(name=name, token_hash=sha256_hex(token),
                        roles=" ".join(sorted({r for r, _ in grants})),
@@ -760,7 +768,7 @@ def create_token(engine: Engine, name: str, roles: Iterable[str], markets: Itera
 
 def list_tokens(engine: Engine) -> list[ApiToken]:
     with session_scope(engine) as session:
-        return list(session.exec(select(ApiToken).order_by(ApiToken.id)))
+        return list(session.exec(select(ApiToken).order_by(col(ApiToken.id))))
 
 
 def revoke_token(engine: Engine, id_or_name: str, actor: str = "cli") -> ApiToken:
@@ -769,7 +777,7 @@ def revoke_token(engine: Engine, id_or_name: str, actor: str = "cli") -> ApiToke
         if id_or_name.isdigit():
             row = session.get(ApiToken, int(id_or_name))
         if row is None:
-            row = session.exec(select(ApiToken).where(ApiToken.name == id_or_name)).first()
+            row = session.exec(select(ApiToken).where(col(ApiToken.name) == id_or_name)).first()
         if row is None:
             raise AccountError(f"no token {id_or_name!r}")
         if row.revoked_at is None:
@@ -792,7 +800,7 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
         return None
     moment = now()
     with session_scope(engine) as session:
-        row = session.exec(select(ApiToken).where(ApiToken.token_hash == sha256_hex(token))
+        row = session.exec(select(ApiToken).where(col(ApiToken.token_hash) == sha256_hex(token))
                            ).first()
         if row is None or row.id is None or row.revoked_at is not None:
             return None
