@@ -103,6 +103,9 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         page.click("#ed-add")
         assert page.evaluate("window.__editor.selected") == "model"
         assert page.input_value("#ed-node-form select[data-pointer$='/asset']") == "crate"
+        # Its picture from the library (drawn from the model's own triangles).
+        page.wait_for_function("document.querySelector('#ed-node-form img.sf-thumb')"
+                               "?.naturalWidth > 0")
         page.select_option("#ed-add-kind", "preset:price-board")
         page.click("#ed-add")
         board = page.evaluate("window.__editor.doc.display.nodes.find(n => n.id === 'price-board')")

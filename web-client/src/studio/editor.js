@@ -412,6 +412,7 @@ async function start() {
     farm: boot.farms.map((f) => ({ value: f.id, label: f.name })),
     zone: boot.zones.map((z) => ({ value: z.id, label: z.name })),
     asset: (kind) => assetsFor(kind),
+    assetThumbnail: (name) => boot.assets.find((a) => a.name === name)?.thumbnail || null,
     bindings: boot.bindings,
   });
   const add = $('ed-add-kind');

@@ -113,6 +113,21 @@ export class SchemaForm {
       for (const o of options) control.append(el('option', { value: o.value, text: o.label }));
       control.value = value ?? '';
       control.addEventListener('change', () => set(emptyIs(control.value)));
+      const thumbOf = this.pickers[`${key}Thumbnail`];
+      if (thumbOf) {
+        // A picture of what is chosen (the asset library's thumbnail).
+        const img = el('img', { class: 'sf-thumb', alt: '', width: 96, height: 96, loading: 'lazy' });
+        const show = () => {
+          const src = control.value ? thumbOf(control.value) : null;
+          img.hidden = !src;
+          if (src) img.src = src;
+        };
+        control.addEventListener('change', show);
+        show();
+        wrap.append(el('label', { for: id, text: title }), control, img, error);
+        if (help) wrap.append(el('p', { class: 'sf-help muted', id: `${id}-help`, text: help }));
+        return wrap;
+      }
     } else if (schema.enum) {
       control = el('select', { id, 'data-pointer': pointer, 'aria-describedby': describedBy });
       for (const v of schema.enum) control.append(el('option', { value: v, text: v }));

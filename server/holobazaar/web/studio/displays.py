@@ -4,10 +4,8 @@ sends a staff member to their market (or lets them choose)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from holobazaar.assets import thumbnails
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring, zones_authoring
 from holobazaar.scenes.models import ImageNode, ModelNode, iter_nodes
@@ -21,6 +19,7 @@ from holobazaar.web.studio.shell import (
     submitted_form,
     templates,
 )
+from holobazaar.web.studio.thumbnail import asset_thumbnail
 
 router = APIRouter(include_in_schema=False)
 
@@ -197,19 +196,7 @@ async def display_thumbnail(request: Request, market: str, display: str) -> Resp
     picture = _picture(shown) if shown is not None else None
     if picture is None:
         return Response("no model or image", status_code=404, media_type="text/plain")
-    name = picture[1]
-    engine = request.app.state.engine
-    stored = await run_in_threadpool(thumbnails.stored_thumbnail_url, engine, market, name)
-    if stored is not None:
-        return RedirectResponse(stored, status_code=303)
-    asset = scenes.content.assets.get(name)
-    if asset is None:
-        return Response("asset not found", status_code=404, media_type="text/plain")
-    cache = request.app.state.settings.data_dir / "thumbnails"
-    path = await run_in_threadpool(thumbnails.content_thumbnail, asset.path, asset.sha256,
-                                   cache)
-    return FileResponse(path, media_type="image/png",
-                        headers={"Cache-Control": "private, max-age=300"})
+    return await asset_thumbnail(request, market, picture[1])
 
 
 def _map_of(form: dict[str, list[str]]) -> tuple[dict | None, str]:

@@ -18,6 +18,7 @@ from holobazaar.accounts.preview_links import PreviewViewer, links_of
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
 from holobazaar.web.studio.shell import StudioPage, open_page, signed_in
+from holobazaar.web.studio.thumbnail import asset_thumbnail
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,14 +67,31 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "preview_url": url,
         "zones": [{"id": z.id, "name": z.name} for z in found.market.zones],
         "farms": [{"id": f.id, "name": f.name} for f in found.market.farms],
-        "assets": [{"name": name, "url": ref.url, "media_type": ref.media_type,
-                    "size": ref.size}
-                   for name, ref in sorted(scenes.asset_refs(market).items())],
+        "assets": library(scenes, market),
         "bindings": list(BINDING_NAMES),
     }
     return page.render("studio/editor.html", {
         "display": display, "boot": boot, "preview_link": url, "qr": qr_svg(url),
         "entry": request.app.state.client.entry("src/studio/editor.js")})
+
+
+def library(scenes, market: str) -> list[dict]:
+    """The assets a display of the market may name: the content's files (the loader checks
+    names against them), each as visitors get it (an upload of the same name replaces the
+    file for this market), with its thumbnail."""
+    refs = scenes.asset_refs(market)
+    return [{"name": name, "url": refs[name].url, "media_type": refs[name].media_type,
+             "size": refs[name].size,
+             "thumbnail": f"/studio/{market}/assets/{name}/thumbnail.png"}
+            for name in sorted(scenes.content.assets) if name in refs]
+
+
+@router.get("/studio/{market}/assets/{name}/thumbnail.png")
+async def thumbnail(request: Request, market: str, name: str) -> Response:
+    page = await open_page(request, market, "displays")
+    if not isinstance(page, StudioPage):
+        return page
+    return await asset_thumbnail(request, market, name)
 
 
 async def preview_pass(request: Request, market: str, display: str,

@@ -1,0 +1,26 @@
+"""The thumbnail of a market's asset, for studio pages (the overview's display pictures, the
+display editor's asset picker): the asset pipeline's own for an upload, drawn from the file
+(and cached by its hash) for a content asset; 404 when the market has no such asset."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from holobazaar.assets import thumbnails
+
+
+async def asset_thumbnail(request: Request, market: str, name: str) -> Response:
+    engine = request.app.state.engine
+    stored = await run_in_threadpool(thumbnails.stored_thumbnail_url, engine, market, name)
+    if stored is not None:
+        return RedirectResponse(stored, status_code=303)
+    asset = request.app.state.scenes.content.assets.get(name)
+    if asset is None:
+        return Response("asset not found", status_code=404, media_type="text/plain")
+    cache = request.app.state.settings.data_dir / "thumbnails"
+    path = await run_in_threadpool(thumbnails.content_thumbnail, asset.path, asset.sha256,
+                                   cache)
+    return FileResponse(path, media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=300"})
