@@ -46,5 +46,7 @@ def test_performer_cannot_open_the_curators_pages(server, accounts):
     accounts.user("pat", ["performer"], ["alpha"])
     with server.client() as c:
         accounts.login(c, "pat")
-        r = c.get("/studio/alpha")
+        r = c.get("/studio/alpha")  # a performer's studio is the shows section
+        assert r.status_code == 303 and r.headers["location"] == "/studio/alpha/shows"
+        r = c.get("/studio/alpha/truth")
         assert r.status_code == 403 and "no curator or admin role" in r.text
