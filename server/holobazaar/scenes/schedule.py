@@ -266,6 +266,8 @@ def apply_override(node: Any, override: dict[str, Any]) -> Any:
 def parse_at(text: str, tz: ZoneInfo) -> datetime:
     """`?at=` values: ISO 8601; without an offset it is the market's local time."""
     when = datetime.fromisoformat(text)
+    if not 1900 <= when.year <= 9000:  # leaves room for date arithmetic around it
+        raise ValueError(f"{text!r}: a year from 1900 to 9000")
     if when.tzinfo is None:
         day = when.date()
         seconds = when.hour * 3600 + when.minute * 60 + when.second
