@@ -60,6 +60,24 @@ def _wait(predicate, timeout: float = 5.0, step: float = 0.02) -> float:
     return time.monotonic() - start
 
 
+def _watch(phone, condition: str) -> None:
+    """Note on the phone's page when `condition` first holds (Date.now(), which pages of one
+    browser share: the editor notes its edits the same way)."""
+    phone.evaluate("""(condition) => {
+        window.__seen = null;
+        const check = new Function(`return (${condition})`);
+        const timer = setInterval(() => {
+            if (check()) { window.__seen = Date.now(); clearInterval(timer); }
+        }, 5);
+    }""", condition)
+
+
+def _followed_within(page, phone) -> float:
+    """Seconds from the editor's last edit to the phone showing it."""
+    phone.wait_for_function("window.__seen !== null", timeout=5000)
+    return (phone.evaluate("window.__seen") - page.evaluate("window.__editor.lastEditAt")) / 1000
+
+
 def _open_editor(page, url: str) -> None:
     page.goto(url)
     page.wait_for_function("window.__editor && window.__editor.ready", timeout=15000)
@@ -99,6 +117,7 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert p.evaluate("window.__holo.nodes") == 1
 
         # Add a model from the library and a price board bound to an item.
+        _watch(p, "window.__holo.nodes === 3")
         page.select_option("#ed-add-kind", "model")
         page.click("#ed-add")
         assert page.evaluate("window.__editor.selected") == "model"
@@ -112,7 +131,7 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert board["item"] == "APL-1" and board["kind"] == "panel"
         assert page.evaluate("window.__editor.doc.display.items") == ["APL-1"]
         # The phone follows within a second.
-        assert _wait(lambda: p.evaluate("window.__holo.nodes") == 3, 1.0) < 1.0
+        assert _followed_within(page, p) < 1.0
         assert v.evaluate("window.__holo.nodes") == 1  # a visitor never sees the draft
         # The template shows what it renders to.
         page.wait_for_function("document.querySelector('[data-rendered-for$=\"/title\"]')"
@@ -127,6 +146,15 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         page.click("#ed-undo")
         page.click("#ed-redo")
         assert page.evaluate("window.__editor.doc.display.nodes.length") == 3
+
+        # A value the format refuses: the API's message next to the field, no publishing.
+        page.evaluate("window.__editor.select('price-board')")
+        page.fill("#ed-node-form [data-pointer$='/width']", "0")
+        slot = page.locator("#ed-node-form [data-error-for$='/width']")
+        expect(slot).to_contain_text("greater than 0")
+        assert page.is_disabled("#ed-publish")
+        page.fill("#ed-node-form [data-pointer$='/width']", "0.5")
+        expect(slot).to_be_hidden()
 
         # Move the model with the gizmo: a drag on the canvas from its centre.
         page.evaluate("window.__editor.select('model')")
@@ -145,6 +173,7 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert grab is not None, "no X arrow found on the canvas"
         toward = page.evaluate("window.__editor.viewport.screenOf('model', [0.5, 0, 0])")
         offset = p.evaluate("Object.values(window.__holo.offset)[0]")
+        _watch(p, f"Object.values(window.__holo.offset)[0] > {offset}")
         page.mouse.down()
         for i in range(1, 11):
             page.mouse.move(grab["x"] + (toward["x"] - grab["x"]) * i / 10,
@@ -158,8 +187,7 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert all(abs(round(c / 0.05) * 0.05 - c) < 1e-6 for c in after)
         # The numeric field follows the gizmo.
         assert float(page.input_value("#ed-node-form [data-pointer$='/position/0']")) == after[0]
-        moved = _wait(lambda: p.evaluate("Object.values(window.__holo.offset)[0]") > offset, 1.0)
-        assert moved < 1.0
+        assert _followed_within(page, p) < 1.0
 
         # Publish: the visitor's page shows the new display; the file keeps its comments.
         page.click("#ed-publish")

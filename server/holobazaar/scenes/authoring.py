@@ -114,11 +114,35 @@ def validate_document(doc: Any, display: str | None = None) -> list[dict[str, st
     try:
         parsed = DisplayFile.model_validate(doc)
     except ValidationError as exc:
-        return [{"pointer": pointer(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return [{"pointer": pointer(_in_document(doc, e["loc"])), "message": e["msg"]}
+                for e in exc.errors()]
     if display is not None and parsed.display.id != display:
         return [{"pointer": "/display/id",
                  "message": f"must stay {display!r} (create a new display to change it)"}]
     return []
+
+
+def _in_document(doc: Any, loc: tuple) -> list:
+    """A pydantic error location as a path into the document: the tag pydantic adds for a
+    discriminated union (`nodes.0.panel.width`, `anchor.marker.size`) is not in the
+    document, so it is left out (`nodes.0.width`)."""
+    path: list = []
+    here, tagged = doc, None
+    for part in loc:
+        # The tag: the node's kind, once, followed by a field of the node (the tag "text"
+        # of a text node is not its `text` string, which holds no fields).
+        if isinstance(here, dict) and here is not tagged and here.get("kind") == part \
+                and not isinstance(here.get(part), dict | list):
+            tagged = here
+            continue
+        path.append(part)
+        if isinstance(here, dict):
+            here = here.get(part)
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            here = here[part]
+        else:
+            here = None
+    return path
 
 
 def merge(target: Any, new: Any) -> Any:

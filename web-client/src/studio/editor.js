@@ -50,6 +50,7 @@ function edit(label, mutate, { coalesce = null, redraw = true } = {}) {
 }
 
 function changed({ redraw = true } = {}) {
+  hook.lastEditAt = Date.now(); // tests time a phone's update from here
   $('ed-undo').disabled = !ed.history.canUndo;
   $('ed-redo').disabled = !ed.history.canRedo;
   drawTree();

@@ -53,6 +53,8 @@ async def editor(request: Request, market: str, display: str) -> Response:
         return page.render("studio/problem.html", {
             "title": "No such display",
             "message": f"{found.market.market.name} has no display {display!r}."}, 404)
+    # The view joins the preview channel at once, even when the first draft is refused.
+    await ensure_preview_channel(request, market, display)
     link = links_of(request.app.state).mint(authoring.preview_channel(market, display))
     url = preview_url(request, market, display, link)
     boot = {
