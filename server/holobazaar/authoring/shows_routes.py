@@ -43,7 +43,24 @@ class CheckResult(BaseModel):
     timeline: list[TimelineEntry]
 
 
-@router.get(BASE + "/source",
+class ShowSource(BaseModel):
+    document: dict[str, Any] = Field(description="The show file's data, as JSON")
+    etag: str
+    timeline: list[TimelineEntry]
+
+
+class Saved(BaseModel):
+    etag: str
+    timeline: list[TimelineEntry]
+
+
+class Rehearsal(BaseModel):
+    cues: list[str] = Field(description="The ids of the cue frames sent")
+    channels: list[str] = Field(description="The preview channels they went to")
+    start_time: float = Field(description="When they play (server time, ms)")
+
+
+@router.get(BASE + "/source", response_model=ShowSource,
             summary="A show's document (the YAML file's data) and its timeline; ETag = the "
                     "file's revision")
 def get_show_source(market: str, show: str, _: Principal = Depends(show_staff),
@@ -73,7 +90,7 @@ def check_show(market: str, show: str, doc: Annotated[Any, Body()],
             "timeline": authoring.cue_timeline(parsed) if parsed is not None else []}
 
 
-@router.put(BASE + "/source",
+@router.put(BASE + "/source", response_model=Saved,
             summary="Replace a show's document (If-Match required: 428 without, 412 with a "
                     "stale etag and the current document, 422 with JSON pointers)")
 async def put_show_source(market: str, show: str, doc: Annotated[Any, Body()],
@@ -97,7 +114,7 @@ class RehearseBody(BaseModel):
                                             "checked first (422 with JSON pointers)")
 
 
-@router.post(BASE + "/rehearse",
+@router.post(BASE + "/rehearse", response_model=Rehearsal,
              summary="Fire one cue (and its group) on the preview channels of the show's "
                      "displays only: staff previewing on their own device see it, visitors "
                      "and the live show do not")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from holobazaar.accounts.models import Principal
 from holobazaar.authoring.routes import _fail, curator, get_scenes
@@ -27,6 +27,14 @@ class ZoneList(BaseModel):
     etag: str
 
 
+class ZonesSaved(BaseModel):
+    etag: str = Field(description="The market file's new revision")
+
+
+class ZoneMade(ZonesSaved):
+    id: str
+
+
 @router.get("/markets/{market}/zones", response_model=ZoneList,
             summary="The market's zones as market.yaml has them; ETag = the file's revision")
 def get_zones(market: str, _: Principal = Depends(curator),
@@ -39,7 +47,7 @@ def get_zones(market: str, _: Principal = Depends(curator),
                         headers={"ETag": etag, "Cache-Control": "no-store"})
 
 
-@router.put("/markets/{market}/zones",
+@router.put("/markets/{market}/zones", response_model=ZonesSaved,
             summary="Replace the market's zones (If-Match: 428 without, 412 stale with the "
                     "current zones, 422 with JSON pointers such as /zones/0/name)")
 async def put_zones(market: str,
@@ -56,7 +64,7 @@ async def put_zones(market: str,
     return JSONResponse({"etag": etag}, headers={"ETag": etag})
 
 
-@router.post("/markets/{market}/zones", status_code=201,
+@router.post("/markets/{market}/zones", status_code=201, response_model=ZoneMade,
              summary="Add a zone (409 if its id exists; 422 with pointers such as /name)")
 async def post_zone(market: str,
                     zone: Annotated[Any, Body(examples=[EXAMPLE_ZONE])],
@@ -73,7 +81,7 @@ async def post_zone(market: str,
                         headers={"ETag": etag})
 
 
-@router.patch("/markets/{market}/zones/{zone}",
+@router.patch("/markets/{market}/zones/{zone}", response_model=ZonesSaved,
               summary="Change one zone's name, description or map (If-Match: the market "
                       "file's etag; its id stays, displays and shows name it)")
 async def patch_zone(market: str, zone: str,
