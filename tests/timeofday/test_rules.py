@@ -21,6 +21,7 @@ from timeofday.content import (
     MARKET,
     MARKET_FILE,
     SCHEDULE,
+    SHOW,
     schedule_content,
 )
 
@@ -199,3 +200,24 @@ def load_hours():
     from holobazaar.scenes.schedule_format import OpeningHours
 
     return OpeningHours.model_validate(yaml.safe_load(HOURS)["hours"])
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("{at: 2026-11-04T17:30}", "{at: 2027-03-28T02:30}",
+     "2027-03-28 02:30 does not exist in Europe/Amsterdam"),
+    ("{at: 2026-11-04T17:30}",
+     "{time: \"10:00\", days: [sun], dates: {from: 2026-12-21, to: 2026-12-26}}",
+     "this start never happens"),
+    ("{at: 2026-11-04T17:30}", "{at: 2026-11-04T17:30, time: \"10:00\"}",
+     "give either 'at' (once) or 'time'"),
+])
+def test_validate_reports_show_start_errors(tmp_path: Path, old: str, new: str,
+                                            message: str):
+    content = schedule_content(tmp_path / "c")
+    show = content / f"scenes/{MARKET}/shows/{SHOW}.yaml"
+    show.write_text(show.read_text().replace(old, new))
+    result = CliRunner().invoke(app, ["validate", str(content)])
+    assert result.exit_code != 0
+    line = _line(show, new[:12])
+    assert any(f"shows/{SHOW}.yaml:{line}:" in out and message in out
+               for out in result.output.splitlines()), result.output

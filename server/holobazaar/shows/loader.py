@@ -4,11 +4,14 @@ comes back with file, line and path, like scene problems (`holobazaar validate`)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from holobazaar.scenes import schedule
 from holobazaar.scenes.models import Display, MarketFile, ModelNode, iter_nodes
+from holobazaar.scenes.schedule_format import WEEKDAYS, seconds_of
 from holobazaar.scenes.yamlsource import (
     PathKey,
     Problem,
@@ -56,6 +59,7 @@ def check_show(doc: SourceDocument, show: Show, market: MarketFile,
     zones = {z.id for z in market.zones}
     if show.zone is not None and show.zone not in zones:
         problems.append(doc.problem((*base, "zone"), f"unknown zone {show.zone!r}"))
+    problems.extend(doc.problem(p, m) for p, m in _start_problems(show, market))
     numbers: set[str] = set()
     for index, cue in enumerate(show.cues):
         cue_path = (*base, "cues", index)
@@ -81,6 +85,36 @@ def check_show(doc: SourceDocument, show: Show, market: MarketFile,
         first = timing.index_of(show, cycle[0]) or 0
         problems.append(doc.problem((*base, "cues", first, "continue"),
                                     "continue loop never stops: " + " -> ".join(cycle)))
+
+
+def _start_problems(show: Show, market: MarketFile) -> list[tuple[PathKey, str]]:
+    """Scheduled starts that name a local time their date does not have (the clocks go
+    forward), or a weekly rule none of whose weekdays falls between its dates."""
+    tz = schedule.zone(market.market.timezone)
+    found: list[tuple[PathKey, str]] = []
+    for index, start in enumerate(show.starts):
+        path: PathKey = ("show", "starts", index)
+        days: list[date] = []
+        if start.at is not None and start.at.tzinfo is None:
+            days, seconds = [start.at.date()], (start.at.hour * 3600 + start.at.minute * 60
+                                                + start.at.second)
+        elif start.time is not None and start.dates is not None:
+            seconds = seconds_of(start.time)
+            first, last = start.dates.start, start.dates.end
+            days = [first + timedelta(days=n) for n in range(min((last - first).days, 366) + 1)
+                    if start.days is None
+                    or WEEKDAYS[(first + timedelta(days=n)).weekday()] in start.days]
+            if not days:
+                found.append((path, "this start never happens: none of its weekdays falls "
+                              "between its dates"))
+        for day in days:
+            if not schedule.local_exists(day, seconds, tz):
+                key = "at" if start.at is not None else "time"
+                found.append(((*path, key), f"{day.isoformat()} {seconds // 3600:02d}:"
+                              f"{seconds % 3600 // 60:02d} does not exist in {tz.key} (the "
+                              "clocks go forward): choose a time outside the skipped hour"))
+                break
+    return found
 
 
 def _check_action(doc: SourceDocument, path: PathKey, action, show: Show,
