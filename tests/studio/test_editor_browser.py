@@ -133,6 +133,9 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         # The phone follows within a second.
         assert _followed_within(page, p) < 1.0
         assert v.evaluate("window.__holo.nodes") == 1  # a visitor never sees the draft
+        if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
+            p.wait_for_timeout(500)
+            p.screenshot(path=str(SHOTS / "editor-preview-phone.png"))
         # The template shows what it renders to.
         page.wait_for_function("document.querySelector('[data-rendered-for$=\"/title\"]')"
                                "?.textContent.includes('Apples')")

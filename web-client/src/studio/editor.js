@@ -205,6 +205,7 @@ function drawNodeForm() {
     if (key === 'id' && typeof value === 'string') {
       id = value;
       ed.selected = value;
+      ed.viewport?.select(value); // the arrows follow the node under its new id
     }
   }, { skip: ['children'], rendered: templatesShown(node, shown) });
   showProblems($('ed-panel-forms'), ed.problems);
