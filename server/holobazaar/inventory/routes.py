@@ -18,6 +18,7 @@ from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.inventory import imports, manage, service
+from holobazaar.inventory.dependencies import ReconcilerDep, Scenes, SettingsDep, market_or_404
 from holobazaar.inventory.models import ItemCreate, ItemOut, ItemUpdate
 from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes.inputs import ItemFacts
@@ -26,10 +27,6 @@ from holobazaar.scenes.service import SceneService
 router = APIRouter(prefix="/api/v1/markets/{market}/items", tags=["inventory"])
 SPOOL_BYTES = 1 << 20  # an upload beyond this goes to a temporary file, not memory
 NDJSON = "application/x-ndjson"
-
-
-def get_scenes(request: Request) -> SceneService:
-    return request.app.state.scenes
 
 
 def _out(facts: ItemFacts) -> ItemOut:
@@ -41,7 +38,7 @@ def _out(facts: ItemFacts) -> ItemOut:
 
 
 @router.get("", response_model=list[ItemOut])
-def list_items(market: str, scenes: SceneService = Depends(get_scenes)) -> list[ItemOut]:
+def list_items(market: str, scenes: Scenes) -> list[ItemOut]:
     if scenes.market(market) is None:
         raise HTTPException(404, f"no market {market!r}")
     return [_out(f) for _, f in sorted(service.load_items(scenes.engine, market).items())]
@@ -59,13 +56,6 @@ def _stale(market: str, exc: service.StaleVersion) -> JSONResponse:
     return JSONResponse(status_code=412, headers={"ETag": f'"{exc.version}"'}, content={
         "detail": str(exc), "code": "stale_version", "version": exc.version,
         "item": _out(exc.current).model_dump()})
-
-
-def _found(scenes: SceneService, market: str):
-    found = scenes.market(market)
-    if found is None:
-        raise HTTPException(404, f"no market {market!r}")
-    return found
 
 
 GROWER_FIELDS = frozenset({"stock", "status", "confirm"})
@@ -96,13 +86,13 @@ async def _grower_guard(principal: Principal, scenes: SceneService, market: str,
 
 
 @router.get("/{sku}", response_model=ItemOut)
-async def get_item(market: str, sku: str, scenes: SceneService = Depends(get_scenes),
+async def get_item(market: str, sku: str, scenes: Scenes,
                    principal: Principal = Depends(require_role("curator", "grower"))
                    ) -> JSONResponse:
     """One item with its version in the `ETag` header: send it back as `If-Match` with a
     change so a change made meanwhile by someone else is not overwritten (412). A grower
     reads only their own farm's items (403 otherwise)."""
-    _found(scenes, market)
+    market_or_404(scenes, market)
     stored = await db.call(scenes.engine, service.stored_item, scenes.engine, market, sku)
     await _grower_guard(principal, scenes, market, sku, stored=stored)
     if stored is None:
@@ -113,17 +103,17 @@ async def get_item(market: str, sku: str, scenes: SceneService = Depends(get_sce
 
 @router.post("", response_model=ItemOut, status_code=201, responses={
     409: {"description": "The market already has an item with this SKU."}})
-async def create_item(market: str, item: ItemCreate, request: Request,
-                      scenes: SceneService = Depends(get_scenes),
+async def create_item(market: str, item: ItemCreate, scenes: Scenes,
+                      reconciler: ReconcilerDep,
                       principal: Principal = Depends(require_role("curator"))):
     """Add an item (a curator's manual change; the feed adds items by sending them)."""
-    found = _found(scenes, market)
+    found = market_or_404(scenes, market)
     try:
         facts = await db.call(scenes.engine, manage.create_item, scenes.engine, market, item,
                               found.market.market.currency, actor=principal.actor)
     except manage.ItemExists as exc:
         raise HTTPException(409, str(exc)) from None
-    await request.app.state.reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
+    await reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
     version = await db.call(scenes.engine, service.version_of, scenes.engine, market, item.sku)
     return JSONResponse(_out(facts).model_dump(), status_code=201,
                         headers={"ETag": f'"{version}"'})
@@ -131,13 +121,12 @@ async def create_item(market: str, item: ItemCreate, request: Request,
 
 @router.delete("/{sku}", responses={
     412: {"description": "`If-Match` names an older version: the item changed since."}})
-async def retire_item(market: str, sku: str, request: Request,
+async def retire_item(market: str, sku: str, scenes: Scenes, reconciler: ReconcilerDep,
                       if_match: str | None = Header(None, max_length=80),
-                      scenes: SceneService = Depends(get_scenes),
                       principal: Principal = Depends(require_role("curator"))):
     """Retire an item: it leaves the market's inventory (displays bound to it stop
     showing it; its public history records the removal). Open held changes of it close."""
-    _found(scenes, market)
+    market_or_404(scenes, market)
     try:
         old = await db.call(scenes.engine, manage.retire_item, scenes.engine, market, sku,
                             actor=principal.actor, expected_version=if_match)
@@ -145,7 +134,7 @@ async def retire_item(market: str, sku: str, request: Request,
         raise HTTPException(404, str(exc)) from None
     except service.StaleVersion as exc:
         return _stale(market, exc)
-    await request.app.state.reconciler.feed_changed(
+    await reconciler.feed_changed(
         market, BatchResult({}, removed=[sku], released=[sku], bumped=True))
     return {"retired": sku, "item": _out(old).model_dump()}
 
@@ -161,9 +150,9 @@ async def retire_item(market: str, sku: str, request: Request,
     409: {"description": "A price change beyond HOLOBAZAAR_HOLD_PRICE_CHANGE without "
                          "`\"confirm\": true`: `change` names old, new, percent and "
                          "threshold; nothing was changed."}})
-async def update_item(market: str, sku: str, change: ItemUpdate, request: Request,
+async def update_item(market: str, sku: str, change: ItemUpdate,
+                      scenes: Scenes, reconciler: ReconcilerDep, settings: SettingsDep,
                       if_match: str | None = Header(None, max_length=80),
-                      scenes: SceneService = Depends(get_scenes),
                       principal: Principal = Depends(require_role("curator", "grower"))):
     """Change one item (a curator's manual change), under the feed's hold policy
     (docs/inventory.md, "Manual changes"). A grower changes only their own farm's items,
@@ -173,7 +162,6 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
     if found is None:
         raise HTTPException(404, f"no market {market!r}")
     await _grower_guard(principal, scenes, market, sku, change)
-    settings = request.app.state.settings
     four_eyes = found.market.four_eyes
     try:
         facts = await db.call(scenes.engine, service.update_item, scenes.engine, market, sku,
@@ -195,7 +183,7 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
         # Nothing visible changed: the stored item stands until another curator approves.
         return JSONResponse(status_code=202, content=_pending_body(market, pending))
     # Through the reconciler, so a held or unverified item keeps its notice.
-    await request.app.state.reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
+    await reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
     version = await db.call(scenes.engine, service.version_of, scenes.engine, market, sku)
     return JSONResponse(_out(facts).model_dump(), headers={"ETag": f'"{version}"'})
 
@@ -213,21 +201,20 @@ async def update_item(market: str, sku: str, change: ItemUpdate, request: Reques
                          "nothing was applied."},
     422: {"description": "Bad rows (each listed with its line) or an unreadable file: "
                          "nothing was applied."}})
-async def import_items(market: str, request: Request,
+async def import_items(market: str, request: Request, scenes: Scenes,
+                       reconciler: ReconcilerDep, settings: SettingsDep,
                        format: Literal["csv", "json"] = Query(
                            ..., description="The body's format (the feed's CSV or JSON)."),
                        dry_run: bool = Query(True, description="Only check: say what would "
                                              "change, write nothing."),
                        confirm: bool = Query(False, description="Confirm the price changes "
                                              "beyond the hold policy."),
-                       scenes: SceneService = Depends(get_scenes),
                        principal: Principal = Depends(require_role("curator"))):
     """Import a file of items (the feed's CSV or JSON events) as the body: checked first
     (`dry_run`, the default), then applied all or nothing: one bad row and nothing is
     written. Read as a stream into a temporary file and applied in chunks in one
     transaction (docs/studio.md, "Inventory")."""
-    found = _found(scenes, market)
-    settings = request.app.state.settings
+    found = market_or_404(scenes, market)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     size = 0
     async for chunk in request.stream():
@@ -268,7 +255,7 @@ async def import_items(market: str, request: Request,
 
     async def finish(status: int, body: dict) -> None:
         if status == 200 and body.get("applied"):
-            await request.app.state.reconciler.resync(market)
+            await reconciler.resync(market)
 
     if NDJSON not in request.headers.get("accept", ""):
         status, body = await run_in_threadpool(work)

@@ -1,0 +1,68 @@
+"""What inventory's routes get from the assembled app, declared by type:
+`scenes: Scenes`, `reconciler: ReconcilerDep`... These helpers are the only place the
+inventory routes read the app's state (set up once by web/app.py's assembly)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.engine import Engine
+
+from holobazaar.cluster import Cluster
+from holobazaar.config import Settings
+from holobazaar.inventory.pull import Poller
+from holobazaar.inventory.reconciler import Reconciler
+from holobazaar.inventory.replay import ReplayGuard
+from holobazaar.scenes.loader import MarketContent
+from holobazaar.scenes.service import SceneService
+
+
+def get_scenes(request: Request) -> SceneService:
+    return request.app.state.scenes
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_reconciler(request: Request) -> Reconciler:
+    return request.app.state.reconciler
+
+
+def get_poller(request: Request) -> Poller:
+    return request.app.state.poller
+
+
+def get_cluster(request: Request) -> Cluster | None:
+    return getattr(request.app.state, "cluster", None)  # None before start-up finished
+
+
+def get_replay_guard(request: Request) -> ReplayGuard:
+    """The webhook's replay guard, made at its first use (one per app)."""
+    state = request.app.state
+    if getattr(state, "replay_guard", None) is None:
+        settings = state.settings
+        state.replay_guard = ReplayGuard(state.engine, settings.inventory_replay_window,
+                                         settings.inventory_v1_grace_days)
+    return state.replay_guard
+
+
+Scenes = Annotated[SceneService, Depends(get_scenes)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
+PollerDep = Annotated[Poller, Depends(get_poller)]
+ClusterDep = Annotated[Cluster | None, Depends(get_cluster)]
+ReplayGuardDep = Annotated[ReplayGuard, Depends(get_replay_guard)]
+
+
+def market_or_404(scenes: SceneService, market: str) -> MarketContent:
+    found = scenes.market(market)
+    if found is None:
+        raise HTTPException(404, f"no market {market!r}")
+    return found
