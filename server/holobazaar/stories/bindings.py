@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -152,9 +153,9 @@ class StoryBindings:
 SAMPLE_STORY = StoryDoc(slug="sample-story", market="sample", title="A sample story",
                         summary="A grower's story, as a display shows it.",
                         body="The story *body*.", author="Sample author",
-                        beats=[{"text": "First step of the story."}])  # type: ignore[list-item]
+                        beats=[{"text": "First step of the story."}])
 SAMPLE_RECIPE = RecipeDoc(slug="sample-recipe", market="sample", name="A sample recipe",
-                          ingredients=[{"text": "an ingredient", "sku": "SAMPLE"}],  # type: ignore[list-item]
+                          ingredients=[{"text": "an ingredient", "sku": "SAMPLE"}],
                           total_time="PT30M")
 
 
@@ -162,7 +163,7 @@ def sample_binding(market: Any, display: Display) -> Binding:
     """What validation renders templates with (`holobazaar validate`): a sample story and
     recipe, so `{{ story.title }}` and `recipes_in_stock()` validate while a misspelt
     name is still an error."""
-    facts = ItemFacts("SAMPLE", "an ingredient", 0, "EUR", "each", 1, "in_stock", None)  # type: ignore[arg-type]
+    facts = ItemFacts("SAMPLE", "an ingredient", Decimal(0), "EUR", "each", 1, "in_stock", None)
     view = story_view(SAMPLE_STORY)
 
     def recipes_in_stock(limit: int = 3) -> list[Any]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +16,9 @@ from holobazaar.commands import (
     content_loader,
     upgraded_engine,
 )
+
+if TYPE_CHECKING:
+    from holobazaar.stories.schema import Document
 
 import_app = typer.Typer(no_args_is_help=True, help="Import stories and recipes.")
 export_app = typer.Typer(no_args_is_help=True, help="Export stories and recipes.")
@@ -80,7 +83,7 @@ def export_stories(
     from holobazaar.stories import files, service
 
     _, engine = _engine(data_dir, database_url, broker_url)
-    docs = []
+    docs: list[Document] = []
     try:
         for kind in service.ROWS:
             offset = 0

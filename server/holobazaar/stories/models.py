@@ -30,7 +30,9 @@ class Producer(SQLModel, table=True):
     description: str = Field(default="")
 
 
-class _DocumentRow(SQLModel):
+class DocumentRow(SQLModel):
+    """The columns a story and a recipe share (each kind has its own table)."""
+
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=100, unique=True)
     market: str = Field(max_length=64, index=True)
@@ -50,11 +52,11 @@ class _DocumentRow(SQLModel):
                                           nullable=True)
 
 
-class Story(_DocumentRow, table=True):
+class Story(DocumentRow, table=True):
     __tablename__ = "story"
 
 
-class Recipe(_DocumentRow, table=True):
+class Recipe(DocumentRow, table=True):
     __tablename__ = "recipe"
 
 

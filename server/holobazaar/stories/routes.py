@@ -386,7 +386,7 @@ def _curator_routes(collection: str, kind: str) -> None:
         found = await _call(service.get, _engine(request), kind, slug, market)
         _farm_guard(principal, market, found.doc.producers)
         rows = await _call(service.revisions, _engine(request), kind, slug, market)
-        return [{"number": r.number, "actor": r.actor, "at": service._aware(r.at).isoformat(),  # type: ignore[union-attr]
+        return [{"number": r.number, "actor": r.actor, "at": service._aware(r.at).isoformat(),
                  "action": r.action, "changes": r.changes, "snapshot": r.snapshot} for r in rows]
 
 
@@ -432,7 +432,7 @@ async def import_jsonld(request: Request, market: str,
             summary="The moderation queue: submissions pending or held")
 async def moderation_queue(request: Request, market: str,
                            _: Principal = Depends(curator)) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for kind in ("story", "recipe"):
         for state in ("pending", "held"):
             _, rows = await _call(service.list_documents, _engine(request), kind,

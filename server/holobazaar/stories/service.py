@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import delete, func, text
 from sqlalchemy.engine import Engine
@@ -19,6 +19,7 @@ from holobazaar.db import session_scope
 from holobazaar.stories.markup import markdown_text, render_markdown
 from holobazaar.stories.models import (
     ContentRevision,
+    DocumentRow,
     Producer,
     Recipe,
     RecipeIngredient,
@@ -82,6 +83,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: datetime | None) -> datetime | None: ...
 def _aware(moment: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; they were written as UTC.
     if moment is not None and moment.tzinfo is None:
@@ -89,14 +94,14 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _saved(kind: str, row: Story | Recipe, changed: bool = True) -> Saved:
+def _saved(kind: str, row: DocumentRow, changed: bool = True) -> Saved:
     return Saved(kind, row.slug, row.market, row.status, row.origin, row.moderation,
-                 row.moderation_reason, row.revision, _aware(row.created_at),  # type: ignore[arg-type]
-                 _aware(row.updated_at), _aware(row.published_at),  # type: ignore[arg-type]
+                 row.moderation_reason, row.revision, _aware(row.created_at),
+                 _aware(row.updated_at), _aware(row.published_at),
                  parse_document(row.doc), changed)
 
 
-def _row(session: Session, kind: str, slug: str) -> Story | Recipe | None:
+def _row(session: Session, kind: str, slug: str) -> DocumentRow | None:
     table = ROWS[kind]
     return session.exec(select(table).where(table.slug == slug)).first()
 
@@ -161,7 +166,7 @@ def save(engine: Engine, doc: Document, actor: str, *, action: str = "save",
         return _saved(kind, row)
 
 
-def _write_parts(session: Session, row: Story | Recipe, doc: Document) -> None:
+def _write_parts(session: Session, row: DocumentRow, doc: Document) -> None:
     assert row.id is not None
     if isinstance(doc, StoryDoc):
         session.execute(delete(StoryBeat).where(col(StoryBeat.story_id) == row.id))
@@ -195,7 +200,7 @@ def search_fields(doc: Document) -> dict[str, str]:
             "producer_list": _bar(doc.producers), "diet_list": _bar(diets)}
 
 
-def _index(session: Session, kind: str, row: Story | Recipe, doc: Document) -> None:
+def _index(session: Session, kind: str, row: DocumentRow, doc: Document) -> None:
     """Only published documents are searchable."""
     existing = session.exec(select(SearchDoc).where(
         SearchDoc.kind == kind, SearchDoc.slug == row.slug)).first()
@@ -203,11 +208,14 @@ def _index(session: Session, kind: str, row: Story | Recipe, doc: Document) -> N
         if existing is not None:
             session.delete(existing)
         return
-    entry = existing or SearchDoc(kind=kind, slug=row.slug)
-    for key, value in search_fields(doc).items():
-        setattr(entry, key, value)
-    entry.market, entry.language, entry.published_at = row.market, row.language, row.published_at
-    session.add(entry)
+    fields: dict[str, Any] = {**search_fields(doc), "market": row.market,
+                              "language": row.language, "published_at": row.published_at}
+    if existing is None:
+        session.add(SearchDoc(kind=kind, slug=row.slug, **fields))
+        return
+    for key, value in fields.items():
+        setattr(existing, key, value)
+    session.add(existing)
 
 
 def get(engine: Engine, kind: str, slug: str, market: str | None = None) -> Saved:
@@ -362,7 +370,8 @@ def sync_producers(engine: Engine, market: str, farms: Iterable[Any]) -> None:
     with session_scope(engine) as session:
         _lock(session)
         for farm in farms:
-            row = session.get(Producer, (market, farm.id)) or Producer(market=market, id=farm.id)
+            row = (session.get(Producer, (market, farm.id))
+                   or Producer(market=market, id=farm.id, name=farm.name))
             row.name, row.location = farm.name, farm.location or ""
             row.description = farm.description or ""
             session.add(row)
