@@ -19,14 +19,13 @@ from holobazaar.accounts.dependencies import guard_before_body
 from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
 from holobazaar.assets import service as assets_service
-from holobazaar.assets.routes import refresh_scenes
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.audit.routes import router as audit_router
 from holobazaar.audit.witness import WitnessCollector, WitnessService
 from holobazaar.authoring.routes import router as authoring_router
 from holobazaar.authoring.shows_routes import router as show_authoring_router
 from holobazaar.authoring.zones_routes import router as zone_authoring_router
-from holobazaar.cluster import Cluster, create_cluster
+from holobazaar.cluster import create_cluster
 from holobazaar.cluster.limits import LocalRateLimiter
 from holobazaar.config import Settings, parse_osc_allow_list
 from holobazaar.content import load_content
@@ -43,7 +42,7 @@ from holobazaar.moderation.routes import router as moderation_router
 from holobazaar.pulse.bindings import PulseBindings
 from holobazaar.pulse.cues import fired_cue_marks
 from holobazaar.pulse.routes import router as pulse_router
-from holobazaar.pulse.service import PulseService, PulseSettings
+from holobazaar.pulse.service import PulseService
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
@@ -58,7 +57,6 @@ from holobazaar.stories.routes import router as stories_router
 from holobazaar.stream import routes as stream_routes
 from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.broker_factory import create_broker
-from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.stream.routes import router as stream_router
 from holobazaar.validation import document_error_details
@@ -75,6 +73,13 @@ from holobazaar.web import (
     studio,
     trust,
 )
+from holobazaar.web.assembly import (
+    pulse_settings,
+    stream_limits,
+    wire_cluster,
+    wire_cluster_content,
+    wire_cluster_reconciler,
+)
 from holobazaar.web.errors import error_page
 from holobazaar.web.limits import BodyLimits, body_rules
 
@@ -82,107 +87,6 @@ log = logging.getLogger(__name__)
 
 # `serve --workers N` hands its settings to each worker process through this variable.
 SETTINGS_ENV = "HOLOBAZAAR_SERVE_SETTINGS_JSON"
-
-
-def stream_limits(settings: Settings) -> StreamLimits:
-    return StreamLimits(
-        max_frame_bytes=settings.max_frame_bytes,
-        max_subscriptions=settings.max_subscriptions,
-        send_buffer_bytes=settings.send_buffer_bytes,
-        rate=settings.client_rate,
-        burst=settings.client_burst,
-        max_errors=settings.max_errors,
-        heartbeat_interval=settings.heartbeat_interval,
-        reaction_rate=settings.pulse_rate,
-        reaction_burst=settings.pulse_burst,
-    )
-
-
-def pulse_settings(settings: Settings) -> PulseSettings:
-    return PulseSettings(k=settings.pulse_k, publish_interval=settings.pulse_publish_interval,
-                         retention=settings.pulse_retention, device_rate=settings.pulse_rate,
-                         device_burst=settings.pulse_burst,
-                         slow_interval=settings.pulse_slow_interval)
-
-
-def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
-    """Keep each node's inventory copy current when another node changes it."""
-    if not cluster.distributed:
-        return
-
-    async def announce(market: str, skus: list[str]) -> None:
-        await cluster.notify("inventory", {"market": market, "skus": skus})
-
-    async def on_inventory(data: dict | None) -> None:
-        if data is None:
-            await scenes.peer_items_changed(None)
-        elif isinstance(data, dict) and isinstance(data.get("market"), str):
-            skus = data.get("skus")
-            await scenes.peer_items_changed(data["market"],
-                                            skus if isinstance(skus, list) else None)
-
-    scenes.announce = announce
-    scenes.market_lock = lambda market: cluster.lock(f"compose:{market}")
-    cluster.listen("inventory", on_inventory)
-
-
-def wire_cluster_content(cluster: Cluster, state) -> None:
-    """Published stories and stored assets are cached per node: when another node changes
-    them, reload this node's copy and recompose (the hub sends only what changed)."""
-    if not cluster.distributed:
-        return
-
-    def markets_of(data, known) -> list[str]:
-        if isinstance(data, dict) and isinstance(data.get("market"), str):
-            return [data["market"]]
-        return sorted(known)  # None: a reconnect, reload everything
-
-    async def on_stories(data) -> None:
-        for market in markets_of(data, state.stories.markets):
-            await state.stories.reload(market)
-            await state.scenes.refresh(market)
-
-    async def on_assets(data) -> None:
-        markets = markets_of(data, state.scenes.content.markets if state.scenes.content else [])
-        await refresh_scenes(state, markets[0] if len(markets) == 1 else None)
-
-    cluster.listen("stories", on_stories)
-    cluster.listen("assets", on_assets)
-
-
-def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Poller) -> None:
-    """Another node changed inventory (its holds may have changed too): resync this node's
-    reconciler from the database. Another node recorded or resolved mismatches: reload the
-    open set. Another node configured a feed: reload it and poll it afresh (if this node
-    polls). Counters every node shows (sweeps, feed failures) live in Redis."""
-    reconciler.figures = cluster.figures("reconcile")
-    if not cluster.distributed:
-        return
-
-    def market_of(data) -> str | None:
-        market = data.get("market") if isinstance(data, dict) else None
-        return market if isinstance(market, str) else None
-
-    async def announce(market: str) -> None:
-        await cluster.notify("reconcile", {"market": market})
-
-    async def on_inventory(data) -> None:
-        await reconciler.resync(market_of(data))
-
-    async def on_reconcile(data) -> None:
-        await reconciler.reload_open(market_of(data))
-
-    async def on_feed(data) -> None:
-        market = market_of(data)
-        for found in reconciler.markets():
-            if market is None or found.id == market:
-                await reconciler.reload_feed(found.id)
-                poller.due.pop(found.id, None)
-
-    reconciler.announce = announce
-    cluster.listen("inventory", on_inventory)
-    cluster.listen("reconcile", on_reconcile)
-    cluster.listen("feed", on_feed)
 
 
 # Thousands of connections are many small, long-lived objects: with CPython's default first
