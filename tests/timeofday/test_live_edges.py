@@ -215,6 +215,9 @@ def test_scheduled_publishing_publishes_the_reviewed_revision(server):
             "kind": "story", "slug": "harvest-opens", "title": "Unreviewed title",
             "body": "Draft text nobody reviewed.", "producers": ["zonneveld"]})
         assert edit.json()["revision"] == reviewed + 1
+        asked = edit.json()["scheduled"]  # the edit asks whether to reschedule
+        assert [a["revision"] for a in asked] == [reviewed]
+        assert "send it for review and schedule again" in asked[0]["message"]
         assert http.get("/api/v1/stories/harvest-opens").status_code == 404
         move(live, clock, datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
         deadline = time.monotonic() + 5

@@ -19,7 +19,7 @@ from holobazaar import jsonlimits
 from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
-from holobazaar.stories import jsonld, service
+from holobazaar.stories import jsonld, scheduled, service
 from holobazaar.stories import search as search_index
 from holobazaar.stories.bindings import StoryBindings, rank_recipes
 from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status, StoryDoc
@@ -78,6 +78,10 @@ class DocumentOut(BaseModel):
     published_at: str | None
     document: Annotated[StoryDoc | RecipeDoc, Field(discriminator="kind")]
     html: str | None = Field(None, description="The body as sanitized HTML.")
+    scheduled: list[dict[str, Any]] | None = Field(None, description=(
+        "After an edit: pending scheduled publishes that will publish the reviewed "
+        "revision rather than this one, each with a `message` asking whether to "
+        "reschedule (docs/stories.md, Scheduled publishing)."))
 
 
 def body_schema(kind: str) -> dict[str, Any]:
@@ -343,7 +347,11 @@ def _curator_routes(collection: str, kind: str) -> None:
                             origin=current.origin, keep_status=True)
         if saved.status == "published" and saved.changed:
             await content_changed(request, market)
-        return saved.as_json()
+        out = saved.as_json()
+        if saved.changed and (notice := await run_in_threadpool(
+                scheduled.reschedule_notice, _engine(request), kind, slug, saved.revision)):
+            out["scheduled"] = notice
+        return out
 
 
     @router.post(prefix + "/{slug}/status",

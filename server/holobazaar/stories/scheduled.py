@@ -120,6 +120,21 @@ def cancel(engine: Engine, kind: str, slug: str, market: str, schedule_id: int,
         return row
 
 
+def reschedule_notice(engine: Engine, kind: str, slug: str,
+                      revision: int) -> list[dict[str, Any]]:
+    """After an edit: the pending publishes that will publish an older (the reviewed)
+    revision, not this one, each with a question for the editor."""
+    with session_scope(engine) as session:
+        rows = list(session.exec(select(ScheduledPublish).where(
+            ScheduledPublish.kind == kind, ScheduledPublish.slug == slug,
+            ScheduledPublish.action == "publish", ScheduledPublish.state == "pending",
+            ScheduledPublish.revision != revision)))
+        return [{**row.as_json(), "message": (
+            f"publishing at {as_utc(row.at).isoformat()} will publish the reviewed "
+            f"revision {row.revision}, not this edit (revision {revision}): to publish this "
+            "one instead, send it for review and schedule again")} for row in rows]
+
+
 def pending(engine: Engine) -> list[ScheduledPublish]:
     with session_scope(engine) as session:
         rows = list(session.exec(select(ScheduledPublish).where(
