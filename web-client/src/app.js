@@ -173,7 +173,9 @@ export async function startDisplay(hook) {
   hook.stream = stream.stats;
   stream.start();
   pulse = new PulseBar({ boot, send: (msg) => stream.send(msg), hook });
-  pulse.attach();
+  // A curator's draft preview (boot.token) sends no reactions or visit times: they would
+  // count as visitors' in the market's pulse.
+  if (!boot.token) pulse.attach();
 
   const ar = new ArSession({
     renderer, scene, placer, page, hook, key: `${boot.market}/${boot.display}`,
