@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from holobazaar.scenes.schedule import valid_zone
 from holobazaar.scenes.schedule_format import OpeningHours, ScheduleEntry, Variant
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Final = 1
 
 # Identifiers appear in channel names and JSON Pointer paths, so keep them to a safe alphabet.
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -26,7 +26,11 @@ Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 Template = Annotated[str, Field(max_length=2000)]
 
 
-def _finite(values: tuple[float, ...]) -> tuple[float, ...]:
+Coordinates = TypeVar("Coordinates", bound=tuple[float, ...])
+
+
+def finite(values: Coordinates) -> Coordinates:
+    """`values` unchanged, or ValueError unless each is a finite number within ±1e6."""
     for v in values:
         if not math.isfinite(v) or abs(v) > 1e6:
             raise ValueError("coordinates must be finite numbers within ±1,000,000")
@@ -145,13 +149,13 @@ class Transform(Strict):
     @field_validator("position", "rotation")
     @classmethod
     def _check_finite(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        return _finite(v)  # type: ignore[return-value]
+        return finite(v)
 
     @field_validator("scale")
     @classmethod
     def _check_scale(cls, v: float | tuple[float, float, float]):
         values = (v,) if isinstance(v, float | int) else v
-        _finite(values)
+        finite(values)
         if any(s <= 0 for s in values):
             raise ValueError("scale must be positive")
         return v
@@ -276,7 +280,7 @@ def iter_nodes(nodes: list[Node], parent: str | None = None):
 def scene_json_schema(*more_files: type[BaseModel]) -> dict:
     """JSON Schema for the scene files and the file formats built on them (show files,
     passed by shows/routes.py, which serves it at /api/v1/schema/scene)."""
-    files = (MarketFile, DisplayFile, *more_files)
+    files: tuple[type[BaseModel], ...] = (MarketFile, DisplayFile, *more_files)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Holobazaar scene files",

@@ -7,13 +7,12 @@ error, not a silent no-op. Times in files are seconds; the runner works in milli
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from holobazaar.scenes.models import Color, Ident
+from holobazaar.scenes.models import Color, Ident, finite
 from holobazaar.scenes.schedule_format import ClockTime, DateRange, Weekday
 
 # Cue numbers are strings like QLab's ("1", "2.5", "10a"): they name a cue, they do not count.
@@ -23,13 +22,6 @@ Vec3 = tuple[float, float, float]
 Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out"]
 ContinueMode = Literal["none", "auto-continue", "auto-follow"]
 PlainText = Annotated[str, Field(max_length=2000)]
-
-
-def _finite(values: tuple[float, ...]) -> tuple[float, ...]:
-    for v in values:
-        if not math.isfinite(v) or abs(v) > 1e6:
-            raise ValueError("coordinates must be finite numbers within ±1,000,000")
-    return values
 
 
 class Strict(BaseModel):
@@ -54,7 +46,7 @@ class NodeAction(Strict):
     @field_validator("position", "rotation")
     @classmethod
     def _check_vec(cls, v: Vec3 | None) -> Vec3 | None:
-        return None if v is None else _finite(v)  # type: ignore[return-value]
+        return None if v is None else finite(v)
 
     @field_validator("scale")
     @classmethod
@@ -62,7 +54,7 @@ class NodeAction(Strict):
         if v is None:
             return v
         values = (v,) if isinstance(v, float | int) else v
-        _finite(values)
+        finite(values)
         if any(s <= 0 for s in values):
             raise ValueError("scale must be positive")
         return v

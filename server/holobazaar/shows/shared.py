@@ -101,6 +101,11 @@ class SharedShows:
     def _make_runner(self, market, show, emit, clock, lead_ms) -> SharedShowRunner:
         return SharedShowRunner(self, market, show, emit, clock, lead_ms)
 
+    def _runner(self, market: str, show: str) -> SharedShowRunner:
+        runner = self.service.runner(market, show)
+        assert isinstance(runner, SharedShowRunner)  # made by _make_runner
+        return runner
+
     # ---- shared state --------------------------------------------------------------
 
     async def load(self, runner: SharedShowRunner) -> None:
@@ -142,7 +147,7 @@ class SharedShows:
             await self.load_all()
             return
         try:
-            runner = self.service.runner(str(data["market"]), str(data["show"]))
+            runner = self._runner(str(data["market"]), str(data["show"]))
         except Exception:  # a show this node does not have (content differs): skip it
             log.warning("shows: ignoring a change to unknown show %r", data)
             return
@@ -152,10 +157,11 @@ class SharedShows:
         runner._wake.set()
 
     async def load_all(self) -> None:
-        for member in await self.redis.smembers(self.index_key):
+        # redis-py types a command for its sync and async clients at once (set | Awaitable).
+        for member in await self.redis.smembers(self.index_key):  # type: ignore[misc]
             market, _, show = member.partition("\n")
             with contextlib.suppress(Exception):
-                runner = self.service.runner(market, show)
+                runner = self._runner(market, show)
                 async with runner.lock:
                     await self.load(runner)
                 self._mark_zones(runner)
