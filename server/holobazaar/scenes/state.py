@@ -42,10 +42,11 @@ class ItemState(_Closed):
     stock: int | None = Field(ge=0)
     status: Literal["in_stock", "low", "sold_out"]
     farm: str | None
-    # Both are absent unless set (never null): the defaults only make them optional.
+    # Both are absent unless set (never null): the defaults only make them optional, which
+    # a None default outside the type is pydantic's one way to say (hence the ignores).
     notice: str = Field(None, min_length=1,  # type: ignore[assignment]
                         description="Shown instead of the price (price is null).")
-    verified: Literal[False] = Field(None,  # type: ignore[assignment]
+    verified: Literal[False] = Field(None,  # type: ignore[arg-type]
                                      description="Present (false) while the feed is stale.")
 
 
