@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
@@ -83,7 +83,7 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self.raw.read(len(buffer))
         buffer[:len(data)] = data
         self.read_bytes += len(data)
@@ -134,8 +134,8 @@ def read_rows(raw: io.RawIOBase, fmt: str) -> Iterator[Parsed]:
 def _stored(engine: Engine, market: str) -> dict[str, tuple[Decimal, str]]:
     with session_scope(engine) as session:
         return {sku: (price, currency) for sku, price, currency in session.exec(
-            select(InventoryItem.sku, InventoryItem.price, InventoryItem.currency)
-            .where(InventoryItem.market == market))}
+            select(col(InventoryItem.sku), col(InventoryItem.price), col(InventoryItem.currency))
+            .where(col(InventoryItem.market) == market))}
 
 
 def _check_rows(rows: Iterator[Parsed], stored: dict[str, tuple[Decimal, str]],

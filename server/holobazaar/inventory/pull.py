@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.db import session_scope
@@ -47,7 +47,7 @@ class Poller:
     def _configs(self) -> list[FeedConfig]:
         with session_scope(self.engine) as session:
             return list(session.exec(select(FeedConfig).where(
-                FeedConfig.pull_url.is_not(None))))  # type: ignore[union-attr]
+                col(FeedConfig.pull_url).is_not(None))))
 
     async def run(self, stop: asyncio.Event) -> None:
         client: httpx.AsyncClient | None = None  # made when a feed first falls due

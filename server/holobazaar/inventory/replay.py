@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Column, DateTime, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from holobazaar.db import session_scope
 
@@ -74,8 +74,8 @@ def purge(engine: Engine, now: float | None = None) -> int:
     """Forget signatures whose timestamps no node accepts any more."""
     now = time.time() if now is None else now
     with session_scope(engine) as session:
-        result = session.execute(delete(SeenSignature).where(SeenSignature.expires < now))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+        result = session.exec(delete(SeenSignature).where(col(SeenSignature.expires) < now))
+    return result.rowcount or 0
 
 
 def v2_since(engine: Engine) -> datetime:
