@@ -38,6 +38,7 @@ def _triangles(glb: Path) -> np.ndarray:
     import trimesh  # only when a content model's thumbnail is drawn
 
     scene = trimesh.load(glb, force="scene")
+    assert isinstance(scene, trimesh.Scene)  # force="scene"
     parts = []
     for node in scene.graph.nodes_geometry:
         transform, name = scene.graph[node]
