@@ -79,6 +79,7 @@ async def history_page(request: Request, market: str) -> HTMLResponse:
         return templates.TemplateResponse(request, "not_found.html", {
             "message": "There is no market with this address."}, status_code=404)
     engine = request.app.state.engine
+    refused: str | None
     try:
         head: dict[str, Any] | None = await signed_head(request, market)
     except HTTPException as exc:  # 503: the chain is behind a head signed before

@@ -56,7 +56,7 @@ async def dashboard(request: Request, market: str) -> Response:
         # The show's mood curve: per-minute mood of the zones it played in, cues marked.
         show_start = min(c.at for c in cues).astimezone(tz) - timedelta(minutes=10)
         show_end = min(max(c.at for c in cues).astimezone(tz) + timedelta(minutes=20), end)
-        zone_series = {}
+        zone_series: dict[str, list[tuple[datetime, float]]] = {}
         for zone in sorted({z for c in cues for z in c.zones}):
             found = await run_in_threadpool(store.minutes, service.engine, market, since,
                                             until, service.settings.k, "zone", zone)

@@ -124,7 +124,7 @@ def _grant_fields(page: StudioPage, form: dict[str, list[str]], prefix: str,
         errors[f"{prefix}.role"] = "Choose a role."
     if market is None:
         errors[f"{prefix}.market"] = "Choose this market or every market."
-    if f"{prefix}.role" in errors or f"{prefix}.market" in errors:
+    if market is None or f"{prefix}.role" in errors or f"{prefix}.market" in errors:
         return role, market or page.market, farm
     grants = _check(errors, f"{prefix}.market", lambda: accounts.check_grants([role], [market]))
     if grants is not None and role != "grower":
@@ -231,14 +231,14 @@ def _user_action(action: str) -> Callable:
                         f" of farm {farm}" if farm else "") + ".")
             elif action == "revoke":
                 role = first(form, "role")
-                grant_market = _market_choice(page, first(form, "market"))
-                if role not in ROLES or grant_market is None:
+                revoke_market = _market_choice(page, first(form, "market"))
+                if role not in ROLES or revoke_market is None:
                     errors[key] = "That role is not one this page can take away."
                 elif (name == page.principal.name and role == "admin"):
                     errors[key] = "You cannot take away your own admin role here."
                 else:
                     await run_in_threadpool(accounts.change_grants, engine, name, [role],
-                                            [grant_market], False, actor=actor)
+                                            [revoke_market], False, actor=actor)
                     return _back(page, f"Took {role} away from {name}.")
         except accounts.AccountError as exc:
             errors[key] = str(exc)
@@ -276,7 +276,7 @@ async def create_token(request: Request, market: str) -> Response:
     lifetime = None
     if expires_text != "never":
         lifetime = _check(errors, "token.expires", lambda: accounts.parse_duration(expires_text))
-    if not errors:
+    if not errors and token_market is not None:
         try:
             secret, row = await run_in_threadpool(
                 accounts.create_token, request.app.state.engine, name, [role],
