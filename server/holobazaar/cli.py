@@ -222,7 +222,9 @@ def markers(
     from holobazaar.markers import service as marker_service
     from holobazaar.tls.addresses import public_base_url
 
-    if fmt not in ("pdf", "png"):
+    formats: dict[str, marker_service.MarkerFormat] = {"pdf": "pdf", "png": "png"}
+    chosen = formats.get(fmt)
+    if chosen is None:
         typer.echo(f"error: --format: {fmt!r} is not pdf or png", err=True)
         raise typer.Exit(2)
     settings = build_settings(content_dir=content, data_dir=data_dir, base_url=base_url,
@@ -241,7 +243,7 @@ def markers(
         typer.echo(f"warning: no --base-url: the codes point to {base}; pass the address "
                    "phones will use, e.g. --base-url https://market.example", err=True)
     marker_set = marker_service.marker_set(found, base, marker_service.content_titles(found))
-    for path in marker_service.write_markers(marker_set, out, fmt):  # type: ignore[arg-type]
+    for path in marker_service.write_markers(marker_set, out, chosen):
         typer.echo(f"wrote {path}")
     typer.echo(f"{len(marker_set.cards)} display card(s) + entrance poster for {base}/m/{market}")
 

@@ -10,6 +10,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from starlette.datastructures import State
+
 from holobazaar.channels import is_private
 
 PREFIX = "hbpv_"
@@ -56,10 +58,10 @@ class PreviewLinks:
         return found
 
 
-def links_of(state: object) -> PreviewLinks:
+def links_of(state: State) -> PreviewLinks:
     """The app's preview links (made on first use)."""
     links = getattr(state, "preview_links", None)
     if links is None:
         links = PreviewLinks()
-        state.preview_links = links  # type: ignore[attr-defined]
+        state.preview_links = links
     return links
