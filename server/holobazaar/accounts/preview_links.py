@@ -43,6 +43,8 @@ class PreviewLinks:
         now = time.monotonic()
         if len(self._links) >= MAX_LINKS:
             self._links = {k: v for k, v in self._links.items() if v.expires > now}
+            while len(self._links) >= MAX_LINKS:  # still full: the oldest pass goes
+                del self._links[next(iter(self._links))]
         token = PREFIX + secrets.token_urlsafe(24)
         self._links[token] = PreviewViewer(channel, now + self.ttl)
         return token
