@@ -111,6 +111,8 @@ PAGES = (("home", "/home"), ("inventory", "/studio/alpha/inventory"),
          ("grower", "/studio/alpha/grower?farm=hill-farm"), ("password", "/account/password"),
          ("empty-inventory", "/studio/beta/inventory"), ("empty-stories", "/studio/beta/stories"),
          ("empty-moderation", "/studio/beta/moderation"))
+AXED_ON_DESK = {"home", "inventory", "truth", "stories", "story-editor", "moderation", "staff",
+                "grower"}  # by test_inventory_browser, test_stories_browser, test_staff_browser
 WIDER = """() => [...document.querySelectorAll('body *')].filter((e) => {
   const r = e.getBoundingClientRect();
   return r.width > 0 && r.right > document.documentElement.clientWidth + 1
@@ -127,7 +129,9 @@ def test_every_staff_page_under_unhappy_data(live, browser, size) -> None:
         found, wide = {}, {}
         for name, path in PAGES:
             page.goto(live.url + path)
-            bad = _axe(page)
+            # axe takes a second a page: on a desk only for the pages the other studio
+            # browser modules do not already check at 1440x900 (the suite's time budget).
+            bad = _axe(page) if size == "phone" or name not in AXED_ON_DESK else []
             if bad:
                 found[name] = bad
             overflow = page.evaluate(WIDER)
@@ -136,8 +140,9 @@ def test_every_staff_page_under_unhappy_data(live, browser, size) -> None:
             shoot(page, f"screens-{name}", size)
         # A grower on their phone: their own page as they see it.
         grower = open_session(live, SIZES[size]).login("hana", "/studio/alpha/grower").page
-        if _axe(grower):
-            found["grower-own"] = _axe(grower)
+        bad = _axe(grower)
+        if bad:
+            found["grower-own"] = bad
         if grower.evaluate(WIDER):
             wide["grower-own"] = grower.evaluate(WIDER)
         shoot(grower, "screens-grower-own", size)
