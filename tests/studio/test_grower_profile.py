@@ -177,3 +177,24 @@ def test_a_grower_adds_a_photo_through_the_asset_pipeline(live: LiveServer) -> N
     page = hana.get("/studio/alpha/grower").text
     photos = page.split('id="photos"')[1].split("</ul>")[0]
     assert '<img src="/assets/' in photos and 'value="The orchard in May"' in photos
+
+
+@pytest.mark.parametrize("entry", [
+    {"stories_four_eyes": "true"}, {"stories_four_eyes": 1},
+    {"farms": [{"id": "f", "name": "F", "photos": [{"asset": "Bad Name"}]}]},
+    {"farms": [{"id": "f", "name": "F", "photos": [{"asset": "ok", "alt": "x" * 201}]}]},
+    {"farms": [{"id": "f", "name": "F", "practices": ["x" * 121]}]}])
+def test_market_file_settings_are_validated(entry: dict) -> None:
+    """`stories_four_eyes` is a real boolean; a farm's photos name assets and say what they
+    show in at most 200 characters; a practice is at most 120 characters."""
+    from pydantic import ValidationError
+
+    from holobazaar.scenes.models import MarketFile
+
+    base = {"format": 1, "market": {"id": "m", "name": "M"}, "zones": [{"id": "z",
+                                                                         "name": "Z"}]}
+    MarketFile.model_validate({**base, "stories_four_eyes": True,
+                               "farms": [{"id": "f", "name": "F", "photos": [
+                                   {"asset": "orchard-1", "alt": "The orchard"}]}]})
+    with pytest.raises(ValidationError):
+        MarketFile.model_validate({**base, **entry})
