@@ -48,7 +48,7 @@ def note_item(row: Any) -> dict[str, Any]:
 
 
 def queue(engine: Any, market: str) -> list[dict[str, Any]]:
-    items = []
+    items: list[dict[str, Any]] = []
     for kind in ("story", "recipe"):
         for state in ("pending", "held"):
             _, rows = stories.list_documents(engine, kind, market=market, moderation=state,

@@ -211,7 +211,7 @@ def _check_market_refs(doc: SourceDocument, market: MarketFile, problems: list[P
             problems.append(doc.problem(("items", index, "farm"), f"unknown farm {item.farm!r}"))
 
 
-def _node_paths(raw_nodes, prefix: PathKey) -> Iterator[tuple[str, PathKey]]:
+def _node_paths(raw_nodes: Any, prefix: PathKey) -> Iterator[tuple[str | None, PathKey]]:
     for index, raw in enumerate(raw_nodes or []):
         if isinstance(raw, dict):
             yield raw.get("id"), (*prefix, index)
@@ -267,9 +267,9 @@ def _check_display(
         seed = MarketContent(doc.file, market, {}, {}).seed_items()
     bindings = sample_bindings(market, display, content.samples)
     state, errors = compose_display(market, display, seed, content.asset_refs(), bindings)
-    for error in errors:
-        path = node_paths.get(error.node, base) if error.node else base
-        problems.append(doc.problem((*path, error.field), error.message))
+    for found in errors:
+        path = node_paths.get(found.node, base) if found.node else base
+        problems.append(doc.problem((*path, found.field), found.message))
     for index, variant in enumerate(display.variants):  # and once per variant
         _, errors = compose_display(market, display, seed, content.asset_refs(), bindings,
                                     variant=variant.id)
