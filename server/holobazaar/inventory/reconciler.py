@@ -42,6 +42,7 @@ from holobazaar.inventory import service as inventory_service
 from holobazaar.inventory.guard import PriceGuard
 from holobazaar.inventory.tables import FeedConfig, HeldChange, Mismatch
 from holobazaar.inventory.truth import FOUR_EYES, BatchResult
+from holobazaar.scenes import schedule
 from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
@@ -394,7 +395,10 @@ class Reconciler:
         stored = self.scenes.stored_assets
         inputs = (id(self.scenes.content), id(stored), id(market.market), id(display),
                   tuple(items.get(sku) for sku in sorted(bound_skus(display))),
-                  repr(sorted(bindings.items())))
+                  repr(sorted(bindings.items())),
+                  # the display's variant and the market's hours now (#24: they change
+                  # at schedule edges with nothing else changing)
+                  schedule.time_signature(market.market, display, self.scenes.clock.now()))
         key = (market.id, display.id)
         cached = self._expected.get(key)
         if cached is not None and cached[0] == inputs:

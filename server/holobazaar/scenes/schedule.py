@@ -425,3 +425,15 @@ def hours_summary(market: Any, at: datetime) -> str | None:
     if now["open"]:
         return f"Open now · closes {now['closes_at']}" if now["closes_at"] else "Open now"
     return f"Closed · opens {now['opens_at']}" if now["opens_at"] else "Closed"
+
+
+def time_signature(market: Any, display: Any, at: datetime) -> tuple[Any, ...]:
+    """All that a display's composed state takes from the time `at` (its variant, the
+    market's opening state and countdowns): equal signatures, equal states for the same
+    other inputs. For caches of composed states (the reconciler's)."""
+    if market.hours is None and not display.schedule:
+        return ()
+    tz = zone(market.market.timezone)
+    hours = hours_at(market.hours, tz, at)
+    variant = variant_at(display.schedule, at, tz, hours.open) if display.schedule else None
+    return variant, tuple(sorted(hours.template(at, tz).items()))
