@@ -177,6 +177,14 @@ def test_a_grower_adds_a_photo_through_the_asset_pipeline(live: LiveServer) -> N
     page = hana.get("/studio/alpha/grower").text
     photos = page.split('id="photos"')[1].split("</ul>")[0]
     assert '<img src="/assets/' in photos and 'value="The orchard in May"' in photos
+    # The stall's display state carries the photo with its URL; the market page shows it.
+    farm = live.app.state.scenes.hub.snapshot(  # type: ignore[attr-defined]
+        "market/alpha/display/hill-stall")[2]["farm"]
+    assert farm["photos"] == [{"asset": asset["name"], "alt": "The orchard in May",
+                               "url": farm["photos"][0]["url"]}]
+    assert farm["photos"][0]["url"].startswith("/assets/")
+    market_page = live.client().get("/m/alpha").text
+    assert f'src="{farm["photos"][0]["url"]}" alt="The orchard in May"' in market_page
 
 
 @pytest.mark.parametrize("entry", [

@@ -72,6 +72,15 @@ def _template_item(facts: ItemFacts, farms: Mapping[str, Farm]) -> SimpleNamespa
     ))
 
 
+def _farm_state(farm: Farm, assets: Mapping[str, AssetRef]) -> dict[str, Any]:
+    """The farm as a display's state carries it: its photos with their URLs (a photo whose
+    image is not among the market's assets is left out)."""
+    data = farm.model_dump()
+    data["photos"] = [{"asset": p.asset, "alt": p.alt, "url": assets[p.asset].url}
+                      for p in farm.photos if p.asset in assets]
+    return data
+
+
 def compose_display(
     market: MarketFile,
     display: Display,
@@ -213,7 +222,7 @@ def compose_display(
             "description": render(description, base_context, None, "description"),
             "anchor": display.anchor.model_dump(),
         },
-        "farm": farm.model_dump() if farm else None,
+        "farm": _farm_state(farm, assets) if farm else None,
         "items": {sku: items[sku].as_state() for sku in sorted(bound_skus) if sku in items},
         "nodes": nodes,
     }
