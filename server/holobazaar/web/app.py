@@ -46,14 +46,19 @@ from holobazaar.pulse.service import PulseService
 from holobazaar.pulse.transport import create_transport
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
+from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.routes import router as scenes_router
+from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.routes import router as shows_router
 from holobazaar.shows.routes import schema_router as scene_schema_router
 from holobazaar.shows.service import ShowService
+from holobazaar.shows.starts import ShowStarts
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
+from holobazaar.stories.schedule_routes import router as story_schedule_router
+from holobazaar.stories.scheduled import ScheduledPublishing
 from holobazaar.stream import routes as stream_routes
 from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.broker_factory import create_broker
@@ -102,7 +107,8 @@ async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
                         status_code=503, headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock`: "now" for opening hours and schedules (tests pass a ManualClock)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -119,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
-        scenes = SceneService(settings.content_dir, hub, engine,
+        scenes = SceneService(settings.content_dir, hub, engine, clock,
                               load=load_content, item_store=InventoryItems(engine))
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
@@ -178,6 +184,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: sorted(scenes.content.markets) if scenes.content else [])
         app.state.metric_collectors.append(WitnessCollector(witness))
         cluster.singleton("audit-witness", lambda: witness.run(stop))
+        # Opening hours, display schedules, show starts, scheduled publishing: at each edge,
+        # once per cluster (#24; tests/support/live.py passes `clock`: keep these lines).
+        app.state.show_starts = ShowStarts(shows)  # shows that start by themselves
+        async def stories_published(market: str) -> None:  # as after a curator's publish
+            await app.state.stories.reload(market)
+            await scenes.refresh(market)
+            await cluster.notify("stories", {"market": market})
+
+        publishing = ScheduledPublishing(engine, stories_published)
+        scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node,
+                                                    sources=[app.state.show_starts, publishing])
+        cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
@@ -218,7 +236,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    inventory_truth_router, pulse_router, moderation_router, pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router,
-                   authoring_router, zone_authoring_router, show_authoring_router):
+                   authoring_router, zone_authoring_router, show_authoring_router,
+                   story_schedule_router):
         app.include_router(router)
     app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
