@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 
 from holobazaar.cluster import Cluster
@@ -14,12 +14,8 @@ from holobazaar.config import Settings
 from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.replay import ReplayGuard
-from holobazaar.scenes.loader import MarketContent
-from holobazaar.scenes.service import SceneService
-
-
-def get_scenes(request: Request) -> SceneService:
-    return request.app.state.scenes
+from holobazaar.scenes.dependencies import Scenes as Scenes  # with the others here
+from holobazaar.scenes.dependencies import market_or_404 as market_or_404
 
 
 def get_engine(request: Request) -> Engine:
@@ -52,7 +48,6 @@ def get_replay_guard(request: Request) -> ReplayGuard:
     return state.replay_guard
 
 
-Scenes = Annotated[SceneService, Depends(get_scenes)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
@@ -60,9 +55,3 @@ PollerDep = Annotated[Poller, Depends(get_poller)]
 ClusterDep = Annotated[Cluster | None, Depends(get_cluster)]
 ReplayGuardDep = Annotated[ReplayGuard, Depends(get_replay_guard)]
 
-
-def market_or_404(scenes: SceneService, market: str) -> MarketContent:
-    found = scenes.market(market)
-    if found is None:
-        raise HTTPException(404, f"no market {market!r}")
-    return found

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.pulse import store as pulse_store
+from holobazaar.scenes.dependencies import Scenes, market_or_404
 from holobazaar.stories import service as stories
 
 router = APIRouter(tags=["moderation"])
@@ -25,11 +26,6 @@ QUEUE_LIMIT = 200
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(None, max_length=200)
-
-
-def _market(request: Request, market: str) -> None:
-    if request.app.state.scenes.market(market) is None:
-        raise HTTPException(404, f"no market {market!r}")
 
 
 def submission_item(saved: stories.Saved) -> dict[str, Any]:
@@ -61,21 +57,21 @@ def queue(engine: Any, market: str) -> list[dict[str, Any]]:
 
 @router.get("/api/v1/markets/{market}/moderation",
             summary="Everything awaiting a curator: submissions and visitors' notes")
-async def moderation_queue(request: Request, market: str,
+async def moderation_queue(market: str, scenes: Scenes,
                            _: Annotated[Principal, Depends(curator)]) -> list[dict[str, Any]]:
-    _market(request, market)
-    return await run_in_threadpool(queue, request.app.state.engine, market)
+    market_or_404(scenes, market)
+    return await run_in_threadpool(queue, scenes.engine, market)
 
 
 @router.post("/api/v1/markets/{market}/moderation/{kind}/{ident}/{decision}",
              summary="Approve or reject a submission or a note")
-async def decide(request: Request, market: str, kind: Literal["story", "recipe", "note"],
+async def decide(market: str, scenes: Scenes, kind: Literal["story", "recipe", "note"],
                  ident: Annotated[str, Path(max_length=80)],
                  decision: Literal["approve", "reject"],
                  principal: Annotated[Principal, Depends(curator)],
                  body: Decision | None = None) -> dict[str, Any]:
-    _market(request, market)
-    engine, reason = request.app.state.engine, body.reason if body else None
+    market_or_404(scenes, market)
+    engine, reason = scenes.engine, body.reason if body else None
     if kind == "note":
         if not (ident.isascii() and ident.isdigit()) or len(ident) > 12:  # not "²"
             raise HTTPException(422, "id: a note's id is a number")

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
 from holobazaar.canonical import state_hash
 from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.scenes import schedule
+from holobazaar.scenes.dependencies import get_scenes
 from holobazaar.scenes.service import SceneService
 from holobazaar.scenes.state import display_state_json_schema
 
 router = APIRouter(prefix="/api/v1", tags=["scenes"])
-
-
-def get_scenes(request: Request) -> SceneService:
-    return request.app.state.scenes
 
 
 class MarketSummary(BaseModel):
