@@ -200,10 +200,10 @@ def render(sized: SizedPage, server: LiveServer, path: str, shot: Path | None):
     probe = sized.open()
     sized.outside.clear()
     sized.requests.clear()
-    for _ in range(3):
+    for _ in range(10):
         probe.page.goto(server.url + path)
         # No client at all: the page was rendered while web-client/dist was being rebuilt
-        # (no manifest, so no script tag): load it again.
+        # (no manifest, so no script tag; on a shared work tree): load it again.
         if probe.page.evaluate("Boolean(window.__holo)"):
             break
         probe.page.wait_for_timeout(3000)

@@ -43,7 +43,9 @@ def visit(browser, demo_server):
                                                      {"rate": cpu_slowdown})
         probe.page.goto(demo_server.url + path)
         if path.startswith("/d/"):
-            probe.wait(READY)
+            # Slowed down, a wide display laid out as authored and then in rows (its text
+            # would be under 9 px as placed: layout.js) takes longer to settle.
+            probe.wait(READY, timeout=15_000 * max(1.0, cpu_slowdown / 4))
         return probe
 
     yield open_page

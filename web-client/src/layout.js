@@ -14,6 +14,7 @@ const COLUMN_WIDTH = 0.62; // metres: the portrait column the goods and panels s
 // that cannot be moved apart) gets the rows too, in a wider column: readable beats as-placed.
 const WIDE_MIN_PX = 9;
 const WIDE_COLUMN = 1.2; // metres
+const WIDE_ROWS_PX = 12; // a wide view's rows stop growing text here (fewer rounds)
 const CELL = 0.2; // metres: the narrowest cell of a wide column's rows
 const PASSES = 240; // moves separate() may make before it gives up
 const ROW_HEIGHT = 0.12; // metres: the tallest goods may stand in a portrait row
@@ -217,6 +218,10 @@ export class LayoutEngine {
       const minPx = this.minTextPx();
       result = { minPx, moved, clipped };
       if (minPx === null || minPx >= MIN_TEXT_PX) break;
+      if (rows && !this.portrait && minPx >= WIDE_ROWS_PX) break; // no phone: close enough
+      // As authored, text may grow to twice its size: if even that stays under the wide
+      // view's floor, the rows will be used (run()), so do not grow it first.
+      if (!rows && !this.portrait && minPx * 2 < WIDE_MIN_PX) break;
       const size = this.framingBox().getSize(new THREE.Vector3());
       const tall = size.y * (view.w / view.h) > size.x * 1.02;
       if (rows && tall && tallest < pageH * 0.98) {
