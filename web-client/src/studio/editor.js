@@ -171,7 +171,6 @@ function drawForms() {
       if (value === undefined) delete d.display[key];
       else d.display[key] = value;
     }, { ...opts, redraw: false });
-    if (key === 'title') $('ed-title').textContent = value || boot.display;
   }, { skip: ['nodes', 'id'] });
   showProblems($('ed-panel-forms'), ed.problems);
 }
@@ -221,6 +220,9 @@ function templatesShown(node, shown) {
 }
 
 function refreshShown(state) {
+  // The heading: the title as visitors read it (the draft's, rendered by the server).
+  const title = state?.display?.title;
+  if (typeof title === 'string' && title) $('ed-title').textContent = title;
   const node = state?.nodes?.[ed.selected];
   if (!node) return;
   for (const slot of document.querySelectorAll('[data-rendered-for]')) {

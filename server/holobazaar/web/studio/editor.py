@@ -72,8 +72,10 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "assets": library(scenes, market),
         "bindings": list(BINDING_NAMES),
     }
+    shown = request.app.state.scenes.hub.snapshot(display_channel(market, display))[2]
+    title = (shown.get("display") or {}).get("title") or display
     return page.render("studio/editor.html", {
-        "display": display, "boot": boot, "preview_link": url, "qr": qr_svg(url),
+        "display": display, "title": title, "boot": boot, "preview_link": url, "qr": qr_svg(url),
         "entry": request.app.state.client.entry("src/studio/editor.js")})
 
 
