@@ -8,10 +8,12 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from holobazaar.assets import thumbnails
-
 
 async def asset_thumbnail(request: Request, market: str, name: str) -> Response:
+    # Loaded on the first thumbnail, not at start: the drawing needs numpy and the pipeline's
+    # renderer, which a serving node does not load otherwise (tests/test_db.py checks).
+    from holobazaar.assets import thumbnails
+
     engine = request.app.state.engine
     stored = await run_in_threadpool(thumbnails.stored_thumbnail_url, engine, market, name)
     if stored is not None:
