@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.scenes.models import scene_json_schema
+from holobazaar.shows.dependencies import Shows
 from holobazaar.shows.models import CueNumber, ShowFile
 from holobazaar.shows.runner import ShowError, ShowRunner
 from holobazaar.shows.service import ShowService
@@ -44,31 +45,26 @@ class JumpBody(BaseModel):
     go: bool = Field(False, description="Fire it at once.")
 
 
-def _service(request: Request) -> ShowService:
-    return request.app.state.shows
-
-
-def _runner(request: Request, market: str, show: str) -> ShowRunner:
+def _runner(shows: ShowService, market: str, show: str) -> ShowRunner:
     try:
-        return _service(request).runner(market, show)
+        return shows.runner(market, show)
     except ShowError as exc:
         raise HTTPException(exc.status, exc.message) from None
 
 
-async def _run(request: Request, runner: ShowRunner, operation) -> dict[str, Any]:
+async def _run(shows: ShowService, runner: ShowRunner, operation) -> dict[str, Any]:
     try:
         result = await operation
     except ShowError as exc:
         raise HTTPException(exc.status, exc.message) from None
-    state = await console_state(_service(request), runner)
+    state = await console_state(shows, runner)
     if result:
         state["result"] = result
     return state
 
 
 @router.get("/{market}", dependencies=[performer])
-async def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
-    service = _service(request)
+async def list_shows(service: Shows, market: str) -> list[dict[str, Any]]:
     try:
         shows = service.shows(market)
     except ShowError as exc:
@@ -83,49 +79,49 @@ async def list_shows(request: Request, market: str) -> list[dict[str, Any]]:
 
 
 @router.get("/{market}/{show}", dependencies=[performer])
-async def show_state(request: Request, market: str, show: str) -> dict[str, Any]:
-    return await console_state(_service(request), _runner(request, market, show))
+async def show_state(shows: Shows, market: str, show: str) -> dict[str, Any]:
+    return await console_state(shows, _runner(shows, market, show))
 
 
 @router.post("/{market}/{show}/go", dependencies=[performer])
-async def go(request: Request, market: str, show: str,
+async def go(shows: Shows, market: str, show: str,
              body: GoBody | None = None) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.go(body.cue if body else None))
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.go(body.cue if body else None))
 
 
 @router.post("/{market}/{show}/standby", dependencies=[performer])
-async def standby(request: Request, market: str, show: str,
+async def standby(shows: Shows, market: str, show: str,
                   body: StandbyBody | None = None) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.standby_cue(body.number if body else None))
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.standby_cue(body.number if body else None))
 
 
 @router.post("/{market}/{show}/jump", dependencies=[performer])
-async def jump(request: Request, market: str, show: str, body: JumpBody) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.jump(body.number, body.go))
+async def jump(shows: Shows, market: str, show: str, body: JumpBody) -> dict[str, Any]:
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.jump(body.number, body.go))
 
 
 @router.post("/{market}/{show}/pause", dependencies=[performer])
-async def pause(request: Request, market: str, show: str) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.pause())
+async def pause(shows: Shows, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.pause())
 
 
 @router.post("/{market}/{show}/resume", dependencies=[performer])
-async def resume(request: Request, market: str, show: str) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.resume())
+async def resume(shows: Shows, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.resume())
 
 
 @router.post("/{market}/{show}/stop", dependencies=[performer])
-async def stop(request: Request, market: str, show: str) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.stop())
+async def stop(shows: Shows, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.stop())
 
 
 @router.post("/{market}/{show}/panic", dependencies=[performer])
-async def panic(request: Request, market: str, show: str) -> dict[str, Any]:
-    runner = _runner(request, market, show)
-    return await _run(request, runner, runner.stop(panic=True))
+async def panic(shows: Shows, market: str, show: str) -> dict[str, Any]:
+    runner = _runner(shows, market, show)
+    return await _run(shows, runner, runner.stop(panic=True))
