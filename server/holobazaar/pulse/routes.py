@@ -8,7 +8,7 @@ import io
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -17,6 +17,8 @@ from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import DWELL_BUCKETS, KINDS, day_bounds
+from holobazaar.pulse.dependencies import Pulse
+from holobazaar.pulse.service import PulseService
 from holobazaar.validation import MAX_DB_INT
 
 router = APIRouter(tags=["pulse"])
@@ -27,8 +29,7 @@ Scope = Literal["market", "zone", "display", "recipe"]
 MAX_EXPORT_DAYS = 31
 
 
-def _service(request: Request, market: str):
-    service = request.app.state.pulse
+def _service(service: PulseService, market: str) -> PulseService:
     if service.scenes.market(market) is None:
         raise HTTPException(404, f"no market {market!r}")
     return service
@@ -40,9 +41,9 @@ def _day(service, market: str, day: date | None) -> tuple[datetime, datetime]:
 
 
 @router.get("/api/v1/pulse/{market}")
-def live(request: Request, market: str) -> dict:
+def live(pulse: Pulse, market: str) -> dict:
     """The current k-anonymous picture (what `market/<m>/pulse` streams)."""
-    return _service(request, market).state(market)
+    return _service(pulse, market).state(market)
 
 
 def series_points(rows) -> list[dict]:
@@ -53,14 +54,14 @@ def series_points(rows) -> list[dict]:
 
 @router.get("/api/v1/pulse/{market}/series")
 async def series(
-    request: Request, market: str,
+    pulse: Pulse, market: str,
     _: Annotated[Principal, Depends(require_role("curator"))],
     scope: Scope = "market", id: Annotated[str | None, Query(max_length=64)] = None,
     day: date | None = None,
 ) -> dict:
     """Per-minute figures of one scope for a day (the market's local day; today by
     default). Minutes with fewer than k distinct devices are left out."""
-    service = _service(request, market)
+    service = _service(pulse, market)
     since, until = _day(service, market, day)
     scope_id = market if scope == "market" else id
     if scope_id is None:
@@ -74,13 +75,13 @@ async def series(
 @router.get("/api/v1/pulse/{market}/export.csv", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 async def export_csv(
-    request: Request, market: str,
+    pulse: Pulse, market: str,
     _: Annotated[Principal, Depends(require_role("curator"))],
     since: date | None = None, until: date | None = None,
 ) -> Response:
     """Every stored minute with at least k distinct devices, for days since..until
     (inclusive, the market's local days; default today). Columns: docs/pulse.md."""
-    service = _service(request, market)
+    service = _service(pulse, market)
     first = _day(service, market, since)[0]
     last = _day(service, market, until or since)[1]
     if last <= first:
@@ -111,12 +112,12 @@ class Decision(BaseModel):
 
 @router.get("/api/v1/pulse/{market}/feedback")
 async def feedback(
-    request: Request, market: str,
+    pulse: Pulse, market: str,
     _: Annotated[Principal, Depends(require_role("curator"))],
     status: Literal["held", "approved", "rejected"] | None = "held",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict]:
-    service = _service(request, market)
+    service = _service(pulse, market)
     rows = await run_in_threadpool(store.feedback, service.engine, market, status, limit)
     return [{"id": r.id, "display": r.display, "kind": r.kind, "text": r.text,
              "flags": r.flags, "status": r.status, "created_at": r.created_at.isoformat()}
@@ -125,12 +126,12 @@ async def feedback(
 
 @router.post("/api/v1/pulse/{market}/feedback/{item_id}")
 async def decide(
-    request: Request, market: str, item_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
+    pulse: Pulse, market: str, item_id: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
     decision: Decision,
     who: Annotated[Principal, Depends(require_role("curator"))],
 ) -> dict:
     """The same decision as `POST /api/v1/markets/{m}/moderation/note/{id}/approve`."""
-    service = _service(request, market)
+    service = _service(pulse, market)
     try:
         row = await run_in_threadpool(store.decide_feedback, service.engine, market, item_id,
                                       decision.status, who.actor)

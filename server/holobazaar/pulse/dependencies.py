@@ -1,0 +1,17 @@
+"""The pulse service as the pulse routes get it from the assembled app: `pulse: Pulse`
+(an Annotated FastAPI dependency) instead of reading request.app.state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from holobazaar.pulse.service import PulseService
+
+
+def get_pulse(request: Request) -> PulseService:
+    return request.app.state.pulse
+
+
+Pulse = Annotated[PulseService, Depends(get_pulse)]
