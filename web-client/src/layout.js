@@ -552,10 +552,11 @@ export class LayoutEngine {
       const box = meshBox(e.object);
       if (!box.isEmpty()) {
         units.push({ members: [e], box, x: e.data.position?.[0] ?? 0,
-          rank: labelled.has(e.object.name) ? 0 : 1 });
+          rank: labelled.has(e.object.name) ? 0 : 1, order: e.data.order ?? 0 });
       }
     }
-    return units.sort((u, v) => u.rank - v.rank || u.x - v.x);
+    // Same x (a grid of goods): file order.
+    return units.sort((u, v) => u.rank - v.rank || u.x - v.x || u.order - v.order);
   }
 
   // Portrait: the goods in rows of cells across the column, going down from y = 0.
@@ -584,12 +585,13 @@ export class LayoutEngine {
     while (i < units.length) {
       // A unit wider than a cell (a crate of goods) takes a row of its own.
       const row = [];
-      if (units[i].box.max.x - units[i].box.min.x > cell) row.push(units[i++]);
+      // (A unit shrunk to a cell measures a hair over it: 1 mm of tolerance.)
+      if (units[i].box.max.x - units[i].box.min.x > cell + 1e-3) row.push(units[i++]);
       else {
         while (i < units.length && row.length < perRow
-          && units[i].box.max.x - units[i].box.min.x <= cell) row.push(units[i++]);
+          && units[i].box.max.x - units[i].box.min.x <= cell + 1e-3) row.push(units[i++]);
       }
-      const slots = row.length === 1 && row[0].box.max.x - row[0].box.min.x > cell ? 1 : row.length;
+      const slots = row.length === 1 && row[0].box.max.x - row[0].box.min.x > cell + 1e-3 ? 1 : row.length;
       const width = slots === 1 && row.length === 1 ? row[0].box.max.x - row[0].box.min.x : cell;
       const total = width * row.length + GAP * 2 * (row.length - 1);
       const height = Math.max(...row.map((u) => u.box.max.y - u.box.min.y));
