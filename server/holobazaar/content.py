@@ -10,7 +10,7 @@ from pathlib import Path
 
 from holobazaar.pulse.bindings import sample_binding as pulse_sample
 from holobazaar.scenes import loader
-from holobazaar.scenes.loader import Content, SampleBinding
+from holobazaar.scenes.loader import Content, SampleBinding, StoredAssets
 from holobazaar.shows.loader import load_shows
 from holobazaar.stories.bindings import sample_binding as stories_sample
 
@@ -19,6 +19,9 @@ from holobazaar.stories.bindings import sample_binding as stories_sample
 SAMPLE_BINDINGS: dict[str, SampleBinding] = {"stories": stories_sample, "pulse": pulse_sample}
 
 
-def load_content(content_dir: Path) -> Content:
-    """The content folder, checked, with its shows and every binding's sample values."""
-    return loader.load_content(content_dir, shows=load_shows, samples=SAMPLE_BINDINGS)
+def load_content(content_dir: Path, stored: StoredAssets | None = None) -> Content:
+    """The content folder, checked, with its shows and every binding's sample values.
+    `stored`: each market's ready uploads (the server passes its stored assets, so a display
+    may name an asset uploaded through the pipeline)."""
+    return loader.load_content(content_dir, shows=load_shows, samples=SAMPLE_BINDINGS,
+                               stored=stored)

@@ -24,12 +24,14 @@ from holobazaar.scenes.yamlsource import PathKey, Problem, SourceDocument, read_
 
 ASSET_SUFFIXES = {".glb": "model/gltf-binary", ".png": "image/png", ".jpg": "image/jpeg",
                   ".jpeg": "image/jpeg", ".webp": "image/webp"}
-MODEL_SUFFIXES = {".glb"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 # Sample values of a template binding another domain provides at run time
 # (SceneService.providers), so that validation can render templates that use it.
 SampleBinding = Callable[[MarketFile, Display], Binding]
+
+# A market's processed (uploaded) assets that are ready, by name (the assets domain's
+# stored assets, handed in by the assembly): names a display may use besides assets/.
+StoredAssets = Callable[[str], Mapping[str, AssetRef]]
 
 
 class ShowLoader(Protocol):
@@ -90,6 +92,8 @@ class Content:
     warnings: list[Problem] = field(default_factory=list)
     # The sample bindings templates were rendered with (checks of drafts use them too).
     samples: Mapping[str, SampleBinding] = field(default_factory=dict)
+    # The market's ready uploads by name (None: only files under assets/ are known).
+    stored: StoredAssets | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,6 +101,12 @@ class Content:
 
     def asset_refs(self) -> dict[str, AssetRef]:
         return {name: a.ref() for name, a in self.assets.items()}
+
+    def market_asset_refs(self, market_id: str) -> dict[str, AssetRef]:
+        """What a display of the market may name: the files, overlaid by its uploads (as
+        SceneService.asset_refs composes them)."""
+        stored = self.stored(market_id) if self.stored is not None else {}
+        return {**self.asset_refs(), **stored}
 
     def asset_by_hash(self, sha256: str) -> AssetFile | None:
         for asset in self.assets.values():
@@ -114,12 +124,14 @@ def scenes_root(directory: Path) -> Path:
 
 
 def load_content(content_dir: Path, *, shows: ShowLoader | None = None,
-                 samples: Mapping[str, SampleBinding] | None = None) -> Content:
+                 samples: Mapping[str, SampleBinding] | None = None,
+                 stored: StoredAssets | None = None) -> Content:
     """The content folder, checked. `shows` reads each market's shows (None: none are
     read); `samples`: the template bindings other domains provide, by name, with sample
-    values (a template using a name not given is an error)."""
+    values (a template using a name not given is an error); `stored`: each market's ready
+    uploads (a display may name them as it names files under assets/)."""
     content_dir = Path(content_dir)
-    content = Content(root=content_dir, samples=dict(samples or {}))
+    content = Content(root=content_dir, samples=dict(samples or {}), stored=stored)
     content.assets = _index_assets(content_dir / "assets", content.problems)
     root = scenes_root(content_dir)
     if not root.is_dir():
@@ -238,17 +250,12 @@ def _check_display(
     from holobazaar.scenes.models import ImageNode, ModelNode, iter_nodes
 
     template_fields = ("text", "label", "alt", "title", "body")
+    refs = content.market_asset_refs(market.market.id)
     for node, _parent in iter_nodes(display.nodes):
         path = node_paths.get(node.id, (*base, "nodes"))
-        if isinstance(node, ModelNode | ImageNode):
-            asset = content.assets.get(node.asset)
-            wanted = MODEL_SUFFIXES if isinstance(node, ModelNode) else IMAGE_SUFFIXES
-            if asset is None:
-                problems.append(doc.problem((*path, "asset"), f"unknown asset {node.asset!r} "
-                                            "(no such file under assets/)"))
-            elif asset.suffix not in wanted:
-                problems.append(doc.problem((*path, "asset"), f"asset {node.asset!r} is a "
-                                            f"{asset.suffix} file, not a {node.kind}"))
+        if isinstance(node, ModelNode | ImageNode) and (
+                problem := _asset_problem(node.asset, node.kind, refs.get(node.asset))):
+            problems.append(doc.problem((*path, "asset"), problem))
         if node.item is not None and node.item not in skus:
             problems.append(doc.problem((*path, "item"), f"unknown item {node.item!r}"))
         for name in template_fields:
@@ -266,12 +273,12 @@ def _check_display(
     if seed is None:
         seed = MarketContent(doc.file, market, {}, {}).seed_items()
     bindings = sample_bindings(market, display, content.samples)
-    state, errors = compose_display(market, display, seed, content.asset_refs(), bindings)
+    state, errors = compose_display(market, display, seed, refs, bindings)
     for found in errors:
         path = node_paths.get(found.node, base) if found.node else base
         problems.append(doc.problem((*path, found.field), found.message))
     for index, variant in enumerate(display.variants):  # and once per variant
-        _, errors = compose_display(market, display, seed, content.asset_refs(), bindings,
+        _, errors = compose_display(market, display, seed, refs, bindings,
                                     variant=variant.id)
         where = (*base, "variants", index)
         problems.extend(doc.problem((*where, "nodes", e.node, e.field) if e.node else
@@ -284,13 +291,26 @@ def _check_display(
             f"{b!r} (docs/scene-format.md, Layout)")))
 
 
+def _asset_problem(name: str, kind: str, ref: AssetRef | None) -> str | None:
+    """Why a model or image node cannot show asset `name` (None: it can)."""
+    if ref is None:
+        return (f"unknown asset {name!r} (no such file under assets/ and no ready upload "
+                "of the market)")
+    wanted = "model/" if kind == "model" else "image/"
+    if not ref.media_type.startswith(wanted):
+        what = Path(ref.url).suffix or ref.media_type
+        return f"asset {name!r} is a {what} file, not a {kind}"
+    return None
+
+
 def draft_problems(content: Content, market: MarketFile, display: Display, data: Any,
                    file: str) -> list[Problem]:
     """The cross-file checks the loader makes of a display file (zone, farm, items, assets,
     templates, a render with the seed inventory), for a draft that is not on disk (the
     studio's preview): what a save of it would be refused with. Warnings are dropped."""
     problems: list[Problem] = []
-    scratch = Content(root=content.root, assets=content.assets, samples=content.samples)
+    scratch = Content(root=content.root, assets=content.assets, samples=content.samples,
+                      stored=content.stored)
     _check_display(SourceDocument(file, data), market, display, scratch, problems)
     return problems
 

@@ -125,8 +125,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         cluster = create_cluster(redis, settings.lease_ttl)
         app.state.submission_limiter = cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst)
-        scenes = SceneService(settings.content_dir, hub, engine, clock,
-                              load=load_content, item_store=InventoryItems(engine))
+        scenes = SceneService(
+            settings.content_dir, hub, engine, clock, item_store=InventoryItems(engine),
+            # The loader knows each market's ready uploads too (a display may name them).
+            load=lambda folder: load_content(folder, lambda m: scenes.stored_assets.get(m, {})))
         await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)

@@ -80,14 +80,13 @@ async def editor(request: Request, market: str, display: str) -> Response:
 
 
 def library(scenes, market: str) -> list[dict]:
-    """The assets a display of the market may name: the content's files (the loader checks
-    names against them), each as visitors get it (an upload of the same name replaces the
-    file for this market), with its thumbnail."""
+    """The assets a display of the market may name (the loader checks names against them):
+    the content's files and the market's ready uploads, each as visitors get it (an upload
+    of the same name replaces the file for this market), with its thumbnail."""
     refs = scenes.asset_refs(market)
-    return [{"name": name, "url": refs[name].url, "media_type": refs[name].media_type,
-             "size": refs[name].size,
+    return [{"name": name, "url": ref.url, "media_type": ref.media_type, "size": ref.size,
              "thumbnail": f"/studio/{market}/assets/{name}/thumbnail.png"}
-            for name in sorted(scenes.content.assets) if name in refs]
+            for name, ref in sorted(refs.items())]
 
 
 @router.get("/studio/{market}/assets/{name}/thumbnail.png")
