@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.browser
 
 DISPLAY = "herb-cart"
 FILE_HEAD = "# Hand-written: the herb cart by the gate.\n"
+BOX = Path("/work/shared/corpus/gltf/Box/Box.glb")  # read from the shared corpus, not copied
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +250,33 @@ def test_another_markets_curator_is_refused(server):
         assert http.get("/studio/alpha/displays/stall").status_code == 403
         assert http.get("/api/v1/markets/alpha/displays/stall/source").status_code == 403
         assert http.get("/studio/beta/displays/stall").status_code == 200
+
+
+@pytest.mark.skipif(not BOX.is_file(), reason="the Khronos corpus is not in ../shared")
+def test_an_upload_from_the_editor_goes_into_the_display(server, editor):
+    page = editor.page
+    _open_editor(page, f"{server.url}/studio/alpha/displays/stall")
+    page.click("#ed-upload-card summary")
+    before = page.evaluate("JSON.stringify(window.__editor.doc)")
+    # Text named .glb: refused, said why, the display unchanged.
+    page.set_input_files("#ed-upload-file", files=[{
+        "name": "notes.glb", "mimeType": "model/gltf-binary", "buffer": b"just a note\n"}])
+    page.wait_for_function("window.__editor.upload === 'failed'", timeout=10000)
+    report = page.inner_text("#ed-upload-report")
+    assert report.startswith("Not") and "The display is unchanged." in report, report
+    assert page.evaluate("JSON.stringify(window.__editor.doc)") == before
+    # A real model: progress, processing, the pipeline's report; a new model node uses it.
+    page.set_input_files("#ed-upload-file", str(BOX))
+    page.wait_for_function("window.__editor.upload === 'ready'", timeout=20000)
+    report = page.inner_text("#ed-upload-report")
+    assert "Ready" in report and "triangles" in report and "metres" in report, report
+    node = page.evaluate("window.__editor.doc.display.nodes.at(-1)")
+    assert node["kind"] == "model" and node["asset"] == "box"
+    assert page.locator("#ed-node-form img[src*='/assets/box/thumbnail.png']").count() == 1
+    page.click("#ed-publish")
+    page.wait_for_function("window.__editor.published === 1", timeout=10000)
+    path = server.content_dir / "scenes" / "alpha" / "displays" / "stall.yaml"
+    assert "asset: box" in path.read_text()
 
 
 def test_the_editor_is_accessible(server, editor):

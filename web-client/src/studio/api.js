@@ -1,9 +1,12 @@
 // The authoring API with the session cookie; writes carry the page's CSRF token.
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || '';
 
+// The header a signed-in curator's write carries (the page's CSRF token).
+export const writeHeaders = () => ({ [meta('csrf-header') || 'X-CSRF-Token']: meta('csrf-token') });
+
 export async function call(url, { method = 'GET', body, headers = {} } = {}) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers } };
-  if (method !== 'GET') init.headers[meta('csrf-header') || 'X-CSRF-Token'] = meta('csrf-token');
+  if (method !== 'GET') Object.assign(init.headers, writeHeaders());
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

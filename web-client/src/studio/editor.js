@@ -13,6 +13,7 @@ import { Viewport } from './viewport.js';
 import { renderTree } from './tree.js';
 import { showConflict } from './conflict.js';
 import { renderHistory } from './history_panel.js';
+import { assetEntry, setupUpload } from './upload.js';
 
 const PREVIEW_DEBOUNCE_MS = 150;
 const WATCH_MS = 5000;
@@ -306,6 +307,31 @@ function assetsFor(kind) {
   return boot.assets.filter(wanted).map((a) => ({ value: a.name, label: `${a.name} (${Math.max(1, Math.round(a.size / 1024))} KB)` }));
 }
 
+// An upload the pipeline made ready: in the library, and in the selected model or image
+// node (or a new one). Returns what was done, for the upload's report.
+function useUpload(asset) {
+  const entry = assetEntry(boot.market, asset);
+  boot.assets = [...boot.assets.filter((a) => a.name !== entry.name), entry]
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const kind = asset.kind === 'image' ? 'image' : 'model';
+  const found = ed.selected ? D.find(ed.doc, ed.selected) : null;
+  if (found && found.node.kind === kind) {
+    const id = found.node.id;
+    edit(`Use ${entry.name} in ${id}`, (d) => {
+      D.find(d, id).node.asset = entry.name;
+    });
+    return `It now shows in ${id}.`;
+  }
+  let made = null;
+  edit(`Add ${entry.name}`, (d) => {
+    made = { ...skeleton(d, kind), id: D.freshId(d, entry.name), asset: entry.name };
+    D.insert(d, made, ed.selected);
+  });
+  select(made.id);
+  ed.viewport.frameSoon();
+  return `Added as the new ${kind} node ${made.id}.`;
+}
+
 // ---- publish, conflicts and changes on disk --------------------------------------------------
 
 async function publish() {
@@ -445,6 +471,13 @@ async function start() {
   $('ed-fit').addEventListener('click', () => ed.viewport.frame());
   $('ed-history-card').addEventListener('toggle', drawHistory);
   $('ed-snap').addEventListener('change', (e) => ed.viewport.setSnap(e.target.checked));
+  setupUpload({
+    url: boot.upload, market: boot.market, input: $('ed-upload-file'),
+    progress: $('ed-upload-progress'), box: $('ed-upload-report'), onReady: useUpload,
+    onState: (state) => {
+      hook.upload = state;
+    },
+  });
   for (const b of document.querySelectorAll('[data-mode]')) {
     b.addEventListener('click', () => setMode(b.dataset.mode));
   }

@@ -64,6 +64,7 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "preview": f"/api/v1/markets/{market}/displays/{display}/preview",
         "revisions": f"/api/v1/markets/{market}/displays/{display}/revisions",
         "schema": "/api/v1/schema/scene",
+        "upload": "/api/v1/assets",
         "items": f"/api/v1/markets/{market}/items",
         "visitor": f"/d/{market}/{display}",
         "preview_url": url,
