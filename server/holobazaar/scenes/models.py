@@ -171,7 +171,8 @@ class NodeBase(Transform):
 
 class ModelNode(NodeBase):
     kind: Literal["model"]
-    asset: AssetName = Field(description="Name of a model in assets/ (without extension).")
+    asset: AssetName = Field(description=(
+        "Name of a model: a file in assets/ (without extension) or one the market uploaded."))
     label: Template = Field("", description="Shown on the placeholder if the model fails.")
 
 
