@@ -50,6 +50,20 @@ def load_content(content_dir: Path):
     return content.load_content(content_dir)
 
 
+def served_content(settings: Settings):
+    """The content folder as the server checks it when it starts: a display may name its
+    market's ready uploads, read from the database (after the migrations)."""
+    from holobazaar import content, db
+    from holobazaar.assets.service import stored_refs
+
+    engine = db.make_engine(settings.resolved_database_url)
+    try:
+        refs = stored_refs(engine)
+    finally:
+        engine.dispose()
+    return content.load_content(settings.content_dir, lambda market: refs.get(market, {}))
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -117,12 +131,6 @@ def serve(
                    "terminate TLS at a reverse proxy (docs/deploy.md)", err=True)
         raise typer.Exit(2)
     logs.configure(settings.log_level, settings.log_format)
-    loaded = load_content(settings.content_dir)
-    if not loaded.ok:
-        typer.echo(loaded.report(), err=True)
-        typer.echo(f"refusing to start: {len(loaded.problems)} problem(s) in "
-                   f"{settings.content_dir}", err=True)
-        raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         # Before any worker starts, and in a child process: the server never loads Alembic.
@@ -130,6 +138,12 @@ def serve(
     except db.MigrationFailed as exc:
         typer.echo(f"error: refusing to start: {exc}", err=True)
         raise typer.Exit(2) from None
+    loaded = served_content(settings)
+    if not loaded.ok:
+        typer.echo(loaded.report(), err=True)
+        typer.echo(f"refusing to start: {len(loaded.problems)} problem(s) in "
+                   f"{settings.content_dir}", err=True)
+        raise typer.Exit(2)
     try:
         plan = serving.prepare_tls(settings)
     except TlsFileError as exc:

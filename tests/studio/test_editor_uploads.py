@@ -1,6 +1,7 @@
 """A display may name an asset the market uploaded through the pipeline (#18: the editor's
 upload): the loader's cross-file checks know the market's ready uploads as well as the
-files under assets/, for a save and for a preview; another market's upload stays unknown."""
+files under assets/, for a save, a preview and the check `holobazaar run` makes before it
+starts; another market's upload stays unknown."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from holobazaar.cli import served_content
 
 from support.accounts import Accounts
 from support.live import LiveServer
@@ -54,6 +57,8 @@ def test_a_ready_upload_may_be_named_by_its_market_only(server: LiveServer,
         assert put.status_code == 200, put.text
         state = alpha.get("/api/v1/displays/alpha/stall/state").json()["state"]
         assert state["nodes"]["crate"]["src"].startswith("/assets/")
+        # `holobazaar run` checks the content the same way before it starts (a restart).
+        assert served_content(server.app.state.settings).ok
 
         # beta has no asset 'box': refused with the loader's message, nothing written.
         src = DISPLAYS.format(m="beta") + "/source"
