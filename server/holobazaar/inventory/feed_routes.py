@@ -31,7 +31,7 @@ from holobazaar.inventory.dependencies import (
 )
 from holobazaar.inventory.feed_config import new_secret as new_secret  # its old home
 from holobazaar.inventory.pull import Poller
-from holobazaar.inventory.reconciler import KINDS, Reconciler
+from holobazaar.inventory.reconciler import MismatchKind, Reconciler
 from holobazaar.inventory.tables import HeldChange
 from holobazaar.validation import MAX_DB_INT
 
@@ -192,7 +192,7 @@ async def summary(market: str, scenes: Scenes, reconciler: ReconcilerDep,
 
 @router.get("/api/v1/reconcile/{market}/mismatches")
 async def mismatches(market: str, scenes: Scenes, engine: EngineDep,
-                     kind: Literal[KINDS] | None = Query(None),  # type: ignore[valid-type]
+                     kind: MismatchKind | None = Query(None),
                      open_only: bool = Query(False, alias="open"),
                      since: datetime | None = None, limit: int = Query(200, ge=1, le=5000),
                      _: Principal = Depends(require_role("curator"))) -> list[dict]:

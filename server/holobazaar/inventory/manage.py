@@ -31,9 +31,7 @@ def create_item(engine: Engine, market: str, item: ItemCreate, currency: str, *,
     with session_scope(engine) as session:
         if session.get(InventoryItem, (market, item.sku)) is not None:
             raise ItemExists(f"market {market!r} already has an item {item.sku!r}")
-        row = InventoryItem(market=market, sku=item.sku)
-        service._write(row, facts, source)
-        session.add(row)
+        session.add(service.new_item(market, facts, source))
         session.flush()
         audit.append(session, actor, "inventory.manual.created", market,
                      {"sku": item.sku, "new": service.facts_plain(facts)},

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Literal, get_args, overload
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
@@ -52,7 +52,8 @@ from holobazaar.stream.broker import BrokerUnavailable
 log = logging.getLogger(__name__)
 
 HELD_NOTICE = "price at the stall"
-KINDS = ("price", "stock", "identity", "stale", "client_drift")
+MismatchKind = Literal["price", "stock", "identity", "stale", "client_drift"]
+KINDS: tuple[MismatchKind, ...] = get_args(MismatchKind)
 RECENT_CORRECTIONS = 2000  # resolved mismatches the time-to-correct percentiles cover
 
 
@@ -70,6 +71,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: datetime | None) -> datetime | None: ...
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
@@ -632,8 +637,9 @@ class Reconciler:
                     select(Mismatch.market, Mismatch.resolution, func.count()).where(
                         col(Mismatch.market).in_(markets),
                         col(Mismatch.resolution).in_(["corrected", "guarded"])).group_by(
-                            Mismatch.market, Mismatch.resolution)):
-                out[market][resolution] = n
+                            col(Mismatch.market), col(Mismatch.resolution))):
+                if resolution is not None:  # always: the query asks for two values
+                    out[market][resolution] = n
             for market, n in session.exec(
                     select(HeldChange.market, func.count()).where(
                         col(HeldChange.market).in_(markets),
@@ -662,7 +668,7 @@ class Reconciler:
         if market is not None:
             query = query.where(Mismatch.market == market)
         rows = session.exec(query.order_by(col(Mismatch.id).desc()).limit(RECENT_CORRECTIONS))
-        return [(_aware(resolved) - _aware(detected)).total_seconds()  # type: ignore[operator]
+        return [(_aware(resolved) - _aware(detected)).total_seconds()
                 for detected, resolved in rows]
 
 

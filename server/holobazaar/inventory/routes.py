@@ -31,7 +31,7 @@ NDJSON = "application/x-ndjson"
 
 def _out(facts: ItemFacts) -> ItemOut:
     state = facts.as_state()
-    state["price"] = str(facts.price.quantize(Decimal("0.01")))  # the truth, not the notice
+    state["price"] = str(service.price_of(facts).quantize(Decimal("0.01")))  # not the notice
     state.pop("notice", None)
     state.pop("verified", None)
     return ItemOut(**state)

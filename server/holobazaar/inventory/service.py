@@ -155,11 +155,31 @@ def load_items(engine: Engine, market: str) -> dict[str, ItemFacts]:
                 else to_facts(row) for row in rows}
 
 
-def _write(row: InventoryItem, facts: ItemFacts, source: str) -> None:
-    row.name, row.price, row.currency = facts.name, facts.price, facts.currency
-    row.unit = facts.unit
-    row.stock, row.status, row.farm = facts.stock, facts.status, facts.farm
-    row.source, row.updated_at = source, datetime.now(UTC)
+def price_of(facts: ItemFacts) -> Decimal:
+    """A stored item's price: ItemFacts allows None (a display's "no price to show"), an
+    item in the inventory always has one."""
+    if facts.price is None:
+        raise ValueError(f"item {facts.sku}: no price")
+    return facts.price
+
+
+def _columns(facts: ItemFacts, source: str, now: datetime | None) -> dict[str, Any]:
+    return {"name": facts.name, "price": price_of(facts), "currency": facts.currency,
+            "unit": facts.unit, "stock": facts.stock, "status": facts.status,
+            "farm": facts.farm, "source": source, "updated_at": now or datetime.now(UTC)}
+
+
+def new_item(market: str, facts: ItemFacts, source: str,
+             now: datetime | None = None) -> InventoryItem:
+    """The row of an item the database does not have yet."""
+    return InventoryItem(market=market, sku=facts.sku, **_columns(facts, source, now))
+
+
+def write_item(row: InventoryItem, facts: ItemFacts, source: str,
+               now: datetime | None = None) -> None:
+    """Store `facts` over an item's row (its feed version and time are left alone)."""
+    for key, value in _columns(facts, source, now).items():
+        setattr(row, key, value)
 
 
 def seed_items(engine: Engine, market: str, seed: Mapping[str, ItemFacts],
@@ -174,12 +194,10 @@ def seed_items(engine: Engine, market: str, seed: Mapping[str, ItemFacts],
         for sku, facts in seed.items():
             row = existing.get(sku)
             if row is None:
-                row = InventoryItem(market=market, sku=sku)
-                _write(row, facts, "content")
-                session.add(row)
+                session.add(new_item(market, facts, "content"))
                 written.append(sku)
             elif previous is not None and previous.get(sku) not in (None, facts):
-                _write(row, facts, "content")
+                write_item(row, facts, "content")
                 session.add(row)
                 written.append(sku)
         if written:  # the prices the files set start the public price history
@@ -302,7 +320,7 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
         new = replace(old, **fields)
         if new == old:
             return old  # nothing to change, store or audit
-        check = PriceCheck(sku, old.price, new.price, old.currency, hold_price_change)
+        check = PriceCheck(sku, price_of(old), price_of(new), old.currency, hold_price_change)
         if check.beyond and not change.confirm:
             raise ConfirmationRequired(check)
         detail: dict[str, Any] = {
@@ -315,7 +333,7 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                          {**detail, "held": held, "superseded": superseded})
             pending = ApprovalPending(check, held, actor, superseded, old)
         else:
-            _write(row, new, source)
+            write_item(row, new, source)
             session.add(row)
             session.flush()
             action = ("inventory.manual.confirmed" if check.beyond
@@ -333,12 +351,13 @@ def request_approval(session: Session, market: str, old: ItemFacts, new: ItemFac
     then. A newer request for the same item supersedes an older open one. Returns the
     held change's id and the ids it superseded."""
     now = datetime.now(UTC)
-    superseded = []
+    superseded: list[int] = []
     for older in session.exec(select(HeldChange).where(
             HeldChange.market == market, HeldChange.sku == old.sku,
             HeldChange.reason == FOUR_EYES, col(HeldChange.decision).is_(None))):
         older.decision, older.decided_at, older.decided_by = "superseded", now, actor[:120]
         session.add(older)
+        assert older.id is not None  # a stored row
         superseded.append(older.id)
     held = HeldChange(market=market, sku=old.sku, reason=FOUR_EYES,
                       old=json.dumps(facts_plain(old)),

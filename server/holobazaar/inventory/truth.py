@@ -19,10 +19,10 @@ from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
-from holobazaar.db import session_scope
+from holobazaar.db import session_scope, table
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
-from holobazaar.inventory.service import PriceCheck, to_facts
+from holobazaar.inventory.service import PriceCheck, new_item, price_of, to_facts, write_item
 from holobazaar.inventory.service import facts_plain as facts_json
 from holobazaar.inventory.tables import (
     FOUR_EYES,
@@ -111,7 +111,7 @@ def _derive(event: FeedEvent, old: ItemFacts | None, currency: str) -> ItemFacts
     """The item after an upsert, or why it cannot be applied."""
     if old is None and (event.name is None or event.price is None):
         return "a new item needs at least name and price"
-    status = event.status
+    status: str | None = event.status
     if status is None and event.stock is not None:
         status = "sold_out" if event.stock == 0 else (
             "in_stock" if old is None or old.status == "sold_out" else old.status)
@@ -132,7 +132,7 @@ def _derive(event: FeedEvent, old: ItemFacts | None, currency: str) -> ItemFacts
 def _suspicious_price(old: ItemFacts | None, new: ItemFacts, percent: float) -> bool:
     if old is None:
         return False
-    return PriceCheck(new.sku, old.price, new.price, new.currency, percent).beyond
+    return PriceCheck(new.sku, price_of(old), price_of(new), new.currency, percent).beyond
 
 
 @dataclass
@@ -176,7 +176,8 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
     rejected = [r.as_dict() for _, r in rows if isinstance(r, RowError)]
     events = [(line, r) for line, r in rows if isinstance(r, FeedEvent)]
     stored = _rows(session, market, [e.sku for _, e in events])
-    current = {sku: to_facts(row) for sku, row in stored.items()}
+    # None once removed in this batch.
+    current: dict[str, ItemFacts | None] = {sku: to_facts(row) for sku, row in stored.items()}
     versions = {sku: row.source_version for sku, row in stored.items()}
     changes: dict[str, _Change] = {}
     ignored = unchanged = 0
@@ -199,7 +200,7 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
             new = derived
         if event.source_version is not None:
             versions[event.sku] = event.source_version
-        current[event.sku] = new  # type: ignore[assignment]
+        current[event.sku] = new
         first = changes.get(event.sku)
         changes[event.sku] = _Change(event.sku, event.op, first.old if first else old, new,
                                      event.source_version, event.source_timestamp)
@@ -254,8 +255,8 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
             continue
         if previous_hold is not None:
             result.released.append(sku)
-        row = stored.get(sku)
-        writer.change(change, row.source_version if row is not None else None)
+        stored_row = stored.get(sku)
+        writer.change(change, stored_row.source_version if stored_row is not None else None)
         if change.new is None:
             result.removed.append(sku)
         else:
@@ -263,8 +264,8 @@ def _apply(session: Session, market: str, rows: Sequence[Parsed], *,
     # Versions of unchanged events still advance (the event was seen).
     done = {f.sku for f in result.applied} | set(result.removed) | set(result.held)
     for sku, version in versions.items():
-        row = stored.get(sku)
-        if row is not None and sku not in done and version > row.source_version:
+        stored_row = stored.get(sku)
+        if stored_row is not None and sku not in done and version > stored_row.source_version:
             writer.versions.append({"market": market, "sku": sku, "source_version": version})
     writer.flush(session)
     feed.last_feed_at, feed.revision = now, feed.revision + 1
@@ -325,7 +326,7 @@ class _Writer:
                                  source_version=change.version, at=self.now))
 
     def flush(self, session: Session) -> None:
-        item = InventoryItem.__table__  # type: ignore[attr-defined]
+        item = table(InventoryItem)
         for start in range(0, len(self.deletes), 500):
             session.execute(delete(item).where(
                 item.c.market == self.market, item.c.sku.in_(self.deletes[start:start + 500])))
@@ -343,9 +344,9 @@ class _Writer:
         if self.inserts:
             session.execute(insert(item), self.inserts)
         if self.history:
-            session.execute(insert(ItemHistory.__table__), self.history)  # type: ignore[attr-defined]
+            session.execute(insert(table(ItemHistory)), self.history)
         if self.holds:
-            session.execute(insert(HeldChange.__table__), self.holds)  # type: ignore[attr-defined]
+            session.execute(insert(table(HeldChange)), self.holds)
 
 
 def _write_change(session: Session, market: str, row: InventoryItem | None, change: _Change,
@@ -355,13 +356,11 @@ def _write_change(session: Session, market: str, row: InventoryItem | None, chan
             session.delete(row)
         data: dict[str, Any] = {}
     else:
-        if row is None:
-            row = InventoryItem(market=market, sku=change.sku)
         facts = change.new
-        row.name, row.price, row.currency, row.unit = (facts.name, facts.price, facts.currency,
-                                                       facts.unit)
-        row.stock, row.status, row.farm = facts.stock, facts.status, facts.farm
-        row.source, row.updated_at = source, now
+        if row is None:
+            row = new_item(market, facts, source, now)
+        else:
+            write_item(row, facts, source, now)
         if change.version is not None:
             row.source_version = max(row.source_version or 0, change.version)
         if change.stamp is not None:
@@ -454,4 +453,4 @@ def held_ids_of_batch(engine: Engine, market: str, batch_id: int) -> list[int]:
     with session_scope(engine) as session:
         return [h.id for h in session.exec(select(HeldChange).where(
             HeldChange.market == market, HeldChange.batch_id == batch_id,
-            col(HeldChange.decision).is_(None)))]  # type: ignore[misc]
+            col(HeldChange.decision).is_(None))) if h.id is not None]
