@@ -308,6 +308,6 @@ async def change_item(request: Request, market: str, sku: str) -> Response:
             await app.state.reconciler.feed_changed(market, BatchResult({}, applied=[applied]))
             what = ("sold out" if action == "soldout" else
                     f"stock {applied.stock}" if action == "stock" else
-                    f"price {service.amount_text(applied.price)} {applied.currency}")
+                    f"price {service.amount_text(service.price_of(applied))} {applied.currency}")
             return _back(page, farm, f"Saved: {applied.name}, {what}.", f"item-{sku}")
     return await _render(page, farm, farms, status=status, errors={sku: errors}, **extra)

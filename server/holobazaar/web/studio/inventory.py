@@ -135,7 +135,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
         holds = held.get(f.sku, [])
         verified_at = item.source_timestamp or item.updated_at
         rows.append({
-            "sku": f.sku, "name": f.name, "price": service.amount_text(f.price),
+            "sku": f.sku, "name": f.name, "price": service.amount_text(service.price_of(f)),
             "currency": f.currency, "unit": f.unit, "stock": f.stock, "status": f.status,
             "farm": f.farm, "farm_name": farms.get(f.farm or "", f.farm or ""),
             "source": item.source, "version": item.version,
@@ -253,7 +253,7 @@ async def retire_item(request: Request, market: str, sku: str) -> Response:
     except service.StaleVersion as exc:
         return await _render(page, 409, alert=(
             f"{sku[:64]} was changed by someone else after you opened this page (now "
-            f"{service.amount_text(exc.current.price)} {exc.current.currency}, stock "
+            f"{service.amount_text(service.price_of(exc.current))} {exc.current.currency}, stock "
             f"{exc.current.stock if exc.current.stock is not None else '—'}). Nothing was "
             "retired: look at it again below and retire it if you still mean to."))
     await request.app.state.reconciler.feed_changed(
