@@ -20,6 +20,8 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check server tests bench assets
+	# Types: [tool.mypy] in pyproject.toml (docs/testing.md).
+	$(BIN)/mypy server
 	$(BIN)/holobazaar validate .
 	# Two runs: the tests without a browser spread over every core (a module's tests stay in
 	# one process: module fixtures, and tests that build on the one before), then the browser tests
