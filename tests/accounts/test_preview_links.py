@@ -1,16 +1,19 @@
 """Preview links (#18): the display editor's pass opens that display's preview channel (and
 public channels) on /ws and nothing else, for an hour; /d/<m>/<d>?preview=1 shows the draft
-only to a signed-in curator of the market or with a valid pass, never to a visitor."""
+only to a signed-in curator of the market or with a valid pass, never to a visitor. A pass is
+signed with a key in the database, so every node of a cluster accepts it."""
 
 from __future__ import annotations
 
 import json
 import re
 
+from starlette.datastructures import State
 from websockets.sync.client import connect
 
 from accounts.test_stream_auth import PREVIEW, PUBLIC, SHOW, hello, private_channels, summary
-from holobazaar.accounts.preview_links import PreviewLinks, links_of
+from holobazaar import db
+from holobazaar.accounts.preview_links import PREFIX, PreviewLinks, links_of, shared_key
 
 __all__ = ["private_channels"]  # the fixture, used by name below
 OTHER_PREVIEW = "market/alpha/preview/other"
@@ -39,8 +42,15 @@ def test_a_pass_opens_its_preview_and_public_channels_only(server, private_chann
 
 
 def test_an_expired_or_made_up_pass_is_refused(server, private_channels):
-    links = PreviewLinks(ttl=-1)
+    links = PreviewLinks(shared_key(server.app.state.engine), ttl=-1)
     assert links.viewer(links.mint(PREVIEW)) is None
+    # Signed with another key, or its channel changed after signing: refused.
+    forged = PreviewLinks(b"not the cluster's key").mint(PREVIEW)
+    assert links_of(server.app.state).viewer(forged) is None
+    body, _, signature = links_of(server.app.state).mint(PREVIEW)[len(PREFIX):].partition(".")
+    other_body = links_of(server.app.state).mint(OTHER_PREVIEW)[len(PREFIX):].partition(".")[0]
+    assert links_of(server.app.state).viewer(f"{PREFIX}{other_body}.{signature}") is None
+    assert links_of(server.app.state).viewer(f"{PREFIX}{body}.") is None
     with connect(server.ws_url) as ws:
         hello(ws, [], "hbpv_made-up")
         error = json.loads(ws.recv(timeout=5))
@@ -82,3 +92,24 @@ def test_only_curators_see_the_draft_on_the_display_page(server, accounts, priva
         boot = boot_of(http.get("/d/alpha/stall?preview=1").text)
         assert boot["channel"] == PREVIEW and boot["token"].startswith("hbpv_")
         assert boot_of(http.get("/d/alpha/stall").text)["channel"] == PUBLIC
+
+
+def test_a_pass_minted_on_one_node_opens_the_preview_on_another(server, private_channels):
+    """A second app instance (another node: its own memory, the same settings and database)
+    mints a pass; the running server accepts it, and the other way round."""
+    hub = server.app.state.hub
+    server.call(hub.publish, PREVIEW, json.loads(json.dumps(hub.snapshot(PUBLIC)[2])))
+    node = State()
+    node.engine = db.make_engine(server.settings.resolved_database_url)
+    try:
+        token = links_of(node).mint(PREVIEW)
+        with connect(server.ws_url) as ws:
+            replies = hello(ws, [PREVIEW, OTHER_PREVIEW], token)
+        assert summary(replies) == {PREVIEW: "snapshot", OTHER_PREVIEW: "forbidden"}
+        with server.client() as visitor:
+            page = visitor.get(f"/d/alpha/stall?preview=1&link={token}")
+            assert boot_of(page.text)["channel"] == PREVIEW
+        viewer = links_of(node).viewer(links_of(server.app.state).mint(PREVIEW))
+        assert viewer is not None and viewer.channel == PREVIEW
+    finally:
+        node.engine.dispose()

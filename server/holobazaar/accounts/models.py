@@ -157,3 +157,14 @@ class Principal:
         if not roles:
             return True
         return any(self.allows(role, market) for role in roles)
+
+
+class PreviewPassKey(SQLModel, table=True):
+    """The key preview passes are signed with (accounts/preview_links.py): one row, made on
+    first use; every node of a cluster reads the same one, so a pass works on any node."""
+
+    __tablename__ = "preview_pass_key"
+
+    id: int = Field(default=1, primary_key=True)
+    key: str = Field(max_length=64)  # 32 random bytes, hex
+    created_at: datetime = Field(sa_column=_ts())
