@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
-from holobazaar.scenes import authoring
+from holobazaar.scenes import authoring, scheduled_publish
 from holobazaar.scenes.service import SceneService
 
 router = APIRouter(prefix="/api/v1", tags=["scenes authoring"])
@@ -39,7 +39,10 @@ def get_source(market: str, display: str, _=Depends(curator),
 
 @router.put("/markets/{market}/displays/{display}/source",
             summary="Replace a display's scene document (If-Match required: 428 without, "
-                    "412 with a stale etag, 422 with JSON pointers when invalid)")
+                    "412 with a stale etag, 422 with JSON pointers when invalid)",
+            description="The answer's `scheduled` lists the display's pending scheduled "
+                        "publishes: each will replace this edit with its pinned document "
+                        "(cancel and schedule again to publish this version instead).")
 async def put_source(market: str, display: str, doc: Any = Body(...),
                      if_match: str | None = Header(None), who: Principal = Depends(curator),
                      scenes: SceneService = Depends(get_scenes)):
@@ -47,7 +50,9 @@ async def put_source(market: str, display: str, doc: Any = Body(...),
         etag = await authoring.save_source(scenes, market, display, doc, if_match, who.name)
     except authoring.AuthoringError as exc:
         return _fail(exc)
-    return JSONResponse({"etag": etag}, headers={"ETag": etag})
+    # A pending scheduled publish will replace this edit: say so (ask to reschedule).
+    scheduled = scheduled_publish.edit_notice(scenes, market, display)
+    return JSONResponse({"etag": etag, "scheduled": scheduled}, headers={"ETag": etag})
 
 
 class NewDisplay(BaseModel):

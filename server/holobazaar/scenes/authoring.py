@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from holobazaar.db import session_scope
 from holobazaar.scenes.loader import draft_problems, scenes_root
-from holobazaar.scenes.models import DisplayFile
+from holobazaar.scenes.models import Display, DisplayFile
 from holobazaar.scenes.models_db import DisplayRevision
 from holobazaar.scenes.service import SceneService
 
@@ -212,6 +212,14 @@ async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
     problems = validate_document(doc, display)
     if problems:
         raise AuthoringError(422, {"message": "invalid display", "errors": problems})
+    return await write_document(scenes, market, display, path, raw, doc, actor, action)
+
+
+async def write_document(scenes: SceneService, market: str, display: str, path: Path,
+                         raw: bytes, doc: Any, actor: str, action: str) -> str:
+    """Write a validated document over the file's bytes `raw` (merged round-trip: comments
+    and formatting of untouched keys kept), checked by the loader, recorded as a revision;
+    returns the new etag. Also the path of a scheduled publish (scenes.scheduled_publish)."""
     y = _yaml()
     new = await write_checked(scenes, path, y, merge(y.load(raw), doc), raw, "invalid display")
     etag = etag_of(new)
@@ -281,6 +289,20 @@ async def restore(scenes: SceneService, market: str, display: str, number: int,
                              action=f"restore {number}")
 
 
+def check_draft(scenes: SceneService, market: str, display: str, doc: Any) -> Display:
+    """The loader's cross-file checks of a valid document, as a save makes them: an unknown
+    item, zone, farm or asset is refused (422) before the draft is shown or scheduled."""
+    found = scenes.market(market)
+    assert found is not None and scenes.content is not None
+    draft = DisplayFile.model_validate(doc).display
+    file = found.display_files.get(display, f"scenes/{market}/displays/{display}.yaml")
+    refused = draft_problems(scenes.content, found.market, draft, doc, file)
+    if refused:
+        raise AuthoringError(422, {"message": "invalid display", "errors": [
+            _loader_problem(str(p)) for p in refused]})
+    return draft
+
+
 async def preview(scenes: SceneService, market: str, display: str, doc: Any) -> str:
     """Validate a draft and publish it, composed as visitors would see it with the market's
     live items, on the curators-only channel market/<m>/preview/<d>."""
@@ -289,15 +311,8 @@ async def preview(scenes: SceneService, market: str, display: str, doc: Any) -> 
     if problems:
         raise AuthoringError(422, {"message": "invalid display", "errors": problems})
     found = scenes.market(market)
-    assert found is not None and scenes.content is not None
-    draft = DisplayFile.model_validate(doc).display
-    # The loader's cross-file checks, as a save makes them: an unknown item, zone, farm or
-    # asset is refused here too, never shown on the preview channel.
-    file = found.display_files.get(display, f"scenes/{market}/displays/{display}.yaml")
-    refused = draft_problems(scenes.content, found.market, draft, doc, file)
-    if refused:
-        raise AuthoringError(422, {"message": "invalid display", "errors": [
-            _loader_problem(str(p)) for p in refused]})
+    assert found is not None
+    draft = check_draft(scenes, market, display, doc)
     state, _errors = scenes.compose_display(found, draft)
     channel = preview_channel(market, display)
     await scenes.hub.publish(channel, state)

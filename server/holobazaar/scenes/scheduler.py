@@ -115,9 +115,9 @@ class Scheduler:
             if not self._timed(market, now):
                 continue  # nothing in this market follows the time of day
             mark = self.marks.get(market.id)
-            if mark is None:
-                mark = self.marks[market.id] = now
-                await run_in_threadpool(self._claim, market.id, now, now, "start", 0)
+            if mark is None:  # first timed now: count from when this node went on duty
+                mark = self.marks[market.id] = min(now, self.started or now)
+                await run_in_threadpool(self._claim, market.id, mark, now, "start", 0)
             edge = self.next_edge(market, max(mark, now - LOOKBACK))
             if edge is not None and edge <= now:
                 await self._fire(market, edge, now)

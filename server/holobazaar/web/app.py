@@ -23,6 +23,7 @@ from holobazaar.assets.routes import router as assets_router
 from holobazaar.audit.routes import router as audit_router
 from holobazaar.audit.witness import WitnessCollector, WitnessService
 from holobazaar.authoring.routes import router as authoring_router
+from holobazaar.authoring.schedule_routes import router as display_schedule_router
 from holobazaar.authoring.shows_routes import router as show_authoring_router
 from holobazaar.authoring.zones_routes import router as zone_authoring_router
 from holobazaar.cluster import create_cluster
@@ -48,6 +49,7 @@ from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
 from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.routes import router as scenes_router
+from holobazaar.scenes.scheduled_publish import DisplayPublishing
 from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
@@ -195,8 +197,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await cluster.notify("stories", {"market": market})
 
         publishing = ScheduledPublishing(engine, stories_published)
-        scheduler = app.state.scheduler = Scheduler(scenes, engine, cluster.node,
-                                                    sources=[app.state.show_starts, publishing])
+        scheduler = app.state.scheduler = Scheduler(
+            scenes, engine, cluster.node,
+            sources=[app.state.show_starts, publishing, DisplayPublishing(scenes)])
         cluster.singleton("scheduler", lambda: scheduler.run(stop))
         background: list[asyncio.Task] = []
         try:
@@ -239,7 +242,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router,
                    authoring_router, zone_authoring_router, show_authoring_router,
-                   story_schedule_router):
+                   story_schedule_router, display_schedule_router):
         app.include_router(router)
     app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422
