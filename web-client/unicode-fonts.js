@@ -14,9 +14,11 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
-// In order of preference when two fonts cover a codepoint (emoji before CJK: Noto Sans SC
-// declares emoji ranges it draws no colour-free glyphs for).
-const PACKAGES = ['noto-sans', 'noto-sans-arabic', 'noto-emoji', 'noto-sans-sc'];
+// In order of preference when two fonts cover a codepoint. Emoji before Arabic and CJK:
+// Noto Sans SC declares emoji ranges it draws no colour-free glyphs for, and Noto Sans
+// Arabic's `symbols` subset declares most of the emoji blocks with few glyphs (U+1F44D 👍
+// came out as an empty box).
+const PACKAGES = ['noto-sans', 'noto-emoji', 'noto-sans-arabic', 'noto-sans-sc'];
 // Planes with assigned characters the index covers; the client maps others to U+FFFD
 // (fonts.js), so the resolver never asks for a block outside these.
 export const PLANES = [0, 1, 2, 3, 14];

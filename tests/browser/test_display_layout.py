@@ -52,6 +52,30 @@ SETTLED = """async () => {
   return null;
 }"""
 
+# The Arabic texts drawn, and the same letters drawn apart (so each in its isolated form):
+# how many different glyphs troika laid out for each (an atlas index is one glyph of one
+# font). Joined, letters take more shapes (initial, medial, final) than apart.
+SHAPES = """async () => {
+  const arabic = /[\\u0600-\\u06ff\\ufe70-\\ufeff]/;
+  const drawn = [];
+  window.__holo.scene.traverse((o) => {
+    if (typeof o.text === 'string' && o.textRenderInfo && arabic.test(o.text)) drawn.push(o);
+  });
+  const apart = [];
+  for (const o of drawn) {
+    const t = new o.constructor();
+    t.font = o.font;
+    t.text = [...o.text.normalize('NFKC')].join(' ');
+    await new Promise((done) => t.sync(done));
+    apart.push(t);
+  }
+  const glyphs = (t) => [...t.textRenderInfo.glyphAtlasIndices];
+  const count = (texts) => new Set(texts.flatMap(glyphs)).size;
+  const out = [count(drawn), count(apart)];
+  apart.forEach((t) => t.dispose());
+  return out;
+}"""
+
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory) -> Iterator[LiveServer]:
@@ -242,5 +266,11 @@ def test_display_reads_well(pages, demo_server, artifacts, market: str, display:
         fonts = [u for u in pages[size].requests if "/client/vendor/unicode-fonts-" in u]
         for font in ("noto-sans-arabic-arabic/", "noto-sans-sc-", "noto-emoji-"):
             assert any(f"/font-files/{font}" in u for u in fonts), (font, fonts)
+        # Arabic letters join (troika drew every letter isolated: see web-client/src/arabic.js).
+        joined, apart = pages[size].probe.page.evaluate(SHAPES)
+        # (the fixture: 66 glyphs joined, 41 when troika drew them unjoined, 40 apart)
+        assert joined > 1.25 * apart, f"Arabic not joined: {joined} glyphs, {apart} apart"
+        # U+1F44D comes from Noto Emoji, not a font that declares it without a glyph.
+        assert any("/font-files/noto-emoji-9/" in u for u in fonts), fonts
 
 

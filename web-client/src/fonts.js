@@ -4,6 +4,7 @@
 // (unicode-fonts.js), found by troika's unicode-font-resolver under `unicodeFontsURL`.
 import { configureTextBuilder } from 'troika-three-text';
 import fontUrl from '@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff?url';
+import { shapeArabic } from './arabic.js';
 
 /* global __UNICODE_FONTS_DIR__ */
 configureTextBuilder({
@@ -16,8 +17,9 @@ export { fontUrl };
 
 // Codepoints outside the planes the fallback index covers (unicode-fonts.js PLANES: 0-3
 // and 14) are unassigned or private use: drawn as U+FFFD, so the resolver is never sent
-// looking for them (it would retry on its CDN).
+// looking for them (it would retry on its CDN). Arabic letters are given their joined
+// forms (arabic.js: troika does not join them with our Arabic font).
 const OUTSIDE = /[\u{40000}-\u{DFFFF}\u{F0000}-\u{10FFFF}]/gu;
 export function drawable(text) {
-  return text.replace(OUTSIDE, '\uFFFD');
+  return shapeArabic(text.replace(OUTSIDE, '\uFFFD'));
 }
