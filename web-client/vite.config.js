@@ -50,8 +50,9 @@ export default defineConfig({
     rollupOptions: {
       // `studio`: the display editor (/studio/<m>/displays/<d>), a chunk of its own so
       // visitor pages never download it; it shares scene.js and stream.js with them.
+      // `timeline`: the show timeline (/studio/<m>/shows/<s>), sharing schemaform.js.
       input: { display: 'src/display.js', perform: 'src/perform.js', market: 'src/market.js',
-        studio: 'src/studio/editor.js' },
+        studio: 'src/studio/editor.js', timeline: 'src/studio/timeline.js' },
     },
   },
 });

@@ -90,7 +90,7 @@ class ClientBuild:
         chunk = manifest.get(source)
         if not chunk:
             return None
-        css = [f"{PREFIX}/{c}" for c in chunk.get("css", [])]
+        css = list(chunk.get("css", []))
         # The entry imports the app dynamically (after the test-mode emulator, if any):
         # preloading it avoids a second round trip on a first visit.
         wanted = [*chunk.get("imports", []), *preload]
@@ -101,8 +101,10 @@ class ClientBuild:
             if dep is None or dep["file"] in seen:
                 continue
             seen.append(dep["file"])
+            # A shared chunk's CSS (schemaform.css for the editor and the timeline).
+            css.extend(c for c in dep.get("css", []) if c not in css)
             wanted.extend(dep.get("imports", []))
-        return Entry(script=f"{PREFIX}/{chunk['file']}", css=css,
+        return Entry(script=f"{PREFIX}/{chunk['file']}", css=[f"{PREFIX}/{c}" for c in css],
                      preload=[f"{PREFIX}/{f}" for f in seen])
 
 

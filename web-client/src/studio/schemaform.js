@@ -4,6 +4,8 @@
 // exists instead of a text box (`pickers`: item, asset, farm, zone, items). Every control
 // carries its JSON Pointer; problems from the API are shown next to the matching field.
 
+import './schemaform.css';
+
 const TEMPLATE_MIN = 1000; // strings this long are templates: a text area
 
 export function resolve(root, schema) {
@@ -102,7 +104,8 @@ export class SchemaForm {
       return this.checklist(title, this.pickers.item, value || [], pointer, set, error, help, id);
     }
     if (isTriple(schema) || (schema.anyOf && schema.anyOf.some(isTriple))) {
-      return this.triple(key, title, schema, raw, value, pointer, set, error, help, id);
+      const canBeNull = nullable || (schema.anyOf || []).some((s) => s.type === 'null');
+      return this.triple(key, title, schema, raw, value, pointer, set, error, help, id, canBeNull);
     }
     if (pick && (schema.type === 'string')) {
       const options = typeof pick === 'function' ? pick(this.kindHint) : pick;
@@ -202,12 +205,14 @@ export class SchemaForm {
     return wrap;
   }
 
-  // x/y/z numbers: position, rotation (degrees), scale (one number when uniform).
-  triple(key, title, schema, raw, value, pointer, set, error, help, id) {
+  // x/y/z numbers: position, rotation (degrees), scale (one number when uniform). A nullable
+  // one (a show action's target) stays empty while unset, and emptying all three unsets it.
+  triple(key, title, schema, raw, value, pointer, set, error, help, id, nullable = false) {
     const box = el('fieldset', { class: 'sf-triple', 'data-field': pointer }, el('legend', { text: title }));
     const scalarOk = Array.isArray(schema.anyOf);
     const d = Array.isArray(raw.default) ? raw.default : [raw.default ?? 0, raw.default ?? 0, raw.default ?? 0];
-    const now = typeof value === 'number' ? [value, value, value] : (Array.isArray(value) ? value : d);
+    const unset = nullable && (value === undefined || value === null);
+    const now = unset ? ['', '', ''] : typeof value === 'number' ? [value, value, value] : (Array.isArray(value) ? value : d);
     const inputs = ['x', 'y', 'z'].map((axis, i) => {
       const input = el('input', { type: 'number', step: key === 'rotation' ? '1' : '0.01', inputmode: 'decimal',
         id: `${id}-${axis}`, 'data-pointer': `${pointer}/${i}`, 'aria-label': `${title} ${axis}`,
@@ -217,7 +222,11 @@ export class SchemaForm {
     });
     for (const input of inputs) {
       input.addEventListener('input', () => {
-        const v = inputs.map((x) => Number(x.value));
+        if (nullable && inputs.every((x) => x.value === '')) {
+          set(undefined, { coalesce: pointer });
+          return;
+        }
+        const v = inputs.map((x) => (x.value === '' ? NaN : Number(x.value)));
         if (!v.every(Number.isFinite)) return;
         set(scalarOk && v[0] === v[1] && v[1] === v[2] ? v[0] : v, { coalesce: pointer });
       });

@@ -41,15 +41,17 @@ async def shows_index(request: Request, market: str) -> Response:
 
 
 def form_schema() -> dict[str, Any]:
-    """What the page builds its fields from: the show file's JSON Schema (the loader's
-    models), so a new field in the format gets a field without new page code."""
+    """What the page builds its fields from (schemaform.js, with `$defs` for its
+    references): the show file's JSON Schema (the loader's models), so a new field in the
+    format gets a field without new page code."""
     schema = ShowFile.model_json_schema(by_alias=True)
     defs = schema["$defs"]
     actions = {d["properties"]["kind"]["const"]: d for d in defs.values()
                if "kind" in d.get("properties", {}) and "const" in d["properties"]["kind"]}
     cue = defs["Cue"]
-    return {"cue": {k: v for k, v in cue["properties"].items() if k not in ("actions", "group")},
-            "cue_required": cue.get("required", []), "actions": actions}
+    fields = {k: v for k, v in cue["properties"].items() if k not in ("actions", "group")}
+    return {"$defs": defs, "cue": fields, "cue_required": cue.get("required", []),
+            "actions": actions}
 
 
 @router.get("/studio/{market}/shows/{show}", response_class=HTMLResponse)
@@ -81,7 +83,8 @@ async def show_editor(request: Request, market: str, show: str) -> Response:
     return page.render("studio/show_edit.html", {
         "boot": boot, "boot_json": script_json(boot), "title": parsed.title,
         "zone": zones.get(parsed.zone or "", "every zone"),
-        "previews": previews, "file": _file_of(scenes, market, show)})
+        "previews": previews, "file": _file_of(scenes, market, show),
+        "entry": request.app.state.client.entry("src/studio/timeline.js")})
 
 
 def script_json(data: Any) -> str:
