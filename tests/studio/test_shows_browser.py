@@ -89,6 +89,17 @@ def test_performer_moves_saves_and_rehearses_a_cue(browser, live: LiveServer) ->
         assert "2 · The bees wake (pre-wait 1 s" in page.text_content("#theirs")
         page.click("#take-theirs")
         assert show_file.read_text().endswith("# edited by hand\n")
+        # The cue's fields come from the show schema (schemaform.js): a bad value is shown
+        # next to its field with the loader's message, and goes once it is fixed.
+        page.click(".cue-list li:nth-child(2) .pick")
+        duration = page.locator('#cue-fields [data-pointer="/show/cues/1/duration"]')
+        duration.fill("-1")
+        page.wait_for_selector('#cue-fields [data-error-for="/show/cues/1/duration"]:not([hidden])')
+        assert duration.get_attribute("aria-invalid") == "true"
+        assert not page.is_hidden("#problems")
+        duration.fill("15")
+        page.wait_for_selector("#problems", state="hidden")
+        assert page.evaluate("document.activeElement.dataset.pointer") == "/show/cues/1/duration"
 
         # A second page follows a display's preview through the rehearse link.
         link = page.get_attribute(".previews a", "href")
