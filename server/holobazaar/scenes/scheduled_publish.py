@@ -50,6 +50,7 @@ class ScheduledDisplayPublish(SQLModel, table=True):
         out: dict[str, Any] = {
             "id": self.id, "kind": "display", "display": self.display, "action": "publish",
             "at": as_utc(self.at).isoformat(), "base_etag": self.base_etag,
+            "title": str(self.document.get("display", {}).get("title", "")),
             "actor": self.actor, "state": self.state, "result": self.result}
         if current_etag is not None and self.state == "pending":
             out["newer_version"] = current_etag != self.base_etag

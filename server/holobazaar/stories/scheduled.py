@@ -105,6 +105,18 @@ def list_for(engine: Engine, kind: str, slug: str, market: str) -> list[Schedule
         return rows
 
 
+def for_market(engine: Engine, market: str, states: tuple[str, ...] = ("pending",)
+               ) -> list[ScheduledPublish]:
+    """The market's schedules in these states, soonest first (the studio's schedule page)."""
+    with session_scope(engine) as session:
+        rows = list(session.exec(select(ScheduledPublish).where(
+            ScheduledPublish.market == market, col(ScheduledPublish.state).in_(states))
+            .order_by(col(ScheduledPublish.at), col(ScheduledPublish.id))))
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
 def cancel(engine: Engine, kind: str, slug: str, market: str, schedule_id: int,
            actor: str) -> ScheduledPublish:
     with session_scope(engine) as session:

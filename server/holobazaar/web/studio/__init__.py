@@ -9,6 +9,7 @@ from holobazaar.web.studio import (
     grower,
     inventory,
     moderation,
+    schedule,
     shows,
     staff,
     stories,
@@ -16,5 +17,6 @@ from holobazaar.web.studio import (
 )
 
 router = APIRouter(include_in_schema=False)
-for section in (displays, editor, inventory, truth, stories, moderation, shows, staff, grower):
+for section in (displays, editor, inventory, truth, stories, moderation, shows, schedule, staff,
+                grower):
     router.include_router(section.router)

@@ -51,6 +51,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("stories", "Stories & recipes", "/stories", (*STAFF, "grower")),
     Section("moderation", "Moderation", "/moderation", STAFF),
     Section("shows", "Shows", "/shows", (*STAFF, "performer")),
+    Section("schedule", "Schedule", "/schedule", STAFF),
     Section("staff", "Staff", "/staff", ("admin",)),
     # A grower's own page (their farm); admins open it for any farm of the market.
     Section("grower", "My farm", "/grower", ("grower",)),
