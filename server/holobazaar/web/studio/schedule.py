@@ -119,12 +119,13 @@ async def _render(page: StudioPage, error: str = "", status: int = 200) -> Respo
     content: MarketContent = scenes.market(page.market)
     tz = timing.zone(content.market.market.timezone)
     now: datetime = scenes.clock.now()
+    edges = display_edges(content, now, tz)
     return page.render("studio/schedule.html", {
         "now": local(now, tz), "timezone": str(tz),
         "publishes": await run_in_threadpool(publishes, page, tz),
-        "starts": show_starts(content, now, tz),
-        "edges": display_edges(content, now, tz),
+        "starts": show_starts(content, now, tz), "edges": edges,
         "displays": sorted(content.displays),
+        "chosen": edges[0]["id"] if edges else None,  # a dayparted one, if any
         "at_value": now.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
         "error": error}, status=status)
 
