@@ -113,6 +113,10 @@ def test_a_cancelled_schedule_never_fires_and_other_markets_are_refused(server):
         made = http.post(f"{BASE}/schedule", headers={**headers, "If-Match": etag}, json=body)
         assert made.status_code == 201, made.text
         sid = made.json()["id"]
+        restored = http.post(f"{BASE}/revisions/1/restore", headers={**headers,
+                                                                    "If-Match": etag})
+        assert restored.status_code == 200, restored.text  # an edit too: it is told
+        assert [s["id"] for s in restored.json()["scheduled"]] == [sid]
         assert http.delete(f"{BASE}/schedule/{sid}", headers=other).status_code == 403
         cancelled = http.delete(f"{BASE}/schedule/{sid}", headers=headers)
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"

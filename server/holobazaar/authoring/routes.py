@@ -159,7 +159,8 @@ async def restore_revision(market: str, display: str, number: int,
         etag = await authoring.restore(scenes, market, display, number, if_match, who.name)
     except authoring.AuthoringError as exc:
         return _fail(exc)
-    return JSONResponse({"etag": etag}, headers={"ETag": etag})
+    scheduled = scheduled_publish.edit_notice(scenes, market, display)  # as for PUT
+    return JSONResponse({"etag": etag, "scheduled": scheduled}, headers={"ETag": etag})
 
 
 @router.delete("/markets/{market}/displays/{display}/source",
