@@ -157,10 +157,10 @@ def edit_notice(scenes: SceneService, market: str, display: str) -> list[dict[st
 def _claim(scenes: SceneService, row_id: int) -> bool:
     """pending -> publishing, once in a cluster (False: taken or cancelled meanwhile)."""
     with session_scope(scenes.engine) as session:
-        claimed = session.execute(update(ScheduledDisplayPublish).where(
+        claimed = session.exec(update(ScheduledDisplayPublish).where(
             col(ScheduledDisplayPublish.id) == row_id,
             col(ScheduledDisplayPublish.state) == "pending").values(state="publishing"))
-        return claimed.rowcount == 1  # type: ignore[attr-defined]
+        return claimed.rowcount == 1
 
 
 def _finish(scenes: SceneService, row_id: int, state: str, result: str) -> None:
