@@ -11,6 +11,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -227,12 +228,19 @@ async def write_document(scenes: SceneService, market: str, display: str, path: 
     return etag
 
 
+def _as_pointers(problems: list[dict[str, str]]) -> Any:
+    return problems
+
+
 async def write_checked(scenes: SceneService, path: Path, y: YAML, tree: Any,
-                        before: bytes | None, what: str) -> bytes:
+                        before: bytes | None, what: str,
+                        errors: Callable[[list[dict[str, str]]], Any] = _as_pointers,
+                        ) -> bytes:
     """Write the round-trip tree to `path` (atomically) and reload the content; when the
     loader's cross-file checks refuse it, put the last good file back (`before`; None: the
-    file is new, remove it) and raise 422 with the loader's findings as JSON pointers.
-    Returns the bytes written."""
+    file is new, remove it) and raise 422 with the loader's findings as JSON pointers
+    (`errors` shapes them for a caller whose page wants another form). Returns the bytes
+    written."""
     buf = io.BytesIO()
     y.dump(tree, buf)
     new = buf.getvalue()
@@ -244,8 +252,8 @@ async def write_checked(scenes: SceneService, path: Path, y: YAML, tree: Any,
         else:
             write_atomic(path, before)
         await scenes.reload()
-        raise AuthoringError(422, {"message": what, "errors": [
-            _loader_problem(line) for line in problems_text.splitlines() if line]})
+        raise AuthoringError(422, {"message": what, "errors": errors([
+            _loader_problem(line) for line in problems_text.splitlines() if line])})
     return new
 
 

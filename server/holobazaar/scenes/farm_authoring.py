@@ -10,7 +10,6 @@ name stay: displays, items and growers refer to them."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,11 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from holobazaar.scenes.authoring import (
     AuthoringError,
-    _loader_problem,
     _plain,
     _yaml,
     etag_of,
     merge,
-    write_atomic,
+    write_checked,
 )
 from holobazaar.scenes.models import Farm
 from holobazaar.scenes.service import SceneService
@@ -102,15 +100,10 @@ async def save_farm(scenes: SceneService, market: str, farm: str, changes: dict[
     if isinstance(node, CommentedMap) and node.fa.flow_style() and (
             set(entry) - {"id", "name", "location"} or len(str(entry.get("location"))) > 40):
         node.fa.set_block_style()  # a one-line `{id: .., name: ..}` grew a profile
-    buf = io.BytesIO()
-    y.dump(tree, buf)
-    new = buf.getvalue()
-    write_atomic(path, new)
-    if not await scenes.reload():
-        problems_text = scenes.last_problems
-        write_atomic(path, raw)  # the loader refused the market: the last good file back
-        await scenes.reload()
-        raise AuthoringError(422, {"message": "invalid farm profile", "errors": {
-            "form": "; ".join(_loader_problem(line)["message"]
-                              for line in problems_text.splitlines() if line)[:500]}})
-    return etag_of(new)
+    return etag_of(await write_checked(scenes, path, y, tree, raw, "invalid farm profile",
+                                       _as_form_error))
+
+
+def _as_form_error(problems: list[dict[str, str]]) -> dict[str, str]:
+    """The loader's findings as the profile form's one message (its errors are per field)."""
+    return {"form": "; ".join(p["message"] for p in problems)[:500]}
