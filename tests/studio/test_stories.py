@@ -19,7 +19,9 @@ from support.markets import write_stall_markets
 def start_four_eyes(root: Path) -> LiveServer:
     content = write_stall_markets(root / "content")
     market = content / "scenes" / "alpha" / "market.yaml"
-    market.write_text(market.read_text() + "stories_four_eyes: true\n")
+    text = market.read_text().replace("currency: EUR}", "currency: EUR, "
+                                      "timezone: Europe/Amsterdam}", 1)
+    market.write_text(text + "stories_four_eyes: true\n")  # Amsterdam: the schedule's times
     return start_server(root, content_dir=content, watch=False)
 
 
@@ -184,3 +186,43 @@ def test_four_eyes_on_the_api(live: LiveServer) -> None:
         assert api.post(base + "/publish", headers=two).status_code == 200
     # The visitor pages carry the form to send a story or recipe.
     assert 'action="/m/alpha/send"' in live.client().get(f"/s/{slug}").text
+
+
+def test_schedule_publish_from_the_editor(live: LiveServer) -> None:
+    """The editor's "Schedule publish" card (#24): the stories.scheduled service as the API
+    uses it; errors next to the field; pending schedules with Cancel."""
+    carol, csrf = signed_in(live, "carol")
+    where = create(carol, csrf, "story", "Harvest starts")
+    assert 'id="schedule"' not in carol.get(where).text  # a draft: nothing to schedule
+    refused = carol.post(where + "/schedule", data={"csrf": csrf, "action": "publish",
+                                                    "at": "2030-06-01T09:30"})
+    assert refused.status_code == 422 and "only a document in review" in refused.text
+    assert carol.post(where + "/status", data={"csrf": csrf, "to": "review"}
+                      ).status_code == 303
+    page = carol.get(where)
+    assert 'id="schedule"' in page.text and 'type="datetime-local"' in page.text
+    past = carol.post(where + "/schedule", data={"csrf": csrf, "action": "publish",
+                                                 "at": "2020-01-01T10:00"})
+    assert past.status_code == 422 and 'id="e-s-at"' in past.text
+    assert "is in the past" in past.text and 'value="2020-01-01T10:00"' in past.text
+    bad = carol.post(where + "/schedule", data={"csrf": csrf, "action": "publish",
+                                                "at": "tomorrow"})
+    assert bad.status_code == 422 and "Give a date and time" in bad.text
+    done = carol.post(where + "/schedule", data={"csrf": csrf, "action": "publish",
+                                                 "at": "2030-06-01T09:30"})
+    assert done.status_code == 303, done.text
+    page = carol.get(done.headers["location"])
+    assert "Sat 01 Jun 2030 09:30" in page.text and "Scheduled." in page.text
+    sid = re.search(r"/schedule/(\d+)/cancel", page.text).group(1)
+    slug = where.rsplit("/", 1)[1]
+    api = carol.get(f"/api/v1/markets/alpha/stories/{slug}/schedule").json()
+    assert [(r["id"], r["state"], r["at"]) for r in api] == [
+        (int(sid), "pending", "2030-06-01T07:30:00+00:00")]  # Europe/Amsterdam, summer
+    gone = carol.post(f"{where}/schedule/{sid}/cancel", data={"csrf": csrf})
+    assert gone.status_code == 303
+    page = carol.get(where)
+    assert "/cancel" not in page.text and "Nothing scheduled" in page.text
+    again = carol.post(f"{where}/schedule/{sid}/cancel", data={"csrf": csrf})
+    assert again.status_code == 409 and "cancelled already" in again.text
+    assert carol.post(where + "/schedule", data={"action": "publish", "at": "2030-06-01T09:30"}
+                      ).status_code == 403  # no CSRF token

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,11 +20,13 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from holobazaar.stories import service
+from holobazaar.scenes import schedule as timing
+from holobazaar.stories import scheduled, service
 from holobazaar.stories.jsonld import slugify
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.routes import content_changed, four_eyes
 from holobazaar.stories.schema import Ingredient, RecipeDoc, StoryDoc
+from holobazaar.web.studio.schedule import local
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -195,9 +198,34 @@ def _mine(page: StudioPage, saved: Any) -> bool:
     return farm is not None and farm in (saved.doc.producers or [])
 
 
+def _clock(page: StudioPage) -> tuple[Any, Any]:
+    """The market's timezone and the server's now (the scenes clock)."""
+    scenes = page.request.app.state.scenes
+    return timing.zone(scenes.market(page.market).market.market.timezone), scenes.clock.now()
+
+
+async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict[str, Any]:
+    """The "Schedule publish" card: shown to curators for a document in review (publish
+    or unpublish) or published (unpublish); the pending schedules in local time."""
+    if not page.allows("curator") or saved.status not in ("review", "published"):
+        return {"schedule": None}
+    tz, now = _clock(page)
+    rows = await run_in_threadpool(scheduled.list_for, page.request.app.state.engine,
+                                   saved.kind, saved.slug, page.market)
+    actions = scheduled.ACTIONS if saved.status == "review" else ("unpublish",)
+    return {"schedule": {
+        "timezone": str(tz), "actions": actions,
+        "at": form.get("at") or (now + timedelta(hours=1)).astimezone(tz)
+        .strftime("%Y-%m-%dT%H:%M"),
+        "action": form.get("action") or actions[0],
+        "pending": [{"id": r.id, "action": r.action, "when": local(r.at, tz),
+                     "revision": r.revision, "actor": r.actor}
+                    for r in rows if r.state == "pending"]}}
+
+
 async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None = None,
                   errors: dict[str, str] | None = None, notice: str = "",
-                  status: int = 200) -> Response:
+                  status: int = 200, form: dict[str, str] | None = None) -> Response:
     engine = page.request.app.state.engine
     revisions = await run_in_threadpool(service.revisions, engine, saved.kind, saved.slug,
                                         page.market)
@@ -211,6 +239,7 @@ async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None
                                   _diff_text(saved.doc.model_dump(mode="json")))}
     shown = fields or _fields(saved.doc)
     return page.render("studio/story_edit.html", {
+        **await _schedules(page, saved, form or {}),
         "saved": saved, "fields": shown, "errors": errors or {}, "notice": notice,
         "preview": render_markdown(shown.get("body", "")),
         "moves": [m for m in sorted(service.TRANSITIONS.get(saved.status, set()))
@@ -228,7 +257,8 @@ async def editor(request: Request, market: str, kind: str, slug: str) -> Respons
     if isinstance(saved, Response):
         return saved
     notice = {"saved": "Saved.", "restored": "Restored as the newest revision.",
-              "moved": "Status changed."}.get(request.query_params.get("done", ""), "")
+              "moved": "Status changed.", "scheduled": "Scheduled.",
+              "unscheduled": "Schedule cancelled."}.get(request.query_params.get("done", ""), "")
     return await _editor(page, saved, notice=notice)
 
 
@@ -314,6 +344,63 @@ async def restore(request: Request, market: str, kind: str, slug: str) -> Respon
         await content_changed(request, market)
     return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}?done=restored",
                             status_code=303, headers=NO_STORE)
+
+
+@router.post("/studio/{market}/stories/{kind}/{slug}/schedule", response_class=HTMLResponse)
+async def schedule(request: Request, market: str, kind: str, slug: str) -> Response:
+    """Schedule the reviewed revision to publish (or the document to unpublish) at a local
+    time: the same service call as POST /api/v1/markets/{m}/stories|recipes/{slug}/schedule."""
+    checked = await posted(request, market, "stories", roles=("curator",))
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    values = {"at": first(form, "at").strip()[:40], "action": first(form, "action")}
+    tz, now = _clock(page)
+    errors: dict[str, str] = {}
+    if values["action"] not in scheduled.ACTIONS:
+        errors["schedule_action"] = "Choose publish or unpublish."
+    try:
+        at = timing.parse_at(values["at"], tz)
+    except (ValueError, OverflowError):
+        errors["schedule_at"] = (f"Give a date and time ({tz}), e.g. 2026-12-24T18:00; "
+                                 "a time skipped by a clock change does not exist.")
+    if not errors:
+        try:
+            await run_in_threadpool(scheduled.schedule, request.app.state.engine, kind, slug,
+                                    market, values["action"], at, page.principal.actor, now)
+        except scheduled.PastTime:
+            errors["schedule_at"] = (f"{local(at, tz)} is in the past (it is now "
+                                     f"{local(now, tz)}, {tz}): choose a later time.")
+        except (service.Conflict, service.NotFound) as exc:
+            errors["schedule"] = str(exc)
+    if errors:
+        return await _editor(page, saved, errors=errors, form=values, status=422)
+    return RedirectResponse(f"/studio/{market}/stories/{kind}/{slug}?done=scheduled#schedule",
+                            status_code=303, headers=NO_STORE)
+
+
+@router.post("/studio/{market}/stories/{kind}/{slug}/schedule/{schedule_id}/cancel",
+             response_class=HTMLResponse)
+async def unschedule(request: Request, market: str, kind: str, slug: str,
+                     schedule_id: int) -> Response:
+    checked = await posted(request, market, "stories", roles=("curator",))
+    if isinstance(checked, Response):
+        return checked
+    page, _ = checked
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    try:
+        await run_in_threadpool(scheduled.cancel, request.app.state.engine, kind, slug,
+                                market, schedule_id, page.principal.actor)
+    except (service.Conflict, service.NotFound) as exc:
+        return await _editor(page, saved, errors={"schedule": str(exc)}, status=409)
+    return RedirectResponse(
+        f"/studio/{market}/stories/{kind}/{slug}?done=unscheduled#schedule",
+        status_code=303, headers=NO_STORE)
 
 
 @router.post("/studio/{market}/stories-preview", response_class=HTMLResponse)
