@@ -291,6 +291,26 @@ def test_the_editor_is_accessible(server, editor):
         assert serious == [], size
 
 
+def test_a_version_is_scheduled_from_the_publish_card(server, editor):
+    """'Schedule this version…' (#24): a past time is refused in plain words; a future one
+    is listed (the market's time) with Cancel, which removes it."""
+    page = editor.page
+    if not page.evaluate("!!(window.__editor && window.__editor.ready)"):
+        _open_editor(page, f"{server.url}/studio/alpha/displays/stall")
+    page.click("#ed-schedule-card summary")
+    page.wait_for_function("Array.isArray(window.__editor.scheduled)")
+    page.fill("#ed-schedule-at", "2020-01-01T10:00")
+    page.click("#ed-schedule-go")
+    expect(page.locator("#ed-schedule-msg")).to_contain_text("that time has passed")
+    page.fill("#ed-schedule-at", "2030-06-01T09:30")
+    page.click("#ed-schedule-go")
+    page.wait_for_function("window.__editor.scheduled.length === 1")
+    expect(page.locator("#ed-schedule-list")).to_contain_text("01 Jun 2030")
+    page.click("#ed-schedule-list button:has-text('Cancel')")
+    page.wait_for_function("window.__editor.scheduled.length === 0")
+    expect(page.locator("#ed-schedule-msg")).to_contain_text("Schedule cancelled.")
+
+
 @pytest.mark.skipif(not os.environ.get("HOLOBAZAAR_SCREENSHOTS"),
                     reason="screenshots for docs/studio.md only")
 def test_screenshots_of_the_demo_market(browser, tmp_path) -> None:

@@ -14,6 +14,7 @@ import { renderTree } from './tree.js';
 import { showConflict } from './conflict.js';
 import { renderHistory } from './history_panel.js';
 import { assetEntry, setupUpload } from './upload.js';
+import { setupSchedule } from './schedule_card.js';
 
 const PREVIEW_DEBOUNCE_MS = 150;
 const WATCH_MS = 5000;
@@ -470,6 +471,17 @@ async function start() {
   $('ed-publish').addEventListener('click', publish);
   $('ed-fit').addEventListener('click', () => ed.viewport.frame());
   $('ed-history-card').addEventListener('toggle', drawHistory);
+  const scheduling = setupSchedule({
+    url: boot.schedule, timeZone: boot.timezone, input: $('ed-schedule-at'),
+    button: $('ed-schedule-go'), message: $('ed-schedule-msg'), list: $('ed-schedule-list'),
+    draft: () => D.clone(ed.doc), etag: () => ed.etag,
+    onChange: (pending) => {
+      hook.scheduled = pending;
+    },
+  });
+  $('ed-schedule-card').addEventListener('toggle', () => {
+    if ($('ed-schedule-card').open) scheduling.draw();
+  });
   $('ed-snap').addEventListener('change', (e) => ed.viewport.setSnap(e.target.checked));
   setupUpload({
     url: boot.upload, market: boot.market, input: $('ed-upload-file'),

@@ -8,6 +8,7 @@ the QR code carries to a curator's phone (/d/<m>/<d>?preview=1&link=...)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import segno
@@ -17,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from holobazaar.accounts.preview_links import PreviewViewer, links_of
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
+from holobazaar.scenes import schedule as timing
 from holobazaar.web.studio.shell import StudioPage, open_page, signed_in
 from holobazaar.web.studio.thumbnail import asset_thumbnail
 
@@ -63,6 +65,8 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "source": f"/api/v1/markets/{market}/displays/{display}/source",
         "preview": f"/api/v1/markets/{market}/displays/{display}/preview",
         "revisions": f"/api/v1/markets/{market}/displays/{display}/revisions",
+        "schedule": f"/api/v1/markets/{market}/displays/{display}/schedule",
+        "timezone": found.market.market.timezone,
         "schema": "/api/v1/schema/scene",
         "upload": "/api/v1/assets",
         "items": f"/api/v1/markets/{market}/items",
@@ -75,7 +79,10 @@ async def editor(request: Request, market: str, display: str) -> Response:
     }
     shown = request.app.state.scenes.hub.snapshot(display_channel(market, display))[2]
     title = (shown.get("display") or {}).get("title") or display
+    tz = timing.zone(found.market.market.timezone)
+    soon = (scenes.clock.now() + timedelta(hours=1)).astimezone(tz)
     return page.render("studio/editor.html", {
+        "schedule_at": soon.strftime("%Y-%m-%dT%H:%M"), "timezone": str(tz),
         "display": display, "title": title, "boot": boot, "preview_link": url, "qr": qr_svg(url),
         "entry": request.app.state.client.entry("src/studio/editor.js")})
 
