@@ -50,7 +50,7 @@ export function setupSchedule({ url, timeZone, input, button, message, list, dra
     for (const r of pending) {
       const li = document.createElement('li');
       const text = document.createElement('span');
-      text.textContent = `Publishes at ${when(r.at, timeZone)}${r.title ? ` (“${r.title}”)` : ''}, by ${r.actor}`;
+      text.textContent = `Publishes at ${when(r.at, timeZone)}, by ${r.actor}`;
       li.append(text);
       if (r.newer_version) {
         const warn = document.createElement('p');
