@@ -218,6 +218,15 @@ def test_schedule_publish_from_the_editor(live: LiveServer) -> None:
     api = carol.get(f"/api/v1/markets/alpha/stories/{slug}/schedule").json()
     assert [(r["id"], r["state"], r["at"]) for r in api] == [
         (int(sid), "pending", "2030-06-01T07:30:00+00:00")]  # Europe/Amsterdam, summer
+    assert 'id="older-schedule"' not in page.text
+    # A later edit is told the reviewed revision, not the edit, will publish.
+    reviewed = revision(page.text)
+    edited = carol.post(where, data={"csrf": csrf, "revision": reviewed,
+                                     "title": "Harvest starts today", "body": "New text."})
+    assert edited.status_code == 303, edited.text
+    warning = carol.get(edited.headers["location"]).text
+    assert 'id="older-schedule"' in warning
+    assert f"will publish revision {reviewed}, the one that was reviewed" in warning
     gone = carol.post(f"{where}/schedule/{sid}/cancel", data={"csrf": csrf})
     assert gone.status_code == 303
     page = carol.get(where)

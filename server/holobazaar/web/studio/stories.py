@@ -219,7 +219,9 @@ async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict
         .strftime("%Y-%m-%dT%H:%M"),
         "action": form.get("action") or actions[0],
         "pending": [{"id": r.id, "action": r.action, "when": local(r.at, tz),
-                     "revision": r.revision, "actor": r.actor}
+                     "revision": r.revision, "actor": r.actor,
+                     # An edit after scheduling: the reviewed revision still publishes.
+                     "older": r.action == "publish" and r.revision != saved.revision}
                     for r in rows if r.state == "pending"]}}
 
 
