@@ -1,5 +1,5 @@
 """Channel names, the one place they are spelled: `market/<m>` and its `zone/<z>`,
-`display/<d>`, `pulse`, and the private `show/<s>` and `preview/<d>` channels; which
+`display/<d>`, `pulse`, and the private `show/<s>`, `preview/<d>` and staff `truth` channels; which
 role a private channel needs, and how much history each kind keeps."""
 
 from __future__ import annotations
@@ -7,15 +7,19 @@ from __future__ import annotations
 import re
 
 # Private channel kinds and the role that may subscribe to them (accounts/stream.py).
-PRIVATE_KINDS: dict[str, str] = {"show": "performer", "preview": "curator"}
+PRIVATE_KINDS: dict[str, str] = {"show": "performer", "preview": "curator", "truth": "curator"}
+# Private kinds without an id: `market/<m>/truth` (held changes, mismatches, moderation).
+_MARKET_WIDE = ("truth",)
 
 # Every name a client may subscribe to (the protocol's JSON Schema carries it).
 CHANNEL_PATTERN = (r"^market/[a-z0-9-]+"
-                   r"(/(zone|display)/[a-z0-9-]+|/pulse|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$")
+                   r"(/(zone|display)/[a-z0-9-]+|/pulse|/truth|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$")
 
-_PRIVATE = re.compile(r"^market/(?P<market>[a-z0-9-]+)/(?P<kind>"
-                      + "|".join(PRIVATE_KINDS) + r")/[a-z0-9-]+$")
-_PRIVATE_MARKERS = tuple(f"/{kind}/" for kind in PRIVATE_KINDS)
+_PRIVATE = re.compile(r"^market/(?P<market>[a-z0-9-]+)/(?:(?P<kind>"
+                      + "|".join(k for k in PRIVATE_KINDS if k not in _MARKET_WIDE)
+                      + r")/[a-z0-9-]+|(?P<wide>" + "|".join(_MARKET_WIDE) + r"))$")
+_PRIVATE_MARKERS = tuple(f"/{kind}/" for kind in PRIVATE_KINDS if kind not in _MARKET_WIDE)
+_PRIVATE_ENDINGS = tuple(f"/{kind}" for kind in _MARKET_WIDE)
 
 # Live aggregate channels (market/<m>/pulse) are rewritten every second and their snapshot
 # is small: a client that missed more than this resumes by snapshot, and the history does
@@ -39,6 +43,12 @@ def pulse_channel(market: str) -> str:
     return f"market/{market}/pulse"
 
 
+def truth_channel(market: str) -> str:
+    """Staff only (curators of the market): a small summary of held changes, open
+    mismatches and the moderation queue, published when it changes."""
+    return f"market/{market}/truth"
+
+
 def market_of(channel: str) -> str:
     """`market/<m>/...` -> m."""
     parts = channel.split("/")
@@ -58,14 +68,17 @@ def is_zone(channel: str) -> bool:
 
 
 def is_private(channel: str) -> bool:
-    """Show and preview channels: closed unless an auth hook lets the caller in."""
-    return any(marker in channel for marker in _PRIVATE_MARKERS)
+    """Show, preview and truth channels: closed unless an auth hook lets the caller in."""
+    return (any(marker in channel for marker in _PRIVATE_MARKERS)
+            or (channel.count("/") == 2 and channel.endswith(_PRIVATE_ENDINGS)))
 
 
 def private_kind(channel: str) -> tuple[str, str] | None:
     """(kind, market) of a private channel, None for a public one."""
     match = _PRIVATE.match(channel)
-    return None if match is None else (match.group("kind"), match.group("market"))
+    if match is None:
+        return None
+    return match.group("kind") or match.group("wide"), match.group("market")
 
 
 def history_limit(channel: str, default: int) -> int:

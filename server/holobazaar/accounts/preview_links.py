@@ -46,7 +46,9 @@ class PreviewViewer:
 
 
 def _is_preview(channel: str) -> bool:
-    return is_private(channel) and "/preview/" in channel
+    """A pass opens a display's preview or (minted for a signed-in curator's studio page)
+    the market's staff `truth` channel."""
+    return is_private(channel) and ("/preview/" in channel or channel.endswith("/truth"))
 
 
 def _b64(data: bytes) -> str:
@@ -68,7 +70,7 @@ class PreviewLinks:
         return _b64(hmac.digest(self._key, body.encode("ascii"), hashlib.sha256))
 
     def mint(self, channel: str) -> str:
-        """A new pass for a private preview channel."""
+        """A new pass for a private preview (or staff truth) channel."""
         if not _is_preview(channel):
             raise ValueError(f"{channel!r} is not a preview channel")
         expires = int(self._clock() + self.ttl)

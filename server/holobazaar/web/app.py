@@ -89,6 +89,7 @@ from holobazaar.web.assembly import (
 )
 from holobazaar.web.errors import error_page
 from holobazaar.web.limits import BodyLimits, body_rules
+from holobazaar.web.studio.truth_feed import TruthFeed
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             lambda: sorted(scenes.content.markets) if scenes.content else [])
         app.state.metric_collectors.append(WitnessCollector(witness))
         cluster.singleton("audit-witness", lambda: witness.run(stop))
+        # The staff channel market/<m>/truth: holds, mismatches, moderation counts (#21).
+        truth_feed = app.state.truth_feed = TruthFeed(
+            engine, hub, lambda: sorted(scenes.content.markets) if scenes.content else [])
+        cluster.singleton("truth-feed", lambda: truth_feed.run(stop))
         # Opening hours, display schedules, show starts, scheduled publishing: at each edge,
         # once per cluster (#24; tests/support/live.py passes `clock`: keep these lines).
         app.state.show_starts = ShowStarts(shows)  # shows that start by themselves

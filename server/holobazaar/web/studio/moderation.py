@@ -6,14 +6,15 @@ that held it; approve, reject (with an optional reason), approve and publish (a
 submission), or edit before approving (the stories editor keeps the submission in the
 queue until a decision). Decisions go to the same domain calls as the API, which audit them.
 
-Live: the open page asks every few seconds what is waiting (`?part=state`, a small JSON
-answer: the count and a signature of the queue) and re-reads the queue's HTML
-(`?part=queue`, the same template) only when that changed.
+Live: the open page joins the staff channel `market/<m>/truth` on /ws (a curator's pass;
+web/studio/truth_feed.py publishes the queue's count and signature there when it changes)
+and re-reads the queue's HTML (`?part=queue`, the same template) when the signature
+changed. Without the socket it asks `?part=state` (the same count and signature) every
+30 s as a fallback.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -31,9 +32,11 @@ from holobazaar.web.studio.shell import (
     open_page,
     posted,
 )
+from holobazaar.web.studio.truth import staff_pass
+from holobazaar.web.studio.truth_feed import queue_signature
 
 router = APIRouter(include_in_schema=False)
-POLL_SECONDS = 4
+POLL_SECONDS = 30  # the fallback: the stream says when the queue changed
 DEFAULT_RULE = "every visitor submission waits for a curator"
 DONE = {"approve": "Approved: it is now in review, ready to publish from Stories & recipes.",
         "publish": "Approved and published: visitors see it now.",
@@ -48,9 +51,7 @@ async def _queue(page: StudioPage) -> tuple[list[dict[str, Any]], str]:
     for item in items:
         item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
                                           "held by the note rules")
-    marks = "\n".join(f"{i['kind']}/{i['id']}/{i.get('title')}/{i.get('text')}"
-                      for i in items)
-    return items, hashlib.sha256(marks.encode()).hexdigest()[:16]
+    return items, queue_signature(items)
 
 
 async def _render(page: StudioPage, status: int = 200, error: str = "",
@@ -59,9 +60,10 @@ async def _render(page: StudioPage, status: int = 200, error: str = "",
     if error_id not in {f"{i['kind']}-{i['id']}" for i in items}:
         error_id = ""  # no longer in the queue: the message goes at the top
     done = DONE.get(page.request.query_params.get("done", ""), "")
+    channel, pass_ = staff_pass(page.request, page.market)
     return page.render("studio/moderation.html", {
-        "items": items, "sig": sig, "poll": POLL_SECONDS, "done": done, "error": error,
-        "error_id": error_id,
+        "items": items, "sig": sig, "poll": POLL_SECONDS, "channel": channel, "pass": pass_,
+        "done": done, "error": error, "error_id": error_id,
         "done_slug": page.request.query_params.get("id", ""),
         "done_kind": page.request.query_params.get("kind", "")}, status=status)
 

@@ -6,10 +6,11 @@ sent them, approved or rejected with a reason through POST
 their time to correct; the glitch drill (admins, POST .../drill); audit chain verification
 (GET /api/v1/markets/{m}/audit/verify) and export (.../audit/export).
 
-Live: the page re-reads its live part (`?part=live`, the same template) every few seconds
-and at once when one of the market's displays changes (it joins the displays' public
-channels on /ws: a decision, a correction or a drill shows there first). Held changes and
-mismatches have no channel of their own on the stream, hence the polling as well.
+Live: the page joins the market's staff channel `market/<m>/truth` on /ws (with a
+curator's pass minted here; web/studio/truth_feed.py publishes a summary there whenever
+held changes, mismatches or the moderation queue change) and the displays' public
+channels, and re-reads its live part (`?part=live`, the same template) when a message
+arrives. A slow poll (30 s) is only the fallback when the socket is down.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from holobazaar.accounts.preview_links import links_of
 from holobazaar.audit.models import AuditEntry
-from holobazaar.channels import display_channel
+from holobazaar.channels import display_channel, truth_channel
 from holobazaar.db import session_scope
 from holobazaar.inventory.reconciler import KINDS
 from holobazaar.inventory.service import amount_text
@@ -35,7 +37,7 @@ from holobazaar.web.studio.shell import aware, open_page
 router = APIRouter(include_in_schema=False)
 
 RECENT = 30
-POLL_SECONDS = 4
+POLL_SECONDS = 30  # the fallback: the stream says when to re-read
 REASONS = {"price_change": "large price change", "circuit_breaker": "circuit breaker: most "
            "items changed at once", FOUR_EYES: "four eyes: a curator's large change"}
 SOURCES = {"push": "feed (webhook)", "pull": "feed (pull)", "file": "file import (CLI)",
@@ -160,6 +162,12 @@ async def _context(request: Request, market: str) -> dict[str, Any]:
     return data
 
 
+def staff_pass(request: Request, market: str) -> tuple[str, str]:
+    """The staff channel and a pass to join it (the page is for the market's curators)."""
+    channel = truth_channel(market)
+    return channel, links_of(request.app.state).mint(channel)
+
+
 @router.get("/studio/{market}/truth", response_class=HTMLResponse)
 async def truth(request: Request, market: str, part: str | None = None) -> Response:
     page = await open_page(request, market, "truth")
@@ -172,5 +180,6 @@ async def truth(request: Request, market: str, part: str | None = None) -> Respo
     content = request.app.state.scenes.market(market)
     context["channels"] = [display_channel(market, d) for d in sorted(content.displays)]
     context["is_admin"] = page.allows("admin")
+    context["truth_channel"], context["truth_pass"] = staff_pass(request, market)
     return page.render("studio/truth.html", context)
 
