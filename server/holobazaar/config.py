@@ -115,6 +115,9 @@ class Settings(BaseSettings):
         Path(__file__).resolve().parents[2] / "web-client" / "dist",
         description="Built WebXR client (web-client/dist), served under /client/.",
     )
+    xr_emulator: bool = Field(
+        False, description="Tests only: serve the WebXR emulator (IWER and its rooms) and "
+        "let the display page honour ?xr-emulate=1; off, its files answer 404.")
 
     # HTTPS for phones (WebXR needs a secure context); see docs/phones.md.
     tls: bool = Field(False, description="Serve HTTPS/WSS with a local CA (or certfile).")

@@ -27,9 +27,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def market_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A live server over the test market (fresh per test: tests change prices)."""
+    """A live server over the test market (fresh per test: tests change prices), with the
+    test-only WebXR emulator served (`?xr-emulate=1`, issue #18)."""
     live = start_server(tmp_path, content_dir=write_content(tmp_path / "content"),
-                        watch=False)
+                        watch=False, xr_emulator=True)
     yield live
     live.stop()
 

@@ -1,5 +1,6 @@
-// Entry of the display page /d/<market>/<display>. In test mode (?xr-emulate=1) the WebXR
-// emulator is loaded first, from its own chunk, before anything touches navigator.xr.
+// Entry of the display page /d/<market>/<display>. In test mode (?xr-emulate=1 on a server
+// run with HOLOBAZAAR_XR_EMULATOR) the WebXR emulator is loaded first, from its own chunk,
+// before anything touches navigator.xr.
 import './style.css';
 
 const hook = {
@@ -10,7 +11,9 @@ const hook = {
 window.__holo = hook;
 
 async function boot() {
-  if (new URLSearchParams(location.search).has('xr-emulate')) {
+  // Only a server run for tests (HOLOBAZAAR_XR_EMULATOR) serves the emulator and says so.
+  const data = JSON.parse(document.getElementById('holo-boot')?.textContent || 'null');
+  if (data?.xr_emulator === true && new URLSearchParams(location.search).has('xr-emulate')) {
     const { installEmulator } = await import('./emulate.js');
     await installEmulator();
   }

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
@@ -21,11 +25,23 @@ SHORT = "public, max-age=60"
 # Vite names build outputs `<name>-<8+ char hash>.<ext>`; such a file never changes.
 HASHED = re.compile(r"-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$")
 MANIFEST = Path(".vite") / "manifest.json"
+# The WebXR emulator (IWER, @iwer/sem and its room captures): test mode only (issue #18).
+EMULATOR = "src/emulate.js"
 
 
 class ClientFiles(StaticFiles):
     """StaticFiles with cache headers: hashed names are immutable, the rest short-lived.
-    The build's manifest stays private (it is read by the server, not the browser)."""
+    The build's manifest stays private (it is read by the server, not the browser); files
+    `hidden` names (paths inside the build) answer 404."""
+
+    def __init__(self, *, hidden: Callable[[], frozenset[str]] = frozenset, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hidden = hidden
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.replace(os.sep, "/") in self.hidden():
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -59,6 +75,7 @@ class ClientBuild:
         self.directory = directory
         self._stamp: float | None = None
         self._manifest: dict = {}
+        self._emulator: frozenset[str] = frozenset()
 
     @property
     def available(self) -> bool:
@@ -77,7 +94,13 @@ class ClientBuild:
                 log.error("cannot read client manifest %s: %s", path, exc)
                 self._manifest = {}
             self._stamp = stamp
+            self._emulator = emulator_files(self._manifest)
         return self._manifest
+
+    def emulator_files(self) -> frozenset[str]:
+        """The files only the emulator's chunk reaches (see `emulator_files`)."""
+        self.manifest()
+        return self._emulator
 
     def vendor(self, name: str) -> str | None:
         """URL of the folder the build copied package `name` into (vendor/<name>-<version>/,
@@ -108,11 +131,42 @@ class ClientBuild:
                      preload=[f"{PREFIX}/{f}" for f in seen])
 
 
+def _reachable(manifest: dict, roots: list[str], avoid: str | None = None) -> set[str]:
+    """Build files (paths inside the build) of the chunks `roots` and of everything they
+    import statically or dynamically, with their CSS and assets; never through `avoid`."""
+    files: set[str] = set()
+    seen: set[str] = set()
+    wanted = list(roots)
+    while wanted:
+        key = wanted.pop()
+        chunk = manifest.get(key)
+        if key in seen or key == avoid or not isinstance(chunk, dict):
+            continue
+        seen.add(key)
+        files.add(chunk["file"])
+        files.update(chunk.get("css", []), chunk.get("assets", []))
+        wanted.extend([*chunk.get("imports", []), *chunk.get("dynamicImports", [])])
+    return files
+
+
+def emulator_files(manifest: dict) -> frozenset[str]:
+    """Files reachable from the emulator's chunk and from no other entry without it: what a
+    server without `xr_emulator` refuses (chunks shared with the pages, e.g. display.js
+    that the emulator imports, stay served)."""
+    if EMULATOR not in manifest:
+        return frozenset()
+    entries = [k for k, c in manifest.items() if k != EMULATOR and c.get("isEntry")]
+    return frozenset(_reachable(manifest, [EMULATOR])
+                     - _reachable(manifest, entries, avoid=EMULATOR))
+
+
 def mount(app, directory: Path) -> None:
-    """Mount the client at /client (gzip-compressed: three.js is most of a first visit)."""
-    app.state.client = ClientBuild(directory)
+    """Mount the client at /client (gzip-compressed: three.js is most of a first visit).
+    The emulator's files are served only with the `xr_emulator` setting (tests)."""
+    build = app.state.client = ClientBuild(directory)
     if not directory.is_dir():
         log.warning("web client not built (%s missing): run `make setup` or "
                     "`cd web-client && npm ci && npm run build`", directory)
-    files = ClientFiles(directory=directory, check_dir=False)
+    hidden = frozenset if app.state.settings.xr_emulator else build.emulator_files
+    files = ClientFiles(directory=directory, check_dir=False, hidden=hidden)
     app.mount(PREFIX, GZipMiddleware(files, minimum_size=1024), name="client")

@@ -207,6 +207,8 @@ async def display_page(request: Request, market: str, display: str, preview: boo
             "zone_channel": zone_channel(market, found.displays[display].zone)}
     if token is not None:
         boot["token"] = token
+    if request.app.state.settings.xr_emulator:
+        boot["xr_emulator"] = True  # tests: ?xr-emulate=1 loads the WebXR emulator
     client = request.app.state.client
     return templates.TemplateResponse(request, "display.html", {
         "preview": "draft" if token is not None else ("refused" if preview else None),
