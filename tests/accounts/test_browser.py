@@ -115,7 +115,8 @@ def test_sign_in_and_out_in_a_browser(server, accounts, chromium):
     with ThreadPoolExecutor(1) as pool:
         seen = pool.submit(asyncio.run, scenario()).result(60)
     assert seen["heading"] == "Signed in as carol"
-    assert seen["links"] == ["/studio", "/curate/alpha/pulse"]  # + pulse dashboard
+    # The studio, the pulse dashboard, and changing one's own password.
+    assert seen["links"] == ["/studio", "/curate/alpha/pulse", "/account/password"]
     assert "hb_session" not in seen["script_cookies"]  # HttpOnly
     assert seen["me"] == "carol"
     assert seen["me_after"] == 401
