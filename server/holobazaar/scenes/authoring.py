@@ -196,10 +196,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
-                      if_match: str | None, actor: str = "api",
-                      action: str = "save") -> str:
-    """Replace the display's file; returns the new etag. 428/412/422 as AuthoringError."""
+def _matching_file(scenes: SceneService, market: str, display: str,
+                   if_match: str | None) -> tuple[Path, bytes]:
+    """The display's file and bytes when `if_match` names its current etag; 428/404/412."""
     if not if_match:
         raise AuthoringError(428, "If-Match is required (the etag from GET .../source)")
     path = display_path(scenes, market, display)
@@ -210,6 +209,14 @@ async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
         current, etag = read_source(scenes, market, display)
         raise AuthoringError(412, {"message": "the display changed since you loaded it",
                                    "current": current, "etag": etag})
+    return path, raw
+
+
+async def save_source(scenes: SceneService, market: str, display: str, doc: Any,
+                      if_match: str | None, actor: str = "api",
+                      action: str = "save") -> str:
+    """Replace the display's file; returns the new etag. 428/412/422 as AuthoringError."""
+    path, raw = _matching_file(scenes, market, display, if_match)
     problems = validate_document(doc, display)
     if problems:
         raise AuthoringError(422, {"message": "invalid display", "errors": problems})
@@ -429,16 +436,7 @@ def references(scenes: SceneService, market: str, display: str) -> list[str]:
 
 async def delete(scenes: SceneService, market: str, display: str, if_match: str | None,
                  confirm: bool, actor: str) -> None:
-    if not if_match:
-        raise AuthoringError(428, "If-Match is required (the etag from GET .../source)")
-    path = display_path(scenes, market, display)
-    if not path.is_file():
-        raise AuthoringError(404, f"no display {display!r} in market {market!r}")
-    raw = path.read_bytes()
-    if if_match.strip() != etag_of(raw):
-        current, etag = read_source(scenes, market, display)
-        raise AuthoringError(412, {"message": "the display changed since you loaded it",
-                                   "current": current, "etag": etag})
+    path, raw = _matching_file(scenes, market, display, if_match)
     refs = references(scenes, market, display)
     if refs and not confirm:
         raise AuthoringError(409, {"message": "other content refers to this display; "

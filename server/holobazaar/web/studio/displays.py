@@ -14,9 +14,9 @@ from holobazaar.web.studio.shell import (
     StudioPage,
     first,
     open_page,
+    posted,
     signed_in,
     studio_markets,
-    submitted_form,
     templates,
 )
 from holobazaar.web.studio.thumbnail import asset_thumbnail
@@ -84,12 +84,10 @@ def _render(request: Request, page: StudioPage, market: str, errors: dict[str, s
 
 @router.post("/studio/{market}/displays", response_class=HTMLResponse)
 async def create_display(request: Request, market: str) -> Response:
-    page = await open_page(request, market, "displays")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "displays")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     values = {k: first(form, k).strip() for k in ("id", "title", "zone")}
     errors: dict[str, str] = {}
     if not 1 <= len(values["title"]) <= 200:
@@ -135,12 +133,10 @@ async def change_display(request: Request, market: str, display: str,
                          action: str) -> Response:
     """rename (title) or delete a display from the overview; the form carries the etag
     the page showed, so a change made meanwhile is refused, never overwritten."""
-    page = await open_page(request, market, "displays")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "displays")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     scenes = request.app.state.scenes
     etag, who = first(form, "etag"), page.principal.name
     errors: dict[str, str] = {}
@@ -215,12 +211,10 @@ def _map_of(form: dict[str, list[str]]) -> tuple[dict | None, str]:
 async def change_zone(request: Request, market: str, zone: str | None = None) -> Response:
     """Create a zone (no `zone`) or change one's name and place on the plan, under the
     market file's etag the page showed."""
-    page = await open_page(request, market, "displays")
-    if not isinstance(page, StudioPage):
-        return page
-    form = await submitted_form(page)
-    if isinstance(form, Response):
-        return form
+    checked = await posted(request, market, "displays")
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
     scenes = request.app.state.scenes
     key = f"zone:{zone}" if zone else "newzone"
     values = {k: first(form, k).strip() for k in ("id", "name", "x", "y", "w", "h")}
