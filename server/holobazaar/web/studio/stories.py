@@ -190,6 +190,21 @@ async def _document(page: StudioPage, kind: str, slug: str) -> Any:
     return saved
 
 
+async def _posted_document(request: Request, market: str, kind: str, slug: str,
+                           roles: tuple[str, ...] | None = None
+                           ) -> tuple[StudioPage, dict[str, list[str]], Any] | Response:
+    """A POST about one story or recipe: the page, its CSRF-checked form and the document,
+    or the response to send instead (refused, or no such document)."""
+    checked = await posted(request, market, "stories", roles)
+    if isinstance(checked, Response):
+        return checked
+    page, form = checked
+    saved = await _document(page, kind, slug)
+    if isinstance(saved, Response):
+        return saved
+    return page, form, saved
+
+
 def _mine(page: StudioPage, saved: Any) -> bool:
     """Curators see every document of the market; a grower only their farm's."""
     if page.allows("curator"):
@@ -266,13 +281,10 @@ async def editor(request: Request, market: str, kind: str, slug: str) -> Respons
 
 @router.post("/studio/{market}/stories/{kind}/{slug}", response_class=HTMLResponse)
 async def save(request: Request, market: str, kind: str, slug: str) -> Response:
-    checked = await posted(request, market, "stories")
-    if isinstance(checked, Response):
-        return checked
-    page, form = checked
-    saved = await _document(page, kind, slug)
-    if isinstance(saved, Response):
-        return saved
+    opened = await _posted_document(request, market, kind, slug)
+    if isinstance(opened, Response):
+        return opened
+    page, form, saved = opened
     fields = {k: first(form, k) for k in ("title", "body", "author", "description",
                                           "ingredients", "instructions", "recipe_yield",
                                           "prep_time", "cook_time")}
@@ -327,13 +339,10 @@ async def move(request: Request, market: str, kind: str, slug: str) -> Response:
 
 @router.post("/studio/{market}/stories/{kind}/{slug}/restore", response_class=HTMLResponse)
 async def restore(request: Request, market: str, kind: str, slug: str) -> Response:
-    checked = await posted(request, market, "stories", roles=("curator",))
-    if isinstance(checked, Response):
-        return checked
-    page, form = checked
-    saved = await _document(page, kind, slug)
-    if isinstance(saved, Response):
-        return saved
+    opened = await _posted_document(request, market, kind, slug, ("curator",))
+    if isinstance(opened, Response):
+        return opened
+    page, form, saved = opened
     number = first(form, "number")
     try:
         if not number.isdigit():
@@ -352,13 +361,10 @@ async def restore(request: Request, market: str, kind: str, slug: str) -> Respon
 async def schedule(request: Request, market: str, kind: str, slug: str) -> Response:
     """Schedule the reviewed revision to publish (or the document to unpublish) at a local
     time: the same service call as POST /api/v1/markets/{m}/stories|recipes/{slug}/schedule."""
-    checked = await posted(request, market, "stories", roles=("curator",))
-    if isinstance(checked, Response):
-        return checked
-    page, form = checked
-    saved = await _document(page, kind, slug)
-    if isinstance(saved, Response):
-        return saved
+    opened = await _posted_document(request, market, kind, slug, ("curator",))
+    if isinstance(opened, Response):
+        return opened
+    page, form, saved = opened
     values = {"at": first(form, "at").strip()[:40], "action": first(form, "action")}
     tz, now = _clock(page)
     errors: dict[str, str] = {}
@@ -388,13 +394,10 @@ async def schedule(request: Request, market: str, kind: str, slug: str) -> Respo
              response_class=HTMLResponse)
 async def unschedule(request: Request, market: str, kind: str, slug: str,
                      schedule_id: int) -> Response:
-    checked = await posted(request, market, "stories", roles=("curator",))
-    if isinstance(checked, Response):
-        return checked
-    page, _ = checked
-    saved = await _document(page, kind, slug)
-    if isinstance(saved, Response):
-        return saved
+    opened = await _posted_document(request, market, kind, slug, ("curator",))
+    if isinstance(opened, Response):
+        return opened
+    page, _, saved = opened
     try:
         await run_in_threadpool(scheduled.cancel, request.app.state.engine, kind, slug,
                                 market, schedule_id, page.principal.actor)
