@@ -60,6 +60,15 @@ class LiveServer:
         loop = self.server_loop
         return asyncio.run_coroutine_threadsafe(coro_fn(*args), loop).result(timeout)
 
+    def set_clock(self, clock, when) -> float:
+        """Set a ManualClock the server runs on (on its loop); the monotonic time it was set."""
+
+        async def set_it() -> None:
+            clock.set(when)
+
+        self.call(set_it)
+        return time.monotonic()
+
     @property
     def server_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop  # type: ignore[attr-defined]

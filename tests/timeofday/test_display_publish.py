@@ -33,11 +33,8 @@ def server(tmp_path_factory) -> Iterator[tuple[LiveServer, ManualClock]]:
     live.stop()
 
 
-def move(live: LiveServer, clock: ManualClock, when: datetime) -> None:
-    async def set_clock() -> None:
-        clock.set(when)
-
-    live.call(set_clock)
+def move(live: LiveServer, clock: ManualClock, when: datetime) -> float:
+    return live.set_clock(clock, when)
 
 
 def titled(doc: dict, title: str) -> dict:

@@ -37,13 +37,7 @@ def server(tmp_path_factory) -> Iterator[tuple[LiveServer, ManualClock]]:
 
 
 def move(live: LiveServer, clock: ManualClock, when: datetime) -> float:
-    """Set the server's clock (on its loop); returns the monotonic time it was set."""
-
-    async def set_clock() -> None:
-        clock.set(when)
-
-    live.call(set_clock)
-    return time.monotonic()
+    return live.set_clock(clock, when)
 
 
 def fires(live: LiveServer) -> list[ScheduleFire]:
