@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import httpx
 from fastapi import FastAPI, HTTPException
 
 from holobazaar.redact import exception_text, install_error_guard, without_paths
+
+from support.waiting import processed
 
 BROKEN = [
     ("x.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40),
@@ -34,12 +35,7 @@ def _zip_with_bad_image() -> bytes:
 
 
 def _settle(c: httpx.Client, asset: dict) -> dict:
-    deadline = time.monotonic() + 60
-    while asset["status"] in ("queued", "processing"):
-        assert time.monotonic() < deadline, "processing did not finish"
-        time.sleep(0.1)
-        asset = c.get(f"/api/v1/assets/{asset['id']}").json()
-    return asset
+    return processed(c, asset, timeout=60)
 
 
 def test_broken_uploads_never_show_the_data_folder(server, accounts):

@@ -17,6 +17,7 @@ import pytest
 
 from support.gltf import TRIANGLE, glb, triangle_glb
 from support.live import start_server
+from support.waiting import processed
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,7 @@ def upload(server, files: list[tuple[str, bytes]], **form) -> dict:
                              files=[("files", (n, d)) for n, d in files], data=form)
         if response.status_code != 202:
             return {"http": response.status_code, "detail": response.json()["detail"]}
-        asset = response.json()
-        deadline = time.monotonic() + 60
-        while asset["status"] in ("queued", "processing"):
-            assert time.monotonic() < deadline, "processing did not finish"
-            time.sleep(0.1)
-            asset = http.get(f"/api/v1/assets/{asset['id']}").json()
-        return {"http": 202, **asset}
+        return {"http": 202, **processed(http, response.json(), timeout=60)}
 
 
 def refusal(result: dict) -> str:

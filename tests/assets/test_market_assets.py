@@ -6,7 +6,6 @@ stored before it, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from alembic import command
@@ -21,6 +20,7 @@ from holobazaar.assets.models import StoredAsset
 from support.databases import throwaway_postgres
 from support.live import start_server
 from support.markets import write_stall_markets
+from support.waiting import processed
 
 
 def png() -> bytes:
@@ -47,13 +47,7 @@ def upload(http, headers, data: bytes, **form) -> dict:
     response = http.post("/api/v1/assets", headers=headers,
                          files=[("files", ("leaf.png", data))], data=form)
     assert response.status_code == 202, response.text
-    asset = response.json()
-    deadline = time.monotonic() + 90
-    while asset["status"] in ("queued", "processing"):
-        assert time.monotonic() < deadline, "processing did not finish"
-        time.sleep(0.1)
-        asset = http.get(f"/api/v1/assets/{asset['id']}").json()
-    return asset
+    return processed(http, response.json())
 
 
 def test_the_same_bytes_from_two_markets_are_two_assets(server):

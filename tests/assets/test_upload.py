@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 import zipfile
 
 import pytest
@@ -15,6 +14,7 @@ from PIL import Image
 from support.gltf import CORPUS, corpus_entry, side_files
 from support.live import start_server
 from support.streamclient import StreamClient
+from support.waiting import processed
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no glTF corpus at {CORPUS}")
 
@@ -27,12 +27,7 @@ def server(tmp_path_factory):
 
 
 def wait_ready(http, asset: dict) -> dict:
-    deadline = time.monotonic() + 90
-    while asset["status"] in ("queued", "processing"):
-        assert time.monotonic() < deadline, "processing did not finish"
-        time.sleep(0.1)
-        asset = http.get(f"/api/v1/assets/{asset['id']}").json()
-    return asset
+    return processed(http, asset)
 
 
 def post(server, files, **form):

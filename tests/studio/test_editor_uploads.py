@@ -5,7 +5,6 @@ starts; another market's upload stays unknown."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from holobazaar.cli import served_content
 
 from support.accounts import Accounts
 from support.live import LiveServer
+from support.waiting import processed
 
 BOX = Path("/work/shared/corpus/gltf/Box/Box.glb")
 DISPLAYS = "/api/v1/markets/{m}/displays/stall"
@@ -24,13 +24,7 @@ def _upload(http: httpx.Client, market: str, name: str, path: Path) -> dict:
     answer = http.post("/api/v1/assets", files=[("files", (path.name, path.read_bytes()))],
                        data={"market": market, "name": name})
     assert answer.status_code == 202, answer.text
-    asset = answer.json()
-    deadline = time.monotonic() + 30
-    while asset["status"] in ("queued", "processing"):
-        assert time.monotonic() < deadline, "processing did not finish"
-        time.sleep(0.1)
-        asset = http.get(f"/api/v1/assets/{asset['id']}").json()
-    return asset
+    return processed(http, answer.json(), timeout=30)
 
 
 def _with_model(doc: dict, asset: str) -> dict:

@@ -30,3 +30,14 @@ async def wait_for_async(predicate: Callable[[], object], timeout: float = 5.0,
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+def processed(http, asset: dict, timeout: float = 90) -> dict:
+    """Poll an uploaded asset (GET /api/v1/assets/{id}) until the pipeline is done with it:
+    its record, `ready` or `failed`."""
+    deadline = time.monotonic() + timeout
+    while asset["status"] in ("queued", "processing"):
+        assert time.monotonic() < deadline, "processing did not finish"
+        time.sleep(0.1)
+        asset = http.get(f"/api/v1/assets/{asset['id']}").json()
+    return asset
