@@ -28,7 +28,7 @@ class StoredAsset(SQLModel, table=True):
     uploaded_by: str | None = Field(default=None, max_length=160)
     source_name: str = Field(max_length=255)
     kind: str = Field(max_length=16)  # model | image
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
     error: str | None = None
     input_bytes: int = Field(sa_column=Column(BigInteger, nullable=False))
     output_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
@@ -40,6 +40,14 @@ class StoredAsset(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # A queued upload's job (assets/jobs.py): its input files in the asset store and the
+    # curator's options. The node processing it holds it until `lease_until` (renewed while
+    # it works); `attempts` counts the claims and fences a lost claim's late writes.
+    job: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    claimed_by: str | None = Field(default=None, max_length=160)
+    lease_until: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    attempts: int = 0
 
 
 class StoredAssetFile(SQLModel, table=True):
