@@ -208,3 +208,43 @@ def test_pulse_channel_never_exceeds_one_update_per_second(live_server: LiveServ
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_a_reaction_resent_with_its_id_is_counted_once(live_server: LiveServer) -> None:
+    """The client's offline queue resends a tap it heard no `ack` for (docs/pulse.md,
+    "Offline"): the same id from the same device counts once, on any connection, and each
+    send is answered with `ack`; a rate-limited one names its id so it can be sent again."""
+    async def scenario() -> None:
+        device = device_id()
+        first = await joined(live_server.ws_url, display_channel(DISPLAY_A))
+        await first.send(reaction(DISPLAY_A, device=device, id="tap-0001-abcdef"))
+        assert (await first.next("ack"))["reaction"] == "tap-0001-abcdef"
+        await first.close()
+        second = await joined(live_server.ws_url, display_channel(DISPLAY_A))
+        for rid in ("tap-0001-abcdef", "tap-0002-abcdef", "tap-0001-abcdef"):
+            await second.send(reaction(DISPLAY_A, device=device, id=rid))
+        acks = [(await second.next("ack"))["reaction"] for _ in range(3)]
+        assert acks == ["tap-0001-abcdef", "tap-0002-abcdef", "tap-0001-abcdef"]
+        pulse = live_server.app.state.pulse
+        assert pulse.stats["accepted_love"] == 2
+        assert pulse.stats["duplicate_reaction"] == 2
+        # Another device may use the same id: ids are per device.
+        await second.send(reaction(DISPLAY_A, id="tap-0001-abcdef"))
+        assert (await second.next("ack"))["reaction"] == "tap-0001-abcdef"
+        assert pulse.stats["accepted_love"] == 3
+        # Over the budget (burst 5): refused with the id, and not remembered as seen (the
+        # client sends it again later, and then it counts).
+        sent = [f"tap-000{n}-abcdef" for n in range(3, 9)]
+        for rid in sent:
+            await second.send(reaction(DISPLAY_A, device=device, id=rid))
+        await second.quiet(0.3)
+        limited = [e["reaction"] for e in second.errors if e["code"] == "rate_limited"]
+        assert limited and limited == sent[len(sent) - len(limited):]
+        assert not set(limited) & {rid for _, rid in pulse.accepted_ids.seen}
+        # A malformed id is refused by the protocol, naming the field.
+        await second.send(reaction(DISPLAY_A, id="no spaces allowed"))
+        error = await second.next("error")
+        assert error["code"] == "invalid_message" and "id" in error["message"]
+        await second.close()
+
+    asyncio.run(scenario())

@@ -18,7 +18,7 @@ import hmac
 import logging
 import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +58,9 @@ class PulseSettings:
     slow_interval: float = 10.0
     device_rate: float = 1.0
     device_burst: int = 5
+    # How long a reaction's id is remembered: a resend within it is not counted again (the
+    # client keeps unsent taps for an hour, docs/pulse.md "Offline").
+    dedup_window: float = 2 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,26 @@ class DeviceLimiter:
         self.buckets = {d: v for d, v in self.buckets.items() if now - v[1] < refill}
 
 
+class SeenIds:
+    """Reaction ids (with the hashed device) seen in the last `window` seconds, at most
+    `limit` of them, oldest dropped first: a reaction resent after a reconnect (the client's
+    offline queue) is counted once. Memory follows the reactions of the window."""
+
+    def __init__(self, window: float, limit: int = 200_000) -> None:
+        self.window, self.limit = window, limit
+        self.seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self.seen
+
+    def add(self, key: tuple[str, str], now: float) -> None:
+        self.seen[key] = now
+        self.seen.move_to_end(key)
+        while self.seen and (len(self.seen) > self.limit
+                             or next(iter(self.seen.values())) < now - self.window):
+            self.seen.popitem(last=False)
+
+
 class PulseService:
     def __init__(self, engine: Engine, hub: Hub, scenes: SceneService,
                  settings: PulseSettings | None = None,
@@ -124,6 +147,10 @@ class PulseService:
         # across the cluster (a device tapping through two nodes gets one budget).
         self.cluster_devices = DeviceLimiter(self.settings.device_rate,
                                              self.settings.device_burst)
+        # Reaction ids: those this node accepted, and those the aggregator counted (a
+        # resend may reach another node).
+        self.accepted_ids = SeenIds(self.settings.dedup_window)
+        self.counted_ids = SeenIds(self.settings.dedup_window)
         self.leading = False
         self.terms = 0  # times this node became the aggregator
         self._cursor: str | None = None
@@ -361,15 +388,24 @@ class PulseService:
                     self._rotate_salt(now))
         assert self._salt is not None
         device = hmac.digest(self._salt[1], message.device.encode(), "sha256")[:8].hex()
+        rid = message.id if isinstance(message, Reaction) else None
+        if rid is not None and (device, rid) in self.accepted_ids:
+            self.stats["duplicate_reaction"] += 1  # a resend: acknowledged, not counted
+            return None
         if not self.devices.take(device, now):
             return ("rate_limited", "this device is reacting too fast; try again in a moment")
+        if rid is not None:
+            self.accepted_ids.add((device, rid), now)
         recipe = message.recipe if isinstance(message, Reaction) else None
         self.stats[f"accepted_{kind}"] += 1
         if recipe is not None:
             self.stats["accepted_recipe"] += 1
-        self.transport.send({"market": message.market, "display": display.id,
-                             "zone": display.zone, "kind": kind, "dwell": dwell,
-                             "recipe": recipe, "device": device, "at": now})
+        event: Event = {"market": message.market, "display": display.id, "zone": display.zone,
+                        "kind": kind, "dwell": dwell, "recipe": recipe, "device": device,
+                        "at": now}
+        if rid is not None:
+            event["rid"] = rid
+        self.transport.send(event)
         if isinstance(message, Reaction) and message.text and message.text.strip():
             text, flags = sanitize_feedback(message.text)
             if text:
@@ -394,6 +430,12 @@ class PulseService:
         except (KeyError, TypeError, ValueError):
             self.stats["malformed_event"] += 1
             return
+        rid = event.get("rid")
+        if isinstance(rid, str):
+            if (device, rid) in self.counted_ids:  # resent through another node
+                self.stats["duplicate_reaction"] += 1
+                return
+            self.counted_ids.add((device, rid), at)
         stamp = datetime.fromtimestamp(at, UTC)
         if self._replayed and (device, stamp) in self._replayed:
             self._replayed.discard((device, stamp))

@@ -113,10 +113,11 @@ class TokenBucket:
 
 class ProtocolError(Exception):
     def __init__(self, code: str, message: str, channel: str | None = None,
-                 error_id: str | None = None) -> None:
+                 error_id: str | None = None, reaction: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.channel = code, message, channel
         self.error_id = error_id
+        self.reaction = reaction  # the refused reaction's own id, when it had one
 
 
 class Connection:
@@ -460,6 +461,16 @@ class Connection:
             self.hub.report_cue(msg.channel, self.session, msg.cue.id, msg.cue.executed_at)
 
     def _reaction(self, msg: Reaction | Dwell) -> None:
+        # A reaction with an id hears back either way: `ack` (counted, or a resend counted
+        # before) or an error carrying the id; the client's offline queue keeps it until then.
+        rid = msg.id if isinstance(msg, Reaction) else None
+        try:
+            self._take_reaction(msg, rid)
+        except ProtocolError as exc:
+            exc.reaction = rid
+            raise
+
+    def _take_reaction(self, msg: Reaction | Dwell, rid: str | None) -> None:
         channel = display_channel(msg.market, msg.display)
         if channel not in self.channels:
             # Only displays the visitor is looking at: a script cannot spread taps around.
@@ -472,7 +483,8 @@ class Connection:
             self._count(f"{msg.type}_rate_limited")
             self.send({"type": "error", "code": "rate_limited", "channel": channel,
                        "message": f"at most {self.limits.reaction_rate:g} {msg.type} "
-                                  f"messages/s (bursts of {self.limits.reaction_burst})"})
+                                  f"messages/s (bursts of {self.limits.reaction_burst})",
+                       **({"reaction": rid} if rid else {})})
             return
         if self.reactions is None:
             raise ProtocolError("unavailable", "reactions are not collected here", channel)
@@ -483,11 +495,14 @@ class Connection:
             refusal = ("unavailable", "reaction not recorded, please try again later")
         if refusal is None:
             self._count(f"{msg.type}_accepted")
+            if rid:
+                self.send({"type": "ack", "reaction": rid})
             return
         code, reason = refusal
         self._count(f"{msg.type}_refused_{code}")
         if code == "rate_limited":  # the per-device limit: same courtesy as above
-            self.send({"type": "error", "code": code, "message": reason, "channel": channel})
+            self.send({"type": "error", "code": code, "message": reason, "channel": channel,
+                       **({"reaction": rid} if rid else {})})
             return
         raise ProtocolError(code, reason, channel)
 
@@ -512,6 +527,8 @@ class Connection:
             body["channel"] = exc.channel
         if exc.error_id:
             body["error_id"] = exc.error_id
+        if exc.reaction:
+            body["reaction"] = exc.reaction
         self.send(body)
         now = time.monotonic()
         self._errors.append(now)

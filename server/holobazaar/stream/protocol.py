@@ -77,6 +77,9 @@ class Leave(Message):
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 # A random id the browser makes and rotates daily (docs/pulse.md); never an account or IP.
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+# A reaction's own id, made by the client: a reaction sent again (queued offline, resent
+# after a reconnect) with the same id is counted once (docs/pulse.md, "Offline").
+ReactionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
 
 class Reaction(Message):
@@ -93,6 +96,8 @@ class Reaction(Message):
     recipe: Ident | None = Field(None, description="A recipe card's slug: the reaction is to "
                                  "that recipe, shown on this display; others: error "
                                  "unknown_recipe.")
+    id: ReactionId | None = Field(None, description="The client's id for this tap: answered "
+                                  "by `ack`; the same id again (a resend) is counted once.")
 
 
 class Dwell(Message):
