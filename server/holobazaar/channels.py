@@ -12,8 +12,12 @@ PRIVATE_KINDS: dict[str, str] = {"show": "performer", "preview": "curator", "tru
 _MARKET_WIDE = ("truth",)
 
 # Every name a client may subscribe to (the protocol's JSON Schema carries it).
+# A display channel has a variant per language of the market: `market/<m>/display/<d>?lang=nl`
+# (docs/protocol.md, Languages); the plain name carries the market's default language.
 CHANNEL_PATTERN = (r"^market/[a-z0-9-]+"
-                   r"(/(zone|display)/[a-z0-9-]+|/pulse|/truth|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$")
+                   r"(/zone/[a-z0-9-]+|/display/[a-z0-9-]+(\?lang=[a-z]{2,3}(-[a-z0-9]{2,8})?)?"
+                   r"|/pulse|/truth|/show/[a-z0-9-]+|/preview/[a-z0-9-]+)?$")
+LANG_MARK = "?lang="
 
 _PRIVATE = re.compile(r"^market/(?P<market>[a-z0-9-]+)/(?:(?P<kind>"
                       + "|".join(k for k in PRIVATE_KINDS if k not in _MARKET_WIDE)
@@ -35,8 +39,21 @@ def zone_channel(market: str, zone: str) -> str:
     return f"market/{market}/zone/{zone}"
 
 
-def display_channel(market: str, display: str) -> str:
-    return f"market/{market}/display/{display}"
+def display_channel(market: str, display: str, language: str | None = None) -> str:
+    """The display's channel; with a `language`, its variant in that language."""
+    base = f"market/{market}/display/{display}"
+    return f"{base}{LANG_MARK}{language}" if language else base
+
+
+def language_of(channel: str) -> str | None:
+    """`market/m/display/d?lang=nl` -> "nl"; None for a channel without a language."""
+    _, mark, language = channel.partition(LANG_MARK)
+    return language if mark else None
+
+
+def base_channel(channel: str) -> str:
+    """The channel without its language: `market/m/display/d?lang=nl` -> `.../display/d`."""
+    return channel.partition(LANG_MARK)[0]
 
 
 def pulse_channel(market: str) -> str:
@@ -56,8 +73,8 @@ def market_of(channel: str) -> str:
 
 
 def display_of(channel: str) -> tuple[str, str] | None:
-    """(market, display) of a display channel, None for any other channel."""
-    parts = channel.split("/")
+    """(market, display) of a display channel (of any language), None for any other."""
+    parts = base_channel(channel).split("/")
     if len(parts) == 4 and parts[0] == "market" and parts[2] == "display":
         return parts[1], parts[3]
     return None

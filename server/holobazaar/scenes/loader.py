@@ -221,6 +221,30 @@ def _check_market_refs(doc: SourceDocument, market: MarketFile, problems: list[P
     for index, item in enumerate(market.items):
         if item.farm and item.farm not in farms:
             problems.append(doc.problem(("items", index, "farm"), f"unknown farm {item.farm!r}"))
+    languages = market.market.languages
+    problems.extend(doc.problem(path, message) for path, message in translation_problems(
+        market.market, ("market",), languages))
+    for key, entries in (("zones", market.zones), ("farms", market.farms)):
+        for index, entry in enumerate(entries):
+            problems.extend(doc.problem(path, message) for path, message in
+                            translation_problems(entry, (key, index), languages))
+
+
+def translation_problems(source: Any, path: PathKey,
+                         languages: list[str]) -> Iterator[tuple[PathKey, str]]:
+    """A translation into a language the market does not offer (or into its default
+    language, which is the text itself), and a translated template's syntax error."""
+    for language, fields in (getattr(source, "translations", None) or {}).items():
+        where = (*path, "translations", language)
+        if language not in languages[1:]:
+            yield where, (f"{language!r} is not one of the market's other languages "
+                          f"({', '.join(languages[1:]) or 'none'}): add it to market.yaml's "
+                          "market.languages" if language != languages[0] else
+                          f"{language!r} is the market's default language: the text itself")
+            continue
+        for name, text in fields:
+            if isinstance(text, str) and (error := templates.check_syntax(text)):
+                yield (*where, name), error
 
 
 def _node_paths(raw_nodes: Any, prefix: PathKey) -> Iterator[tuple[str | None, PathKey]]:
@@ -262,9 +286,13 @@ def _check_display(
             text = getattr(node, name, None)
             if isinstance(text, str) and (error := templates.check_syntax(text)):
                 problems.append(doc.problem((*path, name), error))
+        problems.extend(doc.problem(p, m) for p, m in translation_problems(
+            node, path, market.market.languages))
     for name in ("title", "description"):
         if error := templates.check_syntax(getattr(display, name)):
             problems.append(doc.problem((*base, name), error))
+    problems.extend(doc.problem(p, m) for p, m in translation_problems(
+        display, base, market.market.languages))
 
     problems.extend(doc.problem(p, m) for p, m in schedule.display_problems(market, display))
     if any(p.file == doc.file for p in problems):
@@ -277,6 +305,12 @@ def _check_display(
     for found in errors:
         path = node_paths.get(found.node, base) if found.node else base
         problems.append(doc.problem((*path, found.field), found.message))
+    for language in market.market.languages[1:]:  # once per language (its translations)
+        _, more = compose_display(market, display, seed, refs, bindings, language=language)
+        for found in (e for e in more if e not in errors):
+            path = node_paths.get(found.node, base) if found.node else base
+            problems.append(doc.problem((*path, "translations", language, found.field),
+                                        found.message))
     for index, variant in enumerate(display.variants):  # and once per variant
         _, errors = compose_display(market, display, seed, refs, bindings,
                                     variant=variant.id)

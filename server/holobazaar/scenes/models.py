@@ -11,8 +11,9 @@ import math
 from decimal import Decimal
 from typing import Annotated, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from holobazaar.i18n import LANGUAGE_PATTERN, SOURCE_LANGUAGE, language_problem
 from holobazaar.scenes.schedule import valid_zone
 from holobazaar.scenes.schedule_format import OpeningHours, ScheduleEntry, Variant
 
@@ -41,11 +42,67 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _known_language(code: str) -> str:
+    if error := language_problem(code):
+        raise ValueError(error)
+    return code
+
+
+# A language as markets and channels name it ("nl", "ar"), one that Babel (CLDR) knows.
+Language = Annotated[str, Field(pattern=LANGUAGE_PATTERN), AfterValidator(_known_language)]
+# A translated text: never empty (a missing translation is left out and falls back to the
+# market's default language, per field).
+Translated = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class NamedTranslation(Strict):
+    name: Translated | None = None
+    description: Translated | None = None
+
+
+class DisplayTranslation(Strict):
+    title: Translated | None = None
+    description: Translated | None = None
+
+
+class FarmTranslation(Strict):
+    location: Translated | None = None
+    description: Translated | None = None
+
+
+class TextTranslation(Strict):
+    text: Translated | None = None
+
+
+class PanelTranslation(Strict):
+    title: Translated | None = None
+    body: Translated | None = None
+
+
+class LabelTranslation(Strict):
+    label: Translated | None = None
+
+
+class AltTranslation(Strict):
+    alt: Translated | None = None
+
+
+TRANSLATIONS_HELP = ("The text fields in other languages of the market, by language code "
+                     "(docs/scene-format.md, Languages): a field left out falls back to "
+                     "the market's default language.")
+
+
 class MarketInfo(Strict):
     id: Ident
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    languages: list[Language] = Field(
+        default_factory=lambda: [SOURCE_LANGUAGE], min_length=1, max_length=20,
+        description="The languages the market's content is offered in; the first is the "
+        "default, which every text is written in (docs/scene-format.md, Languages).")
+    translations: dict[Language, NamedTranslation] = Field(
+        default_factory=dict, description=TRANSLATIONS_HELP)
     timezone: str = Field("UTC", description="IANA name, e.g. Europe/Amsterdam: opening "
                           "hours and schedules are in this local time.")
 
@@ -55,6 +112,18 @@ class MarketInfo(Strict):
         if error := valid_zone(value):
             raise ValueError(error)
         return value
+
+    @field_validator("languages")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each language once")
+        return value
+
+    @property
+    def language(self) -> str:
+        """The default language: what every text is written in."""
+        return self.languages[0]
 
 
 class ZoneMap(Strict):
@@ -78,6 +147,8 @@ class Zone(Strict):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
     map: ZoneMap | None = Field(None, description="Position on the market plan (heatmap).")
+    translations: dict[Language, NamedTranslation] = Field(default_factory=dict,
+                                                           description=TRANSLATIONS_HELP)
 
 
 class FarmPhoto(Strict):
@@ -95,6 +166,8 @@ class Farm(Strict):
     practices: list[Annotated[str, Field(max_length=120)]] = Field(default_factory=list,
                                                                    max_length=20)
     photos: list[FarmPhoto] = Field(default_factory=list, max_length=12)
+    translations: dict[Language, FarmTranslation] = Field(default_factory=dict,
+                                                          description=TRANSLATIONS_HELP)
 
 
 StockStatus = Literal["in_stock", "low", "sold_out"]
@@ -174,6 +247,8 @@ class ModelNode(NodeBase):
     asset: AssetName = Field(description=(
         "Name of a model: a file in assets/ (without extension) or one the market uploaded."))
     label: Template = Field("", description="Shown on the placeholder if the model fails.")
+    translations: dict[Language, LabelTranslation] = Field(default_factory=dict,
+                                                           description=TRANSLATIONS_HELP)
 
 
 class TextNode(NodeBase):
@@ -183,6 +258,8 @@ class TextNode(NodeBase):
     color: Color = "#ffffff"
     align: Literal["left", "center", "right"] = "center"
     max_width: float | None = Field(None, gt=0, le=100)
+    translations: dict[Language, TextTranslation] = Field(default_factory=dict,
+                                                          description=TRANSLATIONS_HELP)
 
 
 class ImageNode(NodeBase):
@@ -190,6 +267,8 @@ class ImageNode(NodeBase):
     asset: AssetName
     width: float = Field(0.3, gt=0, le=100)
     alt: Template = ""
+    translations: dict[Language, AltTranslation] = Field(default_factory=dict,
+                                                         description=TRANSLATIONS_HELP)
 
 
 class PanelNode(NodeBase):
@@ -200,6 +279,8 @@ class PanelNode(NodeBase):
     height: float = Field(0.25, gt=0, le=100)
     color: Color = "#1e2a1e"
     opacity: float = Field(0.85, ge=0, le=1)
+    translations: dict[Language, PanelTranslation] = Field(default_factory=dict,
+                                                           description=TRANSLATIONS_HELP)
 
 
 class LightNode(NodeBase):
@@ -245,6 +326,8 @@ class Display(Strict):
     zone: Ident
     title: Template = Field(min_length=1)
     description: Template = ""
+    translations: dict[Language, DisplayTranslation] = Field(default_factory=dict,
+                                                             description=TRANSLATIONS_HELP)
     farm: Ident | None = None
     anchor: Anchor = SurfaceAnchor(kind="surface")
     items: list[Sku] = Field(default_factory=list, description="Products this display sells.")
@@ -268,6 +351,14 @@ class DisplayFile(Strict):
 
     format: Literal[1] = FORMAT_VERSION
     display: Display
+
+
+def translated(source: BaseModel, field: str, language: str | None) -> str:
+    """`source`'s text `field` in `language`: its translation when it has one, else the
+    text as written (the market's default language)."""
+    translations = getattr(source, "translations", None) or {}
+    found = getattr(translations.get(language), field, None) if language else None
+    return found if found is not None else getattr(source, field)
 
 
 def iter_nodes(nodes: list[Node], parent: str | None = None):

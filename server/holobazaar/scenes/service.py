@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -81,6 +82,9 @@ class SceneService:
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
         self.providers: list[BindingProvider] = []
+        # Display states composed, by language ("" the default): one per language per
+        # change, however many clients follow each (tests and /metrics read it).
+        self.composed: Counter[str] = Counter()
         # market -> name -> processed asset (holobazaar.assets fills and refreshes it)
         self.stored_assets: dict[str, dict[str, AssetRef]] = {}
         # The shows domain's hook: (market, zone) -> the zone's show state, or None.
@@ -141,10 +145,21 @@ class SceneService:
                             error.message)
             titles[display.id] = state["display"]["title"]
             yield display_channel(market.id, display.id), state
+            yield from self.compose_languages(market, display, items, assets, now)
         for zone in market.market.zones:
             yield zone_channel(market.id, zone.id), self.compose_zone(market, zone.id)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles,
                                                         now)
+
+    def compose_languages(self, market: MarketContent, display: Display,
+                          items: dict[str, ItemFacts] | None = None, assets=None,
+                          at: datetime | None = None) -> Iterable[tuple[str, dict]]:
+        """The display's channel in each of the market's other languages, composed once
+        per language (every client of a language follows the same channel)."""
+        for language in market.market.market.languages[1:]:
+            state, _ = self.compose_display(market, display, items, assets, at=at,
+                                            language=language)
+            yield display_channel(market.id, display.id, language), state
 
     def asset_refs(self, market_id: str) -> dict[str, AssetRef]:
         """Content files by name, overlaid by processed (uploaded) assets of the market:
@@ -183,6 +198,11 @@ class SceneService:
             if state is None:
                 return None
             entry = await self.hub.publish(channel, state)
+            # The language channels follow (the correction composed in each language).
+            market = self.market(market_id)
+            found = market.displays.get(display_id) if market is not None else None
+            if found is not None and market is not None:
+                await self.hub.publish_many(self.compose_languages(market, found))
         return Replaced(shown, state, entry.offset if entry else -1)
 
     def set_items(self, market_id: str, items: dict[str, ItemFacts]) -> None:
@@ -200,14 +220,17 @@ class SceneService:
 
     def compose_display(self, market: MarketContent, display: Display,
                         items: dict[str, ItemFacts] | None = None, assets=None,
-                        at: datetime | None = None):
-        """The display's state at `at` (default: the clock's now)."""
+                        at: datetime | None = None, language: str | None = None):
+        """The display's state at `at` (default: the clock's now), in `language` (None:
+        the market's default)."""
         assert self.content is not None
+        self.composed[language or ""] += 1
         return compose_display(
             market.market, display,
             self.items.get(market.id, {}) if items is None else items,
             self.asset_refs(market.id) if assets is None else assets,
-            self.bindings(market, display), self.clock.now() if at is None else at)
+            self.bindings(market, display), self.clock.now() if at is None else at,
+            language=language)
 
     async def refresh(self, market_id: str | None = None) -> None:
         """Recompose and publish (a market's or every) channel: the hub sends only what
@@ -276,6 +299,8 @@ class SceneService:
                 if bound & changed:
                     state, _ = self.compose_display(market, display, items, assets)
                     await self.hub.publish(display_channel(market_id, display.id), state)
+                    await self.hub.publish_many(
+                        self.compose_languages(market, display, items, assets))
 
     async def peer_items_changed(self, market_id: str | None,
                                  skus: list[str] | None = None) -> None:

@@ -158,6 +158,9 @@ class DisplayStateModel(_Closed):
         None, description="Data other domains bind (stories, pulse), by binding name.")
     hours: HoursState | None = None
     schedule: ScheduleState | None = None
+    language: str | None = Field(None, description=(
+        "Present on a language channel (`...?lang=nl`): the language its texts are in; "
+        "absent: the market's default language."))
 
 
 def display_state_json_schema() -> dict[str, Any]:

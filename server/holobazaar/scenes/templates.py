@@ -17,17 +17,30 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from holobazaar import i18n
+
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 # What a display shows instead of a price it cannot vouch for (a held change, no price).
 PRICE_AT_STALL = "price at the stall"
 
 
-def money(value: Any, currency: str | None = "EUR") -> str:
+def money(value: Any, currency: str | None = "EUR", language: str | None = None) -> str:
     """`6.5, "EUR"` -> `€6.50`; an unknown currency code follows the amount (`6.50 SEK`).
     None, or the notice that replaced a held price, stays the notice: a template such as
-    `{{ item.amount | money }}` then reads "price at the stall", never a wrong value."""
+    `{{ item.amount | money }}` then reads "price at the stall", never a wrong value.
+    With a `language` the amount is formatted that language's way (Babel: `€ 6,50` in
+    Dutch) and the notice is in that language."""
     if value is None or (isinstance(value, str) and value.strip().lower() == PRICE_AT_STALL):
-        return value or PRICE_AT_STALL
+        notice = value or PRICE_AT_STALL
+        return i18n.gettext(language, PRICE_AT_STALL) if language else notice
+    if language:
+        if isinstance(value, str) and not _is_amount(value):
+            return value  # a notice already in the language (a held price)
+        try:
+            return i18n.format_money(value, currency or None, language)
+        except ValueError:
+            raise ValueError(f"money needs an amount such as item.amount, not {value!r} "
+                             "(item.price is already formatted)") from None
     try:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
         if not amount.is_finite():
@@ -37,6 +50,13 @@ def money(value: Any, currency: str | None = "EUR") -> str:
                          "(item.price is already formatted)") from None
     symbol = CURRENCY_SYMBOLS.get(currency or "")
     return f"{symbol}{amount}" if symbol else f"{amount} {currency or ''}".rstrip()
+
+
+def _is_amount(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
 
 
 def capitalised(text: str) -> str:
@@ -92,9 +112,14 @@ def _blank_none(value: Any) -> Any:
 def _money_filter(context, value: Any, currency: str | None = None) -> str:
     """`{{ x | money }}` formats in the market's currency unless one is given (an item's
     empty currency stays empty: the amount alone, as the stall page shows it)."""
+    market = context.get("market")
     if currency is None:
-        currency = getattr(context.get("market"), "currency", None) or "EUR"
-    return money(value, currency)
+        currency = getattr(market, "currency", None) or "EUR"
+    # A language channel's market says its language (compositor): other than the default
+    # (the first of its languages), amounts are formatted that language's way.
+    language = getattr(market, "language", None)
+    default = (getattr(market, "languages", None) or [language])[0]
+    return money(value, currency, language if language != default else None)
 
 
 def is_template(text: str) -> bool:
