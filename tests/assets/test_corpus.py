@@ -24,7 +24,9 @@ from support.gltf import CORPUS, TOOLS, corpus_entry, side_files
 
 MODELS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
 # Warnings that describe a choice, not a loss.
-EXPECTED_WARNINGS = {"TEXTURE_KEPT", "LARGE_MODEL"}
+# (The validator's warnings and the input's own errors are reported, not losses.)
+EXPECTED_WARNINGS = {"TEXTURE_KEPT", "LARGE_MODEL", "VALIDATOR_WARNING",
+                     "VALIDATOR_ERROR_CARRIED"}
 
 pytestmark = pytest.mark.skipif(not MODELS, reason=f"no glTF corpus at {CORPUS}")
 
@@ -162,6 +164,15 @@ def test_every_output_passes_the_validator_with_no_new_error(processed):
     # The one upstream error of the corpus is carried, not introduced.
     clearcoat = reports[str(processed["ClearCoatTest"]["entry"])]
     assert clearcoat["numErrors"] == 1
+    # The pipeline's own validator step passed every output and kept what it found with
+    # the asset: the input's error, carried, and the validator's warnings.
+    by_code = {w["code"]: w for w in processed["ClearCoatTest"]["result"]["warnings"]}
+    carried = by_code["VALIDATOR_ERROR_CARRIED"]
+    assert "MESH_PRIMITIVE_NO_TANGENT_SPACE at meshes[13].primitives[0].material" in \
+        carried["message"]
+    assert carried["validator"]["pointers"] == ["/meshes/13/primitives/0/material"]
+    assert "MESH_PRIMITIVE_GENERATED_TANGENT_SPACE" in by_code["VALIDATOR_WARNING"]["message"]
+    assert all(processed[m]["result"]["validation"]["files"] >= 2 for m in MODELS)
 
 
 def test_thumbnails_show_the_model(processed):
@@ -180,3 +191,28 @@ def test_bounding_box_is_normalized_to_the_base_centre(processed):
         assert bbox["min"][1] == 0
         assert abs(bbox["min"][0] + bbox["max"][0]) < 1e-6
         assert abs(bbox["min"][2] + bbox["max"][2]) < 1e-6
+
+
+def test_ktx2_textures_are_smaller_in_lower_levels(processed):
+    """KTX2 (Basis Universal) textures are decoded, resized to the level's edge and encoded
+    again (ETC1S; normal maps UASTC), so a phone's level is really smaller: 1% smaller than
+    the top before, at least 4x now. They stay KTX2 (the browser test renders them)."""
+    outputs = _outputs(processed["AnisotropyBarnLamp-KTX2"])
+    top, lower = outputs["lod0"], outputs["lod1"]
+    assert top.stat().st_size >= 4 * lower.stat().st_size, (top.stat().st_size,
+                                                            lower.stat().st_size)
+    script = ("import { createIO } from './lib.mjs'; import { describe } from './ktx2.mjs';"
+              "const doc = await (await createIO()).read(process.argv[1]);"
+              "console.log(JSON.stringify(doc.getRoot().listTextures().map((t) => ["
+              "t.getMimeType(), describe(t.getImage())])));")
+    for path, edge in ((top, 2048), (lower, 1024)):
+        textures = json.loads(subprocess.run(
+            ["node", "--input-type=module", "-e", script, str(path)], cwd=TOOLS,
+            capture_output=True, check=True).stdout)
+        assert len(textures) == 4
+        for mime, info in textures:
+            assert mime == "image/ktx2" and info is not None
+            assert info["width"] == info["height"] == edge
+        if path == lower:  # the normal map UASTC, the rest ETC1S; colour stays sRGB
+            assert sorted(info["uastc"] for _, info in textures) == [False, False, False, True]
+            assert sum(info["srgb"] for _, info in textures) == 1

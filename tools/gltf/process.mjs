@@ -16,6 +16,7 @@ import { EXTTextureWebP } from '@gltf-transform/extensions';
 import { cloneDocument, meshopt, simplify, weld } from '@gltf-transform/functions';
 import { MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
 import sharp from 'sharp';
+import * as ktx2 from './ktx2.mjs';
 import {
   NORMALIZE_NODE, createIO, meshNodeMatrices, readPositions, sceneTriangles, summarize,
   transformPoint, worldBounds,
@@ -105,14 +106,24 @@ function normalize(doc, job, warnings) {
 }
 
 /** Power-of-two raster textures no larger than `edge`, re-encoded. `webp` false keeps PNG
- * and JPEG (the compat file for clients without EXT_texture_webp). KTX2 and other GPU
- * formats are carried as they are. Returns the number of textures changed. */
-async function processTextures(doc, { edge, webp, quality }, warnings) {
+ * and JPEG (the compat file for clients without EXT_texture_webp). KTX2 (Basis Universal)
+ * textures are decoded, resized and encoded again (ktx2.mjs; `lower`: a level below the
+ * top, in phone modes); other GPU formats are carried as they are. Returns the number of
+ * textures changed. */
+async function processTextures(doc, { edge, webp, quality, lower = false }, warnings) {
   let changed = 0;
   let webpUsed = false;
   for (const texture of doc.getRoot().listTextures()) {
     const mime = texture.getMimeType();
     const image = texture.getImage();
+    if (mime === 'image/ktx2' && image && ktx2.describe(image)) {
+      const smaller = await ktx2.shrink(texture, { edge, lower, pixels: PIXELS });
+      if (smaller) {
+        texture.setImage(smaller.data);
+        changed++;
+      }
+      continue;
+    }
     if (!RASTER.has(mime) || !image) {
       if (mime && !RASTER.has(mime)) {
         const index = doc.getRoot().listTextures().indexOf(texture);
@@ -201,6 +212,9 @@ async function writeGlb(io, doc, file) {
 }
 
 async function main() {
+  // stdout carries the JSON report alone: library logs (the Basis encoder prints its
+  // progress with console.log) go to stderr.
+  console.log = console.error;
   const job = JSON.parse(await readFile(process.argv[2], 'utf8'));
   PIXELS = job.maxImagePixels || PIXELS;
   const started = performance.now();
@@ -236,7 +250,7 @@ async function main() {
     if (triangles > previous * 0.6 || triangles < job.minTriangles) break;
     const after = summarize(lod);
     if (['meshes', 'primitives', 'materials', 'morphTargets', 'skins'].some((k) => after[k] < input[k])) break;
-    await processTextures(lod, { edge: job.lodEdge, webp: true, quality: job.quality }, []);
+    await processTextures(lod, { edge: job.lodEdge, webp: true, quality: job.quality, lower: true }, []);
     levels.push({ ratio, doc: lod });
     previous = triangles;
   }

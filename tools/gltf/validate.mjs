@@ -1,5 +1,6 @@
 // node validate.mjs <file>...: the Khronos glTF validator on each file; prints one JSON
-// array of {file, errors: [{code, pointer, message}], numErrors, numWarnings}.
+// array of {file, errors: [{code, pointer, message}], warnings: [...], numErrors,
+// numWarnings}. One process for every file of an asset (start-up is ~0.1 s).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import validator from 'gltf-validator';
@@ -19,6 +20,8 @@ for (const file of process.argv.slice(2)) {
     numErrors: report.issues.numErrors,
     numWarnings: report.issues.numWarnings,
     errors: report.issues.messages.filter((m) => m.severity === 0)
+      .map((m) => ({ code: m.code, pointer: m.pointer, message: m.message })),
+    warnings: report.issues.messages.filter((m) => m.severity === 1)
       .map((m) => ({ code: m.code, pointer: m.pointer, message: m.message })),
   });
 }

@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from holobazaar.assets.pipeline import Refused, gltf, images, preserve, thumbnail
+from holobazaar.assets.pipeline import Refused, gltf, images, preserve, thumbnail, validator
 from holobazaar.assets.pipeline.inputs import check_entry, choose_entry, extract_zip
 from holobazaar.assets.pipeline.options import UNITS, Options
 
 
 def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options) -> dict:
-    """Returns {kind, outputs: [{role, file, triangles}], bbox, warnings, input, ms}.
+    """Returns {kind, outputs: [{role, file, triangles}], bbox, warnings, input, validation,
+    ms}.
     Raises Refused with a message for the curator."""
     started = time.perf_counter()
     expanded: list[Path] = []
@@ -60,9 +61,14 @@ def process(files: list[Path], upload_dir: Path, out_dir: Path, options: Options
         for problem in lost:
             warnings.append({**problem, "message": f"{out['role']}: {problem['message']}"})
         outputs.append({k: out[k] for k in ("role", "file", "triangles")})
+    # Nothing is used before the Khronos validator has passed every output.
+    found, validation = validator.check(
+        entry.path if entry.kind in ("gltf", "glb") else None,
+        [(o["role"], Path(o["file"])) for o in outputs], timeout=options.timeout)
+    warnings += found
     thumb = out_dir / "thumbnail.png"
     thumbnail.render(out_dir / "thumb.bin", thumb)
     outputs.append({"role": "thumbnail", "file": str(thumb), "triangles": 0})
     return {"kind": "model", "outputs": outputs, "bbox": report["bbox"], "warnings": warnings,
-            "input": report["input"], "entry": entry_name,
+            "input": report["input"], "entry": entry_name, "validation": validation,
             "ms": round((time.perf_counter() - started) * 1000)}
