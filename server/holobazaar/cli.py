@@ -13,7 +13,15 @@ from holobazaar import __version__, logs
 from holobazaar.accounts.cli import token_app, user_app
 from holobazaar.assets.cli import assets_app
 from holobazaar.audit.cli import audit_app, witness_app
-from holobazaar.commands import BaseUrl, BrokerUrl, ContentDir, DatabaseUrl, DataDir, build_settings
+from holobazaar.commands import (
+    AssetStore,
+    BaseUrl,
+    BrokerUrl,
+    ContentDir,
+    DatabaseUrl,
+    DataDir,
+    build_settings,
+)
 from holobazaar.config import Settings
 from holobazaar.inventory.cli import inventory_app, simulate_app
 from holobazaar.stories.cli import export_app, import_app
@@ -82,6 +90,7 @@ def serve(
     content: ContentDir = None,
     database_url: DatabaseUrl = None,
     broker_url: BrokerUrl = None,
+    asset_store: AssetStore = None,
     watch: Annotated[bool | None, typer.Option("--watch/--no-watch",
                                                help="Reload scene files on change.")] = None,
     log_level: Annotated[str | None, typer.Option(help="Log level [info].")] = None,
@@ -116,7 +125,8 @@ def serve(
     from holobazaar.web.trust import create_trust_app
 
     settings = build_settings(host=host, port=port, data_dir=data_dir, content_dir=content,
-                              database_url=database_url, broker_url=broker_url, watch=watch,
+                              database_url=database_url, broker_url=broker_url,
+                              asset_store=asset_store, watch=watch,
                               log_level=log_level, log_format=log_format, tls=tls,
                               certfile=certfile, keyfile=keyfile,
                               http_port=http_port, base_url=base_url, workers=workers,

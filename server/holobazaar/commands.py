@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [var].")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL.")]
 BrokerUrl = Annotated[str | None, typer.Option("--broker-url", help="Broker URL [memory://].")]
+AssetStore = Annotated[str | None, typer.Option(
+    "--asset-store", help="Stored assets: local, postgresql (the shared database) or "
+    "s3://bucket/prefix [local].")]
 BaseUrl = Annotated[str | None, typer.Option(
     "--base-url", help="Public address for markers and printed links.")]
 ContentDir = Annotated[Path | None, typer.Option("--content", help="Content folder [.].")]

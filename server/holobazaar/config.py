@@ -62,6 +62,25 @@ def check_broker_url(url: str) -> str:
                      "redis://host:port/db (several processes or machines)")
 
 
+def check_asset_store(value: str) -> str:
+    """local, postgresql or s3://bucket[/prefix] (assets/storage.py); a clear error for
+    anything else."""
+    text = value.strip()
+    if text in ("local", "postgresql"):
+        return text
+    if text.startswith("s3://"):
+        parts = urlsplit(text)
+        bucket = parts.netloc
+        if not (3 <= len(bucket) <= 63) or not all(c.isalnum() or c in "-." for c in bucket):
+            raise ValueError(f"{value!r}: the bucket name must be 3-63 letters, digits, "
+                             "dots or hyphens (s3://bucket/prefix)")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: an S3 store is s3://bucket/prefix, without a query")
+        return text.rstrip("/")
+    raise ValueError(f"unknown asset store {value!r}: use local (this node's data folder), "
+                     "postgresql (the shared database) or s3://bucket/prefix")
+
+
 def check_base_url(value: str) -> str:
     """An absolute http(s) URL with a host and no query or fragment; returned without a
     trailing slash so `{base}/d/{market}/{display}` is well-formed."""
@@ -220,6 +239,13 @@ class Settings(BaseSettings):
     asset_timeout: float = Field(120.0, gt=0, description="Seconds one asset may process.")
     asset_memory_mb: int = Field(2048, ge=256, description="Memory limit of the worker (MB).")
     asset_workers: int = Field(1, ge=1, description="Assets processed at the same time.")
+    asset_store: str = Field(
+        "local", description="Where stored assets live: local (<data-dir>/assets, one "
+        "node), postgresql (the shared --database-url, every node reads it) or "
+        "s3://bucket/prefix (an S3-compatible bucket); docs/deploy.md.")
+    asset_s3_endpoint: str | None = Field(
+        None, description="Endpoint URL of an S3-compatible store that is not AWS "
+        "[AWS_ENDPOINT_URL]; credentials and region: the standard AWS_* variables.")
     display_triangle_budget: int = Field(
         300_000, ge=1, description="Triangles one display may show (mid-range phone).")
     display_byte_budget: int = Field(
@@ -291,6 +317,19 @@ class Settings(BaseSettings):
     @classmethod
     def _known_broker(cls, value: str) -> str:
         return check_broker_url(value)
+
+    @field_validator("asset_store")
+    @classmethod
+    def _known_asset_store(cls, value: str) -> str:
+        return check_asset_store(value)
+
+    @model_validator(mode="after")
+    def _postgresql_store_needs_postgresql(self) -> Settings:
+        if self.asset_store == "postgresql" and not self.resolved_database_url.startswith(
+                "postgresql"):
+            raise ValueError("--asset-store postgresql keeps assets in the shared database: "
+                             "give a PostgreSQL --database-url (postgresql+psycopg://...)")
+        return self
 
     @field_validator("base_url")
     @classmethod

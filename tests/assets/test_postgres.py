@@ -9,6 +9,7 @@ import trimesh
 
 from holobazaar.assets import service
 from holobazaar.assets.pipeline.options import Options
+from holobazaar.assets.storage import AssetFiles
 
 pytestmark = pytest.mark.postgres
 
@@ -18,7 +19,7 @@ def test_ingest_on_postgres(pg_engine, tmp_path):
     source = tmp_path / "src" / "crate.stl"
     source.parent.mkdir()
     trimesh.creation.box((0.3, 0.2, 0.2)).export(source)
-    data = tmp_path / "var"
+    data = AssetFiles(tmp_path / "var")
     asset = service.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
                                  options=Options())
     assert asset.status == "ready", asset.error

@@ -178,7 +178,8 @@ def test_image_upload(server):
 
 
 def test_interrupted_jobs_are_failed_on_start(tmp_path):
-    """A server stopped mid-processing leaves no asset stuck at `processing`."""
+    """A record a server stopped mid-processing before jobs were kept in the store (no job,
+    no lease) is claimed and failed: no asset stays stuck at `processing`."""
     from datetime import UTC, datetime
 
     from holobazaar import db
@@ -196,7 +197,7 @@ def test_interrupted_jobs_are_failed_on_start(tmp_path):
     again = start_server(tmp_path, content_dir=live.settings.content_dir)
     try:
         with again.client() as http:
-            asset = http.get("/api/v1/assets/" + "a" * 64).json()
+            asset = processed(http, {"id": "a" * 64, "status": "processing"}, timeout=10)
         assert asset["status"] == "failed" and "interrupted" in asset["error"]
     finally:
         again.stop()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from holobazaar.commands import (
+    AssetStore,
     BrokerUrl,
     DatabaseUrl,
     DataDir,
@@ -35,11 +36,12 @@ def ingest(
     size: Annotated[float | None, typer.Option(
         help="Real-world largest dimension in metres.", min=0.001, max=100)] = None,
     data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
+    asset_store: AssetStore = None,
 ) -> None:
     """Process models and images into web-ready files and store them; exit 1 if any fails."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from holobazaar.assets import budgets, service
+    from holobazaar.assets import budgets, service, storage
     from holobazaar.assets.pipeline import Refused
     from holobazaar.assets.pipeline.options import UNITS
     from holobazaar.assets.routes import options_from
@@ -51,8 +53,10 @@ def ingest(
         typer.echo("error: --name needs exactly one path", err=True)
         raise typer.Exit(2)
     settings = build_settings(data_dir=data_dir, database_url=database_url,
-                              broker_url=broker_url)
+                              broker_url=broker_url, asset_store=asset_store)
     engine = upgraded_engine(settings)
+    store = storage.open_files(settings.data_dir, settings.asset_store, engine,
+                               settings.asset_s3_endpoint)
     options = options_from(settings, units=units, up=up, size=size)
     failed = 0
     results = []
@@ -62,9 +66,9 @@ def ingest(
         for path in paths:
             progress.update(task, description=f"ingesting {path.name}")
             try:
-                asset = service.ingest_paths(engine, settings.data_dir, [path], market=market,
+                asset = service.ingest_paths(engine, store, [path], market=market,
                                              name=name, options=options, uploaded_by="cli")
-            except Refused as exc:
+            except (Refused, storage.StoreUnavailable) as exc:
                 progress.console.print(f"{path}: refused: {exc}")
                 failed += 1
             else:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import tempfile
@@ -15,28 +14,22 @@ from starlette.responses import FileResponse, Response
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
-from holobazaar.assets import service, storage
+from holobazaar.assets import jobs, service
+from holobazaar.assets.jobs import options_from
 from holobazaar.assets.models import AssetOut
 from holobazaar.assets.pipeline import Refused
-from holobazaar.assets.pipeline.inputs import SIDE_SUFFIXES, SUPPORTED, Limits
-from holobazaar.assets.pipeline.options import UNITS, Options
+from holobazaar.assets.pipeline.inputs import SIDE_SUFFIXES, SUPPORTED
+from holobazaar.assets.pipeline.options import UNITS
+from holobazaar.assets.storage import StoreUnavailable
 
 router = APIRouter(tags=["assets"])
+__all__ = ["options_from", "publish", "refresh_scenes", "router"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NAME = re.compile(r"^(?P<hash>[0-9a-f]{64})(?P<suffix>\.[a-z0-9]{2,5})$")
 FILENAME = re.compile(r"^[^/\\\x00]{1,200}$")
 # Already-compressed formats gain nothing from gzip/brotli; GLB (meshopt) does.
 COMPRESSIBLE = {".glb"}
-
-
-def options_from(settings, *, units: str = "m", up: str = "y",
-                 size: float | None = None) -> Options:
-    return Options(max_edge=settings.asset_max_edge, lod_edge=settings.asset_lod_edge,
-                   units=units, up=up, size=size, timeout=settings.asset_timeout,
-                   memory_bytes=settings.asset_memory_mb << 20,
-                   limits=Limits(max_file_bytes=settings.asset_max_upload_bytes,
-                                 max_total_bytes=2 * settings.asset_max_upload_bytes))
 
 
 def _file_response(request: Request, path: Path, sha256: str, media_type: str) -> Response:
@@ -68,12 +61,27 @@ async def get_asset(name: str, request: Request) -> Response:
     if asset is not None and asset.suffix == match["suffix"]:
         return _file_response(request, asset.path, asset.sha256, asset.media_type)
     ext = match["suffix"][1:]
+    files = request.app.state.asset_files
+    # A file this node has is served without asking the database or the store: stored
+    # files are immutable, and a node keeps serving them while the shared store is down.
+    path = files.cached(match["hash"], ext)
+    if path is not None and ext in service.MEDIA_TYPES:
+        return _file_response(request, path, match["hash"], service.MEDIA_TYPES[ext])
     stored = await run_in_threadpool(service.find_file, request.app.state.engine,
                                      match["hash"], ext)
-    path = storage.path_for(request.app.state.settings.data_dir, match["hash"], ext)
-    if stored is None or not path.is_file():
+    if stored is None:
+        raise HTTPException(404, "no such asset")
+    try:
+        path = await run_in_threadpool(files.fetch, match["hash"], ext)
+    except StoreUnavailable as exc:
+        raise store_unavailable(exc) from None
+    if path is None:
         raise HTTPException(404, "no such asset")
     return _file_response(request, path, stored.sha256, stored.media_type)
+
+
+def store_unavailable(exc: StoreUnavailable) -> HTTPException:
+    return HTTPException(503, f"{exc}; try again shortly", headers={"Retry-After": "5"})
 
 
 async def refresh_scenes(state, market: str | None = None) -> None:
@@ -82,14 +90,6 @@ async def refresh_scenes(state, market: str | None = None) -> None:
     scenes.stored_assets = await run_in_threadpool(service.stored_refs, state.engine)
     if scenes.content is not None:
         await scenes.refresh(market)
-
-
-def _jobs(request: Request) -> asyncio.Semaphore:
-    state = request.app.state
-    if getattr(state, "asset_jobs", None) is None:
-        state.asset_jobs = asyncio.Semaphore(state.settings.asset_workers)
-        state.asset_tasks = set()
-    return state.asset_jobs
 
 
 async def _save_uploads(files: list[UploadFile], into: Path, cap: int) -> list[Path]:
@@ -119,7 +119,7 @@ async def _save_uploads(files: list[UploadFile], into: Path, cap: int) -> list[P
     return saved
 
 
-async def _publish(state, asset: AssetOut) -> None:
+async def publish(state, asset: AssetOut) -> None:
     """A ready asset of a market: recompose its displays, here and on the other nodes."""
     if asset.status != "ready" or asset.market is None:
         return
@@ -164,37 +164,30 @@ async def upload_asset(
     work.mkdir(parents=True, exist_ok=True)
     upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
     options = options_from(settings, units=units, up=up, size=size)
+    state = request.app.state
     try:
+        # A store that is down refuses the upload before it is read, naming the store.
+        await run_in_threadpool(state.asset_files.check)
         saved = await _save_uploads(files, upload_dir, settings.asset_max_upload_bytes)
         source = await run_in_threadpool(
             service.source_id, ((p.name, p) for p in saved), options)
         entry = next((p for p in saved if p.suffix.lower() not in SIDE_SUFFIXES), saved[0])
+        # The files go into the asset store with the job: whichever node claims it reads
+        # them from there (assets/jobs.py).
         asset, needs_processing = await run_in_threadpool(
-            service.register, request.app.state.engine, source, market=market,
-            name=name or service.asset_name(entry.name), uploaded_by=principal.actor,
-            source_name=entry.name, input_bytes=sum(p.stat().st_size for p in saved))
+            jobs.submit, state.engine, state.asset_files, upload_dir, saved, source=source,
+            market=market, name=name or service.asset_name(entry.name),
+            uploaded_by=principal.actor, source_name=entry.name, options=options)
     except Refused as exc:
-        shutil.rmtree(upload_dir, ignore_errors=True)
         raise HTTPException(422, str(exc)) from None
-    except BaseException:
+    except StoreUnavailable as exc:
+        raise store_unavailable(exc) from None
+    finally:
         shutil.rmtree(upload_dir, ignore_errors=True)
-        raise
     if not needs_processing:
-        shutil.rmtree(upload_dir, ignore_errors=True)
-        await _publish(request.app.state, asset)  # ready at once: the market may use it
-        return asset
-    jobs = _jobs(request)
-
-    async def work_on() -> None:
-        async with jobs:
-            done = await run_in_threadpool(
-                service.process_registered, request.app.state.engine, settings.data_dir,
-                asset.id, upload_dir, saved, options)
-        await _publish(request.app.state, done)
-
-    task = asyncio.create_task(work_on())
-    request.app.state.asset_tasks.add(task)
-    task.add_done_callback(request.app.state.asset_tasks.discard)
+        await publish(state, asset)  # ready at once: the market may use it
+    else:
+        state.asset_jobs.poke()  # this node claims it now if it has a free slot
     return asset
 
 

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -91,14 +92,15 @@ def find_file(engine: Engine, sha256: str, ext: str) -> StoredAssetFile | None:
 
 def register(engine: Engine, source: str, *, market: str | None, name: str,
              uploaded_by: str | None, source_name: str,
-             input_bytes: int) -> tuple[AssetOut, bool]:
-    """Record a market's upload. Returns (asset, needs_processing). The same upload to the
-    same market and name is the record already there (a failed one is retried); a source
-    another record already processed is ready at once, sharing that record's stored files;
-    otherwise the new record is queued for processing."""
+             input_bytes: int, job: dict[str, Any] | None = None) -> tuple[AssetOut, bool]:
+    """Record a market's upload (with its processing job, assets/jobs.py). Returns
+    (asset, needs_processing). The same upload to the same market and name is the record
+    already there (a failed one is retried); a source another record already processed is
+    ready at once, sharing that record's stored files; otherwise the new record is queued
+    for processing."""
     attempt = functools.partial(_register, engine, source, market=market, name=name,
                                 uploaded_by=uploaded_by, source_name=source_name,
-                                input_bytes=input_bytes)
+                                input_bytes=input_bytes, job=job)
     try:
         return attempt()
     except IntegrityError:
@@ -108,7 +110,7 @@ def register(engine: Engine, source: str, *, market: str | None, name: str,
 
 def _register(engine: Engine, source: str, *, market: str | None, name: str,
               uploaded_by: str | None, source_name: str,
-              input_bytes: int) -> tuple[AssetOut, bool]:
+              input_bytes: int, job: dict[str, Any] | None) -> tuple[AssetOut, bool]:
     asset_id = record_id(source, market, name)
     with session_scope(engine) as s:
         existing = s.get(StoredAsset, asset_id)
@@ -120,7 +122,7 @@ def _register(engine: Engine, source: str, *, market: str | None, name: str,
         asset = StoredAsset(id=asset_id, source=source, market=market, name=name,
                             uploaded_by=uploaded_by, source_name=source_name, kind="model",
                             status="queued", input_bytes=input_bytes, warnings=[],
-                            created_at=datetime.now(UTC))
+                            created_at=datetime.now(UTC), job=job)
         done = s.exec(select(StoredAsset).where(
             StoredAsset.source == source, StoredAsset.status == "ready",
             StoredAsset.id != asset_id)).first()
@@ -129,7 +131,7 @@ def _register(engine: Engine, source: str, *, market: str | None, name: str,
             for key in ("kind", "warnings", "bbox", "processing_ms", "triangles",
                         "output_bytes"):
                 setattr(asset, key, getattr(done, key))
-            asset.status, asset.finished_at = "ready", datetime.now(UTC)
+            asset.status, asset.finished_at, asset.job = "ready", datetime.now(UTC), None
             files = [StoredAssetFile(**{**f.model_dump(), "asset_id": asset_id})
                      for f in s.exec(select(StoredAssetFile).where(
                          StoredAssetFile.asset_id == done.id)).all()]
@@ -156,20 +158,29 @@ def _files(s: Session, asset_id: str) -> list[StoredAssetFile]:
     return list(s.exec(select(StoredAssetFile).where(StoredAssetFile.asset_id == asset_id)))
 
 
-def _set_status(engine: Engine, asset_id: str, **values) -> None:
+def _claimed(s: Session, asset_id: str, token: int) -> StoredAsset | None:
+    """The record while the job's claim is still `token` (assets/jobs.py), else None."""
+    asset = _registered(s, asset_id)
+    return asset if asset.status == "processing" and asset.attempts == token else None
+
+
+def _set_status(engine: Engine, asset_id: str, token: int, **values) -> None:
     with session_scope(engine) as s:
-        asset = _registered(s, asset_id)
+        asset = _claimed(s, asset_id, token)
+        if asset is None:
+            return
         for key, value in values.items():
             setattr(asset, key, value)
         s.add(asset)
 
 
-def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir: Path,
-                       files: list[Path], options: Options) -> AssetOut:
-    """Run the worker on a registered upload and store the outcome. Outputs are copied into
-    the content store first and recorded in one transaction; a refusal records only the
-    message. Removes `upload_dir`."""
-    _set_status(engine, asset_id, status="processing")
+def process_registered(engine: Engine, store: storage.AssetFiles, asset_id: str,
+                       upload_dir: Path, files: list[Path], options: Options, *,
+                       token: int) -> AssetOut | None:
+    """Run the worker on a claimed upload (its claim's `token`, assets/jobs.py) and store
+    the outcome. Outputs are put into the asset store first and recorded in one
+    transaction; a refusal records only the message. None when the claim was lost
+    meanwhile (the other node's outcome counts). Removes `upload_dir`."""
     out_dir = Path(tempfile.mkdtemp(prefix="out-", dir=upload_dir.parent))
     try:
         try:
@@ -179,23 +190,24 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
             # finds nothing of the upload left.
             shutil.rmtree(out_dir, ignore_errors=True)
             shutil.rmtree(upload_dir, ignore_errors=True)
-            _set_status(engine, asset_id, status="failed", error=str(exc),
-                        finished_at=datetime.now(UTC))
+            _set_status(engine, asset_id, token, status="failed", error=str(exc),
+                        finished_at=datetime.now(UTC), lease_until=None)
             return _registered_out(engine, asset_id)
         rows: list[StoredAssetFile] = []
         for out in result["outputs"]:
             path = Path(out["file"])
             ext = path.suffix.lstrip(".").lower()
-            sha256, stored = storage.store_file(data_dir, path, ext)
-            if ext == "glb":
-                storage.store_encodings(stored)
+            sha256, stored = store.store_output(path, ext)
             rows.append(StoredAssetFile(asset_id=asset_id, role=out["role"], sha256=sha256,
                                         ext=ext, media_type=MEDIA_TYPES[ext],
                                         bytes=stored.stat().st_size,
                                         triangles=out["triangles"]))
         top = next((r for r in rows if r.role in ("lod0", "image")), None)
         with session_scope(engine) as s:
-            asset = _registered(s, asset_id)
+            claimed = _claimed(s, asset_id, token)
+            if claimed is None:
+                return None
+            asset = claimed
             asset.kind = result["kind"]
             asset.source_name = result["entry"][-255:]
             asset.status = "ready"
@@ -206,6 +218,7 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
             asset.triangles = top.triangles if top else 0
             asset.output_bytes = top.bytes if top else 0
             asset.finished_at = datetime.now(UTC)
+            asset.lease_until = asset.job = None
             s.add(asset)
             for row in rows:
                 s.add(row)
@@ -215,8 +228,8 @@ def process_registered(engine: Engine, data_dir: Path, asset_id: str, upload_dir
         shutil.rmtree(upload_dir, ignore_errors=True)
 
 
-def ingest_paths(engine: Engine, data_dir: Path, paths: list[Path], *, market: str | None,
-                 name: str | None, options: Options,
+def ingest_paths(engine: Engine, store: storage.AssetFiles, paths: list[Path], *,
+                 market: str | None, name: str | None, options: Options,
                  uploaded_by: str | None = None) -> AssetOut:
     """The CLI's path: a model file (its side files beside it are taken along when it is a
     .gltf or .obj) or a zip, copied into a private upload folder first."""
@@ -226,7 +239,7 @@ def ingest_paths(engine: Engine, data_dir: Path, paths: list[Path], *, market: s
         if p.stat().st_size > options.limits.max_file_bytes:
             raise Refused(f"{p.name}: {p.stat().st_size} bytes, over the limit of "
                           f"{options.limits.max_file_bytes}")
-    work = data_dir / "tmp"
+    work = store.data_dir / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
     copied: list[Path] = []
@@ -237,14 +250,13 @@ def ingest_paths(engine: Engine, data_dir: Path, paths: list[Path], *, market: s
         shutil.copyfile(p, target)
         copied.append(target)
     source = source_id(((str(c.relative_to(upload_dir)), c) for c in copied), options)
-    total = sum(c.stat().st_size for c in copied)
-    asset, needs_processing = register(
-        engine, source, market=market, name=name or asset_name(entry.name),
-        uploaded_by=uploaded_by, source_name=entry.name, input_bytes=total)
-    if not needs_processing:
-        shutil.rmtree(upload_dir, ignore_errors=True)
-        return asset
-    return process_registered(engine, data_dir, asset.id, upload_dir, copied, options)
+    from holobazaar.assets import jobs  # jobs builds on this module
+
+    asset, needs_processing = jobs.submit(
+        engine, store, upload_dir, copied, source=source, market=market,
+        name=name or asset_name(entry.name), uploaded_by=uploaded_by,
+        source_name=entry.name, options=options)
+    return jobs.run_here(engine, store, asset.id, options) if needs_processing else asset
 
 
 def _side_files(entry: Path) -> list[Path]:
@@ -275,14 +287,3 @@ def stored_refs(engine: Engine) -> dict[str, dict[str, AssetRef]]:
             asset.name, top.url, top.media_type, top.bytes, lods,
             compat.url if compat else None)
     return refs
-
-
-def fail_interrupted(engine: Engine) -> int:
-    """Uploads a stopped server left queued or processing: their files are gone."""
-    with session_scope(engine) as s:
-        stale = s.exec(select(StoredAsset).where(
-            col(StoredAsset.status).in_(("queued", "processing")))).all()
-        for asset in stale:
-            asset.status, asset.error = "failed", "interrupted by a server restart: upload again"
-            s.add(asset)
-        return len(stale)

@@ -18,7 +18,10 @@ from holobazaar import __version__, db, logs
 from holobazaar.accounts.dependencies import guard_before_body
 from holobazaar.accounts.routes import router as accounts_router
 from holobazaar.accounts.stream import StreamAuth
+from holobazaar.assets import jobs as asset_jobs
 from holobazaar.assets import service as assets_service
+from holobazaar.assets import storage as asset_storage
+from holobazaar.assets.routes import publish as publish_asset
 from holobazaar.assets.routes import router as assets_router
 from holobazaar.audit.routes import router as audit_router
 from holobazaar.audit.witness import WitnessCollector, WitnessService
@@ -132,7 +135,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             settings.content_dir, hub, engine, clock, item_store=InventoryItems(engine),
             # The loader knows each market's ready uploads too (a display may name them).
             load=lambda folder: load_content(folder, lambda m: scenes.stored_assets.get(m, {})))
-        await run_in_threadpool(assets_service.fail_interrupted, engine)
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)
         await cluster.start()
@@ -206,7 +208,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             scenes, engine, cluster.node,
             sources=[app.state.show_starts, publishing, DisplayPublishing(scenes)])
         cluster.singleton("scheduler", lambda: scheduler.run(stop))
-        background: list[asyncio.Task] = []
+        # Uploads are processed by whichever node claims them (assets/jobs.py); their
+        # files are in the asset store every node reads (local: this node alone).
+        app.state.asset_files = asset_storage.open_files(
+            settings.data_dir, settings.asset_store, engine, settings.asset_s3_endpoint)
+        app.state.asset_jobs = asset_jobs.AssetJobs(
+            engine, app.state.asset_files, cluster.node, settings.lease_ttl,
+            settings.asset_workers,
+            lambda job: asset_jobs.options_from(settings, units=job.get("units", "m"),
+                                                up=job.get("up", "y"), size=job.get("size")),
+            lambda asset: publish_asset(app.state, asset))
+        background: list[asyncio.Task] = [
+            asyncio.create_task(app.state.asset_jobs.run(stop), name="asset-jobs")]
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
             yield stream_routes.direct(app)
