@@ -48,6 +48,7 @@ from holobazaar.pulse.cues import fired_cue_marks
 from holobazaar.pulse.routes import router as pulse_router
 from holobazaar.pulse.service import PulseService
 from holobazaar.pulse.transport import create_transport
+from holobazaar.quicklook.routes import router as quicklook_router
 from holobazaar.redact import install_error_guard
 from holobazaar.redis_connection import connect as connect_redis
 from holobazaar.scenes.clock import Clock
@@ -85,6 +86,7 @@ from holobazaar.web import (
 )
 from holobazaar.web.assembly import (
     pulse_settings,
+    quicklook,
     stream_limits,
     wire_cluster,
     wire_cluster_content,
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         await scenes.start()
         app.state.engine, app.state.hub, app.state.scenes = engine, hub, scenes
         app.state.cluster = cluster
+        app.state.quicklook = quicklook(app.state, settings)  # /d/<m>/<d>.usdz and .glb
         await stories_startup.start(settings, engine, scenes, app.state.stories)
         wire_cluster_content(cluster, app.state)
         shows = app.state.shows = ShowService(scenes, hub, settings.show_lead_ms,
@@ -256,7 +259,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for router in (ops.router, scenes_router, scene_schema_router, inventory_router,
                    assets_router, stream_router, markers_router, stories_router,
                    story_pages.router, send_pages.router, shows_router,
-                   inventory_truth_router, pulse_router, moderation_router, pages.router,
+                   # before pages.router: /d/<m>/<d>.usdz is not the page of display "<d>.usdz"
+                   inventory_truth_router, pulse_router, moderation_router, quicklook_router,
+                   pages.router,
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router,
                    authoring_router, zone_authoring_router, show_authoring_router,

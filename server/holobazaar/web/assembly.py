@@ -5,14 +5,22 @@ node changes them. Moved here from web/app.py (#25 step 3); the lifespan calls t
 
 from __future__ import annotations
 
+import logging
+import re
+
+from holobazaar.assets import storage
 from holobazaar.assets.routes import refresh_scenes
 from holobazaar.cluster import Cluster
 from holobazaar.config import Settings
 from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.pulse.service import PulseSettings
+from holobazaar.quicklook.compose import AssetReader
+from holobazaar.quicklook.service import QuickLook
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.connection import StreamLimits
+
+log = logging.getLogger(__name__)
 
 
 def stream_limits(settings: Settings) -> StreamLimits:
@@ -114,3 +122,39 @@ def wire_cluster_reconciler(cluster: Cluster, reconciler: Reconciler, poller: Po
     cluster.listen("inventory", on_inventory)
     cluster.listen("reconcile", on_reconcile)
     cluster.listen("feed", on_feed)
+
+
+ASSET_URL = re.compile(r"^/assets/(?P<hash>[0-9a-f]{64})\.(?P<ext>[a-z0-9]{2,5})$")
+
+
+def asset_reader(state) -> AssetReader:
+    """How the phone AR files read the models and images a display state names: the
+    content folder's files, else the stored uploads (through the node's asset files,
+    which fetch from a shared store). A file that cannot be had reads as missing: the
+    model is left out of the file, with a log line."""
+
+    def read(url: str) -> bytes | None:
+        match = ASSET_URL.match(url)
+        if match is None:
+            return None
+        content = state.scenes.content
+        asset = content.asset_by_hash(match["hash"]) if content else None
+        try:
+            if asset is not None:
+                return asset.path.read_bytes()
+            files = getattr(state, "asset_files", None)
+            if files is not None:
+                path = files.fetch(match["hash"], match["ext"])
+            else:
+                path = storage.path_for(state.settings.data_dir, match["hash"], match["ext"])
+            return path.read_bytes() if path is not None and path.is_file() else None
+        except Exception as exc:  # a store that is down: the model is left out, logged
+            log.warning("phone AR file: cannot read %s: %s", url, exc)
+            return None
+
+    return read
+
+
+def quicklook(state, settings: Settings) -> QuickLook:
+    """The phone AR files (USDZ, GLB) of displays, cached under the data folder."""
+    return QuickLook(settings.data_dir / "quicklook", asset_reader(state))

@@ -1,0 +1,76 @@
+"""GET /d/<m>/<d>.usdz (AR Quick Look) and /d/<m>/<d>.glb (Scene Viewer): the display as
+it is now, or as it was at `?state=<hash>` (an immutable URL: the display page links the
+file of the state it shows and follows the stream to the next one). docs/phones.md."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from holobazaar.channels import display_channel
+from holobazaar.quicklook.service import (
+    MEDIA_TYPES,
+    STATE_HASH,
+    VERSION,
+    Kind,
+    QuickLook,
+    file_url,
+)
+from holobazaar.scenes.dependencies import Scenes
+from holobazaar.stream.channel import UnknownChannel
+
+router = APIRouter(tags=["displays"])
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+STATE_QUERY = Query(None, description="The state hash the file shows (64 hex digits), as "
+                    "the display page links it; without it, the current state.")
+
+
+async def _serve(kind: Kind, request: Request, scenes: Scenes, market: str, display: str,
+                 state: str | None) -> Response:
+    found = scenes.market(market)
+    if found is None or display not in found.displays:
+        raise HTTPException(404, f"no display {display!r} in market {market!r}")
+    try:
+        _, _, current, current_hash = scenes.hub.snapshot(display_channel(market, display))
+    except UnknownChannel:
+        raise HTTPException(404, f"display {display!r} is not published yet") from None
+    quicklook: QuickLook = request.app.state.quicklook
+    headers = {"Cache-Control": "no-cache", "ETag": f'"{current_hash}.{VERSION}"',
+               "Content-Disposition": f'inline; filename="{display}.{kind}"'}
+    path = None
+    if state is not None:
+        if state != current_hash:
+            # An earlier state still kept is served as it was; else the current one.
+            path = quicklook.cached(kind, market, display, state) \
+                if STATE_HASH.match(state) else None
+            if path is None:
+                return RedirectResponse(file_url(kind, market, display, current_hash), 307,
+                                        headers={"Cache-Control": "no-store"})
+        headers.update({"Cache-Control": IMMUTABLE, "ETag": f'"{state}.{VERSION}"'})
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    if path is None:
+        path = await quicklook.file(kind, market, display, current, current_hash)
+    return FileResponse(path, media_type=MEDIA_TYPES[kind], headers=headers)
+
+
+@router.get("/d/{market}/{display}.usdz", response_class=FileResponse,
+            responses={200: {"content": {MEDIA_TYPES["usdz"]: {}}},
+                       307: {"description": "that state is gone: the current one"},
+                       404: {"description": "no such display"}})
+async def display_usdz(request: Request, scenes: Scenes, market: str, display: str,
+                       state: str | None = STATE_QUERY) -> Response:
+    """The display for iOS AR Quick Look (USDZ): models, price labels and panels, the farm
+    card; today's prices also in the file's customData (`holobazaar.prices`)."""
+    return await _serve("usdz", request, scenes, market, display, state)
+
+
+@router.get("/d/{market}/{display}.glb", response_class=FileResponse,
+            responses={200: {"content": {MEDIA_TYPES["glb"]: {}}},
+                       307: {"description": "that state is gone: the current one"},
+                       404: {"description": "no such display"}})
+async def display_glb(request: Request, scenes: Scenes, market: str, display: str,
+                      state: str | None = STATE_QUERY) -> Response:
+    """The whole display as one GLB, for Android's Scene Viewer (which opens one file)."""
+    return await _serve("glb", request, scenes, market, display, state)
