@@ -26,7 +26,7 @@ MODELS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir
 # Warnings that describe a choice, not a loss.
 # (The validator's warnings and the input's own errors are reported, not losses.)
 EXPECTED_WARNINGS = {"TEXTURE_KEPT", "LARGE_MODEL", "VALIDATOR_WARNING",
-                     "VALIDATOR_ERROR_CARRIED"}
+                     "VALIDATOR_ERROR_CARRIED", "NODES_CHANGED"}
 
 pytestmark = pytest.mark.skipif(not MODELS, reason=f"no glTF corpus at {CORPUS}")
 
@@ -216,3 +216,18 @@ def test_ktx2_textures_are_smaller_in_lower_levels(processed):
         if path == lower:  # the normal map UASTC, the rest ETC1S; colour stays sRGB
             assert sorted(info["uastc"] for _, info in textures) == [False, False, False, True]
             assert sum(info["srgb"] for _, info in textures) == 1
+
+
+def test_node_changes_by_quantization_are_reported(processed, inspected):
+    """meshopt's quantization moves CesiumMilkTruck's meshes to new child nodes (6 -> 10
+    nodes with the pipeline's root node); the report says so in words, with the figures."""
+    item = processed["CesiumMilkTruck"]
+    changed = next(w for w in item["result"]["warnings"] if w["code"] == "NODES_CHANGED")
+    assert inspected[str(_outputs(item)["lod0"])]["summary"]["nodes"] == 10
+    assert changed["nodes"]["input"] == 6 and changed["nodes"]["output"] == 10
+    assert changed["nodes"]["added"] == 3
+    message = changed["message"]
+    assert "10 nodes where the input had 6" in message and "3 added by quantization" in message
+    assert 'mesh "Wheels" of "Wheels" (scale 1.058)' in message
+    box = next(w for w in processed["Box"]["result"]["warnings"] if w["code"] == "NODES_CHANGED")
+    assert "nodes rescaled to hold quantized positions: node 1 (scale 1 -> 0.5)" in box["message"]

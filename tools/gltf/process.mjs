@@ -205,6 +205,61 @@ async function thumbnailTriangles(doc, limit) {
   return Float32Array.from(kept.flat());
 }
 
+/** The nodes of a document and what they carry, to see what a transform changed. */
+function snapshotNodes(doc) {
+  return new Map(doc.getRoot().listNodes().map((node) => [node, {
+    mesh: node.getMesh(), translation: node.getTranslation().slice(),
+    rotation: node.getRotation().slice(), scale: node.getScale().slice(),
+  }]));
+}
+
+function nodeName(doc, node) {
+  return node.getName() ? JSON.stringify(node.getName())
+    : `node ${doc.getRoot().listNodes().indexOf(node)}`;
+}
+
+function fmt(values) {
+  return values.every((v) => Math.abs(v - values[0]) < 1e-6) ? `${+values[0].toFixed(4)}`
+    : `[${values.map((v) => +v.toFixed(4)).join(', ')}]`;
+}
+
+/** What quantization (meshopt) did to the node tree, in plain words: meshopt stores
+ * positions as integers, and a mesh's dequantization transform goes on its node; a mesh
+ * used by a node with other content moves to a new child node carrying that transform. */
+function nodeChanges(doc, before, inputNodes) {
+  const nodes = doc.getRoot().listNodes();
+  const added = nodes.filter((n) => !before.has(n));
+  const moved = [];
+  const rescaled = [];
+  const same = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 1e-9);
+  for (const [node, was] of before) {
+    if (was.mesh && node.getMesh() !== was.mesh) {
+      const child = added.find((a) => a.getMesh() === was.mesh && a.getParentNode() === node);
+      moved.push(`mesh ${JSON.stringify(was.mesh.getName())} of ${nodeName(doc, node)}`
+        + (child ? ` (scale ${fmt(child.getScale())})` : ''));
+    }
+    if (!same(was.translation, node.getTranslation()) || !same(was.rotation, node.getRotation())
+        || !same(was.scale, node.getScale())) {
+      rescaled.push(`${nodeName(doc, node)} (scale ${fmt(was.scale)} -> ${fmt(node.getScale())})`);
+    }
+  }
+  if (!added.length && !moved.length && !rescaled.length) return null;
+  const list = (items) => (items.length > 5
+    ? `${items.slice(0, 5).join(', ')} and ${items.length - 5} more` : items.join(', '));
+  const parts = [`the output has ${nodes.length} nodes where the input had ${inputNodes}: `
+    + `one root node the pipeline adds (${JSON.stringify(NORMALIZE_NODE)}: metres, Y up, `
+    + `base at the origin)${added.length ? ` and ${added.length} added by quantization` : ''}`];
+  if (moved.length) parts.push(`meshes moved to new child nodes that carry their `
+    + `dequantization scale: ${list(moved)}`);
+  if (rescaled.length) parts.push(`nodes rescaled to hold quantized positions: ${list(rescaled)}`);
+  return {
+    code: 'NODES_CHANGED',
+    message: `${parts.join('; ')}. The model looks the same; whatever addresses nodes by `
+      + 'index, or sets the transform of a node named here, sees the new tree',
+    nodes: { input: inputNodes, output: nodes.length, added: added.length, moved, rescaled },
+  };
+}
+
 async function writeGlb(io, doc, file) {
   const data = await io.writeBinary(doc);
   await writeFile(file, data);
@@ -256,7 +311,12 @@ async function main() {
   }
   for (const [i, level] of levels.entries()) {
     const triangles = sceneTriangles(level.doc);
+    const nodesBefore = snapshotNodes(level.doc);
     await level.doc.transform(meshopt({ encoder: MeshoptEncoder, level: job.meshoptLevel || 'medium' }));
+    if (i === 0) { // every level's tree changes the same way: reported once
+      const changes = nodeChanges(level.doc, nodesBefore, input.nodes);
+      if (changes) warnings.push(changes);
+    }
     const file = path.join(job.outdir, `lod${i}.glb`);
     const bytes = await writeGlb(io, level.doc, file);
     // Read back what was written (decoding meshopt) for the preservation comparison.

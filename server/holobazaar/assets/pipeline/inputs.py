@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import stat
 import struct
@@ -39,6 +40,18 @@ class Limits:
     max_zip_ratio: int = 200
     max_image_pixels: int = 8192 * 8192
     max_vertices: int = 10_000_000
+
+    @property
+    def max_accessor_count(self) -> int:
+        """Elements per accessor: a triangle list's indices are three per triangle."""
+        return self.max_vertices * 3
+
+    @property
+    def image_limit(self) -> str:
+        """The image limit as documented: `8192x8192 pixels` (an edge when it is square)."""
+        edge = math.isqrt(self.max_image_pixels)
+        return (f"{edge}x{edge} pixels" if edge * edge == self.max_image_pixels
+                else f"{self.max_image_pixels:,} pixels")
 
 
 @dataclass(frozen=True)
@@ -124,16 +137,24 @@ def check_image_header(data_or_path: bytes | Path, name: str, limits: Limits) ->
         with Image.open(source) as img:
             width, height = img.size
             fmt = img.format
-    except Image.DecompressionBombError as exc:
-        raise Refused(f"{name}: image too large ({exc})") from None
+    except Image.DecompressionBombError:
+        # Pillow's own limit (twice ours in the worker) stopped it before its size was read.
+        raise Refused(f"{name}: the image is larger than the limit of {limits.image_limit} "
+                      "(a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise Refused(f"{name}: not a readable image ({exc})") from None
     if fmt not in {"PNG", "JPEG", "WEBP"}:
         raise Refused(f"{name}: image format {fmt} is not supported (PNG, JPEG or WebP)")
     if width * height > limits.max_image_pixels:
-        raise Refused(f"{name}: {width}x{height} pixels is more than the limit of "
-                      f"{limits.max_image_pixels} (a decompression bomb?)")
+        raise Refused(f"{name}: {width}x{height} pixels, more than the limit of "
+                      f"{limits.image_limit} (a decompression bomb?)")
     return width, height
+
+
+def _chunk_name(kind: bytes, index: int) -> str:
+    """`the JSON chunk`, `the binary (BIN) chunk`, `chunk 3 (of an unknown type)`."""
+    names = {b"JSON": "the JSON chunk", b"BIN\0": "the binary (BIN) chunk"}
+    return names.get(kind, f"chunk {index + 1} (of an unknown type)")
 
 
 def read_glb(path: Path) -> tuple[dict[str, Any], bytes | None]:
@@ -143,21 +164,23 @@ def read_glb(path: Path) -> tuple[dict[str, Any], bytes | None]:
         raise Refused(f"{path.name}: truncated GLB ({len(data)} bytes, a header needs 20)")
     magic, version, length = struct.unpack_from("<4sII", data, 0)
     if magic != b"glTF":
-        raise Refused(f"{path.name}: not a GLB file (bad magic {magic!r})")
+        raise Refused(f"{path.name}: not a GLB file (a GLB starts with the signature "
+                      "\"glTF\"; this file does not)")
     if version != 2:
         raise Refused(f"{path.name}: GLB version {version}, only glTF 2.0 is supported")
     if length != len(data):
         raise Refused(f"{path.name}: the GLB header says {length} bytes but the file has "
                       f"{len(data)} (truncated or corrupt)")
-    offset, chunks = 12, []
+    offset = 12
+    chunks: list[tuple[bytes, bytes]] = []
     while offset < len(data):
         if offset + 8 > len(data):
             raise Refused(f"{path.name}: truncated chunk header at byte {offset}")
         chunk_length, chunk_type = struct.unpack_from("<I4s", data, offset)
         start = offset + 8
         if start + chunk_length > len(data):
-            raise Refused(f"{path.name}: chunk {chunk_type!r} claims {chunk_length} bytes "
-                          f"at byte {start}, past the end of the file")
+            raise Refused(f"{path.name}: {_chunk_name(chunk_type, len(chunks))} claims "
+                          f"{chunk_length} bytes at byte {start}, past the end of the file")
         chunks.append((chunk_type, data[start:start + chunk_length]))
         offset = start + chunk_length + (-chunk_length % 4)
     if not chunks or chunks[0][0] != b"JSON":
@@ -270,8 +293,10 @@ def check_gltf(doc: Any, base: Path, root: Path, binary: bytes | None, name: str
         if not isinstance(acc, dict):
             raise Refused(f"{where} is not an object")
         count = _int(acc, "count", where)
-        if count > limits.max_vertices * 3:
-            raise Refused(f"{where}: count {count} is over the limit")
+        if count > limits.max_accessor_count:
+            raise Refused(f"{where}: {count:,} elements, over the limit of "
+                          f"{limits.max_accessor_count:,} per accessor (three times the "
+                          f"vertex limit of {limits.max_vertices:,})")
         size = COMPONENT_BYTES.get(acc.get("componentType"))
         components = TYPE_COMPONENTS.get(acc.get("type"))
         if size is None or components is None:
