@@ -16,8 +16,22 @@ from holobazaar.assets.pipeline.options import Options
 _CONTEXT = multiprocessing.get_context("spawn")
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker is killed when its server process dies (a SIGKILLed node's job is
+    re-claimed by another node: assets/jobs.py; its worker must not go on alone)."""
+    import contextlib
+    import ctypes
+    import signal
+
+    # PR_SET_PDEATHSIG fires when the thread that started us ends: that thread waits for
+    # this worker's answer (run_in_worker), so it outlives any job.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _child(files: list[str], upload_dir: str, out_dir: str, options: Options,
            conn: Connection) -> None:
+    _die_with_parent()
     resource.setrlimit(resource.RLIMIT_DATA, (options.memory_bytes, options.memory_bytes))
     # Pillow's decompression-bomb limit, set explicitly (its default warns below 2x and
     # only then refuses); inputs.check_image_header also refuses over the limit.

@@ -1,0 +1,302 @@
+"""Assets on every node (#22): the shared asset stores and processing jobs a node claims.
+
+- Two `holobazaar serve` processes with --asset-store postgresql (a private PostgreSQL
+  database and Redis prefix): a 5 MB model uploaded on one is processed by one node and
+  served by the other, within 2 s of its processing finishing (the figure is printed);
+  a processing job survives the SIGKILL of the node running it.
+- The S3 store against moto's S3 server on loopback: files round-trip by hash, a second
+  node fetches them; with the server stopped, uploads are refused with 503 naming the
+  store and files a node has are still served.
+- The PostgreSQL store's blobs: chunked, hash-checked on fill, an outage named."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from support.databases import throwaway_postgres
+from support.gltf import CORPUS, corpus_entry
+from support.live import start_server
+from support.net import free_port
+from support.waiting import processed, wait_for
+
+
+def textured_sphere(edge: int = 1300, seed: int = 0) -> bytes:
+    """A sphere with an incompressible texture: ~5 MB at the default edge of 1300 px."""
+    import trimesh
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (edge, edge, 3), dtype=np.uint8)
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.15)
+    uv = np.c_[np.arctan2(mesh.vertices[:, 0], mesh.vertices[:, 2]) / (2 * np.pi) + 0.5,
+               mesh.vertices[:, 1] / 0.3 + 0.5]
+    mesh.visual = trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(pixels))
+    data = mesh.export(file_type="glb")
+    assert isinstance(data, bytes)
+    return data
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- two nodes, PostgreSQL store ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory):
+    from scaleout.nodes import deployment
+
+    with deployment(tmp_path_factory.mktemp("shared-store"), "assetstore") as found:
+        found.start("a", "b", extra=("--asset-store", "postgresql"))
+        yield found
+
+
+def _row(database_url: str, asset_id: str) -> dict:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url, poolclass=__import__("sqlalchemy").pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT status, claimed_by, attempts FROM stored_asset "
+                                    "WHERE id = :id"), {"id": asset_id}).mappings().first()
+            return dict(row) if row else {}
+    finally:
+        engine.dispose()
+
+
+def _node_of(nodes, claimed_by: str):
+    pid = int(claimed_by.split(":")[1])
+    return next(n for n in nodes if n.pid == pid)
+
+
+def _upload(node, headers, data: bytes, **form) -> dict:
+    answer = httpx.post(f"{node.url}/api/v1/assets", headers=headers, timeout=30,
+                        files=[("files", ("sphere.glb", data))],
+                        data={"market": "greenhaven", **form})
+    assert answer.status_code == 202, answer.text
+    return answer.json()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_model_processed_on_one_node_is_served_by_the_other(two_nodes):
+    data = textured_sphere()
+    assert len(data) > 5_000_000
+    a, b = two_nodes.nodes
+    asset = _upload(a, two_nodes.write_headers, data, name="big-sphere")
+    with httpx.Client(base_url=a.url, timeout=30) as http:
+        asset = processed(http, asset, timeout=60)
+    ready_at = time.monotonic()
+    assert asset["status"] == "ready", asset
+    worker = _node_of(two_nodes.nodes, _row(two_nodes.database_url, asset["id"])["claimed_by"])
+    other = b if worker is a else a
+    files = {f["role"]: f for f in asset["files"]}
+    with httpx.Client(base_url=other.url, timeout=30) as http:
+        lod0 = http.get(files["lod0"]["url"])
+        first = time.monotonic() - ready_at
+        for f in asset["files"]:
+            answer = http.get(f["url"], headers={"Accept-Encoding": "identity"})
+            assert answer.status_code == 200, (f, answer.text)
+            assert sha256(answer.content) == f["url"].rsplit("/", 1)[1].split(".")[0]
+            assert answer.headers["content-type"] == f["media_type"]
+        every = time.monotonic() - ready_at
+        # The other node knows the asset too (the cluster told it to reload).
+        assert wait_for(lambda: any(x["id"] == asset["id"] for x in http.get(
+            "/api/v1/assets", params={"market": "greenhaven"}).json()), timeout=10)
+    assert lod0.status_code == 200 and len(lod0.content) == files["lod0"]["bytes"]
+    total = sum(f["bytes"] for f in asset["files"])
+    print(f"\n{len(data) / 1e6:.1f} MB model: processed on node {worker.name}, node "
+          f"{other.name} served lod0 {first * 1000:.0f} ms after it was ready, all "
+          f"{len(files)} files ({total / 1e6:.1f} MB) in {every * 1000:.0f} ms")
+    assert first < 2.0 and every < 4.0  # issue #22: within 2 s (generous on 2 busy cores)
+    # A second request is served from the node's own copy.
+    with httpx.Client(base_url=other.url, timeout=30) as http:
+        assert http.get(files["lod0"]["url"]).status_code == 200
+    assert (two_nodes.tmp / other.name / "assets").is_dir()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_processing_job_survives_the_sigkill_of_its_node(two_nodes):
+    data = textured_sphere(64, seed=1)  # processes in a few seconds
+    a, _ = two_nodes.nodes
+    asset = _upload(a, two_nodes.write_headers, data, name="kill-sphere", size="0.5")
+    row = wait_for(lambda: (lambda r: r if r.get("status") == "processing" else None)(
+        _row(two_nodes.database_url, asset["id"])), timeout=30, interval=0.02)
+    victim = _node_of(two_nodes.nodes, row["claimed_by"])
+    survivor = next(n for n in two_nodes.nodes if n is not victim)
+    victim.kill()
+    killed_at = time.monotonic()
+    with httpx.Client(base_url=survivor.url, timeout=30) as http:
+        done = processed(http, {**asset, "status": "processing"}, timeout=60)
+        assert done["status"] == "ready", done
+        took = time.monotonic() - killed_at
+        after = _row(two_nodes.database_url, asset["id"])
+        assert after["attempts"] == 2 and _node_of(two_nodes.nodes,
+                                                    after["claimed_by"]) is survivor
+        lod0 = next(f for f in done["files"] if f["role"] == "lod0")
+        answer = http.get(lod0["url"])
+        assert answer.status_code == 200 and len(answer.content) == lod0["bytes"]
+    print(f"\nnode {victim.name} killed mid-processing; node {survivor.name} re-claimed and "
+          f"finished the job {took:.1f} s later")
+    assert not survivor.tracebacks()
+
+
+# ---- S3: moto's server on loopback ---------------------------------------------------------
+
+@pytest.fixture
+def s3(monkeypatch):
+    pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(),
+                                            verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._port}"
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="market-assets")
+    try:
+        yield server, endpoint
+    finally:
+        server.stop()
+
+
+def test_the_s3_store_round_trips_files_by_hash(s3, tmp_path):
+    from holobazaar.assets.storage import AssetFiles, S3Store, StoreUnavailable
+
+    _, endpoint = s3
+    source = tmp_path / "model.glb"
+    source.write_bytes(textured_sphere(900))  # three chunks' worth
+    a = AssetFiles(tmp_path / "a", S3Store("s3://market-assets/holo", endpoint))
+    b = AssetFiles(tmp_path / "b", S3Store("s3://market-assets/holo", endpoint))
+    digest, here = a.store_output(source, "glb")
+    assert here.read_bytes() == source.read_bytes()
+    assert b.cached(digest, "glb") is None
+    there = b.fetch(digest, "glb")
+    assert there is not None and there.read_bytes() == source.read_bytes()
+    assert b.cached(digest, "glb") == there
+    assert b.fetch("0" * 64, "glb") is None
+    # Uploads waiting for a job: any node reads them; deleted after.
+    key = a.put_upload(source)
+    assert b.get_upload(key, tmp_path / "copy") and (tmp_path / "copy").read_bytes() == \
+        source.read_bytes()
+    a.delete_upload(key)
+    assert not b.get_upload(key, tmp_path / "gone")
+    # A damaged object is not served: its bytes do not match its hash.
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).put_object(
+        Bucket="market-assets", Key=f"holo/{digest[:2]}/{digest}.glb", Body=b"not the model",
+        Metadata={"sha256": digest})
+    c = AssetFiles(tmp_path / "c", S3Store("s3://market-assets/holo", endpoint))
+    with pytest.raises(StoreUnavailable, match="does not match its sha256"):
+        c.fetch(digest, "glb")
+    assert c.cached(digest, "glb") is None
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no glTF corpus at {CORPUS}")
+def test_with_the_s3_store_down_uploads_are_refused_and_cached_files_served(s3, tmp_path):
+    server, endpoint = s3
+    live = start_server(tmp_path, asset_store="s3://market-assets/prod",
+                        asset_s3_endpoint=endpoint)
+    try:
+        entry = corpus_entry("Box")
+        with live.client() as http:
+            answer = http.post("/api/v1/assets", headers=live.write_headers,
+                               files=[("files", (entry.name, entry.read_bytes()))],
+                               data={"market": "greenhaven"})
+            assert answer.status_code == 202, answer.text
+            asset = processed(http, answer.json())
+        assert asset["status"] == "ready", asset
+        files = {f["role"]: f for f in asset["files"]}
+        # As if this node had never had the thumbnail: it comes back from the bucket.
+        thumbnail = files["thumbnail"]["url"].rsplit("/", 1)[1]
+        cached = live.settings.data_dir / "assets" / thumbnail[:2] / thumbnail
+        cached.unlink()
+        with live.client() as http:
+            assert http.get(files["thumbnail"]["url"]).status_code == 200
+        assert cached.is_file()
+        cached.unlink()
+        server.stop()
+        with live.client() as http:
+            lod0 = http.get(files["lod0"]["url"])  # this node's own copy
+            assert lod0.status_code == 200 and len(lod0.content) == files["lod0"]["bytes"]
+            missing = http.get(files["thumbnail"]["url"])  # not here, and the store is down
+            refused = http.post("/api/v1/assets", headers=live.write_headers,
+                                files=[("files", ("other.glb", b"glTF"))],
+                                data={"market": "greenhaven"})
+        assert missing.status_code == 503
+        assert "S3 asset store s3://market-assets/prod" in missing.json()["detail"]
+        assert refused.status_code == 503, refused.text
+        detail = refused.json()["detail"]
+        assert "S3 asset store s3://market-assets/prod" in detail and "unreachable" in detail
+        assert refused.headers["retry-after"] == "5"
+    finally:
+        live.stop()
+
+
+# ---- the PostgreSQL store's blobs ---------------------------------------------------------
+
+@pytest.mark.postgres
+def test_postgresql_blobs_are_chunked_and_checked(tmp_path):
+    from sqlalchemy import text
+
+    from holobazaar import db
+    from holobazaar.assets.storage import CHUNK, AssetFiles, PostgresStore, StoreUnavailable
+
+    source = tmp_path / "big.png"
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (900, 900, 3),
+                                                      dtype=np.uint8)).save(buffer, "PNG")
+    source.write_bytes(buffer.getvalue())
+    assert source.stat().st_size > 2 * CHUNK
+    with throwaway_postgres("blobs", migrate=True) as url:
+        engine = db.make_engine(url)
+        try:
+            a = AssetFiles(tmp_path / "a", PostgresStore(engine))
+            digest, _ = a.store_output(source, "png")
+            a.store_output(source, "png")  # the same content again: stored once
+            with engine.connect() as conn:
+                chunks = conn.execute(text("SELECT count(*) FROM asset_blob_chunk")).scalar()
+                blobs = conn.execute(text("SELECT count(*) FROM asset_blob")).scalar()
+            assert blobs == 1 and chunks == -(-source.stat().st_size // CHUNK)
+            b = AssetFiles(tmp_path / "b", PostgresStore(engine))
+            fetched = b.fetch(digest, "png")
+            assert fetched is not None and fetched.read_bytes() == source.read_bytes()
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE asset_blob_chunk SET data = :d WHERE seq = 1"),
+                             {"d": b"x" * CHUNK})
+            c = AssetFiles(tmp_path / "c", PostgresStore(engine))
+            with pytest.raises(StoreUnavailable, match="does not match"):
+                c.fetch(digest, "png")
+            assert c.cached(digest, "png") is None
+        finally:
+            engine.dispose()
+    down = AssetFiles(tmp_path / "d", PostgresStore(db.make_engine(
+        f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")))
+    with pytest.raises(StoreUnavailable, match="the PostgreSQL asset store is unreachable"):
+        down.check()
+
+
+def test_asset_store_settings_are_checked():
+    from pydantic import ValidationError
+
+    from holobazaar.config import Settings
+
+    assert Settings(asset_store="s3://bucket.example/a/b/").asset_store == \
+        "s3://bucket.example/a/b"
+    with pytest.raises(ValidationError, match="unknown asset store 'ftp://x'"):
+        Settings(asset_store="ftp://x")
+    with pytest.raises(ValidationError, match="bucket name"):
+        Settings(asset_store="s3://a")
+    with pytest.raises(ValidationError, match="give a PostgreSQL --database-url"):
+        Settings(asset_store="postgresql", database_url="sqlite:///x.db")
