@@ -61,8 +61,8 @@ def ours_one(entry: str, outdir: str) -> None:
     """Child mode: the pipeline (in this process, with its Node tool) on one model."""
     import shutil
 
+    from holobazaar.assets.pipeline.inputs import referenced_files
     from holobazaar.assets.pipeline.process import Options, process
-    from holobazaar.assets.service import _side_files
 
     src = Path(entry)
     upload = Path(outdir) / "upload"
@@ -70,7 +70,7 @@ def ours_one(entry: str, outdir: str) -> None:
     upload.mkdir()
     out.mkdir()
     files = []
-    for p in [src, *_side_files(src)]:
+    for p in [src, *referenced_files(src)]:
         shutil.copyfile(p, upload / p.name)
         files.append(upload / p.name)
     result = process(files, upload, out, Options())
@@ -94,8 +94,8 @@ def corpus_wall_time(models: list[Path], jobs: int) -> float:
     import shutil
     from concurrent.futures import ThreadPoolExecutor
 
+    from holobazaar.assets.pipeline.inputs import referenced_files
     from holobazaar.assets.pipeline.process import Options
-    from holobazaar.assets.service import _side_files
     from holobazaar.assets.worker import run_in_worker
 
     def one(model: Path, root: Path) -> None:
@@ -104,7 +104,7 @@ def corpus_wall_time(models: list[Path], jobs: int) -> float:
         upload.mkdir(parents=True)
         out.mkdir()
         files = []
-        for p in [entry, *_side_files(entry)]:
+        for p in [entry, *referenced_files(entry)]:
             shutil.copyfile(p, upload / p.name)
             files.append(upload / p.name)
         run_in_worker(files, upload, out, Options())

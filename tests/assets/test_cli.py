@@ -126,3 +126,35 @@ def test_validate_warns_over_budget(tmp_path):
     lines = [line for line in result.stdout.splitlines() if "over budget" in line]
     assert lines and all("heaviest:" in line for line in lines)
     assert run("validate", str(content)).stdout.count("over budget") == 0
+
+
+def test_ingest_a_gltf_takes_only_the_files_it_references(tmp_path):
+    """`ingest FILE.gltf` uploads the glTF, its buffers and images by uri, nothing else of
+    the folder: an unrelated PNG beside it changes neither the upload nor the asset id. A
+    folder is taken as a whole."""
+    if not CORPUS.is_dir():
+        return
+    entry = corpus_entry("BoxTextured")
+    referenced = [entry, *(entry.parent / name for name in ("BoxTextured0.bin",
+                                                             "CesiumLogoFlat.png"))]
+    beside, alone, folder = tmp_path / "beside", tmp_path / "alone", tmp_path / "folder"
+    for target in (beside, alone, folder):
+        target.mkdir()
+        for p in referenced:
+            (target / p.name).write_bytes(p.read_bytes())
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(beside / "stall-photo.png")
+    (beside / "old").mkdir()
+    (beside / "old" / "unused.bin").write_bytes(b"\0" * 64)
+    data = tmp_path / "var"
+    result = run("assets", "ingest", str(beside / entry.name), str(alone / entry.name),
+                 str(folder), "--data-dir", str(data))
+    assert result.returncode == 0, result.stdout + result.stderr
+    engine = db.make_engine(f"sqlite:///{data / 'holobazaar.db'}")
+    assets = service.list_assets(engine)
+    engine.dispose()
+    # The .gltf beside a PNG and the .gltf alone: one asset; the folder: its own name.
+    assert sorted(a.name for a in assets) == ["boxtextured", "folder"]
+    box = next(a for a in assets if a.name == "boxtextured")
+    assert box.input_bytes == sum(p.stat().st_size for p in referenced)
+    assert result.stdout.count(f"({box.id[:12]})") == 2
+    assert all(a.status == "ready" for a in assets)

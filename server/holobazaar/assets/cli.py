@@ -26,8 +26,8 @@ assets_app = typer.Typer(no_args_is_help=True, help="Uploaded 3D models and imag
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(
-        help="Model files (.glb, .gltf with its files beside it, .obj, .stl, .ply), images, "
-             "or .zip archives; each is one asset.", exists=True, dir_okay=False)],
+        help="Model files (.glb; .gltf or .obj with the files it names; .stl, .ply), images, "
+             ".zip archives or folders (all their files); each is one asset.", exists=True)],
     market: Annotated[str | None, typer.Option(help="Market the assets belong to.")] = None,
     name: Annotated[str | None, typer.Option(
         help="Scene name of the asset (one path only) [from the file name].")] = None,

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from holobazaar.assets import storage
 from holobazaar.assets.models import AssetFileOut, AssetOut, StoredAsset, StoredAssetFile
 from holobazaar.assets.pipeline import Refused
+from holobazaar.assets.pipeline.inputs import referenced_files
 from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.worker import run_in_worker
 from holobazaar.db import session_scope
@@ -231,10 +232,12 @@ def process_registered(engine: Engine, store: storage.AssetFiles, asset_id: str,
 def ingest_paths(engine: Engine, store: storage.AssetFiles, paths: list[Path], *,
                  market: str | None, name: str | None, options: Options,
                  uploaded_by: str | None = None) -> AssetOut:
-    """The CLI's path: a model file (its side files beside it are taken along when it is a
-    .gltf or .obj) or a zip, copied into a private upload folder first."""
+    """The CLI's path, copied into a private upload folder first: a model file with the
+    files it references (a .gltf's buffers and images, an .obj's MTL and textures), a zip,
+    or a folder (all of it, like a zip)."""
     entry = paths[0]
-    sources = [entry, *_side_files(entry)]
+    base = entry if entry.is_dir() else entry.parent
+    sources = upload_files(entry)
     for p in sources:
         if p.stat().st_size > options.limits.max_file_bytes:
             raise Refused(f"{p.name}: {p.stat().st_size} bytes, over the limit of "
@@ -244,7 +247,7 @@ def ingest_paths(engine: Engine, store: storage.AssetFiles, paths: list[Path], *
     upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
     copied: list[Path] = []
     for p in sources:
-        rel = p.relative_to(entry.parent)
+        rel = p.relative_to(base)
         target = upload_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, target)
@@ -259,14 +262,17 @@ def ingest_paths(engine: Engine, store: storage.AssetFiles, paths: list[Path], *
     return jobs.run_here(engine, store, asset.id, options) if needs_processing else asset
 
 
-def _side_files(entry: Path) -> list[Path]:
-    """Files a .gltf or .obj references live beside it: take its folder's files along
-    (the pipeline confines references to the upload, so extra files do no harm)."""
-    if entry.suffix.lower() not in (".gltf", ".obj"):
-        return []
-    return [p for p in sorted(entry.parent.rglob("*")) if p.is_file() and p != entry
-            and not p.name.startswith(".")
-            and p.suffix.lower() in (".bin", ".png", ".jpg", ".jpeg", ".webp", ".ktx2", ".mtl")]
+def upload_files(entry: Path) -> list[Path]:
+    """What `ingest PATH` uploads: a folder's files (not hidden ones), or the file and
+    the files it references (never its folder's other files: a PNG beside a .gltf that
+    the glTF does not name is not part of the asset, nor of its id)."""
+    if entry.is_dir():
+        files = [p for p in sorted(entry.rglob("*")) if p.is_file()
+                 and not any(part.startswith(".") for part in p.relative_to(entry).parts)]
+        if not files:
+            raise Refused(f"{entry.name}: the folder has no files")
+        return files
+    return [entry, *referenced_files(entry)]
 
 
 def stored_refs(engine: Engine) -> dict[str, dict[str, AssetRef]]:

@@ -366,6 +366,22 @@ def check_entry(entry: Entry, root: Path, limits: Limits) -> None:
         check_obj_references(entry.path, root, limits)
 
 
+def _obj_libraries(path: Path) -> list[str]:
+    """The `mtllib` names of an OBJ."""
+    return [ref for line in path.read_text("utf-8", errors="replace").splitlines()
+            if line.startswith("mtllib ") for ref in line.split()[1:]]
+
+
+def _mtl_maps(mtl: Path) -> list[tuple[str, str]]:
+    """(keyword, file name) of each texture map an MTL names."""
+    found = []
+    for line in mtl.read_text("utf-8", errors="replace").splitlines():
+        parts = line.strip().split()
+        if parts and parts[0].lower().startswith(("map_", "bump", "disp", "norm")):
+            found.append((parts[0], parts[-1]))
+    return found
+
+
 def check_obj_references(path: Path, root: Path, limits: Limits) -> None:
     """OBJ `mtllib` and MTL `map_*` names must be files inside the upload (the mesh reader
     would otherwise open whatever path a file names)."""
@@ -374,12 +390,48 @@ def check_obj_references(path: Path, root: Path, limits: Limits) -> None:
         assert isinstance(result, Path)
         return result
 
-    for line in path.read_text("utf-8", errors="replace").splitlines():
-        if line.startswith("mtllib "):
-            for ref in line.split()[1:]:
-                mtl = inside(ref, path.parent, f"{path.name}: mtllib")
-                for mline in mtl.read_text("utf-8", errors="replace").splitlines():
-                    parts = mline.strip().split()
-                    if parts and parts[0].lower().startswith(("map_", "bump", "disp", "norm")):
-                        image = inside(parts[-1], mtl.parent, f"{mtl.name}: {parts[0]}")
-                        check_image_header(image, image.name, limits)
+    for ref in _obj_libraries(path):
+        mtl = inside(ref, path.parent, f"{path.name}: mtllib")
+        for keyword, name in _mtl_maps(mtl):
+            image = inside(name, mtl.parent, f"{mtl.name}: {keyword}")
+            check_image_header(image, image.name, limits)
+
+
+def referenced_files(entry: Path) -> list[Path]:
+    """The files a .gltf (buffers and images by uri) or an .obj (its MTL libraries and
+    their texture maps) names that exist in the entry's folder or below it: what a model
+    given alone takes along. Names that are missing, outside the folder or not files are
+    left for the checks to refuse with their own message."""
+    folder = entry.parent.resolve()
+
+    def local(ref: object, base: Path) -> Path | None:
+        if not isinstance(ref, str) or not ref or ref.startswith("data:") or SCHEME.match(ref):
+            return None
+        target = base.joinpath(*PurePosixPath(unquote(ref).replace("\\", "/")).parts)
+        try:
+            target.resolve().relative_to(folder)
+        except ValueError:
+            return None
+        return target if target.is_file() else None
+
+    found: list[Path | None] = []
+    if entry.suffix.lower() == ".gltf":
+        try:
+            doc = json.loads(entry.read_bytes().decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return []
+        for key in ("buffers", "images"):
+            items = doc.get(key) if isinstance(doc, dict) else None
+            found += [local(item.get("uri"), entry.parent) for item in items or []
+                      if isinstance(item, dict)] if isinstance(items, list) else []
+    elif entry.suffix.lower() == ".obj":
+        for ref in _obj_libraries(entry):
+            mtl = local(ref, entry.parent)
+            found.append(mtl)
+            if mtl is not None:
+                found += [local(name, mtl.parent) for _, name in _mtl_maps(mtl)]
+    unique: dict[Path, None] = {}
+    for path in found:
+        if path is not None and path.resolve() != entry.resolve():
+            unique.setdefault(path, None)
+    return list(unique)
