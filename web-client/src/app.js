@@ -14,6 +14,7 @@ import { LayoutEngine, frameBox } from './layout.js';
 import { layoutProbe } from './probe.js';
 import { attachMore } from './more.js';
 import { attachPager } from './pager.js';
+import { attachLanguagePicker } from './language.js';
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -173,6 +174,8 @@ export async function startDisplay(hook) {
   hook.stream = stream.stats;
   stream.start();
   pulse = new PulseBar({ boot, send: (msg) => stream.send(msg), hook });
+  // The language picker switches live: messages, formats and the display's channel.
+  attachLanguagePicker({ boot, stream, page, hook });
   // A curator's draft preview (boot.token) sends no reactions or visit times: they would
   // count as visitors' in the market's pulse.
   if (!boot.token) pulse.attach();

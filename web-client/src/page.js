@@ -2,25 +2,24 @@
 // progress, the AR button and the dom-overlay UI. Text is only ever set with textContent:
 // state text is plain text (docs/protocol.md) and is never parsed as HTML.
 import { plainText } from './text.js';
+import { formatMoney, formatNumber, setLanguage, t } from './i18n.js';
 
-const SYMBOLS = { EUR: '€', USD: '$', GBP: '£', CHF: 'CHF ', JPY: '¥' };
 const STOCK = { in_stock: 'In stock', low: 'Low stock', sold_out: 'Sold out' };
 const PRICE_AT_STALL = 'price at the stall';
 const UNVERIFIED_HINT = "The stall's stock system has not reported for a while: please check at the stall";
 
 const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
-// Same format as the server's templates.money (the fallback was rendered with it). Prices
-// travel as decimal strings with two places ("6.50"): they are shown as they are.
+// The page's language's way (web/i18n.py price_text, which rendered the fallback, does the
+// same with Babel): "€ 6,50" in Dutch. Prices travel as decimal strings ("6.50").
 export function money(price, currency) {
-  const symbol = SYMBOLS[currency];
-  return symbol ? `${symbol}${price}` : `${price} ${currency ?? ''}`.trimEnd();
+  return formatMoney(price, currency);
 }
 
 // templates.price_label: the money, or the notice that replaces a held (or missing) price.
 export function priceText(item) {
   if (typeof item.price === 'string' && item.price !== '') return money(item.price, item.currency);
-  return capitalised(typeof item.notice === 'string' && item.notice ? item.notice : PRICE_AT_STALL);
+  return capitalised(t(typeof item.notice === 'string' && item.notice ? item.notice : PRICE_AT_STALL));
 }
 
 const EACH_UNITS = new Set(['each', 'piece', 'pc', 'pcs', 'item', 'unit', 'ea']);
@@ -30,16 +29,16 @@ export function unitText(item) {
   const priced = typeof item.price === 'string' && item.price !== '';
   const unit = typeof item.unit === 'string' ? item.unit.trim() : '';
   if (!priced || !unit) return '';
-  if (EACH_UNITS.has(unit.toLowerCase())) return 'each';
-  return unit.toLowerCase().startsWith('per ') ? unit : `per ${unit}`;
+  if (EACH_UNITS.has(unit.toLowerCase())) return t('each');
+  return unit.toLowerCase().startsWith('per ') ? unit : t('per %(unit)s', { unit });
 }
 
 // templates.stock_text
 export function stockText(item) {
   const status = typeof item.status === 'string' ? item.status : '';
-  const label = STOCK[status] || capitalised(status.replaceAll('_', ' '));
+  const label = STOCK[status] ? t(STOCK[status]) : capitalised(status.replaceAll('_', ' '));
   return Number.isInteger(item.stock) && status !== 'sold_out'
-    ? `${label} (${item.stock})` : label;
+    ? `${label} (${formatNumber(item.stock)})` : label;
 }
 
 function el(tag, attrs = {}, text = null) {
@@ -52,6 +51,7 @@ function el(tag, attrs = {}, text = null) {
 export class Page {
   constructor(boot) {
     this.boot = boot;
+    setLanguage(boot.i18n); // the page's language: t() and the price formats follow it
     this.products = document.getElementById('products');
     this.progressEl = document.getElementById('progress');
     this.button = document.getElementById('enter-ar');
@@ -64,7 +64,13 @@ export class Page {
     const title = plainText(state.display?.title);
     if (title) document.title = `${title} · Holobazaar`;
     const heading = document.getElementById('display-title');
-    if (heading && title) heading.textContent = title;
+    if (heading && title && heading.textContent !== title) heading.textContent = title;
+    const about = document.getElementById('display-description');
+    const description = plainText(state.display?.description);
+    if (about && about.textContent !== description) {
+      about.textContent = description;
+      about.hidden = !description;
+    }
     const xrTitle = document.getElementById('xr-title');
     if (xrTitle) xrTitle.textContent = title;
     if (this.products) this.renderItems(state.items || {});
@@ -98,7 +104,7 @@ export class Page {
       set('stock', stockText(item));
       let flag = li.querySelector('.unverified');
       if (item.verified === false && !flag) {
-        flag = el('span', { class: 'unverified', title: UNVERIFIED_HINT }, 'Unverified');
+        flag = el('span', { class: 'unverified', title: t(UNVERIFIED_HINT) }, t('Unverified'));
         li.append(flag);
       } else if (item.verified !== false && flag) {
         flag.remove();
@@ -144,8 +150,8 @@ export class Page {
     }
     const label = this.progressEl.querySelector('span');
     if (label) {
-      label.textContent = `Loading models ${done}/${models}`
-        + (pct === null ? '' : ` (${pct}%)`);
+      label.textContent = t('Loading models %(done)s/%(total)s', { done, total: models })
+        + (pct === null ? '' : ` (${formatNumber(pct)}%)`);
     }
   }
 
@@ -208,7 +214,7 @@ export class Page {
     if (!details || !more) return;
     details.hidden = !open;
     more.setAttribute('aria-expanded', String(open));
-    more.textContent = open ? 'Less' : 'More';
+    more.textContent = open ? t('Less') : t('More');
   }
 
   xrText(text) {
@@ -228,7 +234,7 @@ export class Page {
 
   aiming(state) {
     if (state === 'refused-tap') {
-      this.xrText('Not a counter');
+      this.xrText(t('Not a counter'));
       this.refusedUntil = performance.now() + 1500;
       return;
     }
@@ -236,12 +242,12 @@ export class Page {
     if (state === this.aimState) return;
     this.aimState = state;
     // Short: the line also holds the buttons on a 390 px phone.
-    this.xrText(state === 'ok' ? 'Tap to place'
-      : state === 'refused' ? 'Aim at a table top' : 'Point at the counter');
+    this.xrText(state === 'ok' ? t('Tap to place')
+      : state === 'refused' ? t('Aim at a table top') : t('Point at the counter'));
   }
 
   placed() {
-    this.xrText('Placed');
+    this.xrText(t('Placed'));
     for (const id of ['xr-move', 'xr-reset']) {
       const b = document.getElementById(id);
       if (b) b.hidden = false;

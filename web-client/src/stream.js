@@ -184,6 +184,17 @@ export class StreamClient {
     this.send(hello);
   }
 
+  // Follow `next` instead of `old` (the page switched language): leave the one, join the
+  // other; its snapshot comes through onChange like any.
+  follow(old, next) {
+    if (old === next) return;
+    this.channels.delete(old);
+    this.cueReports.delete(old);
+    this.send({ type: 'leave', channel: old });
+    this.channels.set(next, { epoch: null, offset: null, state: null, hash: null, hashOffset: null });
+    this.hello(next);
+  }
+
   // Drop what we hold and ask for a fresh snapshot (after a gap or a malformed frame).
   resync(channel = null) {
     this.stats.resyncs += 1;

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from holobazaar.channels import display_of
+from holobazaar.channels import display_of, language_of
 from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display
@@ -71,7 +71,8 @@ class PriceGuard:
         started = time.perf_counter()
         wrong = [sku for sku, shown in items.items() if not agrees(sku, shown, truth.get(sku))]
         if wrong:
-            state = self._correct(where[0], where[1], state, wrong, truth)
+            state = self._correct(where[0], where[1], state, wrong, truth,
+                                  language_of(channel))
         elapsed = time.perf_counter() - started
         self.checks += 1
         self.items_checked += len(items)
@@ -80,12 +81,13 @@ class PriceGuard:
         return state
 
     def _correct(self, market_id: str, display_id: str, state: dict, wrong: list[str],
-                 truth: dict[str, ItemFacts]) -> dict:
+                 truth: dict[str, ItemFacts], language: str | None = None) -> dict:
         market = self.scenes.market(market_id)
         display = market.displays.get(display_id) if market is not None else None
-        if market is not None and display is not None:
+        if market is not None and display is not None and language is None:
             fixed = self.reconciler.expected_state(market, display)
-        else:  # not a display of the content: keep its layout, put the truth in
+        else:  # a language channel, or not a display of the content: keep its layout
+            # (and language), put the truth in
             fixed = {**state, "items": {sku: truth[sku].as_state()
                                         for sku in state["items"] if sku in truth}}
         shown = {sku: state["items"][sku] for sku in wrong}

@@ -82,9 +82,9 @@ class SceneService:
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
         self.providers: list[BindingProvider] = []
-        # Display states composed, by language ("" the default): one per language per
-        # change, however many clients follow each (tests and /metrics read it).
-        self.composed: Counter[str] = Counter()
+        # Display states composed, by (display, language) ("" the default language): one
+        # per language per change, however many clients follow each (tests read it).
+        self.composed: Counter[tuple[str, str]] = Counter()
         # market -> name -> processed asset (holobazaar.assets fills and refreshes it)
         self.stored_assets: dict[str, dict[str, AssetRef]] = {}
         # The shows domain's hook: (market, zone) -> the zone's show state, or None.
@@ -224,7 +224,7 @@ class SceneService:
         """The display's state at `at` (default: the clock's now), in `language` (None:
         the market's default)."""
         assert self.content is not None
-        self.composed[language or ""] += 1
+        self.composed[(display.id, language or "")] += 1
         return compose_display(
             market.market, display,
             self.items.get(market.id, {}) if items is None else items,

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from holobazaar import edges, jsonlimits
-from holobazaar.channels import display_channel, is_private
+from holobazaar.channels import base_channel, display_channel, is_private, language_of
 from holobazaar.stream.broker import now_ms
 from holobazaar.stream.channel import UnknownChannel, encode
 from holobazaar.stream.fastws import StreamWebSocketProtocol
@@ -413,15 +413,20 @@ class Connection:
             if not self._authorized(sub.channel):
                 self._error(ProtocolError("forbidden", "not allowed", sub.channel))
                 continue
-            if not self.hub.has_channel(sub.channel):
+            name = sub.channel
+            if not self.hub.has_channel(name) and language_of(name) is not None:
+                # A language the market does not offer: its default language's channel
+                # (the frames name that channel; docs/protocol.md, Languages).
+                name = base_channel(name)
+            if not self.hub.has_channel(name):
                 self._error(ProtocolError("unknown_channel", "no such channel", sub.channel))
                 continue
-            self.hub.unsubscribe(sub.channel, self)
-            self.channels.add(sub.channel)
+            self.hub.unsubscribe(name, self)
+            self.channels.add(name)
             try:
-                how = await self.hub.subscribe(sub.channel, self, sub.epoch, sub.offset)
+                how = await self.hub.subscribe(name, self, sub.epoch, sub.offset)
             except UnknownChannel:
-                self.channels.discard(sub.channel)
+                self.channels.discard(name)
                 self._error(ProtocolError("unknown_channel", "no such channel", sub.channel))
                 continue
             self._count(f"subscribe_{how}")
@@ -472,7 +477,8 @@ class Connection:
 
     def _take_reaction(self, msg: Reaction | Dwell, rid: str | None) -> None:
         channel = display_channel(msg.market, msg.display)
-        if channel not in self.channels:
+        if channel not in self.channels and not any(
+                base_channel(joined) == channel for joined in self.channels):  # ?lang=
             # Only displays the visitor is looking at: a script cannot spread taps around.
             if self.hub.has_channel(channel):
                 raise ProtocolError("not_subscribed", "react to a display you joined", channel)

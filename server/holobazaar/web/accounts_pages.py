@@ -5,11 +5,9 @@ login form (no session yet) a double-submit cookie."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -18,10 +16,11 @@ from holobazaar.accounts.addresses import client_address, is_https
 from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
 from holobazaar.accounts.models import Principal
 from holobazaar.web.attention import attention
+from holobazaar.web.i18n import templates as page_templates
 from holobazaar.web.studio.shell import read_form
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates()  # web/i18n.py: gettext, lang and dir
 
 LOGIN_CSRF_COOKIE = "hb_login_csrf"
 MAX_FORM_BYTES = 8 * 1024

@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.templating import Jinja2Templates
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
@@ -23,9 +21,10 @@ from holobazaar.audit.routes import signed_head
 from holobazaar.db import session_scope
 from holobazaar.scenes.templates import money, stock_label
 from holobazaar.web.charts import line_chart
+from holobazaar.web.i18n import templates as page_templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates()  # web/i18n.py: gettext, lang and dir
 templates.env.globals.update(money=money, stock_label=stock_label)
 
 RECENT = 20_000  # records read for the page (the API pages through all of them)

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from holobazaar.channels import display_channel, pulse_channel, zone_channel
+from holobazaar.i18n import gettext
 from holobazaar.scenes import schedule
-from holobazaar.scenes.templates import money, price_label, stock_label, stock_text
+from holobazaar.scenes.templates import money, stock_label
 from holobazaar.stream.channel import UnknownChannel
+from holobazaar.web import i18n as page_i18n
 from holobazaar.web.studio.editor import ensure_preview_channel, preview_pass
 
 router = APIRouter(include_in_schema=False)
 # The reaction bar's buttons (holobazaar.pulse.aggregator.KINDS, in that order).
 PULSE_KINDS = (("love", "♥ Love"), ("wow", "✦ Wow"), ("hungry", "Hungry"),
                ("learn", "Tell me more"))
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_i18n.templates()
+router.include_router(page_i18n.router)  # /lang (the picker), /i18n/<lang>.json
 # Units read as a quantity ("per bunch"); these name one piece, which reads "each".
 _EACH_UNITS = frozenset({"each", "piece", "pc", "pcs", "item", "unit", "ea"})
 # The site icon: a leaf in the market's accent colour (no file, no 404).
@@ -31,7 +33,8 @@ FAVICON_SVG = (
     '<path d="M16 48L40 24" stroke="#141a13" stroke-width="4" stroke-linecap="round"/></svg>')
 
 
-def unit_text(item: dict) -> str:
+@pass_context
+def unit_text(context: Any, item: dict) -> str:
     """The unit after a price: "per bunch", "each" (never "per each"); empty without a
     price (a held price reads "Price at the stall" alone). web-client/src/page.js unitText
     says the same."""
@@ -39,13 +42,31 @@ def unit_text(item: dict) -> str:
     if item.get("price") is None or not isinstance(unit, str) or not unit.strip():
         return ""
     unit = unit.strip()
+    lang = context.get("lang") or "en"
     if unit.lower() in _EACH_UNITS:
-        return "each"
-    return unit if unit.lower().startswith("per ") else f"per {unit}"
+        return gettext(lang, "each")
+    return unit if unit.lower().startswith("per ") else gettext(lang, "per %(unit)s", unit=unit)
 
 
-templates.env.globals.update(money=money, stock_label=stock_label, price_label=price_label,
-                             stock_text=stock_text, unit_text=unit_text)
+@pass_context
+def _price_label(context: Any, item: dict) -> str:
+    """templates.price_label in the page's language (web/i18n.py price_text)."""
+    return page_i18n.price_text(item, context.get("lang") or "en")
+
+
+@pass_context
+def _stock_text(context: Any, item: dict) -> str:
+    """templates.stock_text in the page's language."""
+    lang = context.get("lang") or "en"
+    label = gettext(lang, stock_label(item.get("status")))
+    stock = item.get("stock")
+    if isinstance(stock, int) and not isinstance(stock, bool) and item.get("status") != "sold_out":
+        return f"{label} ({page_i18n.i18n.format_number(stock, lang)})"
+    return label
+
+
+templates.env.globals.update(money=money, stock_label=stock_label, price_label=_price_label,
+                             stock_text=_stock_text, unit_text=unit_text)
 
 
 @router.get("/favicon.ico")
@@ -67,6 +88,15 @@ def api_docs(request: Request) -> Response:
                                title="Holobazaar API", swagger_js_url=base + "swagger-ui-bundle.js",
                                swagger_css_url=base + "swagger-ui.css",
                                swagger_favicon_url="/favicon.svg")
+
+
+def translated_market(market: Any, lang: str) -> Any:
+    """The market's info with its name and description in `lang` (as written when it has
+    no translation): what a page in that language shows."""
+    found = market.translations.get(lang)
+    if found is None:
+        return market
+    return market.model_copy(update={k: v for k, v in found.model_dump().items() if v})
 
 
 def _said(text: str) -> str:
@@ -104,13 +134,18 @@ def readable_panels(state: dict, panels: list[dict]) -> list[dict]:
     return out
 
 
-def market_stalls(scenes: Any, found: Any) -> list[dict[str, Any]]:
+def market_stalls(scenes: Any, found: Any, lang: str | None = None) -> list[dict[str, Any]]:
     """The market's stalls as a visitor sees them: one entry per display, sorted by zone
-    order then title, with its live state (from the hub)."""
+    order then title, with its live state (from the hub; in `lang` when the market's
+    content is offered in it)."""
     zone_order = {z.id: i for i, z in enumerate(found.market.zones)}
+    language = page_i18n.content_language(lang, found.market.market) if lang else None
     stalls = []
     for display in found.displays.values():
-        _, _, state, _ = scenes.hub.snapshot(display_channel(found.id, display.id))
+        name = display_channel(found.id, display.id, language)
+        if not scenes.hub.has_channel(name):
+            name = display_channel(found.id, display.id)
+        _, _, state, _ = scenes.hub.snapshot(name)
         stalls.append({"id": display.id, "zone": display.zone, "state": state,
                        "title": (state.get("display") or {}).get("title") or display.id,
                        "items": list((state.get("items") or {}).values())})
@@ -161,7 +196,8 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
         return _not_found(request, "There is no market with this address.")
     zone_ids = {z.id for z in found.market.zones}
     chosen = zone if zone in zone_ids else None
-    stalls = market_stalls(scenes, found)
+    lang = page_i18n.choose(request, found.market.market)
+    stalls = market_stalls(scenes, found, lang)
     zones = []
     for z in found.market.zones:
         if chosen is not None and z.id != chosen:
@@ -173,7 +209,8 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
     except UnknownChannel:  # a market added a moment ago: pulse publishes it within 1 s
         epoch, offset, state = None, None, None
     return templates.TemplateResponse(request, "market.html", {
-        "market": found.market.market, "zones": zones, "all_zones": found.market.zones,
+        "market": translated_market(found.market.market, lang), "zones": zones,
+        "all_zones": found.market.zones,
         "chosen": chosen, "picture": market_picture(stalls),
         "hours": schedule.hours_summary(found.market, scenes.clock.now()),
         "map_zones": [z for z in found.market.zones if z.map is not None],
@@ -196,13 +233,20 @@ async def display_page(request: Request, market: str, display: str, preview: boo
     if display not in found.displays:
         return _not_found(request, "This stall has no display here (any more).",
                           found.market.market)
-    channel = display_channel(market, display)
+    lang = page_i18n.choose(request, found.market.market)
+    language = page_i18n.content_language(lang, found.market.market)
+    channel = display_channel(market, display, language)
     token = await preview_pass(request, market, display, link) if preview else None
     if token is not None:
         channel = await ensure_preview_channel(request, market, display)
     epoch, offset, state, _ = scenes.hub.snapshot(channel)
     nodes = sorted(state.get("nodes", {}).values(), key=lambda n: n.get("order", 0))
     boot = {"market": market, "display": display, "channel": channel, "ws": "/ws",
+            # The page's language and its messages (web-client/src/i18n.js); the picker
+            # switches to another language's channel without a reload.
+            "i18n": page_i18n.client_boot(lang), "currency": found.market.market.currency,
+            "base_channel": display_channel(market, display),
+            "content_languages": found.market.market.languages[1:],
             "epoch": epoch, "offset": offset, "state": state,
             "zone_channel": zone_channel(market, found.displays[display].zone)}
     if token is not None:
@@ -212,7 +256,7 @@ async def display_page(request: Request, market: str, display: str, preview: boo
     client = request.app.state.client
     return templates.TemplateResponse(request, "display.html", {
         "preview": "draft" if token is not None else ("refused" if preview else None),
-        "market": found.market.market,
+        "market": translated_market(found.market.market, lang),
         "state": state,
         "items": list(state.get("items", {}).values()),
         "panels": readable_panels(state, [n for n in nodes if n.get("kind") == "panel"

@@ -4,10 +4,8 @@ server-rendered SVG charts, the most loved displays, zones and recipes, and held
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -16,9 +14,10 @@ from holobazaar.channels import display_channel
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import KINDS, day_bounds
 from holobazaar.web.charts import line_chart
+from holobazaar.web.i18n import templates as page_templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates()  # web/i18n.py: gettext, lang and dir
 CURATORS = require_role("curator")
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,9 +18,10 @@ from holobazaar.accounts.addresses import scope_is_https
 from holobazaar.config import Settings
 from holobazaar.tls.addresses import local_names, public_base_url, url_host
 from holobazaar.tls.files import ca_path
+from holobazaar.web.i18n import templates as page_templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = page_templates()  # web/i18n.py: gettext, lang and dir
 
 
 def local_ca_file(settings: Settings) -> Path | None:

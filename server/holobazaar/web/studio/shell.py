@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, overload
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
@@ -24,8 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from holobazaar.accounts import service as accounts
 from holobazaar.accounts.dependencies import CSRF_HEADER, session_cookie
 from holobazaar.accounts.models import Principal
+from holobazaar.web.i18n import templates as page_templates
 
-templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+templates = page_templates()  # web/i18n.py: gettext, lang and dir
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200

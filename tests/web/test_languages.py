@@ -1,0 +1,194 @@
+"""Languages (issue 23): the page's language from Accept-Language or the picker's cookie,
+Babel's formats, translations per field with fallback, a broken translation refused with
+file and line, the display channel per language (composed once per language, however
+many clients follow it) and an unknown language answered by the default channel."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.content import copy_content
+from tests.support.streamclient import StreamClient
+
+from holobazaar import i18n
+from holobazaar.channels import display_channel
+from holobazaar.content import load_content
+from holobazaar.scenes.compositor import compose_display
+
+MARKET, DISPLAY = "greenhaven", "zonneveld-greens"
+NBSP = "\xa0"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def plain(text: str) -> str:
+    return text.replace(NBSP, " ").replace("\u200f", "")
+
+
+def test_negotiation_and_formats() -> None:
+    offered = ["en", "nl", "ar"]
+    assert i18n.negotiate(offered, "en", accept_language="nl-BE,nl;q=0.9,en;q=0.5") == "nl"
+    assert i18n.negotiate(offered, "en", accept_language="nl-NL") == "nl"
+    assert i18n.negotiate(offered, "en", accept_language="fr-FR,ar;q=0.4") == "ar"
+    assert i18n.negotiate(offered, "en", accept_language="fr, de;q=0.8") == "en"
+    assert i18n.negotiate(offered, "en", accept_language="nl;q=0, ar") == "ar"  # q=0: never
+    assert i18n.negotiate(offered, "en", chosen="ar", accept_language="nl") == "ar"  # cookie
+    assert i18n.negotiate(offered, "nl", chosen="xx", accept_language=",;q=zz") == "nl"
+    assert i18n.parse_accept_language("a" * 50 + ",nl") == ["nl"]
+    assert plain(i18n.format_money("2.7", "EUR", "nl")) == "€ 2,70"
+    assert i18n.format_money("2.7", "EUR", "en") == "€2.70"
+    assert plain(i18n.format_money("1234.5", "EUR", "ar")).startswith("1,234.50")
+    assert i18n.direction("ar") == "rtl" and i18n.direction("he") == "rtl"
+    assert i18n.direction("nl") == "ltr"
+    assert i18n.gettext("nl", "In stock") == "Op voorraad"
+    assert i18n.gettext("de", "In stock") == "In stock"  # no catalogue: the source text
+    assert i18n.client_messages("nl")["Sold out"] == "Uitverkocht"
+
+
+def test_translations_fall_back_per_field() -> None:
+    content = load_content(ROOT)
+    market = content.markets[MARKET]
+    seed = market.seed_items()
+    display = market.displays[DISPLAY]
+    refs = content.asset_refs()
+    en, _ = compose_display(market.market, display, seed, refs, {}, language=None)
+    nl, _ = compose_display(market.market, display, seed, refs, {}, language="nl")
+    assert nl["language"] == "nl" and "language" not in en
+    assert nl["display"]["title"] == "Tuinderij Zonneveld: groenten"
+    assert nl["nodes"]["tagline"]["text"].startswith("Vanochtend geplukt")
+    assert nl["nodes"]["price-board"]["title"] == "Vandaag aan de kraam"
+    assert "€ 6,50" in plain(nl["nodes"]["tomato-price"]["text"])  # Babel, Dutch
+    assert "€6.50" in en["nodes"]["tomato-price"]["text"]
+    assert nl["nodes"]["tomato-stock"]["text"] == "Op voorraad"
+    # No Dutch for the farm's practices nor the item names: the default text, not empty.
+    assert nl["farm"]["practices"] == en["farm"]["practices"]
+    assert nl["items"] == en["items"]  # inventory facts are the same in every language
+    for state in (nl, en):
+        texts = [n.get("text") for n in state["nodes"].values() if n["kind"] == "text"]
+        assert all(t for t in texts if t is not None)
+    # A translation that renders empty falls back to the default language's text.
+    node = next(n for n in display.nodes if n.id == "tagline")
+    emptied = node.model_copy(update={"translations": {"nl": node.translations["nl"].model_copy(
+        update={"text": "{{ '' }}"})}})
+    other = display.model_copy(update={"nodes": [emptied if n.id == "tagline" else n
+                                                 for n in display.nodes]})
+    state, _ = compose_display(market.market, other, seed, refs, {}, language="nl")
+    assert state["nodes"]["tagline"]["text"] == en["nodes"]["tagline"]["text"]
+
+
+def _validate(content: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "holobazaar", "validate", str(content)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_validate_refuses_a_broken_translation_with_file_and_line(tmp_path: Path) -> None:
+    content = copy_content(tmp_path / "content")
+    path = content / "scenes" / MARKET / "displays" / f"{DISPLAY}.yaml"
+    original = path.read_text()
+    lines = original.splitlines()
+    line = next(i for i, t in enumerate(lines, 1) if "nl: {title: Vandaag aan de kraam}" in t)
+    cases = {
+        # an unknown language code
+        "nl: {title: Vandaag aan de kraam}": ("xx: {title: Vandaag aan de kraam}",
+                                             "unknown language code 'xx'"),
+        # a language the market does not offer
+        "nl: {title: Vandaag aan de kraam}#": ("de: {title: Heute am Stand}",
+                                              "not one of the market's other languages"),
+        # the wrong type
+        "nl: {title: Vandaag aan de kraam}##": ("nl: {title: [Vandaag, aan]}",
+                                               "valid string"),
+        # a field the node does not have
+        "nl: {title: Vandaag aan de kraam}###": ("nl: {text: Vandaag}", "text"),
+    }
+    for index, (broken, expected) in enumerate(cases.values()):
+        path.write_text(original.replace("nl: {title: Vandaag aan de kraam}", broken))
+        if index == 0:  # the command itself once; the same report in-process after
+            result = _validate(content)
+            assert result.returncode == 1, result.stdout
+            out = result.stdout + result.stderr
+        else:
+            found = load_content(content)
+            assert not found.ok
+            out = found.report()
+        assert re.search(rf"{DISPLAY}\.yaml:{line}\b", out), (broken, out)
+        assert expected in out, (broken, out)
+    path.write_text(original)
+    market = content / "scenes" / MARKET / "market.yaml"
+    market.write_text(market.read_text().replace("languages: [en, nl, ar]",
+                                                 "languages: [en, nl, ar, nl]"))
+    out = load_content(content).report()
+    assert "market.yaml" in out and "each language once" in out
+
+
+def test_pages_in_the_visitors_language(shared_server) -> None:
+    with shared_server.client() as client:
+        nl = client.get(f"/d/{MARKET}/{DISPLAY}", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+        ar = client.get(f"/d/{MARKET}/{DISPLAY}", headers={"Accept-Language": "ar"})
+        fr = client.get(f"/d/{MARKET}/{DISPLAY}", headers={"Accept-Language": "fr"})
+        client.cookies.set(i18n.COOKIE, "ar")
+        cookie = client.get(f"/m/{MARKET}", headers={"Accept-Language": "nl"})
+        client.cookies.clear()
+        picked = client.get("/lang", params={"to": "nl", "next": f"/m/{MARKET}"},
+                            follow_redirects=False)
+        evil = client.get("/lang", params={"to": "nl", "next": "//evil.example/"},
+                          follow_redirects=False)
+        bad = client.get("/lang", params={"to": "xx"}, follow_redirects=False)
+        catalogue = client.get("/i18n/ar.json").json()
+    assert '<html lang="nl" dir="ltr">' in nl.text
+    assert "Producten" in nl.text and "Tuinderij Zonneveld: groenten" in nl.text
+    assert "€ 6,50" in plain(nl.text)
+    assert f'"channel": "{display_channel(MARKET, DISPLAY, "nl")}"' in nl.text
+    assert '<html lang="ar" dir="rtl">' in ar.text and "المنتجات" in ar.text
+    assert '<html lang="en" dir="ltr">' in fr.text and "€6.50" in fr.text
+    assert f'"channel": "{display_channel(MARKET, DISPLAY)}"' in fr.text
+    assert '<html lang="ar" dir="rtl">' in cookie.text  # the picker's choice wins
+    assert "صف البستان" in cookie.text  # a zone's name, translated in market.yaml
+    assert picked.status_code == 303 and picked.headers["location"] == f"/m/{MARKET}"
+    assert f"{i18n.COOKIE}=nl" in picked.headers["set-cookie"]
+    assert evil.headers["location"] == "/"
+    assert bad.status_code == 422
+    assert catalogue["dir"] == "rtl" and catalogue["messages"]["Products"] == "المنتجات"
+
+
+def test_language_channels_composed_once_per_language(shared_server) -> None:
+    scenes = shared_server.app.state.scenes  # type: ignore[attr-defined]
+    nl_channel = display_channel(MARKET, DISPLAY, "nl")
+
+    async def scenario() -> None:
+        clients = [StreamClient(shared_server.ws_url) for _ in range(6)]
+        for client in clients:
+            await client.connect()
+        await clients[0].hello(display_channel(MARKET, DISPLAY, "xx"))  # unknown: default
+        for client in clients[1:5]:
+            await client.hello(nl_channel)
+        await clients[5].hello(display_channel(MARKET, DISPLAY, "ar"))
+        for client in clients:
+            await client.next("snapshot")
+        assert clients[0].views.keys() == {display_channel(MARKET, DISPLAY)}
+        assert clients[1].views[nl_channel].state["display"]["title"].endswith("groenten")
+        before = dict(scenes.composed)
+        with shared_server.client() as http:
+            response = http.patch(f"/api/v1/markets/{MARKET}/items/TOM-BRANDY",
+                                  json={"price": "5.90"}, headers=shared_server.write_headers)
+            assert response.status_code == 200, response.text
+        for client in clients:
+            await client.next("patch")
+        composed = {lang: scenes.composed[(d, lang)] - before.get((d, lang), 0)
+                    for d, lang in scenes.composed if d == DISPLAY}
+        # One composition per language for the change, not one per client (4 follow nl).
+        assert composed == {"": 1, "nl": 1, "ar": 1}, composed
+        texts = [c.views[nl_channel].state["nodes"]["tomato-price"]["text"] for c in clients[1:5]]
+        assert all("€ 5,90" in plain(t) for t in texts), texts
+        assert "€5.90" in clients[0].views[display_channel(MARKET, DISPLAY)].state[
+            "nodes"]["tomato-price"]["text"]
+        # A reaction from a client on a language channel counts for its display.
+        await clients[1].send({"type": "reaction", "market": MARKET, "display": DISPLAY,
+                               "kind": "love", "device": "languages-test-device-1"})
+        assert not [e for e in await clients[1].quiet(0.3) if e.get("type") == "error"]
+        for client in clients:
+            await client.close()
+
+    asyncio.run(scenario())
