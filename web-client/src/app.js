@@ -14,6 +14,7 @@ import { LayoutEngine, frameBox } from './layout.js';
 import { layoutProbe } from './probe.js';
 import { attachMore } from './more.js';
 import { attachPager } from './pager.js';
+import { attachHandoff } from './handoff.js';
 import { attachLanguagePicker } from './language.js';
 
 function readBoot() {
@@ -133,6 +134,7 @@ export async function startDisplay(hook) {
     state: boot.state }];
   if (boot.zone_channel) channels.push({ channel: boot.zone_channel });
   let pulse = null;
+  let handoff = null; // phone AR without WebXR: links that follow the state (handoff.js)
   const stream = new StreamClient({
     url: wsUrl(boot.ws || '/ws'),
     channels,
@@ -147,6 +149,7 @@ export async function startDisplay(hook) {
       if (ops) display.applyOps(ch.state, ops);
       else display.setState(ch.state);
       page.render(ch.state);
+      handoff?.update(ch.state);
       viewer.setLabel(plainTitle(ch.state) || 'The stall in 3D');
       hook.offset[channel] = ch.offset;
       hook.epoch = ch.epoch;
@@ -257,6 +260,8 @@ export async function startDisplay(hook) {
   };
 
   hook.arSupported = await ar.supported();
+  handoff = attachHandoff({ boot, hook, webxrAr: hook.arSupported,
+    currentState: stream.channels.get(boot.channel)?.state });
   if (hook.arSupported) {
     page.showArButton(() => ar.enter().catch((err) => {
       warn(`AR session failed: ${err.message}`);
