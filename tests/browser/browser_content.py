@@ -148,3 +148,10 @@ def aim(page, yaw_pitch: tuple[float, float], frames: int = 4) -> dict:
     start = page.evaluate("window.__holo.hitFrames")
     page.wait_for_function(f"window.__holo.hitFrames >= {start + frames}")
     return page.evaluate("window.__holo.lastHitCheck")
+
+
+def set_price(live, price: str, sku: str = "TOM-1") -> None:
+    """Change an item's price through the API, as the studio does."""
+    response = live.client().patch(f"/api/v1/markets/{MARKET}/items/{sku}",
+                                   json={"price": price}, headers=live.write_headers)
+    assert response.status_code == 200, response.text

@@ -105,7 +105,33 @@ show:
       actions:
         - {kind: node, display: zonneveld-greens, node: kale, op: tween, scale: 2}
 """, "shows/broken.yaml:6: show.cues[0].colour: unknown key 'colour'"),
+    "audio without a caption": ("""\
+show:
+  id: broken
+  title: Broken
+  cues:
+    - number: "1"
+      actions:
+        - {kind: audio, tone: 440, duration: 1}
+""", "shows/broken.yaml:7: show.cues[0].actions[0].caption: missing required key 'caption'"),
+    "blank caption": ("""\
+show:
+  id: broken
+  title: Broken
+  cues:
+    - number: "1"
+      actions:
+        - {kind: audio, tone: 440, caption: "   "}
+""", "shows/broken.yaml:7: show.cues[0].actions[0].caption: Value error, caption must say "
+     "what the sound is (it is blank)"),
 }
+
+
+def test_every_audio_cue_of_the_demo_show_has_a_caption():
+    show = load_content(REPO).markets["greenhaven"].shows["harvest-collective"]
+    audio = [a for c in show.cues for g in [c, *c.group] for a in g.actions
+             if a.kind == "audio"]
+    assert audio and all(a.caption.strip() for a in audio)
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))

@@ -14,8 +14,12 @@ import { LayoutEngine, frameBox } from './layout.js';
 import { layoutProbe } from './probe.js';
 import { attachMore } from './more.js';
 import { attachPager } from './pager.js';
-import { attachHandoff } from './handoff.js';
 import { attachLanguagePicker } from './language.js';
+import { OfflineBanner, SnapshotKeeper, loadSnapshot, newer, registerServiceWorker } from './offline.js';
+import { ViewSettings } from './access.js';
+
+// How often the kept snapshot (offline.js) is written at most, and its "as of" refreshed.
+const KEEP_EVERY_MS = 1000;
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -34,7 +38,13 @@ function wsUrl(path) {
 
 export async function startDisplay(hook) {
   const boot = readBoot();
+  // The last state this device saw of the channel (IndexedDB): newer than the page's own
+  // when the page came from the offline cache. Read while the view is set up.
+  const keptPromise = boot.token ? Promise.resolve(null) : loadSnapshot(boot.channel);
   const page = new Page(boot);
+  const settings = new ViewSettings();
+  settings.attach();
+  hook.settings = () => ({ reducedMotion: settings.reducedMotion, largeText: settings.largeText });
   const warn = (msg) => {
     // Problems the visitor can live with (a broken model, a malformed frame) are logged as
     // warnings; the test hook keeps them for assertions.
@@ -106,6 +116,7 @@ export async function startDisplay(hook) {
     hook.nodes = display.count;
     hook.renders = display.renders;
   };
+  layout.textScale = settings.textScale;
   display.setState(boot.state);
   page.render(boot.state);
   updateHook();
@@ -113,7 +124,7 @@ export async function startDisplay(hook) {
   layout.schedule();
   // Page-friendly view (viewer.js): scroll, keyboard, reset (back to the initial framing).
   const viewer = attachViewer({
-    canvas: renderer.domElement, controls, hook,
+    canvas: renderer.domElement, controls, hook, settings,
     label: plainTitle(boot.state) || 'The stall in 3D',
     reset: () => {
       turned = false;
@@ -125,6 +136,7 @@ export async function startDisplay(hook) {
   // Live shows play in the display's zone: its channel carries cue frames and show state.
   const show = new ShowPlayer({
     display, displayId: boot.display, onWarning: warn,
+    reducedMotion: () => settings.reducedMotion,
     serverNow: () => stream.serverNow(),
     onExecuted: (id, executedAt) => {
       if (boot.zone_channel) stream.reportCue(boot.zone_channel, id, executedAt);
@@ -134,7 +146,21 @@ export async function startDisplay(hook) {
     state: boot.state }];
   if (boot.zone_channel) channels.push({ channel: boot.zone_channel });
   let pulse = null;
-  let handoff = null; // phone AR without WebXR: links that follow the state (handoff.js)
+  // Offline (offline.js): the state shown is "as of" the last server time heard; a lost
+  // connection shows the banner with that time instead of a quiet "Reconnecting…".
+  const banner = new OfflineBanner({ timeZone: boot.timezone });
+  const keeper = boot.token ? null : new SnapshotKeeper(boot.channel);
+  let asOf = Number.isFinite(boot.server_time) ? boot.server_time : null;
+  let keepTimer = null;
+  const keep = () => {
+    if (!keeper || keepTimer) return;
+    keepTimer = setTimeout(() => {
+      keepTimer = null;
+      const ch = stream.channels.get(boot.channel);
+      if (ch?.state && stream.ws) keeper.save({ ...ch, asOf: stream.lastHeard ?? stream.serverNow() });
+    }, KEEP_EVERY_MS);
+  };
+  hook.offline = () => ({ banner: banner.shown, asOf: banner.asOf, saved: keeper?.saved ?? 0 });
   const stream = new StreamClient({
     url: wsUrl(boot.ws || '/ws'),
     channels,
@@ -149,11 +175,11 @@ export async function startDisplay(hook) {
       if (ops) display.applyOps(ch.state, ops);
       else display.setState(ch.state);
       page.render(ch.state);
-      handoff?.update(ch.state);
       viewer.setLabel(plainTitle(ch.state) || 'The stall in 3D');
       hook.offset[channel] = ch.offset;
       hook.epoch = ch.epoch;
       updateHook();
+      keep();
     },
     onEvent: (ev) => {
       if (ev.type === 'heartbeat') {
@@ -163,19 +189,47 @@ export async function startDisplay(hook) {
       } else if (ev.type === 'clock') {
         hook.clockOffset = ev.offset;
         hook.clockRtt = ev.rtt;
+        keep(); // still current: a later "as of"
+      } else if (ev.type === 'ack') pulse?.acked(ev.reaction);
+      else if (ev.type === 'joined') {
+        pulse?.online();
+        keep();
       } else if (ev.type === 'malformed') warn(`malformed frame, resyncing: ${ev.message}`);
       else if (ev.type === 'server-error') {
         warn(`server error ${ev.code}: ${ev.message}`);
         pulse?.serverError(ev);
       }
-      else if (ev.type === 'connected' || ev.type === 'closed') page.connection(ev.type);
+      else if (ev.type === 'connected' || ev.type === 'closed') {
+        page.connection(ev.type);
+        if (ev.type === 'connected') banner.hide();
+        else {
+          pulse?.offline();
+          asOf = stream.lastHeard ?? asOf;
+          banner.show(asOf);
+        }
+      }
       hook.stream = stream.stats;
     },
   });
   hook.offset[boot.channel] = boot.offset;
   hook.epoch = boot.epoch;
   hook.stream = stream.stats;
-  stream.start();
+  // The stream resumes from the newest state this device has: the page's, or the kept one.
+  keptPromise.then((kept) => {
+    const own = { epoch: boot.epoch, offset: boot.offset, state: boot.state, asOf };
+    const best = newer(own, kept);
+    if (best && best !== own) {
+      Object.assign(stream.channels.get(boot.channel), { epoch: best.epoch,
+        offset: best.offset, state: best.state, hash: null });
+      asOf = best.asOf;
+      display.setState(best.state);
+      page.render(best.state);
+      hook.offset[boot.channel] = best.offset;
+      hook.epoch = best.epoch;
+      updateHook();
+    }
+    hook.restored = Boolean(best && best !== own);
+  }).finally(() => stream.start());
   pulse = new PulseBar({ boot, send: (msg) => stream.send(msg), hook });
   // The language picker switches live: messages, formats and the display's channel.
   attachLanguagePicker({ boot, stream, page, hook });
@@ -229,6 +283,8 @@ export async function startDisplay(hook) {
   // For tests: the rendered nodes (not enumerable, so the hook stays cheap to serialize).
   Object.defineProperty(hook, 'scene', { value: display.root, enumerable: false });
   hook.stop = () => stream.stop();
+  hook.resync = () => stream.resync(boot.channel);
+  hook.announced = () => [...page.announced];
   hook.serverNow = () => stream.serverNow();
   // For tests: the show player (executed cues, mood); not enumerable, like `scene`.
   Object.defineProperty(hook, 'show', { value: show, enumerable: false });
@@ -259,9 +315,11 @@ export async function startDisplay(hook) {
     return out;
   };
 
+  settings.onChange((s) => {
+    layout.setTextScale(s.textScale);
+  });
+
   hook.arSupported = await ar.supported();
-  handoff = attachHandoff({ boot, hook, webxrAr: hook.arSupported,
-    currentState: stream.channels.get(boot.channel)?.state });
   if (hook.arSupported) {
     page.showArButton(() => ar.enter().catch((err) => {
       warn(`AR session failed: ${err.message}`);
@@ -282,6 +340,9 @@ export async function startDisplay(hook) {
   await (layout.running ?? (layout.generation ? null : layout.schedule()));
   viewer.startHintClock();
   hook.ready = true;
+  // After the first visit has drawn: the offline worker (never before, so it does not
+  // compete with this visit), which keeps this page and the files it used (offline.js).
+  if (!boot.token) registerServiceWorker({ hook });
 }
 
 function plainTitle(state) {

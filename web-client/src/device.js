@@ -29,10 +29,20 @@ export function supportsWebp() {
  * of detail, most detailed first; phones take the second level (about a quarter of the
  * triangles) when there is one, headsets and desktops the first. Without WebP decoding,
  * the `fallback` file (PNG/JPEG textures). Plain files have only `src`. */
-export function pickModelSrc(data, device = 'desktop', webp = true) {
+export function pickModelSrc(data, device = 'desktop', webp = true, net = slowNetwork()) {
   const lods = Array.isArray(data.lods) ? data.lods.filter((l) => typeof l?.src === 'string') : [];
   if (!webp && typeof data.fallback === 'string') return data.fallback;
   if (!lods.length) return data.src;
+  // A slow connection or Data Saver: the lightest level, whatever the device.
+  if (net) return lods[lods.length - 1].src;
   const index = device === 'phone' ? Math.min(1, lods.length - 1) : 0;
   return lods[index].src;
+}
+
+/** Whether the connection asks for the lightest models: the Network Information API's
+ * `saveData` or an `effectiveType` of 3g or slower (where the browser has the API). */
+export function slowNetwork(nav = globalThis.navigator) {
+  const c = nav?.connection;
+  if (!c) return false;
+  return c.saveData === true || ['slow-2g', '2g', '3g'].includes(c.effectiveType);
 }

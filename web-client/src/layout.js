@@ -124,6 +124,9 @@ export class LayoutEngine {
     this.report = { generation: 0, rounds: 0, minPx: null, moved: 0, clipped: 0, portrait: false };
     this.rows = false; // the goods in rows, headlines above, panels below (paged)
     this.columnWidth = COLUMN_WIDTH;
+    // The page's "Larger text" setting (access.js): 1, or more to grow every text and the
+    // minimum on-screen size with it.
+    this.textScale = 1;
     this.unresolved = false; // separate() ran out of moves with blocks still overlapping
   }
 
@@ -159,6 +162,17 @@ export class LayoutEngine {
     return this.running;
   }
 
+  get minTextTarget() {
+    return MIN_TEXT_PX * this.textScale;
+  }
+
+  setTextScale(scale) {
+    const next = Number.isFinite(scale) && scale >= 1 && scale <= 3 ? scale : 1;
+    if (next === this.textScale) return null;
+    this.textScale = next;
+    return this.schedule();
+  }
+
   entriesOf(kind) {
     return [...this.display.entries.values()].filter((e) => e.data.kind === kind);
   }
@@ -168,7 +182,7 @@ export class LayoutEngine {
     const portrait = this.portrait;
     const view = this.viewSize();
     let { rounds, fontMin, lineBudget, result } = await this.arrange(portrait, COLUMN_WIDTH, view);
-    if (!portrait && result.minPx !== null && (result.minPx < WIDE_MIN_PX || this.unresolved)) {
+    if (!portrait && result.minPx !== null && (result.minPx < (WIDE_MIN_PX * this.textScale) || this.unresolved)) {
       // The curator's arrangement cannot be read on this wide view: the rows, wider.
       ({ rounds, fontMin, lineBudget, result } = await this.arrange(true, WIDE_COLUMN, view));
     }
@@ -186,7 +200,7 @@ export class LayoutEngine {
     // Rows: the column's width sets the scale, so the smallest readable font is known up
     // front. What does not fit the view's height at that scale goes on further pages (the
     // pager over the view): text never shrinks below the minimum to fit.
-    let fontMin = rows ? (MIN_TEXT_PX * 1.03 * width) / (view.w * (1 - 2 * MARGIN)) : 0;
+    let fontMin = rows ? (this.minTextTarget * 1.03 * width) / (view.w * (1 - 2 * MARGIN)) : 0;
     let lineBudget = rows ? (this.portrait ? 4 : 8) : 12;
     let pageH = rows ? width * (view.h / view.w) * 0.98 - PAGER_ROOM : Infinity;
     let rounds = 0;
@@ -217,16 +231,16 @@ export class LayoutEngine {
       }
       const minPx = this.minTextPx();
       result = { minPx, moved, clipped };
-      if (minPx === null || minPx >= MIN_TEXT_PX) break;
-      if (rows && !this.portrait && minPx >= WIDE_ROWS_PX) break; // no phone: close enough
+      if (minPx === null || minPx >= this.minTextTarget) break;
+      if (rows && !this.portrait && minPx >= (WIDE_ROWS_PX * this.textScale)) break; // no phone: close enough
       // As authored, text may grow to twice its size: if even that stays under the wide
       // view's floor, the rows will be used (run()), so do not grow it first.
-      if (!rows && !this.portrait && minPx * 2 < WIDE_MIN_PX) break;
+      if (!rows && !this.portrait && minPx * 2 < (WIDE_MIN_PX * this.textScale)) break;
       const size = this.framingBox().getSize(new THREE.Vector3());
       const tall = size.y * (view.w / view.h) > size.x * 1.02;
       if (rows && tall && tallest < pageH * 0.98) {
         // The page ended up taller than planned (blocks moved apart): smaller pages.
-        pageH *= Math.max(0.5, Math.min(0.97, minPx / (MIN_TEXT_PX * 1.02)));
+        pageH *= Math.max(0.5, Math.min(0.97, minPx / (this.minTextTarget * 1.02)));
         continue;
       }
       if (rows && tall && lineBudget > 0) {
@@ -236,14 +250,14 @@ export class LayoutEngine {
       if (rounds >= (rows ? MAX_ROUNDS : 1)) break; // as authored: two passes
       if (rows) {
         // The column's width sets the scale (perspective takes a little): larger text.
-        fontMin *= (MIN_TEXT_PX * 1.02) / minPx;
+        fontMin *= (this.minTextTarget * 1.02) / minPx;
         continue;
       }
       // Never more than twice the curator's smallest size: past that, text is what makes
       // the display big, and growing it further only zooms the camera out.
-      const smallest = this.smallestFont();
+      const smallest = this.smallestFont() * this.textScale;
       fontMin = Math.min(smallest * 2,
-        Math.max(fontMin, smallest) * ((MIN_TEXT_PX * 1.03) / minPx));
+        Math.max(fontMin, smallest) * ((this.minTextTarget * 1.03) / minPx));
     }
     return { rounds, fontMin, lineBudget, result };
   }
@@ -363,7 +377,8 @@ export class LayoutEngine {
       const role = text.userData.role;
       // Titles stay larger than bodies, prices larger than the rest: scale by role.
       const factor = role === 'title' ? 1.35 : role === 'price' ? 1.25 : role === 'more' ? 1 : 1;
-      const size = Math.max(base, fontMin * factor);
+      // Larger text (the page's setting): every text grows, and so does the minimum.
+      const size = Math.max(base * this.textScale, fontMin * factor);
       if (text.fontSize !== size) text.fontSize = size;
       const panel = text.parent?.userData.panel;
       if (panel && role !== 'more') {

@@ -7,6 +7,14 @@ import { formatMoney, formatNumber, setLanguage, t } from './i18n.js';
 const STOCK = { in_stock: 'In stock', low: 'Low stock', sold_out: 'Sold out' };
 const PRICE_AT_STALL = 'price at the stall';
 const UNVERIFIED_HINT = "The stall's stock system has not reported for a while: please check at the stall";
+// Said once per change by the price list's live region (screen readers, politely).
+const ANNOUNCE = {
+  price: (name, price, unit) => `${name}: now ${price}${unit ? ` ${unit}` : ''}`,
+  stock: (name, stock) => `${name}: ${stock}`,
+};
+const LIVE = 'Live';
+// Model downloads smaller than this finish before a progress bar would help.
+const PROGRESS_MIN_BYTES = 200 * 1024;
 
 const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 
@@ -57,6 +65,9 @@ export class Page {
     this.button = document.getElementById('enter-ar');
     this.overlay = document.getElementById('xr-overlay');
     this.status = document.getElementById('live-status');
+    this.announcer = document.getElementById('price-announcer');
+    this.heard = null; // sku -> {price, stock}: what the live region last had to say
+    this.announced = []; // for tests: every announcement made
   }
 
   // Keep the fallback list equal to the state's items (it is what screen readers read).
@@ -113,8 +124,33 @@ export class Page {
     for (const li of [...this.products.children]) {
       if (li.dataset.sku && !seen.has(li.dataset.sku)) li.remove();
     }
+    this.announce(items);
     const note = document.getElementById('unverified-note');
     if (note) note.hidden = !Object.values(items).some((item) => item.verified === false);
+  }
+
+  // Price and stock changes, said once each by the live region (the list itself is not
+  // live: a re-render of the same prices, a resync, says nothing).
+  announce(items) {
+    const now = new Map();
+    for (const [sku, item] of Object.entries(items)) {
+      now.set(sku, { name: typeof item.name === 'string' && item.name ? item.name : sku,
+        price: priceText(item), unit: unitText(item), stock: stockText(item) });
+    }
+    const before = this.heard;
+    this.heard = now;
+    if (!before || !this.announcer) return; // the first render is the page, not news
+    const lines = [];
+    for (const [sku, n] of now) {
+      const was = before.get(sku);
+      if (!was) continue;
+      if (was.price !== n.price) lines.push(ANNOUNCE.price(n.name, n.price, n.unit));
+      else if (was.stock !== n.stock) lines.push(ANNOUNCE.stock(n.name, n.stock));
+    }
+    if (!lines.length) return;
+    const text = lines.join('. ');
+    this.announced.push(text);
+    this.announcer.textContent = text;
   }
 
   // The AR overlay's story: the grower's published story (bindings.stories, plain text),
@@ -139,7 +175,8 @@ export class Page {
 
   progress({ models, done, bytes, total }) {
     if (!this.progressEl) return;
-    const busy = done < models;
+    // Only for downloads that take a while (over ~200 KB, or of unknown size past it).
+    const busy = done < models && Math.max(total, bytes) > PROGRESS_MIN_BYTES;
     this.progressEl.hidden = !busy;
     if (!busy) return;
     const pct = total > 0 ? Math.round((100 * bytes) / total) : null;
@@ -156,8 +193,8 @@ export class Page {
   }
 
   connection(kind) {
-    if (this.status) this.status.textContent = kind === 'connected' ? 'Live' : 'Reconnecting…';
-    document.body.classList.toggle('offline', kind !== 'connected');
+    // Disconnected: the offline banner says so, with the time (offline.js), not this.
+    if (this.status) this.status.textContent = kind === 'connected' ? LIVE : '';
   }
 
   showArButton(onClick) {

@@ -2,7 +2,19 @@
 // the AR overlay), an optional short note sent with the next tap, and dwell time in coarse
 // buckets. The device id is random, kept in localStorage and replaced every (UTC) day: no
 // account, no fingerprinting; the server hashes it again with a salt of the day.
+import { Outbox } from './outbox.js';
+
 export const KINDS = ['love', 'wow', 'hungry', 'learn'];
+// Every string a visitor reads, in one place (for the translations).
+export const TEXT = {
+  thanks: 'Thanks!',
+  noteHeld: 'Thanks! Your note waits for the market team to read it.',
+  queued: (n) => (n === 1 ? 'Offline: your reaction is saved and will be sent when the network is back.'
+    : `Offline: ${n} reactions are saved and will be sent when the network is back.`),
+  flushed: 'Back online: your saved reactions were sent.',
+  rateLimited: 'Easy! One reaction a second is plenty.',
+  refused: 'That reaction could not be counted.',
+};
 export const DWELL_BUCKETS = [0, 5, 15, 30, 60, 120, 300];
 const DEVICE_KEY = 'holobazaar.device';
 const MAX_NOTE = 280;
@@ -52,6 +64,28 @@ export class PulseBar {
     hook.pulse = this.stats;
     this.visibleSince = document.visibilityState === 'visible' ? performance.now() : null;
     this.shown = 0;
+    // Taps wait here until the server acknowledges them (outbox.js): offline taps are sent
+    // when the stream is back, each once.
+    this.outbox = new Outbox({ send, scope: { market: boot.market, display: boot.display } });
+    hook.outbox = this.outbox.stats;
+  }
+
+  // The stream is connected and the display's channel joined: send what waits.
+  online() {
+    this.hadQueued = this.outbox.pending() > 0;
+    this.outbox.online();
+  }
+
+  offline() {
+    this.outbox.offline();
+  }
+
+  acked(id) {
+    this.outbox.acked(id);
+    if (this.hadQueued && this.outbox.pending() === 0) {
+      this.hadQueued = false;
+      this.status(TEXT.flushed);
+    }
   }
 
   attach() {
@@ -85,14 +119,16 @@ export class PulseBar {
     const note = recipe ? null : document.getElementById('pulse-note');
     const text = note ? note.value.trim().slice(0, MAX_NOTE) : '';
     if (text) msg.text = text;
-    if (!this.send(msg)) {
-      this.status('Offline: your reaction was not sent.');
+    const live = this.outbox.add(msg);
+    if (note) note.value = '';
+    if (!live) {
+      this.hadQueued = true;
+      this.status(TEXT.queued(this.outbox.pending()));
       return;
     }
     this.stats.sent += 1;
     if (recipe) this.stats.recipes += 1;
-    if (note) note.value = '';
-    this.status(text ? 'Thanks! Your note waits for the market team to read it.' : 'Thanks!');
+    this.status(text ? TEXT.noteHeld : TEXT.thanks);
   }
 
   // The time the page was in view since the last report, as a coarse bucket.
@@ -110,12 +146,13 @@ export class PulseBar {
   // Errors from the server about reactions (docs/protocol.md): rate_limited is expected
   // from a keen visitor and only slows them down.
   serverError(ev) {
+    // A refused tap that will be sent again (a queued one over the rate) says nothing.
+    if (typeof ev.reaction === 'string' && !this.outbox.refused(ev.reaction, ev.code)) return;
     if (!['rate_limited', 'unknown_kind', 'not_subscribed', 'unknown_display',
       'unknown_recipe'].includes(ev.code)
       || (ev.channel && !ev.channel.endsWith(`/display/${this.boot.display}`))) return;
     this.stats.refused += 1;
     this.stats.lastError = ev.code;
-    this.status(ev.code === 'rate_limited' ? 'Easy! One reaction a second is plenty.'
-      : 'That reaction could not be counted.');
+    this.status(ev.code === 'rate_limited' ? TEXT.rateLimited : TEXT.refused);
   }
 }

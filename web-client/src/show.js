@@ -43,8 +43,11 @@ export class ShowPlayer {
    * @param {() => number} o.serverNow server time estimate in ms (stream clock offset)
    * @param {(id, executedAt) => void} o.onExecuted a cue ran on time (for the heartbeat)
    */
-  constructor({ display, displayId, serverNow, onExecuted = () => {}, onWarning = () => {} }) {
+  constructor({ display, displayId, serverNow, onExecuted = () => {}, onWarning = () => {},
+    reducedMotion = () => false }) {
     this.display = display;
+    // Reduced motion (access.js): moves, turns and growth land at once; fades still fade.
+    this.reducedMotion = reducedMotion;
     this.displayId = displayId;
     this.serverNow = serverNow;
     this.onExecuted = onExecuted;
@@ -58,6 +61,10 @@ export class ShowPlayer {
     this.audioCtx = null;
     this.mood = document.getElementById('show-mood');
     this.overlay = document.getElementById('show-overlay');
+    // Captions of audio cues (docs/shows.md `caption`): in a live region that is always
+    // there (a region added with its text is not announced), shown while the sound plays.
+    this.captionRegion = document.getElementById('show-captions');
+    this.caption = null;
   }
 
   // ---- input: cue frames and the zone state's `show` -------------------------------
@@ -183,6 +190,7 @@ export class ShowPlayer {
     const nodes = new Map(); // node id -> {position, rotation, scale, visible, opacity}
     let mood = { dim: 0, tint: null };
     let overlay = null;
+    let caption = null;
     const clips = new Map();
     for (const cue of started) {
       const t = now - cue.start_time;
@@ -197,6 +205,14 @@ export class ShowPlayer {
             break;
           }
           case 'animation': clips.set(action.node, { action, t }); break;
+          case 'audio': {
+            const length = finite(action.duration) ? action.duration * 1000
+              : (cue.duration > 0 ? cue.duration : 3000);
+            if (typeof action.caption === 'string' && action.caption && t < Math.max(length, 2000)) {
+              caption = { text: action.caption, key: `${cue.id}/${action.caption}` };
+            }
+            break;
+          }
           default: break;
         }
       }
@@ -205,6 +221,19 @@ export class ShowPlayer {
     this.applyClips(clips);
     this.applyMood(mood);
     this.applyOverlay(overlay);
+    this.applyCaption(caption);
+  }
+
+  applyCaption(current) {
+    const key = current ? current.key : '';
+    if (key === (this.caption?.key ?? '')) return;
+    this.caption = current;
+    if (!this.captionRegion) return;
+    this.captionRegion.replaceChildren();
+    if (!current) return;
+    const line = document.createElement('p');
+    line.textContent = current.text; // plain text, never HTML
+    this.captionRegion.append(line);
   }
 
   base(id) {
@@ -233,9 +262,10 @@ export class ShowPlayer {
       const duration = action.op === 'tween' ? (action.duration || 0) * 1000 : 0;
       const ease = EASE[action.easing] || EASE['ease-in-out'];
       const p = duration > 0 ? ease(clamp01(t / duration)) : 1;
+      const moveP = this.reducedMotion() ? 1 : p; // reduced motion: only fades animate
       for (const key of ['position', 'rotation', 'scale']) {
         const target = vec3(action[key]);
-        if (target) v[key] = lerp3(v[key], target, p);
+        if (target) v[key] = lerp3(v[key], target, moveP);
       }
       if (finite(action.opacity)) v.opacity += (action.opacity - v.opacity) * p;
     }
@@ -291,7 +321,9 @@ export class ShowPlayer {
         this.mixers.set(id, state);
       }
       // Set, not advance: the clip's time is a function of the cue's start, like tweens.
-      state.mixer.setTime((t / 1000) * (action.speed || 1));
+      // Reduced motion: the clip holds still (a loop at its first pose, else its last).
+      const still = action.loop ? 0 : clip.duration;
+      state.mixer.setTime(this.reducedMotion() ? still : (t / 1000) * (action.speed || 1));
     }
   }
 

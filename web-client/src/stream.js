@@ -118,6 +118,16 @@ export class StreamClient {
   start() {
     this.stopped = false;
     this.connect();
+    // The device says the network is back: try now, not at the end of a long back-off.
+    if (!this.onOnline && typeof window !== 'undefined') {
+      this.onOnline = () => {
+        if (this.stopped || this.ws) return;
+        this.attempt = 0;
+        clearTimeout(this.retryTimer);
+        this.connect();
+      };
+      window.addEventListener('online', this.onOnline);
+    }
   }
 
   stop() {
@@ -150,8 +160,9 @@ export class StreamClient {
     const delay = cap / 2 + Math.random() * (cap / 2);
     this.attempt += 1;
     this.onEvent({ type: 'reconnecting', delay, attempt: this.attempt });
-    setTimeout(() => {
-      if (!this.stopped) this.connect();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (!this.stopped && !this.ws) this.connect();
     }, delay);
   }
 
@@ -216,15 +227,22 @@ export class StreamClient {
       this.malformed(err, null);
       return;
     }
+    // The last moment the server was heard from, on its clock: what an offline page's
+    // state is "as of" (offline.js).
+    if (msg.type === 'welcome') this.lastHeard = msg.server_time;
+    else this.lastHeard = this.serverNow();
     switch (msg.type) {
       case 'welcome': return this.welcome(msg);
       case 'snapshot': return this.snapshot(msg);
       case 'patch': return this.patch(msg);
       case 'cue': return this.cue(msg);
       case 'pong': return this.pong(msg);
+      case 'ack':
+        if (typeof msg.reaction === 'string') this.onEvent({ type: 'ack', reaction: msg.reaction });
+        return undefined;
       case 'error':
         this.onEvent({ type: 'server-error', code: msg.code, message: msg.message,
-          channel: msg.channel });
+          channel: msg.channel, reaction: msg.reaction });
         return undefined;
       default: return undefined;
     }
@@ -241,8 +259,13 @@ export class StreamClient {
     this.stats.connects += 1;
     const interval = Number(msg.limits.heartbeat_interval_ms);
     if (Number.isFinite(interval) && interval >= 500) this.heartbeatMs = interval;
+    // A first, rough clock offset from the welcome (the pings refine it): the server's
+    // clock is the one "as of" times are told in, whatever this device's clock says.
+    if (this.clockOffset === null) this.clockOffset = msg.server_time - Date.now();
     this.onEvent({ type: 'connected', session: msg.session });
     this.hello();
+    // Frames after the hello are handled after it: the channels are joined for them.
+    this.onEvent({ type: 'joined' });
     // A burst of pings gives a good clock estimate quickly, then one now and then. Show
     // cues are scheduled by it, and a page busy loading models delays some pongs: of
     // several samples the one with the shortest round trip is kept (NTP's rule).

@@ -21,7 +21,7 @@ export function reducedMotion(win = globalThis) {
  * @param {string} o.label what the view shows (its accessible name)
  * @param {object} o.hook the test hook (window.__holo): `viewer` reports what happened
  */
-export function attachViewer({ canvas, controls, reset, label, hook }) {
+export function attachViewer({ canvas, controls, reset, label, hook, settings = null }) {
   const state = { wheelZooms: 0, keyTurns: 0, resets: 0, hint: false, reducedMotion: false };
   hook.viewer = state;
   // For tests: where the camera is (position then orbit target).
@@ -112,15 +112,19 @@ export function attachViewer({ canvas, controls, reset, label, hook }) {
       + 'the price list follows below.');
   }
 
-  // Reduced motion: no easing after a drag (the camera stops where the finger stops).
-  const motion = globalThis.matchMedia?.('(prefers-reduced-motion: reduce)');
+  // Reduced motion (the system's, or the page's switch: access.js): no easing after a drag
+  // (the camera stops where the finger stops), never any auto-rotation.
   const applyMotion = () => {
-    state.reducedMotion = reducedMotion();
+    state.reducedMotion = settings ? settings.reducedMotion : reducedMotion();
     controls.enableDamping = !state.reducedMotion;
+    controls.autoRotate = false;
     document.body.classList.toggle('reduced-motion', state.reducedMotion);
   };
-  applyMotion();
-  motion?.addEventListener?.('change', applyMotion);
+  if (settings) settings.onChange(applyMotion);
+  else {
+    applyMotion();
+    globalThis.matchMedia?.('(prefers-reduced-motion: reduce)')?.addEventListener?.('change', applyMotion);
+  }
 
   // The hint: once per visit, until the first interaction or a few seconds have passed.
   let hint = null;

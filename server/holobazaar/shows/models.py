@@ -100,14 +100,29 @@ class StoryAction(Strict):
     text: PlainText = ""
 
 
+# What a sound is, for visitors who cannot hear it: one short line ("[birdsong]", "Bell
+# rings: the tasting starts"). Plain text, shown in the visitor overlay while it plays.
+Caption = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class AudioAction(Strict):
-    """Play a sound: an audio file URL on this server, or a synthesized tone (Hz)."""
+    """Play a sound: an audio file URL on this server, or a synthesized tone (Hz), with the
+    caption every visitor sees while it plays (required: no sound without a caption)."""
 
     kind: Literal["audio"]
     url: str | None = Field(None, max_length=500, pattern=r"^/[A-Za-z0-9/._-]+$")
     tone: float | None = Field(None, ge=20, le=20000)
     volume: float = Field(0.8, ge=0, le=1)
     duration: Seconds | None = None
+    caption: Caption = Field(description="What the sound is, shown as a caption while it "
+                             "plays (plain text, at most 200 characters).")
+
+    @field_validator("caption")
+    @classmethod
+    def _said(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("caption must say what the sound is (it is blank)")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> AudioAction:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
@@ -27,6 +28,12 @@ HASHED = re.compile(r"-[A-Za-z0-9_-]{8,}\.[a-z0-9]+$")
 MANIFEST = Path(".vite") / "manifest.json"
 # The WebXR emulator (IWER, @iwer/sem and its room captures): test mode only (issue #18).
 EMULATOR = "src/emulate.js"
+# The service worker (web-client/src/sw.js, built to dist/sw.js by vite.sw.config.js):
+# served at /sw.js so its scope is the whole site; the build's placeholder becomes the list
+# of files the display page needs (precached), so every client build is a new worker.
+SERVICE_WORKER = "sw.js"
+PRECACHE_PLACEHOLDER = "self.__WB_MANIFEST"
+OFFLINE_ENTRIES = ("src/display.js",)
 
 
 class ClientFiles(StaticFiles):
@@ -102,6 +109,21 @@ class ClientBuild:
         self.manifest()
         return self._emulator
 
+    def service_worker(self) -> str | None:
+        """dist/sw.js with its precache list (the display page's files: script, chunks,
+        CSS, fonts, the KTX2 transcoder; never the emulator), or None when not built."""
+        manifest = self.manifest()
+        try:
+            text = (self.directory / SERVICE_WORKER).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        if not manifest or PRECACHE_PLACEHOLDER not in text:
+            return None
+        files = sorted(_reachable(manifest, list(OFFLINE_ENTRIES), avoid=EMULATOR))
+        # Hashed names never change: no revision needed (Workbox's precache entry format).
+        entries = [{"url": f"{PREFIX}/{f}", "revision": None} for f in files]
+        return text.replace(PRECACHE_PLACEHOLDER, json.dumps(entries, separators=(",", ":")), 1)
+
     def vendor(self, name: str) -> str | None:
         """URL of the folder the build copied package `name` into (vendor/<name>-<version>/,
         vite.config.js), or None when the build has none."""
@@ -170,3 +192,15 @@ def mount(app, directory: Path) -> None:
     hidden = frozenset if app.state.settings.xr_emulator else build.emulator_files
     files = ClientFiles(directory=directory, check_dir=False, hidden=hidden)
     app.mount(PREFIX, GZipMiddleware(files, minimum_size=1024), name="client")
+
+    async def service_worker(request: Request) -> Response:
+        """The offline worker (docs/client.md, "Offline"): never cached by HTTP, so a new
+        build reaches every visitor on their next visit."""
+        text = build.service_worker()
+        if text is None:
+            return Response("service worker not built\n", status_code=404,
+                            media_type="text/plain")
+        return Response(text, media_type="text/javascript", headers={
+            "cache-control": "no-cache", "service-worker-allowed": "/"})
+
+    app.add_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
