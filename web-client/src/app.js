@@ -15,6 +15,7 @@ import { layoutProbe } from './probe.js';
 import { attachMore } from './more.js';
 import { attachPager } from './pager.js';
 import { attachLanguagePicker } from './language.js';
+import { attachHandoff } from './handoff.js';
 import { OfflineBanner, SnapshotKeeper, loadSnapshot, newer, registerServiceWorker } from './offline.js';
 import { ViewSettings } from './access.js';
 
@@ -146,6 +147,7 @@ export async function startDisplay(hook) {
     state: boot.state }];
   if (boot.zone_channel) channels.push({ channel: boot.zone_channel });
   let pulse = null;
+  let handoff = null; // phone AR without WebXR: links that follow the state (handoff.js)
   // Offline (offline.js): the state shown is "as of" the last server time heard; a lost
   // connection shows the banner with that time instead of a quiet "Reconnecting…".
   const banner = new OfflineBanner({ timeZone: boot.timezone });
@@ -175,6 +177,7 @@ export async function startDisplay(hook) {
       if (ops) display.applyOps(ch.state, ops);
       else display.setState(ch.state);
       page.render(ch.state);
+      handoff?.update(ch.state);
       viewer.setLabel(plainTitle(ch.state) || 'The stall in 3D');
       hook.offset[channel] = ch.offset;
       hook.epoch = ch.epoch;
@@ -320,6 +323,8 @@ export async function startDisplay(hook) {
   });
 
   hook.arSupported = await ar.supported();
+  handoff = attachHandoff({ boot, hook, webxrAr: hook.arSupported,
+    currentState: stream.channels.get(boot.channel)?.state });
   if (hook.arSupported) {
     page.showArButton(() => ar.enter().catch((err) => {
       warn(`AR session failed: ${err.message}`);

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from holobazaar.channels import display_channel, pulse_channel, zone_channel
 from holobazaar.i18n import gettext
+from holobazaar.quicklook.handoff import handoff
 from holobazaar.scenes import schedule
 from holobazaar.scenes.templates import money, stock_label
 from holobazaar.stream.channel import UnknownChannel
@@ -68,6 +69,22 @@ def _stock_text(context: Any, item: dict) -> str:
 
 templates.env.globals.update(money=money, stock_label=stock_label, price_label=_price_label,
                              stock_text=_stock_text, unit_text=unit_text)
+
+
+# AR Quick Look's link must hold a single <img>: the "View in AR" button is this picture.
+AR_BUTTON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 176 48" width="176" height="48">'
+    '<rect width="176" height="48" rx="24" fill="#ffd23f"/>'
+    '<g fill="none" stroke="#1a1a1a" stroke-width="2.4" stroke-linejoin="round">'
+    '<path d="M22 17l10-5 10 5v13l-10 5-10-5z"/><path d="M22 17l10 5 10-5M32 22v13"/></g>'
+    '<text x="52" y="30.5" font-family="system-ui,-apple-system,sans-serif" font-size="17" '
+    'font-weight="600" fill="#1a1a1a">View in AR</text></svg>')
+
+
+@router.get("/ar-button.svg")
+def ar_button() -> Response:
+    return Response(AR_BUTTON_SVG, media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/favicon.ico")
@@ -222,6 +239,15 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
     })
 
 
+def phone_handoff(request: Request, market: str, display: str, market_name: str) -> dict:
+    """The AR Quick Look and Scene Viewer links of the display's published state."""
+    _, _, state, state_hash = request.app.state.scenes.hub.snapshot(
+        display_channel(market, display))
+    title = str((state.get("display") or {}).get("title") or display)
+    return handoff(request.headers.get("user-agent", ""), str(request.base_url), market,
+                   display, state_hash, title, market_name)
+
+
 @router.get("/d/{market}/{display}", response_class=HTMLResponse)
 async def display_page(request: Request, market: str, display: str, preview: bool = False,
                        link: str | None = None) -> HTMLResponse:
@@ -243,13 +269,13 @@ async def display_page(request: Request, market: str, display: str, preview: boo
     epoch, offset, state, _ = scenes.hub.snapshot(channel)
     nodes = sorted(state.get("nodes", {}).values(), key=lambda n: n.get("order", 0))
     boot = {"market": market, "display": display, "channel": channel, "ws": "/ws",
+            "epoch": epoch, "offset": offset, "state": state,
+            "zone_channel": zone_channel(market, found.displays[display].zone),
             # The page's language and its messages (web-client/src/i18n.js); the picker
             # switches to another language's channel without a reload.
             "i18n": page_i18n.client_boot(lang), "currency": found.market.market.currency,
             "base_channel": display_channel(market, display),
             "content_languages": found.market.market.languages[1:],
-            "epoch": epoch, "offset": offset, "state": state,
-            "zone_channel": zone_channel(market, found.displays[display].zone),
             # The state's "as of" (server clock, ms) and the market's timezone: a page
             # reloaded offline says "prices as of 10:42" in market time (offline.js).
             "server_time": round(time.time() * 1000),
@@ -258,8 +284,11 @@ async def display_page(request: Request, market: str, display: str, preview: boo
         boot["token"] = token
     if request.app.state.settings.xr_emulator:
         boot["xr_emulator"] = True  # tests: ?xr-emulate=1 loads the WebXR emulator
+    if token is None:  # phones without WebXR: Quick Look / Scene Viewer (docs/phones.md)
+        boot["handoff"] = phone_handoff(request, market, display, found.market.market.name)
     client = request.app.state.client
     return templates.TemplateResponse(request, "display.html", {
+        "handoff": boot.get("handoff"),
         "preview": "draft" if token is not None else ("refused" if preview else None),
         "market": translated_market(found.market.market, lang),
         "state": state,
