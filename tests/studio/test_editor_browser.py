@@ -9,6 +9,7 @@ Screenshots into docs/studio/ with HOLOBAZAAR_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -275,6 +276,11 @@ def test_an_upload_from_the_editor_goes_into_the_display(server, editor):
     page.wait_for_function("window.__editor.upload === 'ready'", timeout=20000)
     report = page.inner_text("#ed-upload-report")
     assert "Ready" in report and "triangles" in report and "metres" in report, report
+    # The pipeline's report (its warnings, the validator's among them) is in the upload's
+    # report and beside the asset in the library's picker.
+    assert "The pipeline noted:" in report and "quantized positions" in report, report
+    notes = page.locator("#ed-node-form .sf-notes")
+    expect(notes).to_contain_text("quantized positions")
     node = page.evaluate("window.__editor.doc.display.nodes.at(-1)")
     assert node["kind"] == "model" and node["asset"] == "box"
     assert page.locator("#ed-node-form img[src*='/assets/box/thumbnail.png']").count() == 1
@@ -282,6 +288,11 @@ def test_an_upload_from_the_editor_goes_into_the_display(server, editor):
     page.wait_for_function("window.__editor.published === 1", timeout=10000)
     path = server.content_dir / "scenes" / "alpha" / "displays" / "stall.yaml"
     assert "asset: box" in path.read_text()
+    # The library the page is built with carries the stored asset's report too.
+    page.reload()
+    library = json.loads(page.locator("#editor-boot").text_content() or "{}")["assets"]
+    box = next(a for a in library if a["name"] == "box")
+    assert any("quantized positions" in note for note in box["notes"]), box
 
 
 def test_the_editor_is_accessible(server, editor):

@@ -275,6 +275,13 @@ def upload_files(entry: Path) -> list[Path]:
     return [entry, *referenced_files(entry)]
 
 
+def warnings_by_name(engine: Engine, market: str) -> dict[str, list[dict]]:
+    """The pipeline's warnings (validator warnings among them) of a market's ready assets
+    by name, the newest upload of a name winning as in `stored_refs`: for the library."""
+    return {asset.name: asset.warnings for asset in list_assets(engine, market)
+            if asset.status == "ready"}
+
+
 def stored_refs(engine: Engine) -> dict[str, dict[str, AssetRef]]:
     """Ready models and images of each market by name, for the compositor (the newest
     upload of a name wins)."""

@@ -444,6 +444,7 @@ async function start() {
     zone: boot.zones.map((z) => ({ value: z.id, label: z.name })),
     asset: (kind) => assetsFor(kind),
     assetThumbnail: (name) => boot.assets.find((a) => a.name === name)?.thumbnail || null,
+    assetNotes: (name) => boot.assets.find((a) => a.name === name)?.notes || [],
     bindings: boot.bindings,
   });
   const add = $('ed-add-kind');

@@ -125,9 +125,20 @@ export class SchemaForm {
           img.hidden = !src;
           if (src) img.src = src;
         };
+        // What the pipeline noted about it (its report's warnings, the validator's too).
+        const notesOf = this.pickers[`${key}Notes`];
+        const list = el('ul');
+        const notes = el('div', { class: 'sf-notes muted' }, el('p', { text: 'The asset pipeline noted:' }), list);
+        const showNotes = () => {
+          const found = control.value && notesOf ? notesOf(control.value) : [];
+          list.replaceChildren(...found.map((text) => el('li', { text })));
+          notes.hidden = !found.length;
+        };
         control.addEventListener('change', show);
+        control.addEventListener('change', showNotes);
         show();
-        wrap.append(el('label', { for: id, text: title }), control, img, error);
+        showNotes();
+        wrap.append(el('label', { for: id, text: title }), control, img, notes, error);
         if (help) wrap.append(el('p', { class: 'sf-help muted', id: `${id}-help`, text: help }));
         return wrap;
       }

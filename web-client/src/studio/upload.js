@@ -132,5 +132,6 @@ export function setupUpload({ url, market, input, progress, box, onReady, onStat
 
 export const assetEntry = (market, asset) => {
   const file = top(asset);
-  return { name: asset.name, url: file.url, media_type: file.media_type, size: file.bytes, thumbnail: `/studio/${market}/assets/${asset.name}/thumbnail.png` };
+  return { name: asset.name, url: file.url, media_type: file.media_type, size: file.bytes, thumbnail: `/studio/${market}/assets/${asset.name}/thumbnail.png`,
+    notes: (asset.warnings || []).map((w) => w.message || w.code) };
 };

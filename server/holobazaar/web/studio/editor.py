@@ -13,9 +13,11 @@ from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
 from holobazaar.accounts.preview_links import PreviewViewer, links_of
+from holobazaar.assets import service as assets_service
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
 from holobazaar.scenes import schedule as timing
@@ -74,7 +76,8 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "preview_url": url,
         "zones": [{"id": z.id, "name": z.name} for z in found.market.zones],
         "farms": [{"id": f.id, "name": f.name} for f in found.market.farms],
-        "assets": library(scenes, market),
+        "assets": library(scenes, market, await run_in_threadpool(
+            assets_service.warnings_by_name, request.app.state.engine, market)),
         "bindings": list(BINDING_NAMES),
     }
     shown = request.app.state.scenes.hub.snapshot(display_channel(market, display))[2]
@@ -87,13 +90,15 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "entry": request.app.state.client.entry("src/studio/editor.js")})
 
 
-def library(scenes, market: str) -> list[dict]:
+def library(scenes, market: str, warnings: dict[str, list[dict]]) -> list[dict]:
     """The assets a display of the market may name (the loader checks names against them):
     the content's files and the market's ready uploads, each as visitors get it (an upload
-    of the same name replaces the file for this market), with its thumbnail."""
+    of the same name replaces the file for this market), with its thumbnail and, for an
+    upload, what the pipeline noted (its report's warnings, the validator's among them)."""
     refs = scenes.asset_refs(market)
     return [{"name": name, "url": ref.url, "media_type": ref.media_type, "size": ref.size,
-             "thumbnail": f"/studio/{market}/assets/{name}/thumbnail.png"}
+             "thumbnail": f"/studio/{market}/assets/{name}/thumbnail.png",
+             "notes": [w.get("message") or w.get("code") for w in warnings.get(name, [])]}
             for name, ref in sorted(refs.items())]
 
 
