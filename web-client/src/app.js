@@ -159,7 +159,9 @@ export async function startDisplay(hook) {
     keepTimer = setTimeout(() => {
       keepTimer = null;
       const ch = stream.channels.get(boot.channel);
-      if (ch?.state && stream.ws) keeper.save({ ...ch, asOf: stream.lastHeard ?? stream.serverNow() });
+      if (ch?.state && stream.ws) {
+        keeper.save({ ...ch, channel: boot.channel, asOf: stream.lastHeard ?? stream.serverNow() });
+      }
     }, KEEP_EVERY_MS);
   };
   hook.offline = () => ({ banner: banner.shown, asOf: banner.asOf, saved: keeper?.saved ?? 0 });

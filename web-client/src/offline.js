@@ -5,13 +5,13 @@
 // "As of" is always server time (the stream's clock, docs/protocol.md `welcome`/`pong`):
 // a phone whose clock is hours off still says when the prices were last confirmed.
 
-// Every string a visitor reads, in one place (for the translations).
+import { language, t } from './i18n.js';
+
+// Every string a visitor reads, in one place (through the page's catalogue, i18n.js).
 export const TEXT = {
-  offlineAsOf: (time) => `Offline — prices as of ${time}`,
-  offline: 'Offline — prices may have changed',
-  reconnecting: 'Reconnecting…',
-  live: 'Live',
-  bannerHint: 'Please check prices at the stall; this page updates when the network is back.',
+  offlineAsOf: (time) => t('Offline — prices as of %(time)s', { time }),
+  offline: () => t('Offline — prices may have changed'),
+  bannerHint: () => t('Please check prices at the stall; this page updates when the network is back.'),
 };
 
 const DB_NAME = 'holobazaar';
@@ -84,9 +84,10 @@ export class SnapshotKeeper {
     this.saved = 0;
   }
 
-  save({ epoch, offset, state, asOf }) {
+  // `channel`: the channel followed now (the language picker may have switched it).
+  save({ channel = this.channel, epoch, offset, state, asOf }) {
     if (typeof epoch !== 'string' || !Number.isInteger(offset) || !state) return;
-    this.pending = { channel: this.channel, epoch, offset, state, asOf };
+    this.pending = { channel, epoch, offset, state, asOf };
     if (!this.writing) this.writing = this.flush();
   }
 
@@ -109,7 +110,7 @@ export class SnapshotKeeper {
 
 /** "10:42" in the market's timezone (the visitor stands in the market), in the page's
  * language; a bad timezone falls back to the device's. */
-export function clockText(ms, timeZone, locale = document.documentElement.lang || undefined) {
+export function clockText(ms, timeZone, locale = language() || undefined) {
   const options = { hour: '2-digit', minute: '2-digit' };
   try {
     return new Intl.DateTimeFormat(locale, { ...options, timeZone }).format(ms);
@@ -132,12 +133,12 @@ export class OfflineBanner {
     this.shown = true;
     document.body.classList.add('offline');
     if (!this.el) return;
-    const text = this.asOf === null ? TEXT.offline
+    const text = this.asOf === null ? TEXT.offline()
       : TEXT.offlineAsOf(clockText(this.asOf, this.timeZone));
     const strong = this.el.querySelector('strong');
     const hint = this.el.querySelector('span');
     if (strong && strong.textContent !== text) strong.textContent = text;
-    if (hint && hint.textContent !== TEXT.bannerHint) hint.textContent = TEXT.bannerHint;
+    if (hint) hint.textContent = TEXT.bannerHint();
     this.el.hidden = false;
   }
 

@@ -9,10 +9,11 @@ const PRICE_AT_STALL = 'price at the stall';
 const UNVERIFIED_HINT = "The stall's stock system has not reported for a while: please check at the stall";
 // Said once per change by the price list's live region (screen readers, politely).
 const ANNOUNCE = {
-  price: (name, price, unit) => `${name}: now ${price}${unit ? ` ${unit}` : ''}`,
-  stock: (name, stock) => `${name}: ${stock}`,
+  price: (name, price, unit) => (unit ? t('%(name)s: now %(price)s %(unit)s', { name, price, unit })
+    : t('%(name)s: now %(price)s', { name, price })),
+  stock: (name, stock) => t('%(name)s: %(stock)s', { name, stock }),
 };
-const LIVE = 'Live';
+const LIVE = () => t('Live');
 // Model downloads smaller than this finish before a progress bar would help.
 const PROGRESS_MIN_BYTES = 200 * 1024;
 
@@ -194,7 +195,7 @@ export class Page {
 
   connection(kind) {
     // Disconnected: the offline banner says so, with the time (offline.js), not this.
-    if (this.status) this.status.textContent = kind === 'connected' ? LIVE : '';
+    if (this.status) this.status.textContent = kind === 'connected' ? LIVE() : '';
   }
 
   showArButton(onClick) {

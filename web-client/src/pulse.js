@@ -3,17 +3,19 @@
 // buckets. The device id is random, kept in localStorage and replaced every (UTC) day: no
 // account, no fingerprinting; the server hashes it again with a salt of the day.
 import { Outbox } from './outbox.js';
+import { t } from './i18n.js';
 
 export const KINDS = ['love', 'wow', 'hungry', 'learn'];
-// Every string a visitor reads, in one place (for the translations).
+// Every string a visitor reads, in one place (through the page's catalogue, i18n.js).
 export const TEXT = {
-  thanks: 'Thanks!',
-  noteHeld: 'Thanks! Your note waits for the market team to read it.',
-  queued: (n) => (n === 1 ? 'Offline: your reaction is saved and will be sent when the network is back.'
-    : `Offline: ${n} reactions are saved and will be sent when the network is back.`),
-  flushed: 'Back online: your saved reactions were sent.',
-  rateLimited: 'Easy! One reaction a second is plenty.',
-  refused: 'That reaction could not be counted.',
+  thanks: () => t('Thanks!'),
+  noteHeld: () => t('Thanks! Your note waits for the market team to read it.'),
+  queued: (n) => (n === 1
+    ? t('Offline: your reaction is saved and will be sent when the network is back.')
+    : t('Offline: %(n)s reactions are saved and will be sent when the network is back.', { n })),
+  flushed: () => t('Back online: your saved reactions were sent.'),
+  rateLimited: () => t('Easy! One reaction a second is plenty.'),
+  refused: () => t('That reaction could not be counted.'),
 };
 export const DWELL_BUCKETS = [0, 5, 15, 30, 60, 120, 300];
 const DEVICE_KEY = 'holobazaar.device';
@@ -84,7 +86,7 @@ export class PulseBar {
     this.outbox.acked(id);
     if (this.hadQueued && this.outbox.pending() === 0) {
       this.hadQueued = false;
-      this.status(TEXT.flushed);
+      this.status(TEXT.flushed());
     }
   }
 
@@ -128,7 +130,7 @@ export class PulseBar {
     }
     this.stats.sent += 1;
     if (recipe) this.stats.recipes += 1;
-    this.status(text ? TEXT.noteHeld : TEXT.thanks);
+    this.status(text ? TEXT.noteHeld() : TEXT.thanks());
   }
 
   // The time the page was in view since the last report, as a coarse bucket.
@@ -153,6 +155,6 @@ export class PulseBar {
       || (ev.channel && !ev.channel.endsWith(`/display/${this.boot.display}`))) return;
     this.stats.refused += 1;
     this.stats.lastError = ev.code;
-    this.status(ev.code === 'rate_limited' ? TEXT.rateLimited : TEXT.refused);
+    this.status(ev.code === 'rate_limited' ? TEXT.rateLimited() : TEXT.refused());
   }
 }
