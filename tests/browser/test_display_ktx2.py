@@ -1,7 +1,8 @@
 """KTX2 (Basis Universal) textures in the browser (issue 19): a model whose textures the
 asset pipeline keeps as KTX2 (AnisotropyBarnLamp-KTX2 from the shared corpus, read in place)
 replaces the stall's tomato and renders with GPU-compressed textures, transcoded by the
-basis transcoder from our own build (no request leaves the server)."""
+basis transcoder from our own build (no request leaves the server). A phone loads the lower
+level of detail, whose KTX2 textures the pipeline re-encoded (#22), and renders it too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from browser_content import DISPLAY, MARKET, save_artifact
+from conftest import VIEWPORT, PageProbe
 from support.gltf import CORPUS, corpus_entry, side_files
 
 MODEL = "AnisotropyBarnLamp-KTX2"
@@ -35,7 +37,11 @@ TEXTURES = """() => {
 }"""
 
 
-def test_ktx2_model_renders_with_compressed_textures(market_server, probe) -> None:
+ANDROID = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+           "Chrome/126.0 Mobile Safari/537.36")
+
+
+def test_ktx2_model_renders_with_compressed_textures(market_server, probe, browser) -> None:
     if not (CORPUS / MODEL).is_dir():
         pytest.skip(f"no {MODEL} in the glTF corpus at {CORPUS}")
     entry = corpus_entry(MODEL)
@@ -67,3 +73,24 @@ def test_ktx2_model_renders_with_compressed_textures(market_server, probe) -> No
     assert any("/client/assets/basis_transcoder" in u and u.endswith(".wasm") for u in fetched)
     assert outside == []
     save_artifact("display-ktx2-barn-lamp.png", page.screenshot())
+
+    # A phone: the lower level, its textures re-encoded (4x smaller at least), still KTX2.
+    lods = {f["role"]: f for f in asset["files"]}
+    assert lods["lod0"]["bytes"] >= 4 * lods["lod1"]["bytes"], lods
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, is_mobile=True,
+                                  has_touch=True, user_agent=ANDROID)
+    try:
+        phone = PageProbe(context.new_page())
+        phone.page.goto(f"{market_server.url}/d/{MARKET}/{DISPLAY}")
+        phone.wait(READY)
+        phone.page.wait_for_function(LOADED, timeout=60_000)
+        assert phone.page.evaluate("window.__holo.placeholders()") == []
+        assert phone.page.evaluate(TEXTURES)["compressed"] >= 1
+        fetched = phone.page.evaluate(
+            "performance.getEntriesByType('resource').map((r) => r.name)")
+        assert any(u.endswith(lods["lod1"]["url"]) for u in fetched), fetched
+        assert not any(u.endswith(lods["lod0"]["url"]) for u in fetched)
+        save_artifact("display-ktx2-barn-lamp-phone.png", phone.page.screenshot())
+        assert phone.errors == []
+    finally:
+        context.close()
