@@ -5,6 +5,14 @@ reference tool) run in the same bench; then totals against the goals (top LOD no
 than the reference in total, whole corpus under a minute).
 
     python bench/assets.py [--corpus DIR] [--only Duck,Fox] [--no-reference]
+    python bench/assets.py --quicklook [--displays a,b] [--requests 200] [--smoke] [--out F]
+
+--quicklook (#22): the phone AR files of the demo displays from a real `holobazaar serve`:
+per display, the USDZ's first request (generated from the composed state; the server's
+own time from its Server-Timing header), then `--requests` requests served from the cache
+(median and p95, client side over keep-alive HTTP), and the USDZ's bytes against the
+display's one-file glTF (the GLB Scene Viewer gets). Goals: generated in under 1 s, from
+the cache in under 5 ms, USDZ at most 1.5x the glTF. --smoke: one display, 20 requests.
 
 Each run is a fresh process, so peak memory (max RSS of the process tree, from wait4) is
 per model. A benchmark, not a test: it prints figures and stops by itself.
@@ -116,8 +124,93 @@ def corpus_wall_time(models: list[Path], jobs: int) -> float:
         return time.perf_counter() - started
 
 
+def quicklook_bench(displays: list[str], requests: int, out: Path | None) -> dict:
+    """USDZ generation, cached serving and size of demo displays (see the module doc)."""
+    import statistics
+
+    import httpx
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from benchlib import die_with_parent, percentile, stop, wait_ready
+
+    from support.net import free_port
+    from support.processes import holobazaar_command
+
+    tmp = Path(tempfile.mkdtemp(prefix="holobazaar-quicklook-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp / "server.log").open("w")
+    process = subprocess.Popen(
+        [holobazaar_command(), "serve", "--port", str(port), "--data-dir", str(tmp),
+         "--content", str(REPO), "--no-watch", "--log-level", "warning"],
+        stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    rows = []
+    try:
+        wait_ready(url, 180, process)
+        with httpx.Client(base_url=url, timeout=60) as http:
+            known = [d["id"] for d in http.get("/api/v1/markets/greenhaven/displays").json()]
+            chosen = displays or known
+            http.get(f"/d/greenhaven/{chosen[0]}.glb")  # warm-up: imports, fonts
+            print(f"{'display':22} {'first ms':>9} {'server ms':>9} {'cached p50':>10} "
+                  f"{'p95 ms':>7} {'usdz B':>9} {'glb B':>9} {'ratio':>6} {'models B':>9}")
+            for display in chosen:
+                started = time.perf_counter()
+                first = http.get(f"/d/greenhaven/{display}.usdz")
+                first_ms = (time.perf_counter() - started) * 1000
+                first.raise_for_status()
+                timing = first.headers.get("server-timing", "")
+                server_ms = float(timing.split("dur=")[1]) if "dur=" in timing else float("nan")
+                state = http.get(f"/api/v1/displays/greenhaven/{display}/state").json()
+                pinned = f"/d/greenhaven/{display}.usdz?state={state['state_hash']}"
+                times = []
+                for _ in range(requests):
+                    started = time.perf_counter()
+                    r = http.get(pinned)
+                    times.append((time.perf_counter() - started) * 1000)
+                    assert r.status_code == 200 and len(r.content) == len(first.content)
+                glb = http.get(f"/d/greenhaven/{display}.glb?state={state['state_hash']}")
+                glb.raise_for_status()
+                models = sum(n.get("lods", [{}])[0].get("bytes", 0) if n.get("lods") else
+                             len(http.get(n["src"]).content)
+                             for n in state["state"]["nodes"].values()
+                             if n.get("kind") == "model" and n.get("src"))
+                row = {"display": display, "first_ms": round(first_ms, 1),
+                       "server_ms": round(server_ms, 1),
+                       "cached_p50_ms": round(statistics.median(times), 2),
+                       "cached_p95_ms": round(percentile(times, 95), 2),
+                       "usdz_bytes": len(first.content), "glb_bytes": len(glb.content),
+                       "ratio": round(len(first.content) / len(glb.content), 2),
+                       "model_bytes": models}
+                rows.append(row)
+                print(f"{display:22} {first_ms:>9.0f} {server_ms:>9.0f} "
+                      f"{row['cached_p50_ms']:>10.2f} {row['cached_p95_ms']:>7.2f} "
+                      f"{row['usdz_bytes']:>9,} {row['glb_bytes']:>9,} {row['ratio']:>6.2f} "
+                      f"{models:>9,}")
+    finally:
+        stop(process, 15)
+        log.close()
+    worst = {"server_ms": max(r["server_ms"] for r in rows),
+             "cached_p95_ms": max(r["cached_p95_ms"] for r in rows),
+             "ratio": max(r["ratio"] for r in rows)}
+    print(f"\nworst: generated in {worst['server_ms']:.0f} ms (goal < 1000), from the cache "
+          f"p95 {worst['cached_p95_ms']:.2f} ms (goal < 5), USDZ/glTF {worst['ratio']:.2f} "
+          f"(goal <= 1.5)")
+    result = {"rows": rows, "worst": worst, "requests": requests}
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quicklook", action="store_true",
+                        help="the phone AR files (USDZ, GLB) of the demo displays")
+    parser.add_argument("--displays", default="", help="--quicklook: comma-separated ids")
+    parser.add_argument("--requests", type=int, default=200,
+                        help="--quicklook: cached requests per display")
+    parser.add_argument("--smoke", action="store_true",
+                        help="--quicklook: one display, 20 requests (tests)")
+    parser.add_argument("--out", type=Path, help="--quicklook: figures as JSON")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--only", default="", help="comma-separated model folder names")
     parser.add_argument("--no-reference", action="store_true",
@@ -128,6 +221,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         ours_one(*args.one)
+        return
+    if args.quicklook:
+        displays = [d for d in args.displays.split(",") if d]
+        if args.smoke:
+            displays, args.requests = displays[:1] or ["zonneveld-greens"], 20
+        quicklook_bench(displays, args.requests, args.out)
         return
     models = sorted(p for p in args.corpus.iterdir() if p.is_dir())
     if args.only:

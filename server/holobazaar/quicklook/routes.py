@@ -4,6 +4,8 @@ file of the state it shows and follows the stream to the next one). docs/phones.
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -50,9 +52,14 @@ async def _serve(kind: Kind, request: Request, scenes: Scenes, market: str, disp
         headers.update({"Cache-Control": IMMUTABLE, "ETag": f'"{state}.{VERSION}"'})
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
+    started = time.perf_counter()
     if path is None:
         path = await quicklook.file(kind, market, display, current, current_hash)
-    return FileResponse(path, media_type=MEDIA_TYPES[kind], headers=headers)
+    # How long the file took here (generating it, or finding it in the cache): bench/assets.py
+    headers["Server-Timing"] = f"quicklook;dur={(time.perf_counter() - started) * 1000:.1f}"
+    if "range" in request.headers:  # FileResponse answers ranges
+        return FileResponse(path, media_type=MEDIA_TYPES[kind], headers=headers)
+    return Response(quicklook.content(path), media_type=MEDIA_TYPES[kind], headers=headers)
 
 
 @router.get("/d/{market}/{display}.usdz", response_class=FileResponse,

@@ -14,7 +14,7 @@ import re
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,13 +38,17 @@ def file_url(kind: Kind, market: str, display: str, state_hash: str) -> str:
 
 
 class QuickLook:
-    def __init__(self, cache_dir: Path, read: AssetReader, keep: int = 16) -> None:
+    def __init__(self, cache_dir: Path, read: AssetReader, keep: int = 16,
+                 memory_bytes: int = 64 << 20) -> None:
         self.cache_dir = cache_dir
         self.read = read
         self.keep = keep
         self.generated: Counter[str] = Counter()  # files made, by kind (tests, metrics)
         self.last_ms: dict[str, float] = {}  # how long the last file of each kind took
         self._pending: dict[Path, asyncio.Future[Path]] = {}
+        # The files served last, in memory: a cached answer is one write, no file I/O.
+        self._memory: OrderedDict[Path, bytes] = OrderedDict()
+        self.memory_bytes = memory_bytes
         self._prune_lock = threading.Lock()
 
     def path(self, kind: Kind, market: str, display: str, state_hash: str) -> Path:
@@ -56,6 +60,18 @@ class QuickLook:
         """The file of an earlier state, if it is still kept."""
         path = self.path(kind, market, display, state_hash)
         return path if path.is_file() else None
+
+    def content(self, path: Path) -> bytes:
+        """A generated file's bytes, from memory when it was served lately."""
+        data = self._memory.get(path)
+        if data is not None:
+            self._memory.move_to_end(path)
+            return data
+        data = self._memory[path] = path.read_bytes()
+        total = sum(len(v) for v in self._memory.values())
+        while total > self.memory_bytes and len(self._memory) > 1:
+            total -= len(self._memory.popitem(last=False)[1])
+        return data
 
     async def file(self, kind: Kind, market: str, display: str, state: dict[str, Any],
                    state_hash: str) -> Path:
