@@ -236,3 +236,33 @@ def test_a_model_that_cannot_be_converted_is_left_out_and_named(usdz, tmp_path, 
     write_usdz(comp, path)
     assert arkit_problems(path) == []
     assert list(root_data(path)["left_out"]) == comp.left_out
+
+
+def test_a_pipeline_output_meshopt_and_quantized_is_decoded(tmp_path):
+    """The asset pipeline writes meshopt-compressed, quantized GLBs: they are decoded to a
+    plain copy (tools/gltf/plain.mjs) and keep their shape and texture."""
+    import subprocess
+
+    from holobazaar.assets.pipeline.gltf import node_binary
+    from holobazaar.quicklook.compose import convert_model
+    from holobazaar.quicklook.models import Composition, Part
+
+    from support.gltf import TOOLS, corpus_entry
+
+    source = corpus_entry("Duck")
+    packed = tmp_path / "duck-meshopt.glb"
+    subprocess.run([node_binary(), "node_modules/@gltf-transform/cli/bin/cli.js", "meshopt",
+                    str(source), str(packed)], cwd=TOOLS, check=True, capture_output=True,
+                   timeout=60)
+    head = packed.read_bytes()[:4000]
+    assert b"EXT_meshopt_compression" in head and b"KHR_mesh_quantization" in head
+    plain, decoded = convert_model(source.read_bytes()), convert_model(packed.read_bytes())
+    assert len(decoded) == len(plain) == 1 and decoded[0].texture is not None
+    low, high = plain[0].positions.min(axis=0), plain[0].positions.max(axis=0)
+    assert np.allclose(decoded[0].positions.min(axis=0), low, atol=(high - low).max() / 500)
+    assert np.allclose(decoded[0].positions.max(axis=0), high, atol=(high - low).max() / 500)
+    comp = Composition("m", "d", "Duck", "0" * 64,
+                       parts=[Part("duck", "model", np.diag([0.01, 0.01, 0.01, 1]), decoded)])
+    path = tmp_path / "duck.usdz"
+    write_usdz(comp, path)
+    assert arkit_problems(path) == []

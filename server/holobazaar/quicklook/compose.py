@@ -13,9 +13,12 @@ import json
 import logging
 import math
 import struct
+import subprocess
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,12 @@ log = logging.getLogger(__name__)
 
 # Reads a file the state names ("/assets/<sha256>.<ext>"): its bytes, or None.
 AssetReader = Callable[[str], bytes | None]
-# glTF extensions trimesh cannot decode: such a file is left out (named in the log).
-UNREADABLE = {"EXT_meshopt_compression", "KHR_draco_mesh_compression", "KHR_texture_basisu"}
+# Geometry trimesh cannot read as it is: the pipeline's files (meshopt, quantized) are
+# decoded to a plain copy first by the Node glTF tools (tools/gltf/plain.mjs).
+ENCODED = {"EXT_meshopt_compression", "KHR_draco_mesh_compression", "KHR_mesh_quantization"}
+# What neither can: such a file is left out (named in the log).
+UNREADABLE = {"KHR_texture_basisu"}
+PLAIN_TIMEOUT = 30  # seconds for one decode
 TEXTURE_EDGE = 1024  # model textures are scaled down to this edge (Quick Look's budget)
 
 
@@ -147,15 +154,37 @@ def model_surfaces(src: str, read: AssetReader) -> tuple[Surface, ...]:
     return surfaces
 
 
+def plain_copy(data: bytes) -> bytes:
+    """The GLB with its geometry decoded and dequantized (tools/gltf/plain.mjs)."""
+    from holobazaar.assets.pipeline import gltf as tools
+
+    with tempfile.TemporaryDirectory(prefix="holobazaar-plain-") as tmp:
+        source, target = Path(tmp) / "in.glb", Path(tmp) / "out.glb"
+        source.write_bytes(data)
+        try:
+            done = subprocess.run([tools.node_binary(), str(tools.tools_dir() / "plain.mjs"),
+                                   str(source), str(target)], capture_output=True,
+                                  timeout=PLAIN_TIMEOUT, cwd=tools.tools_dir(), check=False)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            raise Unconvertible(f"its compressed geometry could not be decoded ({exc})") from exc
+        if done.returncode != 0 or not target.is_file():
+            why = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise Unconvertible(f"its compressed geometry could not be decoded ({why})")
+        return target.read_bytes()
+
+
 def convert_model(data: bytes) -> list[Surface]:
     """The surfaces of a GLB (node transforms baked in): positions, normals, UVs and the
     base colour (factor and texture). Raises Unconvertible with the reason."""
     import trimesh
 
-    needed = _glb_extensions(data) & UNREADABLE
+    extensions = _glb_extensions(data)
+    needed = extensions & UNREADABLE
     if needed:
         raise Unconvertible(f"it needs {', '.join(sorted(needed))}, which this converter "
                             "cannot decode")
+    if extensions & ENCODED:
+        data = plain_copy(data)
     try:
         scene: Any = trimesh.load(io.BytesIO(data), file_type="glb", force="scene",
                                   process=False)
@@ -188,6 +217,8 @@ def convert_model(data: bytes) -> list[Surface]:
             if factor is not None:
                 r, g, b, a = (float(v) / 255 for v in np.asarray(factor)[:4])
                 surface.color = (_srgb_to_linear(r), _srgb_to_linear(g), _srgb_to_linear(b), a)
+            else:  # glTF's default factor: the texture's colours as they are
+                surface.color = (1.0, 1.0, 1.0, 1.0)
             texture = getattr(material, "baseColorTexture", None) or getattr(
                 material, "image", None)
             if isinstance(texture, Image.Image) and uv is not None and len(uv) == len(positions):
