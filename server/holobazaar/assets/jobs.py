@@ -250,8 +250,12 @@ class AssetJobs:
                                                name=f"asset-job-{claimed.asset_id[:12]}")
                     self.running[task] = claimed
                     task.add_done_callback(self._done)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                waits = {asyncio.ensure_future(self._wake.wait()),
+                         asyncio.ensure_future(stop.wait())}
+                await asyncio.wait(waits, timeout=self.interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
         finally:
             await self.close()
 
