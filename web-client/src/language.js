@@ -46,10 +46,13 @@ export function attachLanguagePicker({ boot, stream, page, hook, onChannel = () 
   });
 }
 
-// The server-rendered content sections of the page, again in the new language.
+// The server-rendered content sections of the page, again in the new language. The page
+// is also what an offline visit shows (the service worker's copy, sw.js): that copy is
+// replaced by this one, so a reload comes back in the language chosen.
 async function swapContent() {
-  const res = await fetch(location.href, { credentials: 'same-origin' });
+  const res = await fetch(location.href, { credentials: 'same-origin', cache: 'no-store' });
   if (!res.ok) return;
+  await replaceCachedPage(res.clone());
   const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
   for (const id of ['about', 'market-name']) {
     const mine = document.getElementById(id);
@@ -58,5 +61,17 @@ async function swapContent() {
   }
   for (const el of doc.querySelectorAll('[aria-label][id]')) {
     document.getElementById(el.id)?.setAttribute('aria-label', el.getAttribute('aria-label'));
+  }
+}
+
+async function replaceCachedPage(response) {
+  if (!('caches' in window)) return;
+  try {
+    for (const name of await caches.keys()) {
+      const cache = await caches.open(name);
+      if (await cache.match(location.href)) await cache.put(location.href, response.clone());
+    }
+  } catch {
+    // no cache storage (private mode): nothing was kept either
   }
 }
