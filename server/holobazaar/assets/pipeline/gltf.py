@@ -43,26 +43,36 @@ def _limits(memory_bytes: int, cpu_seconds: int):
     return apply
 
 
-def run(job: dict[str, Any], job_file: Path, *, timeout: float, memory_bytes: int) -> dict:
+def run_tool(script: str, args: list[str], *, timeout: float, memory_bytes: int,
+             doing: str, failed: str) -> Any:
+    """A tools/gltf script under CPU-time and memory limits; its stdout is one JSON value.
+    `doing` names the step in a refusal ("processing"), `failed` opens the message when it
+    breaks ("cannot process the glTF")."""
     check_installed()
-    job_file.write_text(json.dumps(job))
     # V8 fails fast at its heap limit; under RLIMIT_DATA alone it would thrash in GC first.
     heap_mb = max(64, memory_bytes // (1 << 20) // 2)
     try:
         result = subprocess.run(
-            [node_binary(), f"--max-old-space-size={heap_mb}",
-             str(tools_dir() / "process.mjs"), str(job_file)],
+            [node_binary(), f"--max-old-space-size={heap_mb}", str(tools_dir() / script),
+             *args],
             capture_output=True, timeout=timeout, check=False,
             preexec_fn=_limits(memory_bytes, int(timeout) + 1), cwd=tools_dir())
     except subprocess.TimeoutExpired:
-        raise Refused(f"processing took longer than {timeout:.0f} s") from None
+        raise Refused(f"{doing} took longer than {timeout:.0f} s") from None
     try:
-        report = json.loads(result.stdout)
+        return json.loads(result.stdout)
     except json.JSONDecodeError:
         tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         if result.returncode < 0 or "heap" in " ".join(tail).lower():
-            raise Refused("processing ran out of its memory or time limit") from None
-        raise Refused("cannot process the glTF: " + " ".join(tail)[-300:]) from None
+            raise Refused(f"{doing} ran out of its memory or time limit") from None
+        raise Refused(f"{failed}: " + " ".join(tail)[-300:]) from None
+
+
+def run(job: dict[str, Any], job_file: Path, *, timeout: float, memory_bytes: int) -> dict:
+    job_file.write_text(json.dumps(job))
+    report = run_tool("process.mjs", [str(job_file)], timeout=timeout,
+                      memory_bytes=memory_bytes, doing="processing",
+                      failed="cannot process the glTF")
     if "error" in report:
         raise Refused(report["error"])
     return report

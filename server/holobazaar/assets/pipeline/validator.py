@@ -8,8 +8,6 @@ reported, and validator warnings about the outputs are kept with the asset."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,21 +17,11 @@ from holobazaar.assets.pipeline import Refused, gltf
 MAX_PLACES = 3  # pointers quoted per warning; the rest are counted
 
 
-def run(paths: list[Path], timeout: float) -> dict[str, dict[str, Any]]:
+def run(paths: list[Path], timeout: float, memory_bytes: int) -> dict[str, dict[str, Any]]:
     """{file: {errors: [{code, pointer, message}], warnings: [...]}} for each path."""
-    gltf.check_installed()
-    try:
-        result = subprocess.run(
-            [gltf.node_binary(), str(gltf.tools_dir() / "validate.mjs"), *map(str, paths)],
-            capture_output=True, timeout=timeout, check=False, cwd=gltf.tools_dir())
-    except subprocess.TimeoutExpired:
-        raise Refused(f"the glTF validator took longer than {timeout:.0f} s") from None
-    try:
-        reports = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-2:]
-        raise Refused("the glTF validator could not read the outputs: "
-                      + " ".join(tail)[-300:]) from None
+    reports = gltf.run_tool("validate.mjs", [str(p) for p in paths], timeout=timeout,
+                            memory_bytes=memory_bytes, doing="the glTF validator",
+                            failed="the glTF validator could not read the outputs")
     return {r["file"]: r for r in reports}
 
 
@@ -55,13 +43,14 @@ def describe(issue: dict) -> str:
     return f"{issue['code']}{where}: {issue['message']}"
 
 
-def check(source: Path | None, outputs: list[tuple[str, Path]], timeout: float) -> tuple[
-        list[dict], dict[str, Any]]:
+def check(source: Path | None, outputs: list[tuple[str, Path]], *, timeout: float,
+          memory_bytes: int) -> tuple[list[dict], dict[str, Any]]:
     """Validate `outputs` ([(role, file)]) against the glTF `source` (None when the input
     was not glTF: then every error is new). Returns (warnings for the asset's report,
     figures); raises Refused naming the first new error of each output."""
     started = time.perf_counter()
-    reports = run([*([source] if source else []), *(p for _, p in outputs)], timeout)
+    reports = run([*([source] if source else []), *(p for _, p in outputs)], timeout,
+                  memory_bytes)
     baseline = reports[str(source)] if source else {"errors": [], "warnings": []}
     allowed = {e["code"] for e in baseline["errors"]}
     refused = []
