@@ -15,6 +15,7 @@ from PIL import Image
 
 from holobazaar import db
 from holobazaar.assets import service
+from holobazaar.assets.pipeline.inputs import referenced_files
 
 from support.content import REPO, copy_content
 from support.gltf import CORPUS, corpus_entry
@@ -138,10 +139,15 @@ def test_ingest_a_gltf_takes_only_the_files_it_references(tmp_path):
     referenced = [entry, *(entry.parent / name for name in ("BoxTextured0.bin",
                                                              "CesiumLogoFlat.png"))]
     beside, alone, folder = tmp_path / "beside", tmp_path / "alone", tmp_path / "folder"
-    for target in (beside, alone, folder):
+    for target in (beside, alone):
         target.mkdir()
         for p in referenced:
             (target / p.name).write_bytes(p.read_bytes())
+    # The folder: a model whose outputs carry a validator warning (a generated tangent space).
+    spaces = corpus_entry("BoxWithSpaces")
+    folder.mkdir()
+    for p in [spaces, *referenced_files(spaces)]:
+        (folder / p.name).write_bytes(p.read_bytes())
     Image.new("RGB", (32, 32), (200, 30, 30)).save(beside / "stall-photo.png")
     (beside / "old").mkdir()
     (beside / "old" / "unused.bin").write_bytes(b"\0" * 64)
@@ -158,3 +164,5 @@ def test_ingest_a_gltf_takes_only_the_files_it_references(tmp_path):
     assert box.input_bytes == sum(p.stat().st_size for p in referenced)
     assert result.stdout.count(f"({box.id[:12]})") == 2
     assert all(a.status == "ready" for a in assets)
+    assert "warning VALIDATOR_WARNING: validator warning in lod0" in result.stdout
+    assert "MESH_PRIMITIVE_GENERATED_TANGENT_SPACE" in result.stdout
