@@ -10,9 +10,10 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, overload
 
 from sqlalchemy import Table, event, inspect, pool, text
 from sqlalchemy.engine import Engine
@@ -183,6 +184,20 @@ async def call(engine: Engine, function: Callable[P, T], *args: P.args,
     if engine.dialect.name == "sqlite":
         return function(*args, **kwargs)
     return await run_in_threadpool(function, *args, **kwargs)
+
+
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+@overload
+def as_utc(moment: datetime | None) -> datetime | None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A time read from the database as an aware UTC time: SQLite hands datetimes back
+    without a zone, and every stored time was written as UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def table(model: type[SQLModel]) -> Table:

@@ -38,7 +38,7 @@ from holobazaar.accounts.models import (
     UserRole,
 )
 from holobazaar.audit import service as audit
-from holobazaar.db import session_scope
+from holobazaar.db import as_utc, session_scope
 
 TOKEN_PREFIX = "hbt_"
 MIN_PASSWORD = 10
@@ -98,10 +98,6 @@ class ThrottlePolicy:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def sha256_hex(value: str) -> str:
@@ -339,7 +335,7 @@ def _failures(session: Session, since: datetime, *where) -> tuple[int, datetime]
         select(func.count(), func.max(LoginAttempt.at))
         .where(*where, col(LoginAttempt.at) >= since, col(LoginAttempt.ok) == False)  # noqa: E712
     ).one()
-    return int(count), _aware(last) if last is not None else since
+    return int(count), as_utc(last) if last is not None else since
 
 
 def _backoff(count: int, allowed: int, last: datetime, policy: ThrottlePolicy,
@@ -481,7 +477,7 @@ def login_code(engine: Engine, challenge: str, code: str, address: str,
     with session_scope(engine) as session:
         row = session.get(LoginChallenge, sha256_hex(challenge))
         user = session.get(User, row.user_id) if row is not None else None
-        if row is None or user is None or _aware(row.expires_at) <= moment \
+        if row is None or user is None or as_utc(row.expires_at) <= moment \
                 or row.address != address[:64]:
             raise ChallengeExpired()
         account = user.name
@@ -560,7 +556,7 @@ def totp_confirm(engine: Engine, user_id: int, code: str) -> bool:
 def totp_enabled(engine: Engine, user_id: int) -> datetime | None:
     with session_scope(engine) as session:
         user = session.get(User, user_id)
-        return _aware(user.totp_enabled_at) if user and user.totp_secret and \
+        return as_utc(user.totp_enabled_at) if user and user.totp_secret and \
             user.totp_enabled_at else None
 
 
@@ -584,7 +580,7 @@ def second_factors(engine: Engine) -> list[tuple[str, bool, datetime | None]]:
     with session_scope(engine) as session:
         admins = set(session.exec(select(UserRole.user_id).where(col(UserRole.role) == "admin")))
         return [(u.name, u.id in admins,
-                 _aware(u.totp_enabled_at) if u.totp_secret and u.totp_enabled_at else None)
+                 as_utc(u.totp_enabled_at) if u.totp_secret and u.totp_enabled_at else None)
                 for u in session.exec(select(User).order_by(User.name))]
 
 
@@ -629,7 +625,7 @@ def throttled(engine: Engine, policy: ThrottlePolicy) -> list[ThrottleEntry]:
                 .order_by(func.count().desc()).limit(200)).all()
             for row in rows:
                 values = dict(zip(names, row[:-2], strict=True))
-                count, last = int(row[-2]), _aware(row[-1])
+                count, last = int(row[-2]), as_utc(row[-1])
                 found.append(ThrottleEntry(kind, values.get("account"), values.get("address"),
                                            count, until(count, allowed, last)))
         count, last = _failures(session, since)
@@ -710,7 +706,7 @@ def principal_for_session(engine: Engine, cookie: str) -> Principal | None:
         row = session.get(AuthSession, sha256_hex(cookie))
         if row is None:
             return None
-        if _aware(row.expires_at) <= now():
+        if as_utc(row.expires_at) <= now():
             session.delete(row)
             return None
         user = session.get(User, row.user_id)
@@ -804,9 +800,9 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
                            ).first()
         if row is None or row.id is None or row.revoked_at is not None:
             return None
-        if row.expires_at is not None and _aware(row.expires_at) <= moment:
+        if row.expires_at is not None and as_utc(row.expires_at) <= moment:
             return None
-        if row.last_used_at is None or moment - _aware(row.last_used_at) > timedelta(minutes=1):
+        if row.last_used_at is None or moment - as_utc(row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = moment
             session.add(row)
         return Principal("token", row.id, row.name, token_grants(row))

@@ -12,13 +12,12 @@ from sqlmodel import Session, col, select
 
 from holobazaar.audit.models import GENESIS, AuditEntry
 from holobazaar.canonical import canonical_bytes
+from holobazaar.db import as_utc
 
 
 def time_text(moment: datetime) -> str:
-    # SQLite hands datetimes back without a zone; every stored time is UTC.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    """A stored time as the hashed text: UTC, microseconds."""
+    return as_utc(moment).astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def entry_hash(prev_hash: str, moment: datetime, actor: str, action: str,

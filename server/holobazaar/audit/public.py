@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
+from holobazaar.audit.chain import time_text
 from holobazaar.audit.models import GENESIS, PublicRecord
 from holobazaar.canonical import canonical_bytes
 from holobazaar.db import table
@@ -67,12 +68,6 @@ class PublicChange:
         status = facts.status if facts.status in STATUSES else "in_stock"
         return cls(sku, price_text(facts.price), facts.currency, facts.unit, status,
                    source_kind(source))
-
-
-def time_text(moment: datetime) -> str:
-    if moment.tzinfo is None:  # SQLite hands datetimes back without a zone: UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def body(record: PublicRecord | Mapping[str, Any]) -> dict[str, Any]:

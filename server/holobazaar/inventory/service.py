@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
-from holobazaar.db import session_scope
+from holobazaar.db import as_utc, session_scope
 from holobazaar.inventory.models import InventoryItem, ItemUpdate
 from holobazaar.inventory.tables import FOUR_EYES, HeldChange
 from holobazaar.scenes.inputs import PRICE_AT_STALL, ItemFacts
@@ -39,15 +39,9 @@ class StaleVersion(Exception):
         self.current, self.version = current, version
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
-    return moment
-
-
 def item_version(row: InventoryItem) -> str:
     """The stored item's version (its ETag): changes with every write of its facts."""
-    moment = _utc(row.updated_at)
+    moment = as_utc(row.updated_at)
     data = json.dumps([facts_plain(to_facts(row)),
                        moment.isoformat() if moment else None], sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
@@ -98,8 +92,8 @@ def stored_items(engine: Engine, market: str, where: ItemFilter | None = None,
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
         query = query.order_by(col(InventoryItem.name), col(InventoryItem.sku))
         rows = session.exec(query.limit(limit) if limit else query).all()
-        return [StoredItem(to_facts(r), r.source, _utc(r.updated_at),
-                           _utc(r.source_timestamp), item_version(r)) for r in rows], total
+        return [StoredItem(to_facts(r), r.source, as_utc(r.updated_at),
+                           as_utc(r.source_timestamp), item_version(r)) for r in rows], total
 
 
 def stored_item(engine: Engine, market: str, sku: str) -> StoredItem | None:
@@ -108,8 +102,8 @@ def stored_item(engine: Engine, market: str, sku: str) -> StoredItem | None:
         row = session.get(InventoryItem, (market, sku))
         if row is None:
             return None
-        return StoredItem(to_facts(row), row.source, _utc(row.updated_at),
-                          _utc(row.source_timestamp), item_version(row))
+        return StoredItem(to_facts(row), row.source, as_utc(row.updated_at),
+                          as_utc(row.source_timestamp), item_version(row))
 
 
 def item_sources(engine: Engine, market: str) -> list[str]:

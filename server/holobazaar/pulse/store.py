@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from holobazaar.audit import service as audit
-from holobazaar.db import session_scope, table
+from holobazaar.db import as_utc, session_scope, table
 from holobazaar.pulse.aggregator import (
     DWELL_BUCKETS,
     KINDS,
@@ -69,11 +69,7 @@ def stored_minutes(engine: Engine, since: datetime) -> set[tuple[str, int, str, 
     query = select(PulseMinute.market, PulseMinute.minute, PulseMinute.scope,
                    PulseMinute.scope_id).where(PulseMinute.minute >= since)
     with session_scope(engine) as session:
-        return {(m, int(_utc(t).timestamp()), s, i) for m, t, s, i in session.exec(query)}
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+        return {(m, int(as_utc(t).timestamp()), s, i) for m, t, s, i in session.exec(query)}
 
 
 def row_counts(row: PulseMinute) -> list[int]:
@@ -135,7 +131,7 @@ def minutes(engine: Engine, market: str, since: datetime, until: datetime, k: in
     with session_scope(engine) as session:
         found = list(session.exec(query))
     for row in found:  # SQLite hands back naive datetimes; they are stored as UTC
-        row.minute = _utc(row.minute)
+        row.minute = as_utc(row.minute)
     return found
 
 

@@ -19,6 +19,7 @@ from holobazaar import jsonlimits
 from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
+from holobazaar.db import as_utc
 from holobazaar.stories import jsonld, scheduled, service
 from holobazaar.stories import search as search_index
 from holobazaar.stories.bindings import StoryBindings, rank_recipes
@@ -394,7 +395,7 @@ def _curator_routes(collection: str, kind: str) -> None:
         found = await _call(service.get, _engine(request), kind, slug, market)
         _farm_guard(principal, market, found.doc.producers)
         rows = await _call(service.revisions, _engine(request), kind, slug, market)
-        return [{"number": r.number, "actor": r.actor, "at": service._aware(r.at).isoformat(),
+        return [{"number": r.number, "actor": r.actor, "at": as_utc(r.at).isoformat(),
                  "action": r.action, "changes": r.changes, "snapshot": r.snapshot} for r in rows]
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any
 
 from sqlalchemy import delete, func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
-from holobazaar.db import session_scope
+from holobazaar.db import as_utc, session_scope
 from holobazaar.stories.markup import markdown_text, render_markdown
 from holobazaar.stories.models import (
     ContentRevision,
@@ -83,21 +83,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@overload
-def _aware(moment: datetime) -> datetime: ...
-@overload
-def _aware(moment: datetime | None) -> datetime | None: ...
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; they were written as UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def _saved(kind: str, row: DocumentRow, changed: bool = True) -> Saved:
     return Saved(kind, row.slug, row.market, row.status, row.origin, row.moderation,
-                 row.moderation_reason, row.revision, _aware(row.created_at),
-                 _aware(row.updated_at), _aware(row.published_at),
+                 row.moderation_reason, row.revision, as_utc(row.created_at),
+                 as_utc(row.updated_at), as_utc(row.published_at),
                  parse_document(row.doc), changed)
 
 

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse
 from holobazaar.audit import heads
 from holobazaar.audit.models import PublicRecord
 from holobazaar.audit.routes import signed_head
-from holobazaar.db import session_scope
+from holobazaar.db import as_utc, session_scope
 from holobazaar.scenes.templates import money, stock_label
 from holobazaar.web.charts import line_chart
 from holobazaar.web.i18n import templates as page_templates
@@ -42,10 +42,6 @@ def _recent(engine, market: str) -> dict[str, list[PublicRecord]]:
     return {sku: rows[::-1] for sku, rows in by_sku.items()}
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
@@ -59,7 +55,7 @@ def _chart(records: list[PublicRecord], now: datetime):
     for record in records:
         if record.price is None:
             continue
-        at = _utc(record.time).astimezone(now.tzinfo)
+        at = as_utc(record.time).astimezone(now.tzinfo)
         if points:
             points.append((at, points[-1][1]))
         points.append((at, float(Decimal(record.price))))
@@ -102,7 +98,7 @@ async def history_page(request: Request, market: str) -> HTMLResponse:
                          facts.currency if facts else "EUR"),
             "unit": (last.unit if last and last.unit else facts.unit if facts else None),
             "status": last.status if last else (facts.status if facts else "removed"),
-            "since": _utc(last.time).astimezone(zone) if last else None,
+            "since": as_utc(last.time).astimezone(zone) if last else None,
             "seq": last.seq if last else None,
             "recorded": last is not None,
             "verified": bool(getattr(facts, "verified", True)) if facts else True,

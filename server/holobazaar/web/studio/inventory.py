@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from holobazaar.db import session_scope
+from holobazaar.db import as_utc, session_scope
 from holobazaar.inventory import manage, service, truth
 from holobazaar.inventory.models import ItemCreate
 from holobazaar.inventory.tables import FOUR_EYES, FeedBatch, FeedConfig
@@ -28,7 +28,6 @@ from holobazaar.inventory.truth import BatchResult
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
-    aware,
     field_errors,
     first,
     open_page,
@@ -144,7 +143,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
             "feed_held": [h for h in holds if not h["four_eyes"]],
             "waiting": [h for h in holds if h["four_eyes"]],
         })
-    last_feed = aware(feed.last_feed_at) if feed else None
+    last_feed = as_utc(feed.last_feed_at) if feed else None
     batch_report = json.loads(batch.response) if batch else None
     stale_after = request.app.state.settings.inventory_stale_after
     push = bool(feed and feed.secret)
@@ -166,7 +165,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
                  "last_at": last_feed, "last_ago": _ago(last_feed, now),
                  "state": feed_state, "stale_after": stale_after,
                  "lag": lag, "batch": batch, "batch_report": batch_report,
-                 "batch_ago": _ago(aware(batch.received_at), now) if batch else None},
+                 "batch_ago": _ago(as_utc(batch.received_at), now) if batch else None},
         "summary": summary,
         "held_count": sum(len(h) for h in held.values()),
     }

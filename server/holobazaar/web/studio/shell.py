@@ -10,8 +10,7 @@ it) or through urlencoded forms carrying the session's CSRF token in a `csrf` fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
@@ -180,17 +179,6 @@ async def posted(request: Request, market: str, section: str,
     if isinstance(form, Response):
         return form
     return page, form
-
-
-@overload
-def aware(moment: datetime) -> datetime: ...
-@overload
-def aware(moment: None) -> None: ...
-def aware(moment: datetime | None) -> datetime | None:
-    """A database time (naive on SQLite) as UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def field_errors(exc: ValidationError, friendly: dict[str, str] | None = None,

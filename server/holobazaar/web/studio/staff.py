@@ -23,10 +23,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.accounts import service as accounts
 from holobazaar.accounts.models import ALL_MARKETS, ROLES
+from holobazaar.db import as_utc
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
-    aware,
     first,
     open_page,
     posted,
@@ -60,19 +60,19 @@ def _context(page: StudioPage) -> dict[str, Any]:
     users = []
     for user, grants in accounts.list_user_grants(engine):
         users.append({"name": user.name, "disabled": user.disabled,
-                      "created_at": aware(user.created_at),
+                      "created_at": as_utc(user.created_at),
                       "grants": [{"role": r, "market": m, "farm": f,
                                   "here": m in (page.market, ALL_MARKETS)}
                                  for r, m, f in grants]})
     tokens = []
     for row in accounts.list_tokens(engine):
-        expires = aware(row.expires_at)
-        revoked = aware(row.revoked_at)
+        expires = as_utc(row.expires_at)
+        revoked = as_utc(row.revoked_at)
         state = ("revoked" if revoked else "expired" if expires and expires <= now
                  else "active")
         tokens.append({"id": row.id, "name": row.name, "roles": row.roles.split(),
-                       "markets": row.markets.split(), "created_at": aware(row.created_at),
-                       "expires_at": expires, "last_used_at": aware(row.last_used_at),
+                       "markets": row.markets.split(), "created_at": as_utc(row.created_at),
+                       "expires_at": expires, "last_used_at": as_utc(row.last_used_at),
                        "revoked_at": revoked, "state": state})
     return {"users": users, "tokens": tokens, "roles": ROLES, "token_roles": TOKEN_ROLES,
             "role_help": ROLE_HELP, "farms": _farms(page), "expiry_choices": EXPIRY_CHOICES,

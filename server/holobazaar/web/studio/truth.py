@@ -28,11 +28,11 @@ from starlette.responses import HTMLResponse, Response
 from holobazaar.accounts.preview_links import links_of
 from holobazaar.audit.models import AuditEntry
 from holobazaar.channels import display_channel, truth_channel
-from holobazaar.db import session_scope
-from holobazaar.inventory.reconciler import KINDS
+from holobazaar.db import as_utc, session_scope
+from holobazaar.inventory.mismatches import KINDS
 from holobazaar.inventory.service import amount_text
 from holobazaar.inventory.tables import FOUR_EYES, FeedBatch, HeldChange, Mismatch
-from holobazaar.web.studio.shell import aware, open_page
+from holobazaar.web.studio.shell import open_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,8 +117,8 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
                 "old": _facts_line(old), "new": _facts_line(facts) if new["op"] != "remove"
                 else "removed", "source": source, "requested_by": h.requested_by,
                 "batch": h.batch_id if h.reason == "circuit_breaker" else None,
-                "since": aware(h.created_at),
-                "waiting": duration((now - aware(h.created_at)).total_seconds())})
+                "since": as_utc(h.created_at),
+                "waiting": duration((now - as_utc(h.created_at)).total_seconds())})
         decisions = []
         for entry in session.exec(select(AuditEntry).where(
                 AuditEntry.market == market,
@@ -128,7 +128,7 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
             detail = json.loads(entry.detail)
             decisions.append({"id": detail.get("held"), "sku": detail.get("sku"),
                               "decision": entry.action.rsplit(".", 1)[1],
-                              "by": who(entry.actor), "at": aware(entry.time),
+                              "by": who(entry.actor), "at": as_utc(entry.time),
                               "reason": detail.get("reason")})
         open_rows = list(session.exec(select(Mismatch).where(
             Mismatch.market == market, col(Mismatch.resolved_at).is_(None))
@@ -138,7 +138,7 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
             .order_by(col(Mismatch.id).desc()).limit(RECENT)))
 
     def mismatch(m: Mismatch) -> dict[str, Any]:
-        detected, resolved = aware(m.detected_at), aware(m.resolved_at)
+        detected, resolved = as_utc(m.detected_at), as_utc(m.resolved_at)
         took = ((resolved or now) - detected).total_seconds() if detected else None
         return {"id": m.id, "display": m.display, "sku": m.sku or "—",
                 "kind": m.kind.replace("_", " "), "expected": _shown(m.expected, m.sku),
