@@ -29,9 +29,11 @@ from holobazaar.inventory.dependencies import (
     SettingsDep,
     market_or_404,
 )
+from holobazaar.inventory.drill import scramble
 from holobazaar.inventory.feed_config import new_secret as new_secret  # its old home
+from holobazaar.inventory.mismatches import MismatchKind
 from holobazaar.inventory.pull import Poller
-from holobazaar.inventory.reconciler import MismatchKind, Reconciler
+from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.tables import HeldChange
 from holobazaar.validation import MAX_DB_INT
 
@@ -272,7 +274,7 @@ async def drill(market: str, scenes: Scenes, engine: EngineDep, reconciler: Reco
                 principal: Principal = Depends(require_role("admin"))) -> dict:
     """The glitch drill: scramble some displays; the reconciler finds and repairs them."""
     market_or_404(scenes, market)
-    scrambled = await reconciler.drill(market, body.seed, body.displays)
+    scrambled = await scramble(scenes, reconciler.guard, market, body.seed, body.displays)
     await run_in_threadpool(records.note_drill, engine, principal.actor, market, body.seed,
                             scrambled)
     return {"market": market, "scrambled": scrambled}

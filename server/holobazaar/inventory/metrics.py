@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
-from holobazaar.inventory.reconciler import KINDS, Reconciler, percentiles
+from holobazaar.inventory.mismatches import KINDS, percentiles
+from holobazaar.inventory.reconciler import Reconciler
 
 
 class ReconcileCollector:

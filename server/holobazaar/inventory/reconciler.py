@@ -5,8 +5,8 @@ accepted batch); on top of it go the overlays this module owns: a held item show
 at the stall", and every item of a market whose feed is silent past the TTL is marked
 unverified. A display's expected state is the compositor's output for those facts; the
 state the hub last published is what clients show. Any difference is a typed mismatch,
-recorded (database + audit log) and corrected at once by publishing the expected state
-through the hub - the only path to clients.
+recorded (inventory/mismatches.py: database + audit log) and corrected at once by
+publishing the expected state through the hub - the only path to clients.
 
 Several nodes: the periodic sweep runs on one of them (a lease), every node applies the
 batches it receives. What a curator sees (open mismatches, time to correct, held changes,
@@ -14,34 +14,33 @@ unverified displays, counts) is read from the shared database and the shared `fi
 (holobazaar.cluster.figures), so every node answers the same. A node that records or
 resolves mismatches calls `announce(market)`; the others reload their open set and the
 market's staleness from the database (`reload_open`); `resync(market)` reloads
-everything (the truth, held changes, open mismatches) after another node's change."""
+everything (the truth, held changes, open mismatches) after another node's change.
+The drill that scrambles displays to prove all this is inventory/drill.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Literal, get_args, overload
+from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from holobazaar.audit import service as audit
-from holobazaar.channels import display_channel
 from holobazaar.cluster.figures import Figures, LocalFigures
-from holobazaar.db import session_scope
+from holobazaar.db import as_utc, session_scope
+from holobazaar.inventory import mismatches
 from holobazaar.inventory import service as inventory_service
 from holobazaar.inventory.guard import PriceGuard
-from holobazaar.inventory.tables import FeedConfig, HeldChange, Mismatch
-from holobazaar.inventory.truth import FOUR_EYES, BatchResult
+from holobazaar.inventory.mismatches import Found, OpenKey, classify
+from holobazaar.inventory.tables import FeedConfig, HeldChange
+from holobazaar.inventory.truth import FOUR_EYES, BatchResult, open_held
 from holobazaar.scenes import schedule
 from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.loader import MarketContent
@@ -52,65 +51,14 @@ from holobazaar.stream.broker import BrokerUnavailable
 log = logging.getLogger(__name__)
 
 HELD_NOTICE = "price at the stall"
-MismatchKind = Literal["price", "stock", "identity", "stale", "client_drift"]
-KINDS: tuple[MismatchKind, ...] = get_args(MismatchKind)
-RECENT_CORRECTIONS = 2000  # resolved mismatches the time-to-correct percentiles cover
-
-
-@dataclass
-class Found:
-    display: str
-    sku: str | None
-    kind: str
-    expected: Any
-    shown: Any
-    fixable: bool = True  # False: publishing cannot fix it (the binding names no item)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@overload
-def _aware(moment: datetime) -> datetime: ...
-@overload
-def _aware(moment: datetime | None) -> datetime | None: ...
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)  # SQLite returns naive UTC
-    return moment
-
-
 def bound_skus(display: Display) -> set[str]:
     return set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
-
-
-def classify(display: str, expected: dict, shown: dict) -> list[Found]:
-    """Name what differs between the expected and the shown state, item by item."""
-    found: list[Found] = []
-    want, have = expected.get("items", {}), shown.get("items", {}) or {}
-    for sku in sorted(set(want) | set(have)):
-        e, s = want.get(sku), have.get(sku)
-        if e == s:
-            continue
-        if e is None or s is None or not isinstance(s, dict) or s.get("sku") != sku \
-                or s.get("name") != e.get("name"):
-            found.append(Found(display, sku, "identity", e, s))
-        elif (s.get("price"), s.get("notice"), s.get("currency")) != (
-                e.get("price"), e.get("notice"), e.get("currency")):
-            found.append(Found(display, sku, "price", e, s))
-        elif (s.get("status"), s.get("stock")) != (e.get("status"), e.get("stock")):
-            found.append(Found(display, sku, "stock", e, s))
-        elif s.get("verified", True) != e.get("verified", True):
-            found.append(Found(display, sku, "stale", e, s))
-        else:
-            found.append(Found(display, sku, "price", e, s))
-    if not found:
-        # Items agree but something else (node text, labels) does not: the display does not
-        # show what its bindings imply.
-        found.append(Found(display, None, "identity", {"nodes": "as composed"},
-                           {"nodes": "differs"}))
-    return found
 
 
 class Reconciler:
@@ -125,7 +73,7 @@ class Reconciler:
         self.stale: dict[str, datetime] = {}  # market -> since when
         self.feeds: dict[str, FeedConfig] = {}
         self.revisions: dict[str, int] = {}
-        self.open: dict[tuple[str, str, str | None, str], int] = {}
+        self.open: dict[OpenKey, int] = {}
         # This node's own counters; what curators see is `figures` and the database.
         self.counts: dict[str, int] = {"detected": 0, "corrected": 0, "sweeps": 0,
                                        "feed_failures": 0, "batches": 0, "guarded": 0}
@@ -163,10 +111,7 @@ class Reconciler:
         self._load_open()
 
     def _load_open(self) -> None:
-        with session_scope(self.engine) as session:
-            self.open = {(row.market, row.display, row.sku, row.kind): row.id or 0
-                         for row in session.exec(select(Mismatch).where(
-                             col(Mismatch.resolved_at).is_(None)))}
+        self.open = mismatches.open_mismatches(self.engine)
 
     async def note(self, name: str, amount: int = 1) -> None:
         """Count an event on this node and in the figures every node shows."""
@@ -249,7 +194,7 @@ class Reconciler:
         feed = self.feeds.get(market)
         if feed is None or (feed.secret is None and feed.pull_url is None):
             return False  # no feed configured: the content seed is the only truth
-        last = _aware(feed.last_feed_at)
+        last = as_utc(feed.last_feed_at)
         return last is None or now - last > timedelta(seconds=self.stale_after)
 
     async def feed_changed(self, market_id: str, result: BatchResult) -> None:
@@ -336,7 +281,12 @@ class Reconciler:
 
     def _refresh_feeds(self) -> None:
         with session_scope(self.engine) as session:
-            self.feeds = {f.market: f for f in session.exec(select(FeedConfig))}
+            read = {f.market: f for f in session.exec(select(FeedConfig))}
+        # A batch that committed while this read ran has already put its newer row here
+        # (`_reload_feed`): keep it, or the market would look silent again for one sweep.
+        self.feeds = {market: current if (current := self.feeds.get(market)) is not None
+                      and current.revision > feed.revision else feed
+                      for market, feed in read.items()}
 
     async def _sync_from_database(self, market: str) -> None:
         """Another process (the import command, another node) changed the truth: reload."""
@@ -423,10 +373,9 @@ class Reconciler:
 
     async def _record(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
                       resolved_identity: list[tuple[str, str]]) -> None:
-        detected = _now()
-        fixed = {d for d, _ in corrected}
-        rows = await run_in_threadpool(self._write, market, found, corrected,
-                                       resolved_identity, detected, fixed)
+        rows = await run_in_threadpool(mismatches.write_findings, self.engine, market, found,
+                                       corrected, resolved_identity, self.open, _now(),
+                                       {d for d, _ in corrected})
         for f, row_id in zip(found, rows, strict=True):
             self.counts["detected"] += 1
             if not f.fixable:
@@ -437,59 +386,14 @@ class Reconciler:
         if resolved_identity or any(not f.fixable for f in found):
             await self._announce(market)
 
-    def _write(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
-               resolved_identity: list[tuple[str, str]], detected: datetime,
-               fixed: set[str]) -> list[int]:
-        ids: list[int] = []
-        with session_scope(self.engine) as session:
-            now = _now()
-            for f in found:
-                is_fixed = f.fixable and f.display in fixed
-                ids.append(_add_mismatch(session, market, f, detected,
-                                         now if is_fixed else None,
-                                         "corrected" if is_fixed else None))
-            for display, offset in corrected:
-                audit.append(session, "reconciler", "reconcile.correction", market,
-                             {"display": display, "offset": offset})
-            for display, sku in resolved_identity:
-                row_id = self.open.get((market, display, sku, "identity"))
-                row = session.get(Mismatch, row_id) if row_id else None
-                if row is not None:
-                    row.resolved_at, row.resolution = now, "item known again"
-                    session.add(row)
-                    audit.append(session, "reconciler", "reconcile.resolved", market,
-                                 {"mismatch": row.id, "resolution": row.resolution})
-        return ids
-
     async def _record_stale(self, market: MarketContent, now_stale: bool) -> None:
         await self.scenes.refresh(market.id)
-        await run_in_threadpool(self._write_stale, market, now_stale)
+        feed = self.feeds.get(market.id)
+        opened = await run_in_threadpool(
+            mismatches.write_stale, self.engine, market, now_stale, self.open,
+            as_utc(feed.last_feed_at) if feed else None, self.stale_after, _now())
+        self.counts["detected"] += opened
         await self._announce(market.id)
-
-    def _write_stale(self, market: MarketContent, now_stale: bool) -> None:
-        with session_scope(self.engine) as session:
-            now = _now()
-            feed = self.feeds.get(market.id)
-            last = _aware(feed.last_feed_at) if feed else None
-            for display in sorted(market.displays):
-                key = (market.id, display, None, "stale")
-                if now_stale and key not in self.open:
-                    row = Mismatch(market=market.id, display=display, kind="stale",
-                                   expected=json.dumps({"fed_within_s": self.stale_after}),
-                                   shown=json.dumps({"last_feed_at": str(last)}),
-                                   detected_at=now)
-                    session.add(row)
-                    session.flush()
-                    self.open[key] = row.id or 0
-                    self.counts["detected"] += 1
-                elif not now_stale and key in self.open:
-                    resolved = session.get(Mismatch, self.open.pop(key))
-                    if resolved is not None:
-                        resolved.resolved_at, resolved.resolution = now, "feed resumed"
-                        session.add(resolved)
-            audit.append(session, "reconciler",
-                         "reconcile.unverified" if now_stale else "reconcile.verified",
-                         market.id, {"last_feed_at": str(last), "ttl_s": self.stale_after})
 
     def note_guarded(self, market: str, display: str, expected: dict[str, Any],
                      shown: dict[str, Any]) -> None:
@@ -510,7 +414,7 @@ class Reconciler:
             while self._guarded:
                 batch, self._guarded = self._guarded, []
                 try:
-                    await run_in_threadpool(self._write_guarded, batch)
+                    await run_in_threadpool(mismatches.write_guarded, self.engine, batch)
                 except Exception:  # recording must not stop; the corrections stand
                     log.exception("recording the guard's findings failed")
                     continue
@@ -519,15 +423,6 @@ class Reconciler:
                 self.counts["guarded"] += len(batch)
         finally:
             self._guard_writer = None
-
-    def _write_guarded(self, batch: list[tuple[str, list[Found], datetime]]) -> None:
-        with session_scope(self.engine) as session:
-            for market, found, detected in batch:
-                rows = [_add_mismatch(session, market, f, detected, detected, "guarded")
-                        for f in found]
-                audit.append(session, "reconciler", "reconcile.guarded", market, {
-                    "display": found[0].display, "mismatches": rows,
-                    "skus": sorted({f.sku for f in found if f.sku})})
 
     def on_drift(self, channel: str, offset: int, client_hash: str, server_hash: str) -> None:
         """A client's heartbeat hash differs from ours at that offset: the connection has
@@ -542,49 +437,10 @@ class Reconciler:
         task.add_done_callback(self._background.discard)
 
     async def _record_drift(self, market: str, found: Found) -> None:
-        await run_in_threadpool(self._write, market, [found], [], [], _now(), {found.display})
+        # The connection already resynced the client: recorded as corrected when detected.
+        await run_in_threadpool(mismatches.write_findings, self.engine, market, [found], [],
+                                [], self.open, _now(), {found.display})
         self.counts["detected"] += 1
-
-    # ---- drill ---------------------------------------------------------------------
-
-    async def drill(self, market_id: str, seed: int | None, count: int | None) -> list[dict]:
-        """Scramble some displays' published states the way a faulty display system
-        would (through the hub, as any publisher): wrong prices, swapped items, stale
-        stock. The reconciler must then find and repair every one."""
-        market = self.scenes.market(market_id)
-        if market is None:
-            raise LookupError(market_id)
-        rng = random.Random(seed)
-        candidates = sorted(d for d, disp in market.displays.items()
-                            if self.hub.has_channel(display_channel(market_id, d))
-                            and self.hub.snapshot(display_channel(market_id, d))[2].get("items"))
-        n = count if count is not None else max(1, len(candidates) // 3)
-        chosen = rng.sample(candidates, min(n, len(candidates)))
-        scrambled = []
-        for display in chosen:
-            channel = display_channel(market_id, display)
-            state = json.loads(json.dumps(self.hub.snapshot(channel)[2]))
-            skus = sorted(state["items"])
-            mode = rng.choice(["price", "swap", "stock"] if len(skus) > 1 else
-                              ["price", "stock"])
-            if mode == "price":
-                sku = rng.choice(skus)
-                item = state["items"][sku]
-                item["price"] = f"{rng.randint(1, 99)}.{rng.randint(0, 99):02d}"
-                item.pop("notice", None)
-            elif mode == "swap":
-                a, b = rng.sample(skus, 2)
-                state["items"][a], state["items"][b] = state["items"][b], state["items"][a]
-            else:
-                sku = rng.choice(skus)
-                item = state["items"][sku]
-                item["status"] = "in_stock" if item["status"] == "sold_out" else "sold_out"
-            before = self.guard.corrected
-            await self.scenes.publish_display(market_id, display, _replace_with(state))
-            # Caught by the publish guard: no client received the scrambled state.
-            scrambled.append({"display": display, "mode": mode,
-                              "guarded": self.guard.corrected > before})
-        return scrambled
 
     # ---- figures -------------------------------------------------------------------
 
@@ -595,115 +451,25 @@ class Reconciler:
 
     async def summaries(self, markets: list[str]) -> dict[str, dict[str, Any]]:
         shared = await self.figures.read()
-        stored = await run_in_threadpool(self._read_figures, markets)
+        stored = await run_in_threadpool(mismatches.read_figures, self.engine, markets)
         now = _now()
         out = {}
         for market_id in markets:
             market = self.scenes.market(market_id)
-            found = stored[market_id]
-            last = _aware(found["feed"].last_feed_at) if found["feed"] else None
-            out[market_id] = {
-                "market": market_id,
-                "open_mismatches": found["open"],
-                "time_to_correct_seconds": percentiles(found["times"]),
-                "held_changes": found["held"],
-                # One open `stale` mismatch per display marked unverified.
-                "displays_unverified": found["open"]["stale"],
-                "displays": len(market.displays) if market else 0,
-                "feed_lag_seconds": (now - last).total_seconds() if last else None,
-                "last_sweep_seconds": shared.get("last_sweep_seconds", 0.0),
-                "counts": {"detected": sum(found["detected"].values()),
-                           "corrected": found["corrected"], "guarded": found["guarded"],
-                           **{name: int(shared.get(name, 0))
-                              for name in ("sweeps", "feed_failures", "batches")}},
-                "detected_by_kind": found["detected"],
-            }
-        return out
-
-    def _read_figures(self, markets: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {
-            m: {"open": dict.fromkeys(KINDS, 0), "detected": dict.fromkeys(KINDS, 0),
-                "corrected": 0, "guarded": 0, "held": 0, "feed": None, "times": []}
-            for m in markets}
-        with session_scope(self.engine) as session:
-            grouped = select(Mismatch.market, Mismatch.kind, func.count()).where(
-                col(Mismatch.market).in_(markets)).group_by(Mismatch.market, Mismatch.kind)
-            for market, kind, n in session.exec(grouped):
-                out[market]["detected"][kind] = n
-            for market, kind, n in session.exec(grouped.where(
-                    col(Mismatch.resolved_at).is_(None))):
-                out[market]["open"][kind] = n
-            for market, resolution, n in session.exec(
-                    select(Mismatch.market, Mismatch.resolution, func.count()).where(
-                        col(Mismatch.market).in_(markets),
-                        col(Mismatch.resolution).in_(["corrected", "guarded"])).group_by(
-                            col(Mismatch.market), col(Mismatch.resolution))):
-                if resolution is not None:  # always: the query asks for two values
-                    out[market][resolution] = n
-            for market, n in session.exec(
-                    select(HeldChange.market, func.count()).where(
-                        col(HeldChange.market).in_(markets),
-                        col(HeldChange.decision).is_(None)).group_by(HeldChange.market)):
-                out[market]["held"] = n
-            for feed in session.exec(select(FeedConfig).where(
-                    col(FeedConfig.market).in_(markets))):
-                out[feed.market]["feed"] = feed
-                session.expunge(feed)
-            for market in markets:
-                out[market]["times"] = self._correction_times(session, market)
+            out[market_id] = mismatches.summary(market_id, stored[market_id],
+                                                len(market.displays) if market else 0,
+                                                shared, now)
         return out
 
     async def correction_times(self, market: str | None = None) -> list[float]:
         """Seconds from detection to correction of the recent resolved mismatches."""
         def read() -> list[float]:
             with session_scope(self.engine) as session:
-                return self._correction_times(session, market)
+                return mismatches.correction_times(session, market)
 
         return await run_in_threadpool(read)
 
-    @staticmethod
-    def _correction_times(session: Any, market: str | None) -> list[float]:
-        query = select(Mismatch.detected_at, Mismatch.resolved_at).where(
-            col(Mismatch.resolution).in_(["corrected", "feed resumed"]))
-        if market is not None:
-            query = query.where(Mismatch.market == market)
-        rows = session.exec(query.order_by(col(Mismatch.id).desc()).limit(RECENT_CORRECTIONS))
-        return [(_aware(resolved) - _aware(detected)).total_seconds()
-                for detected, resolved in rows]
-
-
-def _add_mismatch(session: Any, market: str, f: Found, detected: datetime,
-                  resolved: datetime | None, resolution: str | None) -> int:
-    """One mismatch record and its `reconcile.mismatch` audit entry; returns its id."""
-    row = Mismatch(market=market, display=f.display, sku=f.sku, kind=f.kind,
-                   expected=json.dumps(f.expected, default=str),
-                   shown=json.dumps(f.shown, default=str), detected_at=detected,
-                   resolved_at=resolved, resolution=resolution)
-    session.add(row)
-    session.flush()
-    audit.append(session, "reconciler", "reconcile.mismatch", market, {
-        "mismatch": row.id, "display": f.display, "sku": f.sku, "kind": f.kind,
-        "expected": json.loads(row.expected), "shown": json.loads(row.shown)})
-    return row.id or 0
-
-
-def _replace_with(state: dict) -> Callable[[dict], dict]:
-    return lambda _shown: state
-
-
-def percentiles(times: list[float]) -> dict[str, float | None]:
-    values = sorted(times)
-    if not values:
-        return {"p50": None, "p90": None, "p99": None}
-
-    def pick(q: float) -> float:
-        return values[min(len(values) - 1, int(q * len(values)))]
-
-    return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99)}
-
 
 def _open_held(engine: Engine, market: str) -> list[HeldChange]:
-    from holobazaar.inventory.truth import open_held
-
     # A four-eyes manual change masks nothing: the stored price stands until approved.
     return [h for h in open_held(engine, market) if h.reason != FOUR_EYES]
