@@ -17,7 +17,7 @@ from holobazaar.assets.pipeline.inputs import Limits
 from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.pipeline.process import process
 
-from support.gltf import TRIANGLE, glb, png_header, triangle_glb
+from support.gltf import CORPUS, TRIANGLE, corpus_entry, glb, png_header, triangle_glb
 
 
 def run(tmp_path: Path, files: dict[str, bytes], options: Options | None = None) -> dict:
@@ -115,3 +115,15 @@ def test_refusals_say_what_is_wrong_in_plain_words_with_the_limit(tmp_path):
         inputs.check_image_header(bomb, bomb.name, Limits())
     message = str(refused.value)
     assert "8192x8192 pixels" in message and "DOS" not in message, message
+
+
+@pytest.mark.skipif(not (CORPUS / "AnisotropyBarnLamp-KTX2").is_dir(), reason="no corpus")
+def test_a_ktx2_texture_over_the_image_limit_is_refused_naming_it(tmp_path):
+    """KTX2 textures are decoded to be resized: the image limit applies to them too."""
+    entry = corpus_entry("AnisotropyBarnLamp-KTX2")
+    files = {p.name: p.read_bytes() for p in [entry, *inputs.referenced_files(entry)]}
+    with pytest.raises(Refused) as refused:
+        run(tmp_path, files, Options(limits=Limits(max_image_pixels=1024 * 1024)))
+    assert str(refused.value).endswith(": 2048x2048 pixels, more than the limit of 1024x1024 "
+                                       "pixels (a decompression bomb?)")
+    assert str(refused.value).startswith("KTX2 texture ")

@@ -72,7 +72,10 @@ export async function shrink(texture, { edge, lower, pixels }) {
   const height = floorPow2(Math.round(info.height * factor));
   if (width === info.width && height === info.height && uastc === info.uastc) return null;
   if (info.width * info.height > pixels) {
-    throw new Error(`a KTX2 texture of ${info.width}x${info.height} pixels is over the limit`);
+    const edge = Math.floor(Math.sqrt(pixels));
+    const limit = edge * edge === pixels ? `${edge}x${edge}` : `${pixels}`;
+    throw new RangeError(`${info.width}x${info.height} pixels, more than the limit of ${limit} `
+      + 'pixels (a decompression bomb?)');
   }
   const key = createHash('sha256').update(data).digest('hex') + `:${width}x${height}:${uastc}`;
   if (!cache.has(key)) {

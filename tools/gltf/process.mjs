@@ -117,7 +117,14 @@ async function processTextures(doc, { edge, webp, quality, lower = false }, warn
     const mime = texture.getMimeType();
     const image = texture.getImage();
     if (mime === 'image/ktx2' && image && ktx2.describe(image)) {
-      const smaller = await ktx2.shrink(texture, { edge, lower, pixels: PIXELS });
+      let smaller;
+      try {
+        smaller = await ktx2.shrink(texture, { edge, lower, pixels: PIXELS });
+      } catch (error) {
+        const index = doc.getRoot().listTextures().indexOf(texture);
+        throw new Refusal(`KTX2 texture ${index} ${JSON.stringify(texture.getURI() || texture.getName())}: `
+          + `${error.message}`);
+      }
       if (smaller) {
         texture.setImage(smaller.data);
         changed++;
