@@ -64,8 +64,9 @@ def _row(database_url: str, asset_id: str) -> dict:
     engine = create_engine(database_url, poolclass=__import__("sqlalchemy").pool.NullPool)
     try:
         with engine.connect() as conn:
-            row = conn.execute(text("SELECT status, claimed_by, attempts FROM stored_asset "
-                                    "WHERE id = :id"), {"id": asset_id}).mappings().first()
+            row = conn.execute(text("SELECT status, claimed_by, attempts, finished_at FROM "
+                                    "stored_asset WHERE id = :id"),
+                               {"id": asset_id}).mappings().first()
             return dict(row) if row else {}
     finally:
         engine.dispose()
@@ -93,9 +94,11 @@ def test_a_model_processed_on_one_node_is_served_by_the_other(two_nodes):
     asset = _upload(a, two_nodes.write_headers, data, name="big-sphere")
     with httpx.Client(base_url=a.url, timeout=30) as http:
         asset = processed(http, asset, timeout=60)
-    ready_at = time.monotonic()
     assert asset["status"] == "ready", asset
-    worker = _node_of(two_nodes.nodes, _row(two_nodes.database_url, asset["id"])["claimed_by"])
+    row = _row(two_nodes.database_url, asset["id"])
+    # When the node recorded it ready (the nodes and the test share this machine's clock).
+    ready_at = time.monotonic() - (time.time() - row["finished_at"].timestamp())
+    worker = _node_of(two_nodes.nodes, row["claimed_by"])
     other = b if worker is a else a
     files = {f["role"]: f for f in asset["files"]}
     with httpx.Client(base_url=other.url, timeout=30) as http:
@@ -314,3 +317,52 @@ def test_asset_store_settings_are_checked():
         Settings(asset_store="s3://a")
     with pytest.raises(ValidationError, match="give a PostgreSQL --database-url"):
         Settings(asset_store="postgresql", database_url="sqlite:///x.db")
+
+
+# ---- claims: one node at a time, fenced, a poison job given up ------------------------------
+
+def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from holobazaar import db
+    from holobazaar.assets import jobs
+    from holobazaar.assets.models import StoredAsset
+    from holobazaar.assets.pipeline.options import Options
+    from holobazaar.assets.storage import AssetFiles
+    from holobazaar.db import session_scope
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    files = AssetFiles(tmp_path / "var")
+    upload = tmp_path / "var" / "tmp" / "u"
+    upload.mkdir(parents=True)
+    (upload / "crate.glb").write_bytes(b"glTF-not-really")
+    asset, needs = jobs.submit(engine, files, upload, [upload / "crate.glb"], source="s" * 64,
+                               market="greenhaven", name="crate", uploaded_by="t",
+                               source_name="crate.glb", options=Options())
+    assert needs and not upload.exists()
+
+    first = jobs.claim(engine, "node-1", 60)
+    assert first is not None and first.token == 1 and first.job["files"][0][0] == "crate.glb"
+    assert jobs.claim(engine, "node-2", 60) is None  # held
+    with session_scope(engine) as s:  # node-1 stopped renewing: its lease ran out
+        row = s.get(StoredAsset, asset.id)
+        row.lease_until = datetime.now(UTC) - timedelta(seconds=1)
+        s.add(row)
+    second = jobs.claim(engine, "node-2", 60)
+    assert second is not None and second.token == 2
+    assert not jobs.renew(engine, first, 60) and jobs.renew(engine, second, 60)
+
+    # A job that took its node down three times is given up, and its upload deleted.
+    with session_scope(engine) as s:
+        row = s.get(StoredAsset, asset.id)
+        row.lease_until, row.attempts = datetime.now(UTC) - timedelta(seconds=1), 3
+        s.add(row)
+    fourth = jobs.claim(engine, "node-3", 60)
+    assert fourth is not None and fourth.token == 4
+    done = jobs.run(engine, files, fourth, lambda job: Options())
+    assert done is not None and done.status == "failed"
+    assert "interrupted 3 times" in done.error
+    assert not any((tmp_path / "var" / "uploads").iterdir())
+    engine.dispose()
