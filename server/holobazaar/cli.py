@@ -266,7 +266,8 @@ def markers(
     if settings.base_url is None:
         typer.echo(f"warning: no --base-url: the codes point to {base}; pass the address "
                    "phones will use, e.g. --base-url https://market.example", err=True)
-    marker_set = marker_service.marker_set(found, base, marker_service.content_titles(found))
+    marker_set = marker_service.marker_set(found, base, marker_service.content_titles(found),
+                                           marker_service.content_titles_by_language(found))
     for path in marker_service.write_markers(marker_set, out, chosen):
         typer.echo(f"wrote {path}")
     typer.echo(f"{len(marker_set.cards)} display card(s) + entrance poster for {base}/m/{market}")

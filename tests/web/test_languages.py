@@ -192,3 +192,17 @@ def test_language_channels_composed_once_per_language(shared_server) -> None:
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_marker_cards_print_the_stall_name_in_the_markets_languages() -> None:
+    from holobazaar.markers import service
+    from holobazaar.markers.layout import render_card
+
+    market = load_content(ROOT).markets[MARKET]
+    markers = service.marker_set(market, "https://market.example", service.content_titles(market),
+                                 service.content_titles_by_language(market))
+    card = next(c for c in markers.cards if c.url.endswith(f"/{DISPLAY}"))
+    assert card.title == "Tuinderij Zonneveld: vegetables"
+    assert card.translations == ("Tuinderij Zonneveld: groenten", "Tuinderij Zonneveld: خضار")
+    image = render_card(card, (1240, 700))
+    assert image.size == (1240, 700)

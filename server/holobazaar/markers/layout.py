@@ -38,6 +38,9 @@ class Card:
     title: str  # the stall's name as visitors know it (plain text, not HTML)
     url: str
     market_name: str
+    # The name in the market's other languages (Arabic and Hebrew are shaped and laid out
+    # right to left by Pillow's Raqm layout).
+    translations: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=32)
@@ -134,15 +137,24 @@ def render_card(card: Card, size: tuple[int, int]) -> Image.Image:
     face, lines = fitted(draw, card.market_name.upper(), [mm(2.6), mm(2.2)], text_width, 2)
     y = _draw_lines(draw, (x, pad), lines, face, MUTED)
     y += mm(2)
-    face, lines = fitted(draw, card.title, [mm(s) for s in (5.2, 4.6, 4.0, 3.4)], text_width,
-                         3, bold=True)
-    y = _draw_lines(draw, (x, y), lines, face, INK, 1.15)
-    y += mm(2)
-    _draw_lines(draw, (x, y), wrap(draw, "Scan to see the story of this stall",
-                                   font(mm(3.2)), text_width, 3), font(mm(3.2)), ACCENT)
     url_face = font(mm(2.1))
     url_lines = wrap(draw, card.url, url_face, text_width, 3)
     url_top = height - pad - len(url_lines) * round(url_face.size * 1.2)
+    face, lines = fitted(draw, card.title, [mm(s) for s in (5.2, 4.6, 4.0, 3.4)], text_width,
+                         3, bold=True)
+    y = _draw_lines(draw, (x, y), lines, face, INK, 1.15)
+    # The name in the market's other languages, as many as fit above the URL.
+    for other in card.translations:
+        face, lines = fitted(draw, other, [mm(s) for s in (3.6, 3.2, 2.8)], text_width, 2,
+                             bold=True)
+        if y + mm(0.8) + len(lines) * round(face.size * 1.15) > url_top - mm(1):
+            break
+        y = _draw_lines(draw, (x, y + mm(0.8)), lines, face, MUTED, 1.15)
+    y += mm(2)
+    scan_face = font(mm(3.2))
+    scan = wrap(draw, "Scan to see the story of this stall", scan_face, text_width, 3)
+    if y + len(scan) * round(scan_face.size * 1.2) <= url_top - mm(1):
+        _draw_lines(draw, (x, y), scan, scan_face, ACCENT)
     _draw_lines(draw, (x, url_top), url_lines, url_face, MUTED)
     return image
 

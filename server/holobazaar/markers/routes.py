@@ -34,11 +34,17 @@ async def markers_pdf(
         raise HTTPException(422, f"base_url: {exc}") from None
     hub = request.app.state.hub
     titles = {}
+    translated: dict[str, dict[str, str]] = {}
     for display_id in content.displays:
         # The live title (it may be a template over inventory data), as visitors see it.
         state = hub.snapshot(display_channel(market, display_id))[2]
         titles[display_id] = state["display"]["title"]
-    markers = service.marker_set(content, base, titles)
+        for lang in content.market.market.languages[1:]:  # and in the market's languages
+            channel = display_channel(market, display_id, lang)
+            if hub.has_channel(channel):
+                translated.setdefault(lang, {})[display_id] = \
+                    hub.snapshot(channel)[2]["display"]["title"]
+    markers = service.marker_set(content, base, titles, translated)
     # Rendering a few A4 pages at 300 dpi takes a moment of CPU: keep the event loop free.
     data = await run_in_threadpool(service.pdf_bytes, markers)
     return Response(data, media_type="application/pdf", headers={

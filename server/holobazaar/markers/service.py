@@ -37,23 +37,42 @@ class MarkerSet:
     cards: list[Card]
 
 
-def content_titles(market: MarketContent) -> dict[str, str]:
+def content_titles(market: MarketContent, language: str | None = None) -> dict[str, str]:
     """Display titles rendered from the content files and their seed inventory, for the
-    CLI (no running server). Template output is plain text, as cards need."""
+    CLI (no running server), in `language` (None: the market's default). Template output
+    is plain text, as cards need."""
     items = market.seed_items()
     return {
-        display.id: compose_display(market.market, display, items, {})[0]["display"]["title"]
+        display.id: compose_display(market.market, display, items, {},
+                                    language=language)[0]["display"]["title"]
         for display in market.displays.values()
     }
 
 
-def marker_set(market: MarketContent, base_url: str, titles: Mapping[str, str]) -> MarkerSet:
-    """One card per display, ordered by zone then title so neighbours print together."""
+def content_titles_by_language(market: MarketContent) -> dict[str, dict[str, str]]:
+    """`content_titles` in each of the market's other languages."""
+    return {lang: content_titles(market, lang) for lang in market.market.market.languages[1:]}
+
+
+def marker_set(market: MarketContent, base_url: str, titles: Mapping[str, str],
+               translated: Mapping[str, Mapping[str, str]] | None = None) -> MarkerSet:
+    """One card per display, ordered by zone then title so neighbours print together.
+    `translated` (language -> display -> title): the stall's name in the market's other
+    languages, printed under it (each different name once)."""
     name = market.market.market.name
     displays = sorted(market.displays.values(),
                       key=lambda d: (d.zone, (titles.get(d.id) or d.title).lower(), d.id))
-    cards = [Card(titles.get(d.id) or d.title, display_url(base_url, market.id, d.id), name)
-             for d in displays]
+
+    def others(display_id: str, title: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for by_display in (translated or {}).values():
+            other = by_display.get(display_id)
+            if other and other != title and other not in found:
+                found.append(other)
+        return tuple(found)
+
+    cards = [Card(title, display_url(base_url, market.id, d.id), name, others(d.id, title))
+             for d in displays for title in [titles.get(d.id) or d.title]]
     return MarkerSet(market.id, name, market_url(base_url, market.id), cards)
 
 
