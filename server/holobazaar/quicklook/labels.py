@@ -12,6 +12,20 @@ from holobazaar.markers.layout import font
 PX_PER_M = 2800
 MAX_EDGE = 1024
 LABEL_BACKING = (18, 24, 18, 170)
+# Labels are text on a flat colour: 64 palette colours keep the anti-aliasing and make a
+# PNG about 4x smaller and faster to encode than full RGBA (alpha kept in the palette).
+PALETTE = 64
+
+
+def palette(image: Image.Image) -> Image.Image:
+    return image.quantize(PALETTE, method=Image.Quantize.FASTOCTREE)
+
+
+def has_alpha(image: Image.Image) -> bool:
+    if image.mode == "P":
+        return (image.palette is not None and image.palette.mode == "RGBA") \
+            or "transparency" in image.info
+    return image.mode in ("RGBA", "LA")
 
 
 def _rgb(colour: str, fallback: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -48,16 +62,23 @@ def wrap(text: str, face: ImageFont.FreeTypeFont, width_px: float) -> list[str]:
 def text_label(text: str, size_m: float, colour: str, max_width_m: float | None,
                align: str = "center") -> tuple[Image.Image, float, float]:
     """A text node as a picture on a dark translucent backing (readable on any counter):
-    (image, width in metres, height in metres)."""
+    (image, width in metres, height in metres). Like the client's text, it wraps only at
+    `max_width_m` (backing included), else it stays one line per line of `text`."""
     scale: float = PX_PER_M
+    words = " ".join(text.split()) or " "
     size_px = max(8, round(size_m * scale))
     if size_px > 160:  # very large text: fewer pixels per metre, same look
         scale, size_px = 160 / size_m, 160
+    pad = max(2, size_px // 5)
+    natural = font(size_px).getlength(words) + 2 * pad
+    if not max_width_m and natural > MAX_EDGE:  # one long line: coarser, still one line
+        scale *= MAX_EDGE / natural
+        size_px = max(8, round(size_m * scale))
+        pad = max(2, size_px // 5)
     face = font(size_px)
-    limit = (max_width_m * scale) if max_width_m else MAX_EDGE - size_px
-    lines = wrap(" ".join(text.split()) or " ", face, min(limit, MAX_EDGE - size_px))
-    line_h = round(size_px * 1.25)
-    pad = max(2, size_px // 3)
+    limit = min(max_width_m * scale if max_width_m else MAX_EDGE, MAX_EDGE) - 2 * pad
+    lines = wrap(words, face, limit)
+    line_h = round(size_px * 1.2)
     width = min(MAX_EDGE, round(max(face.getlength(li) for li in lines)) + 2 * pad)
     height = min(MAX_EDGE, line_h * len(lines) + 2 * pad)
     image = Image.new("RGBA", (width, height), LABEL_BACKING)
@@ -67,7 +88,7 @@ def text_label(text: str, size_m: float, colour: str, max_width_m: float | None,
         length = face.getlength(line)
         x = {"left": pad, "right": width - pad - length}.get(align, (width - length) / 2)
         draw.text((x, pad + i * line_h), line, font=face, fill=(*ink, 255))
-    return image, width / scale, height / scale
+    return palette(image), width / scale, height / scale
 
 
 def panel(title: str, body: str, width_m: float, height_m: float, colour: str,
@@ -81,16 +102,21 @@ def panel(title: str, body: str, width_m: float, height_m: float, colour: str,
     draw = ImageDraw.Draw(image)
     pad = round(min(w, h) * 0.08)
     title_px = max(10, round(max(0.012, min(0.04, height_m * 0.12)) * scale))
-    body_px = max(8, round(title_px * 0.75))
     y = pad
-    title_face, body_face = font(title_px, bold=True), font(body_px)
+    title_face = font(title_px, bold=True)
     for line in wrap(title, title_face, w - 2 * pad):
         draw.text((pad, y), line, font=title_face, fill=(255, 255, 255, 255))
         y += round(title_px * 1.3)
     y += round(title_px * 0.3)
-    lines = [line for line in wrap(body.strip(), body_face, w - 2 * pad)]
-    step = round(body_px * 1.35)
-    room = max(0, (h - pad - y) // step)
+    # A long body (a price board listing every item) gets smaller type before it is cut:
+    # down to 60% of the client's body size, then an ellipsis, as the page's "more" does.
+    for factor in (1.0, 0.9, 0.8, 0.7, 0.6):
+        body_face = font(max(8, round(title_px * 0.75 * factor)))
+        step = round(body_face.size * 1.3)
+        lines = wrap(body.strip(), body_face, w - 2 * pad)
+        room = max(0, (h - pad - y) // step)
+        if len(lines) <= room:
+            break
     if len(lines) > room:
         lines = lines[:room]
         if lines:
@@ -98,4 +124,4 @@ def panel(title: str, body: str, width_m: float, height_m: float, colour: str,
     for line in lines:
         draw.text((pad, y), line, font=body_face, fill=(236, 236, 228, 255))
         y += step
-    return image
+    return palette(image)

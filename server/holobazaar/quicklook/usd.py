@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from holobazaar.quicklook.labels import has_alpha
 from holobazaar.quicklook.models import Composition, Part, Surface
 
 ROOT = "/Display"
@@ -33,7 +34,12 @@ def _identifier(name: str, taken: set[str]) -> str:
 
 
 def _save_texture(image: Image.Image, folder: Path, index: int) -> str:
-    """The image as a file in the package: JPEG when opaque (smaller), PNG otherwise."""
+    """The image as a file in the package: JPEG when opaque (smaller), PNG otherwise (a
+    palette label stays a palette PNG)."""
+    if image.mode == "P":
+        name = f"textures/t{index}.png"
+        image.save(folder / name, "PNG", compress_level=6)
+        return name
     extrema = image.getextrema() if image.mode == "RGBA" else None
     opaque = image.mode == "RGB" or (extrema is not None and extrema[3][0] == 255)  # type: ignore[misc]
     if opaque:
@@ -97,7 +103,7 @@ class _Writer:
             if surface.unlit:  # labels: as bright as printed, whatever the room's light
                 shader.CreateInput("emissiveColor", Sdf.ValueTypeNames.Color3f) \
                     .ConnectToSource(rgb)
-            if surface.texture.mode == "RGBA":
+            if has_alpha(surface.texture):
                 alpha = tex.CreateOutput("a", Sdf.ValueTypeNames.Float)
                 shader.CreateInput("opacity", Sdf.ValueTypeNames.Float).ConnectToSource(alpha)
         else:
