@@ -39,6 +39,17 @@ def write_show(tmp_path: Path, body: str) -> Path:
     return content
 
 
+# One audio cue; %s: the rest of the action (its caption, or none).
+AUDIO_CUE = """\
+show:
+  id: broken
+  title: Broken
+  cues:
+    - number: "1"
+      actions:
+        - {kind: audio, tone: 440%s}
+"""
+
 BROKEN = {
     "negative wait": ("""\
 show:
@@ -105,25 +116,13 @@ show:
       actions:
         - {kind: node, display: zonneveld-greens, node: kale, op: tween, scale: 2}
 """, "shows/broken.yaml:6: show.cues[0].colour: unknown key 'colour'"),
-    "audio without a caption": ("""\
-show:
-  id: broken
-  title: Broken
-  cues:
-    - number: "1"
-      actions:
-        - {kind: audio, tone: 440, duration: 1}
-""", "shows/broken.yaml:7: show.cues[0].actions[0].caption: missing required key 'caption'"),
-    "blank caption": ("""\
-show:
-  id: broken
-  title: Broken
-  cues:
-    - number: "1"
-      actions:
-        - {kind: audio, tone: 440, caption: "   "}
-""", "shows/broken.yaml:7: show.cues[0].actions[0].caption: Value error, caption must say "
-     "what the sound is (it is blank)"),
+    "audio without a caption": (
+        AUDIO_CUE % ", duration: 1",
+        "shows/broken.yaml:7: show.cues[0].actions[0].caption: missing required key 'caption'"),
+    "blank caption": (
+        AUDIO_CUE % ', caption: "   "',
+        "shows/broken.yaml:7: show.cues[0].actions[0].caption: Value error, caption must say "
+        "what the sound is (it is blank)"),
 }
 
 
