@@ -7,23 +7,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
 
 from holobazaar.cluster import Cluster
-from holobazaar.config import Settings
+from holobazaar.dependencies import EngineDep as EngineDep  # with the others here
+from holobazaar.dependencies import SettingsDep as SettingsDep
 from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.replay import ReplayGuard
 from holobazaar.scenes.dependencies import Scenes as Scenes  # with the others here
 from holobazaar.scenes.dependencies import market_or_404 as market_or_404
-
-
-def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
 
 
 def get_reconciler(request: Request) -> Reconciler:
@@ -48,8 +40,6 @@ def get_replay_guard(request: Request) -> ReplayGuard:
     return state.replay_guard
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
 PollerDep = Annotated[Poller, Depends(get_poller)]
 ClusterDep = Annotated[Cluster | None, Depends(get_cluster)]

@@ -76,7 +76,7 @@ async def history_page(request: Request, market: str) -> HTMLResponse:
     engine = request.app.state.engine
     refused: str | None
     try:
-        head: dict[str, Any] | None = await signed_head(request, market)
+        head: dict[str, Any] | None = await signed_head(engine, market)
     except HTTPException as exc:  # 503: the chain is behind a head signed before
         head, refused = None, str(exc.detail)
     else:

@@ -1,0 +1,16 @@
+"""What the audit routes get from the assembled app, declared by type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from holobazaar.audit.witness import WitnessService
+
+
+def get_witness(request: Request) -> WitnessService:
+    return request.app.state.witness
+
+
+WitnessDep = Annotated[WitnessService, Depends(get_witness)]
