@@ -319,6 +319,20 @@ def test_asset_store_settings_are_checked():
         Settings(asset_store="postgresql", database_url="sqlite:///x.db")
 
 
+def test_every_command_that_stores_assets_takes_asset_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from holobazaar.cli import app
+
+    (tmp_path / "leaf.png").write_bytes(b"")
+    for command in (["serve"], ["assets", "ingest", str(tmp_path / "leaf.png")]):
+        result = CliRunner().invoke(app, [*command, "--data-dir", str(tmp_path),
+                                          "--asset-store", "ftp://elsewhere"])
+        assert result.exit_code == 2, (command, result.output)
+        assert "--asset-store: Value error, unknown asset store 'ftp://elsewhere'" in \
+            result.output
+
+
 # ---- claims: one node at a time, fenced, a poison job given up ------------------------------
 
 def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
