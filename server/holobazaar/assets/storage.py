@@ -354,7 +354,7 @@ class AssetFiles:
             return path
         key = _key(sha256, ext)
         target = path_for(self.data_dir, sha256, ext)
-        for suffix in ENCODINGS:
+        for suffix in ENCODINGS if ext == "glb" else ():  # as store_output keeps them
             self._fill(key + suffix, target.with_name(target.name + suffix), None)
         return target if self._fill(key, target, sha256) else None
 
