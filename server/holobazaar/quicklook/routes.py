@@ -62,10 +62,15 @@ async def _serve(kind: Kind, request: Request, scenes: Scenes, market: str, disp
     return Response(quicklook.content(path), media_type=MEDIA_TYPES[kind], headers=headers)
 
 
+def _responses(kind: Kind) -> dict[int | str, dict]:
+    return {200: {"content": {MEDIA_TYPES[kind]: {}}},
+            304: {"description": "unchanged (If-None-Match)"},
+            307: {"description": "that state is no longer kept: the current file"},
+            404: {"description": "no such display"}}
+
+
 @router.get("/d/{market}/{display}.usdz", response_class=FileResponse,
-            responses={200: {"content": {MEDIA_TYPES["usdz"]: {}}},
-                       307: {"description": "that state is gone: the current one"},
-                       404: {"description": "no such display"}})
+            responses=_responses("usdz"))
 async def display_usdz(request: Request, scenes: Scenes, market: str, display: str,
                        state: str | None = STATE_QUERY) -> Response:
     """The display for iOS AR Quick Look (USDZ): models, price labels and panels, the farm
@@ -74,9 +79,7 @@ async def display_usdz(request: Request, scenes: Scenes, market: str, display: s
 
 
 @router.get("/d/{market}/{display}.glb", response_class=FileResponse,
-            responses={200: {"content": {MEDIA_TYPES["glb"]: {}}},
-                       307: {"description": "that state is gone: the current one"},
-                       404: {"description": "no such display"}})
+            responses=_responses("glb"))
 async def display_glb(request: Request, scenes: Scenes, market: str, display: str,
                       state: str | None = STATE_QUERY) -> Response:
     """The whole display as one GLB, for Android's Scene Viewer (which opens one file)."""
