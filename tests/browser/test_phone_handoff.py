@@ -91,7 +91,7 @@ def test_iphone_quick_look_android_scene_viewer_desktop_inline(market_server, br
     usdz = http.get(href.split("#")[0])
     assert usdz.status_code == 200 and usdz.headers["content-type"] == "model/vnd.usdz+zip"
     assert usdz_data(usdz.content, tmp_path)["prices"]["TOM-1"].startswith(
-        "Brandywine tomatoes: €3.75 per kg")
+        "Brandywine tomatoes: €3.75 / kg")
     assert probe.errors == []
     context.close()
 

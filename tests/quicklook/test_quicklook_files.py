@@ -88,7 +88,7 @@ def test_every_demo_display_passes_the_arkit_checker_with_todays_prices(usdz):
         assert arkit_problems(entry["path"]) == [], display
         data = root_data(entry["path"])
         assert data["state"] == entry["hash"] and data["display"] == display
-        # Today's prices, said as the page's product list says them, for every item bound.
+        # Today's prices (price, unit, stock) of every item the display binds.
         assert dict(data["prices"]) == price_lines(entry["state"]), display
         assert list(data["left_out"]) == []
         with zipfile.ZipFile(entry["path"]) as package:  # USDZ: the layer first, stored
@@ -100,7 +100,7 @@ def test_every_demo_display_passes_the_arkit_checker_with_todays_prices(usdz):
 
     assert UsdGeom.GetStageUpAxis(stage) == "Y" and UsdGeom.GetStageMetersPerUnit(stage) == 1
     prices = dict(root_data(usdz[PRICED]["path"])["prices"])
-    assert prices["TOM-BRANDY"] == "Brandywine heirloom tomatoes: €6.50 per kg (In stock (18))"
+    assert prices["TOM-BRANDY"] == "Brandywine heirloom tomatoes: €6.50 / kg (In stock (18))"
 
 
 def test_the_price_label_is_drawn_into_its_texture(usdz):
@@ -136,7 +136,7 @@ def test_a_price_change_changes_the_url_and_the_file(live, usdz):
     path = old["path"].with_name("changed.usdz")
     path.write_bytes(new.content)
     assert arkit_problems(path) == []
-    assert "€5.90 per kg" in dict(root_data(path)["prices"])["TOM-BRANDY"]
+    assert "€5.90 / kg" in dict(root_data(path)["prices"])["TOM-BRANDY"]
     assert part_texture(path, "tomato-price").tobytes() != \
         part_texture(old["path"], "tomato-price").tobytes()
 

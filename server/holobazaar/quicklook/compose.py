@@ -270,8 +270,8 @@ def _image(read: AssetReader, src: str) -> Image.Image:
 
 
 def price_lines(state: Mapping[str, Any]) -> dict[str, str]:
-    """sku -> the line the page's product list says: "Brandywine tomatoes: €4.50 per kg
-    (In stock)"."""
+    """sku -> "Brandywine tomatoes: €4.50 / kg (In stock (18))": each item's price (or the
+    notice that replaces it), unit and stock, as the display's price labels put it."""
     out = {}
     for sku, item in (state.get("items") or {}).items():
         if not isinstance(item, dict):
@@ -279,7 +279,7 @@ def price_lines(state: Mapping[str, Any]) -> dict[str, str]:
         unit = str(item.get("unit") or "").strip()
         price = price_label(item)
         if item.get("price") is not None and unit:
-            price += f" per {unit}" if not unit.lower().startswith("per ") else f" {unit}"
+            price += f" / {unit}"
         out[sku] = f"{item.get('name') or sku}: {price} ({stock_text(item)})"
     return out
 
