@@ -40,6 +40,9 @@ def test_an_invited_user_chooses_their_own_password_first(server: LiveServer,
         assert page.status_code == 303
         assert page.headers["location"] == "/account/password?next=%2Fstudio%2Falpha%2Finventory"
         assert ivy.get("/home").headers["location"].startswith("/account/password")
+        # The API refuses her session too until she has (the studio's calls, curl).
+        api = ivy.get("/api/v1/reconcile/alpha/summary")
+        assert api.status_code == 403 and "/account/password" in api.json()["detail"]
         form = ivy.get(page.headers["location"])
         assert "temporary password" in form.text
         done = ivy.post("/account/password", data={
@@ -47,6 +50,7 @@ def test_an_invited_user_chooses_their_own_password_first(server: LiveServer,
             "current": temporary, "new": NEW, "repeat": NEW})
         assert done.status_code == 303 and done.headers["location"] == "/studio/alpha/inventory"
         assert ivy.get("/studio/alpha/inventory").status_code == 200
+        assert ivy.get("/api/v1/reconcile/alpha/summary").status_code == 200
     with server.client() as again:
         assert accounts.login(again, "ivy", temporary).status_code == 401
         assert accounts.login(again, "ivy", NEW).status_code == 303
@@ -78,7 +82,8 @@ def test_a_signed_in_user_changes_their_password(server: LiveServer,
 
 
 def test_guessing_the_current_password_is_throttled(make_server) -> None:
-    live = make_server(login_pair_failures=2, login_account_failures=2)
+    # A long back-off: argon2 on a loaded machine must not outlast it between the guesses.
+    live = make_server(login_pair_failures=2, login_account_failures=2, login_backoff=60.0)
     Accounts(live).user("carol", ["curator"], ["alpha"])
     with live.client() as carol:
         Accounts(live).login(carol, "carol")

@@ -40,6 +40,8 @@ cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name=
 UNAUTHORIZED = HTTPException(401, "authentication required",
                              headers={"WWW-Authenticate": "Bearer"})
 FORBIDDEN = HTTPException(403, "forbidden")
+PASSWORD_FIRST = HTTPException(403, "choose your own password first: you signed in with a "
+                                    "temporary one (/account/password)")
 _STATE_KEY = "holobazaar_principal"
 _AUDITED_KEY = "holobazaar_audited"
 
@@ -106,6 +108,10 @@ class RoleRequirement:
         if principal is None:
             raise UNAUTHORIZED
         request.scope[_STATE_KEY] = principal
+        if principal.kind == "user" and principal.must_change_password:
+            # An invited user on a temporary password: pages send them to choose their own;
+            # the API (the studio's calls, curl with the cookie) refuses until they have.
+            raise PASSWORD_FIRST
         market = request.path_params.get("market")
         allowed = principal.allows_any(self.roles, market)
         await _record(request, principal, market, allowed)
