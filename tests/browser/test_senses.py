@@ -73,6 +73,13 @@ def test_captions_reduced_motion_larger_text_and_one_announcement(browser,
     assert moving.evaluate(y) < 0.85
     assert still.evaluate(y) == pytest.approx(0.9)
 
+    # The page's own switch does what the system setting does, and is remembered.
+    moving.locator("#setting-reduced-motion").check()
+    assert moving.evaluate("window.__holo.settings().reducedMotion") is True
+    assert moving.evaluate("document.documentElement.classList.contains('reduced-motion')")
+    moving.wait_for_function(f"Math.abs({y} - 0.9) < 1e-3", timeout=2000)  # lands at once
+    moving.locator("#setting-reduced-motion").uncheck()
+
     # Larger text: the page's text and the 3D view's grow.
     page = moving
     before = page.evaluate("window.__holo.layout.minPx")
