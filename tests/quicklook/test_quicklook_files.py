@@ -266,3 +266,20 @@ def test_a_pipeline_output_meshopt_and_quantized_is_decoded(tmp_path):
     path = tmp_path / "duck.usdz"
     write_usdz(comp, path)
     assert arkit_problems(path) == []
+
+
+def test_a_page_in_another_language_links_its_own_languages_file(live, usdz, tmp_path):
+    with live.client() as http:
+        page = http.get(f"/d/{MARKET}/{PRICED}", headers={"user-agent": IPHONE,
+                                                          "accept-language": "nl"}).text
+        assert '<html lang="nl"' in page
+        dutch = re.search(rf"/d/{MARKET}/{PRICED}\.usdz\?state=([0-9a-f]{{64}})", page)[1]
+        english = http.get(f"/api/v1/displays/{MARKET}/{PRICED}/state").json()["state_hash"]
+        assert dutch != english
+        r = http.get(f"/d/{MARKET}/{PRICED}.usdz?state={dutch}")
+        assert r.status_code == 200  # found among the display's channels, not redirected
+    path = tmp_path / "nl.usdz"
+    path.write_bytes(r.content)
+    data = root_data(path)
+    assert data["state"] == dutch and data["title"] != root_data(usdz[PRICED]["path"])["title"]
+    assert arkit_problems(path) == []

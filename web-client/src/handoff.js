@@ -47,14 +47,13 @@ export function attachHandoff({ boot, hook, webxrAr, currentState }) {
   });
   let current = data.state;
   hook.handoff = { mode, state: current };
-  // A page on another language's channel hashes another state: its links ask for the
-  // current file instead (?state=latest, which the server redirects to today's file).
-  const ownChannel = !boot.base_channel || boot.base_channel === boot.channel;
+  // The state the page renders, in its language (each language's state has its own hash;
+  // the server finds which of the display's channels holds it).
   let generation = 0;
   const handoff = {
     async update(state) {
       const mine = ++generation;
-      const next = ownChannel ? await stateHash(state) : 'latest';
+      const next = await stateHash(state);
       if (mine !== generation || next === current) return;
       for (const link of Object.values(links)) {
         if (link) link.setAttribute('href', link.getAttribute('href').replaceAll(current, next));

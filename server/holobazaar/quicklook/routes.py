@@ -19,6 +19,7 @@ from holobazaar.quicklook.service import (
     file_url,
 )
 from holobazaar.scenes.dependencies import Scenes
+from holobazaar.scenes.loader import MarketContent
 from holobazaar.stream.channel import UnknownChannel
 
 router = APIRouter(tags=["displays"])
@@ -28,15 +29,29 @@ STATE_QUERY = Query(None, description="The state hash the file shows (64 hex dig
                     "the display page links it; without it, the current state.")
 
 
+def _channels(found: MarketContent, market: str, display: str) -> list[str]:
+    """The display's channel and its language variants (docs/protocol.md, Languages)."""
+    languages = found.market.market.languages[1:]
+    return [display_channel(market, display),
+            *(display_channel(market, display, lang) for lang in languages)]
+
+
 async def _serve(kind: Kind, request: Request, scenes: Scenes, market: str, display: str,
                  state: str | None) -> Response:
     found = scenes.market(market)
     if found is None or display not in found.displays:
         raise HTTPException(404, f"no display {display!r} in market {market!r}")
-    try:
-        _, _, current, current_hash = scenes.hub.snapshot(display_channel(market, display))
-    except UnknownChannel:
-        raise HTTPException(404, f"display {display!r} is not published yet") from None
+    snapshots = []
+    for channel in _channels(found, market, display):
+        try:
+            snapshots.append(scenes.hub.snapshot(channel)[2:])
+        except UnknownChannel:
+            continue
+    if not snapshots:
+        raise HTTPException(404, f"display {display!r} is not published yet")
+    # The state named: the display's current state in the page's language (each language
+    # is a state of its own); without one, the market's default language.
+    current, current_hash = next(((st, h) for st, h in snapshots if h == state), snapshots[0])
     quicklook: QuickLook = request.app.state.quicklook
     headers = {"Cache-Control": "no-cache", "ETag": f'"{current_hash}.{VERSION}"',
                "Content-Disposition": f'inline; filename="{display}.{kind}"'}

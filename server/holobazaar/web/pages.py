@@ -239,10 +239,11 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
     })
 
 
-def phone_handoff(request: Request, market: str, display: str, market_name: str) -> dict:
-    """The AR Quick Look and Scene Viewer links of the display's published state."""
-    _, _, state, state_hash = request.app.state.scenes.hub.snapshot(
-        display_channel(market, display))
+def phone_handoff(request: Request, market: str, display: str, channel: str,
+                  market_name: str) -> dict:
+    """The AR Quick Look and Scene Viewer links of the state the page shows (`channel`:
+    the display's, in the page's language)."""
+    _, _, state, state_hash = request.app.state.scenes.hub.snapshot(channel)
     title = str((state.get("display") or {}).get("title") or display)
     return handoff(request.headers.get("user-agent", ""), str(request.base_url), market,
                    display, state_hash, title, market_name)
@@ -285,7 +286,8 @@ async def display_page(request: Request, market: str, display: str, preview: boo
     if request.app.state.settings.xr_emulator:
         boot["xr_emulator"] = True  # tests: ?xr-emulate=1 loads the WebXR emulator
     if token is None:  # phones without WebXR: Quick Look / Scene Viewer (docs/phones.md)
-        boot["handoff"] = phone_handoff(request, market, display, found.market.market.name)
+        boot["handoff"] = phone_handoff(request, market, display, channel,
+                                        found.market.market.name)
     client = request.app.state.client
     return templates.TemplateResponse(request, "display.html", {
         "handoff": boot.get("handoff"),
