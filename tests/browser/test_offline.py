@@ -108,6 +108,20 @@ def test_offline_reload_queued_reactions_and_a_warm_visit(browser, server: LiveS
           f"network requests before the first frame: {before_frame or 'none'}")
     assert before_frame == []
     assert page.evaluate("window.__holo.stream.connects") >= 1
+    # Kept: client files, display pages, models, the page's images; never the API (nor
+    # staff pages, the stream, anything else).
+    page.evaluate("fetch('/api/v1/markets').then((r) => r.text())")
+    kept = page.evaluate("""async () => {
+        const out = [];
+        for (const name of await caches.keys()) {
+          for (const req of await (await caches.open(name)).keys()) {
+            out.push(new URL(req.url).pathname);
+          }
+        }
+        return out;
+    }""")
+    assert kept and all(path.startswith(("/client/", "/assets/", f"/d/{MARKET}/"))
+                        or path in ("/favicon.svg", "/ar-button.svg") for path in kept), kept
 
     # The network goes: the page reloads from the cache and says how old its prices are.
     context.set_offline(True)
