@@ -72,8 +72,8 @@ def text_label(text: str, size_m: float, colour: str, max_width_m: float | None,
     pad = max(2, size_px // 5)
     natural = font(size_px).getlength(words) + 2 * pad
     if not max_width_m and natural > MAX_EDGE:  # one long line: coarser, still one line
-        scale *= MAX_EDGE / natural
-        size_px = max(8, round(size_m * scale))
+        scale *= 0.98 * MAX_EDGE / natural  # a little room: glyph widths round per size
+        size_px = max(8, int(size_m * scale))
         pad = max(2, size_px // 5)
     face = font(size_px)
     limit = min(max_width_m * scale if max_width_m else MAX_EDGE, MAX_EDGE) - 2 * pad
