@@ -206,3 +206,47 @@ def test_marker_cards_print_the_stall_name_in_the_markets_languages() -> None:
     assert card.translations == ("Tuinderij Zonneveld: groenten", "Tuinderij Zonneveld: خضار")
     image = render_card(card, (1240, 700))
     assert image.size == (1240, 700)
+
+
+def test_story_translations_have_their_own_review_and_fall_back(shared_server) -> None:
+    slug = "tomatoes-in-the-cold-tunnel"  # the demo ships it in Dutch and Arabic
+    recipe = "shakshuka-with-herbs"
+    api = f"/api/v1/markets/{MARKET}/recipes/{recipe}/translations"
+    with shared_server.client() as client:
+        nl = client.get(f"/s/{slug}", headers={"Accept-Language": "nl"}).text
+        fr = client.get(f"/s/{slug}", headers={"Accept-Language": "fr"}).text
+        auth = shared_server.write_headers
+        before = client.get(f"/r/{recipe}", headers={"Accept-Language": "nl"}).text
+        draft = client.put(f"{api}/nl", headers=auth,
+                           json={"name": "Shakshuka met kruiden", "description": "Eieren."})
+        hidden = client.get(f"/r/{recipe}", headers={"Accept-Language": "nl"}).text
+        early = client.post(f"{api}/nl/status", headers=auth, json={"status": "published"})
+        review = client.post(f"{api}/nl/status", headers=auth, json={"status": "review"})
+        published = client.post(f"{api}/nl/status", headers=auth, json={"status": "published"})
+        shown = client.get(f"/r/{recipe}", headers={"Accept-Language": "nl"}).text
+        listed = client.get(api, headers=auth).json()
+        edited = client.put(f"{api}/nl", headers=auth, json={"name": "Shakshuka!"})
+        after_edit = client.get(f"/r/{recipe}", headers={"Accept-Language": "nl"}).text
+        unknown = client.put(f"{api}/xx", headers=auth, json={"name": "x"})
+        wrong = client.put(f"{api}/ar", headers=auth, json={"name": 5})
+        extra = client.put(f"{api}/ar", headers=auth, json={"title": "a story's field"})
+        own = client.put(f"{api}/en", headers=auth, json={"name": "same language"})
+        anonymous = client.put(f"{api}/ar", json={"name": "x"})
+    assert '<main class="wrap story" lang="nl">' in nl and "Tomaten in de koude tunnel" in nl
+    assert "gisten in een pot" in nl  # the body, translated
+    assert "Tomatoes in the cold tunnel" in fr and "Tomaten" not in fr
+    assert "Shakshuka met kruiden" not in before
+    assert draft.status_code == 200 and draft.json()["status"] == "draft"
+    assert "Shakshuka met kruiden" not in hidden  # a draft is not shown
+    assert early.status_code == 409 and "review" in early.json()["detail"]
+    assert review.status_code == 200 and published.status_code == 200, published.text
+    assert "Shakshuka met kruiden" in shown
+    assert "<h2>Ingrediënten</h2>" in shown  # the page's own text, from the catalogue
+    assert [t["status"] for t in listed] == ["published"]
+    assert edited.json()["status"] == "draft" and edited.json()["revision"] == 2
+    assert "Shakshuka met kruiden" not in after_edit and "Shakshuka!" not in after_edit
+    assert unknown.status_code == 422 and "unknown language code" in unknown.text
+    assert wrong.status_code == 422 and "name" in wrong.text
+    assert extra.status_code == 422 and "title" in extra.text
+    assert own.status_code == 422 and "own language" in own.text
+    assert anonymous.status_code == 401

@@ -14,7 +14,7 @@ export function languageChannel(boot, lang) {
 export function attachLanguagePicker({ boot, stream, page, hook, onChannel = () => {} }) {
   const select = document.getElementById('lang-select');
   if (!select || boot.token) return; // a curator's draft preview stays on its channel
-  window.__holoLiveLanguage = true;
+  document.documentElement.classList.add('live-language'); // no "Change" button needed
   hook.language = boot.i18n?.lang ?? document.documentElement.lang;
   let wanted = null;
   select.addEventListener('change', async () => {

@@ -53,7 +53,7 @@ def import_stories(
 ) -> None:
     """Import (create or update, keyed by slug) every *.md story and recipe file. Good
     files are imported even when others are bad; each bad one is reported (exit 1)."""
-    from holobazaar.stories import files
+    from holobazaar.stories import files, translations
 
     if not directory.is_dir():
         typer.echo(f"error: {directory}: not a folder", err=True)
@@ -63,13 +63,20 @@ def import_stories(
         report = files.import_directory(engine, directory, "import:cli",
                                         max_bytes=settings.story_max_bytes,
                                         markets=_markets(ctx, settings))
+        # Their translations (translations/<lang>/<slug>.md), after the documents.
+        translated = translations.import_directory(engine, directory, "import:cli",
+                                                   only_new=False)
     finally:
         engine.dispose()
-    for problem in report.problems:
+    for problem in [*report.problems, *translated.problems]:
         typer.echo(str(problem), err=True)
     typer.echo(f"imported {len(report.imported)}, unchanged {len(report.unchanged)}, "
                f"failed {len({p.file for p in report.problems})}")
-    if report.problems:
+    if translated.imported or translated.unchanged or translated.problems:
+        typer.echo(f"translations: imported {len(translated.imported)}, unchanged "
+                   f"{len(translated.unchanged)}, failed "
+                   f"{len({p.file for p in translated.problems})}")
+    if report.problems or translated.problems:
         raise typer.Exit(1)
 
 
@@ -80,7 +87,7 @@ def export_stories(
     data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None,
 ) -> None:
     """Write every story and recipe (any status) as Markdown + front matter files."""
-    from holobazaar.stories import files, service
+    from holobazaar.stories import files, service, translations
 
     _, engine = _engine(data_dir, database_url, broker_url)
     docs: list[Document] = []
@@ -94,9 +101,10 @@ def export_stories(
                 offset += 500
                 if len(page) < 500:
                     break
+        written = translations.export_directory(engine, directory, market)
     finally:
         engine.dispose()
-    written = files.export_directory(docs, directory)
+    written += files.export_directory(docs, directory)
     typer.echo(f"wrote {len(written)} file(s) to {directory}")
 
 

@@ -107,7 +107,10 @@ def check_links(doc: Document, source: SourceDocument | None,
 
 
 def story_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*.md") if p.name.lower() != "readme.md")
+    """The documents' files: every *.md but READMEs and the translations/ folder (their
+    translations, stories/translations.py)."""
+    return sorted(p for p in directory.rglob("*.md") if p.name.lower() != "readme.md"
+                  and p.relative_to(directory).parts[0] != "translations")
 
 
 def import_directory(engine: Engine, directory: Path, actor: str, *, max_bytes: int,
@@ -174,6 +177,7 @@ def _float(dumper: yaml.SafeDumper, value: float) -> yaml.Node:
 
 _Dumper.add_representer(str, _str)
 _Dumper.add_representer(list, _list)
+Dumper = _Dumper  # the files' YAML layout (translations' files use it too)
 _Dumper.add_representer(float, _float)
 
 

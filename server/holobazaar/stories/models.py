@@ -99,6 +99,26 @@ class ContentRevision(SQLModel, table=True):
     snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class DocumentTranslation(SQLModel, table=True):
+    """A story's or recipe's text in another language, with its own review status
+    (stories/translations.py; migration 0022)."""
+
+    __tablename__ = "document_translation"
+    __table_args__ = (UniqueConstraint("kind", "slug", "language"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    slug: str = Field(max_length=100, index=True)
+    market: str = Field(max_length=64, index=True)
+    language: str = Field(max_length=16)
+    status: str = Field(max_length=16, description="draft, review or published")
+    fields: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    revision: int = 1
+    updated_by: str = Field(max_length=120)
+    updated_at: datetime = Field(sa_column=_ts())
+    reviewed_by: str | None = Field(default=None, max_length=120)
+
+
 class SearchDoc(SQLModel, table=True):
     """What search sees of a published story or recipe. SQLite indexes it with an FTS5
     table kept in step by triggers; PostgreSQL with a generated tsvector column + GIN."""

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from holobazaar.config import Settings
 from holobazaar.scenes.service import SceneService
-from holobazaar.stories import files, service
+from holobazaar.stories import files, service, translations
 from holobazaar.stories.bindings import StoryBindings
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,11 @@ async def start(settings: Settings, engine: Engine, scenes: SceneService,
         if report.imported:
             log.info("imported %d new story/recipe file(s) from %s", len(report.imported),
                      settings.stories_dir)
+        # Their translations (translations/<lang>/<slug>.md), those not in the repository yet.
+        translated = await run_in_threadpool(translations.import_directory, engine,
+                                             settings.stories_dir, "import:serve")
+        for problem in translated.problems:
+            log.error("translation file not imported: %s", problem)
     for market_id in scenes.content.markets:
         await bindings.reload(market_id)
     await scenes.refresh()

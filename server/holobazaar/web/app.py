@@ -65,6 +65,7 @@ from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.routes import router as stories_router
 from holobazaar.stories.schedule_routes import router as story_schedule_router
 from holobazaar.stories.scheduled import ScheduledPublishing
+from holobazaar.stories.translation_routes import router as story_translation_router
 from holobazaar.stream import routes as stream_routes
 from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.broker_factory import create_broker
@@ -265,7 +266,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                    trust.router, accounts_router, accounts_pages.router, perform_pages.router,
                    pulse_pages.router, audit_router, history_pages.router, studio.router,
                    authoring_router, zone_authoring_router, show_authoring_router,
-                   story_schedule_router, display_schedule_router):
+                   story_schedule_router, display_schedule_router, story_translation_router):
         app.include_router(router)
     app.add_exception_handler(BrokerUnavailable, broker_unavailable)
     guard_before_body(app)  # role checks win over body errors: anonymous gets 401, not 422

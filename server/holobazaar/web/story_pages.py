@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
-from holobazaar.stories import service
+from holobazaar.stories import service, translations
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.schema import duration_minutes
+from holobazaar.web import i18n as page_i18n
 from holobazaar.web.pages import market_stalls, templates
 
 router = APIRouter(include_in_schema=False)
@@ -29,9 +30,15 @@ async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
             status_code=404)
     scenes = request.app.state.scenes
     market = scenes.market(saved.market)
-    stalls = market_stalls(scenes, market) if market else []
+    lang = page_i18n.choose(request, market.market.market if market else None)
+    stalls = market_stalls(scenes, market, lang) if market else []
+    doc = saved.doc
+    if lang != doc.language:  # its published translation, field by field, if it has one
+        found = await run_in_threadpool(translations.published_fields,
+                                        request.app.state.engine, kind, slug, lang)
+        doc = translations.translated(doc, found, lang)
     return templates.TemplateResponse(request, f"{kind}.html", {
-        "doc": saved.doc, "saved": saved, "body_html": render_markdown(saved.doc.body),
+        "doc": doc, "saved": saved, "body_html": render_markdown(doc.body),
         "market": market.market.market if market else None, "minutes": duration_minutes,
         "stalls": _their_stalls(saved.doc, stalls), "sold_at": _sold_at(stalls)})
 
