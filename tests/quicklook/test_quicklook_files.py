@@ -177,6 +177,8 @@ def test_concurrent_first_requests_generate_once(live):
         bodies = list(pool.map(fetch, range(8)))
     assert quicklook.generated["glb"] == made + 1
     assert len(set(bodies)) == 1 and bodies[0][:4] == b"glTF"
+    metrics = httpx.get(f"{live.url}/metrics", timeout=10).text
+    assert f'holobazaar_quicklook_files_made_total{{kind="glb"}} {made + 1}.0' in metrics
 
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "

@@ -16,6 +16,7 @@ from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.pulse.service import PulseSettings
 from holobazaar.quicklook.compose import AssetReader
+from holobazaar.quicklook.metrics import QuickLookCollector
 from holobazaar.quicklook.service import QuickLook
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.connection import StreamLimits
@@ -156,5 +157,8 @@ def asset_reader(state) -> AssetReader:
 
 
 def quicklook(state, settings: Settings) -> QuickLook:
-    """The phone AR files (USDZ, GLB) of displays, cached under the data folder."""
-    return QuickLook(settings.data_dir / "quicklook", asset_reader(state))
+    """The phone AR files (USDZ, GLB) of displays, cached under the data folder; their
+    figures on /metrics."""
+    files = QuickLook(settings.data_dir / "quicklook", asset_reader(state))
+    state.metric_collectors.append(QuickLookCollector(files))
+    return files
