@@ -122,3 +122,47 @@ def test_a_cancelled_schedule_never_fires_and_other_markets_are_refused(server):
         time.sleep(2.5)  # past the scheduler's re-read of pending rows
         assert http.get(f"{BASE}/source", headers=headers).json()["display"]["title"] \
             != "Never published"
+
+
+def test_a_publish_left_undone_by_a_stopped_node_is_finished_when_one_goes_on_duty(tmp_path):
+    """A node SIGKILLed after claiming the edge and the row (state 'publishing') but before
+    writing: the next node on duty puts the row back and publishes it, once."""
+    from sqlalchemy import text
+
+    from holobazaar.db import session_scope
+
+    content = copy_content(tmp_path / "content")
+    first = start_server(tmp_path, clock=ManualClock(START), content_dir=content)
+    try:
+        headers = first.write_headers
+        with first.client() as http:
+            source = http.get(f"{BASE}/source", headers=headers)
+            made = http.post(f"{BASE}/schedule", headers={
+                **headers, "If-Match": source.headers["ETag"]}, json={
+                "at": "2026-11-21T09:00", "document": titled(source.json(), "Left undone")})
+            assert made.status_code == 201, made.text
+        engine = first.app.state.engine  # type: ignore[attr-defined]
+    finally:
+        first.stop()
+    with session_scope(engine) as session:  # what the stopped node left behind
+        session.execute(text("UPDATE scheduled_display_publish SET state = 'publishing'"))
+        session.execute(text(
+            "INSERT INTO schedule_fire (market, edge_at, fired_at, node, reason, skipped) "
+            "VALUES (:m, :at, :at, 'stopped node', 'edge', 0)"),
+            {"m": MARKET, "at": datetime(2026, 11, 21, 8, 0, tzinfo=UTC)})
+    second = start_server(tmp_path, clock=ManualClock(datetime(2026, 11, 21, 9, 0,
+                                                               tzinfo=UTC)),
+                          content_dir=content)
+    second._admin_token = first.write_headers["Authorization"].split()[1]  # same database
+    try:
+        with second.client() as http:
+            rows = wait_for(lambda: [r for r in http.get(
+                f"{BASE}/schedule", headers=second.write_headers).json()
+                if r["state"] == "done"], "the row left publishing was never finished")
+            assert len(rows) == 1 and "revision" in rows[0]["result"]
+            title = http.get(f"{BASE}/source", headers=second.write_headers).json()
+            assert title["display"]["title"] == "Left undone"
+            revisions = http.get(f"{BASE}/revisions", headers=second.write_headers).json()
+            assert sum(r["action"].startswith("scheduled publish") for r in revisions) == 1
+    finally:
+        second.stop()

@@ -25,6 +25,7 @@ from holobazaar.db import session_scope
 from holobazaar.scenes import authoring
 from holobazaar.scenes.clock import as_utc
 from holobazaar.scenes.loader import MarketContent
+from holobazaar.scenes.models_db import DisplayRevision
 from holobazaar.scenes.service import SceneService
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,34 @@ def _claim(scenes: SceneService, row_id: int) -> bool:
         return claimed.rowcount == 1
 
 
+def _unfinished(scenes: SceneService) -> list[tuple[ScheduledDisplayPublish, bool]]:
+    """Rows a stopped node left 'publishing', each with whether its revision was written
+    (the write records the revision with the action `scheduled publish <id>`)."""
+    with session_scope(scenes.engine) as session:
+        rows = list(session.exec(select(ScheduledDisplayPublish).where(
+            ScheduledDisplayPublish.state == "publishing")))
+        out = []
+        for row in rows:
+            written = session.exec(select(DisplayRevision.id).where(
+                DisplayRevision.market == row.market, DisplayRevision.display == row.display,
+                DisplayRevision.action == _action(row))).first() is not None
+            session.expunge(row)
+            out.append((row, written))
+        return out
+
+
+def _release(scenes: SceneService, row_id: int) -> None:
+    """publishing -> pending: a stopped node claimed the row but wrote nothing."""
+    with session_scope(scenes.engine) as session:
+        session.exec(update(ScheduledDisplayPublish).where(
+            col(ScheduledDisplayPublish.id) == row_id,
+            col(ScheduledDisplayPublish.state) == "publishing").values(state="pending"))
+
+
+def _action(row: ScheduledDisplayPublish) -> str:
+    return f"scheduled publish {row.id}"
+
+
 def _finish(scenes: SceneService, row_id: int, state: str, result: str) -> None:
     with session_scope(scenes.engine) as session:
         row = session.get(ScheduledDisplayPublish, row_id)
@@ -181,7 +210,7 @@ async def apply(scenes: SceneService, row: ScheduledDisplayPublish) -> tuple[str
         edited = authoring.etag_of(raw) != row.base_etag
         await authoring.write_document(scenes, row.market, row.display, path, raw,
                                        row.document, f"schedule: {row.actor}"[:120],
-                                       f"scheduled publish {row.id}")
+                                       _action(row))
     except authoring.AuthoringError as exc:
         return "failed", str(exc)[:300]
     number = authoring.revisions(scenes, row.market, row.display)[0].number
@@ -218,6 +247,27 @@ class DisplayPublishing:
     def next_edge(self, market: MarketContent, after: datetime) -> datetime | None:
         return min((as_utc(r.at) for r in self.rows
                     if r.market == market.id and as_utc(r.at) > after), default=None)
+
+    async def recover(self, markets: list[MarketContent], now: datetime) -> None:
+        """On going on duty: a row a stopped node left 'publishing' is done when its
+        revision was written, else pending again; then every pending row already due
+        publishes now (its edge may have been claimed by the node that stopped)."""
+        for row, written in await run_in_threadpool(_unfinished, self.scenes):
+            assert row.id is not None
+            if written:
+                await run_in_threadpool(_finish, self.scenes, row.id, "done",
+                                        "published (confirmed after the node publishing it "
+                                        "stopped)")
+            else:
+                log.warning("scheduled publish of display %s/%s: the node publishing it "
+                            "stopped before writing; publishing it again",
+                            row.market, row.display)
+                await run_in_threadpool(_release, self.scenes, row.id)
+        self.rows = await run_in_threadpool(self._pending)
+        self._read_at = time.monotonic()
+        for market in markets:
+            if any(r.market == market.id and as_utc(r.at) <= now for r in self.rows):
+                await self.fire(market, now, now)
 
     async def fire(self, market: MarketContent, edge: datetime, now: datetime) -> None:
         self.rows = await run_in_threadpool(self._pending)

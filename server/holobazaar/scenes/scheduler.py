@@ -67,6 +67,10 @@ class EdgeSource(Protocol):
         """`edge` (due, claimed once) is applied now; `now - edge` says how late."""
         ...
 
+    # Optional: `async def recover(self, markets: list[MarketContent], now: datetime)`,
+    # called when a node goes on duty: finish what a node that stopped between claiming
+    # an edge and firing it left undone (its events are at or before the last mark).
+
 
 @dataclass(frozen=True)
 class Fired:
@@ -95,10 +99,24 @@ class Scheduler:
         """Loop until cancelled (or `stop`): the singleton duty."""
         self.marks = await run_in_threadpool(self._load_marks)
         self.started = self.clock.now()  # edges before this fell due with nobody on duty
+        await self.recover()
         while stop is None or not stop.is_set():
             wake = await self.tick()
             now = self.clock.now()
             await self.clock.wait(wake or now + timedelta(seconds=self.nap), self.nap)
+
+    async def recover(self) -> None:
+        """Going on duty: let each source finish what a stopped node left undone."""
+        content = self.scenes.content
+        markets = list(content.markets.values()) if content else []
+        for source in self.sources:
+            recover = getattr(source, "recover", None)
+            if recover is None:
+                continue
+            try:
+                await recover(markets, self.clock.now())
+            except Exception:  # one source failing must not keep the others off duty
+                log.exception("scheduler: recovering %s failed", source.name)
 
     async def tick(self) -> datetime | None:
         """Apply every edge that is due; return the next one (None: none known)."""

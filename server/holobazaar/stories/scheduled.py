@@ -222,6 +222,15 @@ class ScheduledPublishing:
         return min((as_utc(r.at) for r in self.rows
                     if r.market == market.id and as_utc(r.at) > after), default=None)
 
+    async def recover(self, markets: list[MarketContent], now: datetime) -> None:
+        """On going on duty: every pending row already due is applied now (a node that
+        stopped after claiming its edge never applied it)."""
+        self.rows = await run_in_threadpool(pending, self.engine)
+        self._read_at = time.monotonic()
+        for market in markets:
+            if any(r.market == market.id and as_utc(r.at) <= now for r in self.rows):
+                await self.fire(market, now, now)
+
     async def fire(self, market: MarketContent, edge: datetime, now: datetime) -> None:
         self.rows = await run_in_threadpool(pending, self.engine)
         self._read_at = time.monotonic()
