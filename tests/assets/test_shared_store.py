@@ -368,7 +368,16 @@ def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
     assert second is not None and second.token == 2
     assert not jobs.renew(engine, first, 60) and jobs.renew(engine, second, 60)
 
-    # A job that took its node down three times is given up, and its upload deleted.
+    # The same file in another upload (other options): its job needs it after this one.
+    again = tmp_path / "var" / "tmp" / "v"
+    again.mkdir()
+    (again / "crate.glb").write_bytes(b"glTF-not-really")
+    other, _ = jobs.submit(engine, files, again, [again / "crate.glb"], source="t" * 64,
+                           market="greenhaven", name="crate-big", uploaded_by="t",
+                           source_name="crate.glb", options=Options(size=2.0))
+
+    # A job that took its node down three times is given up; its upload is kept for the
+    # other job, then deleted when that one is done too.
     with session_scope(engine) as s:
         row = s.get(StoredAsset, asset.id)
         row.lease_until, row.attempts = datetime.now(UTC) - timedelta(seconds=1), 3
@@ -378,5 +387,13 @@ def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
     done = jobs.run(engine, files, fourth, lambda job: Options())
     assert done is not None and done.status == "failed"
     assert "interrupted 3 times" in done.error
+    assert len(list((tmp_path / "var" / "uploads").iterdir())) == 1
+    with session_scope(engine) as s:
+        row = s.get(StoredAsset, other.id)
+        row.attempts = 3
+        s.add(row)
+    last = jobs.claim(engine, "node-3", 60)
+    assert last is not None and last.asset_id == other.id
+    assert jobs.run(engine, files, last, lambda job: Options()).status == "failed"
     assert not any((tmp_path / "var" / "uploads").iterdir())
     engine.dispose()

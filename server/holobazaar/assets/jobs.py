@@ -53,7 +53,6 @@ class Claim:
     asset_id: str
     token: int  # the record's `attempts` after this claim
     job: dict[str, Any] | None
-    source: str
 
 
 def submit(engine: Engine, files: AssetFiles, upload_dir: Path, saved: list[Path], *,
@@ -73,23 +72,22 @@ def submit(engine: Engine, files: AssetFiles, upload_dir: Path, saved: list[Path
     finally:
         shutil.rmtree(upload_dir, ignore_errors=True)
     if not needs_processing:
-        release_uploads(engine, files, source, job)
+        release_uploads(engine, files, job)
     return asset, needs_processing
 
 
-def release_uploads(engine: Engine, files: AssetFiles, source: str,
-                    job: dict[str, Any] | None) -> None:
-    """Delete a job's stored upload once no unfinished record of the same source needs
-    it (the same bytes uploaded to two markets at once share it)."""
+def release_uploads(engine: Engine, files: AssetFiles, job: dict[str, Any] | None) -> None:
+    """Delete a job's stored upload files that no unfinished job needs (the same file may
+    be in several uploads at once: two markets, or other options)."""
     if not job:
         return
     with session_scope(engine) as s:
-        pending = s.exec(select(StoredAsset.id).where(
-            StoredAsset.source == source,
-            col(StoredAsset.status).in_(("queued", "processing")))).first()
-    if pending is not None:
-        return
+        pending = s.exec(select(StoredAsset.job).where(
+            col(StoredAsset.status).in_(("queued", "processing")))).all()
+    needed = {sha256 for other in pending if other for _, sha256 in other.get("files", [])}
     for _, sha256 in job.get("files", []):
+        if sha256 in needed:
+            continue
         try:
             files.delete_upload(sha256)
         except StoreUnavailable as exc:
@@ -123,7 +121,7 @@ def claim(engine: Engine, node: str, ttl: float, asset_id: str | None = None) ->
                 continue  # another node's claim came first
             asset = s.get(StoredAsset, found)
             assert asset is not None
-            return Claim(found, attempts + 1, asset.job, asset.source)
+            return Claim(found, attempts + 1, asset.job)
     return None
 
 
@@ -168,7 +166,7 @@ def run(engine: Engine, files: AssetFiles, claimed: Claim,
     if claimed.token > MAX_ATTEMPTS:
         _fail(engine, claimed, f"processing was interrupted {MAX_ATTEMPTS} times (its node "
               "stopped or ran out of memory while processing it): upload again")
-        release_uploads(engine, files, claimed.source, job)
+        release_uploads(engine, files, job)
         return service.get(engine, claimed.asset_id)
     work = files.data_dir / "tmp"
     work.mkdir(parents=True, exist_ok=True)
@@ -188,7 +186,7 @@ def run(engine: Engine, files: AssetFiles, claimed: Claim,
     done = service.process_registered(engine, files, claimed.asset_id, upload_dir, paths,
                                       options_for(job), token=claimed.token)
     if done is not None:
-        release_uploads(engine, files, claimed.source, job)
+        release_uploads(engine, files, job)
     return done
 
 
