@@ -76,6 +76,10 @@ def check_asset_store(value: str) -> str:
                              "dots or hyphens (s3://bucket/prefix)")
         if parts.query or parts.fragment:
             raise ValueError(f"{value!r}: an S3 store is s3://bucket/prefix, without a query")
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:
+            raise ValueError("an S3 asset store needs boto3: pip install 'holobazaar[s3]'")
         return text.rstrip("/")
     raise ValueError(f"unknown asset store {value!r}: use local (this node's data folder), "
                      "postgresql (the shared database) or s3://bucket/prefix")

@@ -216,6 +216,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # files are in the asset store every node reads (local: this node alone).
         app.state.asset_files = asset_storage.open_files(
             settings.data_dir, settings.asset_store, engine, settings.asset_s3_endpoint)
+        log.info("stored assets: %s", app.state.asset_files.label)
         app.state.asset_jobs = asset_jobs.AssetJobs(
             engine, app.state.asset_files, cluster.node, settings.lease_ttl,
             settings.asset_workers,
