@@ -285,3 +285,31 @@ def test_a_page_in_another_language_links_its_own_languages_file(live, usdz, tmp
     data = root_data(path)
     assert data["state"] == dutch and data["title"] != root_data(usdz[PRICED]["path"])["title"]
     assert arkit_problems(path) == []
+
+
+def test_a_ktx2_model_gets_png_textures(tmp_path):
+    """KTX2 (Basis Universal) textures, which Quick Look does not show, are transcoded to
+    PNG in the plain copy (tools/gltf/plain.mjs) instead of the model being left out."""
+    import subprocess
+    import zipfile as zf
+
+    from holobazaar.assets.pipeline.gltf import node_binary
+    from holobazaar.quicklook.compose import convert_model
+    from holobazaar.quicklook.models import Composition, Part
+
+    from support.gltf import TOOLS, corpus_entry
+
+    packed = tmp_path / "lamp.glb"
+    subprocess.run([node_binary(), "node_modules/@gltf-transform/cli/bin/cli.js", "copy",
+                    str(corpus_entry("AnisotropyBarnLamp-KTX2")), str(packed)], cwd=TOOLS,
+                   check=True, capture_output=True, timeout=60)
+    assert b"KHR_texture_basisu" in packed.read_bytes()[:20000]
+    surfaces = convert_model(packed.read_bytes())
+    textured = [s for s in surfaces if s.texture is not None]
+    assert textured and max(textured[0].texture.size) == 1024
+    path = tmp_path / "lamp.usdz"
+    write_usdz(Composition("m", "d", "Lamp", "0" * 64,
+                           parts=[Part("lamp", "model", np.eye(4), surfaces)]), path)
+    assert arkit_problems(path) == []
+    with zf.ZipFile(path) as package:
+        assert any(n.endswith((".png", ".jpg")) for n in package.namelist())

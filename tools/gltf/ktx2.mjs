@@ -40,7 +40,8 @@ export function describe(data) {
   };
 }
 
-async function decode(data, width, height) {
+/** RGBA pixels (width x height x 4) of a Basis Universal KTX2 file (also tools/gltf/plain.mjs). */
+export async function decode(data, width, height) {
   const basis = await encoder.init();
   const file = new basis.KTX2File(data);
   try {

@@ -32,11 +32,13 @@ log = logging.getLogger(__name__)
 
 # Reads a file the state names ("/assets/<sha256>.<ext>"): its bytes, or None.
 AssetReader = Callable[[str], bytes | None]
-# Geometry trimesh cannot read as it is: the pipeline's files (meshopt, quantized) are
-# decoded to a plain copy first by the Node glTF tools (tools/gltf/plain.mjs).
-ENCODED = {"EXT_meshopt_compression", "KHR_draco_mesh_compression", "KHR_mesh_quantization"}
+# What trimesh (and Quick Look) cannot read as it is: the pipeline's files (meshopt,
+# quantized; KTX2 textures) are decoded to a plain copy first by the Node glTF tools
+# (tools/gltf/plain.mjs: float geometry, PNG textures).
+ENCODED = {"EXT_meshopt_compression", "KHR_draco_mesh_compression", "KHR_mesh_quantization",
+           "KHR_texture_basisu"}
 # What neither can: such a file is left out (named in the log).
-UNREADABLE = {"KHR_texture_basisu"}
+UNREADABLE: set[str] = set()
 PLAIN_TIMEOUT = 30  # seconds for one decode
 TEXTURE_EDGE = 1024  # model textures are scaled down to this edge (Quick Look's budget)
 
