@@ -21,6 +21,8 @@ import { ViewSettings } from './access.js';
 
 // How often the kept snapshot (offline.js) is written at most, and its "as of" refreshed.
 const KEEP_EVERY_MS = 1000;
+// A dropped connection shows the offline banner when it is not back within this.
+const BANNER_GRACE_MS = 1500;
 
 function readBoot() {
   const el = document.getElementById('holo-boot');
@@ -154,6 +156,8 @@ export async function startDisplay(hook) {
   const keeper = boot.token ? null : new SnapshotKeeper(boot.channel);
   let asOf = Number.isFinite(boot.server_time) ? boot.server_time : null;
   let keepTimer = null;
+  let live = false;
+  let bannerTimer = null;
   const keep = () => {
     if (!keeper || keepTimer) return;
     keepTimer = setTimeout(() => {
@@ -206,11 +210,19 @@ export async function startDisplay(hook) {
       }
       else if (ev.type === 'connected' || ev.type === 'closed') {
         page.connection(ev.type);
-        if (ev.type === 'connected') banner.hide();
+        live = ev.type === 'connected';
+        clearTimeout(bannerTimer);
+        if (live) banner.hide();
         else {
           pulse?.offline();
           asOf = stream.lastHeard ?? asOf;
-          banner.show(asOf);
+          // A drop that a quick reconnect mends (a server restart, a Wi-Fi hand-over) does
+          // not flash the banner; a page that never connected says so at once.
+          const show = () => {
+            if (!live) banner.show(asOf);
+          };
+          if (stream.stats.connects === 0 || banner.shown) show();
+          else bannerTimer = setTimeout(show, BANNER_GRACE_MS);
         }
       }
       hook.stream = stream.stats;
