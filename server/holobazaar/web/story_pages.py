@@ -14,7 +14,7 @@ from holobazaar.stories import service, translations
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.schema import duration_minutes
 from holobazaar.web import i18n as page_i18n
-from holobazaar.web.pages import market_stalls, templates
+from holobazaar.web.pages import market_stalls, templates, translated_market
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +39,8 @@ async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
         doc = translations.translated(doc, found, lang)
     return templates.TemplateResponse(request, f"{kind}.html", {
         "doc": doc, "saved": saved, "body_html": render_markdown(doc.body),
-        "market": market.market.market if market else None, "minutes": duration_minutes,
+        "market": translated_market(market.market.market, lang) if market else None,
+        "minutes": duration_minutes,
         "stalls": _their_stalls(saved.doc, stalls), "sold_at": _sold_at(stalls)})
 
 
