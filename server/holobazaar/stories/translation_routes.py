@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from holobazaar.accounts.models import Principal
 from holobazaar.i18n import LANGUAGE_PATTERN
 from holobazaar.stories import service, translations
 from holobazaar.stories.routes import (
+    _call,
     _engine,
     _invalid,
     _market,
@@ -32,12 +32,9 @@ class StatusIn(BaseModel):
 
 
 async def _run(fn, *args, **kwargs):
+    """routes._call (404, 409), and 422 for a bad translation."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except service.NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except translations.NotAllowed as exc:
-        raise HTTPException(409, str(exc)) from None
+        return await _call(fn, *args, **kwargs)
     except ValidationError as exc:
         raise _invalid(exc) from None
     except ValueError as exc:

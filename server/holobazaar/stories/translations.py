@@ -53,7 +53,7 @@ class RecipeTranslation(_Fields):
 FIELDS: dict[str, type[_Fields]] = {"story": StoryTranslation, "recipe": RecipeTranslation}
 
 
-class NotAllowed(ValueError):
+class NotAllowed(service.Conflict):
     """A transition the translation's status does not allow (409)."""
 
 
