@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import struct
-import subprocess
 import tempfile
 import threading
 from collections import OrderedDict
@@ -40,6 +39,7 @@ ENCODED = {"EXT_meshopt_compression", "KHR_draco_mesh_compression", "KHR_mesh_qu
 # What neither can: such a file is left out (named in the log).
 UNREADABLE: set[str] = set()
 PLAIN_TIMEOUT = 30  # seconds for one decode
+PLAIN_MEMORY = 1 << 30
 TEXTURE_EDGE = 1024  # model textures are scaled down to this edge (Quick Look's budget)
 
 
@@ -157,21 +157,21 @@ def model_surfaces(src: str, read: AssetReader) -> tuple[Surface, ...]:
 
 
 def plain_copy(data: bytes) -> bytes:
-    """The GLB with its geometry decoded and dequantized (tools/gltf/plain.mjs)."""
-    from holobazaar.assets.pipeline import gltf as tools
+    """The GLB with its geometry decoded and dequantized and KTX2 textures as PNG
+    (tools/gltf/plain.mjs, under the glTF tools' time and memory limits)."""
+    from holobazaar.assets.pipeline import Refused, gltf
 
     with tempfile.TemporaryDirectory(prefix="holobazaar-plain-") as tmp:
         source, target = Path(tmp) / "in.glb", Path(tmp) / "out.glb"
         source.write_bytes(data)
         try:
-            done = subprocess.run([tools.node_binary(), str(tools.tools_dir() / "plain.mjs"),
-                                   str(source), str(target)], capture_output=True,
-                                  timeout=PLAIN_TIMEOUT, cwd=tools.tools_dir(), check=False)
-        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
-            raise Unconvertible(f"its compressed geometry could not be decoded ({exc})") from exc
-        if done.returncode != 0 or not target.is_file():
-            why = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-            raise Unconvertible(f"its compressed geometry could not be decoded ({why})")
+            gltf.run_tool("plain.mjs", [str(source), str(target)], timeout=PLAIN_TIMEOUT,
+                          memory_bytes=PLAIN_MEMORY, doing="decoding it",
+                          failed="its compressed parts could not be decoded")
+        except (Refused, RuntimeError, OSError) as exc:
+            raise Unconvertible(str(exc)) from exc
+        if not target.is_file():
+            raise Unconvertible("its compressed parts could not be decoded")
         return target.read_bytes()
 
 
