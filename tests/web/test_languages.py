@@ -169,6 +169,13 @@ def test_language_channels_composed_once_per_language(shared_server) -> None:
             await client.next("snapshot")
         assert clients[0].views.keys() == {display_channel(MARKET, DISPLAY)}
         assert clients[1].views[nl_channel].state["display"]["title"].endswith("groenten")
+        # The grower's story on the display, in its published Dutch translation (the demo
+        # ships it: stories/translations/nl/), in English on the default channel.
+        nl_state = clients[1].views[nl_channel].state
+        assert nl_state["nodes"]["story"]["title"] == "Tomaten in de koude tunnel"
+        assert nl_state["bindings"]["stories"]["story"]["title"] == "Tomaten in de koude tunnel"
+        assert clients[0].views[display_channel(MARKET, DISPLAY)].state["nodes"]["story"][
+            "title"] == "Tomatoes in the cold tunnel"
         before = dict(scenes.composed)
         with shared_server.client() as http:
             response = http.patch(f"/api/v1/markets/{MARKET}/items/TOM-BRANDY",

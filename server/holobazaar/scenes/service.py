@@ -210,10 +210,15 @@ class SceneService:
         the caller recomposes (`refresh`)."""
         self.items[market_id] = items
 
-    def bindings(self, market: MarketContent, display: Display) -> dict[str, Binding]:
+    def bindings(self, market: MarketContent, display: Display,
+                 language: str | None = None) -> dict[str, Binding]:
+        """The providers' bindings; in a `language`, from those that translate (an optional
+        `binding_in(market, display, language)`), the others' as they are."""
         found: dict[str, Binding] = {}
         for provider in self.providers:
-            binding = provider.binding(market, display)
+            translating = getattr(provider, "binding_in", None) if language else None
+            binding = (translating(market, display, language) if translating is not None
+                       else provider.binding(market, display))
             if binding is not None:
                 found[provider.name] = binding
         return found
@@ -229,7 +234,7 @@ class SceneService:
             market.market, display,
             self.items.get(market.id, {}) if items is None else items,
             self.asset_refs(market.id) if assets is None else assets,
-            self.bindings(market, display), self.clock.now() if at is None else at,
+            self.bindings(market, display, language), self.clock.now() if at is None else at,
             language=language)
 
     async def refresh(self, market_id: str | None = None) -> None:

@@ -24,6 +24,7 @@ from holobazaar.scenes.models import Display, iter_nodes
 from holobazaar.stories import service
 from holobazaar.stories.markup import excerpt, render_markdown
 from holobazaar.stories.schema import RecipeDoc, StoryDoc
+from holobazaar.stories.translations import published_in_market, translated
 
 NAME = "stories"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -69,6 +70,18 @@ def story_view(story: StoryDoc) -> dict[str, Any]:
 class MarketStories:
     stories: list[tuple[datetime, StoryDoc]] = field(default_factory=list)
     recipes: list[RecipeDoc] = field(default_factory=list)
+    # (kind, slug, language) -> a published translation's fields (stories/translations.py)
+    translations: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def in_language(self, language: str) -> MarketStories:
+        """The same documents with their published translations into `language` in place,
+        field by field (the others as written)."""
+        def tr(kind: str, doc: Any) -> Any:
+            fields = self.translations.get((kind, doc.slug, language))
+            return translated(doc, fields, language) if fields else doc
+
+        return MarketStories([(at, tr("story", s)) for at, s in self.stories],
+                             [tr("recipe", r) for r in self.recipes], self.translations)
 
 
 def display_stories(cache: MarketStories, display: Display) -> list[StoryDoc]:
@@ -117,6 +130,7 @@ class StoryBindings:
                 cache.stories.append((saved.published_at or _EPOCH, saved.doc))
             elif isinstance(saved.doc, RecipeDoc):
                 cache.recipes.append(saved.doc)
+        cache.translations = published_in_market(self.engine, market)
         self.markets[market] = cache
 
     async def reload(self, market: str) -> None:
@@ -148,6 +162,15 @@ class StoryBindings:
             return Binding(context={"story": None, "stories": [],
                                     "recipes_in_stock": lambda limit=3: []})
         return make_binding(cache, display, self.items(market.id))
+
+    def binding_in(self, market: MarketContent, display: Display,
+                   language: str) -> Binding | None:
+        """The binding on the display's channel in `language`: the stories and recipes
+        in their published translations (SceneService.bindings)."""
+        cache = self.markets.get(market.id)
+        if cache is None or not cache.translations:
+            return self.binding(market, display)
+        return make_binding(cache.in_language(language), display, self.items(market.id))
 
 
 SAMPLE_STORY = StoryDoc(slug="sample-story", market="sample", title="A sample story",

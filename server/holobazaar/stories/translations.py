@@ -167,6 +167,17 @@ def published_fields(engine: Engine, kind: str, slug: str, language: str) -> dic
         return dict(row.fields) if row is not None else {}
 
 
+def published_in_market(engine: Engine, market: str) -> dict[tuple[str, str, str],
+                                                            dict[str, Any]]:
+    """Every published translation of a market's documents: (kind, slug, language) ->
+    fields (the displays' `stories` binding keeps them with the documents)."""
+    with Session(engine) as session:
+        rows = session.exec(select(DocumentTranslation).where(
+            DocumentTranslation.market == market,
+            DocumentTranslation.status == "published")).all()
+        return {(r.kind, r.slug, r.language): dict(r.fields) for r in rows}
+
+
 def translated(doc: Any, fields: Mapping[str, Any], language: str) -> Any:
     """The document with the translation's fields in place (each one given; the others
     as written), in `language`. Instructions replace the recipe's only when they are as
