@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from holobazaar.quicklook import labels
+from holobazaar.quicklook import labels, spacing
 from holobazaar.quicklook.models import Composition, Part, Surface
 from holobazaar.scenes.templates import price_label, stock_text
 
@@ -342,6 +342,7 @@ def compose(state: Mapping[str, Any], state_hash: str, read: AssetReader) -> Com
             comp.left_out.append(f"{what}: {exc}")
             log.warning("display %s/%s: %s left out of the phone AR file: %s",
                         comp.market, comp.display, what, exc)
+    spacing.separate(comp.parts)  # what the browser's layout does at run time
     farm = _farm_card(state.get("farm") or {})
     if farm is not None and comp.parts:
         comp.parts.append(_farm_part(comp, *farm))
