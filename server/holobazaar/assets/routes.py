@@ -51,7 +51,9 @@ def _file_response(request: Request, path: Path, sha256: str, media_type: str) -
     return FileResponse(path, media_type=media_type, headers=headers)
 
 
-@router.get("/assets/{name}")
+@router.get("/assets/{name}", responses={
+    503: {"description": "This node lacks the file and the shared asset store is "
+          "unreachable (files a node has are served whatever the store's state)."}})
 async def get_asset(name: str, request: Request) -> Response:
     match = NAME.match(name)
     if not match:
@@ -132,7 +134,9 @@ async def publish(state, asset: AssetOut) -> None:
 GROWER_IMAGES = (".jpg", ".jpeg", ".png", ".webp")
 
 
-@router.post("/api/v1/assets", response_model=AssetOut, status_code=202)
+@router.post("/api/v1/assets", response_model=AssetOut, status_code=202, responses={
+    503: {"description": "The shared asset store (PostgreSQL or S3) is unreachable: the "
+          "upload is refused, naming the store; try again after Retry-After."}})
 async def upload_asset(
     request: Request,
     files: list[UploadFile] = File(..., description="The model (GLB, glTF with its .bin and "
