@@ -397,3 +397,31 @@ def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
     assert jobs.run(engine, files, last, lambda job: Options()).status == "failed"
     assert not any((tmp_path / "var" / "uploads").iterdir())
     engine.dispose()
+
+
+def test_a_job_whose_upload_is_gone_fails_saying_so(tmp_path):
+    from holobazaar import db
+    from holobazaar.assets import jobs
+    from holobazaar.assets.pipeline.options import Options
+    from holobazaar.assets.storage import AssetFiles
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    files = AssetFiles(tmp_path / "var")
+    upload = tmp_path / "var" / "tmp" / "u"
+    upload.mkdir(parents=True)
+    (upload / "crate.glb").write_bytes(b"glTF-not-really")
+    jobs.submit(engine, files, upload, [upload / "crate.glb"], source="s" * 64,
+                market="greenhaven", name="crate", uploaded_by="t", source_name="crate.glb",
+                options=Options())
+    for stored in (tmp_path / "var" / "uploads").iterdir():
+        stored.unlink()  # as if the store had lost it
+    claimed = jobs.claim(engine, "node-1", 60)
+    assert claimed is not None
+    done = jobs.run(engine, files, claimed, lambda job: Options())
+    assert done is not None and done.status == "failed"
+    assert done.error == ("crate.glb: the upload is no longer in the local asset store "
+                          f"{tmp_path / 'var' / 'assets'}: upload again")
+    assert not any((tmp_path / "var" / "tmp").iterdir())  # no work folder left
+    engine.dispose()

@@ -165,24 +165,31 @@ def run(engine: Engine, files: AssetFiles, claimed: Claim,
         return service.get(engine, claimed.asset_id)
     if claimed.token > MAX_ATTEMPTS:
         _fail(engine, claimed, f"processing was interrupted {MAX_ATTEMPTS} times (its node "
-              "stopped or ran out of memory while processing it): upload again")
+              "stopped, or the asset store failed, while processing it): upload again")
         release_uploads(engine, files, job)
         return service.get(engine, claimed.asset_id)
     work = files.data_dir / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     upload_dir = Path(tempfile.mkdtemp(prefix="job-", dir=work))
     paths = []
-    for name, sha256 in job["files"]:
-        target = upload_dir / name
-        if not target.resolve().is_relative_to(upload_dir.resolve()):
-            raise ValueError(f"job {claimed.asset_id}: bad file name {name!r}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not files.get_upload(sha256, target):
-            shutil.rmtree(upload_dir, ignore_errors=True)
-            _fail(engine, claimed, f"{name}: the upload is no longer in {files.label}: "
-                  "upload again")
-            return service.get(engine, claimed.asset_id)
-        paths.append(target)
+    try:
+        for name, sha256 in job["files"]:
+            target = upload_dir / name
+            problem = None
+            if not target.resolve().is_relative_to(upload_dir.resolve()):
+                problem = f"{name!r} is not a file name inside the upload: upload again"
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not files.get_upload(sha256, target):
+                    problem = f"{name}: the upload is no longer in {files.label}: upload again"
+            if problem is not None:
+                shutil.rmtree(upload_dir, ignore_errors=True)
+                _fail(engine, claimed, problem)
+                return service.get(engine, claimed.asset_id)
+            paths.append(target)
+    except BaseException:  # the store failed: the job is retried when its lease runs out
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        raise
     done = service.process_registered(engine, files, claimed.asset_id, upload_dir, paths,
                                       options_for(job), token=claimed.token)
     if done is not None:
