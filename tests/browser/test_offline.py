@@ -63,8 +63,11 @@ def test_offline_reload_queued_reactions_and_a_warm_visit(browser, server: LiveS
     first = first_frame_ms(page)
     print(f"\nfirst 3D frame, first visit: {baseline:.0f} ms without the service worker, "
           f"{first:.0f} ms with it")
-    # Registered only after the first frame, so it cannot delay it; two busy cores vary.
-    assert first <= baseline * 1.5 + 400
+    # The worker is registered only after the first frame, so it cannot delay it (the two
+    # figures vary by a lot on two busy cores: only a gross difference fails).
+    worker = page.evaluate("window.__holo.serviceWorker")
+    assert worker["since"] >= first, worker
+    assert first <= baseline * 2 + 500
     # The worker took over and keeps this page, its files and the model.
     page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
     page.wait_for_function("""async () => {

@@ -153,11 +153,13 @@ export class OfflineBanner {
  * does not wait for it), then asks it to keep a fresh copy of this page. */
 export async function registerServiceWorker({ hook, refresh = true } = {}) {
   if (!('serviceWorker' in navigator) || !window.isSecureContext) return null;
+  // When registering began (ms since navigation): after the first frame, by design.
+  if (hook) hook.serviceWorker = { registered: false, since: performance.now() };
   try {
     const { Workbox } = await import('workbox-window');
     const wb = new Workbox('/sw.js', { scope: '/' });
     const registration = await wb.register();
-    if (hook) hook.serviceWorker = { registered: true };
+    if (hook) hook.serviceWorker = { ...hook.serviceWorker, registered: true };
     if (refresh) {
       const { active } = await navigator.serviceWorker.ready;
       active?.postMessage({ type: 'refresh-page', url: location.href });
@@ -169,7 +171,10 @@ export async function registerServiceWorker({ hook, refresh = true } = {}) {
     }
     return registration;
   } catch (err) {
-    if (hook) hook.serviceWorker = { registered: false, error: String(err?.message || err) };
+    if (hook) {
+      hook.serviceWorker = { ...hook.serviceWorker, registered: false,
+        error: String(err?.message || err) };
+    }
     return null;
   }
 }
