@@ -1,17 +1,32 @@
 """Every model of the glTF corpus through the real pipeline (worker process, Node tool):
 nothing the curator made is lost, and every output passes the Khronos validator with no
 error its input did not already have. Outputs are decoded here (inspect.mjs decodes
-meshopt, quantization and Draco) rather than trusting the pipeline's own report."""
+meshopt, quantization and Draco) rather than trusting the pipeline's own report.
+
+The processed corpus (the pipeline's outputs and report per model) is kept between runs in
+pytest's cache folder (.pytest_cache/d/corpus-pipeline/), under a key made of everything that
+decides it: the pipeline's Python (holobazaar/assets, redact.py), the Node tool's files and
+the installed packages' lock file, the Node, Python, numpy and Pillow versions, the options,
+and the model's files. A change to any of them processes the model again (the run after a
+pipeline change costs a minute); HOLOBAZAAR_CORPUS_CACHE=0 (or -p no:cacheprovider) always
+processes. The independent checks (inspect.mjs, the validator, the tests' own decoding) run
+on the outputs every time."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 from PIL import Image
 
@@ -20,6 +35,7 @@ from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.pipeline.preserve import TRANSPORT
 from holobazaar.assets.worker import run_in_worker
 
+from support.content import REPO
 from support.gltf import CORPUS, TOOLS, corpus_entry, side_files
 
 MODELS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) if CORPUS.is_dir() else []
@@ -31,25 +47,92 @@ EXPECTED_WARNINGS = {"TEXTURE_KEPT", "LARGE_MODEL", "VALIDATOR_WARNING",
 pytestmark = pytest.mark.skipif(not MODELS, reason=f"no glTF corpus at {CORPUS}")
 
 
-def _process(model: str, root: Path) -> dict:
+def _process(model: str, root: Path, cache: tuple[Path, str] | None) -> dict:
     entry = corpus_entry(model)
     upload, out = root / model / "upload", root / model / "out"
     upload.mkdir(parents=True)
+    inputs = [entry, *side_files(entry)]
+    kept = cache[0] / _model_key(inputs, cache[1]) if cache is not None else None
+    if kept is not None and (kept / "result.json").is_file():
+        shutil.copytree(kept / "out", out)
+        text = (kept / "result.json").read_text()
+        text = text.replace(OUT_MARK, json.dumps(str(out))[1:-1])
+        text = text.replace(UPLOAD_MARK, json.dumps(str(upload))[1:-1])
+        return {"entry": entry, "result": json.loads(text), "out": out}
     out.mkdir()
     files = []
-    for p in [entry, *side_files(entry)]:
+    for p in inputs:
         (upload / p.name).write_bytes(p.read_bytes())
         files.append(upload / p.name)
     result = run_in_worker(files, upload, out, Options())
+    if kept is not None:
+        _keep(kept, out, upload, result)
     return {"entry": entry, "result": result, "out": out}
 
 
+OUT_MARK, UPLOAD_MARK = "<corpus-out>", "<corpus-upload>"
+
+
+def _pipeline_key() -> str:
+    """Everything besides the model that decides the pipeline's outputs."""
+    digest = hashlib.sha256()
+    server = REPO / "server" / "holobazaar"
+    tools = gltf.tools_dir()
+    sources = [*sorted((server / "assets").rglob("*.py")), server / "redact.py",
+               server / "__init__.py", *sorted(p for p in tools.iterdir() if p.is_file()),
+               tools / "node_modules" / ".package-lock.json"]  # what npm installed
+    for path in sources:
+        digest.update(f"{path}\0".encode())
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+    node = subprocess.run([gltf.node_binary(), "--version"], capture_output=True, text=True,
+                          check=True).stdout
+    for part in (node, sys.version, np.__version__, PIL.__version__, repr(Options())):
+        digest.update(f"{part}\0".encode())
+    return digest.hexdigest()
+
+
+def _model_key(inputs: list[Path], pipeline: str) -> str:
+    digest = hashlib.sha256(pipeline.encode())
+    for path in inputs:
+        digest.update(f"{path.name}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]
+
+
+def _keep(kept: Path, out: Path, upload: Path, result: dict) -> None:
+    """Into the cache: a private folder first, renamed into place when complete."""
+    part = kept.with_name(f"{kept.name}.{os.getpid()}.part")
+    shutil.rmtree(part, ignore_errors=True)
+    shutil.copytree(out, part / "out")
+    text = json.dumps(result)
+    for path, mark in ((out, OUT_MARK), (upload, UPLOAD_MARK)):
+        text = text.replace(json.dumps(str(path))[1:-1], mark)
+    (part / "result.json").write_text(text)
+    try:
+        part.rename(kept)
+    except OSError:  # kept by another run meanwhile
+        shutil.rmtree(part, ignore_errors=True)
+
+
+def _cache(pytestconfig) -> tuple[Path, str] | None:
+    """The cache of processed models and the pipeline's key (None: process every model);
+    entries older than a day are dropped (the pipeline has changed since, most likely)."""
+    if os.environ.get("HOLOBAZAAR_CORPUS_CACHE") == "0" or not hasattr(pytestconfig, "cache"):
+        return None
+    folder = Path(pytestconfig.cache.mkdir("corpus-pipeline"))
+    for old in folder.iterdir():
+        if time.time() - old.stat().st_mtime > 86400:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder, _pipeline_key()
+
+
 @pytest.fixture(scope="module")
-def processed(tmp_path_factory) -> dict[str, dict]:
+def processed(tmp_path_factory, pytestconfig) -> dict[str, dict]:
     root = tmp_path_factory.mktemp("corpus")
+    cache = _cache(pytestconfig)
     # Two at a time: each job is its own worker process (and Node process).
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda m: _process(m, root), MODELS))
+        results = list(pool.map(lambda m: _process(m, root, cache), MODELS))
     return dict(zip(MODELS, results, strict=True))
 
 
