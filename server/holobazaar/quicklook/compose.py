@@ -16,7 +16,7 @@ import struct
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,12 @@ import numpy as np
 from PIL import Image
 
 from holobazaar.quicklook import labels, spacing
+from holobazaar.quicklook.models import AssetReader as AssetReader  # its old home
 from holobazaar.quicklook.models import Composition, Part, Surface
 from holobazaar.scenes.templates import price_label, stock_text
 
 log = logging.getLogger(__name__)
 
-# Reads a file the state names ("/assets/<sha256>.<ext>"): its bytes, or None.
-AssetReader = Callable[[str], bytes | None]
 # What trimesh (and Quick Look) cannot read as it is: the pipeline's files (meshopt,
 # quantized; KTX2 textures) are decoded to a plain copy first by the Node glTF tools
 # (tools/gltf/plain.mjs: float geometry, PNG textures).

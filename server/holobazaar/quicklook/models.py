@@ -3,12 +3,16 @@ images) with their world transforms and plain meshes, independent of the file fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-from PIL import Image
+if TYPE_CHECKING:  # the page's handoff needs ar_platform only: no numpy at start
+    import numpy as np
+    from PIL import Image
 
+# Reads a file the state names ("/assets/<sha256>.<ext>"): its bytes, or None.
+AssetReader = Callable[[str], bytes | None]
 PartKind = Literal["model", "text", "panel", "image", "farm"]
 
 

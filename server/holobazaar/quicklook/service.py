@@ -16,12 +16,13 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from holobazaar.quicklook.compose import AssetReader, compose
+if TYPE_CHECKING:  # composing needs numpy, Pillow, trimesh: loaded at the first file
+    from holobazaar.quicklook.models import AssetReader
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class QuickLook:
     def _generate(self, kind: Kind, state: dict[str, Any], state_hash: str,
                   path: Path) -> Path:
         started = time.perf_counter()
+        from holobazaar.quicklook.compose import compose
+
         comp = compose(state, state_hash, self.read)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-", suffix=f".{kind}")

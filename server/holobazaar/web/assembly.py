@@ -15,8 +15,8 @@ from holobazaar.config import Settings
 from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.pulse.service import PulseSettings
-from holobazaar.quicklook.compose import AssetReader
 from holobazaar.quicklook.metrics import QuickLookCollector
+from holobazaar.quicklook.models import AssetReader
 from holobazaar.quicklook.service import QuickLook
 from holobazaar.scenes.service import SceneService
 from holobazaar.stream.connection import StreamLimits
