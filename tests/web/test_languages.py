@@ -257,3 +257,38 @@ def test_story_translations_have_their_own_review_and_fall_back(shared_server) -
     assert extra.status_code == 422 and "title" in extra.text
     assert own.status_code == 422 and "own language" in own.text
     assert anonymous.status_code == 401
+
+
+def test_studio_edits_a_translation_beside_the_original(shared_server) -> None:
+    from support.accounts import Accounts, csrf_from
+
+    accounts = Accounts(shared_server)
+    accounts.user("tina", ["curator"], [MARKET])
+    slug = "thirty-hours-of-rye"
+    where = f"/studio/{MARKET}/stories/story/{slug}/translations"
+    with shared_server.client() as client:
+        accounts.login(client, "tina")
+        editor = client.get(f"/studio/{MARKET}/stories/story/{slug}")
+        assert 'id="translations-link"' in editor.text
+        page = client.get(where)
+        assert page.status_code == 200, page.text
+        csrf = csrf_from(page.text)
+        assert 'id="lang-nl"' in page.text and 'id="lang-ar"' in page.text
+        assert 'dir="rtl"' in page.text  # the Arabic fields are typed right to left
+        early = client.post(f"{where}/nl", data={"csrf": csrf, "action": "publish",
+                                                 "title": "Dertig uur rogge"})
+        sent = client.post(f"{where}/nl", data={"csrf": csrf, "action": "review",
+                                                "title": "Dertig uur rogge", "summary": "",
+                                                "body": ""})
+        reviewed = client.get(where)
+        published = client.post(f"{where}/nl", data={"csrf": csrf, "action": "publish"})
+        visitor = client.get(f"/s/{slug}", headers={"Accept-Language": "nl"})
+        unknown = client.post(f"{where}/de", data={"csrf": csrf, "title": "x"})
+    assert early.status_code == 409 and "send it for review first" in early.text
+    assert sent.status_code == 303 and sent.headers["location"].endswith("#lang-nl")
+    card = reviewed.text[reviewed.text.index('id="lang-nl"'):]
+    assert 'data-status="review"' in card[:2000], card[:2000]
+    assert 'value="Dertig uur rogge"' in card
+    assert published.status_code == 303
+    assert "<h1>Dertig uur rogge</h1>" in visitor.text  # the rest falls back to English
+    assert unknown.status_code == 404

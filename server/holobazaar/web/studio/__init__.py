@@ -13,10 +13,11 @@ from holobazaar.web.studio import (
     shows,
     staff,
     stories,
+    story_translations,
     truth,
 )
 
 router = APIRouter(include_in_schema=False)
-for section in (displays, editor, inventory, truth, stories, moderation, shows, schedule, staff,
-                grower):
+for section in (displays, editor, inventory, truth, stories, story_translations, moderation,
+                shows, schedule, staff, grower):
     router.include_router(section.router)
