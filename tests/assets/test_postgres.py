@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import trimesh
 
-from holobazaar.assets import service
+from holobazaar.assets import jobs, service
 from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.storage import AssetFiles
 
@@ -20,19 +20,19 @@ def test_ingest_on_postgres(pg_engine, tmp_path):
     source.parent.mkdir()
     trimesh.creation.box((0.3, 0.2, 0.2)).export(source)
     data = AssetFiles(tmp_path / "var")
-    asset = service.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
+    asset = jobs.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
                                  options=Options())
     assert asset.status == "ready", asset.error
     assert asset.triangles == 12 and asset.bbox["min"][1] == 0
     assert [w["code"] for w in asset.warnings] == ["UNITS_ASSUMED"]
-    again = service.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
+    again = jobs.ingest_paths(pg_engine, data, [source], market="greenhaven", name=None,
                                  options=Options())
     assert again.id == asset.id and again.files == asset.files
     refs = service.stored_refs(pg_engine)
     assert refs["greenhaven"]["crate"].lods[0].triangles == 12
     bad = tmp_path / "src" / "bad.glb"
     bad.write_bytes(b"glTF")
-    refused = service.ingest_paths(pg_engine, data, [bad], market=None, name=None,
+    refused = jobs.ingest_paths(pg_engine, data, [bad], market=None, name=None,
                                    options=Options())
     assert refused.status == "failed" and "truncated GLB" in refused.error
     assert refused.files == []

@@ -41,7 +41,7 @@ def ingest(
     """Process models and images into web-ready files and store them; exit 1 if any fails."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from holobazaar.assets import budgets, service, storage
+    from holobazaar.assets import budgets, jobs, storage
     from holobazaar.assets.pipeline import Refused
     from holobazaar.assets.pipeline.options import UNITS
     from holobazaar.assets.routes import options_from
@@ -66,7 +66,7 @@ def ingest(
         for path in paths:
             progress.update(task, description=f"ingesting {path.name}")
             try:
-                asset = service.ingest_paths(engine, store, [path], market=market,
+                asset = jobs.ingest_paths(engine, store, [path], market=market,
                                              name=name, options=options, uploaded_by="cli")
             except (Refused, storage.StoreUnavailable) as exc:
                 progress.console.print(f"{path}: refused: {exc}")

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from holobazaar.assets import service
 from holobazaar.assets.models import AssetOut, StoredAsset
+from holobazaar.assets.pipeline import Refused
 from holobazaar.assets.pipeline.inputs import Limits
 from holobazaar.assets.pipeline.options import Options
 from holobazaar.assets.storage import AssetFiles, StoreUnavailable
@@ -302,3 +303,34 @@ class AssetJobs:
             except Exception as exc:
                 log.warning("asset %s: cannot renew the claim (%s)", claimed.asset_id[:12],
                             exc)
+
+
+def ingest_paths(engine: Engine, store: AssetFiles, paths: list[Path], *,
+                 market: str | None, name: str | None, options: Options,
+                 uploaded_by: str | None = None) -> AssetOut:
+    """The CLI's path, copied into a private upload folder first: a model file with the
+    files it references (a .gltf's buffers and images, an .obj's MTL and textures), a zip,
+    or a folder (all of it, like a zip)."""
+    entry = paths[0]
+    base = entry if entry.is_dir() else entry.parent
+    sources = service.upload_files(entry)
+    for p in sources:
+        if p.stat().st_size > options.limits.max_file_bytes:
+            raise Refused(f"{p.name}: {p.stat().st_size} bytes, over the limit of "
+                          f"{options.limits.max_file_bytes}")
+    work = store.data_dir / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
+    copied: list[Path] = []
+    for p in sources:
+        rel = p.relative_to(base)
+        target = upload_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, target)
+        copied.append(target)
+    source = service.source_id(((str(c.relative_to(upload_dir)), c) for c in copied), options)
+    asset, needs_processing = submit(
+        engine, store, upload_dir, copied, source=source, market=market,
+        name=name or service.asset_name(entry.name), uploaded_by=uploaded_by,
+        source_name=entry.name, options=options)
+    return run_here(engine, store, asset.id, options) if needs_processing else asset

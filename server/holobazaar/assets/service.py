@@ -229,39 +229,6 @@ def process_registered(engine: Engine, store: storage.AssetFiles, asset_id: str,
         shutil.rmtree(upload_dir, ignore_errors=True)
 
 
-def ingest_paths(engine: Engine, store: storage.AssetFiles, paths: list[Path], *,
-                 market: str | None, name: str | None, options: Options,
-                 uploaded_by: str | None = None) -> AssetOut:
-    """The CLI's path, copied into a private upload folder first: a model file with the
-    files it references (a .gltf's buffers and images, an .obj's MTL and textures), a zip,
-    or a folder (all of it, like a zip)."""
-    entry = paths[0]
-    base = entry if entry.is_dir() else entry.parent
-    sources = upload_files(entry)
-    for p in sources:
-        if p.stat().st_size > options.limits.max_file_bytes:
-            raise Refused(f"{p.name}: {p.stat().st_size} bytes, over the limit of "
-                          f"{options.limits.max_file_bytes}")
-    work = store.data_dir / "tmp"
-    work.mkdir(parents=True, exist_ok=True)
-    upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
-    copied: list[Path] = []
-    for p in sources:
-        rel = p.relative_to(base)
-        target = upload_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, target)
-        copied.append(target)
-    source = source_id(((str(c.relative_to(upload_dir)), c) for c in copied), options)
-    from holobazaar.assets import jobs  # jobs builds on this module
-
-    asset, needs_processing = jobs.submit(
-        engine, store, upload_dir, copied, source=source, market=market,
-        name=name or asset_name(entry.name), uploaded_by=uploaded_by,
-        source_name=entry.name, options=options)
-    return jobs.run_here(engine, store, asset.id, options) if needs_processing else asset
-
-
 def upload_files(entry: Path) -> list[Path]:
     """What `ingest PATH` uploads: a folder's files (not hidden ones), or the file and
     the files it references (never its folder's other files: a PNG beside a .gltf that
