@@ -14,6 +14,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
@@ -44,6 +47,7 @@ PASSWORD_FIRST = HTTPException(403, "choose your own password first: you signed 
                                     "temporary one (/account/password)")
 _STATE_KEY = "holobazaar_principal"
 _AUDITED_KEY = "holobazaar_audited"
+_PENDING_KEY = "holobazaar_write_record"
 
 
 def session_cookie(request: Request) -> str | None:
@@ -90,14 +94,53 @@ async def authenticate(request: Request) -> Principal | None:
     return principal
 
 
-class RoleRequirement:
-    """A dependency object (so `guard_before_body` can find it in a route's dependants)."""
+class WriteRecord:
+    """A token write's audit record, deferred by `require_role(..., defer_audit=True)` so
+    the route appends it in its own transaction (`append`, before its change). Whatever
+    happens, `settle` (which the route calls in a `finally`) writes it on its own unless
+    that transaction committed: no allowed token write goes unrecorded."""
 
-    def __init__(self, roles: tuple[str, ...]) -> None:
+    def __init__(self, principal: Principal, request: str, market: str | None) -> None:
+        self.principal, self.request, self.market = principal, request, market
+        self.committed = False
+
+    def append(self, session: Session) -> None:
+        service.record_write_in(session, self.principal, self.request, self.market, True)
+        event.listen(session, "after_commit", self._done, once=True)
+
+    def _done(self, _session: Session) -> None:
+        self.committed = True
+
+    async def settle(self, engine: Engine) -> None:
+        if not self.committed:
+            self.committed = True
+            await db.call(engine, service.record_write, engine, self.principal, self.request,
+                          self.market, True)
+
+
+def take_write_record(request: Request) -> WriteRecord | None:
+    """The deferred audit record of this request (None: nothing to record, or recorded)."""
+    record = request.scope.pop(_PENDING_KEY, None)
+    return record if isinstance(record, WriteRecord) else None
+
+
+async def settle_write_record(request: Request) -> None:
+    record = take_write_record(request)
+    if record is not None:
+        await record.settle(request.app.state.engine)
+
+
+class RoleRequirement:
+    """A dependency object (so `guard_before_body` can find it in a route's dependants).
+    `defer_audit`: the route takes the token write's audit record (`take_write_record`)
+    and appends it in its own transaction."""
+
+    def __init__(self, roles: tuple[str, ...], defer_audit: bool = False) -> None:
         unknown = [r for r in roles if r not in ROLES]
         if unknown:
             raise ValueError(f"unknown roles {unknown}")
         self.roles = roles
+        self.defer_audit = defer_audit
 
     def __repr__(self) -> str:
         return f"require_role{self.roles!r}"
@@ -114,7 +157,7 @@ class RoleRequirement:
             raise PASSWORD_FIRST
         market = request.path_params.get("market")
         allowed = principal.allows_any(self.roles, market)
-        await _record(request, principal, market, allowed)
+        await _record(request, principal, market, allowed, self.defer_audit)
         if not allowed:
             raise FORBIDDEN
         return principal
@@ -130,22 +173,28 @@ class RoleRequirement:
 
 
 async def _record(request: Request, principal: Principal, market: str | None,
-                  allowed: bool) -> None:
+                  allowed: bool, defer: bool = False) -> None:
     """Audit token writes and refused writes, once per request (the check may run twice
-    when a validation error follows)."""
+    when a validation error follows). `defer`: an allowed write's record waits for the
+    route (WriteRecord)."""
     if request.method in SAFE_METHODS or request.scope.get(_AUDITED_KEY):
         return
     if principal.kind == "token" or not allowed:
         request.scope[_AUDITED_KEY] = True
+        if defer and allowed:
+            request.scope[_PENDING_KEY] = WriteRecord(
+                principal, f"{request.method} {request.url.path}", market)
+            return
         engine = request.app.state.engine
         await db.call(engine, service.record_write, engine, principal,
                       f"{request.method} {request.url.path}", market, allowed)
 
 
-def require_role(*roles: str) -> RoleRequirement:
+def require_role(*roles: str, defer_audit: bool = False) -> RoleRequirement:
     """`Depends(require_role("curator", "admin"))`: any one of the roles, in the market of
-    the route's `market` path parameter when it has one. No roles: any signed-in caller."""
-    return RoleRequirement(tuple(roles))
+    the route's `market` path parameter when it has one. No roles: any signed-in caller.
+    `defer_audit`: see RoleRequirement."""
+    return RoleRequirement(tuple(roles), defer_audit)
 
 
 def _requirements(dependant: Dependant) -> Iterator[RoleRequirement]:
@@ -179,6 +228,7 @@ async def _auth_before_validation(request: Request, exc: Exception) -> Response:
         try:
             for requirement in _requirements(dependant):
                 await requirement.check(request)
+            await settle_write_record(request)  # the route will not run
         except HTTPException as refused:
             return JSONResponse({"detail": refused.detail}, refused.status_code,
                                 headers=refused.headers)

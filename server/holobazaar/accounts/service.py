@@ -7,7 +7,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -780,7 +782,11 @@ def revoke_token(engine: Engine, id_or_name: str, actor: str = "cli") -> ApiToke
             row.revoked_at = now()
             session.add(row)
             audit.append(session, actor, "token.revoke", None, {"token": row.name})
-        return row
+    if row.id is not None:
+        token_cache(engine).forget(row.id)
+        for listener in list(REVOKE_LISTENERS):
+            listener(engine, row.id)
+    return row
 
 
 def token_grants(row: ApiToken) -> frozenset[tuple[str, str]]:
@@ -789,28 +795,105 @@ def token_grants(row: ApiToken) -> frozenset[tuple[str, str]]:
                      for role in row.roles.split() for market in markets)
 
 
+TOKEN_CACHE_SECONDS = 5.0  # how long a verified token is believed without the database
+TOKEN_CACHE_SIZE = 1024
+
+
+class TokenCache:
+    """Verified tokens of one database, by the token's SHA-256, for TOKEN_CACHE_SECONDS
+    (never past the token's own expiry). A revoke through `revoke_token` forgets the token
+    at once in this process, and the app tells the other nodes (REVOKE_LISTENERS); a
+    revoke by another process without a cluster (the CLI) takes effect here within
+    TOKEN_CACHE_SECONDS. Only valid tokens are cached: an unknown one always asks the
+    database."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, datetime | None, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, moment: datetime) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        until, expires, principal = entry
+        if time.monotonic() >= until or (expires is not None and expires <= moment):
+            with self._lock:
+                self._entries.pop(digest, None)
+            return None
+        return principal
+
+    def put(self, digest: str, expires: datetime | None, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= TOKEN_CACHE_SIZE:
+                self._entries.clear()  # a flood of distinct tokens: start again
+            self._entries[digest] = (time.monotonic() + TOKEN_CACHE_SECONDS, expires,
+                                     principal)
+
+    def forget(self, token_id: int | None = None) -> None:
+        """Forget one token (by its id), or every token (None)."""
+        with self._lock:
+            if token_id is None:
+                self._entries.clear()
+                return
+            for digest in [d for d, (_, _, p) in self._entries.items() if p.id == token_id]:
+                del self._entries[digest]
+
+
+# By database (its URL, password hidden): every engine of one database in this process
+# shares the cache, so a revoke through any of them (the CLI's own engine) is seen.
+_TOKEN_CACHES: dict[str, TokenCache] = {}
+_TOKEN_CACHES_LOCK = threading.Lock()
+# Called with (engine, token id) after a revoke commits: the app tells the other nodes.
+REVOKE_LISTENERS: list[Callable[[Engine, int], None]] = []
+
+
+def token_cache(engine: Engine) -> TokenCache:
+    key = str(engine.url)
+    cache = _TOKEN_CACHES.get(key)
+    if cache is None:
+        with _TOKEN_CACHES_LOCK:
+            cache = _TOKEN_CACHES.setdefault(key, TokenCache())
+    return cache
+
+
 def principal_for_token(engine: Engine, token: str) -> Principal | None:
     """The token's principal, or None if unknown, revoked or expired. Records its use
-    (to the minute: a busy script does not turn every read into a database write)."""
+    (to the minute: a busy script does not turn every read into a database write). A
+    token verified in the last TOKEN_CACHE_SECONDS is not read again (TokenCache)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     moment = now()
+    digest = sha256_hex(token)
+    cache = token_cache(engine)
+    cached = cache.get(digest, moment)
+    if cached is not None:
+        return cached
     with session_scope(engine) as session:
-        row = session.exec(select(ApiToken).where(col(ApiToken.token_hash) == sha256_hex(token))
+        row = session.exec(select(ApiToken).where(col(ApiToken.token_hash) == digest)
                            ).first()
         if row is None or row.id is None or row.revoked_at is not None:
             return None
-        if row.expires_at is not None and as_utc(row.expires_at) <= moment:
+        expires = as_utc(row.expires_at)
+        if expires is not None and expires <= moment:
             return None
         if row.last_used_at is None or moment - as_utc(row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = moment
             session.add(row)
-        return Principal("token", row.id, row.name, token_grants(row))
+        principal = Principal("token", row.id, row.name, token_grants(row))
+    cache.put(digest, expires, principal)  # after the commit
+    return principal
 
 
 def record_write(engine: Engine, principal: Principal, request: str, market: str | None,
                  allowed: bool) -> None:
     """Audit a write request: every one made with a token, and every refused one."""
-    action = "token.write" if allowed else "auth.forbidden"
     with session_scope(engine) as session:
-        audit.append(session, principal.actor, action, market, {"request": request[:300]})
+        record_write_in(session, principal, request, market, allowed)
+
+
+def record_write_in(session: Session, principal: Principal, request: str, market: str | None,
+                    allowed: bool) -> None:
+    """`record_write` in the caller's transaction (a route that writes appends it with its
+    own change: one transaction per request)."""
+    action = "token.write" if allowed else "auth.forbidden"
+    audit.append(session, principal.actor, action, market, {"request": request[:300]})

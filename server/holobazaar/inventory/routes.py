@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar import db
-from holobazaar.accounts.dependencies import require_role
+from holobazaar.accounts.dependencies import WriteRecord, require_role, take_write_record
 from holobazaar.accounts.models import Principal
 from holobazaar.inventory import imports, manage, service
 from holobazaar.inventory.dependencies import ReconcilerDep, Scenes, SettingsDep, market_or_404
@@ -150,24 +150,38 @@ async def retire_item(market: str, sku: str, scenes: Scenes, reconciler: Reconci
     409: {"description": "A price change beyond HOLOBAZAAR_HOLD_PRICE_CHANGE without "
                          "`\"confirm\": true`: `change` names old, new, percent and "
                          "threshold; nothing was changed."}})
-async def update_item(market: str, sku: str, change: ItemUpdate,
+async def update_item(market: str, sku: str, change: ItemUpdate, request: Request,
                       scenes: Scenes, reconciler: ReconcilerDep, settings: SettingsDep,
                       if_match: str | None = Header(None, max_length=80),
-                      principal: Principal = Depends(require_role("curator", "grower"))):
+                      principal: Principal = Depends(
+                          require_role("curator", "grower", defer_audit=True))):
     """Change one item (a curator's manual change), under the feed's hold policy
     (docs/inventory.md, "Manual changes"). A grower changes only their own farm's items,
     stock and status only (and price when the market's `growers_set_prices` is on): 403
-    otherwise."""
+    otherwise. A token's write record goes in the change's own transaction."""
+    record = take_write_record(request)
+    try:
+        return await _update_item(market, sku, change, scenes, reconciler, settings,
+                                  if_match, principal, record)
+    finally:
+        if record is not None:
+            await record.settle(scenes.engine)  # unless the change's transaction had it
+
+
+async def _update_item(market: str, sku: str, change: ItemUpdate, scenes: SceneService,
+                       reconciler, settings, if_match: str | None, principal: Principal,
+                       record: WriteRecord | None):
     found = scenes.market(market)
     if found is None:
         raise HTTPException(404, f"no market {market!r}")
     await _grower_guard(principal, scenes, market, sku, change)
     four_eyes = found.market.four_eyes
     try:
-        facts = await db.call(scenes.engine, service.update_item, scenes.engine, market, sku,
-                              change, actor=principal.actor,
-                              hold_price_change=settings.hold_price_change,
-                              four_eyes=four_eyes, expected_version=if_match)
+        facts, version = await db.call(
+            scenes.engine, service.change_item, scenes.engine, market, sku, change,
+            actor=principal.actor, hold_price_change=settings.hold_price_change,
+            four_eyes=four_eyes, expected_version=if_match,
+            also=record.append if record is not None else None)
     except service.ItemNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except service.StaleVersion as exc:
@@ -184,7 +198,6 @@ async def update_item(market: str, sku: str, change: ItemUpdate,
         return JSONResponse(status_code=202, content=_pending_body(market, pending))
     # Through the reconciler, so a held or unverified item keeps its notice.
     await reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
-    version = await db.call(scenes.engine, service.version_of, scenes.engine, market, sku)
     return JSONResponse(_out(facts).model_dump(), headers={"ETag": f'"{version}"'})
 
 

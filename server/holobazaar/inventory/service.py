@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -297,15 +297,29 @@ class PriceCheck:
 def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                 source: str = "api", *, actor: str = "api", hold_price_change: float = 50.0,
                 four_eyes: bool = False, expected_version: str | None = None) -> ItemFacts:
+    """`change_item` without the version (see there)."""
+    return change_item(engine, market, sku, change, source, actor=actor,
+                       hold_price_change=hold_price_change, four_eyes=four_eyes,
+                       expected_version=expected_version)[0]
+
+
+def change_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
+                source: str = "api", *, actor: str = "api", hold_price_change: float = 50.0,
+                four_eyes: bool = False, expected_version: str | None = None,
+                also: Callable[[Session], None] | None = None) -> tuple[ItemFacts, str]:
     """A curator's manual change, under the same hold policy as the feed. Returns the
     item as applied. A price moving more than `hold_price_change` percent needs
     `change.confirm` (else ConfirmationRequired, nothing stored); in a `four_eyes` market
     such a confirmed change is stored as a held change for a second curator (raises
     ApprovalPending; truth.decide applies it). Every outcome that stores something is
     in the audit log with `actor`, in the same transaction. `expected_version` (the
-    item's version the sender read, `If-Match`): StaleVersion when it has changed since."""
+    item's version the sender read, `If-Match`): StaleVersion when it has changed since.
+    Returns the item as applied and its version. `also`: more to write in the same
+    transaction, first (the request's own audit record: one transaction per request)."""
     fields = change.model_dump(exclude_none=True, exclude={"confirm"})
     with session_scope(engine) as session:
+        if also is not None:
+            also(session)
         row = session.get(InventoryItem, (market, sku))
         if row is None:
             raise ItemNotFound(f"no item {sku!r} in market {market!r}")
@@ -313,7 +327,7 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
         old = to_facts(row)
         new = replace(old, **fields)
         if new == old:
-            return old  # nothing to change, store or audit
+            return old, item_version(row)  # nothing to change, store or audit
         check = PriceCheck(sku, price_of(old), price_of(new), old.currency, hold_price_change)
         if check.beyond and not change.confirm:
             raise ConfirmationRequired(check)
@@ -334,7 +348,7 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                       else "inventory.manual.applied")
             audit.append(session, actor, action, market, detail,
                          public=[PublicChange.of(sku, new, source)])
-            return new
+            return new, item_version(row)
     raise pending  # after the commit: the held change is stored
 
 

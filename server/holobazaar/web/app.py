@@ -92,6 +92,7 @@ from holobazaar.web.assembly import (
     wire_cluster,
     wire_cluster_content,
     wire_cluster_reconciler,
+    wire_cluster_tokens,
 )
 from holobazaar.web.errors import error_page
 from holobazaar.web.limits import BodyLimits, body_rules
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             load=lambda folder: load_content(folder, lambda m: scenes.stored_assets.get(m, {})))
         scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
         wire_cluster(cluster, scenes)
+        wire_cluster_tokens(cluster, engine)
         await cluster.start()
         app.state.stories = stories_startup.provider(engine, scenes)
         await scenes.start()

@@ -5,9 +5,13 @@ node changes them. Moved here from web/app.py (#25 step 3); the lifespan calls t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
+from sqlalchemy.engine import Engine
+
+from holobazaar.accounts import service as accounts
 from holobazaar.assets import storage
 from holobazaar.assets.routes import refresh_scenes
 from holobazaar.cluster import Cluster
@@ -64,6 +68,27 @@ def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
     scenes.announce = announce
     scenes.market_lock = lambda market: cluster.lock(f"compose:{market}")
     cluster.listen("inventory", on_inventory)
+
+
+def wire_cluster_tokens(cluster: Cluster, engine: Engine) -> None:
+    """A token revoked on this node is forgotten by the other nodes' token caches at once
+    (accounts.service.TokenCache; without the message they would believe it for up to
+    TOKEN_CACHE_SECONDS). A reconnect (messages may be lost) forgets every cached token."""
+    if not cluster.distributed:
+        return
+    loop = asyncio.get_running_loop()
+
+    def revoked(revoked_in: Engine, token_id: int) -> None:
+        if str(revoked_in.url) == str(engine.url):  # revoke_token may run in a thread
+            loop.call_soon_threadsafe(lambda: loop.create_task(
+                cluster.notify("tokens", {"id": token_id})))
+
+    async def on_tokens(data) -> None:
+        token_id = data.get("id") if isinstance(data, dict) else None
+        accounts.token_cache(engine).forget(token_id if isinstance(token_id, int) else None)
+
+    accounts.REVOKE_LISTENERS.append(revoked)
+    cluster.listen("tokens", on_tokens)
 
 
 def wire_cluster_content(cluster: Cluster, state) -> None:
