@@ -7,6 +7,7 @@ byte once canonicalised, so a state's hash identifies it (see holobazaar.canonic
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -50,9 +51,29 @@ def template_view(value: Any) -> Any:
     return value
 
 
+_ITEM_VIEWS: dict[tuple[ItemFacts, int, str | None], tuple[Farm | None, SimpleNamespace]] = {}
+_ITEM_VIEWS_MAX = 16384
+
+
 def _template_item(facts: ItemFacts, farms: Mapping[str, Farm],
                    language: str | None = None) -> SimpleNamespace:
+    """The item as templates see it: a pure function of the facts, the item's farm and the
+    language, so kept (formatting prices the language's way is the costly part of
+    composing). Templates cannot change it (the sandbox refuses)."""
     farm = farms.get(facts.farm) if facts.farm else None
+    key = (facts, id(farm), language)
+    found = _ITEM_VIEWS.get(key)
+    if found is not None and found[0] is farm:
+        return found[1]
+    view = _make_template_item(facts, farm, language)
+    if len(_ITEM_VIEWS) >= _ITEM_VIEWS_MAX:
+        _ITEM_VIEWS.clear()
+    _ITEM_VIEWS[key] = (farm, view)
+    return view
+
+
+def _make_template_item(facts: ItemFacts, farm: Farm | None,
+                        language: str | None) -> SimpleNamespace:
     notice = facts.shown_notice
     if notice is not None:  # never the old or the new value of a held price
         price = amount = notice
@@ -106,6 +127,7 @@ def compose_display(
     at: datetime | None = None,
     variant: str | None = None,
     language: str | None = None,
+    only: AbstractSet[str] | None = None,
 ) -> tuple[dict[str, Any], list[BindingError]]:
     """The display's state. `bindings` (by name) come from the other domains' binding
     providers; composing stays a pure function of all its arguments. `at` (the time
@@ -113,7 +135,9 @@ def compose_display(
     market's open state; `variant` forces one (validation renders each). `language`
     (one of the market's other languages) composes the state of the display's channel
     for that language: each text field's translation, else the text as written, prices
-    and labels the language's way; None: the market's default language."""
+    and labels the language's way; None: the market's default language. `only`: compose
+    just these nodes (`nodes` holds only them; everything else is complete): the scene
+    service's incremental path (scenes/incremental.py), checked against the whole."""
     bindings = bindings or {}
     if language == market.market.language:
         language = None
@@ -180,6 +204,12 @@ def compose_display(
                           if chosen is not None and getattr(chosen, f) is not None}
     overridden: set[str] = display_overridden
     for order, (node, parent) in enumerate(iter_nodes(display.nodes)):
+        if only is not None and node.id not in only:
+            item = (overrides[node.id].get("item", node.item) if node.id in overrides
+                    else node.item)
+            if isinstance(item, str):
+                bound_skus.add(item)
+            continue
         overridden = set()
         if node.id in overrides:
             node = schedule.apply_override(node, overrides[node.id])

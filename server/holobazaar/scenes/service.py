@@ -17,11 +17,12 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.channels import display_channel, market_channel, zone_channel
+from holobazaar.scenes import incremental
 from holobazaar.scenes.clock import Clock, SystemClock
 from holobazaar.scenes.compositor import compose_display, compose_market, compose_zone
 from holobazaar.scenes.inputs import AssetRef, Binding, ItemFacts, ItemStore
 from holobazaar.scenes.loader import Content, MarketContent
-from holobazaar.scenes.models import Display, iter_nodes
+from holobazaar.scenes.models import Display
 from holobazaar.stream.broker import BrokerUnavailable
 from holobazaar.stream.hub import Hub
 
@@ -90,6 +91,9 @@ class SceneService:
         # The shows domain's hook: (market, zone) -> the zone's show state, or None.
         self.zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
+        # channel -> (its state as this service last composed it, the time composed for)
+        self._composed_at: dict[str, tuple[dict, datetime]] = {}
+        self.incremental_publishes = 0  # display states published by the incremental path
         # Set by the app with several nodes: tells the others which items changed here, so
         # their copies of `items` are reloaded (see `peer_items_changed`).
         self.announce: Callable[[str, list[str]], Awaitable[None]] | None = None
@@ -244,7 +248,43 @@ class SceneService:
         async with self._publish_lock:
             for market in self.content.markets.values():
                 if market_id is None or market.id == market_id:
-                    await self.hub.publish_many(self.compose(market))
+                    at = self.clock.now()
+                    for channel, state in self.compose(market):
+                        await self.hub.publish(channel, state)
+                        self._remember(channel, at)
+
+    def _remember(self, channel: str, at: datetime) -> None:
+        """The channel's state as this service just composed it, and for when: the base of
+        the next incremental change (used while the channel still holds that object)."""
+        state = self.hub.state_of(channel)
+        if state is not None:
+            self._composed_at[channel] = (state, at)
+
+    async def _publish_display(self, market: MarketContent, display: Display,
+                               language: str | None, items: dict[str, ItemFacts],
+                               assets: dict[str, AssetRef], at: datetime,
+                               changed: set[str], binding_items: set[str]) -> None:
+        """Publish a display's channel after `changed` items changed: only the nodes that
+        depend on them recomposed, with their patch (scenes/incremental.py), when the
+        channel still holds what this service composed last; else composed whole."""
+        channel = display_channel(market.id, display.id, language)
+        last = self._composed_at.get(channel)
+        if last is not None and self.hub.state_of(channel) is last[0]:
+            result = incremental.recompose(
+                market.market, display, items, assets,
+                self.bindings(market, display, language), at, language, last[0], last[1],
+                changed, binding_items)
+            if result is not None:
+                self.composed[(display.id, language or "")] += 1
+                self.incremental_publishes += 1
+                state, ops, _ = result
+                await self.hub.publish(channel, state, patch=(last[0], ops))
+                self._remember(channel, at)
+                return
+        state, _ = self.compose_display(market, display, items, assets, at=at,
+                                        language=language)
+        await self.hub.publish(channel, state)
+        self._remember(channel, at)
 
     async def items_changed(self, market_id: str, facts: Iterable[ItemFacts],
                             removed: Iterable[str] = ()) -> None:
@@ -295,17 +335,19 @@ class SceneService:
         assert self.content is not None
         assets = self.asset_refs(market_id)
         items = self.items[market_id]
+        languages = [None, *market.market.market.languages[1:]]
         async with self._publish_lock:
+            at = self.clock.now()
             for display in market.displays.values():
-                bound = set(display.items) | {
-                    n.item for n, _ in iter_nodes(display.nodes) if n.item}
+                deps = incremental.node_dependencies(display)
+                from_providers: set[str] = set()
                 for provider in self.providers:
-                    bound |= provider_items(provider, market, display)
-                if bound & changed:
-                    state, _ = self.compose_display(market, display, items, assets)
-                    await self.hub.publish(display_channel(market_id, display.id), state)
-                    await self.hub.publish_many(
-                        self.compose_languages(market, display, items, assets))
+                    from_providers |= provider_items(provider, market, display)
+                if not (changed & (deps.display_items | deps.by_item.keys() | from_providers)):
+                    continue
+                for language in languages:
+                    await self._publish_display(market, display, language, items, assets,
+                                                at, changed, from_providers)
 
     async def peer_items_changed(self, market_id: str | None,
                                  skus: list[str] | None = None) -> None:

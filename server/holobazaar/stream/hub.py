@@ -65,18 +65,25 @@ class Hub(Fanout):
 
     # ---- changes -------------------------------------------------------------------
 
-    async def publish(self, name: str, state: dict) -> Entry | None:
+    async def publish(self, name: str, state: dict,
+                      patch: tuple[dict, list[dict]] | None = None) -> Entry | None:
         """Make `state` the channel's state. Returns the patch entry, or None if nothing
         changed. Creates the channel on first use. Every guard checks (and may correct)
-        the state right before it is appended, so what it checked is what goes out."""
+        the state right before it is appended, so what it checked is what goes out.
+        `patch`: (base, ops), the ops taking the state `base` to `state`, made by whoever
+        composed it (the scene service's incremental path): used instead of diffing the
+        whole state when `base` is still the channel's state and no guard corrected it."""
         channel = self.channels.get(name)
         if channel is None:
             head = await self.broker.open(name, self._guarded(name, state))
             channel = self.channels.setdefault(name, self._channel_from(name, head))
         async with channel.lock:
             for _ in range(MAX_ATTEMPTS):
-                state = self._guarded(name, state)
-                ops = diff(channel.state, state)
+                given, state = state, self._guarded(name, state)
+                if patch is not None and patch[0] is channel.state and state is given:
+                    ops = patch[1]
+                else:
+                    ops = diff(channel.state, state)
                 if not ops:
                     return None
                 try:
@@ -236,6 +243,11 @@ class Hub(Fanout):
 
     def has_channel(self, name: str) -> bool:
         return name in self.channels
+
+    def state_of(self, name: str) -> dict | None:
+        """The channel's current state object here (None: not open), without its hash."""
+        channel = self.channels.get(name)
+        return channel.state if channel is not None else None
 
     def snapshot(self, name: str) -> tuple[str, int, dict, str]:
         channel = self._get(name)

@@ -118,6 +118,8 @@ def _diff(a: Any, b: Any, path: str, ops: list[dict]) -> None:
     if a is b:
         return
     ta, tb = type(a), type(b)
+    if ta is tb and (ta is dict or ta is list) and a == b:
+        return  # equal containers: one comparison in C instead of a walk in Python
     if ta is dict and tb is dict:
         for key in a:
             if key not in b:
