@@ -292,3 +292,35 @@ def test_studio_edits_a_translation_beside_the_original(shared_server) -> None:
     assert published.status_code == 303
     assert "<h1>Dertig uur rogge</h1>" in visitor.text  # the rest falls back to English
     assert unknown.status_code == 404
+
+
+def test_nodes_importing_the_translations_at_once_do_not_collide(tmp_path: Path) -> None:
+    """Two nodes starting on an empty database both import the demo's translation files
+    (serve's start-up import): one creates each, the other leaves it (no UniqueViolation,
+    no second revision)."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from holobazaar import db
+    from holobazaar.stories import files, translations
+
+    url = f"sqlite:///{tmp_path}/repo.db"
+    db.upgrade(url)
+    engine = create_engine(url)
+    files.import_directory(engine, ROOT / "stories", "test", max_bytes=262_144)
+    problems: list = []
+
+    def start_node() -> None:
+        problems.extend(translations.import_directory(engine, ROOT / "stories", "node").problems)
+
+    nodes = [threading.Thread(target=start_node) for _ in range(3)]
+    for node in nodes:
+        node.start()
+    for node in nodes:
+        node.join(30)
+    found = translations.list_for(engine, "story", "tomatoes-in-the-cold-tunnel")
+    assert problems == []
+    assert [(t.language, t.status, t.revision) for t in found] == [
+        ("ar", "published", 1), ("nl", "published", 1)]
+    engine.dispose()

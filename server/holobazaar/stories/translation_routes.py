@@ -65,6 +65,7 @@ def _routes(collection: str, kind: str) -> None:
         body = await read_json(request)
         saved = await _run(translations.save, _engine(request), kind, slug, language, body,
                            principal.actor, status)
+        assert saved is not None  # created or replaced (not create_only)
         await content_changed(request, market)  # a published one may have gone to review
         return saved.as_json()
 

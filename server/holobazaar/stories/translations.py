@@ -94,9 +94,10 @@ def _language(saved: service.Saved, language: str) -> None:
 
 
 def save(engine: Engine, kind: str, slug: str, language: str, data: Any, actor: str,
-         status: TranslationStatus = "draft") -> Translation:
+         status: TranslationStatus = "draft", *, create_only: bool = False) -> Translation | None:
     """Write a translation (created or replaced). Any edit of a published translation
-    takes it back to draft (or review): it is published again after review."""
+    takes it back to draft (or review): it is published again after review. With
+    `create_only`, an existing translation is left as it is (None)."""
     saved = service.get(engine, kind, slug)
     _language(saved, language)
     fields = checked_fields(kind, data)
@@ -106,10 +107,15 @@ def save(engine: Engine, kind: str, slug: str, language: str, data: Any, actor: 
         raise NotAllowed("a translation is published after review: save it as draft or "
                          "review, then publish it")
     with Session(engine) as session:
+        # The repository's write lock first: two saves of a new translation at once (two
+        # nodes importing the demo's files at start) queue, and the second one updates.
+        service._lock(session)
         row = session.exec(select(DocumentTranslation).where(
             DocumentTranslation.kind == kind, DocumentTranslation.slug == slug,
             DocumentTranslation.language == language)).first()
         now = datetime.now(UTC)
+        if row is not None and create_only:
+            return None
         if row is None:
             row = DocumentTranslation(kind=kind, slug=slug, market=saved.market,
                                       language=language, status=status, fields=fields,
@@ -286,8 +292,12 @@ def import_directory(engine: Engine, directory: Path, actor: str, *,
             continue
         try:
             wanted = parsed.status
-            save(engine, kind, saved.slug, parsed.language, fields, actor,
-                 status="review" if wanted != "draft" else "draft")
+            made = save(engine, kind, saved.slug, parsed.language, fields, actor,
+                        status="review" if wanted != "draft" else "draft",
+                        create_only=only_new)
+            if made is None:  # another node imported it a moment ago
+                report.unchanged.append(name)
+                continue
             if wanted == "published":
                 set_status(engine, kind, saved.slug, parsed.language, "published", actor)
         except (ValueError, ValidationError) as exc:

@@ -24,7 +24,7 @@ FIELDS = {"story": (("title", "Title"), ("summary", "Summary"), ("body", "Text (
           "recipe": (("name", "Name"), ("description", "Description"),
                      ("instructions", "Method (one step per line)"),
                      ("body", "Notes (Markdown)"))}
-ACTIONS = {"save": "draft", "review": "review"}
+ACTIONS: dict[str, translations.TranslationStatus] = {"save": "draft", "review": "review"}
 
 
 def _original(doc: Any, kind: str) -> dict[str, str]:
