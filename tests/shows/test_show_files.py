@@ -123,6 +123,14 @@ show:
         AUDIO_CUE % ', caption: "   "',
         "shows/broken.yaml:7: show.cues[0].actions[0].caption: Value error, caption must say "
         "what the sound is (it is blank)"),
+    "caption in a language the market does not offer": (
+        AUDIO_CUE % ', caption: "[Bell]", translations: {fr: {caption: "[Cloche]"}}',
+        "shows/broken.yaml:7: show.cues[0].actions[0].translations.fr: 'fr' is not one of "
+        "the market's other languages"),
+    "blank translated caption": (
+        AUDIO_CUE % ', caption: "[Bell]", translations: {nl: {caption: " "}}',
+        "shows/broken.yaml:7: show.cues[0].actions[0].translations.nl.caption: Value error, "
+        "caption must say what the sound is (it is blank)"),
 }
 
 
@@ -131,6 +139,9 @@ def test_every_audio_cue_of_the_demo_show_has_a_caption():
     audio = [a for c in show.cues for g in [c, *c.group] for a in g.actions
              if a.kind == "audio"]
     assert audio and all(a.caption.strip() for a in audio)
+    # ... in each of the market's other languages too (a visitor reading Dutch or Arabic).
+    others = load_content(REPO).markets["greenhaven"].market.market.languages[1:]
+    assert others and all(set(a.translations) == set(others) for a in audio)
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))

@@ -2,7 +2,8 @@
 reaction outbox (web-client/src/outbox.js) keeps a tap until the server's ack, sends it
 again on a new connection, paces queued taps under the reaction limit, retries a queued
 tap refused as rate-limited and drops a live one; the model level of detail follows the
-connection (web-client/src/device.js)."""
+connection (web-client/src/device.js); a show caption follows the page's language
+(web-client/src/captions.js)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ NODE = shutil.which("node")
 SCRIPT = """
 import { Outbox } from '%(src)s/outbox.js';
 import { pickModelSrc, slowNetwork } from '%(src)s/device.js';
+import { captionIn } from '%(src)s/captions.js';
 
 const store = new Map();
 const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
@@ -80,6 +82,9 @@ out.lod = {
   threeG: slowNetwork({ connection: { saveData: false, effectiveType: '3g' } }),
   noApi: slowNetwork({}),
 };
+const bell = { kind: 'audio', caption: '[Bell]', translations: { nl: { caption: '[Bel]' } } };
+out.captions = [captionIn(bell, 'nl'), captionIn(bell, 'ar'), captionIn(bell, 'en'),
+  captionIn({ kind: 'audio' }, 'nl')];
 console.log(JSON.stringify(out));
 """
 
@@ -99,3 +104,5 @@ def test_outbox_and_lod_choice(tmp_path: Path) -> None:
     assert out["lod"] == {"desktop": "/assets/0.glb", "phone": "/assets/1.glb",
                           "saveData": "/assets/2.glb", "slow2g": True, "threeG": False,
                           "noApi": False}
+    # A show's caption in the page's language, else as written (docs/shows.md).
+    assert out["captions"] == ["[Bel]", "[Bell]", "[Bell]", None]

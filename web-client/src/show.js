@@ -7,6 +7,8 @@
 // everyone else shows, a paused show is the same picture frozen at `paused_at`, and
 // clearing the cues (stop / panic) restores the display exactly.
 import * as THREE from 'three';
+import { captionIn } from './captions.js';
+import { language } from './i18n.js';
 
 const DEG = Math.PI / 180;
 const LATE_LIMIT_MS = 2000;
@@ -208,9 +210,8 @@ export class ShowPlayer {
           case 'audio': {
             const length = finite(action.duration) ? action.duration * 1000
               : (cue.duration > 0 ? cue.duration : 3000);
-            if (typeof action.caption === 'string' && action.caption && t < Math.max(length, 2000)) {
-              caption = { text: action.caption, key: `${cue.id}/${action.caption}` };
-            }
+            const text = captionIn(action, language());
+            if (text && t < Math.max(length, 2000)) caption = { text, key: `${cue.id}/${text}` };
             break;
           }
           default: break;

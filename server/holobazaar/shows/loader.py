@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from holobazaar.scenes import schedule
+from holobazaar.scenes.loader import translation_problems
 from holobazaar.scenes.models import Display, MarketFile, ModelNode, iter_nodes
 from holobazaar.scenes.schedule_format import WEEKDAYS, seconds_of
 from holobazaar.scenes.yamlsource import (
@@ -73,6 +74,8 @@ def check_show(doc: SourceDocument, show: Show, market: MarketFile,
             numbers.add(number)
             for a, action in enumerate(actions):
                 _check_action(doc, (*owner, "actions", a), action, show, displays, problems)
+                problems.extend(doc.problem(p, m) for p, m in translation_problems(
+                    action, (*owner, "actions", a), market.market.languages))
     top = {cue.number for cue in show.cues}
     for index, cue in enumerate(show.cues):
         if cue.next is not None and cue.next not in top:

@@ -10,9 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from holobazaar.scenes.models import Color, Ident, finite
+from holobazaar.scenes.models import Color, Ident, Language, finite
 from holobazaar.scenes.schedule_format import ClockTime, DateRange, Weekday
 
 # Cue numbers are strings like QLab's ("1", "2.5", "10a"): they name a cue, they do not count.
@@ -102,7 +109,17 @@ class StoryAction(Strict):
 
 # What a sound is, for visitors who cannot hear it: one short line ("[birdsong]", "Bell
 # rings: the tasting starts"). Plain text, shown in the visitor overlay while it plays.
-Caption = Annotated[str, Field(min_length=1, max_length=200)]
+def said(caption: str) -> str:
+    if not caption.strip():
+        raise ValueError("caption must say what the sound is (it is blank)")
+    return caption
+
+
+Caption = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(said)]
+
+
+class CaptionTranslation(Strict):
+    caption: Caption
 
 
 class AudioAction(Strict):
@@ -116,13 +133,14 @@ class AudioAction(Strict):
     duration: Seconds | None = None
     caption: Caption = Field(description="What the sound is, shown as a caption while it "
                              "plays (plain text, at most 200 characters).")
+    translations: dict[Language, CaptionTranslation] = Field(
+        default_factory=dict, description="The caption in the market's other languages, by "
+        "language code; a visitor whose language has none sees `caption`.")
 
     @field_validator("caption")
     @classmethod
     def _said(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("caption must say what the sound is (it is blank)")
-        return v
+        return said(v)
 
     @model_validator(mode="after")
     def _one_source(self) -> AudioAction:
