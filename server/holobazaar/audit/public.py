@@ -109,9 +109,11 @@ def to_json(record: PublicRecord) -> dict[str, Any]:
 
 def head(session: Session, market: str) -> tuple[int, str]:
     """(height, hash) of the market's public chain; (0, GENESIS) when it has no record."""
-    last = session.exec(select(PublicRecord).where(PublicRecord.market == market)
+    # The two columns, not the row as an object: this runs in every audited item change.
+    last = session.exec(select(PublicRecord.seq, PublicRecord.hash)
+                        .where(PublicRecord.market == market)
                         .order_by(col(PublicRecord.seq).desc()).limit(1)).first()
-    return (last.seq, last.hash) if last is not None else (0, GENESIS)
+    return (last[0], last[1]) if last is not None else (0, GENESIS)
 
 
 def append(session: Session, market: str, changes: Sequence[PublicChange],

@@ -23,8 +23,10 @@ _PG_LOCK_KEY = 0x486F6C6F  # "Holo"
 
 
 def _head(session: Session) -> str:
-    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1)).first()
-    return last.hash if last is not None else GENESIS
+    # The hash column only, not the entry as an object (every audited change reads it).
+    last = session.exec(select(AuditEntry.hash).order_by(col(AuditEntry.id).desc())
+                        .limit(1)).first()
+    return last if last is not None else GENESIS
 
 
 def append(session: Session, actor: str, action: str, market: str | None,

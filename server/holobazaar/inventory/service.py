@@ -348,6 +348,7 @@ def change_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                       else "inventory.manual.applied")
             audit.append(session, actor, action, market, detail,
                          public=[PublicChange.of(sku, new, source)])
+            session.refresh(row)  # the version of the row as stored (its price's scale)
             return new, item_version(row)
     raise pending  # after the commit: the held change is stored
 
