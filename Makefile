@@ -14,6 +14,9 @@ TLS ?=
 TEST_WORKERS ?= auto
 # make test: processes for the browser tests (each runs its own Chromium).
 BROWSER_WORKERS ?= 2
+# A module's tests in one process; the modules handed out longest first, by the times of the
+# last run (tests/support/order.py), not by xdist's count of tests.
+DIST := --dist loadfile --no-loadscope-reorder
 
 .PHONY: run test fuzz setup lint validate bench clean
 
@@ -31,9 +34,9 @@ test: setup
 	# each process with its own Chromium: 315 s on two processes against about 480 s in one.
 	# Both run even if the first fails; make fails if either did (5: PYTEST_ARGS selected
 	# no test of that kind, which is fine).
-	rc=0; $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser" $(PYTEST_ARGS) \
+	rc=0; $(BIN)/python -m pytest -n $(TEST_WORKERS) $(DIST) -m "not browser" $(PYTEST_ARGS) \
 	  || { c=$$?; [ $$c -eq 5 ] || rc=$$c; }; \
-	  $(BIN)/python -m pytest -n $(BROWSER_WORKERS) --dist loadfile -m browser $(PYTEST_ARGS) \
+	  $(BIN)/python -m pytest -n $(BROWSER_WORKERS) $(DIST) -m browser $(PYTEST_ARGS) \
 	  || { c=$$?; [ $$c -eq 5 ] || rc=$$c; }; \
 	  exit $$rc
 

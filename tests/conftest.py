@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from support.browser import chromium_browser
 from support.databases import postgres_engine, require_redis
 from support.live import LiveServer, start_server
+from support.order import Recorder, known_seconds, longest_modules_first
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +69,30 @@ def pytest_collection_modifyitems(config, items) -> None:
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())) \
                 or "playwright" in _module_source(item):
             item.add_marker(pytest.mark.browser)
+    longest_modules_first(items, known_seconds(config))  # support/order.py
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+_recorder = Recorder()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist's controller gives each worker the same recorded times (support/order.py)."""
+    node.workerinput["test_seconds"] = _controller_seconds(node.config)
+
+
+@cache
+def _controller_seconds(config) -> dict[str, float]:
+    return known_seconds(config)  # read once for every worker
+
+
+def pytest_runtest_logreport(report) -> None:
+    _recorder.add(report)
+
+
+def pytest_sessionfinish(session) -> None:
+    _recorder.save(session.config)
 
 
 def _module_source(item) -> str:
