@@ -3,7 +3,7 @@
 display text from the stream, live (a price change arrives as "€ 5,90" in the list and in
 the 3D scene); the picker switches to Arabic without a reload (right-to-left, the Arabic
 channel's text, its messages); the Arabic page at 390x844 and 1440x900 passes the
-display-layout check (tests/browser/test_display_layout.py: no overlapping text), its
+display-layout check (tests/browser/layout_check.py: no overlapping text), its
 language picker does not overlap the page's header, and the choice is remembered. Screenshots in test-artifacts/languages/."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 
 from browser_content import ARTIFACTS
 from conftest import PageProbe
+from layout_check import SETTLED, layout_problems
 from support.content import copy_content
 from support.live import LiveServer, start_server
-from test_display_layout import SETTLED, layout_problems
 
 MARKET, DISPLAY = "greenhaven", "zonneveld-greens"
 PATH = f"/d/{MARKET}/{DISPLAY}"
