@@ -4,7 +4,8 @@ display text from the stream, live (a price change arrives as "€ 5,90" in the 
 the 3D scene); the picker switches to Arabic without a reload (right-to-left, the Arabic
 channel's text, its messages); the Arabic page at 390x844 and 1440x900 passes the
 display-layout check (tests/browser/layout_check.py: no overlapping text), its
-language picker does not overlap the page's header, and the choice is remembered. Screenshots in test-artifacts/languages/."""
+language picker does not overlap the page's header, and the choice is remembered.
+Screenshots in test-artifacts/languages/."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def test_dutch_page_live_switch_to_arabic_and_its_layout(browser, server, artifa
         assert page.locator("#products-heading").inner_text() == "المنتجات"
         page.wait_for_function("""() => document.getElementById('display-title')
             .textContent.endsWith('خضار')""")
-        page.wait_for_function(f"() => ({DRAWN})().some((t) => t.startsWith('قُطف'.normalize('NFKC')))")
+        page.wait_for_function(
+            f"() => ({DRAWN})().some((t) => t.startsWith('قُطف'.normalize('NFKC')))")
         assert "متوفر" in page.locator('#products li[data-sku="TOM-BRANDY"]').inner_text()
         assert probe.errors == [], probe.errors
 
