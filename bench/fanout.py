@@ -23,6 +23,9 @@ Scenarios (--scenarios, comma-separated, or --full for all of them at 10,000 cli
   deflate   standard with clients asking for permessage-deflate
   workers   Holobazaar only: --workers 1 vs 2, both over Redis (--redis-url)
   sweep     --sweep client counts at --rate: latency percentiles -> PNG plot (--plot)
+  tls       standard over TLS: `serve --certfile/--keyfile` (a local CA's certificate,
+            holobazaar.tls) and the peer's https.createServer + ws on the same
+            certificate; clients over wss:// trusting that CA (issue #26)
 
     python bench/fanout.py --quick                    # smoke: 50 clients, 2 s, standard
     python bench/fanout.py --clients 500              # standard, 500 clients, 10/s, 10 s
@@ -73,7 +76,7 @@ DOCS = REPO / "docs" / "performance.md"
 LOADGEN_SATURATED = 0.8  # share of its core above which the generator may be the limit
 CONNECT_BATCH = 250  # clients connecting at a time, except in the burst (loadgen --batch)
 MAX_CHANGES_IN_FLIGHT = 512  # open loop: bounded only so a dead server cannot pile up
-SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep")
+SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep", "tls")
 
 
 
@@ -175,14 +178,18 @@ class Holobazaar:
         self.tmp: Path | None = None
         self.prefix: str | None = None
         self.headers: dict[str, str] = {}
+        self.tls: Any = None  # holobazaar.tls.certificates.TlsFiles: serve over TLS
 
     def start(self) -> str:
         self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-fanout-"))
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         exe = holobazaar_command()
         command = [exe, "serve", "--port", str(port), "--data-dir", str(self.tmp),
                    "--content", str(REPO), "--no-watch", "--log-level", "warning"]
+        if self.tls:
+            command += ["--certfile", str(self.tls.certfile), "--keyfile",
+                        str(self.tls.keyfile), "--http-port", "0"]
         if self.redis_url:
             self.prefix = f"hbfanout:{secrets.token_hex(4)}:"
             command += ["--broker-url", self.redis_url, "--redis-prefix", self.prefix,
@@ -229,6 +236,7 @@ class Peer:
         self.process: subprocess.Popen | None = None
         self.tmp: Path | None = None
         self.headers: dict[str, str] = {}
+        self.tls: Any = None  # the certificate Holobazaar serves with
 
     def start(self) -> str:
         self.tmp = Path(tempfile.mkdtemp(prefix="holobazaar-peer-"))
@@ -239,9 +247,11 @@ class Peer:
                    str(state_file), "--channel", CHANNEL, "--sku", SKU]
         if self.deflate:
             command.append("--deflate")
+        if self.tls:
+            command += ["--cert", str(self.tls.certfile), "--key", str(self.tls.keyfile)]
         self.process = subprocess.Popen(pinned(command, self.cpus), stdout=subprocess.DEVNULL,
                                         preexec_fn=die_with_parent)
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         wait_ready(self.url, 30)
         return self.url.replace("http", "ws", 1) + "/ws"
 
@@ -339,6 +349,7 @@ class Options:
     connect_timeout: float
     idle_settle: float = 2.0
     snapshot: dict = field(default_factory=dict)
+    tls: Any = None  # TlsFiles: targets serve over TLS (the tls scenario)
 
 
 def run_case(target: Holobazaar | Peer, opts: Options, clients: int, rate: float,
@@ -453,7 +464,9 @@ STANDARD_COLUMNS = [
 def targets_for(args: argparse.Namespace, opts: Options, deflate: bool = False):
     for name in args.targets:
         if name == "holobazaar":
-            yield Holobazaar(opts.server_cpus)
+            server = Holobazaar(opts.server_cpus)
+            server.tls = opts.tls
+            yield server
         else:
             if not opts.snapshot:  # the peer serves Holobazaar's state: fetch it once
                 probe = Holobazaar(opts.server_cpus)
@@ -461,7 +474,43 @@ def targets_for(args: argparse.Namespace, opts: Options, deflate: bool = False):
                     opts.snapshot = fetch_snapshot(probe.start())
                 finally:
                     probe.stop()
-            yield Peer(opts.server_cpus, opts.snapshot, deflate)
+            peer = Peer(opts.server_cpus, opts.snapshot, deflate)
+            peer.tls = opts.tls
+            yield peer
+
+
+def scenario_tls(args, opts) -> list[dict]:
+    """The standard scenario with both servers on one certificate of a local CA (made
+    here, as `serve --tls` makes it) and every client trusting that CA: Python's httpx
+    and websockets through SSL_CERT_FILE, the Node load generator through
+    NODE_EXTRA_CA_CERTS."""
+    from holobazaar.tls.certificates import ensure_local_certificates
+
+    folder = Path(tempfile.mkdtemp(prefix="holobazaar-tls-"))
+    saved = {k: os.environ.get(k) for k in ("SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS")}
+    try:
+        opts.tls = ensure_local_certificates(folder)
+        os.environ["SSL_CERT_FILE"] = os.environ["NODE_EXTRA_CA_CERTS"] = str(
+            opts.tls.ca_file)
+        rows = [run_case(t, opts, args.clients, args.rate, args.seconds)
+                for t in targets_for(args, opts)]
+    finally:
+        opts.tls = None
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(folder, ignore_errors=True)
+    for row in rows:
+        row["tls"] = True
+    show(f"tls: {args.clients} clients over wss:// x {args.rate:g} changes/s x "
+         f"{args.seconds:g} s", rows, STANDARD_COLUMNS)
+    if len(rows) == 2:
+        print(f"  holobazaar / peer over TLS: delivered/s "
+              f"{pair_ratio(rows, 'delivered_per_s')}, p99 {pair_ratio(rows, 'p99_ms')}, "
+              f"server CPU per delivery {pair_ratio(rows, 'server_us_per_delivery')}")
+    return rows
 
 
 def pair_ratio(rows: list[dict], key: str) -> str:
@@ -815,6 +864,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs[name] = scenario_workers(args, opts)
         elif name == "sweep":
             runs[name] = scenario_sweep(args, opts, runs.get("standard", []))
+        elif name == "tls":
+            runs[name] = scenario_tls(args, opts)
     for line in deflate_costs(runs):
         print(f"  {line}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)

@@ -13,6 +13,7 @@
 // bound in its socket buffer.
 const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const crypto = require('crypto');
 const { parseOptions } = require('./cli');
 const { WebSocketServer } = require('ws');
@@ -22,6 +23,8 @@ function parseArgs(argv) {
     host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' },
     state: { type: 'string' }, channel: { type: 'string' }, sku: { type: 'string' },
     deflate: { type: 'boolean', default: false },
+    // TLS (issue #26): the same certificate and key Holobazaar serves with.
+    cert: { type: 'string' }, key: { type: 'string' },
   }, ['state', 'channel', 'sku']);
   return { ...values, port: Number(values.port) };
 }
@@ -59,7 +62,7 @@ function change(price) {
   return frame.length;
 }
 
-const server = http.createServer((req, res) => {
+function handler(req, res) {
   if (req.method === 'GET' && req.url === '/healthz') {
     res.end('ok');
     return;
@@ -83,7 +86,12 @@ const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ offset, frame_bytes: bytes, subscribers: subscribers.size }));
   });
-});
+}
+
+const server = opts.cert
+  ? https.createServer({ cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.key) },
+    handler)
+  : http.createServer(handler);
 
 const wss = new WebSocketServer({
   server, path: '/ws', maxPayload: 64 * 1024, perMessageDeflate: opts.deflate,
