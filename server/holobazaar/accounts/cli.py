@@ -245,9 +245,17 @@ def token_list(data_dir: DataDir = None, database_url: DatabaseUrl = None,
 @token_app.command("revoke")
 def token_revoke(id_or_name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None,
                  broker_url: BrokerUrl = None) -> None:
-    """Revoke a token by id or name."""
+    """Revoke a token by id or name. With a Redis broker, the running nodes forget it at
+    once (else within accounts.service.TOKEN_CACHE_SECONDS)."""
+    from holobazaar.cluster import REDIS_SCHEMES, notify_from_outside
+
+    settings = _settings(data_dir, database_url, broker_url)
     try:
-        row = service.revoke_token(_engine(data_dir, database_url, broker_url), id_or_name)
+        row = service.revoke_token(upgraded_engine(settings), id_or_name)
     except service.AccountError as exc:
         raise _fail(exc) from None
     typer.echo(f"revoked token {row.id} {row.name!r}")
+    if settings.broker_url.startswith(REDIS_SCHEMES) and not notify_from_outside(
+            settings.broker_url, settings.redis_prefix, "tokens", {"id": row.id}):
+        typer.echo(f"note: the running servers could not be told; they stop accepting the "
+                   f"token within {service.TOKEN_CACHE_SECONDS:g} s", err=True)

@@ -221,6 +221,30 @@ class Cluster:
             await self._call(listener, data)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def notify_from_outside(broker_url: str, prefix: str, topic: str, data: Any) -> bool:
+    """Tell every node of a deployment (`Cluster.notify`'s message) from a process that is
+    not one of them (the CLI). False when there is no Redis broker or it cannot be
+    reached (the nodes' caches then catch up on their own, within their lifetimes)."""
+    if not broker_url.startswith(REDIS_SCHEMES):
+        return False
+    import redis
+
+    message = json.dumps({"node": "cli", "topic": topic, "data": data})
+    try:
+        client = redis.Redis.from_url(broker_url, socket_timeout=5)
+        try:
+            client.publish(f"{prefix}notify", message)
+        finally:
+            client.close()
+    except (RedisError, OSError) as exc:
+        log.warning("cluster: cannot notify %s (%s)", topic, exc)
+        return False
+    return True
+
+
 def create_cluster(redis: RedisConnection | None, lease_ttl: float) -> Cluster:
     if redis is not None:
         cluster = Cluster(redis.node, lease_ttl, redis.client, redis.prefix)
