@@ -31,3 +31,12 @@ def test_diff_and_path_copying_apply_match_jsonpatch_and_leave_the_old_state_alo
         assert json.dumps(jsonpatch.apply_patch(before, ops), sort_keys=True) == expected
         assert json.dumps(before, sort_keys=True) == frozen
     assert diff(before, after) == [] or json.dumps(before, sort_keys=True) != expected
+
+
+def test_values_python_finds_equal_but_json_does_not_are_patched() -> None:
+    """0 == False and 1 == 1.0 in Python; in JSON (and the state hash) they differ."""
+    for before, after in [([False, 0], [False, False]), ({"a": {"n": 1}}, {"a": {"n": 1.0}}),
+                          ({"v": [True]}, {"v": [1]})]:
+        ops = diff(before, after)
+        assert ops, (before, after)
+        assert json.dumps(apply_ops(before, ops)) == json.dumps(after)

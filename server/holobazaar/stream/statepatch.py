@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 import jsonpatch
+import orjson
 
 _SIMPLE = frozenset(("add", "replace", "remove"))
 
@@ -114,12 +115,21 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1") if ("~" in key or "/" in key) else key
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether two containers Python finds equal are the same JSON: `==` takes 0 for
+    False and 1 for 1.0, JSON does not (nor the state hash)."""
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:  # orjson.JSONEncodeError: walk them instead
+        return False
+
+
 def _diff(a: Any, b: Any, path: str, ops: list[dict]) -> None:
     if a is b:
         return
     ta, tb = type(a), type(b)
-    if ta is tb and (ta is dict or ta is list) and a == b:
-        return  # equal containers: one comparison in C instead of a walk in Python
+    if ta is tb and (ta is dict or ta is list) and a == b and _same_json(a, b):
+        return  # equal containers: compared in C instead of walked in Python
     if ta is dict and tb is dict:
         for key in a:
             if key not in b:
