@@ -178,12 +178,15 @@ def _decimal(value: Any) -> Decimal:
 
 def format_money(value: Any, currency: str | None, lang: str) -> str:
     """`2.7, "EUR", "nl"` -> `€ 2,70`; `"en"` -> `€2.70`. Latin digits in every language
-    (the client's Intl.NumberFormat is asked for the same, so both agree)."""
+    (the client's Intl.NumberFormat is asked for the same, so both agree). Never rounded:
+    a price of 10.51 JPY shows as ¥10.51, not as the ¥11 the currency's usual whole
+    yen would make of it (the display must show the inventory's price)."""
     amount = _decimal(value)
     if not currency:
         return format_decimal(amount, format="#,##0.00", locale=locale(lang),
-                              numbering_system="latn")
-    return format_currency(amount, currency, locale=locale(lang), numbering_system="latn")
+                              numbering_system="latn", decimal_quantization=False)
+    return format_currency(amount, currency, locale=locale(lang), numbering_system="latn",
+                           decimal_quantization=False)
 
 
 def format_number(value: Any, lang: str) -> str:

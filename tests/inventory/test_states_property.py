@@ -117,12 +117,14 @@ def put_state(live: LiveServer, items: dict[str, ItemFacts], held: set[str],
     live.call(apply)
 
 
-def shown_price(facts: ItemFacts) -> str | None:
-    """The authority's price as a visitor must read it; None: no usable price."""
+def shown_price(facts: ItemFacts, language: str | None = "en") -> str | None:
+    """The authority's price as a visitor must read it; None: no usable price. The pages
+    are English here (Babel's English, never rounded); the display state's default
+    channel spells it as written in the scene files (`language=None`)."""
     price = facts.price
     if price is None or not price.is_finite() or price < 0:
         return None
-    return money(price.quantize(Decimal("0.01")), facts.currency)
+    return money(price.quantize(Decimal("0.01")), facts.currency, language)
 
 
 def visible_text(page: str) -> str:
@@ -178,7 +180,7 @@ def test_every_inventory_state_renders(server: LiveServer, pages, example) -> No
                 else:
                     assert item["price"] == str(facts.price.quantize(Decimal("0.01")))
                     assert lines[sku]["price"] == want
-                    allowed.add(want)
+                    allowed |= {want, shown_price(facts, None)}
                 assert lines[sku].get("unverified") == ("Unverified" if stale else None)
                 assert item.get("verified", True) is not stale
             # Every amount on the page (list, titles, panels) is one of these prices.
@@ -193,7 +195,7 @@ def test_every_inventory_state_renders(server: LiveServer, pages, example) -> No
                     assert node["visible"] is False  # a removed item is not on show
                 elif node["kind"] == "text" and "—" in node["text"]:  # a price board
                     facts = authority[node["item"]]
-                    want = None if node["item"] in held else shown_price(facts)
+                    want = None if node["item"] in held else shown_price(facts, None)
                     if want is None:
                         assert "price at the stall" in node["text"]
                         assert not re.search(SYMBOLS + "[0-9]", node["text"])

@@ -32,16 +32,26 @@ export function t(message, values = null) {
 // Latin digits in every language, as the server's Babel formatting (i18n.format_money).
 const numbering = { numberingSystem: 'latn' };
 const formats = new Map();
-function formatter(kind, currency) {
-  const key = `${current.lang}|${kind}|${currency}`;
+function formatter(kind, currency, decimals = 0) {
+  const key = `${current.lang}|${kind}|${currency}|${decimals}`;
   let found = formats.get(key);
   if (!found) {
-    found = kind === 'money'
-      ? new Intl.NumberFormat(current.lang, { ...numbering, style: 'currency', currency })
-      : new Intl.NumberFormat(current.lang, numbering);
+    const options = kind === 'money' ? { ...numbering, style: 'currency', currency } : numbering;
+    found = new Intl.NumberFormat(current.lang, options);
+    // Never round a price: 10.51 JPY is ¥10.51, not the ¥11 of whole yen (as the server's
+    // Babel formatting, i18n.format_money).
+    if (decimals > found.resolvedOptions().maximumFractionDigits) {
+      found = new Intl.NumberFormat(current.lang, {
+        ...options, minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+    }
     formats.set(key, found);
   }
   return found;
+}
+
+function decimalsOf(price) {
+  const match = /\.(\d+)$/.exec(String(price));
+  return match ? Math.min(match[1].length, 20) : 0;
 }
 
 // "2.70", "EUR" -> "€ 2,70" in Dutch, "€2.70" in English. Prices travel as decimal
@@ -49,9 +59,9 @@ function formatter(kind, currency) {
 export function formatMoney(price, currency) {
   const amount = Number(price);
   if (!Number.isFinite(amount)) return String(price);
-  if (!currency) return formatter('number', '').format(amount);
+  if (!currency) return formatter('number', '', decimalsOf(price)).format(amount);
   try {
-    return formatter('money', currency).format(amount);
+    return formatter('money', currency, decimalsOf(price)).format(amount);
   } catch {
     return `${price} ${currency}`; // not an ISO 4217 code Intl knows
   }
