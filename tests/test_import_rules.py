@@ -18,8 +18,8 @@ TOP = "holobazaar"
 
 # The ground floor and the stream: everything else under holobazaar/ is a domain or web/.
 GROUND = {"__init__", "__main__", "canonical", "channels", "cli", "commands", "config", "db",
-          "edges", "i18n", "jsonlimits", "locale", "logs", "redact", "redis_connection",
-          "validation", "visitor_text", "migrations"}
+          "dependencies", "edges", "i18n", "jsonlimits", "locale", "logs", "redact",
+          "redis_connection", "validation", "visitor_text", "migrations"}
 NOT_DOMAINS = GROUND | {"stream", "web", "tls", "cluster"}
 
 def _module_name(path: Path) -> str:
