@@ -151,6 +151,8 @@ def test_pages_in_the_visitors_language(shared_server) -> None:
     assert evil.headers["location"] == "/"
     assert bad.status_code == 422
     assert catalogue["dir"] == "rtl" and catalogue["messages"]["Products"] == "المنتجات"
+    # The 3D view's own words too (web-client/src/viewer.js).
+    assert catalogue["messages"]["Reset view"] == "إعادة ضبط العرض"
 
 
 def test_language_channels_composed_once_per_language(shared_server) -> None:

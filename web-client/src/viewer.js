@@ -4,6 +4,7 @@
 // focus), the keyboard can turn it (arrow keys, +/- zoom, Home resets), a reset button puts
 // the camera back, a hint says so on first load, and reduced motion switches off easing.
 import { TOUCH } from 'three';
+import { t } from './i18n.js';
 
 const KEY_STEP = Math.PI / 24; // 7.5° per arrow key press
 const HINT_MS = 6000;
@@ -92,7 +93,8 @@ export function attachViewer({ canvas, controls, reset, label, hook, settings = 
   const button = document.createElement('button');
   button.type = 'button';
   button.id = 'reset-view';
-  button.textContent = 'Reset view';
+  button.textContent = t('Reset view');
+  button.dataset.i18n = 'Reset view'; // re-labelled by a live language switch
   button.addEventListener('click', () => doReset());
   container.parentElement.append(button);
 
@@ -108,8 +110,7 @@ export function attachViewer({ canvas, controls, reset, label, hook, settings = 
   }
 
   function setLabel(text) {
-    canvas.setAttribute('aria-label', `${text}. Drag sideways or use the arrow keys to turn it; `
-      + 'the price list follows below.');
+    canvas.setAttribute('aria-label', t('%(view)s. Drag sideways or use the arrow keys to turn it; the price list follows below.', { view: text }));
   }
 
   // Reduced motion (the system's, or the page's switch: access.js): no easing after a drag
@@ -139,8 +140,8 @@ export function attachViewer({ canvas, controls, reset, label, hook, settings = 
     hint.id = 'view-hint';
     hint.setAttribute('aria-hidden', 'true'); // the canvas's label says the same to screen readers
     hint.textContent = matchMedia('(pointer: coarse)').matches
-      ? 'Drag sideways to turn · swipe up to read on'
-      : 'Drag to turn · click, then scroll to zoom';
+      ? t('Drag sideways to turn · swipe up to read on')
+      : t('Drag to turn · click, then scroll to zoom');
     container.parentElement.append(hint);
     state.hint = true;
     canvas.addEventListener('pointerdown', dismissHint, { once: true });
