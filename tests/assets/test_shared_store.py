@@ -338,15 +338,13 @@ def test_every_command_that_stores_assets_takes_asset_store(tmp_path):
 
 # ---- claims: one node at a time, fenced, a poison job given up ------------------------------
 
-def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
-    from datetime import UTC, datetime, timedelta
-
+def _one_upload(tmp_path):
+    """A migrated SQLite database, the local store, and one upload's processing job (a
+    stand-in GLB: the claims, not the pipeline, are under test)."""
     from holobazaar import db
     from holobazaar.assets import jobs
-    from holobazaar.assets.models import StoredAsset
     from holobazaar.assets.pipeline.options import Options
     from holobazaar.assets.storage import AssetFiles
-    from holobazaar.db import session_scope
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
     db.upgrade(url)
@@ -359,6 +357,18 @@ def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
                                market="greenhaven", name="crate", uploaded_by="t",
                                source_name="crate.glb", options=Options())
     assert needs and not upload.exists()
+    return engine, files, asset
+
+
+def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from holobazaar.assets import jobs
+    from holobazaar.assets.models import StoredAsset
+    from holobazaar.assets.pipeline.options import Options
+    from holobazaar.db import session_scope
+
+    engine, files, asset = _one_upload(tmp_path)
 
     first = jobs.claim(engine, "node-1", 60)
     assert first is not None and first.token == 1 and first.job["files"][0][0] == "crate.glb"
@@ -403,21 +413,10 @@ def test_a_claim_is_one_nodes_until_its_lease_runs_out(tmp_path):
 
 
 def test_a_job_whose_upload_is_gone_fails_saying_so(tmp_path):
-    from holobazaar import db
     from holobazaar.assets import jobs
     from holobazaar.assets.pipeline.options import Options
-    from holobazaar.assets.storage import AssetFiles
 
-    url = f"sqlite:///{tmp_path / 'h.db'}"
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    files = AssetFiles(tmp_path / "var")
-    upload = tmp_path / "var" / "tmp" / "u"
-    upload.mkdir(parents=True)
-    (upload / "crate.glb").write_bytes(b"glTF-not-really")
-    jobs.submit(engine, files, upload, [upload / "crate.glb"], source="s" * 64,
-                market="greenhaven", name="crate", uploaded_by="t", source_name="crate.glb",
-                options=Options())
+    engine, files, _ = _one_upload(tmp_path)
     for stored in (tmp_path / "var" / "uploads").iterdir():
         stored.unlink()  # as if the store had lost it
     claimed = jobs.claim(engine, "node-1", 60)
