@@ -4,6 +4,7 @@
 from fastapi import APIRouter
 
 from holobazaar.web.studio import (
+    display_translations,
     displays,
     editor,
     grower,
@@ -18,6 +19,6 @@ from holobazaar.web.studio import (
 )
 
 router = APIRouter(include_in_schema=False)
-for section in (displays, editor, inventory, truth, stories, story_translations, moderation,
-                shows, schedule, staff, grower):
+for section in (displays, display_translations, editor, inventory, truth, stories,
+                story_translations, moderation, shows, schedule, staff, grower):
     router.include_router(section.router)

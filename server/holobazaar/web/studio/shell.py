@@ -155,12 +155,13 @@ async def read_form(request: Request, max_bytes: int = MAX_FORM_BYTES,
         return None
 
 
-async def submitted_form(page: StudioPage) -> dict[str, list[str]] | Response:
+async def submitted_form(page: StudioPage, max_bytes: int = MAX_FORM_BYTES,
+                         max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]] | Response:
     """The page's POSTed form after its CSRF check, or the 400/403 response to send."""
-    form = await read_form(page.request)
+    form = await read_form(page.request, max_bytes, max_fields)
     if form is None:
         return _problem(page.request, 400, "Form not readable",
-                        "Send the page's form (at most 64 KiB).")
+                        f"Send the page's form (at most {max_bytes // 1024} KiB).")
     if not accounts.csrf_matches(page.principal.session_csrf, (form.get("csrf") or [""])[0]):
         return _problem(page.request, 403, "Form expired",
                         "This form is from an older session; reload the page and try again.")
@@ -168,14 +169,15 @@ async def submitted_form(page: StudioPage) -> dict[str, list[str]] | Response:
 
 
 async def posted(request: Request, market: str, section: str,
-                 roles: tuple[str, ...] | None = None
+                 roles: tuple[str, ...] | None = None, max_bytes: int = MAX_FORM_BYTES,
+                 max_fields: int = MAX_FORM_FIELDS
                  ) -> tuple[StudioPage, dict[str, list[str]]] | Response:
     """A POST to a studio page: the page (access checked as for `open_page`) and its form
     after the CSRF check, or the response to send instead."""
     page = await open_page(request, market, section, roles)
     if isinstance(page, Response):
         return page
-    form = await submitted_form(page)
+    form = await submitted_form(page, max_bytes, max_fields)
     if isinstance(form, Response):
         return form
     return page, form
