@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -113,3 +114,48 @@ class NodeTool:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+
+class Crowd(NodeTool):
+    """bench/node/crowd.js: clients on many channels (each its own list), staleness per
+    channel from what each offset holds. `groups`: [{"channels": [...], "count": N,
+    "market"?, "display"?}] (clients with a display can react); `first_arrival`: channels
+    whose offsets are measured from the first client's receipt (the pulse channel)."""
+
+    name = "crowd load generator"
+
+    def __init__(self, ws_url: str, groups: list[dict], folder: Path, *, base: float,
+                 first_arrival: tuple[str, ...] = (), lead_ms: float = 150.0,
+                 cpus: str | None = None, connect_timeout: float = 300.0,
+                 batch: int = 250) -> None:
+        spec = folder / "crowd.json"
+        spec.write_text(json.dumps({"groups": groups, "first_arrival": list(first_arrival)}))
+        command = ["node", str(Path(__file__).resolve().parent / "node" / "crowd.js"),
+                   "--url", ws_url, "--spec", str(spec), "--base", str(base), "--lead-ms",
+                   str(lead_ms), "--batch", str(batch), "--connect-timeout",
+                   str(connect_timeout)]
+        super().__init__(["taskset", "-c", cpus, *command] if cpus else command)
+        self.connect_timeout = connect_timeout
+
+    def ready(self) -> dict:
+        return self.expect("ready", self.connect_timeout + 30)
+
+    def finish(self, changes: list[dict], drain_s: float) -> dict:
+        """changes: {"sku", "seq", "t" (CLOCK_MONOTONIC ms of its 2xx), "tag"}."""
+        self.send({"cmd": "finish", "changes": changes, "drain_s": drain_s})
+        return self.expect("result", drain_s + 180)
+
+
+def monotonic_ms() -> float:
+    """The clock of the Node tools' `now()` (CLOCK_MONOTONIC), in ms."""
+    return time.monotonic_ns() / 1e6
+
+
+def signed(secret: str, events: list[dict]) -> tuple[bytes, dict]:
+    """A feed batch's body and headers, signed as a feed does (docs/inventory.md)."""
+    from holobazaar.inventory.feeds import sign
+
+    body = json.dumps({"events": events}).encode()
+    ts, key = str(int(time.time())), uuid.uuid4().hex
+    return body, {"X-Holobazaar-Timestamp": ts, "Idempotency-Key": key,
+                  "X-Holobazaar-Signature": sign(secret, ts, key, body)}

@@ -23,6 +23,10 @@ Scenarios (--scenarios, comma-separated, or --full for all of them at 10,000 cli
   deflate   standard with clients asking for permessage-deflate
   workers   Holobazaar only: --workers 1 vs 2, both over Redis (--redis-url)
   sweep     --sweep client counts at --rate: latency percentiles -> PNG plot (--plot)
+  market    a generated market: --displays displays x --clients clients, 4 zone
+            channels with shows firing, the pulse channel, items on several displays,
+            manual changes at --rate and feed batches; staleness per channel
+            (bench/market_scenario.py; Holobazaar only: the peer relays one channel)
   tls       standard over TLS: `serve --certfile/--keyfile` (a local CA's certificate,
             holobazaar.tls) and the peer's https.createServer + ws on the same
             certificate; clients over wss:// trusting that CA (issue #26)
@@ -76,7 +80,8 @@ DOCS = REPO / "docs" / "performance.md"
 LOADGEN_SATURATED = 0.8  # share of its core above which the generator may be the limit
 CONNECT_BATCH = 250  # clients connecting at a time, except in the burst (loadgen --batch)
 MAX_CHANGES_IN_FLIGHT = 512  # open loop: bounded only so a dead server cannot pile up
-SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep", "tls")
+SCENARIOS = ("standard", "overload", "burst", "idle", "deflate", "workers", "sweep", "tls",
+             "market")
 
 
 
@@ -172,8 +177,10 @@ class RssSampler:
 class Holobazaar:
     name = "holobazaar"
 
-    def __init__(self, cpus: str | None, workers: int = 1, redis_url: str | None = None):
+    def __init__(self, cpus: str | None, workers: int = 1, redis_url: str | None = None,
+                 content: Path = REPO, env: dict[str, str] | None = None):
         self.cpus, self.workers, self.redis_url = cpus, workers, redis_url
+        self.content, self.env = content, env  # the scenes served; extra environment
         self.process: subprocess.Popen | None = None
         self.tmp: Path | None = None
         self.prefix: str | None = None
@@ -186,7 +193,7 @@ class Holobazaar:
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         exe = holobazaar_command()
         command = [exe, "serve", "--port", str(port), "--data-dir", str(self.tmp),
-                   "--content", str(REPO), "--no-watch", "--log-level", "warning"]
+                   "--content", str(self.content), "--no-watch", "--log-level", "warning"]
         if self.tls:
             command += ["--certfile", str(self.tls.certfile), "--keyfile",
                         str(self.tls.keyfile), "--http-port", "0"]
@@ -196,7 +203,8 @@ class Holobazaar:
                         "--workers", str(self.workers)]
         self.log = (self.tmp / "server.log").open("w")
         self.process = subprocess.Popen(pinned(command, self.cpus), stdout=self.log,
-                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                                        env={**os.environ, **(self.env or {})})
         try:
             wait_ready(self.url, 180)
         except SystemExit:
@@ -206,6 +214,8 @@ class Holobazaar:
             raise SystemExit(f"holobazaar serve did not answer /healthz within 180 s "
                              f"({'still running' if status is None else f'exit {status}'}):"
                              f"\n{tail}") from None
+        if self.content != REPO:
+            return self.url.replace("http", "ws", 1) + "/ws"  # its own market: no token here
         token = subprocess.run(
             [exe, "token", "create", "--role", "curator", "--market", MARKET, "--name",
              "fanout bench", "--data-dir", str(self.tmp)],
@@ -513,6 +523,27 @@ def scenario_tls(args, opts) -> list[dict]:
     return rows
 
 
+def scenario_market(args, opts) -> list[dict]:
+    """Holobazaar alone: the peer (bench/node/peer.js) relays one display channel and has
+    no zones, shows, pulse or feed, so it cannot represent a market."""
+    import market_scenario
+
+    if "peer" in args.targets:
+        print("\nmarket: the Node peer relays one display channel only (no zone channels, "
+              "shows, pulse or feed batches): Holobazaar alone, against the 250 ms goal")
+    if "holobazaar" not in args.targets:
+        return []
+    row = market_scenario.run(
+        lambda content, env: Holobazaar(opts.server_cpus, content=content, env=env),
+        displays=args.displays, clients=args.market_clients, seconds=args.seconds,
+        rate=args.rate, drain=opts.drain, loadgen_cpus=opts.loadgen_cpus,
+        connect_timeout=opts.connect_timeout, cpu_seconds=tree_cpu_seconds)
+    market_scenario.show(row)
+    if args.market_plot:
+        market_scenario.plot(row, Path(args.market_plot))
+    return [row]
+
+
 def pair_ratio(rows: list[dict], key: str) -> str:
     by = {r["target"]: r.get(key) for r in rows}
     return ratio(by.get("holobazaar"), by.get("peer"))
@@ -762,6 +793,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="do not pin (default: server core 0, load generator core 1)")
     parser.add_argument("--workers-cpus", default="0,1",
                         help="cores of the 2-worker server [0,1]")
+    parser.add_argument("--displays", type=int, default=20,
+                        help="market scenario: displays (4 zones) [20]")
+    parser.add_argument("--market-plot", help="market scenario: PNG of staleness per channel")
     parser.add_argument("--plot", help="PNG of the sweep [--full: docs/performance-fanout.png]")
     parser.add_argument("--out", help="JSON results [bench/results/fanout-<time>.json]")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
@@ -786,6 +820,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.seconds = args.seconds or 2.0
         args.sweep = args.sweep or "20,50"
         args.drain = min(args.drain, 10.0)
+    # The market scenario's --clients are per display (20 x 500 = 10,000 in all).
+    args.market_clients = args.clients or (10 if args.quick else 500)
     if args.clients is None:
         args.clients = 10000 if args.full else 500
     if args.seconds is None:
@@ -799,6 +835,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         docs = Path(args.write_docs)
         if not docs.is_file() or BEGIN not in docs.read_text() or END not in docs.read_text():
             parser.error(f"--write-docs: {docs} is not a file with a {BEGIN} ... {END} section")
+    if args.market_plot is None and args.full:
+        args.market_plot = str(REPO / "docs" / "performance-market.png")
     if args.plot is None and args.full:
         args.plot = str(REPO / "docs" / "performance-fanout.png")
     if args.clients < 1 or args.rate <= 0 or args.seconds <= 0 or min(args.sweep) < 1:
@@ -821,7 +859,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     check_setup()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    most = max([args.clients, *args.sweep])
+    most = max([args.clients, *args.sweep, (args.displays + 1) * args.market_clients
+                if "market" in args.scenarios else 0])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, most + 1024))
     resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # inherited by the children
@@ -866,6 +905,8 @@ def main(argv: list[str] | None = None) -> dict:
             runs[name] = scenario_sweep(args, opts, runs.get("standard", []))
         elif name == "tls":
             runs[name] = scenario_tls(args, opts)
+        elif name == "market":
+            runs[name] = scenario_market(args, opts)
     for line in deflate_costs(runs):
         print(f"  {line}")
     results["elapsed_s"] = round(time.monotonic() - started, 1)
