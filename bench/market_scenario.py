@@ -190,9 +190,19 @@ async def drive(url: str, headers: dict, secret: str, layout: Layout, seconds: f
     return changes, counts
 
 
-def cli(exe: str, data: Path, *args: str) -> str:
-    return subprocess.run([exe, *args, "--data-dir", str(data)], capture_output=True,
-                          text=True, check=True).stdout.strip().splitlines()[-1]
+def cli(data: Path, *commands: list[str]) -> list[str]:
+    """The last line each `holobazaar` command prints, the commands run at once."""
+    from support.processes import holobazaar_command
+
+    running = [subprocess.Popen([holobazaar_command(), *args, "--data-dir", str(data)],
+                                stdout=subprocess.PIPE, text=True) for args in commands]
+    lines = []
+    for process, args in zip(running, commands, strict=True):
+        out, _ = process.communicate(timeout=120)
+        if process.returncode:
+            raise SystemExit(f"holobazaar {' '.join(args)}: exit {process.returncode}")
+        lines.append(out.strip().splitlines()[-1])
+    return lines
 
 
 def run(server_factory: Any, *, displays: int, clients: int, seconds: float, rate: float,
@@ -201,8 +211,6 @@ def run(server_factory: Any, *, displays: int, clients: int, seconds: float, rat
     """One run on Holobazaar: `server_factory(content, env)` gives a started-on-.start()
     server object with .url, .tmp (its data dir), .process, .stop() (bench/fanout.py's
     Holobazaar)."""
-    from support.processes import holobazaar_command
-
     layout = Layout(displays)
     content = Path(tempfile.mkdtemp(prefix="holobazaar-market-"))
     write_content(content, layout)
@@ -211,10 +219,9 @@ def run(server_factory: Any, *, displays: int, clients: int, seconds: float, rat
     crowd = None
     try:
         ws_url = server.start()
-        exe = holobazaar_command()
-        token = cli(exe, server.tmp, "token", "create", "--role", "admin", "--name",
-                    "market bench")
-        secret = cli(exe, server.tmp, "inventory", "secret", "--market", MARKET)
+        token, secret = cli(server.tmp, ["token", "create", "--role", "admin", "--name",
+                                         "market bench"],
+                            ["inventory", "secret", "--market", MARKET])
         crowd = Crowd(ws_url, crowd_groups(layout, clients), content, base=PRICE_BASE,
                       first_arrival=(layout.channel("pulse"),), lead_ms=lead_ms,
                       cpus=loadgen_cpus, connect_timeout=connect_timeout)
@@ -223,7 +230,8 @@ def run(server_factory: Any, *, displays: int, clients: int, seconds: float, rat
             raise SystemExit(f"market: only {ready['ready']}/{ready['clients']} clients ready")
         pid = server.process.pid
         cpu0, gen0 = cpu_seconds(pid), crowd.cpu_seconds()
-        crowd.send({"cmd": "react", "rate": REACTIONS_PER_S})
+        # Each device reacts at most every 2 s (the server allows 1/s per device).
+        crowd.send({"cmd": "react", "rate": min(REACTIONS_PER_S, displays * clients / 2)})
         changes, counts = asyncio.run(drive(server.url, {"Authorization": f"Bearer {token}"},
                                             secret, layout, seconds, rate))
         result = crowd.finish(changes, drain)

@@ -253,9 +253,10 @@ function react(rate) {
   if (!(rate > 0) || reacting.length === 0) return;
   const tick = 50; // ms
   let owed = 0;
+  let next = 0; // round robin: each device well within its reaction rate
   reactTimer = setInterval(() => {
     owed += (rate * tick) / 1000;
-    for (; owed >= 1; owed -= 1) reacting[(Math.random() * reacting.length) | 0].react();
+    for (; owed >= 1; owed -= 1) reacting[next++ % reacting.length].react();
   }, tick);
 }
 
