@@ -11,10 +11,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar import i18n
+from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
 from holobazaar.scenes import display_translations as texts
 from holobazaar.web.studio.shell import NO_STORE, StudioPage, first, open_page, posted
@@ -35,8 +37,8 @@ def _languages(page: StudioPage) -> list[str]:
 
 async def _page(page: StudioPage, display: str, target: str, *,
                 drafts: dict[str, str] | None = None, errors: dict[str, str] | None = None,
-                notice: str = "", conflict: str = "", meanwhile: set[str] | None = None,
-                status: int = 200) -> Response:
+                saved: str = "", bad_language: str = "", conflict: bool = False,
+                meanwhile: set[str] | None = None, status: int = 200) -> Response:
     scenes = page.request.app.state.scenes
     doc, etag = authoring.read_source(scenes, page.market, display)
     earlier = await run_in_threadpool(texts.history, scenes, page.market, display)
@@ -50,7 +52,9 @@ async def _page(page: StudioPage, display: str, target: str, *,
     shown = texts.fields(doc, target, earlier) if target else []
     source = languages[0] if languages else i18n.SOURCE_LANGUAGE
     return page.render("studio/display_translations.html", {
-        "display": display, "title": doc["display"].get("title") or display,
+        "display": display, "title": shown_title(scenes, page.market, display),
+        "tag_values": Markup('<code class="tag" dir="ltr">{{ … }}</code>'),
+        "tag_logic": Markup('<code class="tag" dir="ltr">{% … %}</code>'),
         "etag": etag, "target": target, "target_name": i18n.language_name(target),
         "target_dir": i18n.direction(target), "source": source,
         "source_name": i18n.language_name(source), "source_dir": i18n.direction(source),
@@ -58,9 +62,17 @@ async def _page(page: StudioPage, display: str, target: str, *,
         "values_only": [f for f in shown if f.status == "values"],
         "counts": {s: sum(f.status == s for f in shown)
                    for s in ("missing", "changed", "done")},
-        "drafts": drafts or {}, "errors": errors or {}, "notice": notice,
+        "drafts": drafts or {}, "errors": errors or {}, "saved": saved,
+        "bad_language": bad_language,
         "conflict": conflict, "meanwhile": meanwhile or set(), "prefix": FIELD},
         status=status)
+
+
+def shown_title(scenes: Any, market: str, display: str) -> str:
+    """The display's title as visitors read it (composed: its template filled in)."""
+    state = scenes.hub.snapshot(display_channel(market, display))[2]
+    shown = state.get("display") if isinstance(state, dict) else None
+    return str((shown or {}).get("title") or display)
 
 
 def _unknown_display(page: StudioPage, display: str) -> Response | None:
@@ -84,18 +96,9 @@ async def translations_page(request: Request, market: str, display: str) -> Resp
     wanted = request.query_params.get("lang", "")
     target = wanted if wanted in others else (others[0] if others else "")
     saved = request.query_params.get("saved", "")
-    notice = ""
-    if saved.isdigit():
-        notice = i18n.ngettext(getattr(request.state, "lang", "en"),
-                               "Saved %(num)s translation: visitors reading in "
-                               "%(language)s see it now.",
-                               "Saved %(num)s translations: visitors reading in "
-                               "%(language)s see them now.", int(saved), num=int(saved),
-                               language=i18n.language_name(target))
-    elif saved == "none":
-        notice = i18n.gettext(getattr(request.state, "lang", "en"),
-                              "Nothing changed: there was nothing to save.")
-    return await _page(page, display, target, notice=notice)
+    # The template words the notice (in the page's language): a count, or "none".
+    return await _page(page, display, target,
+                       saved=saved if saved.isdigit() or saved == "none" else "")
 
 
 def _meanwhile(scenes: Any, market: str, display: str, etag: str, language: str) -> set[str]:
@@ -121,10 +124,8 @@ async def save_translations(request: Request, market: str, display: str,
     page, form = checked
     if (missing := _unknown_display(page, display)) is not None:
         return missing
-    ui = getattr(request.state, "lang", "en")
     if lang not in _languages(page)[1:]:
-        return await _page(page, display, "", status=404, notice=i18n.gettext(
-            ui, "%(code)s is not one of this market's other languages.", code=repr(lang)))
+        return await _page(page, display, "", status=404, bad_language=lang)
     values = {name[len(FIELD):]: first(form, name) for name in form if name.startswith(FIELD)}
     scenes = request.app.state.scenes
     etag = first(form, "etag")
@@ -136,11 +137,7 @@ async def save_translations(request: Request, market: str, display: str,
             return await _page(
                 page, display, lang, drafts=values, status=409,
                 meanwhile=await run_in_threadpool(_meanwhile, scenes, market, display,
-                                                  etag, lang),
-                conflict=i18n.gettext(
-                    ui, "Someone saved this display after you opened this page, so "
-                        "nothing was saved. Your text is still in the boxes; the marked "
-                        "fields changed meanwhile. Check them and save again."))
+                                                  etag, lang), conflict=True)
         doc, _ = authoring.read_source(scenes, market, display)
         errors = texts.field_errors(doc, lang, exc)
         return await _page(page, display, lang, drafts=values, errors=errors,
