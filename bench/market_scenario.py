@@ -195,7 +195,8 @@ def cli(data: Path, *commands: list[str]) -> list[str]:
     from support.processes import holobazaar_command
 
     running = [subprocess.Popen([holobazaar_command(), *args, "--data-dir", str(data)],
-                                stdout=subprocess.PIPE, text=True) for args in commands]
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for args in commands]
     lines = []
     for process, args in zip(running, commands, strict=True):
         out, _ = process.communicate(timeout=120)
@@ -327,22 +328,35 @@ def plot(row: dict, path: Path) -> None:
     except ImportError:
         print("  plot: matplotlib is missing (pip install -e '.[bench]' or make bench)")
         return
-    rows = [r for r in row["channels"] if r["samples"]]
-    labels = [r["channel"].split("/", 2)[2] for r in rows]
+    from matplotlib.patches import Patch
+
     colors = {"display": "tab:green", "zone": "tab:orange", "pulse": "tab:purple"}
+    rows = sorted((r for r in row["channels"] if r["samples"]),
+                  key=lambda r: (list(colors).index(kind_of(r["channel"])), r["channel"]))
+    labels = [r["channel"].split("/", 2)[2] for r in rows]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
     xs = range(len(rows))
-    ax.bar(xs, [r["p99_ms"] for r in rows], color=[colors[kind_of(r["channel"])] for r in rows],
-           label="p99")
+    ax.bar(xs, [r["p99_ms"] for r in rows], color=[colors[kind_of(r["channel"])] for r in rows])
     ax.plot(xs, [r["p50_ms"] for r in rows], "k.", label="p50")
     ax.axhline(GOAL_MS, color="tab:red", linestyle="--", label=f"goal {GOAL_MS:.0f} ms")
     ax.set_xticks(list(xs), labels, rotation=70, fontsize=7)
     ax.set_ylabel("staleness (ms)")
     ax.set_title(f"Market: {row['displays']} displays x {row['clients_per_display']} clients, "
                  f"{row['zones']} zones, pulse; staleness per channel")
-    ax.legend(fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, *(Patch(color=c, label=f"p99, {k} channels")
+                                   for k, c in colors.items())], fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
     print(f"  plot: {path}")
+
+
+if __name__ == "__main__":
+    # Plot a run again from its JSON: python bench/market_scenario.py RESULTS.json OUT.png
+    import json
+    import sys
+
+    (market_row,) = json.loads(Path(sys.argv[1]).read_text())["scenarios"]["market"]
+    plot(market_row, Path(sys.argv[2]))

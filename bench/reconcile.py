@@ -68,9 +68,10 @@ def write_market(root: Path, displays: int) -> None:
     (folder / "displays").mkdir(parents=True)
     lines = ["format: 1", "market: {id: benchmarket, name: Bench Market, currency: EUR}",
              "zones: [{id: hall, name: Hall}]", "items:"]
+    # No `unit` (its default is "each"): scene YAML is read up to 100,000 values
+    # (scenes/yamlsource.py), and 10,000 items of 4 fields are 90,000 of them.
     for n in range(displays * PER_DISPLAY):
-        lines.append(f'  - {{sku: S{n:06d}, name: Item {n}, price: "5.00", unit: each, '
-                     f"stock: 10}}")
+        lines.append(f'  - {{sku: S{n:06d}, name: Item {n}, price: "5.00", stock: 10}}')
     (folder / "market.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for d in range(displays):
         skus = [f"S{d * PER_DISPLAY + i:06d}" for i in range(PER_DISPLAY)]
@@ -119,8 +120,10 @@ def measure(url: str, ws_url: str, secret: str, displays: int, changes: int,
                               headers=headers, timeout=120)
         acked = monotonic_ms()
         response.raise_for_status()
-        result = crowd.finish([{"sku": e["sku"], "seq": cents[n], "t": acked, "tag": "batch"}
-                               for n, e in zip(picked, events, strict=True)], 30)
+        # Each change twice: from the 2xx (the goal's measure) and from the request sent.
+        result = crowd.finish([{"sku": e["sku"], "seq": cents[n], "t": t, "tag": tag}
+                               for n, e in zip(picked, events, strict=True)
+                               for t, tag in ((acked, "batch"), (sent, "from-sent"))], 30)
         cpu = proc_cpu_seconds(server_pid) - cpu0
     finally:
         crowd.close()
@@ -317,6 +320,9 @@ def report_batch(out: dict, args: argparse.Namespace) -> dict:
     print(f"(client, change) pairs: {batch['samples']} held, {batch['missing']} missing; "
           f"{affected_clients} client subscriptions on changed displays; final states "
           f"equal {crowd['final_state_equal']}/{crowd['final_state_compared']}")
+    since = crowd["tags"].get("from-sent", {})
+    print(f"from the request sent (ms): p50 {since.get('p50_ms')}  p99 {since.get('p99_ms')}  "
+          f"max {since.get('max_ms')}")
     met = batch["p99_ms"] is not None and batch["p99_ms"] <= 200 and not batch["missing"]
     print(f"from the 2xx to each affected client holding the change (ms): p50 "
           f"{batch['p50_ms']}  p99 {batch['p99_ms']}  max {batch['max_ms']} "
@@ -329,7 +335,8 @@ def report_batch(out: dict, args: argparse.Namespace) -> dict:
             "response_ms": round(out["response_ms"], 1), "applied": out["result"]["applied"],
             "held": out["result"]["held"], "samples": batch["samples"],
             "missing": batch["missing"], "p50_ms": batch["p50_ms"], "p99_ms": batch["p99_ms"],
-            "max_ms": batch["max_ms"], "server_cpu_s": round(out["server_cpu_s"], 2),
+            "max_ms": batch["max_ms"], "from_sent_p50_ms": since.get("p50_ms"),
+            "from_sent_p99_ms": since.get("p99_ms"), "server_cpu_s": round(out["server_cpu_s"], 2),
             "final_state_equal": crowd["final_state_equal"],
             "final_state_compared": crowd["final_state_compared"],
             "loadgen_cpu_s": crowd["loadgen_cpu_s"], "loadgen_stats": crowd["stats"],
