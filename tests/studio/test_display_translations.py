@@ -183,12 +183,19 @@ def test_refused_texts_are_named_and_nothing_is_written(live_server: LiveServer,
         "csrf": csrf_from(page), "etag": _etag(page), "f:node.nowhere.text": "x"})
     other = curator.post(f"{PAGE}/en", data={"csrf": csrf_from(page), "etag": _etag(page)})
     assert too_long.status_code == 422, too_long.text[:500]
-    assert 'href="#row-node.tagline.text"' in too_long.text
+    assert 'href="#row-node.tagline.text">Text <code>tagline</code>' in too_long.text
     assert "at most 2000 characters" in _row(too_long.text, "node.tagline.text")
     assert 'aria-invalid="true"' in _row(too_long.text, "node.tagline.text")
     assert broken.status_code == 422, broken.text[:500]
     price_board = _row(broken.text, "node.price-board.title")
     assert 'aria-invalid="true"' in price_board and 'value="{{ farm.name"' in price_board
+    assert "template syntax error" in price_board
+    # Both at once: a text too long and a broken template are named together.
+    both = curator.post(f"{PAGE}/ar", data={
+        "csrf": csrf_from(page), "etag": _etag(page), "f:node.tagline.text": "x" * 2001,
+        "f:node.price-board.title": "{% if story %}"})
+    assert both.status_code == 422 and "2 texts were refused" in both.text
+    assert 'aria-invalid="true"' in _row(both.text, "node.price-board.title")
     assert unknown.status_code == 422 and "no such text" in unknown.text
     assert other.status_code == 404
     assert _file(live_server) == written and _revisions(live_server) == revisions

@@ -18,7 +18,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 from sqlmodel import col, select
 
 from holobazaar.db import session_scope
-from holobazaar.scenes import authoring
+from holobazaar.scenes import authoring, templates
 from holobazaar.scenes.models_db import DisplayRevision
 from holobazaar.scenes.service import SceneService
 
@@ -29,6 +29,7 @@ TRANSLATABLE: dict[str, tuple[str, ...]] = {
     "model": ("label",), "image": ("alt",)}
 # How far back the revisions are read to tell a changed source (older ones rarely matter).
 HISTORY = 100
+MAX_TEXT = 2000  # models.py: Translated
 _TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 
 Status = Literal["missing", "changed", "done", "values"]
@@ -204,13 +205,20 @@ def apply(doc: Any, language: str, values: dict[str, str]) -> list[str]:
              for name in TRANSLATABLE[kind]}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise refused(unknown[0], "the display has no such text (reload the page)")
+        raise refused({unknown[0]: "the display has no such text (reload the page)"})
     changed = []
+    # Every refused text at once (the models would stop at the first kind of error and
+    # the loader's template checks only run after them).
+    problems: dict[str, str] = {}
     for key, value in values.items():
         obj, name = known[key]
         text = clean(value)
         if text == _translation(obj, language, name):
             continue
+        if len(text) > MAX_TEXT:
+            problems[key] = f"at most {MAX_TEXT} characters (this one has {len(text)})"
+        elif error := templates.check_syntax(text):
+            problems[key] = error
         changed.append(key)
         translations = obj.setdefault("translations", {})
         in_language = translations.setdefault(language, {})
@@ -223,13 +231,15 @@ def apply(doc: Any, language: str, values: dict[str, str]) -> list[str]:
                 translations.pop(language)
             if not translations:
                 obj.pop("translations")
+    if problems:
+        raise refused(problems)
     return changed
 
 
-def refused(key: str, message: str) -> authoring.AuthoringError:
-    """A 422 naming the field `key`."""
-    return authoring.AuthoringError(422, {"message": "invalid translation",
-                                          "errors": [{"key": key, "message": message}]})
+def refused(problems: dict[str, str]) -> authoring.AuthoringError:
+    """A 422 naming the fields ({field key: message})."""
+    return authoring.AuthoringError(422, {"message": "invalid translation", "errors": [
+        {"key": key, "message": message} for key, message in problems.items()]})
 
 
 def pointers(doc: Any, language: str) -> dict[str, str]:

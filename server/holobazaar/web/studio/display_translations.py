@@ -60,6 +60,7 @@ async def _page(page: StudioPage, display: str, target: str, *,
         "source_name": i18n.language_name(source), "source_dir": i18n.direction(source),
         "tabs": tabs, "fields": [f for f in shown if f.status != "values"],
         "values_only": [f for f in shown if f.status == "values"],
+        "by_key": {f.key: f for f in shown},
         "counts": {s: sum(f.status == s for f in shown)
                    for s in ("missing", "changed", "done")},
         "drafts": drafts or {}, "errors": errors or {}, "saved": saved,
