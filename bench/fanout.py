@@ -537,7 +537,8 @@ def scenario_market(args, opts) -> list[dict]:
         lambda content, env: Holobazaar(opts.server_cpus, content=content, env=env),
         displays=args.displays, clients=args.market_clients, seconds=args.seconds,
         rate=args.rate, drain=opts.drain, loadgen_cpus=opts.loadgen_cpus,
-        connect_timeout=opts.connect_timeout, cpu_seconds=tree_cpu_seconds)
+        connect_timeout=opts.connect_timeout, cpu_seconds=tree_cpu_seconds,
+        feed_every=args.feed_every)
     market_scenario.show(row)
     if args.market_plot:
         market_scenario.plot(row, Path(args.market_plot))
@@ -796,6 +797,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--displays", type=int, default=20,
                         help="market scenario: displays (4 zones) [20]")
     parser.add_argument("--market-plot", help="market scenario: PNG of staleness per channel")
+    parser.add_argument("--feed-every", type=float, default=2.0,
+                        help="market scenario: seconds between feed batches (0: none) [2]")
     parser.add_argument("--plot", help="PNG of the sweep [--full: docs/performance-fanout.png]")
     parser.add_argument("--out", help="JSON results [bench/results/fanout-<time>.json]")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")

@@ -108,7 +108,7 @@ def crowd_groups(layout: Layout, clients: int) -> list[dict]:
 
 
 async def drive(url: str, headers: dict, secret: str, layout: Layout, seconds: float,
-                rate: float) -> tuple[list[dict], dict]:
+                rate: float, feed_every: float = FEED_EVERY_S) -> tuple[list[dict], dict]:
     """Manual changes, feed batches and show GOs for `seconds`; returns the changes (with
     their 2xx instants) and counts."""
     changes: list[dict] = []
@@ -149,7 +149,7 @@ async def drive(url: str, headers: dict, secret: str, layout: Layout, seconds: f
 
         async def feed_loop() -> None:
             k = 0
-            while time.monotonic() < end:
+            while feed_every > 0 and time.monotonic() < end:
                 started = time.monotonic()
                 bound = [layout.feed_bound[(k * FEED_BOUND + i) % len(layout.feed_bound)]
                          for i in range(min(FEED_BOUND, len(layout.feed_bound)))]
@@ -171,7 +171,7 @@ async def drive(url: str, headers: dict, secret: str, layout: Layout, seconds: f
                     counts["feed_ms"].append(t - t0)
                     changes.extend({"sku": s, "seq": n, "t": t, "tag": "feed"} for s, n in picked)
                 k += 1
-                await asyncio.sleep(max(0.0, started + FEED_EVERY_S - time.monotonic()))
+                await asyncio.sleep(max(0.0, started + feed_every - time.monotonic()))
 
         async def show_loop(zone: str, delay: float) -> None:
             await asyncio.sleep(delay)
@@ -208,7 +208,8 @@ def cli(data: Path, *commands: list[str]) -> list[str]:
 
 def run(server_factory: Any, *, displays: int, clients: int, seconds: float, rate: float,
         drain: float, loadgen_cpus: str | None, connect_timeout: float,
-        cpu_seconds: Any, lead_ms: float = 150.0) -> dict[str, Any]:
+        cpu_seconds: Any, lead_ms: float = 150.0,
+        feed_every: float = FEED_EVERY_S) -> dict[str, Any]:
     """One run on Holobazaar: `server_factory(content, env)` gives a started-on-.start()
     server object with .url, .tmp (its data dir), .process, .stop() (bench/fanout.py's
     Holobazaar)."""
@@ -234,7 +235,7 @@ def run(server_factory: Any, *, displays: int, clients: int, seconds: float, rat
         # Each device reacts at most every 2 s (the server allows 1/s per device).
         crowd.send({"cmd": "react", "rate": min(REACTIONS_PER_S, displays * clients / 2)})
         changes, counts = asyncio.run(drive(server.url, {"Authorization": f"Bearer {token}"},
-                                            secret, layout, seconds, rate))
+                                            secret, layout, seconds, rate, feed_every))
         result = crowd.finish(changes, drain)
         server_cpu, gen_cpu = cpu_seconds(pid) - cpu0, crowd.cpu_seconds() - gen0
     finally:
@@ -276,7 +277,8 @@ def summarize(result: dict, ready: dict, counts: dict, layout: Layout, clients: 
         "feed_batches": counts["feed_batches"], "feed_changes": counts["feed_changes"],
         "gos": counts["gos"], "request_failures": counts["failures"],
         "manual_2xx_p50_ms": round(percentile(counts["manual_ms"], 50), 1),
-        "feed_2xx_p50_ms": round(percentile(counts["feed_ms"], 50), 1),
+        "feed_2xx_p50_ms": (round(percentile(counts["feed_ms"], 50), 1) if counts["feed_ms"]
+                            else None),
         "changes_on_no_channel": result["changes_on_no_channel"],
         "channels": rows, "tags": result["tags"], "kinds": kinds, "all": result["all"],
         "p99_max_ms": max(p99s) if p99s else None, "p99_min_ms": min(p99s) if p99s else None,
