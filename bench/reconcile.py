@@ -343,6 +343,40 @@ def report_batch(out: dict, args: argparse.Namespace) -> dict:
             "error_codes": crowd["error_codes"]}
 
 
+def plot_batches(runs: list[Path], path: Path) -> None:
+    """Runs written by --out side by side: p50/p99 from the 2xx and from the request sent,
+    with the 200 ms goal (`--plot OUT.png RUN.json ...`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(run.read_text()) for run in runs]
+    labels = [f"{r['clients']:,} clients\n{r['spread']} ({r['affected_subscriptions']:,} "
+              f"affected)\nload {r['load_avg'][0]:.0f}" for r in rows]
+    bars = [("p50_ms", "p50 from the 2xx", "tab:green"), ("p99_ms", "p99 from the 2xx",
+                                                           "darkgreen"),
+            ("from_sent_p50_ms", "p50 from sent", "tab:blue"),
+            ("from_sent_p99_ms", "p99 from sent", "navy")]
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=120)
+    width = 0.8 / len(bars)
+    for i, (key, label, color) in enumerate(bars):
+        ax.bar([x + (i - 1.5) * width for x in range(len(rows))],
+               [float("nan") if r.get(key) is None else r[key] for r in rows], width,
+               label=label, color=color)
+    ax.axhline(200, color="tab:red", linestyle="--", label="goal: 200 ms from the 2xx")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(list(range(len(rows))), labels, fontsize=8)
+    ax.set_ylabel("client holds the change (ms; < 0: before the 2xx)")
+    ax.set_title(f"Feed batch: {rows[0]['changes']:,} changes, {rows[0]['skus']:,} SKUs, "
+                 f"{rows[0]['displays']:,} displays")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"plot: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skus", type=int, default=100_000)
@@ -368,7 +402,12 @@ def main() -> None:
                           help="full sweep interval, s [3600: the guard alone]")
     drilling.add_argument("--pause", type=float, default=0.5, help="between rounds, s")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
+    parser.add_argument("--plot", nargs="+", metavar=("OUT.png", "RUN.json"),
+                        help="plot runs written by --out (no benchmark)")
     args = parser.parse_args()
+    if args.plot:
+        plot_batches([Path(p) for p in args.plot[1:]], Path(args.plot[0]))
+        return
     if args.drill:
         quick = args.quick
         args.clients = args.clients or (60 if quick else 10_000)
@@ -401,6 +440,7 @@ def main() -> None:
     env = {**os.environ, "HOLOBAZAAR_BREAKER_SHARE": "1", "HOLOBAZAAR_RECONCILE_INTERVAL":
            "3600", "HOLOBAZAAR_MAX_SUBSCRIPTIONS": "32"}
     started = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     server = subprocess.Popen(
         [sys.executable, "-m", "holobazaar", "serve", "--data-dir", str(data), "--content",
          str(tmp), "--port", str(port), "--no-watch", "--log-level", "warning"], env=env)
@@ -439,7 +479,7 @@ def main() -> None:
         figures = report_batch(out, args)
         if args.out:
             args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                            "load_avg": os.getloadavg(), **figures}, indent=1))
+                                            "load_avg": load_at_start, **figures}, indent=1))
         if args.smoke:
             return
         headers = {"Authorization": f"Bearer {token}"}
