@@ -776,7 +776,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--targets", default="holobazaar,peer",
                         help="holobazaar, peer or both [holobazaar,peer]")
     parser.add_argument("--clients", type=int,
-                        help="clients [500; --full: 10000; --quick: 50]")
+                        help="clients [500; --full: 10000; --quick: 50]; market: per "
+                        "display (and on the pulse channel) [500; --quick: 10]")
     parser.add_argument("--rate", type=float, default=10.0, help="changes per second [10]")
     parser.add_argument("--overload-rate", type=float, default=50.0,
                         help="changes per second of the overload scenario [50]")
