@@ -18,12 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
 from holobazaar.audit.chain import time_text
 from holobazaar.audit.models import GENESIS, PublicRecord
-from holobazaar.canonical import canonical_bytes
+from holobazaar.canonical import canonical_fast
 from holobazaar.db import table
 
 # The kinds of source a record names (what changed the truth, never who).
@@ -82,21 +82,10 @@ def body(record: PublicRecord | Mapping[str, Any]) -> dict[str, Any]:
             "prev_hash": get("prev_hash")}
 
 
-def _flat(value: Any) -> bool:
-    return value is None or isinstance(value, str) or (
-        type(value) is int and abs(value) < 2**53)
-
-
 def canonical(fields: Mapping[str, Any]) -> bytes:
-    """RFC 8785 bytes of a record. For a flat object of strings, integers and nulls with
-    ASCII keys, orjson's sorted compact output is the same bytes (tests check), ~25 times
-    faster than the rfc8785 package: a batch of 10,000 changes hashes in 60 ms, not 1.5 s."""
-    if all(_flat(v) for v in fields.values()):
-        try:
-            return orjson.dumps(dict(fields), option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:  # a lone surrogate: canonical_bytes says what
-            pass
-    return canonical_bytes(dict(fields))
+    """RFC 8785 bytes of a record (orjson's sorted output for our plain fields: a batch of
+    10,000 changes hashes in 60 ms, not 1.5 s)."""
+    return canonical_fast(dict(fields))
 
 
 def record_hash(fields: Mapping[str, Any]) -> str:
@@ -107,12 +96,16 @@ def to_json(record: PublicRecord) -> dict[str, Any]:
     return {**body(record), "hash": record.hash}
 
 
+_RECORDS = table(PublicRecord)
+# The two columns, not the row as an object: this runs in every audited item change.
+_HEAD = (select(_RECORDS.c.seq, _RECORDS.c.hash).where(_RECORDS.c.market == bindparam("m"))
+         .order_by(_RECORDS.c.seq.desc()).limit(1))
+_INSERT = insert(_RECORDS)
+
+
 def head(session: Session, market: str) -> tuple[int, str]:
     """(height, hash) of the market's public chain; (0, GENESIS) when it has no record."""
-    # The two columns, not the row as an object: this runs in every audited item change.
-    last = session.exec(select(PublicRecord.seq, PublicRecord.hash)
-                        .where(PublicRecord.market == market)
-                        .order_by(col(PublicRecord.seq).desc()).limit(1)).first()
+    last = session.connection().execute(_HEAD, {"m": market}).first()
     return (last[0], last[1]) if last is not None else (0, GENESIS)
 
 
@@ -139,8 +132,8 @@ def append(session: Session, market: str, changes: Sequence[PublicChange],
             prev = record_hash(fields)
         fields["time"], fields["hash"] = moment, prev
         rows.append(fields)
-    if rows:  # one bulk statement: an ORM object per row costs ~1 ms (batches of 10,000)
-        session.execute(insert(table(PublicRecord)), rows)
+    if rows:  # Core, one statement: an ORM object per row costs ~1 ms (batches of 10,000)
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
     return {"from": first, "to": height, "head": prev}
 
 

@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Row, and_, bindparam, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
-from holobazaar.db import as_utc, session_scope
+from holobazaar.db import as_utc, session_scope, table
 from holobazaar.inventory.models import InventoryItem, ItemUpdate
 from holobazaar.inventory.tables import FOUR_EYES, HeldChange
 from holobazaar.scenes.inputs import PRICE_AT_STALL, ItemFacts
@@ -39,7 +39,7 @@ class StaleVersion(Exception):
         self.current, self.version = current, version
 
 
-def item_version(row: InventoryItem) -> str:
+def item_version(row: ItemRow) -> str:
     """The stored item's version (its ETag): changes with every write of its facts."""
     moment = as_utc(row.updated_at)
     data = json.dumps([facts_plain(to_facts(row)),
@@ -125,12 +125,26 @@ def version_of(engine: Engine, market: str, sku: str) -> str | None:
         return item_version(row) if row is not None else None
 
 
-def check_version(row: InventoryItem, expected: str | None) -> None:
+# A manual change's read and write of one item, in Core (prebuilt: no ORM object, no
+# statement built per request). The written columns are `_columns`'.
+_ITEMS = table(InventoryItem)
+_THE_ITEM = and_(_ITEMS.c.market == bindparam("m"), _ITEMS.c.sku == bindparam("s"))
+_ITEM_ROW = _ITEMS.select().where(_THE_ITEM)
+_ITEM_WRITE = update(_ITEMS).where(_THE_ITEM).values({
+    name: bindparam(f"v_{name}", type_=_ITEMS.c[name].type)
+    for name in ("name", "price", "currency", "unit", "stock", "status", "farm", "source",
+                 "updated_at")}).returning(*_ITEMS.c)
+
+# A stored item: the ORM row or a Core row of the table (the same attributes).
+ItemRow = InventoryItem | Row[Any]
+
+
+def check_version(row: ItemRow, expected: str | None) -> None:
     if expected is not None and expected.strip('"') != item_version(row):
         raise StaleVersion(row.sku, to_facts(row), item_version(row))
 
 
-def to_facts(row: InventoryItem) -> ItemFacts:
+def to_facts(row: ItemRow) -> ItemFacts:
     return ItemFacts(row.sku, row.name, row.price, row.currency, row.unit, row.stock,
                      row.status, row.farm)
 
@@ -320,7 +334,9 @@ def change_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
     with session_scope(engine) as session:
         if also is not None:
             also(session)
-        row = session.get(InventoryItem, (market, sku))
+        connection = session.connection()
+        key = {"m": market, "s": sku}
+        row = connection.execute(_ITEM_ROW, key).first()
         if row is None:
             raise ItemNotFound(f"no item {sku!r} in market {market!r}")
         check_version(row, expected_version)
@@ -341,15 +357,15 @@ def change_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                          {**detail, "held": held, "superseded": superseded})
             pending = ApprovalPending(check, held, actor, superseded, old)
         else:
-            write_item(row, new, source)
-            session.add(row)
-            session.flush()
+            # One UPDATE ... RETURNING: the row as stored (its price's scale) for the
+            # version, without loading it as an ORM object and reading it back.
+            values = {f"v_{name}": value for name, value in _columns(new, source, None).items()}
+            stored = connection.execute(_ITEM_WRITE, {**key, **values}).one()
             action = ("inventory.manual.confirmed" if check.beyond
                       else "inventory.manual.applied")
             audit.append(session, actor, action, market, detail,
                          public=[PublicChange.of(sku, new, source)])
-            session.refresh(row)  # the version of the row as stored (its price's scale)
-            return new, item_version(row)
+            return new, item_version(stored)
     raise pending  # after the commit: the held change is stored
 
 
