@@ -71,7 +71,9 @@ def test_offline_reload_queued_reactions_and_a_warm_visit(browser, server: LiveS
     # The worker took over and keeps this page, its files and the model.
     page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
     page.wait_for_function("""async () => {
-        const page = await caches.match(location.href);
+        // one copy per language (sw.js): this one's under its Content-Language
+        const page = await caches.match(
+          `${location.href}?sw-lang=${document.documentElement.lang}`);
         const models = performance.getEntriesByType('resource')
           .filter((e) => new URL(e.name).pathname.startsWith('/assets/'));
         const kept = await Promise.all(models.map((e) => caches.match(e.name)));
@@ -147,7 +149,7 @@ def test_offline_reload_queued_reactions_and_a_warm_visit(browser, server: LiveS
     assert page.locator("#live-status").inner_text() == ""
 
     # Three taps while offline: kept, then sent once the network is back, each once.
-    pulse = server.app.state.pulse
+    pulse = server.app.state.services.pulse
     before = pulse.stats["accepted_love"]
     love = page.locator("#pulse-bar [data-pulse-kind=love]")
     for _ in range(3):
@@ -162,5 +164,66 @@ def test_offline_reload_queued_reactions_and_a_warm_visit(browser, server: LiveS
     assert "sent" in page.locator("#pulse-bar .pulse-status").inner_text()
     time.sleep(0.5)  # nothing left to resend: the count stays
     assert pulse.stats["accepted_love"] == before + 3
+    assert errors == []
+    context.close()
+
+
+KEPT_LANGUAGES = """async () => {
+    const out = [];
+    for (const name of await caches.keys()) {
+      for (const req of await (await caches.open(name)).keys()) {
+        const lang = new URL(req.url).searchParams.get('sw-lang');
+        if (lang) out.push(lang);
+      }
+    }
+    return out.sort();
+}"""
+
+
+def test_a_kept_page_per_language(browser, server: LiveServer) -> None:
+    """The worker keeps a display page per language: a browser whose Accept-Language goes
+    from Dutch to English gets the English page, not the Dutch copy; offline, each
+    language its own copy, and a language never kept the copy there is, with the banner."""
+    url = f"{server.url}/d/{MARKET}/{DISPLAY}"
+    with server.client() as http:
+        dutch = http.get(url, headers={"Accept-Language": "nl"})
+    assert dutch.headers["content-language"] == "nl"
+    assert set(dutch.headers["vary"].replace(" ", "").split(",")) >= {"Accept-Language",
+                                                                      "Cookie"}
+    context = browser.new_context(viewport=VIEWPORT, extra_http_headers={"Accept-Language": "nl"})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.goto(url)
+    page.wait_for_function(READY, timeout=20_000)
+    assert page.evaluate("document.documentElement.lang") == "nl"
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
+    page.wait_for_function(f"({KEPT_LANGUAGES})().then((l) => l.includes('nl'))",
+                           timeout=10_000, polling=250)
+
+    # The browser's language changes (no cookie): the worker does not answer with the
+    # Dutch copy it has.
+    context.set_extra_http_headers({"Accept-Language": "en-GB,en;q=0.8"})
+    page.goto(url)
+    page.wait_for_function(READY, timeout=20_000)
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.wait_for_function(f"({KEPT_LANGUAGES})().then((l) => l.includes('en'))",
+                           timeout=10_000, polling=250)
+
+    context.set_offline(True)
+    for accept, lang in (("nl-NL,nl;q=0.9", "nl"), ("en-GB,en;q=0.8", "en"),
+                         ("ar", None)):
+        context.set_extra_http_headers({"Accept-Language": accept})
+        page.goto(url)
+        page.wait_for_function(READY, timeout=20_000)
+        page.wait_for_selector("#offline-banner:not([hidden])", timeout=5000)
+        shown = page.evaluate("document.documentElement.lang")
+        banner = page.locator("#offline-banner strong").inner_text()
+        if lang is not None:  # the copy of the language asked for
+            assert shown == lang, (accept, shown)
+        else:  # never kept in Arabic: a copy there is, still saying it is offline
+            assert shown in ("nl", "en"), shown
+        assert re.search(r"\d\d?[:.]\d\d", banner), banner
+        print(f"offline, Accept-Language {accept}: page in {shown}, banner {banner!r}")
     assert errors == []
     context.close()

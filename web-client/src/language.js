@@ -52,7 +52,7 @@ export function attachLanguagePicker({ boot, stream, page, hook, onChannel = () 
 async function swapContent() {
   const res = await fetch(location.href, { credentials: 'same-origin', cache: 'no-store' });
   if (!res.ok) return;
-  await replaceCachedPage(res.clone());
+  replaceCachedPage();
   const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
   for (const id of ['about', 'market-name']) {
     const mine = document.getElementById(id);
@@ -64,14 +64,8 @@ async function swapContent() {
   }
 }
 
-async function replaceCachedPage(response) {
-  if (!('caches' in window)) return;
-  try {
-    for (const name of await caches.keys()) {
-      const cache = await caches.open(name);
-      if (await cache.match(location.href)) await cache.put(location.href, response.clone());
-    }
-  } catch {
-    // no cache storage (private mode): nothing was kept either
-  }
+// The service worker keeps a copy per language (sw.js): it fetches the page again itself,
+// with the cookie now set, and keeps it under the language the server answers in.
+function replaceCachedPage() {
+  navigator.serviceWorker?.controller?.postMessage({ type: 'refresh-page', url: location.href });
 }

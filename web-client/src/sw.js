@@ -5,8 +5,8 @@
 // What it keeps:
 // - the display page's script, chunks, CSS, fonts and KTX2 transcoder (precached once the
 //   first visit has drawn, from the HTTP cache: it never competes with that first visit);
-// - display pages a visitor opened (/d/<m>/<d>), answered from the cache so a reload
-//   without network still shows the stall; the page asks for a fresh copy once it has
+// - display pages a visitor opened (/d/<m>/<d>), one copy per language, answered from the
+//   cache so a reload without network still shows the stall; the page asks for a fresh copy once it has
 //   drawn (`refresh-page`), and the live state always comes over the stream;
 // - models, textures and images (/assets/<hash>.<ext>, immutable) and the fallback fonts.
 // Never: the API, the stream, staff pages, previews (?preview), sign-in, anything else.
@@ -47,25 +47,88 @@ function cacheablePage(response) {
     && !/no-store/i.test(response.headers.get('cache-control') || '');
 }
 
-async function fetchPage(request) {
+// A display page comes in the visitor's language (the picker's cookie, else
+// Accept-Language: web/i18n.py), so the cache keeps one copy per URL and language (the
+// response's Content-Language), and remembers which language each preference got: a
+// visitor whose browser language changed is not handed the old language's copy.
+const LANG_COOKIE = 'hb_lang';
+const variantKey = (url, lang) => {
+  const key = new URL(url);
+  key.searchParams.set('sw-lang', lang);
+  return key.href;
+};
+const preferenceKey = (url, preference) => {
+  const key = new URL(url);
+  key.searchParams.set('sw-pref', preference);
+  return key.href;
+};
+
+async function chosenLanguage() {
+  try {
+    return (await self.cookieStore?.get(LANG_COOKIE))?.value || '';
+  } catch {
+    return '';
+  }
+}
+
+// What a request asks for: the cookie and the Accept-Language it carries (or, when the
+// browser adds that header past the worker, the languages the browser would send).
+async function preference(request) {
+  const chosen = await chosenLanguage();
+  const accept = (request && request.headers.get('accept-language'))
+    || (self.navigator.languages || []).join(',');
+  return { chosen, accept: accept.toLowerCase(), key: `${chosen}|${accept.toLowerCase()}` };
+}
+
+async function fetchPage(request, wanted) {
   const response = await fetch(request, { cache: 'no-store' });
   if (cacheablePage(response)) {
+    const lang = (response.headers.get('content-language') || 'und').toLowerCase();
     const cache = await caches.open(PAGES);
-    await cache.put(request.url, response.clone());
+    await cache.put(variantKey(request.url, lang), response.clone());
+    if (wanted) await cache.put(preferenceKey(request.url, wanted.key), new Response(lang));
   }
   return response;
 }
 
-// Display pages: the copy a visitor already has first (no wait on patchy Wi-Fi; the
-// stream brings the state up to date), the network the first time.
+// Offline and never asked this way before: the kept copy in the language asked for (the
+// cookie, then Accept-Language's tags, then their primary subtags), else any kept copy.
+async function bestKept(cache, url, wanted) {
+  const base = new URL(url);
+  const kept = new Map();
+  for (const req of await cache.keys()) {
+    const key = new URL(req.url);
+    const lang = key.searchParams.get('sw-lang');
+    if (key.pathname !== base.pathname || !lang) continue;
+    key.searchParams.delete('sw-lang');
+    if (key.search === base.search) kept.set(lang, req);
+  }
+  if (!kept.size) return undefined;
+  const tags = [wanted.chosen, ...wanted.accept.split(',').map((t) => t.split(';')[0].trim())]
+    .filter(Boolean);
+  const order = [...tags, ...tags.map((t) => t.split('-')[0])];
+  const lang = order.find((t) => kept.has(t)) || [...kept.keys()].pop();
+  return cache.match(kept.get(lang));
+}
+
+// Display pages: the copy a visitor already has in the language asked for first (no wait
+// on patchy Wi-Fi; the stream brings the state up to date), the network otherwise.
 registerRoute(({ request, url }) => request.mode === 'navigate'
   && url.origin === self.location.origin && DISPLAY_PAGE.test(url.pathname)
   && !url.searchParams.has('preview') && !url.searchParams.has('link'),
 async ({ request }) => {
   const cache = await caches.open(PAGES);
-  const cached = await cache.match(request.url);
+  const wanted = await preference(request);
+  const lang = await (await cache.match(preferenceKey(request.url, wanted.key)))?.text();
+  const cached = lang && await cache.match(variantKey(request.url, lang));
   if (cached) return cached;
-  return fetchPage(request);
+  try {
+    return await fetchPage(request, wanted);
+  } catch (err) {
+    const kept = await bestKept(cache, request.url, wanted);
+    if (kept) return kept;
+    throw err;
+  }
 });
 
 const immutable = (name, maxEntries) => new CacheFirst({
@@ -123,6 +186,7 @@ self.addEventListener('message', (event) => {
   const url = new URL(data.url, self.location.origin);
   if (url.origin !== self.location.origin || !DISPLAY_PAGE.test(url.pathname)
     || url.searchParams.has('preview')) return;
+  // Kept under the language the server answers in (a picker's switch sends this too).
   event.waitUntil(fetchPage(new Request(url.href, { credentials: 'same-origin' }))
     .catch(() => {}));
 });
