@@ -91,6 +91,10 @@ class SceneService:
         # The shows domain's hook: (market, zone) -> the zone's show state, or None.
         self.zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
+        # Zone channels carry the show's state and compose from content alone: their own
+        # lock, so a show's cue never waits behind a feed batch composing displays (taken
+        # inside the publish lock by `refresh`, never the other way round).
+        self._zone_lock = asyncio.Lock()
         # channel -> (its state as this service last composed it, the time composed for)
         self._composed_at: dict[str, tuple[dict, datetime]] = {}
         self.incremental_publishes = 0  # display states published by the incremental path
@@ -150,8 +154,6 @@ class SceneService:
             titles[display.id] = state["display"]["title"]
             yield display_channel(market.id, display.id), state
             yield from self.compose_languages(market, display, items, assets, now)
-        for zone in market.market.zones:
-            yield zone_channel(market.id, zone.id), self.compose_zone(market, zone.id)
         yield market_channel(market.id), compose_market(market.market, market.displays, titles,
                                                         now)
 
@@ -182,7 +184,7 @@ class SceneService:
         market = self.market(market_id)
         if market is None:
             return
-        async with self._publish_lock:
+        async with self._zone_lock:
             await self.hub.publish(zone_channel(market_id, zone_id),
                                    self.compose_zone(market, zone_id))
 
@@ -252,6 +254,10 @@ class SceneService:
                     for channel, state in self.compose(market):
                         await self.hub.publish(channel, state)
                         self._remember(channel, at)
+                    async with self._zone_lock:  # composed as published: the show's latest
+                        for zone in market.market.zones:
+                            await self.hub.publish(zone_channel(market.id, zone.id),
+                                                   self.compose_zone(market, zone.id))
 
     def _remember(self, channel: str, at: datetime) -> None:
         """The channel's state as this service just composed it, and for when: the base of
