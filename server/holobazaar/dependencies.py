@@ -4,7 +4,8 @@ a domain's own `dependencies.py` adds its services the same way."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
@@ -20,5 +21,18 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+T = TypeVar("T")
+
+
+def in_place(getter: Callable[[Request], T]) -> Callable[[Request], Awaitable[T]]:
+    """A getter of the app's state as a FastAPI dependency run on the event loop: FastAPI
+    runs a plain `def` dependency in a worker thread, a thread hop per dependency per
+    request (#26: three on a price change's path) for what is an attribute read."""
+    async def dependency(request: Request) -> T:
+        return getter(request)
+    dependency.__name__ = dependency.__qualname__ = getter.__name__
+    return dependency
+
+
+EngineDep = Annotated[Engine, Depends(in_place(get_engine))]
+SettingsDep = Annotated[Settings, Depends(in_place(get_settings))]

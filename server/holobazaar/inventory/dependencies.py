@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from holobazaar.cluster import Cluster
 from holobazaar.dependencies import EngineDep as EngineDep  # with the others here
 from holobazaar.dependencies import SettingsDep as SettingsDep
+from holobazaar.dependencies import in_place
 from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.replay import ReplayGuard
@@ -40,7 +41,7 @@ def get_replay_guard(request: Request) -> ReplayGuard:
     return state.replay_guard
 
 
-ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
+ReconcilerDep = Annotated[Reconciler, Depends(in_place(get_reconciler))]
 PollerDep = Annotated[Poller, Depends(get_poller)]
 ClusterDep = Annotated[Cluster | None, Depends(get_cluster)]
 ReplayGuardDep = Annotated[ReplayGuard, Depends(get_replay_guard)]

@@ -183,12 +183,12 @@ class Reconciler:
     def _apply_overlays(self, market: MarketContent) -> None:
         items = self.scenes.items.setdefault(market.id, {})
         held = self.held.get(market.id, set())
-        unverified = market.id in self.stale
+        verified = market.id not in self.stale
         for sku, facts in items.items():
-            want = replace(facts, notice=HELD_NOTICE if sku in held else None,
-                           verified=not unverified)
-            if want != facts:
-                items[sku] = want
+            notice = HELD_NOTICE if sku in held else None
+            # Compared before copying: every change runs this over the market's items.
+            if facts.notice != notice or facts.verified != verified:
+                items[sku] = replace(facts, notice=notice, verified=verified)
 
     def feed_silent(self, market: str, now: datetime) -> bool:
         feed = self.feeds.get(market)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from holobazaar.dependencies import in_place
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.service import SceneService
 
@@ -16,7 +17,7 @@ def get_scenes(request: Request) -> SceneService:
     return request.app.state.scenes
 
 
-Scenes = Annotated[SceneService, Depends(get_scenes)]
+Scenes = Annotated[SceneService, Depends(in_place(get_scenes))]
 
 
 def market_or_404(scenes: SceneService, market: str) -> MarketContent:
