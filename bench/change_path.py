@@ -154,7 +154,7 @@ def run(changes: int, warmup: int, top: int) -> dict[str, Any]:
             config.loaded_app = recorder.asgi(config.loaded_app)
             from holobazaar.accounts import service
 
-            token, _ = service.create_token(live.app.state.engine, "change-path bench",  # type: ignore[attr-defined]
+            token, _ = service.create_token(live.app.state.services.engine, "change-path bench",  # type: ignore[attr-defined]
                                             ["curator"], [MARKET], None, actor="bench")
             client = [sys.executable, "-c", CLIENT, live.url, token, SKU]
             subprocess.run([*client, str(warmup)], check=True, timeout=300)

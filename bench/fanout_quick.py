@@ -114,7 +114,7 @@ def main() -> None:
     from support.live import start_server  # tests/support.py: the real app under uvicorn
 
     server = start_server(Path(tempfile.mkdtemp()))
-    hub = server.app.state.hub
+    hub = server.app.state.services.hub
     state = {"items": {f"SKU-{i}": {"price": f"{i}.00", "stock": i} for i in
                        range(args.state_items)}}
     server.call(hub.publish, CHANNEL, state)

@@ -55,7 +55,7 @@ def main() -> None:
                 spool.seek(0)
                 tracemalloc.start()
                 started = time.perf_counter()
-                report = imports.apply(live.app.state.engine, "alpha", spool, size, "csv",
+                report = imports.apply(live.app.state.services.engine, "alpha", spool, size, "csv",
                                        threshold=50, currency="EUR", confirm=True,
                                        four_eyes=False, actor="bench")
                 _, peak = tracemalloc.get_traced_memory()

@@ -87,7 +87,7 @@ def edge_lines(log: Records, error_id: str) -> list[logging.LogRecord]:
 
 def test_route_exception_is_500_with_an_id_one_line_and_a_count(server, monkeypatch):
     before = unhandled(server, "http")
-    monkeypatch.setattr(server.app.state.scenes, "market", boom)
+    monkeypatch.setattr(server.app.state.services.scenes, "market", boom)
     with server_log() as log, server.client() as http:
         first = http.get(API)
         second = http.get(API)
@@ -116,7 +116,7 @@ def test_route_exception_is_500_with_an_id_one_line_and_a_count(server, monkeypa
 
 
 def test_page_exception_is_an_html_page_with_the_id(server, monkeypatch):
-    monkeypatch.setattr(server.app.state.scenes, "market", boom)
+    monkeypatch.setattr(server.app.state.services.scenes, "market", boom)
     with server_log() as log, server.client() as http:
         response = http.get(f"/m/{MARKET}", headers={"accept": "text/html"})
     assert response.status_code == 500
@@ -168,7 +168,7 @@ def test_hello_handler_exception_is_an_internal_error_frame(server, monkeypatch)
     async def scenario() -> dict:
         client = StreamClient(server.ws_url)
         await client.connect()
-        monkeypatch.setattr(server.app.state.hub, "subscribe", boom)
+        monkeypatch.setattr(server.app.state.services.hub, "subscribe", boom)
         await client.hello(CHANNEL)
         error = await client.next("error")
         monkeypatch.undo()
@@ -241,7 +241,7 @@ def test_failing_singleton_duty_is_one_line_per_failure(server):
         raise Boom("duty")
 
     async def start():
-        return server.app.state.cluster.singleton("edges-test", duty)
+        return server.app.state.services.cluster.singleton("edges-test", duty)
 
     with server_log() as log:
         singleton = server.call(start)

@@ -1,23 +1,32 @@
 """What every domain's routes may get from the assembled app, declared by type:
-`engine: EngineDep`, `settings: SettingsDep`. The assembly (web/app.py) sets them up once;
-a domain's own `dependencies.py` adds its services the same way."""
+`engine: EngineDep`, `settings: SettingsDep`. A domain's own `dependencies.py` adds its
+services the same way, each read through `app_services` by the one field it returns."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
+from starlette.requests import HTTPConnection
 
 from holobazaar.config import Settings
 
 
+def app_services(conn: HTTPConnection) -> Any:
+    """The running app's services: web/assembly.py's `Services`, built once at start-up and
+    kept as `app.state.services`. Domains do not import that class (web/ is above them):
+    their helpers type the field they read."""
+    return conn.app.state.services
+
+
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    return app_services(request).engine
 
 
 def get_settings(request: Request) -> Settings:
+    # Set when the app is made, before start-up: middleware and the trust app read it too.
     return request.app.state.settings
 
 

@@ -46,7 +46,7 @@ def _attempt(c, name: str, password: str, forwarded: str):
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored_by_login(make_server):
     live = make_server(login_pair_failures=2, login_backoff=60)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         codes = [_attempt(c, "carol", "wrong password!", f"198.51.100.{i}").status_code
                  for i in range(1, 5)]
@@ -57,7 +57,7 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored_by_login(make_server):
 def test_forwarded_for_from_a_trusted_proxy_names_the_client(make_server):
     live = make_server(login_pair_failures=2, login_backoff=60,
                        trusted_proxies="127.0.0.1,::1")
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         codes = [_attempt(c, "carol", "wrong password!", "198.51.100.1").status_code
                  for _ in range(3)]

@@ -52,7 +52,7 @@ def test_admin_home_links_everything_and_performer_only_performance(server, acco
 
 def test_secure_cookie_when_configured(make_server):
     live = make_server(cookie_secure=True)
-    service.create_user(live.app.state.engine, "sue", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "sue", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         page = c.get("/login")
         assert "Secure" in set_cookie_headers(page)["hb_login_csrf"]
@@ -208,7 +208,7 @@ def test_logout_needs_csrf_and_ends_the_session(server, accounts):
 
 def test_expired_session_is_refused(make_server):
     live = make_server(session_ttl=1)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         page = c.get("/login")
         c.post("/login", data={"username": "carol", "password": PASSWORD,
@@ -220,7 +220,7 @@ def test_expired_session_is_refused(make_server):
 
 def test_throttle_per_account_with_a_generic_429(make_server):
     live = make_server(login_pair_failures=3, login_backoff=60)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):
             page = c.get("/login")
@@ -232,7 +232,7 @@ def test_throttle_per_account_with_a_generic_429(make_server):
         assert blocked.status_code == 429
         assert "Too many attempts" in blocked.text and int(blocked.headers["retry-after"]) > 0
         assert "hb_session" not in blocked.cookies
-    with Session(live.app.state.engine) as s:
+    with Session(live.app.state.services.engine) as s:
         actions = [e.action for e in reversed(audit.recent(s))]
     assert actions.count("auth.login_failed") == 3
     assert actions[-1] == "auth.login_throttled"
@@ -240,7 +240,7 @@ def test_throttle_per_account_with_a_generic_429(make_server):
 
 def test_throttle_per_address_across_accounts(make_server):
     live = make_server(login_address_failures=4, login_backoff=60)
-    engine = live.app.state.engine
+    engine = live.app.state.services.engine
     service.create_user(engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(name: str, password: str):
@@ -256,7 +256,7 @@ def test_throttle_per_address_across_accounts(make_server):
 def test_backoff_expires(make_server):
     # 5 s: long enough that two argon2 sign-ins fit in it on a loaded machine.
     live = make_server(login_pair_failures=1, login_backoff=5)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):
             page = c.get("/login")
@@ -287,7 +287,7 @@ def test_sign_ins_are_audited(server, accounts):
 
 def test_parallel_guesses_are_throttled_before_their_verification(make_server):
     live = make_server(login_pair_failures=3, login_backoff=60)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         csrf = csrf_from(c.get("/login").text)
         form = {"username": "carol", "password": "wrong password!", "csrf": csrf}
@@ -301,7 +301,7 @@ def test_parallel_guesses_are_throttled_before_their_verification(make_server):
 
 def test_a_successful_sign_in_forgives_the_account_failures(make_server):
     live = make_server(login_pair_failures=3, login_backoff=60)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         def attempt(password: str):
             page = c.get("/login")

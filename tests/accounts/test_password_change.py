@@ -101,12 +101,12 @@ def service_audit(live: LiveServer):
     from holobazaar.audit.models import AuditEntry
     from holobazaar.db import session_scope
 
-    with session_scope(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         return list(session.exec(select(AuditEntry)))
 
 
 def _hash(live: LiveServer, name: str) -> str:
     from holobazaar.db import session_scope
 
-    with session_scope(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         return service.get_user(session, name).password_hash

@@ -16,7 +16,7 @@ PUBLIC = "market/alpha/display/stall"
 
 @pytest.fixture
 def private_channels(server):
-    hub = server.app.state.hub
+    hub = server.app.state.services.hub
 
     async def publish() -> None:
         await hub.publish(SHOW, {"cue": 0, "state": "stopped"})
@@ -69,7 +69,7 @@ def test_curator_token_gets_preview_and_live_patches(server, accounts, private_c
     with connect(server.ws_url) as ws:
         assert summary(hello(ws, [PREVIEW, SHOW], token)) == {PREVIEW: "snapshot",
                                                                SHOW: "forbidden"}
-        server.call(server.app.state.hub.publish, PREVIEW, {"draft": False})
+        server.call(server.app.state.services.hub.publish, PREVIEW, {"draft": False})
         patch = json.loads(ws.recv(timeout=5))
     assert patch["type"] == "patch" and patch["channel"] == PREVIEW
 

@@ -33,7 +33,7 @@ def sign_in(live, name: str, address: str, password: str = PASSWORD):
 
 def test_a_locked_out_attacker_does_not_stop_the_right_password_from_elsewhere(make_server):
     live = make_server(trusted_proxies=PROXY, login_backoff=60)
-    service.create_user(live.app.state.engine, "root", PASSWORD, ["admin"], [])
+    service.create_user(live.app.state.services.engine, "root", PASSWORD, ["admin"], [])
     with live.client() as attacker:
         codes = [attempt(attacker, "root", WRONG, "203.0.113.66").status_code
                  for _ in range(12)]
@@ -46,7 +46,7 @@ def test_a_locked_out_attacker_does_not_stop_the_right_password_from_elsewhere(m
 def test_a_spray_from_one_address_does_not_lock_its_known_staff_or_other_addresses(
         make_server):
     live = make_server(trusted_proxies=PROXY, login_backoff=60)
-    engine = live.app.state.engine
+    engine = live.app.state.services.engine
     for name in ("carol", "dave"):
         service.create_user(engine, name, PASSWORD, ["curator"], ["alpha"])
     shared = "203.0.113.10"  # e.g. the market's Wi-Fi: carol and an attacker share it
@@ -62,7 +62,7 @@ def test_a_spray_from_one_address_does_not_lock_its_known_staff_or_other_address
 
 def test_many_addresses_on_one_account_hold_back_only_new_addresses(make_server):
     live = make_server(trusted_proxies=PROXY, login_account_failures=4, login_backoff=60)
-    service.create_user(live.app.state.engine, "root", PASSWORD, ["admin"], [])
+    service.create_user(live.app.state.services.engine, "root", PASSWORD, ["admin"], [])
     sign_in(live, "root", "198.51.100.1").close()
     with live.client() as c:
         assert [attempt(c, "root", WRONG, f"203.0.113.{i}").status_code
@@ -73,7 +73,7 @@ def test_many_addresses_on_one_account_hold_back_only_new_addresses(make_server)
 
 def test_the_overall_ceiling_bounds_a_distributed_attack(make_server):
     live = make_server(trusted_proxies=PROXY, login_global_failures=6, login_backoff=60)
-    engine = live.app.state.engine
+    engine = live.app.state.services.engine
     service.create_user(engine, "carol", PASSWORD, ["curator"], ["alpha"])
     service.create_user(engine, "erin", PASSWORD, ["curator"], ["alpha"])
     sign_in(live, "carol", "198.51.100.1").close()
@@ -87,14 +87,14 @@ def test_the_overall_ceiling_bounds_a_distributed_attack(make_server):
 
 
 def _admin(live, name: str = "root"):
-    service.create_user(live.app.state.engine, name, PASSWORD, ["admin"], [])
+    service.create_user(live.app.state.services.engine, name, PASSWORD, ["admin"], [])
     c = sign_in(live, name, "198.51.100.200")
     return c, csrf_from(c.get("/home").text)
 
 
 def test_admin_unlocks_a_held_back_pair_on_the_sign_ins_page(make_server):
     live = make_server(trusted_proxies=PROXY, login_pair_failures=2, login_backoff=600)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         assert [attempt(c, "carol", WRONG, "203.0.113.5").status_code
                 for _ in range(3)] == [401, 401, 429]
@@ -116,7 +116,7 @@ def test_admin_unlocks_a_held_back_pair_on_the_sign_ins_page(make_server):
 
 def test_the_sign_ins_page_is_for_admins_only(make_server):
     live = make_server()
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         r = c.get("/admin/sign-ins")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
@@ -133,7 +133,7 @@ def test_cli_unlock(make_server, args):
     from holobazaar.cli import app as cli
 
     live = make_server(trusted_proxies=PROXY, login_pair_failures=2, login_backoff=600)
-    service.create_user(live.app.state.engine, "carol", PASSWORD, ["curator"], ["alpha"])
+    service.create_user(live.app.state.services.engine, "carol", PASSWORD, ["curator"], ["alpha"])
     with live.client() as c:
         assert [attempt(c, "carol", WRONG, "203.0.113.5").status_code
                 for _ in range(3)] == [401, 401, 429]

@@ -205,7 +205,8 @@ def test_anonymous_and_foreign_market_uploads_are_refused(server):
         assert response.status_code == 401
         from holobazaar.accounts import service
 
-        token, _ = service.create_token(server.app.state.engine, "other curator", ["curator"],
+        token, _ = service.create_token(server.app.state.services.engine, "other curator",
+                                        ["curator"],
                                         ["elsewhere"], None, actor="tests")
         response = http.post("/api/v1/assets", headers={"Authorization": f"Bearer {token}"},
                              files=[("files", ("m.glb", b"x"))], data={"market": "greenhaven"})

@@ -38,7 +38,8 @@ def server(tmp_path):
 
 
 def curator(live, market: str) -> dict[str, str]:
-    token, _ = accounts.create_token(live.app.state.engine, f"{market} curator", ["curator"],
+    token, _ = accounts.create_token(live.app.state.services.engine, f"{market} curator",
+                                     ["curator"],
                                      [market], None, actor="test")
     return {"Authorization": f"Bearer {token}"}
 
@@ -76,12 +77,12 @@ def test_the_same_bytes_from_two_markets_are_two_assets(server):
         # A curator of one market still cannot upload into the other.
         assert http.post("/api/v1/assets", headers=green, files=[("files", ("x.png", data))],
                          data={"market": "riverside"}).status_code == 403
-    with db.session_scope(server.app.state.engine) as s:
+    with db.session_scope(server.app.state.services.engine) as s:
         uploaders = {a.market: a.uploaded_by for a in s.exec(select(StoredAsset)).all()}
     assert uploaders == {"riverside": "token:riverside curator",
                          "greenhaven": "token:greenhaven curator"}
     # The compositor gives each market its own name for it.
-    stored = server.app.state.scenes.stored_assets
+    stored = server.app.state.services.scenes.stored_assets
     assert set(stored["greenhaven"]) == {"leaf"} and set(stored["riverside"]) == {"anything"}
 
 

@@ -187,7 +187,7 @@ def test_interrupted_jobs_are_failed_on_start(tmp_path):
     from holobazaar.db import session_scope
 
     live = start_server(tmp_path)
-    engine = live.app.state.engine
+    engine = live.app.state.services.engine
     with session_scope(engine) as s:
         s.add(StoredAsset(id="a" * 64, source="a" * 64, name="x", source_name="x.glb", kind="model",
                           status="processing", input_bytes=1, warnings=[],

@@ -23,7 +23,7 @@ def apply(live: LiveServer, *events: dict, source: str = "push") -> dict:
     """One feed batch, applied and audited the way the webhook applies it."""
     body = json.dumps(list(events)).encode()
     rows = [(n, FeedEvent(**e)) for n, e in enumerate(events, 1)]
-    result = truth.apply_batch(live.app.state.engine, MARKET, rows,  # type: ignore[attr-defined]
+    result = truth.apply_batch(live.app.state.services.engine, MARKET, rows,  # type: ignore[attr-defined]
                                source=source, body_digest=hashlib.sha256(body).hexdigest(),
                                key=None, policy=truth.Policy(hold_price_change=1000),
                                currency="EUR")

@@ -109,7 +109,7 @@ def test_audit_verify_public_checks_a_live_server_from_the_outside(live) -> None
     assert ok.exit_code == 0, ok.output
     assert f"ok: {MARKET}:" in ok.stdout and "records verified against the head" in ok.stdout
     # Someone edits a published price in the database without re-hashing: caught.
-    with session_scope(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         session.execute(text("UPDATE audit_public SET price = '1.00' WHERE market = :m AND "
                              "sku = 'TOM-BRANDY' AND price = '6.30'"), {"m": MARKET})
     broken = runner.invoke(app, ["audit", "verify", "--public", live.url])

@@ -31,7 +31,7 @@ def _signed(live) -> dict:
 
 def _chain_alone_intact(live) -> bool:
     """What `audit verify` checked before: the links and hashes of the log by itself."""
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         return chain.walk(session)[0] == []
 
 
@@ -42,7 +42,7 @@ def test_truncation_fails_audit_verify(live) -> None:
     ok = _verify(live)
     assert ok.exit_code == 0, ok.output
     assert "chain intact; 1 signed head(s) reproduced" in ok.stdout
-    truncate(live.app.state.engine, 2)  # the last two batches, their public records too
+    truncate(live.app.state.services.engine, 2)  # the last two batches, their public records too
     assert _chain_alone_intact(live)  # the old check: "ok: ... chain intact"
     broken = _verify(live)
     assert broken.exit_code == 1
@@ -70,7 +70,7 @@ def test_an_edit_rehashed_to_the_end_fails_audit_verify(live) -> None:
             entry.detail = json.dumps(detail, sort_keys=True, separators=(",", ":"))
             entry.actor = "someone else"
 
-    rehash_audit(live.app.state.engine, edit)
+    rehash_audit(live.app.state.services.engine, edit)
     assert _chain_alone_intact(live)
     broken = _verify(live)
     assert broken.exit_code == 1
@@ -82,7 +82,7 @@ def test_a_public_record_rewritten_and_rehashed_fails_audit_verify(live) -> None
     apply(live, {"sku": "TOM-BRANDY", "price": "6.20"})
     head = _signed(live)
     records = get(live, f"/api/v1/markets/{MARKET}/items/TOM-BRANDY/history").json()["records"]
-    rehash_public(live.app.state.engine, MARKET, records[1]["seq"], "1.00")
+    rehash_public(live.app.state.services.engine, MARKET, records[1]["seq"], "1.00")
     assert _chain_alone_intact(live)
     broken = _verify(live)
     assert broken.exit_code == 1

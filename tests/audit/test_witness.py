@@ -44,7 +44,7 @@ def add(witness: LiveServer, url: str, *extra: str):
 
 
 def poll(witness: LiveServer) -> list:
-    return witness.call(witness.app.state.witness.poll_all)  # type: ignore[attr-defined]
+    return witness.call(witness.app.state.services.witness.poll_all)  # type: ignore[attr-defined]
 
 
 def listing(witness: LiveServer) -> list[dict]:
@@ -82,7 +82,7 @@ def test_a_witness_keeps_heads_and_catches_a_rewritten_history(pair, caplog) -> 
     # The operator rewrites an old price and re-hashes everything after it.
     records = get(witnessed, f"/api/v1/markets/{MARKET}/audit/records").json()["records"]
     tomato = [r for r in records if r["sku"] == "TOM-BRANDY"][1]
-    rehash_public(witnessed.app.state.engine, MARKET, tomato["seq"], "1.00")
+    rehash_public(witnessed.app.state.services.engine, MARKET, tomato["seq"], "1.00")
     with caplog.at_level(logging.WARNING, logger="holobazaar.audit.witness"):
         outcome = poll(witness)[0]
     assert outcome.status == "inconsistent" and "rewritten" in outcome.problem
@@ -96,7 +96,7 @@ def test_a_witness_keeps_heads_and_catches_a_rewritten_history(pair, caplog) -> 
     assert get(witness, "/healthz").status_code == 200
     # Covering tracks (the server's own signed heads deleted) does not help: the
     # witness's copies still say what the history was.
-    with session_scope(witnessed.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(witnessed.app.state.services.engine) as session:  # type: ignore[attr-defined]
         session.execute(text("DELETE FROM audit_signed_head"))
     caught = runner.invoke(app, ["audit", "verify", "--data-dir",
                                  str(witnessed.settings.data_dir), "--witness", witness.url])
@@ -110,12 +110,12 @@ def test_a_witness_catches_a_truncated_history(pair) -> None:
         apply(witnessed, {"sku": "TOM-BRANDY", "price": price})
     assert add(witness, witnessed.url).exit_code == 0
     assert poll(witness)[0].status == "ok"
-    truncate(witnessed.app.state.engine, 2)
+    truncate(witnessed.app.state.services.engine, 2)
     # While its own last signed head remembers the longer chain, the server refuses to
     # sign: the witness reports it (and keeps nothing).
     refused = poll(witness)[0]
     assert refused.status == "invalid" and "HTTP 503" in refused.problem
-    with session_scope(witnessed.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(witnessed.app.state.services.engine) as session:  # type: ignore[attr-defined]
         session.execute(text("DELETE FROM audit_signed_head"))
     outcome = poll(witness)[0]
     assert outcome.status == "inconsistent"
@@ -213,7 +213,7 @@ def test_the_duty_polls_and_signs_on_its_own_every_interval(tmp_path: Path) -> N
                 listing(witness)[0]["status"] == "ok" and kept(witness) == 1):
             time.sleep(0.2)
         assert listing(witness)[0]["status"] == "ok" and kept(witness) == 1
-        with session_scope(witnessed.app.state.engine) as session:  # type: ignore[attr-defined]
+        with session_scope(witnessed.app.state.services.engine) as session:  # type: ignore[attr-defined]
             signed = session.execute(text("SELECT count(*) FROM audit_signed_head")).scalar()
         assert signed >= 1
     finally:

@@ -29,10 +29,10 @@ def fed_server(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     live = start_server(tmp_path, content_dir=write_content(tmp_path / "content"),
                         watch=False, reconcile_interval=0.2,
                         inventory_stale_after=STALE_AFTER, breaker_min=2)
-    secret = new_secret(live.app.state.engine, MARKET, "tests")  # type: ignore[attr-defined]
+    secret = new_secret(live.app.state.services.engine, MARKET, "tests")  # type: ignore[attr-defined]
 
     async def reload_feed() -> None:
-        live.app.state.reconciler._reload_feed(MARKET)  # type: ignore[attr-defined]
+        live.app.state.services.reconciler._reload_feed(MARKET)  # type: ignore[attr-defined]
 
     live.call(reload_feed)
     yield live, secret

@@ -65,7 +65,7 @@ def test_price_change_appears_within_a_second_and_hashes_agree(market_server, pr
     assert hook["lastHeartbeatHash"] == server["state_hash"]
     assert hook["offset"][CHANNEL] == server["offset"]
     # The server compared the heartbeat with its own hash and found no drift.
-    assert market_server.app.state.stream_metrics.get("client_drift", 0) == 0
+    assert market_server.app.state.services.stream_metrics.get("client_drift", 0) == 0
     assert hook["clockOffset"] is not None and abs(hook["clockOffset"]) < 1000
 
 
@@ -73,15 +73,15 @@ def test_killed_connection_resumes_without_reload_or_missed_patch(market_server,
     page = open_display(market_server, probe)
     page.evaluate("window.__marker = 'same page'")
     snapshots_before = probe.hook()["stream"]["snapshots"]
-    metrics = market_server.app.state.stream_metrics
+    metrics = market_server.app.state.services.stream_metrics
     resumed_before = metrics.get("subscribe_resumed", 0)
 
     async def kill_then_change():
         # On the server's loop, so the change lands while the client is disconnected.
-        hub = market_server.app.state.hub
+        hub = market_server.app.state.services.hub
         for subscriber in list(hub.channels[CHANNEL].subscribers):
             subscriber.close(1013, "test: connection killed")
-        scenes = market_server.app.state.scenes
+        scenes = market_server.app.state.services.scenes
         facts = await run_in_threadpool(inventory.update_item, scenes.engine, MARKET, "TOM-1",
                                         ItemUpdate(price="5.25"))
         await scenes.items_changed(MARKET, [facts])
@@ -108,7 +108,7 @@ def test_malformed_frame_is_logged_and_resynced_by_snapshot(market_server, probe
     snapshots_before = probe.hook()["stream"]["snapshots"]
 
     async def send_garbage():
-        hub = market_server.app.state.hub
+        hub = market_server.app.state.services.hub
         for subscriber in list(hub.channels[CHANNEL].subscribers):
             subscriber.send_frame('{"type": "patch", "channel": "' + CHANNEL + '", "ops": 7}')
             subscriber.send_frame("this is not json")

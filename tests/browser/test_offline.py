@@ -149,7 +149,7 @@ def test_offline_reload_queued_reactions_and_a_warm_visit(browser, server: LiveS
     assert page.locator("#live-status").inner_text() == ""
 
     # Three taps while offline: kept, then sent once the network is back, each once.
-    pulse = server.app.state.pulse
+    pulse = server.app.state.services.pulse
     before = pulse.stats["accepted_love"]
     love = page.locator("#pulse-bar [data-pulse-kind=love]")
     for _ in range(3):

@@ -23,7 +23,7 @@ def test_tapping_reactions_on_a_display_page(market_server, probe) -> None:
     page = probe.page
     page.goto(f"{market_server.url}/d/{MARKET}/{DISPLAY}")
     probe.wait(READY)
-    pulse = market_server.app.state.pulse
+    pulse = market_server.app.state.services.pulse
     bar = page.locator("#pulse-bar")
     assert bar.is_visible()
     assert bar.locator("button").all_inner_texts() == ["♥ Love", "✦ Wow", "Hungry",
@@ -81,7 +81,7 @@ def test_market_heatmap_follows_the_pulse_channel(tmp_path: Path, probe) -> None
                 ws.send(json.dumps({"type": "reaction", "market": "greenhaven",
                                     "display": "zonneveld-greens", "kind": "love",
                                     "device": f"browser-test-device-{i:03d}"}))
-            wait_for(lambda: live.app.state.pulse.stats["accepted_love"] == 3)
+            wait_for(lambda: live.app.state.services.pulse.stats["accepted_love"] == 3)
         probe.page.wait_for_function("window.__pulseMap.zones['orchard-row']", timeout=5000)
         assert rect.get_attribute("fill") == "rgb(255, 170, 40)"  # the busiest zone
         label = page.locator("#pulse-map [data-zone-label=orchard-row]").text_content()
@@ -104,7 +104,7 @@ def test_loving_a_recipe_card_on_a_display_page(tmp_path: Path, probe) -> None:
         assert heart.is_visible() and heart.inner_text() == "♥"
         slug = heart.get_attribute("data-pulse-recipe")
         heart.click()
-        pulse = live.app.state.pulse
+        pulse = live.app.state.services.pulse
         wait_for(lambda: pulse.stats["accepted_recipe"] == 1)
         assert pulse.stats["accepted_love"] == 1
         figures = pulse.market_pulse("greenhaven").figures("recipe", slug, "day", time.time())

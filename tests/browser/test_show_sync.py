@@ -183,7 +183,7 @@ def test_three_pages_run_a_cue_within_30_ms(show_browser, show_server: LiveServe
 
 
 async def _base_y(live: LiveServer) -> float:
-    _, _, state, _ = live.app.state.hub.snapshot(f"market/{MARKET}/display/{DISPLAY}")
+    _, _, state, _ = live.app.state.services.hub.snapshot(f"market/{MARKET}/display/{DISPLAY}")
     return state["nodes"]["price-tomato"]["position"][1]
 
 
@@ -192,7 +192,7 @@ def test_performer_console_on_a_tablet(browser, show_server: LiveServer):
     fires once), watch the devices count and spread, panic with escape."""
     from holobazaar.accounts import service
 
-    service.create_user(show_server.app.state.engine, "stagehand", "correct horse battery",
+    service.create_user(show_server.app.state.services.engine, "stagehand", "correct horse battery",
                         ["performer"], [MARKET], actor="test")
     device = open_pages(browser, show_server, 1)[0]  # one visitor in the zone
     context = browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True)

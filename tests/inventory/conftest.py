@@ -47,13 +47,13 @@ class Feed:
 def start_inventory_server(tmp: Path, **overrides) -> tuple[LiveServer, Feed]:
     settings = {"reconcile_interval": 0.2, "watch": False, **overrides}
     live = start_server(tmp, **settings)
-    secret = new_secret(live.app.state.engine, MARKET, "tests")  # type: ignore[attr-defined]
+    secret = new_secret(live.app.state.services.engine, MARKET, "tests")  # type: ignore[attr-defined]
     live.call(_reload_feed, live, MARKET)
     return live, Feed(live, secret)
 
 
 async def _reload_feed(live: LiveServer, market: str) -> None:
-    live.app.state.reconciler._reload_feed(market)  # type: ignore[attr-defined]
+    live.app.state.services.reconciler._reload_feed(market)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def test_audit_verify_and_tamper_detection(inv) -> None:
     ok = runner.invoke(app, ["audit", "verify", *_args(live)])
     assert ok.exit_code == 0, ok.output
     assert "chain intact" in ok.stdout
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         row = session.execute(text(
             "SELECT id FROM audit_log WHERE action = 'inventory.batch' ORDER BY id")).first()
         session.execute(text("UPDATE audit_log SET detail = replace(detail, '6.30', '1.00'),"
@@ -99,7 +99,7 @@ def test_audit_export_since_writes_json_lines(inv, tmp_path: Path) -> None:
 
 def test_simulate_glitch_against_a_running_server(inv) -> None:
     live, _ = inv
-    token, _ = accounts.create_token(live.app.state.engine, "drill", ["admin"], [], None,
+    token, _ = accounts.create_token(live.app.state.services.engine, "drill", ["admin"], [], None,
                                      actor="tests")
     result = runner.invoke(app, ["simulate", "glitch", "--market", MARKET, "--seed", "3",
                                  "--url", live.url, "--token", token])

@@ -43,7 +43,7 @@ def mismatches(live, **query) -> list[dict]:
 def publish(live, change) -> tuple[int, int]:
     """Publish a wrong state through the hub (the guard plugged in, as `serve` runs it), the
     way a faulty publisher would; returns the channel's offset before and after."""
-    hub = live.app.state.hub
+    hub = live.app.state.services.hub
 
     async def scrambled() -> tuple[int, int]:
         before = hub.snapshot(CHANNEL)[1]
@@ -118,7 +118,7 @@ def test_guard_corrects_a_scrambled_state_before_any_client_sees_it(inv) -> None
     kinds = {(m["sku"], m["kind"]) for m in found}
     assert {("LET-BUTTER", "price"), ("TOM-BRANDY", "price"), ("BEE-CHIOGGIA", "stock"),
             ("KAL-NERO", "identity"), ("GOLD-BAR", "identity")} <= kinds
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         guarded = audit.recent(session, 100, "reconcile.guarded")
         assert len(guarded) == 5
         assert all(e.market == MARKET for e in guarded)
@@ -147,7 +147,7 @@ def test_a_restart_never_puts_a_held_items_price_into_the_hub(tmp_path) -> None:
     again = start_server(tmp_path, reconcile_interval=0.2, watch=False)  # same data dir
 
     async def states() -> list[dict]:
-        channel = again.app.state.hub.channels[CHANNEL]
+        channel = again.app.state.services.hub.channels[CHANNEL]
         return [channel.base_state, *(entry.after for entry in channel.recent)]
 
     try:
@@ -249,7 +249,7 @@ def test_a_drift_resync_moves_the_clients_position_to_the_snapshot(inv) -> None:
     head, not from where its fan-out position was (a change it had not been sent yet):
     else it receives patches older than its snapshot, which a client must refuse."""
     live, feed = inv
-    hub = live.app.state.hub
+    hub = live.app.state.services.hub
 
     async def lag_behind() -> int:
         channel = hub.channels[CHANNEL]

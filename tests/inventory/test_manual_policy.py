@@ -37,7 +37,7 @@ def item_url(sku: str) -> str:
 
 
 def curator(live: LiveServer, name: str) -> dict[str, str]:
-    token, _ = accounts.create_token(live.app.state.engine, name,  # type: ignore[attr-defined]
+    token, _ = accounts.create_token(live.app.state.services.engine, name,  # type: ignore[attr-defined]
                                      ["curator"], [MARKET], None, actor="tests")
     return {"Authorization": f"Bearer {token}"}
 
@@ -60,7 +60,7 @@ def shown(live: LiveServer, sku: str) -> dict:
 
 def entries(live: LiveServer, *prefixes: str) -> list[tuple[str, str, dict]]:
     """Audit entries whose action starts with one of `prefixes`, oldest first."""
-    with session_scope(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.id)))
         return [(e.action, e.actor, json.loads(e.detail)) for e in rows
                 if e.action.startswith(prefixes)]
@@ -70,7 +70,7 @@ STEPS = ("inventory.manual.", "inventory.held.")
 
 
 def chain_problems(live: LiveServer) -> list[str]:
-    with session_scope(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         return audit.verify(session)
 
 
@@ -117,8 +117,8 @@ def _server(tmp: Path, four_eyes: bool = False, **settings) -> LiveServer:
     live = start_server(tmp, content_dir=content, watch=False, reconcile_interval=0.2,
                         **settings)
     if four_eyes:  # with a feed, so a reload of the truth from the database runs in full
-        new_secret(live.app.state.engine, MARKET, "tests")  # type: ignore[attr-defined]
-        live.call(live.app.state.reconciler.reload_feed, MARKET)  # type: ignore[attr-defined]
+        new_secret(live.app.state.services.engine, MARKET, "tests")  # type: ignore[attr-defined]
+        live.call(live.app.state.services.reconciler.reload_feed, MARKET)  # type: ignore[attr-defined]
     return live
 
 
@@ -223,7 +223,7 @@ def test_four_eyes_a_confirmed_change_waits_for_a_second_curator(four_eyes) -> N
         assert (held["id"], held["reason"], held["requested_by"]) == (
             held_id, "four_eyes", "token:alice")
         # A reload of the truth from the database (another node's change) masks nothing.
-        live.call(live.app.state.reconciler.resync, MARKET)  # type: ignore[attr-defined]
+        live.call(live.app.state.services.reconciler.resync, MARKET)  # type: ignore[attr-defined]
         assert "notice" not in shown(live, "TOM-BRANDY")
 
         with live.client() as client:

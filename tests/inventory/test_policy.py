@@ -41,7 +41,7 @@ def test_big_price_move_is_held_then_approved(inv) -> None:
     item = display_state(live, ZONNEVELD)["items"]["TOM-BRANDY"]
     assert item["price"] == "65.00" and "notice" not in item
     assert get(live, f"/api/v1/reconcile/{MARKET}/held").json() == []
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         entry = session.exec(select(AuditEntry).where(
             AuditEntry.action == "inventory.held.approved")).one()
     assert json.loads(entry.detail)["sku"] == "TOM-BRANDY"

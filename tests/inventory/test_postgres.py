@@ -48,7 +48,7 @@ def test_concurrent_batches_and_holds_on_postgres(pg_url: str, tmp_path: Path) -
         feed.push({"sku": "CAR-NANTES", "price": "28.00"})
         held = get(live, f"/api/v1/reconcile/{MARKET}/held").json()
         assert [h["sku"] for h in held] == ["CAR-NANTES"]
-        with session_scope(live.app.state.engine) as session:
+        with session_scope(live.app.state.services.engine) as session:
             assert audit.verify(session) == []
     finally:
         live.stop()

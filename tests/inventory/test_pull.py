@@ -94,11 +94,11 @@ def test_pull_csv_and_failures_keep_the_previous_truth(inv) -> None:
         wait_for(lambda: display_state(live, ZONNEVELD)["items"]["TOM-BRANDY"]["price"]
                  == "6.70")
         assert display_state(live, ZONNEVELD)["items"]["KAL-NERO"]["price"] == "3.20"
-        failures = live.app.state.reconciler.counts["feed_failures"]
+        failures = live.app.state.services.reconciler.counts["feed_failures"]
         source.body = b"<html>garbage</html>"
-        wait_for(lambda: live.app.state.reconciler.counts["feed_failures"] > failures)
+        wait_for(lambda: live.app.state.services.reconciler.counts["feed_failures"] > failures)
         source.status = 500
-        wait_for(lambda: live.app.state.reconciler.counts["feed_failures"] > failures + 1,
+        wait_for(lambda: live.app.state.services.reconciler.counts["feed_failures"] > failures + 1,
                  timeout=6)
         assert display_state(live, ZONNEVELD)["items"]["TOM-BRANDY"]["price"] == "6.70"
         with live.client() as client:

@@ -21,7 +21,7 @@ ZONNEVELD = "zonneveld-greens"
 
 
 def _count(live, model) -> int:
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         return len(session.exec(select(model)).all())
 
 
@@ -73,7 +73,7 @@ def test_older_events_never_regress_an_item(inv) -> None:
     assert display_state(live, ZONNEVELD)["items"]["CAR-NANTES"]["price"] == "2.90"
     feed.push({"sku": "CAR-NANTES", "price": "3.00", "source_version": 11})
     assert display_state(live, ZONNEVELD)["items"]["CAR-NANTES"]["price"] == "3.00"
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         row = session.get(InventoryItem, (MARKET, "CAR-NANTES"))
         assert row.source_version == 11
         history = session.exec(select(ItemHistory).where(ItemHistory.sku == "CAR-NANTES")).all()
@@ -143,7 +143,7 @@ def test_push_reaches_clients_as_patches_and_is_audited(inv) -> None:
     assert out["result"]["applied"] == 2 and out["result"]["removed"] == 1
     item = out["state"]["items"]["TOM-CHEROKEE"]
     assert (item["price"], item["status"], item["stock"]) == ("7.00", "sold_out", 0)
-    with session_scope(live.app.state.engine) as session:
+    with session_scope(live.app.state.services.engine) as session:
         entry = session.exec(select(AuditEntry).where(
             AuditEntry.action == "inventory.batch")).one()
         assert json.loads(entry.detail)["removed"] == ["HON-HEATHER"]

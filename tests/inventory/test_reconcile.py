@@ -31,7 +31,7 @@ def scramble(live, display: str, change) -> None:
     """Publish a wrong state through the hub, as a faulty display system would, with the
     publish guard unplugged (it would correct the state before the hub takes it:
     test_guard.py): the sweep is the line of defence behind it."""
-    hub = live.app.state.hub
+    hub = live.app.state.services.hub
     state = copy.deepcopy(hub.snapshot(channel(display))[2])
     change(state)
 
@@ -135,7 +135,7 @@ def test_client_drift_is_resynced_and_recorded(inv) -> None:
 
 def test_glitch_drill_every_scramble_caught_before_any_client_sees_it(inv) -> None:
     live, feed = inv
-    displays = sorted(live.app.state.scenes.market(MARKET).displays)
+    displays = sorted(live.app.state.services.scenes.market(MARKET).displays)
     # A held price in play too, so convergence is to the truth with its overlays.
     feed.push({"sku": "TOM-BRANDY", "price": "66.00"})
     truth = {d: display_state(live, d) for d in displays}

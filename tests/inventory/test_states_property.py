@@ -103,7 +103,7 @@ def put_state(live: LiveServer, items: dict[str, ItemFacts], held: set[str],
     app = live.app
 
     async def apply() -> None:
-        scenes, reconciler = app.state.scenes, app.state.reconciler  # type: ignore[attr-defined]
+        scenes, reconciler = app.state.services.scenes, app.state.services.reconciler  # type: ignore[attr-defined]
         market = scenes.market(MARKET)
         scenes.items[MARKET] = dict(items)
         reconciler.held[MARKET] = set(held)

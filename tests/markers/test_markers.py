@@ -100,7 +100,7 @@ def test_pdf_of_an_unknown_market_is_404(server: LiveServer) -> None:
 def test_pdf_needs_a_curator_of_the_market(server: LiveServer) -> None:
     from holobazaar.accounts import service as accounts
 
-    engine = server.app.state.engine
+    engine = server.app.state.services.engine
     other, _ = accounts.create_token(engine, name="other market", roles=["curator"],
                                      markets=["elsewhere"], expires=None)
     performer, _ = accounts.create_token(engine, name="booth", roles=["performer"],

@@ -38,7 +38,7 @@ def test_one_queue_for_submissions_and_notes(live_server: LiveServer) -> None:
         await client.close()
 
     asyncio.run(note())
-    live_server.call(live_server.app.state.pulse.flush)
+    live_server.call(live_server.app.state.services.pulse.flush)
     headers = live_server.write_headers
     with live_server.client() as http:
         story = http.post("/api/v1/submissions", json={
@@ -77,7 +77,7 @@ def test_one_queue_for_submissions_and_notes(live_server: LiveServer) -> None:
         # The pulse feedback API shows the same decision.
         assert http.get(f"/api/v1/pulse/{MARKET}/feedback", params={"status": "approved"},
                         headers=headers).json()[0]["text"] == "Lovely kale, see [link removed]"
-    with session_scope(live_server.app.state.engine) as session:
+    with session_scope(live_server.app.state.services.engine) as session:
         actions = [e.action for e in audit.recent(session, 20)]
         assert not audit.verify(session)
     assert "note.approve" in actions and "story.reject" in actions

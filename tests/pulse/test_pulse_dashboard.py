@@ -23,7 +23,7 @@ def test_dashboard_for_curators_only_with_charts_and_top_displays(
         await client.close()
 
     asyncio.run(taps())
-    live_server.call(live_server.app.state.pulse.flush, True)
+    live_server.call(live_server.app.state.services.pulse.flush, True)
     with live_server.client() as http:
         anonymous = http.get(f"/curate/{MARKET}/pulse", follow_redirects=False)
         assert anonymous.status_code == 303
@@ -67,7 +67,7 @@ def test_show_mood_curve_aligned_with_cues(live_server: LiveServer) -> None:
         await client.close()
 
     asyncio.run(taps())
-    pulse = live_server.app.state.pulse
+    pulse = live_server.app.state.services.pulse
     live_server.call(pulse.flush, True)
     fired = datetime.now(UTC) - timedelta(minutes=2)
 

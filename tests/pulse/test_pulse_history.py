@@ -39,7 +39,7 @@ def test_csv_export_is_k_anonymous_and_for_curators(live_server: LiveServer) -> 
     within_one_minute()  # the export is per minute; the series must have one point
     asyncio.run(tap(live_server, DISPLAY_A, 5))
     asyncio.run(tap(live_server, DISPLAY_B, 2, "hungry"))
-    pulse = live_server.app.state.pulse
+    pulse = live_server.app.state.services.pulse
     live_server.call(pulse.flush, True)  # close the current minute now
     with live_server.client() as http:
         assert http.get(f"/api/v1/pulse/{MARKET}/export.csv").status_code == 401
@@ -80,7 +80,7 @@ def test_csv_export_is_k_anonymous_and_for_curators(live_server: LiveServer) -> 
 def test_feedback_is_sanitized_and_held(live_server: LiveServer) -> None:
     asyncio.run(tap(live_server, DISPLAY_A, 1,
                     text="Lovely \u202etomatoes!!!!!!!!!!!! www.spam.example " + "tomato " * 60))
-    pulse = live_server.app.state.pulse
+    pulse = live_server.app.state.services.pulse
     live_server.call(pulse.flush)
     with live_server.client() as http:
         assert http.get(f"/api/v1/pulse/{MARKET}/feedback").status_code == 401
@@ -108,14 +108,14 @@ def test_todays_windows_survive_a_restart(tmp_path: Path) -> None:
     try:
         asyncio.run(tap(live, DISPLAY_A, 5, "wow"))
         # Reactions to a recipe card are replayed per recipe too (pulse_event.recipe).
-        state = live.app.state.hub.snapshot(display_channel(DISPLAY_A))[2]
+        state = live.app.state.services.hub.snapshot(display_channel(DISPLAY_A))[2]
         recipe = state["bindings"]["stories"]["recipes"][0]["slug"]
         asyncio.run(tap(live, DISPLAY_A, 5, "love", recipe=recipe))
     finally:
         live.stop()  # flushes raw events on the way out
     again = start_server(tmp_path, content_dir=tmp_path / "content")
     try:
-        day = again.app.state.pulse.state(MARKET)["windows"]["day"]
+        day = again.app.state.services.pulse.state(MARKET)["windows"]["day"]
         assert day["displays"][DISPLAY_A]["counts"]["wow"] == 5
         assert day["displays"][DISPLAY_A]["devices"] == 10
         assert day["recipes"][recipe]["counts"]["love"] == 5
@@ -160,6 +160,6 @@ def test_bindings_update_a_display_throttled(tmp_path: Path) -> None:
 
     try:
         asyncio.run(scenario())
-        assert live.app.state.pulse_bindings.refreshes <= 5
+        assert live.app.state.services.pulse_bindings.refreshes <= 5
     finally:
         live.stop()

@@ -14,7 +14,7 @@ from support.waiting import wait_for_async
 
 
 def live_view(live: LiveServer) -> dict:
-    return live.app.state.pulse.state(MARKET)["windows"]
+    return live.app.state.services.pulse.state(MARKET)["windows"]
 
 
 def test_reactions_counted_and_streamed_on_the_pulse_channel(live_server: LiveServer) -> None:
@@ -46,7 +46,7 @@ def test_below_k_nothing_is_shown_anywhere(live_server: LiveServer) -> None:
         state = client.views[PULSE].state
         for window in state["windows"].values():
             assert window == {"market": None, "zones": {}, "displays": {}, "recipes": {}}
-        assert live_server.app.state.pulse.stats["accepted_love"] == 4
+        assert live_server.app.state.services.pulse.stats["accepted_love"] == 4
         await client.close()
 
     asyncio.run(scenario())
@@ -68,7 +68,7 @@ def test_connection_rate_limit_errors_but_never_disconnects(live_server: LiveSer
         await client.send({"type": "ping", "t0": 1})
         assert (await client.next("pong"))["t0"] == 1
         assert client.close_code is None
-        assert live_server.app.state.pulse.stats["accepted_love"] == 6
+        assert live_server.app.state.services.pulse.stats["accepted_love"] == 6
         metrics = live_server.client().get("/metrics").text
         assert 'holobazaar_stream_events_total{event="reaction_rate_limited"} 10.0' in metrics
         await client.close()
@@ -87,7 +87,7 @@ def test_one_device_flooding_through_many_connections(live_server: LiveServer) -
         for client in clients:
             await client.quiet(0.3)
         # ...but the device as a whole gets its burst of 5 and no more.
-        pulse = live_server.app.state.pulse
+        pulse = live_server.app.state.services.pulse
         assert pulse.stats["accepted_love"] == 5
         assert pulse.stats["refused_rate_limited"] == 7
         codes = [e["code"] for c in clients for e in c.errors]
@@ -127,7 +127,7 @@ def test_refusals_name_the_reason(live_server: LiveServer) -> None:
                            "seconds": -3, "device": device_id()})
         error = await client.next("error")
         assert error["code"] == "invalid_message" and "seconds" in error["message"]
-        pulse = live_server.app.state.pulse
+        pulse = live_server.app.state.services.pulse
         assert pulse.stats["refused_unknown_kind"] == 1
         assert sum(v for k, v in pulse.stats.items() if k.startswith("accepted")) == 0
         metrics = live_server.client().get("/metrics").text
@@ -146,7 +146,7 @@ def test_forged_dwell_is_clamped(live_server: LiveServer) -> None:
                                "seconds": seconds, "device": device_id()})
         await client.quiet(0.3)
         assert client.errors == []
-        pulse = live_server.app.state.pulse
+        pulse = live_server.app.state.services.pulse
         assert pulse.stats["accepted_dwell"] == 5
         assert pulse.stats["dwell_clamped"] == 3
         figures = live_view(live_server)["1m"]["displays"][DISPLAY_A]
@@ -225,7 +225,7 @@ def test_a_reaction_resent_with_its_id_is_counted_once(live_server: LiveServer) 
             await second.send(reaction(DISPLAY_A, device=device, id=rid))
         acks = [(await second.next("ack"))["reaction"] for _ in range(3)]
         assert acks == ["tap-0001-abcdef", "tap-0002-abcdef", "tap-0001-abcdef"]
-        pulse = live_server.app.state.pulse
+        pulse = live_server.app.state.services.pulse
         assert pulse.stats["accepted_love"] == 2
         assert pulse.stats["duplicate_reaction"] == 2
         # Another device may use the same id: ids are per device.

@@ -47,7 +47,7 @@ def test_shown_recipes_reads_the_cards_and_ignores_junk() -> None:
 
 
 def _cards(live: LiveServer) -> dict[str, str]:
-    state = live.app.state.hub.snapshot(display_channel(DISPLAY_A))[2]
+    state = live.app.state.services.hub.snapshot(display_channel(DISPLAY_A))[2]
     return shown_recipes(state)
 
 
@@ -74,10 +74,10 @@ def test_react_to_a_recipe_card_over_the_stream(live_server: LiveServer) -> None
         await client.close()
 
     asyncio.run(scenario())
-    day = live_server.app.state.pulse.state(MARKET)["windows"]["day"]
+    day = live_server.app.state.services.pulse.state(MARKET)["windows"]["day"]
     assert day["recipes"][slug]["devices"] == 5
     assert day["recipes"][slug]["counts"]["love"] == 3
-    stats = live_server.app.state.pulse.stats
+    stats = live_server.app.state.services.pulse.stats
     assert stats["accepted_recipe"] == 5 and stats["refused_unknown_recipe"] == 1
 
 
@@ -111,7 +111,7 @@ def test_dashboard_and_csv_show_top_recipes_only_from_k(live_server: LiveServer)
         assert client.errors == []
         await client.close()
 
-    pulse = live_server.app.state.pulse
+    pulse = live_server.app.state.services.pulse
     within_one_minute()  # the five devices must share one per-minute CSV row
     with live_server.client() as http:
         asyncio.run(taps(4))

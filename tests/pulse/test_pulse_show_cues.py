@@ -11,7 +11,7 @@ SHOW = "/api/v1/shows/greenhaven/harvest-collective"
 
 
 def test_fired_cues_become_marks_on_the_market_timeline(live_server: LiveServer):
-    pulse = live_server.app.state.pulse
+    pulse = live_server.app.state.services.pulse
     before = datetime.now(UTC) - timedelta(seconds=1)
     with live_server.client() as http:
         assert http.post(f"{SHOW}/go", headers=live_server.write_headers).status_code == 200

@@ -142,7 +142,7 @@ def test_a_price_change_changes_the_url_and_the_file(live, usdz):
 
 
 def test_cache_etag_and_unknown_displays(live, usdz):
-    quicklook = live.app.state.quicklook
+    quicklook = live.app.state.services.quicklook
     made = quicklook.generated["usdz"]
     entry = usdz["bijenhof-honey"]
     etag = entry["response"].headers["etag"]
@@ -164,7 +164,7 @@ def test_cache_etag_and_unknown_displays(live, usdz):
 
 
 def test_concurrent_first_requests_generate_once(live):
-    quicklook = live.app.state.quicklook
+    quicklook = live.app.state.services.quicklook
     made = quicklook.generated["glb"]
 
     def fetch(_: int) -> bytes:

@@ -13,7 +13,8 @@ PASSWORD = "correct horse battery"
 
 
 def sign_in(live: LiveServer, name: str, roles: list[str], markets: list[str]):
-    service.create_user(live.app.state.engine, name, PASSWORD, roles, markets, actor="test")
+    service.create_user(live.app.state.services.engine, name, PASSWORD, roles, markets,
+                        actor="test")
     http = live.client()  # the caller closes it
     form = http.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)

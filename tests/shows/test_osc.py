@@ -36,11 +36,11 @@ def message(address: str, *args) -> bytes:
 
 def send(live: LiveServer, data: bytes, source: str = "127.0.0.1") -> tuple[str, str | None]:
     """Send one datagram from `source` and wait for the listener's verdict."""
-    port = live.app.state.osc_address[1]
+    port = live.app.state.services.osc_address[1]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))
         sock.sendto(data, ("127.0.0.1", port))
-    control = live.app.state.osc
+    control = live.app.state.services.osc
 
     async def outcome():
         return await asyncio.wait_for(control.done.get(), 5)

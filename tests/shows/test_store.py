@@ -23,7 +23,7 @@ def performer_headers(live, name: str) -> dict[str, str]:
     token name; live.write_headers would reuse one)."""
     from holobazaar.accounts import service
 
-    token, _ = service.create_token(live.app.state.engine, name, ["performer"],
+    token, _ = service.create_token(live.app.state.services.engine, name, ["performer"],
                                     ["greenhaven"], None, actor="tests")
     return {"Authorization": f"Bearer {token}"}
 
@@ -44,7 +44,7 @@ def test_runner_state_survives_a_restart(tmp_path: Path):
         with first.client() as http:
             body = http.post(f"{BASE}/go", headers=first.write_headers).json()
         standby_before = body["standby"]["id"]
-        row = wait_for_row(first.app.state.engine, lambda r: r.standby == "6")
+        row = wait_for_row(first.app.state.services.engine, lambda r: r.standby == "6")
         assert row.status == "running" and [c["number"] for c in row.fired][:1] == ["1"]
     finally:
         first.stop()
@@ -60,7 +60,7 @@ def test_runner_state_survives_a_restart(tmp_path: Path):
                               headers=headers)
             assert stale.status_code == 409
             assert http.post(f"{BASE}/stop", headers=headers).status_code == 200
-        wait_for_row(second.app.state.engine, lambda r: r.status == "stopped")
+        wait_for_row(second.app.state.services.engine, lambda r: r.status == "stopped")
     finally:
         second.stop()
     third = start_server(tmp_path, content_dir=first.content_dir)

@@ -16,7 +16,7 @@ from support.streamclient import StreamClient
 
 def test_a_client_that_stops_reading_gets_one_merged_patch_and_every_cue(tmp_path):
     server = start_server(tmp_path, send_buffer_bytes=256 * 1024 * 1024)
-    hub = server.app.state.hub
+    hub = server.app.state.services.hub
     channel = f"market/{DEMO_MARKET}/display/coalesce-test"
 
     async def make_channel():

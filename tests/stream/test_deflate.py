@@ -71,7 +71,7 @@ def test_real_clients_with_and_without_compression_agree(shared_server):
             price = f"{5 + step + secrets.randbelow(90) / 100:.2f}"
             await asyncio.to_thread(set_price, shared_server.url,
                                     shared_server.write_headers, price)
-        head = shared_server.app.state.hub.channels[DEMO_CHANNEL].offset
+        head = shared_server.app.state.services.hub.channels[DEMO_CHANNEL].offset
         for client in clients:
             await client.wait_offset(DEMO_CHANNEL, head)
             await client.close()

@@ -31,13 +31,13 @@ def test_a_burst_of_clients_all_get_correct_snapshots_while_changes_flow(shared_
 
         await asyncio.gather(changes(), *(join(c) for c in clients))
         await asyncio.gather(*(c.next("snapshot", timeout=15) for c in clients))
-        head = shared_server.app.state.hub.channels[DEMO_CHANNEL].offset
+        head = shared_server.app.state.services.hub.channels[DEMO_CHANNEL].offset
         await asyncio.gather(*(c.wait_offset(DEMO_CHANNEL, head, timeout=15) for c in clients))
         await asyncio.gather(*(c.close() for c in clients))
         return clients, head
 
     clients, head = asyncio.run(scenario())
-    expected = shared_server.app.state.hub.snapshot(DEMO_CHANNEL)
+    expected = shared_server.app.state.services.hub.snapshot(DEMO_CHANNEL)
     for client in clients:
         assert client.snapshots == 1 and not client.violations
         assert client.views[DEMO_CHANNEL].offset == head

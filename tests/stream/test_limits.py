@@ -134,7 +134,7 @@ def test_flood_is_rate_limited_and_repeated_abuse_closes_with_policy_violation(t
         client = asyncio.run(abuse(server.ws_url))
         assert client.close_code == 1008
         assert len([e for e in client.errors if e["code"] == "bad_json"]) == 10
-        assert server.app.state.stream_metrics["policy_closes"] == 1
+        assert server.app.state.services.stream_metrics["policy_closes"] == 1
     finally:
         server.stop()
 
@@ -143,7 +143,7 @@ def test_slow_consumer_is_dropped_and_never_delays_the_others(tmp_path):
     """A client that stops reading is disconnected once it owes more than the send
     buffer; fast clients receive every patch meanwhile."""
     server = start_server(tmp_path, send_buffer_bytes=256 * 1024)
-    hub = server.app.state.hub
+    hub = server.app.state.services.hub
     channel = f"market/{DEMO_MARKET}/display/bulk-test"
     changes = 150  # ~60 KB each: 9 MB in all, far past kernel buffers (4 MB) + our bound
 
@@ -185,7 +185,7 @@ def test_slow_consumer_is_dropped_and_never_delays_the_others(tmp_path):
         for client in fast:
             view = client.views[channel]
             assert view.applied == list(range(1, changes + 1)) and not client.violations
-        metrics = server.app.state.stream_metrics
+        metrics = server.app.state.services.stream_metrics
         assert metrics.get("slow_disconnects") == 1
         deadline = time.monotonic() + 5  # the fast clients' own closes land asynchronously
         while hub.subscriber_count(channel) and time.monotonic() < deadline:

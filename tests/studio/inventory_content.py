@@ -55,8 +55,8 @@ def configure_feed(live: LiveServer, market: str = "alpha") -> str:
     """A webhook secret for `market` (the reconciler reloads the feed): returns it."""
     from holobazaar.inventory.feed_routes import new_secret
 
-    secret = new_secret(live.app.state.engine, market, "tests")  # type: ignore[attr-defined]
-    live.call(live.app.state.reconciler.reload_feed, market)  # type: ignore[attr-defined]
+    secret = new_secret(live.app.state.services.engine, market, "tests")  # type: ignore[attr-defined]
+    live.call(live.app.state.services.reconciler.reload_feed, market)  # type: ignore[attr-defined]
     return secret
 
 

@@ -49,7 +49,7 @@ def _file(live: LiveServer) -> bytes:
 
 
 def _revisions(live: LiveServer) -> int:
-    return len(authoring.revisions(live.app.state.scenes, MARKET, DISPLAY))  # type: ignore[attr-defined]
+    return len(authoring.revisions(live.app.state.services.scenes, MARKET, DISPLAY))  # type: ignore[attr-defined]
 
 
 def test_page_lists_every_text_beside_its_source(live_server: LiveServer, curator) -> None:
@@ -111,11 +111,11 @@ def test_save_writes_a_revision_and_streams_the_dutch_channel(live_server: LiveS
     # The file: the new Dutch texts (the form's CRLF as LF), the English as it was.
     written = _file(live_server).decode()
     assert 'nl: {text: "Vers van het land · {{ farm.location }}"}' in written, written
-    doc = authoring.read_source(live_server.app.state.scenes, MARKET, DISPLAY)[0]  # type: ignore[attr-defined]
+    doc = authoring.read_source(live_server.app.state.services.scenes, MARKET, DISPLAY)[0]  # type: ignore[attr-defined]
     story = next(n for n in doc["display"]["nodes"] if n["id"] == "story")
     assert story["translations"]["nl"]["body"] == "Regel een\nRegel twee"
     assert "Picked this morning · {{ farm.location }}" in written
-    revisions = authoring.revisions(live_server.app.state.scenes, MARKET, DISPLAY)  # type: ignore[attr-defined]
+    revisions = authoring.revisions(live_server.app.state.services.scenes, MARKET, DISPLAY)  # type: ignore[attr-defined]
     assert len(revisions) == before + 1
     assert revisions[0].action == "translate nl" and revisions[0].actor == "tessa"
     after = curator.get(PAGE, params={"lang": "nl", "saved": "2"}).text

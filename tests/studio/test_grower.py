@@ -57,7 +57,7 @@ def change(client_csrf: tuple[httpx.Client, str], sku: str, **data: str) -> http
 
 
 def item(live: LiveServer, sku: str):
-    return live.app.state.scenes.items["alpha"][sku]  # type: ignore[attr-defined]
+    return live.app.state.services.scenes.items["alpha"][sku]  # type: ignore[attr-defined]
 
 
 def test_a_grower_lands_on_their_farm_and_sees_only_its_items(live, hana):
@@ -155,7 +155,7 @@ def test_curators_open_any_farms_page(live):
 
 
 def test_the_stall_pulse_is_shown_only_for_groups_of_k(live, hana):
-    pulse = live.app.state.pulse  # type: ignore[attr-defined]
+    pulse = live.app.state.services.pulse  # type: ignore[attr-defined]
     k = pulse.settings.k
 
     async def react() -> None:

@@ -78,7 +78,7 @@ def market_file(live: LiveServer) -> str:
 
 
 def story_text(live: LiveServer) -> str:
-    state = live.app.state.scenes.hub.snapshot("market/alpha/display/hill-stall")[2]
+    state = live.app.state.services.scenes.hub.snapshot("market/alpha/display/hill-stall")[2]
     nodes = state["nodes"]
     node = nodes["story"] if isinstance(nodes, dict) else next(
         n for n in nodes if n["id"] == "story")
@@ -178,7 +178,7 @@ def test_a_grower_adds_a_photo_through_the_asset_pipeline(live: LiveServer) -> N
     photos = page.split('id="photos"')[1].split("</ul>")[0]
     assert '<img src="/assets/' in photos and 'value="The orchard in May"' in photos
     # The stall's display state carries the photo with its URL; the market page shows it.
-    farm = live.app.state.scenes.hub.snapshot(  # type: ignore[attr-defined]
+    farm = live.app.state.services.scenes.hub.snapshot(  # type: ignore[attr-defined]
         "market/alpha/display/hill-stall")[2]["farm"]
     assert farm["photos"] == [{"asset": asset["name"], "alt": "The orchard in May",
                                "url": farm["photos"][0]["url"]}]

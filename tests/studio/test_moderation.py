@@ -113,7 +113,7 @@ def test_the_open_queue_follows_without_a_reload(live: LiveServer) -> None:
     # A visitor's story arrives (stored as the send form stores it; the form's per-address
     # limit is spent by the tests above).
     sent = SubmissionIn(kind="story", market="alpha", title="Bees at dawn", body="They hum.")
-    submit(live.app.state.engine, sent, draft(sent))  # type: ignore[attr-defined]
+    submit(live.app.state.services.engine, sent, draft(sent))  # type: ignore[attr-defined]
     after = carol.get("/studio/alpha/moderation?part=state").json()
     assert after["count"] == state["count"] + 1 and after["sig"] != state["sig"]
     fragment = carol.get("/studio/alpha/moderation?part=queue").text

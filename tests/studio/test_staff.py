@@ -53,7 +53,7 @@ def post(admin: tuple[httpx.Client, str], path: str, **data: str) -> httpx.Respo
 
 
 def audit_actions(live: LiveServer, action: str) -> list[AuditEntry]:
-    with session_scope(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with session_scope(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         rows = list(session.exec(select(AuditEntry).where(AuditEntry.action == action)))
         for row in rows:
             session.expunge(row)
@@ -68,7 +68,7 @@ def field_error(page: str, field_id: str) -> str:
 
 
 def grants_of(live: LiveServer, name: str) -> list[tuple[str, str, str | None]]:
-    for user, grants in service.list_user_grants(live.app.state.engine):  # type: ignore
+    for user, grants in service.list_user_grants(live.app.state.services.engine):  # type: ignore
         if user.name == name:
             return grants
     raise AssertionError(name)
@@ -87,7 +87,7 @@ def test_only_admins_open_the_staff_page(live, accounts):
         r = client.post("/studio/alpha/staff/users", data={
             "csrf": csrf, "name": "mallory", "password": PASSWORD, "role": "admin"})
         assert r.status_code == 403
-    assert "mallory" not in [u.name for u, _ in service.list_users(live.app.state.engine)]
+    assert "mallory" not in [u.name for u, _ in service.list_users(live.app.state.services.engine)]
 
 
 def test_create_a_user_with_a_role_in_this_market(live, admin):
@@ -122,7 +122,7 @@ def test_bad_user_forms_answer_next_to_the_field_and_create_nothing(live, admin)
     assert r.status_code == 400 and "one market" in field_error(r.text, "new-market")
     r = post(admin, "/users", name="root", password=PASSWORD, role="curator", market="alpha")
     assert r.status_code == 400 and "exists" in field_error(r.text, "new-name")
-    assert "gina" not in [u.name for u, _ in service.list_users(live.app.state.engine)]
+    assert "gina" not in [u.name for u, _ in service.list_users(live.app.state.services.engine)]
     r = post(admin, "/users", name="<script>x</script>", password=PASSWORD, role="curator")
     assert "<script>x</script>" not in r.text and "&lt;script&gt;" in r.text
 
@@ -195,7 +195,7 @@ def test_forms_need_the_sessions_csrf_token(live, admin):
     r = client.post("/studio/alpha/staff/users", data={
         "csrf": "forged", "name": "kim", "password": PASSWORD, "role": "admin"})
     assert r.status_code == 403
-    assert "kim" not in [u.name for u, _ in service.list_users(live.app.state.engine)]
+    assert "kim" not in [u.name for u, _ in service.list_users(live.app.state.services.engine)]
 
 
 def test_a_token_is_shown_once_works_and_stops_when_revoked(live, admin):
@@ -203,7 +203,8 @@ def test_a_token_is_shown_once_works_and_stops_when_revoked(live, admin):
              expires="12h")
     assert r.status_code == 201, r.text
     token = re.search(r'value="(hbt_[^"]+)"', r.text).group(1)
-    row = next(t for t in service.list_tokens(live.app.state.engine) if t.name == "qlab booth")
+    row = next(t for t in service.list_tokens(live.app.state.services.engine)
+               if t.name == "qlab booth")
     assert row.roles == "performer" and row.markets == "alpha" and row.expires_at
     assert audit_actions(live, "token.create")[-1].actor == "user:root"
     page = admin[0].get("/studio/alpha/staff").text
@@ -232,7 +233,8 @@ def test_bad_token_forms_answer_next_to_the_field(live, admin):
     assert r.status_code == 400 and field_error(r.text, "tok-market")
     r = post(admin, "/tokens", name="forever", role="curator", market="*", expires="never")
     assert r.status_code == 201
-    row = next(t for t in service.list_tokens(live.app.state.engine) if t.name == "forever")
+    row = next(t for t in service.list_tokens(live.app.state.services.engine)
+               if t.name == "forever")
     assert row.expires_at is None and row.markets == "*"
     r = post(admin, "/tokens", name="forever", role="curator", market="*", expires="never")
     assert r.status_code == 400 and "exists" in field_error(r.text, "tok-name")

@@ -107,8 +107,8 @@ def test_a_grower_on_a_phone_marks_an_item_sold_out_and_cannot_touch_another_far
         {method: 'PATCH', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
          body: JSON.stringify({stock: 5})})).status""", csrf)
     assert status == 403
-    assert live.app.state.scenes.items["alpha"]["HON-1"].status == "sold_out"  # as seeded
-    assert live.app.state.scenes.items["alpha"]["HON-1"].stock == 0
+    assert live.app.state.services.scenes.items["alpha"]["HON-1"].status == "sold_out"  # as seeded
+    assert live.app.state.services.scenes.items["alpha"]["HON-1"].stock == 0
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
@@ -134,7 +134,7 @@ def test_axe_finds_no_serious_violation_on_staff_and_grower_pages(live, sessions
     if bad:
         found["staff"] = bad
     shoot(page, "staff", size)
-    pulse = live.app.state.pulse  # type: ignore[attr-defined]
+    pulse = live.app.state.services.pulse  # type: ignore[attr-defined]
 
     async def react() -> None:  # enough visitors at the stall for figures to show
         now = time.time()

@@ -19,7 +19,7 @@ class Accounts:
 
     def __init__(self, live: LiveServer) -> None:
         self.live = live
-        self.engine = live.app.state.engine  # type: ignore[attr-defined]
+        self.engine = live.app.state.services.engine  # type: ignore[attr-defined]
 
     def user(self, name: str, roles: list[str], markets: list[str],
              password: str = PASSWORD, farm: str | None = None) -> str:

@@ -50,7 +50,7 @@ class LiveServer:
         if token is None:
             from holobazaar.accounts import service
 
-            token, _ = service.create_token(self.app.state.engine,  # type: ignore[attr-defined]
+            token, _ = service.create_token(self.app.state.services.engine,  # type: ignore[attr-defined]
                                             "tests admin", ["admin"], [], None, actor="tests")
             self._admin_token = token
         return {"Authorization": f"Bearer {token}"}

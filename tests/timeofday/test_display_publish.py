@@ -97,7 +97,7 @@ def test_the_pinned_draft_publishes_at_its_time_even_after_an_edit(server):
 def test_a_cancelled_schedule_never_fires_and_other_markets_are_refused(server):
     live, clock = server
     headers = live.write_headers
-    token, _ = accounts.create_token(live.app.state.engine,  # type: ignore[attr-defined]
+    token, _ = accounts.create_token(live.app.state.services.engine,  # type: ignore[attr-defined]
                                      "other curator", ["curator"], ["elsewhere"], None)
     other = {"Authorization": f"Bearer {token}"}
     with live.client() as http:
@@ -141,7 +141,7 @@ def test_a_publish_left_undone_by_a_stopped_node_is_finished_when_one_goes_on_du
                 **headers, "If-Match": source.headers["ETag"]}, json={
                 "at": "2026-11-21T09:00", "document": titled(source.json(), "Left undone")})
             assert made.status_code == 201, made.text
-        engine = first.app.state.engine  # type: ignore[attr-defined]
+        engine = first.app.state.services.engine  # type: ignore[attr-defined]
     finally:
         first.stop()
     with session_scope(engine) as session:  # what the stopped node left behind

@@ -41,7 +41,7 @@ def move(live: LiveServer, clock: ManualClock, when: datetime) -> float:
 
 
 def fires(live: LiveServer) -> list[ScheduleFire]:
-    with Session(live.app.state.engine) as session:  # type: ignore[attr-defined]
+    with Session(live.app.state.services.engine) as session:  # type: ignore[attr-defined]
         return list(session.exec(select(ScheduleFire).where(ScheduleFire.reason != "start")
                                  .order_by(ScheduleFire.edge_at)))
 
@@ -55,7 +55,7 @@ def variant(state: dict) -> str | None:
                          ids=["spring-forward", "fall-back"])
 def test_a_window_edge_is_a_patch_at_that_instant(server, edge: datetime):
     live, clock = server
-    reconciler = live.app.state.reconciler  # type: ignore[attr-defined]
+    reconciler = live.app.state.services.reconciler  # type: ignore[attr-defined]
     before = edge.replace(minute=59, hour=edge.hour - 1, second=59)
 
     async def scenario() -> None:
@@ -181,7 +181,7 @@ def test_a_scheduled_show_starts_itself_and_a_performer_takes_over(server):
     # A start missed by more than its catch_up (the server was "down" past it) is skipped.
     move(live, clock, datetime(2026, 11, 14, 10, 5, tzinfo=UTC))
     time.sleep(0.3)
-    starts = live.app.state.show_starts.log  # type: ignore[attr-defined]
+    starts = live.app.state.services.show_starts.log  # type: ignore[attr-defined]
     # (The clock's earlier jumps passed Saturday 24 October's start: skipped likewise.)
     assert [(s["at"], s["outcome"]) for s in starts if s["at"] > "2026-11"] == [
         ("2026-11-07T10:00:00+00:00", "started"),

@@ -156,7 +156,7 @@ def test_pages_in_the_visitors_language(shared_server) -> None:
 
 
 def test_language_channels_composed_once_per_language(shared_server) -> None:
-    scenes = shared_server.app.state.scenes  # type: ignore[attr-defined]
+    scenes = shared_server.app.state.services.scenes  # type: ignore[attr-defined]
     nl_channel = display_channel(MARKET, DISPLAY, "nl")
 
     async def scenario() -> None:

@@ -24,6 +24,7 @@ from starlette.types import Scope
 from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.accounts.models import ROLES, Principal
+from holobazaar.dependencies import get_engine
 from holobazaar.validation import request_validation_response
 
 SESSION_COOKIE = "hb_session"
@@ -74,7 +75,7 @@ async def authenticate(request: Request) -> Principal | None:
     a cookie-authenticated unsafe request without the matching CSRF header."""
     if any(name in request.query_params for name in QUERY_SECRETS):
         raise UNAUTHORIZED  # secrets in URLs end up in logs and browser history
-    engine = request.app.state.engine
+    engine = get_engine(request)
     token = _bearer(request)
     unsafe = request.method not in SAFE_METHODS
     if token is not None:
@@ -127,7 +128,7 @@ def take_write_record(request: Request) -> WriteRecord | None:
 async def settle_write_record(request: Request) -> None:
     record = take_write_record(request)
     if record is not None:
-        await record.settle(request.app.state.engine)
+        await record.settle(get_engine(request))
 
 
 class RoleRequirement:
@@ -185,7 +186,7 @@ async def _record(request: Request, principal: Principal, market: str | None,
             request.scope[_PENDING_KEY] = WriteRecord(
                 principal, f"{request.method} {request.url.path}", market)
             return
-        engine = request.app.state.engine
+        engine = get_engine(request)
         await db.call(engine, service.record_write, engine, principal,
                       f"{request.method} {request.url.path}", market, allowed)
 

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from starlette.datastructures import State
 
 from holobazaar.accounts.models import PreviewPassKey
 from holobazaar.channels import is_private
@@ -112,12 +111,3 @@ def _shared_key(engine: Engine) -> bytes:
             row = PreviewPassKey(id=1, key=secrets.token_hex(32), created_at=datetime.now(UTC))
             session.add(row)
         return bytes.fromhex(row.key)
-
-
-def links_of(state: State) -> PreviewLinks:
-    """The app's preview links (the key is read from the database on first use)."""
-    links = getattr(state, "preview_links", None)
-    if links is None:
-        links = PreviewLinks(shared_key(state.engine))
-        state.preview_links = links
-    return links

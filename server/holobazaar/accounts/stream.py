@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from holobazaar.accounts import service
 from holobazaar.accounts.models import Principal
 from holobazaar.accounts.preview_links import PREFIX as PREVIEW_PREFIX
-from holobazaar.accounts.preview_links import PreviewViewer, links_of
+from holobazaar.accounts.preview_links import PreviewLinks, PreviewViewer
 from holobazaar.channels import PRIVATE_KINDS, private_kind
 
 
@@ -32,15 +33,15 @@ def may_subscribe(principal: Principal | None, channel: str) -> bool:
 
 
 class StreamAuth:
-    """Reads the engine from app.state lazily: it only exists once the app has started."""
+    """Who a stream token is: an API token's principal, or a preview link's viewer."""
 
-    def __init__(self, state: Any) -> None:
-        self.state = state
+    def __init__(self, engine: Engine, links: PreviewLinks) -> None:
+        self.engine, self.links = engine, links
 
     async def authenticate(self, token: str) -> Principal | PreviewViewer | None:
         if token.startswith(PREVIEW_PREFIX):  # a preview link: one preview channel
-            return links_of(self.state).viewer(token)
-        return await run_in_threadpool(service.principal_for_token, self.state.engine, token)
+            return self.links.viewer(token)
+        return await run_in_threadpool(service.principal_for_token, self.engine, token)
 
     def authorize(self, principal: Any, channel: str) -> bool:
         if isinstance(principal, PreviewViewer):  # its preview, and what anyone may join

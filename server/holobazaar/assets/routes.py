@@ -9,18 +9,29 @@ import tempfile
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.assets import jobs, service
+from holobazaar.assets.dependencies import (
+    AssetFilesDep,
+    AssetJobsDep,
+    ClusterDep,
+    EngineDep,
+    Scenes,
+    SettingsDep,
+)
 from holobazaar.assets.jobs import options_from
 from holobazaar.assets.models import AssetOut
 from holobazaar.assets.pipeline import Refused
 from holobazaar.assets.pipeline.inputs import SIDE_SUFFIXES, SUPPORTED
 from holobazaar.assets.pipeline.options import UNITS
 from holobazaar.assets.storage import StoreUnavailable
+from holobazaar.cluster import Cluster
+from holobazaar.scenes.service import SceneService
 
 router = APIRouter(tags=["assets"])
 __all__ = ["options_from", "publish", "refresh_scenes", "router"]
@@ -54,23 +65,22 @@ def _file_response(request: Request, path: Path, sha256: str, media_type: str) -
 @router.get("/assets/{name}", responses={
     503: {"description": "This node lacks the file and the shared asset store is "
           "unreachable (files a node has are served whatever the store's state)."}})
-async def get_asset(name: str, request: Request) -> Response:
+async def get_asset(name: str, request: Request, scenes: Scenes, files: AssetFilesDep,
+                    engine: EngineDep) -> Response:
     match = NAME.match(name)
     if not match:
         raise HTTPException(404, "no such asset")
-    content = request.app.state.scenes.content
+    content = scenes.content
     asset = content.asset_by_hash(match["hash"]) if content else None
     if asset is not None and asset.suffix == match["suffix"]:
         return _file_response(request, asset.path, asset.sha256, asset.media_type)
     ext = match["suffix"][1:]
-    files = request.app.state.asset_files
     # A file this node has is served without asking the database or the store: stored
     # files are immutable, and a node keeps serving them while the shared store is down.
     path = files.cached(match["hash"], ext)
     if path is not None and ext in service.MEDIA_TYPES:
         return _file_response(request, path, match["hash"], service.MEDIA_TYPES[ext])
-    stored = await run_in_threadpool(service.find_file, request.app.state.engine,
-                                     match["hash"], ext)
+    stored = await run_in_threadpool(service.find_file, engine, match["hash"], ext)
     if stored is None:
         raise HTTPException(404, "no such asset")
     try:
@@ -86,10 +96,10 @@ def store_unavailable(exc: StoreUnavailable) -> HTTPException:
     return HTTPException(503, f"{exc}; try again shortly", headers={"Retry-After": "5"})
 
 
-async def refresh_scenes(state, market: str | None = None) -> None:
+async def refresh_scenes(scenes: SceneService, engine: Engine,
+                         market: str | None = None) -> None:
     """Give the compositor the stored assets and republish (only changes are sent)."""
-    scenes = state.scenes
-    scenes.stored_assets = await run_in_threadpool(service.stored_refs, state.engine)
+    scenes.stored_assets = await run_in_threadpool(service.stored_refs, engine)
     if scenes.content is not None:
         await scenes.refresh(market)
 
@@ -121,14 +131,14 @@ async def _save_uploads(files: list[UploadFile], into: Path, cap: int) -> list[P
     return saved
 
 
-async def publish(state, asset: AssetOut) -> None:
+async def publish(scenes: SceneService, engine: Engine, cluster: Cluster,
+                  asset: AssetOut) -> None:
     """A ready asset of a market: recompose its displays, here and on the other nodes."""
     if asset.status != "ready" or asset.market is None:
         return
-    await refresh_scenes(state, asset.market)
-    cluster = getattr(state, "cluster", None)
-    if cluster is not None:  # the other nodes reload their stored assets too
-        await cluster.notify("assets", {"market": asset.market})
+    await refresh_scenes(scenes, engine, asset.market)
+    # The other nodes reload their stored assets too.
+    await cluster.notify("assets", {"market": asset.market})
 
 
 GROWER_IMAGES = (".jpg", ".jpeg", ".png", ".webp")
@@ -138,7 +148,8 @@ GROWER_IMAGES = (".jpg", ".jpeg", ".png", ".webp")
     503: {"description": "The shared asset store (PostgreSQL or S3) is unreachable: the "
           "upload is refused, naming the store; try again after Retry-After."}})
 async def upload_asset(
-    request: Request,
+    scenes: Scenes, engine: EngineDep, settings: SettingsDep, cluster: ClusterDep,
+    asset_files: AssetFilesDep, asset_jobs: AssetJobsDep,
     files: list[UploadFile] = File(..., description="The model (GLB, glTF with its .bin and "
                                    "textures, OBJ with MTL and textures, STL, PLY), an image, "
                                    "or a zip of any of these."),
@@ -159,19 +170,17 @@ async def upload_asset(
         # A grower adds photos of their farm to their market: one image file at a time.
         raise HTTPException(403, "a grower uploads one JPEG, PNG or WebP image for their "
                             "market")
-    if market is not None and request.app.state.scenes.market(market) is None:
+    if market is not None and scenes.market(market) is None:
         raise HTTPException(422, f"no market {market!r}")
     if units not in UNITS:
         raise HTTPException(422, f"units must be one of {', '.join(UNITS)}, not {units!r}")
-    settings = request.app.state.settings
     work = settings.data_dir / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     upload_dir = Path(tempfile.mkdtemp(prefix="upload-", dir=work))
     options = options_from(settings, units=units, up=up, size=size)
-    state = request.app.state
     try:
         # A store that is down refuses the upload before it is read, naming the store.
-        await run_in_threadpool(state.asset_files.check)
+        await run_in_threadpool(asset_files.check)
         saved = await _save_uploads(files, upload_dir, settings.asset_max_upload_bytes)
         source = await run_in_threadpool(
             service.source_id, ((p.name, p) for p in saved), options)
@@ -179,7 +188,7 @@ async def upload_asset(
         # The files go into the asset store with the job: whichever node claims it reads
         # them from there (assets/jobs.py).
         asset, needs_processing = await run_in_threadpool(
-            jobs.submit, state.engine, state.asset_files, upload_dir, saved, source=source,
+            jobs.submit, engine, asset_files, upload_dir, saved, source=source,
             market=market, name=name or service.asset_name(entry.name),
             uploaded_by=principal.actor, source_name=entry.name, options=options)
     except Refused as exc:
@@ -189,22 +198,22 @@ async def upload_asset(
     finally:
         shutil.rmtree(upload_dir, ignore_errors=True)
     if not needs_processing:
-        await publish(state, asset)  # ready at once: the market may use it
+        await publish(scenes, engine, cluster, asset)  # ready at once: the market may use it
     else:
-        state.asset_jobs.poke()  # this node claims it now if it has a free slot
+        asset_jobs.poke()  # this node claims it now if it has a free slot
     return asset
 
 
 @router.get("/api/v1/assets", response_model=list[AssetOut])
-async def list_assets(request: Request, market: str | None = None) -> list[AssetOut]:
-    return await run_in_threadpool(service.list_assets, request.app.state.engine, market)
+async def list_assets(engine: EngineDep, market: str | None = None) -> list[AssetOut]:
+    return await run_in_threadpool(service.list_assets, engine, market)
 
 
 @router.get("/api/v1/assets/{asset_id}", response_model=AssetOut)
-async def asset_status(asset_id: str, request: Request) -> AssetOut:
+async def asset_status(asset_id: str, engine: EngineDep) -> AssetOut:
     if not re.fullmatch(r"[0-9a-f]{64}", asset_id):
         raise HTTPException(404, "no such asset")
-    asset = await run_in_threadpool(service.get, request.app.state.engine, asset_id)
+    asset = await run_in_threadpool(service.get, engine, asset_id)
     if asset is None:
         raise HTTPException(404, "no such asset")
     return asset

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from holobazaar.audit.witness import WitnessService
+from holobazaar.dependencies import app_services
 
 
 def get_witness(request: Request) -> WitnessService:
-    return request.app.state.witness
+    return app_services(request).witness
 
 
 WitnessDep = Annotated[WitnessService, Depends(get_witness)]

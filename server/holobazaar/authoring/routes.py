@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.scenes import authoring, scheduled_publish
+from holobazaar.scenes.dependencies import get_scenes
 from holobazaar.scenes.service import SceneService
 
 router = APIRouter(prefix="/api/v1", tags=["scenes authoring"])
 curator = require_role("curator")
-
-
-def get_scenes(request: Request) -> SceneService:
-    return request.app.state.scenes
 
 
 def _fail(exc: authoring.AuthoringError) -> JSONResponse:

@@ -12,21 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
-from holobazaar.authoring.routes import _fail, get_scenes
+from holobazaar.authoring.routes import _fail
 from holobazaar.scenes.authoring import AuthoringError
+from holobazaar.scenes.dependencies import get_scenes
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows import authoring
+from holobazaar.shows.dependencies import get_shows
 from holobazaar.shows.models import CueNumber
 from holobazaar.shows.runner import ShowError
-from holobazaar.shows.service import ShowService
 
 router = APIRouter(prefix="/api/v1", tags=["scenes authoring"])
 show_staff = require_role("performer", "curator")
 BASE = "/markets/{market}/shows/{show}"
-
-
-def _shows(request: Request) -> ShowService:
-    return request.app.state.shows
 
 
 class TimelineEntry(BaseModel):
@@ -128,7 +125,7 @@ async def rehearse(request: Request, market: str, show: str, body: RehearseBody,
             draft, errors = authoring.check(scenes, market, show, body.document)
             if errors:
                 raise AuthoringError(422, {"message": "invalid show", "errors": errors})
-        return await _shows(request).rehearse(market, show, body.number, draft)
+        return await get_shows(request).rehearse(market, show, body.number, draft)
     except AuthoringError as exc:
         return _fail(exc)
     except ShowError as exc:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from holobazaar.cluster import Cluster
+from holobazaar.cluster.dependencies import ClusterDep as ClusterDep  # with the others here
 from holobazaar.dependencies import EngineDep as EngineDep  # with the others here
 from holobazaar.dependencies import SettingsDep as SettingsDep
-from holobazaar.dependencies import in_place
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.replay import ReplayGuard
@@ -20,29 +20,19 @@ from holobazaar.scenes.dependencies import market_or_404 as market_or_404
 
 
 def get_reconciler(request: Request) -> Reconciler:
-    return request.app.state.reconciler
+    return app_services(request).reconciler
 
 
 def get_poller(request: Request) -> Poller:
-    return request.app.state.poller
-
-
-def get_cluster(request: Request) -> Cluster | None:
-    return getattr(request.app.state, "cluster", None)  # None before start-up finished
+    return app_services(request).poller
 
 
 def get_replay_guard(request: Request) -> ReplayGuard:
-    """The webhook's replay guard, made at its first use (one per app)."""
-    state = request.app.state
-    if getattr(state, "replay_guard", None) is None:
-        settings = state.settings
-        state.replay_guard = ReplayGuard(state.engine, settings.inventory_replay_window,
-                                         settings.inventory_v1_grace_days)
-    return state.replay_guard
+    """The webhook's replay guard (one per app)."""
+    return app_services(request).replay_guard
 
 
 ReconcilerDep = Annotated[Reconciler, Depends(in_place(get_reconciler))]
 PollerDep = Annotated[Poller, Depends(get_poller)]
-ClusterDep = Annotated[Cluster | None, Depends(get_cluster)]
 ReplayGuardDep = Annotated[ReplayGuard, Depends(get_replay_guard)]
 

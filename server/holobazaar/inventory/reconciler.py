@@ -63,7 +63,8 @@ def bound_skus(display: Display) -> set[str]:
 
 class Reconciler:
     def __init__(self, scenes: SceneService, engine: Engine, *, stale_after: float,
-                 interval: float) -> None:
+                 interval: float, figures: Figures | None = None,
+                 announce: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.scenes = scenes
         self.hub = scenes.hub
         self.engine = engine
@@ -77,9 +78,10 @@ class Reconciler:
         # This node's own counters; what curators see is `figures` and the database.
         self.counts: dict[str, int] = {"detected": 0, "corrected": 0, "sweeps": 0,
                                        "feed_failures": 0, "batches": 0, "guarded": 0}
-        self.figures: Figures = LocalFigures()  # several nodes: shared (Cluster.figures)
-        # Tells the other nodes that a market's open mismatches changed (several nodes).
-        self.announce: Callable[[str], Awaitable[None]] | None = None
+        # Several nodes: shared figures (Cluster.figures), and `announce` tells the other
+        # nodes that a market's open mismatches changed.
+        self.figures: Figures = figures if figures is not None else LocalFigures()
+        self.announce = announce
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
         # display key -> (inputs, expected state, objects the inputs' ids refer to)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.channels import display_channel
 from holobazaar.config import check_base_url
+from holobazaar.dependencies import SettingsDep
 from holobazaar.markers import service
+from holobazaar.scenes.dependencies import Scenes, market_or_404
+from holobazaar.stream.dependencies import HubDep
 from holobazaar.tls.addresses import public_base_url
 
 router = APIRouter(prefix="/api/v1/markets/{market}", tags=["markers"])
@@ -19,20 +22,16 @@ router = APIRouter(prefix="/api/v1/markets/{market}", tags=["markers"])
             dependencies=[Depends(require_role("curator"))],
             responses={200: {"content": {"application/pdf": {}}}})
 async def markers_pdf(
-    request: Request, market: str,
+    market: str, scenes: Scenes, settings: SettingsDep, hub: HubDep,
     base_url: str | None = Query(None, max_length=500,
                                  description="Address printed in the QR codes "
                                              "[the server's base_url]."),
 ) -> Response:
-    scenes = request.app.state.scenes
-    content = scenes.market(market)
-    if content is None:
-        raise HTTPException(404, f"no market {market!r}")
+    content = market_or_404(scenes, market)
     try:
-        base = check_base_url(base_url) if base_url else public_base_url(request.app.state.settings)
+        base = check_base_url(base_url) if base_url else public_base_url(settings)
     except ValueError as exc:
         raise HTTPException(422, f"base_url: {exc}") from None
-    hub = request.app.state.hub
     titles = {}
     translated: dict[str, dict[str, str]] = {}
     for display_id in content.displays:

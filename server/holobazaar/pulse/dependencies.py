@@ -1,5 +1,5 @@
 """The pulse service as the pulse routes get it from the assembled app: `pulse: Pulse`
-(an Annotated FastAPI dependency) instead of reading request.app.state."""
+(an Annotated FastAPI dependency) instead of reading the app's state."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from holobazaar.dependencies import app_services
 from holobazaar.pulse.service import PulseService
 
 
 def get_pulse(request: Request) -> PulseService:
-    return request.app.state.pulse
+    return app_services(request).pulse
 
 
 Pulse = Annotated[PulseService, Depends(get_pulse)]

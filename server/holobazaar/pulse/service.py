@@ -133,7 +133,9 @@ class PulseService:
     def __init__(self, engine: Engine, hub: Hub, scenes: SceneService,
                  settings: PulseSettings | None = None,
                  clock: Callable[[], float] = time.time,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None,
+                 cue_sources: list[CueSource] | None = None,
+                 recipe_catalog: RecipeCatalog | None = None) -> None:
         self.engine, self.hub, self.scenes = engine, hub, scenes
         self.settings = settings or PulseSettings()
         self.clock = clock
@@ -157,8 +159,8 @@ class PulseService:
         self._replayed: set[tuple[str, datetime]] = set()
         self._replayed_until = 0.0
         self.listeners: list[Callable[[str], None]] = []  # called after each publish
-        self.cue_sources: list[CueSource] = []
-        self.recipe_catalog: RecipeCatalog | None = None
+        self.cue_sources: list[CueSource] = list(cue_sources or [])
+        self.recipe_catalog = recipe_catalog
         self._salt: tuple[str, bytes] | None = None
         self._salt_span = (0.0, 0.0)  # the salt's UTC day, as timestamps [start, end)
         self._events: list[dict] = []

@@ -10,12 +10,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from holobazaar.channels import display_channel
+from holobazaar.quicklook.dependencies import get_quicklook
 from holobazaar.quicklook.service import (
     MEDIA_TYPES,
     STATE_HASH,
     VERSION,
     Kind,
-    QuickLook,
     file_url,
 )
 from holobazaar.scenes.dependencies import Scenes
@@ -52,7 +52,7 @@ async def _serve(kind: Kind, request: Request, scenes: Scenes, market: str, disp
     # The state named: the display's current state in the page's language (each language
     # is a state of its own); without one, the market's default language.
     current, current_hash = next(((st, h) for st, h in snapshots if h == state), snapshots[0])
-    quicklook: QuickLook = request.app.state.quicklook
+    quicklook = get_quicklook(request)
     headers = {"Cache-Control": "no-cache", "ETag": f'"{current_hash}.{VERSION}"',
                "Content-Disposition": f'inline; filename="{display}.{kind}"'}
     path = None

@@ -1,6 +1,6 @@
 """The scene service as routes get it from the assembled app: `scenes: Scenes` (an
 Annotated FastAPI dependency), and a market of its content or a 404. The routes of
-scenes and of the domains above it declare it instead of reading request.app.state."""
+scenes and of the domains above it declare it instead of reading the app's state."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from holobazaar.dependencies import in_place
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.service import SceneService
 
 
 def get_scenes(request: Request) -> SceneService:
-    return request.app.state.scenes
+    return app_services(request).scenes
 
 
 Scenes = Annotated[SceneService, Depends(in_place(get_scenes))]

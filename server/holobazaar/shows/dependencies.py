@@ -1,5 +1,5 @@
 """The show service as the show routes get it from the assembled app: `shows: Shows` (an
-Annotated FastAPI dependency) instead of reading request.app.state."""
+Annotated FastAPI dependency) instead of reading the app's state."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from holobazaar.dependencies import app_services
 from holobazaar.shows.service import ShowService
 
 
 def get_shows(request: Request) -> ShowService:
-    return request.app.state.shows
+    return app_services(request).shows
 
 
 Shows = Annotated[ShowService, Depends(get_shows)]

@@ -8,10 +8,13 @@ market's displays, so subscribed clients receive patches through the hub."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -19,15 +22,45 @@ from holobazaar import jsonlimits
 from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
+from holobazaar.cluster.dependencies import get_cluster
 from holobazaar.db import as_utc
+from holobazaar.dependencies import get_settings
+from holobazaar.scenes.dependencies import get_scenes, market_or_404
 from holobazaar.stories import jsonld, scheduled, service
 from holobazaar.stories import search as search_index
-from holobazaar.stories.bindings import StoryBindings, rank_recipes
+from holobazaar.stories.bindings import rank_recipes
+from holobazaar.stories.dependencies import (
+    EngineDep,
+    Scenes,
+    Stories,
+    SubmissionLimiter,
+    get_stories,
+)
 from holobazaar.stories.schema import DOC_TYPES, RecipeDoc, Status, StoryDoc
 from holobazaar.stories.submissions import SubmissionIn, draft, submit
 from holobazaar.validation import MAX_DB_INT, error_details
 
-router = APIRouter(tags=["stories"])
+
+class StoryRoute(APIRoute):
+    """The story routes' one mapping of the repository's errors to HTTP: NotFound is a
+    404, Conflict a 409, wherever in the route they are raised (the database work itself
+    runs through run_in_threadpool, as everywhere in the server)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def mapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except service.NotFound as exc:
+                raise HTTPException(404, str(exc)) from None
+            except service.Conflict as exc:
+                raise HTTPException(409, str(exc)) from None
+
+        return mapped
+
+
+router = APIRouter(tags=["stories"], route_class=StoryRoute)
 KIND = {"stories": "story", "recipes": "recipe"}
 JSON_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "description": "A story or recipe document (docs/stories.md); "
@@ -101,13 +134,9 @@ class Decision(BaseModel):
     reason: str | None = Field(None, max_length=300)
 
 
-def _engine(request: Request):
-    return request.app.state.engine
-
-
 async def read_json(request: Request) -> Any:
     """The request body as JSON, refused when larger than story_max_bytes."""
-    limit = request.app.state.settings.story_max_bytes
+    limit = get_settings(request).story_max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"body is larger than {limit} bytes (story_max_bytes)")
@@ -126,43 +155,25 @@ def _invalid(exc: ValidationError) -> HTTPException:
     return HTTPException(422, error_details(exc.errors(include_url=False)))
 
 
-def _market(request: Request, market: str):
-    found = request.app.state.scenes.market(market)
-    if found is None:
-        raise HTTPException(404, f"no market {market!r}")
-    return found
-
-
 def four_eyes(request: Request, market: str) -> bool:
     """The market's `stories_four_eyes` rule: the curator who publishes is not the one who
     sent the document for review or edited it since (409 otherwise)."""
-    content = request.app.state.scenes.market(market)
+    content = get_scenes(request).market(market)
     return bool(content is not None and content.market.stories_four_eyes)
 
 
 async def content_changed(request: Request, market: str) -> None:
-    """Published content changed: reload the displays' view of it and recompose."""
-    bindings: StoryBindings = request.app.state.stories
-    await bindings.reload(market)
-    await request.app.state.scenes.refresh(market)
-    cluster = getattr(request.app.state, "cluster", None)
-    if cluster is not None:  # the other nodes reload their copy too (web/app.py listens)
-        await cluster.notify("stories", {"market": market})
-
-
-async def _call(fn, *args, **kwargs):
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except service.NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except service.Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
+    """Published content changed: reload the displays' view of it and recompose; the
+    other nodes reload their copy too (web/assembly.py's wire_cluster_content)."""
+    await get_stories(request).reload(market)
+    await get_scenes(request).refresh(market)
+    await get_cluster(request).notify("stories", {"market": market})
 
 
 # ---- public reading ------------------------------------------------------------------
 
 @router.get("/api/v1/search", summary="Search published stories and recipes")
-async def search(request: Request, q: Annotated[str, Query(min_length=1, max_length=200)],
+async def search(engine: EngineDep, q: Annotated[str, Query(min_length=1, max_length=200)],
                  market: str | None = None, kind: Literal["story", "recipe"] | None = None,
                  tag: str | None = None, producer: str | None = None,
                  diet: str | None = None, language: str | None = None,
@@ -170,15 +181,15 @@ async def search(request: Request, q: Annotated[str, Query(min_length=1, max_len
                  offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> dict[str, Any]:
     filters = search_index.Filters(market, kind, tag, producer, diet, language)
     try:
-        hits = await run_in_threadpool(search_index.search, _engine(request), q, filters,
+        hits = await run_in_threadpool(search_index.search, engine, q, filters,
                                        limit=limit, offset=offset)
     except ValueError as exc:  # SearchError, unknown diet
         raise HTTPException(422, str(exc)) from None
     return {"q": q, "limit": limit, "offset": offset, "results": [h.as_json() for h in hits]}
 
 
-async def _published(request: Request, kind: str, slug: str) -> service.Saved:
-    saved = await _call(service.get, _engine(request), kind, slug)
+async def _published(engine: Engine, kind: str, slug: str) -> service.Saved:
+    saved = await run_in_threadpool(service.get, engine, kind, slug)
     if saved.status != "published":
         raise HTTPException(404, f"no published {kind} {slug!r}")
     return saved
@@ -186,8 +197,8 @@ async def _published(request: Request, kind: str, slug: str) -> service.Saved:
 
 @router.get("/api/v1/recipes/{slug}.jsonld", summary="A published recipe as schema.org JSON-LD",
             response_class=Response)
-async def recipe_jsonld(request: Request, slug: str) -> Response:
-    saved = await _published(request, "recipe", slug)
+async def recipe_jsonld(engine: EngineDep, slug: str) -> Response:
+    saved = await _published(engine, "recipe", slug)
     assert isinstance(saved.doc, RecipeDoc)
     return Response(jsonld.dumps(jsonld.from_document(saved.doc)),
                     media_type="application/ld+json")
@@ -195,66 +206,66 @@ async def recipe_jsonld(request: Request, slug: str) -> Response:
 
 def _public_routes(collection: str, kind: str) -> None:
     @router.get(f"/api/v1/{collection}", summary=f"List published {collection}")
-    async def list_published(request: Request, market: str | None = None,
+    async def list_published(engine: EngineDep, market: str | None = None,
                              limit: Annotated[int, Query(ge=1, le=200)] = 50,
                              offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
                              ) -> Page:
-        total, rows = await _call(service.list_documents, _engine(request), kind,
-                                  market=market, statuses=["published"], limit=limit,
-                                  offset=offset)
+        total, rows = await run_in_threadpool(service.list_documents, engine, kind,
+                                              market=market, statuses=["published"], limit=limit,
+                                              offset=offset)
         return Page(total=total, limit=limit, offset=offset,
                     results=[r.as_json(with_html=False) for r in rows])
 
     @router.get(f"/api/v1/{collection}/{{slug}}", summary=f"A published {kind}",
                 response_model=DocumentOut)
-    async def get_published(request: Request, slug: str) -> dict[str, Any]:
-        return (await _published(request, kind, slug)).as_json()
+    async def get_published(engine: EngineDep, slug: str) -> dict[str, Any]:
+        return (await _published(engine, kind, slug)).as_json()
 
 
 @router.get("/api/v1/markets/{market}/recipes/in-stock",
             summary="Cook from what's here: recipes whose ingredients are in stock now")
-async def recipes_in_stock(request: Request, market: str, display: str | None = None,
+async def recipes_in_stock(scenes: Scenes, bindings: Stories, market: str,
+                           display: str | None = None,
                            limit: Annotated[int, Query(ge=1, le=20)] = 3) -> dict[str, Any]:
-    found = _market(request, market)
+    found = market_or_404(scenes, market)
     wanted = None
     if display is not None:
         shown = found.displays.get(display)
         if shown is None:
             raise HTTPException(404, f"no display {display!r} in market {market!r}")
         wanted = set(shown.items)
-    bindings: StoryBindings = request.app.state.stories
     if market not in bindings.markets:
         await bindings.reload(market)
     recipes = bindings.markets[market].recipes
-    items = request.app.state.scenes.items.get(market, {})
+    items = scenes.items.get(market, {})
     return {"market": market, "display": display,
             "results": rank_recipes(recipes, items, wanted=wanted, limit=limit)}
 
 
 @router.get("/api/v1/markets/{market}/producers", summary="The market's producers")
-async def producers(request: Request, market: str) -> list[dict[str, Any]]:
-    _market(request, market)
-    rows = await run_in_threadpool(service.producers, _engine(request), market)
+async def producers(engine: EngineDep, scenes: Scenes, market: str) -> list[dict[str, Any]]:
+    market_or_404(scenes, market)
+    rows = await run_in_threadpool(service.producers, engine, market)
     return [r.model_dump() for r in rows]
 
 
 @router.post("/api/v1/submissions", status_code=202, openapi_extra=JSON_BODY,
              summary="A visitor's story or recipe, for the moderation queue (no account)")
-async def submission(request: Request) -> dict[str, Any]:
+async def submission(request: Request, engine: EngineDep, scenes: Scenes,
+                     limiter: SubmissionLimiter) -> dict[str, Any]:
     payload = await read_json(request)
     try:
         data = SubmissionIn.model_validate(payload)
         doc = draft(data)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    _market(request, data.market)
+    market_or_404(scenes, data.market)
     client = limit_key(client_address(request))
-    limiter = request.app.state.submission_limiter
     wait = await limiter.take(client)
     if wait:
         raise HTTPException(429, f"too many submissions from this address: try again in "
                             f"{int(wait) + 1} s", headers={"Retry-After": str(int(wait) + 1)})
-    saved, reason = await run_in_threadpool(submit, _engine(request), data, doc)
+    saved, reason = await run_in_threadpool(submit, engine, data, doc)
     return {"kind": saved.kind, "slug": saved.slug, "moderation": saved.moderation,
             "reason": reason}
 
@@ -287,23 +298,23 @@ def _curator_routes(collection: str, kind: str) -> None:
 
     @router.get(prefix, summary="All stories or recipes "
                 "of a market, any status (curators)")
-    async def list_all(request: Request, market: str,
+    async def list_all(engine: EngineDep, market: str,
                        status: Status | None = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
                        offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
                        principal: Principal = Depends(writer)) -> Page:
         if _is_grower(principal, market):  # their farm's documents only
             farm = principal.farm_of(market)
-            _, found = await _call(service.list_documents, _engine(request), kind,
-                                   market=market, statuses=[status] if status else None,
-                                   limit=500)
+            _, found = await run_in_threadpool(service.list_documents, engine, kind,
+                                               market=market, statuses=[status] if status else None,
+                                               limit=500)
             mine = [r for r in found if farm is not None and r.doc.producers == [farm]]
             return Page(total=len(mine), limit=limit, offset=offset,
                         results=[r.as_json(with_html=False)
                                  for r in mine[offset:offset + limit]])
-        total, rows = await _call(service.list_documents, _engine(request), kind,
-                                  market=market, statuses=[status] if status else None,
-                                  limit=limit, offset=offset)
+        total, rows = await run_in_threadpool(service.list_documents, engine, kind,
+                                              market=market, statuses=[status] if status else None,
+                                              limit=limit, offset=offset)
         return Page(total=total, limit=limit, offset=offset,
                     results=[r.as_json(with_html=False) for r in rows])
 
@@ -311,9 +322,9 @@ def _curator_routes(collection: str, kind: str) -> None:
     @router.post(prefix, status_code=201, openapi_extra=body_schema(kind),
                  response_model=DocumentOut,
                  summary="Create a story or recipe (as a draft unless status says review)")
-    async def create(request: Request, market: str,
+    async def create(request: Request, engine: EngineDep, scenes: Scenes, market: str,
                      principal: Principal = Depends(writer)) -> dict[str, Any]:
-        _market(request, market)
+        market_or_404(scenes, market)
         doc = _document(await read_json(request), kind, market)
         if _is_grower(principal, market) and not doc.producers:
             doc = doc.model_copy(update={"producers": [principal.farm_of(market) or ""]})
@@ -321,36 +332,36 @@ def _curator_routes(collection: str, kind: str) -> None:
         if doc.status not in ("draft", "review"):
             raise HTTPException(422, "status: a new document starts as draft or review; "
                                 "publish it with POST .../status")
-        if await run_in_threadpool(service.slug_taken, _engine(request), doc.slug):
+        if await run_in_threadpool(service.slug_taken, engine, doc.slug):
             raise HTTPException(409, f"slug {doc.slug!r} is taken: update it with PUT")
-        saved = await _call(service.save, _engine(request), doc, principal.actor, action="create")
+        saved = await run_in_threadpool(service.save, engine, doc, principal.actor, action="create")
         return saved.as_json()
 
 
     @router.get(prefix + "/{slug}",
                 summary="A story or recipe in any status (curators)")
-    async def get_any(request: Request, market: str, slug: str,
+    async def get_any(engine: EngineDep, market: str, slug: str,
                       principal: Principal = Depends(writer)) -> dict[str, Any]:
-        found = await _call(service.get, _engine(request), kind, slug, market)
+        found = await run_in_threadpool(service.get, engine, kind, slug, market)
         _farm_guard(principal, market, found.doc.producers)
         return found.as_json()
 
 
     @router.put(prefix + "/{slug}", openapi_extra=body_schema(kind), response_model=DocumentOut,
                 summary="Edit a story or recipe (a new revision; the status stays)")
-    async def update(request: Request, market: str, slug: str,
+    async def update(request: Request, engine: EngineDep, market: str, slug: str,
                      principal: Principal = Depends(writer)) -> dict[str, Any]:
-        current = await _call(service.get, _engine(request), kind, slug, market)
+        current = await run_in_threadpool(service.get, engine, kind, slug, market)
         _farm_guard(principal, market, current.doc.producers, current.status)
         doc = _document(await read_json(request), kind, market, slug)
         _farm_guard(principal, market, doc.producers)
-        saved = await _call(service.save, _engine(request), doc, principal.actor, action="edit",
-                            origin=current.origin, keep_status=True)
+        saved = await run_in_threadpool(service.save, engine, doc, principal.actor, action="edit",
+                                        origin=current.origin, keep_status=True)
         if saved.status == "published" and saved.changed:
             await content_changed(request, market)
         out = saved.as_json()
         if saved.changed and (notice := await run_in_threadpool(
-                scheduled.reschedule_notice, _engine(request), kind, slug, saved.revision)):
+                scheduled.reschedule_notice, engine, kind, slug, saved.revision)):
             out["scheduled"] = notice
         return out
 
@@ -360,16 +371,16 @@ def _curator_routes(collection: str, kind: str) -> None:
                  description="409 when the move is not allowed from the current status, "
                  "or when the market has `stories_four_eyes` on and the caller sent the "
                  "document to review or edited it since (another curator publishes it).")
-    async def change_status(request: Request, market: str, slug: str,
+    async def change_status(request: Request, engine: EngineDep, market: str, slug: str,
                             change: StatusChange,
                             principal: Principal = Depends(writer)) -> dict[str, Any]:
-        before = await _call(service.get, _engine(request), kind, slug, market)
+        before = await run_in_threadpool(service.get, engine, kind, slug, market)
         # A grower sends their draft for review (or takes it back); publishing is curators'.
         _farm_guard(principal, market, before.doc.producers, before.status)
         _farm_guard(principal, market, before.doc.producers, change.status)
-        saved = await _call(service.transition, _engine(request), kind, slug, market,
-                            change.status, principal.actor,
-                            distinct_reviewer=four_eyes(request, market))
+        saved = await run_in_threadpool(service.transition, engine, kind, slug, market,
+                                        change.status, principal.actor,
+                                        distinct_reviewer=four_eyes(request, market))
         if "published" in (before.status, saved.status):
             await content_changed(request, market)
         return saved.as_json()
@@ -379,34 +390,34 @@ def _curator_routes(collection: str, kind: str) -> None:
                  summary="Publish a document that is in review",
                  description="409 under the market's `stories_four_eyes` rule when the caller "
                  "sent the document to review or edited it since.")
-    async def publish(request: Request, market: str, slug: str,
+    async def publish(request: Request, engine: EngineDep, market: str, slug: str,
                       principal: Principal = Depends(curator)) -> dict[str, Any]:
-        saved = await _call(service.transition, _engine(request), kind, slug, market,
-                            "published", principal.actor,
-                            distinct_reviewer=four_eyes(request, market))
+        saved = await run_in_threadpool(service.transition, engine, kind, slug, market,
+                                        "published", principal.actor,
+                                        distinct_reviewer=four_eyes(request, market))
         await content_changed(request, market)
         return saved.as_json()
 
 
     @router.get(prefix + "/{slug}/revisions",
                 summary="Every saved revision: who, when, what changed, the full snapshot")
-    async def list_revisions(request: Request, market: str, slug: str,
+    async def list_revisions(engine: EngineDep, market: str, slug: str,
                              principal: Principal = Depends(writer)) -> list[dict[str, Any]]:
-        found = await _call(service.get, _engine(request), kind, slug, market)
+        found = await run_in_threadpool(service.get, engine, kind, slug, market)
         _farm_guard(principal, market, found.doc.producers)
-        rows = await _call(service.revisions, _engine(request), kind, slug, market)
+        rows = await run_in_threadpool(service.revisions, engine, kind, slug, market)
         return [{"number": r.number, "actor": r.actor, "at": as_utc(r.at).isoformat(),
                  "action": r.action, "changes": r.changes, "snapshot": r.snapshot} for r in rows]
 
 
     @router.post(prefix + "/{slug}/revisions/{number}/restore",
                  summary="Save an old revision's content as the newest revision")
-    async def restore_revision(request: Request, market: str, slug: str,
+    async def restore_revision(request: Request, engine: EngineDep, market: str, slug: str,
                                number: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                                principal: Principal = Depends(curator),
                                ) -> dict[str, Any]:
-        saved = await _call(service.restore, _engine(request), kind, slug, market,
-                            number, principal.actor)
+        saved = await run_in_threadpool(service.restore, engine, kind, slug, market,
+                                        number, principal.actor)
         if saved.status == "published":
             await content_changed(request, market)
         return saved.as_json()
@@ -415,11 +426,11 @@ def _curator_routes(collection: str, kind: str) -> None:
 @router.post("/api/v1/markets/{market}/recipes-jsonld", status_code=201,
              openapi_extra=JSON_BODY, summary="Import schema.org Recipe JSON-LD as drafts "
              "(a Recipe, an array or an @graph)")
-async def import_jsonld(request: Request, market: str,
+async def import_jsonld(request: Request, engine: EngineDep, scenes: Scenes, market: str,
                         principal: Principal = Depends(curator)) -> dict[str, Any]:
-    _market(request, market)
+    market_or_404(scenes, market)
     payload = await read_json(request)
-    items = request.app.state.scenes.items.get(market, {})
+    items = scenes.items.get(market, {})
     try:
         docs = jsonld.parse(json.dumps(payload), market, items)
     except jsonld.JsonLdError as exc:
@@ -427,10 +438,10 @@ async def import_jsonld(request: Request, market: str,
     out = []
     for doc in docs:
         current = None
-        if await run_in_threadpool(service.slug_taken, _engine(request), doc.slug):
-            current = await _call(service.get, _engine(request), "recipe", doc.slug, market)
-        saved = await _call(service.save, _engine(request), doc, principal.actor,
-                            action="import", keep_status=current is not None)
+        if await run_in_threadpool(service.slug_taken, engine, doc.slug):
+            current = await run_in_threadpool(service.get, engine, "recipe", doc.slug, market)
+        saved = await run_in_threadpool(service.save, engine, doc, principal.actor,
+                                        action="import", keep_status=current is not None)
         out.append({"slug": saved.slug, "revision": saved.revision, "changed": saved.changed})
         if saved.status == "published" and saved.changed:
             await content_changed(request, market)
@@ -439,24 +450,25 @@ async def import_jsonld(request: Request, market: str,
 
 @router.get("/api/v1/markets/{market}/submissions",
             summary="The moderation queue: submissions pending or held")
-async def moderation_queue(request: Request, market: str,
+async def moderation_queue(engine: EngineDep, market: str,
                            _: Principal = Depends(curator)) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for kind in ("story", "recipe"):
         for state in ("pending", "held"):
-            _, rows = await _call(service.list_documents, _engine(request), kind,
-                                  market=market, moderation=state, limit=200)
+            _total, rows = await run_in_threadpool(service.list_documents, engine, kind,
+                                                   market=market, moderation=state, limit=200)
             out.extend(r.as_json() for r in rows)
     return sorted(out, key=lambda r: r["created_at"])
 
 
 @router.post("/api/v1/markets/{market}/submissions/{kind}/{slug}/{decision}",
              summary="Approve (to review) or reject (archived) a submission")
-async def decide(request: Request, market: str, kind: Literal["story", "recipe"], slug: str,
+async def decide(engine: EngineDep, market: str, kind: Literal["story", "recipe"],
+                 slug: str,
                  decision: Literal["approve", "reject"], body: Decision | None = None,
                  principal: Principal = Depends(curator)) -> dict[str, Any]:
-    saved = await _call(service.moderate, _engine(request), kind, slug, market,
-                        decision, principal.actor, body.reason if body else None)
+    saved = await run_in_threadpool(service.moderate, engine, kind, slug, market,
+                                    decision, principal.actor, body.reason if body else None)
     return saved.as_json()
 
 

@@ -17,6 +17,7 @@ from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
 from holobazaar.accounts.models import Principal
 from holobazaar.web.attention import attention
 from holobazaar.web.i18n import templates as page_templates
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import read_form
 
 router = APIRouter(include_in_schema=False)
@@ -32,7 +33,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _secure(request: Request) -> bool:
-    setting = request.app.state.settings.cookie_secure
+    setting = services(request).settings.cookie_secure
     return is_https(request) if setting == "auto" else bool(setting)
 
 
@@ -71,7 +72,7 @@ async def _signed_in(request: Request) -> tuple[str, Principal] | None:
     if cookie is None:
         return None
     principal = await run_in_threadpool(service.principal_for_session,
-                                        request.app.state.engine, cookie)
+                                        services(request).engine, cookie)
     return (cookie, principal) if principal is not None else None
 
 
@@ -84,7 +85,7 @@ def _signed_in_response(request: Request, cookie: str, next_url: str) -> Respons
     # A brand-new session id, whatever cookie the browser brought (no fixation).
     response = RedirectResponse(next_url, status_code=303, headers=NO_STORE)
     _set_cookie(response, request, SESSION_COOKIE, cookie,
-                max_age=int(request.app.state.settings.session_ttl))
+                max_age=int(services(request).settings.session_ttl))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     response.delete_cookie(CHALLENGE_COOKIE, path="/")
     return response
@@ -104,10 +105,10 @@ async def login_submit(request: Request) -> Response:
     if not service.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")):
         return _login_page(request, 403, "The form expired; please sign in again.", next_url,
                            csrf=secrets.token_urlsafe(32))
-    settings = request.app.state.settings
+    settings = services(request).settings
     try:
         cookie, _session = await run_in_threadpool(
-            service.login, request.app.state.engine, form.get("username", "")[:200],
+            service.login, services(request).engine, form.get("username", "")[:200],
             form.get("password", ""), client_address(request),
             service.ThrottlePolicy.from_settings(settings), settings.session_ttl)
     except service.Throttled as exc:
@@ -151,10 +152,10 @@ async def login_code_submit(request: Request) -> Response:
             or not challenge:
         return _login_page(request, 403, "The form expired; please sign in again.", next_url,
                            csrf=secrets.token_urlsafe(32))
-    settings = request.app.state.settings
+    settings = services(request).settings
     try:
         cookie, _session = await run_in_threadpool(
-            service.login_code, request.app.state.engine, challenge,
+            service.login_code, services(request).engine, challenge,
             form.get("code", "")[:20], client_address(request),
             service.ThrottlePolicy.from_settings(settings), settings.session_ttl)
     except service.Throttled as exc:
@@ -178,7 +179,7 @@ async def logout(request: Request) -> Response:
     cookie, principal = signed_in
     if not service.csrf_matches(principal.session_csrf, form.get("csrf")):
         return Response("forbidden", status_code=403, media_type="text/plain")
-    await run_in_threadpool(service.logout, request.app.state.engine, cookie)
+    await run_in_threadpool(service.logout, services(request).engine, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -202,7 +203,7 @@ async def home(request: Request) -> Response:
         links.append(("Studio", "/studio", "displays, inventory, holds, stories, moderation"))
     if principal.allows("performer", None):
         links.append(("Performance", "/perform", "show consoles"))
-    content = request.app.state.scenes.content
+    content = services(request).scenes.content
     for market in sorted(content.markets.values() if content else [], key=lambda m: m.id):
         if principal.allows("curator", market.id):
             links.append((f"Pulse: {market.market.market.name}", f"/curate/{market.id}/pulse",
@@ -263,10 +264,10 @@ async def password_submit(request: Request) -> Response:
     if new != form.get("repeat", ""):
         return _password_page(request, principal, next_url, 422,
                               {"repeat": "The two new passwords differ: type it again."})
-    settings = request.app.state.settings
+    settings = services(request).settings
     try:
         await run_in_threadpool(
-            service.change_own_password, request.app.state.engine, principal.id,
+            service.change_own_password, services(request).engine, principal.id,
             form.get("current", ""), new, client_address(request),
             service.ThrottlePolicy.from_settings(settings), cookie)
     except service.Throttled as exc:
@@ -310,7 +311,7 @@ async def _admin_form(request: Request, path: str) -> tuple[Principal, dict[str,
 def _totp_page(request: Request, principal: Principal, status: int = 200,
                error: str | None = None, just_enabled: bool = False,
                pending: tuple[str, str] | None = None) -> Response:
-    engine = request.app.state.engine
+    engine = services(request).engine
     enabled_at = service.totp_enabled(engine, principal.id)
     context = {"user": principal.name, "csrf": principal.session_csrf, "error": error,
                "enabled_at": enabled_at, "just_enabled": just_enabled}
@@ -337,7 +338,7 @@ async def totp_submit(request: Request) -> Response:
     if isinstance(checked, Response):
         return checked
     principal, form = checked
-    engine = request.app.state.engine
+    engine = services(request).engine
     if form.get("action") == "restart":
         pending = await run_in_threadpool(service.totp_start, engine, principal.id)
         return await run_in_threadpool(_totp_page, request, principal, 200, None, False,
@@ -357,8 +358,8 @@ async def totp_submit(request: Request) -> Response:
 
 
 def _sign_ins_page(request: Request, principal: Principal, notice: str | None) -> Response:
-    settings = request.app.state.settings
-    engine = request.app.state.engine
+    settings = services(request).settings
+    engine = services(request).engine
     policy = service.ThrottlePolicy.from_settings(settings)
     factors = [f for f in service.second_factors(engine) if f[1] or f[2]]
     return templates.TemplateResponse(request, "sign_ins.html", {
@@ -383,7 +384,7 @@ async def sign_ins_unlock(request: Request) -> Response:
         return checked
     principal, form = checked
     account, address = form.get("account") or None, form.get("address") or None
-    count = await run_in_threadpool(service.unlock, request.app.state.engine, account,
+    count = await run_in_threadpool(service.unlock, services(request).engine, account,
                                     address, principal.actor)
     what = " from ".join(x for x in (account, address) if x) or "every sign-in"
     return await run_in_threadpool(_sign_ins_page, request, principal,
@@ -398,7 +399,7 @@ async def sign_ins_reset_totp(request: Request) -> Response:
     principal, form = checked
     name = form.get("user", "")[:64]
     try:
-        await run_in_threadpool(service.reset_totp, request.app.state.engine, name,
+        await run_in_threadpool(service.reset_totp, services(request).engine, name,
                                 principal.actor)
     except service.AccountError:
         return await run_in_threadpool(_sign_ins_page, request, principal,

@@ -15,6 +15,7 @@ from holobazaar.accounts.models import Principal
 from holobazaar.assets.models import StoredAsset
 from holobazaar.db import session_scope
 from holobazaar.moderation.routes import queue
+from holobazaar.web.services import services
 
 STAFF = ("curator", "admin")
 
@@ -47,13 +48,13 @@ def _plural(n: int, one: str, many: str) -> str:
 
 
 async def attention(request: Request, principal: Principal) -> list[MarketAttention]:
-    content = request.app.state.scenes.content
+    content = services(request).scenes.content
     markets = sorted(content.markets.values() if content else [], key=lambda m: m.id)
     mine = [m for m in markets if principal.allows_any(STAFF, m.id)]
     if not mine:
         return []
-    engine = request.app.state.engine
-    reconciler = request.app.state.reconciler
+    engine = services(request).engine
+    reconciler = services(request).reconciler
     summaries = await reconciler.summaries([m.id for m in mine])
     out = []
     for market in mine:

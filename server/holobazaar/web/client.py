@@ -182,16 +182,17 @@ def emulator_files(manifest: dict) -> frozenset[str]:
                      - _reachable(manifest, entries, avoid=EMULATOR))
 
 
-def mount(app, directory: Path) -> None:
+def mount(app, directory: Path) -> ClientBuild:
     """Mount the client at /client (gzip-compressed: three.js is most of a first visit).
     The emulator's files are served only with the `xr_emulator` setting (tests)."""
-    build = app.state.client = ClientBuild(directory)
+    build = ClientBuild(directory)
     if not directory.is_dir():
         log.warning("web client not built (%s missing): run `make setup` or "
                     "`cd web-client && npm ci && npm run build`", directory)
     hidden = frozenset if app.state.settings.xr_emulator else build.emulator_files
     files = ClientFiles(directory=directory, check_dir=False, hidden=hidden)
     app.mount(PREFIX, GZipMiddleware(files, minimum_size=1024), name="client")
+    return build
 
     async def service_worker(request: Request) -> Response:
         """The offline worker (docs/client.md, "Offline"): never cached by HTTP, so a new

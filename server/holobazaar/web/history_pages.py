@@ -22,6 +22,7 @@ from holobazaar.db import as_utc, session_scope
 from holobazaar.scenes.templates import money, stock_label
 from holobazaar.web.charts import line_chart
 from holobazaar.web.i18n import templates as page_templates
+from holobazaar.web.services import services
 
 router = APIRouter(include_in_schema=False)
 templates = page_templates()  # web/i18n.py: gettext, lang and dir
@@ -68,12 +69,12 @@ def _chart(records: list[PublicRecord], now: datetime):
 
 @router.get("/t/{market}", response_class=HTMLResponse)
 async def history_page(request: Request, market: str) -> HTMLResponse:
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     found = scenes.market(market)
     if found is None:
         return templates.TemplateResponse(request, "not_found.html", {
             "message": "There is no market with this address."}, status_code=404)
-    engine = request.app.state.engine
+    engine = services(request).engine
     refused: str | None
     try:
         head: dict[str, Any] | None = await signed_head(engine, market)

@@ -9,47 +9,48 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.responses import PlainTextResponse
 
+from holobazaar.web.services import Services, services
+
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz")
 def healthz(request: Request, response: Response) -> dict:
-    scenes = request.app.state.scenes
+    running = services(request)
+    scenes = running.scenes
     # A node that cannot read its broker serves stale displays: a load balancer should
     # send visitors elsewhere (503) until it can again.
-    broker_ok = getattr(request.app.state.hub.broker, "healthy", True)
+    broker_ok = getattr(running.hub.broker, "healthy", True)
     if not broker_ok:
         response.status_code = 503
     return {
         "status": "ok" if broker_ok else "broker unreachable",
         "markets": sorted(scenes.content.markets) if scenes.content else [],
-        "channels": len(request.app.state.hub.channels),
+        "channels": len(running.hub.channels),
         "content_problems": scenes.last_problems or None,
-        "node": request.app.state.cluster.node,
+        "node": running.cluster.node,
     }
 
 
 class _StreamCollector:
-    def __init__(self, app) -> None:
-        self.app = app
+    def __init__(self, running: Services) -> None:
+        self.services = running
         self.spreads: dict[tuple[str, str], float] = {}
 
     async def prepare(self) -> None:
         """Figures kept outside this process (Redis with several nodes), read before
         collecting (collectors are synchronous)."""
-        shows = getattr(self.app.state, "shows", None)
-        if shows is None:
-            return
+        shows = self.services.shows
         for key, runner in sorted(shows.runners.items()):
             summary = await shows.sync_summary(runner)
             if summary and "spread_ms" in summary:
                 self.spreads[key] = summary["spread_ms"]
 
     def collect(self):
-        hub = self.app.state.hub
+        hub = self.services.hub
         connections = CounterMetricFamily("holobazaar_stream_events",
                                           "Stream connection events by kind", labels=["event"])
-        for key, value in sorted(self.app.state.stream_metrics.items()):
+        for key, value in sorted(self.services.stream_metrics.items()):
             connections.add_metric([key], value)
         yield connections
         hub_stats = CounterMetricFamily("holobazaar_hub", "Hub counters", labels=["counter"])
@@ -73,7 +74,7 @@ class _StreamCollector:
         yield from self._pulse()
 
     def _shows(self):
-        shows = getattr(self.app.state, "shows", None)
+        shows = self.services.shows
         if shows is not None:
             spread = GaugeMetricFamily("holobazaar_show_sync_spread_ms", "Spread of the "
                                        "devices' reported execution of a show's last cue",
@@ -81,7 +82,7 @@ class _StreamCollector:
             for (market, show), value in sorted(self.spreads.items()):
                 spread.add_metric([market, show], value)
             yield spread
-        osc = getattr(self.app.state, "osc", None)
+        osc = self.services.osc
         if osc is not None:
             packets = CounterMetricFamily("holobazaar_osc", "OSC packets by outcome",
                                           labels=["outcome"])
@@ -90,7 +91,7 @@ class _StreamCollector:
             yield packets
 
     def _pulse(self):
-        pulse = getattr(self.app.state, "pulse", None)
+        pulse = self.services.pulse
         if pulse is not None:
             counters = CounterMetricFamily("holobazaar_pulse", "Pulse reactions accepted, "
                                            "refused (by reason) and clamped", labels=["event"])
@@ -102,8 +103,8 @@ class _StreamCollector:
             cpu = CounterMetricFamily("holobazaar_pulse_cpu_seconds", "CPU time of pulse's "
                                       "own work (accept, aggregate, publish, flush on the "
                                       "event loop; write in the thread pool)", labels=["part"])
-            for key, value in sorted(pulse.cpu.items()):
-                cpu.add_metric([key], value)
+            for key, seconds in sorted(pulse.cpu.items()):
+                cpu.add_metric([key], seconds)
             yield cpu
             yield GaugeMetricFamily("holobazaar_pulse_aggregating", "1 on the node that "
                                     "aggregates pulse (holds the pulse-aggregator lease)",
@@ -113,8 +114,8 @@ class _StreamCollector:
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> PlainTextResponse:
     registry = CollectorRegistry()
-    collectors = [_StreamCollector(request.app),
-                  *getattr(request.app.state, "metric_collectors", [])]
+    running = services(request)
+    collectors = [_StreamCollector(running), *running.metric_collectors]
     for collector in collectors:
         prepare = getattr(collector, "prepare", None)
         if prepare is not None:

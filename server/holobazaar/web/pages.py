@@ -17,6 +17,7 @@ from holobazaar.scenes import schedule
 from holobazaar.scenes.templates import money, stock_label
 from holobazaar.stream.channel import UnknownChannel
 from holobazaar.web import i18n as page_i18n
+from holobazaar.web.services import services
 from holobazaar.web.studio.editor import ensure_preview_channel, preview_pass
 
 router = APIRouter(include_in_schema=False)
@@ -98,7 +99,7 @@ def favicon() -> Response:
 def api_docs(request: Request) -> Response:
     """Swagger UI from the files the client build copied out of swagger-ui-dist (npm), so
     /docs works with no network (FastAPI's default loads it from a CDN)."""
-    base = request.app.state.client.vendor("swagger-ui")
+    base = services(request).client.vendor("swagger-ui")
     if base is None:
         return PlainTextResponse("API docs need the web client build (make setup); the "
                                  "OpenAPI document is at /openapi.json.", status_code=503)
@@ -189,7 +190,7 @@ def market_picture(stalls: list[dict[str, Any]]) -> dict[str, str] | None:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     markets = []
     for found in (scenes.content.markets.values() if scenes.content else []):
         stalls = market_stalls(scenes, found)
@@ -208,7 +209,7 @@ def _not_found(request: Request, message: str, market: Any = None) -> HTMLRespon
 def market_page(request: Request, market: str, zone: str | None = None) -> HTMLResponse:
     """The stalls first (filtered to one zone with ?zone=, from the chips or the map, which
     are plain links and work without JavaScript), then the live pulse heatmap."""
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     found = scenes.market(market)
     if found is None:
         return _not_found(request, "There is no market with this address.")
@@ -232,10 +233,10 @@ def market_page(request: Request, market: str, zone: str | None = None) -> HTMLR
         "chosen": chosen, "picture": market_picture(stalls),
         "hours": schedule.hours_summary(found.market, scenes.clock.now()),
         "map_zones": [z for z in found.market.zones if z.map is not None],
-        "pulse_k": request.app.state.settings.pulse_k,
+        "pulse_k": services(request).settings.pulse_k,
         "pulse_boot": {"ws": "/ws", "channel": pulse, "epoch": epoch, "offset": offset,
                        "state": state},
-        "pulse_entry": request.app.state.client.entry("src/market.js"),
+        "pulse_entry": services(request).client.entry("src/market.js"),
     })
 
 
@@ -243,7 +244,7 @@ def phone_handoff(request: Request, market: str, display: str, channel: str,
                   market_name: str) -> dict:
     """The AR Quick Look and Scene Viewer links of the state the page shows (`channel`:
     the display's, in the page's language)."""
-    _, _, state, state_hash = request.app.state.scenes.hub.snapshot(channel)
+    _, _, state, state_hash = services(request).scenes.hub.snapshot(channel)
     title = str((state.get("display") or {}).get("title") or display)
     return handoff(request.headers.get("user-agent", ""), str(request.base_url), market,
                    display, state_hash, title, market_name)
@@ -254,7 +255,7 @@ async def display_page(request: Request, market: str, display: str, preview: boo
                        link: str | None = None) -> HTMLResponse:
     """The display as visitors see it; with ?preview=1 a curator of the market (signed in,
     or holding the editor's preview link) follows the draft on its preview channel."""
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     found = scenes.market(market)
     if found is None:
         return _not_found(request, "There is no market with this address.")
@@ -283,12 +284,12 @@ async def display_page(request: Request, market: str, display: str, preview: boo
             "timezone": found.market.market.timezone}
     if token is not None:
         boot["token"] = token
-    if request.app.state.settings.xr_emulator:
+    if services(request).settings.xr_emulator:
         boot["xr_emulator"] = True  # tests: ?xr-emulate=1 loads the WebXR emulator
     if token is None:  # phones without WebXR: Quick Look / Scene Viewer (docs/phones.md)
         boot["handoff"] = phone_handoff(request, market, display, channel,
                                         found.market.market.name)
-    client = request.app.state.client
+    client = services(request).client
     return templates.TemplateResponse(request, "display.html", {
         "handoff": boot.get("handoff"),
         "preview": "draft" if token is not None else ("refused" if preview else None),

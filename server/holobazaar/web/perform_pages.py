@@ -14,6 +14,7 @@ from holobazaar.accounts.models import Principal
 from holobazaar.shows.runner import ShowError
 from holobazaar.shows.starts import console_state
 from holobazaar.web.pages import templates
+from holobazaar.web.services import services
 
 router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -23,7 +24,7 @@ async def _performer(request: Request) -> Principal | None:
     cookie = session_cookie(request)
     if cookie is None:
         return None
-    return await run_in_threadpool(accounts.principal_for_session, request.app.state.engine,
+    return await run_in_threadpool(accounts.principal_for_session, services(request).engine,
                                    cookie)
 
 
@@ -36,7 +37,7 @@ async def perform_index(request: Request) -> Response:
     principal = await _performer(request)
     if principal is None:
         return _login("/perform")
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     shows = []
     for market in scenes.content.markets.values() if scenes.content else []:
         if not principal.allows("performer", market.id):
@@ -57,16 +58,16 @@ async def perform_console(request: Request, market: str, show: str) -> Response:
             request, "not_found.html", {"message": "You are not a performer of this market.",
                                         "market": None}, status_code=403, headers=NO_STORE)
     try:
-        runner = request.app.state.shows.runner(market, show)
+        runner = services(request).shows.runner(market, show)
     except ShowError as exc:
         return templates.TemplateResponse(request, "not_found.html",
                                           {"message": exc.message, "market": None},
                                           status_code=exc.status, headers=NO_STORE)
-    state = await console_state(request.app.state.shows, runner)
+    state = await console_state(services(request).shows, runner)
     boot = {"market": market, "show": show, "api": f"/api/v1/shows/{market}/{show}",
             "state": state}
     return templates.TemplateResponse(request, "perform.html", {
         "title": runner.show.title, "boot": boot, "csrf": principal.session_csrf,
         "next_start": state["next_start"],
-        "entry": request.app.state.client.entry("src/perform.js"),
+        "entry": services(request).client.entry("src/perform.js"),
     }, headers=NO_STORE)

@@ -15,6 +15,7 @@ from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import KINDS, day_bounds
 from holobazaar.web.charts import line_chart
 from holobazaar.web.i18n import templates as page_templates
+from holobazaar.web.services import services
 
 router = APIRouter(include_in_schema=False)
 templates = page_templates()  # web/i18n.py: gettext, lang and dir
@@ -29,7 +30,7 @@ async def dashboard(request: Request, market: str) -> Response:
         if exc.status_code == 401:  # a browser: sign in first, then come back here
             return RedirectResponse(f"/login?next=/curate/{market}/pulse", status_code=303)
         raise
-    service = request.app.state.pulse
+    service = services(request).pulse
     content = service.scenes.market(market)
     if content is None:
         raise HTTPException(404, f"no market {market!r}")

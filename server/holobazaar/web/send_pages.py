@@ -2,7 +2,7 @@
 
 A plain HTML form (works without JavaScript), shown on the market, story and recipe pages
 and on its own page. Anonymous; the same validation (stories.submissions.SubmissionIn),
-moderation rules and per-address limit (app.state.submission_limiter) as POST
+moderation rules and per-address limit (the services' submission_limiter) as POST
 /api/v1/submissions. A honeypot field (`website`, hidden from people) catches form-filling
 bots: they get the thank-you page and nothing is stored. Errors are shown next to their
 fields; the thank-you page says what happens next."""
@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.stories.submissions import SubmissionIn, draft, submit
 from holobazaar.web.pages import templates
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import first, read_form
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +41,7 @@ def _errors(exc: ValidationError) -> dict[str, str]:
 
 
 def _market(request: Request, market: str) -> Any:
-    content = request.app.state.scenes.market(market)
+    content = services(request).scenes.market(market)
     return content.market.market if content is not None else None
 
 
@@ -96,14 +97,14 @@ async def send(request: Request, market: str) -> Response:
         if "kind" in errors:
             errors["kind"] = "Choose story or recipe."
         return _form_page(request, info, values, errors, 422)
-    wait = await request.app.state.submission_limiter.take(
+    wait = await services(request).submission_limiter.take(
         limit_key(client_address(request)))
     if wait:
         seconds = int(wait) + 1
         return _form_page(request, info, values, {
             "form": f"You have sent several things in a short time. Please wait {seconds} "
                     "seconds and send again: your text is still here."}, 429)
-    saved, reason = await run_in_threadpool(submit, request.app.state.engine, data, doc)
+    saved, reason = await run_in_threadpool(submit, services(request).engine, data, doc)
     return templates.TemplateResponse(request, "send_thanks.html", {
         "market": info, "kind": saved.kind, "held": reason}, status_code=200,
         headers={"Cache-Control": "no-store"})

@@ -15,27 +15,28 @@ from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.schema import duration_minutes
 from holobazaar.web import i18n as page_i18n
 from holobazaar.web.pages import market_stalls, templates, translated_market
+from holobazaar.web.services import services
 
 router = APIRouter(include_in_schema=False)
 
 
 async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
     try:
-        saved = await run_in_threadpool(service.get, request.app.state.engine, kind, slug)
+        saved = await run_in_threadpool(service.get, services(request).engine, kind, slug)
     except service.NotFound:
         saved = None
     if saved is None or saved.status != "published":
         return templates.TemplateResponse(request, "not_found.html", {
             "message": f"There is no published {kind} here.", "market": None},
             status_code=404)
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     market = scenes.market(saved.market)
     lang = page_i18n.choose(request, market.market.market if market else None)
     stalls = market_stalls(scenes, market, lang) if market else []
     doc = saved.doc
     if lang != doc.language:  # its published translation, field by field, if it has one
         found = await run_in_threadpool(translations.published_fields,
-                                        request.app.state.engine, kind, slug, lang)
+                                        services(request).engine, kind, slug, lang)
         doc = translations.translated(doc, found, lang)
     return templates.TemplateResponse(request, f"{kind}.html", {
         "doc": doc, "saved": saved, "body_html": render_markdown(doc.body),

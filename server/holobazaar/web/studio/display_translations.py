@@ -19,6 +19,7 @@ from holobazaar import i18n
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
 from holobazaar.scenes import display_translations as texts
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import NO_STORE, StudioPage, first, open_page, posted
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +32,7 @@ FIELD = "f:"  # the form's name of a field's input: "f:node.tagline.text"
 
 
 def _languages(page: StudioPage) -> list[str]:
-    content = page.request.app.state.scenes.market(page.market)
+    content = services(page.request).scenes.market(page.market)
     return list(content.market.market.languages) if content is not None else []
 
 
@@ -39,7 +40,7 @@ async def _page(page: StudioPage, display: str, target: str, *,
                 drafts: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                 saved: str = "", bad_language: str = "", conflict: bool = False,
                 meanwhile: set[str] | None = None, status: int = 200) -> Response:
-    scenes = page.request.app.state.scenes
+    scenes = services(page.request).scenes
     doc, etag = authoring.read_source(scenes, page.market, display)
     earlier = await run_in_threadpool(texts.history, scenes, page.market, display)
     languages = _languages(page)
@@ -77,7 +78,7 @@ def shown_title(scenes: Any, market: str, display: str) -> str:
 
 
 def _unknown_display(page: StudioPage, display: str) -> Response | None:
-    content = page.request.app.state.scenes.market(page.market)
+    content = services(page.request).scenes.market(page.market)
     if content is not None and display in content.displays:
         return None
     return page.render("studio/problem.html", {
@@ -128,7 +129,7 @@ async def save_translations(request: Request, market: str, display: str,
     if lang not in _languages(page)[1:]:
         return await _page(page, display, "", status=404, bad_language=lang)
     values = {name[len(FIELD):]: first(form, name) for name in form if name.startswith(FIELD)}
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     etag = first(form, "etag")
     try:
         _new, changed = await texts.save(scenes, market, display, lang, values, etag,

@@ -8,7 +8,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring, zones_authoring
+from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.scenes.models import ImageNode, ModelNode, iter_nodes
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -47,8 +49,8 @@ async def overview(request: Request, market: str) -> Response:
 
 def _render(request: Request, page: StudioPage, market: str, errors: dict[str, str],
             values: dict[str, str] | None = None, status: int = 200) -> Response:
-    scenes = request.app.state.scenes
-    content = scenes.market(market)
+    scenes = services(request).scenes
+    content = market_or_404(scenes, market)
     zones = {z.id: z.name for z in content.market.zones}
     rows = []
     problems = scenes.last_problems
@@ -94,7 +96,7 @@ async def create_display(request: Request, market: str) -> Response:
         errors["title"] = "Give a title of 1 to 200 characters."
     if not errors:
         try:
-            await authoring.create(request.app.state.scenes, market, values["id"],
+            await authoring.create(services(request).scenes, market, values["id"],
                                    values["title"], values["zone"], page.principal.name)
         except authoring.AuthoringError as exc:
             detail = exc.detail
@@ -137,7 +139,7 @@ async def change_display(request: Request, market: str, display: str,
     if isinstance(checked, Response):
         return checked
     page, form = checked
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     etag, who = first(form, "etag"), page.principal.name
     errors: dict[str, str] = {}
     try:
@@ -186,8 +188,8 @@ async def display_thumbnail(request: Request, market: str, display: str) -> Resp
     page = await open_page(request, market, "displays")
     if not isinstance(page, StudioPage):
         return page
-    scenes = request.app.state.scenes
-    content = scenes.market(market)
+    scenes = services(request).scenes
+    content = market_or_404(scenes, market)
     shown = content.displays.get(display)
     picture = _picture(shown) if shown is not None else None
     if picture is None:
@@ -215,7 +217,7 @@ async def change_zone(request: Request, market: str, zone: str | None = None) ->
     if isinstance(checked, Response):
         return checked
     page, form = checked
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     key = f"zone:{zone}" if zone else "newzone"
     values = {k: first(form, k).strip() for k in ("id", "name", "x", "y", "w", "h")}
     rect, problem = _map_of(form)

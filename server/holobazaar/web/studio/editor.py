@@ -16,11 +16,13 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from holobazaar.accounts.preview_links import PreviewViewer, links_of
+from holobazaar.accounts.preview_links import PreviewViewer
 from holobazaar.assets import service as assets_service
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
 from holobazaar.scenes import schedule as timing
+from holobazaar.scenes.dependencies import market_or_404
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import StudioPage, open_page, signed_in
 from holobazaar.web.studio.thumbnail import asset_thumbnail
 
@@ -51,15 +53,15 @@ async def editor(request: Request, market: str, display: str) -> Response:
     page = await open_page(request, market, "displays")
     if not isinstance(page, StudioPage):
         return page
-    scenes = request.app.state.scenes
-    found = scenes.market(market)
+    scenes = services(request).scenes
+    found = market_or_404(scenes, market)
     if display not in found.displays:
         return page.render("studio/problem.html", {
             "title": "No such display",
             "message": f"{found.market.market.name} has no display {display!r}."}, 404)
     # The view joins the preview channel at once, even when the first draft is refused.
     await ensure_preview_channel(request, market, display)
-    link = links_of(request.app.state).mint(authoring.preview_channel(market, display))
+    link = services(request).preview_links.mint(authoring.preview_channel(market, display))
     url = preview_url(request, market, display, link)
     boot = {
         "market": market, "display": display, "ws": "/ws", "token": link,
@@ -77,17 +79,17 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "zones": [{"id": z.id, "name": z.name} for z in found.market.zones],
         "farms": [{"id": f.id, "name": f.name} for f in found.market.farms],
         "assets": library(scenes, market, await run_in_threadpool(
-            assets_service.warnings_by_name, request.app.state.engine, market)),
+            assets_service.warnings_by_name, services(request).engine, market)),
         "bindings": list(BINDING_NAMES),
     }
-    shown = request.app.state.scenes.hub.snapshot(display_channel(market, display))[2]
+    shown = services(request).scenes.hub.snapshot(display_channel(market, display))[2]
     title = (shown.get("display") or {}).get("title") or display
     tz = timing.zone(found.market.market.timezone)
     soon = (scenes.clock.now() + timedelta(hours=1)).astimezone(tz)
     return page.render("studio/editor.html", {
         "schedule_at": soon.strftime("%Y-%m-%dT%H:%M"), "timezone": str(tz),
         "display": display, "title": title, "boot": boot, "preview_link": url, "qr": qr_svg(url),
-        "entry": request.app.state.client.entry("src/studio/editor.js")})
+        "entry": services(request).client.entry("src/studio/editor.js")})
 
 
 def library(scenes, market: str, warnings: dict[str, list[dict]]) -> list[dict]:
@@ -115,7 +117,7 @@ async def preview_pass(request: Request, market: str, display: str,
     """The pass a /d/<m>/<d>?preview=1 page joins the preview channel with: the QR code's
     link while valid, or a new one for a signed-in curator of the market; None otherwise
     (then the page shows the published display)."""
-    links = links_of(request.app.state)
+    links = services(request).preview_links
     channel = authoring.preview_channel(market, display)
     if link:
         viewer = links.viewer(link)
@@ -129,7 +131,7 @@ async def preview_pass(request: Request, market: str, display: str,
 
 async def ensure_preview_channel(request: Request, market: str, display: str) -> str:
     """The preview channel, started with the published state when no draft was sent yet."""
-    hub = request.app.state.scenes.hub
+    hub = services(request).scenes.hub
     channel = authoring.preview_channel(market, display)
     if not hub.has_channel(channel):
         await hub.publish(channel, hub.snapshot(display_channel(market, display))[2])

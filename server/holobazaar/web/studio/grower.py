@@ -31,7 +31,9 @@ from holobazaar.inventory.models import ItemUpdate
 from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes import farm_authoring
 from holobazaar.scenes.authoring import AuthoringError
+from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.stories import service as stories
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -53,7 +55,7 @@ KIND_TEXT = {"love": "love", "wow": "wow", "hungry": "hungry", "learn": "want to
 def _farm(page: StudioPage) -> tuple[str | None, dict[str, str]]:
     """The farm this page shows and the market's farms (id -> name). A grower's own farm
     (whatever `?farm=` says); a curator's choice; None when there is nothing to show."""
-    content = page.request.app.state.scenes.market(page.market)
+    content = market_or_404(services(page.request).scenes, page.market)
     farms = {f.id: f.name for f in content.market.farms}
     if not page.allows("curator"):
         return page.principal.farm_of(page.market), farms
@@ -72,11 +74,11 @@ def _stories(engine: Any, market: str, farm: str) -> list[dict[str, Any]]:
 
 def _pulse(page: StudioPage, farm: str) -> dict[str, Any]:
     """The k-anonymous figures of the farm's stalls (displays whose farm it is)."""
-    app = page.request.app
-    content = app.state.scenes.market(page.market)
+    running = services(page.request)
+    content = market_or_404(running.scenes, page.market)
     stalls = {d_id: d for d_id, d in content.displays.items()
               if getattr(d, "farm", None) == farm}
-    state = app.state.pulse.state(page.market)
+    state = running.pulse.state(page.market)
     windows = []
     for key, label in WINDOWS:
         shown = (state.get("windows") or {}).get(key) or {}
@@ -92,25 +94,26 @@ def _pulse(page: StudioPage, farm: str) -> dict[str, Any]:
 
 async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
                    ) -> dict[str, Any]:
-    app = page.request.app
-    content = app.state.scenes.market(page.market)
+    running = services(page.request)
+    content = market_or_404(running.scenes, page.market)
     market_file = content.market
     profile = next((f for f in market_file.farms if f.id == farm), None)
     items = []
     if farm is not None:
-        live = app.state.scenes.items.get(page.market, {})
-        engine = app.state.engine
+        live = running.scenes.items.get(page.market, {})
+        engine = running.engine
         for sku, facts in sorted(live.items(), key=lambda kv: kv[1].name.lower()):
             if facts.farm != farm:
                 continue
             version = await run_in_threadpool(service.version_of, engine, page.market, sku)
             items.append({"sku": sku, "name": facts.name, "unit": facts.unit,
-                          "price": service.amount_text(facts.price),
+                          "price": service.amount_text(facts.price)
+                          if facts.price is not None else "",
                           "currency": facts.currency, "stock": facts.stock,
                           "status": facts.status,
                           "status_text": STATUS_TEXT.get(facts.status, facts.status),
                           "version": version})
-    own_stories = (await run_in_threadpool(_stories, app.state.engine, page.market, farm)
+    own_stories = (await run_in_threadpool(_stories, running.engine, page.market, farm)
                    if farm else [])
     images = _images(page)
     return {"farm": farm, "farms": farms, "profile": profile, "items": items,
@@ -119,7 +122,7 @@ async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
             "profile_form": _profile_form(page, farm, images) if farm else None,
             "images": images,
             "pulse": _pulse(page, farm) if farm else None,
-            "threshold": app.state.settings.hold_price_change, "follow_ms": FOLLOW_MS}
+            "threshold": running.settings.hold_price_change, "follow_ms": FOLLOW_MS}
 
 
 async def _render(page: StudioPage, farm: str | None, farms: dict[str, str],
@@ -161,7 +164,7 @@ def _back(page: StudioPage, farm: str, notice: str, anchor: str) -> Response:
 
 def _images(page: StudioPage) -> dict[str, str]:
     """The market's images (asset name -> URL): what a farm photo may be."""
-    refs = page.request.app.state.scenes.asset_refs(page.market)
+    refs = services(page.request).scenes.asset_refs(page.market)
     return {name: ref.url for name, ref in sorted(refs.items())
             if ref.media_type.startswith("image/")}
 
@@ -173,7 +176,7 @@ def _profile_form(page: StudioPage, farm: str, images: dict[str, str],
     and each photo with its URL."""
     if entry is None:
         try:
-            entry, etag = farm_authoring.read_farm(page.request.app.state.scenes,
+            entry, etag = farm_authoring.read_farm(services(page.request).scenes,
                                                    page.market, farm)
         except AuthoringError:
             entry, etag = {}, ""
@@ -208,7 +211,7 @@ async def change_profile(request: Request, market: str) -> Response:
     changes = _profile_changes(form)
     images = _images(page)
     try:
-        await farm_authoring.save_farm(request.app.state.scenes, market, farm, changes,
+        await farm_authoring.save_farm(services(request).scenes, market, farm, changes,
                                        first(form, "etag"), set(images))
     except AuthoringError as exc:
         if exc.status == 412:  # someone saved the file meanwhile: show theirs, keep mine
@@ -266,16 +269,16 @@ async def change_item(request: Request, market: str, sku: str) -> Response:
     if isinstance(checked, Response):
         return checked
     page, form = checked
-    app = request.app
-    scenes = app.state.scenes
+    running = services(request)
+    scenes = running.scenes
     facts = scenes.items.get(market, {}).get(sku)
     if facts is None or not page.principal.may_touch_farm(market, facts.farm):
         # Another farm's item (or none): the same answer, so nothing leaks.
         return _problem(request, 403, "Not your farm's item",
                         "You can change only your own farm's items.")
     farm = facts.farm or ""
-    farms = {f.id: f.name for f in scenes.market(market).market.farms}
-    market_file = scenes.market(market).market
+    market_file = market_or_404(scenes, market).market
+    farms = {f.id: f.name for f in market_file.farms}
     errors: dict[str, str] = {}
     action = first(form, "action")
     change = _change(form, action, facts.status, market_file.growers_set_prices, errors)
@@ -286,7 +289,7 @@ async def change_item(request: Request, market: str, sku: str) -> Response:
             applied = await run_in_threadpool(
                 service.update_item, scenes.engine, market, sku, change,
                 actor=page.principal.actor,
-                hold_price_change=app.state.settings.hold_price_change,
+                hold_price_change=running.settings.hold_price_change,
                 four_eyes=market_file.four_eyes,
                 expected_version=first(form, "version") or None)
         except service.ItemNotFound:
@@ -305,7 +308,7 @@ async def change_item(request: Request, market: str, sku: str) -> Response:
                                      "approval; visitors see the old one until then.",
                          f"item-{sku}")
         else:
-            await app.state.reconciler.feed_changed(market, BatchResult({}, applied=[applied]))
+            await running.reconciler.feed_changed(market, BatchResult({}, applied=[applied]))
             what = ("sold out" if action == "soldout" else
                     f"stock {applied.stock}" if action == "stock" else
                     f"price {service.amount_text(service.price_of(applied))} {applied.currency}")

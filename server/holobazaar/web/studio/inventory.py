@@ -25,6 +25,8 @@ from holobazaar.inventory import manage, service, truth
 from holobazaar.inventory.models import ItemCreate
 from holobazaar.inventory.tables import FOUR_EYES, FeedBatch, FeedConfig
 from holobazaar.inventory.truth import BatchResult
+from holobazaar.scenes.dependencies import market_or_404
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -101,9 +103,9 @@ def farm_scope(page: StudioPage) -> tuple[bool, str | None]:
 
 async def _context(page: StudioPage) -> dict[str, Any]:
     request, market = page.request, page.market
-    engine = request.app.state.engine
-    scenes = request.app.state.scenes
-    content = scenes.market(market)
+    engine = services(request).engine
+    scenes = services(request).scenes
+    content = market_or_404(scenes, market)
     farms = {f.id: f.name for f in content.market.farms}
     held = await run_in_threadpool(_held_by_sku, engine, market)
     q = request.query_params
@@ -111,7 +113,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
     farm = q.get("farm") if q.get("farm") in (*farms, "-") else None
     sources = await run_in_threadpool(service.item_sources, engine, market)
     source = q.get("source") if q.get("source") in sources else None
-    stale = market in request.app.state.reconciler.stale
+    stale = market in services(request).reconciler.stale
     scoped, own_farm = farm_scope(page)
     if scoped:  # a grower: their own farm only, whatever the filter asks
         farm = own_farm or "(no farm known)"
@@ -124,7 +126,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
     stored, total = await run_in_threadpool(service.stored_items, engine, market, where,
                                             PAGE_ROWS)
     feed, batch = await run_in_threadpool(_feed, engine, market)
-    summary = await request.app.state.reconciler.summary(market)
+    summary = await services(request).reconciler.summary(market)
     now = datetime.now(UTC)
     live = scenes.items.get(market, {})
     rows = []
@@ -145,7 +147,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
         })
     last_feed = as_utc(feed.last_feed_at) if feed else None
     batch_report = json.loads(batch.response) if batch else None
-    stale_after = request.app.state.settings.inventory_stale_after
+    stale_after = services(request).settings.inventory_stale_after
     push = bool(feed and feed.secret)
     pull = bool(feed and feed.pull_url)
     lag = summary.get("feed_lag_seconds")
@@ -158,7 +160,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
                    "source": source or ""},
         "can_edit": page.allows("curator"), "is_admin": page.allows("admin"),
         "four_eyes": content.market.four_eyes, "currency": content.market.market.currency,
-        "threshold": request.app.state.settings.hold_price_change,
+        "threshold": services(request).settings.hold_price_change,
         "feed": {"push": push, "pull": pull, "pull_url": feed.pull_url if feed else None,
                  "pull_format": feed.pull_format if feed else None,
                  "pull_interval": feed.pull_interval if feed else None,
@@ -209,7 +211,7 @@ async def add_item(request: Request, market: str) -> Response:
         return checked
     page, form = checked
     values = {name: first(form, name).strip() for name in ADD_FIELDS}
-    farms = {f.id for f in request.app.state.scenes.market(market).market.farms}
+    farms = {f.id for f in market_or_404(services(request).scenes, market).market.farms}
     data: dict[str, Any] = {k: v for k, v in values.items() if v != ""}
     errors: dict[str, str] = {}
     if data.get("farm") and data["farm"] not in farms:
@@ -222,8 +224,8 @@ async def add_item(request: Request, market: str) -> Response:
         errors = {**field_errors(exc, FRIENDLY), **errors}
     if errors:
         return await _render(page, 422, form=values, errors=errors, open_add=True)
-    scenes = request.app.state.scenes
-    currency = scenes.market(market).market.market.currency
+    scenes = services(request).scenes
+    currency = market_or_404(scenes, market).market.market.currency
     try:
         facts = await run_in_threadpool(manage.create_item, scenes.engine, market, item,
                                         currency, actor=page.principal.actor)
@@ -231,7 +233,7 @@ async def add_item(request: Request, market: str) -> Response:
         return await _render(page, 409, form=values, open_add=True, errors={
             "sku": f"There is already an item {item.sku}: choose another SKU or edit it "
                    "in the list."})
-    await request.app.state.reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
+    await services(request).reconciler.feed_changed(market, BatchResult({}, applied=[facts]))
     return RedirectResponse(f"/studio/{market}/inventory?added={item.sku}#item-{item.sku}",
                             status_code=303, headers=NO_STORE)
 
@@ -242,7 +244,7 @@ async def retire_item(request: Request, market: str, sku: str) -> Response:
     if isinstance(checked, Response):
         return checked
     page, form = checked
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     try:
         await run_in_threadpool(manage.retire_item, scenes.engine, market, sku[:64],
                                 actor=page.principal.actor,
@@ -255,7 +257,7 @@ async def retire_item(request: Request, market: str, sku: str) -> Response:
             f"{service.amount_text(service.price_of(exc.current))} {exc.current.currency}, stock "
             f"{exc.current.stock if exc.current.stock is not None else '—'}). Nothing was "
             "retired: look at it again below and retire it if you still mean to."))
-    await request.app.state.reconciler.feed_changed(
+    await services(request).reconciler.feed_changed(
         market, BatchResult({}, removed=[sku], released=[sku], bumped=True))
     return RedirectResponse(f"/studio/{market}/inventory?retired={sku[:64]}", status_code=303,
                             headers=NO_STORE)

@@ -25,6 +25,7 @@ from holobazaar.moderation.routes import queue
 from holobazaar.pulse import store as pulse_store
 from holobazaar.stories import service as stories
 from holobazaar.stories.routes import content_changed
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -47,7 +48,7 @@ async def _queue(page: StudioPage) -> tuple[list[dict[str, Any]], str]:
     """What is waiting, each with the rule that held it, and a signature of the queue (it
     changes when anything is added, decided or edited)."""
     items: list[dict[str, Any]] = await run_in_threadpool(
-        queue, page.request.app.state.engine, page.market)
+        queue, services(page.request).engine, page.market)
     for item in items:
         item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
                                           "held by the note rules")
@@ -92,7 +93,7 @@ async def decide(request: Request, market: str) -> Response:
     page, form = checked
     kind, ident, decision = first(form, "kind"), first(form, "id"), first(form, "decision")
     reason = first(form, "reason").strip() or None
-    engine, actor = request.app.state.engine, page.principal.actor
+    engine, actor = services(request).engine, page.principal.actor
     key = f"{kind}-{ident}"
     if kind not in ("story", "recipe", "note") or decision not in DONE or len(ident) > 80:
         return await _render(page, 422, "Choose an item and approve or reject it.", key)

@@ -21,9 +21,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.scenes import schedule as timing
 from holobazaar.scenes import scheduled_publish
+from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.shows.starts import next_start
 from holobazaar.stories import scheduled as story_schedules
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import NO_STORE, StudioPage, open_page
 
 router = APIRouter(include_in_schema=False)
@@ -83,7 +85,7 @@ def show_starts(market: MarketContent, now: datetime, tz: ZoneInfo) -> list[Entr
 
 
 def publishes(page: StudioPage, tz: ZoneInfo) -> list[Entry]:
-    scenes = page.request.app.state.scenes
+    scenes = services(page.request).scenes
     m = page.market
     entries: list[tuple[str, Entry]] = []
     for row in scheduled_publish.listing(scenes, m, states=("pending", "failed")):
@@ -115,8 +117,8 @@ async def schedule_page(request: Request, market: str) -> Response:
 
 
 async def _render(page: StudioPage, error: str = "", status: int = 200) -> Response:
-    scenes = page.request.app.state.scenes
-    content: MarketContent = scenes.market(page.market)
+    scenes = services(page.request).scenes
+    content: MarketContent = market_or_404(scenes, page.market)
     tz = timing.zone(content.market.market.timezone)
     now: datetime = scenes.clock.now()
     edges = display_edges(content, now, tz)
@@ -137,7 +139,7 @@ async def preview_at(request: Request, market: str, display: str = Query("", max
     page = await open_page(request, market, "schedule")
     if isinstance(page, Response):
         return page
-    content: MarketContent = request.app.state.scenes.market(market)
+    content: MarketContent = market_or_404(services(request).scenes, market)
     if display not in content.displays:
         return await _render(page, "Choose one of the market's displays.", 422)
     try:

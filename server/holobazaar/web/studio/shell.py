@@ -22,6 +22,7 @@ from holobazaar.accounts import service as accounts
 from holobazaar.accounts.dependencies import CSRF_HEADER, session_cookie
 from holobazaar.accounts.models import Principal
 from holobazaar.web.i18n import templates as page_templates
+from holobazaar.web.services import services
 
 templates = page_templates()  # web/i18n.py: gettext, lang and dir
 NO_STORE = {"Cache-Control": "no-store"}
@@ -93,12 +94,12 @@ async def signed_in(request: Request) -> Principal | None:
     cookie = session_cookie(request)
     if cookie is None:
         return None
-    return await run_in_threadpool(accounts.principal_for_session, request.app.state.engine,
+    return await run_in_threadpool(accounts.principal_for_session, services(request).engine,
                                    cookie)
 
 
 def market_name(request: Request, market: str) -> str | None:
-    content = request.app.state.scenes.market(market)
+    content = services(request).scenes.market(market)
     return content.market.market.name if content is not None else None
 
 
@@ -207,7 +208,7 @@ def first(form: dict[str, list[str]], name: str, default: str = "") -> str:
 
 def studio_markets(request: Request, principal: Principal) -> list[tuple[str, str]]:
     """(market id, name) of every market this principal has some studio section in."""
-    content = request.app.state.scenes.content
+    content = services(request).scenes.content
     markets = sorted(content.markets.values() if content else [], key=lambda m: m.id)
     return [(m.id, m.market.market.name) for m in markets
             if any(principal.allows_any(s.roles, m.id) for s in SECTIONS)]

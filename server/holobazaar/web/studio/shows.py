@@ -11,12 +11,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from holobazaar.accounts.preview_links import links_of
 from holobazaar.channels import display_channel
 from holobazaar.scenes.authoring import AuthoringError, preview_channel
+from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.scenes.models import iter_nodes
 from holobazaar.shows import authoring, timing
 from holobazaar.shows.models import ShowFile
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import StudioPage, _problem, open_page
 
 router = APIRouter(include_in_schema=False)
@@ -27,9 +28,9 @@ async def shows_index(request: Request, market: str) -> Response:
     page = await open_page(request, market, "shows")
     if not isinstance(page, StudioPage):
         return page
-    content = request.app.state.scenes.market(market)
+    content = market_or_404(services(request).scenes, market)
     zones = {z.id: z.name for z in content.market.zones}
-    runners = request.app.state.shows.runners
+    runners = services(request).shows.runners
     rows = []
     for show_id, show in sorted(content.shows.items()):
         runner = runners.get((market, show_id))
@@ -59,12 +60,12 @@ async def show_editor(request: Request, market: str, show: str) -> Response:
     page = await open_page(request, market, "shows")
     if not isinstance(page, StudioPage):
         return page
-    scenes = request.app.state.scenes
+    scenes = services(request).scenes
     try:
         doc, etag = authoring.read_show(scenes, market, show)
     except AuthoringError as exc:
         return _problem(request, exc.status, "No such show", str(exc.detail))
-    content = scenes.market(market)
+    content = market_or_404(scenes, market)
     parsed = content.shows[show]
     zones = {z.id: z.name for z in content.market.zones}
     displays = {d.id: d for d in content.displays.values()
@@ -84,7 +85,7 @@ async def show_editor(request: Request, market: str, show: str) -> Response:
         "boot": boot, "boot_json": script_json(boot), "title": parsed.title,
         "zone": zones.get(parsed.zone or "", "every zone"),
         "previews": previews, "file": _file_of(scenes, market, show),
-        "entry": request.app.state.client.entry("src/studio/timeline.js")})
+        "entry": services(request).client.entry("src/studio/timeline.js")})
 
 
 def script_json(data: Any) -> str:
@@ -105,7 +106,7 @@ def _live_title(hub: Any, market: str, display: str) -> str:
 def _pass(request: Request, market: str, display: str) -> str:
     """A short-lived pass to the display's preview channel for the performer's own device
     (the display editor's preview links, accounts/preview_links.py): `&link=...`."""
-    return "&link=" + links_of(request.app.state).mint(preview_channel(market, display))
+    return "&link=" + services(request).preview_links.mint(preview_channel(market, display))
 
 
 def _file_of(scenes: Any, market: str, show: str) -> str:

@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from holobazaar.accounts import service as accounts
 from holobazaar.accounts.models import ALL_MARKETS, ROLES
 from holobazaar.db import as_utc
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import (
     NO_STORE,
     StudioPage,
@@ -46,7 +47,7 @@ ROLE_HELP = {
 
 
 def _farms(page: StudioPage) -> dict[str, str]:
-    content = page.request.app.state.scenes.market(page.market)
+    content = services(page.request).scenes.market(page.market)
     return {f.id: f.name for f in content.market.farms} if content is not None else {}
 
 
@@ -55,7 +56,7 @@ def _known_farms(page: StudioPage) -> dict[str, list[str]]:
 
 
 def _context(page: StudioPage) -> dict[str, Any]:
-    engine = page.request.app.state.engine
+    engine = services(page.request).engine
     now = datetime.now(UTC)
     users = []
     for user, grants in accounts.list_user_grants(engine):
@@ -173,7 +174,7 @@ async def create_user(request: Request, market: str) -> Response:
     role, grant_market, farm = _grant_fields(page, form, "create", errors)
     if not errors:
         try:
-            await run_in_threadpool(accounts.create_user, request.app.state.engine, name,
+            await run_in_threadpool(accounts.create_user, services(request).engine, name,
                                     password, [role], [grant_market],
                                     actor=page.principal.actor, farm=farm,
                                     known_farms=_known_farms(page), temporary=invite)
@@ -198,7 +199,7 @@ def _user_action(action: str) -> Callable:
         if isinstance(checked, Response):
             return checked
         page, form = checked
-        engine = request.app.state.engine
+        engine = services(request).engine
         actor = page.principal.actor
         errors: dict[str, str] = {}
         key = f"user.{name}"
@@ -279,7 +280,7 @@ async def create_token(request: Request, market: str) -> Response:
     if not errors and token_market is not None:
         try:
             secret, row = await run_in_threadpool(
-                accounts.create_token, request.app.state.engine, name, [role],
+                accounts.create_token, services(request).engine, name, [role],
                 [token_market], lifetime, actor=page.principal.actor)
         except accounts.AccountError as exc:
             errors["token.name"] = str(exc)
@@ -298,7 +299,7 @@ async def revoke_token(request: Request, market: str, token_id: int) -> Response
         return checked
     page, _ = checked
     try:
-        row = await run_in_threadpool(accounts.revoke_token, request.app.state.engine,
+        row = await run_in_threadpool(accounts.revoke_token, services(request).engine,
                                       str(token_id), actor=page.principal.actor)
     except accounts.AccountError as exc:
         return await _render(page, 404, errors={f"tokenrow.{token_id}": str(exc)})

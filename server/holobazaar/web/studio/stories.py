@@ -21,11 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from holobazaar.scenes import schedule as timing
+from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.stories import scheduled, service
 from holobazaar.stories.jsonld import slugify
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.routes import content_changed, four_eyes
 from holobazaar.stories.schema import Ingredient, RecipeDoc, StoryDoc
+from holobazaar.web.services import services
 from holobazaar.web.studio.schedule import local
 from holobazaar.web.studio.shell import (
     NO_STORE,
@@ -95,7 +97,7 @@ def _fields(doc: Any) -> dict[str, str]:
 
 
 def _items(page: StudioPage) -> list[tuple[str, str]]:
-    live = page.request.app.state.scenes.items.get(page.market, {})
+    live = services(page.request).scenes.items.get(page.market, {})
     return sorted(((sku, f.name) for sku, f in live.items()), key=lambda x: x[1].lower())
 
 
@@ -124,7 +126,7 @@ async def list_page(request: Request, market: str) -> Response:
     page = await open_page(request, market, "stories")
     if not isinstance(page, StudioPage):
         return page
-    engine = request.app.state.engine
+    engine = services(request).engine
     rows = []
     for kind in KINDS:
         _, found = await run_in_threadpool(service.list_documents, engine, kind,
@@ -147,7 +149,7 @@ async def create(request: Request, market: str) -> Response:
         errors["kind"] = "Choose story or recipe."
     if not 3 <= len(title) <= 200:
         errors["title"] = "Give a title of 3 to 200 characters."
-    engine = request.app.state.engine
+    engine = services(request).engine
     if not errors:
         slug = f"{slugify(title)[:60].strip('-') or kind}-{secrets.token_hex(2)}"
         base: dict[str, Any] = {"slug": slug, "market": market, "status": "draft",
@@ -179,7 +181,7 @@ async def _document(page: StudioPage, kind: str, slug: str) -> Any:
     if kind not in KINDS:
         return _problem(page.request, 404, "Not found", "No such kind of document.")
     try:
-        saved = await run_in_threadpool(service.get, page.request.app.state.engine, kind,
+        saved = await run_in_threadpool(service.get, services(page.request).engine, kind,
                                         slug, page.market)
     except service.NotFound:
         return _problem(page.request, 404, "Not found",
@@ -215,8 +217,9 @@ def _mine(page: StudioPage, saved: Any) -> bool:
 
 def _clock(page: StudioPage) -> tuple[Any, Any]:
     """The market's timezone and the server's now (the scenes clock)."""
-    scenes = page.request.app.state.scenes
-    return timing.zone(scenes.market(page.market).market.market.timezone), scenes.clock.now()
+    scenes = services(page.request).scenes
+    content = market_or_404(scenes, page.market)
+    return timing.zone(content.market.market.timezone), scenes.clock.now()
 
 
 async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict[str, Any]:
@@ -225,7 +228,7 @@ async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict
     if not page.allows("curator") or saved.status not in ("review", "published"):
         return {"schedule": None}
     tz, now = _clock(page)
-    rows = await run_in_threadpool(scheduled.list_for, page.request.app.state.engine,
+    rows = await run_in_threadpool(scheduled.list_for, services(page.request).engine,
                                    saved.kind, saved.slug, page.market)
     actions = scheduled.ACTIONS if saved.status == "review" else ("unpublish",)
     return {"schedule": {
@@ -243,7 +246,7 @@ async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict
 async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None = None,
                   errors: dict[str, str] | None = None, notice: str = "",
                   status: int = 200, form: dict[str, str] | None = None) -> Response:
-    engine = page.request.app.state.engine
+    engine = services(page.request).engine
     revisions = await run_in_threadpool(service.revisions, engine, saved.kind, saved.slug,
                                         page.market)
     diff_of = page.request.query_params.get("diff", "")
@@ -299,7 +302,7 @@ async def save(request: Request, market: str, kind: str, slug: str) -> Response:
         return await _editor(page, saved, fields=fields,
                              errors=field_errors(exc, aliases=TITLE), status=422)
     try:
-        await run_in_threadpool(service.save, request.app.state.engine, doc,
+        await run_in_threadpool(service.save, services(request).engine, doc,
                                 page.principal.actor, keep_status=True,
                                 origin=saved.origin, moderation=saved.moderation,
                                 moderation_reason=saved.moderation_reason)
@@ -326,7 +329,7 @@ async def move(request: Request, market: str, kind: str, slug: str) -> Response:
         return saved
     try:
         moved = await run_in_threadpool(
-            service.transition, request.app.state.engine, kind, slug, market,
+            service.transition, services(request).engine, kind, slug, market,
             first(form, "to"), page.principal.actor,
             distinct_reviewer=four_eyes(request, market))
     except service.Conflict as exc:
@@ -347,7 +350,7 @@ async def restore(request: Request, market: str, kind: str, slug: str) -> Respon
     try:
         if not number.isdigit():
             raise service.NotFound("number: give a revision number")
-        restored = await run_in_threadpool(service.restore, request.app.state.engine, kind,
+        restored = await run_in_threadpool(service.restore, services(request).engine, kind,
                                            slug, market, int(number), page.principal.actor)
     except (service.NotFound, ValidationError) as exc:
         return await _editor(page, saved, errors={"restore": str(exc)}, status=422)
@@ -377,7 +380,7 @@ async def schedule(request: Request, market: str, kind: str, slug: str) -> Respo
                                  "a time skipped by a clock change does not exist.")
     if not errors:
         try:
-            await run_in_threadpool(scheduled.schedule, request.app.state.engine, kind, slug,
+            await run_in_threadpool(scheduled.schedule, services(request).engine, kind, slug,
                                     market, values["action"], at, page.principal.actor, now)
         except scheduled.PastTime:
             errors["schedule_at"] = (f"{local(at, tz)} is in the past (it is now "
@@ -399,7 +402,7 @@ async def unschedule(request: Request, market: str, kind: str, slug: str,
         return opened
     page, _, saved = opened
     try:
-        await run_in_threadpool(scheduled.cancel, request.app.state.engine, kind, slug,
+        await run_in_threadpool(scheduled.cancel, services(request).engine, kind, slug,
                                 market, schedule_id, page.principal.actor)
     except (service.Conflict, service.NotFound) as exc:
         return await _editor(page, saved, errors={"schedule": str(exc)}, status=409)

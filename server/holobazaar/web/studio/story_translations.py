@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from holobazaar import i18n
 from holobazaar.stories import service, translations
 from holobazaar.stories.routes import content_changed, four_eyes
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import NO_STORE, StudioPage, field_errors, first, open_page
 from holobazaar.web.studio.stories import _document, _posted_document
 
@@ -36,7 +37,7 @@ def _original(doc: Any, kind: str) -> dict[str, str]:
 
 
 def _languages(page: StudioPage, doc: Any) -> list[str]:
-    content = page.request.app.state.scenes.market(page.market)
+    content = services(page.request).scenes.market(page.market)
     offered = content.market.market.languages if content is not None else []
     return [lang for lang in offered if lang != doc.language]
 
@@ -44,7 +45,7 @@ def _languages(page: StudioPage, doc: Any) -> list[str]:
 async def _page(page: StudioPage, saved: Any, *, drafts: dict[str, dict[str, str]] | None = None,
                 errors: dict[str, dict[str, str]] | None = None, notice: str = "",
                 status: int = 200) -> Response:
-    found = await run_in_threadpool(translations.list_for, page.request.app.state.engine,
+    found = await run_in_threadpool(translations.list_for, services(page.request).engine,
                                     saved.kind, saved.slug)
     by_language = {t.language: t for t in found}
     cards = []
@@ -92,7 +93,7 @@ async def save_translation(request: Request, market: str, kind: str, slug: str,
     if lang not in _languages(page, saved.doc):
         return await _page(page, saved, status=404,
                            notice=f"{lang!r} is not one of this market's other languages.")
-    engine = request.app.state.engine
+    engine = services(request).engine
     action = first(form, "action", "save")
     values = {name: first(form, name) for name, _ in FIELDS[kind]}
     try:

@@ -8,20 +8,23 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from holobazaar.web.services import services
+
 
 async def asset_thumbnail(request: Request, market: str, name: str) -> Response:
     # Loaded on the first thumbnail, not at start: the drawing needs numpy and the pipeline's
     # renderer, which a serving node does not load otherwise (tests/test_db.py checks).
     from holobazaar.assets import thumbnails
 
-    engine = request.app.state.engine
+    engine = services(request).engine
     stored = await run_in_threadpool(thumbnails.stored_thumbnail_url, engine, market, name)
     if stored is not None:
         return RedirectResponse(stored, status_code=303)
-    asset = request.app.state.scenes.content.assets.get(name)
+    content = services(request).scenes.content
+    asset = content.assets.get(name) if content is not None else None
     if asset is None:
         return Response("asset not found", status_code=404, media_type="text/plain")
-    cache = request.app.state.settings.data_dir / "thumbnails"
+    cache = services(request).settings.data_dir / "thumbnails"
     path = await run_in_threadpool(thumbnails.content_thumbnail, asset.path, asset.sha256,
                                    cache)
     return FileResponse(path, media_type="image/png",

@@ -25,13 +25,14 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from holobazaar.accounts.preview_links import links_of
 from holobazaar.audit.models import AuditEntry
 from holobazaar.channels import display_channel, truth_channel
 from holobazaar.db import as_utc, session_scope
 from holobazaar.inventory.mismatches import KINDS
 from holobazaar.inventory.service import amount_text
 from holobazaar.inventory.tables import FOUR_EYES, FeedBatch, HeldChange, Mismatch
+from holobazaar.scenes.dependencies import market_or_404
+from holobazaar.web.services import services
 from holobazaar.web.studio.shell import open_page
 
 router = APIRouter(include_in_schema=False)
@@ -151,8 +152,8 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
 
 
 async def _context(request: Request, market: str) -> dict[str, Any]:
-    data = await run_in_threadpool(_read, request.app.state.engine, market)
-    summary = await request.app.state.reconciler.summary(market)
+    data = await run_in_threadpool(_read, services(request).engine, market)
+    summary = await services(request).reconciler.summary(market)
     times = summary["time_to_correct_seconds"]
     data.update({
         "summary": summary, "kinds": KINDS,
@@ -165,7 +166,7 @@ async def _context(request: Request, market: str) -> dict[str, Any]:
 def staff_pass(request: Request, market: str) -> tuple[str, str]:
     """The staff channel and a pass to join it (the page is for the market's curators)."""
     channel = truth_channel(market)
-    return channel, links_of(request.app.state).mint(channel)
+    return channel, services(request).preview_links.mint(channel)
 
 
 @router.get("/studio/{market}/truth", response_class=HTMLResponse)
@@ -177,7 +178,7 @@ async def truth(request: Request, market: str, part: str | None = None) -> Respo
     context["me"] = page.principal.actor
     if part == "live":
         return page.render("studio/truth_live.html", context)
-    content = request.app.state.scenes.market(market)
+    content = market_or_404(services(request).scenes, market)
     context["channels"] = [display_channel(market, d) for d in sorted(content.displays)]
     context["is_admin"] = page.allows("admin")
     context["truth_channel"], context["truth_pass"] = staff_pass(request, market)
