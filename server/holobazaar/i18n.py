@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError, negotiate_locale
 from babel.dates import format_datetime as _format_datetime
@@ -22,6 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
+from pydantic import AfterValidator, BeforeValidator, Field
 
 SOURCE_LANGUAGE = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -44,6 +45,22 @@ def language_problem(code: str) -> str | None:
     except (UnknownLocaleError, ValueError):
         return f"unknown language code {code!r} (use an ISO 639 code such as 'nl' or 'ar')"
     return None
+
+
+def _known_language(code: str) -> str:
+    if error := language_problem(code):
+        raise ValueError(error)
+    return code
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+# The one language type of every model (markets, displays, stories, recipes): a code as
+# channels spell it, in lower case ("pt-BR" is kept as "pt-br"), that Babel (CLDR) knows.
+Language = Annotated[str, BeforeValidator(_lower), Field(pattern=LANGUAGE_PATTERN),
+                     AfterValidator(_known_language)]
 
 
 @lru_cache(maxsize=64)

@@ -86,6 +86,21 @@ def test_bad_documents_are_refused_with_reasons(live_server):
         assert {r["slug"] for r in listed["results"]}.isdisjoint({"x", "y", "big", "r"})
 
 
+def test_a_story_in_an_unknown_language_is_refused(live_server):
+    """Stories take the languages markets take (holobazaar.i18n.Language): a code Babel
+    (CLDR) does not know is refused with its reason; a region in capitals is kept as
+    channels spell it."""
+    headers = live_server.write_headers
+    with live_server.client() as client:
+        unknown = client.post(BASE, json=story("unknown-tongue", language="xx"), headers=headers)
+        assert unknown.status_code == 422
+        error = unknown.json()["detail"][0]
+        assert error["loc"] == ["language"]
+        assert "unknown language code 'xx'" in error["msg"]
+        made = client.post(BASE, json=story("brazilian", language="pt-BR"), headers=headers)
+        assert made.status_code == 201 and made.json()["document"]["language"] == "pt-br"
+
+
 def test_demo_repository_is_imported_on_start(shared_server):
     with shared_server.client() as client:
         stories = client.get("/api/v1/stories", params={"market": MARKET}).json()

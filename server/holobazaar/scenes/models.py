@@ -11,9 +11,9 @@ import math
 from decimal import Decimal
 from typing import Annotated, Final, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from holobazaar.i18n import LANGUAGE_PATTERN, SOURCE_LANGUAGE, language_problem
+from holobazaar.i18n import SOURCE_LANGUAGE, Language
 from holobazaar.scenes.schedule import valid_zone
 from holobazaar.scenes.schedule_format import OpeningHours, ScheduleEntry, Variant
 
@@ -42,14 +42,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _known_language(code: str) -> str:
-    if error := language_problem(code):
-        raise ValueError(error)
-    return code
-
-
-# A language as markets and channels name it ("nl", "ar"), one that Babel (CLDR) knows.
-Language = Annotated[str, Field(pattern=LANGUAGE_PATTERN), AfterValidator(_known_language)]
 # A translated text: never empty (a missing translation is left out and falls back to the
 # market's default language, per field).
 Translated = Annotated[str, Field(min_length=1, max_length=2000)]

@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from holobazaar.scenes.models import Color, Ident, Language, finite
+from holobazaar.i18n import Language
+from holobazaar.scenes.models import Color, Ident, finite
 from holobazaar.scenes.schedule_format import ClockTime, DateRange, Weekday
 
 # Cue numbers are strings like QLab's ("1", "2.5", "10a"): they name a cue, they do not count.

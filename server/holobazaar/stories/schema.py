@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from holobazaar.i18n import Language
 from holobazaar.stories.markup import plain_text
 
 Status = Literal["draft", "review", "published", "archived"]
@@ -20,7 +21,6 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{0,63}$")]
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
 MediaRef = Annotated[str, Field(min_length=1, max_length=500,
                                 pattern=r"^(https?://|/|[a-z0-9][a-z0-9_-]*$)")]
 

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Engine
 
 from holobazaar import visitor_text as rules
+from holobazaar.i18n import Language
 from holobazaar.stories import service
 from holobazaar.stories.jsonld import slugify
-from holobazaar.stories.schema import Ident, Language, RecipeDoc, StoryDoc, required_text
+from holobazaar.stories.schema import Ident, RecipeDoc, StoryDoc, required_text
 
 # The rules are shared with pulse notes (one moderation queue, docs/pulse.md).
 LINK = rules.LINK
