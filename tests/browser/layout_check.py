@@ -2,8 +2,9 @@
 phone size, test_display_layout_laptop.py at the laptop size: two modules so that the two
 test processes of `make test` run one each): every demo display measured from the live
 three.js scene (window.__holo.layoutProbe): no two text blocks overlap, no text runs past
-its panel or out of the view, no price label is hidden by a model (raycast samples), and on
-the phone no text is under 12 CSS px at the initial view. Screenshots of every display at
+its panel or out of the view, no price label nor an item's other line (its stock line,
+its name) is hidden by a model (raycast samples), and on the phone no text is under 12 CSS
+px at the initial view. Screenshots of every display at
 both sizes are kept as test artifacts.
 
 The same check runs on hostile content (tests/browser/layout_market/: a 200-character title
@@ -231,7 +232,8 @@ def layout_problems(probe: dict, min_px: float | None) -> list[str]:
         if min_px is not None and a["px"] < min_px:
             problems.append(f"{a['px']} px: {name}")
         if a["occluded"] > 0:
-            problems.append(f"price hidden by a model ({a['occluded']:.0%}): {name}")
+            what = "price" if a["part"] == "price" else "item's line (stock, name)"
+            problems.append(f"{what} hidden by a model ({a['occluded']:.0%}): {name}")
     return problems
 
 

@@ -9,6 +9,7 @@ Screenshots in test-artifacts/languages/."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,21 @@ def test_dutch_page_live_switch_to_arabic_and_its_layout(browser, server, artifa
         page.wait_for_function(
             f"() => ({DRAWN})().some((t) => t.startsWith('قُطف'.normalize('NFKC')))")
         assert "متوفر" in page.locator('#products li[data-sku="TOM-BRANDY"]').inner_text()
+        # A price label with an untranslated English name and an Arabic-formatted price:
+        # laid out right to left, its amount isolated (FSI ... PDI) so the amount keeps its
+        # order ("\u200f5.90 €" reads as the list's "€ 5.90") whatever surrounds it.
+        labels = page.evaluate("""() => {
+          const out = [];
+          window.__holo.scene.traverse((o) => {
+            if (typeof o.text === 'string' && o.text.startsWith('Brandywine heirloom')) {
+              out.push([o.text, o.direction]);
+            }
+          });
+          return out;
+        }""")
+        assert labels and all(direction == "rtl"
+                              and re.search("\u2068\u200f5\\.90\xa0€\u2069 / kg", text)
+                              for text, direction in labels), labels
         assert probe.errors == [], probe.errors
 
         # The Arabic page passes the display-layout check at both sizes (the same page,

@@ -111,7 +111,9 @@ export function layoutProbe({ display, camera, container, samples = 4 }) {
       quad: textQuad(o, camera, w, h),
       px: Math.round(textPx(o, camera, h) * 100) / 100,
       text: o.text.slice(0, 60),
-      occluded: o.userData.role === 'price' ? occlusion(o, models, camera, samples) : 0,
+      // An item's price and its other lines (stock, name): never under a model.
+      occluded: ['price', 'line'].includes(o.userData.role)
+        ? occlusion(o, models, camera, samples) : 0,
     });
   });
   return out;

@@ -29,10 +29,31 @@ function num(value, fallback, min = 0, max = 100) {
   return Number.isFinite(value) && value > min && value <= max ? value : fallback;
 }
 
+// Bidi: a label mixing scripts (an untranslated English name with an Arabic-formatted
+// price, "\u200f6.50 €") is laid out in the page's direction, each amount isolated
+// (FSI ... PDI: troika's bidi-js honours isolates, and draws neither) so its digits,
+// separators and currency keep their order whatever surrounds them.
+const RTL_TEXT = /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF\u200F\u061C]/u;
+const LTR_TEXT = /[A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]/u;
+const DIGIT = '0-9\u0660-\u0669\u06F0-\u06F9';
+const AMOUNT = new RegExp(`[\u200E\u200F\u061C]?(?:[€$£¥][\\s\u00A0\u202F]?)?[${DIGIT}]`
+  + `(?:[${DIGIT}.,\u066B\u066C]|[\u00A0\u202F ](?=[${DIGIT}]))*`
+  + '(?:[\\s\u00A0\u202F]?[€$£¥])?', 'gu');
+
+export function bidiText(text, pageDir) {
+  if (!RTL_TEXT.test(text) || !LTR_TEXT.test(text)) {
+    return { text, direction: 'auto' };
+  }
+  return { text: text.replace(AMOUNT, (m) => `\u2068${m}\u2069`),
+    direction: pageDir === 'rtl' ? 'rtl' : 'ltr' };
+}
+
 function makeText(text, { size = 0.05, colour = '#ffffff', align = 'center', maxWidth } = {}) {
   const t = new Text();
   t.font = fontUrl; // served by us: troika's default font is fetched from a CDN
-  t.text = drawable(plainText(text));
+  const bidi = bidiText(plainText(text), globalThis.document?.documentElement.dir);
+  t.text = drawable(bidi.text);
+  t.direction = bidi.direction;
   t.fontSize = size;
   t.color = colour;
   t.anchorX = align;
@@ -215,8 +236,11 @@ export class DisplayRenderer {
           maxWidth: num(data.max_width, undefined),
         });
         text.userData.maxWidth = num(data.max_width, undefined);
-        // An item's text with a money amount in it is its price: the largest text around.
-        text.userData.role = data.item && PRICE.test(plainText(data.text)) ? 'price' : 'text';
+        // An item's text with a money amount in it is its price: the largest text around;
+        // its other texts (its stock line, its name) are 'line's (the layout check wants
+        // neither hidden by a model: web-client/src/probe.js).
+        text.userData.role = !data.item ? 'text'
+          : PRICE.test(plainText(data.text)) ? 'price' : 'line';
         return text;
       }
       case 'image': return this.buildImage(data);
