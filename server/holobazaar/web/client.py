@@ -192,7 +192,6 @@ def mount(app, directory: Path) -> ClientBuild:
     hidden = frozenset if app.state.settings.xr_emulator else build.emulator_files
     files = ClientFiles(directory=directory, check_dir=False, hidden=hidden)
     app.mount(PREFIX, GZipMiddleware(files, minimum_size=1024), name="client")
-    return build
 
     async def service_worker(request: Request) -> Response:
         """The offline worker (docs/client.md, "Offline"): never cached by HTTP, so a new
@@ -205,3 +204,4 @@ def mount(app, directory: Path) -> ClientBuild:
             "cache-control": "no-cache", "service-worker-allowed": "/"})
 
     app.add_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
+    return build
