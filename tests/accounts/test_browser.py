@@ -96,7 +96,9 @@ def test_sign_in_and_out_in_a_browser(server, accounts, chromium):
                 document.querySelector('#username').value = 'carol';
                 document.querySelector('#password').value = 'correct horse battery';
                 document.querySelector('form').submit(); })()""")
-            await page.wait_for("location.pathname === '/home'")
+            # The URL changes before the new document is parsed: wait for the page as well.
+            await page.wait_for("location.pathname === '/home' && document.readyState !== 'loading'"
+                                " && document.querySelector('form[action=\"/logout\"]') !== null")
             seen = {
                 "heading": await page.eval("document.querySelector('h1').innerText"),
                 "links": await page.eval(

@@ -142,6 +142,7 @@ def test_a_held_feed_change_is_approved_from_the_truth_page_and_displays_update(
         ".toLowerCase() === 'price at the stall'", timeout=10_000)
     # Rejecting needs a reason: the message is next to the field.
     page.click("#held tr[data-held] button.reject")
+    page.wait_for_selector("#held tr[data-held] .field-error:not(:empty)", timeout=10_000)
     assert "Say why" in page.inner_text("#held tr[data-held] .field-error")
     page.click("#held tr[data-held] button.approve")
     page.wait_for_selector("text=No held changes", timeout=10_000)
