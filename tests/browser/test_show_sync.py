@@ -72,6 +72,9 @@ show:
 """
 READY = ("window.__holo && window.__holo.ready && window.__holo.frames >= 5 "
          f"&& window.__holo.clockRtt <= 20 && window.__holo.offset['{ZONE_CHANNEL}'] >= 0")
+# A late joiner is only checked to land mid-tween (a 2 s tween): a clock within ±50 ms
+# does; a loaded machine's loopback may not give it a 20 ms round trip in time.
+READY_LATE = READY.replace("clockRtt <= 20", "clockRtt <= 100")
 
 
 @pytest.fixture
@@ -85,7 +88,7 @@ def show_server(tmp_path: Path) -> Iterator[LiveServer]:
     live.stop()
 
 
-def open_pages(browser, live: LiveServer, count: int) -> list[PageProbe]:
+def open_pages(browser, live: LiveServer, count: int, ready: str = READY) -> list[PageProbe]:
     probes = []
     for _ in range(count):
         context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
@@ -95,7 +98,7 @@ def open_pages(browser, live: LiveServer, count: int) -> list[PageProbe]:
     for probe in probes:
         # The clock offset is as good as its shortest round trip: on a loaded test machine
         # the first samples can take hundreds of ms; the client keeps sampling.
-        probe.wait(READY, timeout=40_000)
+        probe.wait(ready, timeout=40_000)
     return probes
 
 
@@ -157,7 +160,7 @@ def test_three_pages_run_a_cue_within_30_ms(show_browser, show_server: LiveServe
         assert state["devices"] == 3
 
         # A late joiner lands mid-tween: its node is part-way, like everyone else's.
-        late = open_pages(browser, show_server, 1)[0]
+        late = open_pages(browser, show_server, 1, READY_LATE)[0]
         probes.append(late)
         late.wait("window.__holo.show.cues.size === 1")
         y_late = late.page.evaluate(

@@ -45,7 +45,7 @@ def visit(browser, demo_server):
         if path.startswith("/d/"):
             # Slowed down, a wide display laid out as authored and then in rows (its text
             # would be under 9 px as placed: layout.js) takes longer to settle.
-            probe.wait(READY, timeout=15_000 * max(1.0, cpu_slowdown / 4))
+            probe.wait(READY, timeout=15_000 * max(1.0, cpu_slowdown / 2))
         return probe
 
     yield open_page
