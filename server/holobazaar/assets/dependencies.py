@@ -12,7 +12,7 @@ from holobazaar.assets.storage import AssetFiles
 from holobazaar.cluster.dependencies import ClusterDep as ClusterDep  # with the others here
 from holobazaar.dependencies import EngineDep as EngineDep
 from holobazaar.dependencies import SettingsDep as SettingsDep
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.scenes.dependencies import Scenes as Scenes
 
 
@@ -24,5 +24,5 @@ def get_asset_jobs(request: Request) -> AssetJobs:
     return app_services(request).asset_jobs
 
 
-AssetFilesDep = Annotated[AssetFiles, Depends(get_asset_files)]
-AssetJobsDep = Annotated[AssetJobs, Depends(get_asset_jobs)]
+AssetFilesDep = Annotated[AssetFiles, Depends(in_place(get_asset_files))]
+AssetJobsDep = Annotated[AssetJobs, Depends(in_place(get_asset_jobs))]

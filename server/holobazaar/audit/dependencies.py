@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from holobazaar.audit.witness import WitnessService
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 
 
 def get_witness(request: Request) -> WitnessService:
     return app_services(request).witness
 
 
-WitnessDep = Annotated[WitnessService, Depends(get_witness)]
+WitnessDep = Annotated[WitnessService, Depends(in_place(get_witness))]

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.scenes import authoring, scheduled_publish
-from holobazaar.scenes.dependencies import get_scenes
+from holobazaar.scenes.dependencies import scenes_dependency
 from holobazaar.scenes.service import SceneService
 
 router = APIRouter(prefix="/api/v1", tags=["scenes authoring"])
@@ -26,7 +26,7 @@ def _fail(exc: authoring.AuthoringError) -> JSONResponse:
 @router.get("/markets/{market}/displays/{display}/source",
             summary="A display's scene document (the YAML file's data), ETag = its revision")
 def get_source(market: str, display: str, _=Depends(curator),
-               scenes: SceneService = Depends(get_scenes)):
+               scenes: SceneService = Depends(scenes_dependency)):
     try:
         doc, etag = authoring.read_source(scenes, market, display)
     except authoring.AuthoringError as exc:
@@ -42,7 +42,7 @@ def get_source(market: str, display: str, _=Depends(curator),
                         "(cancel and schedule again to publish this version instead).")
 async def put_source(market: str, display: str, doc: Any = Body(...),
                      if_match: str | None = Header(None), who: Principal = Depends(curator),
-                     scenes: SceneService = Depends(get_scenes)):
+                     scenes: SceneService = Depends(scenes_dependency)):
     try:
         etag = await authoring.save_source(scenes, market, display, doc, if_match, who.name)
     except authoring.AuthoringError as exc:
@@ -61,7 +61,7 @@ class NewDisplay(BaseModel):
 @router.post("/markets/{market}/displays", status_code=201,
              summary="Create a display from a minimal valid template (409 if it exists)")
 async def create_display(market: str, body: NewDisplay, who: Principal = Depends(curator),
-                         scenes: SceneService = Depends(get_scenes)):
+                         scenes: SceneService = Depends(scenes_dependency)):
     try:
         etag = await authoring.create(scenes, market, body.id, body.title, body.zone,
                                       who.name)
@@ -82,7 +82,7 @@ class Duplicate(BaseModel):
                      "new id exists); a revision 'duplicate of <display>'")
 async def duplicate_display(market: str, display: str, body: Duplicate,
                             who: Principal = Depends(curator),
-                            scenes: SceneService = Depends(get_scenes)):
+                            scenes: SceneService = Depends(scenes_dependency)):
     try:
         etag = await authoring.duplicate(scenes, market, display, body.id, who.name,
                                          body.title)
@@ -96,7 +96,7 @@ async def duplicate_display(market: str, display: str, body: Duplicate,
              summary="Validate a draft and publish it, composed as visitors would see it, "
                      "on the curators-only channel market/<m>/preview/<d>")
 async def preview_display(market: str, display: str, doc: Any = Body(...),
-                          _=Depends(curator), scenes: SceneService = Depends(get_scenes)):
+                          _=Depends(curator), scenes: SceneService = Depends(scenes_dependency)):
     try:
         channel = await authoring.preview(scenes, market, display, doc)
     except authoring.AuthoringError as exc:
@@ -125,7 +125,7 @@ def _summary(r) -> dict:
 @router.get("/markets/{market}/displays/{display}/revisions",
             response_model=list[RevisionSummary], summary="A display's revisions, newest first")
 def list_revisions(market: str, display: str, _=Depends(curator),
-                   scenes: SceneService = Depends(get_scenes)):
+                   scenes: SceneService = Depends(scenes_dependency)):
     try:
         authoring.display_path(scenes, market, display)
     except authoring.AuthoringError as exc:
@@ -136,7 +136,7 @@ def list_revisions(market: str, display: str, _=Depends(curator),
 @router.get("/markets/{market}/displays/{display}/revisions/{number}",
             response_model=RevisionDetail, summary="One revision: the document and the diff")
 def get_revision(market: str, display: str, number: int, _=Depends(curator),
-                 scenes: SceneService = Depends(get_scenes)):
+                 scenes: SceneService = Depends(scenes_dependency)):
     try:
         authoring.display_path(scenes, market, display)
         r = authoring.revision(scenes, market, display, number)
@@ -150,7 +150,7 @@ def get_revision(market: str, display: str, number: int, _=Depends(curator),
 async def restore_revision(market: str, display: str, number: int,
                            if_match: str | None = Header(None),
                            who: Principal = Depends(curator),
-                           scenes: SceneService = Depends(get_scenes)):
+                           scenes: SceneService = Depends(scenes_dependency)):
     try:
         authoring.display_path(scenes, market, display)
         etag = await authoring.restore(scenes, market, display, number, if_match, who.name)
@@ -166,7 +166,7 @@ async def restore_revision(market: str, display: str, number: int,
 async def delete_source(market: str, display: str, confirm: bool = False,
                         if_match: str | None = Header(None),
                         who: Principal = Depends(curator),
-                        scenes: SceneService = Depends(get_scenes)):
+                        scenes: SceneService = Depends(scenes_dependency)):
     try:
         await authoring.delete(scenes, market, display, if_match, confirm, who.name)
     except authoring.AuthoringError as exc:

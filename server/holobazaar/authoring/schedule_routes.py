@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from holobazaar.accounts.models import Principal
-from holobazaar.authoring.routes import _fail, curator, get_scenes
+from holobazaar.authoring.routes import _fail, curator
 from holobazaar.scenes import authoring
 from holobazaar.scenes import schedule as timing
 from holobazaar.scenes import scheduled_publish as scheduled
+from holobazaar.scenes.dependencies import scenes_dependency
 from holobazaar.scenes.service import SceneService
 
 router = APIRouter(prefix="/api/v1", tags=["scenes authoring"])
@@ -38,7 +39,7 @@ class DisplaySchedule(BaseModel):
              "422. The revision is recorded with actor 'schedule: <who>'.")
 async def create(request: Request, market: str, display: str, body: DisplaySchedule,
                  if_match: str | None = Header(None), who: Principal = Depends(curator),
-                 scenes: SceneService = Depends(get_scenes)):
+                 scenes: SceneService = Depends(scenes_dependency)):
     found = scenes.market(market)
     if found is None:
         return _fail(authoring.AuthoringError(404, f"no market {market!r}"))
@@ -61,7 +62,7 @@ async def create(request: Request, market: str, display: str, body: DisplaySched
 @router.get(BASE, summary="A display's scheduled publishes (pending ones say whether the "
             "display has a newer version than their document was drafted from)")
 def listing(market: str, display: str, _=Depends(curator),
-            scenes: SceneService = Depends(get_scenes)):
+            scenes: SceneService = Depends(scenes_dependency)):
     try:
         authoring.display_path(scenes, market, display)
     except authoring.AuthoringError as exc:
@@ -71,7 +72,7 @@ def listing(market: str, display: str, _=Depends(curator),
 
 @router.delete(BASE + "/{schedule_id}", summary="Cancel a pending scheduled publish")
 def cancel(market: str, display: str, schedule_id: int, who: Principal = Depends(curator),
-           scenes: SceneService = Depends(get_scenes)):
+           scenes: SceneService = Depends(scenes_dependency)):
     try:
         return scheduled.cancel(scenes, market, display, schedule_id, who.name).as_json()
     except authoring.AuthoringError as exc:

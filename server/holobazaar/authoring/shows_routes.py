@@ -14,7 +14,7 @@ from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.authoring.routes import _fail
 from holobazaar.scenes.authoring import AuthoringError
-from holobazaar.scenes.dependencies import get_scenes
+from holobazaar.scenes.dependencies import scenes_dependency
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows import authoring
 from holobazaar.shows.dependencies import get_shows
@@ -61,7 +61,7 @@ class Rehearsal(BaseModel):
             summary="A show's document (the YAML file's data) and its timeline; ETag = the "
                     "file's revision")
 def get_show_source(market: str, show: str, _: Principal = Depends(show_staff),
-                    scenes: SceneService = Depends(get_scenes)) -> Any:
+                    scenes: SceneService = Depends(scenes_dependency)) -> Any:
     try:
         doc, etag = authoring.read_show(scenes, market, show)
     except AuthoringError as exc:
@@ -77,7 +77,7 @@ def get_show_source(market: str, show: str, _: Principal = Depends(show_staff),
                      "e.g. /show/cues/2/pre_wait) and compute its timeline; writes nothing")
 def check_show(market: str, show: str, doc: Annotated[Any, Body()],
                _: Principal = Depends(show_staff),
-               scenes: SceneService = Depends(get_scenes)) -> Any:
+               scenes: SceneService = Depends(scenes_dependency)) -> Any:
     try:
         authoring.show_path(scenes, market, show)
     except AuthoringError as exc:
@@ -93,7 +93,7 @@ def check_show(market: str, show: str, doc: Annotated[Any, Body()],
 async def put_show_source(market: str, show: str, doc: Annotated[Any, Body()],
                           if_match: str | None = Header(None),
                           _: Principal = Depends(show_staff),
-                          scenes: SceneService = Depends(get_scenes)) -> Any:
+                          scenes: SceneService = Depends(scenes_dependency)) -> Any:
     try:
         etag = await authoring.save_show(scenes, market, show, doc, if_match)
     except AuthoringError as exc:
@@ -117,7 +117,7 @@ class RehearseBody(BaseModel):
                      "and the live show do not")
 async def rehearse(request: Request, market: str, show: str, body: RehearseBody,
                    _: Principal = Depends(show_staff),
-                   scenes: SceneService = Depends(get_scenes)) -> Any:
+                   scenes: SceneService = Depends(scenes_dependency)) -> Any:
     draft = None
     try:
         if body.document is not None:

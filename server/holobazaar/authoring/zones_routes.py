@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from holobazaar.accounts.models import Principal
-from holobazaar.authoring.routes import _fail, curator, get_scenes
+from holobazaar.authoring.routes import _fail, curator
 from holobazaar.scenes import zones_authoring
 from holobazaar.scenes.authoring import AuthoringError
+from holobazaar.scenes.dependencies import scenes_dependency
 from holobazaar.scenes.models import Zone
 from holobazaar.scenes.service import SceneService
 
@@ -38,7 +39,7 @@ class ZoneMade(ZonesSaved):
 @router.get("/markets/{market}/zones", response_model=ZoneList,
             summary="The market's zones as market.yaml has them; ETag = the file's revision")
 def get_zones(market: str, _: Principal = Depends(curator),
-              scenes: SceneService = Depends(get_scenes)) -> Any:
+              scenes: SceneService = Depends(scenes_dependency)) -> Any:
     try:
         zones, etag = zones_authoring.read_zones(scenes, market)
     except AuthoringError as exc:
@@ -56,7 +57,7 @@ async def put_zones(market: str,
                                                            "(a zone: id, name, description?, "
                                                            "map? {x, y, w, h} in %)")],
                     if_match: str | None = Header(None), _: Principal = Depends(curator),
-                    scenes: SceneService = Depends(get_scenes)) -> Any:
+                    scenes: SceneService = Depends(scenes_dependency)) -> Any:
     try:
         etag = await zones_authoring.save_zones(scenes, market, zones, if_match)
     except AuthoringError as exc:
@@ -69,7 +70,7 @@ async def put_zones(market: str,
 async def post_zone(market: str,
                     zone: Annotated[Any, Body(examples=[EXAMPLE_ZONE])],
                     _: Principal = Depends(curator),
-                    scenes: SceneService = Depends(get_scenes)) -> Any:
+                    scenes: SceneService = Depends(scenes_dependency)) -> Any:
     if not isinstance(zone, dict):
         return _fail(AuthoringError(422, {"message": "invalid zone", "errors": [
             {"pointer": "", "message": "expected an object"}]}))
@@ -88,7 +89,7 @@ async def patch_zone(market: str, zone: str,
                      changes: Annotated[Any, Body(examples=[{"name": "Orchard Row",
                                                              "map": EXAMPLE_ZONE["map"]}])],
                      if_match: str | None = Header(None), _: Principal = Depends(curator),
-                     scenes: SceneService = Depends(get_scenes)) -> Any:
+                     scenes: SceneService = Depends(scenes_dependency)) -> Any:
     if not isinstance(changes, dict) or not set(changes) <= {"name", "description", "map"}:
         return _fail(AuthoringError(422, {"message": "invalid zone", "errors": [
             {"pointer": "", "message": "send name, description and/or map"}]}))

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from holobazaar.cluster import Cluster
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 
 
 def get_cluster(request: Request) -> Cluster:
     return app_services(request).cluster
 
 
-ClusterDep = Annotated[Cluster, Depends(get_cluster)]
+ClusterDep = Annotated[Cluster, Depends(in_place(get_cluster))]

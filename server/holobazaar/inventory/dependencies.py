@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from holobazaar.cluster.dependencies import ClusterDep as ClusterDep  # with the others here
-from holobazaar.dependencies import EngineDep as EngineDep  # with the others here
+from holobazaar.dependencies import EngineDep as EngineDep  # with the others here, in_place
 from holobazaar.dependencies import SettingsDep as SettingsDep
 from holobazaar.dependencies import app_services, in_place
 from holobazaar.inventory.pull import Poller
@@ -33,6 +33,6 @@ def get_replay_guard(request: Request) -> ReplayGuard:
 
 
 ReconcilerDep = Annotated[Reconciler, Depends(in_place(get_reconciler))]
-PollerDep = Annotated[Poller, Depends(get_poller)]
-ReplayGuardDep = Annotated[ReplayGuard, Depends(get_replay_guard)]
+PollerDep = Annotated[Poller, Depends(in_place(get_poller))]
+ReplayGuardDep = Annotated[ReplayGuard, Depends(in_place(get_replay_guard))]
 

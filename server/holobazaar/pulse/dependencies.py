@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.pulse.service import PulseService
 
 
@@ -15,4 +15,4 @@ def get_pulse(request: Request) -> PulseService:
     return app_services(request).pulse
 
 
-Pulse = Annotated[PulseService, Depends(get_pulse)]
+Pulse = Annotated[PulseService, Depends(in_place(get_pulse))]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.quicklook.service import QuickLook
 
 
@@ -14,4 +14,4 @@ def get_quicklook(request: Request) -> QuickLook:
     return app_services(request).quicklook
 
 
-QuickLookDep = Annotated[QuickLook, Depends(get_quicklook)]
+QuickLookDep = Annotated[QuickLook, Depends(in_place(get_quicklook))]

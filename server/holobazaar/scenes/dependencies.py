@@ -17,7 +17,8 @@ def get_scenes(request: Request) -> SceneService:
     return app_services(request).scenes
 
 
-Scenes = Annotated[SceneService, Depends(in_place(get_scenes))]
+scenes_dependency = in_place(get_scenes)  # for routes that name a default
+Scenes = Annotated[SceneService, Depends(scenes_dependency)]
 
 
 def market_or_404(scenes: SceneService, market: str) -> MarketContent:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from holobazaar.canonical import state_hash
 from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.scenes import schedule
-from holobazaar.scenes.dependencies import get_scenes
+from holobazaar.scenes.dependencies import scenes_dependency
 from holobazaar.scenes.service import SceneService
 from holobazaar.scenes.state import display_state_json_schema
 
@@ -55,7 +55,7 @@ def _market_or_404(scenes: SceneService, market: str):
 
 
 @router.get("/markets", response_model=list[MarketSummary])
-def list_markets(scenes: SceneService = Depends(get_scenes)) -> list[MarketSummary]:
+def list_markets(scenes: SceneService = Depends(scenes_dependency)) -> list[MarketSummary]:
     markets = scenes.content.markets.values() if scenes.content else []
     return [
         MarketSummary(id=m.id, name=m.market.market.name,
@@ -68,7 +68,7 @@ def list_markets(scenes: SceneService = Depends(get_scenes)) -> list[MarketSumma
 
 
 @router.get("/markets/{market}/displays", response_model=list[DisplaySummary])
-def list_displays(market: str, scenes: SceneService = Depends(get_scenes)):
+def list_displays(market: str, scenes: SceneService = Depends(scenes_dependency)):
     found = _market_or_404(scenes, market)
     out = []
     for display in sorted(found.displays.values(), key=lambda d: d.id):
@@ -87,7 +87,7 @@ AT_HELP = ("Preview: compose the display as it will look at this moment (ISO 860
 
 
 @router.get("/displays/{market}/{display}/state", response_model=DisplayState)
-def display_state(market: str, display: str, scenes: SceneService = Depends(get_scenes),
+def display_state(market: str, display: str, scenes: SceneService = Depends(scenes_dependency),
                   at: str | None = Query(None, max_length=40, description=AT_HELP)):
     found = _market_or_404(scenes, market)
     if display not in found.displays:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.shows.service import ShowService
 
 
@@ -15,4 +15,4 @@ def get_shows(request: Request) -> ShowService:
     return app_services(request).shows
 
 
-Shows = Annotated[ShowService, Depends(get_shows)]
+Shows = Annotated[ShowService, Depends(in_place(get_shows))]

@@ -12,7 +12,7 @@ from holobazaar.cluster.dependencies import ClusterDep as ClusterDep  # with the
 from holobazaar.cluster.limits import RateLimiter
 from holobazaar.dependencies import EngineDep as EngineDep
 from holobazaar.dependencies import SettingsDep as SettingsDep
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.scenes.dependencies import Scenes as Scenes
 from holobazaar.stories.bindings import StoryBindings
 
@@ -25,5 +25,5 @@ def get_submission_limiter(request: Request) -> RateLimiter:
     return app_services(request).submission_limiter
 
 
-Stories = Annotated[StoryBindings, Depends(get_stories)]
-SubmissionLimiter = Annotated[RateLimiter, Depends(get_submission_limiter)]
+Stories = Annotated[StoryBindings, Depends(in_place(get_stories))]
+SubmissionLimiter = Annotated[RateLimiter, Depends(in_place(get_submission_limiter))]

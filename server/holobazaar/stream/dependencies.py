@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from holobazaar.dependencies import app_services
+from holobazaar.dependencies import app_services, in_place
 from holobazaar.stream.hub import Hub
 
 
@@ -14,4 +14,4 @@ def get_hub(request: Request) -> Hub:
     return app_services(request).hub
 
 
-HubDep = Annotated[Hub, Depends(get_hub)]
+HubDep = Annotated[Hub, Depends(in_place(get_hub))]
