@@ -6,21 +6,17 @@ only checks that the harness measures what it says (no timing assertions)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.processes import require_node_peer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_fanout_quick_run_delivers_every_change_to_every_client(tmp_path: Path) -> None:
-    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
-            "node"):
-        pytest.fail("bench/node/node_modules is missing: run `make setup` "
-                    "(npm ci in bench/node)")
+    require_node_peer()
     out = tmp_path / "fanout.json"
     clients, rate, seconds = 20, 10, 1
     run = subprocess.run(

@@ -6,21 +6,17 @@ server's final state. Figures are the benchmark's business (no timing assertions
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.processes import require_node_peer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_fanout_tls_smoke_delivers_every_change_over_wss(tmp_path: Path) -> None:
-    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
-            "node"):
-        pytest.fail("bench/node/node_modules is missing: run `make setup` "
-                    "(npm ci in bench/node)")
+    require_node_peer()
     out = tmp_path / "fanout-tls.json"
     clients, rate, seconds = 10, 10, 1
     run = subprocess.run(

@@ -8,21 +8,17 @@ and each channel has staleness figures (no timing assertions: figures are the be
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.processes import require_node_peer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_market_smoke_reaches_every_client_on_every_channel(tmp_path: Path) -> None:
-    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
-            "node"):
-        pytest.fail("bench/node/node_modules is missing: run `make setup` "
-                    "(npm ci in bench/node)")
+    require_node_peer()
     out = tmp_path / "market.json"
     displays, clients = 4, 5
     run = subprocess.run(

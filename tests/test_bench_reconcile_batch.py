@@ -6,21 +6,17 @@ server's state (no timing assertions: figures are the bench's)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.processes import require_node_peer
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_feed_batch_smoke_reaches_every_affected_client(tmp_path: Path) -> None:
-    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
-            "node"):
-        pytest.fail("bench/node/node_modules is missing: run `make setup` "
-                    "(npm ci in bench/node)")
+    require_node_peer()
     out = tmp_path / "batch.json"
     run = subprocess.run(
         [sys.executable, str(REPO / "bench" / "reconcile.py"), "--smoke", "--spread", "affected",

@@ -10,14 +10,11 @@ import asyncio
 import copy
 import json
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from holobazaar.audit import service as audit
 from holobazaar.canonical import state_hash
@@ -25,6 +22,7 @@ from holobazaar.db import session_scope
 
 from .conftest import MARKET, display_state, get, start_inventory_server
 from support.live import start_server
+from support.processes import require_node_peer
 from support.streamclient import StreamClient
 from support.waiting import wait_for
 
@@ -221,10 +219,7 @@ def test_drill_benchmark_quick_run_delivers_no_wrong_price(tmp_path) -> None:
     the Node `ws` drill clients): every scramble is caught by the guard, no client holds a
     wrong state, every drifting client is resynced. Figures are the benchmark's business:
     no timing assertions here."""
-    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
-            "node"):
-        pytest.fail("bench/node/node_modules is missing: run `make setup` "
-                    "(npm ci in bench/node)")
+    require_node_peer()
     out = tmp_path / "drill.json"
     run = subprocess.run([sys.executable, str(REPO / "bench" / "reconcile.py"), "--drill",
                           "--quick", "--out", str(out)],

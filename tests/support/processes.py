@@ -24,6 +24,18 @@ TRACE_MARKERS = ("Traceback (most recent call last)", "Fatal error on transport"
                  "Exception in callback")
 
 
+def require_node_peer() -> None:
+    """The bench's Node side (bench/node: the `ws` peer and the crowd generator) is
+    installed; a test that drives it fails, naming the set-up step, when it is not."""
+    import pytest
+
+    from support.content import REPO
+    if not (REPO / "bench" / "node" / "node_modules" / "ws").is_dir() or not shutil.which(
+            "node"):
+        pytest.fail("bench/node/node_modules is missing: run `make setup` "
+                    "(npm ci in bench/node)")
+
+
 def holobazaar_command() -> str:
     """The `holobazaar` script of the Python running the tests (the virtualenv's)."""
     return shutil.which("holobazaar", path=str(Path(sys.executable).parent)) or "holobazaar"
