@@ -96,6 +96,9 @@ def test_dutch_page_live_switch_to_arabic_and_its_layout(browser, server, artifa
         assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]") \
             == ["ar", "rtl"]
         assert page.locator("#products-heading").inner_text() == "المنتجات"
+        # The view's settings follow the switch too (they stayed Dutch in an Arabic page).
+        assert page.locator("#view-settings").text_content().split() == [
+            "تقليل", "الحركة", "نص", "أكبر"]
         page.wait_for_function("""() => document.getElementById('display-title')
             .textContent.endsWith('خضار')""")
         page.wait_for_function(
