@@ -87,6 +87,24 @@ def test_removed_bound_item_is_an_open_identity_mismatch(inv) -> None:
     wait_for(lambda: not mismatches(live, kind="identity", open="true"))
 
 
+def test_checks_side_by_side_record_a_removed_item_once(inv) -> None:
+    """A feed batch's check and the periodic sweep meet on the same removed item: one open
+    mismatch, not one per check (each used to see it unrecorded while the other wrote)."""
+    live, _ = inv
+    services = live.app.state.services
+
+    async def two_checks() -> None:
+        market = services.scenes.market(MARKET)
+        displays = [market.displays[ZONNEVELD]]
+        del services.scenes.items[MARKET]["LET-BUTTER"]
+        await asyncio.gather(services.reconciler.check(market, displays, compare=False),
+                             services.reconciler.check(market, displays, compare=False))
+
+    live.call(two_checks)
+    found = mismatches(live, kind="identity", open="true")
+    assert [(m["display"], m["sku"]) for m in found] == [(ZONNEVELD, "LET-BUTTER")]
+
+
 def test_stale_feed_marks_displays_unverified(tmp_path) -> None:
     # 3 s: the checks after the feed resumes must finish before it is silent again, on a
     # loaded CI machine too.

@@ -61,6 +61,10 @@ def bound_skus(display: Display) -> set[str]:
     return set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
 
 
+# An identity mismatch a check found and is writing (its row id is not known yet).
+UNRECORDED = 0
+
+
 class Reconciler:
     def __init__(self, scenes: SceneService, engine: Engine, *, stale_after: float,
                  interval: float, figures: Figures | None = None,
@@ -321,6 +325,9 @@ class Reconciler:
             for sku in sorted(bound_skus(display)):
                 key = (market.id, display.id, sku, "identity")
                 if sku not in items and key not in self.open:
+                    # Claimed now, before this check awaits anything: a sweep and a feed
+                    # batch's check running side by side recorded it twice.
+                    self.open[key] = UNRECORDED
                     found.append(Found(display.id, sku, "identity", "a known item",
                                        "unknown or removed SKU", fixable=False))
                 elif sku in items and key in self.open:
@@ -375,9 +382,16 @@ class Reconciler:
 
     async def _record(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
                       resolved_identity: list[tuple[str, str]]) -> None:
-        rows = await run_in_threadpool(mismatches.write_findings, self.engine, market, found,
-                                       corrected, resolved_identity, self.open, _now(),
-                                       {d for d, _ in corrected})
+        try:
+            rows = await run_in_threadpool(mismatches.write_findings, self.engine, market,
+                                           found, corrected, resolved_identity, self.open,
+                                           _now(), {d for d, _ in corrected})
+        except BaseException:
+            for f in found:  # not written: the next check finds them again
+                key = (market, f.display, f.sku, "identity")
+                if not f.fixable and self.open.get(key) == UNRECORDED:
+                    del self.open[key]
+            raise
         for f, row_id in zip(found, rows, strict=True):
             self.counts["detected"] += 1
             if not f.fixable:
