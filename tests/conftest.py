@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from support.browser import chromium_browser
-from support.databases import postgres_engine, require_redis
+from support.databases import SqliteTemplate, postgres_engine, require_redis
 from support.live import LiveServer, start_server
 from support.order import Recorder, known_seconds, longest_modules_first
 
@@ -23,6 +23,17 @@ def browser() -> Iterator:
     its own context in it."""
     with chromium_browser() as browser:
         yield browser
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_sqlite_template(tmp_path_factory) -> Iterator[None]:
+    """Fresh SQLite databases start from one migrated copy (support/databases.py)."""
+    from holobazaar import db
+
+    templates = SqliteTemplate(db.upgrade, tmp_path_factory.mktemp("sqlite-template"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db, "upgrade", templates.upgrade)
+        yield
 
 
 @pytest.fixture
