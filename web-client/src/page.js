@@ -28,7 +28,8 @@ export function money(price, currency) {
 // templates.price_label: the money, or the notice that replaces a held (or missing) price.
 export function priceText(item) {
   if (typeof item.price === 'string' && item.price !== '') return money(item.price, item.currency);
-  return capitalised(t(typeof item.notice === 'string' && item.notice ? item.notice : PRICE_AT_STALL));
+  const notice = typeof item.notice === 'string' && item.notice ? item.notice : PRICE_AT_STALL;
+  return capitalised(t(notice));
 }
 
 const EACH_UNITS = new Set(['each', 'piece', 'pc', 'pcs', 'item', 'unit', 'ea']);
