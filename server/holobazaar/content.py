@@ -14,7 +14,7 @@ from holobazaar.scenes.loader import Content, SampleBinding, StoredAssets
 from holobazaar.shows.loader import load_shows
 from holobazaar.stories.bindings import sample_binding as stories_sample
 
-# Template variables other domains bind at run time (SceneService.providers), with sample
+# Template variables other domains bind at run time (SceneService.add_provider), with sample
 # values. A domain with a binding provider adds its line.
 SAMPLE_BINDINGS: dict[str, SampleBinding] = {"stories": stories_sample, "pulse": pulse_sample}
 

@@ -99,7 +99,7 @@ def store_unavailable(exc: StoreUnavailable) -> HTTPException:
 async def refresh_scenes(scenes: SceneService, engine: Engine,
                          market: str | None = None) -> None:
     """Give the compositor the stored assets and republish (only changes are sent)."""
-    scenes.stored_assets = await run_in_threadpool(service.stored_refs, engine)
+    scenes.set_stored_assets(await run_in_threadpool(service.stored_refs, engine))
     if scenes.content is not None:
         await scenes.refresh(market)
 

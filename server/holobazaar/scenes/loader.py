@@ -26,7 +26,7 @@ ASSET_SUFFIXES = {".glb": "model/gltf-binary", ".png": "image/png", ".jpg": "ima
                   ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
 # Sample values of a template binding another domain provides at run time
-# (SceneService.providers), so that validation can render templates that use it.
+# (SceneService.add_provider), so that validation can render templates that use it.
 SampleBinding = Callable[[MarketFile, Display], Binding]
 
 # A market's processed (uploaded) assets that are ready, by name (the assets domain's

@@ -65,7 +65,11 @@ class ContentError(Exception):
 class SceneService:
     def __init__(self, content_dir: Path, hub: Hub, engine: Engine,
                  clock: Clock | None = None, *, load: Callable[[Path], Content],
-                 item_store: ItemStore) -> None:
+                 item_store: ItemStore,
+                 stored_assets: dict[str, dict[str, AssetRef]] | None = None,
+                 announce: Callable[[str, list[str]], Awaitable[None]] | None = None,
+                 market_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
+                 ) -> None:
         self.content_dir = content_dir
         # Reads the content folder: holobazaar.content.load_content (the scene files with
         # the shows and sample bindings of other domains), given by the assembly.
@@ -82,14 +86,17 @@ class SceneService:
         self.content: Content | None = None
         self.items: dict[str, dict[str, ItemFacts]] = {}
         self.last_problems: str = ""
-        self.providers: list[BindingProvider] = []
+        # Other domains' bindings (`add_provider`), built after this service (they use it).
+        self._providers: list[BindingProvider] = []
         # Display states composed, by (display, language) ("" the default language): one
         # per language per change, however many clients follow each (tests read it).
         self.composed: Counter[tuple[str, str]] = Counter()
-        # market -> name -> processed asset (holobazaar.assets fills and refreshes it)
-        self.stored_assets: dict[str, dict[str, AssetRef]] = {}
-        # The shows domain's hook: (market, zone) -> the zone's show state, or None.
-        self.zone_show: Callable[[str, str], dict | None] | None = None
+        # market -> name -> processed asset (holobazaar.assets: read before this service is
+        # built, replaced through `set_stored_assets` when uploads change)
+        self._stored_assets: dict[str, dict[str, AssetRef]] = stored_assets or {}
+        # The shows domain's hook (`set_zone_show`): (market, zone) -> the zone's show
+        # state, or None.
+        self._zone_show: Callable[[str, str], dict | None] | None = None
         self._publish_lock = asyncio.Lock()
         # Zone channels carry the show's state and compose from content alone: their own
         # lock, so a show's cue never waits behind a feed batch composing displays (taken
@@ -98,12 +105,32 @@ class SceneService:
         # channel -> (its state as this service last composed it, the time composed for)
         self._composed_at: dict[str, tuple[dict, datetime]] = {}
         self.incremental_publishes = 0  # display states published by the incremental path
-        # Set by the app with several nodes: tells the others which items changed here, so
-        # their copies of `items` are reloaded (see `peer_items_changed`).
-        self.announce: Callable[[str, list[str]], Awaitable[None]] | None = None
+        # With several nodes: tells the others which items changed here, so their copies
+        # of `items` are reloaded (see `peer_items_changed`).
+        self._announce = announce
         # With several nodes: a cluster-wide lock per market around "read the database,
         # compose, publish", so what is published follows the order of the commits.
-        self.market_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None
+        self._market_lock = market_lock
+
+    # ---- what other domains register -------------------------------------------------
+
+    def add_provider(self, provider: BindingProvider) -> None:
+        """Another domain's bindings for displays, from the next composition on."""
+        self._providers.append(provider)
+
+    def set_zone_show(self, hook: Callable[[str, str], dict | None]) -> None:
+        """The shows domain's (market, zone) -> the zone's show state, composed into each
+        zone channel."""
+        self._zone_show = hook
+
+    @property
+    def stored_assets(self) -> dict[str, dict[str, AssetRef]]:
+        """market -> name -> processed (uploaded) asset."""
+        return self._stored_assets
+
+    def set_stored_assets(self, stored: dict[str, dict[str, AssetRef]]) -> None:
+        """The processed uploads read again (holobazaar.assets); the caller recomposes."""
+        self._stored_assets = stored
 
     # ---- loading -------------------------------------------------------------------
 
@@ -171,12 +198,12 @@ class SceneService:
         """Content files by name, overlaid by processed (uploaded) assets of the market:
         an upload named like a file replaces it for that market's displays."""
         assert self.content is not None
-        return {**self.content.asset_refs(), **self.stored_assets.get(market_id, {})}
+        return {**self.content.asset_refs(), **self._stored_assets.get(market_id, {})}
 
     def compose_zone(self, market: MarketContent, zone_id: str) -> dict:
         state = compose_zone(market.market, zone_id, market.displays)
-        if self.zone_show is not None:
-            state["show"] = self.zone_show(market.id, zone_id)
+        if self._zone_show is not None:
+            state["show"] = self._zone_show(market.id, zone_id)
         return state
 
     async def publish_zone(self, market_id: str, zone_id: str) -> None:
@@ -221,7 +248,7 @@ class SceneService:
         """The providers' bindings; in a `language`, from those that translate (an optional
         `binding_in(market, display, language)`), the others' as they are."""
         found: dict[str, Binding] = {}
-        for provider in self.providers:
+        for provider in self._providers:
             translating = getattr(provider, "binding_in", None) if language else None
             binding = (translating(market, display, language) if translating is not None
                        else provider.binding(market, display))
@@ -304,16 +331,16 @@ class SceneService:
         self.items.setdefault(market_id, {}).update({f.sku: f for f in facts})
         for sku in gone:
             self.items[market_id].pop(sku, None)
-        if self.announce is not None:
+        if self._announce is not None:
             # First, so other nodes' copies are fresh about when clients see the change.
-            await self.announce(market_id, sorted(changed))
+            await self._announce(market_id, sorted(changed))
         try:
-            if self.market_lock is None:
+            if self._market_lock is None:
                 await self._recompose(market_id, changed)
                 return
             # Two nodes changing one item at once may publish in the other order than they
             # committed: under the lock, compose from the database as it is now instead.
-            async with self.market_lock(market_id):
+            async with self._market_lock(market_id):
                 await self._reload(market_id, sorted(changed))
                 await self._recompose(market_id, changed)
         except BrokerUnavailable as exc:
@@ -347,7 +374,7 @@ class SceneService:
             for display in market.displays.values():
                 deps = incremental.node_dependencies(display)
                 from_providers: set[str] = set()
-                for provider in self.providers:
+                for provider in self._providers:
                     from_providers |= provider_items(provider, market, display)
                 if not (changed & (deps.display_items | deps.by_item.keys() | from_providers)):
                     continue
@@ -365,10 +392,10 @@ class SceneService:
             await self._reload(market_id, skus)
             return
         for market in list(self.items):
-            if self.market_lock is None:
+            if self._market_lock is None:
                 await self._reload(market, None)
                 continue
-            async with self.market_lock(market):
+            async with self._market_lock(market):
                 await self._reload(market, None)
                 if self.content is not None:
                     await self.refresh(market)

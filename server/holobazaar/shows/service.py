@@ -131,7 +131,7 @@ class ShowService:
         self.count_clients: Callable[[list[str]], Awaitable[int]] = self._local_clients
         # Makes runners; several nodes swap in shared runners (holobazaar.shows.shared).
         self.runner_factory: Callable[..., ShowRunner] = ShowRunner
-        scenes.zone_show = self.zone_show
+        scenes.set_zone_show(self.zone_show)
         hub.cue_observers.append(self.on_report)
 
     async def start(self) -> None:

@@ -19,7 +19,7 @@ def provider(engine: Engine, scenes: SceneService) -> StoryBindings:
     """The `stories` binding provider, registered before the scenes are first composed
     (until `start` has loaded it, displays see no story and no recipes)."""
     bindings = StoryBindings(engine, lambda market: scenes.items.get(market, {}))
-    scenes.providers.append(bindings)
+    scenes.add_provider(bindings)
     return bindings
 
 

@@ -11,6 +11,8 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -84,13 +86,29 @@ def pulse_settings(settings: Settings) -> PulseSettings:
                          slow_interval=settings.pulse_slow_interval)
 
 
+@dataclass(frozen=True)
+class ComposeCoordination:
+    """With several nodes, what the scene service is given: `announce` tells the others
+    which items changed here, `market_lock` orders composing by commit (one node: None)."""
+
+    announce: Callable[[str, list[str]], Awaitable[None]] | None = None
+    market_lock: Callable[[str], AbstractAsyncContextManager[None]] | None = None
+
+
+def compose_coordination(cluster: Cluster) -> ComposeCoordination:
+    if not cluster.distributed:
+        return ComposeCoordination()
+
+    async def announce(market: str, skus: list[str]) -> None:
+        await cluster.notify("inventory", {"market": market, "skus": skus})
+
+    return ComposeCoordination(announce, lambda market: cluster.lock(f"compose:{market}"))
+
+
 def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
     """Keep each node's inventory copy current when another node changes it."""
     if not cluster.distributed:
         return
-
-    async def announce(market: str, skus: list[str]) -> None:
-        await cluster.notify("inventory", {"market": market, "skus": skus})
 
     async def on_inventory(data: dict | None) -> None:
         if data is None:
@@ -100,8 +118,6 @@ def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
             await scenes.peer_items_changed(data["market"],
                                             skus if isinstance(skus, list) else None)
 
-    scenes.announce = announce
-    scenes.market_lock = lambda market: cluster.lock(f"compose:{market}")
     cluster.listen("inventory", on_inventory)
 
 
@@ -241,11 +257,13 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
     await hub.start()
     cluster = create_cluster(redis, settings.lease_ttl)
     stop = asyncio.Event()
+    coordination = compose_coordination(cluster)
     scenes = SceneService(
         settings.content_dir, hub, engine, clock, item_store=InventoryItems(engine),
         # The loader knows each market's ready uploads too (a display may name them).
-        load=lambda folder: load_content(folder, lambda m: scenes.stored_assets.get(m, {})))
-    scenes.stored_assets = await run_in_threadpool(assets_service.stored_refs, engine)
+        load=lambda folder: load_content(folder, lambda m: scenes.stored_assets.get(m, {})),
+        stored_assets=await run_in_threadpool(assets_service.stored_refs, engine),
+        announce=coordination.announce, market_lock=coordination.market_lock)
     wire_cluster(cluster, scenes)
     wire_cluster_tokens(cluster, engine)
     await cluster.start()
@@ -278,7 +296,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
                          cue_sources=[fired_cue_marks(shows)],
                          recipe_catalog=stories.recipe_names)
     pulse_bindings = PulseBindings(pulse, scenes, settings.pulse_binding_interval)
-    scenes.providers.append(pulse_bindings)
+    scenes.add_provider(pulse_bindings)
     pulse.listeners.append(pulse_bindings.poke)
     await pulse.start()
     if pulse.transport.distributed:  # one aggregator for the cluster (docs/pulse.md)
