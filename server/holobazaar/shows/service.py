@@ -29,7 +29,14 @@ from holobazaar.scenes.authoring import preview_channel
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows import store, timing
 from holobazaar.shows.models import Show
-from holobazaar.shows.runner import Clock, ShowError, ShowRunner, SystemClock, cue_body
+from holobazaar.shows.runner import (
+    Clock,
+    Emit,
+    ShowError,
+    ShowRunner,
+    SystemClock,
+    cue_body,
+)
 from holobazaar.stream.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -113,9 +120,29 @@ def span(values: list[float], quantile: float) -> float:
     return hi - lo
 
 
+class ShowCoordination(Protocol):
+    """How several nodes share the shows (holobazaar.shows.shared.SharedShows): built
+    before the show service, which takes its runners, reports and client counts."""
+
+    @property
+    def reports(self) -> CueReports: ...
+
+    def make_runner(self, market: str, show: Show, emit: Emit, clock: Clock | None,
+                    lead_ms: float) -> ShowRunner: ...
+
+    async def count_clients(self, channels: list[str]) -> int:
+        """Clients on these channels, added up over every node."""
+        ...
+
+    def attach(self, service: ShowService) -> None:
+        """The show service it coordinates (which calls this once, when built)."""
+        ...
+
+
 class ShowService:
     def __init__(self, scenes: SceneService, hub: Hub, lead_ms: float = 150.0,
-                 clock: Clock | None = None, engine: Engine | None = None) -> None:
+                 clock: Clock | None = None, engine: Engine | None = None,
+                 shared: ShowCoordination | None = None) -> None:
         self.scenes, self.hub, self.engine = scenes, hub, engine
         # Runner states to write (latest per show), by one writer task so rows are written
         # in order and a cue never waits for the database.
@@ -126,13 +153,17 @@ class ShowService:
         self._rehearsals = 0
         self.runners: dict[tuple[str, str], ShowRunner] = {}
         self.zone_runner: dict[tuple[str, str], ShowRunner] = {}
-        self.reports: CueReports = LocalCueReports()  # several nodes: in Redis
-        # Clients on some channels (several nodes: added up over every node).
-        self.count_clients: Callable[[list[str]], Awaitable[int]] = self._local_clients
-        # Makes runners; several nodes swap in shared runners (holobazaar.shows.shared).
-        self.runner_factory: Callable[..., ShowRunner] = ShowRunner
+        # Several nodes (`shared`): reports in Redis, clients counted over every node,
+        # shared runners; one node: this process's own.
+        self._reports: CueReports = shared.reports if shared else LocalCueReports()
+        self._count_clients: Callable[[list[str]], Awaitable[int]] = (
+            shared.count_clients if shared else self._local_clients)
+        self._make_runner: Callable[[str, Show, Emit, Clock | None, float], ShowRunner] = (
+            shared.make_runner if shared else ShowRunner)
         scenes.set_zone_show(self.zone_show)
         hub.cue_observers.append(self.on_report)
+        if shared is not None:
+            shared.attach(self)
 
     async def start(self) -> None:
         """Take up the runner states stored before a restart (shows that still exist)."""
@@ -198,7 +229,7 @@ class ShowService:
             runner.close_soon()
             runner = None
         if runner is None:
-            runner = self.runner_factory(market, show, self._emit, self.clock, self.lead_ms)
+            runner = self._make_runner(market, show, self._emit, self.clock, self.lead_ms)
             runner.start()
             self.runners[key] = runner
         return runner
@@ -225,7 +256,7 @@ class ShowService:
             self.zone_runner[(runner.market, zone)] = runner  # the zone's current show
         if event is not None:
             if event["event"] == "go":
-                await self.reports.track(runner.market, event)
+                await self._reports.track(runner.market, event)
             # The cue frame first: it is what devices schedule by, and publishing the zone
             # state may wait for a scene reload. Devices run each cue id once, whichever
             # of the two brings it first.
@@ -238,7 +269,7 @@ class ShowService:
     # ---- sync spread ---------------------------------------------------------------
 
     def on_report(self, channel: str, session: str, cue_id: str, executed_at: float) -> None:
-        self.reports.report(market_of(channel), session, cue_id, executed_at)
+        self._reports.report(market_of(channel), session, cue_id, executed_at)
 
     async def sync_summary(self, runner: ShowRunner) -> dict[str, Any] | None:
         """The spread of the reports for the show's last cue (every node's clients)."""
@@ -246,7 +277,7 @@ class ShowService:
         if last is None:
             return None
         try:
-            return await self.reports.summary(runner.market, last["id"])
+            return await self._reports.summary(runner.market, last["id"])
         except (RedisError, OSError) as exc:  # Redis restarting: unknown for now, not a 500
             log.warning("shows: cannot read cue reports (%s)", exc)
             return None
@@ -255,7 +286,7 @@ class ShowService:
         """Devices connected to the show's zone channels (several nodes: on every node)."""
         channels = [zone_channel(runner.market, z) for z in self.zones(runner)]
         try:
-            return await self.count_clients(channels)
+            return await self._count_clients(channels)
         except (RedisError, OSError) as exc:  # Redis restarting: this node's own for now
             log.warning("shows: cannot count other nodes' devices (%s)", exc)
             return await self._local_clients(channels)

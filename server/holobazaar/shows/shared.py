@@ -37,7 +37,8 @@ from typing import Any
 from holobazaar.channels import is_zone, zone_channel
 from holobazaar.cluster import Cluster
 from holobazaar.redis_connection import RedisConnection
-from holobazaar.shows.runner import Pending, ShowRunner
+from holobazaar.shows.models import Show
+from holobazaar.shows.runner import Clock, Emit, Pending, ShowRunner
 from holobazaar.shows.service import (
     REPORT_WINDOW_MS,
     REPORTS_PER_CUE,
@@ -45,6 +46,7 @@ from holobazaar.shows.service import (
     ShowService,
 )
 from holobazaar.stream.broker_redis import channel_log_key
+from holobazaar.stream.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +81,31 @@ return added
 
 
 class SharedShows:
-    def __init__(self, service: ShowService, cluster: Cluster, redis: RedisConnection) -> None:
-        self.service, self.cluster, self.connection = service, cluster, redis
+    """Built before the show service (which takes its runners, reports and client counts:
+    holobazaar.shows.service.ShowCoordination); the service then attaches itself."""
+
+    def __init__(self, cluster: Cluster, redis: RedisConnection, hub: Hub) -> None:
+        self.cluster, self.connection = cluster, redis
         self.redis = redis.client
         self.holding_clock = False
-        service.runner_factory = self._make_runner
-        service.reports = RedisCueReports(self.redis, redis.prefix)
-        self.zone_clients = ZoneClients(self.redis, redis.prefix, cluster.node, service)
-        service.count_clients = self.zone_clients.count
-        cluster.periodic("zone-clients", ZONE_CLIENTS_INTERVAL, self.zone_clients.publish)
-        cluster.listen("show", self._on_changed)
-        cluster.singleton(CLOCK_LEASE, self._clock_duty)
+        self.reports = RedisCueReports(self.redis, redis.prefix)
+        self.zone_clients = ZoneClients(self.redis, redis.prefix, cluster.node, hub)
+        self._service: ShowService | None = None
+
+    def attach(self, service: ShowService) -> None:
+        """The show service of this node: from now on its shows are shared."""
+        self._service = service
+        self.cluster.periodic("zone-clients", ZONE_CLIENTS_INTERVAL, self.zone_clients.publish)
+        self.cluster.listen("show", self._on_changed)
+        self.cluster.singleton(CLOCK_LEASE, self._clock_duty)
+
+    @property
+    def service(self) -> ShowService:
+        assert self._service is not None, "the show service attaches itself when built"
+        return self._service
+
+    async def count_clients(self, channels: list[str]) -> int:
+        return await self.zone_clients.count(channels)
 
     def key(self, market: str, show: str) -> str:
         return self.connection.key(f"show:{market}:{show}")
@@ -98,12 +114,13 @@ class SharedShows:
     def index_key(self) -> str:
         return self.connection.key("shows")
 
-    def _make_runner(self, market, show, emit, clock, lead_ms) -> SharedShowRunner:
+    def make_runner(self, market: str, show: Show, emit: Emit, clock: Clock | None,
+                    lead_ms: float) -> SharedShowRunner:
         return SharedShowRunner(self, market, show, emit, clock, lead_ms)
 
     def _runner(self, market: str, show: str) -> SharedShowRunner:
         runner = self.service.runner(market, show)
-        assert isinstance(runner, SharedShowRunner)  # made by _make_runner
+        assert isinstance(runner, SharedShowRunner)  # made by make_runner
         return runner
 
     # ---- shared state --------------------------------------------------------------
@@ -333,14 +350,14 @@ class ZoneClients:
     """How many clients each node has on each zone channel, kept in Redis by each node for
     itself; a node that stops writing (dead) drops out when its hash expires."""
 
-    def __init__(self, redis: Any, prefix: str, node: str, service: ShowService) -> None:
-        self.redis, self.node, self.service = redis, node, service
+    def __init__(self, redis: Any, prefix: str, node: str, hub: Hub) -> None:
+        self.redis, self.node, self.hub = redis, node, hub
         self.nodes_key = f"{prefix}zone-clients"
         self.prefix = f"{prefix}zone-clients:"
 
     def own(self) -> dict[str, int]:
         return {name: len(channel.subscribers)
-                for name, channel in self.service.hub.channels.items() if is_zone(name)}
+                for name, channel in self.hub.channels.items() if is_zone(name)}
 
     async def publish(self) -> None:
         key = self.prefix + self.node

@@ -51,6 +51,7 @@ from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.service import ShowService
+from holobazaar.shows.shared import SharedShows
 from holobazaar.shows.starts import ShowStarts
 from holobazaar.stories import startup as stories_startup
 from holobazaar.stories.bindings import StoryBindings
@@ -277,11 +278,9 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
     files = quicklook(scenes, asset_files, settings, collectors)  # /d/<m>/<d>.usdz and .glb
     await stories_startup.start(settings, engine, scenes, stories)
     wire_cluster_content(cluster, stories, scenes, engine)
-    shows = ShowService(scenes, hub, settings.show_lead_ms, engine=engine)
-    if redis is not None:
-        from holobazaar.shows.shared import SharedShows
-
-        SharedShows(shows, cluster, redis)  # it takes over the show service's runners
+    # Several nodes: the shows' runners, cue reports and device counts are shared.
+    shared_shows = SharedShows(cluster, redis, hub) if redis is not None else None
+    shows = ShowService(scenes, hub, settings.show_lead_ms, engine=engine, shared=shared_shows)
     await shows.start()
     osc = osc_address = osc_close = None
     if settings.osc_port is not None:
@@ -349,8 +348,8 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
     preview_links = PreviewLinks(await run_in_threadpool(shared_key, engine))
     return Services(
         settings=settings, engine=engine, hub=hub, cluster=cluster, scenes=scenes,
-        stories=stories, shows=shows, pulse=pulse, pulse_bindings=pulse_bindings,
-        reconciler=reconciler, poller=poller,
+        stories=stories, shows=shows, shared_shows=shared_shows, pulse=pulse,
+        pulse_bindings=pulse_bindings, reconciler=reconciler, poller=poller,
         replay_guard=ReplayGuard(engine, settings.inventory_replay_window,
                                  settings.inventory_v1_grace_days),
         witness=witness, truth_feed=truth_feed, show_starts=show_starts, scheduler=scheduler,

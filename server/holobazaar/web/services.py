@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from holobazaar.scenes.service import SceneService
     from holobazaar.shows.osc import OscControl
     from holobazaar.shows.service import ShowService
+    from holobazaar.shows.shared import SharedShows
     from holobazaar.shows.starts import ShowStarts
     from holobazaar.stories.bindings import StoryBindings
     from holobazaar.stream.connection import StreamLimits
@@ -76,6 +77,7 @@ class Services:
     stream_limits: StreamLimits
     client: ClientBuild
     osc: OscControl | None = None
+    shared_shows: SharedShows | None = None  # with Redis: the shows every node shares
     osc_address: Any = None  # the OSC socket's (host, port), when --osc-port is set
     # What /metrics collects beyond the stream's own figures; what the stream counts.
     metric_collectors: list[Any] = field(default_factory=list)
