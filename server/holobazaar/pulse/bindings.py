@@ -52,7 +52,8 @@ class PulseView:
 
 
 class PulseBindings:
-    """A scene BindingProvider; `service.listeners` calls `poke` after every publish."""
+    """A scene BindingProvider; the service calls `poke` after every publish (its
+    `add_listener`)."""
 
     name = "pulse"
 

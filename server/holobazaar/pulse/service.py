@@ -158,7 +158,8 @@ class PulseService:
         self._cursor: str | None = None
         self._replayed: set[tuple[str, datetime]] = set()
         self._replayed_until = 0.0
-        self.listeners: list[Callable[[str], None]] = []  # called after each publish
+        # Called with the market after each publish (`add_listener`).
+        self._listeners: list[Callable[[str], None]] = []
         self.cue_sources: list[CueSource] = list(cue_sources or [])
         self.recipe_catalog = recipe_catalog
         self._salt: tuple[str, bytes] | None = None
@@ -169,6 +170,11 @@ class PulseService:
         self._rotating: asyncio.Task | None = None
         self._slow: dict[str, tuple[float, dict]] = {}  # market -> (when, slow windows)
         self._flush_lock = asyncio.Lock()
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(market)` after each publish of the market's pulse (quick: it runs
+        in the publish loop)."""
+        self._listeners.append(listener)
 
     # ---- lifecycle -----------------------------------------------------------------
 
@@ -498,7 +504,7 @@ class PulseService:
             if await self.hub.publish(pulse_channel(market), state) is not None:
                 self.stats["published"] += 1
             started = time.thread_time()
-            for listener in self.listeners:
+            for listener in self._listeners:
                 listener(market)
             self.cpu["publish"] += time.thread_time() - started
         started = time.thread_time()

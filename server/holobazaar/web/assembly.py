@@ -296,7 +296,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
                          recipe_catalog=stories.recipe_names)
     pulse_bindings = PulseBindings(pulse, scenes, settings.pulse_binding_interval)
     scenes.add_provider(pulse_bindings)
-    pulse.listeners.append(pulse_bindings.poke)
+    pulse.add_listener(pulse_bindings.poke)
     await pulse.start()
     if pulse.transport.distributed:  # one aggregator for the cluster (docs/pulse.md)
         cluster.singleton("pulse-aggregator", pulse.lead)
