@@ -1,6 +1,6 @@
 """The cheap request path (issue #26): a verified token is not read again for a few
-seconds, a revoke is seen at once by every engine of the database in the process, and a
-manual change made with a token writes its token-write record and its change in one
+seconds, a revoke given the app's token cache is seen at once (and the other nodes told),
+and a manual change made with a token writes its token-write record and its change in one
 transaction, the record kept whatever the change's outcome (404, 409, 412, 422)."""
 
 from __future__ import annotations
@@ -22,22 +22,27 @@ def bearer(token: str) -> dict[str, str]:
 def test_a_verified_token_is_cached_and_a_revoke_through_another_engine_ends_it(accounts):
     token = accounts.token(["curator"], ["alpha"], name="cached")
     engine = accounts.engine
+    cache = service.TokenCache()  # the running app's (its assembly builds one)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute",
                  lambda *args: statements.append(args[2]))
-    assert service.principal_for_token(engine, token) is not None
+    assert service.principal_for_token(engine, token, cache) is not None
     read = len(statements)
     assert read >= 1
     for _ in range(5):
-        assert service.principal_for_token(engine, token) is not None
+        assert service.principal_for_token(engine, token, cache) is not None
     assert len(statements) == read  # served from the cache
-    assert service.principal_for_token(engine, token + "x") is None  # unknown: never cached
-    other = db.make_engine(str(engine.url))  # the CLI's own engine on the same database
+    assert service.principal_for_token(engine, token + "x", cache) is None  # never cached
+    told: list[int] = []
+    cache = service.TokenCache(on_revoke=told.append)  # as with a cluster: nodes are told
+    assert service.principal_for_token(engine, token, cache) is not None
+    other = db.make_engine(str(engine.url))  # another engine on the same database
     try:
-        service.revoke_token(other, "cached")
+        row = service.revoke_token(other, "cached", cache=cache)
     finally:
         other.dispose()
-    assert service.principal_for_token(engine, token) is None
+    assert told == [row.id]
+    assert service.principal_for_token(engine, token, cache) is None
 
 
 def _actions(engine, since: int) -> list[str]:

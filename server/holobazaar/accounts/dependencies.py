@@ -24,7 +24,7 @@ from starlette.types import Scope
 from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.accounts.models import ROLES, Principal
-from holobazaar.dependencies import get_engine
+from holobazaar.dependencies import app_services, get_engine
 from holobazaar.validation import request_validation_response
 
 SESSION_COOKIE = "hb_session"
@@ -79,7 +79,8 @@ async def authenticate(request: Request) -> Principal | None:
     token = _bearer(request)
     unsafe = request.method not in SAFE_METHODS
     if token is not None:
-        principal = await db.call(engine, service.principal_for_token, engine, token)
+        cache: service.TokenCache = app_services(request).token_cache
+        principal = await db.call(engine, service.principal_for_token, engine, token, cache)
         if principal is None:
             raise UNAUTHORIZED
         return principal

@@ -769,7 +769,10 @@ def list_tokens(engine: Engine) -> list[ApiToken]:
         return list(session.exec(select(ApiToken).order_by(col(ApiToken.id))))
 
 
-def revoke_token(engine: Engine, id_or_name: str, actor: str = "cli") -> ApiToken:
+def revoke_token(engine: Engine, id_or_name: str, actor: str = "cli",
+                 cache: TokenCache | None = None) -> ApiToken:
+    """Revoke a token; `cache`: the running app's (TokenCache.revoked: forgotten here at
+    once, the other nodes told). The CLI has none: it tells the nodes itself."""
     with session_scope(engine) as session:
         row = None
         if id_or_name.isdigit():
@@ -782,10 +785,8 @@ def revoke_token(engine: Engine, id_or_name: str, actor: str = "cli") -> ApiToke
             row.revoked_at = now()
             session.add(row)
             audit.append(session, actor, "token.revoke", None, {"token": row.name})
-    if row.id is not None:
-        token_cache(engine).forget(row.id)
-        for listener in list(REVOKE_LISTENERS):
-            listener(engine, row.id)
+    if row.id is not None and cache is not None:
+        cache.revoked(row.id)
     return row
 
 
@@ -801,15 +802,22 @@ TOKEN_CACHE_SIZE = 1024
 
 class TokenCache:
     """Verified tokens of one database, by the token's SHA-256, for TOKEN_CACHE_SECONDS
-    (never past the token's own expiry). A revoke through `revoke_token` forgets the token
-    at once in this process, and the app tells the other nodes (REVOKE_LISTENERS); a
-    revoke by another process without a cluster (the CLI) takes effect here within
-    TOKEN_CACHE_SECONDS. Only valid tokens are cached: an unknown one always asks the
-    database."""
+    (never past the token's own expiry); the running app has one (its assembly builds it).
+    A revoke through `revoke_token(..., cache=)` forgets the token at once here and calls
+    `on_revoke(token id)` (the app tells the other nodes); a revoke by another process
+    without a cluster (the CLI) takes effect here within TOKEN_CACHE_SECONDS. Only valid
+    tokens are cached: an unknown one always asks the database."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_revoke: Callable[[int], None] | None = None) -> None:
         self._entries: dict[str, tuple[float, datetime | None, Principal]] = {}
         self._lock = threading.Lock()
+        self._on_revoke = on_revoke
+
+    def revoked(self, token_id: int) -> None:
+        """A revoke committed in this process (may run in a worker thread)."""
+        self.forget(token_id)
+        if self._on_revoke is not None:
+            self._on_revoke(token_id)
 
     def get(self, digest: str, moment: datetime) -> Principal | None:
         entry = self._entries.get(digest)
@@ -839,33 +847,16 @@ class TokenCache:
                 del self._entries[digest]
 
 
-# By database (its URL, password hidden): every engine of one database in this process
-# shares the cache, so a revoke through any of them (the CLI's own engine) is seen.
-_TOKEN_CACHES: dict[str, TokenCache] = {}
-_TOKEN_CACHES_LOCK = threading.Lock()
-# Called with (engine, token id) after a revoke commits: the app tells the other nodes.
-REVOKE_LISTENERS: list[Callable[[Engine, int], None]] = []
-
-
-def token_cache(engine: Engine) -> TokenCache:
-    key = str(engine.url)
-    cache = _TOKEN_CACHES.get(key)
-    if cache is None:
-        with _TOKEN_CACHES_LOCK:
-            cache = _TOKEN_CACHES.setdefault(key, TokenCache())
-    return cache
-
-
-def principal_for_token(engine: Engine, token: str) -> Principal | None:
+def principal_for_token(engine: Engine, token: str,
+                        cache: TokenCache | None = None) -> Principal | None:
     """The token's principal, or None if unknown, revoked or expired. Records its use
-    (to the minute: a busy script does not turn every read into a database write). A
-    token verified in the last TOKEN_CACHE_SECONDS is not read again (TokenCache)."""
+    (to the minute: a busy script does not turn every read into a database write). With
+    a `cache`, a token verified in the last TOKEN_CACHE_SECONDS is not read again."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     moment = now()
     digest = sha256_hex(token)
-    cache = token_cache(engine)
-    cached = cache.get(digest, moment)
+    cached = cache.get(digest, moment) if cache is not None else None
     if cached is not None:
         return cached
     with session_scope(engine) as session:
@@ -880,7 +871,8 @@ def principal_for_token(engine: Engine, token: str) -> Principal | None:
             row.last_used_at = moment
             session.add(row)
         principal = Principal("token", row.id, row.name, token_grants(row))
-    cache.put(digest, expires, principal)  # after the commit
+    if cache is not None:
+        cache.put(digest, expires, principal)  # after the commit
     return principal
 
 

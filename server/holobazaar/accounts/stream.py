@@ -35,13 +35,14 @@ def may_subscribe(principal: Principal | None, channel: str) -> bool:
 class StreamAuth:
     """Who a stream token is: an API token's principal, or a preview link's viewer."""
 
-    def __init__(self, engine: Engine, links: PreviewLinks) -> None:
-        self.engine, self.links = engine, links
+    def __init__(self, engine: Engine, links: PreviewLinks, cache: service.TokenCache) -> None:
+        self.engine, self.links, self.cache = engine, links, cache
 
     async def authenticate(self, token: str) -> Principal | PreviewViewer | None:
         if token.startswith(PREVIEW_PREFIX):  # a preview link: one preview channel
             return self.links.viewer(token)
-        return await run_in_threadpool(service.principal_for_token, self.engine, token)
+        return await run_in_threadpool(service.principal_for_token, self.engine, token,
+                                      self.cache)
 
     def authorize(self, principal: Any, channel: str) -> bool:
         if isinstance(principal, PreviewViewer):  # its preview, and what anyone may join

@@ -122,24 +122,31 @@ def wire_cluster(cluster: Cluster, scenes: SceneService) -> None:
     cluster.listen("inventory", on_inventory)
 
 
-def wire_cluster_tokens(cluster: Cluster, engine: Engine) -> None:
-    """A token revoked on this node is forgotten by the other nodes' token caches at once
-    (accounts.service.TokenCache; without the message they would believe it for up to
-    TOKEN_CACHE_SECONDS). A reconnect (messages may be lost) forgets every cached token."""
+def revoke_notifier(cluster: Cluster) -> Callable[[int], None] | None:
+    """How this node's token cache tells the other nodes a token was revoked here, so
+    their caches forget it at once (without the message they would believe it for up to
+    accounts.service.TOKEN_CACHE_SECONDS)."""
     if not cluster.distributed:
-        return
+        return None
     loop = asyncio.get_running_loop()
 
-    def revoked(revoked_in: Engine, token_id: int) -> None:
-        if str(revoked_in.url) == str(engine.url):  # revoke_token may run in a thread
-            loop.call_soon_threadsafe(lambda: loop.create_task(
-                cluster.notify("tokens", {"id": token_id})))
+    def revoked(token_id: int) -> None:  # revoke_token may run in a thread
+        loop.call_soon_threadsafe(lambda: loop.create_task(
+            cluster.notify("tokens", {"id": token_id})))
+
+    return revoked
+
+
+def wire_cluster_tokens(cluster: Cluster, cache: accounts.TokenCache) -> None:
+    """A token revoked on another node (or by the CLI) is forgotten by this node's token
+    cache at once. A reconnect (messages may be lost) forgets every cached token."""
+    if not cluster.distributed:
+        return
 
     async def on_tokens(data) -> None:
         token_id = data.get("id") if isinstance(data, dict) else None
-        accounts.token_cache(engine).forget(token_id if isinstance(token_id, int) else None)
+        cache.forget(token_id if isinstance(token_id, int) else None)
 
-    accounts.REVOKE_LISTENERS.append(revoked)
     cluster.listen("tokens", on_tokens)
 
 
@@ -266,7 +273,8 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
         stored_assets=await run_in_threadpool(assets_service.stored_refs, engine),
         announce=coordination.announce, market_lock=coordination.market_lock)
     wire_cluster(cluster, scenes)
-    wire_cluster_tokens(cluster, engine)
+    token_cache = accounts.TokenCache(on_revoke=revoke_notifier(cluster))
+    wire_cluster_tokens(cluster, token_cache)
     await cluster.start()
     stories = stories_startup.provider(engine, scenes)
     await scenes.start()
@@ -356,8 +364,9 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
         asset_files=asset_files, asset_jobs=jobs, quicklook=files,
         submission_limiter=cluster.rate_limiter(
             "submissions", settings.submission_per_hour, settings.submission_burst),
-        token_cache=accounts.token_cache(engine), preview_links=preview_links,
-        stream_auth=StreamAuth(engine, preview_links), stream_limits=stream_limits(settings),
+        token_cache=token_cache, preview_links=preview_links,
+        stream_auth=StreamAuth(engine, preview_links, token_cache),
+        stream_limits=stream_limits(settings),
         client=client, osc=osc, osc_address=osc_address, metric_collectors=collectors,
         stop=stop, tasks=tasks, redis=redis, osc_close=osc_close)
 

@@ -299,8 +299,9 @@ async def revoke_token(request: Request, market: str, token_id: int) -> Response
         return checked
     page, _ = checked
     try:
-        row = await run_in_threadpool(accounts.revoke_token, services(request).engine,
-                                      str(token_id), actor=page.principal.actor)
+        app = services(request)
+        row = await run_in_threadpool(accounts.revoke_token, app.engine, str(token_id),
+                                      actor=page.principal.actor, cache=app.token_cache)
     except accounts.AccountError as exc:
         return await _render(page, 404, errors={f"tokenrow.{token_id}": str(exc)})
     return _back(page, f"Revoked token {row.name!r}: it no longer works.")
