@@ -37,6 +37,8 @@ from holobazaar.inventory.pull import Poller
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.replay import ReplayGuard
 from holobazaar.inventory.service import InventoryItems
+from holobazaar.inventory.truth_feed import TruthFeed
+from holobazaar.moderation import service as moderation
 from holobazaar.pulse.bindings import PulseBindings
 from holobazaar.pulse.cues import fired_cue_marks
 from holobazaar.pulse.service import PulseService, PulseSettings
@@ -61,7 +63,6 @@ from holobazaar.stream.connection import StreamLimits
 from holobazaar.stream.hub import Hub
 from holobazaar.web.client import ClientBuild
 from holobazaar.web.services import Services
-from holobazaar.web.studio.truth_feed import TruthFeed
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
     collectors.append(WitnessCollector(witness))
     cluster.singleton("audit-witness", lambda: witness.run(stop))
     # The staff channel market/<m>/truth: holds, mismatches, moderation counts (#21).
-    truth_feed = TruthFeed(engine, hub, markets)
+    truth_feed = TruthFeed(engine, hub, markets, moderation.queue, moderation.queue_signature)
     cluster.singleton("truth-feed", lambda: truth_feed.run(stop))
     # Opening hours, display schedules, show starts, scheduled publishing: at each edge,
     # once per cluster (#24; tests/support/live.py passes `clock`: keep these lines).

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from holobazaar.accounts.models import Principal
 from holobazaar.assets.models import StoredAsset
 from holobazaar.db import session_scope
-from holobazaar.moderation.routes import queue
+from holobazaar.moderation.service import queue
 from holobazaar.web.services import services
 
 STAFF = ("curator", "admin")

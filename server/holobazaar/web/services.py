@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from holobazaar.inventory.pull import Poller
     from holobazaar.inventory.reconciler import Reconciler
     from holobazaar.inventory.replay import ReplayGuard
+    from holobazaar.inventory.truth_feed import TruthFeed
     from holobazaar.pulse.bindings import PulseBindings
     from holobazaar.pulse.service import PulseService
     from holobazaar.quicklook.service import QuickLook
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from holobazaar.stream.connection import StreamLimits
     from holobazaar.stream.hub import Hub
     from holobazaar.web.client import ClientBuild
-    from holobazaar.web.studio.truth_feed import TruthFeed
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Studio section: moderation, /studio/<market>/moderation.
 
 One queue for community story/recipe submissions and visitors' notes (the same listing as
-GET /api/v1/markets/{m}/moderation, holobazaar.moderation.routes.queue), each with the rule
+GET /api/v1/markets/{m}/moderation, holobazaar.moderation.service.queue), each with the rule
 that held it; approve, reject (with an optional reason), approve and publish (a
 submission), or edit before approving (the stories editor keeps the submission in the
 queue until a decision). Decisions go to the same domain calls as the API, which audit them.
 
 Live: the open page joins the staff channel `market/<m>/truth` on /ws (a curator's pass;
-web/studio/truth_feed.py publishes the queue's count and signature there when it changes)
+inventory/truth_feed.py publishes the queue's count and signature there when it changes)
 and re-reads the queue's HTML (`?part=queue`, the same template) when the signature
 changed. Without the socket it asks `?part=state` (the same count and signature) every
 30 s as a fallback.
@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from holobazaar.moderation.routes import queue
+from holobazaar.moderation.service import queue, queue_signature
 from holobazaar.pulse import store as pulse_store
 from holobazaar.stories import service as stories
 from holobazaar.stories.routes import content_changed
@@ -34,7 +34,6 @@ from holobazaar.web.studio.shell import (
     posted,
 )
 from holobazaar.web.studio.truth import staff_pass
-from holobazaar.web.studio.truth_feed import queue_signature
 
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 30  # the fallback: the stream says when the queue changed

@@ -7,7 +7,7 @@ their time to correct; the glitch drill (admins, POST .../drill); audit chain ve
 (GET /api/v1/markets/{m}/audit/verify) and export (.../audit/export).
 
 Live: the page joins the market's staff channel `market/<m>/truth` on /ws (with a
-curator's pass minted here; web/studio/truth_feed.py publishes a summary there whenever
+curator's pass minted here; inventory/truth_feed.py publishes a summary there whenever
 held changes, mismatches or the moderation queue change) and the displays' public
 channels, and re-reads its live part (`?part=live`, the same template) when a message
 arrives. A slow poll (30 s) is only the fallback when the socket is down.

@@ -9,7 +9,7 @@ re-read their parts when a message arrives; visitors and other markets' staff ar
 the channel (accounts/stream.py, channels.PRIVATE_KINDS).
 
 It reads the database once a second per market (three small queries and the moderation
-queue) on one node of a cluster (a singleton duty, web/app.py): held changes, mismatches
+queue) on one node of a cluster (a singleton duty, web/assembly.py): held changes, mismatches
 and submissions are written from several places (feed batches, the sweep, decisions on
 any node, the visitor form), and one cheap reader sees them all without a hook in each.
 No personal data: counts and hashes of ids only.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlmodel import col, select
@@ -29,54 +29,52 @@ from starlette.concurrency import run_in_threadpool
 from holobazaar.channels import truth_channel
 from holobazaar.db import session_scope
 from holobazaar.inventory.tables import HeldChange, Mismatch
-from holobazaar.moderation.routes import queue
 from holobazaar.stream.hub import Hub
 
 INTERVAL = 1.0
 VERSION = 1
 
 
-def queue_signature(items: Iterable[dict[str, Any]]) -> str:
-    """A moderation queue's signature: it changes when anything is added, decided or
-    edited (the moderation page compares it too)."""
-    marks = "\n".join(f"{i['kind']}/{i['id']}/{i.get('title')}/{i.get('text')}"
-                      for i in items)
-    return hashlib.sha256(marks.encode()).hexdigest()[:16]
-
-
 def _ids_signature(ids: Iterable[int | None]) -> str:
     return hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()[:16]
 
 
-def summary(engine: Any, market: str) -> dict[str, Any]:
-    """The channel's state for one market (blocking: run it in a thread)."""
-    with session_scope(engine) as session:
-        held = list(session.exec(select(HeldChange.id).where(
-            HeldChange.market == market, col(HeldChange.decision).is_(None))
-            .order_by(col(HeldChange.id))))
-        mismatches = list(session.exec(select(Mismatch.id).where(
-            Mismatch.market == market, col(Mismatch.resolved_at).is_(None))
-            .order_by(col(Mismatch.id))))
-    waiting = queue(engine, market)
-    return {"v": VERSION, "market": market,
-            "held": len(held), "held_sig": _ids_signature(held),
-            "mismatches": len(mismatches), "mismatches_sig": _ids_signature(mismatches),
-            "moderation": len(waiting), "moderation_sig": queue_signature(waiting)}
+# The moderation domain's queue of a market and its signature, given by the assembly
+# (inventory does not import moderation, which sits above stories and pulse).
+ModerationQueue = Callable[[Any, str], Sequence[dict[str, Any]]]
+QueueSignature = Callable[[Iterable[dict[str, Any]]], str]
 
 
 class TruthFeed:
     """Publishes each market's summary on `market/<m>/truth` when it changes."""
 
     def __init__(self, engine: Any, hub: Hub, markets: Callable[[], Iterable[str]],
+                 moderation_queue: ModerationQueue, queue_signature: QueueSignature,
                  interval: float = INTERVAL) -> None:
         self.engine, self.hub, self.markets, self.interval = engine, hub, markets, interval
+        self.moderation_queue, self.queue_signature = moderation_queue, queue_signature
         self._last: dict[str, dict[str, Any]] = {}
+
+    def summary(self, market: str) -> dict[str, Any]:
+        """The channel's state for one market (blocking: run it in a thread)."""
+        with session_scope(self.engine) as session:
+            held = list(session.exec(select(HeldChange.id).where(
+                HeldChange.market == market, col(HeldChange.decision).is_(None))
+                .order_by(col(HeldChange.id))))
+            mismatches = list(session.exec(select(Mismatch.id).where(
+                Mismatch.market == market, col(Mismatch.resolved_at).is_(None))
+                .order_by(col(Mismatch.id))))
+        waiting = self.moderation_queue(self.engine, market)
+        return {"v": VERSION, "market": market,
+                "held": len(held), "held_sig": _ids_signature(held),
+                "mismatches": len(mismatches), "mismatches_sig": _ids_signature(mismatches),
+                "moderation": len(waiting), "moderation_sig": self.queue_signature(waiting)}
 
     async def publish(self) -> int:
         """One pass over the markets; how many summaries were published."""
         published = 0
         for market in self.markets():
-            state = await run_in_threadpool(summary, self.engine, market)
+            state = await run_in_threadpool(self.summary, market)
             if state == self._last.get(market):
                 continue
             await self.hub.publish(truth_channel(market), state)
