@@ -67,20 +67,37 @@ def test_the_server_imports_only_what_serving_needs() -> None:
     assert out == "none", f"loaded at start: {out}"
 
 
-def test_short_database_calls_run_in_place_on_sqlite_and_in_a_thread_elsewhere(
+def test_point_operations_run_in_place_on_sqlite_and_other_calls_in_a_thread(
         tmp_path: Path) -> None:
     """On a core busy with fan-out a thread hop cost ~25 ms per call (the worker waits for
-    the GIL at each SQLite call); SQLite calls run in place. A server database does
-    network I/O: a worker thread."""
+    the GIL at each SQLite call): functions marked `@db.point` run in place on SQLite.
+    Everything else, and everything on a server database (network I/O), runs in a worker
+    thread."""
     import asyncio
     import threading
 
     from sqlalchemy import create_engine
 
-    async def where(engine) -> int:
-        return await db.call(engine, threading.get_ident)
+    @db.point
+    def point() -> int:
+        return threading.get_ident()
+
+    def unmarked() -> int:
+        return threading.get_ident()
+
+    class Guard:
+        @db.point
+        def use(self) -> int:
+            return threading.get_ident()
+
+    async def where(engine, function) -> int:
+        return await db.call(engine, function)
 
     sqlite = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
     postgres = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never used
-    assert asyncio.run(where(sqlite)) == threading.get_ident()
-    assert asyncio.run(where(postgres)) != threading.get_ident()
+    here = threading.get_ident()
+    assert asyncio.run(where(sqlite, point)) == here
+    assert asyncio.run(where(sqlite, Guard().use)) == here  # a marked method, bound
+    assert asyncio.run(where(sqlite, unmarked)) != here
+    assert asyncio.run(where(postgres, point)) != here
+    assert asyncio.run(where(postgres, unmarked)) != here

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from sqlalchemy import Table, event, inspect, pool, text
 from sqlalchemy.engine import Engine
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key held while migrating: nodes starting together take turns.
@@ -172,16 +173,27 @@ def upgrade(url: str, revision: str = "head") -> None:
         locker.dispose()
 
 
+def point(function: F) -> F:
+    """Mark a database function as a point operation, a single-row read or write:
+    `call` then runs it in place on SQLite. Such a call takes well under a millisecond on
+    the local file, while a thread hop on a core busy fanning out to 10,000 devices cost
+    ~25 ms (the worker waits for the GIL at each of its many SQLite calls); a price change
+    made four of them, 135 ms of its latency at 50 changes/s (docs/performance.md). The
+    price: a marked write waits here, holding the event loop, while another process (a CLI
+    import) holds the database's write lock; deployments with other writers use
+    PostgreSQL. Mark only what is short whatever the data: no scans, no batches."""
+    function.db_point = True  # type: ignore[attr-defined]
+    return function
+
+
 async def call(engine: Engine, function: Callable[P, T], *args: P.args,
                **kwargs: P.kwargs) -> T:
-    """Run a short database function from async code: on SQLite in place, elsewhere in a
-    worker thread. SQLite is a local file: a point read or a one-row write takes well
-    under a millisecond, while a thread hop on a core busy fanning out to 10,000 devices
-    cost ~25 ms (the worker waits for the GIL at each of its many SQLite calls), and a
-    price change made four of them: 135 ms of its latency at 50 changes/s. The price: a
-    write waits here, holding the event loop, while another process (a CLI import)
-    holds the database's write lock; deployments with other writers use PostgreSQL."""
-    if engine.dialect.name == "sqlite":
+    """THE way to run blocking database work from async code: `function(*args,
+    **kwargs)` in a worker thread, or in place when it is marked `@point` and `engine` is
+    SQLite (a server database does network I/O: always a worker thread). Whether a call
+    may hold the event loop is decided where the function is defined, not at each call;
+    blocking work that is not the database uses `run_in_threadpool`."""
+    if engine.dialect.name == "sqlite" and getattr(function, "db_point", False):
         return function(*args, **kwargs)
     return await run_in_threadpool(function, *args, **kwargs)
 

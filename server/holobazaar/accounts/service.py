@@ -22,6 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from holobazaar import db
 from holobazaar.accounts import totp
 from holobazaar.accounts.addresses import limit_key
 from holobazaar.accounts.models import (
@@ -847,6 +848,7 @@ class TokenCache:
                 del self._entries[digest]
 
 
+@db.point
 def principal_for_token(engine: Engine, token: str,
                         cache: TokenCache | None = None) -> Principal | None:
     """The token's principal, or None if unknown, revoked or expired. Records its use
@@ -876,6 +878,7 @@ def principal_for_token(engine: Engine, token: str,
     return principal
 
 
+@db.point
 def record_write(engine: Engine, principal: Principal, request: str, market: str | None,
                  allowed: bool) -> None:
     """Audit a write request: every one made with a token, and every refused one."""

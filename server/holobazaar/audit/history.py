@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from holobazaar import db
 from holobazaar.audit import heads
 from holobazaar.audit.models import PublicRecord
 from holobazaar.db import session_scope
@@ -37,6 +38,7 @@ def page(engine: Engine, market: str, after: int, limit: int, sku: str | None = 
         return list(session.exec(query.order_by(col(PublicRecord.seq)).limit(limit)))
 
 
+@db.point
 def has_item(engine: Engine, market: str, sku: str) -> bool:
     """The item has a public record (it may be gone from the inventory since)."""
     with session_scope(engine) as session:
@@ -44,6 +46,7 @@ def has_item(engine: Engine, market: str, sku: str) -> bool:
             PublicRecord.market == market, PublicRecord.sku == sku).limit(1)).first() is not None
 
 
+@db.point
 def public_key(engine: Engine, market: str) -> str:
     with session_scope(engine) as session:
         return heads.market_key(session, market).public_key

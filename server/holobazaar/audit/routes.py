@@ -59,7 +59,7 @@ async def item_history(
     if sku not in scenes.items.get(market, {}) and not await db.call(
             engine, history.has_item, engine, market, sku):
         raise HTTPException(404, f"no item {sku!r} in market {market!r}")
-    # Up to MAX_LIMIT rows: off the event loop (db.call runs SQLite reads in place).
+    # Up to MAX_LIMIT rows: not a point read, so db.call runs it in a worker thread.
     rows = await run_in_threadpool(history.page, engine, market, cursor, limit, sku, start,
                                    end)
     return {"market": market, "sku": sku, "records": [public.to_json(r) for r in rows],

@@ -8,12 +8,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from holobazaar import db
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 from holobazaar.inventory import truth
 from holobazaar.inventory.tables import FeedConfig
 
 
+@db.point
 def secret_of(engine: Engine, market: str) -> str | None:
     with session_scope(engine) as session:
         feed = session.get(FeedConfig, market)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from holobazaar import db
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
@@ -21,6 +22,7 @@ class ItemExists(ValueError):
     """Creating an item whose SKU the market already has."""
 
 
+@db.point
 def create_item(engine: Engine, market: str, item: ItemCreate, currency: str, *,
                 actor: str = "api", source: str = "api") -> ItemFacts:
     """Add an item the market does not have yet (ItemExists otherwise), in the audit log
@@ -39,6 +41,7 @@ def create_item(engine: Engine, market: str, item: ItemCreate, currency: str, *,
     return facts
 
 
+@db.point
 def retire_item(engine: Engine, market: str, sku: str, *, actor: str = "api",
                 source: str = "api", expected_version: str | None = None) -> ItemFacts:
     """Remove an item from the market (displays bound to it show it as gone); open held

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 
+from holobazaar import db
 from holobazaar.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class ReplayGuard:
     def expires(self, timestamp: int) -> int:
         return int(timestamp + self.window + CLOCK_MARGIN) + 1
 
+    @db.point
     def v1_until(self) -> datetime:
         if self._v1_until is None:
             self._v1_until = v2_since(self.engine) + self.v1_grace
@@ -114,6 +116,7 @@ class ReplayGuard:
     def v1_accepted(self, now: datetime | None = None) -> bool:
         return (now or datetime.now(UTC)) < self.v1_until()
 
+    @db.point
     def use(self, market: str, digest: str, form: str, key: str, timestamp: int) -> bool:
         """Remember this use of a signature (blocking: call from a worker thread)."""
         now = time.time()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from holobazaar import db
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
 from holobazaar.db import as_utc, session_scope, table
@@ -96,6 +97,7 @@ def stored_items(engine: Engine, market: str, where: ItemFilter | None = None,
                            as_utc(r.source_timestamp), item_version(r)) for r in rows], total
 
 
+@db.point
 def stored_item(engine: Engine, market: str, sku: str) -> StoredItem | None:
     """One stored item with its version, or None."""
     with session_scope(engine) as session:
@@ -119,6 +121,7 @@ def facts_plain(facts: ItemFacts) -> dict[str, Any]:
             "status": facts.status, "farm": facts.farm}
 
 
+@db.point
 def version_of(engine: Engine, market: str, sku: str) -> str | None:
     with session_scope(engine) as session:
         row = session.get(InventoryItem, (market, sku))
@@ -317,6 +320,7 @@ def update_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                        expected_version=expected_version)[0]
 
 
+@db.point
 def change_item(engine: Engine, market: str, sku: str, change: ItemUpdate,
                 source: str = "api", *, actor: str = "api", hold_price_change: float = 50.0,
                 four_eyes: bool = False, expected_version: str | None = None,
