@@ -17,7 +17,6 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
@@ -87,7 +86,7 @@ async def authenticate(request: Request) -> Principal | None:
     cookie = session_cookie(request)
     if cookie is None:
         return None
-    principal = await run_in_threadpool(service.principal_for_session, engine, cookie)
+    principal = await db.call(engine, service.principal_for_session, engine, cookie)
     if principal is None:
         raise UNAUTHORIZED
     if unsafe and not service.csrf_matches(principal.session_csrf,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.accounts import service
 from holobazaar.accounts.models import Principal
 from holobazaar.accounts.preview_links import PREFIX as PREVIEW_PREFIX
@@ -41,8 +41,8 @@ class StreamAuth:
     async def authenticate(self, token: str) -> Principal | PreviewViewer | None:
         if token.startswith(PREVIEW_PREFIX):  # a preview link: one preview channel
             return self.links.viewer(token)
-        return await run_in_threadpool(service.principal_for_token, self.engine, token,
-                                      self.cache)
+        return await db.call(self.engine, service.principal_for_token, self.engine, token,
+                             self.cache)
 
     def authorize(self, principal: Any, channel: str) -> bool:
         if isinstance(principal, PreviewViewer):  # its preview, and what anyone may join

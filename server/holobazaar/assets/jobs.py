@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, or_, update
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.assets import service
 from holobazaar.assets.models import AssetOut, StoredAsset
 from holobazaar.assets.pipeline import Refused
@@ -243,8 +243,8 @@ class AssetJobs:
                 self._wake.clear()
                 while len(self.running) < self.slots:
                     try:
-                        claimed = await run_in_threadpool(claim, self.engine, self.node,
-                                                          self.ttl)
+                        claimed = await db.call(self.engine, claim, self.engine, self.node,
+                                                self.ttl)
                     except Exception as exc:  # the database is away: try again later
                         log.warning("asset jobs: cannot claim (%s)", exc)
                         break
@@ -274,13 +274,13 @@ class AssetJobs:
         for task, claimed in list(self.running.items()):
             task.cancel()
             with contextlib.suppress(Exception):
-                await run_in_threadpool(release, self.engine, claimed)
+                await db.call(self.engine, release, self.engine, claimed)
 
     async def _work(self, claimed: Claim) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(claimed))
         try:
-            done = await run_in_threadpool(run, self.engine, self.files, claimed,
-                                           self.options_for)
+            done = await db.call(self.engine, run, self.engine, self.files, claimed,
+                                 self.options_for)
         except Exception as exc:
             # The store or the database failed mid-job: the lease runs out and a node
             # (this one, perhaps) claims the job again.
@@ -296,7 +296,7 @@ class AssetJobs:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                if not await run_in_threadpool(renew, self.engine, claimed, self.ttl):
+                if not await db.call(self.engine, renew, self.engine, claimed, self.ttl):
                     log.warning("asset %s: the claim was lost to another node",
                                 claimed.asset_id[:12])
                     return

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.assets import jobs, service
@@ -80,7 +81,7 @@ async def get_asset(name: str, request: Request, scenes: Scenes, files: AssetFil
     path = files.cached(match["hash"], ext)
     if path is not None and ext in service.MEDIA_TYPES:
         return _file_response(request, path, match["hash"], service.MEDIA_TYPES[ext])
-    stored = await run_in_threadpool(service.find_file, engine, match["hash"], ext)
+    stored = await db.call(engine, service.find_file, engine, match["hash"], ext)
     if stored is None:
         raise HTTPException(404, "no such asset")
     try:
@@ -99,7 +100,7 @@ def store_unavailable(exc: StoreUnavailable) -> HTTPException:
 async def refresh_scenes(scenes: SceneService, engine: Engine,
                          market: str | None = None) -> None:
     """Give the compositor the stored assets and republish (only changes are sent)."""
-    scenes.set_stored_assets(await run_in_threadpool(service.stored_refs, engine))
+    scenes.set_stored_assets(await db.call(engine, service.stored_refs, engine))
     if scenes.content is not None:
         await scenes.refresh(market)
 
@@ -187,8 +188,8 @@ async def upload_asset(
         entry = next((p for p in saved if p.suffix.lower() not in SIDE_SUFFIXES), saved[0])
         # The files go into the asset store with the job: whichever node claims it reads
         # them from there (assets/jobs.py).
-        asset, needs_processing = await run_in_threadpool(
-            jobs.submit, engine, asset_files, upload_dir, saved, source=source,
+        asset, needs_processing = await db.call(
+            engine, jobs.submit, engine, asset_files, upload_dir, saved, source=source,
             market=market, name=name or service.asset_name(entry.name),
             uploaded_by=principal.actor, source_name=entry.name, options=options)
     except Refused as exc:
@@ -206,14 +207,14 @@ async def upload_asset(
 
 @router.get("/api/v1/assets", response_model=list[AssetOut])
 async def list_assets(engine: EngineDep, market: str | None = None) -> list[AssetOut]:
-    return await run_in_threadpool(service.list_assets, engine, market)
+    return await db.call(engine, service.list_assets, engine, market)
 
 
 @router.get("/api/v1/assets/{asset_id}", response_model=AssetOut)
 async def asset_status(asset_id: str, engine: EngineDep) -> AssetOut:
     if not re.fullmatch(r"[0-9a-f]{64}", asset_id):
         raise HTTPException(404, "no such asset")
-    asset = await run_in_threadpool(service.get, engine, asset_id)
+    asset = await db.call(engine, service.get, engine, asset_id)
     if asset is None:
         raise HTTPException(404, "no such asset")
     return asset

@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
 from holobazaar import db
 from holobazaar.audit import heads, history, public
@@ -36,7 +35,7 @@ def _moment(value: str | None, name: str) -> datetime | None:
 async def signed_head(engine: Engine, market: str) -> dict[str, Any]:
     """The market's signed head, or 503 when its chain is behind a head signed before."""
     try:
-        return await run_in_threadpool(history.sign_head, engine, market)
+        return await db.call(engine, history.sign_head, engine, market)
     except heads.ChainBehind as exc:
         raise HTTPException(503, str(exc)) from None
 
@@ -60,8 +59,8 @@ async def item_history(
             engine, history.has_item, engine, market, sku):
         raise HTTPException(404, f"no item {sku!r} in market {market!r}")
     # Up to MAX_LIMIT rows: not a point read, so db.call runs it in a worker thread.
-    rows = await run_in_threadpool(history.page, engine, market, cursor, limit, sku, start,
-                                   end)
+    rows = await db.call(engine, history.page, engine, market, cursor, limit, sku, start,
+                         end)
     return {"market": market, "sku": sku, "records": [public.to_json(r) for r in rows],
             "next_cursor": rows[-1].seq if len(rows) == limit else None}
 
@@ -73,7 +72,7 @@ async def records(market: str, scenes: Scenes, engine: EngineDep,
                   limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT)) -> dict[str, Any]:
     """The market's whole public chain in order, page by page: what a verifier recomputes."""
     market_or_404(scenes, market)
-    rows = await run_in_threadpool(history.page, engine, market, after, limit)
+    rows = await db.call(engine, history.page, engine, market, after, limit)
     return {"market": market, "records": [public.to_json(r) for r in rows],
             "next_cursor": rows[-1].seq if len(rows) == limit else None}
 
@@ -108,4 +107,4 @@ async def witnessed(service: WitnessDep) -> dict[str, Any]:
     """The servers this one witnesses, their status and the last signed head kept of each
     of their markets."""
     return {"interval": service.interval,
-            "witnesses": await run_in_threadpool(service.listing)}
+            "witnesses": await db.call(service.engine, service.listing)}

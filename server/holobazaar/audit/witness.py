@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.audit import heads, public
 from holobazaar.audit.models import GENESIS, Witness, WitnessedHead
 from holobazaar.db import session_scope
@@ -194,7 +194,7 @@ class WitnessService:
             log.warning("witness %s: INCONSISTENT: %s", witness.url, outcome.problem)
         elif outcome.status != "ok":
             log.warning("witness %s: %s: %s", witness.url, outcome.status, outcome.problem)
-        await run_in_threadpool(self._save, witness.id, outcome, new)
+        await db.call(self.engine, self._save, witness.id, outcome, new)
         return outcome
 
     async def _poll(self, client: Any, witness: Witness, new: list[heads.Head]) -> Outcome:
@@ -222,7 +222,7 @@ class WitnessService:
     async def _check(self, client: Any, witness: Witness, market: str,
                      item: Any) -> heads.Head | None:
         assert witness.id is not None  # a stored witness
-        last = await run_in_threadpool(self._last, witness.id, market)
+        last = await db.call(self.engine, self._last, witness.id, market)
         if last is not None:
             key = last.public_key
         else:
@@ -263,7 +263,7 @@ class WitnessService:
     async def poll_all(self) -> list[Outcome]:
         self.polls += 1
         outcomes = []
-        for witness in await run_in_threadpool(self._witnesses):
+        for witness in await db.call(self.engine, self._witnesses):
             outcomes.append(await self.poll(witness))
         return outcomes
 
@@ -277,7 +277,7 @@ class WitnessService:
             if stop.is_set():
                 return
             try:
-                await run_in_threadpool(self._sign_own)
+                await db.call(self.engine, self._sign_own)
                 await self.poll_all()
             except Exception:  # a bad poll must not end the duty
                 log.exception("witness poll failed")
@@ -355,7 +355,7 @@ class WitnessCollector:
         self.rows: list[dict[str, Any]] = []
 
     async def prepare(self) -> None:
-        self.rows = await run_in_threadpool(self.service.listing)
+        self.rows = await db.call(self.service.engine, self.service.listing)
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily

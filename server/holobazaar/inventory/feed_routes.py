@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Query
 from fastapi.security import APIKeyHeader
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import JSONResponse, StreamingResponse
 
 from holobazaar import db
@@ -108,8 +108,8 @@ async def push_events(
     except feeds.FeedFormatError as exc:
         raise HTTPException(400, str(exc), headers=legacy) from None
     try:
-        result = await run_in_threadpool(
-            truth.apply_batch, engine, market, rows, source="push",
+        result = await db.call(
+            engine, truth.apply_batch, engine, market, rows, source="push",
             body_digest=feeds.body_hash(body), key=key,
             policy=policy_of(settings), currency=found.market.market.currency,
             actor=f"feed:{market}")
@@ -138,8 +138,8 @@ async def put_feed(market: str, change: FeedSettings, scenes: Scenes, engine: En
                    principal: Principal = Depends(require_role("admin"))) -> dict:
     """Configure the pull feed (the secret is set with POST .../secret)."""
     market_or_404(scenes, market)
-    out = await run_in_threadpool(
-        feed_config.configure_pull, engine, market,
+    out = await db.call(
+        engine, feed_config.configure_pull, engine, market,
         str(change.pull_url) if change.pull_url else None, change.pull_format,
         change.pull_interval, change.disappear, principal.actor, change.model_dump(mode="json"))
     await feed_configured(reconciler, poller, cluster, market)
@@ -161,7 +161,7 @@ async def feed_configured(reconciler: Reconciler, poller: Poller, cluster: Clust
 async def get_feed(market: str, scenes: Scenes, engine: EngineDep,
                    _: Principal = Depends(require_role("curator"))) -> dict:
     market_or_404(scenes, market)
-    return await run_in_threadpool(feed_config.read_feed, engine, market)
+    return await db.call(engine, feed_config.read_feed, engine, market)
 
 
 @router.post("/api/v1/inventory/{market}/secret")
@@ -170,7 +170,7 @@ async def rotate_secret(market: str, scenes: Scenes, engine: EngineDep,
                         principal: Principal = Depends(require_role("admin"))) -> dict:
     """A new webhook secret, shown only in this response."""
     market_or_404(scenes, market)
-    secret = await run_in_threadpool(feed_config.new_secret, engine, market, principal.actor)
+    secret = await db.call(engine, feed_config.new_secret, engine, market, principal.actor)
     await feed_configured(reconciler, poller, cluster, market)
     return {"market": market, "secret": secret}
 
@@ -178,7 +178,7 @@ async def rotate_secret(market: str, scenes: Scenes, engine: EngineDep,
 @router.get("/api/v1/inventory/{market}/items/{sku}/history")
 async def item_history(market: str, sku: str, engine: EngineDep,
                        _: Principal = Depends(require_role("curator"))) -> list[dict]:
-    return await run_in_threadpool(records.item_history, engine, market, sku)
+    return await db.call(engine, records.item_history, engine, market, sku)
 
 
 # ---- reconcile -------------------------------------------------------------------------
@@ -199,15 +199,15 @@ async def mismatches(market: str, scenes: Scenes, engine: EngineDep,
                      since: datetime | None = None, limit: int = Query(200, ge=1, le=5000),
                      _: Principal = Depends(require_role("curator"))) -> list[dict]:
     market_or_404(scenes, market)
-    return await run_in_threadpool(records.mismatches, engine, market, kind, open_only, since,
-                                   limit)
+    return await db.call(engine, records.mismatches, engine, market, kind, open_only, since,
+                         limit)
 
 
 @router.get("/api/v1/reconcile/{market}/held")
 async def held(market: str, scenes: Scenes, engine: EngineDep,
                _: Principal = Depends(require_role("curator"))) -> list[dict]:
     market_or_404(scenes, market)
-    rows = await run_in_threadpool(truth.open_held, engine, market)
+    rows = await db.call(engine, truth.open_held, engine, market)
     return [r.model_dump() for r in rows]
 
 
@@ -224,9 +224,9 @@ async def _decide(engine: Engine, reconciler: Reconciler, market: str, ids: list
     if decision not in ("approve", "reject"):
         raise HTTPException(404, f"unknown decision {decision!r} (approve or reject)")
     try:
-        result = await run_in_threadpool(truth.decide, engine, market, ids,
-                                         decision == "approve", principal.actor,
-                                         (reason or "").strip() or None)
+        result = await db.call(engine, truth.decide, engine, market, ids,
+                               decision == "approve", principal.actor,
+                               (reason or "").strip() or None)
     except truth.HeldNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except truth.SelfApproval as exc:  # four eyes: the requester cannot approve
@@ -254,7 +254,7 @@ async def decide_batch(market: str, batch_id: Annotated[int, Path(ge=0, le=MAX_D
                        principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve or reject every open held change of one batch (a tripped circuit breaker)."""
     market_or_404(scenes, market)
-    ids = await run_in_threadpool(truth.held_ids_of_batch, engine, market, batch_id)
+    ids = await db.call(engine, truth.held_ids_of_batch, engine, market, batch_id)
     if not ids:
         raise HTTPException(404, f"batch {batch_id} has no open held changes")
     return await _decide(engine, reconciler, market, ids, decision, principal,
@@ -275,8 +275,8 @@ async def drill(market: str, scenes: Scenes, engine: EngineDep, reconciler: Reco
     """The glitch drill: scramble some displays; the reconciler finds and repairs them."""
     market_or_404(scenes, market)
     scrambled = await scramble(scenes, reconciler.guard, market, body.seed, body.displays)
-    await run_in_threadpool(records.note_drill, engine, principal.actor, market, body.seed,
-                            scrambled)
+    await db.call(engine, records.note_drill, engine, principal.actor, market, body.seed,
+                  scrambled)
     return {"market": market, "scrambled": scrambled}
 
 
@@ -297,7 +297,7 @@ async def audit_verify(market: str, scenes: Scenes, engine: EngineDep,
     histories it records, the heads this server signed), as `holobazaar audit verify`
     does on the server: `ok`, and one line per problem."""
     market_or_404(scenes, market)
-    return await run_in_threadpool(records.verify_chain, engine)
+    return await db.call(engine, records.verify_chain, engine)
 
 
 @router.get("/api/v1/markets/{market}/audit/export", tags=["verifiable history"],

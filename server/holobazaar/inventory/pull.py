@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.db import session_scope
 from holobazaar.inventory import feeds, truth
 from holobazaar.inventory.reconciler import Reconciler
@@ -55,7 +55,7 @@ class Poller:
             while not stop.is_set():
                 try:
                     now = time.monotonic()
-                    for feed in await run_in_threadpool(self._configs):
+                    for feed in await db.call(self.engine, self._configs):
                         if self.due.get(feed.market, 0.0) <= now:
                             self.due[feed.market] = now + feed.pull_interval
                             client = client or _http_client(self.timeout)
@@ -84,7 +84,7 @@ class Poller:
         try:
             response = await client.get(feed.pull_url, headers=headers)
             if response.status_code == 304:
-                await run_in_threadpool(self._touch, feed.market)
+                await db.call(self.engine, self._touch, feed.market)
                 return {"not_modified": True}
             response.raise_for_status()
             rows = feeds.parse(response.content, feed.pull_format)
@@ -94,13 +94,13 @@ class Poller:
             log.warning("pull feed %s for %s failed, previous truth stands: %s",
                         feed.pull_url, feed.market, exc)
             return None
-        result = await run_in_threadpool(
-            truth.apply_batch, self.engine, feed.market, rows, source="pull",
+        result = await db.call(
+            self.engine, truth.apply_batch, self.engine, feed.market, rows, source="pull",
             body_digest=feeds.body_hash(response.content), key=None, policy=self.policy(),
             currency=market.market.market.currency, snapshot_rule=feed.disappear,
             actor=f"pull:{feed.market}")
-        await run_in_threadpool(self._validators, feed.market, response.headers.get("etag"),
-                                response.headers.get("last-modified"))
+        await db.call(self.engine, self._validators, feed.market, response.headers.get("etag"),
+                      response.headers.get("last-modified"))
         await self.reconciler.feed_changed(feed.market, result)
         return result.response
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.cluster.figures import Figures, LocalFigures
 from holobazaar.db import as_utc, session_scope
 from holobazaar.inventory import mismatches
@@ -99,7 +99,7 @@ class Reconciler:
     # ---- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
-        await run_in_threadpool(self._load_state)
+        await db.call(self.engine, self._load_state)
         self.hub.drift_listeners.append(self.on_drift)
         for market in self.markets():
             self._apply_overlays(market)
@@ -134,8 +134,8 @@ class Reconciler:
         """Another node changed the truth (None: anything may have changed): reload the
         items, held changes, open mismatches and staleness of `market` (or of every
         market) from the database and put the overlays back on the items."""
-        await run_in_threadpool(self._refresh_feeds)
-        await run_in_threadpool(self._load_open)
+        await db.call(self.engine, self._refresh_feeds)
+        await db.call(self.engine, self._load_open)
         for found in self.markets():
             if market is None or found.id == market:
                 self.revisions[found.id] = -1  # force the reload
@@ -147,8 +147,8 @@ class Reconciler:
         """Another node recorded or resolved mismatches (or marked a market unverified):
         reload the open set and staleness. Nothing is recorded or published here: the
         node that saw the change did both."""
-        await run_in_threadpool(self._refresh_feeds)
-        await run_in_threadpool(self._load_open)
+        await db.call(self.engine, self._refresh_feeds)
+        await db.call(self.engine, self._load_open)
         for found in self.markets():
             if market is None or found.id == market:
                 self._stale_from_database(found.id)
@@ -219,7 +219,7 @@ class Reconciler:
             if sku in items and sku not in {f.sku for f in changed}:
                 changed.append(items[sku])
         if result.bumped:  # a feed batch or decision: reload the feed row it moved
-            await run_in_threadpool(self._reload_feed, market_id, True)
+            await db.call(self.engine, self._reload_feed, market_id, True)
         transitions = self._update_stale(market_id, _now())
         self._apply_overlays(market)
         changed = [self._overlay(market_id, f) for f in changed]
@@ -239,7 +239,7 @@ class Reconciler:
 
     async def reload_feed(self, market: str) -> None:
         """The market's feed configuration changed (secret, pull source): reload it."""
-        await run_in_threadpool(self._reload_feed, market)
+        await db.call(self.engine, self._reload_feed, market)
 
     def _reload_feed(self, market: str, after_change: bool = False) -> None:
         with session_scope(self.engine) as session:
@@ -269,7 +269,7 @@ class Reconciler:
     async def sweep(self, market_id: str | None = None) -> dict[str, int]:
         started = time.perf_counter()
         totals = {"displays": 0, "mismatches": 0}
-        await run_in_threadpool(self._refresh_feeds)
+        await db.call(self.engine, self._refresh_feeds)
         for market in self.markets():
             if market_id is not None and market.id != market_id:
                 continue
@@ -299,9 +299,9 @@ class Reconciler:
         feed = self.feeds.get(market)
         if feed is None or feed.revision == self.revisions.get(market, 0):
             return
-        items = await run_in_threadpool(inventory_service.load_items, self.engine, market)
-        held = await run_in_threadpool(
-            lambda: {h.sku for h in _open_held(self.engine, market)})
+        items = await db.call(self.engine, inventory_service.load_items, self.engine, market)
+        held = await db.call(
+            self.engine, lambda: {h.sku for h in _open_held(self.engine, market)})
         self.revisions[market] = feed.revision
         self.held[market] = held
         self.scenes.set_items(market, items)
@@ -383,9 +383,9 @@ class Reconciler:
     async def _record(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
                       resolved_identity: list[tuple[str, str]]) -> None:
         try:
-            rows = await run_in_threadpool(mismatches.write_findings, self.engine, market,
-                                           found, corrected, resolved_identity, self.open,
-                                           _now(), {d for d, _ in corrected})
+            rows = await db.call(self.engine, mismatches.write_findings, self.engine, market,
+                                 found, corrected, resolved_identity, self.open,
+                                 _now(), {d for d, _ in corrected})
         except BaseException:
             for f in found:  # not written: the next check finds them again
                 key = (market, f.display, f.sku, "identity")
@@ -405,8 +405,8 @@ class Reconciler:
     async def _record_stale(self, market: MarketContent, now_stale: bool) -> None:
         await self.scenes.refresh(market.id)
         feed = self.feeds.get(market.id)
-        opened = await run_in_threadpool(
-            mismatches.write_stale, self.engine, market, now_stale, self.open,
+        opened = await db.call(
+            self.engine, mismatches.write_stale, self.engine, market, now_stale, self.open,
             as_utc(feed.last_feed_at) if feed else None, self.stale_after, _now())
         self.counts["detected"] += opened
         await self._announce(market.id)
@@ -430,7 +430,7 @@ class Reconciler:
             while self._guarded:
                 batch, self._guarded = self._guarded, []
                 try:
-                    await run_in_threadpool(mismatches.write_guarded, self.engine, batch)
+                    await db.call(self.engine, mismatches.write_guarded, self.engine, batch)
                 except Exception:  # recording must not stop; the corrections stand
                     log.exception("recording the guard's findings failed")
                     continue
@@ -454,8 +454,8 @@ class Reconciler:
 
     async def _record_drift(self, market: str, found: Found) -> None:
         # The connection already resynced the client: recorded as corrected when detected.
-        await run_in_threadpool(mismatches.write_findings, self.engine, market, [found], [],
-                                [], self.open, _now(), {found.display})
+        await db.call(self.engine, mismatches.write_findings, self.engine, market, [found], [],
+                      [], self.open, _now(), {found.display})
         self.counts["detected"] += 1
 
     # ---- figures -------------------------------------------------------------------
@@ -467,7 +467,7 @@ class Reconciler:
 
     async def summaries(self, markets: list[str]) -> dict[str, dict[str, Any]]:
         shared = await self.figures.read()
-        stored = await run_in_threadpool(mismatches.read_figures, self.engine, markets)
+        stored = await db.call(self.engine, mismatches.read_figures, self.engine, markets)
         now = _now()
         out = {}
         for market_id in markets:
@@ -483,7 +483,7 @@ class Reconciler:
             with session_scope(self.engine) as session:
                 return mismatches.correction_times(session, market)
 
-        return await run_in_threadpool(read)
+        return await db.call(self.engine, read)
 
 
 def _open_held(engine: Engine, market: str) -> list[HeldChange]:

@@ -12,7 +12,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from holobazaar import db
 from holobazaar.accounts.dependencies import WriteRecord, require_role, take_write_record
@@ -271,12 +270,12 @@ async def import_items(market: str, request: Request, scenes: Scenes,
             await reconciler.resync(market)
 
     if NDJSON not in request.headers.get("accept", ""):
-        status, body = await run_in_threadpool(work)
+        status, body = await db.call(scenes.engine, work)
         await finish(status, body)
         return JSONResponse(body, status_code=status)
 
     async def stream():
-        task = asyncio.ensure_future(run_in_threadpool(work))
+        task = asyncio.ensure_future(db.call(scenes.engine, work))
         while not task.done():
             yield json.dumps(progress) + "\n"
             await asyncio.wait({task}, timeout=0.25)

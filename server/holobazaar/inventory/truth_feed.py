@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.channels import truth_channel
 from holobazaar.db import session_scope
 from holobazaar.inventory.tables import HeldChange, Mismatch
@@ -74,7 +74,7 @@ class TruthFeed:
         """One pass over the markets; how many summaries were published."""
         published = 0
         for market in self.markets():
-            state = await run_in_threadpool(self.summary, market)
+            state = await db.call(self.engine, self.summary, market)
             if state == self._last.get(market):
                 continue
             await self.hub.publish(truth_channel(market), state)

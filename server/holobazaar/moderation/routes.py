@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.moderation.service import queue
@@ -33,7 +33,7 @@ class Decision(BaseModel):
 async def moderation_queue(market: str, scenes: Scenes,
                            _: Annotated[Principal, Depends(curator)]) -> list[dict[str, Any]]:
     market_or_404(scenes, market)
-    return await run_in_threadpool(queue, scenes.engine, market)
+    return await db.call(scenes.engine, queue, scenes.engine, market)
 
 
 @router.post("/api/v1/markets/{market}/moderation/{kind}/{ident}/{decision}",
@@ -50,16 +50,16 @@ async def decide(market: str, scenes: Scenes, kind: Literal["story", "recipe", "
             raise HTTPException(422, "id: a note's id is a number")
         status = "approved" if decision == "approve" else "rejected"
         try:
-            row = await run_in_threadpool(pulse_store.decide_feedback, engine, market,
-                                          int(ident), status, principal.actor, reason)
+            row = await db.call(engine, pulse_store.decide_feedback, engine, market,
+                                int(ident), status, principal.actor, reason)
         except pulse_store.AlreadyDecided as exc:
             raise HTTPException(409, str(exc)) from None
         if row is None:
             raise HTTPException(404, f"no note {ident} in market {market!r}")
         return {"kind": kind, "id": ident, "moderation": row.status, "reason": row.reason}
     try:
-        saved = await run_in_threadpool(stories.moderate, engine, kind, ident, market,
-                                        decision, principal.actor, reason)
+        saved = await db.call(engine, stories.moderate, engine, kind, ident, market,
+                              decision, principal.actor, reason)
     except stories.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
     except stories.Conflict as exc:

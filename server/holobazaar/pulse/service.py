@@ -26,8 +26,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.channels import display_channel, pulse_channel
 from holobazaar.pulse import store
 from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell, day_bounds
@@ -272,7 +272,7 @@ class PulseService:
         day = datetime.fromtimestamp(now, UTC).date()
         if self._salt is None or self._salt[0] != day.isoformat():
             self._salt = (day.isoformat(),
-                          await run_in_threadpool(store.day_salt, self.engine, day.isoformat()))
+                          await db.call(self.engine, store.day_salt, self.engine, day.isoformat()))
             start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
             self._salt_span = (start, start + 86400.0)
         return self._salt[1]
@@ -305,7 +305,7 @@ class PulseService:
                      for m, start in starts.items()}
             return events, stored, older
 
-        events, stored, older = await run_in_threadpool(read)
+        events, stored, older = await db.call(self.engine, read)
         for market, rows in older.items():
             pulse = self.market_pulse(market)
             for row in rows:
@@ -542,6 +542,6 @@ class PulseService:
                 self.cpu["write"] += time.thread_time() - begun
 
             self.cpu["flush"] += time.thread_time() - started
-            await run_in_threadpool(write)
+            await db.call(self.engine, write)
             if leading:
                 await self.transport.save_cursor(cursor)

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, update
 from sqlmodel import Field, SQLModel, col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.db import session_scope
 from holobazaar.scenes import authoring
 from holobazaar.scenes.clock import as_utc
@@ -241,7 +241,7 @@ class DisplayPublishing:
 
     async def refresh(self) -> None:
         if time.monotonic() - self._read_at >= REFRESH_SECONDS:
-            self.rows = await run_in_threadpool(self._pending)
+            self.rows = await db.call(self.scenes.engine, self._pending)
             self._read_at = time.monotonic()
 
     def next_edge(self, market: MarketContent, after: datetime) -> datetime | None:
@@ -252,34 +252,34 @@ class DisplayPublishing:
         """On going on duty: a row a stopped node left 'publishing' is done when its
         revision was written, else pending again; then every pending row already due
         publishes now (its edge may have been claimed by the node that stopped)."""
-        for row, written in await run_in_threadpool(_unfinished, self.scenes):
+        for row, written in await db.call(self.scenes.engine, _unfinished, self.scenes):
             assert row.id is not None
             if written:
-                await run_in_threadpool(_finish, self.scenes, row.id, "done",
-                                        "published (confirmed after the node publishing it "
-                                        "stopped)")
+                await db.call(self.scenes.engine, _finish, self.scenes, row.id, "done",
+                              "published (confirmed after the node publishing it "
+                              "stopped)")
             else:
                 log.warning("scheduled publish of display %s/%s: the node publishing it "
                             "stopped before writing; publishing it again",
                             row.market, row.display)
-                await run_in_threadpool(_release, self.scenes, row.id)
-        self.rows = await run_in_threadpool(self._pending)
+                await db.call(self.scenes.engine, _release, self.scenes, row.id)
+        self.rows = await db.call(self.scenes.engine, self._pending)
         self._read_at = time.monotonic()
         for market in markets:
             if any(r.market == market.id and as_utc(r.at) <= now for r in self.rows):
                 await self.fire(market, now, now)
 
     async def fire(self, market: MarketContent, edge: datetime, now: datetime) -> None:
-        self.rows = await run_in_threadpool(self._pending)
+        self.rows = await db.call(self.scenes.engine, self._pending)
         self._read_at = time.monotonic()
         for row in sorted(self.rows, key=lambda r: (as_utc(r.at), r.id or 0)):
             if row.market != market.id or as_utc(row.at) > edge:
                 continue
             assert row.id is not None
-            if not await run_in_threadpool(_claim, self.scenes, row.id):
+            if not await db.call(self.scenes.engine, _claim, self.scenes, row.id):
                 continue
             state, result = await apply(self.scenes, row)
-            await run_in_threadpool(_finish, self.scenes, row.id, state, result)
+            await db.call(self.scenes.engine, _finish, self.scenes, row.id, state, result)
             (log.info if state == "done" else log.warning)(
                 "scheduled publish of display %s/%s: %s", row.market, row.display, result)
         self.rows = [r for r in self.rows if r.market != market.id or as_utc(r.at) > edge]

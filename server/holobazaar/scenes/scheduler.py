@@ -23,8 +23,8 @@ from sqlalchemy import Column, DateTime, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.scenes import schedule
 from holobazaar.scenes.clock import Clock, as_utc
 
@@ -97,7 +97,7 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Loop until cancelled (or `stop`): the singleton duty."""
-        self.marks = await run_in_threadpool(self._load_marks)
+        self.marks = await db.call(self.engine, self._load_marks)
         self.started = self.clock.now()  # edges before this fell due with nobody on duty
         await self.recover()
         while stop is None or not stop.is_set():
@@ -135,7 +135,7 @@ class Scheduler:
             mark = self.marks.get(market.id)
             if mark is None:  # first timed now: count from when this node went on duty
                 mark = self.marks[market.id] = min(now, self.started or now)
-                await run_in_threadpool(self._claim, market.id, mark, now, "start", 0)
+                await db.call(self.engine, self._claim, market.id, mark, now, "start", 0)
             edge = self.next_edge(market, max(mark, now - LOOKBACK))
             if edge is not None and edge <= now:
                 await self._fire(market, edge, now)
@@ -173,7 +173,7 @@ class Scheduler:
         late = now - edge > timedelta(seconds=self.nap + 1) or (
             self.started is not None and edge < self.started)
         reason = "recovery" if late or skipped else "edge"
-        claimed = await run_in_threadpool(self._claim, market.id, edge, now, reason, skipped)
+        claimed = await db.call(self.engine, self._claim, market.id, edge, now, reason, skipped)
         self.marks[market.id] = edge
         if not claimed:  # applied already (a clock step back, or another node)
             return

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.channels import display_channel, market_channel, zone_channel
 from holobazaar.scenes import incremental
 from holobazaar.scenes.clock import Clock, SystemClock
@@ -156,9 +157,9 @@ class SceneService:
     async def _adopt(self, content: Content, previous: Content | None) -> None:
         for market_id, market in content.markets.items():
             old = previous.markets.get(market_id) if previous else None
-            await run_in_threadpool(self.item_store.seed, market_id, market.seed_items(),
-                                    old.seed_items() if old else None)
-            self.items[market_id] = await run_in_threadpool(self.item_store.load, market_id)
+            await db.call(self.engine, self.item_store.seed, market_id, market.seed_items(),
+                          old.seed_items() if old else None)
+            self.items[market_id] = await db.call(self.engine, self.item_store.load, market_id)
         self.content = content
         await self.refresh()
 
@@ -351,7 +352,7 @@ class SceneService:
     async def _reload(self, market_id: str, skus: list[str] | None) -> None:
         """Our copy of these items from the database. The reconciler's overlays (a held
         item's notice, `verified`) are not stored there: they stay as they were here."""
-        fresh = await run_in_threadpool(self.item_store.load, market_id)
+        fresh = await db.call(self.engine, self.item_store.load, market_id)
         current = self.items.setdefault(market_id, {})
         for sku in (list(set(current) | set(fresh)) if skus is None else skus):
             if sku not in fresh:

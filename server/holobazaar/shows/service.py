@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.channels import display_channel, market_of, zone_channel
 from holobazaar.scenes.authoring import preview_channel
 from holobazaar.scenes.service import SceneService
@@ -169,7 +169,7 @@ class ShowService:
         """Take up the runner states stored before a restart (shows that still exist)."""
         if self.engine is None:
             return
-        for record in await run_in_threadpool(store.load_runs, self.engine):
+        for record in await db.call(self.engine, store.load_runs, self.engine):
             market = self.scenes.market(record.market)
             if market is None or record.show not in market.shows:
                 continue
@@ -202,7 +202,7 @@ class ShowService:
     async def _flush(self) -> None:
         if self._unsaved and self.engine is not None:
             records, self._unsaved = list(self._unsaved.values()), {}
-            await run_in_threadpool(store.save_runs, self.engine, records)
+            await db.call(self.engine, store.save_runs, self.engine, records)
 
     # ---- runners -------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.scenes.compositor import Binding, ItemFacts, template_view
 from holobazaar.scenes.loader import MarketContent
 from holobazaar.scenes.models import Display, iter_nodes
@@ -134,7 +134,7 @@ class StoryBindings:
         self.markets[market] = cache
 
     async def reload(self, market: str) -> None:
-        await run_in_threadpool(self.load, market)
+        await db.call(self.engine, self.load, market)
 
     def recipe_names(self, market: str) -> dict[str, str]:
         """The market's published recipes, slug -> name (pulse checks recipe reactions

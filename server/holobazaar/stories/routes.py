@@ -15,10 +15,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from holobazaar import jsonlimits
+from holobazaar import db, jsonlimits
 from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
@@ -181,15 +180,15 @@ async def search(engine: EngineDep, q: Annotated[str, Query(min_length=1, max_le
                  offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> dict[str, Any]:
     filters = search_index.Filters(market, kind, tag, producer, diet, language)
     try:
-        hits = await run_in_threadpool(search_index.search, engine, q, filters,
-                                       limit=limit, offset=offset)
+        hits = await db.call(engine, search_index.search, engine, q, filters,
+                             limit=limit, offset=offset)
     except ValueError as exc:  # SearchError, unknown diet
         raise HTTPException(422, str(exc)) from None
     return {"q": q, "limit": limit, "offset": offset, "results": [h.as_json() for h in hits]}
 
 
 async def _published(engine: Engine, kind: str, slug: str) -> service.Saved:
-    saved = await run_in_threadpool(service.get, engine, kind, slug)
+    saved = await db.call(engine, service.get, engine, kind, slug)
     if saved.status != "published":
         raise HTTPException(404, f"no published {kind} {slug!r}")
     return saved
@@ -210,9 +209,9 @@ def _public_routes(collection: str, kind: str) -> None:
                              limit: Annotated[int, Query(ge=1, le=200)] = 50,
                              offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
                              ) -> Page:
-        total, rows = await run_in_threadpool(service.list_documents, engine, kind,
-                                              market=market, statuses=["published"], limit=limit,
-                                              offset=offset)
+        total, rows = await db.call(engine, service.list_documents, engine, kind,
+                                    market=market, statuses=["published"], limit=limit,
+                                    offset=offset)
         return Page(total=total, limit=limit, offset=offset,
                     results=[r.as_json(with_html=False) for r in rows])
 
@@ -245,7 +244,7 @@ async def recipes_in_stock(scenes: Scenes, bindings: Stories, market: str,
 @router.get("/api/v1/markets/{market}/producers", summary="The market's producers")
 async def producers(engine: EngineDep, scenes: Scenes, market: str) -> list[dict[str, Any]]:
     market_or_404(scenes, market)
-    rows = await run_in_threadpool(service.producers, engine, market)
+    rows = await db.call(engine, service.producers, engine, market)
     return [r.model_dump() for r in rows]
 
 
@@ -265,7 +264,7 @@ async def submission(request: Request, engine: EngineDep, scenes: Scenes,
     if wait:
         raise HTTPException(429, f"too many submissions from this address: try again in "
                             f"{int(wait) + 1} s", headers={"Retry-After": str(int(wait) + 1)})
-    saved, reason = await run_in_threadpool(submit, engine, data, doc)
+    saved, reason = await db.call(engine, submit, engine, data, doc)
     return {"kind": saved.kind, "slug": saved.slug, "moderation": saved.moderation,
             "reason": reason}
 
@@ -305,16 +304,16 @@ def _curator_routes(collection: str, kind: str) -> None:
                        principal: Principal = Depends(writer)) -> Page:
         if _is_grower(principal, market):  # their farm's documents only
             farm = principal.farm_of(market)
-            _, found = await run_in_threadpool(service.list_documents, engine, kind,
-                                               market=market, statuses=[status] if status else None,
-                                               limit=500)
+            _, found = await db.call(engine, service.list_documents, engine, kind,
+                                     market=market, statuses=[status] if status else None,
+                                     limit=500)
             mine = [r for r in found if farm is not None and r.doc.producers == [farm]]
             return Page(total=len(mine), limit=limit, offset=offset,
                         results=[r.as_json(with_html=False)
                                  for r in mine[offset:offset + limit]])
-        total, rows = await run_in_threadpool(service.list_documents, engine, kind,
-                                              market=market, statuses=[status] if status else None,
-                                              limit=limit, offset=offset)
+        total, rows = await db.call(engine, service.list_documents, engine, kind,
+                                    market=market, statuses=[status] if status else None,
+                                    limit=limit, offset=offset)
         return Page(total=total, limit=limit, offset=offset,
                     results=[r.as_json(with_html=False) for r in rows])
 
@@ -332,9 +331,9 @@ def _curator_routes(collection: str, kind: str) -> None:
         if doc.status not in ("draft", "review"):
             raise HTTPException(422, "status: a new document starts as draft or review; "
                                 "publish it with POST .../status")
-        if await run_in_threadpool(service.slug_taken, engine, doc.slug):
+        if await db.call(engine, service.slug_taken, engine, doc.slug):
             raise HTTPException(409, f"slug {doc.slug!r} is taken: update it with PUT")
-        saved = await run_in_threadpool(service.save, engine, doc, principal.actor, action="create")
+        saved = await db.call(engine, service.save, engine, doc, principal.actor, action="create")
         return saved.as_json()
 
 
@@ -342,7 +341,7 @@ def _curator_routes(collection: str, kind: str) -> None:
                 summary="A story or recipe in any status (curators)")
     async def get_any(engine: EngineDep, market: str, slug: str,
                       principal: Principal = Depends(writer)) -> dict[str, Any]:
-        found = await run_in_threadpool(service.get, engine, kind, slug, market)
+        found = await db.call(engine, service.get, engine, kind, slug, market)
         _farm_guard(principal, market, found.doc.producers)
         return found.as_json()
 
@@ -351,17 +350,17 @@ def _curator_routes(collection: str, kind: str) -> None:
                 summary="Edit a story or recipe (a new revision; the status stays)")
     async def update(request: Request, engine: EngineDep, market: str, slug: str,
                      principal: Principal = Depends(writer)) -> dict[str, Any]:
-        current = await run_in_threadpool(service.get, engine, kind, slug, market)
+        current = await db.call(engine, service.get, engine, kind, slug, market)
         _farm_guard(principal, market, current.doc.producers, current.status)
         doc = _document(await read_json(request), kind, market, slug)
         _farm_guard(principal, market, doc.producers)
-        saved = await run_in_threadpool(service.save, engine, doc, principal.actor, action="edit",
-                                        origin=current.origin, keep_status=True)
+        saved = await db.call(engine, service.save, engine, doc, principal.actor, action="edit",
+                              origin=current.origin, keep_status=True)
         if saved.status == "published" and saved.changed:
             await content_changed(request, market)
         out = saved.as_json()
-        if saved.changed and (notice := await run_in_threadpool(
-                scheduled.reschedule_notice, engine, kind, slug, saved.revision)):
+        if saved.changed and (notice := await db.call(
+                engine, scheduled.reschedule_notice, engine, kind, slug, saved.revision)):
             out["scheduled"] = notice
         return out
 
@@ -374,13 +373,13 @@ def _curator_routes(collection: str, kind: str) -> None:
     async def change_status(request: Request, engine: EngineDep, market: str, slug: str,
                             change: StatusChange,
                             principal: Principal = Depends(writer)) -> dict[str, Any]:
-        before = await run_in_threadpool(service.get, engine, kind, slug, market)
+        before = await db.call(engine, service.get, engine, kind, slug, market)
         # A grower sends their draft for review (or takes it back); publishing is curators'.
         _farm_guard(principal, market, before.doc.producers, before.status)
         _farm_guard(principal, market, before.doc.producers, change.status)
-        saved = await run_in_threadpool(service.transition, engine, kind, slug, market,
-                                        change.status, principal.actor,
-                                        distinct_reviewer=four_eyes(request, market))
+        saved = await db.call(engine, service.transition, engine, kind, slug, market,
+                              change.status, principal.actor,
+                              distinct_reviewer=four_eyes(request, market))
         if "published" in (before.status, saved.status):
             await content_changed(request, market)
         return saved.as_json()
@@ -392,9 +391,9 @@ def _curator_routes(collection: str, kind: str) -> None:
                  "sent the document to review or edited it since.")
     async def publish(request: Request, engine: EngineDep, market: str, slug: str,
                       principal: Principal = Depends(curator)) -> dict[str, Any]:
-        saved = await run_in_threadpool(service.transition, engine, kind, slug, market,
-                                        "published", principal.actor,
-                                        distinct_reviewer=four_eyes(request, market))
+        saved = await db.call(engine, service.transition, engine, kind, slug, market,
+                              "published", principal.actor,
+                              distinct_reviewer=four_eyes(request, market))
         await content_changed(request, market)
         return saved.as_json()
 
@@ -403,9 +402,9 @@ def _curator_routes(collection: str, kind: str) -> None:
                 summary="Every saved revision: who, when, what changed, the full snapshot")
     async def list_revisions(engine: EngineDep, market: str, slug: str,
                              principal: Principal = Depends(writer)) -> list[dict[str, Any]]:
-        found = await run_in_threadpool(service.get, engine, kind, slug, market)
+        found = await db.call(engine, service.get, engine, kind, slug, market)
         _farm_guard(principal, market, found.doc.producers)
-        rows = await run_in_threadpool(service.revisions, engine, kind, slug, market)
+        rows = await db.call(engine, service.revisions, engine, kind, slug, market)
         return [{"number": r.number, "actor": r.actor, "at": as_utc(r.at).isoformat(),
                  "action": r.action, "changes": r.changes, "snapshot": r.snapshot} for r in rows]
 
@@ -416,8 +415,8 @@ def _curator_routes(collection: str, kind: str) -> None:
                                number: Annotated[int, Path(ge=0, le=MAX_DB_INT)],
                                principal: Principal = Depends(curator),
                                ) -> dict[str, Any]:
-        saved = await run_in_threadpool(service.restore, engine, kind, slug, market,
-                                        number, principal.actor)
+        saved = await db.call(engine, service.restore, engine, kind, slug, market,
+                              number, principal.actor)
         if saved.status == "published":
             await content_changed(request, market)
         return saved.as_json()
@@ -438,10 +437,10 @@ async def import_jsonld(request: Request, engine: EngineDep, scenes: Scenes, mar
     out = []
     for doc in docs:
         current = None
-        if await run_in_threadpool(service.slug_taken, engine, doc.slug):
-            current = await run_in_threadpool(service.get, engine, "recipe", doc.slug, market)
-        saved = await run_in_threadpool(service.save, engine, doc, principal.actor,
-                                        action="import", keep_status=current is not None)
+        if await db.call(engine, service.slug_taken, engine, doc.slug):
+            current = await db.call(engine, service.get, engine, "recipe", doc.slug, market)
+        saved = await db.call(engine, service.save, engine, doc, principal.actor,
+                              action="import", keep_status=current is not None)
         out.append({"slug": saved.slug, "revision": saved.revision, "changed": saved.changed})
         if saved.status == "published" and saved.changed:
             await content_changed(request, market)
@@ -455,8 +454,8 @@ async def moderation_queue(engine: EngineDep, market: str,
     out: list[dict[str, Any]] = []
     for kind in ("story", "recipe"):
         for state in ("pending", "held"):
-            _total, rows = await run_in_threadpool(service.list_documents, engine, kind,
-                                                   market=market, moderation=state, limit=200)
+            _total, rows = await db.call(engine, service.list_documents, engine, kind,
+                                         market=market, moderation=state, limit=200)
             out.extend(r.as_json() for r in rows)
     return sorted(out, key=lambda r: r["created_at"])
 
@@ -467,8 +466,8 @@ async def decide(engine: EngineDep, market: str, kind: Literal["story", "recipe"
                  slug: str,
                  decision: Literal["approve", "reject"], body: Decision | None = None,
                  principal: Principal = Depends(curator)) -> dict[str, Any]:
-    saved = await run_in_threadpool(service.moderate, engine, kind, slug, market,
-                                    decision, principal.actor, body.reason if body else None)
+    saved = await db.call(engine, service.moderate, engine, kind, slug, market,
+                          decision, principal.actor, body.reason if body else None)
     return saved.as_json()
 
 

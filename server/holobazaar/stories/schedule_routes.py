@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.accounts.models import Principal
 from holobazaar.scenes import schedule as timing
 from holobazaar.scenes.dependencies import market_or_404
@@ -46,8 +46,8 @@ def _routes(collection: str, kind: str) -> None:
                                 "e.g. 2026-12-24T18:00") from None
         now: datetime = scenes.clock.now()
         try:
-            row = await run_in_threadpool(scheduled.schedule, engine, kind, slug, market,
-                                          body.action, at, principal.actor, now)
+            row = await db.call(engine, scheduled.schedule, engine, kind, slug, market,
+                                body.action, at, principal.actor, now)
         except scheduled.PastTime as exc:
             raise HTTPException(422, str(exc)) from None
         return row.as_json()
@@ -55,14 +55,14 @@ def _routes(collection: str, kind: str) -> None:
     @router.get(base, summary=f"A {kind}'s schedules (pending, done, failed, cancelled)")
     async def listing(engine: EngineDep, market: str, slug: str,
                       principal: Principal = Depends(curator)) -> list[dict[str, Any]]:
-        rows = await run_in_threadpool(scheduled.list_for, engine, kind, slug, market)
+        rows = await db.call(engine, scheduled.list_for, engine, kind, slug, market)
         return [row.as_json() for row in rows]
 
     @router.delete(base + "/{schedule_id}", summary="Cancel a pending schedule")
     async def cancel(engine: EngineDep, market: str, slug: str, schedule_id: int,
                      principal: Principal = Depends(curator)) -> dict[str, Any]:
-        row = await run_in_threadpool(scheduled.cancel, engine, kind, slug, market,
-                                      schedule_id, principal.actor)
+        row = await db.call(engine, scheduled.cancel, engine, kind, slug, market,
+                            schedule_id, principal.actor)
         return row.as_json()
 
 

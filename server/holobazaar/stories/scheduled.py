@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Column, DateTime
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, col, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
 from holobazaar.scenes.clock import as_utc
@@ -215,7 +215,7 @@ class ScheduledPublishing:
 
     async def refresh(self) -> None:
         if time.monotonic() - self._read_at >= REFRESH_SECONDS:
-            self.rows = await run_in_threadpool(pending, self.engine)
+            self.rows = await db.call(self.engine, pending, self.engine)
             self._read_at = time.monotonic()
 
     def next_edge(self, market: MarketContent, after: datetime) -> datetime | None:
@@ -225,22 +225,22 @@ class ScheduledPublishing:
     async def recover(self, markets: list[MarketContent], now: datetime) -> None:
         """On going on duty: every pending row already due is applied now (a node that
         stopped after claiming its edge never applied it)."""
-        self.rows = await run_in_threadpool(pending, self.engine)
+        self.rows = await db.call(self.engine, pending, self.engine)
         self._read_at = time.monotonic()
         for market in markets:
             if any(r.market == market.id and as_utc(r.at) <= now for r in self.rows):
                 await self.fire(market, now, now)
 
     async def fire(self, market: MarketContent, edge: datetime, now: datetime) -> None:
-        self.rows = await run_in_threadpool(pending, self.engine)
+        self.rows = await db.call(self.engine, pending, self.engine)
         self._read_at = time.monotonic()
         changed = False
         for row in sorted(self.rows, key=lambda r: (as_utc(r.at), r.id or 0)):
             if row.market != market.id or as_utc(row.at) > edge:
                 continue
-            state, result = await run_in_threadpool(apply, self.engine, row)
+            state, result = await db.call(self.engine, apply, self.engine, row)
             assert row.id is not None
-            if await run_in_threadpool(finish, self.engine, row.id, state, result):
+            if await db.call(self.engine, finish, self.engine, row.id, state, result):
                 changed = changed or state == "done"
                 (log.info if state == "done" else log.warning)(
                     "scheduled %s of %s %s: %s", row.action, row.kind, row.slug, result)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.config import Settings
 from holobazaar.scenes.service import SceneService
 from holobazaar.stories import files, service, translations
@@ -29,10 +29,10 @@ async def start(settings: Settings, engine: Engine, scenes: SceneService,
     load the published stories and recipes and recompose the displays with them."""
     assert scenes.content is not None
     for market in scenes.content.markets.values():
-        await run_in_threadpool(service.sync_producers, engine, market.id, market.market.farms)
+        await db.call(engine, service.sync_producers, engine, market.id, market.market.farms)
     if settings.import_stories and settings.stories_dir.is_dir():
-        report = await run_in_threadpool(
-            files.import_directory, engine, settings.stories_dir, "import:serve",
+        report = await db.call(
+            engine, files.import_directory, engine, settings.stories_dir, "import:serve",
             max_bytes=settings.story_max_bytes, markets=files.market_facts(scenes.content),
             only_new=True)
         for problem in report.problems:
@@ -41,8 +41,8 @@ async def start(settings: Settings, engine: Engine, scenes: SceneService,
             log.info("imported %d new story/recipe file(s) from %s", len(report.imported),
                      settings.stories_dir)
         # Their translations (translations/<lang>/<slug>.md), those not in the repository yet.
-        translated = await run_in_threadpool(translations.import_directory, engine,
-                                             settings.stories_dir, "import:serve")
+        translated = await db.call(engine, translations.import_directory, engine,
+                                   settings.stories_dir, "import:serve")
         for problem in translated.problems:
             log.error("translation file not imported: %s", problem)
     for market_id in scenes.content.markets:

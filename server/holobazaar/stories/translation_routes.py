@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.engine import Engine
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.accounts.models import Principal
 from holobazaar.i18n import LANGUAGE_PATTERN
 from holobazaar.scenes.dependencies import market_or_404
@@ -34,10 +34,11 @@ class StatusIn(BaseModel):
     status: translations.TranslationStatus
 
 
-async def _run(fn, *args, **kwargs):
-    """A 422 for a bad translation (NotFound and Conflict: StoryRoute's 404 and 409)."""
+async def _run(fn, engine, *args, **kwargs):
+    """`fn(engine, ...)` in a worker thread (db.call); a 422 for a bad translation
+    (NotFound and Conflict: StoryRoute's 404 and 409)."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        return await db.call(engine, fn, engine, *args, **kwargs)
     except (service.NotFound, service.Conflict):
         raise
     except ValidationError as exc:

@@ -8,9 +8,9 @@ import secrets
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts import service, totp
 from holobazaar.accounts.addresses import client_address, is_https
 from holobazaar.accounts.dependencies import SESSION_COOKIE, session_cookie
@@ -71,8 +71,9 @@ async def _signed_in(request: Request) -> tuple[str, Principal] | None:
     cookie = session_cookie(request)
     if cookie is None:
         return None
-    principal = await run_in_threadpool(service.principal_for_session,
-                                        services(request).engine, cookie)
+    engine = services(request).engine
+    principal = await db.call(engine, service.principal_for_session,
+                              engine, cookie)
     return (cookie, principal) if principal is not None else None
 
 
@@ -106,9 +107,10 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, 403, "The form expired; please sign in again.", next_url,
                            csrf=secrets.token_urlsafe(32))
     settings = services(request).settings
+    engine = services(request).engine
     try:
-        cookie, _session = await run_in_threadpool(
-            service.login, services(request).engine, form.get("username", "")[:200],
+        cookie, _session = await db.call(
+            engine, service.login, engine, form.get("username", "")[:200],
             form.get("password", ""), client_address(request),
             service.ThrottlePolicy.from_settings(settings), settings.session_ttl)
     except service.Throttled as exc:
@@ -153,9 +155,10 @@ async def login_code_submit(request: Request) -> Response:
         return _login_page(request, 403, "The form expired; please sign in again.", next_url,
                            csrf=secrets.token_urlsafe(32))
     settings = services(request).settings
+    engine = services(request).engine
     try:
-        cookie, _session = await run_in_threadpool(
-            service.login_code, services(request).engine, challenge,
+        cookie, _session = await db.call(
+            engine, service.login_code, engine, challenge,
             form.get("code", "")[:20], client_address(request),
             service.ThrottlePolicy.from_settings(settings), settings.session_ttl)
     except service.Throttled as exc:
@@ -179,7 +182,8 @@ async def logout(request: Request) -> Response:
     cookie, principal = signed_in
     if not service.csrf_matches(principal.session_csrf, form.get("csrf")):
         return Response("forbidden", status_code=403, media_type="text/plain")
-    await run_in_threadpool(service.logout, services(request).engine, cookie)
+    engine = services(request).engine
+    await db.call(engine, service.logout, engine, cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -265,9 +269,10 @@ async def password_submit(request: Request) -> Response:
         return _password_page(request, principal, next_url, 422,
                               {"repeat": "The two new passwords differ: type it again."})
     settings = services(request).settings
+    engine = services(request).engine
     try:
-        await run_in_threadpool(
-            service.change_own_password, services(request).engine, principal.id,
+        await db.call(
+            engine, service.change_own_password, engine, principal.id,
             form.get("current", ""), new, client_address(request),
             service.ThrottlePolicy.from_settings(settings), cookie)
     except service.Throttled as exc:
@@ -329,7 +334,7 @@ async def totp_form(request: Request) -> Response:
     principal = await _admin_page(request, "/account/totp")
     if isinstance(principal, Response):
         return principal
-    return await run_in_threadpool(_totp_page, request, principal)
+    return await db.call(services(request).engine, _totp_page, request, principal)
 
 
 @router.post("/account/totp")
@@ -340,21 +345,21 @@ async def totp_submit(request: Request) -> Response:
     principal, form = checked
     engine = services(request).engine
     if form.get("action") == "restart":
-        pending = await run_in_threadpool(service.totp_start, engine, principal.id)
-        return await run_in_threadpool(_totp_page, request, principal, 200, None, False,
-                                       pending)
-    if await run_in_threadpool(service.totp_enabled, engine, principal.id):
-        return await run_in_threadpool(_totp_page, request, principal)
+        pending = await db.call(engine, service.totp_start, engine, principal.id)
+        return await db.call(engine, _totp_page, request, principal, 200, None, False,
+                             pending)
+    if await db.call(engine, service.totp_enabled, engine, principal.id):
+        return await db.call(engine, _totp_page, request, principal)
     try:
-        ok = await run_in_threadpool(service.totp_confirm, engine, principal.id,
-                                     form.get("code", "")[:20])
+        ok = await db.call(engine, service.totp_confirm, engine, principal.id,
+                           form.get("code", "")[:20])
     except service.AccountError:
         ok = False
     if not ok:
-        return await run_in_threadpool(
-            _totp_page, request, principal, 422,
+        return await db.call(
+            engine, _totp_page, request, principal, 422,
             "That code did not match: check the phone's clock and enter the current code.")
-    return await run_in_threadpool(_totp_page, request, principal, 200, None, True)
+    return await db.call(engine, _totp_page, request, principal, 200, None, True)
 
 
 def _sign_ins_page(request: Request, principal: Principal, notice: str | None) -> Response:
@@ -374,7 +379,7 @@ async def sign_ins(request: Request) -> Response:
     principal = await _admin_page(request, "/admin/sign-ins")
     if isinstance(principal, Response):
         return principal
-    return await run_in_threadpool(_sign_ins_page, request, principal, None)
+    return await db.call(services(request).engine, _sign_ins_page, request, principal, None)
 
 
 @router.post("/admin/sign-ins/unlock")
@@ -384,11 +389,12 @@ async def sign_ins_unlock(request: Request) -> Response:
         return checked
     principal, form = checked
     account, address = form.get("account") or None, form.get("address") or None
-    count = await run_in_threadpool(service.unlock, services(request).engine, account,
-                                    address, principal.actor)
+    engine = services(request).engine
+    count = await db.call(engine, service.unlock, engine, account,
+                          address, principal.actor)
     what = " from ".join(x for x in (account, address) if x) or "every sign-in"
-    return await run_in_threadpool(_sign_ins_page, request, principal,
-                                   f"Unlocked {what}: {count} failure(s) forgotten.")
+    return await db.call(engine, _sign_ins_page, request, principal,
+                         f"Unlocked {what}: {count} failure(s) forgotten.")
 
 
 @router.post("/admin/sign-ins/reset-totp")
@@ -398,11 +404,12 @@ async def sign_ins_reset_totp(request: Request) -> Response:
         return checked
     principal, form = checked
     name = form.get("user", "")[:64]
+    engine = services(request).engine
     try:
-        await run_in_threadpool(service.reset_totp, services(request).engine, name,
-                                principal.actor)
+        await db.call(engine, service.reset_totp, engine, name,
+                      principal.actor)
     except service.AccountError:
-        return await run_in_threadpool(_sign_ins_page, request, principal,
-                                       f"No user {name!r}.")
-    return await run_in_threadpool(_sign_ins_page, request, principal,
-                                   f"Second factor of {name} removed; they can set it up again.")
+        return await db.call(engine, _sign_ins_page, request, principal,
+                             f"No user {name!r}.")
+    return await db.call(engine, _sign_ins_page, request, principal,
+                         f"Second factor of {name} removed; they can set it up again.")

@@ -271,7 +271,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
         settings.content_dir, hub, engine, clock, item_store=InventoryItems(engine),
         # The loader knows each market's ready uploads too (a display may name them).
         load=lambda folder: load_content(folder, lambda m: scenes.stored_assets.get(m, {})),
-        stored_assets=await run_in_threadpool(assets_service.stored_refs, engine),
+        stored_assets=await db.call(engine, assets_service.stored_refs, engine),
         announce=coordination.announce, market_lock=coordination.market_lock)
     wire_cluster(cluster, scenes)
     token_cache = accounts.TokenCache(on_revoke=revoke_notifier(cluster))
@@ -354,7 +354,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
     tasks = [asyncio.create_task(jobs.run(stop), name="asset-jobs")]
     if settings.watch:
         tasks.append(asyncio.create_task(scenes.watch(stop), name="content-watch"))
-    preview_links = PreviewLinks(await run_in_threadpool(shared_key, engine))
+    preview_links = PreviewLinks(await db.call(engine, shared_key, engine))
     return Services(
         settings=settings, engine=engine, hub=hub, cluster=cluster, scenes=scenes,
         stories=stories, shows=shows, shared_shows=shared_shows, pulse=pulse,

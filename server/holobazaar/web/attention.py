@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import Request
 from sqlmodel import func, select
-from starlette.concurrency import run_in_threadpool
 
+from holobazaar import db
 from holobazaar.accounts.models import Principal
 from holobazaar.assets.models import StoredAsset
 from holobazaar.db import session_scope
@@ -75,12 +75,12 @@ async def attention(request: Request, principal: Principal) -> list[MarketAttent
                 s["displays_unverified"], "display shows", "displays show")
                 + " prices as unverified: the inventory feed is silent",
                                     f"{base}/inventory#feed", "bad"))
-        waiting = len(await run_in_threadpool(queue, engine, market.id))
+        waiting = len(await db.call(engine, queue, engine, market.id))
         if waiting:
             entry.needs.append(Need(waiting, _plural(waiting, "submission or note waits",
                                                      "submissions and notes wait")
                                     + " for moderation", f"{base}/moderation"))
-        failed = await run_in_threadpool(_failed_assets, engine, market.id)
+        failed = await db.call(engine, _failed_assets, engine, market.id)
         if failed:
             entry.needs.append(Need(failed, _plural(failed, "asset upload", "asset uploads")
                                     + " failed to process", base))

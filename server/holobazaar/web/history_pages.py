@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, HTTPException, Request
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
+from holobazaar import db
 from holobazaar.audit import heads
 from holobazaar.audit.models import PublicRecord
 from holobazaar.audit.routes import signed_head
@@ -82,7 +82,7 @@ async def history_page(request: Request, market: str) -> HTMLResponse:
         head, refused = None, str(exc.detail)
     else:
         refused = None
-    recent = await run_in_threadpool(_recent, engine, market)  # up to RECENT rows
+    recent = await db.call(engine, _recent, engine, market)  # up to RECENT rows
     zone = _zone(found.market.market.timezone)
     now = datetime.now(zone)
     items: list[dict[str, Any]] = []

@@ -5,9 +5,9 @@ docs/shows.md). It calls the show API with the session cookie and the CSRF heade
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts import service as accounts
 from holobazaar.accounts.dependencies import session_cookie
 from holobazaar.accounts.models import Principal
@@ -24,8 +24,9 @@ async def _performer(request: Request) -> Principal | None:
     cookie = session_cookie(request)
     if cookie is None:
         return None
-    return await run_in_threadpool(accounts.principal_for_session, services(request).engine,
-                                   cookie)
+    engine = services(request).engine
+    return await db.call(engine, accounts.principal_for_session, engine,
+                         cookie)
 
 
 def _login(path: str) -> RedirectResponse:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.channels import display_channel
 from holobazaar.pulse import store
@@ -37,9 +37,9 @@ async def dashboard(request: Request, market: str) -> Response:
     pulse = service.market_pulse(market)
     now = service.clock()
     since, until = day_bounds(pulse.local_day(now), pulse.tz)
-    rows = await run_in_threadpool(store.minutes, service.engine, market, since, until,
-                                   service.settings.k, "market", market)
-    held = await run_in_threadpool(store.feedback, service.engine, market, "held", 500)
+    rows = await db.call(service.engine, store.minutes, service.engine, market, since, until,
+                         service.settings.k, "market", market)
+    held = await db.call(service.engine, store.feedback, service.engine, market, "held", 500)
     tz = pulse.tz
     points = [(r.minute.astimezone(tz), r) for r in rows]
     current = datetime.fromtimestamp(now, tz)
@@ -58,8 +58,8 @@ async def dashboard(request: Request, market: str) -> Response:
         show_end = min(max(c.at for c in cues).astimezone(tz) + timedelta(minutes=20), end)
         zone_series: dict[str, list[tuple[datetime, float]]] = {}
         for zone in sorted({z for c in cues for z in c.zones}):
-            found = await run_in_threadpool(store.minutes, service.engine, market, since,
-                                            until, service.settings.k, "zone", zone)
+            found = await db.call(service.engine, store.minutes, service.engine, market, since,
+                                  until, service.settings.k, "zone", zone)
             zone_series[zone] = [(r.minute.astimezone(tz), r.mood) for r in found]
         show = line_chart(zone_series, show_start.replace(second=0, microsecond=0),
                           max(show_end, show_start + timedelta(minutes=30)), y_max=100,

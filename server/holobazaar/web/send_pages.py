@@ -13,9 +13,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts.addresses import client_address, limit_key
 from holobazaar.stories.submissions import SubmissionIn, draft, submit
 from holobazaar.web.pages import templates
@@ -104,7 +104,8 @@ async def send(request: Request, market: str) -> Response:
         return _form_page(request, info, values, {
             "form": f"You have sent several things in a short time. Please wait {seconds} "
                     "seconds and send again: your text is still here."}, 429)
-    saved, reason = await run_in_threadpool(submit, services(request).engine, data, doc)
+    engine = services(request).engine
+    saved, reason = await db.call(engine, submit, engine, data, doc)
     return templates.TemplateResponse(request, "send_thanks.html", {
         "market": info, "kind": saved.kind, "held": reason}, status_code=200,
         headers={"Cache-Control": "no-store"})

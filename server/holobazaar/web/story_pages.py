@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
+from holobazaar import db
 from holobazaar.stories import service, translations
 from holobazaar.stories.markup import render_markdown
 from holobazaar.stories.schema import duration_minutes
@@ -21,8 +21,9 @@ router = APIRouter(include_in_schema=False)
 
 
 async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
+    engine = services(request).engine
     try:
-        saved = await run_in_threadpool(service.get, services(request).engine, kind, slug)
+        saved = await db.call(engine, service.get, engine, kind, slug)
     except service.NotFound:
         saved = None
     if saved is None or saved.status != "published":
@@ -35,8 +36,8 @@ async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
     stalls = market_stalls(scenes, market, lang) if market else []
     doc = saved.doc
     if lang != doc.language:  # its published translation, field by field, if it has one
-        found = await run_in_threadpool(translations.published_fields,
-                                        services(request).engine, kind, slug, lang)
+        found = await db.call(engine, translations.published_fields,
+                              engine, kind, slug, lang)
         doc = translations.translated(doc, found, lang)
     return templates.TemplateResponse(request, f"{kind}.html", {
         "doc": doc, "saved": saved, "body_html": render_markdown(doc.body),

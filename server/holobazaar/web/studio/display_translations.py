@@ -12,10 +12,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from markupsafe import Markup
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from holobazaar import i18n
+from holobazaar import db, i18n
 from holobazaar.channels import display_channel
 from holobazaar.scenes import authoring
 from holobazaar.scenes import display_translations as texts
@@ -42,7 +41,7 @@ async def _page(page: StudioPage, display: str, target: str, *,
                 meanwhile: set[str] | None = None, status: int = 200) -> Response:
     scenes = services(page.request).scenes
     doc, etag = authoring.read_source(scenes, page.market, display)
-    earlier = await run_in_threadpool(texts.history, scenes, page.market, display)
+    earlier = await db.call(scenes.engine, texts.history, scenes, page.market, display)
     languages = _languages(page)
     tabs = []
     for lang in languages[1:]:
@@ -138,8 +137,8 @@ async def save_translations(request: Request, market: str, display: str,
         if exc.status == 412:
             return await _page(
                 page, display, lang, drafts=values, status=409,
-                meanwhile=await run_in_threadpool(_meanwhile, scenes, market, display,
-                                                  etag, lang), conflict=True)
+                meanwhile=await db.call(scenes.engine, _meanwhile, scenes, market, display,
+                                        etag, lang), conflict=True)
         doc, _ = authoring.read_source(scenes, market, display)
         errors = texts.field_errors(doc, lang, exc)
         return await _page(page, display, lang, drafts=values, errors=errors,

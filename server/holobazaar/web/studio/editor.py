@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts.preview_links import PreviewViewer
 from holobazaar.assets import service as assets_service
 from holobazaar.channels import display_channel
@@ -63,6 +63,7 @@ async def editor(request: Request, market: str, display: str) -> Response:
     await ensure_preview_channel(request, market, display)
     link = services(request).preview_links.mint(authoring.preview_channel(market, display))
     url = preview_url(request, market, display, link)
+    engine = services(request).engine
     boot = {
         "market": market, "display": display, "ws": "/ws", "token": link,
         "channel": authoring.preview_channel(market, display),
@@ -78,8 +79,8 @@ async def editor(request: Request, market: str, display: str) -> Response:
         "preview_url": url,
         "zones": [{"id": z.id, "name": z.name} for z in found.market.zones],
         "farms": [{"id": f.id, "name": f.name} for f in found.market.farms],
-        "assets": library(scenes, market, await run_in_threadpool(
-            assets_service.warnings_by_name, services(request).engine, market)),
+        "assets": library(scenes, market, await db.call(
+            engine, assets_service.warnings_by_name, engine, market)),
         "bindings": list(BINDING_NAMES),
     }
     shown = services(request).scenes.hub.snapshot(display_channel(market, display))[2]

@@ -23,9 +23,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.inventory import service
 from holobazaar.inventory.models import ItemUpdate
 from holobazaar.inventory.truth import BatchResult
@@ -105,7 +105,7 @@ async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
         for sku, facts in sorted(live.items(), key=lambda kv: kv[1].name.lower()):
             if facts.farm != farm:
                 continue
-            version = await run_in_threadpool(service.version_of, engine, page.market, sku)
+            version = await db.call(engine, service.version_of, engine, page.market, sku)
             items.append({"sku": sku, "name": facts.name, "unit": facts.unit,
                           "price": service.amount_text(facts.price)
                           if facts.price is not None else "",
@@ -113,7 +113,7 @@ async def _context(page: StudioPage, farm: str | None, farms: dict[str, str]
                           "status": facts.status,
                           "status_text": STATUS_TEXT.get(facts.status, facts.status),
                           "version": version})
-    own_stories = (await run_in_threadpool(_stories, running.engine, page.market, farm)
+    own_stories = (await db.call(running.engine, _stories, running.engine, page.market, farm)
                    if farm else [])
     images = _images(page)
     return {"farm": farm, "farms": farms, "profile": profile, "items": items,
@@ -286,8 +286,8 @@ async def change_item(request: Request, market: str, sku: str) -> Response:
     status = 400
     if change is not None:
         try:
-            applied = await run_in_threadpool(
-                service.update_item, scenes.engine, market, sku, change,
+            applied = await db.call(
+                scenes.engine, service.update_item, scenes.engine, market, sku, change,
                 actor=page.principal.actor,
                 hold_price_change=running.settings.hold_price_change,
                 four_eyes=market_file.four_eyes,

@@ -17,9 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.db import as_utc, session_scope
 from holobazaar.inventory import manage, service, truth
 from holobazaar.inventory.models import ItemCreate
@@ -107,11 +107,11 @@ async def _context(page: StudioPage) -> dict[str, Any]:
     scenes = services(request).scenes
     content = market_or_404(scenes, market)
     farms = {f.id: f.name for f in content.market.farms}
-    held = await run_in_threadpool(_held_by_sku, engine, market)
+    held = await db.call(engine, _held_by_sku, engine, market)
     q = request.query_params
     status = q.get("status") if q.get("status") in STATUSES else None
     farm = q.get("farm") if q.get("farm") in (*farms, "-") else None
-    sources = await run_in_threadpool(service.item_sources, engine, market)
+    sources = await db.call(engine, service.item_sources, engine, market)
     source = q.get("source") if q.get("source") in sources else None
     stale = market in services(request).reconciler.stale
     scoped, own_farm = farm_scope(page)
@@ -123,9 +123,9 @@ async def _context(page: StudioPage) -> dict[str, Any]:
         farm=farm, source=source,
         skus=frozenset(held) if status == "held" else
         frozenset() if status == "unverified" and not stale else None)
-    stored, total = await run_in_threadpool(service.stored_items, engine, market, where,
-                                            PAGE_ROWS)
-    feed, batch = await run_in_threadpool(_feed, engine, market)
+    stored, total = await db.call(engine, service.stored_items, engine, market, where,
+                                  PAGE_ROWS)
+    feed, batch = await db.call(engine, _feed, engine, market)
     summary = await services(request).reconciler.summary(market)
     now = datetime.now(UTC)
     live = scenes.items.get(market, {})
@@ -227,8 +227,8 @@ async def add_item(request: Request, market: str) -> Response:
     scenes = services(request).scenes
     currency = market_or_404(scenes, market).market.market.currency
     try:
-        facts = await run_in_threadpool(manage.create_item, scenes.engine, market, item,
-                                        currency, actor=page.principal.actor)
+        facts = await db.call(scenes.engine, manage.create_item, scenes.engine, market, item,
+                              currency, actor=page.principal.actor)
     except manage.ItemExists:
         return await _render(page, 409, form=values, open_add=True, errors={
             "sku": f"There is already an item {item.sku}: choose another SKU or edit it "
@@ -246,9 +246,9 @@ async def retire_item(request: Request, market: str, sku: str) -> Response:
     page, form = checked
     scenes = services(request).scenes
     try:
-        await run_in_threadpool(manage.retire_item, scenes.engine, market, sku[:64],
-                                actor=page.principal.actor,
-                                expected_version=first(form, "version")[:80] or None)
+        await db.call(scenes.engine, manage.retire_item, scenes.engine, market, sku[:64],
+                      actor=page.principal.actor,
+                      expected_version=first(form, "version")[:80] or None)
     except service.ItemNotFound:
         return await _render(page, 404, alert=f"There is no item {sku[:64]} (any more).")
     except service.StaleVersion as exc:

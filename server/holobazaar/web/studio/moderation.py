@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.moderation.service import queue, queue_signature
 from holobazaar.pulse import store as pulse_store
 from holobazaar.stories import service as stories
@@ -46,8 +46,9 @@ DONE = {"approve": "Approved: it is now in review, ready to publish from Stories
 async def _queue(page: StudioPage) -> tuple[list[dict[str, Any]], str]:
     """What is waiting, each with the rule that held it, and a signature of the queue (it
     changes when anything is added, decided or edited)."""
-    items: list[dict[str, Any]] = await run_in_threadpool(
-        queue, services(page.request).engine, page.market)
+    engine = services(page.request).engine
+    items: list[dict[str, Any]] = await db.call(
+        engine, queue, engine, page.market)
     for item in items:
         item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
                                           "held by the note rules")
@@ -102,8 +103,8 @@ async def decide(request: Request, market: str) -> Response:
         if decision == "publish" or not (ident.isascii() and ident.isdigit()):
             return await _render(page, 422, "A note is approved or rejected.", key)
         try:
-            row = await run_in_threadpool(
-                pulse_store.decide_feedback, engine, market, int(ident),
+            row = await db.call(
+                engine, pulse_store.decide_feedback, engine, market, int(ident),
                 "approved" if decision == "approve" else "rejected", actor, reason)
         except pulse_store.AlreadyDecided as exc:
             return await _render(page, 409, str(exc), key)
@@ -111,12 +112,12 @@ async def decide(request: Request, market: str) -> Response:
             return await _render(page, 404, f"There is no note {ident} here.", key)
     else:
         try:
-            await run_in_threadpool(stories.moderate, engine, kind, ident, market,
-                                    "reject" if decision == "reject" else "approve", actor,
-                                    reason)
+            await db.call(engine, stories.moderate, engine, kind, ident, market,
+                          "reject" if decision == "reject" else "approve", actor,
+                          reason)
             if decision == "publish":
-                await run_in_threadpool(stories.transition, engine, kind, ident, market,
-                                        "published", actor)
+                await db.call(engine, stories.transition, engine, kind, ident, market,
+                              "published", actor)
                 await content_changed(request, market)
         except stories.NotFound as exc:
             return await _render(page, 404, str(exc), key)

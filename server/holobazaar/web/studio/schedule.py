@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.scenes import schedule as timing
 from holobazaar.scenes import scheduled_publish
 from holobazaar.scenes.dependencies import market_or_404
@@ -124,7 +124,7 @@ async def _render(page: StudioPage, error: str = "", status: int = 200) -> Respo
     edges = display_edges(content, now, tz)
     return page.render("studio/schedule.html", {
         "now": local(now, tz), "timezone": str(tz),
-        "publishes": await run_in_threadpool(publishes, page, tz),
+        "publishes": await db.call(scenes.engine, publishes, page, tz),
         "starts": show_starts(content, now, tz), "edges": edges,
         "displays": sorted(content.displays),
         "chosen": edges[0]["id"] if edges else None,  # a dayparted one, if any

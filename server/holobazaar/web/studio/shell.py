@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts import service as accounts
 from holobazaar.accounts.dependencies import CSRF_HEADER, session_cookie
 from holobazaar.accounts.models import Principal
@@ -94,8 +94,9 @@ async def signed_in(request: Request) -> Principal | None:
     cookie = session_cookie(request)
     if cookie is None:
         return None
-    return await run_in_threadpool(accounts.principal_for_session, services(request).engine,
-                                   cookie)
+    engine = services(request).engine
+    return await db.call(engine, accounts.principal_for_session, engine,
+                         cookie)
 
 
 def market_name(request: Request, market: str) -> str | None:

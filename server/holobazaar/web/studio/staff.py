@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.accounts import service as accounts
 from holobazaar.accounts.models import ALL_MARKETS, ROLES
 from holobazaar.db import as_utc
@@ -81,7 +81,7 @@ def _context(page: StudioPage) -> dict[str, Any]:
 
 
 async def _render(page: StudioPage, status: int = 200, **extra: Any) -> Response:
-    context = await run_in_threadpool(_context, page)
+    context = await db.call(services(page.request).engine, _context, page)
     context.setdefault("errors", {})
     context.setdefault("forms", {})
     context.update(extra)
@@ -172,12 +172,13 @@ async def create_user(request: Request, market: str) -> Response:
     else:
         _check(errors, "create.password", lambda: accounts.check_password(password))
     role, grant_market, farm = _grant_fields(page, form, "create", errors)
+    engine = services(request).engine
     if not errors:
         try:
-            await run_in_threadpool(accounts.create_user, services(request).engine, name,
-                                    password, [role], [grant_market],
-                                    actor=page.principal.actor, farm=farm,
-                                    known_farms=_known_farms(page), temporary=invite)
+            await db.call(engine, accounts.create_user, engine, name,
+                          password, [role], [grant_market],
+                          actor=page.principal.actor, farm=farm,
+                          known_farms=_known_farms(page), temporary=invite)
         except accounts.AccountError as exc:
             errors["create.name"] = str(exc)
     if errors:
@@ -208,8 +209,8 @@ def _user_action(action: str) -> Callable:
                 if action == "disable" and name == page.principal.name:
                     errors[key] = "You cannot disable your own account here."
                 else:
-                    await run_in_threadpool(accounts.set_disabled, engine, name,
-                                            action == "disable", actor=actor)
+                    await db.call(engine, accounts.set_disabled, engine, name,
+                                  action == "disable", actor=actor)
                     return _back(page, f"{'Disabled' if action == 'disable' else 'Enabled'} "
                                        f"{name}.")
             elif action == "password":
@@ -217,17 +218,17 @@ def _user_action(action: str) -> Callable:
                 if _check(errors, f"{key}.password",
                           lambda: accounts.check_password(password)) is not None:
                     # Chosen for them: they choose their own at the next sign-in.
-                    await run_in_threadpool(accounts.reset_password, engine, name, password,
-                                            actor=actor, temporary=name != page.principal.name)
+                    await db.call(engine, accounts.reset_password, engine, name, password,
+                                  actor=actor, temporary=name != page.principal.name)
                     return _back(page, f"New password set for {name}; their sessions "
                                        "ended and they choose their own at the next "
                                        "sign-in.")
             elif action == "grant":
                 role, grant_market, farm = _grant_fields(page, form, key, errors)
                 if not errors:
-                    await run_in_threadpool(accounts.change_grants, engine, name, [role],
-                                            [grant_market], True, actor=actor, farm=farm,
-                                            known_farms=_known_farms(page))
+                    await db.call(engine, accounts.change_grants, engine, name, [role],
+                                  [grant_market], True, actor=actor, farm=farm,
+                                  known_farms=_known_farms(page))
                     return _back(page, f"{name} is now {role}" + (
                         f" of farm {farm}" if farm else "") + ".")
             elif action == "revoke":
@@ -238,8 +239,8 @@ def _user_action(action: str) -> Callable:
                 elif (name == page.principal.name and role == "admin"):
                     errors[key] = "You cannot take away your own admin role here."
                 else:
-                    await run_in_threadpool(accounts.change_grants, engine, name, [role],
-                                            [revoke_market], False, actor=actor)
+                    await db.call(engine, accounts.change_grants, engine, name, [role],
+                                  [revoke_market], False, actor=actor)
                     return _back(page, f"Took {role} away from {name}.")
         except accounts.AccountError as exc:
             errors[key] = str(exc)
@@ -277,10 +278,11 @@ async def create_token(request: Request, market: str) -> Response:
     lifetime = None
     if expires_text != "never":
         lifetime = _check(errors, "token.expires", lambda: accounts.parse_duration(expires_text))
+    engine = services(request).engine
     if not errors and token_market is not None:
         try:
-            secret, row = await run_in_threadpool(
-                accounts.create_token, services(request).engine, name, [role],
+            secret, row = await db.call(
+                engine, accounts.create_token, engine, name, [role],
                 [token_market], lifetime, actor=page.principal.actor)
         except accounts.AccountError as exc:
             errors["token.name"] = str(exc)
@@ -300,8 +302,8 @@ async def revoke_token(request: Request, market: str, token_id: int) -> Response
     page, _ = checked
     try:
         app = services(request)
-        row = await run_in_threadpool(accounts.revoke_token, app.engine, str(token_id),
-                                      actor=page.principal.actor, cache=app.token_cache)
+        row = await db.call(app.engine, accounts.revoke_token, app.engine, str(token_id),
+                            actor=page.principal.actor, cache=app.token_cache)
     except accounts.AccountError as exc:
         return await _render(page, 404, errors={f"tokenrow.{token_id}": str(exc)})
     return _back(page, f"Revoked token {row.name!r}: it no longer works.")

@@ -17,9 +17,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.scenes import schedule as timing
 from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.stories import scheduled, service
@@ -129,8 +129,8 @@ async def list_page(request: Request, market: str) -> Response:
     engine = services(request).engine
     rows = []
     for kind in KINDS:
-        _, found = await run_in_threadpool(service.list_documents, engine, kind,
-                                           market=market, limit=500)
+        _, found = await db.call(engine, service.list_documents, engine, kind,
+                                 market=market, limit=500)
         rows.extend(found)
     rows = [r for r in rows if _mine(page, r)]
     rows.sort(key=lambda s: s.updated_at, reverse=True)
@@ -160,7 +160,7 @@ async def create(request: Request, market: str) -> Response:
             doc: Any = (StoryDoc(title=title, **base) if kind == "story" else
                         RecipeDoc(name=title, ingredients=[Ingredient(text="(first ingredient)")],
                                   **base))
-            await run_in_threadpool(service.save, engine, doc, page.principal.actor)
+            await db.call(engine, service.save, engine, doc, page.principal.actor)
         except (ValidationError, service.Conflict) as exc:
             errors["title"] = (field_errors(exc, aliases=TITLE).get("title")
                                or "This title cannot be used."
@@ -170,8 +170,8 @@ async def create(request: Request, market: str) -> Response:
                                     status_code=303, headers=NO_STORE)
     rows = []
     for k in KINDS:
-        _, found = await run_in_threadpool(service.list_documents, engine, k, market=market,
-                                           limit=500)
+        _, found = await db.call(engine, service.list_documents, engine, k, market=market,
+                                 limit=500)
         rows.extend(found)
     return page.render("studio/stories.html", {"rows": rows, "errors": errors,
                                                "title_value": title}, status=422)
@@ -180,9 +180,10 @@ async def create(request: Request, market: str) -> Response:
 async def _document(page: StudioPage, kind: str, slug: str) -> Any:
     if kind not in KINDS:
         return _problem(page.request, 404, "Not found", "No such kind of document.")
+    engine = services(page.request).engine
     try:
-        saved = await run_in_threadpool(service.get, services(page.request).engine, kind,
-                                        slug, page.market)
+        saved = await db.call(engine, service.get, engine, kind,
+                              slug, page.market)
     except service.NotFound:
         return _problem(page.request, 404, "Not found",
                         f"There is no {kind} {slug!r} in this market.")
@@ -228,8 +229,9 @@ async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict
     if not page.allows("curator") or saved.status not in ("review", "published"):
         return {"schedule": None}
     tz, now = _clock(page)
-    rows = await run_in_threadpool(scheduled.list_for, services(page.request).engine,
-                                   saved.kind, saved.slug, page.market)
+    engine = services(page.request).engine
+    rows = await db.call(engine, scheduled.list_for, engine,
+                         saved.kind, saved.slug, page.market)
     actions = scheduled.ACTIONS if saved.status == "review" else ("unpublish",)
     return {"schedule": {
         "timezone": str(tz), "actions": actions,
@@ -247,8 +249,8 @@ async def _editor(page: StudioPage, saved: Any, *, fields: dict[str, str] | None
                   errors: dict[str, str] | None = None, notice: str = "",
                   status: int = 200, form: dict[str, str] | None = None) -> Response:
     engine = services(page.request).engine
-    revisions = await run_in_threadpool(service.revisions, engine, saved.kind, saved.slug,
-                                        page.market)
+    revisions = await db.call(engine, service.revisions, engine, saved.kind, saved.slug,
+                              page.market)
     diff_of = page.request.query_params.get("diff", "")
     diff = None
     if diff_of.isdigit():
@@ -301,11 +303,12 @@ async def save(request: Request, market: str, kind: str, slug: str) -> Response:
     except ValidationError as exc:
         return await _editor(page, saved, fields=fields,
                              errors=field_errors(exc, aliases=TITLE), status=422)
+    engine = services(request).engine
     try:
-        await run_in_threadpool(service.save, services(request).engine, doc,
-                                page.principal.actor, keep_status=True,
-                                origin=saved.origin, moderation=saved.moderation,
-                                moderation_reason=saved.moderation_reason)
+        await db.call(engine, service.save, engine, doc,
+                      page.principal.actor, keep_status=True,
+                      origin=saved.origin, moderation=saved.moderation,
+                      moderation_reason=saved.moderation_reason)
     except service.Conflict as exc:
         return await _editor(page, saved, fields=fields, errors={"form": str(exc)},
                              status=409)
@@ -327,9 +330,10 @@ async def move(request: Request, market: str, kind: str, slug: str) -> Response:
     saved = await _document(page, kind, slug)
     if isinstance(saved, Response):
         return saved
+    engine = services(request).engine
     try:
-        moved = await run_in_threadpool(
-            service.transition, services(request).engine, kind, slug, market,
+        moved = await db.call(
+            engine, service.transition, engine, kind, slug, market,
             first(form, "to"), page.principal.actor,
             distinct_reviewer=four_eyes(request, market))
     except service.Conflict as exc:
@@ -347,11 +351,12 @@ async def restore(request: Request, market: str, kind: str, slug: str) -> Respon
         return opened
     page, form, saved = opened
     number = first(form, "number")
+    engine = services(request).engine
     try:
         if not number.isdigit():
             raise service.NotFound("number: give a revision number")
-        restored = await run_in_threadpool(service.restore, services(request).engine, kind,
-                                           slug, market, int(number), page.principal.actor)
+        restored = await db.call(engine, service.restore, engine, kind,
+                                 slug, market, int(number), page.principal.actor)
     except (service.NotFound, ValidationError) as exc:
         return await _editor(page, saved, errors={"restore": str(exc)}, status=422)
     if restored.status == "published":
@@ -378,10 +383,11 @@ async def schedule(request: Request, market: str, kind: str, slug: str) -> Respo
     except (ValueError, OverflowError):
         errors["schedule_at"] = (f"Give a date and time ({tz}), e.g. 2026-12-24T18:00; "
                                  "a time skipped by a clock change does not exist.")
+    engine = services(request).engine
     if not errors:
         try:
-            await run_in_threadpool(scheduled.schedule, services(request).engine, kind, slug,
-                                    market, values["action"], at, page.principal.actor, now)
+            await db.call(engine, scheduled.schedule, engine, kind, slug,
+                          market, values["action"], at, page.principal.actor, now)
         except scheduled.PastTime:
             errors["schedule_at"] = (f"{local(at, tz)} is in the past (it is now "
                                      f"{local(now, tz)}, {tz}): choose a later time.")
@@ -401,9 +407,10 @@ async def unschedule(request: Request, market: str, kind: str, slug: str,
     if isinstance(opened, Response):
         return opened
     page, _, saved = opened
+    engine = services(request).engine
     try:
-        await run_in_threadpool(scheduled.cancel, services(request).engine, kind, slug,
-                                market, schedule_id, page.principal.actor)
+        await db.call(engine, scheduled.cancel, engine, kind, slug,
+                      market, schedule_id, page.principal.actor)
     except (service.Conflict, service.NotFound) as exc:
         return await _editor(page, saved, errors={"schedule": str(exc)}, status=409)
     return RedirectResponse(

@@ -9,10 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from holobazaar import i18n
+from holobazaar import db, i18n
 from holobazaar.stories import service, translations
 from holobazaar.stories.routes import content_changed, four_eyes
 from holobazaar.web.services import services
@@ -45,8 +44,9 @@ def _languages(page: StudioPage, doc: Any) -> list[str]:
 async def _page(page: StudioPage, saved: Any, *, drafts: dict[str, dict[str, str]] | None = None,
                 errors: dict[str, dict[str, str]] | None = None, notice: str = "",
                 status: int = 200) -> Response:
-    found = await run_in_threadpool(translations.list_for, services(page.request).engine,
-                                    saved.kind, saved.slug)
+    engine = services(page.request).engine
+    found = await db.call(engine, translations.list_for, engine,
+                          saved.kind, saved.slug)
     by_language = {t.language: t for t in found}
     cards = []
     for lang in _languages(page, saved.doc):
@@ -98,17 +98,17 @@ async def save_translation(request: Request, market: str, kind: str, slug: str,
     values = {name: first(form, name) for name, _ in FIELDS[kind]}
     try:
         if action == "publish":
-            await run_in_threadpool(translations.set_status, engine, kind, slug, lang,
-                                    "published", page.principal.actor,
-                                    four_eyes=four_eyes(request, market))
+            await db.call(engine, translations.set_status, engine, kind, slug, lang,
+                          "published", page.principal.actor,
+                          four_eyes=four_eyes(request, market))
             done = "published"
         else:
             data: dict[str, Any] = {k: v.strip() for k, v in values.items() if v.strip()}
             if "instructions" in data:
                 data["instructions"] = [s.strip() for s in data["instructions"].splitlines()
                                         if s.strip()]
-            await run_in_threadpool(translations.save, engine, kind, slug, lang, data,
-                                    page.principal.actor, ACTIONS.get(action, "draft"))
+            await db.call(engine, translations.save, engine, kind, slug, lang, data,
+                          page.principal.actor, ACTIONS.get(action, "draft"))
             done = ACTIONS.get(action, "draft")
     except ValidationError as exc:
         return await _page(page, saved, drafts={lang: values},

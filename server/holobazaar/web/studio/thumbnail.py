@@ -8,6 +8,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from holobazaar import db
 from holobazaar.web.services import services
 
 
@@ -17,7 +18,7 @@ async def asset_thumbnail(request: Request, market: str, name: str) -> Response:
     from holobazaar.assets import thumbnails
 
     engine = services(request).engine
-    stored = await run_in_threadpool(thumbnails.stored_thumbnail_url, engine, market, name)
+    stored = await db.call(engine, thumbnails.stored_thumbnail_url, engine, market, name)
     if stored is not None:
         return RedirectResponse(stored, status_code=303)
     content = services(request).scenes.content

@@ -22,9 +22,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from holobazaar import db
 from holobazaar.audit.models import AuditEntry
 from holobazaar.channels import display_channel, truth_channel
 from holobazaar.db import as_utc, session_scope
@@ -152,7 +152,8 @@ def _read(engine: Any, market: str) -> dict[str, Any]:
 
 
 async def _context(request: Request, market: str) -> dict[str, Any]:
-    data = await run_in_threadpool(_read, services(request).engine, market)
+    engine = services(request).engine
+    data = await db.call(engine, _read, engine, market)
     summary = await services(request).reconciler.summary(market)
     times = summary["time_to_correct_seconds"]
     data.update({
