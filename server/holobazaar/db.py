@@ -182,7 +182,7 @@ def point(function: F) -> F:
     price: a marked write waits here, holding the event loop, while another process (a CLI
     import) holds the database's write lock; deployments with other writers use
     PostgreSQL. Mark only what is short whatever the data: no scans, no batches."""
-    function.db_point = True  # type: ignore[attr-defined]
+    function.__dict__["db_point"] = True  # a bound method reads it through its function
     return function
 
 
