@@ -59,8 +59,7 @@ async def item_history(
             engine, history.has_item, engine, market, sku):
         raise HTTPException(404, f"no item {sku!r} in market {market!r}")
     # Up to MAX_LIMIT rows: not a point read, so db.call runs it in a worker thread.
-    rows = await db.call(engine, history.page, engine, market, cursor, limit, sku, start,
-                         end)
+    rows = await db.call(engine, history.page, engine, market, cursor, limit, sku, start, end)
     return {"market": market, "sku": sku, "records": [public.to_json(r) for r in rows],
             "next_cursor": rows[-1].seq if len(rows) == limit else None}
 

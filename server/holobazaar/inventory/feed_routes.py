@@ -199,8 +199,7 @@ async def mismatches(market: str, scenes: Scenes, engine: EngineDep,
                      since: datetime | None = None, limit: int = Query(200, ge=1, le=5000),
                      _: Principal = Depends(require_role("curator"))) -> list[dict]:
     market_or_404(scenes, market)
-    return await db.call(engine, records.mismatches, engine, market, kind, open_only, since,
-                         limit)
+    return await db.call(engine, records.mismatches, engine, market, kind, open_only, since, limit)
 
 
 @router.get("/api/v1/reconcile/{market}/held")
@@ -275,8 +274,7 @@ async def drill(market: str, scenes: Scenes, engine: EngineDep, reconciler: Reco
     """The glitch drill: scramble some displays; the reconciler finds and repairs them."""
     market_or_404(scenes, market)
     scrambled = await scramble(scenes, reconciler.guard, market, body.seed, body.displays)
-    await db.call(engine, records.note_drill, engine, principal.actor, market, body.seed,
-                  scrambled)
+    await db.call(engine, records.note_drill, engine, principal.actor, market, body.seed, scrambled)
     return {"market": market, "scrambled": scrambled}
 
 

@@ -300,8 +300,7 @@ class Reconciler:
         if feed is None or feed.revision == self.revisions.get(market, 0):
             return
         items = await db.call(self.engine, inventory_service.load_items, self.engine, market)
-        held = await db.call(
-            self.engine, lambda: {h.sku for h in _open_held(self.engine, market)})
+        held = await db.call(self.engine, lambda: {h.sku for h in _open_held(self.engine, market)})
         self.revisions[market] = feed.revision
         self.held[market] = held
         self.scenes.set_items(market, items)

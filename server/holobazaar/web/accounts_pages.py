@@ -72,8 +72,7 @@ async def _signed_in(request: Request) -> tuple[str, Principal] | None:
     if cookie is None:
         return None
     engine = services(request).engine
-    principal = await db.call(engine, service.principal_for_session,
-                              engine, cookie)
+    principal = await db.call(engine, service.principal_for_session, engine, cookie)
     return (cookie, principal) if principal is not None else None
 
 
@@ -346,8 +345,7 @@ async def totp_submit(request: Request) -> Response:
     engine = services(request).engine
     if form.get("action") == "restart":
         pending = await db.call(engine, service.totp_start, engine, principal.id)
-        return await db.call(engine, _totp_page, request, principal, 200, None, False,
-                             pending)
+        return await db.call(engine, _totp_page, request, principal, 200, None, False, pending)
     if await db.call(engine, service.totp_enabled, engine, principal.id):
         return await db.call(engine, _totp_page, request, principal)
     try:
@@ -390,8 +388,7 @@ async def sign_ins_unlock(request: Request) -> Response:
     principal, form = checked
     account, address = form.get("account") or None, form.get("address") or None
     engine = services(request).engine
-    count = await db.call(engine, service.unlock, engine, account,
-                          address, principal.actor)
+    count = await db.call(engine, service.unlock, engine, account, address, principal.actor)
     what = " from ".join(x for x in (account, address) if x) or "every sign-in"
     return await db.call(engine, _sign_ins_page, request, principal,
                          f"Unlocked {what}: {count} failure(s) forgotten.")
@@ -406,10 +403,8 @@ async def sign_ins_reset_totp(request: Request) -> Response:
     name = form.get("user", "")[:64]
     engine = services(request).engine
     try:
-        await db.call(engine, service.reset_totp, engine, name,
-                      principal.actor)
+        await db.call(engine, service.reset_totp, engine, name, principal.actor)
     except service.AccountError:
-        return await db.call(engine, _sign_ins_page, request, principal,
-                             f"No user {name!r}.")
+        return await db.call(engine, _sign_ins_page, request, principal, f"No user {name!r}.")
     return await db.call(engine, _sign_ins_page, request, principal,
                          f"Second factor of {name} removed; they can set it up again.")

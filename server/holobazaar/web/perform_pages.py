@@ -25,8 +25,7 @@ async def _performer(request: Request) -> Principal | None:
     if cookie is None:
         return None
     engine = services(request).engine
-    return await db.call(engine, accounts.principal_for_session, engine,
-                         cookie)
+    return await db.call(engine, accounts.principal_for_session, engine, cookie)
 
 
 def _login(path: str) -> RedirectResponse:

@@ -36,8 +36,7 @@ async def _page(request: Request, kind: str, slug: str) -> HTMLResponse:
     stalls = market_stalls(scenes, market, lang) if market else []
     doc = saved.doc
     if lang != doc.language:  # its published translation, field by field, if it has one
-        found = await db.call(engine, translations.published_fields,
-                              engine, kind, slug, lang)
+        found = await db.call(engine, translations.published_fields, engine, kind, slug, lang)
         doc = translations.translated(doc, found, lang)
     return templates.TemplateResponse(request, f"{kind}.html", {
         "doc": doc, "saved": saved, "body_html": render_markdown(doc.body),

@@ -123,8 +123,7 @@ async def _context(page: StudioPage) -> dict[str, Any]:
         farm=farm, source=source,
         skus=frozenset(held) if status == "held" else
         frozenset() if status == "unverified" and not stale else None)
-    stored, total = await db.call(engine, service.stored_items, engine, market, where,
-                                  PAGE_ROWS)
+    stored, total = await db.call(engine, service.stored_items, engine, market, where, PAGE_ROWS)
     feed, batch = await db.call(engine, _feed, engine, market)
     summary = await services(request).reconciler.summary(market)
     now = datetime.now(UTC)

@@ -47,8 +47,7 @@ async def _queue(page: StudioPage) -> tuple[list[dict[str, Any]], str]:
     """What is waiting, each with the rule that held it, and a signature of the queue (it
     changes when anything is added, decided or edited)."""
     engine = services(page.request).engine
-    items: list[dict[str, Any]] = await db.call(
-        engine, queue, engine, page.market)
+    items: list[dict[str, Any]] = await db.call(engine, queue, engine, page.market)
     for item in items:
         item["rule"] = item["reason"] or (DEFAULT_RULE if item["kind"] != "note" else
                                           "held by the note rules")

@@ -95,8 +95,7 @@ async def signed_in(request: Request) -> Principal | None:
     if cookie is None:
         return None
     engine = services(request).engine
-    return await db.call(engine, accounts.principal_for_session, engine,
-                         cookie)
+    return await db.call(engine, accounts.principal_for_session, engine, cookie)
 
 
 def market_name(request: Request, market: str) -> str | None:

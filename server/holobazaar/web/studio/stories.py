@@ -182,8 +182,7 @@ async def _document(page: StudioPage, kind: str, slug: str) -> Any:
         return _problem(page.request, 404, "Not found", "No such kind of document.")
     engine = services(page.request).engine
     try:
-        saved = await db.call(engine, service.get, engine, kind,
-                              slug, page.market)
+        saved = await db.call(engine, service.get, engine, kind, slug, page.market)
     except service.NotFound:
         return _problem(page.request, 404, "Not found",
                         f"There is no {kind} {slug!r} in this market.")
@@ -230,8 +229,7 @@ async def _schedules(page: StudioPage, saved: Any, form: dict[str, str]) -> dict
         return {"schedule": None}
     tz, now = _clock(page)
     engine = services(page.request).engine
-    rows = await db.call(engine, scheduled.list_for, engine,
-                         saved.kind, saved.slug, page.market)
+    rows = await db.call(engine, scheduled.list_for, engine, saved.kind, saved.slug, page.market)
     actions = scheduled.ACTIONS if saved.status == "review" else ("unpublish",)
     return {"schedule": {
         "timezone": str(tz), "actions": actions,

@@ -45,8 +45,7 @@ async def _page(page: StudioPage, saved: Any, *, drafts: dict[str, dict[str, str
                 errors: dict[str, dict[str, str]] | None = None, notice: str = "",
                 status: int = 200) -> Response:
     engine = services(page.request).engine
-    found = await db.call(engine, translations.list_for, engine,
-                          saved.kind, saved.slug)
+    found = await db.call(engine, translations.list_for, engine, saved.kind, saved.slug)
     by_language = {t.language: t for t in found}
     cards = []
     for lang in _languages(page, saved.doc):
