@@ -10,10 +10,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # `make run TLS=1 HOST=0.0.0.0`: HTTPS for phones on the same Wi-Fi (docs/phones.md).
 TLS ?=
-# make test: processes for the tests without a browser (one per core).
-TEST_WORKERS ?= auto
-# make test: processes for the browser tests (each runs its own Chromium).
-BROWSER_WORKERS ?= 2
+CORES := $(shell nproc 2>/dev/null || echo 2)
+# make test: processes for the tests without a browser, two per core: they wait much of the
+# time (servers and nodes starting, sleeps to a window edge, subprocesses), so two per core
+# keep the cores busy (docs/testing.md, Test time).
+TEST_WORKERS ?= $(shell echo $$((2 * $(CORES))))
+# make test: processes for the browser tests (each runs its own Chromium): one more than
+# the cores.
+BROWSER_WORKERS ?= $(shell echo $$(($(CORES) + 1)))
 # A module's tests in one process; the modules handed out longest first, by the times of the
 # last run (tests/support/order.py), not by xdist's count of tests.
 DIST := --dist loadfile --no-loadscope-reorder
