@@ -6,10 +6,11 @@ lie within 20 ms of each other, and the console's measured spread says so too. (
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 
-from support.live import LiveServer
+from support.live import start_server
 from support.syncsim import make_devices, spread
 
 ZONE = "market/greenhaven/zone/orchard-row"
@@ -17,7 +18,12 @@ BASE = "/api/v1/shows/greenhaven/harvest-collective"
 DEVICES = 24
 
 
-def test_devices_with_latency_and_skew_run_a_cue_within_20_ms(live_server: LiveServer):
+def test_devices_with_latency_and_skew_run_a_cue_within_20_ms(tmp_path: Path):
+    # A lead of 400 ms, not the default 150: the slowest device is 100 ms away, and on a
+    # test machine running other tests the 50 ms left over was sometimes not enough for
+    # every device to hold the cue before its start. The spread does not depend on it.
+    live_server = start_server(tmp_path, show_lead_ms=400.0)
+
     async def scenario():
         devices = make_devices(live_server.ws_url, DEVICES, seed=11)
         await asyncio.gather(*(d.connect(ZONE) for d in devices))
@@ -45,4 +51,7 @@ def test_devices_with_latency_and_skew_run_a_cue_within_20_ms(live_server: LiveS
         assert state["sync"]["p99_spread_ms"] <= 20.0, state["sync"]
         assert state["devices"] == DEVICES
         await asyncio.gather(*(d.close() for d in devices))
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        live_server.stop()
