@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from holobazaar.inventory import truth
+from holobazaar.inventory import batches
 from holobazaar.inventory.feeds import FeedEvent
 
 from support.live import LiveServer, start_server
@@ -23,9 +23,9 @@ def apply(live: LiveServer, *events: dict, source: str = "push") -> dict:
     """One feed batch, applied and audited the way the webhook applies it."""
     body = json.dumps(list(events)).encode()
     rows = [(n, FeedEvent(**e)) for n, e in enumerate(events, 1)]
-    result = truth.apply_batch(live.app.state.services.engine, MARKET, rows,  # type: ignore[attr-defined]
+    result = batches.apply_batch(live.app.state.services.engine, MARKET, rows,  # type: ignore[attr-defined]
                                source=source, body_digest=hashlib.sha256(body).hexdigest(),
-                               key=None, policy=truth.Policy(hold_price_change=1000),
+                               key=None, policy=batches.Policy(hold_price_change=1000),
                                currency="EUR")
     return result.response
 

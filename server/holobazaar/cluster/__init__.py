@@ -18,9 +18,9 @@ from typing import Any
 from redis.exceptions import LockError, RedisError
 
 from holobazaar import edges
-from holobazaar.cluster.figures import Figures, LocalFigures, RedisFigures
 from holobazaar.cluster.lease import Duty, LocalLease, RedisLease, Singleton
 from holobazaar.cluster.limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from holobazaar.cluster.shared_figures import Figures, LocalFigures, RedisFigures
 from holobazaar.redis_connection import RedisConnection, node_name
 from holobazaar.stream.broker import BrokerUnavailable
 
@@ -102,7 +102,7 @@ class Cluster:
         return LocalRateLimiter(per_hour, burst)
 
     def figures(self, name: str) -> Figures:
-        """Counters and values every node reads alike (see holobazaar.cluster.figures)."""
+        """Counters and values every node reads alike (see holobazaar.cluster.shared_figures)."""
         if self.distributed:
             return RedisFigures(self.redis, f"{self.prefix}figures:{name}")
         return LocalFigures()

@@ -59,11 +59,11 @@ def import_file(
 ) -> None:
     """Apply a CSV or JSON file of item events (a running server picks the change up
     within one sweep interval). Bad rows are reported with their line; good rows apply."""
-    from holobazaar.inventory import feeds, truth
+    from holobazaar.inventory import batches, feeds
 
     settings = build_settings(content_dir=content, data_dir=data_dir, database_url=database_url,
                          broker_url=broker_url)
-    if snapshot not in (None, *truth.DISAPPEAR_RULES):
+    if snapshot not in (None, *batches.DISAPPEAR_RULES):
         typer.echo(f"error: --snapshot: {snapshot!r} is not sold_out, remove or keep", err=True)
         raise typer.Exit(2)
     suffix = file.suffix.lower().lstrip(".")
@@ -77,9 +77,9 @@ def import_file(
     except feeds.FeedFormatError as exc:
         typer.echo(f"error: {file}: {exc}", err=True)
         raise typer.Exit(1) from None
-    result = truth.apply_batch(
+    result = batches.apply_batch(
         upgraded_engine(settings), market, rows, source="file", body_digest=feeds.body_hash(body),
-        key=None, policy=truth.Policy(settings.hold_price_change, settings.breaker_share,
+        key=None, policy=batches.Policy(settings.hold_price_change, settings.breaker_share,
                                       settings.breaker_min),
         currency=currency, snapshot_rule=snapshot, actor="cli")
     for row in result.response["rejected"]:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from holobazaar import db
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
-from holobazaar.inventory import truth
+from holobazaar.inventory import batches
 from holobazaar.inventory.tables import FeedConfig
 
 
@@ -40,11 +40,11 @@ def configure_pull(engine: Engine, market: str, pull_url: str | None, pull_forma
                    audited: dict[str, Any]) -> dict[str, Any]:
     """Set the pull source (its cache validators reset); `audited`: the change as sent."""
     with session_scope(engine) as session:
-        feed = truth.lock_feed(session, market)
+        feed = batches.lock_feed(session, market)
         feed.pull_url = pull_url
         feed.pull_format, feed.pull_interval = pull_format, pull_interval
         feed.disappear, feed.etag, feed.last_modified = disappear, None, None
-        feed.last_feed_at = feed.last_feed_at or truth._now()
+        feed.last_feed_at = feed.last_feed_at or batches._now()
         session.add(feed)
         audit.append(session, actor, "inventory.feed", market, audited)
         return feed_out(feed)
@@ -54,10 +54,10 @@ def new_secret(engine: Engine, market: str, actor: str) -> str:
     """Generate and store a market's webhook secret (replacing any); returned once."""
     secret = "hbs_" + secrets.token_urlsafe(32)
     with session_scope(engine) as session:
-        feed = truth.lock_feed(session, market)
+        feed = batches.lock_feed(session, market)
         feed.secret = secret
         # The staleness clock starts when a feed is configured, not at the epoch.
-        feed.last_feed_at = feed.last_feed_at or truth._now()
+        feed.last_feed_at = feed.last_feed_at or batches._now()
         session.add(feed)
         audit.append(session, actor, "inventory.secret", market, {"rotated": True})
     return secret

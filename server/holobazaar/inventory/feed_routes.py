@@ -18,7 +18,7 @@ from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.cluster import Cluster
-from holobazaar.inventory import feed_config, feeds, records, truth
+from holobazaar.inventory import batches, feed_config, feeds, records
 from holobazaar.inventory.dependencies import (
     ClusterDep,
     EngineDep,
@@ -40,8 +40,8 @@ from holobazaar.validation import MAX_DB_INT
 router = APIRouter(tags=["inventory truth"])
 
 
-def policy_of(settings) -> truth.Policy:
-    return truth.Policy(settings.hold_price_change, settings.breaker_share,
+def policy_of(settings) -> batches.Policy:
+    return batches.Policy(settings.hold_price_change, settings.breaker_share,
                         settings.breaker_min)
 
 
@@ -109,11 +109,11 @@ async def push_events(
         raise HTTPException(400, str(exc), headers=legacy) from None
     try:
         result = await db.call(
-            engine, truth.apply_batch, engine, market, rows, source="push",
+            engine, batches.apply_batch, engine, market, rows, source="push",
             body_digest=feeds.body_hash(body), key=key,
             policy=policy_of(settings), currency=found.market.market.currency,
             actor=f"feed:{market}")
-    except truth.IdempotencyConflict as exc:
+    except batches.IdempotencyConflict as exc:
         raise HTTPException(409, str(exc), headers=legacy) from None
     if not result.replayed:
         await reconciler.feed_changed(market, result)
@@ -206,7 +206,7 @@ async def mismatches(market: str, scenes: Scenes, engine: EngineDep,
 async def held(market: str, scenes: Scenes, engine: EngineDep,
                _: Principal = Depends(require_role("curator"))) -> list[dict]:
     market_or_404(scenes, market)
-    rows = await db.call(engine, truth.open_held, engine, market)
+    rows = await db.call(engine, batches.open_held, engine, market)
     return [r.model_dump() for r in rows]
 
 
@@ -223,12 +223,12 @@ async def _decide(engine: Engine, reconciler: Reconciler, market: str, ids: list
     if decision not in ("approve", "reject"):
         raise HTTPException(404, f"unknown decision {decision!r} (approve or reject)")
     try:
-        result = await db.call(engine, truth.decide, engine, market, ids,
+        result = await db.call(engine, batches.decide, engine, market, ids,
                                decision == "approve", principal.actor,
                                (reason or "").strip() or None)
-    except truth.HeldNotFound as exc:
+    except batches.HeldNotFound as exc:
         raise HTTPException(404, str(exc)) from None
-    except truth.SelfApproval as exc:  # four eyes: the requester cannot approve
+    except batches.SelfApproval as exc:  # four eyes: the requester cannot approve
         raise HTTPException(403, str(exc)) from None
     await reconciler.feed_changed(market, result)
     return result.response
@@ -253,7 +253,7 @@ async def decide_batch(market: str, batch_id: Annotated[int, Path(ge=0, le=MAX_D
                        principal: Principal = Depends(require_role("curator"))) -> dict:
     """Approve or reject every open held change of one batch (a tripped circuit breaker)."""
     market_or_404(scenes, market)
-    ids = await db.call(engine, truth.held_ids_of_batch, engine, market, batch_id)
+    ids = await db.call(engine, batches.held_ids_of_batch, engine, market, batch_id)
     if not ids:
         raise HTTPException(404, f"batch {batch_id} has no open held changes")
     return await _decide(engine, reconciler, market, ids, decision, principal,
@@ -308,7 +308,7 @@ async def audit_export(market: str, scenes: Scenes, engine: EngineDep,
     """The market's audit entries as JSON Lines (each with its hash and prev_hash), as
     `holobazaar audit export` writes them; a download."""
     market_or_404(scenes, market)
-    stamp = truth._now().strftime("%Y%m%dT%H%M%SZ")
+    stamp = batches._now().strftime("%Y%m%dT%H%M%SZ")
     lines = iterate_in_threadpool(records.export_lines(engine, since, market))
     return StreamingResponse(lines, media_type="application/x-ndjson",
                              headers={"Content-Disposition": f'attachment; filename="audit-'

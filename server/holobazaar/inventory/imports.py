@@ -31,7 +31,7 @@ from sqlmodel import col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
-from holobazaar.inventory import feeds, truth
+from holobazaar.inventory import batches, feeds
 from holobazaar.inventory.feeds import FeedEvent, Parsed, RowError
 from holobazaar.inventory.models import InventoryItem
 from holobazaar.inventory.service import PriceCheck, request_approval, to_facts
@@ -211,7 +211,7 @@ def apply(engine: Engine, market: str, raw: IO[bytes], size: int, fmt: str, *,
     raw.seek(0)
     counting = _Counting(raw)
     digest = hashlib.sha256()
-    policy = truth.Policy(breaker_min=NO_BREAKER, hold_prices=False)
+    policy = batches.Policy(breaker_min=NO_BREAKER, hold_prices=False)
     final = Report()
     with session_scope(engine) as session:
         chunk: list[Parsed] = []
@@ -222,7 +222,7 @@ def apply(engine: Engine, market: str, raw: IO[bytes], size: int, fmt: str, *,
                 return
             body = json.dumps([line for line, _ in chunk]).encode()
             digest.update(body)
-            result = truth._apply(session, market, list(chunk), source="import",
+            result = batches._apply(session, market, list(chunk), source="import",
                                   body_digest=hashlib.sha256(body).hexdigest(), key=None,
                                   policy=policy, currency=currency, snapshot_rule=None,
                                   actor=actor)

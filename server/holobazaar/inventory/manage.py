@@ -12,7 +12,7 @@ from holobazaar import db
 from holobazaar.audit import service as audit
 from holobazaar.audit.public import PublicChange
 from holobazaar.db import session_scope
-from holobazaar.inventory import service, truth
+from holobazaar.inventory import batches, service
 from holobazaar.inventory.models import InventoryItem, ItemCreate
 from holobazaar.inventory.tables import HeldChange
 from holobazaar.scenes.inputs import ItemFacts
@@ -61,9 +61,9 @@ def retire_item(engine: Engine, market: str, sku: str, *, actor: str = "api",
         session.delete(row)
         session.flush()
         audit.append(session, actor, "inventory.manual.retired", market,
-                     {"sku": sku, "old": truth.facts_json(old)},
+                     {"sku": sku, "old": batches.facts_json(old)},
                      public=[PublicChange.of(sku, None, source)])
-        feed = truth.lock_feed(session, market)
+        feed = batches.lock_feed(session, market)
         feed.revision += 1
         session.add(feed)
     return old

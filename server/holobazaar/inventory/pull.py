@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from holobazaar import db
 from holobazaar.db import session_scope
-from holobazaar.inventory import feeds, truth
+from holobazaar.inventory import batches, feeds
 from holobazaar.inventory.reconciler import Reconciler
 from holobazaar.inventory.tables import FeedConfig
 
@@ -34,7 +34,7 @@ def _http_client(timeout: float) -> httpx.AsyncClient:
 
 
 class Poller:
-    def __init__(self, reconciler: Reconciler, policy: Callable[[], truth.Policy],
+    def __init__(self, reconciler: Reconciler, policy: Callable[[], batches.Policy],
                  timeout: float) -> None:
         self.reconciler = reconciler
         self.engine = reconciler.engine
@@ -95,7 +95,7 @@ class Poller:
                         feed.pull_url, feed.market, exc)
             return None
         result = await db.call(
-            self.engine, truth.apply_batch, self.engine, feed.market, rows, source="pull",
+            self.engine, batches.apply_batch, self.engine, feed.market, rows, source="pull",
             body_digest=feeds.body_hash(response.content), key=None, policy=self.policy(),
             currency=market.market.market.currency, snapshot_rule=feed.disappear,
             actor=f"pull:{feed.market}")
@@ -109,7 +109,7 @@ class Poller:
         with session_scope(self.engine) as session:
             feed = session.get(FeedConfig, market)
             if feed is not None:
-                feed.last_feed_at = truth._now()
+                feed.last_feed_at = batches._now()
                 session.add(feed)
 
     def _validators(self, market: str, etag: str | None, modified: str | None) -> None:

@@ -11,7 +11,7 @@ publishing the expected state through the hub - the only path to clients.
 Several nodes: the periodic sweep runs on one of them (a lease), every node applies the
 batches it receives. What a curator sees (open mismatches, time to correct, held changes,
 unverified displays, counts) is read from the shared database and the shared `figures`
-(holobazaar.cluster.figures), so every node answers the same. A node that records or
+(holobazaar.cluster.shared_figures), so every node answers the same. A node that records or
 resolves mismatches calls `announce(market)`; the others reload their open set and the
 market's staleness from the database (`reload_open`); `resync(market)` reloads
 everything (the truth, held changes, open mismatches) after another node's change.
@@ -33,14 +33,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from holobazaar import db
-from holobazaar.cluster.figures import Figures, LocalFigures
+from holobazaar.cluster.shared_figures import Figures, LocalFigures
 from holobazaar.db import as_utc, session_scope
 from holobazaar.inventory import mismatches
 from holobazaar.inventory import service as inventory_service
+from holobazaar.inventory.batches import FOUR_EYES, BatchResult, open_held
 from holobazaar.inventory.guard import PriceGuard
 from holobazaar.inventory.mismatches import Found, OpenKey, classify
 from holobazaar.inventory.tables import FeedConfig, HeldChange
-from holobazaar.inventory.truth import FOUR_EYES, BatchResult, open_held
 from holobazaar.scenes import schedule
 from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.loader import MarketContent
@@ -100,7 +100,7 @@ class Reconciler:
 
     async def start(self) -> None:
         await db.call(self.engine, self._load_state)
-        self.hub.drift_listeners.append(self.on_drift)
+        self.hub.add_drift_listener(self.on_drift)
         for market in self.markets():
             self._apply_overlays(market)
             if self.held.get(market.id):

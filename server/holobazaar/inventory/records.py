@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from holobazaar.audit import service as audit
 from holobazaar.db import session_scope
-from holobazaar.inventory import truth
+from holobazaar.inventory import batches
 from holobazaar.inventory.tables import ItemHistory, Mismatch
 
 
@@ -51,7 +51,7 @@ def verify_chain(engine: Engine) -> dict[str, Any]:
         problems = audit.verify(session)
         entries = audit.count(session)
     return {"ok": not problems, "problems": problems[:100], "problem_count": len(problems),
-            "entries": entries, "checked_at": truth._now().isoformat()}
+            "entries": entries, "checked_at": batches._now().isoformat()}
 
 
 def export_lines(engine: Engine, since: datetime | None, market: str) -> Iterator[str]:

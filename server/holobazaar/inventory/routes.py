@@ -17,9 +17,9 @@ from holobazaar import db
 from holobazaar.accounts.dependencies import WriteRecord, require_role, take_write_record
 from holobazaar.accounts.models import Principal
 from holobazaar.inventory import imports, manage, service
+from holobazaar.inventory.batches import BatchResult
 from holobazaar.inventory.dependencies import ReconcilerDep, Scenes, SettingsDep, market_or_404
 from holobazaar.inventory.models import ItemCreate, ItemOut, ItemUpdate
-from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes.inputs import ItemFacts
 from holobazaar.scenes.service import SceneService
 

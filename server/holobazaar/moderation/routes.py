@@ -15,7 +15,7 @@ from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
 from holobazaar.moderation.service import queue
-from holobazaar.pulse import store as pulse_store
+from holobazaar.pulse import database as pulse_database
 from holobazaar.scenes.dependencies import Scenes, market_or_404
 from holobazaar.stories import service as stories
 
@@ -50,9 +50,9 @@ async def decide(market: str, scenes: Scenes, kind: Literal["story", "recipe", "
             raise HTTPException(422, "id: a note's id is a number")
         status = "approved" if decision == "approve" else "rejected"
         try:
-            row = await db.call(engine, pulse_store.decide_feedback, engine, market,
+            row = await db.call(engine, pulse_database.decide_feedback, engine, market,
                                 int(ident), status, principal.actor, reason)
-        except pulse_store.AlreadyDecided as exc:
+        except pulse_database.AlreadyDecided as exc:
             raise HTTPException(409, str(exc)) from None
         if row is None:
             raise HTTPException(404, f"no note {ident} in market {market!r}")

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from holobazaar.pulse import store as pulse_store
+from holobazaar.pulse import database as pulse_database
 from holobazaar.stories import service as stories
 
 QUEUE_LIMIT = 200
@@ -38,7 +38,7 @@ def queue(engine: Any, market: str) -> list[dict[str, Any]]:
             _, rows = stories.list_documents(engine, kind, market=market, moderation=state,
                                              limit=QUEUE_LIMIT)
             items.extend(submission_item(r) for r in rows)
-    items.extend(note_item(r) for r in pulse_store.feedback(engine, market, "held",
+    items.extend(note_item(r) for r in pulse_database.feedback(engine, market, "held",
                                                             QUEUE_LIMIT))
     return sorted(items, key=lambda i: (i["created_at"], i["kind"], i["id"]))
 

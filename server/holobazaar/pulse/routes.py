@@ -15,7 +15,7 @@ from starlette.responses import Response
 from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.accounts.models import Principal
-from holobazaar.pulse import store
+from holobazaar.pulse import database
 from holobazaar.pulse.aggregator import DWELL_BUCKETS, KINDS, day_bounds
 from holobazaar.pulse.dependencies import Pulse
 from holobazaar.pulse.service import PulseService
@@ -66,7 +66,7 @@ async def series(
     scope_id = market if scope == "market" else id
     if scope_id is None:
         raise HTTPException(422, f"id: which {scope}? (required when scope is {scope})")
-    rows = await db.call(service.engine, store.minutes, service.engine, market, since, until,
+    rows = await db.call(service.engine, database.minutes, service.engine, market, since, until,
                          service.settings.k, scope, scope_id)
     return {"market": market, "scope": scope, "id": scope_id, "day": since.date().isoformat(),
             "k": service.settings.k, "points": series_points(rows)}
@@ -88,7 +88,7 @@ async def export_csv(
         raise HTTPException(422, "until: must not be before since")
     if last - first > timedelta(days=MAX_EXPORT_DAYS + 1):
         raise HTTPException(422, f"since/until: at most {MAX_EXPORT_DAYS} days per export")
-    rows = await db.call(service.engine, store.minutes, service.engine, market, first, last,
+    rows = await db.call(service.engine, database.minutes, service.engine, market, first, last,
                          service.settings.k)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -118,7 +118,7 @@ async def feedback(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict]:
     service = _service(pulse, market)
-    rows = await db.call(service.engine, store.feedback, service.engine, market, status, limit)
+    rows = await db.call(service.engine, database.feedback, service.engine, market, status, limit)
     return [{"id": r.id, "display": r.display, "kind": r.kind, "text": r.text,
              "flags": r.flags, "status": r.status, "created_at": r.created_at.isoformat()}
             for r in rows]
@@ -133,9 +133,9 @@ async def decide(
     """The same decision as `POST /api/v1/markets/{m}/moderation/note/{id}/approve`."""
     service = _service(pulse, market)
     try:
-        row = await db.call(service.engine, store.decide_feedback, service.engine, market, item_id,
-                            decision.status, who.actor)
-    except store.AlreadyDecided as exc:
+        row = await db.call(service.engine, database.decide_feedback, service.engine, market,
+                            item_id, decision.status, who.actor)
+    except database.AlreadyDecided as exc:
         raise HTTPException(409, str(exc)) from None
     if row is None:
         raise HTTPException(404, f"no feedback {item_id} in market {market!r}")

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from holobazaar import db
 from holobazaar.channels import display_channel, pulse_channel
-from holobazaar.pulse import store
+from holobazaar.pulse import database
 from holobazaar.pulse.aggregator import KINDS, MarketPulse, bucket_dwell, day_bounds
 from holobazaar.pulse.sanitize import sanitize_feedback
 from holobazaar.pulse.transport import Event, LocalTransport, Transport
@@ -272,7 +272,8 @@ class PulseService:
         day = datetime.fromtimestamp(now, UTC).date()
         if self._salt is None or self._salt[0] != day.isoformat():
             self._salt = (day.isoformat(),
-                          await db.call(self.engine, store.day_salt, self.engine, day.isoformat()))
+                          await db.call(self.engine, database.day_salt, self.engine,
+                                        day.isoformat()))
             start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
             self._salt_span = (start, start + 86400.0)
         return self._salt[1]
@@ -299,9 +300,9 @@ class PulseService:
                 starts[market] = start
 
         def read() -> tuple[list, set, dict]:
-            events = store.events_since(self.engine, since)
-            stored = store.stored_minutes(self.engine, since)
-            older = {m: store.minutes(self.engine, m, start, since, 0)
+            events = database.events_since(self.engine, since)
+            stored = database.stored_minutes(self.engine, since)
+            older = {m: database.minutes(self.engine, m, start, since, 0)
                      for m, start in starts.items()}
             return events, stored, older
 
@@ -309,7 +310,7 @@ class PulseService:
         for market, rows in older.items():
             pulse = self.market_pulse(market)
             for row in rows:
-                pulse.add_history(now, row.scope, row.scope_id, store.row_counts(row),
+                pulse.add_history(now, row.scope, row.scope_id, database.row_counts(row),
                                   row.devices)
         recent = now - REPLAY_OVERLAP
         self._replayed = set()
@@ -532,13 +533,13 @@ class PulseService:
 
             def write() -> None:
                 begun = time.thread_time()
-                store.hold_feedback(self.engine, held)
+                database.hold_feedback(self.engine, held)
                 if leading:
-                    store.add_events(self.engine, events)
+                    database.add_events(self.engine, events)
                     for market, rows in closed.items():
                         if rows:
-                            store.add_minutes(self.engine, market, rows)
-                    store.prune_events(self.engine, before)
+                            database.add_minutes(self.engine, market, rows)
+                    database.prune_events(self.engine, before)
                 self.cpu["write"] += time.thread_time() - begun
 
             self.cpu["flush"] += time.thread_time() - started

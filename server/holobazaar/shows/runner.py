@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 from holobazaar.shows import timing
 from holobazaar.shows.models import Show
-from holobazaar.shows.store import RunRecord
+from holobazaar.shows.run_state import RunRecord
 
 log = logging.getLogger(__name__)
 

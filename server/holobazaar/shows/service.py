@@ -6,7 +6,7 @@ market): first the zone state with the show's state (so a snapshot lets a late j
 mid-cue), then the `cue` frame (hub.send_event). Clients report in heartbeats when they
 executed a cue; the spread of those instants is what the performer console shows. The
 reports are kept by a `CueReports` store: in this process (`LocalCueReports`), or in Redis
-when several nodes serve the show's clients (holobazaar.shows.shared), so the spread is
+when several nodes serve the show's clients (holobazaar.shows.clustered), so the spread is
 measured over the clients of every node whichever node the console asks.
 """
 
@@ -27,7 +27,7 @@ from holobazaar import db
 from holobazaar.channels import display_channel, market_of, zone_channel
 from holobazaar.scenes.authoring import preview_channel
 from holobazaar.scenes.service import SceneService
-from holobazaar.shows import store, timing
+from holobazaar.shows import run_state, timing
 from holobazaar.shows.models import Show
 from holobazaar.shows.runner import (
     Clock,
@@ -121,7 +121,7 @@ def span(values: list[float], quantile: float) -> float:
 
 
 class ShowCoordination(Protocol):
-    """How several nodes share the shows (holobazaar.shows.shared.SharedShows): built
+    """How several nodes share the shows (holobazaar.shows.clustered.SharedShows): built
     before the show service, which takes its runners, reports and client counts."""
 
     @property
@@ -146,7 +146,7 @@ class ShowService:
         self.scenes, self.hub, self.engine = scenes, hub, engine
         # Runner states to write (latest per show), by one writer task so rows are written
         # in order and a cue never waits for the database.
-        self._unsaved: dict[tuple[str, str], store.RunRecord] = {}
+        self._unsaved: dict[tuple[str, str], run_state.RunRecord] = {}
         self._save_wanted = asyncio.Event()
         self._writer: asyncio.Task | None = None
         self.lead_ms, self.clock = lead_ms, clock
@@ -161,7 +161,7 @@ class ShowService:
         self._make_runner: Callable[[str, Show, Emit, Clock | None, float], ShowRunner] = (
             shared.make_runner if shared else ShowRunner)
         scenes.set_zone_show(self.zone_show)
-        hub.cue_observers.append(self.on_report)
+        hub.add_cue_observer(self.on_report)
         if shared is not None:
             shared.attach(self)
 
@@ -169,7 +169,7 @@ class ShowService:
         """Take up the runner states stored before a restart (shows that still exist)."""
         if self.engine is None:
             return
-        for record in await db.call(self.engine, store.load_runs, self.engine):
+        for record in await db.call(self.engine, run_state.load_runs, self.engine):
             market = self.scenes.market(record.market)
             if market is None or record.show not in market.shows:
                 continue
@@ -202,7 +202,7 @@ class ShowService:
     async def _flush(self) -> None:
         if self._unsaved and self.engine is not None:
             records, self._unsaved = list(self._unsaved.values()), {}
-            await db.call(self.engine, store.save_runs, self.engine, records)
+            await db.call(self.engine, run_state.save_runs, self.engine, records)
 
     # ---- runners -------------------------------------------------------------------
 

@@ -46,10 +46,10 @@ class Hub(Fanout):
         self.stats = {"published": 0, "delivered_frames": 0, "drift": 0, "resyncs": 0}
         # Told about cue executions clients report in heartbeats: (channel, session, cue id,
         # executed_at server ms). The shows domain measures sync spread with it.
-        self.cue_observers: list[Callable[[str, str, str, float], None]] = []
+        self._cue_observers: list[Callable[[str, str, str, float], None]] = []
         # Told (channel, offset, client_hash, server_hash) when a client's heartbeat shows
         # it renders something else (the reconciler records it); must not block.
-        self.drift_listeners: list[Callable[[str, int, str, str], None]] = []
+        self._drift_listeners: list[Callable[[str, int, str, str], None]] = []
         # Checks every published state before it is accepted (see PublishGuard).
         self.guards: list[PublishGuard] = []
 
@@ -59,6 +59,14 @@ class Hub(Fanout):
     def add_guard(self, guard: PublishGuard) -> None:
         """Plug a guard into the publish path (assembly, web/app.py)."""
         self.guards.append(guard)
+
+    def add_cue_observer(self, observer: Callable[[str, str, str, float], None]) -> None:
+        """Be told of the cue executions clients report (the shows domain)."""
+        self._cue_observers.append(observer)
+
+    def add_drift_listener(self, listener: Callable[[str, int, str, str], None]) -> None:
+        """Be told when a client renders something else (the reconciler)."""
+        self._drift_listeners.append(listener)
 
     async def close(self) -> None:
         await self.broker.close()
@@ -129,7 +137,7 @@ class Hub(Fanout):
             return entry
 
     def report_cue(self, channel: str, session: str, cue_id: str, executed_at: float) -> None:
-        for observer in self.cue_observers:
+        for observer in self._cue_observers:
             try:
                 observer(channel, session, cue_id, executed_at)
             except Exception:  # a client's report must never break its connection
@@ -345,7 +353,7 @@ class Hub(Fanout):
     def report_drift(self, name: str, offset: int, client_hash: str) -> None:
         channel = self.channels.get(name)
         server_hash = (channel.hash_at(offset) or "") if channel else ""
-        for listener in self.drift_listeners:
+        for listener in self._drift_listeners:
             try:
                 listener(name, offset, client_hash, server_hash)
             except Exception:  # a listener's failure must not break the connection

@@ -51,11 +51,11 @@ from holobazaar.scenes.clock import Clock
 from holobazaar.scenes.scheduled_publish import DisplayPublishing
 from holobazaar.scenes.scheduler import Scheduler
 from holobazaar.scenes.service import SceneService
+from holobazaar.shows.clustered import SharedShows
 from holobazaar.shows.osc import OscControl, start_osc
 from holobazaar.shows.service import ShowService
-from holobazaar.shows.shared import SharedShows
 from holobazaar.shows.starts import ShowStarts
-from holobazaar.stories import startup as stories_startup
+from holobazaar.stories import assembly as stories_assembly
 from holobazaar.stories.bindings import StoryBindings
 from holobazaar.stories.scheduled import ScheduledPublishing
 from holobazaar.stream.broker_factory import create_broker
@@ -277,7 +277,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
     token_cache = accounts.TokenCache(on_revoke=revoke_notifier(cluster))
     wire_cluster_tokens(cluster, token_cache)
     await cluster.start()
-    stories = stories_startup.provider(engine, scenes)
+    stories = stories_assembly.provider(engine, scenes)
     await scenes.start()
     # Uploads are processed by whichever node claims them (assets/jobs.py); their
     # files are in the asset store every node reads (local: this node alone).
@@ -285,7 +285,7 @@ async def assemble(settings: Settings, client: ClientBuild, clock: Clock | None 
                                      settings.asset_s3_endpoint)
     log.info("stored assets: %s", asset_files.label)
     files = quicklook(scenes, asset_files, settings, collectors)  # /d/<m>/<d>.usdz and .glb
-    await stories_startup.start(settings, engine, scenes, stories)
+    await stories_assembly.start(settings, engine, scenes, stories)
     wire_cluster_content(cluster, stories, scenes, engine)
     # Several nodes: the shows' runners, cue reports and device counts are shared.
     shared_shows = SharedShows(cluster, redis, hub) if redis is not None else None

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from holobazaar import db
 from holobazaar.accounts.dependencies import require_role
 from holobazaar.channels import display_channel
-from holobazaar.pulse import store
+from holobazaar.pulse import database
 from holobazaar.pulse.aggregator import KINDS, day_bounds
 from holobazaar.web.charts import line_chart
 from holobazaar.web.i18n import templates as page_templates
@@ -37,9 +37,9 @@ async def dashboard(request: Request, market: str) -> Response:
     pulse = service.market_pulse(market)
     now = service.clock()
     since, until = day_bounds(pulse.local_day(now), pulse.tz)
-    rows = await db.call(service.engine, store.minutes, service.engine, market, since, until,
+    rows = await db.call(service.engine, database.minutes, service.engine, market, since, until,
                          service.settings.k, "market", market)
-    held = await db.call(service.engine, store.feedback, service.engine, market, "held", 500)
+    held = await db.call(service.engine, database.feedback, service.engine, market, "held", 500)
     tz = pulse.tz
     points = [(r.minute.astimezone(tz), r) for r in rows]
     current = datetime.fromtimestamp(now, tz)
@@ -58,7 +58,7 @@ async def dashboard(request: Request, market: str) -> Response:
         show_end = min(max(c.at for c in cues).astimezone(tz) + timedelta(minutes=20), end)
         zone_series: dict[str, list[tuple[datetime, float]]] = {}
         for zone in sorted({z for c in cues for z in c.zones}):
-            found = await db.call(service.engine, store.minutes, service.engine, market, since,
+            found = await db.call(service.engine, database.minutes, service.engine, market, since,
                                   until, service.settings.k, "zone", zone)
             zone_series[zone] = [(r.minute.astimezone(tz), r.mood) for r in found]
         show = line_chart(zone_series, show_start.replace(second=0, microsecond=0),

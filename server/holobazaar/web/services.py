@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from holobazaar.redis_connection import RedisConnection
     from holobazaar.scenes.scheduler import Scheduler
     from holobazaar.scenes.service import SceneService
+    from holobazaar.shows.clustered import SharedShows
     from holobazaar.shows.osc import OscControl
     from holobazaar.shows.service import ShowService
-    from holobazaar.shows.shared import SharedShows
     from holobazaar.shows.starts import ShowStarts
     from holobazaar.stories.bindings import StoryBindings
     from holobazaar.stream.connection import StreamLimits

@@ -27,8 +27,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from holobazaar import db
 from holobazaar.inventory import service
+from holobazaar.inventory.batches import BatchResult
 from holobazaar.inventory.models import ItemUpdate
-from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes import farm_authoring
 from holobazaar.scenes.authoring import AuthoringError
 from holobazaar.scenes.dependencies import market_or_404

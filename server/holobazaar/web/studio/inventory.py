@@ -21,10 +21,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from holobazaar import db
 from holobazaar.db import as_utc, session_scope
-from holobazaar.inventory import manage, service, truth
+from holobazaar.inventory import batches, manage, service
+from holobazaar.inventory.batches import BatchResult
 from holobazaar.inventory.models import ItemCreate
 from holobazaar.inventory.tables import FOUR_EYES, FeedBatch, FeedConfig
-from holobazaar.inventory.truth import BatchResult
 from holobazaar.scenes.dependencies import market_or_404
 from holobazaar.web.services import services
 from holobazaar.web.studio.shell import (
@@ -80,7 +80,7 @@ def _feed(engine: Any, market: str) -> tuple[FeedConfig | None, FeedBatch | None
 
 def _held_by_sku(engine: Any, market: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for held in truth.open_held(engine, market):
+    for held in batches.open_held(engine, market):
         new = json.loads(held.new)
         facts = new.get("facts") or {}
         out.setdefault(held.sku, []).append({

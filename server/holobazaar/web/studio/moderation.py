@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from holobazaar import db
 from holobazaar.moderation.service import queue, queue_signature
-from holobazaar.pulse import store as pulse_store
+from holobazaar.pulse import database as pulse_database
 from holobazaar.stories import service as stories
 from holobazaar.stories.routes import content_changed
 from holobazaar.web.services import services
@@ -103,9 +103,9 @@ async def decide(request: Request, market: str) -> Response:
             return await _render(page, 422, "A note is approved or rejected.", key)
         try:
             row = await db.call(
-                engine, pulse_store.decide_feedback, engine, market, int(ident),
+                engine, pulse_database.decide_feedback, engine, market, int(ident),
                 "approved" if decision == "approve" else "rejected", actor, reason)
-        except pulse_store.AlreadyDecided as exc:
+        except pulse_database.AlreadyDecided as exc:
             return await _render(page, 409, str(exc), key)
         if row is None:
             return await _render(page, 404, f"There is no note {ident} here.", key)

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from holobazaar import db
-from holobazaar.pulse import store
+from holobazaar.pulse import database
 from holobazaar.pulse.aggregator import MarketPulse
 
 from support.databases import postgres_engine
@@ -41,34 +41,34 @@ def rows_for(devices: int, display: str = "a", kind: str = "love", at: datetime 
 
 
 def test_minutes_merge_and_read_k_anonymously(engine: Engine) -> None:
-    store.add_minutes(engine, "m", rows_for(3))
-    store.add_minutes(engine, "m", rows_for(3, kind="wow"))  # the same minute again
-    store.add_minutes(engine, "m", rows_for(2, display="b", at=T0 + timedelta(minutes=1)))
-    shown = store.minutes(engine, "m", T0, T0 + timedelta(hours=1), k=5)
+    database.add_minutes(engine, "m", rows_for(3))
+    database.add_minutes(engine, "m", rows_for(3, kind="wow"))  # the same minute again
+    database.add_minutes(engine, "m", rows_for(2, display="b", at=T0 + timedelta(minutes=1)))
+    shown = database.minutes(engine, "m", T0, T0 + timedelta(hours=1), k=5)
     assert {(r.scope, r.scope_id, r.minute) for r in shown} == {
         ("market", "m", T0), ("zone", "z", T0), ("display", "a", T0)}
     display = next(r for r in shown if r.scope == "display")
     assert (display.love, display.wow, display.devices) == (3, 3, 6)
     assert display.mood == round(100 * 5.25 / 11.25)
     assert display.minute.tzinfo is not None
-    everything = store.minutes(engine, "m", T0, T0 + timedelta(hours=1), k=1)
+    everything = database.minutes(engine, "m", T0, T0 + timedelta(hours=1), k=1)
     assert len(everything) == 6
-    assert store.minutes(engine, "other", T0, T0 + timedelta(hours=1), k=1) == []
+    assert database.minutes(engine, "other", T0, T0 + timedelta(hours=1), k=1) == []
 
 
 def test_events_pruned_after_retention_and_salt_rotates(engine: Engine) -> None:
     old, new = T0 - timedelta(hours=3), T0
-    store.add_events(engine, [
+    database.add_events(engine, [
         {"market": "m", "display": "a", "zone": "z", "kind": "love", "dwell": None,
          "device": "0" * 16, "at": old},
         {"market": "m", "display": "a", "zone": "z", "kind": "dwell", "dwell": 30,
          "device": "1" * 16, "at": new}])
-    assert store.prune_events(engine, T0 - timedelta(hours=2)) == 1
-    kept = store.events_since(engine, T0 - timedelta(days=1))
+    assert database.prune_events(engine, T0 - timedelta(hours=2)) == 1
+    kept = database.events_since(engine, T0 - timedelta(days=1))
     assert [(e.kind, e.dwell) for e in kept] == [("dwell", 30)]
-    first = store.day_salt(engine, "2026-11-21")
-    assert store.day_salt(engine, "2026-11-21") == first and len(first) == 32
-    second = store.day_salt(engine, "2026-11-22")
+    first = database.day_salt(engine, "2026-11-21")
+    assert database.day_salt(engine, "2026-11-21") == first and len(first) == 32
+    second = database.day_salt(engine, "2026-11-22")
     assert second != first
     with engine.connect() as conn:  # yesterday's salt is gone: old hashes are unlinkable
         assert conn.execute(text("SELECT day FROM pulse_salt")).scalars().all() == [

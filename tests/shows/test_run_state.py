@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect
 
 from holobazaar import db
-from holobazaar.shows import store
+from holobazaar.shows import run_state
 
 from support.databases import throwaway_postgres
 from support.live import start_server
@@ -28,14 +28,14 @@ def performer_headers(live, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def wait_for_row(engine, predicate, timeout: float = 5.0) -> store.RunRecord:
+def wait_for_row(engine, predicate, timeout: float = 5.0) -> run_state.RunRecord:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = store.load_runs(engine)
+        rows = run_state.load_runs(engine)
         if rows and predicate(rows[0]):
             return rows[0]
         time.sleep(0.05)
-    raise AssertionError(f"no matching row: {store.load_runs(engine)}")
+    raise AssertionError(f"no matching row: {run_state.load_runs(engine)}")
 
 
 def test_runner_state_survives_a_restart(tmp_path: Path):
@@ -79,12 +79,12 @@ def test_migration_and_store_on_postgresql():
         engine = db.make_engine(target)
         try:
             assert "show_run" in inspect(engine).get_table_names()
-            record = store.RunRecord("greenhaven", "harvest-collective", "running", "6", 3,
+            record = run_state.RunRecord("greenhaven", "harvest-collective", "running", "6", 3,
                                      1.5e12, None, [{"id": "x", "number": "1"}])
-            store.save_runs(engine, [record])
-            store.save_runs(engine, [record.__class__(**{**record.__dict__,
+            run_state.save_runs(engine, [record])
+            run_state.save_runs(engine, [record.__class__(**{**record.__dict__,
                                                           "status": "stopped"})])
-            assert store.load_runs(engine) == [record.__class__(
+            assert run_state.load_runs(engine) == [record.__class__(
                 **{**record.__dict__, "status": "stopped"})]
         finally:
             engine.dispose()
