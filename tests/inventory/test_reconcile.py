@@ -105,6 +105,35 @@ def test_checks_side_by_side_record_a_removed_item_once(inv) -> None:
     assert [(m["display"], m["sku"]) for m in found] == [(ZONNEVELD, "LET-BUTTER")]
 
 
+def test_a_check_that_fails_midway_leaves_the_removed_item_to_the_next_one(inv) -> None:
+    """A check that claimed a removed item and then failed (the broker restarting while it
+    publishes) writes nothing; the item is not left claimed: the next check records it."""
+    live, _ = inv
+    services = live.app.state.services
+
+    async def failing_then_working_check() -> None:
+        market = services.scenes.market(MARKET)
+        displays = [market.displays[ZONNEVELD]]
+        del services.scenes.items[MARKET]["LET-BUTTER"]
+        publish = services.scenes.publish_display
+
+        async def broken(*args, **kwargs):
+            raise ConnectionError("broker restarting")
+
+        services.scenes.publish_display = broken
+        try:
+            await services.reconciler.check(market, displays)
+        except ConnectionError:
+            pass
+        finally:
+            services.scenes.publish_display = publish
+        await services.reconciler.check(market, displays, compare=False)
+
+    live.call(failing_then_working_check)
+    found = mismatches(live, kind="identity", open="true")
+    assert [(m["display"], m["sku"]) for m in found] == [(ZONNEVELD, "LET-BUTTER")]
+
+
 def test_stale_feed_marks_displays_unverified(tmp_path) -> None:
     # 3 s: the checks after the feed resumes must finish before it is silent again, on a
     # loaded CI machine too.

@@ -318,30 +318,37 @@ class Reconciler:
         found: list[Found] = []
         corrected: list[tuple[str, int]] = []
         resolved_identity: list[tuple[str, str]] = []
-        for index, display in enumerate(displays):
-            if index and index % 100 == 0:
-                await asyncio.sleep(0)  # let clients be served during a long sweep
-            for sku in sorted(bound_skus(display)):
-                key = (market.id, display.id, sku, "identity")
-                if sku not in items and key not in self.open:
-                    # Claimed now, before this check awaits anything: a sweep and a feed
-                    # batch's check running side by side recorded it twice.
-                    self.open[key] = UNRECORDED
-                    found.append(Found(display.id, sku, "identity", "a known item",
-                                       "unknown or removed SKU", fixable=False))
-                elif sku in items and key in self.open:
-                    resolved_identity.append((display.id, sku))
-            if not compare:
-                continue
-            # Composed and compared under the scene service's publish lock (no publish
-            # interleaves), and published by it when the channel shows something else.
-            replaced = await self.scenes.publish_display(
-                market.id, display.id, partial(self._correction, market, display, items, assets))
-            if replaced is not None:
-                found.extend(classify(display.id, replaced.state, replaced.shown))
-                corrected.append((display.id, replaced.offset))
-        if found or corrected or resolved_identity:
-            await self._record(market.id, found, corrected, resolved_identity)
+        claimed: list[OpenKey] = []
+        try:
+            for index, display in enumerate(displays):
+                if index and index % 100 == 0:
+                    await asyncio.sleep(0)  # let clients be served during a long sweep
+                for sku in sorted(bound_skus(display)):
+                    key = (market.id, display.id, sku, "identity")
+                    if sku not in items and key not in self.open:
+                        # Claimed now, before this check awaits anything: a sweep and a feed
+                        # batch's check running side by side recorded it twice.
+                        self.open[key] = UNRECORDED
+                        claimed.append(key)
+                        found.append(Found(display.id, sku, "identity", "a known item",
+                                           "unknown or removed SKU", fixable=False))
+                    elif sku in items and key in self.open:
+                        resolved_identity.append((display.id, sku))
+                if not compare:
+                    continue
+                # Composed and compared under the scene service's publish lock (no publish
+                # interleaves), and published by it when the channel shows something else.
+                correction = partial(self._correction, market, display, items, assets)
+                replaced = await self.scenes.publish_display(market.id, display.id, correction)
+                if replaced is not None:
+                    found.extend(classify(display.id, replaced.state, replaced.shown))
+                    corrected.append((display.id, replaced.offset))
+            if found or corrected or resolved_identity:
+                await self._record(market.id, found, corrected, resolved_identity)
+        finally:
+            for claim in claimed:  # not written (an error on the way): found again next time
+                if self.open.get(claim) == UNRECORDED:
+                    del self.open[claim]
         return len(found)
 
     def _correction(self, market: MarketContent, display: Display,
@@ -381,16 +388,9 @@ class Reconciler:
 
     async def _record(self, market: str, found: list[Found], corrected: list[tuple[str, int]],
                       resolved_identity: list[tuple[str, str]]) -> None:
-        try:
-            rows = await db.call(self.engine, mismatches.write_findings, self.engine, market,
-                                 found, corrected, resolved_identity, self.open,
-                                 _now(), {d for d, _ in corrected})
-        except BaseException:
-            for f in found:  # not written: the next check finds them again
-                key = (market, f.display, f.sku, "identity")
-                if not f.fixable and self.open.get(key) == UNRECORDED:
-                    del self.open[key]
-            raise
+        rows = await db.call(self.engine, mismatches.write_findings, self.engine, market,
+                             found, corrected, resolved_identity, self.open, _now(),
+                             {d for d, _ in corrected})
         for f, row_id in zip(found, rows, strict=True):
             self.counts["detected"] += 1
             if not f.fixable:
