@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from holobazaar.shows import run_state
 
 from support.databases import throwaway_postgres
 from support.live import start_server
+from support.waiting import wait_for
 
 BASE = "/api/v1/shows/greenhaven/harvest-collective"
 
@@ -28,14 +28,13 @@ def performer_headers(live, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def wait_for_row(engine, predicate, timeout: float = 5.0) -> run_state.RunRecord:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_row(engine, predicate) -> run_state.RunRecord:
+    """The show's stored run once it matches `predicate`."""
+    def matching() -> run_state.RunRecord | None:
         rows = run_state.load_runs(engine)
-        if rows and predicate(rows[0]):
-            return rows[0]
-        time.sleep(0.05)
-    raise AssertionError(f"no matching row: {run_state.load_runs(engine)}")
+        return rows[0] if rows and predicate(rows[0]) else None
+
+    return wait_for(matching)
 
 
 def test_runner_state_survives_a_restart(tmp_path: Path):
