@@ -21,7 +21,13 @@ CORPUS = next((p for p in (
 
 
 def corpus_entry(model: str) -> Path:
+    """The model's main file in the corpus; the test is skipped, saying where it looked,
+    when the corpus is not there (as the corpus modules are)."""
     folder = CORPUS / model
+    if not folder.is_dir():
+        import pytest
+
+        pytest.skip(f"no glTF corpus at {CORPUS}")
     return next(p for p in sorted(folder.iterdir()) if p.suffix in (".glb", ".gltf"))
 
 
