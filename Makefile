@@ -11,10 +11,11 @@ PORT ?= 8000
 # `make run TLS=1 HOST=0.0.0.0`: HTTPS for phones on the same Wi-Fi (docs/phones.md).
 TLS ?=
 CORES := $(shell nproc 2>/dev/null || echo 2)
-# make test: processes for the tests without a browser, two per core: they wait much of the
-# time (servers and nodes starting, sleeps to a window edge, subprocesses), so two per core
-# keep the cores busy (docs/testing.md, Test time).
-TEST_WORKERS ?= $(shell echo $$((2 * $(CORES))))
+# make test: processes for the tests without a browser, three for two cores: they wait much
+# of the time (servers and nodes starting, sleeps to a window edge, subprocesses), so more
+# processes than cores keep the cores busy; two per core starved the timing tests' own
+# servers (docs/testing.md, Test time).
+TEST_WORKERS ?= $(shell echo $$((3 * $(CORES) / 2)))
 # make test: processes for the browser tests (each runs its own Chromium): one more than
 # the cores.
 BROWSER_WORKERS ?= $(shell echo $$(($(CORES) + 1)))
