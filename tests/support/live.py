@@ -5,6 +5,7 @@ reach of the test (`LiveServer.call`, `app.state`)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from holobazaar.stream.fastws import UVICORN_WS
 from holobazaar.web.app import create_app
 
 from support.content import copy_content
-from support.net import free_port
 
 
 @dataclass
@@ -82,8 +82,13 @@ def start_server(tmp: Path, ws: str = UVICORN_WS, clock=None, **overrides) -> Li
     """`ws`: uvicorn's WebSocket protocol (the one `holobazaar serve` runs by default);
     `clock`: the server's clock for schedules (a holobazaar.scenes.clock.ManualClock)."""
     content = overrides.pop("content_dir", None) or copy_content(tmp / "content")
-    settings = Settings(port=free_port(), data_dir=tmp / "var", content_dir=content,
-                        **overrides)
+    # Bound here and handed to uvicorn: a port only looked up as free could be taken by
+    # another test process before the server bound it ("address already in use").
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", 0))
+    settings = Settings(port=listening.getsockname()[1], data_dir=tmp / "var",
+                        content_dir=content, **overrides)
     app = create_app(settings, clock=clock)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                             ws_max_size=settings.max_frame_bytes * 16, lifespan="on",
@@ -95,7 +100,7 @@ def start_server(tmp: Path, ws: str = UVICORN_WS, clock=None, **overrides) -> Li
         loop = asyncio.new_event_loop()
         live._loop = loop  # type: ignore[attr-defined]
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve())
+        loop.run_until_complete(server.serve(sockets=[listening]))
 
     live.thread = threading.Thread(target=run, daemon=True, name="live-server")
     live.thread.start()
