@@ -10,7 +10,12 @@ the default) and then:
   goes over the limit raises `BodyTooLarge` (an HTTPException, so FastAPI's body reading
   and every route that streams its body pass it on), answered 413.
 
-A 413 closes the connection (`Connection: close`): the rest of the body is never read.
+A 413 closes the connection (`Connection: close`). Before it is sent, the rest of the body
+is read and thrown away, up to `LINGER_BYTES` and `LINGER_SECONDS` (as nginx's lingering
+close does): a connection closed with its body unread is reset by the kernel, and the reset
+can reach the client before it has read the 413, so it sees "connection reset" instead of
+the reason. A declared body larger than that, or one sent only after `Expect: 100-continue`,
+is answered at once without reading any of it.
 Anonymous callers get 413, not 401: the limit comes before authentication. `/ws` under
 `holobazaar serve` never reaches this app (stream/fastws.py; frames are limited there by
 max_frame_bytes); WebSocket scopes pass through. Limits and settings: docs/deploy.md."""
@@ -21,6 +26,7 @@ import json
 import re
 from dataclasses import dataclass
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +34,9 @@ from holobazaar.config import Settings
 
 # Multipart framing around the files of an upload (boundaries, part headers, form fields).
 MULTIPART_SLACK = 1 << 20
+# How much of a refused body is still read (and dropped) so that the 413 arrives intact.
+LINGER_BYTES = 16 << 20
+LINGER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,25 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+def _awaits_continue(scope: Scope) -> bool:
+    """The client sends its body only after a `100 Continue`, which reading would send."""
+    return any(name == b"expect" and value.lower() == b"100-continue"
+               for name, value in scope["headers"])
+
+
+async def _discard_rest(receive: Receive, budget: int) -> None:
+    """Read and drop what is left of a refused body: at most `budget` bytes, for at most
+    LINGER_SECONDS (a client sending slowly is then cut off)."""
+    with anyio.move_on_after(LINGER_SECONDS):
+        while budget > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            budget -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+
 async def _refuse(send: Send, rule: BodyRule) -> None:
     body = json.dumps({"detail": rule.detail}).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [
@@ -113,6 +141,8 @@ class BodyLimits:
         rule = self.rule_for(scope["method"], scope["path"])
         declared = _declared_length(scope)
         if declared is not None and declared > rule.limit:
+            if declared <= LINGER_BYTES and not _awaits_continue(scope):
+                await _discard_rest(receive, declared)
             await _refuse(send, rule)
             return
         if declared is not None:  # within the limit: the server delivers no more than that
@@ -127,6 +157,8 @@ class BodyLimits:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > rule.limit:
+                    if message.get("more_body", False):
+                        await _discard_rest(receive, LINGER_BYTES - received)
                     raise BodyTooLarge(rule)
             return message
 
