@@ -13,6 +13,7 @@ uvicorn's HTTP parsing and anything else the process did meanwhile).
     python bench/change_path.py --smoke              # 60 changes, a few seconds
     python bench/change_path.py --changes 2000       # steadier figures
     python bench/change_path.py --cprofile 25        # plus cProfile's top 25 functions
+    python bench/change_path.py --cprofile 60 --cprofile-sort cumulative
 
 Figures are CPU time, so they hold on a loaded machine better than wall times do; they
 are still higher there (caches, frequency), so compare before/after in the same run
@@ -144,7 +145,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else 0.0
 
 
-def run(changes: int, warmup: int, top: int) -> dict[str, Any]:
+def run(changes: int, warmup: int, top: int, sort: str = "tottime") -> dict[str, Any]:
     recorder = Recorder()
     install(recorder)
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,7 +190,7 @@ def run(changes: int, warmup: int, top: int) -> dict[str, Any]:
         "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
     if profile is not None:
         out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(top)
+        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
         result["cprofile"] = out.getvalue()
     return result
 
@@ -214,11 +215,13 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--cprofile", type=int, default=0, metavar="TOP")
+    parser.add_argument("--cprofile-sort", default="tottime",
+                        choices=["tottime", "cumulative"], help="cProfile's order")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     changes = 60 if args.smoke else args.changes
     warmup = 10 if args.smoke else args.warmup
-    result = run(changes, warmup, args.cprofile)
+    result = run(changes, warmup, args.cprofile, args.cprofile_sort)
     show(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
