@@ -72,21 +72,47 @@ class MarketStories:
     recipes: list[RecipeDoc] = field(default_factory=list)
     # (kind, slug, language) -> a published translation's fields (stories/translations.py)
     translations: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # Made once per language: a loaded cache is replaced whole, never changed in place.
+    languages: dict[str, MarketStories] = field(default_factory=dict, compare=False,
+                                                repr=False)
 
     def in_language(self, language: str) -> MarketStories:
         """The same documents with their published translations into `language` in place,
         field by field (the others as written)."""
+        found = self.languages.get(language)
+        if found is not None:
+            return found
+
         def tr(kind: str, doc: Any) -> Any:
             fields = self.translations.get((kind, doc.slug, language))
             return translated(doc, fields, language) if fields else doc
 
-        return MarketStories([(at, tr("story", s)) for at, s in self.stories],
-                             [tr("recipe", r) for r in self.recipes], self.translations)
+        found = self.languages[language] = MarketStories(
+            [(at, tr("story", s)) for at, s in self.stories],
+            [tr("recipe", r) for r in self.recipes], self.translations)
+        return found
+
+
+def wanted_items(display: Display) -> set[str]:
+    """The display's items and the items its nodes are bound to."""
+    return set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+
+
+def linked_items(cache: MarketStories, display: Display) -> set[str]:
+    """Every SKU whose stock can change the display's recipes: those of the recipes using
+    one of its items, or of every recipe when it has none (all are ranked then)."""
+    wanted = wanted_items(display)
+    linked: set[str] = set()
+    for recipe in cache.recipes:
+        skus = {g.sku for g in recipe.ingredients if g.sku}
+        if not wanted or skus & wanted:
+            linked |= skus
+    return linked
 
 
 def display_stories(cache: MarketStories, display: Display) -> list[StoryDoc]:
     """The display's producer's stories, newest first; else stories about its items."""
-    items = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+    items = wanted_items(display)
     newest = sorted(cache.stories, key=lambda pair: (pair[0], pair[1].slug), reverse=True)
     by_farm = [s for _, s in newest if display.farm and display.farm in s.producers]
     return by_farm or [s for _, s in newest if items & set(s.items)]
@@ -95,7 +121,7 @@ def display_stories(cache: MarketStories, display: Display) -> list[StoryDoc]:
 def make_binding(cache: MarketStories, display: Display,
                  items: Mapping[str, ItemFacts]) -> Binding:
     stories = display_stories(cache, display)
-    wanted = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
+    wanted = wanted_items(display)
 
     def recipes_in_stock(limit: int = 3) -> list[Any]:
         return template_view(rank_recipes(cache.recipes, items, wanted=wanted or None,
@@ -122,6 +148,36 @@ class StoryBindings:
         self.engine = engine
         self.items = items
         self.markets: dict[str, MarketStories] = {}
+        # Every display is composed per change and language, and a binding renders its
+        # stories' Markdown: kept while its inputs are the same (`_made`).
+        self._linked: dict[int, tuple[MarketStories, Display, frozenset[str]]] = {}
+        self._bindings: dict[tuple[int, str], tuple[tuple[Any, ...], Binding]] = {}
+
+    def _linked_items(self, cache: MarketStories, display: Display) -> frozenset[str]:
+        found = self._linked.get(id(display))
+        if found is None or found[0] is not cache or found[1] is not display:
+            found = self._linked[id(display)] = (cache, display,
+                                                 frozenset(linked_items(cache, display)))
+        return found[2]
+
+    def _made(self, market: str, cache: MarketStories, display: Display,
+              language: str) -> Binding:
+        """make_binding, or the same binding again while the cache, the display, the
+        items mapping and the facts of every item its recipes read are unchanged."""
+        items = self.items(market)
+        facts = tuple((sku, items.get(sku))
+                      for sku in sorted(self._linked_items(self.markets[market], display)))
+        found = self._bindings.get((id(display), language))
+        if found is not None:
+            (was_cache, was_display, was_items, was_facts), binding = found
+            if (was_cache is cache and was_display is display and was_items is items
+                    and was_facts == facts):
+                return binding
+        binding = make_binding(cache, display, items)
+        if len(self._bindings) > 8192:
+            self._bindings.clear()
+        self._bindings[(id(display), language)] = ((cache, display, items, facts), binding)
+        return binding
 
     def load(self, market: str) -> None:
         cache = MarketStories()
@@ -143,25 +199,18 @@ class StoryBindings:
         return {r.slug: r.name for r in cache.recipes} if cache else {}
 
     def items_of(self, market: MarketContent, display: Display) -> set[str]:
-        """Every SKU linked by a recipe that uses one of the display's items: a change of
-        any of them can re-rank the display's "cook from what's here"."""
+        """Every SKU linked by a recipe that uses one of the display's items (by every
+        recipe, for a display without items): a change of any of them can re-rank the
+        display's "cook from what's here"."""
         cache = self.markets.get(market.id)
-        if cache is None:
-            return set()
-        wanted = set(display.items) | {n.item for n, _ in iter_nodes(display.nodes) if n.item}
-        linked: set[str] = set()
-        for recipe in cache.recipes:
-            skus = {g.sku for g in recipe.ingredients if g.sku}
-            if skus & wanted:
-                linked |= skus
-        return linked
+        return set() if cache is None else set(self._linked_items(cache, display))
 
     def binding(self, market: MarketContent, display: Display) -> Binding | None:
         cache = self.markets.get(market.id)
         if cache is None:
             return Binding(context={"story": None, "stories": [],
                                     "recipes_in_stock": lambda limit=3: []})
-        return make_binding(cache, display, self.items(market.id))
+        return self._made(market.id, cache, display, "")
 
     def binding_in(self, market: MarketContent, display: Display,
                    language: str) -> Binding | None:
@@ -170,7 +219,7 @@ class StoryBindings:
         cache = self.markets.get(market.id)
         if cache is None or not cache.translations:
             return self.binding(market, display)
-        return make_binding(cache.in_language(language), display, self.items(market.id))
+        return self._made(market.id, cache.in_language(language), display, language)
 
 
 SAMPLE_STORY = StoryDoc(slug="sample-story", market="sample", title="A sample story",
