@@ -753,6 +753,8 @@ def markdown(results: dict) -> str:
                                     ("process_cpu_s", "CPU s per worker")])
     table(f"(g) sweep x {a['rate']:g} changes/s x {a['seconds']:g} s",
           runs.get("sweep", []), load)
+    table(f"(h) TLS (wss://, one certificate): {size} x {a['rate']:g} changes/s x "
+          f"{a['seconds']:g} s", runs.get("tls", []), load)
     return "\n".join(lines)
 
 

@@ -382,6 +382,10 @@ class SceneService:
                 for language in languages:
                     await self._publish_display(market, display, language, items, assets,
                                                 at, changed, from_providers)
+                # A feed batch recomposes display after display: let a show's cue, a
+                # zone's state and the fan-out of what is published go out in between
+                # (at 20 displays x 500 clients, batches held cues back by ~300 ms).
+                await asyncio.sleep(0)
 
     async def peer_items_changed(self, market_id: str | None,
                                  skus: list[str] | None = None) -> None:
