@@ -91,17 +91,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         asyncio.get_running_loop().set_exception_handler(loop_exception_handler)
         services = await assemble(settings, client_build, clock, collectors)
         app.state.services = services  # the one key: routes read it through dependencies.py
-        # What start-up made (modules, content, composed states) lives as long as the
-        # process: out of the cyclic GC's sight. Else the first full collection walks it
-        # all: a 130-200 ms stall of every change and delivery some seconds after start.
-        gc.collect()
-        gc.freeze()
+        if gc.get_freeze_count() == 0:
+            # What start-up made (modules, content, composed states) lives as long as the
+            # process: out of the cyclic GC's sight. Else the first full collection walks
+            # it all: a 130-200 ms stall of every change and delivery some seconds after
+            # start. Once per process: a test process starts hundreds of apps, and a full
+            # collection of its grown heap at each start cost the suite minutes.
+            gc.collect()
+            gc.freeze()
         try:
             # `/ws` without an ASGI task per connection under `holobazaar serve` (fastws).
             yield stream_routes.direct(app)
         finally:
             await shutdown(services)
-            gc.unfreeze()  # (a test process starts many apps: what they leave is garbage)
 
     # /docs is pages.api_docs: Swagger UI from the client build, not from a CDN.
     app = FastAPI(title="Holobazaar", version=__version__, lifespan=lifespan, docs_url=None,
