@@ -17,7 +17,9 @@ def test_a_model_is_drawn_in_its_colours_and_cached(tmp_path: Path):
     made = content_thumbnail(glb, "abc", tmp_path)
     with Image.open(made) as img:
         assert img.size == (256, 256)
-        red = [p for p in img.convert("RGBA").getdata() if p[3] and p[0] > 2 * p[1]]
+        rgba = img.convert("RGBA").tobytes()  # (getdata is deprecated in Pillow 12)
+        pixels = [rgba[i:i + 4] for i in range(0, len(rgba), 4)]
+        red = [p for p in pixels if p[3] and p[0] > 2 * p[1]]
         assert len(red) > 256 * 256 // 10  # a red tomato, not an empty square
     stamp = made.stat().st_mtime_ns
     assert content_thumbnail(glb, "abc", tmp_path) == made
