@@ -73,3 +73,13 @@ def test_a_new_cache_makes_new_bindings() -> None:
     bindings.markets[MARKET] = MarketStories()  # the recipes were unpublished (a reload)
     assert recipes_shown(bindings, plums) == []
     assert bindings.items_of(MARKET_CONTENT, plums) == set()
+
+
+def test_a_reloaded_display_takes_its_old_entry_s_place() -> None:
+    items = {sku: facts(sku) for sku in ("LEEK", "POTATO", "PLUM")}
+    bindings = provider(items)
+    assert recipes_shown(bindings, display("stall", ["PLUM"])) == ["jam"]
+    changed = display("stall", ["LEEK"])  # the same display after a content reload
+    assert recipes_shown(bindings, changed) == ["soup"]
+    assert bindings.items_of(MARKET_CONTENT, changed) == {"LEEK", "POTATO"}
+    assert len(bindings._linked) == len(bindings._bindings) == 1

@@ -149,15 +149,17 @@ class StoryBindings:
         self.items = items
         self.markets: dict[str, MarketStories] = {}
         # Every display is composed per change and language, and a binding renders its
-        # stories' Markdown: kept while its inputs are the same (`_made`).
-        self._linked: dict[int, tuple[MarketStories, Display, frozenset[str]]] = {}
-        self._bindings: dict[tuple[int, str], tuple[tuple[Any, ...], Binding]] = {}
+        # stories' Markdown: kept while its inputs are the same (`_made`). By market and
+        # display id: a reload's new objects take their old entries' places.
+        self._linked: dict[tuple[str, str], tuple[MarketStories, Display, frozenset[str]]] = {}
+        self._bindings: dict[tuple[str, str, str], tuple[tuple[Any, ...], Binding]] = {}
 
-    def _linked_items(self, cache: MarketStories, display: Display) -> frozenset[str]:
-        found = self._linked.get(id(display))
+    def _linked_items(self, market: str, cache: MarketStories,
+                      display: Display) -> frozenset[str]:
+        found = self._linked.get((market, display.id))
         if found is None or found[0] is not cache or found[1] is not display:
-            found = self._linked[id(display)] = (cache, display,
-                                                 frozenset(linked_items(cache, display)))
+            found = self._linked[(market, display.id)] = (
+                cache, display, frozenset(linked_items(cache, display)))
         return found[2]
 
     def _made(self, market: str, cache: MarketStories, display: Display,
@@ -165,18 +167,17 @@ class StoryBindings:
         """make_binding, or the same binding again while the cache, the display, the
         items mapping and the facts of every item its recipes read are unchanged."""
         items = self.items(market)
-        facts = tuple((sku, items.get(sku))
-                      for sku in sorted(self._linked_items(self.markets[market], display)))
-        found = self._bindings.get((id(display), language))
+        linked = self._linked_items(market, self.markets[market], display)
+        facts = tuple((sku, items.get(sku)) for sku in sorted(linked))
+        found = self._bindings.get((market, display.id, language))
         if found is not None:
             (was_cache, was_display, was_items, was_facts), binding = found
             if (was_cache is cache and was_display is display and was_items is items
                     and was_facts == facts):
                 return binding
         binding = make_binding(cache, display, items)
-        if len(self._bindings) > 8192:
-            self._bindings.clear()
-        self._bindings[(id(display), language)] = ((cache, display, items, facts), binding)
+        self._bindings[(market, display.id, language)] = ((cache, display, items, facts),
+                                                          binding)
         return binding
 
     def load(self, market: str) -> None:
@@ -203,7 +204,7 @@ class StoryBindings:
         recipe, for a display without items): a change of any of them can re-rank the
         display's "cook from what's here"."""
         cache = self.markets.get(market.id)
-        return set() if cache is None else set(self._linked_items(cache, display))
+        return set() if cache is None else set(self._linked_items(market.id, cache, display))
 
     def binding(self, market: MarketContent, display: Display) -> Binding | None:
         cache = self.markets.get(market.id)
