@@ -87,6 +87,18 @@ def test_removed_bound_item_is_an_open_identity_mismatch(inv) -> None:
     wait_for(lambda: not mismatches(live, kind="identity", open="true"))
 
 
+def remove_butterhead(services) -> tuple:
+    """Take a bound item out of the scene service's copy: (the market, its display)."""
+    market = services.scenes.market(MARKET)
+    del services.scenes.items[MARKET]["LET-BUTTER"]
+    return market, [market.displays[ZONNEVELD]]
+
+
+def assert_butterhead_recorded_once(live) -> None:
+    found = mismatches(live, kind="identity", open="true")
+    assert [(m["display"], m["sku"]) for m in found] == [(ZONNEVELD, "LET-BUTTER")]
+
+
 def test_checks_side_by_side_record_a_removed_item_once(inv) -> None:
     """A feed batch's check and the periodic sweep meet on the same removed item: one open
     mismatch, not one per check (each used to see it unrecorded while the other wrote)."""
@@ -94,15 +106,12 @@ def test_checks_side_by_side_record_a_removed_item_once(inv) -> None:
     services = live.app.state.services
 
     async def two_checks() -> None:
-        market = services.scenes.market(MARKET)
-        displays = [market.displays[ZONNEVELD]]
-        del services.scenes.items[MARKET]["LET-BUTTER"]
+        market, displays = remove_butterhead(services)
         await asyncio.gather(services.reconciler.check(market, displays, compare=False),
                              services.reconciler.check(market, displays, compare=False))
 
     live.call(two_checks)
-    found = mismatches(live, kind="identity", open="true")
-    assert [(m["display"], m["sku"]) for m in found] == [(ZONNEVELD, "LET-BUTTER")]
+    assert_butterhead_recorded_once(live)
 
 
 def test_a_check_that_fails_midway_leaves_the_removed_item_to_the_next_one(inv) -> None:
@@ -112,9 +121,7 @@ def test_a_check_that_fails_midway_leaves_the_removed_item_to_the_next_one(inv) 
     services = live.app.state.services
 
     async def failing_then_working_check() -> None:
-        market = services.scenes.market(MARKET)
-        displays = [market.displays[ZONNEVELD]]
-        del services.scenes.items[MARKET]["LET-BUTTER"]
+        market, displays = remove_butterhead(services)
         publish = services.scenes.publish_display
 
         async def broken(*args, **kwargs):
@@ -130,8 +137,7 @@ def test_a_check_that_fails_midway_leaves_the_removed_item_to_the_next_one(inv) 
         await services.reconciler.check(market, displays, compare=False)
 
     live.call(failing_then_working_check)
-    found = mismatches(live, kind="identity", open="true")
-    assert [(m["display"], m["sku"]) for m in found] == [(ZONNEVELD, "LET-BUTTER")]
+    assert_butterhead_recorded_once(live)
 
 
 def test_stale_feed_marks_displays_unverified(tmp_path) -> None:
